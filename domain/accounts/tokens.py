@@ -1,0 +1,79 @@
+"""Access tokens: short-lived HS256 JWTs with sub, exp, iat, jti and role; verified strictly."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import jwt
+import msgspec
+
+from domain.errors import Unauthorized
+
+ALGORITHM = "HS256"
+ISSUER = "readalong"
+ROLES = ("reader", "moderator", "admin")
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who is calling, as proven by a verified access token."""
+
+    user_id: int
+    role: str
+    jti: str
+    exp: int
+    family: str | None = None
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.role in ("moderator", "admin")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def issue_access_token(secret: str, user_id: int, role: str, ttl: int,
+                       family: str | None = None, now: float | None = None) -> tuple[str, int]:
+    """Return (token, expiry epoch seconds)."""
+    issued = int(now if now is not None else time.time())
+    exp = issued + ttl
+    claims = {"sub": str(user_id), "role": role, "iat": issued, "exp": exp,
+              "jti": uuid.uuid4().hex, "iss": ISSUER}
+    if family:
+        claims["fam"] = family
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), exp
+
+
+def verify_access_token(secret: str, token: str) -> Principal:
+    """Decode and check a token; raises Unauthorized with a stable code on any failure.
+
+    Only HS256 is accepted (so `none` and RS/HS confusion are refused), `exp`, `iat`, `sub`
+    and `jti` must be present, and the issuer must be ours.
+    """
+    if not token or not isinstance(token, str):
+        raise Unauthorized("missing access token", code="auth_required")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("malformed access token", code="invalid_token") from exc
+    if header.get("alg") != ALGORITHM:
+        raise Unauthorized("unsupported token algorithm", code="invalid_token")
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "jti"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("access token expired", code="token_expired") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("invalid access token", code="invalid_token") from exc
+    role = claims.get("role")
+    if role not in ROLES:
+        raise Unauthorized("invalid access token", code="invalid_token")
+    try:
+        user_id = int(claims["sub"])
+    except (TypeError, ValueError) as exc:
+        raise Unauthorized("invalid access token", code="invalid_token") from exc
+    return Principal(user_id=user_id, role=role, jti=claims["jti"], exp=int(claims["exp"]),
+                     family=claims.get("fam"))

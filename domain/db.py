@@ -1,0 +1,47 @@
+"""The PostgreSQL connection: one piccolo engine (with its asyncpg pool) bound to every table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.table import Table
+
+
+class Database:
+    """Owns the piccolo engine; use-cases use the piccolo tables, or `pool` for raw SQL."""
+
+    def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
+        self.engine = PostgresEngine(config={"dsn": dsn}, log_queries=False)
+        self.pool_size = pool_size
+
+    async def connect(self, tables: Iterable[type[Table]] | None = None) -> None:
+        await self.engine.start_connection_pool(min_size=1, max_size=self.pool_size)
+        bind_tables(self.engine, tables)
+
+    async def close(self) -> None:
+        await self.engine.close_connection_pool()
+
+    @property
+    def pool(self) -> Any:
+        """The asyncpg pool (for raw SQL, transactions with row locks and bulk work)."""
+        return self.engine.pool
+
+    async def ping(self) -> None:
+        async with self.pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+
+
+def all_tables() -> list[type[Table]]:
+    """Every table of the project (imported here so that binding never misses one)."""
+    from piccolo.apps.migrations.tables import Migration
+
+    from domain.registry import TABLES
+
+    return [*TABLES, Migration]
+
+
+def bind_tables(engine: PostgresEngine, tables: Iterable[type[Table]] | None = None) -> None:
+    for table in tables if tables is not None else all_tables():
+        table._meta.db = engine

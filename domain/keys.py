@@ -1,0 +1,14 @@
+"""Every Redis key prefix and channel name the project uses, in one place."""
+
+RATE_LIMIT = "ra:rl:"            # ra:rl:<limiter>:<key> -> GCRA theoretical arrival time
+REVOKED_FAMILY = "ra:revoked:fam:"  # ra:revoked:fam:<family> -> 1 (TTL = access token TTL)
+REVOKED_USER = "ra:revoked:user:"   # ra:revoked:user:<id> -> epoch seconds; older tokens are dead
+HUB_CHANNEL = "ra:ch:"           # ra:ch:<room> -> pub/sub channel of a room
+HUB_CONTROL = "ra:ctl"           # control channel: revocations, kicks, node lifecycle
+HISTORY = "ra:hist:"             # ra:hist:<room> -> stream of recent events
+HISTORY_META = "ra:hmeta:"       # ra:hmeta:<room> -> hash {epoch, offset}
+PRESENCE = "ra:pres:"            # ra:pres:<room> -> hash of members
+PRESENCE_NODES = "ra:nodes"      # zset of node ids scored by last heartbeat
+FEED = "ra:feed:"                # ra:feed:<user> -> zset of activity ids
+LEADERBOARD = "ra:lb:"           # ra:lb:<key> -> zset
+ARQ_QUEUE = "arq:queue"          # arq's default queue name

@@ -1,0 +1,161 @@
+"""The one Settings struct, built from the environment and passed to everything that needs it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+
+
+class SettingsError(RuntimeError):
+    """Raised when the environment describes a configuration we refuse to run with."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the server, the hub and the worker read from the environment."""
+
+    env: str = "development"
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str = DEFAULT_SECRET_KEY
+    allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8000", "http://localhost:8000")
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 24 * 3600
+    data_dir: str = "./var"
+    log_format: str = "text"
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 1024 * 1024
+    db_pool_size: int = 10
+    # rate limits for the auth endpoints, per client address
+    login_rate: int = 10
+    login_window: int = 60
+    register_rate: int = 5
+    register_window: int = 3600
+    # realtime hub
+    node_id: str = ""
+    ws_auth_timeout: float = 5.0
+    ws_max_frame_bytes: int = 64 * 1024
+    ws_queue_size: int = 1024
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    history_size: int = 1000
+    history_ttl: int = 24 * 3600
+    presence_ttl: int = 30
+    shutdown_grace: float = 5.0
+    # email (used by the worker)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    mail_from: str = "Readalong <no-reply@readalong.local>"
+    public_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def is_development(self) -> bool:
+        return self.env in ("development", "test")
+
+    @property
+    def embedded(self) -> bool:
+        """True when neither DATABASE_URL nor REDIS_URL is set: we start our own engines."""
+        return self.database_url is None and self.redis_url is None
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    def validate(self) -> None:
+        """Refuse configurations that are unsafe or incomplete, with a message a person can act on."""
+        if self.env not in ("development", "test", "production"):
+            raise SettingsError(
+                f"READALONG_ENV must be development, test or production (got {self.env!r})"
+            )
+        if not self.is_development and self.secret_key == DEFAULT_SECRET_KEY:
+            raise SettingsError(
+                "Refusing to start: READALONG_SECRET_KEY is the built-in development key. "
+                "Set READALONG_SECRET_KEY to a long random value (for example the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+            )
+        if not self.is_development and len(self.secret_key) < 32:
+            raise SettingsError("Refusing to start: READALONG_SECRET_KEY must be at least 32 characters.")
+        if (self.database_url is None) != (self.redis_url is None):
+            raise SettingsError(
+                "Set both DATABASE_URL and REDIS_URL to use external servers, or neither to use "
+                "the embedded PostgreSQL and Redis."
+            )
+        if self.log_format not in ("json", "text"):
+            raise SettingsError("READALONG_LOG_FORMAT must be json or text")
+
+    def with_engines(self, database_url: str, redis_url: str) -> Settings:
+        return msgspec.structs.replace(self, database_url=database_url, redis_url=redis_url)
+
+
+# (attribute, environment variable, parser)
+_ENV: list[tuple[str, str, type]] = [
+    ("env", "READALONG_ENV", str),
+    ("database_url", "DATABASE_URL", str),
+    ("redis_url", "REDIS_URL", str),
+    ("secret_key", "READALONG_SECRET_KEY", str),
+    ("allowed_origins", "READALONG_ALLOWED_ORIGINS", tuple),
+    ("access_token_ttl", "READALONG_ACCESS_TOKEN_TTL", int),
+    ("refresh_token_ttl", "READALONG_REFRESH_TOKEN_TTL", int),
+    ("data_dir", "READALONG_DATA_DIR", str),
+    ("log_format", "READALONG_LOG_FORMAT", str),
+    ("log_level", "READALONG_LOG_LEVEL", str),
+    ("host", "HOST", str),
+    ("port", "PORT", int),
+    ("max_body_bytes", "READALONG_MAX_BODY_BYTES", int),
+    ("db_pool_size", "READALONG_DB_POOL_SIZE", int),
+    ("login_rate", "READALONG_LOGIN_RATE", int),
+    ("login_window", "READALONG_LOGIN_WINDOW", int),
+    ("register_rate", "READALONG_REGISTER_RATE", int),
+    ("register_window", "READALONG_REGISTER_WINDOW", int),
+    ("node_id", "READALONG_NODE_ID", str),
+    ("ws_auth_timeout", "READALONG_WS_AUTH_TIMEOUT", float),
+    ("ws_max_frame_bytes", "READALONG_WS_MAX_FRAME_BYTES", int),
+    ("ws_queue_size", "READALONG_WS_QUEUE_SIZE", int),
+    ("ws_ping_interval", "READALONG_WS_PING_INTERVAL", float),
+    ("ws_ping_timeout", "READALONG_WS_PING_TIMEOUT", float),
+    ("history_size", "READALONG_HISTORY_SIZE", int),
+    ("history_ttl", "READALONG_HISTORY_TTL", int),
+    ("presence_ttl", "READALONG_PRESENCE_TTL", int),
+    ("shutdown_grace", "READALONG_SHUTDOWN_GRACE", float),
+    ("smtp_host", "READALONG_SMTP_HOST", str),
+    ("smtp_port", "READALONG_SMTP_PORT", int),
+    ("mail_from", "READALONG_MAIL_FROM", str),
+    ("public_url", "READALONG_PUBLIC_URL", str),
+]
+
+ENV_VARS = [name for _, name, _ in _ENV]
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment (or a given mapping), validating each value."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for attr, name, kind in _ENV:
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            if kind is tuple:
+                values[attr] = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+            elif kind is int:
+                values[attr] = int(raw)
+            elif kind is float:
+                values[attr] = float(raw)
+            else:
+                values[attr] = raw
+        except ValueError as exc:
+            raise SettingsError(f"{name} must be a {kind.__name__} (got {raw!r})") from exc
+    if "log_format" not in values and values.get("env") == "production":
+        values["log_format"] = "json"
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if not settings.node_id:
+        settings = msgspec.structs.replace(settings, node_id=uuid.uuid4().hex[:12])
+    settings.validate()
+    return settings

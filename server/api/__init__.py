@@ -1,0 +1,11 @@
+"""The REST API: one module per bounded context, each exporting its controllers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def route_handlers() -> list[Any]:
+    """Every REST controller of /api/v1 (add a context's controllers here)."""
+    handlers: list[Any] = []
+    return handlers

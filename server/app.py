@@ -1,0 +1,113 @@
+"""The Litestar application factory: `uvicorn --factory server.app:create_app`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar, get
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from litestar.di import Provide
+
+from domain.settings import Settings, load_settings
+from server.api import route_handlers
+from server.deps import (
+    provide_db,
+    provide_optional_user,
+    provide_redis,
+    provide_settings,
+    provide_user,
+)
+from server.health import HealthController
+from server.logs import configure_logging
+from server.middleware import request_context_middleware
+from server.problems import EXCEPTION_HANDLERS
+from server.state import Services
+
+log = logging.getLogger("readalong.app")
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+@get("/", include_in_schema=False)
+async def index() -> Redirect:
+    return Redirect(path="/app/")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the app from `settings` (or the environment); engines start in the lifespan."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    services = Services(settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await services.start()
+        for hook in list(services.extras.get("on_startup", [])):
+            await hook(app, services)
+        log.info("readalong ready (node %s)", services.settings.node_id)
+        try:
+            yield
+        finally:
+            for hook in reversed(list(services.extras.get("on_shutdown", []))):
+                try:
+                    await hook(app, services)
+                except Exception:  # noqa: BLE001 - keep shutting down the rest
+                    log.exception("shutdown hook failed")
+            await services.stop()
+
+    prometheus = PrometheusConfig(app_name="readalong", prefix="readalong", group_path=True,
+                                  exclude=["/metrics", "/health"])
+    handlers: list = [
+        index,
+        HealthController,
+        MetricsController,
+        *route_handlers(),
+    ]
+    if WEB_DIR.exists():
+        handlers.append(create_static_files_router(path="/app", directories=[WEB_DIR],
+                                                   html_mode=True, include_in_schema=False))
+    from server.plugins import plugins_for
+
+    app = Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        dependencies={
+            "settings": Provide(provide_settings),
+            "db": Provide(provide_db),
+            "redis": Provide(provide_redis),
+            "user": Provide(provide_user),
+            "maybe_user": Provide(provide_optional_user),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[prometheus.middleware],
+        cors_config=CORSConfig(allow_origins=list(settings.allowed_origins), allow_credentials=True,
+                               allow_headers=["Authorization", "Content-Type", "X-Request-ID",
+                                              "If-Match"],
+                               expose_headers=["X-Request-ID", "ETag", "Retry-After"]),
+        openapi_config=OpenAPIConfig(
+            title="Readalong API", version="1.0.0",
+            description="Real-time social reading: catalog, accounts, rooms, clubs, notifications.",
+            path="/docs",
+            render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger"),
+                            JsonRenderPlugin(path="/openapi.json")],
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        plugins=plugins_for(services),
+        debug=False,
+    )
+    app.state.services = services
+    # outermost, so that 404s and other router-level errors also get ids, headers and a log line
+    app.asgi_handler = request_context_middleware(app.asgi_handler)
+    return app

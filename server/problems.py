@@ -1,0 +1,102 @@
+"""RFC 9457 problem details for every error the REST API returns."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from domain.errors import DomainError, RateLimited
+from server.logs import request_id_var
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://readalong.dev/problems/"
+log = logging.getLogger("readalong.errors")
+
+_TITLES = {
+    400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+    405: "Method not allowed", 409: "Conflict", 410: "Gone", 413: "Payload too large",
+    415: "Unsupported media type", 422: "Unprocessable content", 429: "Too many requests",
+    500: "Internal server error", 503: "Service unavailable",
+}
+_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+    422: "invalid", 429: "rate_limited", 500: "internal", 503: "unavailable",
+}
+
+
+def problem(request: Request[Any, Any, Any], status: int, code: str, detail: str,
+            extra: dict[str, Any] | None = None,
+            headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.url.path,
+    }
+    request_id = request_id_var.get()
+    if request_id:
+        body["request_id"] = request_id
+    if extra:
+        body.update(extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(key: Any) -> str:
+    return str(key) if key is not None else ""
+
+
+def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors: list[dict[str, Any]] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            errors.append({"field": _field_path(item.get("key")) or None,
+                           "source": item.get("source"), "message": item.get("message")})
+    detail = exc.detail or "Validation failed"
+    # msgspec reports the field path in the message, e.g. "Expected `str`, got `int` - at `$.title`"
+    for err in errors:
+        msg = err.get("message") or ""
+        if not err["field"] and " - at `$." in msg:
+            err["field"] = msg.rsplit(" - at `$.", 1)[1].rstrip("`")
+    if not errors and detail and " - at `$." in detail:
+        errors.append({"field": detail.rsplit(" - at `$.", 1)[1].rstrip("`"), "message": detail,
+                       "source": "body"})
+    return problem(request, 400 if exc.status_code == 400 else exc.status_code, "validation_failed",
+                   detail, {"errors": errors})
+
+
+def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    extra = exc.extra if isinstance(exc.extra, dict) else None
+    return problem(request, status, _CODES.get(status, "error"), exc.detail or _TITLES.get(status, ""),
+                   extra, headers=exc.headers)
+
+
+def handle_domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    extra = dict(exc.extra)
+    if exc.field:
+        extra["errors"] = [{"field": exc.field, "message": exc.detail, "source": "body"}]
+    headers = None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
+    return problem(request, exc.status, exc.code, exc.detail, extra, headers=headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal",
+                   "The server failed to handle this request; it has been logged.")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ValidationException: handle_validation,
+    HTTPException: handle_http,
+    DomainError: handle_domain,
+    Exception: handle_unexpected,
+}

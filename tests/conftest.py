@@ -1,0 +1,70 @@
+"""Shared fixtures: embedded PostgreSQL and Redis for the session, real uvicorn servers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from domain.migrate import migrate
+from server.engines import EmbeddedEngines
+from tests.support import ServerProcess, server_env
+
+TEST_PG_OPTIONS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+class Engines:
+    def __init__(self, engines: EmbeddedEngines, database_url: str, redis_url: str,
+                 data_dir: Path) -> None:
+        self.embedded = engines
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.data_dir = data_dir
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        return server_env(self.database_url, self.redis_url, **overrides)
+
+
+@pytest.fixture(scope="session")
+def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
+    """One embedded PostgreSQL and Redis for the whole session, migrated to head."""
+    data = tmp_path_factory.mktemp("var")
+    embedded = EmbeddedEngines(data, pg_options=TEST_PG_OPTIONS, persist_redis=False)
+    db_url, redis_url = embedded.start()
+    asyncio.run(migrate(db_url))
+    try:
+        yield Engines(embedded, db_url, redis_url, data)
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def server(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real uvicorn process shared by the tests that only need REST/WS on one node."""
+    logs = tmp_path_factory.mktemp("logs")
+    proc = ServerProcess(engines.env(), log_dir=logs).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest_asyncio.fixture
+async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=15) as client:
+        yield client
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short token unique in this session, for handles, emails and titles."""
+    return f"{uuid.uuid4().hex[:6]}{next(_counter)}"

@@ -1,0 +1,127 @@
+"""Test support: real uvicorn server processes on loopback ports, and waiting helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """One `uvicorn --factory server.app:create_app` process on 127.0.0.1."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None, log_dir: Path | None = None,
+                 extra_args: list[str] | None = None) -> None:
+        self.env = env
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_dir = log_dir
+        self.extra_args = extra_args or []
+        self.log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self, wait: float = 60.0) -> ServerProcess:
+        args = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app",
+                "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
+                "--log-level", "warning", *self.extra_args]
+        if self.log_dir is not None:
+            self.log_path = self.log_dir / f"server-{self.port}.log"
+            out: Any = open(self.log_path, "ab")
+        else:
+            out = subprocess.DEVNULL
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_tail()}")
+            try:
+                r = httpx.get(self.base_url + "/health/ready", timeout=2)
+                if r.status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"server did not become ready: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        if self.log_path and self.log_path.exists():
+            return self.log_path.read_text(errors="replace")[-3000:]
+        return ""
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM (graceful shutdown), then SIGKILL if it lingers."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+
+def server_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("READALONG_")}
+    env.update({
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "READALONG_ENV": "test",
+        "READALONG_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    })
+    env.update(overrides)
+    return env
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
+                     interval: float = 0.05) -> Any:
+    """Await `check()` until it returns a truthy value or `timeout` passes (then raise)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = await check()
+            if last:
+                return last
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+        await asyncio.sleep(interval)
