@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         request_max_body_size=settings.max_body_bytes,
         plugins=plugins_for(services),
+        logging_config=None,  # ours (server/logs.py) is already in place
         debug=False,
     )
     app.state.services = services

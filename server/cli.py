@@ -138,7 +138,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 ws_max_size=s.ws_max_frame_bytes, ws_ping_interval=s.ws_ping_interval,
                 ws_ping_timeout=s.ws_ping_timeout,
                 timeout_graceful_shutdown=int(s.shutdown_grace) + 5, lifespan="on",
-                proxy_headers=args.proxy_headers,
+                proxy_headers=args.proxy_headers, log_config=None,
             )
         finally:
             if worker is not None and worker.poll() is None:
