@@ -4,4 +4,10 @@ from __future__ import annotations
 
 from piccolo.table import Table
 
-TABLES: list[type[Table]] = []
+from domain.accounts.tables import RefreshToken, User
+from domain.social.tables import Block, Follow, Mute
+
+TABLES: list[type[Table]] = [
+    User, RefreshToken,  # accounts
+    Follow, Block, Mute,  # social
+]

@@ -1,0 +1,1 @@
+"""The accounts context: users, passwords, tokens, roles and revocation."""

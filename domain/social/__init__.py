@@ -1,0 +1,1 @@
+"""The social graph context: follows, blocks, mutes and the visibility rules built on them."""
