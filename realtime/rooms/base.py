@@ -1,0 +1,108 @@
+"""What a room kind plugs into: RoomKind, RoomEvent, Viewer, ConnectionInfo and the HubContext API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+# Which variant of an event a viewer gets (see `variant_for`).
+SKIP = -1
+FULL = 0
+REDACTED = 1
+
+
+class RoomEvent(msgspec.Struct):
+    """One event for a room. `redacted` + `gate` give the spoiler-shielded variant; `author_id`
+    lets viewers who hide that author skip it; `target_user_ids` limits delivery to those users."""
+
+    event: str
+    data: dict[str, Any]
+    redacted: dict[str, Any] | None = None
+    gate: float | None = None
+    author_id: int | None = None
+    target_user_ids: list[int] | None = None
+
+
+class Viewer(msgspec.Struct, frozen=True):
+    """The per-connection, per-room state that decides which variant of an event it receives."""
+
+    progress: float | None = None
+    shield: bool = False
+    hidden_authors: frozenset[int] = frozenset()
+
+
+DEFAULT_VIEWER = Viewer()
+
+
+class ConnectionInfo(msgspec.Struct, frozen=True):
+    """Who is on a connection, as room kinds see it."""
+
+    user_id: int
+    role: str
+    display_name: str
+    conn_id: str
+    node_id: str
+
+
+def variant_for(viewer: Viewer, user_id: int, *, redacted: bool, gate: float | None,
+                author_id: int | None, targets: list[int] | frozenset[int] | None) -> int:
+    """SKIP, FULL or REDACTED for one viewer (the rule in /work/team/HUB.md, in one place)."""
+    if author_id is not None and author_id in viewer.hidden_authors:
+        return SKIP
+    if targets is not None and user_id not in targets:
+        return SKIP
+    if (gate is not None and redacted and viewer.shield and author_id != user_id
+            and (viewer.progress or 0.0) < gate):
+        return REDACTED
+    return FULL
+
+
+class HubContext:
+    """The hub as room kinds see it (implemented by `realtime.hub.Hub`)."""
+
+    node_id: str
+
+    def update_viewer(self, conn_id: str, room: str, *, progress: float | None = ...,  # type: ignore[assignment]
+                      shield: bool = ..., hidden_authors: frozenset[int] = ...) -> None:  # type: ignore[assignment]
+        """Change a subscribed connection's Viewer in `room` (only the given fields)."""
+        raise NotImplementedError
+
+    async def send_to(self, conn_id: str, room: str, events: list[RoomEvent],
+                      offset: int | None = None) -> None:
+        """Send `events` (FULL variant, recipient filters still apply) to one local connection,
+        as `event` frames of `room`; `offset` is put on them when given."""
+        raise NotImplementedError
+
+    async def publish(self, room: str, event: RoomEvent) -> tuple[str, int] | None:
+        """Store (if the room keeps history), number and fan out one event; (epoch, offset)."""
+        raise NotImplementedError
+
+
+class RoomKind:
+    """Base of every room kind. Subclass, set `prefix`, and `hub.register(MyRoom(...))`."""
+
+    prefix: str = ""
+    keeps_history: bool = True
+    accepts_publish: bool = False
+    presence: bool = True  # keep a member list (snapshot on subscribe, join/leave/update diffs)
+
+    async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
+        """Raise DomainError to refuse; return the viewer state for this connection in the room."""
+        raise NotImplementedError
+
+    async def on_publish(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
+                         data: dict[str, Any]) -> tuple[list[RoomEvent], dict[str, Any]]:
+        """Validate, persist durable things FIRST, return (events to publish, ack result)."""
+        from domain.errors import Forbidden
+
+        raise Forbidden("clients cannot publish into this room", code="publish_forbidden")
+
+    async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
+                          meta: dict[str, Any]) -> dict[str, Any]:
+        """Validate/normalise presence meta; may also publish events (e.g. follow-mode moves)."""
+        return meta
+
+    async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
+        """Called when a connection leaves the room (unsubscribe or disconnect)."""
+        return None
