@@ -5,9 +5,11 @@ from __future__ import annotations
 from piccolo.table import Table
 
 from domain.accounts.tables import RefreshToken, User
+from domain.catalog.tables import Author, Book, BookAuthor, BookChapter, BookSubject, Subject
 from domain.social.tables import Block, Follow, Mute
 
 TABLES: list[type[Table]] = [
     User, RefreshToken,  # accounts
     Follow, Block, Mute,  # social
+    Book, Author, BookAuthor, Subject, BookSubject, BookChapter,  # catalog
 ]
