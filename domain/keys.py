@@ -2,7 +2,7 @@
 
 RATE_LIMIT = "ra:rl:"            # ra:rl:<limiter>:<key> -> GCRA theoretical arrival time
 REVOKED_FAMILY = "ra:revoked:fam:"  # ra:revoked:fam:<family> -> 1 (TTL = access token TTL)
-REVOKED_USER = "ra:revoked:user:"   # ra:revoked:user:<id> -> epoch seconds; older tokens are dead
+REVOKED_USER = "ra:revoked:user:"   # ra:revoked:user:<id> -> epoch ms; tokens issued before are dead
 HUB_CHANNEL = "ra:ch:"           # ra:ch:<room> -> pub/sub channel of a room
 HUB_CONTROL = "ra:ctl"           # control channel: revocations, kicks, node lifecycle
 HISTORY = "ra:hist:"             # ra:hist:<room> -> stream of recent events

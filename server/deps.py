@@ -8,6 +8,7 @@ from litestar import Request
 from litestar.datastructures import State
 from redis.asyncio import Redis
 
+from domain.accounts.revocation import ensure_not_revoked
 from domain.accounts.tokens import Principal, verify_access_token
 from domain.db import Database
 from domain.errors import Unauthorized
@@ -52,9 +53,8 @@ async def _principal(request: Request[Any, Any, Any], state: State) -> Principal
         return None
     services = services_of(state)
     principal = verify_access_token(services.settings.secret_key, token)
-    checker = services.extras.get("revocation_check")
-    if checker is not None:
-        await checker(principal)
+    assert services.redis is not None
+    await ensure_not_revoked(services.redis, principal)
     return principal
 
 

@@ -48,7 +48,10 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
 def server(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One real uvicorn process shared by the tests that only need REST/WS on one node."""
     logs = tmp_path_factory.mktemp("logs")
-    proc = ServerProcess(engines.env(), log_dir=logs).start()
+    # every test registers and logs in from 127.0.0.1: relax the per-address auth rate limits
+    # here (tests/test_auth_limits.py checks them on a server of its own)
+    proc = ServerProcess(engines.env(READALONG_REGISTER_RATE="100000",
+                                     READALONG_LOGIN_RATE="100000"), log_dir=logs).start()
     try:
         yield proc
     finally:

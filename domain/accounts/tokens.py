@@ -23,6 +23,8 @@ class Principal(msgspec.Struct, frozen=True):
     jti: str
     exp: int
     family: str | None = None
+    iat: int = 0
+    issued_ms: int = 0  # issue time in milliseconds (claim `ims`), for per-user revocation
 
     @property
     def is_moderator(self) -> bool:
@@ -36,10 +38,11 @@ class Principal(msgspec.Struct, frozen=True):
 def issue_access_token(secret: str, user_id: int, role: str, ttl: int,
                        family: str | None = None, now: float | None = None) -> tuple[str, int]:
     """Return (token, expiry epoch seconds)."""
-    issued = int(now if now is not None else time.time())
+    now = now if now is not None else time.time()
+    issued = int(now)
     exp = issued + ttl
     claims = {"sub": str(user_id), "role": role, "iat": issued, "exp": exp,
-              "jti": uuid.uuid4().hex, "iss": ISSUER}
+              "jti": uuid.uuid4().hex, "iss": ISSUER, "ims": int(now * 1000)}
     if family:
         claims["fam"] = family
     return jwt.encode(claims, secret, algorithm=ALGORITHM), exp
@@ -75,5 +78,9 @@ def verify_access_token(secret: str, token: str) -> Principal:
         user_id = int(claims["sub"])
     except (TypeError, ValueError) as exc:
         raise Unauthorized("invalid access token", code="invalid_token") from exc
+    fam = claims.get("fam")
+    iat = int(claims["iat"])
+    ims = claims.get("ims")
     return Principal(user_id=user_id, role=role, jti=claims["jti"], exp=int(claims["exp"]),
-                     family=claims.get("fam"))
+                     family=fam if isinstance(fam, str) else None, iat=iat,
+                     issued_ms=ims if isinstance(ims, int) else iat * 1000)

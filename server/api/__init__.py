@@ -7,5 +7,9 @@ from typing import Any
 
 def route_handlers() -> list[Any]:
     """Every REST controller of /api/v1 (add a context's controllers here)."""
+    from server.api import accounts, profiles
+
     handlers: list[Any] = []
+    handlers += accounts.CONTROLLERS
+    handlers += profiles.CONTROLLERS
     return handlers

@@ -1,0 +1,37 @@
+"""Opaque keyset cursors for lists ordered by (created_at DESC, id DESC)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timedelta, timezone
+
+from domain.errors import Invalid
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MAX_LIMIT = 100
+
+
+def encode(created_at: datetime, row_id: int) -> str:
+    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"{micros}.{row_id}".encode()).decode().rstrip("=")
+
+
+def decode(cursor: str | None) -> tuple[datetime, int] | None:
+    """The (created_at, id) position after which the next page starts; None for the first."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        micros, _, row_id = raw.partition(".")
+        return _EPOCH + timedelta(microseconds=int(micros)), int(row_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError) as exc:
+        raise Invalid("cursor is not one this server handed out", code="invalid_cursor",
+                      field="cursor") from exc
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Invalid(f"limit must be between 1 and {MAX_LIMIT}", code="invalid_limit",
+                      field="limit")
+    return limit
