@@ -6,10 +6,12 @@ from piccolo.table import Table
 
 from domain.accounts.tables import RefreshToken, User
 from domain.catalog.tables import Author, Book, BookAuthor, BookChapter, BookSubject, Subject
+from domain.sessions.tables import SESSION_TABLES
 from domain.social.tables import Block, Follow, Mute
 
 TABLES: list[type[Table]] = [
     User, RefreshToken,  # accounts
     Follow, Block, Mute,  # social
     Book, Author, BookAuthor, Subject, BookSubject, BookChapter,  # catalog
+    *SESSION_TABLES,  # co-reading sessions
 ]

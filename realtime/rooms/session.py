@@ -1,0 +1,229 @@
+"""The `session:<id>` room kind: co-reading rooms with positions, chat and the spoiler shield."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import msgspec
+from redis.asyncio import Redis
+
+from domain.accounts.tokens import Principal
+from domain.db import Database
+from domain.errors import Invalid
+from domain.sessions import content, lifecycle
+from domain.sessions.books import BookInfo, get_book
+from domain.sessions.schemas import AnnotationCreate, AnnotationOut, MessageOut, Position, \
+    ReactionOut, Selector
+from domain.sessions.spoilers import redact_annotation, redact_message, redact_reaction
+from realtime.publisher import channel_of
+from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
+from realtime.wire import encode_event, plain_message
+
+log = logging.getLogger("readalong.sessions")
+
+
+# ---- what clients publish into a session room (`publish.data`, tag field `type`) ----
+
+class Chat(msgspec.Struct, tag="chat", forbid_unknown_fields=True):
+    body: str
+
+
+class ChatEdit(msgspec.Struct, tag="chat_edit", forbid_unknown_fields=True):
+    message_id: int
+    body: str
+
+
+class ChatDelete(msgspec.Struct, tag="chat_delete", forbid_unknown_fields=True):
+    message_id: int
+
+
+class React(msgspec.Struct, tag="react", forbid_unknown_fields=True):
+    emoji: str
+    position: Position
+
+
+class Annotate(msgspec.Struct, tag="annotate", forbid_unknown_fields=True):
+    selectors: list[Selector]
+    note: str = ""
+    visibility: Literal["private", "session", "public"] = "session"
+
+
+class Typing(msgspec.Struct, tag="typing", forbid_unknown_fields=True):
+    typing: bool = True
+
+
+class Shield(msgspec.Struct, tag="shield", forbid_unknown_fields=True):
+    """Turn my own shield on/off (null: back to the room default)."""
+
+    enabled: bool | None
+
+
+SessionCommand = Chat | ChatEdit | ChatDelete | React | Annotate | Typing | Shield
+
+
+class PresenceMeta(msgspec.Struct, forbid_unknown_fields=True):
+    """What a reader puts in presence: their position and whether they are active."""
+
+    position: Position | None = None
+    state: Literal["active", "idle"] = "active"
+
+
+def _decode(data: dict[str, Any], kind: Any, what: str) -> Any:
+    try:
+        return msgspec.convert(data, kind, strict=True)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        field = text.rsplit(" - at `$.", 1)[1].rstrip("`") if " - at `$." in text else None
+        if field is not None and ("progression" in field):
+            raise Invalid(f"bad {what}: {text}", code="invalid_position", field=field) from None
+        raise Invalid(f"bad {what}: {text}", code="invalid_payload", field=field) from None
+
+
+# ---- the events (also built by REST controllers, so REST and the socket publish the same) ----
+
+def _d(item: Any) -> dict[str, Any]:
+    return content.to_dict(item)
+
+
+def message_event(msg: MessageOut, name: str = "chat") -> RoomEvent:
+    return RoomEvent(name, _d(msg), redacted=_d(redact_message(msg)), gate=msg.gate,
+                     author_id=msg.author_id)
+
+
+def message_deleted_event(msg: MessageOut, by: int) -> RoomEvent:
+    return RoomEvent("chat_deleted", {"id": msg.id, "session_id": msg.session_id,
+                                      "deleted_by": by}, author_id=msg.author_id)
+
+
+def reaction_event(r: ReactionOut) -> RoomEvent:
+    return RoomEvent("reaction", _d(r), redacted=_d(redact_reaction(r)), gate=r.gate,
+                     author_id=r.author_id)
+
+
+def annotation_event(a: AnnotationOut) -> RoomEvent:
+    targets = [a.author_id] if a.visibility == "private" else None
+    return RoomEvent("annotation", _d(a), redacted=_d(redact_annotation(a)), gate=a.gate,
+                     author_id=a.author_id, target_user_ids=targets)
+
+
+def unlocked_event(item: Any) -> RoomEvent:
+    """The full variant of something a reader just read past (pushed to that reader only)."""
+    name = {MessageOut: "chat", ReactionOut: "reaction", AnnotationOut: "annotation"}[type(item)]
+    return RoomEvent(name, {**_d(item), "unlocked": True}, author_id=item.author_id)
+
+
+def session_id_of(room_id: str) -> int:
+    raw = room_id.partition(":")[2] if room_id.startswith("session:") else room_id
+    if not raw.isdigit() or len(raw) > 18:
+        raise Invalid("a session room is session:<id>", code="invalid_room", field="room")
+    return int(raw)
+
+
+def _principal(conn: ConnectionInfo) -> Principal:
+    return Principal(user_id=conn.user_id, role=conn.role, jti="", exp=0)
+
+
+class SessionRoom(RoomKind):
+    """Authorisation, publishing and presence for `session:<id>` (rules live in domain/)."""
+
+    prefix = "session"
+    keeps_history = True
+    accepts_publish = True
+    presence = True
+
+    def __init__(self, db: Database, redis: Redis) -> None:
+        self.db = db
+        self.redis = redis
+        self._books: dict[int, BookInfo] = {}
+
+    async def _book(self, book_id: int) -> BookInfo:
+        book = self._books.get(book_id)
+        if book is None:
+            book = self._books[book_id] = await get_book(self.db, book_id)
+        return book
+
+    def _room(self, room_id: str) -> str:
+        return room_id if room_id.startswith("session:") else f"session:{room_id}"
+
+    async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
+        sid = session_id_of(room_id)
+        await lifecycle.connect(self.db, _principal(conn), sid)
+        state = await content.viewer_state(self.db, sid, conn.user_id)
+        return Viewer(progress=state.progress, shield=state.shield,
+                      hidden_authors=state.hidden_authors)
+
+    async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
+        await lifecycle.disconnect(self.db, session_id_of(room_id), conn.user_id)
+
+    async def on_publish(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
+                         data: dict[str, Any]) -> tuple[list[RoomEvent], dict[str, Any]]:
+        sid = session_id_of(room_id)
+        who = _principal(conn)
+        cmd = _decode(data, SessionCommand, "session command")
+        match cmd:
+            case Chat(body=body):
+                msg = await content.post_message(self.db, who, sid, body)
+                return [message_event(msg)], {"message_id": msg.id, "gate": msg.gate}
+            case ChatEdit(message_id=mid, body=body):
+                msg = await content.edit_message(self.db, who, sid, mid, body)
+                return [message_event(msg, "chat_edited")], {"message_id": msg.id}
+            case ChatDelete(message_id=mid):
+                msg = await content.delete_message(self.db, who, sid, mid)
+                return [message_deleted_event(msg, who.user_id)], {"message_id": msg.id}
+            case React(emoji=emoji, position=position):
+                r = await content.react(self.db, who, sid, emoji, position)
+                return [reaction_event(r)], {"reaction_id": r.id, "count": r.count}
+            case Annotate():
+                a = await content.annotate(self.db, who, sid, AnnotationCreate(
+                    selectors=cmd.selectors, note=cmd.note, visibility=cmd.visibility))
+                return [annotation_event(a)], {"annotation_id": a.id, "gate": a.gate}
+            case Typing(typing=typing):
+                # ephemeral: PUBLISHed without history, never stored
+                await content._active_participant(self.db, sid, who, chat=True)
+                event = RoomEvent("typing", {"user_id": conn.user_id, "name": conn.display_name,
+                                             "typing": typing}, author_id=conn.user_id)
+                await self.redis.publish(channel_of(self._room(room_id)),
+                                         plain_message(encode_event(event)))
+                return [], {}
+            case Shield(enabled=enabled):
+                effective = await lifecycle.set_shield(self.db, sid, conn.user_id, enabled)
+                hub.update_viewer(conn.conn_id, self._room(room_id), shield=effective)
+                if not effective:
+                    state = await content.viewer_state(self.db, sid, conn.user_id)
+                    await self._push_unlocked(hub, conn, room_id, sid, state.progress or 0.0,
+                                              1.0)
+                return [], {"shield": effective}
+        raise Invalid("unknown session command", code="invalid_payload")  # pragma: no cover
+
+    async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
+                          meta: dict[str, Any]) -> dict[str, Any]:
+        sid = session_id_of(room_id)
+        parsed: PresenceMeta = _decode(meta, PresenceMeta, "presence meta")
+        out: dict[str, Any] = {"state": parsed.state}
+        if parsed.position is None:
+            return out
+        session = await lifecycle._fetch(self.db, sid)
+        book = await self._book(session["book_id"])
+        moved = await lifecycle.move(self.db, sid, conn.user_id, parsed.position,
+                                     book.chapter_at if book.chapter_starts else None)
+        out["position"] = msgspec.to_builtins(moved.position)
+        room = self._room(room_id)
+        if moved.old_furthest is None or moved.new_furthest > moved.old_furthest:
+            hub.update_viewer(conn.conn_id, room, progress=moved.new_furthest)
+            state = await content.viewer_state(self.db, sid, conn.user_id)
+            if state.shield:
+                await self._push_unlocked(hub, conn, room_id, sid, moved.old_furthest or 0.0,
+                                          moved.new_furthest)
+        if moved.follow:
+            await hub.publish(room, RoomEvent("follow", {
+                "user_id": conn.user_id, "position": out["position"]}))
+        return out
+
+    async def _push_unlocked(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
+                             sid: int, old: float, new: float) -> None:
+        state = await content.viewer_state(self.db, sid, conn.user_id)
+        items = await content.unlocked_between(self.db, sid, state, old, new)
+        if items:
+            await hub.send_to(conn.conn_id, self._room(room_id),
+                              [unlocked_event(i) for i in items])
