@@ -154,18 +154,22 @@ async def _page(db: Database, kind: str, owner_id: int, viewer_id: int | None,
     table, owner_col, other_col, extra = _LISTS[kind]
     limit = cursors.check_limit(limit)
     after = cursors.decode(cursor)
-    hide_blocked = "" if kind == "blocks" else (
-        " AND ($2::bigint IS NULL OR NOT EXISTS (SELECT 1 FROM blocks b WHERE"
-        " (b.blocker_id = $2 AND b.blocked_id = u.id) OR (b.blocker_id = u.id AND b.blocked_id = $2)))")
+    params: list[object] = [owner_id, after[0] if after else None, after[1] if after else None,
+                             limit + 1]
+    hide_blocked = ""
+    if kind != "blocks" and viewer_id is not None:
+        params.append(viewer_id)
+        hide_blocked = (
+            " AND NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = $5 AND b.blocked_id = u.id)"
+            " OR (b.blocker_id = u.id AND b.blocked_id = $5))")
     sql = (
         f"SELECT r.id AS rid, r.created_at AS since, u.id, u.handle, u.display_name, u.avatar_url"
         f" FROM {table} r JOIN users u ON u.id = r.{other_col}"
         f" WHERE r.{owner_col} = $1 {extra}{hide_blocked}"
-        f" AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3::timestamptz, $4::bigint))"
-        f" ORDER BY r.created_at DESC, r.id DESC LIMIT $5"
+        f" AND ($2::timestamptz IS NULL OR (r.created_at, r.id) < ($2::timestamptz, $3::bigint))"
+        f" ORDER BY r.created_at DESC, r.id DESC LIMIT $4"
     )
-    rows = await db.pool.fetch(sql, owner_id, viewer_id, after[0] if after else None,
-                               after[1] if after else None, limit + 1)
+    rows = await db.pool.fetch(sql, *params)
     items = [UserCard(id=r["id"], handle=r["handle"], display_name=r["display_name"],
                       avatar_url=r["avatar_url"], since=r["since"]) for r in rows[:limit]]
     next_cursor = None
