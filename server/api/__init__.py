@@ -7,11 +7,10 @@ from typing import Any
 
 def route_handlers() -> list[Any]:
     """Every REST controller of /api/v1 (add a context's controllers here)."""
-    from server.api import accounts, catalog, profiles, sessions
+    from server.api import accounts, profiles, sessions
 
     handlers: list[Any] = []
     handlers += accounts.CONTROLLERS
     handlers += profiles.CONTROLLERS
-    handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS
     return handlers
