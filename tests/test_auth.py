@@ -263,10 +263,13 @@ async def test_malformed_register_body_is_validation_problem(http: httpx.AsyncCl
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "email"
 
 
-def createadmin(env: dict[str, str], email: str, handle: str, password: str) -> subprocess.CompletedProcess[str]:
+def createadmin(env: dict[str, str], email: str, handle: str,
+                password: str) -> subprocess.CompletedProcess[str]:
+    """Run `readalong createadmin` against the test database."""
     return subprocess.run(
         [sys.executable, "-m", "server.cli", "createadmin", "--email", email, "--handle", handle,
-         "--password", password], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+         "--password", password],
+        check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
 async def test_roles_reader_cannot_change_admin_can(http: httpx.AsyncClient, unique: str,
@@ -304,3 +307,72 @@ async def test_roles_reader_cannot_change_admin_can(http: httpx.AsyncClient, uni
     r = await http.put(f"/api/v1/admin/users/adm{unique}/role", json={"role": "reader"},
                        headers=bearer(admin["access_token"]))
     assert_problem(r, 403, "cannot_change_own_role")
+
+
+async def test_logout_tells_the_hub_to_close_sockets(http: httpx.AsyncClient, unique: str,
+                                                     engines) -> None:  # type: ignore[no-untyped-def]
+    """Logging out publishes a revoke control message (user and family) for every hub node."""
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    from domain.keys import HUB_CONTROL
+
+    user = await register(http, unique)
+    family = jwt.decode(user.access_token, options={"verify_signature": False})["fam"]
+    redis = Redis.from_url(engines.redis_url)
+    pubsub = redis.pubsub()
+    try:
+        await pubsub.subscribe(HUB_CONTROL)
+        assert (await http.post("/api/v1/auth/logout", headers=user.headers)).status_code == 204
+
+        async def next_revoke() -> dict[str, object]:
+            while True:
+                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if msg is not None:
+                    body = json.loads(msg["data"])
+                    if body.get("user_id") == user.id:
+                        return body  # type: ignore[no-any-return]
+
+        body = await asyncio.wait_for(next_revoke(), 10)
+        assert body == {"type": "revoke", "user_id": user.id, "family": family}
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
+
+
+@pytest.mark.parametrize(("change", "code"), [
+    ({"iss": "someone-else"}, "invalid_token"),
+    ({"jti": None}, "invalid_token"),
+    ({"role": "superuser"}, "invalid_token"),
+    ({"sub": "not-a-number"}, "invalid_token"),
+    ({"exp": 1}, "token_expired"),
+])
+def test_verify_access_token_rejects_bad_claims(change: dict[str, object], code: str) -> None:
+    """Tokens signed with the right key but with a foreign issuer, a missing jti, an unknown
+    role, a non-numeric subject or a past expiry are refused with a stable code."""
+    from domain.accounts.tokens import verify_access_token
+    from domain.errors import Unauthorized
+
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": "1", "role": "reader", "iat": now, "exp": now + 60,
+                                 "jti": "j", "iss": "readalong"}
+    claims.update(change)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    token = jwt.encode(claims, "k" * 40, algorithm="HS256")
+    with pytest.raises(Unauthorized) as caught:
+        verify_access_token("k" * 40, token)
+    assert caught.value.code == code
+
+
+def test_issued_token_round_trips_with_family_and_ms_issue_time() -> None:
+    """An issued token verifies back to the same user, role, family and issue time."""
+    from domain.accounts.tokens import issue_access_token, verify_access_token
+
+    token, exp = issue_access_token("k" * 40, 7, "moderator", 900, family="fam1", now=1e9 + 0.25)
+    with pytest.raises(Exception):  # noqa: B017 - expired long ago: proves exp is enforced
+        verify_access_token("k" * 40, token)
+    token, exp = issue_access_token("k" * 40, 7, "moderator", 900, family="fam1")
+    p = verify_access_token("k" * 40, token)
+    assert (p.user_id, p.role, p.family, p.exp) == (7, "moderator", "fam1", exp)
+    assert p.iat * 1000 <= p.issued_ms < p.iat * 1000 + 1000

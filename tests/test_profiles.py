@@ -79,7 +79,7 @@ async def test_profile_edit_validation_stores_nothing(http: httpx.AsyncClient,
                                                       unique: str) -> None:
     """An invalid field in a profile edit is refused naming the field, and no field changes."""
     user = await register(http, unique)
-    cases = [({"avatar_url": "javascript:alert(1)"}, "avatar_url"),
+    cases: list[tuple[dict[str, object], str]] = [({"avatar_url": "javascript:alert(1)"}, "avatar_url"),
              ({"bio": "x" * 501}, "bio"),
              ({"favourite_genres": ["x" * 41]}, "favourite_genres"),
              ({"visibility": "friends"}, "visibility"),

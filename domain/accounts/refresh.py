@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -48,7 +48,7 @@ async def issue(conn: Any, user_id: int, ttl: int, family: str | None = None) ->
     """Insert a new refresh token (in `family`, or a new one); returns it and its row id."""
     token = secrets.token_urlsafe(32)
     family = family or new_family()
-    expires_at = datetime.now(timezone.utc) + timedelta(seconds=ttl)
+    expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
     row_id = await conn.fetchval(
         "INSERT INTO refresh_tokens (user_id, family, token_hash, expires_at) "
         "VALUES ($1, $2, $3, $4) RETURNING id",
@@ -66,34 +66,33 @@ async def rotate(pool: Any, token: str, ttl: int) -> Rotated:
     """
     if not token or len(token) > 200:
         raise Unauthorized("invalid refresh token", code="invalid_refresh_token")
-    async with pool.acquire() as conn:
-        async with conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT t.id, t.user_id, t.family, t.expires_at, t.used_at, t.revoked_at, u.role "
-                "FROM refresh_tokens t JOIN users u ON u.id = t.user_id "
-                "WHERE t.token_hash = $1 FOR UPDATE OF t",
-                digest(token),
-            )
-            if row is None:
-                raise Unauthorized("invalid refresh token", code="invalid_refresh_token")
-            if row["revoked_at"] is not None:
-                raise Unauthorized("this session was revoked; log in again",
-                                   code="refresh_token_revoked")
-            if row["used_at"] is not None:
-                await conn.execute(
-                    "UPDATE refresh_tokens SET revoked_at = now() "
-                    "WHERE family = $1 AND revoked_at IS NULL", row["family"])
-                return Rotated(user_id=row["user_id"], role=row["role"], family=row["family"],
-                               reused=True)
-            if row["expires_at"] <= datetime.now(timezone.utc):
-                raise Unauthorized("refresh token expired; log in again",
-                                   code="refresh_token_expired")
-            issued, new_id = await issue(conn, row["user_id"], ttl, row["family"])
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT t.id, t.user_id, t.family, t.expires_at, t.used_at, t.revoked_at, u.role "
+            "FROM refresh_tokens t JOIN users u ON u.id = t.user_id "
+            "WHERE t.token_hash = $1 FOR UPDATE OF t",
+            digest(token),
+        )
+        if row is None:
+            raise Unauthorized("invalid refresh token", code="invalid_refresh_token")
+        if row["revoked_at"] is not None:
+            raise Unauthorized("this session was revoked; log in again",
+                               code="refresh_token_revoked")
+        if row["used_at"] is not None:
             await conn.execute(
-                "UPDATE refresh_tokens SET used_at = now(), replaced_by = $2 WHERE id = $1",
-                row["id"], new_id)
+                "UPDATE refresh_tokens SET revoked_at = now() "
+                "WHERE family = $1 AND revoked_at IS NULL", row["family"])
             return Rotated(user_id=row["user_id"], role=row["role"], family=row["family"],
-                           issued=issued)
+                           reused=True)
+        if row["expires_at"] <= datetime.now(UTC):
+            raise Unauthorized("refresh token expired; log in again",
+                               code="refresh_token_expired")
+        issued, new_id = await issue(conn, row["user_id"], ttl, row["family"])
+        await conn.execute(
+            "UPDATE refresh_tokens SET used_at = now(), replaced_by = $2 WHERE id = $1",
+            row["id"], new_id)
+        return Rotated(user_id=row["user_id"], role=row["role"], family=row["family"],
+                       issued=issued)
 
 
 async def family_of(pool: Any, token: str) -> tuple[int, str] | None:

@@ -55,7 +55,7 @@ async def ensure_not_revoked(redis: Redis, principal: Principal) -> None:
 async def _publish(redis: Redis, user_id: int, family: str | None) -> None:
     try:
         await redis.publish(HUB_CONTROL, control_message(user_id, family))
-    except Exception:  # noqa: BLE001 - the Redis keys already refuse the tokens; sockets close at reauth
+    except Exception:
         log.warning("could not publish revocation of user %s family %s", user_id, family,
                     exc_info=True)
 

@@ -8,6 +8,7 @@ invisible to others). A block removes follows and requests both ways in the same
 from __future__ import annotations
 
 from datetime import datetime
+
 import msgspec
 
 from domain.accounts.tokens import Principal
@@ -108,14 +109,13 @@ def not_found_request() -> NotFound:
 async def block(db: Database, actor: Principal, handle: str) -> None:
     """Block `handle`: follows and requests both ways are removed; idempotent."""
     target = await _target(db, actor, handle, "block")
-    async with db.pool.acquire() as conn:
-        async with conn.transaction():
-            await conn.execute(
-                "INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2) "
-                "ON CONFLICT (blocker_id, blocked_id) DO NOTHING", actor.user_id, target)
-            await conn.execute(
-                "DELETE FROM follows WHERE (follower_id = $1 AND followee_id = $2)"
-                " OR (follower_id = $2 AND followee_id = $1)", actor.user_id, target)
+    async with db.pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2) "
+            "ON CONFLICT (blocker_id, blocked_id) DO NOTHING", actor.user_id, target)
+        await conn.execute(
+            "DELETE FROM follows WHERE (follower_id = $1 AND followee_id = $2)"
+            " OR (follower_id = $2 AND followee_id = $1)", actor.user_id, target)
 
 
 async def unblock(db: Database, actor: Principal, handle: str) -> None:

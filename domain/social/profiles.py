@@ -87,8 +87,9 @@ def _profile(row: Any, rel: Relation | None) -> Profile:
 
 
 def _my_profile(row: Any) -> MyProfile:
-    return MyProfile(**{k: (list(row[k]) if k == "favourite_genres" else row[k])
-                        for k in MyProfile.__struct_fields__})
+    values: dict[str, Any] = {k: row[k] for k in MyProfile.__struct_fields__}
+    values["favourite_genres"] = list(values["favourite_genres"])
+    return MyProfile(**values)
 
 
 def not_found() -> NotFound:
@@ -193,11 +194,10 @@ async def update_my_profile(db: Database, user_id: int, *,
         changes["visibility"] = visibility
     if changes:
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(changes, start=2))
-        async with db.pool.acquire() as conn:
-            async with conn.transaction():
-                await conn.execute(f"UPDATE users SET {sets}, updated_at = now() WHERE id = $1",
-                                   user_id, *changes.values())
-                if changes.get("visibility") == "public":
-                    await conn.execute("UPDATE follows SET status = 'accepted' "
-                                       "WHERE followee_id = $1 AND status = 'pending'", user_id)
+        async with db.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"UPDATE users SET {sets}, updated_at = now() WHERE id = $1",
+                               user_id, *changes.values())
+            if changes.get("visibility") == "public":
+                await conn.execute("UPDATE follows SET status = 'accepted' "
+                                   "WHERE followee_id = $1 AND status = 'pending'", user_id)
     return await get_my_profile(db, user_id)
