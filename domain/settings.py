@@ -38,6 +38,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_window: int = 60
     register_rate: int = 5
     register_window: int = 3600
+    # argon2id cost (defaults: RFC 9106 low-memory profile; tests lower them for speed)
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
     # realtime hub
     node_id: str = ""
     ws_auth_timeout: float = 5.0
@@ -114,6 +117,8 @@ _ENV: list[tuple[str, str, type]] = [
     ("login_window", "READALONG_LOGIN_WINDOW", int),
     ("register_rate", "READALONG_REGISTER_RATE", int),
     ("register_window", "READALONG_REGISTER_WINDOW", int),
+    ("argon2_time_cost", "READALONG_ARGON2_TIME_COST", int),
+    ("argon2_memory_kib", "READALONG_ARGON2_MEMORY_KIB", int),
     ("node_id", "READALONG_NODE_ID", str),
     ("ws_auth_timeout", "READALONG_WS_AUTH_TIMEOUT", float),
     ("ws_max_frame_bytes", "READALONG_WS_MAX_FRAME_BYTES", int),
