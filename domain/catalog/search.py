@@ -1,0 +1,161 @@
+"""Catalog search: weighted full-text ranking, prefix type-ahead, filters, facets, keyset pages."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from domain.catalog.cursor import bad_cursor, decode_cursor, encode_cursor, fingerprint
+from domain.catalog.rules import normalise_language, words
+from domain.catalog.schemas import BookPage, BookSummary, FacetCount, Facets, SearchQuery
+from domain.db import Database
+from domain.errors import Invalid
+
+MAX_TERMS = 12
+MAX_TERM_LENGTH = 64
+FACET_LIMIT = 25
+# Boosts added to ts_rank (normalised into [0, 1) by flag 32), so that they always dominate:
+EXACT_TITLE, TITLE_STARTS, TITLE_PHRASE = 3, 2, 1
+
+
+def prefix_tsquery(q: str) -> str | None:
+    """A to_tsquery text from user input: each word a prefix, all required ('hobb:* & ...').
+
+    Only letter/digit runs survive, so no tsquery operator or quote from the user gets through;
+    the text still travels as a bound parameter, never spliced into SQL.
+    """
+    terms = [t[:MAX_TERM_LENGTH] for t in words(q)][:MAX_TERMS]
+    if not terms:
+        return None
+    return " & ".join(f"{t}:*" for t in terms)
+
+
+class _Filters:
+    """WHERE clauses and their bound parameters (placeholders are numbered as they are added)."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+
+    def param(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    def add(self, clause: str) -> None:
+        self.clauses.append(clause)
+
+    @property
+    def where(self) -> str:
+        return " AND ".join(self.clauses) if self.clauses else "TRUE"
+
+
+def _validate(query: SearchQuery) -> tuple[list[str], list[str]]:
+    subjects = sorted({" ".join(s.split()).lower() for s in query.subjects if s.strip()})
+    languages = sorted({normalise_language(lang, "language") for lang in query.languages})
+    if (query.year_from is not None and query.year_to is not None
+            and query.year_from > query.year_to):
+        raise Invalid("year_from is after year_to", code="invalid_range", field="year_from")
+    return subjects, languages
+
+
+def _base_filters(f: _Filters, tsquery: str | None, subjects: list[str], languages: list[str],
+                  query: SearchQuery) -> str | None:
+    """Add the filters shared by the page, the total and the facets; returns the tsquery param."""
+    ts_param = None
+    if tsquery is not None:
+        ts_param = f.param(tsquery)
+        f.add(f"b.search @@ to_tsquery('simple', {ts_param})")
+    for subject in subjects:
+        f.add("EXISTS (SELECT 1 FROM book_subjects bs JOIN subjects s ON s.id = bs.subject_id "
+              f"WHERE bs.book_id = b.id AND lower(s.name) = {f.param(subject)})")
+    if languages:
+        f.add(f"b.language = ANY({f.param(languages)}::text[])")
+    if query.year_from is not None:
+        f.add(f"b.published_year >= {f.param(query.year_from)}")
+    if query.year_to is not None:
+        f.add(f"b.published_year <= {f.param(query.year_to)}")
+    return ts_param
+
+
+_DETAILS = """
+SELECT p.id, p.rank, b.title, b.subtitle, b.language, b.isbn13, b.published_year, b.cover_url,
+       b.version,
+       ARRAY(SELECT a.name FROM book_authors ba JOIN authors a ON a.id = ba.author_id
+             WHERE ba.book_id = b.id ORDER BY ba.position) AS authors,
+       ARRAY(SELECT s.name FROM book_subjects bs JOIN subjects s ON s.id = bs.subject_id
+             WHERE bs.book_id = b.id ORDER BY lower(s.name)) AS subjects
+FROM page p JOIN books b ON b.id = p.id
+"""
+
+
+async def search_books(db: Database, query: SearchQuery) -> BookPage:
+    """One page of books matching `query`: by relevance when `q` has words, else by title.
+
+    The order is total (rank or title, then id), and the cursor carries the last row's key, so
+    walking the pages never repeats or skips a book that was there all along.
+    """
+    subjects, languages = _validate(query)
+    tsquery = prefix_tsquery(query.q) if query.q else None
+    phrase = " ".join(words(query.q or "")[:MAX_TERMS])
+    mode = "rank" if tsquery else "title"
+    fp = fingerprint(mode, tsquery, subjects, languages, query.year_from, query.year_to)
+
+    f = _Filters()
+    ts_param = _base_filters(f, tsquery, subjects, languages, query)
+    count_sql = f"SELECT count(*) FROM books b WHERE {f.where}"
+    facet_sql = (
+        "SELECT s.name, count(*) AS n FROM books b "
+        "JOIN book_subjects bs ON bs.book_id = b.id JOIN subjects s ON s.id = bs.subject_id "
+        f"WHERE {f.where} GROUP BY s.name ORDER BY n DESC, lower(s.name) LIMIT {FACET_LIMIT}")
+    base_params = list(f.params)
+
+    if mode == "rank":
+        p_phrase = f.param(phrase)
+        rank_expr = (
+            f"round((ts_rank(b.search, to_tsquery('simple', {ts_param}), 32) + CASE "
+            f"WHEN b.title_key = {p_phrase} THEN {EXACT_TITLE} "
+            f"WHEN b.title_key LIKE {p_phrase} || ' %' THEN {TITLE_STARTS} "
+            f"WHEN ' ' || b.title_key || ' ' LIKE '% ' || {p_phrase} || ' %' THEN {TITLE_PHRASE} "
+            "ELSE 0 END)::numeric, 6)")
+        inner = f"SELECT b.id, {rank_expr} AS rank FROM books b WHERE {f.where}"
+        outer_where, order = "TRUE", "rank DESC, id"
+        if query.cursor:
+            key, last_id = decode_cursor(query.cursor, mode, fp)
+            try:
+                last_rank = Decimal(key)
+            except InvalidOperation as exc:
+                raise bad_cursor("cursor is not one this server issued") from exc
+            r, i = f.param(last_rank), f.param(last_id)
+            outer_where = f"(r.rank < {r} OR (r.rank = {r} AND r.id > {i}))"
+        page_sql = (f"WITH page AS (SELECT * FROM ({inner}) r WHERE {outer_where} "
+                    f"ORDER BY {order} LIMIT {f.param(query.limit + 1)}) "
+                    f"{_DETAILS} ORDER BY p.rank DESC, p.id")
+    else:
+        if query.cursor:
+            last_title, last_id = decode_cursor(query.cursor, mode, fp)
+            f.add(f"(b.title, b.id) > ({f.param(last_title)}, {f.param(last_id)})")
+        page_sql = (f"WITH page AS (SELECT b.id, NULL::numeric AS rank, b.title FROM books b "
+                    f"WHERE {f.where} ORDER BY b.title, b.id LIMIT {f.param(query.limit + 1)}) "
+                    f"{_DETAILS} ORDER BY p.title, p.id")
+
+    async with db.pool.acquire() as conn:
+        rows = await conn.fetch(page_sql, *f.params)
+        total = await conn.fetchval(count_sql, *base_params)
+        facet_rows = await conn.fetch(facet_sql, *base_params) if query.facets else None
+
+    more = len(rows) > query.limit
+    rows = rows[:query.limit]
+    items = [BookSummary(
+        id=r["id"], title=r["title"], subtitle=r["subtitle"], authors=list(r["authors"]),
+        subjects=list(r["subjects"]), language=r["language"], isbn13=r["isbn13"],
+        published_year=r["published_year"], cover_url=r["cover_url"], version=r["version"],
+        rank=float(r["rank"]) if r["rank"] is not None else None) for r in rows]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        key = str(last["rank"]) if mode == "rank" else last["title"]
+        next_cursor = encode_cursor(mode, key, last["id"], fp)
+    facets = None
+    if facet_rows is not None:
+        facets = Facets(subjects=[FacetCount(name=r["name"], count=r["n"]) for r in facet_rows])
+    return BookPage(items=items, next_cursor=next_cursor, total=total, facets=facets)
