@@ -7,10 +7,11 @@ from typing import Any
 
 def route_handlers() -> list[Any]:
     """Every REST controller of /api/v1 (add a context's controllers here)."""
-    from server.api import accounts, profiles, sessions
+    from server.api import accounts, catalog, profiles, sessions
 
     handlers: list[Any] = []
     handlers += accounts.CONTROLLERS
     handlers += profiles.CONTROLLERS
+    handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS
     return handlers
