@@ -1,0 +1,1 @@
+"""Readalong's load generators and benchmarks (`python -m load <scenario>`); not tests."""

@@ -1,0 +1,133 @@
+"""The benchmark command line: pick scenarios, start the stack, run, report, always clean up."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import shlex
+import signal
+import sys
+import time
+from types import FrameType, ModuleType
+from typing import Any
+
+from load import report as reports
+from load.measure import machine, versions
+from load.procs import raise_nofile
+from load.stack import Pinning, Stack
+from load.stats import aggregate
+
+SCENARIOS = ["rest", "fanout", "idle", "rooms", "recovery", "notifications", "feed"]
+ALL = SCENARIOS  # `all` runs each with its modest defaults (pending ones report as pending)
+
+
+class BenchTimeout(RuntimeError):
+    """The whole run went past --max-minutes."""
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"load.scenarios.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m load", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("scenario", choices=[*SCENARIOS, "all"], help="what to run")
+    p.add_argument("--repeats", "-r", type=int, default=None,
+                   help="runs per figure (median, min, max); default per scenario")
+    p.add_argument("--quick", action="store_true", help="small sizes, one run: a smoke test")
+    p.add_argument("--pin", default="auto",
+                   help="CPU pinning: auto (first half of the CPUs for servers, Redis and "
+                        "PostgreSQL, the rest for clients), off, or SERVERS:CLIENTS like 0:1")
+    p.add_argument("--client-procs", type=int, default=None,
+                   help="load-client processes (default: number of client CPUs)")
+    p.add_argument("--max-minutes", type=float, default=30.0,
+                   help="hard bound on the whole run; everything is stopped past it")
+    p.add_argument("--keep", action="store_true", help="keep the temp folder (logs, data)")
+    p.add_argument("--no-write", action="store_true", help="print only, write no report")
+    p.add_argument("-v", "--verbose", action="store_true")
+    for name in SCENARIOS:
+        mod = _module(name)
+        group = p.add_argument_group(name, mod.TITLE)
+        mod.add_arguments(group)
+    return p
+
+
+def _raise_timeout(signum: int, frame: FrameType | None) -> None:
+    raise BenchTimeout("the run went past --max-minutes; stopping everything")
+
+
+def _raise_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    names = ALL if args.scenario == "all" else [args.scenario]
+    pinning = Pinning(args.pin)
+    if args.client_procs is None:
+        args.client_procs = max(1, len(pinning.clients or [0]))
+    nofile = raise_nofile()
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    t0 = time.monotonic()
+    sections: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"client_procs": args.client_procs, "nofile": nofile,
+                              "quick": args.quick}
+    with Stack(pinning, keep=args.keep) as stack:
+        for name in names:
+            mod = _module(name)
+            if args.quick:
+                mod.quick(args)
+            repeats = args.repeats or (1 if args.quick else mod.DEFAULT_REPEATS)
+            print(f"--- {name}: {mod.TITLE}", flush=True)
+            try:
+                produced = mod.run(stack, args, repeats)
+            except (KeyboardInterrupt, SystemExit, BenchTimeout):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one failed scenario must not lose the rest
+                logging.getLogger("load").exception("scenario %s failed", name)
+                produced = [{"title": mod.TITLE, "status": "pending",
+                             "reason": f"failed: {type(exc).__name__}: {str(exc)[:400]}"}]
+            for section in produced:
+                section.setdefault("status", "ok")
+                section.setdefault("notes", [])
+                section.setdefault("headline", [])
+                if section["status"] == "ok":
+                    section["summary"] = aggregate(section["runs"])
+                sections.append(section)
+                print(reports.table({"sections": [section]}), flush=True)
+            params[name] = mod.params(args)
+        engine_versions = versions(
+            stack.engines.redis.binary if stack.engines else None,
+            stack.engines.postgres.bin if stack.engines else None)
+    report = {"scenario": args.scenario, "command": "python -m load " + shlex.join(argv),
+              "started": started, "duration_s": time.monotonic() - t0, "machine": machine(),
+              "versions": engine_versions, "pinning": pinning.describe(), "params": params,
+              "repeats": args.repeats or ("1 (quick)" if args.quick else "per scenario"),
+              "sections": sections}
+    print("\n=========== summary ===========")
+    print(reports.table(report))
+    if not args.no_write:
+        json_path, md_path = reports.write(report)
+        print(f"\nreport: {json_path}\nsummary: {md_path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, _raise_exit)
+    signal.signal(signal.SIGALRM, _raise_timeout)
+    signal.alarm(max(1, int(args.max_minutes * 60)))
+    try:
+        return run(args, argv)
+    except BenchTimeout as exc:
+        print(f"load: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("load: interrupted; everything started was stopped", file=sys.stderr)
+        return 130
+    finally:
+        signal.alarm(0)

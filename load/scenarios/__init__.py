@@ -1,0 +1,1 @@
+"""One module per benchmark scenario: TITLE, add_arguments, quick, params, run."""
