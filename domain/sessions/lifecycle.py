@@ -8,9 +8,12 @@ from typing import Any
 
 import msgspec
 
+from redis.asyncio import Redis
+
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.keys import PRESENCE
 from domain.sessions.books import get_book
 from domain.sessions.schemas import (
     ParticipantOut,
@@ -93,14 +96,16 @@ async def _follows(db: Database, follower: int, followee: int) -> bool:
         "AND status = 'accepted')", follower, followee))
 
 
-async def present_counts(db: Database, session_ids: list[int]) -> dict[int, int]:
-    """Readers connected right now, per session (participants with an open connection)."""
-    if not session_ids:
+async def present_counts(redis: Redis | None, session_ids: list[int]) -> dict[int, int]:
+    """Readers present right now, per session, from the hub's presence hashes (one member per
+    user, kept across nodes): one pipelined HLEN per session."""
+    if not session_ids or redis is None:
         return {}
-    rows = await db.pool.fetch(
-        "SELECT session_id, count(*) AS n FROM session_participants WHERE session_id = ANY($1) "
-        "AND connections > 0 AND NOT kicked GROUP BY session_id", session_ids)
-    return {int(r["session_id"]): int(r["n"]) for r in rows}
+    async with redis.pipeline(transaction=False) as pipe:
+        for sid in session_ids:
+            pipe.hlen(f"{PRESENCE}{room_of(sid)}")
+        counts = await pipe.execute()
+    return {sid: int(n) for sid, n in zip(session_ids, counts)}
 
 
 async def create_session(db: Database, host: Principal, data: SessionCreate) -> SessionOut:
@@ -127,11 +132,12 @@ async def create_session(db: Database, host: Principal, data: SessionCreate) -> 
     return session_out(row, host)
 
 
-async def get_session(db: Database, session_id: int, viewer: Principal | None) -> SessionOut:
+async def get_session(db: Database, session_id: int, viewer: Principal | None,
+                      redis: Redis | None = None) -> SessionOut:
     row = await _fetch(db, session_id)
     if not await _may_see(db, row, viewer):
         raise NotFound(f"no session {session_id}", code="session_not_found")
-    counts = await present_counts(db, [session_id])
+    counts = await present_counts(redis, [session_id])
     return session_out(row, viewer, counts.get(session_id, 0))
 
 
@@ -146,7 +152,8 @@ def _cursor(value: str | None) -> int | None:
 
 
 async def list_sessions(db: Database, viewer: Principal | None, which: str,
-                        cursor: str | None = None, limit: int = 20) -> SessionPage:
+                        cursor: str | None = None, limit: int = 20,
+                        redis: Redis | None = None) -> SessionPage:
     """`live` (running now), `upcoming` (scheduled) or `mine` (hosting or joined), newest first,
     each with its count of readers present; only sessions the viewer may see."""
     if which not in ("live", "upcoming", "mine"):
@@ -180,7 +187,7 @@ async def list_sessions(db: Database, viewer: Principal | None, which: str,
         f" ORDER BY s.id DESC LIMIT {limit + 1}", uid, before)
     more = len(rows) > limit
     rows = rows[:limit]
-    counts = await present_counts(db, [r["id"] for r in rows])
+    counts = await present_counts(redis, [r["id"] for r in rows])
     items = [session_out(r, viewer, counts.get(r["id"], 0)) for r in rows]
     return SessionPage(items=items, next_cursor=str(rows[-1]["id"]) if more and rows else None)
 

@@ -136,6 +136,8 @@ class SessionRoom(RoomKind):
         self.db = db
         self.redis = redis
         self._books: dict[int, BookInfo] = {}
+        # this node's connections per (room, user): a reader's tabs move their shield together
+        self._local: dict[tuple[str, int], set[str]] = {}
 
     async def _book(self, book_id: int) -> BookInfo:
         book = self._books.get(book_id)
@@ -150,11 +152,21 @@ class SessionRoom(RoomKind):
         sid = session_id_of(room_id)
         await lifecycle.connect(self.db, _principal(conn), sid)
         state = await content.viewer_state(self.db, sid, conn.user_id)
+        self._local.setdefault((self._room(room_id), conn.user_id), set()).add(conn.conn_id)
         return Viewer(progress=state.progress, shield=state.shield,
                       hidden_authors=state.hidden_authors)
 
     async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
+        key = (self._room(room_id), conn.user_id)
+        tabs = self._local.get(key)
+        if tabs is not None:
+            tabs.discard(conn.conn_id)
+            if not tabs:
+                del self._local[key]
         await lifecycle.disconnect(self.db, session_id_of(room_id), conn.user_id)
+
+    def _tabs(self, room: str, conn: ConnectionInfo) -> list[str]:
+        return sorted(self._local.get((room, conn.user_id), ())) or [conn.conn_id]
 
     async def on_publish(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
                          data: dict[str, Any]) -> tuple[list[RoomEvent], dict[str, Any]]:
@@ -188,7 +200,8 @@ class SessionRoom(RoomKind):
                 return [], {}
             case Shield(enabled=enabled):
                 effective = await lifecycle.set_shield(self.db, sid, conn.user_id, enabled)
-                hub.update_viewer(conn.conn_id, self._room(room_id), shield=effective)
+                for tab in self._tabs(self._room(room_id), conn):
+                    hub.update_viewer(tab, self._room(room_id), shield=effective)
                 if not effective:
                     state = await content.viewer_state(self.db, sid, conn.user_id)
                     await self._push_unlocked(hub, conn, room_id, sid, state.progress or 0.0,
@@ -210,7 +223,8 @@ class SessionRoom(RoomKind):
         out["position"] = msgspec.to_builtins(moved.position)
         room = self._room(room_id)
         if moved.old_furthest is None or moved.new_furthest > moved.old_furthest:
-            hub.update_viewer(conn.conn_id, room, progress=moved.new_furthest)
+            for tab in self._tabs(room, conn):
+                hub.update_viewer(tab, room, progress=moved.new_furthest)
             state = await content.viewer_state(self.db, sid, conn.user_id)
             if state.shield:
                 await self._push_unlocked(hub, conn, room_id, sid, moved.old_furthest or 0.0,
@@ -225,5 +239,6 @@ class SessionRoom(RoomKind):
         state = await content.viewer_state(self.db, sid, conn.user_id)
         items = await content.unlocked_between(self.db, sid, state, old, new)
         if items:
-            await hub.send_to(conn.conn_id, self._room(room_id),
-                              [unlocked_event(i) for i in items])
+            events = [unlocked_event(i) for i in items]
+            for tab in self._tabs(self._room(room_id), conn):
+                await hub.send_to(tab, self._room(room_id), events)

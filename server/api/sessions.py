@@ -85,16 +85,16 @@ class SessionController(Controller):
         return await lifecycle.create_session(db, user, data)
 
     @get("/", summary="Sessions live now, upcoming, or mine, with readers present")
-    async def index(self, db: Database, maybe_user: Principal | None,
+    async def index(self, db: Database, maybe_user: Principal | None, redis: Redis,
                     list_: str = Parameter(query="list", default="live"),
                     cursor: str | None = None,
                     limit: int = Parameter(default=20, ge=1, le=100)) -> SessionPage:
-        return await lifecycle.list_sessions(db, maybe_user, list_, cursor, limit)
+        return await lifecycle.list_sessions(db, maybe_user, list_, cursor, limit, redis)
 
     @get("/{session_id:int}", summary="One session")
-    async def show(self, session_id: int, db: Database,
-                   maybe_user: Principal | None) -> SessionOut:
-        return await lifecycle.get_session(db, session_id, maybe_user)
+    async def show(self, session_id: int, db: Database, maybe_user: Principal | None,
+                   redis: Redis) -> SessionOut:
+        return await lifecycle.get_session(db, session_id, maybe_user, redis)
 
     @get("/{session_id:int}/record", summary="Attendance, duration, progress read together")
     async def record(self, session_id: int, db: Database,
@@ -128,10 +128,10 @@ class SessionController(Controller):
 
     @post("/{session_id:int}/join", summary="Join (invite-only sessions need the code)",
           status_code=200)
-    async def join(self, session_id: int, data: JoinIn, db: Database,
-                   user: Principal) -> SessionOut:
+    async def join(self, session_id: int, data: JoinIn, db: Database, user: Principal,
+                   redis: Redis) -> SessionOut:
         await lifecycle.join_session(db, user, session_id, data.invite_code)
-        return await lifecycle.get_session(db, session_id, user)
+        return await lifecycle.get_session(db, session_id, user, redis)
 
     @post("/{session_id:int}/host", summary="Hand the host role over", status_code=200)
     async def hand_over(self, session_id: int, data: HostIn, db: Database, user: Principal,
