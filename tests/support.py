@@ -103,6 +103,9 @@ def server_env(database_url: str, redis_url: str, **overrides: str) -> dict[str,
         "REDIS_URL": redis_url,
         "READALONG_ENV": "test",
         "READALONG_LOG_LEVEL": "WARNING",
+        # cheap argon2id for tests (production keeps the RFC 9106 default cost)
+        "READALONG_ARGON2_TIME_COST": "1",
+        "READALONG_ARGON2_MEMORY_KIB": "8192",
         "PYTHONPATH": str(ROOT),
     })
     env.update(overrides)

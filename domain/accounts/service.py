@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from domain.accounts import refresh as refresh_tokens
 from domain.accounts import revocation
-from domain.accounts.passwords import hash_password, needs_rehash, verify_password
+from domain.accounts.passwords import passwords_for
 from domain.accounts.rules import (
     check_password,
     normalize_display_name,
@@ -78,7 +78,8 @@ async def _issue_session(conn: asyncpg.Connection, settings: Settings, user_id: 
 
 
 async def _create_user(db: Database, *, email: str, handle: str, display_name: str,
-                       password: str, role: str, allow_reserved: bool) -> tuple[int, str]:
+                       password: str, role: str, allow_reserved: bool,
+                       settings: Settings | None) -> tuple[int, str]:
     """Validate every field (in a stable order), hash, insert; returns (id, handle)."""
     email = normalize_email(email)
     handle = normalize_handle(handle, allow_reserved=allow_reserved)
@@ -91,7 +92,7 @@ async def _create_user(db: Database, *, email: str, handle: str, display_name: s
         raise (Conflict("an account with this email already exists", code="email_taken",
                         field="email") if taken["email"]
                else Conflict("this handle is taken", code="handle_taken", field="handle"))
-    password_hash = await hash_password(password)
+    password_hash = await passwords_for(settings).hash(password)
     try:
         user_id = await db.pool.fetchval(
             "INSERT INTO users (email, handle, display_name, password_hash, role) "
@@ -106,7 +107,8 @@ async def register(db: Database, settings: Settings, *, email: str, handle: str,
                    display_name: str, password: str) -> AuthSession:
     """Create a reader account and log it in (a new refresh family)."""
     user_id, _ = await _create_user(db, email=email, handle=handle, display_name=display_name,
-                                    password=password, role="reader", allow_reserved=False)
+                                    password=password, role="reader", allow_reserved=False,
+                                    settings=settings)
     async with db.pool.acquire() as conn:
         return await _issue_session(conn, settings, user_id, "reader")
 
@@ -118,12 +120,13 @@ async def login(db: Database, settings: Settings, *, email: str, password: str) 
     row = await db.pool.fetchrow(
         "SELECT id, role, password_hash FROM users WHERE lower(email) = lower($1)",
         (email or "").strip())
-    ok = await verify_password(row["password_hash"] if row else None, password)
+    passwords = passwords_for(settings)
+    ok = await passwords.verify(row["password_hash"] if row else None, password)
     if row is None or not ok:
         raise Unauthorized("wrong email or password", code="invalid_credentials")
-    if needs_rehash(row["password_hash"]):
+    if passwords.needs_rehash(row["password_hash"]):
         await db.pool.execute("UPDATE users SET password_hash = $2 WHERE id = $1", row["id"],
-                              await hash_password(password))
+                              await passwords.hash(password))
     async with db.pool.acquire() as conn:
         return await _issue_session(conn, settings, int(row["id"]), str(row["role"]))
 
@@ -184,10 +187,12 @@ async def get_account(db: Database, user_id: int) -> Account:
     return _account(row)
 
 
-async def create_admin(db: Database, *, email: str, handle: str, password: str) -> int:
+async def create_admin(db: Database, *, email: str, handle: str, password: str,
+                       settings: Settings | None = None) -> int:
     """Create an admin account (the `readalong createadmin` command); returns its id."""
     user_id, _ = await _create_user(db, email=email, handle=handle, display_name=handle,
-                                    password=password, role="admin", allow_reserved=True)
+                                    password=password, role="admin", allow_reserved=True,
+                                    settings=settings)
     log.info("created admin @%s (id %s)", handle, user_id)
     return user_id
 
