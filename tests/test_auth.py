@@ -376,3 +376,24 @@ def test_issued_token_round_trips_with_family_and_ms_issue_time() -> None:
     p = verify_access_token("k" * 40, token)
     assert (p.user_id, p.role, p.family, p.exp) == (7, "moderator", "fam1", exp)
     assert p.iat * 1000 <= p.issued_ms < p.iat * 1000 + 1000
+
+
+async def test_concurrent_refreshes_with_one_token_let_only_one_win(http: httpx.AsyncClient,
+                                                                    unique: str) -> None:
+    """Two simultaneous refreshes with the same token: one gets a new pair, the other is
+    treated as reuse, and the family (including the winner's new tokens) is revoked."""
+    import asyncio
+
+    user = await register(http, unique)
+    body = {"refresh_token": user.refresh_token}
+    results = await asyncio.gather(*(http.post("/api/v1/auth/refresh", json=body)
+                                     for _ in range(2)))
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200, 401], [r.text for r in results]
+    loser = next(r for r in results if r.status_code == 401)
+    assert loser.json()["code"] == "refresh_token_reused"
+    winner = next(r for r in results if r.status_code == 200).json()
+    r = await http.post("/api/v1/auth/refresh", json={"refresh_token": winner["refresh_token"]})
+    assert_problem(r, 401, "refresh_token_revoked")
+    assert_problem(await http.get(ME, headers=bearer(winner["access_token"])), 401,
+                   "token_revoked")
