@@ -260,3 +260,19 @@ async def test_followers_cursor_paging_is_stable(http: httpx.AsyncClient, db: Da
     following = (await http.get(users(fans[0].handle) + "/following")).json()
     assert [u["handle"] for u in following["items"]] == [owner.handle]
     assert await rules.follower_ids(db, owner.id) != []
+
+
+async def test_follow_racing_a_block_never_survives_it(http: httpx.AsyncClient, db: Database,
+                                                      unique: str) -> None:
+    """However a follow and a block between the same two users interleave, once the block is
+    in place no follow between them remains."""
+    import asyncio
+
+    a = await register(http, unique, prefix="a")
+    b = await register(http, unique, prefix="b")
+    for _ in range(8):
+        await asyncio.gather(http.post(users(a.handle) + "/follow", headers=b.headers),
+                             http.post(users(b.handle) + "/block", headers=a.headers))
+        rel = await rules.relation(db, b.id, a.id)
+        assert rel.blocked_by and not rel.following
+        assert (await http.delete(users(b.handle) + "/block", headers=a.headers)).status_code == 204

@@ -8,6 +8,7 @@ invisible to others). A block removes follows and requests both ways in the same
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -40,6 +41,12 @@ class FollowState(msgspec.Struct, frozen=True):
     state: str
 
 
+async def lock_pair(conn: Any, a: int, b: int) -> None:
+    """Serialise graph changes between the same two users (a transaction-scoped advisory lock)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                       f"social-pair:{min(a, b)}:{max(a, b)}")
+
+
 async def _target(db: Database, actor: Principal, handle: str, action: str) -> int:
     target = await user_id_by_handle(db, handle)
     if target == actor.user_id:
@@ -62,16 +69,20 @@ async def follow(db: Database, actor: Principal, handle: str) -> FollowState:
             raise Forbidden("private profiles cannot be followed", code="profile_private")
         raise not_found()
     status = "accepted" if row["visibility"] == "public" else "pending"
-    # the NOT EXISTS re-checks the block inside the insert, so a concurrent block wins
-    state = await db.pool.fetchval(
-        "WITH ins AS ("
-        " INSERT INTO follows (follower_id, followee_id, status)"
-        " SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM blocks b WHERE"
-        "  (b.blocker_id = $1 AND b.blocked_id = $2) OR (b.blocker_id = $2 AND b.blocked_id = $1))"
-        " ON CONFLICT (follower_id, followee_id) DO NOTHING RETURNING status)"
-        " SELECT status FROM ins UNION ALL"
-        " SELECT status FROM follows WHERE follower_id = $1 AND followee_id = $2 LIMIT 1",
-        actor.user_id, target, status)
+    # the pair lock orders this against a concurrent block of the same two users, and the
+    # NOT EXISTS re-checks the block after it, so a block always wins
+    async with db.pool.acquire() as conn, conn.transaction():
+        await lock_pair(conn, actor.user_id, target)
+        state = await conn.fetchval(
+            "WITH ins AS ("
+            " INSERT INTO follows (follower_id, followee_id, status)"
+            " SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM blocks b WHERE"
+            "  (b.blocker_id = $1 AND b.blocked_id = $2)"
+            "  OR (b.blocker_id = $2 AND b.blocked_id = $1))"
+            " ON CONFLICT (follower_id, followee_id) DO NOTHING RETURNING status)"
+            " SELECT status FROM ins UNION ALL"
+            " SELECT status FROM follows WHERE follower_id = $1 AND followee_id = $2 LIMIT 1",
+            actor.user_id, target, status)
     if state is None:
         raise not_found()
     return FollowState(state="following" if state == "accepted" else "requested")
@@ -110,6 +121,7 @@ async def block(db: Database, actor: Principal, handle: str) -> None:
     """Block `handle`: follows and requests both ways are removed; idempotent."""
     target = await _target(db, actor, handle, "block")
     async with db.pool.acquire() as conn, conn.transaction():
+        await lock_pair(conn, actor.user_id, target)
         await conn.execute(
             "INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2) "
             "ON CONFLICT (blocker_id, blocked_id) DO NOTHING", actor.user_id, target)
