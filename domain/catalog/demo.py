@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.catalog.isbn import isbn13_to_10, make_isbn13
@@ -159,7 +159,7 @@ async def seed_demo_catalog(db: Database, books: int = 400, only_if_empty: bool 
             "SELECT nextval('books_id_seq') FROM generate_series(1, $1)", len(rows))]
         author_ids = await _name_ids(conn, "authors", {a for r in rows for a in r["authors"]})
         subject_ids = await _name_ids(conn, "subjects", {s for r in rows for s in r["subjects"]})
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         await conn.copy_records_to_table("books", columns=[
             "id", "title", "title_key", "subtitle", "language", "isbn13", "isbn10", "page_count",
             "publisher", "published", "published_year", "description", "version", "created_at",

@@ -102,11 +102,16 @@ async def search_books(db: Database, query: SearchQuery) -> BookPage:
 
     f = _Filters()
     ts_param = _base_filters(f, tsquery, subjects, languages, query)
-    count_sql = f"SELECT count(*) FROM books b WHERE {f.where}"
-    facet_sql = (
-        "SELECT s.name, count(*) AS n FROM books b "
-        "JOIN book_subjects bs ON bs.book_id = b.id JOIN subjects s ON s.id = bs.subject_id "
-        f"WHERE {f.where} GROUP BY s.name ORDER BY n DESC, lower(s.name) LIMIT {FACET_LIMIT}")
+    # total and facets in one statement: the filtered set is computed once for both
+    totals_sql = (
+        f"WITH m AS MATERIALIZED (SELECT b.id FROM books b WHERE {f.where}), "
+        "f AS (SELECT s.name, count(*) AS n FROM m JOIN book_subjects bs ON bs.book_id = m.id "
+        "JOIN subjects s ON s.id = bs.subject_id GROUP BY s.name "
+        f"ORDER BY n DESC, lower(s.name) LIMIT {FACET_LIMIT}) "
+        "SELECT (SELECT count(*) FROM m) AS total, "
+        "ARRAY(SELECT name FROM f ORDER BY n DESC, lower(name)) AS names, "
+        "ARRAY(SELECT n FROM f ORDER BY n DESC, lower(name)) AS counts"
+    ) if query.facets else f"SELECT count(*) AS total FROM books b WHERE {f.where}"
     base_params = list(f.params)
 
     if mode == "rank":
@@ -140,8 +145,7 @@ async def search_books(db: Database, query: SearchQuery) -> BookPage:
 
     async with db.pool.acquire() as conn:
         rows = await conn.fetch(page_sql, *f.params)
-        total = await conn.fetchval(count_sql, *base_params)
-        facet_rows = await conn.fetch(facet_sql, *base_params) if query.facets else None
+        totals = await conn.fetchrow(totals_sql, *base_params)
 
     more = len(rows) > query.limit
     rows = rows[:query.limit]
@@ -156,6 +160,7 @@ async def search_books(db: Database, query: SearchQuery) -> BookPage:
         key = str(last["rank"]) if mode == "rank" else last["title"]
         next_cursor = encode_cursor(mode, key, last["id"], fp)
     facets = None
-    if facet_rows is not None:
-        facets = Facets(subjects=[FacetCount(name=r["name"], count=r["n"]) for r in facet_rows])
-    return BookPage(items=items, next_cursor=next_cursor, total=total, facets=facets)
+    if query.facets:
+        facets = Facets(subjects=[FacetCount(name=name, count=n)
+                                  for name, n in zip(totals["names"], totals["counts"])])
+    return BookPage(items=items, next_cursor=next_cursor, total=totals["total"], facets=facets)

@@ -45,7 +45,7 @@ def _with_etag(request: Request[Any, Any, Any], book: Book, status: int = 200,
 
 class BooksController(Controller):
     path = "/api/v1/books"
-    tags = ["catalog"]
+    tags = ("catalog",)
 
     @get("/", summary="Search or list books")
     async def search(
