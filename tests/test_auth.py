@@ -397,3 +397,21 @@ async def test_concurrent_refreshes_with_one_token_let_only_one_win(http: httpx.
     assert_problem(r, 401, "refresh_token_revoked")
     assert_problem(await http.get(ME, headers=bearer(winner["access_token"])), 401,
                    "token_revoked")
+
+
+async def test_expired_refresh_token_is_refused(http: httpx.AsyncClient, unique: str,
+                                                engines) -> None:  # type: ignore[no-untyped-def]
+    """A refresh token past its lifetime is refused with refresh_token_expired."""
+    from domain.accounts import refresh as refresh_tokens
+    from domain.db import Database
+
+    user = await register(http, unique)
+    db = Database(engines.database_url, pool_size=1)
+    await db.connect()
+    try:
+        async with db.pool.acquire() as conn:
+            issued, _ = await refresh_tokens.issue(conn, user.id, ttl=-5)
+    finally:
+        await db.close()
+    r = await http.post("/api/v1/auth/refresh", json={"refresh_token": issued.token})
+    assert_problem(r, 401, "refresh_token_expired")
