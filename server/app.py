@@ -111,4 +111,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.services = services
     # outermost, so that 404s and other router-level errors also get ids, headers and a log line
     app.asgi_handler = request_context_middleware(app.asgi_handler)
+    for wrap in services.extras.get("asgi_wrappers", []):  # e.g. the hub takes /ws first
+        app.asgi_handler = wrap(app.asgi_handler)
     return app

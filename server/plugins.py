@@ -9,4 +9,41 @@ from server.state import Services
 
 def plugins_for(services: Services) -> list[Any]:
     """Litestar plugins for this app; each may register startup/shutdown hooks on `services`."""
-    return []
+    plugins: list[Any] = []
+    plugins.append(_hub_plugin(services))
+    _session_rooms(services)
+    return plugins
+
+
+def _session_rooms(services: Services) -> None:
+    """Plug the `session:<id>` room kind (co-reading rooms) into the hub at startup."""
+
+    async def register_session_rooms(app: Any, services: Services) -> None:
+        from realtime.rooms.session import SessionRoom
+
+        assert services.db is not None and services.redis is not None
+        services.extras["hub"].register(SessionRoom(services.db, services.redis))
+
+    services.extras.setdefault("on_startup", []).append(register_session_rooms)
+
+
+def _hub_plugin(services: Services) -> Any:
+    """The realtime hub: `/ws`, `/asyncapi.json`; `extras["hub"]` (register room kinds on it)
+    exists from now on, `extras["publisher"]` once the app has started."""
+    from realtime.plugin import HubPlugin
+
+    plugin = HubPlugin(services.settings)
+    services.extras["hub"] = plugin.hub
+    services.extras.setdefault("asgi_wrappers", []).append(plugin.wrap)
+
+    async def start_hub(app: Any, services: Services) -> None:
+        assert services.redis is not None and services.settings.redis_url
+        await plugin.start(services.redis, services.settings.redis_url)
+        services.extras["publisher"] = plugin.hub.publisher
+
+    async def stop_hub(app: Any, services: Services) -> None:
+        await plugin.stop()
+
+    services.extras.setdefault("on_startup", []).append(start_hub)
+    services.extras.setdefault("on_shutdown", []).append(stop_hub)
+    return plugin

@@ -1,0 +1,176 @@
+"""The node's one Redis pub/sub connection: room channels + the control channel, with reconnects.
+
+The hub reference-counts rooms and asks for a channel once per room; `subscribe()` returns only
+when Redis has confirmed it, so a history read that follows cannot miss an event. When the
+connection drops (Redis restarted), the reader reconnects with backoff, resubscribes every
+channel and tells the hub (`on_reconnect`) so it can repair presence and recover missed events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+log = logging.getLogger("readalong.hub")
+
+SUBSCRIBE_TIMEOUT = 5.0
+CHUNK = 500
+
+
+class BrokerUnavailable(RuntimeError):
+    """Redis pub/sub is not reachable right now."""
+
+
+class Broker:
+    """Pub/sub reader. `on_message(channel, data)` is called synchronously for every message."""
+
+    def __init__(self, redis_url: str, control: str,
+                 on_message: Callable[[bytes, bytes], None],
+                 on_control: Callable[[bytes], None],
+                 on_reconnect: Callable[[], Awaitable[None]],
+                 on_reconnect_metric: Callable[[], None] | None = None) -> None:
+        self.redis_url = redis_url
+        self.control = control
+        self._control_b = control.encode()
+        self.on_message = on_message
+        self.on_control = on_control
+        self.on_reconnect = on_reconnect
+        self.on_reconnect_metric = on_reconnect_metric
+        self.channels: set[str] = set()
+        self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._client: Redis | None = None
+        self._pubsub: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._stopping = False
+
+    async def start(self) -> None:
+        self._client = Redis.from_url(self.redis_url, decode_responses=False,
+                                      socket_connect_timeout=2)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="hub-broker")
+        try:
+            await asyncio.wait_for(self._connected.wait(), 10)
+        except TimeoutError:
+            log.warning("hub: Redis pub/sub not connected yet; retrying in the background")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        await self._close_pubsub()
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def _close_pubsub(self) -> None:
+        ps, self._pubsub = self._pubsub, None
+        if ps is not None:
+            try:
+                await ps.aclose()
+            except Exception:  # noqa: BLE001 - it is broken anyway
+                pass
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def subscribe(self, channel: str) -> None:
+        """Subscribe the node to `channel`; returns once Redis confirmed (or raises)."""
+        self.channels.add(channel)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(channel.encode(), []).append(fut)
+        ps = self._pubsub
+        if ps is not None and self._connected.is_set():
+            try:
+                await ps.subscribe(channel)
+            except Exception:  # noqa: BLE001 - the reader reconnects and resubscribes
+                log.debug("hub: subscribe %s failed; will resubscribe on reconnect", channel)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), SUBSCRIBE_TIMEOUT)
+        except TimeoutError as exc:
+            raise BrokerUnavailable("realtime backend unavailable") from exc
+
+    async def unsubscribe(self, channel: str) -> None:
+        self.channels.discard(channel)
+        ps = self._pubsub
+        if ps is not None and self._connected.is_set():
+            try:
+                await ps.unsubscribe(channel)
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def ping(self) -> None:
+        """Keep the connection honest (a half-open socket raises here and triggers a reconnect)."""
+        ps = self._pubsub
+        if ps is not None and self._connected.is_set():
+            await ps.ping()
+
+    def _resolve(self, channel: bytes) -> None:
+        for fut in self._waiters.pop(channel, ()):
+            if not fut.done():
+                fut.set_result(None)
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        first = True
+        assert self._client is not None
+        while not self._stopping:
+            try:
+                ps = self._client.pubsub()
+                await ps.subscribe(self.control)
+                channels = sorted(self.channels)
+                for i in range(0, len(channels), CHUNK):
+                    await ps.subscribe(*channels[i:i + CHUNK])
+                self._pubsub = ps
+                self._connected.set()
+                if not first:
+                    log.warning("hub: Redis pub/sub reconnected (%d channels)", len(channels))
+                    if self.on_reconnect_metric is not None:
+                        self.on_reconnect_metric()
+                    asyncio.get_running_loop().create_task(self.on_reconnect())
+                first = False
+                backoff = 0.05
+                await self._read(ps)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure: reconnect with backoff
+                if self._stopping:
+                    return
+                if self._connected.is_set():
+                    log.warning("hub: Redis pub/sub lost (%s); reconnecting", exc)
+                else:
+                    log.debug("hub: Redis pub/sub connect failed: %r", exc)
+                self._connected.clear()
+                await self._close_pubsub()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def _read(self, ps: Any) -> None:
+        on_message = self.on_message
+        control = self._control_b
+        while True:
+            msg = await ps.get_message(timeout=None)
+            if msg is None:
+                continue
+            kind = msg["type"]
+            if kind == "message":
+                channel = msg["channel"]
+                if channel == control:
+                    try:
+                        self.on_control(msg["data"])
+                    except Exception:  # noqa: BLE001
+                        log.exception("hub: bad control message")
+                    continue
+                try:
+                    on_message(channel, msg["data"])
+                except Exception:  # noqa: BLE001 - one bad message must not stop the reader
+                    log.exception("hub: fan-out failed")
+            elif kind == "subscribe":
+                self._resolve(msg["channel"])

@@ -1,0 +1,221 @@
+"""The `/ws` ASGI endpoint: handshake (Origin, subprotocol, bearer entry), auth, the read loop.
+
+The read loop decodes each frame with the connection's one decoder, dispatches with `match`,
+and answers every command with `ack` or `error`; it never touches SQL (room kinds call
+use-cases). Bad frames get an `error` and the connection lives on; repeated abuse closes 4008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from typing import Any
+
+import msgspec
+from redis.exceptions import RedisError
+
+from domain.errors import DomainError
+from realtime.broker import BrokerUnavailable
+from realtime.commands import Auth, Ping, PresenceUpdate, Publish, Subscribe, Unsubscribe
+from realtime.connection import Connection
+from realtime.events import Ack, Error, Welcome
+from realtime.hub import Hub
+from realtime.protocol import (
+    BEARER_PREFIX,
+    CLOSE_AUTH_FAILED,
+    CLOSE_BAD_ORIGIN,
+    CLOSE_POLICY,
+    CLOSE_RESTARTING,
+    CLOSE_TOO_BIG,
+    JSON,
+    MSGPACK,
+    SUBPROTOCOL_JSON,
+    SUBPROTOCOL_MSGPACK,
+)
+
+log = logging.getLogger("readalong.hub")
+
+_RATE_CLASS = {Subscribe: "subscribe", Unsubscribe: "subscribe", Publish: "publish",
+               PresenceUpdate: "presence", Ping: "other", Auth: "other"}
+
+
+class Endpoint:
+    """An ASGI app for WebSocket scopes on `/ws`, bound to one Hub."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        settings = hub.settings
+        self.allowed = {o.rstrip("/") for o in settings.allowed_origins}
+        self.max_bytes = settings.ws_max_frame_bytes
+        self.auth_timeout = settings.ws_auth_timeout
+        self._ids = itertools.count(1)
+        self._prefix = f"{hub.node_id}-{os.getpid():x}-"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await send({"type": "http.response.start", "status": 426,
+                        "headers": [(b"content-type", b"text/plain"), (b"upgrade", b"websocket")]})
+            await send({"type": "http.response.body", "body": b"WebSocket endpoint\n"})
+            return
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        origin: str | None = None
+        offered: list[str] = []
+        for name, value in scope.get("headers", ()):
+            if name == b"origin":
+                origin = value.decode("latin-1")
+            elif name == b"sec-websocket-protocol":
+                offered.extend(p.strip() for p in value.decode("latin-1").split(","))
+        fmt, chosen = JSON, None
+        for p in offered:
+            if p == SUBPROTOCOL_JSON or p == SUBPROTOCOL_MSGPACK:
+                fmt, chosen = (MSGPACK if p == SUBPROTOCOL_MSGPACK else JSON), p
+                break
+        bearer = next((p[len(BEARER_PREFIX):] for p in offered if p.startswith(BEARER_PREFIX)),
+                      None)
+        # The query string is never read: a token in the URL is ignored (URLs end up in logs).
+        await send({"type": "websocket.accept", "subprotocol": chosen})
+        settings = self.hub.settings
+        conn = Connection(self.hub, f"{self._prefix}{next(self._ids)}", fmt, send,
+                          self.hub.queue_bytes, settings.ws_queue_size, settings.shutdown_grace)
+        try:
+            if origin is not None and origin.rstrip("/") not in self.allowed:
+                self.hub._close(conn, CLOSE_BAD_ORIGIN)
+            elif not self.hub.accepting:
+                self.hub._close(conn, CLOSE_RESTARTING)
+            elif await self._authenticate(conn, receive, bearer):
+                await self._read_loop(conn, receive)
+        finally:
+            await self.hub.disconnect(conn)
+
+    # -- auth ------------------------------------------------------------------------------------
+    async def _authenticate(self, conn: Connection, receive: Any, bearer: str | None) -> bool:
+        hub = self.hub
+        cmd_id: str | None = None
+        if bearer is not None:
+            token = bearer
+        else:
+            try:
+                message = await asyncio.wait_for(receive(), self.auth_timeout)
+            except TimeoutError:
+                self._refuse(conn, None, "auth_timeout", "send an auth frame first")
+                return False
+            if message["type"] != "websocket.receive":
+                return False
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text") or ""
+            if self._too_big(data):
+                hub._close(conn, CLOSE_TOO_BIG)
+                return False
+            try:
+                cmd = conn.codec.decode(data)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                cmd = None
+            if not isinstance(cmd, Auth):
+                self._refuse(conn, conn.codec.command_id(data), "auth_required",
+                             "the first frame must be auth")
+                return False
+            token, cmd_id = cmd.token, cmd.id
+        try:
+            principal = await hub.authenticate(conn, token)
+        except DomainError as exc:
+            self._refuse(conn, cmd_id, exc.code, exc.detail)
+            return False
+        except (RedisError, OSError):
+            self._refuse(conn, cmd_id, "unavailable", "try again shortly")
+            return False
+        if conn.closed:
+            return False
+        conn.send(Welcome(node=hub.node_id, user_id=principal.user_id,
+                          expires_at=principal.exp, id=cmd_id))
+        return True
+
+    def _refuse(self, conn: Connection, cmd_id: str | None, code: str, message: str) -> None:
+        conn.send(Error(cmd_id, code, message))
+        self.hub.metrics.errors.labels(code).inc()
+        self.hub._close(conn, CLOSE_AUTH_FAILED)
+
+    def _too_big(self, data: bytes | str) -> bool:
+        n = len(data)
+        if n > self.max_bytes:
+            return True
+        if isinstance(data, str) and n * 4 > self.max_bytes:
+            return len(data.encode()) > self.max_bytes
+        return False
+
+    # -- read loop -------------------------------------------------------------------------------
+    async def _read_loop(self, conn: Connection, receive: Any) -> None:
+        hub = self.hub
+        codec = conn.codec
+        while not conn.closed:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text")
+                if data is None:
+                    continue
+            if self._too_big(data):
+                hub._close(conn, CLOSE_TOO_BIG)
+                return
+            try:
+                cmd = codec.decode(data)
+            except msgspec.ValidationError as exc:  # (a subclass of DecodeError)
+                text = str(exc)
+                code = "unknown_type" if "`$.type`" in text or "field `type`" in text \
+                    else "invalid"
+                self._reject(conn, codec.command_id(data), code, text)
+                continue
+            except msgspec.DecodeError:
+                self._reject(conn, None, "malformed", "the frame is not valid "
+                             + ("MessagePack" if codec.binary else "JSON"))
+                continue
+            klass = _RATE_CLASS[type(cmd)]
+            wait = conn.limits.check(klass)
+            if wait:
+                self._reject(conn, cmd.id, "rate_limited",
+                             f"too many {klass} commands; slow down", retry_after=wait)
+                continue
+            hub.metrics.commands.labels(cmd.__struct_config__.tag).inc()
+            try:
+                await self._dispatch(conn, cmd)
+            except DomainError as exc:
+                self._reject(conn, cmd.id, exc.code, exc.detail, field=exc.field,
+                             retry_after=exc.extra.get("retry_after"), strike=False)
+            except (BrokerUnavailable, RedisError, OSError) as exc:
+                log.warning("hub: %s failed: %s", type(cmd).__name__, exc)
+                self._reject(conn, cmd.id, "unavailable",
+                             "the realtime backend is unavailable; retry shortly", strike=False)
+
+    def _reject(self, conn: Connection, cmd_id: str | None, code: str, message: str,
+                field: str | None = None, retry_after: float | None = None,
+                strike: bool = True) -> None:
+        conn.send(Error(cmd_id, code, message[:300], field,
+                        round(retry_after, 3) if retry_after is not None else None))
+        self.hub.metrics.errors.labels(code).inc()
+        if strike and conn.limits.strike():
+            self.hub._close(conn, CLOSE_POLICY)
+
+    async def _dispatch(self, conn: Connection, cmd: Any) -> None:
+        hub = self.hub
+        match cmd:
+            case Ping(id=cid):
+                conn.send(Ack(cid, {}))
+            case Subscribe():
+                await hub.subscribe(conn, cmd)  # sends its own ack, then replay
+            case Unsubscribe(id=cid, room=room):
+                await hub.unsubscribe(conn, room)
+                conn.send(Ack(cid, {}))
+            case Publish(id=cid):
+                conn.send(Ack(cid, await hub.client_publish(conn, cmd)))
+            case PresenceUpdate(id=cid):
+                await hub.presence_update(conn, cmd)
+                conn.send(Ack(cid, {}))
+            case Auth(id=cid, token=token):
+                principal = await hub.authenticate(conn, token)
+                conn.send(Ack(cid, {"expires_at": principal.exp}))

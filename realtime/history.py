@@ -1,0 +1,49 @@
+"""Reading a room's history for recovery: the current (epoch, offset) and the events after `since`."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from realtime.publisher import history_key, meta_key
+from realtime.wire import WireEvent, WirePresence, decode_body
+
+
+
+async def read_position(redis: Redis, room: str) -> tuple[str | None, int]:
+    epoch, offset = await redis.hmget(meta_key(room), "epoch", "offset")
+    return (epoch.decode() if epoch else None), int(offset or 0)
+
+
+async def read_since(redis: Redis, room: str, epoch: str, offset: int
+                     ) -> tuple[str | None, int, bool, list[tuple[int, WireEvent]]]:
+    """(current epoch, current offset, recovered, missed events in order).
+
+    `recovered` is False when the epoch changed (history lost) or the events right after
+    `offset` are no longer kept; then no events are returned and the client refetches.
+    """
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hmget(meta_key(room), "epoch", "offset")
+        pipe.xrange(history_key(room), min=f"{offset + 1}-0", max="+")
+        (cur_epoch, cur_offset), entries = await pipe.execute()
+    cur_e = cur_epoch.decode() if cur_epoch else None
+    cur_o = int(cur_offset or 0)
+    if cur_e is None or cur_e != epoch or offset > cur_o:
+        return cur_e, cur_o, False, []
+    if offset == cur_o:
+        return cur_e, cur_o, True, []
+    events: list[tuple[int, WireEvent]] = []
+    expected = offset + 1
+    for entry_id, fields in entries:
+        off = int(entry_id.split(b"-", 1)[0])
+        if off != expected:
+            return cur_e, cur_o, False, []
+        expected += 1
+        item = decode_body(fields[b"d"])
+        if isinstance(item, WirePresence):  # never stored, but be strict
+            continue
+        events.append((off, item))
+    if not events or events[-1][0] < cur_o:
+        # the stream ended before the meta's offset (it expired or was trimmed concurrently)
+        if expected - 1 < cur_o:
+            return cur_e, cur_o, False, []
+    return cur_e, cur_o, True, events

@@ -1,0 +1,42 @@
+"""Prometheus metrics of the hub (served on the app's /metrics with the default registry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+
+def _metric(registry: CollectorRegistry, cls: Any, name: str, doc: str, **kw: Any) -> Any:
+    """Create a metric, or reuse the one already registered (several apps in one process)."""
+    try:
+        return cls(name, doc, registry=registry, **kw)
+    except ValueError:
+        return registry._names_to_collectors[name]  # noqa: SLF001 - prometheus has no getter
+
+
+class HubMetrics:
+    """The hub's counters, gauges and the fan-out latency histogram."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        m = lambda *a, **k: _metric(registry, *a, **k)  # noqa: E731
+        self.connections = m(Gauge, "readalong_hub_connections", "open WebSocket connections")
+        self.subscriptions = m(Gauge, "readalong_hub_subscriptions",
+                               "room subscriptions of local connections")
+        self.rooms = m(Gauge, "readalong_hub_rooms", "rooms this node is subscribed to in Redis")
+        self.events_in = m(Counter, "readalong_hub_events_in",
+                           "room messages received from Redis pub/sub")
+        self.events_out = m(Counter, "readalong_hub_events_out",
+                            "frames written to clients by the fan-out")
+        self.commands = m(Counter, "readalong_hub_commands", "client commands", labelnames=["type"])
+        self.errors = m(Counter, "readalong_hub_errors", "error frames sent", labelnames=["code"])
+        self.closes = m(Counter, "readalong_hub_closes", "connections closed by the server",
+                        labelnames=["code"])
+        self.slow_consumers = m(Counter, "readalong_hub_slow_consumer_disconnects",
+                                "connections cut off because they fell behind")
+        self.redis_reconnects = m(Counter, "readalong_hub_redis_reconnects",
+                                  "times the pub/sub connection to Redis was re-established")
+        self.fanout_latency = m(Histogram, "readalong_hub_fanout_latency_seconds",
+                                "publish -> frames written to every local recipient",
+                                buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                         0.25, 0.5, 1.0, 2.5))

@@ -1,0 +1,169 @@
+"""Room presence in Redis: one hash per room (member per user, connection counts per node),
+node heartbeats in a sorted set, and a sweeper that removes the members of dead nodes.
+
+A member is stored as JSON `{"name", "meta": "<json text>", "nodes": {node_id: connections}}`
+so that two tabs (or two nodes) of one user are one member whose `connections` is the sum.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from domain.keys import PRESENCE, PRESENCE_NODES
+from realtime.wire import Member
+
+log = logging.getLogger("readalong.hub")
+
+NODE_ROOMS = PRESENCE + "node:"  # ra:pres:node:<node> -> set of room hash keys it has members in
+
+# KEYS: room hash, node set. ARGV: user, node, name, delta, mode ('add' | 'set').
+# Returns {joined (1/0), member json}.
+JOIN_LUA = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+local m
+local joined = 0
+if raw then m = cjson.decode(raw) else m = {name=ARGV[3], meta='{}', nodes={}}; joined = 1 end
+local n = tonumber(ARGV[4])
+if ARGV[5] == 'add' then n = (m.nodes[ARGV[2]] or 0) + n end
+m.nodes[ARGV[2]] = n
+local out = cjson.encode(m)
+redis.call('HSET', KEYS[1], ARGV[1], out)
+redis.call('SADD', KEYS[2], KEYS[1])
+return {joined, out}
+"""
+
+# KEYS: room hash. ARGV: user, node. Returns {left (1/0), member json or ''}.
+LEAVE_LUA = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return {0, ''} end
+local m = cjson.decode(raw)
+local n = (m.nodes[ARGV[2]] or 0) - 1
+if n > 0 then m.nodes[ARGV[2]] = n else m.nodes[ARGV[2]] = nil end
+if next(m.nodes) == nil then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return {1, ''}
+end
+local out = cjson.encode(m)
+redis.call('HSET', KEYS[1], ARGV[1], out)
+return {0, out}
+"""
+
+# KEYS: room hash. ARGV: user, meta json. Returns the member json or false.
+META_LUA = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local m = cjson.decode(raw)
+m.meta = ARGV[2]
+local out = cjson.encode(m)
+redis.call('HSET', KEYS[1], ARGV[1], out)
+return out
+"""
+
+# KEYS: node set. ARGV: node. Removes the node's connections everywhere.
+# Returns a flat list: room key, 'L' or 'U', user, member json ('' for L), ...
+DROP_NODE_LUA = """
+local out = {}
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local all = redis.call('HGETALL', room)
+  for i = 1, #all, 2 do
+    local m = cjson.decode(all[i + 1])
+    if m.nodes[ARGV[1]] then
+      m.nodes[ARGV[1]] = nil
+      if next(m.nodes) == nil then
+        redis.call('HDEL', room, all[i])
+        table.insert(out, room); table.insert(out, 'L'); table.insert(out, all[i]); table.insert(out, '')
+      else
+        local enc = cjson.encode(m)
+        redis.call('HSET', room, all[i], enc)
+        table.insert(out, room); table.insert(out, 'U'); table.insert(out, all[i]); table.insert(out, enc)
+      end
+    end
+  end
+end
+redis.call('DEL', KEYS[1])
+return out
+"""
+
+
+def room_key(room: str) -> str:
+    return f"{PRESENCE}{room}"
+
+
+def to_member(user: bytes | str | int, raw: bytes | str) -> Member:
+    m = orjson.loads(raw)
+    meta = m.get("meta") or "{}"
+    nodes = m.get("nodes") or {}
+    return Member(user_id=int(user), name=str(m.get("name", "")),
+                  connections=int(sum(nodes.values())) if isinstance(nodes, dict) else 0,
+                  meta=orjson.loads(meta) if isinstance(meta, str) else {})
+
+
+class Presence:
+    """Presence operations for one node."""
+
+    def __init__(self, redis: Redis, node_id: str, ttl: int) -> None:
+        self.redis = redis
+        self.node_id = node_id
+        self.ttl = ttl
+        self.node_set = f"{NODE_ROOMS}{node_id}"
+        self._join = redis.register_script(JOIN_LUA)
+        self._leave = redis.register_script(LEAVE_LUA)
+        self._meta = redis.register_script(META_LUA)
+        self._drop = redis.register_script(DROP_NODE_LUA)
+
+    async def join(self, room: str, user_id: int, name: str, count: int = 1,
+                   mode: str = "add") -> tuple[bool, Member]:
+        joined, raw = await self._join(keys=[room_key(room), self.node_set],
+                                       args=[user_id, self.node_id, name, count, mode])
+        return bool(int(joined)), to_member(user_id, raw)
+
+    async def leave(self, room: str, user_id: int) -> tuple[bool, Member | None]:
+        left, raw = await self._leave(keys=[room_key(room)], args=[user_id, self.node_id])
+        return bool(int(left)), (to_member(user_id, raw) if raw else None)
+
+    async def set_meta(self, room: str, user_id: int, meta: dict[str, Any]) -> Member | None:
+        raw = await self._meta(keys=[room_key(room)], args=[user_id, orjson.dumps(meta)])
+        return to_member(user_id, raw) if raw else None
+
+    async def snapshot(self, room: str) -> list[Member]:
+        raw = await self.redis.hgetall(room_key(room))
+        members = [to_member(u, v) for u, v in raw.items()]
+        members.sort(key=lambda m: m.user_id)
+        return members
+
+    async def heartbeat(self) -> None:
+        await self.redis.zadd(PRESENCE_NODES, {self.node_id: time.time()})
+
+    async def dead_nodes(self) -> list[str]:
+        cutoff = time.time() - self.ttl
+        raw = await self.redis.zrangebyscore(PRESENCE_NODES, "-inf", cutoff)
+        return [n.decode() if isinstance(n, bytes) else str(n) for n in raw
+                if (n.decode() if isinstance(n, bytes) else str(n)) != self.node_id]
+
+    async def drop_node(self, node_id: str, claim: bool = True
+                        ) -> dict[str, tuple[list[int], list[Member]]]:
+        """Remove a node's connections from every room; {room: (left ids, updated members)}.
+
+        With `claim`, only the caller that removes the node from the heartbeat set does it, so
+        several live nodes sweeping at once do the work (and publish the diffs) once.
+        """
+        if claim and not await self.redis.zrem(PRESENCE_NODES, node_id):
+            return {}
+        flat = await self._drop(keys=[f"{NODE_ROOMS}{node_id}"], args=[node_id])
+        diffs: dict[str, tuple[list[int], list[Member]]] = {}
+        for i in range(0, len(flat), 4):
+            key, what, user, raw = flat[i:i + 4]
+            room = (key.decode() if isinstance(key, bytes) else key)[len(PRESENCE):]
+            left, updated = diffs.setdefault(room, ([], []))
+            if what in (b"L", "L"):
+                left.append(int(user))
+            else:
+                updated.append(to_member(user, raw))
+        if not claim:
+            await self.redis.zrem(PRESENCE_NODES, node_id)
+        return diffs

@@ -1,0 +1,59 @@
+"""In-memory token buckets, one per command class on each connection (no Redis on the hot path)."""
+
+from __future__ import annotations
+
+import time
+
+# command class -> (tokens per second, burst)
+COMMAND_LIMITS: dict[str, tuple[float, float]] = {
+    "subscribe": (20.0, 40.0),   # subscribe + unsubscribe
+    "publish": (10.0, 20.0),
+    "presence": (10.0, 20.0),
+    "other": (10.0, 30.0),       # ping, auth
+}
+# Strikes: every rejected frame (bad input, rate limited) takes one; an empty bucket closes 4008.
+ABUSE_LIMIT: tuple[float, float] = (1.0, 20.0)
+
+
+class TokenBucket:
+    """`rate` tokens per second up to `burst`; `take()` returns 0.0 or the seconds to wait."""
+
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self, cost: float = 1.0) -> float:
+        now = time.monotonic()
+        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if tokens >= cost:
+            self.tokens = tokens - cost
+            return 0.0
+        self.tokens = tokens
+        return (cost - tokens) / self.rate
+
+
+class Limits:
+    """The buckets of one connection, created lazily (idle connections hold none)."""
+
+    __slots__ = ("buckets", "abuse")
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, TokenBucket] = {}
+        self.abuse: TokenBucket | None = None
+
+    def check(self, klass: str) -> float:
+        bucket = self.buckets.get(klass)
+        if bucket is None:
+            bucket = self.buckets[klass] = TokenBucket(*COMMAND_LIMITS[klass])
+        return bucket.take()
+
+    def strike(self) -> bool:
+        """Count one rejected frame; True when the connection has abused its allowance."""
+        if self.abuse is None:
+            self.abuse = TokenBucket(*ABUSE_LIMIT)
+        return self.abuse.take() > 0.0
