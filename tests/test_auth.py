@@ -415,3 +415,32 @@ async def test_expired_refresh_token_is_refused(http: httpx.AsyncClient, unique:
         await db.close()
     r = await http.post("/api/v1/auth/refresh", json={"refresh_token": issued.token})
     assert_problem(r, 401, "refresh_token_expired")
+
+
+async def test_password_change_revokes_other_sessions(http: httpx.AsyncClient,
+                                                      unique: str) -> None:
+    """Changing the password needs the current one, follows the policy, logs every other
+    session out, and only the new password works afterwards."""
+    user = await register(http, unique)
+    other = await login(http, user)
+    url = "/api/v1/me/password"
+    r = await http.post(url, headers=user.headers,
+                        json={"current_password": "wrong-one-123", "new_password": "new pass 42!"})
+    assert_problem(r, 422, "invalid_credentials", "current_password")
+    r = await http.post(url, headers=user.headers,
+                        json={"current_password": PASSWORD, "new_password": "short"})
+    assert_problem(r, 422, "password_too_short", "password")
+    r = await http.post(url, headers=user.headers,
+                        json={"current_password": PASSWORD, "new_password": "new pass 42!"})
+    assert r.status_code == 200, r.text
+    fresh = r.json()
+    assert_problem(await http.get(ME, headers=bearer(other["access_token"])), 401,
+                   "token_revoked")
+    r = await http.post("/api/v1/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert_problem(r, 401, "refresh_token_revoked")
+    assert (await http.get(ME, headers=bearer(fresh["access_token"]))).status_code == 200
+    r = await http.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
+    assert_problem(r, 401, "invalid_credentials")
+    r = await http.post("/api/v1/auth/login", json={"email": user.email,
+                                                     "password": "new pass 42!"})
+    assert r.status_code == 200

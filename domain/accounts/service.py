@@ -218,3 +218,28 @@ async def set_role(db: Database, redis: Redis, settings: Settings, actor: Princi
         await revocation.revoke_user(redis, int(row["id"]),
                                      settings.access_token_ttl + REVOCATION_SLACK)
     return _account(updated)
+
+
+async def change_password(db: Database, redis: Redis, settings: Settings, principal: Principal,
+                          *, current_password: str, new_password: str) -> AuthSession:
+    """Change the caller's password: every existing session is revoked, a new one is returned."""
+    row = await db.pool.fetchrow("SELECT email, handle, role, password_hash FROM users "
+                                 "WHERE id = $1", principal.user_id)
+    if row is None:
+        raise Unauthorized("this account no longer exists", code="account_gone")
+    passwords = passwords_for(settings)
+    if not isinstance(current_password, str) or len(current_password) > 1024 or \
+            not await passwords.verify(row["password_hash"], current_password):
+        raise Invalid("the current password is wrong", code="invalid_credentials",
+                      field="current_password")
+    check_password(new_password, email=row["email"], handle=row["handle"])
+    new_hash = await passwords.hash(new_password)
+    async with db.pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE users SET password_hash = $2, updated_at = now() "
+                           "WHERE id = $1", principal.user_id, new_hash)
+        await conn.execute("UPDATE refresh_tokens SET revoked_at = now() "
+                           "WHERE user_id = $1 AND revoked_at IS NULL", principal.user_id)
+    await revocation.revoke_user(redis, principal.user_id,
+                                 settings.access_token_ttl + REVOCATION_SLACK)
+    async with db.pool.acquire() as conn:
+        return await _issue_session(conn, settings, principal.user_id, str(row["role"]))

@@ -58,6 +58,11 @@ class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True):
     visibility: str | msgspec.UnsetType = msgspec.UNSET
 
 
+class PasswordChangeIn(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: str
+    new_password: str
+
+
 class RoleIn(msgspec.Struct, forbid_unknown_fields=True):
     role: str
 
@@ -125,6 +130,15 @@ class MeController(Controller):
             db, user.user_id, display_name=data.display_name, bio=data.bio,
             avatar_url=data.avatar_url, favourite_genres=data.favourite_genres,
             visibility=data.visibility)
+
+    @post("/password", status_code=200,
+          summary="Change the password; every other session is revoked, a new pair returned")
+    async def change_password(self, db: Database, redis: Redis, settings: Settings,
+                              user: Principal, data: PasswordChangeIn) -> TokensOut:
+        session = await service.change_password(db, redis, settings, user,
+                                                current_password=data.current_password,
+                                                new_password=data.new_password)
+        return _tokens(session, settings)
 
     @get("/follow-requests", summary="Pending requests to follow the caller")
     async def requests(self, db: Database, user: Principal, cursor: str | None = None,
