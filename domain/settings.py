@@ -46,6 +46,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_auth_timeout: float = 5.0
     ws_max_frame_bytes: int = 64 * 1024
     ws_queue_size: int = 1024
+    ws_queue_bytes: int = 1024 * 1024  # outbound bytes buffered per socket before 4013
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
     history_size: int = 1000
@@ -123,6 +124,7 @@ _ENV: list[tuple[str, str, type]] = [
     ("ws_auth_timeout", "READALONG_WS_AUTH_TIMEOUT", float),
     ("ws_max_frame_bytes", "READALONG_WS_MAX_FRAME_BYTES", int),
     ("ws_queue_size", "READALONG_WS_QUEUE_SIZE", int),
+    ("ws_queue_bytes", "READALONG_WS_QUEUE_BYTES", int),
     ("ws_ping_interval", "READALONG_WS_PING_INTERVAL", float),
     ("ws_ping_timeout", "READALONG_WS_PING_TIMEOUT", float),
     ("history_size", "READALONG_HISTORY_SIZE", int),
