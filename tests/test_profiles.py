@@ -276,3 +276,22 @@ async def test_follow_racing_a_block_never_survives_it(http: httpx.AsyncClient, 
         rel = await rules.relation(db, b.id, a.id)
         assert rel.blocked_by and not rel.following
         assert (await http.delete(users(b.handle) + "/block", headers=a.headers)).status_code == 204
+
+
+def test_profile_visibility_rule_table() -> None:
+    """The visibility rule: owners and staff see everything; blocks hide before visibility;
+    followers-only needs an accepted follow; private is for nobody else."""
+    from domain.social.rules import Relation, profile_visible
+
+    stranger, follower = Relation(), Relation(following=True)
+    blocked, me = Relation(following=True, blocked_by=True), Relation(is_self=True)
+    table = [
+        ("public", stranger, None, True), ("public", blocked, "reader", False),
+        ("followers", stranger, "reader", False), ("followers", follower, "reader", True),
+        ("followers", blocked, "reader", False), ("private", follower, "reader", False),
+        ("private", me, "reader", True), ("private", stranger, "moderator", True),
+        ("private", blocked, "admin", True), ("public", Relation(requested=True), None, True),
+        ("followers", Relation(requested=True), "reader", False),
+    ]
+    for visibility, rel, role, expected in table:
+        assert profile_visible(visibility, rel, viewer_role=role) is expected, (visibility, rel)
