@@ -22,7 +22,8 @@ def _session_rooms(services: Services) -> None:
         from realtime.rooms.session import SessionRoom
 
         assert services.db is not None and services.redis is not None
-        services.extras["hub"].register(SessionRoom(services.db, services.redis))
+        rooms = services.extras["session_rooms"] = SessionRoom(services.db, services.redis)
+        services.extras["hub"].register(rooms)
 
     services.extras.setdefault("on_startup", []).append(register_session_rooms)
 

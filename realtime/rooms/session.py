@@ -15,7 +15,8 @@ from domain.sessions import content, lifecycle
 from domain.sessions.books import BookInfo, get_book
 from domain.sessions.schemas import AnnotationCreate, AnnotationOut, MessageOut, Position, \
     ReactionOut, Selector
-from domain.sessions.spoilers import redact_annotation, redact_message, redact_reaction
+from domain.sessions.spoilers import ViewerState, redact_annotation, redact_message, \
+    redact_reaction
 from realtime.publisher import channel_of
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
 from realtime.wire import encode_event, plain_message
@@ -222,23 +223,44 @@ class SessionRoom(RoomKind):
                                      book.chapter_at if book.chapter_starts else None)
         out["position"] = msgspec.to_builtins(moved.position)
         room = self._room(room_id)
-        if moved.old_furthest is None or moved.new_furthest > moved.old_furthest:
-            for tab in self._tabs(room, conn):
-                hub.update_viewer(tab, room, progress=moved.new_furthest)
-            state = await content.viewer_state(self.db, sid, conn.user_id)
-            if state.shield:
-                await self._push_unlocked(hub, conn, room_id, sid, moved.old_furthest or 0.0,
-                                          moved.new_furthest)
+        forward = moved.old_furthest is None or moved.new_furthest > moved.old_furthest
+        # blocks and mutes made since subscribing take effect from the next move on
+        state = await content.viewer_state(self.db, sid, conn.user_id)
+        for tab in self._tabs(room, conn):
+            hub.update_viewer(tab, room, progress=moved.new_furthest,
+                              hidden_authors=state.hidden_authors)
+        if forward and state.shield:
+            await self._push_unlocked(hub, conn, room_id, sid, moved.old_furthest or 0.0,
+                                      moved.new_furthest, state)
         if moved.follow:
             await hub.publish(room, RoomEvent("follow", {
                 "user_id": conn.user_id, "position": out["position"]}))
         return out
 
     async def _push_unlocked(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
-                             sid: int, old: float, new: float) -> None:
-        state = await content.viewer_state(self.db, sid, conn.user_id)
+                             sid: int, old: float, new: float,
+                             state: ViewerState | None = None) -> None:
+        if state is None:
+            state = await content.viewer_state(self.db, sid, conn.user_id)
         items = await content.unlocked_between(self.db, sid, state, old, new)
         if items:
             events = [unlocked_event(i) for i in items]
             for tab in self._tabs(self._room(room_id), conn):
                 await hub.send_to(tab, self._room(room_id), events)
+
+    async def evict_local(self, hub: Any, room: str, user_id: int) -> int:
+        """Stop-gap until the hub offers a cross-node `evict`: drop a kicked reader's sockets
+        on THIS node from the room (they get a `kicked` event first). Returns how many."""
+        conns = getattr(hub, "conns", {})
+        dropped = 0
+        for conn_id in sorted(self._local.get((room, user_id), ())):
+            await hub.send_to(conn_id, room, [RoomEvent("kicked", {"user_id": user_id})])
+            conn = conns.get(conn_id)
+            if conn is not None:
+                try:
+                    await hub.unsubscribe(conn, room)
+                    dropped += 1
+                except Exception:  # noqa: BLE001 - already gone
+                    log.debug("evicting %s from %s failed", conn_id, room, exc_info=True)
+        return dropped
+

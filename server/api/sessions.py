@@ -67,13 +67,16 @@ async def _publish(state: State, redis: Redis, settings: Settings, room: str,
 
 async def _evict(state: State, room: str, user_id: int) -> None:
     """Ask the hub to drop a kicked reader's sockets from the room (when the hub offers it)."""
-    hub = services_of(state).extras.get("hub")
-    evict = getattr(hub, "evict", None)
-    if evict is not None:
-        try:
+    extras = services_of(state).extras
+    hub = extras.get("hub")
+    try:
+        evict = getattr(hub, "evict", None)
+        if evict is not None:
             await evict(room, user_id)
-        except Exception:  # noqa: BLE001
-            log.exception("evicting user %s from %s failed", user_id, room)
+        elif hub is not None and extras.get("session_rooms") is not None:
+            await extras["session_rooms"].evict_local(hub, room, user_id)
+    except Exception:  # noqa: BLE001 - the row says kicked: publish/presence are refused anyway
+        log.exception("evicting user %s from %s failed", user_id, room)
 
 
 class SessionController(Controller):
