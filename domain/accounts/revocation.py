@@ -13,12 +13,20 @@ import time
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from domain.accounts.tokens import Principal
-from domain.errors import Unauthorized
+from domain.errors import DomainError, Unauthorized
 from domain.keys import HUB_CONTROL, REVOKED_FAMILY, REVOKED_USER
 
 log = logging.getLogger("readalong.accounts")
+
+
+class AuthUnavailable(DomainError):
+    """Redis (revocation marks, rate limits) is unreachable: refuse (fail closed) with a 503."""
+
+    status = 503
+    code = "auth_unavailable"
 
 
 def family_key(family: str) -> str:
@@ -44,7 +52,11 @@ async def ensure_not_revoked(redis: Redis, principal: Principal) -> None:
     keys = [user_key(principal.user_id)]
     if principal.family:
         keys.append(family_key(principal.family))
-    values = await redis.mget(keys)
+    try:
+        values = await redis.mget(keys)
+    except (RedisError, OSError) as exc:
+        raise AuthUnavailable("cannot check the session right now; try again shortly") \
+            from exc
     user_cut = values[0]
     if user_cut is not None and principal.issued_ms < int(user_cut):
         raise Unauthorized("this session was revoked; log in again", code="token_revoked")
@@ -62,11 +74,18 @@ async def _publish(redis: Redis, user_id: int, family: str | None) -> None:
 
 async def revoke_family(redis: Redis, user_id: int, family: str, ttl: int) -> None:
     """Kill every access token of one refresh family (one device) and close its sockets."""
-    await redis.set(family_key(family), b"1", ex=max(1, ttl))
+    try:
+        await redis.set(family_key(family), b"1", ex=max(1, ttl))
+    except (RedisError, OSError) as exc:
+        raise AuthUnavailable("cannot revoke the session right now; try again shortly") from exc
     await _publish(redis, user_id, family)
 
 
 async def revoke_user(redis: Redis, user_id: int, ttl: int) -> None:
     """Kill every access token of a user issued before now and close all their sockets."""
-    await redis.set(user_key(user_id), str(int(time.time() * 1000)).encode(), ex=max(1, ttl))
+    try:
+        await redis.set(user_key(user_id), str(int(time.time() * 1000)).encode(),
+                        ex=max(1, ttl))
+    except (RedisError, OSError) as exc:
+        raise AuthUnavailable("cannot revoke sessions right now; try again shortly") from exc
     await _publish(redis, user_id, None)
