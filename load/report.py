@@ -11,6 +11,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _fmt(v: float) -> str:
+    if float(v).is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     if abs(v) >= 10:
@@ -46,7 +48,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["| figure | value |", "|---|---|"]
         summary = section["summary"]
         for key, label in section["headline"]:
-            lines.append(f"| {label} | {figure(summary, key)} |")
+            if key in summary:
+                lines.append(f"| {label} | {figure(summary, key)} |")
         lines.append("")
         for note in section.get("notes", []):
             lines.append(f"- {note}")
@@ -73,7 +76,8 @@ def table(report: dict[str, Any]) -> str:
             out.append(f"   PENDING: {section.get('reason', '')}")
             continue
         for key, label in section["headline"]:
-            out.append(f"   {label:<{width}} {figure(section['summary'], key)}")
+            if key in section["summary"]:
+                out.append(f"   {label:<{width}} {figure(section['summary'], key)}")
         for note in section.get("notes", []):
             out.append(f"   * {note}")
     return "\n".join(out)
