@@ -146,3 +146,8 @@ class Client:
 def chunks(it: list[Any], n: int) -> Iterator[list[Any]]:
     for i in range(0, len(it), n):
         yield it[i:i + n]
+
+
+def node_env(engines: Any, **overrides: str) -> dict[str, str]:
+    """The server environment for hub tests (short presence TTL, a test Origin allowlist)."""
+    return engines.env(**{**HUB_ENV, **overrides})
