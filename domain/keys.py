@@ -9,6 +9,8 @@ HISTORY = "ra:hist:"             # ra:hist:<room> -> stream of recent events
 HISTORY_META = "ra:hmeta:"       # ra:hmeta:<room> -> hash {epoch, offset}
 PRESENCE = "ra:pres:"            # ra:pres:<room> -> hash of members
 PRESENCE_NODES = "ra:nodes"      # zset of node ids scored by last heartbeat
-FEED = "ra:feed:"                # ra:feed:<user> -> zset of activity ids
+FEED = "ra:feed:"                # ra:feed:<user> -> zset of activity ids (score = id; "0" marks built)
+PUSH_DONE = "ra:pushdone:"       # ra:pushdone:<notification> -> set of subscription ids already sent
+FEED_LOCK = "ra:feedlock:"       # ra:feedlock:<user> -> short lock while a home feed is rebuilt
 LEADERBOARD = "ra:lb:"           # ra:lb:<key> -> zset
 ARQ_QUEUE = "arq:queue"          # arq's default queue name

@@ -58,6 +58,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_port: int = 25
     mail_from: str = "Readalong <no-reply@readalong.local>"
     public_url: str = "http://127.0.0.1:8000"
+    # worker, notifications and feeds
+    vapid_private_key: str = ""  # PEM text or file path; empty: generated under data_dir
+    vapid_subject: str = "mailto:admin@readalong.local"
+    job_max_tries: int = 5
+    job_retry_delay: float = 2.0  # first retry delay in seconds, doubled each try
+    worker_poll_delay: float = 0.1
+    notification_group_window: int = 3600
+    feed_size: int = 500
+    feed_fanout_max: int = 5000  # authors with more followers are merged at read time
 
     @property
     def is_development(self) -> bool:
@@ -135,6 +144,14 @@ _ENV: list[tuple[str, str, type]] = [
     ("smtp_port", "READALONG_SMTP_PORT", int),
     ("mail_from", "READALONG_MAIL_FROM", str),
     ("public_url", "READALONG_PUBLIC_URL", str),
+    ("vapid_private_key", "READALONG_VAPID_PRIVATE_KEY", str),
+    ("vapid_subject", "READALONG_VAPID_SUBJECT", str),
+    ("job_max_tries", "READALONG_JOB_MAX_TRIES", int),
+    ("job_retry_delay", "READALONG_JOB_RETRY_DELAY", float),
+    ("worker_poll_delay", "READALONG_WORKER_POLL_DELAY", float),
+    ("notification_group_window", "READALONG_NOTIFICATION_GROUP_WINDOW", int),
+    ("feed_size", "READALONG_FEED_SIZE", int),
+    ("feed_fanout_max", "READALONG_FEED_FANOUT_MAX", int),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

@@ -14,6 +14,7 @@ from domain.accounts import limits, service
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.settings import Settings
+from domain.notifications import social_hooks
 from domain.social import graph, profiles
 
 
@@ -146,16 +147,21 @@ class MeController(Controller):
         return await graph.my_list(db, user, "requests", cursor, limit)
 
     @post("/follow-requests/{handle:str}", status_code=200, summary="Approve a follow request")
-    async def approve(self, db: Database, user: Principal, handle: str) -> graph.FollowState:
-        return await graph.approve_request(db, user, handle)
+    async def approve(self, db: Database, redis: Redis, user: Principal,
+                      handle: str) -> graph.FollowState:
+        state = await graph.approve_request(db, user, handle)
+        await social_hooks.after_approve(db, redis, user.user_id, handle)
+        return state
 
     @delete("/follow-requests/{handle:str}", summary="Decline a follow request")
     async def decline(self, db: Database, user: Principal, handle: str) -> None:
         await graph.remove_follower(db, user, handle)
 
     @delete("/followers/{handle:str}", summary="Remove a follower")
-    async def remove_follower(self, db: Database, user: Principal, handle: str) -> None:
+    async def remove_follower(self, db: Database, redis: Redis, user: Principal,
+                              handle: str) -> None:
         await graph.remove_follower(db, user, handle)
+        await social_hooks.after_remove_follower(db, redis, user.user_id, handle)
 
     @get("/blocks", summary="Users the caller blocked")
     async def blocks(self, db: Database, user: Principal, cursor: str | None = None,

@@ -5,8 +5,11 @@ from __future__ import annotations
 from litestar import Controller, delete, get, post
 from litestar.params import Parameter
 
+from redis.asyncio import Redis
+
 from domain.accounts.tokens import Principal
 from domain.db import Database
+from domain.notifications import social_hooks
 from domain.social import graph, profiles
 
 
@@ -33,24 +36,30 @@ class ProfilesController(Controller):
 
     @post("/follow", status_code=200,
           summary="Follow (public profile) or ask to follow (followers-only profile)")
-    async def follow(self, db: Database, user: Principal, handle: str) -> graph.FollowState:
-        return await graph.follow(db, user, handle)
+    async def follow(self, db: Database, redis: Redis, user: Principal,
+                     handle: str) -> graph.FollowState:
+        state = await graph.follow(db, user, handle)
+        await social_hooks.after_follow(db, redis, user.user_id, handle, state.state)
+        return state
 
     @delete("/follow", summary="Unfollow or withdraw a follow request")
-    async def unfollow(self, db: Database, user: Principal, handle: str) -> None:
+    async def unfollow(self, db: Database, redis: Redis, user: Principal, handle: str) -> None:
         await graph.unfollow(db, user, handle)
+        await social_hooks.after_unfollow(db, redis, user.user_id, handle)
 
     @post("/block", status_code=204, summary="Block: removes follows both ways, hides both")
-    async def block(self, db: Database, user: Principal, handle: str) -> None:
+    async def block(self, db: Database, redis: Redis, user: Principal, handle: str) -> None:
         await graph.block(db, user, handle)
+        await social_hooks.after_block(db, redis, user.user_id, handle)
 
     @delete("/block", summary="Unblock")
     async def unblock(self, db: Database, user: Principal, handle: str) -> None:
         await graph.unblock(db, user, handle)
 
     @post("/mute", status_code=204, summary="Mute: hide this user's activity from me")
-    async def mute(self, db: Database, user: Principal, handle: str) -> None:
+    async def mute(self, db: Database, redis: Redis, user: Principal, handle: str) -> None:
         await graph.mute(db, user, handle)
+        await social_hooks.after_unfollow(db, redis, user.user_id, handle)
 
     @delete("/mute", summary="Unmute")
     async def unmute(self, db: Database, user: Principal, handle: str) -> None:

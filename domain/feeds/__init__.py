@@ -1,0 +1,1 @@
+"""Activity feeds: activities (Postgres) and per-follower home feeds (Redis, rebuildable)."""

@@ -1,0 +1,210 @@
+"""Activity use-cases: record (persist, then enqueue fan-out) and the paged home feed.
+
+Home feeds are Redis sorted sets `ra:feed:<user>` of activity ids (score = id, so the order is
+creation order), capped at `feed_size`, holding a marker member "0" (score 0) once built. The
+worker's fan-out only touches feeds that exist; a missing feed is rebuilt from Postgres on
+read. Authors with more than `feed_fanout_max` followers are not fanned out: their activities
+are merged in at read time ("big" authors, a Redis set). Every read re-checks visibility in
+Postgres (actor's profile visibility, the follow, blocks and mutes), so Redis is only an index.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from domain.db import Database
+from domain.errors import Invalid
+from domain.feeds import verbs
+from domain.jobqueue import enqueue_quietly
+from domain.keys import FEED, FEED_LOCK
+from domain.settings import Settings
+from domain.social.rules import hidden_user_ids
+
+FANOUT_JOB = "fanout_activity"
+BIG_AUTHORS = FEED + "big"     # set of author ids merged at read time
+MARKER = b"0"
+MAX_LIMIT = 100
+
+
+def feed_key(user_id: int) -> str:
+    return f"{FEED}{user_id}"
+
+
+class ActorCard(msgspec.Struct, frozen=True):
+    id: int
+    handle: str
+    display_name: str
+
+
+class ActivityView(msgspec.Struct, frozen=True):
+    id: int
+    verb: str
+    text: str
+    actor: ActorCard
+    object_kind: str
+    object_id: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+class FeedPage(msgspec.Struct, frozen=True):
+    items: list[ActivityView]
+    next_cursor: str | None = None
+
+
+async def record_activity(db: Database, redis: Redis | None, *, actor_id: int, verb: str,
+                          object_kind: str = "", object_id: str | int = "",
+                          payload: dict[str, Any] | None = None) -> int:
+    """Persist an activity, then enqueue its fan-out to the actor's followers."""
+    verbs.check(verb)
+    activity_id = int(await db.pool.fetchval(
+        "INSERT INTO activities (actor_id, verb, object_kind, object_id, payload)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id",
+        actor_id, verb, object_kind, str(object_id), json.dumps(payload or {})))
+    if redis is not None:
+        await enqueue_quietly(redis, FANOUT_JOB, activity_id, job_id=f"fanout:{activity_id}")
+    return activity_id
+
+
+# Activities a viewer may see among `ids`: the viewer follows the actor (accepted), the actor's
+# profile is not private, and neither blocks nor mutes hide the actor.
+_VISIBLE_SQL = """
+SELECT a.id, a.verb, a.object_kind, a.object_id, a.payload, a.created_at,
+       u.id AS actor_id, u.handle, u.display_name
+FROM activities a JOIN users u ON u.id = a.actor_id
+WHERE a.id = ANY($1::bigint[]) AND u.visibility <> 'private'
+  AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $2 AND f.followee_id = a.actor_id
+              AND f.status = 'accepted')
+  AND a.actor_id <> ALL($3::bigint[])
+ORDER BY a.id DESC
+"""
+
+# The newest activities of everyone the viewer follows (the rebuild and the deep-page path).
+_FROM_PG_SQL = """
+SELECT a.id FROM follows f
+JOIN users u ON u.id = f.followee_id AND u.visibility <> 'private'
+JOIN LATERAL (SELECT id FROM activities WHERE actor_id = f.followee_id
+              AND ($3::bigint IS NULL OR id < $3) ORDER BY id DESC LIMIT $2) a ON true
+WHERE f.follower_id = $1 AND f.status = 'accepted' AND f.followee_id <> ALL($4::bigint[])
+ORDER BY a.id DESC LIMIT $2
+"""
+
+
+async def ids_from_postgres(db: Database, user_id: int, limit: int, before: int | None,
+                            hidden: set[int]) -> list[int]:
+    rows = await db.pool.fetch(_FROM_PG_SQL, user_id, limit, before, list(hidden))
+    return [int(r["id"]) for r in rows]
+
+
+async def rebuild_feed(db: Database, redis: Redis, settings: Settings, user_id: int) -> bool:
+    """Rebuild a home feed from Postgres (one rebuild at a time per user). True if rebuilt."""
+    key = feed_key(user_id)
+    if not await redis.set(f"{FEED_LOCK}{user_id}", b"1", nx=True, ex=30):
+        return False
+    try:
+        hidden = await hidden_user_ids(db, user_id)
+        ids = await ids_from_postgres(db, user_id, settings.feed_size, None, hidden)
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.zadd(key, {MARKER: 0, **{str(i).encode(): i for i in ids}})
+            await pipe.execute()
+        # activities committed while we read were skipped by the fan-out (no feed yet): add them
+        newer = [i for i in await ids_from_postgres(db, user_id, settings.feed_size, None, hidden)
+                 if not ids or i > ids[0]]
+        if newer:
+            await redis.zadd(key, {str(i).encode(): i for i in newer})
+        await redis.zremrangebyrank(key, 1, -(settings.feed_size + 1))
+        return True
+    finally:
+        await redis.delete(f"{FEED_LOCK}{user_id}")
+
+
+async def _big_author_ids(db: Database, redis: Redis, user_id: int) -> list[int]:
+    big = [int(m) for m in await redis.smembers(BIG_AUTHORS)]
+    if not big:
+        return []
+    rows = await db.pool.fetch(
+        "SELECT followee_id FROM follows WHERE follower_id = $1 AND status = 'accepted'"
+        " AND followee_id = ANY($2::bigint[])", user_id, big)
+    return [int(r["followee_id"]) for r in rows]
+
+
+async def _candidates(db: Database, redis: Redis, settings: Settings, user_id: int,
+                      before: int | None, want: int, hidden: set[int]) -> tuple[list[int], bool]:
+    """Up to `want` candidate ids below `before`, newest first; and whether more may exist."""
+    key = feed_key(user_id)
+    top = f"({before}" if before is not None else "+inf"
+    raw = await redis.zrevrangebyscore(key, top, "(0", start=0, num=want)
+    ids = [int(m) for m in raw]
+    more = len(ids) == want
+    if not more and await redis.zcard(key) > settings.feed_size:
+        # past the end of the capped Redis feed: older pages come from Postgres
+        floor = ids[-1] if ids else before
+        ids += await ids_from_postgres(db, user_id, want - len(ids), floor, hidden)
+        more = len(ids) == want
+    big = await _big_author_ids(db, redis, user_id)
+    if big:
+        rows = await db.pool.fetch(
+            "SELECT id FROM activities WHERE actor_id = ANY($1::bigint[])"
+            " AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3", big, before, want)
+        extra = [int(r["id"]) for r in rows]
+        more = more or len(extra) == want
+        ids = sorted(set(ids) | set(extra), reverse=True)[:want]
+    return ids, more
+
+
+async def home_feed(db: Database, redis: Redis, settings: Settings, user_id: int, *,
+                    cursor: str | None = None, limit: int = 20) -> FeedPage:
+    """The newest activities of the people `user_id` follows, below `cursor` (an activity id)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Invalid(f"limit must be between 1 and {MAX_LIMIT}", code="invalid_limit",
+                      field="limit")
+    try:
+        before = int(cursor) if cursor else None
+    except ValueError as exc:
+        raise Invalid("cursor is not one this server handed out", code="invalid_cursor",
+                      field="cursor") from exc
+    if not await redis.exists(feed_key(user_id)):
+        await rebuild_feed(db, redis, settings, user_id)
+    hidden = await hidden_user_ids(db, user_id)
+    items: list[ActivityView] = []
+    more = True
+    for _ in range(5):  # visibility filtering may drop candidates: fetch again a few times
+        ids, more = await _candidates(db, redis, settings, user_id, before, 2 * limit + 1, hidden)
+        if not ids:
+            more = False
+            break
+        rows = await db.pool.fetch(_VISIBLE_SQL, ids, user_id, list(hidden))
+        items += [_view(r) for r in rows]
+        before = ids[-1]
+        if len(items) > limit or not more:
+            break
+    page = items[:limit]
+    has_more = len(items) > limit or more
+    return FeedPage(items=page, next_cursor=str(page[-1].id) if page and has_more else None)
+
+
+def _view(r: Any) -> ActivityView:
+    payload = r["payload"]
+    payload = json.loads(payload) if isinstance(payload, str) else dict(payload or {})
+    values = {k: str(v) for k, v in payload.items()}
+    values["actor"] = r["display_name"]
+    try:
+        text = verbs.template(r["verb"]).format_map(_Blank(values))
+    except (ValueError, IndexError):
+        text = f"{r['display_name']} {r['verb']}"
+    return ActivityView(id=r["id"], verb=r["verb"], text=text,
+                        actor=ActorCard(id=r["actor_id"], handle=r["handle"],
+                                        display_name=r["display_name"]),
+                        object_kind=r["object_kind"], object_id=r["object_id"], payload=payload,
+                        created_at=r["created_at"])
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "…"

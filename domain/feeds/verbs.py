@@ -1,0 +1,31 @@
+"""The activity verb registry: what can appear in a home feed (features add theirs here)."""
+
+from __future__ import annotations
+
+from domain.errors import Invalid
+
+_VERBS: dict[str, str] = {}
+
+
+def register(verb: str, text: str) -> str:
+    """Declare a verb with its display template (`{actor}` and the payload's keys)."""
+    _VERBS[verb] = text
+    return verb
+
+
+def check(verb: str) -> str:
+    if verb not in _VERBS:
+        raise Invalid(f"unknown activity verb {verb!r}", code="unknown_activity", field="verb")
+    return verb
+
+
+def template(verb: str) -> str:
+    return _VERBS.get(verb, "{actor} did something")
+
+
+STARTED_BOOK = register("started_book", "{actor} started reading {title}")
+FINISHED_BOOK = register("finished_book", "{actor} finished {title}")
+JOINED_SESSION = register("joined_session", "{actor} joined the session {title}")
+HOSTED_SESSION = register("hosted_session", "{actor} is hosting the session {title}")
+PUBLISHED_ANNOTATION = register("published_annotation", "{actor} shared a note on {title}")
+FOLLOWED = register("followed", "{actor} followed {name}")

@@ -1,0 +1,1 @@
+"""Notifications: the inbox, the type registry, preferences, grouping and delivery decisions."""

@@ -1,0 +1,234 @@
+"""Notification jobs: live delivery on `user:<id>`, email, web push, quiet-hour deferral, digest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import msgspec
+
+from domain.keys import PUSH_DONE
+from domain.notifications.prefs import channels_for, delivery_settings
+from domain.notifications.service import deliver_job_id, get_view, unread_count, views
+from jobs import mailer
+from jobs.push import PushGone, send_push
+from jobs.retry import TransientError, task
+from realtime.rooms.base import RoomEvent
+
+UNDELIVERED_AFTER = timedelta(seconds=30)
+
+
+def _now(now_iso: str | None) -> datetime:
+    return datetime.fromisoformat(now_iso) if now_iso else datetime.now(UTC)
+
+
+@task
+async def deliver_notification(ctx: dict[str, Any], notification_id: int) -> str:
+    """Publish the notification (with the unread count) on the recipient's `user:<id>` room
+    once per version, then queue its email and push deliveries."""
+    db = ctx["db"]
+    row = await db.pool.fetchrow(
+        "SELECT recipient_id, updated_at, delivered_at, email_state, push_state"
+        " FROM notifications WHERE id = $1", notification_id)
+    if row is None:
+        return "gone"
+    recipient = int(row["recipient_id"])
+    outcome = "already delivered"
+    if row["delivered_at"] is None or row["delivered_at"] < row["updated_at"]:
+        got = await get_view(db, notification_id)
+        if got is None:
+            return "gone"
+        data = {"notification": msgspec.to_builtins(got[1]),
+                "unread_count": await unread_count(db, recipient)}
+        await ctx["publisher"].publish(f"user:{recipient}", RoomEvent(
+            "notification", data, target_user_ids=[recipient]))
+        await db.pool.execute("UPDATE notifications SET delivered_at = now()"
+                              " WHERE id = $1 AND updated_at = $2", notification_id,
+                              row["updated_at"])
+        outcome = "delivered"
+    redis = ctx["redis"]
+    if row["email_state"] == "pending":
+        await redis.enqueue_job("send_notification_email", notification_id,
+                                _job_id=f"email:{notification_id}")
+    if row["push_state"] == "pending":
+        await redis.enqueue_job("send_notification_push", notification_id,
+                                _job_id=f"push:{notification_id}")
+    return outcome
+
+
+async def _set_state(db: Any, column: str, notification_id: int, state: str,
+                     due: datetime | None = None) -> None:
+    due_col = "email_due_at" if column == "email_state" else "push_due_at"
+    await db.pool.execute(f"UPDATE notifications SET {column} = $2, {due_col} = $3"
+                          f" WHERE id = $1", notification_id, state, due)
+
+
+@task
+async def send_notification_email(ctx: dict[str, Any], notification_id: int,
+                                  due: bool = False) -> str:
+    """Email one notification unless switched off, gathered for the digest or in quiet hours
+    (then deferred to their end). Safe to run twice: only `pending`/`deferred` rows are sent."""
+    db, settings = ctx["db"], ctx["settings"]
+    row = await db.pool.fetchrow(
+        "SELECT n.recipient_id, n.type, n.email_state, n.read_at, u.email FROM notifications n"
+        " JOIN users u ON u.id = n.recipient_id WHERE n.id = $1", notification_id)
+    if row is None or row["email_state"] not in ("pending", "deferred"):
+        return "nothing to send"
+    recipient, type_name = int(row["recipient_id"]), str(row["type"])
+    ds = await delivery_settings(db, recipient)
+    if ds.email_opt_out or not (await channels_for(db, recipient, type_name))["email"] \
+            or row["read_at"] is not None:
+        await _set_state(db, "email_state", notification_id, "skipped")
+        return "skipped"
+    if ds.digest:
+        await _set_state(db, "email_state", notification_id, "digest")
+        return "digest"
+    if not due:
+        quiet_end = ds.quiet_until(datetime.now(UTC))
+        if quiet_end is not None:
+            await _set_state(db, "email_state", notification_id, "deferred", quiet_end)
+            return "deferred"
+    got = await get_view(db, notification_id)
+    if got is None:
+        return "gone"
+    view = got[1]
+    msg = mailer.build_message(settings, to=row["email"], subject=view.text, lines=[view.text],
+                               user_id=recipient, type_name=type_name)
+    await mailer.send(settings, msg)
+    await _set_state(db, "email_state", notification_id, "sent")
+    return "sent"
+
+
+@task
+async def send_notification_push(ctx: dict[str, Any], notification_id: int,
+                                 due: bool = False) -> str:
+    """Web Push one notification to each of the recipient's subscriptions (once each, even
+    across retries); 404/410 deletes the subscription; quiet hours defer it."""
+    db, settings, redis = ctx["db"], ctx["settings"], ctx["redis"]
+    row = await db.pool.fetchrow(
+        "SELECT recipient_id, type, push_state, read_at FROM notifications WHERE id = $1",
+        notification_id)
+    if row is None or row["push_state"] not in ("pending", "deferred"):
+        return "nothing to send"
+    recipient, type_name = int(row["recipient_id"]), str(row["type"])
+    if not (await channels_for(db, recipient, type_name))["push"] or row["read_at"] is not None:
+        await _set_state(db, "push_state", notification_id, "skipped")
+        return "skipped"
+    if not due:
+        quiet_end = (await delivery_settings(db, recipient)).quiet_until(datetime.now(UTC))
+        if quiet_end is not None:
+            await _set_state(db, "push_state", notification_id, "deferred", quiet_end)
+            return "deferred"
+    subs = await db.pool.fetch("SELECT id, endpoint, p256dh, auth FROM push_subscriptions"
+                               " WHERE user_id = $1", recipient)
+    got = await get_view(db, notification_id)
+    if got is None:
+        return "gone"
+    view = got[1]
+    payload = json.dumps({"id": view.id, "type": view.type, "title": "Readalong",
+                          "body": view.text, "url": f"{settings.public_url}/app/",
+                          "unread_count": await unread_count(db, recipient)}).encode()
+    done_key = f"{PUSH_DONE}{notification_id}"
+    done = {int(m) for m in await redis.smembers(done_key)}
+    transient: Exception | None = None
+    async with httpx.AsyncClient(timeout=10) as client:
+        for sub in subs:
+            if sub["id"] in done:
+                continue
+            try:
+                await send_push(client, ctx["vapid_key"], settings.vapid_subject, sub, payload)
+            except PushGone:
+                await db.pool.execute("DELETE FROM push_subscriptions WHERE id = $1", sub["id"])
+                continue
+            except (TransientError, httpx.TransportError) as exc:
+                transient = exc
+                continue
+            await redis.sadd(done_key, str(sub["id"]))
+            await redis.expire(done_key, 7 * 24 * 3600)
+            await db.pool.execute("UPDATE push_subscriptions SET last_success_at = now()"
+                                  " WHERE id = $1", sub["id"])
+    if transient is not None:
+        raise TransientError(f"some push services failed: {transient!r}")
+    await _set_state(db, "push_state", notification_id, "sent")
+    return "sent"
+
+
+@task
+async def send_digest(ctx: dict[str, Any], user_id: int) -> int:
+    """One email gathering every notification waiting for the digest; returns how many."""
+    db, settings = ctx["db"], ctx["settings"]
+    rows = await db.pool.fetch(
+        "SELECT id, type, actor_ids, event_count, target_kind, target_id, payload, created_at,"
+        " updated_at, read_at FROM notifications WHERE recipient_id = $1"
+        " AND email_state = 'digest' ORDER BY created_at, id LIMIT 200", user_id)
+    if rows:
+        email = await db.pool.fetchval("SELECT email FROM users WHERE id = $1", user_id)
+        items = await views(db, list(rows))
+        if email:
+            msg = mailer.build_message(
+                settings, to=email, subject=f"Your Readalong digest: {len(items)} notification"
+                f"{'s' if len(items) != 1 else ''}", lines=[v.text for v in items],
+                user_id=user_id)
+            await mailer.send(settings, msg)
+        await db.pool.execute("UPDATE notifications SET email_state = 'sent'"
+                              " WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+    await db.pool.execute(
+        "INSERT INTO notification_settings (user_id, last_digest_at) VALUES ($1, now())"
+        " ON CONFLICT (user_id) DO UPDATE SET last_digest_at = now()", user_id)
+    return len(rows)
+
+
+@task
+async def digest_sweep(ctx: dict[str, Any], now_iso: str | None = None) -> int:
+    """Cron: queue today's digest for every digest user whose local digest hour has come."""
+    from domain.notifications.prefs import DeliverySettings
+
+    now = _now(now_iso)
+    rows = await ctx["db"].pool.fetch(
+        "SELECT user_id, timezone, digest_hour, last_digest_at FROM notification_settings"
+        " WHERE digest")
+    queued = 0
+    for r in rows:
+        zone = DeliverySettings(timezone=r["timezone"]).zone()
+        local = now.astimezone(zone)
+        last = r["last_digest_at"].astimezone(zone).date() if r["last_digest_at"] else None
+        if local.hour >= r["digest_hour"] and (last is None or last < local.date()):
+            if await ctx["redis"].enqueue_job("send_digest", int(r["user_id"]),
+                                              _job_id=f"digest:{r['user_id']}:{local.date()}"):
+                queued += 1
+    return queued
+
+
+@task
+async def due_sweep(ctx: dict[str, Any], now_iso: str | None = None) -> int:
+    """Cron: send what quiet hours deferred once they are over, and re-queue deliveries that
+    never got queued (Redis was down when the notification was stored)."""
+    db, redis = ctx["db"], ctx["redis"]
+    now = _now(now_iso)
+    queued = 0
+    for column, due_col, job in (("email_state", "email_due_at", "send_notification_email"),
+                                 ("push_state", "push_due_at", "send_notification_push")):
+        rows = await db.pool.fetch(
+            f"SELECT id, {due_col} AS due FROM notifications WHERE {column} = 'deferred'"
+            f" AND {due_col} <= $1 ORDER BY {due_col} LIMIT 1000", now)
+        for r in rows:
+            stamp = int(r["due"].timestamp())
+            if await redis.enqueue_job(job, int(r["id"]), True,
+                                       _job_id=f"{job}:{r['id']}:due:{stamp}"):
+                queued += 1
+    rows = await db.pool.fetch(
+        "SELECT id, event_count FROM notifications WHERE delivered_at IS NULL"
+        " AND updated_at < $1 ORDER BY updated_at LIMIT 1000", now - UNDELIVERED_AFTER)
+    for r in rows:
+        if await redis.enqueue_job("deliver_notification", int(r["id"]),
+                                   _job_id=deliver_job_id(int(r["id"]), int(r["event_count"]))):
+            queued += 1
+    return queued
+
+
+async def gather_limited(coros: list[Any], limit: int = 100) -> None:
+    for i in range(0, len(coros), limit):
+        await asyncio.gather(*coros[i:i + limit])

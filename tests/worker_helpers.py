@@ -1,0 +1,150 @@
+"""Test helpers for the worker: settings, an in-process burst worker, a DB handle, a local SMTP
+server (aiosmtpd) and a local Web Push endpoint that decrypts what it receives."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import http.server
+import json
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import http_ece
+import jwt
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from redis.asyncio import Redis
+
+from domain.db import Database
+from domain.notifications.webpush import b64url, b64url_decode
+from domain.settings import Settings, load_settings
+from jobs.worker import build_worker
+from tests.support import free_port
+
+
+def worker_settings(engines: Any, **env: str) -> Settings:
+    """Settings of a worker on the session engines (fast retries, test data dir)."""
+    return load_settings(engines.env(READALONG_JOB_RETRY_DELAY="0.05",
+                                     READALONG_DATA_DIR=str(engines.data_dir), **env))
+
+
+async def run_worker(settings: Settings, **overrides: Any) -> Any:
+    """Run a real arq worker in this process until the queue is empty; returns it (counters)."""
+    worker = build_worker(settings, burst=True, handle_signals=False, **overrides)
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
+    return worker
+
+
+@asynccontextmanager
+async def db_and_redis(engines: Any) -> AsyncIterator[tuple[Database, Redis]]:
+    db = Database(engines.database_url, pool_size=3)
+    await db.connect()
+    redis = Redis.from_url(engines.redis_url)
+    try:
+        yield db, redis
+    finally:
+        await redis.aclose()
+        await db.close()
+
+
+class MailBox:
+    """aiosmtpd handler: keeps received messages; refuses the first `fail_first` with 451."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.messages: list[EmailMessage] = []
+        self.fail_first = fail_first
+        self.attempts = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        self.attempts += 1
+        if self.attempts <= self.fail_first:
+            return "451 4.3.0 try again later"
+        msg = email.message_from_bytes(envelope.content or b"", policy=email.policy.default)
+        self.messages.append(msg)  # type: ignore[arg-type]
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@asynccontextmanager
+async def smtp_server(fail_first: int = 0) -> AsyncIterator[tuple[MailBox, int]]:
+    box = MailBox(fail_first)
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+def body_of(msg: EmailMessage, subtype: str = "plain") -> str:
+    part = msg.get_body(preferencelist=(subtype,))
+    assert part is not None, f"no text/{subtype} part"
+    return str(part.get_content())
+
+
+@dataclass
+class PushEndpoint:
+    """A browser's push subscription and the push service it points at, on 127.0.0.1."""
+
+    status: int = 201
+    received: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    key: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    auth: bytes = field(default_factory=lambda: b"0123456789abcdef")
+    port: int = 0
+
+    @property
+    def subscription(self) -> dict[str, Any]:
+        pub = self.key.public_key().public_bytes(serialization.Encoding.X962,
+                                                 serialization.PublicFormat.UncompressedPoint)
+        return {"endpoint": f"http://127.0.0.1:{self.port}/push/{id(self):x}",
+                "keys": {"p256dh": b64url(pub), "auth": b64url(self.auth)}}
+
+    def decrypt(self, body: bytes) -> dict[str, Any]:
+        plain = http_ece.decrypt(body, private_key=self.key, auth_secret=self.auth,
+                                 version="aes128gcm")
+        return json.loads(plain)  # type: ignore[no-any-return]
+
+
+def vapid_claims(authorization: str, public_key_b64: str) -> dict[str, Any]:
+    """Check a `vapid t=..., k=...` header against the server's public key; the JWT claims."""
+    fields = dict(p.strip().split("=", 1) for p in authorization[len("vapid "):].split(","))
+    assert fields["k"] == public_key_b64
+    point = b64url_decode(fields["k"])
+    pub = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    return jwt.decode(fields["t"], pub, algorithms=["ES256"],  # type: ignore[no-any-return]
+                      options={"verify_aud": False})
+
+
+def start_push_endpoint(endpoint: PushEndpoint) -> http.server.ThreadingHTTPServer:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            endpoint.headers.append(dict(self.headers))
+            if endpoint.status < 300:
+                endpoint.received.append(endpoint.decrypt(body))
+            self.send_response(endpoint.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    endpoint.port = httpd.server_address[1]
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
