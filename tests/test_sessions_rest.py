@@ -162,3 +162,36 @@ async def test_bad_input_is_refused_and_nothing_stored(http: httpx.AsyncClient,
     assert (counts[0]["m"], counts[0]["a"]) == (0, 0)
     r = await http.get("/api/v1/annotations?book_id=987654321")
     assert r.status_code == 422 and r.json()["code"] == "unknown_book"
+
+
+async def test_capacity_followers_and_due_start(http: httpx.AsyncClient, engines: Engines,
+                                                unique: str) -> None:
+    """A full session refuses one more reader; a followers-only session admits only the host's
+    followers; a session whose scheduled time passed is started by `start_due_sessions`."""
+    from domain.db import Database
+    from domain.sessions.lifecycle import start_due_sessions
+
+    host, a, b, c = await users(http, unique, 4)
+    book = await make_book(engines.database_url, f"Cap {unique}")
+    s = await live_session(http, host, book, capacity=2)
+    assert (await http.post(f"/api/v1/sessions/{s['id']}/join", json={},
+                            headers=a.headers)).status_code == 200
+    r = await http.post(f"/api/v1/sessions/{s['id']}/join", json={}, headers=b.headers)
+    assert r.status_code == 409 and r.json()["code"] == "session_full"
+    f = await live_session(http, host, book, visibility="followers")
+    r = await http.post(f"/api/v1/sessions/{f['id']}/join", json={}, headers=c.headers)
+    assert r.status_code == 403 and r.json()["code"] == "followers_only"
+    assert (await http.post(f"/api/v1/users/{host.handle}/follow",
+                            headers=c.headers)).status_code == 200
+    assert (await http.post(f"/api/v1/sessions/{f['id']}/join", json={},
+                            headers=c.headers)).status_code == 200
+    r = await http.post("/api/v1/sessions", headers=host.headers, json={
+        "book_id": book, "title": "due", "scheduled_at": "2020-01-01T00:00:00Z"})
+    due_id = r.json()["id"]
+    db = Database(engines.database_url, pool_size=2)
+    await db.connect()
+    try:
+        assert due_id in await start_due_sessions(db)
+    finally:
+        await db.close()
+    assert (await http.get(f"/api/v1/sessions/{due_id}")).json()["status"] == "live"

@@ -452,3 +452,13 @@ async def session_record(db: Database, viewer: Principal | None, session_id: int
     return SessionRecord(session=out, duration_seconds=duration, attendance=attendance,
                          progress_read_together=round(together, 6), messages=counts["m"],
                          reactions=counts["r"], annotations=counts["a"])
+
+
+async def start_due_sessions(db: Database, now: datetime | None = None) -> list[int]:
+    """Scheduled sessions whose start time has come go live (for the worker's schedule job);
+    returns their ids so the caller can publish a `status` event to each room."""
+    rows = await db.pool.fetch(
+        "UPDATE reading_sessions SET status = 'live', started_at = now()"
+        " WHERE status = 'scheduled' AND scheduled_at IS NOT NULL AND scheduled_at <= $1"
+        " RETURNING id", now or _now())
+    return sorted(int(r["id"]) for r in rows)
