@@ -1,0 +1,105 @@
+"""Web Push: subscriptions stored over REST, payloads a local push endpoint can decrypt (RFC 8291,
+VAPID-signed), and expired subscriptions (410) removed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from domain.notifications.service import notify
+from domain.notifications.webpush import load_vapid_key, public_key_b64
+from tests.accounts_helpers import register
+from tests.worker_helpers import (
+    PushEndpoint,
+    db_and_redis,
+    run_worker,
+    start_push_endpoint,
+    vapid_claims,
+    worker_settings,
+)
+
+
+async def _subscribe(http: httpx.AsyncClient, user: Any, endpoint: PushEndpoint) -> int:
+    r = await http.post("/api/v1/push/subscriptions", headers=user.headers,
+                        json=endpoint.subscription)
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+async def test_push_payload_decrypts_at_the_subscribed_endpoint(http: httpx.AsyncClient,
+                                                                engines: Any,
+                                                                unique: str) -> None:
+    """A closed client's push service receives an aes128gcm payload that the browser's keys
+    decrypt, with a VAPID JWT signed by the server's key for that service's origin."""
+    ana = await register(http, unique, prefix="ana", display_name="Ana")
+    bea = await register(http, unique, prefix="bea")
+    endpoint = PushEndpoint()
+    httpd = start_push_endpoint(endpoint)
+    try:
+        await _subscribe(http, bea, endpoint)
+        settings = worker_settings(engines)
+        async with db_and_redis(engines) as (db, redis):
+            nid = await notify(db, redis, recipient_id=bea.id, type="mention", actor_id=ana.id,
+                               target_kind="room", target_id="lobby:x",
+                               payload={"where": "the lobby"})
+        await run_worker(settings)
+        [payload] = endpoint.received
+        assert payload["id"] == nid and payload["body"] == "Ana mentioned you in the lobby"
+        assert payload["unread_count"] == 1
+        headers = endpoint.headers[0]
+        assert headers["Content-Encoding"] == "aes128gcm" and int(headers["TTL"]) > 0
+        claims = vapid_claims(headers["Authorization"],
+                              public_key_b64(load_vapid_key(settings)))
+        assert claims["aud"] == f"http://127.0.0.1:{endpoint.port}"
+        assert claims["sub"].startswith("mailto:")
+        # the same job again sends nothing more
+        async with db_and_redis(engines) as (db, redis):
+            from domain.jobqueue import enqueue
+
+            await enqueue(redis, "send_notification_push", nid, job_id=f"push-again:{nid}")
+        await run_worker(settings)
+        assert len(endpoint.received) == 1
+    finally:
+        httpd.shutdown()
+
+
+async def test_gone_subscription_is_removed(http: httpx.AsyncClient, engines: Any,
+                                            unique: str) -> None:
+    """When the push service answers 410 Gone, the subscription is deleted."""
+    ana = await register(http, unique, prefix="ana")
+    bea = await register(http, unique, prefix="bea")
+    gone, alive = PushEndpoint(status=410), PushEndpoint()
+    servers = [start_push_endpoint(gone), start_push_endpoint(alive)]
+    try:
+        await _subscribe(http, bea, gone)
+        kept = await _subscribe(http, bea, alive)
+        async with db_and_redis(engines) as (db, redis):
+            await notify(db, redis, recipient_id=bea.id, type="mention", actor_id=ana.id,
+                         target_kind="room", target_id="lobby:y")
+        await run_worker(worker_settings(engines))
+        assert len(gone.headers) == 1 and len(alive.received) == 1
+        r = await http.get("/api/v1/push/subscriptions", headers=bea.headers)
+        assert [s["id"] for s in r.json()] == [kept]
+    finally:
+        for s in servers:
+            s.shutdown()
+
+
+async def test_bad_subscriptions_are_refused(http: httpx.AsyncClient, unique: str) -> None:
+    """Malformed endpoints or keys get a clear 4xx and nothing is stored."""
+    bea = await register(http, unique, prefix="bea")
+    good = PushEndpoint().subscription
+    bad = [
+        {**good, "endpoint": "ftp://push.example/x"},
+        {**good, "keys": {"p256dh": "bm90LWEta2V5", "auth": good["keys"]["auth"]}},
+        {**good, "keys": {"p256dh": good["keys"]["p256dh"], "auth": "c2hvcnQ"}},
+        {"endpoint": good["endpoint"]},
+    ]
+    for body in bad:
+        r = await http.post("/api/v1/push/subscriptions", headers=bea.headers, json=body)
+        assert r.status_code in (400, 422), (body, r.text)
+    r = await http.get("/api/v1/push/subscriptions", headers=bea.headers)
+    assert r.json() == []
+    r = await http.get("/api/v1/push/vapid-key")
+    assert r.status_code == 200 and len(r.json()["public_key"]) == 87
