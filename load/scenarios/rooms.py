@@ -1,27 +1,324 @@
-"""rooms: pending (stub until written)."""
+"""rooms: many small co-reading rooms (`session:<id>`), readers moving and chatting, on 2 processes.
+
+Each reader reports a position every --rooms-move-every seconds (presence meta with a
+progression that creeps forward and a locator carrying the send time) and chats now and then.
+Figures: end-to-end latency per event type as the *other* readers of the room see it, the ack
+latency of each command, errors, and CPU. The spoiler shield is on (the room default), so some
+chat arrives redacted; its latency is measured from the message's `created_at` (server clock,
+after the Postgres insert) since the redacted variant carries no text.
+"""
 
 from __future__ import annotations
 
+import array
+import asyncio
+import random
+import re
+import time
 from argparse import Namespace
+from datetime import datetime
 from typing import Any
 
-from load.stack import Stack
+import msgspec
 
-TITLE = "rooms (pending)"
+from load.hubclient import CommandError, Hub, bounded_gather
+from load.scenarios.common import (
+    CpuWindow, client_figures, process_figures, saturation_note, split, unpack,
+)
+from load.stack import Stack
+from load.stats import latency_summary
+from load.users import ensure_users, tokens
+from load.wsclient import WSClient
+
+TITLE = "rooms: many small co-reading rooms, positions and chat"
 DEFAULT_REPEATS = 1
+MARK = re.compile(r"~(\d+)~(\d+)~(\d+)~")
+_decode = msgspec.json.Decoder().decode
+KINDS = ("position", "chat", "chat_redacted", "ack_presence", "ack_chat")
 
 
 def add_arguments(g: Any) -> None:
-    pass
+    g.add_argument("--rooms-rooms", type=int, default=500)
+    g.add_argument("--rooms-readers", type=int, default=8, help="readers per room")
+    g.add_argument("--rooms-move-every", type=float, default=3.0, help="seconds between moves")
+    g.add_argument("--rooms-chat-every", type=float, default=30.0,
+                   help="mean seconds between a reader's chat messages")
+    g.add_argument("--rooms-duration", type=float, default=30.0, help="seconds measured")
+    g.add_argument("--rooms-servers", type=int, default=2)
 
 
 def quick(args: Namespace) -> None:
-    pass
+    args.rooms_rooms = min(args.rooms_rooms, 25)
+    args.rooms_duration = min(args.rooms_duration, 6.0)
+    args.rooms_chat_every = min(args.rooms_chat_every, 6.0)
 
 
 def params(args: Namespace) -> dict[str, Any]:
-    return {}
+    return {"rooms": args.rooms_rooms, "readers": args.rooms_readers,
+            "move_every_s": args.rooms_move_every, "chat_every_s": args.rooms_chat_every,
+            "duration_s": args.rooms_duration, "servers": args.rooms_servers,
+            "room_kind": "session", "shield": "on (room default)", "mode": "free"}
+
+
+class _Reader:
+    __slots__ = ("uid", "room", "ws", "progress")
+
+    def __init__(self, uid: int, room: str) -> None:
+        self.uid = uid
+        self.room = room
+        self.ws: WSClient | None = None
+        self.progress = random.uniform(0.05, 0.5)
+
+
+class RoomsAgent:
+    """Readers of several rooms: move, chat, and time what the others send."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.hub = Hub()
+        self.readers: list[_Reader] = []
+        self.run_id = -1
+        self.lat: dict[str, array.array] = {k: array.array("d") for k in KINDS}
+        self.counts: dict[str, int] = {}
+
+    def _count(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def _handler(self, reader: _Reader) -> Any:
+        def on_message(ws: WSClient, payload: bytes) -> None:
+            head = payload[:40]
+            if b'"event"' in head:
+                now = time.time()
+                msg = _decode(payload)
+                if msg.get("event") != "chat":
+                    self._count(f"event_{msg.get('event')}")
+                    return
+                data = msg.get("data") or {}
+                if data.get("author_id") == reader.uid:
+                    return
+                body = data.get("body")
+                if data.get("unlocked"):
+                    self._count("chat_unlocked")  # pushed when the reader moved past its gate
+                elif body:
+                    m = MARK.search(body)
+                    if m and int(m.group(1)) == self.run_id:
+                        self.lat["chat"].append(now - int(m.group(3)) / 1e9)
+                        self._count("chat_full")
+                elif data.get("redacted") and data.get("created_at"):
+                    created = datetime.fromisoformat(data["created_at"]).timestamp()
+                    self.lat["chat_redacted"].append(now - created)
+                    self._count("chat_redacted")
+            elif b'"presence"' in head:
+                now = time.time()
+                msg = _decode(payload)
+                for member in msg.get("updated") or ():
+                    if member.get("user_id") == reader.uid:
+                        continue
+                    pos = (member.get("meta") or {}).get("position") or {}
+                    m = MARK.search(pos.get("locator") or "")
+                    if m and int(m.group(1)) == self.run_id:
+                        self.lat["position"].append(now - int(m.group(3)) / 1e9)
+                        self._count("position_seen")
+            else:
+                self.hub.control(ws, payload)
+        return on_message
+
+    async def connect(self, urls: list[str], users: list[int], toks: list[str],
+                      rooms: list[str], offset: int) -> dict[str, Any]:
+        async def one(i: int) -> None:
+            r = _Reader(users[i], rooms[i])
+            r.ws = await self.hub.open(urls[(offset + i) % len(urls)], toks[i],
+                                       on_message=self._handler(r), timeout=60)
+            await self.hub.subscribe(r.ws, r.room, timeout=60)
+            self.readers.append(r)
+
+        t0 = time.monotonic()
+        results = await bounded_gather([lambda i=i: one(i) for i in range(len(users))], 200)
+        errors: dict[str, int] = {}
+        for x in results:
+            if isinstance(x, Exception):
+                k = f"{type(x).__name__}: {str(x)[:100]}"
+                errors[k] = errors.get(k, 0) + 1
+        return {"connected": len(self.readers), "errors": errors,
+                "elapsed": time.monotonic() - t0}
+
+    async def run(self, run_id: int, duration: float, move_every: float, chat_every: float
+                  ) -> dict[str, Any]:
+        self.run_id = run_id
+        self.lat = {k: array.array("d") for k in KINDS}
+        self.counts = {}
+        errors: dict[str, int] = {}
+        cpu = CpuWindow()
+        stop_at = time.monotonic() + duration
+        seq = 0
+
+        async def timed(kind: str, ws: WSClient, frame: dict[str, Any]) -> None:
+            t = time.monotonic()
+            try:
+                await self.hub.command(ws, frame, timeout=30)
+                self.lat[kind].append(time.monotonic() - t)
+            except (CommandError, asyncio.TimeoutError, OSError) as exc:
+                key = getattr(exc, "code", type(exc).__name__)
+                errors[key] = errors.get(key, 0) + 1
+
+        async def reader_loop(r: _Reader) -> None:
+            nonlocal seq
+            await asyncio.sleep(random.uniform(0, move_every))
+            pending: list[asyncio.Task[None]] = []
+            while time.monotonic() < stop_at and r.ws is not None and r.ws.is_open:
+                seq += 1
+                r.progress = min(1.0, r.progress + random.uniform(0.0005, 0.003))
+                mark = f"~{run_id}~{seq}~{time.time_ns()}~"
+                pending.append(asyncio.ensure_future(timed("ack_presence", r.ws, {
+                    "type": "presence", "room": r.room,
+                    "meta": {"position": {"progression": round(r.progress, 5),
+                                          "locator": mark}, "state": "active"}})))
+                self._count("moves")
+                if random.random() < move_every / chat_every:
+                    seq += 1
+                    pending.append(asyncio.ensure_future(timed("ack_chat", r.ws, {
+                        "type": "publish", "room": r.room,
+                        "data": {"type": "chat",
+                                 "body": f"bench ~{run_id}~{seq}~{time.time_ns()}~"}})))
+                    self._count("chats")
+                await asyncio.sleep(move_every * random.uniform(0.8, 1.2))
+            if pending:
+                await asyncio.wait(pending, timeout=30)
+
+        await asyncio.gather(*(reader_loop(r) for r in self.readers))
+        await asyncio.sleep(1.0)  # the last deliveries
+        alive = sum(1 for r in self.readers if r.ws is not None and r.ws.is_open)
+        return {**{f"lat_{k}": v.tobytes() for k, v in self.lat.items()},
+                "counts": dict(self.counts), "errors": errors, "alive": alive,
+                "cpu": cpu.result()}
+
+    async def close(self) -> dict[str, Any]:
+        await asyncio.gather(*(r.ws.close(timeout=2) for r in self.readers if r.ws),
+                             return_exceptions=True)
+        return {}
+
+
+def _make_sessions(stack: Stack, hosts: list[int]) -> list[int]:
+    """One live public `free` session per host, on some book of the catalog."""
+    from domain.accounts.tokens import Principal
+    from domain.catalog.demo import seed_demo_catalog
+    from domain.db import Database
+    from domain.sessions import lifecycle
+    from domain.sessions.schemas import SessionCreate
+
+    async def go() -> list[int]:
+        db = Database(stack.database_url, pool_size=4)
+        await db.connect()
+        try:
+            await seed_demo_catalog(db, books=200, only_if_empty=True)
+            book_ids = [r["id"] for r in await db.pool.fetch(
+                "SELECT id FROM books ORDER BY id LIMIT 50")]
+            out = []
+            for i, uid in enumerate(hosts):
+                host = Principal(user_id=uid, role="reader", jti="bench", exp=0)
+                s = await lifecycle.create_session(db, host, SessionCreate(
+                    book_id=book_ids[i % len(book_ids)], title=f"bench room {i}",
+                    capacity=100))
+                await lifecycle.start_session(db, host, s.id)
+                out.append(s.id)
+            return out
+        finally:
+            await db.close()
+
+    return asyncio.run(go())
 
 
 def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
-    return [{"title": TITLE, "status": "pending", "reason": "not written yet"}]
+    try:
+        import domain.sessions.lifecycle  # noqa: F401
+        import realtime.rooms.session  # noqa: F401
+    except ImportError:
+        return [{"title": TITLE, "status": "pending",
+                 "reason": "the session: room kind is not in the tree yet"}]
+    n_rooms, per = args.rooms_rooms, args.rooms_readers
+    total = n_rooms * per
+    stack.start_engines()
+    runs = []
+    notes: list[str] = []
+    for r in range(repeats):
+        stack.flush_redis()
+        users = ensure_users(stack, total)
+        toks = tokens(stack, users)
+        sids = _make_sessions(stack, users[::per][:n_rooms])
+        rooms = [f"session:{sids[i // per]}" for i in range(total)]
+        servers = stack.start_servers(args.rooms_servers)
+        urls = [s.ws_url for s in servers]
+        procs = args.client_procs
+        pool = stack.pool("load.scenarios.rooms:RoomsAgent", procs)
+        try:
+            at, targets = 0, []
+            for i, k in enumerate(split(total, procs)):
+                targets += pool.send("connect", {"urls": urls, "users": users[at:at + k],
+                                                 "toks": toks[at:at + k],
+                                                 "rooms": rooms[at:at + k], "offset": at},
+                                     only=[i])
+                at += k
+            conn = pool.gather(targets, 900)
+            connected = sum(x["connected"] for x in conn)
+            errs: dict[str, int] = {}
+            for x in conn:
+                for k2, v in x["errors"].items():
+                    errs[k2] = errs.get(k2, 0) + v
+            if connected < total:
+                notes.append(f"run {r + 1}: {total - connected} readers failed to join: {errs}")
+            if connected == 0:
+                raise RuntimeError(f"no reader could join: {errs}")
+            meter = stack.meter(pool)
+            meter.start()
+            out = pool.call("run", {"run_id": r + 1, "duration": args.rooms_duration,
+                                    "move_every": args.rooms_move_every,
+                                    "chat_every": args.rooms_chat_every},
+                            timeout=args.rooms_duration + 120)
+            m = meter.stop()
+            counts: dict[str, int] = {}
+            errors: dict[str, int] = {}
+            for x in out:
+                for k2, v in x["counts"].items():
+                    counts[k2] = counts.get(k2, 0) + v
+                for k2, v in x["errors"].items():
+                    errors[k2] = errors.get(k2, 0) + v
+            fig: dict[str, Any] = {"readers": total, "joined": connected,
+                                   "alive_at_end": sum(x["alive"] for x in out),
+                                   "moves": counts.get("moves", 0),
+                                   "chats": counts.get("chats", 0),
+                                   "command_errors": sum(errors.values())}
+            for kind in KINDS:
+                lat = unpack([x[f"lat_{kind}"] for x in out])
+                fig.update(latency_summary(lat, f"{kind}_"))
+            wall = m["_window"]["wall_s"]
+            fig["moves_per_s"] = round(fig["moves"] / wall, 1)
+            fig["position_deliveries_per_s"] = round(fig["position_samples"] / wall, 1)
+            fig.update(process_figures(m))
+            fig.update(client_figures(out))
+            if errors:
+                notes.append(f"run {r + 1} command errors: {errors}")
+            print(f"   rooms run {r + 1}: {fig['moves_per_s']} moves/s, position p99 "
+                  f"{fig['position_p99_ms']} ms, chat p99 {fig['chat_p99_ms']} ms, errors "
+                  f"{fig['command_errors']}", flush=True)
+            runs.append(fig)
+        finally:
+            stack.close_pool(pool)
+            stack.stop_servers()
+    notes.append(f"{n_rooms} session rooms x {per} readers on {args.rooms_servers} processes; a "
+                 f"move every {args.rooms_move_every:g}s, a chat every ~{args.rooms_chat_every:g}s"
+                 " per reader; latencies are as seen by the other readers of the room")
+    headline = [("joined", "readers joined"), ("moves_per_s", "position moves/s sent"),
+                ("position_deliveries_per_s", "position updates delivered/s")]
+    for kind, label in (("position", "position (presence) seen by others"),
+                        ("chat", "chat (full) seen by others"),
+                        ("chat_redacted", "chat (redacted, from created_at)"),
+                        ("ack_presence", "presence command ack"),
+                        ("ack_chat", "chat publish ack")):
+        headline += [(f"{kind}_p50_ms", f"{label} p50 ms"), (f"{kind}_p99_ms", "  p99 ms"),
+                     (f"{kind}_max_ms", "  max ms")]
+    headline += [("command_errors", "command errors"), ("alive_at_end", "readers still connected"),
+                 ("servers_cpu_util", "server CPU (cores)"), ("redis_cpu_util", "Redis CPU"),
+                 ("postgres_cpu_util", "PostgreSQL CPU"),
+                 ("client_cpu_max_util", "busiest client process")]
+    return [{"title": f"rooms: {n_rooms} x {per} readers", "runs": runs, "headline": headline,
+             "notes": notes + saturation_note(runs)}]
