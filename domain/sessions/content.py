@@ -11,7 +11,7 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.sessions.books import get_book
-from domain.sessions.lifecycle import _cursor, _fetch, _may_see
+from domain.sessions.lifecycle import parse_cursor, fetch_session, may_see
 from domain.sessions.schemas import (
     EMOJI,
     MAX_MESSAGE_CHARS,
@@ -91,10 +91,10 @@ async def viewer_state(db: Database, session_id: int, user_id: int | None) -> Vi
                        hidden_authors=hidden)
 
 
-async def _active_participant(db: Database, session_id: int, who: Principal,
+async def active_participant(db: Database, session_id: int, who: Principal,
                               *, chat: bool = False) -> tuple[Any, Any]:
     """The live session and the author's participant row, or the error saying why not."""
-    row = await _fetch(db, session_id)
+    row = await fetch_session(db, session_id)
     if row["status"] == "ended":
         raise Conflict("the session has ended and is read-only", code="session_ended")
     if row["status"] != "live":
@@ -129,7 +129,7 @@ def _clean_body(body: Any) -> str:
 async def post_message(db: Database, who: Principal, session_id: int, body: Any) -> MessageOut:
     """Store a chat message gated at the author's current progression."""
     text = _clean_body(body)
-    _, part = await _active_participant(db, session_id, who, chat=True)
+    _, part = await active_participant(db, session_id, who, chat=True)
     gate = part["progression"] or 0.0
     row = await db.pool.fetchrow(
         "WITH m AS (INSERT INTO session_messages (session_id, author_id, body, gate, locator,"
@@ -146,7 +146,7 @@ async def edit_message(db: Database, who: Principal, session_id: int, message_id
     """The author edits their message (not in an ended session)."""
     text = _clean_body(body)
     mid = _id(message_id, "message_id")
-    row = await _fetch(db, session_id)
+    row = await fetch_session(db, session_id)
     if row["status"] == "ended":
         raise Conflict("the session has ended and is read-only", code="session_ended")
     msg = await db.pool.fetchrow(
@@ -165,7 +165,7 @@ async def delete_message(db: Database, who: Principal, session_id: int,
                          message_id: Any) -> MessageOut:
     """The author, the host or a moderator deletes a message (it leaves every listing)."""
     mid = _id(message_id, "message_id")
-    row = await _fetch(db, session_id)
+    row = await fetch_session(db, session_id)
     msg = await db.pool.fetchrow(_MSG_SQL + " WHERE m.id = $1 AND m.session_id = $2"
                                  " AND m.deleted_at IS NULL", mid, session_id)
     if msg is None:
@@ -195,9 +195,9 @@ async def react(db: Database, who: Principal, session_id: int, emoji: Any,
             len(position.locator) > 512:
         raise Invalid("a reaction needs the passage's locator", code="invalid_position",
                       field="position.locator")
-    _, part = await _active_participant(db, session_id, who)
+    _, part = await active_participant(db, session_id, who)
     gate = max(anchor, part["progression"] or 0.0)
-    book = await get_book(db, (await _fetch(db, session_id))["book_id"])
+    book = await get_book(db, (await fetch_session(db, session_id))["book_id"])
     new_id = await db.pool.fetchval(
         "INSERT INTO session_reactions (session_id, author_id, emoji, gate, locator, chapter)"
         " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -247,7 +247,7 @@ async def annotate(db: Database, who: Principal, session_id: int,
     if len(data.note) > MAX_NOTE_CHARS:
         raise Invalid(f"a note holds at most {MAX_NOTE_CHARS} characters", code="note_too_long",
                       field="note")
-    row, _ = await _active_participant(db, session_id, who)
+    row, _ = await active_participant(db, session_id, who)
     book = await get_book(db, row["book_id"])
     new_id = await db.pool.fetchval(
         "INSERT INTO session_annotations (session_id, book_id, author_id, visibility, selectors,"
@@ -269,8 +269,8 @@ def _limit(limit: int) -> int:
 
 
 async def _readable(db: Database, session_id: int, viewer: Principal | None) -> None:
-    row = await _fetch(db, session_id)
-    if not await _may_see(db, row, viewer):
+    row = await fetch_session(db, session_id)
+    if not await may_see(db, row, viewer):
         raise NotFound(f"no session {session_id}", code="session_not_found")
     if viewer is not None and not viewer.is_moderator:
         kicked = await db.pool.fetchval(
@@ -288,7 +288,7 @@ async def list_messages(db: Database, viewer: Principal | None, session_id: int,
     state = await viewer_state(db, session_id, viewer.user_id if viewer else None)
     rows = await db.pool.fetch(
         _MSG_SQL + " WHERE m.session_id = $1 AND m.deleted_at IS NULL AND m.id > $2"
-        f" ORDER BY m.id LIMIT {limit + 1}", session_id, _cursor(cursor) or 0)
+        f" ORDER BY m.id LIMIT {limit + 1}", session_id, parse_cursor(cursor) or 0)
     items = [v for r in rows[:limit] if (v := for_viewer(state, message_out(r))) is not None]
     return MessagePage(*_page(items, rows, limit))
 
@@ -300,7 +300,7 @@ async def list_reactions(db: Database, viewer: Principal | None, session_id: int
     state = await viewer_state(db, session_id, viewer.user_id if viewer else None)
     rows = await db.pool.fetch(
         _REACT_SQL + f" WHERE r.session_id = $1 AND r.id > $2 ORDER BY r.id LIMIT {limit + 1}",
-        session_id, _cursor(cursor) or 0)
+        session_id, parse_cursor(cursor) or 0)
     items = [v for r in rows[:limit] if (v := for_viewer(state, reaction_out(r))) is not None]
     return ReactionPage(*_page(items, rows, limit))
 
@@ -315,7 +315,7 @@ async def list_session_annotations(db: Database, viewer: Principal | None, sessi
     rows = await db.pool.fetch(
         _ANN_SQL + " WHERE a.session_id = $1 AND a.deleted_at IS NULL AND a.id > $2 AND"
         " (a.visibility <> 'private' OR a.author_id = $3)"
-        f" ORDER BY a.id LIMIT {limit + 1}", session_id, _cursor(cursor) or 0, uid)
+        f" ORDER BY a.id LIMIT {limit + 1}", session_id, parse_cursor(cursor) or 0, uid)
     items = [v for r in rows[:limit] if (v := for_viewer(state, annotation_out(r))) is not None]
     return AnnotationPage(*_page(items, rows, limit))
 
@@ -341,18 +341,31 @@ async def list_book_annotations(db: Database, viewer: Principal | None, book_id:
     rows = await db.pool.fetch(
         _ANN_SQL + " WHERE a.book_id = $1 AND a.deleted_at IS NULL AND a.id > $2 AND"
         " (a.visibility = 'public' OR a.author_id = $3)"
-        f" ORDER BY a.id LIMIT {limit + 1}", book_id, _cursor(cursor) or 0, uid)
+        f" ORDER BY a.id LIMIT {limit + 1}", book_id, parse_cursor(cursor) or 0, uid)
     items = [v for r in rows[:limit] if (v := for_viewer(state, annotation_out(r))) is not None]
     return AnnotationPage(*_page(items, rows, limit))
+
+
+_ANY_GATED = """
+SELECT EXISTS (SELECT 1 FROM session_messages WHERE session_id = $1 AND gate > $2 AND gate <= $3
+               AND deleted_at IS NULL AND author_id <> $4)
+    OR EXISTS (SELECT 1 FROM session_reactions WHERE session_id = $1 AND gate > $2
+               AND gate <= $3 AND author_id <> $4)
+    OR EXISTS (SELECT 1 FROM session_annotations WHERE session_id = $1 AND gate > $2
+               AND gate <= $3 AND deleted_at IS NULL AND author_id <> $4
+               AND visibility <> 'private')
+"""
 
 
 async def unlocked_between(db: Database, session_id: int, state: ViewerState,
                            old: float, new: float) -> list[Any]:
     """Content whose gate a reader just passed (old < gate <= new), full, oldest first —
-    what the room pushes when they move forward."""
+    what the room pushes when they move forward (one cheap query when there is none)."""
     if new <= old:
         return []
     uid = state.user_id
+    if not await db.pool.fetchval(_ANY_GATED, session_id, old, new, uid):
+        return []
     msgs = await db.pool.fetch(
         _MSG_SQL + " WHERE m.session_id = $1 AND m.deleted_at IS NULL AND m.gate > $2"
         " AND m.gate <= $3 AND m.author_id <> $4 ORDER BY m.id", session_id, old, new, uid)

@@ -56,7 +56,8 @@ def session_out(row: Any, viewer: Principal | None, participants: int = 0) -> Se
         invite_code=row["invite_code"] if privileged else None, host_position=host_position)
 
 
-async def _fetch(db: Database, session_id: int, *, lock: bool = False, conn: Any = None) -> Any:
+async def fetch_session(db: Database, session_id: int, *, lock: bool = False,
+                        conn: Any = None) -> Any:
     sql = f"SELECT {_SESSION_COLS} FROM reading_sessions WHERE id = $1" + (
         " FOR UPDATE" if lock else "")
     row = await (conn or db.pool).fetchrow(sql, session_id)
@@ -71,7 +72,7 @@ async def _participant(db: Database, session_id: int, user_id: int, conn: Any = 
         session_id, user_id)
 
 
-async def _may_see(db: Database, row: Any, viewer: Principal | None) -> bool:
+async def may_see(db: Database, row: Any, viewer: Principal | None) -> bool:
     """Public: everyone; followers: the host's followers; invite: admitted readers. Staff and
     the host always; a block between the viewer and the host hides the session."""
     if viewer is not None and (viewer.is_moderator or viewer.user_id == row["host_id"]):
@@ -134,14 +135,14 @@ async def create_session(db: Database, host: Principal, data: SessionCreate) -> 
 
 async def get_session(db: Database, session_id: int, viewer: Principal | None,
                       redis: Redis | None = None) -> SessionOut:
-    row = await _fetch(db, session_id)
-    if not await _may_see(db, row, viewer):
+    row = await fetch_session(db, session_id)
+    if not await may_see(db, row, viewer):
         raise NotFound(f"no session {session_id}", code="session_not_found")
     counts = await present_counts(redis, [session_id])
     return session_out(row, viewer, counts.get(session_id, 0))
 
 
-def _cursor(value: str | None) -> int | None:
+def parse_cursor(value: str | None) -> int | None:
     if value is None or value == "":
         return None
     try:
@@ -161,7 +162,7 @@ async def list_sessions(db: Database, viewer: Principal | None, which: str,
     if which == "mine" and viewer is None:
         raise Forbidden("log in to see your sessions", code="auth_required")
     limit = max(1, min(limit, 100))
-    before = _cursor(cursor)
+    before = parse_cursor(cursor)
     uid = viewer.user_id if viewer is not None else 0
     staff = viewer is not None and viewer.is_moderator
     where = ["($2::bigint IS NULL OR s.id < $2)"]
@@ -199,7 +200,7 @@ def _require_host(row: Any, actor: Principal) -> None:
 
 async def start_session(db: Database, actor: Principal, session_id: int) -> SessionOut:
     async with db.pool.acquire() as conn, conn.transaction():
-        row = await _fetch(db, session_id, lock=True, conn=conn)
+        row = await fetch_session(db, session_id, lock=True, conn=conn)
         _require_host(row, actor)
         if row["status"] != "scheduled":
             raise Conflict(f"the session is {row['status']}", code=f"session_{row['status']}")
@@ -212,7 +213,7 @@ async def start_session(db: Database, actor: Principal, session_id: int) -> Sess
 async def end_session(db: Database, actor: Principal, session_id: int) -> SessionOut:
     """Live (or scheduled) -> ended; attendance of readers still present is closed."""
     async with db.pool.acquire() as conn, conn.transaction():
-        row = await _fetch(db, session_id, lock=True, conn=conn)
+        row = await fetch_session(db, session_id, lock=True, conn=conn)
         _require_host(row, actor)
         if row["status"] == "ended":
             raise Conflict("the session has already ended", code="session_ended")
@@ -230,7 +231,7 @@ async def end_session(db: Database, actor: Principal, session_id: int) -> Sessio
 async def update_session(db: Database, actor: Principal, session_id: int,
                          data: SessionUpdate) -> SessionOut:
     async with db.pool.acquire() as conn, conn.transaction():
-        row = await _fetch(db, session_id, lock=True, conn=conn)
+        row = await fetch_session(db, session_id, lock=True, conn=conn)
         _require_host(row, actor)
         if row["status"] == "ended":
             raise Conflict("an ended session is read-only", code="session_ended")
@@ -257,7 +258,7 @@ async def _target(conn: Any, session_id: int, user_id: int) -> Any:
 
 async def hand_over(db: Database, actor: Principal, session_id: int, new_host: int) -> SessionOut:
     async with db.pool.acquire() as conn, conn.transaction():
-        row = await _fetch(db, session_id, lock=True, conn=conn)
+        row = await fetch_session(db, session_id, lock=True, conn=conn)
         _require_host(row, actor)
         if row["status"] == "ended":
             raise Conflict("an ended session is read-only", code="session_ended")
@@ -276,7 +277,7 @@ async def set_flag(db: Database, actor: Principal, session_id: int, user_id: int
     """Host power: mute/unmute (`muted`) or remove (`kicked`) a participant."""
     assert flag in ("muted", "kicked")
     async with db.pool.acquire() as conn, conn.transaction():
-        row = await _fetch(db, session_id, lock=True, conn=conn)
+        row = await fetch_session(db, session_id, lock=True, conn=conn)
         _require_host(row, actor)
         if row["status"] == "ended":
             raise Conflict("an ended session is read-only", code="session_ended")
@@ -303,7 +304,7 @@ async def join_session(db: Database, who: Principal, session_id: int,
     """Admit a reader (REST join with the invite code, or a socket subscribe). Returns the session
     row. Refuses kicked readers, strangers to invite-only/followers sessions, full sessions."""
     async with db.pool.acquire() as conn, conn.transaction():
-        row = await _fetch(db, session_id, conn=conn)
+        row = await fetch_session(db, session_id, conn=conn)
         part = await conn.fetchrow(
             "SELECT * FROM session_participants WHERE session_id = $1 AND user_id = $2"
             " FOR UPDATE", session_id, who.user_id)
@@ -368,11 +369,27 @@ class Moved(msgspec.Struct, frozen=True):
     old_furthest: float | None
     new_furthest: float
     follow: bool  # the host of a follow-mode session moved: broadcast it
+    shield: bool  # the reader's effective shield
 
 
-async def move(db: Database, session_id: int, user_id: int, position: Position,
-               book_chapter: Any = None) -> Moved:
-    """Record a reader's position (progression validated; chapter from the book's TOC)."""
+_MOVE_SQL = """
+WITH s AS (SELECT id, status, mode, host_id, shield_default FROM reading_sessions WHERE id = $1),
+old AS (SELECT furthest, kicked, shield FROM session_participants
+        WHERE session_id = $1 AND user_id = $2 FOR UPDATE),
+upd AS (UPDATE session_participants p SET progression = $3, locator = $4, chapter = $5,
+               furthest = GREATEST(COALESCE(p.furthest, 0), $3),
+               start_progression = COALESCE(p.start_progression, $3)
+        FROM s WHERE p.session_id = $1 AND p.user_id = $2 AND NOT p.kicked
+        AND s.status <> 'ended' RETURNING p.furthest)
+SELECT s.status, s.mode, s.host_id, s.shield_default, old.furthest AS old_furthest,
+       old.kicked, old.shield, (SELECT furthest FROM upd) AS new_furthest
+FROM s LEFT JOIN old ON true
+"""
+
+
+def check_position(position: Position, chapter_at: Any = None) -> Position:
+    """Validate a reported position (progression 0..1, locator <= 512 chars) and set the
+    chapter from the book's table of contents when it has one."""
     from domain.sessions.spoilers import check_progression
 
     progression = check_progression(position.progression)
@@ -380,36 +397,36 @@ async def move(db: Database, session_id: int, user_id: int, position: Position,
     if locator is not None and (not isinstance(locator, str) or len(locator) > 512):
         raise Invalid("locator must be a string of at most 512 characters",
                       code="invalid_position", field="locator")
-    chapter = book_chapter(progression) if book_chapter is not None else None
+    chapter = chapter_at(progression) if chapter_at is not None else None
     if chapter is None and position.chapter is not None:
         if position.chapter < 0 or position.chapter > 100000:
             raise Invalid("chapter must be a TOC index", code="invalid_position",
                           field="chapter")
         chapter = position.chapter
-    async with db.pool.acquire() as conn, conn.transaction():
-        row = await _fetch(db, session_id, conn=conn)
-        if row["status"] == "ended":
-            raise Conflict("the session has ended", code="session_ended")
-        old = await conn.fetchrow(
-            "SELECT furthest, kicked FROM session_participants WHERE session_id = $1"
-            " AND user_id = $2 FOR UPDATE", session_id, user_id)
-        if old is None or old["kicked"]:
-            raise Forbidden("you are not in this session", code="not_participant")
-        await conn.execute(
-            "UPDATE session_participants SET progression = $3, locator = $4, chapter = $5,"
-            " furthest = GREATEST(COALESCE(furthest, 0), $3),"
-            " start_progression = COALESCE(start_progression, $3)"
-            " WHERE session_id = $1 AND user_id = $2",
-            session_id, user_id, progression, locator, chapter)
-        follow = row["mode"] == "follow" and row["host_id"] == user_id
-        if follow:
-            await conn.execute(
-                "UPDATE reading_sessions SET host_progression = $2, host_locator = $3,"
-                " host_chapter = $4 WHERE id = $1", session_id, progression, locator, chapter)
-    old_furthest = old["furthest"]
-    return Moved(position=Position(progression=progression, locator=locator, chapter=chapter),
-                 old_furthest=old_furthest,
-                 new_furthest=max(old_furthest or 0.0, progression), follow=follow)
+    return Position(progression=progression, locator=locator, chapter=chapter)
+
+
+async def move(db: Database, session_id: int, user_id: int, position: Position,
+               chapter_at: Any = None) -> Moved:
+    """Record a reader's position (one statement; a second only for a follow-mode host)."""
+    pos = check_position(position, chapter_at)
+    row = await db.pool.fetchrow(_MOVE_SQL, session_id, user_id, pos.progression, pos.locator,
+                                 pos.chapter)
+    if row is None:
+        raise NotFound(f"no session {session_id}", code="session_not_found")
+    if row["status"] == "ended":
+        raise Conflict("the session has ended", code="session_ended")
+    if row["new_furthest"] is None:
+        raise Forbidden("you are not in this session", code="not_participant")
+    follow = row["mode"] == "follow" and row["host_id"] == user_id
+    if follow:
+        await db.pool.execute(
+            "UPDATE reading_sessions SET host_progression = $2, host_locator = $3,"
+            " host_chapter = $4 WHERE id = $1", session_id, pos.progression, pos.locator,
+            pos.chapter)
+    shield = row["shield"] if row["shield"] is not None else row["shield_default"]
+    return Moved(position=pos, old_furthest=row["old_furthest"],
+                 new_furthest=float(row["new_furthest"]), follow=follow, shield=bool(shield))
 
 
 async def set_shield(db: Database, session_id: int, user_id: int, enabled: bool | None) -> bool:

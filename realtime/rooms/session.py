@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Literal
 
 import msgspec
@@ -17,11 +18,13 @@ from domain.sessions.schemas import AnnotationCreate, AnnotationOut, MessageOut,
     ReactionOut, Selector
 from domain.sessions.spoilers import ViewerState, redact_annotation, redact_message, \
     redact_reaction
+from domain.social.rules import hidden_user_ids
 from realtime.publisher import channel_of
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
 from realtime.wire import encode_event, plain_message
 
 log = logging.getLogger("readalong.sessions")
+HIDDEN_TTL = 2.0  # seconds a reader's blocked/muted set is reused between position updates
 
 
 # ---- what clients publish into a session room (`publish.data`, tag field `type`) ----
@@ -136,15 +139,34 @@ class SessionRoom(RoomKind):
     def __init__(self, db: Database, redis: Redis) -> None:
         self.db = db
         self.redis = redis
-        self._books: dict[int, BookInfo] = {}
+        self._books: dict[int, BookInfo] = {}  # by session id
+        self._hidden_cache: dict[int, tuple[float, frozenset[int]]] = {}
         # this node's connections per (room, user): a reader's tabs move their shield together
         self._local: dict[tuple[str, int], set[str]] = {}
 
-    async def _book(self, book_id: int) -> BookInfo:
-        book = self._books.get(book_id)
+    async def _session_book(self, session_id: int) -> BookInfo:
+        """The session's book with its TOC (a session never changes book: cached per node)."""
+        book = self._books.get(session_id)
         if book is None:
-            book = self._books[book_id] = await get_book(self.db, book_id)
+            row = await lifecycle.fetch_session(self.db, session_id)
+            book = await get_book(self.db, row["book_id"])
+            if len(self._books) > 10_000:
+                self._books.clear()
+            self._books[session_id] = book
         return book
+
+    async def _hidden(self, user_id: int) -> frozenset[int]:
+        """Authors hidden from a reader (blocks either way, mutes), re-read at most every
+        HIDDEN_TTL seconds per reader on this node."""
+        now = time.monotonic()
+        hit = self._hidden_cache.get(user_id)
+        if hit is not None and now - hit[0] < HIDDEN_TTL:
+            return hit[1]
+        hidden = frozenset(await hidden_user_ids(self.db, user_id))
+        if len(self._hidden_cache) > 50_000:
+            self._hidden_cache.clear()
+        self._hidden_cache[user_id] = (now, hidden)
+        return hidden
 
     def _room(self, room_id: str) -> str:
         return room_id if room_id.startswith("session:") else f"session:{room_id}"
@@ -193,7 +215,7 @@ class SessionRoom(RoomKind):
                 return [annotation_event(a)], {"annotation_id": a.id, "gate": a.gate}
             case Typing(typing=typing):
                 # ephemeral: PUBLISHed without history, never stored
-                await content._active_participant(self.db, sid, who, chat=True)
+                await content.active_participant(self.db, sid, who, chat=True)
                 event = RoomEvent("typing", {"user_id": conn.user_id, "name": conn.display_name,
                                              "typing": typing}, author_id=conn.user_id)
                 await self.redis.publish(channel_of(self._room(room_id)),
@@ -217,19 +239,19 @@ class SessionRoom(RoomKind):
         out: dict[str, Any] = {"state": parsed.state}
         if parsed.position is None:
             return out
-        session = await lifecycle._fetch(self.db, sid)
-        book = await self._book(session["book_id"])
+        book = await self._session_book(sid)
         moved = await lifecycle.move(self.db, sid, conn.user_id, parsed.position,
                                      book.chapter_at if book.chapter_starts else None)
         out["position"] = msgspec.to_builtins(moved.position)
         room = self._room(room_id)
         forward = moved.old_furthest is None or moved.new_furthest > moved.old_furthest
         # blocks and mutes made since subscribing take effect from the next move on
-        state = await content.viewer_state(self.db, sid, conn.user_id)
+        hidden = await self._hidden(conn.user_id)
         for tab in self._tabs(room, conn):
-            hub.update_viewer(tab, room, progress=moved.new_furthest,
-                              hidden_authors=state.hidden_authors)
-        if forward and state.shield:
+            hub.update_viewer(tab, room, progress=moved.new_furthest, hidden_authors=hidden)
+        if forward and moved.shield:
+            state = ViewerState(user_id=conn.user_id, progress=moved.new_furthest, shield=True,
+                                hidden_authors=hidden)
             await self._push_unlocked(hub, conn, room_id, sid, moved.old_furthest or 0.0,
                                       moved.new_furthest, state)
         if moved.follow:
