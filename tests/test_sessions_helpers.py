@@ -63,7 +63,7 @@ class WS:
         self._reader: asyncio.Task[None] | None = None
         self._waiters: list[tuple[Any, asyncio.Future[dict[str, Any]]]] = []
 
-    async def __aenter__(self) -> WS:
+    async def __aenter__(self) -> WS:  # noqa: PYI034
         import websockets
 
         self._ws = await websockets.connect(
@@ -73,7 +73,7 @@ class WS:
         await self.wait(lambda f: f["type"] == "welcome")
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -90,8 +90,8 @@ class WS:
                 for pred, fut in list(self._waiters):
                     if not fut.done() and pred(frame):
                         fut.set_result(frame)
-        except Exception:  # noqa: BLE001 - the socket closed; waiters time out
-            pass
+        except Exception:  # noqa: BLE001 - the socket closed; pending waiters time out
+            return
 
     async def wait(self, pred: Any, timeout: float = 10.0) -> dict[str, Any]:
         for frame in self.frames:

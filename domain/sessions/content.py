@@ -11,7 +11,7 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.sessions.books import get_book
-from domain.sessions.lifecycle import parse_cursor, fetch_session, may_see
+from domain.sessions.lifecycle import fetch_session, may_see, parse_cursor
 from domain.sessions.schemas import (
     EMOJI,
     MAX_MESSAGE_CHARS,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
@@ -37,7 +36,7 @@ def room_of(session_id: int) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def session_out(row: Any, viewer: Principal | None, participants: int = 0) -> SessionOut:
@@ -322,10 +321,9 @@ async def join_session(db: Database, who: Principal, session_id: int,
                                     code="invite_required")
                 if not secrets.compare_digest(invite_code, row["invite_code"] or ""):
                     raise Forbidden("wrong invite code", code="invite_invalid")
-            elif row["visibility"] == "followers":
-                if not await _follows(db, who.user_id, row["host_id"]):
-                    raise Forbidden("only the host's followers may join",
-                                    code="followers_only")
+            elif (row["visibility"] == "followers"
+                  and not await _follows(db, who.user_id, row["host_id"])):
+                raise Forbidden("only the host's followers may join", code="followers_only")
             if row["status"] == "ended":
                 raise Conflict("the session has ended", code="session_ended")
             taken = await conn.fetchval(

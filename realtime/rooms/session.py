@@ -14,10 +14,15 @@ from domain.db import Database
 from domain.errors import Invalid
 from domain.sessions import content, lifecycle
 from domain.sessions.books import BookInfo, get_book
-from domain.sessions.schemas import AnnotationCreate, AnnotationOut, MessageOut, Position, \
-    ReactionOut, Selector
-from domain.sessions.spoilers import ViewerState, redact_annotation, redact_message, \
-    redact_reaction
+from domain.sessions.schemas import (
+    AnnotationCreate,
+    AnnotationOut,
+    MessageOut,
+    Position,
+    ReactionOut,
+    Selector,
+)
+from domain.sessions.spoilers import ViewerState, redact_annotation, redact_message, redact_reaction
 from domain.social.rules import hidden_user_ids
 from realtime.publisher import channel_of
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
@@ -113,7 +118,8 @@ def annotation_event(a: AnnotationOut) -> RoomEvent:
 
 def unlocked_event(item: Any) -> RoomEvent:
     """The full variant of something a reader just read past (pushed to that reader only)."""
-    name = {MessageOut: "chat", ReactionOut: "reaction", AnnotationOut: "annotation"}[type(item)]
+    name = ("chat" if isinstance(item, MessageOut)
+            else "reaction" if isinstance(item, ReactionOut) else "annotation")
     return RoomEvent(name, {**_d(item), "unlocked": True}, author_id=item.author_id)
 
 
@@ -282,7 +288,7 @@ class SessionRoom(RoomKind):
                 try:
                     await hub.unsubscribe(conn, room)
                     dropped += 1
-                except Exception:  # noqa: BLE001 - already gone
+                except Exception:
                     log.debug("evicting %s from %s failed", conn_id, room, exc_info=True)
         return dropped
 
