@@ -147,3 +147,15 @@ async def test_bad_cursor_and_limits_are_400(http: httpx.AsyncClient, unique: st
     assert r.status_code == 400 and r.json()["code"] == "invalid_cursor"
     r = await http.get("/api/v1/books", params={"limit": 1000})
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "limit"
+
+
+async def test_unfiltered_listing_counts_the_whole_catalog(
+        http: httpx.AsyncClient, unique: str) -> None:
+    """With no query and no filter, total counts every book and facets count every subject."""
+    before = await search(http, limit=1)
+    await create_book(http, title=f"Whole {unique}", subjects=["Essays"])
+    after = await search(http, limit=1)
+    assert after["total"] == before["total"] + 1
+    counts = [f["count"] for f in after["facets"]["subjects"]]
+    assert counts and counts == sorted(counts, reverse=True) and len(counts) <= 25
+    assert (await search(http, limit=1, facets="false"))["facets"] is None

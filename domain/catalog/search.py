@@ -112,6 +112,14 @@ async def search_books(db: Database, query: SearchQuery) -> BookPage:
         "ARRAY(SELECT name FROM f ORDER BY n DESC, lower(name)) AS names, "
         "ARRAY(SELECT n FROM f ORDER BY n DESC, lower(name)) AS counts"
     ) if query.facets else f"SELECT count(*) AS total FROM books b WHERE {f.where}"
+    if not f.clauses and query.facets:  # the whole catalog: count the link table directly
+        totals_sql = (
+            "WITH f AS (SELECT s.name, count(*) AS n FROM book_subjects bs "
+            "JOIN subjects s ON s.id = bs.subject_id GROUP BY s.name "
+            f"ORDER BY n DESC, lower(s.name) LIMIT {FACET_LIMIT}) "
+            "SELECT (SELECT count(*) FROM books) AS total, "
+            "ARRAY(SELECT name FROM f ORDER BY n DESC, lower(name)) AS names, "
+            "ARRAY(SELECT n FROM f ORDER BY n DESC, lower(name)) AS counts")
     base_params = list(f.params)
 
     if mode == "rank":
