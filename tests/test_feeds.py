@@ -1,0 +1,192 @@
+"""Home feeds: fan-out by the worker, order and paging, rebuild from Postgres, unfollow/block
+removal, visibility of followers-only and private profiles, and read-time merge of big authors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from domain.feeds.service import BIG_AUTHORS, feed_key, record_activity
+from tests.accounts_helpers import register
+from tests.hub_support import Client
+from tests.support import ServerProcess
+from tests.worker_helpers import db_and_redis, run_worker, worker_settings
+
+
+async def _feed(http: httpx.AsyncClient, user: Any, **params: Any) -> dict[str, Any]:
+    r = await http.get("/api/v1/feed", headers=user.headers, params=params)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def _all(http: httpx.AsyncClient, user: Any, limit: int = 2) -> list[int]:
+    ids: list[int] = []
+    cursor = None
+    while True:
+        page = await _feed(http, user, limit=limit, **({"cursor": cursor} if cursor else {}))
+        ids += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return ids
+
+
+async def _follow(http: httpx.AsyncClient, who: Any, whom: Any) -> str:
+    r = await http.post(f"/api/v1/users/{whom.handle}/follow", headers=who.headers)
+    assert r.status_code == 200, r.text
+    return str(r.json()["state"])
+
+
+async def _act(engines: Any, actor: Any, verb: str, title: str) -> int:
+    async with db_and_redis(engines) as (db, redis):
+        return await record_activity(db, redis, actor_id=actor.id, verb=verb, object_kind="book",
+                                     object_id=title, payload={"title": title})
+
+
+async def test_feed_shows_followed_activity_in_order_live_and_rebuilt(
+        http: httpx.AsyncClient, server: ServerProcess, engines: Any, unique: str) -> None:
+    """A follower's feed lists followed readers' activities newest first (paged), each is
+    announced on their user room, a later follow backfills, and a lost Redis feed is rebuilt
+    from Postgres with the same items."""
+    fan = await register(http, unique, prefix="fan", display_name="Fan")
+    bo = await register(http, unique, prefix="bo", display_name="Bo")
+    cy = await register(http, unique, prefix="cy", display_name="Cy")
+    di = await register(http, unique, prefix="di", display_name="Di")
+    await _follow(http, fan, bo)
+    await _follow(http, fan, cy)
+    settings = worker_settings(engines)
+    await run_worker(settings)
+    assert (await _feed(http, fan))["items"] == []  # builds the (empty) feed
+    live = await Client.login(server.ws_url, fan.id, origin=None)
+    await live.ok("subscribe", room=f"user:{fan.id}")
+    ids = [await _act(engines, bo, "started_book", "Dune"),
+           await _act(engines, cy, "finished_book", "Emma"),
+           await _act(engines, bo, "finished_book", "Dune")]
+    d1 = await _act(engines, di, "started_book", "Ulysses")  # not followed (yet)
+    await run_worker(settings)
+    announced = [(await live.expect(lambda f: f["type"] == "event" and f["event"] == "feed"))
+                 ["data"]["activity_id"] for _ in ids]
+    assert sorted(announced) == sorted(ids)
+    await live.close()
+    page = await _feed(http, fan, limit=2)
+    assert [i["id"] for i in page["items"]] == ids[::-1][:2]
+    assert page["items"][0]["text"] == "Bo finished Dune"
+    assert page["items"][0]["actor"]["handle"] == bo.handle
+    assert await _all(http, fan) == ids[::-1]
+
+    await _follow(http, fan, di)  # backfill by a job
+    await run_worker(settings)
+    expected = sorted([*ids, d1], reverse=True)
+    assert await _all(http, fan) == expected
+    async with db_and_redis(engines) as (_, redis):
+        assert d1 in {int(m) for m in await redis.zrange(feed_key(fan.id), 0, -1)}
+        await redis.delete(feed_key(fan.id))
+    assert await _all(http, fan) == expected
+    assert await _all(http, fan, limit=3) == expected
+    # Fan's own follow of Di is an activity in Fan's followers' feeds, not in Fan's own
+    assert all(i["actor"]["id"] != fan.id for i in (await _feed(http, fan, limit=50))["items"])
+
+
+async def test_unfollow_and_block_remove_items(http: httpx.AsyncClient, engines: Any,
+                                               unique: str) -> None:
+    """Unfollowing or blocking an author removes their activities from the feed (by a job)."""
+    fan = await register(http, unique, prefix="fan")
+    bo = await register(http, unique, prefix="bo")
+    cy = await register(http, unique, prefix="cy")
+    await _follow(http, fan, bo)
+    await _follow(http, fan, cy)
+    settings = worker_settings(engines)
+    await run_worker(settings)
+    await _feed(http, fan)
+    b = await _act(engines, bo, "started_book", "Dune")
+    c = await _act(engines, cy, "started_book", "Emma")
+    await run_worker(settings)
+    assert await _all(http, fan) == [c, b]
+    assert (await http.delete(f"/api/v1/users/{bo.handle}/follow",
+                              headers=fan.headers)).status_code == 204
+    await run_worker(settings)
+    async with db_and_redis(engines) as (_, redis):
+        members = {int(m) for m in await redis.zrange(feed_key(fan.id), 0, -1)}
+    assert b not in members and c in members
+    assert await _all(http, fan) == [c]
+    # Cy blocks Fan: each leaves the other's feed
+    assert (await http.post(f"/api/v1/users/{fan.handle}/block",
+                            headers=cy.headers)).status_code == 204
+    await run_worker(settings)
+    async with db_and_redis(engines) as (_, redis):
+        members = {int(m) for m in await redis.zrange(feed_key(fan.id), 0, -1)}
+    assert c not in members
+    assert await _all(http, fan) == []
+
+
+async def test_private_profiles_activity_never_reaches_non_followers(
+        http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """A followers-only reader's activity reaches approved followers only; once private, it
+    reaches nobody."""
+    pia = await register(http, unique, prefix="pia", display_name="Pia")
+    fol = await register(http, unique, prefix="fol")
+    ask = await register(http, unique, prefix="ask")
+    out = await register(http, unique, prefix="out")
+    r = await http.patch("/api/v1/me", headers=pia.headers, json={"visibility": "followers"})
+    assert r.status_code == 200, r.text
+    assert await _follow(http, fol, pia) == "requested"
+    assert await _follow(http, ask, pia) == "requested"
+    r = await http.post(f"/api/v1/me/follow-requests/{fol.handle}", headers=pia.headers)
+    assert r.status_code == 200, r.text
+    settings = worker_settings(engines)
+    await run_worker(settings)
+    for reader in (fol, ask, out):
+        await _feed(http, reader)
+    a1 = await _act(engines, pia, "started_book", "Secret Book")
+    await run_worker(settings)
+    assert await _all(http, fol) == [a1]
+    assert await _all(http, ask) == [] and await _all(http, out) == []
+    async with db_and_redis(engines) as (_, redis):
+        for reader in (ask, out):
+            assert a1 not in {int(m) for m in await redis.zrange(feed_key(reader.id), 0, -1)}
+    r = await http.patch("/api/v1/me", headers=pia.headers, json={"visibility": "private"})
+    assert r.status_code == 200
+    a2 = await _act(engines, pia, "finished_book", "Secret Book")
+    await run_worker(settings)
+    assert await _all(http, fol) == []
+    async with db_and_redis(engines) as (_, redis):
+        assert a2 not in {int(m) for m in await redis.zrange(feed_key(fol.id), 0, -1)}
+        await redis.delete(feed_key(fol.id))
+    assert await _all(http, fol) == []
+
+
+async def test_big_authors_are_merged_at_read_time(http: httpx.AsyncClient, engines: Any,
+                                                   unique: str) -> None:
+    """An author with more followers than the fan-out threshold is not written into feeds but
+    still shows up in each follower's feed, merged in order at read time."""
+    star = await register(http, unique, prefix="star", display_name="Star")
+    small = await register(http, unique, prefix="small", display_name="Small")
+    fans = [await register(http, unique, prefix=f"f{i}") for i in range(3)]
+    for f in fans:
+        await _follow(http, f, star)
+    await _follow(http, fans[0], small)
+    settings = worker_settings(engines, READALONG_FEED_FANOUT_MAX="2")
+    await run_worker(settings)
+    for f in fans:
+        await _feed(http, f)
+    s1 = await _act(engines, star, "started_book", "Big Book")
+    m1 = await _act(engines, small, "started_book", "Small Book")
+    s2 = await _act(engines, star, "finished_book", "Big Book")
+    await run_worker(settings)
+    async with db_and_redis(engines) as (_, redis):
+        assert str(star.id).encode() in await redis.smembers(BIG_AUTHORS)
+        members = {int(m) for m in await redis.zrange(feed_key(fans[0].id), 0, -1)}
+        assert m1 in members and s1 not in members and s2 not in members
+    assert await _all(http, fans[0]) == [s2, m1, s1]
+    assert await _all(http, fans[1]) == [s2, s1]
+    async with db_and_redis(engines) as (_, redis):
+        await redis.srem(BIG_AUTHORS, str(star.id))
+
+
+async def test_bad_feed_requests_are_refused(http: httpx.AsyncClient, unique: str) -> None:
+    """A bad cursor or limit gets 422; no token gets 401."""
+    fan = await register(http, unique, prefix="fan")
+    for params in ({"cursor": "x1"}, {"limit": 0}, {"limit": 1000}):
+        r = await http.get("/api/v1/feed", headers=fan.headers, params=params)
+        assert r.status_code == 422, r.text
+    assert (await http.get("/api/v1/feed")).status_code == 401
