@@ -1,0 +1,93 @@
+"""The worker: idempotent job ids, failures visible to admins, and `readalong worker --burst`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import httpx
+
+from domain.accounts.service import create_admin
+from domain.jobqueue import enqueue
+from domain.notifications.service import deliver_job_id, notify
+from realtime.publisher import history_key
+from tests.accounts_helpers import PASSWORD, login, register
+from tests.support import ROOT, free_port
+from tests.worker_helpers import db_and_redis, run_worker, worker_settings
+
+
+async def test_same_job_id_twice_delivers_once(http: httpx.AsyncClient, engines: Any,
+                                               unique: str) -> None:
+    """Enqueueing a delivery twice with one id, or running it again under another id, puts
+    exactly one event in the recipient's user room."""
+    ana = await register(http, unique, prefix="ana")
+    bea = await register(http, unique, prefix="bea")
+    async with db_and_redis(engines) as (db, redis):
+        nid = await notify(db, redis, recipient_id=bea.id, type="session_invitation",
+                           actor_id=ana.id, target_kind="session", target_id=9,
+                           payload={"title": "Moby Dick night"})
+        assert nid is not None
+        assert not await enqueue(redis, "deliver_notification", nid,
+                                 job_id=deliver_job_id(nid, 1))
+        await run_worker(worker_settings(engines))
+        assert await redis.xlen(history_key(f"user:{bea.id}")) == 1
+        assert await enqueue(redis, "deliver_notification", nid, job_id=f"dup:{nid}")
+        assert not await enqueue(redis, "deliver_notification", nid,
+                                 job_id=deliver_job_id(nid, 1))
+        await run_worker(worker_settings(engines))
+        assert await redis.xlen(history_key(f"user:{bea.id}")) == 1
+        delivered = await db.pool.fetchval("SELECT delivered_at FROM notifications WHERE id = $1",
+                                           nid)
+        assert delivered is not None
+
+
+async def test_failed_jobs_are_listed_for_admins_with_their_error(
+        http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """A job that runs out of retries (SMTP unreachable) shows up, with its error, in the
+    admin list of failed jobs; readers may not see that list."""
+    ana = await register(http, unique, prefix="ana")
+    bea = await register(http, unique, prefix="bea")
+    async with db_and_redis(engines) as (db, redis):
+        admin_id = await create_admin(db, email=f"adm{unique}@example.test",
+                                      handle=f"adm{unique}"[:30], password=PASSWORD)
+        nid = await notify(db, redis, recipient_id=bea.id, type="mention", actor_id=ana.id,
+                           target_kind="room", target_id="lobby:z")
+    dead_port = free_port()
+    worker = await run_worker(worker_settings(engines, READALONG_SMTP_PORT=str(dead_port),
+                                              READALONG_JOB_MAX_TRIES="2"))
+    assert worker.jobs_failed >= 1
+    r = await http.post("/api/v1/auth/login", json={"email": f"adm{unique}@example.test",
+                                                    "password": PASSWORD})
+    assert r.status_code == 200 and r.json()["user_id"] == admin_id
+    admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    r = await http.get("/api/v1/admin/jobs/failed", headers=admin,
+                       params={"function": "send_notification_email"})
+    assert r.status_code == 200, r.text
+    [row] = [i for i in r.json()["items"] if i["job_id"] == f"email:{nid}"]
+    assert row["tries"] == 2 and row["error"]
+    assert "onnect" in row["error"] or "refused" in row["error"].lower()
+    r = await http.get("/api/v1/admin/jobs/failed", headers=ana.headers)
+    assert r.status_code == 403
+    r = await http.get("/api/v1/admin/jobs/failed", headers=admin, params={"cursor": "zz"})
+    assert r.status_code == 422
+    await login(http, ana)
+
+
+async def test_readalong_worker_burst_command_runs_queued_jobs(http: httpx.AsyncClient,
+                                                               engines: Any,
+                                                               unique: str) -> None:
+    """`readalong worker --burst` (a separate process) runs what is queued and exits 0."""
+    ana = await register(http, unique, prefix="ana")
+    bea = await register(http, unique, prefix="bea")
+    async with db_and_redis(engines) as (db, redis):
+        nid = await notify(db, redis, recipient_id=bea.id, type="session_starting",
+                           target_kind="session", target_id=3, payload={"title": "Emma"},
+                           actor_id=ana.id)
+        env = engines.env(READALONG_DATA_DIR=str(engines.data_dir),
+                          READALONG_SMTP_PORT=str(free_port()), READALONG_JOB_MAX_TRIES="1")
+        done = subprocess.run([sys.executable, "-m", "server.cli", "worker", "--burst"],
+                              cwd=ROOT, env=env, capture_output=True, timeout=90)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        row = await db.pool.fetchrow("SELECT delivered_at FROM notifications WHERE id = $1", nid)
+        assert row["delivered_at"] is not None
