@@ -216,3 +216,31 @@ async def test_language_and_dates_are_normalised(http: httpx.AsyncClient, unique
                              published="1881-03-15", subtitle="  ", page_count=321)
     assert book["language"] == "pt-BR" and book["published_year"] == 1881
     assert book["subtitle"] is None and book["page_count"] == 321
+
+
+async def test_patch_keeps_absent_fields_clears_nulls_and_reindexes(
+        http: httpx.AsyncClient, unique: str) -> None:
+    """Absent fields stay, null clears, a new ISBN replaces both forms, and search follows the
+    new authors and subjects at once."""
+    isbn13, _ = random_isbn()
+    book = await create_book(http, title=f"Patchy {unique}", subtitle="Old", isbn=isbn13,
+                             publisher="P", subjects=[f"OldSubj{unique}"])
+    url = f"{BOOKS}/{book['id']}"
+    new13, new10 = random_isbn()
+    r = await http.patch(url, json={"version": 1, "subtitle": None, "isbn10": new10,
+                                    "authors": [f"Zed{unique} Writer"],
+                                    "subjects": [f"NewSubj{unique}"]},
+                         headers=auth("moderator"))
+    assert r.status_code == 200, r.text
+    edited = r.json()
+    assert edited["subtitle"] is None and edited["publisher"] == "P"
+    assert (edited["isbn13"], edited["isbn10"]) == (new13, new10)
+    assert (await http.get(f"{BOOKS}/isbn/{isbn13}")).status_code == 404
+    assert (await search(http, q=f"zed{unique}"))["items"][0]["id"] == book["id"]
+    assert (await search(http, subject=f"OldSubj{unique}"))["total"] == 0
+    assert (await search(http, subject=f"NewSubj{unique}"))["total"] == 1
+    r = await http.patch(url, json={"version": 2, "isbn": None}, headers=auth("moderator"))
+    assert r.status_code == 200 and r.json()["isbn13"] is None and r.json()["isbn10"] is None
+    r = await http.patch(url, json={"version": 3, "isbn13": "978"}, headers=auth("moderator"))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "isbn13"
+    assert (await http.get(url)).json()["version"] == 3
