@@ -168,9 +168,10 @@ class Connection:
             if getattr(proto, "read_paused", False):
                 proto.read_paused = False
                 self._transport.resume_reading()
-            proto.close_timer = loop.call_later(getattr(proto, "close_timeout", 10.0),
-                                                self._transport.close)
-            loop.call_later(self._grace, self._abort)
+            close_timeout = float(getattr(proto, "close_timeout", 10.0))
+            proto.close_timer = loop.call_later(close_timeout, self._transport.close)
+            # a peer that never reads never lets the buffer drain: drop it after a while
+            loop.call_later(max(self._grace, close_timeout) + 5.0, self._abort)
         else:
             if self._queue is not None:
                 self._queue.clear()
