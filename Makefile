@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/readalong serve --demo
+	$(BIN)/readalong serve --demo --with-worker
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
