@@ -14,12 +14,13 @@ from tests.accounts_helpers import UserSession, register
 CHAPTERS = (0.0, 0.2, 0.4, 0.6, 0.8)
 
 
-async def make_book(database_url: str, title: str) -> int:
+async def make_book(database_url: str, title: str, pages: int | None = None) -> int:
     """A real catalog row with a five-chapter table of contents."""
     conn = await asyncpg.connect(database_url)
     try:
         book_id = await conn.fetchval(
-            "INSERT INTO books (title, title_key) VALUES ($1, $2) RETURNING id", title, title.lower())
+            "INSERT INTO books (title, title_key, page_count) VALUES ($1, $2, $3) RETURNING id",
+            title, title.lower(), pages)
         for i, start in enumerate(CHAPTERS):
             await conn.execute("INSERT INTO book_chapters (book_id, position, title, start)"
                                " VALUES ($1, $2, $3, $4)", book_id, i, f"Chapter {i + 1}", start)

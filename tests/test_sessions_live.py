@@ -8,7 +8,7 @@ import json
 import httpx
 
 from tests.conftest import Engines
-from tests.support import ServerProcess
+from tests.support import ServerProcess, eventually
 from tests.test_sessions_helpers import WS, db_exec, live_session, make_book, users
 
 
@@ -21,7 +21,7 @@ async def test_follow_mode_moves_arrive_in_order(http: httpx.AsyncClient, engine
     """In follow mode every reader receives the host's moves as `follow` events, in order,
     with the TOC chapter; presence shows positions."""
     host, a, b = await users(http, unique, 3)
-    book = await make_book(engines.database_url, f"Follow {unique}")
+    book = await make_book(engines.database_url, f"Follow {unique}", pages=300)
     s = await live_session(http, host, book, mode="follow")
     room = s["room"]
     moves = [0.05, 0.15, 0.25, 0.45, 0.5, 0.85]
@@ -29,6 +29,8 @@ async def test_follow_mode_moves_arrive_in_order(http: httpx.AsyncClient, engine
             WS(server.ws_url, a.access_token) as x, WS(server.ws_url, b.access_token) as y:
         for ws in (h, x, y):
             assert (await ws.subscribe(room))["type"] == "ack"
+        live = (await http.get("/api/v1/sessions?list=live")).json()["items"]
+        assert next(i for i in live if i["id"] == s["id"])["participants"] == 3
         for p in moves:
             ack = await h.move(room, p)
             assert ack["type"] == "ack", ack
@@ -45,6 +47,17 @@ async def test_follow_mode_moves_arrive_in_order(http: httpx.AsyncClient, engine
         assert upd["room"] == room
     shown = (await http.get(f"/api/v1/sessions/{s['id']}")).json()
     assert shown["host_position"]["progression"] == moves[-1]
+
+    async def nobody_left() -> bool:
+        got = (await http.get(f"/api/v1/sessions/{s['id']}")).json()
+        return bool(got["participants"] == 0)
+
+    await eventually(nobody_left)
+    await http.post(f"/api/v1/sessions/{s['id']}/end", headers=host.headers)
+    record = (await http.get(f"/api/v1/sessions/{s['id']}/record")).json()
+    assert record["progress_read_together"] == 0.8 and record["pages_read_together"] == 240
+    seen = {p["user_id"]: p for p in record["attendance"]}
+    assert seen[host.id]["furthest"] == 0.85 and seen[a.id]["chapter"] == 1
 
 
 async def test_kick_and_deleted_message(http: httpx.AsyncClient, engines: Engines,

@@ -14,6 +14,7 @@ class BookInfo(msgspec.Struct, frozen=True):
     id: int
     title: str
     chapter_starts: tuple[float, ...] = ()
+    page_count: int | None = None
 
     def chapter_at(self, progression: float) -> int | None:
         """Index of the TOC chapter holding `progression` (None when the book has no TOC)."""
@@ -25,9 +26,10 @@ class BookInfo(msgspec.Struct, frozen=True):
 async def get_book(db: Database, book_id: int) -> BookInfo:
     """The book with its table of contents, or `Invalid(code="unknown_book")`."""
     async with db.pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT id, title FROM books WHERE id = $1", book_id)
+        row = await conn.fetchrow("SELECT id, title, page_count FROM books WHERE id = $1", book_id)
         if row is None:
             raise Invalid(f"no book {book_id}", code="unknown_book", field="book_id")
         starts = [float(r["start"]) for r in await conn.fetch(
             "SELECT start FROM book_chapters WHERE book_id = $1 ORDER BY position", book_id)]
-    return BookInfo(id=int(row["id"]), title=str(row["title"]), chapter_starts=tuple(starts))
+    return BookInfo(id=int(row["id"]), title=str(row["title"]), chapter_starts=tuple(starts),
+                    page_count=row["page_count"])

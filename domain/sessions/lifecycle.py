@@ -464,8 +464,11 @@ async def session_record(db: Database, viewer: Principal | None, session_id: int
     if out.started_at is not None:
         end = out.ended_at or _now()
         duration = int((end - out.started_at).total_seconds())
+    book = await get_book(db, out.book_id)
+    pages = round(together * book.page_count) if book.page_count else None
     return SessionRecord(session=out, duration_seconds=duration, attendance=attendance,
-                         progress_read_together=round(together, 6), messages=counts["m"],
+                         progress_read_together=round(together, 6), pages_read_together=pages,
+                         messages=counts["m"],
                          reactions=counts["r"], annotations=counts["a"])
 
 

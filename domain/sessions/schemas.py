@@ -89,6 +89,7 @@ class SessionRecord(msgspec.Struct):
     duration_seconds: int | None
     attendance: list[ParticipantOut]
     progress_read_together: float  # sum over readers of (furthest - start progression)
+    pages_read_together: int | None  # the same in pages, when the book has a page count
     messages: int
     reactions: int
     annotations: int
