@@ -8,21 +8,18 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.db import Database
-from domain.feeds.service import BIG_AUTHORS, feed_key
+from domain.feeds.service import BIG_AUTHORS, MARKER, feed_key
 from domain.settings import Settings
 
-# KEYS: feed keys. ARGV: member, score, cap. Only feeds that exist (built) are touched: a cold
-# feed is rebuilt from Postgres on its next read, so writing into it would make it look built.
+# KEYS: feed keys. ARGV: member, score, cap. Every follower's feed gets the id (capped). A feed
+# without the marker member "0" is cold (never built, or lost): its next read rebuilds it from
+# Postgres, so ids written here before that are only a head start.
 FANOUT_LUA = """
-local n = 0
 for i, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then
-    redis.call('ZADD', key, ARGV[2], ARGV[1])
-    redis.call('ZREMRANGEBYRANK', key, 1, -(tonumber(ARGV[3]) + 1))
-    n = n + 1
-  end
+  redis.call('ZADD', key, ARGV[2], ARGV[1])
+  redis.call('ZREMRANGEBYRANK', key, 1, -(tonumber(ARGV[3]) + 1))
 end
-return n
+return #KEYS
 """
 CHUNK = 500
 
@@ -84,8 +81,8 @@ async def backfill_author(db: Database, redis: Redis, settings: Settings, user_i
     """Add `author_id`'s recent activities to `user_id`'s feed after a follow (if built and
     still allowed: accepted follow, profile not private)."""
     key = feed_key(user_id)
-    if not await redis.exists(key):
-        return 0
+    if await redis.zscore(key, MARKER) is None:
+        return 0  # cold: the next read rebuilds it with these
     rows = await db.pool.fetch(
         "SELECT a.id FROM activities a JOIN users u ON u.id = a.actor_id"
         " WHERE a.actor_id = $2 AND u.visibility <> 'private'"

@@ -2,8 +2,8 @@
 
 Home feeds are Redis sorted sets `ra:feed:<user>` of activity ids (score = id, so the order is
 creation order), capped at `feed_size`, holding a marker member "0" (score 0) once built. The
-worker's fan-out only touches feeds that exist; a missing feed is rebuilt from Postgres on
-read. Authors with more than `feed_fanout_max` followers are not fanned out: their activities
+worker's fan-out writes every follower's feed; a feed without the marker (never read, or lost
+with Redis) is rebuilt from Postgres on its next read. Authors with more than `feed_fanout_max` followers are not fanned out: their activities
 are merged in at read time ("big" authors, a Redis set). Every read re-checks visibility in
 Postgres (actor's profile visibility, the follow, blocks and mutes), so Redis is only an index.
 """
@@ -169,7 +169,7 @@ async def home_feed(db: Database, redis: Redis, settings: Settings, user_id: int
     except ValueError as exc:
         raise Invalid("cursor is not one this server handed out", code="invalid_cursor",
                       field="cursor") from exc
-    if not await redis.exists(feed_key(user_id)):
+    if await redis.zscore(feed_key(user_id), MARKER) is None:
         await rebuild_feed(db, redis, settings, user_id)
     hidden = await hidden_user_ids(db, user_id)
     items: list[ActivityView] = []
