@@ -13,4 +13,5 @@ FEED = "ra:feed:"                # ra:feed:<user> -> zset of activity ids (score
 PUSH_DONE = "ra:pushdone:"       # ra:pushdone:<notification> -> set of subscription ids already sent
 FEED_LOCK = "ra:feedlock:"       # ra:feedlock:<user> -> short lock while a home feed is rebuilt
 LEADERBOARD = "ra:lb:"           # ra:lb:<key> -> zset
+SESSION_CONTROL = "ra:sess:ctl"  # channel: {"room", "user_id"} -> every node evicts a kicked reader
 ARQ_QUEUE = "arq:queue"          # arq's default queue name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from server.state import Services
@@ -24,8 +25,17 @@ def _session_rooms(services: Services) -> None:
         assert services.db is not None and services.redis is not None
         rooms = services.extras["session_rooms"] = SessionRoom(services.db, services.redis)
         services.extras["hub"].register(rooms)
+        services.extras["session_control"] = asyncio.create_task(
+            rooms.control_loop(services.extras["hub"]))
+
+    async def stop_session_rooms(app: Any, services: Services) -> None:
+        task = services.extras.pop("session_control", None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     services.extras.setdefault("on_startup", []).append(register_session_rooms)
+    services.extras.setdefault("on_shutdown", []).append(stop_session_rooms)
 
 
 def _hub_plugin(services: Services) -> Any:

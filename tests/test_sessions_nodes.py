@@ -59,3 +59,32 @@ async def test_shield_and_follow_across_nodes(two_nodes: list[ServerProcess], en
                           and f["data"]["position"]["progression"] == 0.9)
             assert [f["data"]["position"]["progression"] for f in ws.events("follow")] == moves
         assert json.dumps(x.frames).count("twist on node B") == 1
+
+
+async def test_kick_reaches_the_other_node(two_nodes: list[ServerProcess], engines: Engines,
+                                           unique: str) -> None:
+    """A kick made over REST on node A removes the reader connected to node B from the room
+    and from presence, and node B refuses their resubscription."""
+    a_node, b_node = two_nodes
+    async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http:
+        host, victim = await users(http, unique, 2)
+        book = await make_book(engines.database_url, f"KickNodes {unique}")
+        s = await live_session(http, host, book)
+        room = s["room"]
+        async with WS(a_node.ws_url, host.access_token) as h, \
+                WS(b_node.ws_url, victim.access_token) as v:
+            await h.subscribe(room)
+            await v.subscribe(room)
+            r = await http.post(f"/api/v1/sessions/{s['id']}/participants/{victim.id}/kick",
+                                headers=host.headers)
+            assert r.status_code == 200
+            await h.wait(lambda f: f["type"] == "presence" and victim.id in f["left"])
+            await v.wait(lambda f: f.get("event") == "kicked"
+                         and f["data"]["user_id"] == victim.id)
+            again = await v.subscribe(room)
+            assert again["type"] == "error" and again["code"] == "kicked"
+            after = (await h.publish(room, {"type": "chat", "body": "bye"}))["result"]
+            await h.wait(lambda f: f.get("event") == "chat"
+                         and f["data"]["id"] == after["message_id"])
+            assert (await v.command({"type": "ping"}))["type"] == "ack"
+            assert after["message_id"] not in [f["data"]["id"] for f in v.events("chat")]

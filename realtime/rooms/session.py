@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, Literal
 
 import msgspec
+import orjson
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import Invalid
+from domain.keys import SESSION_CONTROL
 from domain.sessions import content, lifecycle
 from domain.sessions.books import BookInfo, get_book
 from domain.sessions.schemas import (
@@ -291,4 +294,41 @@ class SessionRoom(RoomKind):
                 except Exception:
                     log.debug("evicting %s from %s failed", conn_id, room, exc_info=True)
         return dropped
+
+    async def kick(self, hub: Any, room: str, user_id: int) -> None:
+        """Evict a kicked reader on every node: the hub's own `evict` when it has one, else
+        a message on SESSION_CONTROL that each node's `control_loop` acts on."""
+        evict = getattr(hub, "evict", None)
+        if evict is not None:
+            await evict(room, user_id)
+            return
+        await self.redis.publish(SESSION_CONTROL, orjson.dumps({"room": room,
+                                                                "user_id": user_id}))
+
+    async def control_loop(self, hub: Any) -> None:
+        """Run for the node's lifetime: listen on SESSION_CONTROL, evict locally, reconnect on
+        Redis errors (cancelled at shutdown)."""
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(SESSION_CONTROL)
+                while True:
+                    msg = await pubsub.get_message(timeout=5.0)
+                    if msg is None or msg.get("type") != "message":
+                        continue
+                    try:
+                        order = orjson.loads(msg["data"])
+                        await self.evict_local(hub, str(order["room"]), int(order["user_id"]))
+                    except (ValueError, KeyError, TypeError):
+                        log.warning("ignoring a malformed session control message")
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("session control channel lost; resubscribing", exc_info=True)
+                await asyncio.sleep(1.0)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except Exception:
+                    log.debug("closing the control pubsub failed", exc_info=True)
 

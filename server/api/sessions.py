@@ -66,15 +66,12 @@ async def _publish(state: State, redis: Redis, settings: Settings, room: str,
 
 
 async def _evict(state: State, room: str, user_id: int) -> None:
-    """Ask the hub to drop a kicked reader's sockets from the room (when the hub offers it)."""
+    """Drop a kicked reader's sockets from the room on every node."""
     extras = services_of(state).extras
-    hub = extras.get("hub")
+    rooms = extras.get("session_rooms")
     try:
-        evict = getattr(hub, "evict", None)
-        if evict is not None:
-            await evict(room, user_id)
-        elif hub is not None and extras.get("session_rooms") is not None:
-            await extras["session_rooms"].evict_local(hub, room, user_id)
+        if rooms is not None:
+            await rooms.kick(extras.get("hub"), room, user_id)
     except Exception:
         log.exception("evicting user %s from %s failed", user_id, room)
 
