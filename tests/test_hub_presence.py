@@ -1,0 +1,113 @@
+"""Hub presence: who is in a room across nodes, one member per user, diffs, dead nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.hub_support import Client, new_user, node_env, start_nodes
+from tests.support import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def nodes(engines, tmp_path_factory) -> Iterator[list[ServerProcess]]:  # type: ignore[no-untyped-def]
+    procs = start_nodes(node_env(engines), tmp_path_factory.mktemp("hubpres"), 2)
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def ids(members: list[dict[str, Any]]) -> set[int]:
+    return {m["user_id"] for m in members}
+
+
+async def test_presence_lists_members_of_both_nodes(nodes: list[ServerProcess]) -> None:
+    """A subscriber on node B sees the member on node A in its snapshot; A gets B's join, meta
+    updates and leave as diffs."""
+    room = f"lobby:p{new_user()}"
+    ua, ub = new_user(), new_user()
+    a = await Client.login(nodes[0].ws_url, ua)
+    b = await Client.login(nodes[1].ws_url, ub)
+    first = await a.ok("subscribe", room=room)
+    assert ids(first["presence"]) == {ua}
+    second = await b.ok("subscribe", room=room)
+    assert ids(second["presence"]) == {ua, ub}
+    member = next(m for m in second["presence"] if m["user_id"] == ub)
+    assert member == {"user_id": ub, "name": f"user {ub}", "connections": 1, "meta": {}}
+    joined = await a.presence(room, lambda f: ub in ids(f["joined"]))
+    assert joined["left"] == []
+    await b.ok("presence", room=room, meta={"progress": 0.42, "state": "active"})
+    update = await a.presence(room, lambda f: ub in ids(f["updated"]))
+    assert update["updated"][0]["meta"] == {"progress": 0.42, "state": "active"}
+    await b.close()
+    left = await a.presence(room, lambda f: ub in f["left"])
+    assert left["joined"] == []
+    await a.close()
+
+
+async def test_two_tabs_are_one_member(nodes: list[ServerProcess]) -> None:
+    """A user with two sockets (on two nodes) is one member with `connections: 2`; closing one
+    tab updates the count, closing both makes them leave."""
+    room = f"lobby:tabs{new_user()}"
+    watcher_id, user = new_user(), new_user()
+    watcher = await Client.login(nodes[0].ws_url, watcher_id)
+    await watcher.ok("subscribe", room=room)
+    tab1 = await Client.login(nodes[0].ws_url, user)
+    tab2 = await Client.login(nodes[1].ws_url, user)
+    await tab1.ok("subscribe", room=room)
+    snapshot = await tab2.ok("subscribe", room=room)
+    mine = [m for m in snapshot["presence"] if m["user_id"] == user]
+    assert len(mine) == 1 and mine[0]["connections"] == 2
+    await watcher.presence(room, lambda f: any(m["user_id"] == user and m["connections"] == 2
+                                               for m in f["updated"]))
+    await tab1.close()
+    await watcher.presence(room, lambda f: any(m["user_id"] == user and m["connections"] == 1
+                                               for m in f["updated"]))
+    await tab2.close()
+    await watcher.presence(room, lambda f: user in f["left"])
+    await watcher.close()
+
+
+async def test_bad_presence_updates_are_refused(nodes: list[ServerProcess]) -> None:
+    """Presence needs a subscription to a room with presence, and meta is size-limited."""
+    room = f"lobby:pm{new_user()}"
+    user = new_user()
+    client = await Client.login(nodes[0].ws_url, user)
+    assert (await client.command("presence", room=room, meta={}))["code"] == "not_subscribed"
+    await client.ok("subscribe", room=room)
+    big = await client.command("presence", room=room, meta={"x": "y" * 5000})
+    assert big["code"] == "invalid"
+    await client.ok("subscribe", room=f"user:{user}")
+    none = await client.command("presence", room=f"user:{user}", meta={"a": 1})
+    assert none["code"] == "no_presence"
+    await client.close()
+
+
+async def test_killed_node_members_leave_within_bounded_time(
+        nodes: list[ServerProcess], engines, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """When a node is SIGKILLed, its members are removed from presence (a `left` diff) within
+    the presence TTL plus a heartbeat, and new snapshots no longer list them."""
+    room = f"lobby:kill{new_user()}"
+    watcher_id, doomed_id = new_user(), new_user()
+    (doomed_node,) = start_nodes(node_env(engines), tmp_path, 1)
+    try:
+        watcher = await Client.login(nodes[0].ws_url, watcher_id)
+        await watcher.ok("subscribe", room=room)
+        doomed = await Client.login(doomed_node.ws_url, doomed_id)
+        await doomed.ok("subscribe", room=room)
+        await watcher.presence(room, lambda f: doomed_id in ids(f["joined"]))
+        doomed_node.kill()
+        # presence TTL is 3 s in these tests; allow generous scheduling slack
+        await watcher.presence(room, lambda f: doomed_id in f["left"], timeout=20)
+        fresh = await Client.login(nodes[1].ws_url, new_user())
+        snapshot = await fresh.ok("subscribe", room=room)
+        assert doomed_id not in ids(snapshot["presence"])
+        assert watcher_id in ids(snapshot["presence"])
+        await fresh.close()
+        await watcher.close()
+    finally:
+        doomed_node.kill()
