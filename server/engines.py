@@ -174,6 +174,24 @@ class EmbeddedPostgres:
         )
         return out.stdout.strip()
 
+    def _initdb(self, preexec: Callable[[], None]) -> None:
+        args = [str(self.bin / "initdb"), "-D", str(self.pgdata), "--auth=trust",
+                "--encoding=UTF8", "--locale=C", "-U", "postgres"]
+        for attempt in (1, 2):
+            out = subprocess.run(args, capture_output=True, preexec_fn=preexec, timeout=120)
+            if out.returncode == 0:
+                return
+            # a half-made folder from a failed first try would make the second fail too
+            for child in self.pgdata.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+            if attempt == 2:
+                raise EngineError(f"initdb failed in {self.pgdata}:\n"
+                                  + out.stderr.decode(errors="replace")[-2000:])
+            time.sleep(0.5)
+
     def start(self) -> str:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self.pgdata.mkdir(exist_ok=True)
@@ -184,11 +202,7 @@ class EmbeddedPostgres:
             preexec = _drop_privileges_and_die_with_parent(self.uid, self.gid)
             if not (self.pgdata / "PG_VERSION").exists():
                 log.info("initialising PostgreSQL data in %s", self.pgdata)
-                subprocess.run(
-                    [str(self.bin / "initdb"), "-D", str(self.pgdata), "--auth=trust",
-                     "--encoding=UTF8", "--locale=C", "-U", "postgres"],
-                    check=True, capture_output=True, preexec_fn=preexec, timeout=120,
-                )
+                self._initdb(preexec)
             self.socket_dir = _socket_dir(self.pgdata, "pg")
             stale = self.pgdata / "postmaster.pid"
             if stale.exists():
