@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
@@ -32,33 +33,41 @@ class FanoutResult(msgspec.Struct, frozen=True):
     verb: str
     recipients: list[int]
     merged: bool = False
+    announcement: dict[str, Any] = {}
 
 
 async def fanout(db: Database, redis: Redis, settings: Settings,
                  activity_id: int) -> FanoutResult | None:
     """Put one activity into its actor's followers' home feeds; None if it no longer exists."""
     row = await db.pool.fetchrow(
-        "SELECT a.actor_id, a.verb, u.visibility FROM activities a JOIN users u"
+        "SELECT a.actor_id, a.verb, a.object_kind, a.object_id, a.payload, a.created_at,"
+        " u.visibility FROM activities a JOIN users u"
         " ON u.id = a.actor_id WHERE a.id = $1", activity_id)
     if row is None:
         return None
     actor_id, verb = int(row["actor_id"]), str(row["verb"])
+    payload = row["payload"]
+    announcement = {"activity_id": activity_id, "actor_id": actor_id, "verb": verb,
+                    "object_kind": row["object_kind"], "object_id": row["object_id"],
+                    "payload": json.loads(payload) if isinstance(payload, str) else payload,
+                    "created_at": row["created_at"].isoformat()}
     if row["visibility"] == "private":  # nobody may see a private profile's activity
-        return FanoutResult(activity_id, actor_id, verb, [])
+        return FanoutResult(activity_id, actor_id, verb, [], announcement=announcement)
     followers = [int(r["follower_id"]) for r in await db.pool.fetch(
         "SELECT f.follower_id FROM follows f WHERE f.followee_id = $1 AND f.status = 'accepted'"
         " AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.muter_id = f.follower_id"
         "                 AND m.muted_id = $1)", actor_id)]
     if len(followers) > settings.feed_fanout_max:
         await redis.sadd(BIG_AUTHORS, str(actor_id))
-        return FanoutResult(activity_id, actor_id, verb, [], merged=True)
+        return FanoutResult(activity_id, actor_id, verb, [], merged=True,
+                            announcement=announcement)
     await redis.srem(BIG_AUTHORS, str(actor_id))
     script = redis.register_script(FANOUT_LUA)
     member = str(activity_id).encode()
     for i in range(0, len(followers), CHUNK):
         keys = [feed_key(f) for f in followers[i:i + CHUNK]]
         await script(keys=keys, args=[member, activity_id, settings.feed_size])
-    return FanoutResult(activity_id, actor_id, verb, followers)
+    return FanoutResult(activity_id, actor_id, verb, followers, announcement=announcement)
 
 
 async def remove_author(db: Database, redis: Redis, user_id: int, author_id: int) -> int:
