@@ -22,6 +22,11 @@ async def migrate(dsn: str, *, quiet: bool = True) -> list[str]:
 
     db = Database(dsn, pool_size=2)
     await db.connect()
+    # piccolo's engine_finder() reads piccolo_conf.DB, which was fixed to the first DSN at import:
+    # point it at this database, so that migrating a second database in one process works
+    import domain.piccolo_conf as piccolo_conf
+
+    piccolo_conf.DB = db.engine
     try:
         before = set(await Migration.get_migrations_which_ran(app_name="readalong")) \
             if await Migration.table_exists().run() else set()
