@@ -240,6 +240,7 @@ async def test_weak_password_is_422_naming_the_field(http: httpx.AsyncClient, un
     ("email", "not-an-email", "email_invalid"),
     ("display_name", "   ", "display_name_required"),
     ("display_name", "x" * 61, "display_name_length"),
+    ("display_name", "bell\u0007", "display_name_characters"),
 ])
 async def test_bad_registration_fields_are_422(http: httpx.AsyncClient, unique: str, field: str,
                                                value: str, code: str) -> None:

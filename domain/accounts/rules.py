@@ -64,7 +64,9 @@ def normalize_display_name(name: str) -> str:
     if len(value) > DISPLAY_NAME_MAX:
         raise Invalid(f"display name must be at most {DISPLAY_NAME_MAX} characters",
                       code="display_name_length", field="display_name")
-    if any(unicodedata.category(ch).startswith("C") for ch in value):
+    # control, surrogate, private-use and unassigned characters, and invisible format
+    # characters other than the zero-width joiner that emoji sequences use
+    if any(unicodedata.category(ch).startswith("C") and ch != "\u200d" for ch in value):
         raise Invalid("display name contains control characters",
                       code="display_name_characters", field="display_name")
     return value
