@@ -9,8 +9,9 @@ channel and tells the hub (`on_reconnect`) so it can repair presence and recover
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from redis.asyncio import Redis
@@ -31,7 +32,7 @@ class Broker:
     def __init__(self, redis_url: str, control: str,
                  on_message: Callable[[bytes, bytes], None],
                  on_control: Callable[[bytes], None],
-                 on_reconnect: Callable[[], Awaitable[None]],
+                 on_reconnect: Callable[[], Coroutine[Any, Any, None]],
                  on_reconnect_metric: Callable[[], None] | None = None) -> None:
         self.redis_url = redis_url
         self.control = control
@@ -61,10 +62,8 @@ class Broker:
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
         await self._close_pubsub()
         if self._client is not None:
             await self._client.aclose()
@@ -72,10 +71,8 @@ class Broker:
     async def _close_pubsub(self) -> None:
         ps, self._pubsub = self._pubsub, None
         if ps is not None:
-            try:
+            with contextlib.suppress(Exception):  # it is broken anyway
                 await ps.aclose()
-            except Exception:  # noqa: BLE001 - it is broken anyway
-                pass
 
     @property
     def connected(self) -> bool:
@@ -101,10 +98,8 @@ class Broker:
         self.channels.discard(channel)
         ps = self._pubsub
         if ps is not None and self._connected.is_set():
-            try:
+            with contextlib.suppress(Exception):  # a reconnect drops it anyway
                 await ps.unsubscribe(channel)
-            except Exception:  # noqa: BLE001
-                pass
 
     async def ping(self) -> None:
         """Keep the connection honest (a half-open socket raises here and triggers a reconnect)."""
@@ -165,12 +160,12 @@ class Broker:
                 if channel == control:
                     try:
                         self.on_control(msg["data"])
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         log.exception("hub: bad control message")
                     continue
                 try:
                     on_message(channel, msg["data"])
-                except Exception:  # noqa: BLE001 - one bad message must not stop the reader
+                except Exception:
                     log.exception("hub: fan-out failed")
             elif kind == "subscribe":
                 self._resolve(msg["channel"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -46,9 +47,30 @@ def _direct_protocol(send: Callable[..., Any]) -> Any:
 class Connection:
     """A live socket after the handshake. `write(frame_bytes)` never blocks."""
 
-    __slots__ = ("hub", "conn_id", "codec", "fmt", "opcode", "principal", "info", "subs",
-                 "closed", "limits", "write", "_proto", "_transport", "_ws", "_limit", "_send",
-                 "_queue", "_wake", "_writer", "_timers", "_grace", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "_grace",
+        "_limit",
+        "_proto",
+        "_queue",
+        "_send",
+        "_timers",
+        "_transport",
+        "_wake",
+        "_writer",
+        "_ws",
+        "closed",
+        "codec",
+        "conn_id",
+        "fmt",
+        "hub",
+        "info",
+        "limits",
+        "opcode",
+        "principal",
+        "subs",
+        "write",
+    )
 
     def __init__(self, hub: Any, conn_id: str, fmt: int, send: Callable[..., Any],
                  queue_bytes: int, queue_frames: int, grace: float) -> None:
@@ -186,8 +208,6 @@ class Connection:
             transport.abort()
 
     async def _send_close(self, code: int, reason: str) -> None:
-        try:
+        with contextlib.suppress(Exception):  # already gone
             await asyncio.wait_for(self._send({"type": "websocket.close", "code": code,
                                                "reason": reason}), self._grace)
-        except Exception:  # noqa: BLE001 - already gone
-            pass

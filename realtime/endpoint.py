@@ -37,7 +37,7 @@ from realtime.protocol import (
 
 log = logging.getLogger("readalong.hub")
 
-_RATE_CLASS = {Subscribe: "subscribe", Unsubscribe: "subscribe", Publish: "publish",
+_RATE_CLASS: dict[type, str] = {Subscribe: "subscribe", Unsubscribe: "subscribe", Publish: "publish",
                PresenceUpdate: "presence", Ping: "other", Auth: "other"}
 
 

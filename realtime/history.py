@@ -8,9 +8,8 @@ from realtime.publisher import history_key, meta_key
 from realtime.wire import WireEvent, WirePresence, decode_body
 
 
-
 async def read_position(redis: Redis, room: str) -> tuple[str | None, int]:
-    epoch, offset = await redis.hmget(meta_key(room), "epoch", "offset")
+    epoch, offset = await redis.hmget(meta_key(room), ["epoch", "offset"])  # type: ignore[misc]
     return (epoch.decode() if epoch else None), int(offset or 0)
 
 
@@ -22,7 +21,7 @@ async def read_since(redis: Redis, room: str, epoch: str, offset: int
     `offset` are no longer kept; then no events are returned and the client refetches.
     """
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hmget(meta_key(room), "epoch", "offset")
+        pipe.hmget(meta_key(room), ["epoch", "offset"])
         pipe.xrange(history_key(room), min=f"{offset + 1}-0", max="+")
         (cur_epoch, cur_offset), entries = await pipe.execute()
     cur_e = cur_epoch.decode() if cur_epoch else None
@@ -42,8 +41,7 @@ async def read_since(redis: Redis, room: str, epoch: str, offset: int
         if isinstance(item, WirePresence):  # never stored, but be strict
             continue
         events.append((off, item))
-    if not events or events[-1][0] < cur_o:
+    if expected - 1 < cur_o:
         # the stream ended before the meta's offset (it expired or was trimmed concurrently)
-        if expected - 1 < cur_o:
-            return cur_e, cur_o, False, []
+        return cur_e, cur_o, False, []
     return cur_e, cur_o, True, events

@@ -46,13 +46,22 @@ from realtime.rooms.base import (
     RoomKind,
     Viewer,
 )
-from realtime.wire import Member, WireEvent, WirePresence, encode_wire, plain_message, split_message, decode_body
+from realtime.wire import (
+    Member,
+    WireEvent,
+    WirePresence,
+    decode_body,
+    encode_wire,
+    plain_message,
+    split_message,
+)
 
 log = logging.getLogger("readalong.hub")
 
 ROOM_RE = re.compile(r"^([a-z][a-z0-9_]{0,31}):([A-Za-z0-9_.:\-]{1,128})$")
 MAX_SUBSCRIPTIONS = 200
 MAX_META_BYTES = 2048
+PRESENCE_BATCH = 0.05  # seconds: a node coalesces its presence diffs per room (joins storms)
 REVOCATION_UNAVAILABLE = object()
 
 try:  # written by the accounts context; the hub works (without the check) until it exists
@@ -65,7 +74,7 @@ class Sub:
     """One connection's subscription to one room. `pending` buffers live messages while the
     subscription is being set up (ack + replay not sent yet)."""
 
-    __slots__ = ("conn", "viewer", "pending", "joined")
+    __slots__ = ("conn", "joined", "pending", "viewer")
 
     def __init__(self, conn: Connection, viewer: Viewer) -> None:
         self.conn = conn
@@ -77,8 +86,17 @@ class Sub:
 class LocalRoom:
     """A room with at least one local subscriber (the node holds one Redis subscription for it)."""
 
-    __slots__ = ("name", "kind", "room_id", "subs", "ready", "epoch", "offset", "filling",
-                 "special")
+    __slots__ = (
+        "epoch",
+        "filling",
+        "kind",
+        "name",
+        "offset",
+        "ready",
+        "room_id",
+        "special",
+        "subs",
+    )
 
     def __init__(self, name: str, kind: RoomKind, room_id: str) -> None:
         self.name = name
@@ -118,6 +136,9 @@ class Hub(HubContext):
         self._bg: asyncio.Task[None] | None = None
         self._signals: list[tuple[int, Any]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        # room -> user -> ("joined" | "updated" | "left", member): diffs waiting to be published
+        self._diffs: dict[str, dict[int, tuple[str, Member | None]]] = {}
+        self._flush_task: asyncio.Task[None] | None = None
         self.queue_bytes = int(getattr(settings, "ws_queue_bytes", 1024 * 1024))
 
     # -- setup -------------------------------------------------------------------------------
@@ -192,9 +213,12 @@ class Hub(HubContext):
             self._bg.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._bg
+        if self._flush_task is not None:
+            self._flush_task.cancel()
         try:
+            await asyncio.wait_for(self._flush_diffs(), self.settings.shutdown_grace)
             await asyncio.wait_for(self._leave_presence(), self.settings.shutdown_grace)
-        except Exception:  # noqa: BLE001 - Redis may be gone; the sweep of other nodes cleans up
+        except Exception:
             log.warning("hub: could not leave presence cleanly", exc_info=True)
         if self.broker is not None:
             await self.broker.stop()
@@ -241,6 +265,40 @@ class Hub(HubContext):
         assert self.redis is not None
         await self.redis.publish(channel_of(room), plain_message(encode_wire(diff)))
 
+    def _queue_diff(self, room: str, what: str, user_id: int, member: Member | None) -> None:
+        """Coalesce a presence change; all of a room's changes in PRESENCE_BATCH go out as one
+        diff (so 1,000 readers joining is not 1,000 x 1,000 frames)."""
+        users = self._diffs.setdefault(room, {})
+        previous = users.get(user_id)
+        if previous is not None and previous[0] == "joined" and what == "updated":
+            what = "joined"
+        users[user_id] = (what, member)
+        if self._flush_task is None:
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(PRESENCE_BATCH)
+        await self._flush_diffs()
+
+    async def _flush_diffs(self) -> None:
+        self._flush_task = None
+        diffs, self._diffs = self._diffs, {}
+        if not diffs or self.redis is None:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for room, users in diffs.items():
+                    diff = WirePresence()
+                    for user_id, (what, member) in users.items():
+                        if what == "left":
+                            diff.left.append(user_id)
+                        elif member is not None:
+                            (diff.joined if what == "joined" else diff.updated).append(member)
+                    pipe.publish(channel_of(room), plain_message(encode_wire(diff)))
+                await pipe.execute()
+        except Exception:
+            log.debug("hub: presence diffs not published", exc_info=True)
+
     async def _resync_presence(self) -> None:
         assert self.presence is not None
         for name, lr in list(self.rooms.items()):
@@ -256,13 +314,13 @@ class Hub(HubContext):
             for user_id, (n, display) in counts.items():
                 joined, member = await self.presence.join(name, user_id, display, n, "set")
                 if joined:
-                    await self._publish_presence(name, WirePresence(joined=[member]))
+                    self._queue_diff(name, "joined", user_id, member)
 
     async def on_reconnect(self) -> None:
         """Redis pub/sub came back: repair presence, then deliver what local rooms missed."""
         try:
             await self._tick()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("hub: tick after reconnect failed", exc_info=True)
         for lr in list(self.rooms.values()):
             if lr.kind.keeps_history and lr.epoch is not None and lr.offset is not None:
@@ -278,7 +336,7 @@ class Hub(HubContext):
                 for off, wire in events:
                     self._fanout(lr, Outgoing(lr.name, off, epoch, wire))
             # else: history was lost; clients see the new epoch on the next event and refetch
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("hub: gap repair of %s failed", lr.name, exc_info=True)
             epoch, offset = lr.epoch, lr.offset
         buffered, lr.filling = lr.filling, None
@@ -318,8 +376,7 @@ class Hub(HubContext):
                     continue
                 conn = sub.conn
                 fmt = conn.fmt
-                data = frames[fmt] or out.build(FULL, fmt)
-                conn.write(data)
+                conn.write(frames[fmt] or out.build(FULL, fmt))
                 n += 1
             return n
         for sub in lr.subs.values():
@@ -490,8 +547,8 @@ class Hub(HubContext):
                                                           conn.info.display_name)
                 sub.joined = True
                 members = await self.presence.snapshot(room)
-                await self._publish_presence(room, WirePresence(joined=[member]) if joined
-                                             else WirePresence(updated=[member]))
+                self._queue_diff(room, "joined" if joined else "updated", conn.info.user_id,
+                                 member)
         except BaseException:
             await self._leave(conn, room)
             raise
@@ -536,10 +593,10 @@ class Hub(HubContext):
             try:
                 left, member = await self.presence.leave(room, info.user_id)
                 if left:
-                    await self._publish_presence(room, WirePresence(left=[info.user_id]))
+                    self._queue_diff(room, "left", info.user_id, None)
                 elif member is not None:
-                    await self._publish_presence(room, WirePresence(updated=[member]))
-            except Exception:  # noqa: BLE001 - the dead-node sweep or resync will fix it
+                    self._queue_diff(room, "updated", info.user_id, member)
+            except Exception:
                 log.debug("hub: presence leave failed", exc_info=True)
         await lr.kind.on_leave(self, info, lr.room_id)
 
@@ -574,7 +631,7 @@ class Hub(HubContext):
             raise Invalid(f"presence meta is limited to {MAX_META_BYTES} bytes", field="meta")
         member = await self.presence.set_meta(cmd.room, conn.info.user_id, meta)
         if member is not None:
-            await self._publish_presence(cmd.room, WirePresence(updated=[member]))
+            self._queue_diff(cmd.room, "updated", conn.info.user_id, member)
 
     # -- HubContext --------------------------------------------------------------------------
     def update_viewer(self, conn_id: str, room: str, **changes: Any) -> None:  # type: ignore[override]

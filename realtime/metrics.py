@@ -12,14 +12,14 @@ def _metric(registry: CollectorRegistry, cls: Any, name: str, doc: str, **kw: An
     try:
         return cls(name, doc, registry=registry, **kw)
     except ValueError:
-        return registry._names_to_collectors[name]  # noqa: SLF001 - prometheus has no getter
+        return registry._names_to_collectors[name]
 
 
 class HubMetrics:
     """The hub's counters, gauges and the fan-out latency histogram."""
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
-        m = lambda *a, **k: _metric(registry, *a, **k)  # noqa: E731
+        m = lambda *a, **k: _metric(registry, *a, **k)
         self.connections = m(Gauge, "readalong_hub_connections", "open WebSocket connections")
         self.subscriptions = m(Gauge, "readalong_hub_subscriptions",
                                "room subscriptions of local connections")

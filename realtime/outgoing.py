@@ -11,7 +11,7 @@ from realtime.wire import WireEvent, WirePresence
 class Outgoing:
     """A room event or presence diff plus the lazily built frames (index variant * 2 + format)."""
 
-    __slots__ = ("room", "offset", "epoch", "wire", "frames", "simple")
+    __slots__ = ("epoch", "frames", "offset", "room", "simple", "wire")
 
     def __init__(self, room: str, offset: int | None, epoch: str | None,
                  wire: WireEvent | WirePresence) -> None:
@@ -21,7 +21,7 @@ class Outgoing:
         self.wire = wire
         self.frames: list[bytes | None] = [None, None, None, None]
         # True when every recipient gets the same (full) variant: no per-viewer checks needed.
-        self.simple = type(wire) is WirePresence or (
+        self.simple = isinstance(wire, WirePresence) or (
             wire.gate is None and wire.author_id is None and wire.targets is None)
 
     def variant(self, viewer: Viewer, user_id: int) -> int:

@@ -131,7 +131,7 @@ class Presence:
         return to_member(user_id, raw) if raw else None
 
     async def snapshot(self, room: str) -> list[Member]:
-        raw = await self.redis.hgetall(room_key(room))
+        raw = await self.redis.hgetall(room_key(room))  # type: ignore[misc]
         members = [to_member(u, v) for u, v in raw.items()]
         members.sort(key=lambda m: m.user_id)
         return members

@@ -18,7 +18,7 @@ ABUSE_LIMIT: tuple[float, float] = (1.0, 20.0)
 class TokenBucket:
     """`rate` tokens per second up to `burst`; `take()` returns 0.0 or the seconds to wait."""
 
-    __slots__ = ("rate", "burst", "tokens", "stamp")
+    __slots__ = ("burst", "rate", "stamp", "tokens")
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate
@@ -40,7 +40,7 @@ class TokenBucket:
 class Limits:
     """The buckets of one connection, created lazily (idle connections hold none)."""
 
-    __slots__ = ("buckets", "abuse")
+    __slots__ = ("abuse", "buckets")
 
     def __init__(self) -> None:
         self.buckets: dict[str, TokenBucket] = {}

@@ -77,7 +77,7 @@ async def test_server_publish_reaches_leaderboard_and_only_own_user_room(
     for client in (tab1, tab2, stranger):
         event = (await client.events(key, 1))[0]
         assert event["data"] == {"top": [1, 2]} and "offset" not in event
-    epoch, offset = await publisher.publish(f"user:{user}", RoomEvent("notification",
+    _, offset = await publisher.publish(f"user:{user}", RoomEvent("notification",
                                                                       {"n": 1})) or ("", 0)
     for client in (tab1, tab2):
         event = (await client.events(f"user:{user}", 1))[0]

@@ -105,4 +105,4 @@ class RoomKind:
 
     async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
         """Called when a connection leaves the room (unsubscribe or disconnect)."""
-        return None
+        return

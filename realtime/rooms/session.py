@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
-from domain.errors import Invalid
+from domain.errors import DomainError, Invalid
 from domain.keys import SESSION_CONTROL
 from domain.sessions import content, lifecycle
 from domain.sessions.books import BookInfo, get_book
@@ -302,8 +302,30 @@ class SessionRoom(RoomKind):
         if evict is not None:
             await evict(room, user_id)
             return
-        await self.redis.publish(SESSION_CONTROL, orjson.dumps({"room": room,
+        await self.redis.publish(SESSION_CONTROL, orjson.dumps({"op": "kick", "room": room,
                                                                 "user_id": user_id}))
+
+    async def reshield(self, room: str) -> None:
+        """The host changed the room's shield default: every node re-reads the shield of its
+        readers in the room (those without their own setting follow the default)."""
+        await self.redis.publish(SESSION_CONTROL, orjson.dumps({"op": "reshield",
+                                                                "room": room}))
+
+    async def reshield_local(self, hub: Any, room: str) -> None:
+        sid = session_id_of(room)
+        for (r, user_id), tabs in list(self._local.items()):
+            if r != room or not tabs:
+                continue
+            state = await content.viewer_state(self.db, sid, user_id)
+            for tab in sorted(tabs):
+                hub.update_viewer(tab, room, shield=state.shield)
+            if not state.shield:
+                items = await content.unlocked_between(self.db, sid, state,
+                                                       state.progress or 0.0, 1.0)
+                events = [unlocked_event(i) for i in items]
+                for tab in sorted(tabs):
+                    if events:
+                        await hub.send_to(tab, room, events)
 
     async def control_loop(self, hub: Any) -> None:
         """Run for the node's lifetime: listen on SESSION_CONTROL, evict locally, reconnect on
@@ -318,9 +340,15 @@ class SessionRoom(RoomKind):
                         continue
                     try:
                         order = orjson.loads(msg["data"])
-                        await self.evict_local(hub, str(order["room"]), int(order["user_id"]))
-                    except (ValueError, KeyError, TypeError):
+                        if order.get("op") == "reshield":
+                            await self.reshield_local(hub, str(order["room"]))
+                        else:
+                            await self.evict_local(hub, str(order["room"]),
+                                                   int(order["user_id"]))
+                    except (ValueError, KeyError, TypeError, AttributeError):
                         log.warning("ignoring a malformed session control message")
+                    except DomainError:
+                        log.info("session control: the session is gone", exc_info=True)
             except asyncio.CancelledError:
                 raise
             except Exception:
