@@ -63,7 +63,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     vapid_subject: str = "mailto:admin@readalong.local"
     job_max_tries: int = 5
     job_retry_delay: float = 2.0  # first retry delay in seconds, doubled each try
-    worker_poll_delay: float = 0.1
+    worker_poll_delay: float = 0.05
     notification_group_window: int = 3600
     feed_size: int = 500
     feed_fanout_max: int = 5000  # authors with more followers are merged at read time

@@ -17,7 +17,7 @@ from arq.cron import cron
 from arq.worker import Worker
 
 from domain.keys import ARQ_QUEUE
-from domain.settings import Settings, load_settings
+from domain.settings import Settings, SettingsError, load_settings
 from jobs import feeds, notifications
 from jobs.context import make_hooks
 
@@ -110,7 +110,10 @@ def run_worker(settings: Settings, burst: bool = False) -> int:
 class WorkerSettings:
     """For `arq jobs.worker.WorkerSettings`: reads the environment (REDIS_URL, DATABASE_URL)."""
 
-    _settings = load_settings() if os.environ.get("REDIS_URL") else None
+    try:
+        _settings = load_settings() if os.environ.get("REDIS_URL") else None
+    except SettingsError:  # reported properly by whoever runs the worker
+        _settings = None
     if _settings is not None:
         locals().update(worker_kwargs(_settings))
     functions = FUNCTIONS
