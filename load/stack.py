@@ -183,6 +183,18 @@ class Stack:
                 self.children.remove(srv)
         self.servers = []
 
+    def start_worker(self, **env: str) -> Child:
+        """The arq worker (`python -m server.cli worker`) on the same engines, pinned like servers."""
+        import sys
+
+        self.start_engines()
+        worker = Child("worker", [sys.executable, "-m", "server.cli", "worker"],
+                       self.server_env(READALONG_NODE_ID="bench-worker", **env), self.logs,
+                       cpus=self.pinning.servers)
+        self.children.append(worker)
+        worker.spawn()
+        return worker
+
     def start_baseline(self) -> BaselineProc:
         base = BaselineProc(self.logs, cpus=self.pinning.servers)
         self.children.append(base)
