@@ -72,9 +72,9 @@ async def test_three_readers_shield(http: httpx.AsyncClient, engines: Engines,
 
 async def test_shield_off_and_room_default(http: httpx.AsyncClient, engines: Engines,
                                            server: ServerProcess, unique: str) -> None:
-    """A reader who turns the shield off gets the full text at once; a room whose host set the
-    default off shows everything to everyone."""
-    host, low, high = await users(http, unique, 3)
+    """A reader who turns the shield off gets the full text at once; when the host sets the
+    room default off, readers in the room get what was hidden pushed and newcomers see all."""
+    host, low, mid, high = await users(http, unique, 4)
     book = await make_book(engines.database_url, f"ShieldOff {unique}")
     s = await live_session(http, host, book)
     room = s["room"]
@@ -94,9 +94,27 @@ async def test_shield_off_and_room_default(http: httpx.AsyncClient, engines: Eng
         page = (await http.get(f"/api/v1/sessions/{s['id']}/messages",
                                headers=low.headers)).json()
         assert page["items"][0]["body"] == "big reveal"
-    r = await http.patch(f"/api/v1/sessions/{s['id']}", json={"shield_default": False},
-                         headers=host.headers)
-    assert r.json()["shield_default"] is False
+    async with WS(server.ws_url, mid.access_token) as m, \
+            WS(server.ws_url, high.access_token) as c:
+        await m.subscribe(room)
+        await c.subscribe(room)
+        await m.move(room, 0.3)
+        before = (await http.get(f"/api/v1/sessions/{s['id']}/messages",
+                                 headers=mid.headers)).json()
+        assert before["items"][0]["body"] is None
+        second = (await c.publish(room, {"type": "chat", "body": "second reveal"}))["result"]
+        await m.wait(lambda f: bool(_chat([f], second["message_id"])))
+        assert "second reveal" not in json.dumps(m.frames)
+        r = await http.patch(f"/api/v1/sessions/{s['id']}", json={"shield_default": False},
+                             headers=host.headers)
+        assert r.json()["shield_default"] is False
+        # the readers in the room get what was hidden, and new messages arrive in full
+        await m.wait(lambda f: bool(_chat([f], mid_id)) and f["data"]["body"] == "big reveal")
+        await m.wait(lambda f: bool(_chat([f], second["message_id"]))
+                     and f["data"]["body"] == "second reveal")
+        third = (await c.publish(room, {"type": "chat", "body": "third"}))["result"]
+        await m.wait(lambda f: bool(_chat([f], third["message_id"]))
+                     and f["data"]["body"] == "third")
     newcomer, = await users(http, unique + "n", 1)
     await http.post(f"/api/v1/sessions/{s['id']}/join", json={}, headers=newcomer.headers)
     page = (await http.get(f"/api/v1/sessions/{s['id']}/messages",

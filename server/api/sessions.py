@@ -108,6 +108,9 @@ class SessionController(Controller):
         await _publish(state, redis, settings, out.room, RoomEvent("settings", {
             "chat_locked": out.chat_locked, "shield_default": out.shield_default,
             "title": out.title}))
+        rooms = services_of(state).extras.get("session_rooms")
+        if data.shield_default is not None and rooms is not None:
+            await rooms.reshield(out.room)
         return out
 
     @post("/{session_id:int}/start", summary="Host starts the session (scheduled -> live)",
