@@ -195,10 +195,10 @@ async def digest_sweep(ctx: dict[str, Any], now_iso: str | None = None) -> int:
         zone = DeliverySettings(timezone=r["timezone"]).zone()
         local = now.astimezone(zone)
         last = r["last_digest_at"].astimezone(zone).date() if r["last_digest_at"] else None
-        if local.hour >= r["digest_hour"] and (last is None or last < local.date()):
-            if await ctx["redis"].enqueue_job("send_digest", int(r["user_id"]),
-                                              _job_id=f"digest:{r['user_id']}:{local.date()}"):
-                queued += 1
+        due = local.hour >= r["digest_hour"] and (last is None or last < local.date())
+        if due and await ctx["redis"].enqueue_job(
+                "send_digest", int(r["user_id"]), _job_id=f"digest:{r['user_id']}:{local.date()}"):
+            queued += 1
     return queued
 
 

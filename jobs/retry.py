@@ -71,7 +71,7 @@ def task(fn: Task) -> Task:
                     ctx["db"], job_id=str(ctx.get("job_id", "")), function=fn.__name__,
                     args=repr(args), tries=job_try,
                     error="".join(traceback.format_exception_only(type(exc), exc)).strip())
-            except Exception:  # noqa: BLE001 - never hide the original failure
+            except Exception:
                 log.exception("could not record the failure of %s", fn.__name__)
             raise
 

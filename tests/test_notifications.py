@@ -93,6 +93,9 @@ async def test_read_state_unread_count_and_delete(http: httpx.AsyncClient, engin
     assert r.status_code == 422 and r.json()["code"] == "invalid_cursor"
     r = await http.get("/api/v1/notifications")
     assert r.status_code == 401
+    r = await http.get("/api/v1/notifications/types", headers=bea.headers)
+    assert {"new_follower", "mention", "annotation_reaction", "session_starting",
+            "session_invitation", "annotation_reply"} <= {t["name"] for t in r.json()}
 
 
 async def test_grouping_collapses_repeated_reactions(http: httpx.AsyncClient, engines: Any,

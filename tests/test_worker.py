@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 import sys
 from typing import Any
 
@@ -86,8 +86,10 @@ async def test_readalong_worker_burst_command_runs_queued_jobs(http: httpx.Async
                            actor_id=ana.id)
         env = engines.env(READALONG_DATA_DIR=str(engines.data_dir),
                           READALONG_SMTP_PORT=str(free_port()), READALONG_JOB_MAX_TRIES="1")
-        done = subprocess.run([sys.executable, "-m", "server.cli", "worker", "--burst"],
-                              cwd=ROOT, env=env, capture_output=True, timeout=90)
-        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server.cli", "worker", "--burst", cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 90)
+        assert proc.returncode == 0, err.decode()[-2000:]
         row = await db.pool.fetchrow("SELECT delivered_at FROM notifications WHERE id = $1", nid)
         assert row["delivered_at"] is not None

@@ -65,7 +65,7 @@ class MailBox:
         self.fail_first = fail_first
         self.attempts = 0
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.attempts += 1
         if self.attempts <= self.fail_first:
             return "451 4.3.0 try again later"
@@ -132,7 +132,7 @@ def vapid_claims(authorization: str, public_key_b64: str) -> dict[str, Any]:
 
 def start_push_endpoint(endpoint: PushEndpoint) -> http.server.ThreadingHTTPServer:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             endpoint.headers.append(dict(self.headers))
             if endpoint.status < 300:

@@ -58,10 +58,10 @@ async def fanout(db: Database, redis: Redis, settings: Settings,
         " AND NOT EXISTS (SELECT 1 FROM mutes m WHERE m.muter_id = f.follower_id"
         "                 AND m.muted_id = $1)", actor_id)]
     if len(followers) > settings.feed_fanout_max:
-        await redis.sadd(BIG_AUTHORS, str(actor_id))
+        await redis.sadd(BIG_AUTHORS, str(actor_id))  # type: ignore[misc]
         return FanoutResult(activity_id, actor_id, verb, [], merged=True,
                             announcement=announcement)
-    await redis.srem(BIG_AUTHORS, str(actor_id))
+    await redis.srem(BIG_AUTHORS, str(actor_id))  # type: ignore[misc]
     script = redis.register_script(FANOUT_LUA)
     member = str(activity_id).encode()
     for i in range(0, len(followers), CHUNK):

@@ -125,7 +125,7 @@ async def rebuild_feed(db: Database, redis: Redis, settings: Settings, user_id: 
 
 
 async def _big_author_ids(db: Database, redis: Redis, user_id: int) -> list[int]:
-    big = [int(m) for m in await redis.smembers(BIG_AUTHORS)]
+    big = [int(m) for m in await redis.smembers(BIG_AUTHORS)]  # type: ignore[misc]
     if not big:
         return []
     rows = await db.pool.fetch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Controller, MediaType, Response, delete, get, post, put
 from litestar.params import Parameter
 
@@ -13,8 +14,6 @@ from domain.notifications.tokens import ALL, read_unsubscribe_token
 from domain.notifications.types import NotificationType, all_types
 from domain.notifications.webpush import load_vapid_key, public_key_b64
 from domain.settings import Settings
-
-import msgspec
 
 
 class MarkAllIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -38,7 +37,7 @@ class NotificationsController(Controller):
     tags = ["notifications"]
 
     @get("", summary="The caller's notifications, newest first (cursor-paged)")
-    async def list(self, db: Database, user: Principal, cursor: str | None = None,
+    async def inbox(self, db: Database, user: Principal, cursor: str | None = None,
                    limit: int = Parameter(default=20),
                    unread: bool = Parameter(default=False)) -> service.NotificationPage:
         return await service.list_notifications(db, user.user_id, cursor=cursor, limit=limit,
