@@ -62,6 +62,16 @@ def _raise_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def explicit_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The dests of the options the user wrote on the command line."""
+    given = set()
+    for action in parser._actions:
+        for opt in action.option_strings:
+            if any(a == opt or a.startswith(opt + "=") for a in argv):
+                given.add(action.dest)
+    return given
+
+
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     names = ALL if args.scenario == "all" else [args.scenario]
     pinning = Pinning(args.pin)
@@ -78,13 +88,19 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             mod = _module(name)
             if args.quick:
                 mod.quick(args)
+            elif args.scenario == "all":
+                for dest, value in getattr(mod, "ALL_SIZES", {}).items():
+                    if dest not in args.explicit:
+                        setattr(args, dest, value)
             repeats = args.repeats or (1 if args.quick else mod.DEFAULT_REPEATS)
+            if args.scenario == "all" and not args.repeats:
+                repeats = getattr(mod, "ALL_REPEATS", repeats)
             print(f"--- {name}: {mod.TITLE}", flush=True)
             try:
                 produced = mod.run(stack, args, repeats)
             except (KeyboardInterrupt, SystemExit, BenchTimeout):
                 raise
-            except Exception as exc:  # noqa: BLE001 - one failed scenario must not lose the rest
+            except Exception as exc:
                 logging.getLogger("load").exception("scenario %s failed", name)
                 produced = [{"title": mod.TITLE, "status": "pending",
                              "reason": f"failed: {type(exc).__name__}: {str(exc)[:400]}"}]
@@ -115,7 +131,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.explicit = explicit_options(parser, argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, _raise_exit)

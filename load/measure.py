@@ -159,22 +159,22 @@ def versions(redis_binary: str | None = None, pg_bin: Path | None = None) -> dic
         out[dist] = _version(dist)
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                             capture_output=True, timeout=5).stdout.strip()
+                             capture_output=True, timeout=5, check=False).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=ROOT, text=True, capture_output=True, timeout=5).stdout.strip()
+                               cwd=ROOT, text=True, capture_output=True, timeout=5, check=False).stdout.strip()
         out["readalong_commit"] = rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
     if redis_binary:
         try:
             out["redis_server"] = subprocess.run([redis_binary, "--version"], text=True,
-                                                 capture_output=True, timeout=5).stdout.strip()
+                                                 capture_output=True, timeout=5, check=False).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             pass
     if pg_bin is not None:
         try:
             out["postgres"] = subprocess.run([str(pg_bin / "postgres"), "--version"], text=True,
-                                             capture_output=True, timeout=5).stdout.strip()
+                                             capture_output=True, timeout=5, check=False).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             pass
     return out

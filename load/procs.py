@@ -71,7 +71,7 @@ def free_port() -> int:
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             return bool(r.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False

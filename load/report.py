@@ -37,7 +37,7 @@ def markdown(report: dict[str, Any]) -> str:
              f"- machine: {report['machine']['cores']} cores ({report['machine']['cpu_model']}), "
              f"{report['machine']['memory_gb']} GB",
              f"- pinning: {json.dumps(report['pinning'])}",
-             f"- versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v),
+             "- versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v),
              f"- parameters: {json.dumps(report['params'])}",
              f"- runs: {report['repeats']} (figures are the median, (min–max) across runs)", ""]
     for section in report["sections"]:

@@ -90,7 +90,7 @@ class Stack:
         for pool in self.pools:
             try:
                 pool.close(timeout=15)
-            except Exception:  # noqa: BLE001 - keep stopping the rest
+            except Exception:
                 log.exception("stopping a client pool")
         self.pools.clear()
         for child in self.children:
@@ -103,7 +103,7 @@ class Stack:
         if self.engines is not None:
             try:
                 self.engines.stop()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("stopping the engines")
             self.engines = None
         if not self.keep:

@@ -237,7 +237,7 @@ class WSClient(asyncio.Protocol):
             self._write(encode_frame(OP_CLOSE, code.to_bytes(2, "big")))
         try:
             await asyncio.wait_for(asyncio.shield(self.closed), timeout)
-        except (asyncio.TimeoutError, ConnectionError):
+        except (TimeoutError, ConnectionError):
             pass
         if self.transport is not None:
             self.transport.abort()

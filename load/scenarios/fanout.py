@@ -18,7 +18,12 @@ from typing import Any
 
 from load.hubclient import Hub, bounded_gather, hub_missing
 from load.scenarios.common import (
-    CpuWindow, client_figures, process_figures, saturation_note, split, unpack,
+    CpuWindow,
+    client_figures,
+    process_figures,
+    saturation_note,
+    split,
+    unpack,
 )
 from load.stack import Stack
 from load.stats import latency_summary
@@ -27,6 +32,9 @@ from load.wsclient import WSClient
 
 TITLE = "fan-out: one room, N subscribers on 2 processes, rate stepped to the limit"
 DEFAULT_REPEATS = 2
+# `python -m load all` (make bench): modest sizes, ~10 minutes on 2 cores
+ALL_SIZES = {"fanout_duration": 4.0}
+ALL_REPEATS = 2
 MARK = re.compile(rb"~(\d+)~(\d+)~(\d+)~")
 OFFSET = re.compile(rb'"offset":(\d+)')
 PER_CONN_PUBLISH_RATE = 8.0  # stay under the hub's per-connection publish bucket (10/s)
@@ -60,7 +68,7 @@ def params(args: Namespace) -> dict[str, Any]:
 
 
 class _Sub:
-    __slots__ = ("seen", "last_offset", "dups", "order")
+    __slots__ = ("dups", "last_offset", "order", "seen")
 
     def __init__(self) -> None:
         self.seen = bytearray()
@@ -337,17 +345,17 @@ def _target(stack: Stack, name: str, urls: list[str], args: Namespace, repeats: 
             top = max((s for s in steps_done if s["sustainable"]),
                       key=lambda s: s["delivered_per_s"], default=None)
             if top is not None:
-                for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "servers_cpu_util",
-                          "redis_cpu_util", "baseline_cpu_util", "client_cpu_max_util"):
-                    if k in top:
-                        run_fig[f"at_max_{k}"] = top[k]
+                for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "servers_cpu_util",
+                            "redis_cpu_util", "baseline_cpu_util", "client_cpu_max_util"):
+                    if key in top:
+                        run_fig[f"at_max_{key}"] = top[key]
             if ref is not None:
-                for k in ("delivered_per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms", "lost",
-                          "duplicates", "order_violations", "servers_cpu_util",
-                          "servers_peak_rss_mb", "redis_cpu_util", "baseline_cpu_util",
-                          "client_cpu_max_util", "client_saturated"):
-                    if k in ref:
-                        run_fig[f"ref_{k}"] = ref[k]
+                for key in ("delivered_per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms", "lost",
+                            "duplicates", "order_violations", "servers_cpu_util",
+                            "servers_peak_rss_mb", "redis_cpu_util", "baseline_cpu_util",
+                            "client_cpu_max_util", "client_saturated"):
+                    if key in ref:
+                        run_fig[f"ref_{key}"] = ref[key]
             run_fig["lost_total"] = sum(s["lost"] for s in steps_done)
             run_fig["client_saturated"] = max(s["client_saturated"] for s in steps_done)
             run_fig["client_cpu_max_util"] = max(s["client_cpu_max_util"] for s in steps_done)

@@ -22,6 +22,9 @@ from load.users import ensure_users, tokens
 
 TITLE = "feed: fan-out on write for an author with many followers"
 DEFAULT_REPEATS = 1
+# `python -m load all` (make bench): modest sizes, ~10 minutes on 2 cores
+ALL_SIZES = {"feed_activities": 20}
+ALL_REPEATS = 1
 
 
 def add_arguments(g: Any) -> None:
@@ -137,7 +140,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                                   "watch": sample[:5], "timeout": 60}, timeout=120)
             pool.call("mark", {"run": r + 1}, timeout=30)
             meter = stack.meter(pool)
-            meter.groups["worker"] = (lambda: [worker.pid] if worker.pid else [], False)
+            meter.groups["worker"] = (lambda w=worker: [w.pid] if w.pid else [], False)
             meter.start()
             p = prod.call("produce", {"run": r + 1, "author": author, "count": a,
                                       "watch": sample, "timeout": 300}, timeout=400)[0]

@@ -16,7 +16,11 @@ from load.hubclient import Hub, bounded_gather
 from load.measure import rss
 from load.procs import raise_nofile
 from load.scenarios.common import (
-    CpuWindow, client_figures, process_figures, saturation_note, split, unpack,
+    CpuWindow,
+    client_figures,
+    saturation_note,
+    split,
+    unpack,
 )
 from load.stack import Stack
 from load.stats import latency_summary
@@ -25,6 +29,9 @@ from load.wsclient import WSClient
 
 TITLE = "idle: C authenticated connections held (own user: room + one shared room)"
 DEFAULT_REPEATS = 1
+# `python -m load all` (make bench): modest sizes, ~10 minutes on 2 cores
+ALL_SIZES = {"idle_connections": "1000,10000", "idle_hold": 10.0}
+ALL_REPEATS = 1
 SHARED_ROOM = "leaderboard:bench-idle"  # no presence, no history: the cheapest shared room
 
 

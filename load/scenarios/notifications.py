@@ -16,11 +16,14 @@ import time
 from argparse import Namespace
 from typing import Any
 
-import msgspec
-
 from load.hubclient import Hub, bounded_gather
 from load.scenarios.common import (
-    CpuWindow, client_figures, process_figures, saturation_note, split, unpack,
+    CpuWindow,
+    client_figures,
+    process_figures,
+    saturation_note,
+    split,
+    unpack,
 )
 from load.stack import Stack
 from load.stats import latency_summary
@@ -29,6 +32,9 @@ from load.wsclient import WSClient
 
 TITLE = "notifications: created -> received on the socket, through the worker"
 DEFAULT_REPEATS = 1
+# `python -m load all` (make bench): modest sizes, ~10 minutes on 2 cores
+ALL_SIZES = {"notify_duration": 5.0}
+ALL_REPEATS = 1
 MARK = re.compile(rb"~(\d+)~(\d+)~(\d+)~")
 NTYPE = "annotation_reaction"
 
@@ -215,7 +221,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 run_id = r * 100 + i + 1
                 pool.call("mark", {"run": run_id}, timeout=30)
                 meter = stack.meter(pool)
-                meter.groups["worker"] = (lambda: [worker.pid] if worker.pid else [], False)
+                meter.groups["worker"] = (lambda w=worker: [w.pid] if w.pid else [], False)
                 meter.start()
                 p = prod.call("produce", {"run": run_id, "recipients": groups, "actor": actor,
                                           "rate": rate, "duration": args.notify_duration},

@@ -20,7 +20,12 @@ import msgspec
 
 from load.hubclient import CommandError, Hub, bounded_gather
 from load.scenarios.common import (
-    CpuWindow, client_figures, process_figures, saturation_note, split, unpack,
+    CpuWindow,
+    client_figures,
+    process_figures,
+    saturation_note,
+    split,
+    unpack,
 )
 from load.stack import Stack
 from load.stats import latency_summary
@@ -29,6 +34,9 @@ from load.wsclient import WSClient
 
 TITLE = "recovery storm: one server process restarted under C clients"
 DEFAULT_REPEATS = 1
+# `python -m load all` (make bench): modest sizes, ~10 minutes on 2 cores
+ALL_SIZES = {"recovery_clients": 1000}
+ALL_REPEATS = 1
 _decode = msgspec.json.Decoder().decode
 
 
@@ -56,8 +64,22 @@ def params(args: Namespace) -> dict[str, Any]:
 
 
 class _Client:
-    __slots__ = ("uid", "token", "ws", "rooms", "seen", "dups", "order", "down_at",
-                 "back_at", "caught_up_at", "not_recovered", "targets", "attempts", "index")
+    __slots__ = (
+        "attempts",
+        "back_at",
+        "caught_up_at",
+        "down_at",
+        "dups",
+        "index",
+        "not_recovered",
+        "order",
+        "rooms",
+        "seen",
+        "targets",
+        "token",
+        "uid",
+        "ws",
+    )
 
     def __init__(self, index: int, uid: int, token: str) -> None:
         self.index = index
@@ -168,7 +190,7 @@ class RecAgent:
             try:
                 await self._open(cl, order[k % len(order)], since=True)
                 return
-            except (OSError, asyncio.TimeoutError, CommandError) as exc:
+            except (TimeoutError, OSError, CommandError) as exc:
                 key = type(exc).__name__ + (f":{exc.code}" if isinstance(exc, CommandError)
                                             else "")
                 self.reconnect_errors[key] = self.reconnect_errors.get(key, 0) + 1

@@ -14,13 +14,21 @@ from typing import Any
 
 from load.httpclient import HTTPConn
 from load.scenarios.common import (
-    CpuWindow, client_figures, process_figures, saturation_note, split, unpack,
+    CpuWindow,
+    client_figures,
+    process_figures,
+    saturation_note,
+    split,
+    unpack,
 )
 from load.stack import Stack
 from load.stats import latency_summary
 
 TITLE = "REST: catalog reads and search over a seeded catalog"
 DEFAULT_REPEATS = 3
+# `python -m load all` (make bench): modest sizes, ~10 minutes on 2 cores
+ALL_SIZES = {"rest_duration": 5.0}
+ALL_REPEATS = 3
 
 
 def add_arguments(g: Any) -> None:
@@ -77,7 +85,7 @@ class RestAgent:
                         return
                     try:
                         status, _ = await conn.get(rng.choice(paths))
-                    except (OSError, asyncio.TimeoutError, ValueError):
+                    except (TimeoutError, OSError, ValueError):
                         if t0 >= measure_from:
                             errors += 1
                         await asyncio.sleep(0.05)
@@ -144,7 +152,7 @@ def _discover(base_url: str) -> tuple[str | None, str | None]:
     """(book path template, search path template) from the app's OpenAPI document."""
     for doc_path in ("/docs/openapi.json", "/schema/openapi.json", "/openapi.json"):
         try:
-            with urllib.request.urlopen(base_url + doc_path, timeout=10) as r:  # noqa: S310
+            with urllib.request.urlopen(base_url + doc_path, timeout=10) as r:
                 doc = json.load(r)
             break
         except (OSError, ValueError):
@@ -187,7 +195,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     }
     # check the paths answer 200 before loading them
     for name, paths in endpoints.items():
-        with urllib.request.urlopen(servers[0].base_url + paths[0], timeout=10) as r:  # noqa: S310
+        with urllib.request.urlopen(servers[0].base_url + paths[0], timeout=10) as r:
             if r.status != 200:
                 raise RuntimeError(f"{name} {paths[0]} answered {r.status}")
     procs = args.client_procs

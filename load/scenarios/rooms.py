@@ -23,7 +23,12 @@ import msgspec
 
 from load.hubclient import CommandError, Hub, bounded_gather
 from load.scenarios.common import (
-    CpuWindow, client_figures, process_figures, saturation_note, split, unpack,
+    CpuWindow,
+    client_figures,
+    process_figures,
+    saturation_note,
+    split,
+    unpack,
 )
 from load.stack import Stack
 from load.stats import latency_summary
@@ -32,6 +37,9 @@ from load.wsclient import WSClient
 
 TITLE = "rooms: many small co-reading rooms, positions and chat"
 DEFAULT_REPEATS = 1
+# `python -m load all` (make bench): modest sizes, ~10 minutes on 2 cores
+ALL_SIZES = {"rooms_rooms": 200, "rooms_duration": 20.0}
+ALL_REPEATS = 1
 MARK = re.compile(r"~(\d+)~(\d+)~(\d+)~")
 _decode = msgspec.json.Decoder().decode
 KINDS = ("position", "chat", "chat_redacted", "ack_presence", "ack_chat")
@@ -61,7 +69,7 @@ def params(args: Namespace) -> dict[str, Any]:
 
 
 class _Reader:
-    __slots__ = ("uid", "room", "ws", "progress")
+    __slots__ = ("progress", "room", "uid", "ws")
 
     def __init__(self, uid: int, room: str) -> None:
         self.uid = uid
@@ -157,7 +165,7 @@ class RoomsAgent:
             try:
                 await self.hub.command(ws, frame, timeout=30)
                 self.lat[kind].append(time.monotonic() - t)
-            except (CommandError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, CommandError, OSError) as exc:
                 key = getattr(exc, "code", type(exc).__name__)
                 errors[key] = errors.get(key, 0) + 1
 
