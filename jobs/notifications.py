@@ -13,6 +13,7 @@ import msgspec
 from domain.keys import PUSH_DONE
 from domain.notifications.prefs import channels_for, delivery_settings
 from domain.notifications.service import deliver_job_id, get_view, unread_count, views
+from domain.social.rules import hidden_user_ids
 from jobs import mailer
 from jobs.push import PushGone, send_push
 from jobs.retry import TransientError, task
@@ -39,8 +40,10 @@ async def deliver_notification(ctx: dict[str, Any], notification_id: int) -> str
     outcome = "already delivered"
     if row["delivered_at"] is None or row["delivered_at"] < row["updated_at"]:
         got = await get_view(db, notification_id)
-        if got is None:
-            return "gone"
+        if got is None:  # deleted, or its actors are now blocked/muted: never announce it
+            await db.pool.execute("UPDATE notifications SET delivered_at = now() WHERE id = $1",
+                                  notification_id)
+            return "suppressed"
         data = {"notification": msgspec.to_builtins(got[1]),
                 "unread_count": await unread_count(db, recipient)}
         await ctx["publisher"].publish(f"user:{recipient}", RoomEvent(
@@ -93,7 +96,8 @@ async def send_notification_email(ctx: dict[str, Any], notification_id: int,
             return "deferred"
     got = await get_view(db, notification_id)
     if got is None:
-        return "gone"
+        await _set_state(db, "email_state", notification_id, "skipped")
+        return "suppressed"
     view = got[1]
     msg = mailer.build_message(settings, to=row["email"], subject=view.text, lines=[view.text],
                                user_id=recipient, type_name=type_name)
@@ -126,7 +130,8 @@ async def send_notification_push(ctx: dict[str, Any], notification_id: int,
                                " WHERE user_id = $1", recipient)
     got = await get_view(db, notification_id)
     if got is None:
-        return "gone"
+        await _set_state(db, "push_state", notification_id, "skipped")
+        return "suppressed"
     view = got[1]
     payload = json.dumps({"id": view.id, "type": view.type, "title": "Readalong",
                           "body": view.text, "url": f"{settings.public_url}/app/",
@@ -166,7 +171,7 @@ async def send_digest(ctx: dict[str, Any], user_id: int) -> int:
         " AND email_state = 'digest' ORDER BY created_at, id LIMIT 200", user_id)
     if rows:
         email = await db.pool.fetchval("SELECT email FROM users WHERE id = $1", user_id)
-        items = await views(db, list(rows))
+        items = await views(db, list(rows), await hidden_user_ids(db, user_id))
         if email:
             msg = mailer.build_message(
                 settings, to=email, subject=f"Your Readalong digest: {len(items)} notification"

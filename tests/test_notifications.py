@@ -141,6 +141,12 @@ async def test_blocks_and_mutes_suppress_notifications(http: httpx.AsyncClient, 
                             target_kind="room", target_id="lobby:x") is not None
     items = (await _inbox(http, me))["items"]
     assert [i["actors"][0]["id"] for i in items] == [friend.id]
+    # blocking someone later hides what they already caused, live and in the inbox
+    assert (await http.post(f"/api/v1/users/{friend.handle}/block",
+                            headers=me.headers)).status_code == 204
+    assert (await _inbox(http, me)) == {"items": [], "unread_count": 0, "next_cursor": None}
+    assert (await http.delete(f"/api/v1/users/{friend.handle}/block",
+                              headers=me.headers)).status_code == 204
     # a blocked user cannot even follow (so no follower notification either)
     r = await http.post(f"/api/v1/users/{me.handle}/follow", headers=blocked.headers)
     assert r.status_code == 404

@@ -139,13 +139,18 @@ async def actor_cards(db: Database, ids: set[int]) -> dict[int, ActorCard]:
                                     display_name=r["display_name"]) for r in rows}
 
 
-async def views(db: Database, rows: list[Any]) -> list[NotificationView]:
-    """Render rows (with `_VIEW_COLS`) into views, fetching the first actors in one query."""
-    wanted = {int(a) for r in rows for a in list(r["actor_ids"])[:2]}
+async def views(db: Database, rows: list[Any],
+                hidden: set[int] | frozenset[int] = frozenset()) -> list[NotificationView]:
+    """Render rows (with `_VIEW_COLS`) into views, fetching the first actors in one query.
+
+    Actors in `hidden` (blocked either way or muted since) are left out of the names; a row
+    whose every actor is hidden is left out altogether."""
+    kept = [(r, [int(a) for a in r["actor_ids"] if int(a) not in hidden]) for r in rows]
+    kept = [(r, ids) for r, ids in kept if ids or not r["actor_ids"]]
+    wanted = {a for _, ids in kept for a in ids[:2]}
     cards = await actor_cards(db, wanted)
     out = []
-    for r in rows:
-        actor_ids = [int(a) for a in r["actor_ids"]]
+    for r, actor_ids in kept:
         shown = [cards[a] for a in actor_ids[:2] if a in cards]
         payload = r["payload"]
         payload = json.loads(payload) if isinstance(payload, str) else dict(payload or {})
@@ -160,19 +165,27 @@ async def views(db: Database, rows: list[Any]) -> list[NotificationView]:
     return out
 
 
-async def unread_count(db: Database, user_id: int) -> int:
+async def unread_count(db: Database, user_id: int,
+                       hidden: set[int] | None = None) -> int:
+    """Unread notifications, not counting those whose every actor is now hidden."""
+    if hidden is None:
+        hidden = await hidden_user_ids(db, user_id)
     return int(await db.pool.fetchval(
-        "SELECT count(*) FROM notifications WHERE recipient_id = $1 AND read_at IS NULL",
-        user_id))
+        "SELECT count(*) FROM notifications WHERE recipient_id = $1 AND read_at IS NULL"
+        " AND NOT (cardinality(actor_ids) > 0 AND actor_ids <@ $2::bigint[])",
+        user_id, list(hidden)))
 
 
 async def get_view(db: Database, notification_id: int) -> tuple[int, NotificationView] | None:
-    """(recipient id, view) of one notification, or None when it no longer exists."""
+    """(recipient id, view) of one notification, or None when it no longer exists or every
+    actor of it is now hidden from the recipient (so it is never delivered)."""
     row = await db.pool.fetchrow(
         f"SELECT recipient_id, {_VIEW_COLS} FROM notifications WHERE id = $1", notification_id)
     if row is None:
         return None
-    return int(row["recipient_id"]), (await views(db, [row]))[0]
+    recipient = int(row["recipient_id"])
+    rendered = await views(db, [row], await hidden_user_ids(db, recipient))
+    return (recipient, rendered[0]) if rendered else None
 
 
 async def list_notifications(db: Database, user_id: int, *, cursor: str | None = None,
@@ -187,12 +200,13 @@ async def list_notifications(db: Database, user_id: int, *, cursor: str | None =
         " ORDER BY updated_at DESC, id DESC LIMIT $5",
         user_id, after[0] if after else None, after[1] if after else None, unread_only,
         limit + 1)
-    items = await views(db, list(rows[:limit]))
+    hidden = await hidden_user_ids(db, user_id)
+    items = await views(db, list(rows[:limit]), hidden)
     nxt = None
     if len(rows) > limit:
         last = rows[limit - 1]
         nxt = cursors.encode(last["updated_at"], last["id"])
-    return NotificationPage(items=items, unread_count=await unread_count(db, user_id),
+    return NotificationPage(items=items, unread_count=await unread_count(db, user_id, hidden),
                             next_cursor=nxt)
 
 

@@ -47,7 +47,7 @@ async def after_follow(db: Database, redis: Redis | None, follower_id: int, hand
             await notify(db, redis, recipient_id=followee, type="follow_request",
                          actor_id=follower_id, target_kind="user", target_id=followee,
                          group_window=group_window)
-    except Exception:  # noqa: BLE001 - the follow itself succeeded; never fail it here
+    except Exception:
         log.exception("after_follow failed")
 
 
@@ -61,7 +61,7 @@ async def after_approve(db: Database, redis: Redis | None, owner_id: int, handle
                      target_kind="user", target_id=owner_id)
         if redis is not None:
             await enqueue_quietly(redis, "feed_follow", follower, owner_id)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("after_approve failed")
 
 

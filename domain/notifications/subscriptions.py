@@ -24,7 +24,7 @@ class PushSubscriptionIn(msgspec.Struct, forbid_unknown_fields=True):
 
     endpoint: str
     keys: PushKeys
-    expirationTime: float | None = None  # noqa: N815 - the browser's own field name
+    expirationTime: float | None = None
     user_agent: str = ""
 
 
