@@ -45,6 +45,12 @@ async def test_follow_mode_moves_arrive_in_order(http: httpx.AsyncClient, engine
         upd = await y.wait(lambda f: f["type"] == "presence" and any(
             m["user_id"] == a.id and m["meta"].get("state") == "idle" for m in f["updated"]))
         assert upd["room"] == room
+        ack = await x.command({"type": "presence", "room": room, "meta": {"state": "active"}})
+        assert ack["type"] == "ack"
+        back = await y.wait(lambda f: f["type"] == "presence" and any(
+            m["user_id"] == a.id and m["meta"].get("state") == "active" for m in f["updated"]))
+        member = next(m for m in back["updated"] if m["user_id"] == a.id)
+        assert member["meta"]["position"]["progression"] == 0.3
     shown = (await http.get(f"/api/v1/sessions/{s['id']}")).json()
     assert shown["host_position"]["progression"] == moves[-1]
 

@@ -206,7 +206,22 @@ async def start_session(db: Database, actor: Principal, session_id: int) -> Sess
         row = await conn.fetchrow(
             "UPDATE reading_sessions SET status = 'live', started_at = now() WHERE id = $1"
             f" RETURNING {_SESSION_COLS}", session_id)
+        # readers already in the room start counting attendance now
+        await conn.execute(
+            "UPDATE session_participants SET present_since = now() WHERE session_id = $1"
+            " AND connections > 0 AND NOT kicked AND present_since IS NULL", session_id)
     return session_out(row, actor)
+
+
+async def last_position(db: Database, session_id: int, user_id: int) -> Position | None:
+    """A reader's last reported position in a session (None before the first report)."""
+    row = await db.pool.fetchrow(
+        "SELECT progression, locator, chapter FROM session_participants WHERE session_id = $1"
+        " AND user_id = $2", session_id, user_id)
+    if row is None or row["progression"] is None:
+        return None
+    return Position(progression=row["progression"], locator=row["locator"],
+                    chapter=row["chapter"])
 
 
 async def end_session(db: Database, actor: Principal, session_id: int) -> SessionOut:

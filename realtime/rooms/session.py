@@ -246,7 +246,10 @@ class SessionRoom(RoomKind):
         sid = session_id_of(room_id)
         parsed: PresenceMeta = _decode(meta, PresenceMeta, "presence meta")
         out: dict[str, Any] = {"state": parsed.state}
-        if parsed.position is None:
+        if parsed.position is None:  # active/idle only: keep showing the last position
+            last = await lifecycle.last_position(self.db, sid, conn.user_id)
+            if last is not None:
+                out["position"] = msgspec.to_builtins(last)
             return out
         book = await self._session_book(sid)
         moved = await lifecycle.move(self.db, sid, conn.user_id, parsed.position,
