@@ -54,3 +54,16 @@ def test_unsubscribe_tokens_are_signed_and_bound() -> None:
         read_unsubscribe_token("secret-a", forged)
     with pytest.raises(Invalid):
         read_unsubscribe_token("secret-a", "garbage")
+
+
+def test_push_endpoints_outside_development_must_be_public_https() -> None:
+    """Production refuses http, IP literals, localhost and credentials in push endpoints (the
+    worker must not be usable to reach internal services)."""
+    from domain.notifications.subscriptions import _check_endpoint
+
+    assert _check_endpoint("https://fcm.googleapis.com/fcm/send/abc", False)
+    for url in ("http://push.example/x", "https://10.0.0.1/x", "https://[::1]/x",
+                "https://localhost/x", "https://u:p@push.example/x", "notaurl"):
+        with pytest.raises(Invalid):
+            _check_endpoint(url, False)
+    assert _check_endpoint("http://127.0.0.1:9/x", True)

@@ -186,7 +186,10 @@ async def home_feed(db: Database, redis: Redis, settings: Settings, user_id: int
             break
     page = items[:limit]
     has_more = len(items) > limit or more
-    return FeedPage(items=page, next_cursor=str(page[-1].id) if page and has_more else None)
+    if not has_more:
+        return FeedPage(items=page)
+    # an empty page can still have a cursor: everything scanned so far was hidden
+    return FeedPage(items=page, next_cursor=str(page[-1].id) if page else str(before))
 
 
 def _view(r: Any) -> ActivityView:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -35,11 +36,26 @@ class PushSubscriptionOut(msgspec.Struct, frozen=True):
 
 
 def _check_endpoint(endpoint: str, allow_http: bool) -> str:
-    parts = urlsplit(endpoint)
+    """An https URL of a push service; outside development not an IP literal or localhost, so
+    the worker cannot be pointed at internal services (push services are public hosts)."""
+    bad = Invalid("endpoint must be the https URL of a push service", code="invalid_endpoint",
+                  field="endpoint")
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise bad from exc
     ok = parts.scheme == "https" or (allow_http and parts.scheme == "http")
-    if not ok or not parts.netloc or len(endpoint) > 2000:
-        raise Invalid("endpoint must be the https URL of a push service", code="invalid_endpoint",
-                      field="endpoint")
+    if not ok or not host or len(endpoint) > 2000 or parts.username or parts.password:
+        raise bad
+    if not allow_http:
+        try:
+            ipaddress.ip_address(host)
+            raise bad
+        except ValueError:
+            pass
+        if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+            raise bad
     return endpoint
 
 
