@@ -34,6 +34,6 @@ async def enqueue_quietly(redis: Redis, function: str, *args: Any,
     re-enqueues whatever could not be queued (Redis down), so the request still succeeds."""
     try:
         return await enqueue(redis, function, *args, job_id=job_id)
-    except Exception:  # noqa: BLE001 - the Postgres row is the source of truth; sweeps catch up
+    except Exception:
         log.warning("could not enqueue %s%r (a sweep will retry)", function, args, exc_info=True)
         return False
