@@ -106,9 +106,10 @@ class Connection:
 
     # -- writing ---------------------------------------------------------------------------
     def _write_direct(self, data: bytes) -> None:
-        if self.closed or self._ws.state is not _OPEN:
-            return
         transport = self._transport
+        # (uvicorn closes the transport when the peer closes, and sets close_sent when it does)
+        if self.closed or self._proto.close_sent or transport.is_closing():
+            return
         transport.write(data)
         if transport.get_write_buffer_size() > self._limit:
             self.hub.slow_consumer(self)
