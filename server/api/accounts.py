@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from domain.accounts import limits, service
 from domain.accounts.tokens import Principal
 from domain.db import Database
-from domain.settings import Settings
 from domain.notifications import social_hooks
+from domain.settings import Settings
 from domain.social import graph, profiles
 
 

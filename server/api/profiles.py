@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, post
 from litestar.params import Parameter
-
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
