@@ -402,7 +402,8 @@ async def test_concurrent_refreshes_with_one_token_let_only_one_win(http: httpx.
 
 async def test_expired_refresh_token_is_refused(http: httpx.AsyncClient, unique: str,
                                                 engines) -> None:  # type: ignore[no-untyped-def]
-    """A refresh token past its lifetime is refused with refresh_token_expired."""
+    """A refresh token past its lifetime is refused with refresh_token_expired, and pruning
+    removes long-expired tokens without touching live ones."""
     from domain.accounts import refresh as refresh_tokens
     from domain.db import Database
 
@@ -412,10 +413,16 @@ async def test_expired_refresh_token_is_refused(http: httpx.AsyncClient, unique:
     try:
         async with db.pool.acquire() as conn:
             issued, _ = await refresh_tokens.issue(conn, user.id, ttl=-5)
+        r = await http.post("/api/v1/auth/refresh", json={"refresh_token": issued.token})
+        assert_problem(r, 401, "refresh_token_expired")
+        # pruning drops long-expired tokens only; the user's live token keeps working
+        assert await refresh_tokens.prune(db.pool, grace_seconds=0) >= 1
+        r = await http.post("/api/v1/auth/refresh", json={"refresh_token": issued.token})
+        assert_problem(r, 401, "invalid_refresh_token")
+        r = await http.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token})
+        assert r.status_code == 200
     finally:
         await db.close()
-    r = await http.post("/api/v1/auth/refresh", json={"refresh_token": issued.token})
-    assert_problem(r, 401, "refresh_token_expired")
 
 
 async def test_password_change_revokes_other_sessions(http: httpx.AsyncClient,

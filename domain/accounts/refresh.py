@@ -110,3 +110,15 @@ async def revoke_family(pool: Any, family: str) -> None:
 async def revoke_user(pool: Any, user_id: int) -> None:
     await pool.execute("UPDATE refresh_tokens SET revoked_at = now() "
                        "WHERE user_id = $1 AND revoked_at IS NULL", user_id)
+
+
+async def prune(pool: Any, grace_seconds: int = 86400) -> int:
+    """Delete refresh tokens expired more than `grace_seconds` ago (for a periodic worker job).
+
+    Expired tokens can no longer be used, so dropping them loses nothing but the reuse alarm
+    for a token nobody can redeem anyway. Returns the number of rows deleted.
+    """
+    status = await pool.execute(
+        "DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => $1)",
+        float(grace_seconds))
+    return int(status.split()[-1])
