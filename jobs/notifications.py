@@ -12,7 +12,13 @@ import msgspec
 
 from domain.keys import PUSH_DONE
 from domain.notifications.prefs import channels_for, delivery_settings
-from domain.notifications.service import deliver_job_id, get_view, unread_count, views
+from domain.notifications.service import (
+    deliver_job_id,
+    delivery,
+    get_view,
+    unread_count,
+    views,
+)
 from domain.social.rules import hidden_user_ids
 from jobs import mailer
 from jobs.push import PushGone, send_push
@@ -31,32 +37,28 @@ async def deliver_notification(ctx: dict[str, Any], notification_id: int) -> str
     """Publish the notification (with the unread count) on the recipient's `user:<id>` room
     once per version, then queue its email and push deliveries."""
     db = ctx["db"]
-    row = await db.pool.fetchrow(
-        "SELECT recipient_id, updated_at, delivered_at, email_state, push_state"
-        " FROM notifications WHERE id = $1", notification_id)
-    if row is None:
+    snap = await delivery(db, notification_id)
+    if snap is None:
         return "gone"
-    recipient = int(row["recipient_id"])
+    if snap.view is None:  # its actors are now blocked/muted: never announce it
+        await db.pool.execute("UPDATE notifications SET delivered_at = now() WHERE id = $1",
+                              notification_id)
+        return "suppressed"
     outcome = "already delivered"
-    if row["delivered_at"] is None or row["delivered_at"] < row["updated_at"]:
-        got = await get_view(db, notification_id)
-        if got is None:  # deleted, or its actors are now blocked/muted: never announce it
-            await db.pool.execute("UPDATE notifications SET delivered_at = now() WHERE id = $1",
-                                  notification_id)
-            return "suppressed"
-        data = {"notification": msgspec.to_builtins(got[1]),
-                "unread_count": await unread_count(db, recipient)}
-        await ctx["publisher"].publish(f"user:{recipient}", RoomEvent(
-            "notification", data, target_user_ids=[recipient]))
+    if not snap.delivered:
+        data = {"notification": msgspec.to_builtins(snap.view),
+                "unread_count": snap.unread_count}
+        await ctx["publisher"].publish(f"user:{snap.recipient_id}", RoomEvent(
+            "notification", data, target_user_ids=[snap.recipient_id]))
         await db.pool.execute("UPDATE notifications SET delivered_at = now()"
                               " WHERE id = $1 AND updated_at = $2", notification_id,
-                              row["updated_at"])
+                              snap.updated_at)
         outcome = "delivered"
     redis = ctx["redis"]
-    if row["email_state"] == "pending":
+    if snap.email_state == "pending":
         await redis.enqueue_job("send_notification_email", notification_id,
                                 _job_id=f"email:{notification_id}")
-    if row["push_state"] == "pending":
+    if snap.push_state == "pending":
         await redis.enqueue_job("send_notification_push", notification_id,
                                 _job_id=f"push:{notification_id}")
     return outcome

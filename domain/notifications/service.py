@@ -188,6 +188,36 @@ async def get_view(db: Database, notification_id: int) -> tuple[int, Notificatio
     return (recipient, rendered[0]) if rendered else None
 
 
+class Delivery(msgspec.Struct, frozen=True):
+    """What the delivery job needs, read in one go: the view (None when every actor is now
+    hidden), the unread count, and the row's delivery state."""
+
+    recipient_id: int
+    view: NotificationView | None
+    unread_count: int
+    updated_at: datetime
+    delivered: bool
+    email_state: str
+    push_state: str
+
+
+async def delivery(db: Database, notification_id: int) -> Delivery | None:
+    """The delivery snapshot of one notification (None if it no longer exists); 4 queries."""
+    row = await db.pool.fetchrow(
+        f"SELECT recipient_id, delivered_at, email_state, push_state, {_VIEW_COLS}"
+        " FROM notifications WHERE id = $1", notification_id)
+    if row is None:
+        return None
+    recipient = int(row["recipient_id"])
+    hidden = await hidden_user_ids(db, recipient)
+    rendered = await views(db, [row], hidden)
+    delivered = row["delivered_at"] is not None and row["delivered_at"] >= row["updated_at"]
+    return Delivery(recipient_id=recipient, view=rendered[0] if rendered else None,
+                    unread_count=0 if delivered else await unread_count(db, recipient, hidden),
+                    updated_at=row["updated_at"], delivered=delivered,
+                    email_state=row["email_state"], push_state=row["push_state"])
+
+
 async def list_notifications(db: Database, user_id: int, *, cursor: str | None = None,
                              limit: int = 20, unread_only: bool = False) -> NotificationPage:
     """Newest activity first (a grouped entry moves up when it grows); keyset paged."""
