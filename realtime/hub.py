@@ -158,7 +158,7 @@ class Hub(HubContext):
             else:
                 self.publisher.ephemeral.add(prefix)
 
-    async def start(self, redis: Redis, redis_url: str) -> None:
+    async def start(self, redis: Redis, redis_url: str, *, hook_signals: bool = True) -> None:
         self.redis = redis
         self.publisher = Publisher(redis, self.settings)
         self._sync_publisher()
@@ -169,7 +169,8 @@ class Hub(HubContext):
         with contextlib.suppress(Exception):
             await self.presence.heartbeat()
         self._bg = asyncio.get_running_loop().create_task(self._background(), name="hub-bg")
-        self._hook_signals()
+        if hook_signals:
+            self._hook_signals()
         self.accepting = True
 
     def _hook_signals(self) -> None:
@@ -401,7 +402,13 @@ class Hub(HubContext):
         msg = orjson.loads(data)
         if not isinstance(msg, dict):
             return
-        if msg.get("type") == "revoke":
+        if msg.get("type") == "evict":
+            task = asyncio.get_running_loop().create_task(
+                self._evict_local(str(msg.get("room", "")), int(msg.get("user_id", 0)),
+                                  msg.get("event")))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif msg.get("type") == "revoke":
             user_id = int(msg.get("user_id", 0))
             family = msg.get("family")
             for conn in list(self.by_user.get(user_id, ())):
@@ -664,6 +671,29 @@ class Hub(HubContext):
                 sub.pending.append(out)
             else:
                 self._deliver_one(sub, out)
+
+    async def evict(self, room: str, user_id: int,
+                    event: RoomEvent | None = None) -> None:
+        """Remove a user's sockets from `room` on every node (e.g. kicked from a session).
+        Each socket first gets `event` (default: `kicked` with the user id), then is
+        unsubscribed; the socket itself stays open."""
+        assert self.redis is not None
+        ev = event or RoomEvent("kicked", {"user_id": user_id})
+        await self.redis.publish(HUB_CONTROL, orjson.dumps({
+            "type": "evict", "room": room, "user_id": user_id,
+            "event": {"event": ev.event, "data": ev.data}}))
+
+    async def _evict_local(self, room: str, user_id: int, event: Any) -> None:
+        ev = RoomEvent(str(event.get("event", "kicked")), dict(event.get("data") or {})) \
+            if isinstance(event, dict) else RoomEvent("kicked", {"user_id": user_id})
+        for conn in sorted(self.by_user.get(user_id, ()), key=lambda c: c.conn_id):
+            if room not in conn.subs:
+                continue
+            try:
+                await self.send_to(conn.conn_id, room, [ev])
+                await self._leave(conn, room)
+            except Exception:
+                log.debug("hub: evicting %s from %s failed", conn.conn_id, room, exc_info=True)
 
     async def publish(self, room: str, event: RoomEvent) -> tuple[str, int] | None:
         if self.publisher is None:

@@ -190,7 +190,7 @@ async def test_visibility_variants_are_per_viewer(engines) -> None:  # type: ign
     redis = Redis.from_url(engines.redis_url)
     hub = Hub(settings, HubMetrics())
     hub.register(kind)  # type: ignore[arg-type]
-    await hub.start(redis, engines.redis_url)
+    await hub.start(redis, engines.redis_url, hook_signals=False)
     frames: dict[int, list[dict[str, Any]]] = {u: [] for u in viewers}
     conns: dict[int, Connection] = {}
     room = f"spoiler:{new_user()}"
@@ -253,4 +253,60 @@ async def test_visibility_variants_are_per_viewer(engines) -> None:  # type: ign
         for conn in conns.values():
             await hub.disconnect(conn)
         await hub.stop()
+        await redis.aclose()
+
+
+async def test_evict_removes_a_user_from_a_room_on_every_node(engines) -> None:  # type: ignore[no-untyped-def]
+    """`hub.evict(room, user)` on one node makes every node send that user's sockets a
+    `kicked` event and unsubscribe them (the sockets stay open); others stay in the room."""
+    import msgspec
+
+    from realtime.commands import Subscribe
+    from realtime.connection import Connection
+    from realtime.hub import Hub
+    from realtime.metrics import HubMetrics
+    from realtime.protocol import JSON
+    from realtime.rooms.lobby import LobbyRoom
+    from tests.hub_support import token_for
+
+    redis = Redis.from_url(engines.redis_url)
+    hubs = []
+    for i in range(2):
+        hub = Hub(Settings(node_id=f"evict{i}-{new_user()}", redis_url=engines.redis_url),
+                  HubMetrics())
+        hub.register(LobbyRoom())
+        await hub.start(redis, engines.redis_url, hook_signals=False)
+        hubs.append(hub)
+    room = f"lobby:evict{new_user()}"
+    kicked_user, other = new_user(), new_user()
+    frames: dict[str, list[dict[str, Any]]] = {}
+    conns = []
+    try:
+        for name, hub, user in (("k0", hubs[0], kicked_user), ("k1", hubs[1], kicked_user),
+                                ("o1", hubs[1], other)):
+            frames[name] = []
+
+            async def send(message: dict[str, Any], name: str = name) -> None:
+                if message["type"] == "websocket.send":
+                    frames[name].append(msgspec.json.decode(message["text"]))
+
+            conn = Connection(hub, name, JSON, send, 1 << 20, 100, 1.0)
+            await hub.authenticate(conn, token_for(user))
+            await hub.subscribe(conn, Subscribe(id="s", room=room))
+            conns.append((hub, conn))
+        await hubs[0].evict(room, kicked_user)
+
+        def kicked(name: str) -> bool:
+            return any(f["type"] == "event" and f["event"] == "kicked" for f in frames[name])
+
+        await eventually(lambda: asyncio.sleep(0, kicked("k0") and kicked("k1")))
+        await eventually(lambda: asyncio.sleep(0, all(room not in c.subs for h, c in conns[:2])))
+        assert room in conns[2][1].subs and not kicked("o1")
+        await eventually(lambda: asyncio.sleep(0, any(
+            f["type"] == "presence" and kicked_user in f["left"] for f in frames["o1"])))
+    finally:
+        for hub, conn in conns:
+            await hub.disconnect(conn)
+        for hub in hubs:
+            await hub.stop()
         await redis.aclose()
