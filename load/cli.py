@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, default=30.0,
                    help="hard bound on the whole run; everything is stopped past it")
     p.add_argument("--keep", action="store_true", help="keep the temp folder (logs, data)")
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy the server processes during the fanout reference step and the "
+                        "rooms run; top frames go in the notes, raw stacks in load/results/")
     p.add_argument("--no-write", action="store_true", help="print only, write no report")
     p.add_argument("-v", "--verbose", action="store_true")
     for name in SCENARIOS:
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                     if dest not in args.explicit:
                         setattr(args, dest, value)
             repeats = args.repeats or (1 if args.quick else mod.DEFAULT_REPEATS)
-            if args.scenario == "all" and not args.repeats:
+            if args.scenario == "all" and not args.repeats and not args.quick:
                 repeats = getattr(mod, "ALL_REPEATS", repeats)
             print(f"--- {name}: {mod.TITLE}", flush=True)
             try:

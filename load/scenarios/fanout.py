@@ -254,11 +254,18 @@ class PubAgent:
 
 
 def _step(stack: Stack, subs: Any, pub: Any, run: int, deliveries: int, n: int,
-          args: Namespace, baseline: Any) -> dict[str, Any]:
+          args: Namespace, baseline: Any, profile_label: str | None = None) -> dict[str, Any]:
     rate = deliveries / n
     conns = max(1, math.ceil(rate / PER_CONN_PUBLISH_RATE))
     subs.call("mark", {"run": run}, timeout=30)
     meter = stack.meter(subs, baseline)
+    profiler = None
+    if profile_label:
+        from load.profile import Profiler
+
+        pids = [baseline.pid] if baseline is not None else [s.pid for s in stack.servers]
+        profiler = Profiler([p for p in pids if p], args.fanout_duration, profile_label,
+                            stack.pinning.clients).start()
     meter.start()
     [p] = pub.call("publish", {"run": run, "rate": rate, "duration": args.fanout_duration,
                                "conns": conns}, timeout=args.fanout_duration + 60)
@@ -281,6 +288,8 @@ def _step(stack: Stack, subs: Any, pub: Any, run: int, deliveries: int, n: int,
         "publisher_errors_by_code": p["errors"],
         "closes": {k: v for r in replies for k, v in r["closes"].items()},
     }
+    if profiler is not None:
+        fig["profile"] = profiler.finish()
     fig["sustainable"] = int(fig["lost"] == 0 and fig["publish_errors"] == 0
                              and fig["p99_ms"] < args.fanout_p99_ms
                              and fig["acked"] >= 0.99 * p["sent"]
@@ -326,8 +335,10 @@ def _target(stack: Stack, name: str, urls: list[str], args: Namespace, repeats: 
             best = 0
             ref: dict[str, Any] | None = None
             for i, deliveries in enumerate(steps):
+                label = f"fanout-{name}" if (args.profile and r == 0
+                                             and deliveries == args.fanout_reference) else None
                 fig = _step(stack, subs, pub, run_base + r * 100 + i, deliveries, n, args,
-                            baseline)
+                            baseline, label)
                 steps_done.append(fig)
                 print(f"   {name} run {r + 1} step {deliveries:>7}/s: delivered "
                       f"{fig['delivered_per_s']:>9.0f}/s p99 {fig['p99_ms']:>8.1f} ms lost "
@@ -392,6 +403,9 @@ def _step_notes(name: str, all_steps: list[list[dict]]) -> list[str]:
         out.append(f"{name} run {r + 1} steps: " + "; ".join(parts))
     for steps in all_steps:
         for s in steps:
+            if s.get("profile"):
+                out.append(f"{name} at {s['target_deliveries_per_s']}/s " + "\n    ".join(
+                    s["profile"]))
             if s["publisher_errors_by_code"]:
                 out.append(f"{name} publish errors at {s['target_deliveries_per_s']}/s: "
                            f"{s['publisher_errors_by_code']}")
