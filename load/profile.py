@@ -70,9 +70,9 @@ class Profiler:
                 own[leaf] += n
         if not total:
             return ["profile: no samples (py-spy needs ptrace permission)"]
-        lines = [f"profile ({total} samples; `Runner.run`/`run_forever` = the event loop in C, "
-                 "mostly socket I/O over {len(self.files)} server(s); raw stacks in "
-                 f"{', '.join(p.name for p in self.files)}); top frames by own time:"]
+        lines = [f"profile: {total} samples over {len(self.files)} process(es), raw stacks in "
+                 f"{', '.join(p.name for p in self.files)}; top functions by own time "
+                 "(`Runner.run` = the uvloop event loop in C: socket I/O and waiting):"]
         for frame, n in own.most_common(top):
             lines.append(f"{100 * n / total:5.1f}%  {frame}")
         return lines
