@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -23,11 +24,12 @@ def available() -> str | None:
 class Profiler:
     """`py-spy record --nonblocking --format raw` on each pid for `duration` seconds."""
 
-    def __init__(self, pids: list[int], duration: float, label: str,
+    def __init__(self, pids: list[int], duration: float | None, label: str,
                  cpus: list[int] | None = None) -> None:
         self.binary = available()
         self.pids = pids
-        self.duration = max(1, int(duration))
+        self.duration = max(1, int(duration)) if duration else 3600  # None: until finish()
+        self.open_ended = not duration
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         RESULTS.mkdir(parents=True, exist_ok=True)
         self.files = [RESULTS / f"profile-{stamp}-{label}-{pid}.txt" for pid in pids]
@@ -51,8 +53,10 @@ class Profiler:
         if self.binary is None:
             return ["profile skipped: py-spy is not installed (pip install py-spy)"]
         for p in self.procs:
+            if self.open_ended and p.poll() is None:
+                p.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
             try:
-                p.wait(self.duration + 30)
+                p.wait(30 if self.open_ended else self.duration + 30)
             except subprocess.TimeoutExpired:
                 p.kill()
         own: Counter[str] = Counter()

@@ -140,6 +140,12 @@ def _one(stack: Stack, args: Namespace, c: int, users: list[int], toks: list[str
         rss0 = sum(rss(s.pid) for s in servers if s.pid)
         per = split(c, procs)
         targets, at = [], 2
+        profiler = None
+        if args.profile:
+            from load.profile import Profiler
+
+            profiler = Profiler([s.pid for s in servers if s.pid], None, f"idle-connect-{c}",
+                                stack.pinning.clients).start()
         t0 = time.monotonic()
         for i, k in enumerate(per):
             targets += pool.send("connect", {
@@ -149,6 +155,7 @@ def _one(stack: Stack, args: Namespace, c: int, users: list[int], toks: list[str
             at += k
         replies = pool.gather(targets, 900)
         connect_s = time.monotonic() - t0
+        profile = profiler.finish() if profiler is not None else []
         connected = sum(r["connected"] for r in replies)
         errors: dict[str, int] = {}
         for r in replies:
@@ -180,7 +187,7 @@ def _one(stack: Stack, args: Namespace, c: int, users: list[int], toks: list[str
             "rest_redis_cpu_util": m.get("redis", {}).get("cpu_util", 0.0),
             "rest_clients_cpu_util": m.get("clients", {}).get("cpu_util", 0.0),
             **client_figures(status),
-            "errors": errors, "closed": closed, "client_procs": procs,
+            "errors": errors, "closed": closed, "client_procs": procs, "profile": profile,
         }
         stack.close_pool(warm)
         return fig
@@ -211,6 +218,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 notes.append(f"connect errors: {fig['errors']}")
             if fig["closed"]:
                 notes.append(f"closed while held: {fig['closed']}")
+            if fig["profile"]:
+                notes.append("connect phase " + "\n    ".join(fig["profile"]))
         notes.append(f"{args.idle_servers} server processes; open-file limit {nofile}; "
                      f"{runs[0]['client_procs']} client process(es); RSS per connection = "
                      "(servers' RSS after − before) / connections")
