@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="py-spy the server processes during the fanout reference step and the "
                         "rooms run; top frames go in the notes, raw stacks in load/results/")
     p.add_argument("--no-write", action="store_true", help="print only, write no report")
+    p.add_argument("--write-baseline", action="store_true",
+                   help="also write the Markdown summary to load/results/BASELINE.md (commit it)")
     p.add_argument("-v", "--verbose", action="store_true")
     for name in SCENARIOS:
         mod = _module(name)
@@ -129,6 +131,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     if not args.no_write:
         json_path, md_path = reports.write(report)
         print(f"\nreport: {json_path}\nsummary: {md_path}")
+        if args.write_baseline:
+            base = reports.RESULTS / "BASELINE.md"
+            base.write_text(reports.BASELINE_HEADER + md_path.read_text())
+            print(f"baseline: {base} (commit it)")
     return 0
 
 

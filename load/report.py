@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+BASELINE_HEADER = (
+    "<!-- The reference figures: written by `python -m load <scenario> --write-baseline` (make bench "
+    "BENCH_ARGS=--write-baseline) on a quiet machine and committed by hand. Compare ratios to "
+    "the websockets baseline rather than absolute numbers across machines. -->\n\n")
 
 
 def _fmt(v: float) -> str:

@@ -277,12 +277,20 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
             if connected == 0:
                 raise RuntimeError(f"no reader could join: {errs}")
             meter = stack.meter(pool)
+            profiler = None
+            if args.profile and r == 0:
+                from load.profile import Profiler
+
+                profiler = Profiler([s.pid for s in servers if s.pid], args.rooms_duration,
+                                    "rooms", stack.pinning.clients).start()
             meter.start()
             out = pool.call("run", {"run_id": r + 1, "duration": args.rooms_duration,
                                     "move_every": args.rooms_move_every,
                                     "chat_every": args.rooms_chat_every},
                             timeout=args.rooms_duration + 120)
             m = meter.stop()
+            if profiler is not None:
+                notes.append("\n    ".join(profiler.finish()))
             counts: dict[str, int] = {}
             errors: dict[str, int] = {}
             for x in out:
