@@ -47,6 +47,8 @@ class Broker:
         self._pubsub: Any = None
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        self._batch: list[str] = []
+        self._batch_task: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
@@ -79,20 +81,34 @@ class Broker:
         return self._connected.is_set()
 
     async def subscribe(self, channel: str) -> None:
-        """Subscribe the node to `channel`; returns once Redis confirmed (or raises)."""
+        """Subscribe the node to `channel`; returns once Redis confirmed (or raises).
+
+        Channels asked for in the same event-loop turn go out as one SUBSCRIBE (reconnect
+        storms subscribe thousands of `user:` rooms at once)."""
         self.channels.add(channel)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(channel.encode(), []).append(fut)
-        ps = self._pubsub
-        if ps is not None and self._connected.is_set():
-            try:
-                await ps.subscribe(channel)
-            except Exception:  # noqa: BLE001 - the reader reconnects and resubscribes
-                log.debug("hub: subscribe %s failed; will resubscribe on reconnect", channel)
+        self._batch.append(channel)
+        if self._batch_task is None:
+            self._batch_task = asyncio.get_running_loop().create_task(self._send_batch())
         try:
             await asyncio.wait_for(asyncio.shield(fut), SUBSCRIBE_TIMEOUT)
         except TimeoutError as exc:
             raise BrokerUnavailable("realtime backend unavailable") from exc
+
+    async def _send_batch(self) -> None:
+        await asyncio.sleep(0)  # let the rest of this loop turn add theirs
+        batch, self._batch = self._batch, []
+        self._batch_task = None
+        ps = self._pubsub
+        wanted = [c for c in dict.fromkeys(batch) if c in self.channels]
+        if ps is None or not self._connected.is_set() or not wanted:
+            return  # the reader subscribes everything in `channels` when it (re)connects
+        try:
+            for i in range(0, len(wanted), CHUNK):
+                await ps.subscribe(*wanted[i:i + CHUNK])
+        except Exception:  # noqa: BLE001 - the reader reconnects and resubscribes
+            log.debug("hub: subscribe of %d channel(s) failed; will resubscribe", len(wanted))
 
     async def unsubscribe(self, channel: str) -> None:
         self.channels.discard(channel)

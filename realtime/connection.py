@@ -159,8 +159,8 @@ class Connection:
         return len(self._queue or ())
 
     # -- timers ------------------------------------------------------------------------------
-    def call_at(self, when: float, fn: Callable[[], Any]) -> None:
-        self._timers.append(asyncio.get_running_loop().call_at(when, fn))
+    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> None:
+        self._timers.append(asyncio.get_running_loop().call_at(when, fn, *args))
 
     def cancel_timers(self) -> None:
         for handle in self._timers:

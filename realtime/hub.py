@@ -456,26 +456,24 @@ class Hub(HubContext):
         return principal
 
     def _arm_expiry(self, conn: Connection, principal: Principal) -> None:
-        from realtime.events import Reauth
-
         conn.cancel_timers()
         loop = asyncio.get_running_loop()
         remaining = principal.exp - time.time()
         lead = min(60.0, max(1.0, remaining / 5))
         now = loop.time()
-        exp = principal.exp
-
-        def notice() -> None:
-            if not conn.closed and conn.principal is principal:
-                conn.send(Reauth(expires_at=exp))
-
-        def expire() -> None:
-            if not conn.closed and conn.principal is principal:
-                self._close(conn, CLOSE_AUTH_EXPIRED)
-
         if remaining - lead > 0:
-            conn.call_at(now + remaining - lead, notice)
-        conn.call_at(now + remaining, expire)
+            conn.call_at(now + remaining - lead, self._reauth_notice, conn, principal)
+        conn.call_at(now + remaining, self._expire, conn, principal)
+
+    def _reauth_notice(self, conn: Connection, principal: Principal) -> None:
+        from realtime.events import Reauth
+
+        if not conn.closed and conn.principal is principal:
+            conn.send(Reauth(expires_at=principal.exp))
+
+    def _expire(self, conn: Connection, principal: Principal) -> None:
+        if not conn.closed and conn.principal is principal:
+            self._close(conn, CLOSE_AUTH_EXPIRED)
 
     async def disconnect(self, conn: Connection) -> None:
         """The socket is gone: leave every room (presence too), forget the connection."""
