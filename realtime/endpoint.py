@@ -126,7 +126,9 @@ class Endpoint:
             self._refuse(conn, cmd_id, exc.code, exc.detail)
             return False
         except (RedisError, OSError):
-            self._refuse(conn, cmd_id, "unavailable", "try again shortly")
+            conn.send(Error(cmd_id, "unavailable", "the realtime backend is unavailable; "
+                            "reconnect shortly"))
+            hub._close(conn, CLOSE_RESTARTING)
             return False
         if conn.closed:
             return False
@@ -191,6 +193,9 @@ class Endpoint:
                 log.warning("hub: %s failed: %s", type(cmd).__name__, exc)
                 self._reject(conn, cmd.id, "unavailable",
                              "the realtime backend is unavailable; retry shortly", strike=False)
+            except Exception:  # a bug (ours or a room kind's) must not kill the socket
+                log.exception("hub: %s failed", type(cmd).__name__)
+                self._reject(conn, cmd.id, "internal", "internal error", strike=False)
 
     def _reject(self, conn: Connection, cmd_id: str | None, code: str, message: str,
                 field: str | None = None, retry_after: float | None = None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import signal
@@ -171,6 +172,10 @@ class Hub(HubContext):
         self._bg = asyncio.get_running_loop().create_task(self._background(), name="hub-bg")
         if hook_signals:
             self._hook_signals()
+            # Everything allocated so far (imports, app, routes) lives as long as the process:
+            # keep it out of the cyclic GC's scans, which otherwise grow with every socket.
+            gc.collect()
+            gc.freeze()
         self.accepting = True
 
     def _hook_signals(self) -> None:
