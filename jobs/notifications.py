@@ -13,6 +13,7 @@ import msgspec
 from domain.keys import PUSH_DONE
 from domain.notifications.prefs import channels_for, delivery_settings
 from domain.notifications.service import (
+    VIEW_COLS,
     deliver_job_id,
     delivery,
     get_view,
@@ -69,6 +70,16 @@ async def _set_state(db: Any, column: str, notification_id: int, state: str,
     due_col = "email_due_at" if column == "email_state" else "push_due_at"
     await db.pool.execute(f"UPDATE notifications SET {column} = $2, {due_col} = $3"
                           f" WHERE id = $1", notification_id, state, due)
+
+
+@task
+async def announce_unread(ctx: dict[str, Any], user_id: int) -> int:
+    """Publish the current unread count on `user:<id>` (after reads and deletes, so every open
+    client of the user updates its badge)."""
+    count = await unread_count(ctx["db"], user_id)
+    await ctx["publisher"].publish(f"user:{user_id}", RoomEvent(
+        "unread", {"unread_count": count}, target_user_ids=[user_id]))
+    return count
 
 
 @task
@@ -168,8 +179,7 @@ async def send_digest(ctx: dict[str, Any], user_id: int) -> int:
     """One email gathering every notification waiting for the digest; returns how many."""
     db, settings = ctx["db"], ctx["settings"]
     rows = await db.pool.fetch(
-        "SELECT id, type, actor_ids, event_count, target_kind, target_id, payload, created_at,"
-        " updated_at, read_at FROM notifications WHERE recipient_id = $1"
+        f"SELECT {VIEW_COLS} FROM notifications WHERE recipient_id = $1"
         " AND email_state = 'digest' ORDER BY created_at, id LIMIT 200", user_id)
     if rows:
         email = await db.pool.fetchval("SELECT email FROM users WHERE id = $1", user_id)
@@ -195,16 +205,20 @@ async def digest_sweep(ctx: dict[str, Any], now_iso: str | None = None) -> int:
 
     now = _now(now_iso)
     rows = await ctx["db"].pool.fetch(
-        "SELECT user_id, timezone, digest_hour, last_digest_at FROM notification_settings"
-        " WHERE digest")
+        "SELECT user_id, timezone, digest_hour, last_digest_at, digest FROM notification_settings s"
+        " WHERE digest OR EXISTS (SELECT 1 FROM notifications n WHERE n.recipient_id = s.user_id"
+        "                         AND n.email_state = 'digest')")
     queued = 0
     for r in rows:
         zone = DeliverySettings(timezone=r["timezone"]).zone()
         local = now.astimezone(zone)
         last = r["last_digest_at"].astimezone(zone).date() if r["last_digest_at"] else None
-        due = local.hour >= r["digest_hour"] and (last is None or last < local.date())
+        # digest turned off with mail still waiting: send what is there now
+        due = not r["digest"] or (
+            local.hour >= r["digest_hour"] and (last is None or last < local.date()))
         if due and await ctx["redis"].enqueue_job(
-                "send_digest", int(r["user_id"]), _job_id=f"digest:{r['user_id']}:{local.date()}"):
+                "send_digest", int(r["user_id"]),
+                _job_id=f"digest:{r['user_id']}:{local.date()}{'' if r['digest'] else ':off'}"):
             queued += 1
     return queued
 

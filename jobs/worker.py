@@ -25,6 +25,7 @@ log = logging.getLogger("readalong.worker")
 
 FUNCTIONS = [
     notifications.deliver_notification,
+    notifications.announce_unread,
     notifications.send_notification_email,
     notifications.send_notification_push,
     notifications.send_digest,

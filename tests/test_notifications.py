@@ -39,7 +39,16 @@ async def test_follow_notifies_live_with_unread_count_and_offline_via_rest_and_r
     note = event["data"]["notification"]
     assert note["type"] == "new_follower" and note["text"] == "Ana started following you"
     assert note["actors"][0]["handle"] == ana.handle
-    last = {"epoch": event["epoch"], "offset": event["offset"]}
+    assert note["read"] is False and note["seen"] is False
+    # reading it on another device updates this client's badge
+    r = await http.post("/api/v1/notifications/seen", headers=bea.headers)
+    assert r.status_code == 200 and r.json() == {"unread_count": 1}
+    r = await http.post("/api/v1/notifications/read-all", headers=bea.headers)
+    assert r.json() == {"unread_count": 0}
+    await run_worker(worker_settings(engines))
+    badge = await live.expect(lambda f: f["type"] == "event" and f["event"] == "unread")
+    assert badge["data"] == {"unread_count": 0}
+    last = {"epoch": badge["epoch"], "offset": badge["offset"]}
     await live.close()
 
     # offline now: Cid follows too, then Bea comes back
@@ -48,9 +57,10 @@ async def test_follow_notifies_live_with_unread_count_and_offline_via_rest_and_r
     await run_worker(worker_settings(engines))
     inbox = await _inbox(http, bea)
     assert inbox["unread_count"] == 1
-    [grouped] = inbox["items"]
-    assert grouped["text"] == "Cid and Ana started following you"
-    assert grouped["actor_count"] == 2 and grouped["id"] == note["id"]
+    # the first one was read, so Cid's follow starts a new entry (grouping joins unread ones)
+    new, old = inbox["items"]
+    assert new["text"] == "Cid started following you" and new["read"] is False
+    assert old["id"] == note["id"] and old["read"] is True
 
     back = await Client.login(server.ws_url, bea.id, origin=None)
     ack = await back.ok("subscribe", room=room,
@@ -58,7 +68,8 @@ async def test_follow_notifies_live_with_unread_count_and_offline_via_rest_and_r
     assert ack["recovered"] is True
     missed = await back.expect(lambda f: f["type"] == "event" and f["room"] == room)
     assert missed["event"] == "notification"
-    assert missed["data"]["notification"]["text"] == "Cid and Ana started following you"
+    assert missed["data"]["notification"]["text"] == "Cid started following you"
+    assert missed["data"]["unread_count"] == 1
     await back.close()
 
 

@@ -46,6 +46,7 @@ class NotificationView(msgspec.Struct, frozen=True):
     created_at: datetime
     updated_at: datetime
     read: bool
+    seen: bool
 
 
 class NotificationPage(msgspec.Struct, frozen=True):
@@ -126,8 +127,8 @@ async def notify(db: Database, redis: Redis | None, *, recipient_id: int, type: 
     return nid
 
 
-_VIEW_COLS = ("id, type, actor_ids, event_count, target_kind, target_id, payload, created_at,"
-              " updated_at, read_at")
+VIEW_COLS = ("id, type, actor_ids, event_count, target_kind, target_id, payload, created_at,"
+              " updated_at, read_at, seen_at")
 
 
 async def actor_cards(db: Database, ids: set[int]) -> dict[int, ActorCard]:
@@ -141,7 +142,7 @@ async def actor_cards(db: Database, ids: set[int]) -> dict[int, ActorCard]:
 
 async def views(db: Database, rows: list[Any],
                 hidden: set[int] | frozenset[int] = frozenset()) -> list[NotificationView]:
-    """Render rows (with `_VIEW_COLS`) into views, fetching the first actors in one query.
+    """Render rows (with `VIEW_COLS`) into views, fetching the first actors in one query.
 
     Actors in `hidden` (blocked either way or muted since) are left out of the names; a row
     whose every actor is hidden is left out altogether."""
@@ -161,7 +162,7 @@ async def views(db: Database, rows: list[Any],
             id=r["id"], type=r["type"], text=text, actors=shown, actor_count=len(actor_ids),
             event_count=r["event_count"], target=Target(kind=r["target_kind"], id=r["target_id"]),
             payload=payload, created_at=r["created_at"], updated_at=r["updated_at"],
-            read=r["read_at"] is not None))
+            read=r["read_at"] is not None, seen=r["seen_at"] is not None))
     return out
 
 
@@ -180,7 +181,7 @@ async def get_view(db: Database, notification_id: int) -> tuple[int, Notificatio
     """(recipient id, view) of one notification, or None when it no longer exists or every
     actor of it is now hidden from the recipient (so it is never delivered)."""
     row = await db.pool.fetchrow(
-        f"SELECT recipient_id, {_VIEW_COLS} FROM notifications WHERE id = $1", notification_id)
+        f"SELECT recipient_id, {VIEW_COLS} FROM notifications WHERE id = $1", notification_id)
     if row is None:
         return None
     recipient = int(row["recipient_id"])
@@ -204,7 +205,7 @@ class Delivery(msgspec.Struct, frozen=True):
 async def delivery(db: Database, notification_id: int) -> Delivery | None:
     """The delivery snapshot of one notification (None if it no longer exists); 4 queries."""
     row = await db.pool.fetchrow(
-        f"SELECT recipient_id, delivered_at, email_state, push_state, {_VIEW_COLS}"
+        f"SELECT recipient_id, delivered_at, email_state, push_state, {VIEW_COLS}"
         " FROM notifications WHERE id = $1", notification_id)
     if row is None:
         return None
@@ -224,7 +225,7 @@ async def list_notifications(db: Database, user_id: int, *, cursor: str | None =
     limit = cursors.check_limit(limit)
     after = cursors.decode(cursor)
     rows = await db.pool.fetch(
-        f"SELECT {_VIEW_COLS} FROM notifications WHERE recipient_id = $1"
+        f"SELECT {VIEW_COLS} FROM notifications WHERE recipient_id = $1"
         " AND ($2::timestamptz IS NULL OR (updated_at, id) < ($2::timestamptz, $3::bigint))"
         " AND (NOT $4 OR read_at IS NULL)"
         " ORDER BY updated_at DESC, id DESC LIMIT $5",
@@ -240,28 +241,50 @@ async def list_notifications(db: Database, user_id: int, *, cursor: str | None =
                             next_cursor=nxt)
 
 
-async def mark_read(db: Database, user_id: int, notification_id: int) -> UnreadCount:
+UNREAD_JOB = "announce_unread"
+
+
+async def _announce(redis: Redis | None, user_id: int) -> None:
+    """Tell the user's other open clients the new unread count (through the worker)."""
+    if redis is not None:
+        await enqueue_quietly(redis, UNREAD_JOB, user_id)
+
+
+async def mark_read(db: Database, user_id: int, notification_id: int,
+                    redis: Redis | None = None) -> UnreadCount:
     done = await db.pool.fetchval(
         "UPDATE notifications SET read_at = COALESCE(read_at, now()),"
         " seen_at = COALESCE(seen_at, now()) WHERE id = $1 AND recipient_id = $2 RETURNING id",
         notification_id, user_id)
     if done is None:
         raise NotFound("no such notification", code="notification_not_found")
+    await _announce(redis, user_id)
     return UnreadCount(unread_count=await unread_count(db, user_id))
 
 
-async def mark_all_read(db: Database, user_id: int, before_id: int | None = None) -> UnreadCount:
+async def mark_all_read(db: Database, user_id: int, before_id: int | None = None,
+                        redis: Redis | None = None) -> UnreadCount:
     """Mark every unread notification read (optionally only those with id <= `before_id`)."""
     await db.pool.execute(
         "UPDATE notifications SET read_at = now(), seen_at = COALESCE(seen_at, now())"
         " WHERE recipient_id = $1 AND read_at IS NULL AND ($2::bigint IS NULL OR id <= $2)",
         user_id, before_id)
+    await _announce(redis, user_id)
     return UnreadCount(unread_count=await unread_count(db, user_id))
 
 
-async def delete_notification(db: Database, user_id: int, notification_id: int) -> None:
+async def mark_all_seen(db: Database, user_id: int) -> UnreadCount:
+    """The user opened the list: everything is seen (still unread until opened one by one)."""
+    await db.pool.execute("UPDATE notifications SET seen_at = now()"
+                          " WHERE recipient_id = $1 AND seen_at IS NULL", user_id)
+    return UnreadCount(unread_count=await unread_count(db, user_id))
+
+
+async def delete_notification(db: Database, user_id: int, notification_id: int,
+                              redis: Redis | None = None) -> None:
     done = await db.pool.fetchval(
         "DELETE FROM notifications WHERE id = $1 AND recipient_id = $2 RETURNING id",
         notification_id, user_id)
     if done is None:
         raise NotFound("no such notification", code="notification_not_found")
+    await _announce(redis, user_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, MediaType, Response, delete, get, post, put
 from litestar.params import Parameter
+from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
@@ -48,18 +49,24 @@ class NotificationsController(Controller):
         return service.UnreadCount(unread_count=await service.unread_count(db, user.user_id))
 
     @post("/{notification_id:int}/read", status_code=200, summary="Mark one notification read")
-    async def mark_read(self, db: Database, user: Principal,
+    async def mark_read(self, db: Database, redis: Redis, user: Principal,
                         notification_id: int) -> service.UnreadCount:
-        return await service.mark_read(db, user.user_id, notification_id)
+        return await service.mark_read(db, user.user_id, notification_id, redis)
 
     @post("/read-all", status_code=200, summary="Mark all (or all up to an id) read")
-    async def mark_all_read(self, db: Database, user: Principal,
+    async def mark_all_read(self, db: Database, redis: Redis, user: Principal,
                             data: MarkAllIn | None = None) -> service.UnreadCount:
-        return await service.mark_all_read(db, user.user_id, data.up_to_id if data else None)
+        return await service.mark_all_read(db, user.user_id, data.up_to_id if data else None,
+                                           redis)
+
+    @post("/seen", status_code=200, summary="Mark everything seen (the list was opened)")
+    async def mark_seen(self, db: Database, user: Principal) -> service.UnreadCount:
+        return await service.mark_all_seen(db, user.user_id)
 
     @delete("/{notification_id:int}", summary="Delete one notification")
-    async def delete(self, db: Database, user: Principal, notification_id: int) -> None:
-        await service.delete_notification(db, user.user_id, notification_id)
+    async def delete(self, db: Database, redis: Redis, user: Principal,
+                     notification_id: int) -> None:
+        await service.delete_notification(db, user.user_id, notification_id, redis)
 
     @get("/types", summary="Every notification type and its default channels")
     async def types(self) -> list[NotificationType]:
