@@ -11,6 +11,7 @@ PRESENCE = "ra:pres:"            # ra:pres:<room> -> hash of members
 PRESENCE_NODES = "ra:nodes"      # zset of node ids scored by last heartbeat
 FEED = "ra:feed:"                # ra:feed:<user> -> zset of activity ids (score = id; "0" marks built)
 PUSH_DONE = "ra:pushdone:"       # ra:pushdone:<notification> -> set of subscription ids already sent
+SESSION_REMINDED = "ra:reminded:"  # ra:reminded:<session>:<user> -> 1 once "starting" was sent
 FEED_LOCK = "ra:feedlock:"       # ra:feedlock:<user> -> short lock while a home feed is rebuilt
 LEADERBOARD = "ra:lb:"           # ra:lb:<key> -> zset
 SESSION_CONTROL = "ra:sess:ctl"  # channel: {"room", "user_id"} -> every node evicts a kicked reader

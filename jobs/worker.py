@@ -18,7 +18,7 @@ from arq.worker import Worker
 
 from domain.keys import ARQ_QUEUE
 from domain.settings import Settings, SettingsError, load_settings
-from jobs import feeds, notifications
+from jobs import feeds, notifications, sessions
 from jobs.context import make_hooks
 
 log = logging.getLogger("readalong.worker")
@@ -36,6 +36,8 @@ FUNCTIONS = [
     feeds.feed_unfollow,
     feeds.feed_block,
     feeds.feed_maintenance,
+    sessions.session_reminders,
+    sessions.remind_session,
 ]
 
 CRON_JOBS = [
@@ -43,6 +45,8 @@ CRON_JOBS = [
          run_at_startup=False),
     cron(notifications.digest_sweep, name="cron:digest_sweep",  # type: ignore[arg-type]
          minute={0, 10, 20, 30, 40, 50}, second=5, unique=True),
+    cron(sessions.session_reminders, name="cron:session_reminders",  # type: ignore[arg-type]
+         second=30, unique=True),
     cron(feeds.feed_maintenance, name="cron:feed_maintenance", minute=17,  # type: ignore[arg-type]
          second=0, unique=True),
 ]

@@ -163,3 +163,36 @@ async def test_blocks_and_mutes_suppress_notifications(http: httpx.AsyncClient, 
     assert r.status_code == 404
     await run_worker(worker_settings(engines))
     assert (await _inbox(http, me))["unread_count"] == 1
+
+
+async def test_session_starting_reminds_participants_once(http: httpx.AsyncClient, engines: Any,
+                                                          unique: str) -> None:
+    """Readers who joined a scheduled session get one "<title> is starting" notification when
+    it is about to start; the host and non-participants get none."""
+    from datetime import UTC, datetime, timedelta
+
+    from domain.jobqueue import enqueue
+    from tests.test_sessions_helpers import make_book
+
+    host = await register(http, unique, prefix="hst", display_name="Host")
+    reader = await register(http, unique, prefix="rdr")
+    other = await register(http, unique, prefix="oth")
+    book = await make_book(engines.database_url, f"Emma {unique}")
+    start = datetime.now(UTC) + timedelta(hours=2)
+    r = await http.post("/api/v1/sessions", headers=host.headers, json={
+        "book_id": book, "title": f"Emma night {unique}", "scheduled_at": start.isoformat()})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    r = await http.post(f"/api/v1/sessions/{sid}/join", headers=reader.headers, json={})
+    assert r.status_code == 200, r.text
+    async with db_and_redis(engines) as (_, redis):
+        for n, at in enumerate((start - timedelta(minutes=5), start - timedelta(minutes=4))):
+            await enqueue(redis, "session_reminders", at.isoformat(),
+                          job_id=f"test-remind-{sid}-{n}")
+            await enqueue(redis, "remind_session", sid, job_id=f"test-remind-direct-{sid}-{n}")
+    await run_worker(worker_settings(engines))
+    [note] = (await _inbox(http, reader))["items"]
+    assert note["type"] == "session_starting" and note["text"] == f"Emma night {unique} is starting"
+    assert note["target"] == {"kind": "session", "id": str(sid)}
+    assert (await _inbox(http, host))["items"] == []
+    assert (await _inbox(http, other))["items"] == []
