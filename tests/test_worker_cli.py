@@ -1,0 +1,80 @@
+"""`readalong serve --with-worker` (what `make run` runs): the worker runs beside the server on
+the embedded engines, delivers notifications, and stops with the server on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+
+from tests.accounts_helpers import register
+from tests.support import ROOT, eventually, free_port
+
+
+def _workers_of(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [c for c in children if "worker" in " ".join(c.cmdline())]
+
+
+async def test_serve_with_worker_delivers_and_stops_cleanly(tmp_path: Path) -> None:
+    """A follow made against `serve --with-worker` is delivered by its worker (no other worker
+    runs on these engines); Ctrl-C stops server, worker and engines."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("READALONG_")}
+    env.update({"READALONG_DATA_DIR": str(tmp_path), "PORT": str(port),
+                "READALONG_LOG_LEVEL": "WARNING", "READALONG_ARGON2_TIME_COST": "1",
+                "READALONG_ARGON2_MEMORY_KIB": "8192"})
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--with-worker"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            while True:
+                assert proc.poll() is None, "readalong serve exited early"
+                try:
+                    if (await http.get("/health/ready")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "not ready within 90 s"
+                await asyncio.sleep(0.2)
+            assert _workers_of(proc), "no worker process beside the server"
+            ana = await register(http, "cli", prefix="ana")
+            bea = await register(http, "cli", prefix="bea")
+            r = await http.post(f"/api/v1/users/{bea.handle}/follow", headers=ana.headers)
+            assert r.status_code == 200
+        dsn = f"postgresql://postgres@/readalong?host={tmp_path / 'pg'}"
+
+        async def delivered() -> bool:
+            conn = await asyncpg.connect(dsn)
+            try:
+                return bool(await conn.fetchval(
+                    "SELECT delivered_at IS NOT NULL FROM notifications WHERE recipient_id = $1",
+                    bea.id))
+            finally:
+                await conn.close()
+
+        await eventually(delivered, timeout=30)
+        workers = _workers_of(proc)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(30) == 0
+        gone, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, "the worker outlived the server"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
