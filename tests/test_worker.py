@@ -93,3 +93,29 @@ async def test_readalong_worker_burst_command_runs_queued_jobs(http: httpx.Async
         assert proc.returncode == 0, err.decode()[-2000:]
         row = await db.pool.fetchrow("SELECT delivered_at FROM notifications WHERE id = $1", nid)
         assert row["delivered_at"] is not None
+
+
+async def test_notification_stored_while_queue_unreachable_is_delivered_by_the_sweep(
+        http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """If Redis cannot take the delivery job, the notification is still stored (the request
+    succeeds) and the minute sweep delivers it later."""
+    from datetime import UTC, datetime, timedelta
+
+    from redis.asyncio import Redis
+
+    ana = await register(http, unique, prefix="ana")
+    bea = await register(http, unique, prefix="bea")
+    dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    async with db_and_redis(engines) as (db, redis):
+        nid = await notify(db, dead, recipient_id=bea.id, type="annotation_reply",
+                           actor_id=ana.id, target_kind="annotation", target_id=5)
+        await dead.aclose()
+        assert nid is not None
+        assert await db.pool.fetchval("SELECT delivered_at FROM notifications WHERE id = $1",
+                                      nid) is None
+        later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+        await enqueue(redis, "due_sweep", later, job_id=f"test-sweep-{nid}")
+        await run_worker(worker_settings(engines))
+        assert await db.pool.fetchval("SELECT delivered_at FROM notifications WHERE id = $1",
+                                      nid) is not None
+        assert await redis.xlen(history_key(f"user:{bea.id}")) == 1
