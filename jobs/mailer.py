@@ -28,7 +28,7 @@ def build_message(settings: Settings, *, to: str, subject: str, lines: list[str]
     msg = EmailMessage()
     msg["From"] = settings.mail_from
     msg["To"] = to
-    msg["Subject"] = subject
+    msg["Subject"] = " ".join(subject.split())[:200]  # one line, whatever the payload held
     msg["Message-ID"] = make_msgid(domain="readalong.local")
     msg["List-Unsubscribe"] = f"<{unsub}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

@@ -67,3 +67,14 @@ def test_push_endpoints_outside_development_must_be_public_https() -> None:
         with pytest.raises(Invalid):
             _check_endpoint(url, False)
     assert _check_endpoint("http://127.0.0.1:9/x", True)
+
+
+def test_email_subjects_stay_on_one_line() -> None:
+    """Line breaks that came in a payload never reach the Subject header."""
+    from domain.settings import load_settings
+    from jobs.mailer import build_message
+
+    msg = build_message(load_settings({}), to="a@example.test", subject="Ana mentioned you in\r\n"
+                        "Bcc: evil@example.test", lines=["x"], user_id=1)
+    assert msg["Subject"] == "Ana mentioned you in Bcc: evil@example.test"
+    assert msg["Bcc"] is None

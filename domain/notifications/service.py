@@ -19,6 +19,7 @@ from domain.social.rules import hidden_user_ids
 
 DELIVER_JOB = "deliver_notification"
 MAX_TARGET = 64
+MAX_PAYLOAD = 4096
 
 
 class ActorCard(msgspec.Struct, frozen=True):
@@ -111,6 +112,8 @@ async def notify(db: Database, redis: Redis | None, *, recipient_id: int, type: 
     if not any(channels.values()):
         return None
     body = json.dumps(payload or {})
+    if len(body) > MAX_PAYLOAD:
+        raise Invalid(f"notification payload is over {MAX_PAYLOAD} bytes", code="payload_too_big")
     row = None
     async with db.pool.acquire() as conn, conn.transaction():
         if kind.groupable and channels["in_app"]:
