@@ -64,7 +64,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     job_max_tries: int = 5
     job_retry_delay: float = 2.0  # first retry delay in seconds, doubled each try
     worker_poll_delay: float = 0.05
-    notification_group_window: int = 3600
     feed_size: int = 500
     feed_fanout_max: int = 5000  # authors with more followers are merged at read time
 
@@ -149,7 +148,6 @@ _ENV: list[tuple[str, str, type]] = [
     ("job_max_tries", "READALONG_JOB_MAX_TRIES", int),
     ("job_retry_delay", "READALONG_JOB_RETRY_DELAY", float),
     ("worker_poll_delay", "READALONG_WORKER_POLL_DELAY", float),
-    ("notification_group_window", "READALONG_NOTIFICATION_GROUP_WINDOW", int),
     ("feed_size", "READALONG_FEED_SIZE", int),
     ("feed_fanout_max", "READALONG_FEED_FANOUT_MAX", int),
 ]
