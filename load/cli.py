@@ -92,7 +92,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         for name in names:
             mod = _module(name)
             if args.quick:
+                kept = {d: getattr(args, d) for d in args.explicit}
                 mod.quick(args)
+                for d, v in kept.items():  # what the user wrote wins over --quick's sizes
+                    setattr(args, d, v)
             elif args.scenario == "all":
                 for dest, value in getattr(mod, "ALL_SIZES", {}).items():
                     if dest not in args.explicit:

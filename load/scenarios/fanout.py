@@ -50,6 +50,9 @@ def add_arguments(g: Any) -> None:
                    help="a step is sustainable with p99 under this and no loss")
     g.add_argument("--fanout-reference", type=int, default=30000,
                    help="delivery rate whose latency is reported on its own")
+    g.add_argument("--fanout-refine", type=int, default=2,
+                   help="extra steps bisecting between the last sustainable and the first "
+                        "failing rate")
     g.add_argument("--fanout-room", default="lobby:bench-fanout")
     g.add_argument("--fanout-no-baseline", action="store_true")
 
@@ -59,12 +62,14 @@ def quick(args: Namespace) -> None:
     args.fanout_steps = "2000,6000,12000"
     args.fanout_reference = 6000
     args.fanout_duration = min(args.fanout_duration, 2.0)
+    args.fanout_refine = 0
 
 
 def params(args: Namespace) -> dict[str, Any]:
     return {"subscribers": args.fanout_subscribers, "servers": args.fanout_servers,
             "steps": args.fanout_steps, "step_s": args.fanout_duration,
-            "p99_limit_ms": args.fanout_p99_ms, "room": args.fanout_room}
+            "p99_limit_ms": args.fanout_p99_ms, "room": args.fanout_room,
+            "refine": args.fanout_refine, "reference": args.fanout_reference}
 
 
 class _Sub:
@@ -334,23 +339,45 @@ def _target(stack: Stack, name: str, urls: list[str], args: Namespace, repeats: 
             steps_done: list[dict[str, Any]] = []
             best = 0
             ref: dict[str, Any] | None = None
-            for i, deliveries in enumerate(steps):
+            run_no = iter(range(run_base + r * 100, run_base + r * 100 + 99))
+
+            def one_step(deliveries: int) -> dict[str, Any]:
                 label = f"fanout-{name}" if (args.profile and r == 0
                                              and deliveries == args.fanout_reference) else None
-                fig = _step(stack, subs, pub, run_base + r * 100 + i, deliveries, n, args,
-                            baseline, label)
+                fig = _step(stack, subs, pub, next(run_no), deliveries, n, args, baseline,
+                            label)
                 steps_done.append(fig)
+                cpu = fig.get("servers_cpu_util", fig.get("baseline_cpu_util"))
                 print(f"   {name} run {r + 1} step {deliveries:>7}/s: delivered "
                       f"{fig['delivered_per_s']:>9.0f}/s p99 {fig['p99_ms']:>8.1f} ms lost "
                       f"{fig['lost']} dup {fig['duplicates']} order {fig['order_violations']} "
-                      f"errors {fig['publish_errors']} server cpu {fig.get('servers_cpu_util', fig.get('baseline_cpu_util'))} "
+                      f"errors {fig['publish_errors']} server cpu {cpu} "
                       f"client {fig['client_cpu_max_util']}", flush=True)
+                return fig
+
+            good, bad = 0, 0
+            for deliveries in steps:
+                fig = one_step(deliveries)
                 if deliveries == args.fanout_reference:
                     ref = fig
+                if not fig["sustainable"]:
+                    bad = deliveries
+                    break
+                good = deliveries
+                best = max(best, int(fig["delivered_per_s"]))
+            # narrow the limit down between the last good step and the first bad one
+            for _ in range(args.fanout_refine if bad else 0):
+                mid = int(round((good + bad) / 2 / 1000.0)) * 1000
+                if mid <= good or mid >= bad:
+                    break
+                fig = one_step(mid)
                 if fig["sustainable"]:
+                    good = mid
                     best = max(best, int(fig["delivered_per_s"]))
                 else:
-                    break
+                    bad = mid
+            if ref is None:  # the reference rate is always measured, even past the limit
+                ref = one_step(args.fanout_reference)
             run_fig: dict[str, Any] = {"max_sustainable_deliveries_per_s": best,
                                        "connect_s": round(connect_s, 2)}
             top = max((s for s in steps_done if s["sustainable"]),
@@ -398,7 +425,7 @@ def _headline(prefix: str) -> list[tuple[str, str]]:
 def _step_notes(name: str, all_steps: list[list[dict]]) -> list[str]:
     out = []
     for r, steps in enumerate(all_steps):
-        parts = [f"{s['target_deliveries_per_s']}/s→{s['delivered_per_s']:.0f} "
+        parts = [f"{s['target_deliveries_per_s']}→{s['delivered_per_s']:.0f} "
                  f"p99 {s['p99_ms']:.0f}ms{'' if s['sustainable'] else ' ✗'}" for s in steps]
         out.append(f"{name} run {r + 1} steps: " + "; ".join(parts))
     for steps in all_steps:
