@@ -8,8 +8,8 @@ from typing import Any
 from domain.feeds.fanout import backfill_author, fanout, remove_author
 from domain.feeds.service import BIG_AUTHORS
 from jobs.notifications import gather_limited
+from jobs.online import online_users
 from jobs.retry import task
-from realtime.publisher import channel_of
 from realtime.rooms.base import RoomEvent
 
 
@@ -25,20 +25,6 @@ async def fanout_activity(ctx: dict[str, Any], activity_id: int) -> int:
         "feed", result.announcement, author_id=result.actor_id, target_user_ids=[uid]))
         for uid in online])
     return len(result.recipients)
-
-
-async def online_users(redis: Any, user_ids: list[int], chunk: int = 1000) -> list[int]:
-    """The users whose `user:` room some hub node is subscribed to (someone is connected).
-
-    Feed announcements only matter to open clients: the feed itself is durable (Postgres, then
-    the Redis index) and is fetched over REST on connect, so offline followers are skipped.
-    """
-    online: list[int] = []
-    for i in range(0, len(user_ids), chunk):
-        part = user_ids[i:i + chunk]
-        counts = await redis.pubsub_numsub(*[channel_of(f"user:{u}") for u in part])
-        online += [u for u, (_, n) in zip(part, counts, strict=True) if int(n) > 0]
-    return online
 
 
 @task

@@ -22,6 +22,7 @@ from domain.notifications.service import (
 )
 from domain.social.rules import hidden_user_ids
 from jobs import mailer
+from jobs.online import online_users
 from jobs.push import PushGone, send_push
 from jobs.retry import TransientError, task
 from realtime.rooms.base import RoomEvent
@@ -59,7 +60,11 @@ async def deliver_notification(ctx: dict[str, Any], notification_id: int) -> str
     if snap.email_state == "pending":
         await redis.enqueue_job("send_notification_email", notification_id,
                                 _job_id=f"email:{notification_id}")
-    if snap.push_state == "pending":
+    if snap.push_state == "pending" and not snap.delivered and \
+            await online_users(redis, [snap.recipient_id]):
+        # web push is for closed clients: an open one just showed it live
+        await _set_state(db, "push_state", notification_id, "skipped")
+    elif snap.push_state == "pending":
         await redis.enqueue_job("send_notification_push", notification_id,
                                 _job_id=f"push:{notification_id}")
     return outcome

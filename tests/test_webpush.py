@@ -103,3 +103,44 @@ async def test_bad_subscriptions_are_refused(http: httpx.AsyncClient, unique: st
     assert r.json() == []
     r = await http.get("/api/v1/push/vapid-key")
     assert r.status_code == 200 and len(r.json()["public_key"]) == 87
+
+
+async def test_no_push_while_a_client_is_open(http: httpx.AsyncClient, engines: Any,
+                                              server: Any, unique: str) -> None:
+    """A reader with an open socket sees the notification live and gets no push; once every
+    client is closed, the next one is pushed."""
+    from realtime.publisher import channel_of
+    from tests.hub_support import Client
+    from tests.support import eventually
+
+    ana = await register(http, unique, prefix="ana")
+    bea = await register(http, unique, prefix="bea")
+    endpoint = PushEndpoint()
+    httpd = start_push_endpoint(endpoint)
+    try:
+        await _subscribe(http, bea, endpoint)
+        live = await Client.login(server.ws_url, bea.id, origin=None)
+        await live.ok("subscribe", room=f"user:{bea.id}")
+        async with db_and_redis(engines) as (db, redis):
+            first = await notify(db, redis, recipient_id=bea.id, type="mention", actor_id=ana.id,
+                                 target_kind="room", target_id="lobby:a")
+            await run_worker(worker_settings(engines))
+            event = await live.expect(lambda f: f["type"] == "event"
+                                      and f["event"] == "notification")
+            assert event["data"]["notification"]["id"] == first
+            assert endpoint.headers == []
+            assert await db.pool.fetchval("SELECT push_state FROM notifications WHERE id = $1",
+                                          first) == "skipped"
+            await live.close()
+
+            async def nobody_listening() -> bool:
+                [(_, n)] = await redis.pubsub_numsub(channel_of(f"user:{bea.id}"))
+                return int(n) == 0
+
+            await eventually(nobody_listening)
+            second = await notify(db, redis, recipient_id=bea.id, type="mention",
+                                  actor_id=ana.id, target_kind="room", target_id="lobby:b")
+            await run_worker(worker_settings(engines))
+        assert [p["id"] for p in endpoint.received] == [second]
+    finally:
+        httpd.shutdown()
