@@ -144,3 +144,24 @@ async def test_no_push_while_a_client_is_open(http: httpx.AsyncClient, engines: 
         assert [p["id"] for p in endpoint.received] == [second]
     finally:
         httpd.shutdown()
+
+
+async def test_push_service_failing_twice_then_accepting_delivers_once(
+        http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """A push service answering 503 twice gets the message on the third try, exactly once."""
+    ana = await register(http, unique, prefix="ana")
+    bea = await register(http, unique, prefix="bea")
+    endpoint = PushEndpoint(fail_first=2)
+    httpd = start_push_endpoint(endpoint)
+    try:
+        await _subscribe(http, bea, endpoint)
+        async with db_and_redis(engines) as (db, redis):
+            nid = await notify(db, redis, recipient_id=bea.id, type="mention", actor_id=ana.id,
+                               target_kind="room", target_id="lobby:c")
+            worker = await run_worker(worker_settings(engines))
+            assert len(endpoint.headers) == 3 and worker.jobs_retried >= 2
+            assert [p["id"] for p in endpoint.received] == [nid]
+            assert await db.pool.fetchval("SELECT push_state FROM notifications WHERE id = $1",
+                                          nid) == "sent"
+    finally:
+        httpd.shutdown()

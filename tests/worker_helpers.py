@@ -100,6 +100,7 @@ class PushEndpoint:
     """A browser's push subscription and the push service it points at, on 127.0.0.1."""
 
     status: int = 201
+    fail_first: int = 0  # answer 503 to this many requests first
     received: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     key: ec.EllipticCurvePrivateKey = field(
@@ -135,9 +136,10 @@ def start_push_endpoint(endpoint: PushEndpoint) -> http.server.ThreadingHTTPServ
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             endpoint.headers.append(dict(self.headers))
-            if endpoint.status < 300:
+            status = 503 if len(endpoint.headers) <= endpoint.fail_first else endpoint.status
+            if status < 300:
                 endpoint.received.append(endpoint.decrypt(body))
-            self.send_response(endpoint.status)
+            self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
