@@ -84,6 +84,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         args.client_procs = max(1, len(pinning.clients or [0]))
     nofile = raise_nofile()
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    box = machine()  # before we start anything: the load average says if the machine was quiet
     t0 = time.monotonic()
     sections: list[dict[str, Any]] = []
     params: dict[str, Any] = {"client_procs": args.client_procs, "nofile": nofile,
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             stack.engines.redis.binary if stack.engines else None,
             stack.engines.postgres.bin if stack.engines else None)
     report = {"scenario": args.scenario, "command": "python -m load " + shlex.join(argv),
-              "started": started, "duration_s": time.monotonic() - t0, "machine": machine(),
+              "started": started, "duration_s": time.monotonic() - t0, "machine": box,
               "versions": engine_versions, "pinning": pinning.describe(), "params": params,
               "repeats": args.repeats or ("1 (quick)" if args.quick else "per scenario"),
               "sections": sections}

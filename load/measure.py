@@ -149,6 +149,7 @@ def machine() -> dict[str, object]:
     return {"cores": os.cpu_count(), "usable_cpus": sorted(os.sched_getaffinity(0)),
             "cpu_model": model, "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "kernel": platform.release(), "platform": platform.platform(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
             "hostname_hash": abs(hash(platform.node())) % 10**6}
 
 

@@ -39,7 +39,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"- command: `{report['command']}`",
              f"- started: {report['started']} UTC, took {report['duration_s']:.0f} s",
              f"- machine: {report['machine']['cores']} cores ({report['machine']['cpu_model']}), "
-             f"{report['machine']['memory_gb']} GB",
+             f"{report['machine']['memory_gb']} GB, load average at start "
+             f"{report['machine'].get('load_average_at_start')}",
              f"- pinning: {json.dumps(report['pinning'])}",
              "- versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v),
              f"- parameters: {json.dumps(report['params'])}",
