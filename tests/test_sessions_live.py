@@ -41,9 +41,14 @@ async def test_follow_mode_moves_arrive_in_order(http: httpx.AsyncClient, engine
             assert got == moves
             assert [f["data"]["position"]["chapter"] for f in ws.events("follow")] == \
                 [0, 0, 1, 2, 2, 4]
-        await x.move(room, 0.3, state="idle")
-        upd = await y.wait(lambda f: f["type"] == "presence" and any(
-            m["user_id"] == a.id and m["meta"].get("state") == "idle" for m in f["updated"]))
+        assert (await x.move(room, 0.3, state="idle"))["type"] == "ack"
+        try:
+            upd = await y.wait(lambda f: f["type"] == "presence" and any(
+                m["user_id"] == a.id and m["meta"].get("state") == "idle"
+                for m in f["updated"] + f["joined"]))
+        except TimeoutError:
+            print([f for f in y.frames if f["type"] == "presence"])
+            raise
         assert upd["room"] == room
         ack = await x.command({"type": "presence", "room": room, "meta": {"state": "active"}})
         assert ack["type"] == "ack"

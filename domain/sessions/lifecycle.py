@@ -316,40 +316,51 @@ async def set_flag(db: Database, actor: Principal, session_id: int, user_id: int
 async def join_session(db: Database, who: Principal, session_id: int,
                        invite_code: str | None = None, *, via_socket: bool = False) -> Any:
     """Admit a reader (REST join with the invite code, or a socket subscribe). Returns the session
-    row. Refuses kicked readers, strangers to invite-only/followers sessions, full sessions."""
+    row. Refuses kicked readers, strangers to invite-only/followers sessions, full sessions.
+
+    Readers already admitted take a two-query path; the checks run before the transaction, which
+    only serialises the capacity count (session row locked) and the insert — so it never waits
+    for a second pool connection while holding one."""
+    row = await fetch_session(db, session_id)
+    kicked = await db.pool.fetchval(
+        "SELECT kicked FROM session_participants WHERE session_id = $1 AND user_id = $2",
+        session_id, who.user_id)
+    if kicked:
+        raise Forbidden("you were removed from this session", code="kicked")
+    if kicked is not None:
+        return row
+    staff = who.is_moderator or who.user_id == row["host_id"]
+    if not staff:
+        if await blocked_either_way(db, who.user_id, row["host_id"]):
+            raise NotFound(f"no session {session_id}", code="session_not_found")
+        if row["visibility"] == "invite":
+            if via_socket or not invite_code:
+                raise Forbidden("this session is invite-only: join with the invite code",
+                                code="invite_required")
+            if not secrets.compare_digest(invite_code, row["invite_code"] or ""):
+                raise Forbidden("wrong invite code", code="invite_invalid")
+        elif (row["visibility"] == "followers"
+              and not await _follows(db, who.user_id, row["host_id"])):
+            raise Forbidden("only the host's followers may join", code="followers_only")
+        if row["status"] == "ended":
+            raise Conflict("the session has ended", code="session_ended")
     async with db.pool.acquire() as conn, conn.transaction():
-        row = await fetch_session(db, session_id, conn=conn)
-        part = await conn.fetchrow(
-            "SELECT * FROM session_participants WHERE session_id = $1 AND user_id = $2"
-            " FOR UPDATE", session_id, who.user_id)
-        if part is not None and part["kicked"]:
-            raise Forbidden("you were removed from this session", code="kicked")
-        if part is not None:
-            return row
-        staff = who.is_moderator or who.user_id == row["host_id"]
+        locked = await fetch_session(db, session_id, lock=True, conn=conn)
         if not staff:
-            if await blocked_either_way(db, who.user_id, row["host_id"]):
-                raise NotFound(f"no session {session_id}", code="session_not_found")
-            if row["visibility"] == "invite":
-                if via_socket or not invite_code:
-                    raise Forbidden("this session is invite-only: join with the invite code",
-                                    code="invite_required")
-                if not secrets.compare_digest(invite_code, row["invite_code"] or ""):
-                    raise Forbidden("wrong invite code", code="invite_invalid")
-            elif (row["visibility"] == "followers"
-                  and not await _follows(db, who.user_id, row["host_id"])):
-                raise Forbidden("only the host's followers may join", code="followers_only")
-            if row["status"] == "ended":
-                raise Conflict("the session has ended", code="session_ended")
             taken = await conn.fetchval(
                 "SELECT count(*) FROM session_participants WHERE session_id = $1"
                 " AND NOT kicked", session_id)
-            if taken >= row["capacity"]:
+            if taken >= locked["capacity"]:
                 raise Conflict("the session is full", code="session_full")
         await conn.execute(
             "INSERT INTO session_participants (session_id, user_id) VALUES ($1, $2)"
             " ON CONFLICT DO NOTHING", session_id, who.user_id)
-    return row
+        kicked = await conn.fetchval(
+            "SELECT kicked FROM session_participants WHERE session_id = $1 AND user_id = $2",
+            session_id, who.user_id)
+    if kicked:  # kicked between the check and the insert
+        raise Forbidden("you were removed from this session", code="kicked")
+    return locked
 
 
 async def connect(db: Database, who: Principal, session_id: int) -> tuple[Any, Any]:
