@@ -59,6 +59,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mail_from: str = "Readalong <no-reply@readalong.local>"
     public_url: str = "http://127.0.0.1:8000"
     # worker, notifications and feeds
+    smtp_security: str = "none"  # none | starttls | tls
+    smtp_username: str = ""
+    smtp_password: str = ""
     vapid_private_key: str = ""  # PEM text or file path; empty: generated under data_dir
     vapid_subject: str = "mailto:admin@readalong.local"
     job_max_tries: int = 5
@@ -99,6 +102,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 "Set both DATABASE_URL and REDIS_URL to use external servers, or neither to use "
                 "the embedded PostgreSQL and Redis."
             )
+        if self.smtp_security not in ("none", "starttls", "tls"):
+            raise SettingsError("READALONG_SMTP_SECURITY must be none, starttls or tls")
         if self.log_format not in ("json", "text"):
             raise SettingsError("READALONG_LOG_FORMAT must be json or text")
 
@@ -143,6 +148,9 @@ _ENV: list[tuple[str, str, type]] = [
     ("smtp_port", "READALONG_SMTP_PORT", int),
     ("mail_from", "READALONG_MAIL_FROM", str),
     ("public_url", "READALONG_PUBLIC_URL", str),
+    ("smtp_security", "READALONG_SMTP_SECURITY", str),
+    ("smtp_username", "READALONG_SMTP_USERNAME", str),
+    ("smtp_password", "READALONG_SMTP_PASSWORD", str),
     ("vapid_private_key", "READALONG_VAPID_PRIVATE_KEY", str),
     ("vapid_subject", "READALONG_VAPID_SUBJECT", str),
     ("job_max_tries", "READALONG_JOB_MAX_TRIES", int),

@@ -45,5 +45,7 @@ def build_message(settings: Settings, *, to: str, subject: str, lines: list[str]
 
 async def send(settings: Settings, msg: EmailMessage) -> None:
     """Send over SMTP; errors propagate (4xx and connection errors are retried by the task)."""
-    await aiosmtplib.send(msg, hostname=settings.smtp_host, port=settings.smtp_port,
-                          timeout=15, start_tls=False, use_tls=False)
+    await aiosmtplib.send(
+        msg, hostname=settings.smtp_host, port=settings.smtp_port, timeout=15,
+        use_tls=settings.smtp_security == "tls", start_tls=settings.smtp_security == "starttls",
+        username=settings.smtp_username or None, password=settings.smtp_password or None)

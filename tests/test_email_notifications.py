@@ -181,3 +181,19 @@ async def test_bad_preferences_are_refused_and_change_nothing(http: httpx.AsyncC
     assert r.status_code == 400
     after = (await http.get("/api/v1/notifications/preferences", headers=bea.headers)).json()
     assert after == before
+
+
+async def test_smtp_login_is_used(http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """With SMTP credentials set, the worker logs in to a server that requires it and the
+    mail arrives."""
+    ana = await register(http, unique, prefix="ana")
+    bea = await register(http, unique, prefix="bea")
+    async with smtp_server(login=("mailer", "s3cret")) as (box, port):
+        nid = await _mention(engines, bea.id, ana.id, "chat one")
+        await run_worker(worker_settings(engines, READALONG_SMTP_PORT=str(port),
+                                         READALONG_SMTP_USERNAME="mailer",
+                                         READALONG_SMTP_PASSWORD="s3cret"))
+        assert len(box.to(bea.email)) == 1
+    async with db_and_redis(engines) as (db, _):
+        assert await db.pool.fetchval("SELECT email_state FROM notifications WHERE id = $1",
+                                      nid) == "sent"

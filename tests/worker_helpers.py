@@ -17,7 +17,7 @@ from typing import Any
 import http_ece
 import jwt
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from redis.asyncio import Redis
@@ -78,10 +78,22 @@ class MailBox:
 
 
 @asynccontextmanager
-async def smtp_server(fail_first: int = 0) -> AsyncIterator[tuple[MailBox, int]]:
+async def smtp_server(fail_first: int = 0, login: tuple[str, str] | None = None
+                      ) -> AsyncIterator[tuple[MailBox, int]]:
+    """A real SMTP server on 127.0.0.1; with `login`, AUTH (PLAIN/LOGIN) is required."""
     box = MailBox(fail_first)
     port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
+    extra: dict[str, Any] = {}
+    if login is not None:
+        def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                          auth_data: Any) -> AuthResult:
+            ok = isinstance(auth_data, LoginPassword) and \
+                (auth_data.login.decode(), auth_data.password.decode()) == login
+            return AuthResult(success=ok)
+
+        extra = {"authenticator": authenticator, "auth_required": True,
+                 "auth_require_tls": False}
+    controller = Controller(box, hostname="127.0.0.1", port=port, **extra)
     controller.start()
     try:
         yield box, port
