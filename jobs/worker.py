@@ -18,7 +18,7 @@ from arq.worker import Worker
 
 from domain.keys import ARQ_QUEUE
 from domain.settings import Settings, SettingsError, load_settings
-from jobs import feeds, notifications, sessions
+from jobs import feeds, housekeeping, notifications, sessions
 from jobs.context import make_hooks
 
 log = logging.getLogger("readalong.worker")
@@ -38,6 +38,7 @@ FUNCTIONS = [
     feeds.feed_maintenance,
     sessions.session_reminders,
     sessions.remind_session,
+    housekeeping.housekeeping,
 ]
 
 CRON_JOBS = [
@@ -47,6 +48,8 @@ CRON_JOBS = [
          minute={0, 10, 20, 30, 40, 50}, second=5, unique=True),
     cron(sessions.session_reminders, name="cron:session_reminders",  # type: ignore[arg-type]
          second=30, unique=True),
+    cron(housekeeping.housekeeping, name="cron:housekeeping", minute=41,  # type: ignore[arg-type]
+         second=0, unique=True),
     cron(feeds.feed_maintenance, name="cron:feed_maintenance", minute=17,  # type: ignore[arg-type]
          second=0, unique=True),
 ]

@@ -119,3 +119,31 @@ async def test_notification_stored_while_queue_unreachable_is_delivered_by_the_s
         assert await db.pool.fetchval("SELECT delivered_at FROM notifications WHERE id = $1",
                                       nid) is not None
         assert await redis.xlen(history_key(f"user:{bea.id}")) == 1
+
+
+async def test_housekeeping_prunes_old_failures_and_long_read_notifications(
+        http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """Failed-job records older than 30 days and notifications read over 90 days ago are
+    deleted; recent ones and unread ones stay."""
+    ana = await register(http, unique, prefix="ana")
+    bea = await register(http, unique, prefix="bea")
+    async with db_and_redis(engines) as (db, redis):
+        ids = [await notify(db, None, recipient_id=bea.id, type="mention", actor_id=ana.id,
+                            target_kind="room", target_id=f"lobby:{n}") for n in range(3)]
+        await db.pool.execute("UPDATE notifications SET read_at = now() - interval '100 days'"
+                              " WHERE id = $1", ids[0])
+        await db.pool.execute("UPDATE notifications SET read_at = now() - interval '10 days'"
+                              " WHERE id = $1", ids[1])
+        old, new = f"old-{unique}", f"new-{unique}"
+        for job_id, age in ((old, "40 days"), (new, "1 day")):
+            await db.pool.execute(
+                "INSERT INTO failed_jobs (job_id, function, tries, error, failed_at)"
+                f" VALUES ($1, 'x', 1, 'boom', now() - interval '{age}')", job_id)
+        await enqueue(redis, "housekeeping", job_id=f"test-housekeeping-{unique}")
+        await run_worker(worker_settings(engines))
+        left = {r["id"] for r in await db.pool.fetch(
+            "SELECT id FROM notifications WHERE id = ANY($1::bigint[])", ids)}
+        assert left == {ids[1], ids[2]}
+        jobs = {r["job_id"] for r in await db.pool.fetch(
+            "SELECT job_id FROM failed_jobs WHERE job_id = ANY($1::text[])", [old, new])}
+        assert jobs == {new}
