@@ -1,4 +1,4 @@
-"""The baseline: a minimal broadcast server on the `websockets` library (one process, no Redis, no auth).
+"""The baseline: a minimal `websockets` broadcast server (one process, no Redis, no auth).
 
 It speaks just enough of Readalong's wire protocol v1 (JSON) for the same load client to drive it:
 `subscribe` joins an in-memory room and is acked, `publish` encodes one `event` frame once and

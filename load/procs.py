@@ -1,4 +1,4 @@
-"""Child processes the benchmark starts: uvicorn servers, the baseline server; pinning and limits."""
+"""Child processes the benchmark starts (uvicorn servers, the baseline); pinning and limits."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE_HEADER = (
-    "<!-- The reference figures: written by `python -m load <scenario> --write-baseline` (make bench "
+    "<!-- The reference figures: written by `python -m load <scenario> --write-baseline` "
+    "(make bench "
     "BENCH_ARGS=--write-baseline) on a quiet machine and committed by hand. Compare ratios to "
     "the websockets baseline rather than absolute numbers across machines. -->\n\n")
 

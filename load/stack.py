@@ -184,7 +184,8 @@ class Stack:
         self.servers = []
 
     def start_worker(self, **env: str) -> Child:
-        """The arq worker (`python -m server.cli worker`) on the same engines, pinned like servers."""
+        """The arq worker (`python -m server.cli worker`) on the same engines, pinned like servers.
+        """
         import sys
 
         self.start_engines()

@@ -94,8 +94,9 @@ def _follow(stack: Stack, author: int, followers: list[int]) -> None:
         conn = await asyncpg.connect(stack.database_url)
         try:
             await conn.execute(
-                "INSERT INTO follows (follower_id, followee_id) SELECT f, $1 FROM unnest($2::bigint[])"
-                " AS f ON CONFLICT DO NOTHING", author, followers)
+                "INSERT INTO follows (follower_id, followee_id)"
+                " SELECT f, $1 FROM unnest($2::bigint[]) AS f ON CONFLICT DO NOTHING",
+                author, followers)
         finally:
             await conn.close()
 

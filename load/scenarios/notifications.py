@@ -1,4 +1,4 @@
-"""notifications: end-to-end latency from `notify()` (created) to the recipient's socket, under load.
+"""notifications: latency from `notify()` (created) to the recipient's socket, under load.
 
 A producer process calls the use-case `domain.notifications.service.notify` (what a REST
 handler or a hook does: Postgres insert, then enqueue) at a stepped rate; the arq worker

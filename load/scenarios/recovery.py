@@ -1,4 +1,4 @@
-"""recovery: C clients on one server process; it is restarted; time until all are back and caught up.
+"""recovery: C clients on one server process, which restarts; time until all are back, caught up.
 
 Clients sit in small `lobby:` rooms (groups of --recovery-group) plus their own `user:` room, all
 on the process that gets restarted. A publisher (the hub's own `Publisher`, as the worker uses)
