@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import msgspec
 from piccolo.columns import BigSerial, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
+from redis.asyncio import Redis
 
 from domain.db import Database
-from domain.errors import Invalid
+from domain.errors import Conflict, Invalid, NotFound
+from domain.jobqueue import enqueue
 
 
 class FailedJobRow(Table, tablename="failed_jobs"):
@@ -44,6 +47,32 @@ async def record_failure(db: Database, *, job_id: str, function: str, args: str,
     await db.pool.execute(
         "INSERT INTO failed_jobs (job_id, function, args, tries, error) VALUES ($1,$2,$3,$4,$5)",
         job_id[:200], function[:100], args[:2000], tries, error[:4000])
+
+
+class Retried(msgspec.Struct, frozen=True):
+    id: int
+    job_id: str
+    queued: bool
+
+
+async def retry_failure(db: Database, redis: Redis, failure_id: int) -> Retried:
+    """Queue the failed job again with its arguments (a fresh job id) and drop the record; if
+    it fails again it is recorded again."""
+    row = await db.pool.fetchrow("SELECT function, args FROM failed_jobs WHERE id = $1",
+                                 failure_id)
+    if row is None:
+        raise NotFound("no such failed job", code="failed_job_not_found")
+    refused = Conflict("this failure's arguments cannot be replayed", code="not_replayable")
+    try:
+        args = json.loads(row["args"]) if row["args"] else []
+    except ValueError as exc:
+        raise refused from exc
+    if not isinstance(args, list):
+        raise refused
+    job_id = f"retry:{failure_id}"
+    queued = await enqueue(redis, row["function"], *args, job_id=job_id)
+    await db.pool.execute("DELETE FROM failed_jobs WHERE id = $1", failure_id)
+    return Retried(id=failure_id, job_id=job_id, queued=queued)
 
 
 async def list_failures(db: Database, *, cursor: str | None = None, limit: int = 50,

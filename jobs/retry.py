@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
@@ -69,7 +70,7 @@ def task(fn: Task) -> Task:
             try:
                 await record_failure(
                     ctx["db"], job_id=str(ctx.get("job_id", "")), function=fn.__name__,
-                    args=repr(args), tries=job_try,
+                    args=json.dumps(list(args), default=str), tries=job_try,
                     error="".join(traceback.format_exception_only(type(exc), exc)).strip())
             except Exception:
                 log.exception("could not record the failure of %s", fn.__name__)

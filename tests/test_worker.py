@@ -14,7 +14,7 @@ from domain.notifications.service import deliver_job_id, notify
 from realtime.publisher import history_key
 from tests.accounts_helpers import PASSWORD, login, register
 from tests.support import ROOT, free_port
-from tests.worker_helpers import db_and_redis, run_worker, worker_settings
+from tests.worker_helpers import db_and_redis, run_worker, smtp_server, worker_settings
 
 
 async def test_same_job_id_twice_delivers_once(http: httpx.AsyncClient, engines: Any,
@@ -69,6 +69,19 @@ async def test_failed_jobs_are_listed_for_admins_with_their_error(
     assert "onnect" in row["error"] or "refused" in row["error"].lower()
     r = await http.get("/api/v1/admin/jobs/failed", headers=ana.headers)
     assert r.status_code == 403
+    assert (await http.post(f"/api/v1/admin/jobs/failed/{row['id']}/retry",
+                            headers=ana.headers)).status_code == 403
+    # the admin retries it once the mail server is back: it is delivered, the record is gone
+    async with smtp_server() as (box, port):
+        r = await http.post(f"/api/v1/admin/jobs/failed/{row['id']}/retry", headers=admin)
+        assert r.status_code == 202 and r.json()["queued"] is True, r.text
+        await run_worker(worker_settings(engines, READALONG_SMTP_PORT=str(port)))
+        assert len(box.to(bea.email)) == 1
+    r = await http.get("/api/v1/admin/jobs/failed", headers=admin,
+                       params={"function": "send_notification_email"})
+    assert row["id"] not in [i["id"] for i in r.json()["items"]]
+    r = await http.post(f"/api/v1/admin/jobs/failed/{row['id']}/retry", headers=admin)
+    assert r.status_code == 404
     r = await http.get("/api/v1/admin/jobs/failed", headers=admin, params={"cursor": "zz"})
     assert r.status_code == 422
     await login(http, ana)

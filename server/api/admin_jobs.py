@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from litestar import Controller, get, post
 from litestar.params import Parameter
+from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import Forbidden
-from domain.failed_jobs import FailedJobPage, list_failures
+from domain.failed_jobs import FailedJobPage, Retried, list_failures, retry_failure
 
 
 class AdminJobsController(Controller):
@@ -22,6 +23,14 @@ class AdminJobsController(Controller):
         if not user.is_admin:
             raise Forbidden("admins only", code="admin_only")
         return await list_failures(db, cursor=cursor, limit=limit, function=function)
+
+    @post("/failed/{failure_id:int}/retry", status_code=202,
+          summary="Queue a failed job again with its arguments (admins only)")
+    async def retry(self, db: Database, redis: Redis, user: Principal,
+                    failure_id: int) -> Retried:
+        if not user.is_admin:
+            raise Forbidden("admins only", code="admin_only")
+        return await retry_failure(db, redis, failure_id)
 
 
 CONTROLLERS = [AdminJobsController]
