@@ -165,3 +165,40 @@ async def test_push_service_failing_twice_then_accepting_delivers_once(
                                           nid) == "sent"
     finally:
         httpd.shutdown()
+
+
+async def test_quiet_hours_defer_push_until_they_end(http: httpx.AsyncClient, engines: Any,
+                                                     unique: str) -> None:
+    """A push that falls in the reader's quiet hours waits and is sent when they end."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from domain.jobqueue import enqueue
+
+    ana = await register(http, unique, prefix="ana")
+    bea = await register(http, unique, prefix="bea")
+    zone = "America/Sao_Paulo"
+    local = datetime.now(UTC).astimezone(ZoneInfo(zone))
+    r = await http.put("/api/v1/notifications/preferences", headers=bea.headers, json={
+        "timezone": zone, "quiet_start": (local - timedelta(hours=1)).strftime("%H:%M"),
+        "quiet_end": (local + timedelta(hours=1)).strftime("%H:%M"),
+        "types": {"mention": {"email": False}}})
+    assert r.status_code == 200, r.text
+    endpoint = PushEndpoint()
+    httpd = start_push_endpoint(endpoint)
+    try:
+        await _subscribe(http, bea, endpoint)
+        async with db_and_redis(engines) as (db, redis):
+            nid = await notify(db, redis, recipient_id=bea.id, type="mention", actor_id=ana.id,
+                               target_kind="room", target_id="lobby:q")
+            await run_worker(worker_settings(engines))
+            assert endpoint.headers == []
+            due = await db.pool.fetchval("SELECT push_due_at FROM notifications WHERE id = $1",
+                                         nid)
+            assert due is not None and due > datetime.now(UTC)
+            await enqueue(redis, "due_sweep", (due + timedelta(minutes=1)).isoformat(),
+                          job_id=f"test-push-sweep-{nid}")
+            await run_worker(worker_settings(engines))
+        assert [p["id"] for p in endpoint.received] == [nid]
+    finally:
+        httpd.shutdown()
