@@ -17,6 +17,7 @@ from domain.errors import DomainError, Invalid
 from domain.keys import SESSION_CONTROL
 from domain.sessions import content, lifecycle
 from domain.sessions.books import BookInfo, get_book
+from domain.sessions.onconn import OnConnection
 from domain.sessions.schemas import (
     AnnotationCreate,
     AnnotationOut,
@@ -32,7 +33,7 @@ from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind,
 from realtime.wire import encode_event, plain_message
 
 log = logging.getLogger("readalong.sessions")
-HIDDEN_TTL = 2.0  # seconds a reader's blocked/muted set is reused between position updates
+HIDDEN_TTL = 5.0  # seconds a reader's blocked/muted set is reused between position updates
 
 
 # ---- what clients publish into a session room (`publish.data`, tag field `type`) ----
@@ -164,14 +165,14 @@ class SessionRoom(RoomKind):
             self._books[session_id] = book
         return book
 
-    async def _hidden(self, user_id: int) -> frozenset[int]:
+    async def _hidden(self, user_id: int, db: Any = None) -> frozenset[int]:
         """Authors hidden from a reader (blocks either way, mutes), re-read at most every
         HIDDEN_TTL seconds per reader on this node."""
         now = time.monotonic()
         hit = self._hidden_cache.get(user_id)
         if hit is not None and now - hit[0] < HIDDEN_TTL:
             return hit[1]
-        hidden = frozenset(await hidden_user_ids(self.db, user_id))
+        hidden = frozenset(await hidden_user_ids(db or self.db, user_id))
         if len(self._hidden_cache) > 50_000:
             self._hidden_cache.clear()
         self._hidden_cache[user_id] = (now, hidden)
@@ -207,7 +208,9 @@ class SessionRoom(RoomKind):
         cmd = _decode(data, SessionCommand, "session command")
         match cmd:
             case Chat(body=body):
-                msg = await content.post_message(self.db, who, sid, body)
+                async with self.db.pool.acquire() as raw:  # one checkout for the 3 statements
+                    msg = await content.post_message(OnConnection(raw), who, sid,  # type: ignore[arg-type]
+                                                     body)
                 return [message_event(msg)], {"message_id": msg.id, "gate": msg.gate}
             case ChatEdit(message_id=mid, body=body):
                 msg = await content.edit_message(self.db, who, sid, mid, body)
@@ -252,20 +255,29 @@ class SessionRoom(RoomKind):
                 out["position"] = msgspec.to_builtins(last)
             return out
         book = await self._session_book(sid)
-        moved = await lifecycle.move(self.db, sid, conn.user_id, parsed.position,
-                                     book.chapter_at if book.chapter_starts else None)
-        out["position"] = msgspec.to_builtins(moved.position)
         room = self._room(room_id)
-        forward = moved.old_furthest is None or moved.new_furthest > moved.old_furthest
-        # blocks and mutes made since subscribing take effect from the next move on
-        hidden = await self._hidden(conn.user_id)
-        for tab in self._tabs(room, conn):
-            hub.update_viewer(tab, room, progress=moved.new_furthest, hidden_authors=hidden)
-        if forward and moved.shield:
-            state = ViewerState(user_id=conn.user_id, progress=moved.new_furthest, shield=True,
-                                hidden_authors=hidden)
-            await self._push_unlocked(hub, conn, room_id, sid, moved.old_furthest or 0.0,
-                                      moved.new_furthest, state)
+        # one pooled connection for the whole update (each pool checkout costs a reset round trip)
+        async with self.db.pool.acquire() as raw:
+            db: Any = OnConnection(raw)
+            moved = await lifecycle.move(db, sid, conn.user_id, parsed.position,
+                                         book.chapter_at if book.chapter_starts else None)
+            out["position"] = msgspec.to_builtins(moved.position)
+            forward = moved.old_furthest is None or moved.new_furthest > moved.old_furthest
+            # blocks and mutes made since subscribing take effect from the next move on
+            hidden = await self._hidden(conn.user_id, db)
+            for tab in self._tabs(room, conn):
+                hub.update_viewer(tab, room, progress=moved.new_furthest, hidden_authors=hidden)
+            items: list[Any] = []
+            if forward and moved.shield:
+                state = ViewerState(user_id=conn.user_id, progress=moved.new_furthest,
+                                    shield=True, hidden_authors=hidden)
+                items = await content.unlocked_between(db, sid, state,
+                                                       moved.old_furthest or 0.0,
+                                                       moved.new_furthest)
+        if items:
+            events = [unlocked_event(i) for i in items]
+            for tab in self._tabs(room, conn):
+                await hub.send_to(tab, room, events)
         if moved.follow:
             await hub.publish(room, RoomEvent("follow", {
                 "user_id": conn.user_id, "position": out["position"]}))
