@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import msgspec
 from litestar import Controller, MediaType, Response, delete, get, post, put
 from litestar.params import Parameter
@@ -87,9 +89,11 @@ class NotificationsController(Controller):
         try:
             done = await _unsubscribe(db, settings, token)
         except DomainError as exc:
-            return Response(f"<!doctype html><p>{exc.detail}.</p>", status_code=exc.status,
+            return Response(f"<!doctype html><p>{html.escape(exc.detail)}.</p>",
+                            status_code=exc.status,
                             media_type=MediaType.HTML)
-        what = "any email" if done.type == ALL else f"“{done.type.replace('_', ' ')}” emails"
+        what = "any email" if done.type == ALL else \
+            f"“{html.escape(done.type.replace('_', ' '))}” emails"
         return Response(f"<!doctype html><title>Unsubscribed</title><p>Done: you will not get "
                         f"{what} from Readalong any more. You can change this in your "
                         f"notification settings.</p>", media_type=MediaType.HTML)
