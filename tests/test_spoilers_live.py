@@ -154,6 +154,14 @@ async def test_reactions_and_annotations_are_gated(http: httpx.AsyncClient, engi
         rev = await a.wait(lambda f: f["type"] == "event" and f["event"] == "reaction")
         assert rev["data"]["emoji"] is None
         assert "she was the spy" not in json.dumps(a.frames)
+        extra = await c.publish(room, {"type": "annotate", "visibility": "session",
+                                       "selectors": [{"type": "ProgressionSelector",
+                                                      "start": 0.1, "end": 0.1}]})
+        gone = await c.publish(room, {"type": "annotation_delete",
+                                      "annotation_id": extra["result"]["annotation_id"]})
+        assert gone["type"] == "ack", gone
+        await a.wait(lambda f: f.get("event") == "annotation_deleted"
+                     and f["data"]["id"] == extra["result"]["annotation_id"])
         bad = await c.publish(room, {"type": "react", "emoji": "🦄",
                                      "position": {"progression": 0.5, "locator": "x"}})
         assert bad["type"] == "error" and bad["code"] == "invalid_emoji"

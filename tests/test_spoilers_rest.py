@@ -58,3 +58,9 @@ async def test_annotation_listings_through_the_shield(http: httpx.AsyncClient, e
     assert [a["note"] for a in free["items"]] == ["n0", "n1", "n2", "n3"]
     r = await http.get(f"/api/v1/annotations?book_id={book}&cursor=zzz")
     assert r.status_code == 422 and r.json()["code"] == "invalid_cursor"
+    url = f"/api/v1/sessions/{sid}/annotations/{made[1]}"
+    assert (await http.delete(url, headers=reader.headers)).status_code == 403
+    assert (await http.delete(url, headers=host.headers)).status_code == 200
+    assert (await http.delete(url, headers=host.headers)).status_code == 404
+    left = (await http.get(f"/api/v1/annotations?book_id={book}", headers=reader.headers)).json()
+    assert [a["id"] for a in left["items"]] == [made[0], made[2], made[3]]

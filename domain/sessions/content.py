@@ -259,6 +259,23 @@ async def annotate(db: Database, who: Principal, session_id: int,
     return annotation_out(await db.pool.fetchrow(_ANN_SQL + " WHERE a.id = $1", new_id))
 
 
+async def delete_annotation(db: Database, who: Principal, session_id: int,
+                            annotation_id: Any) -> AnnotationOut:
+    """The author, the host or a moderator removes an annotation (from every listing)."""
+    aid = _id(annotation_id, "annotation_id")
+    row = await fetch_session(db, session_id)
+    ann = await db.pool.fetchrow(_ANN_SQL + " WHERE a.id = $1 AND a.session_id = $2"
+                                 " AND a.deleted_at IS NULL", aid, session_id)
+    if ann is None:
+        raise NotFound(f"no annotation {aid}", code="annotation_not_found",
+                       field="annotation_id")
+    if who.user_id not in (ann["author_id"], row["host_id"]) and not who.is_moderator:
+        raise Forbidden("only the author, the host or a moderator may delete an annotation",
+                        code="not_allowed")
+    await db.pool.execute("UPDATE session_annotations SET deleted_at = now() WHERE id = $1", aid)
+    return annotation_out(ann)
+
+
 def _page(items: list[Any], rows: list[Any], limit: int) -> tuple[list[Any], str | None]:
     more = len(rows) > limit
     return items, (str(rows[limit - 1]["id"]) if more else None)

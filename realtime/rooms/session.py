@@ -62,6 +62,10 @@ class Annotate(msgspec.Struct, tag="annotate", forbid_unknown_fields=True):
     visibility: Literal["private", "session", "public"] = "session"
 
 
+class AnnotationDelete(msgspec.Struct, tag="annotation_delete", forbid_unknown_fields=True):
+    annotation_id: int
+
+
 class Typing(msgspec.Struct, tag="typing", forbid_unknown_fields=True):
     typing: bool = True
 
@@ -72,7 +76,8 @@ class Shield(msgspec.Struct, tag="shield", forbid_unknown_fields=True):
     enabled: bool | None
 
 
-SessionCommand = Chat | ChatEdit | ChatDelete | React | Annotate | Typing | Shield
+SessionCommand = (Chat | ChatEdit | ChatDelete | React | Annotate | AnnotationDelete | Typing
+                  | Shield)
 
 
 class PresenceMeta(msgspec.Struct, forbid_unknown_fields=True):
@@ -117,6 +122,13 @@ def reaction_event(r: ReactionOut) -> RoomEvent:
 def annotation_event(a: AnnotationOut) -> RoomEvent:
     targets = [a.author_id] if a.visibility == "private" else None
     return RoomEvent("annotation", _d(a), redacted=_d(redact_annotation(a)), gate=a.gate,
+                     author_id=a.author_id, target_user_ids=targets)
+
+
+def annotation_deleted_event(a: AnnotationOut, by: int) -> RoomEvent:
+    targets = [a.author_id] if a.visibility == "private" else None
+    return RoomEvent("annotation_deleted", {"id": a.id, "session_id": a.session_id,
+                                            "deleted_by": by},
                      author_id=a.author_id, target_user_ids=targets)
 
 
@@ -225,6 +237,9 @@ class SessionRoom(RoomKind):
                 a = await content.annotate(self.db, who, sid, AnnotationCreate(
                     selectors=cmd.selectors, note=cmd.note, visibility=cmd.visibility))
                 return [annotation_event(a)], {"annotation_id": a.id, "gate": a.gate}
+            case AnnotationDelete(annotation_id=aid):
+                gone = await content.delete_annotation(self.db, who, sid, aid)
+                return [annotation_deleted_event(gone, who.user_id)], {"annotation_id": gone.id}
             case Typing(typing=typing):
                 # ephemeral: PUBLISHed without history, never stored
                 await content.active_participant(self.db, sid, who, chat=True)

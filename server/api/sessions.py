@@ -30,7 +30,12 @@ from domain.sessions.schemas import (
 from domain.settings import Settings
 from realtime.publisher import Publisher
 from realtime.rooms.base import RoomEvent
-from realtime.rooms.session import annotation_event, message_deleted_event, message_event
+from realtime.rooms.session import (
+    annotation_deleted_event,
+    annotation_event,
+    message_deleted_event,
+    message_event,
+)
 from server.deps import services_of
 
 log = logging.getLogger("readalong.sessions")
@@ -222,6 +227,17 @@ class SessionController(Controller):
         await _publish(state, redis, settings, lifecycle.room_of(session_id),
                        annotation_event(ann))
         return ann
+
+
+    @delete("/{session_id:int}/annotations/{annotation_id:int}", status_code=200,
+            summary="Delete an annotation (author, host or moderator)")
+    async def unannotate(self, session_id: int, annotation_id: int, db: Database,
+                         user: Principal, state: State, redis: Redis,
+                         settings: Settings) -> Done:
+        gone = await content.delete_annotation(db, user, session_id, annotation_id)
+        await _publish(state, redis, settings, lifecycle.room_of(session_id),
+                       annotation_deleted_event(gone, user.user_id))
+        return Done()
 
 
 class AnnotationController(Controller):
