@@ -14,5 +14,5 @@ PUSH_DONE = "ra:pushdone:"       # ra:pushdone:<notification> -> set of subscrip
 SESSION_REMINDED = "ra:reminded:"  # ra:reminded:<session>:<user> -> 1 once "starting" was sent
 FEED_LOCK = "ra:feedlock:"       # ra:feedlock:<user> -> short lock while a home feed is rebuilt
 LEADERBOARD = "ra:lb:"           # ra:lb:<key> -> zset
-SESSION_CONTROL = "ra:sess:ctl"  # channel: {"room", "user_id"} -> every node evicts a kicked reader
+SESSION_CONTROL = "ra:sess:ctl"  # channel: {"op": "reshield", "room"} -> nodes re-read readers' shields
 ARQ_QUEUE = "arq:queue"          # arq's default queue name

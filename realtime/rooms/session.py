@@ -309,31 +309,9 @@ class SessionRoom(RoomKind):
             for tab in self._tabs(self._room(room_id), conn):
                 await hub.send_to(tab, self._room(room_id), events)
 
-    async def evict_local(self, hub: Any, room: str, user_id: int) -> int:
-        """Stop-gap until the hub offers a cross-node `evict`: drop a kicked reader's sockets
-        on THIS node from the room (they get a `kicked` event first). Returns how many."""
-        conns = getattr(hub, "conns", {})
-        dropped = 0
-        for conn_id in sorted(self._local.get((room, user_id), ())):
-            await hub.send_to(conn_id, room, [RoomEvent("kicked", {"user_id": user_id})])
-            conn = conns.get(conn_id)
-            if conn is not None:
-                try:
-                    await hub.unsubscribe(conn, room)
-                    dropped += 1
-                except Exception:
-                    log.debug("evicting %s from %s failed", conn_id, room, exc_info=True)
-        return dropped
-
     async def kick(self, hub: Any, room: str, user_id: int) -> None:
-        """Evict a kicked reader on every node: the hub's own `evict` when it has one, else
-        a message on SESSION_CONTROL that each node's `control_loop` acts on."""
-        evict = getattr(hub, "evict", None)
-        if evict is not None:
-            await evict(room, user_id)
-            return
-        await self.redis.publish(SESSION_CONTROL, orjson.dumps({"op": "kick", "room": room,
-                                                                "user_id": user_id}))
+        """Drop a kicked reader's sockets from the room on every node (they get `kicked`)."""
+        await hub.evict(room, user_id, RoomEvent("kicked", {"user_id": user_id}))
 
     async def reshield(self, room: str) -> None:
         """The host changed the room's shield default: every node re-reads the shield of its
@@ -358,8 +336,8 @@ class SessionRoom(RoomKind):
                         await hub.send_to(tab, room, events)
 
     async def control_loop(self, hub: Any) -> None:
-        """Run for the node's lifetime: listen on SESSION_CONTROL, evict locally, reconnect on
-        Redis errors (cancelled at shutdown)."""
+        """Run for the node's lifetime: listen on SESSION_CONTROL (room-wide shield changes),
+        reconnect on Redis errors (cancelled at shutdown)."""
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
@@ -372,9 +350,6 @@ class SessionRoom(RoomKind):
                         order = orjson.loads(msg["data"])
                         if order.get("op") == "reshield":
                             await self.reshield_local(hub, str(order["room"]))
-                        else:
-                            await self.evict_local(hub, str(order["room"]),
-                                                   int(order["user_id"]))
                     except (ValueError, KeyError, TypeError, AttributeError):
                         log.warning("ignoring a malformed session control message")
                     except DomainError:
