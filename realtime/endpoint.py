@@ -41,6 +41,25 @@ _RATE_CLASS: dict[type, str] = {Subscribe: "subscribe", Unsubscribe: "subscribe"
                PresenceUpdate: "presence", Ping: "other", Auth: "other"}
 
 
+def _handshake(scope: Any) -> tuple[str | None, int, str | None, str | None]:
+    """(Origin, wire format, selected subprotocol, bearer token) from the upgrade request."""
+    origin: str | None = None
+    offered: list[str] = []
+    for name, value in scope.get("headers", ()):
+        if name == b"origin":
+            origin = value.decode("latin-1")
+        elif name == b"sec-websocket-protocol":
+            offered.extend(p.strip() for p in value.decode("latin-1").split(","))
+    fmt, chosen = JSON, None
+    for p in offered:
+        if p == SUBPROTOCOL_JSON or p == SUBPROTOCOL_MSGPACK:
+            fmt, chosen = (MSGPACK if p == SUBPROTOCOL_MSGPACK else JSON), p
+            break
+    bearer = next((p[len(BEARER_PREFIX):] for p in offered if p.startswith(BEARER_PREFIX)),
+                  None)
+    return origin, fmt, chosen, bearer
+
+
 class Endpoint:
     """An ASGI app for WebSocket scopes on `/ws`, bound to one Hub."""
 
@@ -62,20 +81,8 @@ class Endpoint:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        origin: str | None = None
-        offered: list[str] = []
-        for name, value in scope.get("headers", ()):
-            if name == b"origin":
-                origin = value.decode("latin-1")
-            elif name == b"sec-websocket-protocol":
-                offered.extend(p.strip() for p in value.decode("latin-1").split(","))
-        fmt, chosen = JSON, None
-        for p in offered:
-            if p == SUBPROTOCOL_JSON or p == SUBPROTOCOL_MSGPACK:
-                fmt, chosen = (MSGPACK if p == SUBPROTOCOL_MSGPACK else JSON), p
-                break
-        bearer = next((p[len(BEARER_PREFIX):] for p in offered if p.startswith(BEARER_PREFIX)),
-                      None)
+        origin, fmt, chosen, bearer = _handshake(scope)
+        del message  # keep the long-lived frame small (10,000s of these stay open)
         # The query string is never read: a token in the URL is ignored (URLs end up in logs).
         await send({"type": "websocket.accept", "subprotocol": chosen})
         settings = self.hub.settings
@@ -87,6 +94,7 @@ class Endpoint:
             elif not self.hub.accepting:
                 self.hub._close(conn, CLOSE_RESTARTING)
             elif await self._authenticate(conn, receive, bearer):
+                bearer = None
                 await self._read_loop(conn, receive)
         finally:
             await self.hub.disconnect(conn)
