@@ -33,7 +33,9 @@ class Broker:
                  on_message: Callable[[bytes, bytes], None],
                  on_control: Callable[[bytes], None],
                  on_reconnect: Callable[[], Coroutine[Any, Any, None]],
-                 on_reconnect_metric: Callable[[], None] | None = None) -> None:
+                 on_reconnect_metric: Callable[[], None] | None = None,
+                 name: str = "readalong-hub") -> None:
+        self.name = name  # CLIENT SETNAME, so operators (and tests) can find a node's socket
         self.redis_url = redis_url
         self.control = control
         self._control_b = control.encode()
@@ -53,7 +55,7 @@ class Broker:
 
     async def start(self) -> None:
         self._client = Redis.from_url(self.redis_url, decode_responses=False,
-                                      socket_connect_timeout=2)
+                                      socket_connect_timeout=2, client_name=self.name)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="hub-broker")
         try:
             await asyncio.wait_for(self._connected.wait(), 10)

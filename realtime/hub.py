@@ -165,7 +165,8 @@ class Hub(HubContext):
         self._sync_publisher()
         self.presence = Presence(redis, self.node_id, self.settings.presence_ttl)
         self.broker = Broker(redis_url, HUB_CONTROL, self.on_message, self.on_control,
-                             self.on_reconnect, self.metrics.redis_reconnects.inc)
+                             self.on_reconnect, self.metrics.redis_reconnects.inc,
+                             name=f"readalong-hub-{self.node_id}")
         await self.broker.start()
         with contextlib.suppress(Exception):
             await self.presence.heartbeat()
@@ -329,15 +330,19 @@ class Hub(HubContext):
         except Exception:
             log.debug("hub: tick after reconnect failed", exc_info=True)
         for lr in list(self.rooms.values()):
-            if lr.kind.keeps_history and lr.epoch is not None and lr.offset is not None:
+            if lr.kind.keeps_history and lr.offset is not None:
                 await self._repair_gap(lr)
 
     async def _repair_gap(self, lr: LocalRoom) -> None:
-        assert self.redis is not None and lr.epoch is not None and lr.offset is not None
+        """Deliver (in order, once) the stored events a room missed while pub/sub was down."""
+        assert self.redis is not None and lr.offset is not None
         lr.filling = []
         try:
-            epoch, offset, recovered, events = await read_since(self.redis, lr.name, lr.epoch,
-                                                                lr.offset)
+            since_epoch = lr.epoch
+            if since_epoch is None:  # the room had no events yet: any epoch now is its first
+                since_epoch = (await read_position(self.redis, lr.name))[0] or ""
+            epoch, offset, recovered, events = await read_since(self.redis, lr.name,
+                                                                since_epoch, lr.offset)
             if recovered:
                 for off, wire in events:
                     self._fanout(lr, Outgoing(lr.name, off, epoch, wire))

@@ -89,3 +89,43 @@ async def _restart_scenario(nodes: list[ServerProcess], engines: Any) -> None:
     assert "readalong_hub_redis_reconnects_total 1.0" in metrics
     for client in (a, b, late):
         await client.close()
+
+
+async def test_lost_pubsub_connection_is_repaired_without_gaps(engines, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """When a node's Redis pub/sub connection drops (Redis keeps its data), the node
+    reconnects and delivers the events its clients missed meanwhile from history: every event
+    arrives exactly once, in order."""
+    from redis.asyncio import Redis
+
+    from domain.settings import Settings
+    from realtime.publisher import Publisher
+    from realtime.rooms.base import RoomEvent
+
+    (node,) = start_nodes(node_env(engines), tmp_path, 1)
+    redis = Redis.from_url(engines.redis_url)
+    try:
+        room = f"lobby:gap{new_user()}"
+        reader = await Client.login(node.ws_url, new_user(), max_queue=None)
+        first = await reader.ok("subscribe", room=room)
+        publisher = Publisher(redis, Settings(history_size=50))
+        node_id = node.env["READALONG_NODE_ID"]
+        clients = await redis.client_list()
+        (victim,) = [c for c in clients if c.get("name") == f"readalong-hub-{node_id}"]
+        await redis.client_kill_filter(_id=victim["id"])
+        for i in range(30):
+            await publisher.publish(room, RoomEvent("chat", {"i": i}))
+        events = await reader.events(room, 30, timeout=20)
+        assert [e["data"]["i"] for e in events] == list(range(30))
+        assert [e["offset"] for e in events] == list(range(first["offset"] + 1,
+                                                          first["offset"] + 31))
+
+        async def reconnected() -> bool:
+            async with httpx.AsyncClient(base_url=node.base_url) as http:
+                return "readalong_hub_redis_reconnects_total 1.0" in (
+                    await http.get("/metrics")).text
+
+        await eventually(reconnected, timeout=10)
+        await reader.close()
+    finally:
+        await redis.aclose()
+        node.stop()
