@@ -333,7 +333,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 raise RuntimeError(f"only {connected}/{c} connected: "
                                    f"{[e for x in replies for e in x['errors']][:3]}")
             pool.call("mark", {"deadline_s": args.recovery_timeout}, timeout=30)
-            duration = args.recovery_timeout / 2 + 6
+            duration = min(args.recovery_timeout / 2 + 6, 15.0)  # the storm comes at 2 s
             pub_target = pub.send("publish", {"rooms": rooms, "rate": args.recovery_rate,
                                               "duration": duration})
             meter = stack.meter(pool)
