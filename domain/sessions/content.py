@@ -375,13 +375,13 @@ SELECT EXISTS (SELECT 1 FROM session_messages WHERE session_id = $1 AND gate > $
 
 
 async def unlocked_between(db: Database, session_id: int, state: ViewerState,
-                           old: float, new: float) -> list[Any]:
+                           old: float, new: float, *, known_gated: bool = False) -> list[Any]:
     """Content whose gate a reader just passed (old < gate <= new), full, oldest first —
     what the room pushes when they move forward (one cheap query when there is none)."""
     if new <= old:
         return []
     uid = state.user_id
-    if not await db.pool.fetchval(_ANY_GATED, session_id, old, new, uid):
+    if not known_gated and not await db.pool.fetchval(_ANY_GATED, session_id, old, new, uid):
         return []
     msgs = await db.pool.fetch(
         _MSG_SQL + " WHERE m.session_id = $1 AND m.deleted_at IS NULL AND m.gate > $2"

@@ -394,6 +394,7 @@ class Moved(msgspec.Struct, frozen=True):
     new_furthest: float
     follow: bool  # the host of a follow-mode session moved: broadcast it
     shield: bool  # the reader's effective shield
+    gated: bool = False  # content by others has gates in (old furthest, new furthest]
 
 
 _MOVE_SQL = """
@@ -406,7 +407,17 @@ upd AS (UPDATE session_participants p SET progression = $3, locator = $4, chapte
         FROM s WHERE p.session_id = $1 AND p.user_id = $2 AND NOT p.kicked
         AND s.status <> 'ended' RETURNING p.furthest)
 SELECT s.status, s.mode, s.host_id, s.shield_default, old.furthest AS old_furthest,
-       old.kicked, old.shield, (SELECT furthest FROM upd) AS new_furthest
+       old.kicked, old.shield, (SELECT furthest FROM upd) AS new_furthest,
+       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0) AND (
+         EXISTS (SELECT 1 FROM session_messages m WHERE m.session_id = $1
+                 AND m.gate > COALESCE(old.furthest, 0) AND m.gate <= $3
+                 AND m.deleted_at IS NULL AND m.author_id <> $2)
+         OR EXISTS (SELECT 1 FROM session_reactions r WHERE r.session_id = $1
+                 AND r.gate > COALESCE(old.furthest, 0) AND r.gate <= $3 AND r.author_id <> $2)
+         OR EXISTS (SELECT 1 FROM session_annotations a WHERE a.session_id = $1
+                 AND a.gate > COALESCE(old.furthest, 0) AND a.gate <= $3
+                 AND a.deleted_at IS NULL AND a.author_id <> $2 AND a.visibility <> 'private')
+       )) AS gated
 FROM s LEFT JOIN old ON true
 """
 
@@ -432,7 +443,8 @@ def check_position(position: Position, chapter_at: Any = None) -> Position:
 
 async def move(db: Database, session_id: int, user_id: int, position: Position,
                chapter_at: Any = None) -> Moved:
-    """Record a reader's position (one statement; a second only for a follow-mode host)."""
+    """Record a reader's position (one statement; a second only for a follow-mode host). The
+    same statement says whether the move passed any gate, so most moves cost one round trip."""
     pos = check_position(position, chapter_at)
     row = await db.pool.fetchrow(_MOVE_SQL, session_id, user_id, pos.progression, pos.locator,
                                  pos.chapter)
@@ -450,7 +462,8 @@ async def move(db: Database, session_id: int, user_id: int, position: Position,
             pos.chapter)
     shield = row["shield"] if row["shield"] is not None else row["shield_default"]
     return Moved(position=pos, old_furthest=row["old_furthest"],
-                 new_furthest=float(row["new_furthest"]), follow=follow, shield=bool(shield))
+                 new_furthest=float(row["new_furthest"]), follow=follow, shield=bool(shield),
+                 gated=bool(row["gated"]))
 
 
 async def set_shield(db: Database, session_id: int, user_id: int, enabled: bool | None) -> bool:

@@ -283,12 +283,12 @@ class SessionRoom(RoomKind):
             for tab in self._tabs(room, conn):
                 hub.update_viewer(tab, room, progress=moved.new_furthest, hidden_authors=hidden)
             items: list[Any] = []
-            if forward and moved.shield:
+            if forward and moved.shield and moved.gated:
                 state = ViewerState(user_id=conn.user_id, progress=moved.new_furthest,
                                     shield=True, hidden_authors=hidden)
                 items = await content.unlocked_between(db, sid, state,
                                                        moved.old_furthest or 0.0,
-                                                       moved.new_furthest)
+                                                       moved.new_furthest, known_gated=True)
         if items:
             events = [unlocked_event(i) for i in items]
             for tab in self._tabs(room, conn):
