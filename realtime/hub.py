@@ -558,10 +558,9 @@ class Hub(HubContext):
             members: list[Member] = []
             if kind.presence:
                 assert self.presence is not None
-                joined, member = await self.presence.join(room, conn.info.user_id,
-                                                          conn.info.display_name)
+                joined, member, members = await self.presence.join_with_snapshot(
+                    room, conn.info.user_id, conn.info.display_name)
                 sub.joined = True
-                members = await self.presence.snapshot(room)
                 self._queue_diff(room, "joined" if joined else "updated", conn.info.user_id,
                                  member)
         except BaseException:

@@ -21,8 +21,8 @@ log = logging.getLogger("readalong.hub")
 
 NODE_ROOMS = PRESENCE + "node:"  # ra:pres:node:<node> -> set of room hash keys it has members in
 
-# KEYS: room hash, node set. ARGV: user, node, name, delta, mode ('add' | 'set').
-# Returns {joined (1/0), member json}.
+# KEYS: room hash, node set. ARGV: user, node, name, delta, mode ('add' | 'set'), snapshot ('1').
+# Returns {joined (1/0), member json[, the whole hash as a flat list when snapshot]}.
 JOIN_LUA = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local m
@@ -34,6 +34,9 @@ m.nodes[ARGV[2]] = n
 local out = cjson.encode(m)
 redis.call('HSET', KEYS[1], ARGV[1], out)
 redis.call('SADD', KEYS[2], KEYS[1])
+if ARGV[6] == '1' then
+  return {joined, out, redis.call('HGETALL', KEYS[1])}
+end
 return {joined, out}
 """
 
@@ -119,8 +122,17 @@ class Presence:
     async def join(self, room: str, user_id: int, name: str, count: int = 1,
                    mode: str = "add") -> tuple[bool, Member]:
         joined, raw = await self._join(keys=[room_key(room), self.node_set],
-                                       args=[user_id, self.node_id, name, count, mode])
+                                       args=[user_id, self.node_id, name, count, mode, "0"])
         return bool(int(joined)), to_member(user_id, raw)
+
+    async def join_with_snapshot(self, room: str, user_id: int, name: str
+                                 ) -> tuple[bool, Member, list[Member]]:
+        """Add one connection and read the member list, in one round trip."""
+        joined, raw, flat = await self._join(keys=[room_key(room), self.node_set],
+                                             args=[user_id, self.node_id, name, 1, "add", "1"])
+        members = [to_member(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        members.sort(key=lambda m: m.user_id)
+        return bool(int(joined)), to_member(user_id, raw), members
 
     async def leave(self, room: str, user_id: int) -> tuple[bool, Member | None]:
         left, raw = await self._leave(keys=[room_key(room)], args=[user_id, self.node_id])
