@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from realtime.publisher import history_key, meta_key
+from realtime.publisher import history_key, meta_key, new_epoch
 from realtime.wire import WireEvent, WirePresence, decode_body
 
+# KEYS: meta hash, history stream. ARGV: candidate epoch, ttl. Starts an epoch (offset 0) if the
+# room has none, so that every subscriber gets a real epoch and can later say "since offset 0".
+ENSURE_LUA = """
+local e = redis.call('HGET', KEYS[1], 'epoch')
+if not e then
+  e = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', e, 'offset', 0)
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return {e, redis.call('HGET', KEYS[1], 'offset')}
+"""
 
-async def read_position(redis: Redis, room: str) -> tuple[str | None, int]:
-    epoch, offset = await redis.hmget(meta_key(room), ["epoch", "offset"])  # type: ignore[misc]
-    return (epoch.decode() if epoch else None), int(offset or 0)
+
+async def read_position(redis: Redis, room: str, ttl: int) -> tuple[str, int]:
+    """The room's (epoch, offset), starting its epoch if it has none yet."""
+    epoch, offset = await redis.eval(ENSURE_LUA, 2, meta_key(room), history_key(room),
+                                     new_epoch(), str(ttl))  # type: ignore[misc]
+    return (epoch.decode() if isinstance(epoch, bytes) else str(epoch)), int(offset or 0)
 
 
 async def read_since(redis: Redis, room: str, epoch: str, offset: int

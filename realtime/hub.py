@@ -339,8 +339,9 @@ class Hub(HubContext):
         lr.filling = []
         try:
             since_epoch = lr.epoch
-            if since_epoch is None:  # the room had no events yet: any epoch now is its first
-                since_epoch = (await read_position(self.redis, lr.name))[0] or ""
+            if since_epoch is None:  # (rooms get an epoch at subscribe; kept for safety)
+                since_epoch = (await read_position(self.redis, lr.name,
+                                                   self.settings.history_ttl))[0]
             epoch, offset, recovered, events = await read_since(self.redis, lr.name,
                                                                 since_epoch, lr.offset)
             if recovered:
@@ -551,8 +552,9 @@ class Hub(HubContext):
                 if cmd.since is not None:
                     epoch, offset, recovered, replay = await read_since(
                         self.redis, room, cmd.since.epoch, cmd.since.offset)
-                else:
-                    epoch, offset = await read_position(self.redis, room)
+                if epoch is None:  # no since, or the room has no epoch (yet / any more)
+                    epoch, offset = await read_position(self.redis, room,
+                                                        self.settings.history_ttl)
                 if lr.offset is None:
                     lr.epoch, lr.offset = epoch, offset
             members: list[Member] = []

@@ -127,3 +127,22 @@ async def test_ack_of_plain_subscribe_gives_the_position(nodes: list[ServerProce
     event = (await client.events(room, 1))[0]
     assert event["offset"] == offset + 1 and event["data"] == {"i": 2}
     await client.close()
+
+
+async def test_empty_room_gets_an_epoch_so_nothing_is_missed(nodes: list[ServerProcess],
+                                                             publisher: Publisher) -> None:
+    """Subscribing to a room that has no events yet still gives an epoch (offset 0); a client
+    that saw nothing and comes back with `since` offset 0 gets every event it missed."""
+    room = f"lobby:empty{new_user()}"
+    client = await Client.login(nodes[0].ws_url, new_user())
+    first = await client.ok("subscribe", room=room)
+    assert first["epoch"] and first["offset"] == 0
+    await client.close()
+    for i in range(3):
+        pos = await publisher.publish(room, RoomEvent("chat", {"i": i}))
+        assert pos is not None and pos[0] == first["epoch"]
+    back = await Client.login(nodes[1].ws_url, new_user())
+    result = await back.ok("subscribe", room=room, since={"epoch": first["epoch"], "offset": 0})
+    assert result["recovered"] is True and result["offset"] == 3
+    assert [e["data"]["i"] for e in await back.events(room, 3)] == [0, 1, 2]
+    await back.close()
