@@ -1,0 +1,98 @@
+"""Hub pieces without I/O: frames, codecs, the variant rule, token buckets, the envelope."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
+from realtime.commands import Ping, Publish, Subscribe
+from realtime.events import Event
+from realtime.protocol import CODECS, JSON, MSGPACK, close_frame, frame
+from realtime.ratelimit import TokenBucket
+from realtime.rooms.base import FULL, REDACTED, SKIP, RoomEvent, Viewer, variant_for
+from realtime.wire import WireEvent, decode_body, encode_event, split_message
+
+
+def _parse(data: bytes) -> Frame:
+    reader = StreamReader()
+    reader.feed_data(data)
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    raise AssertionError("incomplete frame")
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 200_000])
+def test_prebuilt_frames_parse_as_websocket_frames(size: int) -> None:
+    """The hub's pre-framed bytes are valid unmasked RFC 6455 frames at every length boundary."""
+    payload = b"x" * size
+    parsed = _parse(frame(0x2, payload))
+    assert parsed.opcode is Opcode.BINARY and parsed.fin and bytes(parsed.data) == payload
+    closing = _parse(close_frame(4013, "slow consumer"))
+    assert closing.opcode is Opcode.CLOSE and bytes(closing.data)[:2] == (4013).to_bytes(2, "big")
+
+
+def test_one_decoder_per_format_gives_the_same_commands() -> None:
+    """JSON and MessagePack decode to the same Structs; unknown types fail at decode."""
+    obj = {"type": "subscribe", "id": "7", "room": "lobby:x", "since": {"epoch": "e", "offset": 3}}
+    from_json = CODECS[JSON].decode(msgspec.json.encode(obj))
+    from_msgpack = CODECS[MSGPACK].decode(msgspec.msgpack.encode(obj))
+    assert from_json == from_msgpack and isinstance(from_json, Subscribe)
+    assert isinstance(CODECS[JSON].decode(b'{"type":"ping","id":"1"}'), Ping)
+    with pytest.raises(msgspec.ValidationError):
+        CODECS[JSON].decode(b'{"type":"teleport","id":"1"}')
+    with pytest.raises(msgspec.ValidationError):
+        CODECS[JSON].decode(b'{"type":"publish","id":"1","room":"lobby:x","data":[1]}')
+    assert CODECS[JSON].command_id(b'{"type":"teleport","id":"9"}') == "9"
+    assert CODECS[JSON].command_id(b"{broken") is None
+    assert Publish(id="1", room="r", data={}).__struct_config__.tag == "publish"
+
+
+def test_event_frames_omit_offsets_for_rooms_without_history() -> None:
+    """An event of a history-less room carries no epoch/offset keys at all."""
+    plain = msgspec.json.decode(CODECS[JSON].encode(Event("leaderboard:w", "scores", {"a": 1})))
+    assert plain == {"type": "event", "room": "leaderboard:w", "event": "scores", "data": {"a": 1}}
+
+
+@pytest.mark.parametrize(("viewer", "user", "event", "expected"), [
+    (Viewer(), 1, {"gate": 0.5, "redacted": True, "author_id": 2}, FULL),
+    (Viewer(progress=0.2, shield=True), 1, {"gate": 0.5, "redacted": True, "author_id": 2},
+     REDACTED),
+    (Viewer(progress=0.5, shield=True), 1, {"gate": 0.5, "redacted": True, "author_id": 2}, FULL),
+    (Viewer(progress=0.2, shield=True), 2, {"gate": 0.5, "redacted": True, "author_id": 2}, FULL),
+    (Viewer(progress=0.2, shield=True), 1, {"gate": 0.5, "redacted": False, "author_id": 2},
+     FULL),
+    (Viewer(hidden_authors=frozenset({2})), 1, {"gate": None, "redacted": False, "author_id": 2},
+     SKIP),
+    (Viewer(), 1, {"gate": None, "redacted": False, "author_id": None, "targets": [3]}, SKIP),
+    (Viewer(), 3, {"gate": None, "redacted": False, "author_id": None, "targets": [3]}, FULL),
+])
+def test_variant_rule(viewer: Viewer, user: int, event: dict, expected: int) -> None:  # type: ignore[type-arg]
+    """Redacted only for a shielded viewer behind the gate (never the author); hidden authors
+    and non-targets get nothing."""
+    assert variant_for(viewer, user, redacted=event["redacted"], gate=event["gate"],
+                       author_id=event["author_id"], targets=event.get("targets")) == expected
+
+
+def test_token_bucket_bursts_then_asks_to_wait() -> None:
+    """A bucket allows its burst, then answers with the seconds until the next token."""
+    bucket = TokenBucket(rate=10.0, burst=3.0)
+    assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = bucket.take()
+    assert 0 < wait <= 0.1
+
+
+def test_envelope_round_trip() -> None:
+    """The Redis envelope keeps both variants and the filters; the Lua prefix parses."""
+    body = encode_event(RoomEvent("note", {"t": "full"}, redacted={"t": "-"}, gate=0.4,
+                                  author_id=5, target_user_ids=[5, 6]))
+    offset, epoch, rest = split_message(b"42:abc:" + body)
+    wire = decode_body(rest)
+    assert (offset, epoch) == (42, "abc") and isinstance(wire, WireEvent)
+    assert (wire.data, wire.redacted, wire.gate, wire.author_id, wire.targets) == (
+        {"t": "full"}, {"t": "-"}, 0.4, 5, [5, 6])
+    assert split_message(b"0::" + body)[:2] == (0, None)
