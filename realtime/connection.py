@@ -44,6 +44,16 @@ def _direct_protocol(send: Callable[..., Any]) -> Any:
     return proto
 
 
+def _release_handshake(proto: Any) -> None:
+    """uvicorn keeps the upgrade request and the 101 response (headers and all, ~4 KB) for the
+    socket's lifetime but never reads them after the handshake: let them go (idle sockets are
+    the hub's biggest memory cost)."""
+    if getattr(proto, "handshake_complete", False):
+        for attr in ("request", "response"):
+            if getattr(proto, attr, None) is not None:
+                setattr(proto, attr, None)
+
+
 class Connection:
     """A live socket after the handshake. `write(frame_bytes)` never blocks."""
 
@@ -92,6 +102,7 @@ class Connection:
         self._wake: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         if self._proto is not None:
+            _release_handshake(self._proto)
             self._transport = self._proto.transport
             self._ws = self._proto.conn
             self._limit = queue_bytes
