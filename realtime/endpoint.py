@@ -82,7 +82,10 @@ class Endpoint:
         if message["type"] != "websocket.connect":
             return
         origin, fmt, chosen, bearer = _handshake(scope)
-        del message  # keep the long-lived frame small (10,000s of these stay open)
+        # Keep what stays alive per open socket small (10,000s of them): the upgrade headers
+        # are not needed past this point (uvicorn's logging uses client and path only).
+        del message
+        scope["headers"] = []
         # The query string is never read: a token in the URL is ignored (URLs end up in logs).
         await send({"type": "websocket.accept", "subprotocol": chosen})
         settings = self.hub.settings
