@@ -71,6 +71,18 @@ async def record_activity(db: Database, redis: Redis | None, *, actor_id: int, v
     return activity_id
 
 
+async def retract_activity(db: Database, *, actor_id: int, verb: str, object_kind: str,
+                           object_id: str | int) -> int:
+    """Delete the activities of `verb` on an object (e.g. a deleted public annotation). Feed
+    pages re-read activities from Postgres, so they vanish from every feed at once; the ids
+    left in Redis feeds are skipped on read. Returns how many rows went."""
+    verbs.check(verb)
+    done = await db.pool.execute(
+        "DELETE FROM activities WHERE actor_id = $1 AND verb = $2 AND object_kind = $3"
+        " AND object_id = $4", actor_id, verb, object_kind, str(object_id))
+    return int(done.split()[-1]) if done else 0
+
+
 # Activities a viewer may see among `ids`: the viewer follows the actor (accepted), the actor's
 # profile is not private, and neither blocks nor mutes hide the actor.
 _VISIBLE_SQL = """

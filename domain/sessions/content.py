@@ -39,11 +39,11 @@ _MSG_SQL = ("SELECT m.id, m.session_id, m.author_id, u.display_name AS author_na
 _REACT_SQL = ("SELECT r.id, r.session_id, r.author_id, u.display_name AS author_name, r.gate,"
               " r.chapter, r.locator, r.created_at, r.emoji, (SELECT count(*) FROM"
               " session_reactions c WHERE c.session_id = r.session_id AND c.locator = r.locator"
-              " AND c.emoji = r.emoji) AS count FROM session_reactions r"
+              " AND c.emoji = r.emoji) AS count, r.annotation_id FROM session_reactions r"
               " JOIN users u ON u.id = r.author_id")
 _ANN_SQL = ("SELECT a.id, a.session_id, a.book_id, a.author_id, u.display_name AS author_name,"
             " a.visibility, a.gate, a.range_start, a.range_end, a.chapter, a.locator,"
-            " a.created_at, a.selectors, a.quote, a.note FROM session_annotations a"
+            " a.created_at, a.selectors, a.quote, a.note, a.parent_id FROM session_annotations a"
             " JOIN users u ON u.id = a.author_id")
 _selectors = msgspec.json.Decoder(list[Selector])
 
@@ -59,7 +59,7 @@ def reaction_out(r: Any) -> ReactionOut:
     return ReactionOut(id=r["id"], session_id=r["session_id"], author_id=r["author_id"],
                        author_name=r["author_name"], gate=r["gate"], chapter=r["chapter"],
                        locator=r["locator"], created_at=r["created_at"], emoji=r["emoji"],
-                       count=int(r["count"]))
+                       count=int(r["count"]), annotation_id=r["annotation_id"])
 
 
 def annotation_out(r: Any) -> AnnotationOut:
@@ -71,7 +71,7 @@ def annotation_out(r: Any) -> AnnotationOut:
                          range_start=r["range_start"], range_end=r["range_end"],
                          chapter=r["chapter"], locator=r["locator"],
                          created_at=r["created_at"], selectors=sels, quote=r["quote"],
-                         note=r["note"])
+                         note=r["note"], parent_id=r["parent_id"])
 
 
 async def viewer_state(db: Database, session_id: int, user_id: int | None) -> ViewerState:
@@ -185,11 +185,23 @@ def _id(value: Any, field: str) -> int:
 
 
 async def react(db: Database, who: Principal, session_id: int, emoji: Any,
-                position: Position) -> ReactionOut:
-    """An emoji from the fixed set on a passage; gated at max(anchor, author's progression)."""
+                position: Position | None, annotation_id: Any = None) -> ReactionOut:
+    """An emoji from the fixed set on a passage; gated at max(anchor, author's progression).
+    With `annotation_id` it reacts to that annotation (same session, visible to the reactor),
+    anchored at the annotation's passage unless a position is given."""
     if emoji not in EMOJI:
         raise Invalid("emoji must be one of " + " ".join(EMOJI), code="invalid_emoji",
                       field="emoji")
+    target = None
+    if annotation_id is not None:
+        target = await _annotation_for(db, who, session_id, _id(annotation_id, "annotation_id"),
+                                       "annotation_id")
+        if position is None:
+            position = Position(progression=target["gate"],
+                                locator=target["locator"] or f"annotation:{target['id']}")
+    if position is None:
+        raise Invalid("a reaction needs a position or an annotation_id", code="invalid_position",
+                      field="position")
     anchor = check_progression(position.progression, "position.progression")
     if not isinstance(position.locator, str) or not position.locator or \
             len(position.locator) > 512:
@@ -199,10 +211,25 @@ async def react(db: Database, who: Principal, session_id: int, emoji: Any,
     gate = max(anchor, part["progression"] or 0.0)
     book = await get_book(db, (await fetch_session(db, session_id))["book_id"])
     new_id = await db.pool.fetchval(
-        "INSERT INTO session_reactions (session_id, author_id, emoji, gate, locator, chapter)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        session_id, who.user_id, emoji, gate, position.locator, book.chapter_at(anchor))
+        "INSERT INTO session_reactions (session_id, author_id, emoji, gate, locator, chapter,"
+        " annotation_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        session_id, who.user_id, emoji, gate, position.locator, book.chapter_at(anchor),
+        target["id"] if target is not None else None)
     return reaction_out(await db.pool.fetchrow(_REACT_SQL + " WHERE r.id = $1", new_id))
+
+
+async def _annotation_for(db: Database, who: Principal, session_id: int, annotation_id: int,
+                          field: str) -> Any:
+    """An annotation of this session that `who` may see (not deleted, not someone else's
+    private one, its author not blocked either way or muted), or `annotation_not_found`."""
+    row = await db.pool.fetchrow(
+        "SELECT id, author_id, visibility, gate, locator FROM session_annotations WHERE id = $1"
+        " AND session_id = $2 AND deleted_at IS NULL", annotation_id, session_id)
+    if row is None or (row["visibility"] == "private" and row["author_id"] != who.user_id) or \
+            row["author_id"] in await hidden_user_ids(db, who.user_id):
+        raise NotFound(f"no annotation {annotation_id} in this session",
+                       code="annotation_not_found", field=field)
+    return row
 
 
 def _check_selectors(selectors: list[Any]) -> tuple[float, float, str | None, str | None]:
@@ -248,14 +275,18 @@ async def annotate(db: Database, who: Principal, session_id: int,
         raise Invalid(f"a note holds at most {MAX_NOTE_CHARS} characters", code="note_too_long",
                       field="note")
     row, _ = await active_participant(db, session_id, who)
+    parent = None
+    if data.parent_id is not None:  # a reply: to an annotation of this session the author sees
+        parent = (await _annotation_for(db, who, session_id, _id(data.parent_id, "parent_id"),
+                                        "parent_id"))["id"]
     book = await get_book(db, row["book_id"])
     new_id = await db.pool.fetchval(
         "INSERT INTO session_annotations (session_id, book_id, author_id, visibility, selectors,"
-        " quote, note, range_start, range_end, gate, locator, chapter) VALUES ($1, $2, $3, $4,"
-        " $5::jsonb, $6, $7, $8, $9, $9, $10, $11) RETURNING id",
+        " quote, note, range_start, range_end, gate, locator, chapter, parent_id) VALUES ($1,"
+        " $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $9, $10, $11, $12) RETURNING id",
         session_id, row["book_id"], who.user_id, data.visibility,
         msgspec.json.encode(data.selectors).decode(), quote, data.note.strip(), start, end,
-        locator, book.chapter_at(start))
+        locator, book.chapter_at(start), parent)
     return annotation_out(await db.pool.fetchrow(_ANN_SQL + " WHERE a.id = $1", new_id))
 
 

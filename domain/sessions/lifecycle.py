@@ -73,7 +73,7 @@ async def _participant(db: Database, session_id: int, user_id: int, conn: Any = 
 
 async def may_see(db: Database, row: Any, viewer: Principal | None) -> bool:
     """Public: everyone; followers: the host's followers; invite: admitted readers. Staff and
-    the host always; a block between the viewer and the host hides the session."""
+    the host always; invited users too; a block between the viewer and the host hides it."""
     if viewer is not None and (viewer.is_moderator or viewer.user_id == row["host_id"]):
         return True
     if viewer is not None and await blocked_either_way(db, viewer.user_id, row["host_id"]):
@@ -85,9 +85,18 @@ async def may_see(db: Database, row: Any, viewer: Principal | None) -> bool:
     part = await _participant(db, row["id"], viewer.user_id)
     if part is not None and not part["kicked"]:
         return True
+    if await invited(db, row["id"], viewer.user_id):
+        return True
     if row["visibility"] == "followers":
         return await _follows(db, viewer.user_id, row["host_id"])
     return False
+
+
+async def invited(db: Database, session_id: int, user_id: int) -> bool:
+    """The host invited this user to this session (`POST /sessions/{id}/invitations`)."""
+    return bool(await db.pool.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM session_invitations WHERE session_id = $1"
+        " AND user_id = $2)", session_id, user_id))
 
 
 async def _follows(db: Database, follower: int, followee: int) -> bool:
@@ -177,7 +186,9 @@ async def list_sessions(db: Database, viewer: Principal | None, which: str,
                 "     WHERE f.follower_id = $1 AND f.followee_id = s.host_id"
                 "     AND f.status = 'accepted'))"
                 " OR EXISTS (SELECT 1 FROM session_participants p WHERE p.session_id = s.id"
-                "     AND p.user_id = $1 AND NOT p.kicked))")
+                "     AND p.user_id = $1 AND NOT p.kicked)"
+                " OR EXISTS (SELECT 1 FROM session_invitations i WHERE i.session_id = s.id"
+                "     AND i.user_id = $1))")
             where.append("NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = $1 AND"
                          " b.blocked_id = s.host_id) OR (b.blocker_id = s.host_id AND"
                          " b.blocked_id = $1))")
@@ -315,8 +326,15 @@ async def set_flag(db: Database, actor: Principal, session_id: int, user_id: int
 
 async def join_session(db: Database, who: Principal, session_id: int,
                        invite_code: str | None = None, *, via_socket: bool = False) -> Any:
+    """Admit a reader (see `admit`); returns the session row."""
+    return (await admit(db, who, session_id, invite_code, via_socket=via_socket))[0]
+
+
+async def admit(db: Database, who: Principal, session_id: int,
+                invite_code: str | None = None, *, via_socket: bool = False) -> tuple[Any, bool]:
     """Admit a reader (REST join with the invite code, or a socket subscribe). Returns the session
-    row. Refuses kicked readers, strangers to invite-only/followers sessions, full sessions.
+    row and whether the reader was admitted just now (first time). Refuses kicked readers,
+    strangers to invite-only/followers sessions (invited users need no code), full sessions.
 
     Readers already admitted take a two-query path; the checks run before the transaction, which
     only serialises the capacity count (session row locked) and the insert — so it never waits
@@ -328,12 +346,14 @@ async def join_session(db: Database, who: Principal, session_id: int,
     if kicked:
         raise Forbidden("you were removed from this session", code="kicked")
     if kicked is not None:
-        return row
+        return row, False
     staff = who.is_moderator or who.user_id == row["host_id"]
     if not staff:
         if await blocked_either_way(db, who.user_id, row["host_id"]):
             raise NotFound(f"no session {session_id}", code="session_not_found")
-        if row["visibility"] == "invite":
+        if row["visibility"] != "public" and await invited(db, session_id, who.user_id):
+            pass  # the host invited them: no code, no follow needed
+        elif row["visibility"] == "invite":
             if via_socket or not invite_code:
                 raise Forbidden("this session is invite-only: join with the invite code",
                                 code="invite_required")
@@ -352,20 +372,21 @@ async def join_session(db: Database, who: Principal, session_id: int,
                 " AND NOT kicked", session_id)
             if taken >= locked["capacity"]:
                 raise Conflict("the session is full", code="session_full")
-        await conn.execute(
+        added = await conn.fetchval(
             "INSERT INTO session_participants (session_id, user_id) VALUES ($1, $2)"
-            " ON CONFLICT DO NOTHING", session_id, who.user_id)
+            " ON CONFLICT DO NOTHING RETURNING id", session_id, who.user_id)
         kicked = await conn.fetchval(
             "SELECT kicked FROM session_participants WHERE session_id = $1 AND user_id = $2",
             session_id, who.user_id)
     if kicked:  # kicked between the check and the insert
         raise Forbidden("you were removed from this session", code="kicked")
-    return locked
+    return locked, added is not None
 
 
-async def connect(db: Database, who: Principal, session_id: int) -> tuple[Any, Any]:
-    """A socket enters the room: admit, count the connection; returns (session, participant)."""
-    row = await join_session(db, who, session_id, via_socket=True)
+async def connect(db: Database, who: Principal, session_id: int) -> tuple[Any, Any, bool]:
+    """A socket enters the room: admit, count the connection; returns (session, participant,
+    admitted just now)."""
+    row, new = await admit(db, who, session_id, via_socket=True)
     part = await db.pool.fetchrow(
         "UPDATE session_participants SET connections = connections + 1,"
         " present_since = COALESCE(present_since, CASE WHEN $3 = 'live' THEN now() END)"
@@ -373,7 +394,7 @@ async def connect(db: Database, who: Principal, session_id: int) -> tuple[Any, A
         session_id, who.user_id, row["status"])
     if part is None:
         raise Forbidden("you were removed from this session", code="kicked")
-    return row, part
+    return row, part, new
 
 
 async def disconnect(db: Database, session_id: int, user_id: int) -> None:
@@ -514,8 +535,15 @@ async def session_record(db: Database, viewer: Principal | None, session_id: int
 async def start_due_sessions(db: Database, now: datetime | None = None) -> list[int]:
     """Scheduled sessions whose start time has come go live (for the worker's schedule job);
     returns their ids so the caller can publish a `status` event to each room."""
-    rows = await db.pool.fetch(
-        "UPDATE reading_sessions SET status = 'live', started_at = now()"
-        " WHERE status = 'scheduled' AND scheduled_at IS NOT NULL AND scheduled_at <= $1"
-        " RETURNING id", now or _now())
-    return sorted(int(r["id"]) for r in rows)
+    async with db.pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "UPDATE reading_sessions SET status = 'live', started_at = now()"
+            " WHERE status = 'scheduled' AND scheduled_at IS NOT NULL AND scheduled_at <= $1"
+            " RETURNING id", now or _now())
+        ids = sorted(int(r["id"]) for r in rows)
+        if ids:  # readers already in those rooms start counting attendance now
+            await conn.execute(
+                "UPDATE session_participants SET present_since = now() WHERE session_id ="
+                " ANY($1::bigint[]) AND connections > 0 AND NOT kicked AND present_since IS NULL",
+                ids)
+    return ids

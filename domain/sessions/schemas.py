@@ -121,6 +121,7 @@ class ReactionOut(msgspec.Struct):
     emoji: str | None = None
     count: int | None = None
     redacted: bool = False
+    annotation_id: int | None = None  # a reaction to this annotation (its author is notified)
 
 
 class TextQuoteSelector(msgspec.Struct, tag="TextQuoteSelector", forbid_unknown_fields=True):
@@ -149,6 +150,31 @@ class AnnotationCreate(msgspec.Struct, forbid_unknown_fields=True):
     selectors: list[Selector]
     note: str = ""
     visibility: Literal["private", "session", "public"] = "session"
+    parent_id: int | None = None  # a reply to this annotation (same session, not private)
+
+
+class ReactionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """An emoji on a passage (`position`) or on an annotation (`annotation_id`: anchored at the
+    annotation's passage when no position is given)."""
+
+    emoji: str
+    position: Position | None = None
+    annotation_id: int | None = None
+
+
+class InvitationCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Whom the host invites: user ids and/or handles (at most 50 in all)."""
+
+    user_ids: list[int] = msgspec.field(default_factory=list)
+    handles: list[str] = msgspec.field(default_factory=list)
+
+
+class InvitationsOut(msgspec.Struct):
+    session_id: int
+    invited: list[int]  # everyone now invited by this request (newly or before)
+    notified: list[int]  # those newly invited (each got a `session_invitation` notification)
+    invite_code: str | None
+    link: str
 
 
 class AnnotationOut(msgspec.Struct):
@@ -168,6 +194,7 @@ class AnnotationOut(msgspec.Struct):
     quote: str | None = None
     note: str | None = None
     redacted: bool = False
+    parent_id: int | None = None  # a reply to this annotation
 
 
 class MessagePage(msgspec.Struct):

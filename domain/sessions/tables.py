@@ -91,6 +91,7 @@ class SessionReaction(Table, tablename="session_reactions"):
     locator = Text()
     chapter = Integer(null=True, default=None)
     created_at = Timestamptz()
+    annotation_id = BigInt(null=True, default=None)  # m0011: a reaction to this annotation
 
 
 class SessionAnnotation(Table, tablename="session_annotations"):
@@ -111,7 +112,30 @@ class SessionAnnotation(Table, tablename="session_annotations"):
     chapter = Integer(null=True, default=None)
     created_at = Timestamptz()
     deleted_at = Timestamptz(null=True, default=None)
+    parent_id = BigInt(null=True, default=None)  # m0011: a reply to this annotation
+
+
+class SessionInvitation(Table, tablename="session_invitations"):
+    """The host invited a user: they may see and join the session (also invite-only ones)."""
+
+    id = BigSerial(primary_key=True)
+    session_id = ForeignKey(references=ReadingSession, on_delete=OnDelete.cascade, null=False)
+    user_id = ForeignKey(references=User, on_delete=OnDelete.cascade, null=False)
+    invited_by = ForeignKey(references=User, on_delete=OnDelete.cascade, null=False)
+    created_at = Timestamptz()
+
+
+class BookReading(Table, tablename="book_readings"):
+    """When a reader first reported a position in a book, and when they finished it (once each:
+    the started/finished feed activities hang on these)."""
+
+    id = BigSerial(primary_key=True)
+    user_id = ForeignKey(references=User, on_delete=OnDelete.cascade, null=False)
+    book_id = BigInt()
+    started_at = Timestamptz()
+    finished_at = Timestamptz(null=True, default=None)
 
 
 SESSION_TABLES: list[type[Table]] = [ReadingSession, SessionParticipant, SessionMessage,
-                                     SessionReaction, SessionAnnotation]
+                                     SessionReaction, SessionAnnotation, SessionInvitation,
+                                     BookReading]

@@ -15,7 +15,7 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import DomainError, Invalid
 from domain.keys import SESSION_CONTROL
-from domain.sessions import content, lifecycle
+from domain.sessions import content, lifecycle, social
 from domain.sessions.books import BookInfo, get_book
 from domain.sessions.onconn import OnConnection
 from domain.sessions.schemas import (
@@ -52,14 +52,18 @@ class ChatDelete(msgspec.Struct, tag="chat_delete", forbid_unknown_fields=True):
 
 
 class React(msgspec.Struct, tag="react", forbid_unknown_fields=True):
+    """On a passage (`position`) or on an annotation (`annotation_id`)."""
+
     emoji: str
-    position: Position
+    position: Position | None = None
+    annotation_id: int | None = None
 
 
 class Annotate(msgspec.Struct, tag="annotate", forbid_unknown_fields=True):
     selectors: list[Selector]
     note: str = ""
     visibility: Literal["private", "session", "public"] = "session"
+    parent_id: int | None = None  # a reply to an annotation of this session
 
 
 class AnnotationDelete(msgspec.Struct, tag="annotation_delete", forbid_unknown_fields=True):
@@ -195,7 +199,9 @@ class SessionRoom(RoomKind):
 
     async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
         sid = session_id_of(room_id)
-        await lifecycle.connect(self.db, _principal(conn), sid)
+        row, _, new = await lifecycle.connect(self.db, _principal(conn), sid)
+        if new:  # first admission: the `joined_session` activity (never fails the subscribe)
+            await social.after_join(self.db, self.redis, row, conn.user_id)
         state = await content.viewer_state(self.db, sid, conn.user_id)
         self._local.setdefault((self._room(room_id), conn.user_id), set()).add(conn.conn_id)
         return Viewer(progress=state.progress, shield=state.shield,
@@ -223,6 +229,8 @@ class SessionRoom(RoomKind):
                 async with self.db.pool.acquire() as raw:  # one checkout for the 3 statements
                     msg = await content.post_message(OnConnection(raw), who, sid,  # type: ignore[arg-type]
                                                      body)
+                if "@" in body:  # mentions: notified after the insert, never failing the chat
+                    await social.after_message(self.db, self.redis, msg)
                 return [message_event(msg)], {"message_id": msg.id, "gate": msg.gate}
             case ChatEdit(message_id=mid, body=body):
                 msg = await content.edit_message(self.db, who, sid, mid, body)
@@ -230,15 +238,19 @@ class SessionRoom(RoomKind):
             case ChatDelete(message_id=mid):
                 msg = await content.delete_message(self.db, who, sid, mid)
                 return [message_deleted_event(msg, who.user_id)], {"message_id": msg.id}
-            case React(emoji=emoji, position=position):
-                r = await content.react(self.db, who, sid, emoji, position)
+            case React(emoji=emoji, position=position, annotation_id=target):
+                r = await content.react(self.db, who, sid, emoji, position, target)
+                await social.after_reaction(self.db, self.redis, r)
                 return [reaction_event(r)], {"reaction_id": r.id, "count": r.count}
             case Annotate():
                 a = await content.annotate(self.db, who, sid, AnnotationCreate(
-                    selectors=cmd.selectors, note=cmd.note, visibility=cmd.visibility))
+                    selectors=cmd.selectors, note=cmd.note, visibility=cmd.visibility,
+                    parent_id=cmd.parent_id))
+                await social.after_annotation(self.db, self.redis, a)
                 return [annotation_event(a)], {"annotation_id": a.id, "gate": a.gate}
             case AnnotationDelete(annotation_id=aid):
                 gone = await content.delete_annotation(self.db, who, sid, aid)
+                await social.after_annotation_deleted(self.db, gone)
                 return [annotation_deleted_event(gone, who.user_id)], {"annotation_id": gone.id}
             case Typing(typing=typing):
                 # ephemeral: PUBLISHed without history, never stored
@@ -293,6 +305,9 @@ class SessionRoom(RoomKind):
             events = [unlocked_event(i) for i in items]
             for tab in self._tabs(room, conn):
                 await hub.send_to(tab, room, events)
+        started, done = social.milestones(book, moved.old_furthest, moved.new_furthest)
+        if started or done:  # started/finished the book: feed activities, once per book
+            await social.after_move(self.db, self.redis, conn.user_id, book, started, done)
         if moved.follow:
             await hub.publish(room, RoomEvent("follow", {
                 "user_id": conn.user_id, "position": out["position"]}))

@@ -13,13 +13,17 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
-from domain.sessions import content, lifecycle
+from domain.sessions import content, invitations, lifecycle, social
 from domain.sessions.schemas import (
     AnnotationCreate,
     AnnotationOut,
     AnnotationPage,
+    InvitationCreate,
+    InvitationsOut,
     MessageOut,
     MessagePage,
+    ReactionCreate,
+    ReactionOut,
     ReactionPage,
     SessionCreate,
     SessionOut,
@@ -35,6 +39,7 @@ from realtime.rooms.session import (
     annotation_event,
     message_deleted_event,
     message_event,
+    reaction_event,
 )
 from server.deps import services_of
 
@@ -124,6 +129,7 @@ class SessionController(Controller):
                     redis: Redis, settings: Settings) -> SessionOut:
         out = await lifecycle.start_session(db, user, session_id)
         await _publish(state, redis, settings, out.room, RoomEvent("status", {"status": "live"}))
+        await social.after_start(db, redis, out.id)
         return out
 
     @post("/{session_id:int}/end", summary="Host ends the session (read-only afterwards)",
@@ -138,8 +144,16 @@ class SessionController(Controller):
           status_code=200)
     async def join(self, session_id: int, data: JoinIn, db: Database, user: Principal,
                    redis: Redis) -> SessionOut:
-        await lifecycle.join_session(db, user, session_id, data.invite_code)
+        row, new = await lifecycle.admit(db, user, session_id, data.invite_code)
+        if new:
+            await social.after_join(db, redis, row, user.user_id)
         return await lifecycle.get_session(db, session_id, user, redis)
+
+    @post("/{session_id:int}/invitations", status_code=201,
+          summary="Host invites users (ids or handles): each is notified and may join")
+    async def invite(self, session_id: int, data: InvitationCreate, db: Database,
+                     user: Principal, redis: Redis, settings: Settings) -> InvitationsOut:
+        return await invitations.invite(db, redis, user, session_id, data, settings.public_url)
 
     @post("/{session_id:int}/host", summary="Hand the host role over", status_code=200)
     async def hand_over(self, session_id: int, data: HostIn, db: Database, user: Principal,
@@ -188,6 +202,7 @@ class SessionController(Controller):
                    state: State, redis: Redis, settings: Settings) -> MessageOut:
         msg = await content.post_message(db, user, session_id, data.body)
         await _publish(state, redis, settings, lifecycle.room_of(session_id), message_event(msg))
+        await social.after_message(db, redis, msg)
         return msg
 
     @patch("/{session_id:int}/messages/{message_id:int}", summary="Edit my message")
@@ -213,6 +228,16 @@ class SessionController(Controller):
                         limit: int = Parameter(default=100, ge=1, le=200)) -> ReactionPage:
         return await content.list_reactions(db, maybe_user, session_id, cursor, limit)
 
+    @post("/{session_id:int}/reactions",
+          summary="React to a passage, or to an annotation (its author is notified)")
+    async def react(self, session_id: int, data: ReactionCreate, db: Database, user: Principal,
+                    state: State, redis: Redis, settings: Settings) -> ReactionOut:
+        r = await content.react(db, user, session_id, data.emoji, data.position,
+                                data.annotation_id)
+        await _publish(state, redis, settings, lifecycle.room_of(session_id), reaction_event(r))
+        await social.after_reaction(db, redis, r)
+        return r
+
     @get("/{session_id:int}/annotations", summary="A session's annotations through the shield")
     async def annotations(self, session_id: int, db: Database, maybe_user: Principal | None,
                           cursor: str | None = None,
@@ -226,6 +251,7 @@ class SessionController(Controller):
         ann = await content.annotate(db, user, session_id, data)
         await _publish(state, redis, settings, lifecycle.room_of(session_id),
                        annotation_event(ann))
+        await social.after_annotation(db, redis, ann)
         return ann
 
 
@@ -237,6 +263,7 @@ class SessionController(Controller):
         gone = await content.delete_annotation(db, user, session_id, annotation_id)
         await _publish(state, redis, settings, lifecycle.room_of(session_id),
                        annotation_deleted_event(gone, user.user_id))
+        await social.after_annotation_deleted(db, gone)
         return Done()
 
 
