@@ -1,13 +1,19 @@
-"""Session reminders: "<title> is starting" for everyone who joined a scheduled session."""
+"""Session jobs: "<title> is starting" for joined and invited readers, and the schedule that
+starts due sessions (announcing `status` in their rooms)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.keys import SESSION_REMINDED
 from domain.notifications.service import notify
+from domain.sessions import lifecycle, social
 from jobs.retry import task
+from realtime.rooms.base import RoomEvent
+
+log = logging.getLogger("readalong.worker")
 
 LEAD = timedelta(minutes=10)  # how long before `scheduled_at` the reminder goes out
 
@@ -30,19 +36,25 @@ async def session_reminders(ctx: dict[str, Any], now_iso: str | None = None) -> 
 
 @task
 async def remind_session(ctx: dict[str, Any], session_id: int) -> int:
-    """Notify each participant (not kicked, not the host) once per session."""
+    """Notify each participant and invited user (not kicked, not the host) once per session;
+    also run when a session goes live (it may have started early or without a schedule)."""
     db = ctx["db"]
     session = await db.pool.fetchrow(
-        "SELECT id, title, host_id, scheduled_at FROM reading_sessions WHERE id = $1"
-        " AND status = 'scheduled'", session_id)
+        "SELECT id, title, host_id, scheduled_at, started_at FROM reading_sessions"
+        " WHERE id = $1 AND status <> 'ended'", session_id)
     if session is None:
         return 0
     rows = await db.pool.fetch(
-        "SELECT p.user_id FROM session_participants p WHERE p.session_id = $1 AND NOT p.kicked"
-        " AND p.user_id <> $2 AND NOT EXISTS (SELECT 1 FROM notifications n"
-        "   WHERE n.recipient_id = p.user_id AND n.type = 'session_starting'"
+        "SELECT w.user_id FROM (SELECT p.user_id FROM session_participants p"
+        "   WHERE p.session_id = $1 AND NOT p.kicked"
+        "   UNION SELECT i.user_id FROM session_invitations i WHERE i.session_id = $1"
+        "   AND NOT EXISTS (SELECT 1 FROM session_participants k WHERE k.session_id = $1"
+        "     AND k.user_id = i.user_id AND k.kicked)) w"
+        " WHERE w.user_id <> $2 AND NOT EXISTS (SELECT 1 FROM notifications n"
+        "   WHERE n.recipient_id = w.user_id AND n.type = 'session_starting'"
         "   AND n.target_kind = 'session' AND n.target_id = $1::text)",
         session_id, session["host_id"])
+    when = session["scheduled_at"] or session["started_at"]
     sent = 0
     for r in rows:
         # concurrent runs (cron + a retry): only the first claims each reader
@@ -52,7 +64,24 @@ async def remind_session(ctx: dict[str, Any], session_id: int) -> int:
         nid = await notify(db, ctx["redis"], recipient_id=int(r["user_id"]),
                            type="session_starting", actor_id=int(session["host_id"]),
                            target_kind="session", target_id=session_id,
-                           payload={"title": session["title"],
-                                    "scheduled_at": session["scheduled_at"].isoformat()})
+                           payload={"title": session["title"], "session_id": session_id,
+                                    "scheduled_at": when.isoformat() if when else None})
         sent += nid is not None
     return sent
+
+
+@task
+async def start_due_sessions(ctx: dict[str, Any]) -> int:
+    """Cron: scheduled sessions whose time has come go live; each room gets the `status` event
+    (after the commit; a failed publish is logged — clients see the status over REST), then the
+    `hosted_session` activity and "is starting" for joined and invited readers."""
+    db = ctx["db"]
+    ids = await lifecycle.start_due_sessions(db)
+    for sid in ids:
+        try:
+            await ctx["publisher"].publish(lifecycle.room_of(sid),
+                                           RoomEvent("status", {"status": "live"}))
+        except Exception:
+            log.exception("publishing the start of session %s failed", sid)
+        await social.after_start(db, ctx["redis"], sid)
+    return len(ids)

@@ -38,6 +38,7 @@ FUNCTIONS = [
     feeds.feed_maintenance,
     sessions.session_reminders,
     sessions.remind_session,
+    sessions.start_due_sessions,
     housekeeping.housekeeping,
 ]
 
@@ -48,6 +49,8 @@ CRON_JOBS = [
          minute={0, 10, 20, 30, 40, 50}, second=5, unique=True),
     cron(sessions.session_reminders, name="cron:session_reminders",  # type: ignore[arg-type]
          second=30, unique=True),
+    cron(sessions.start_due_sessions, name="cron:start_due_sessions",  # type: ignore[arg-type]
+         second={15, 45}, unique=True),
     cron(housekeeping.housekeeping, name="cron:housekeeping", minute=41,  # type: ignore[arg-type]
          second=0, unique=True),
     cron(feeds.feed_maintenance, name="cron:feed_maintenance", minute=17,  # type: ignore[arg-type]
