@@ -72,17 +72,24 @@ async def test_mention_notifies_live_redacted_behind_the_gate_and_not_when_block
         assert hidden["data"]["notification"]["payload"]["redacted"] is True
         assert "butler" not in json.dumps(hidden)
     assert "butler" not in json.dumps(await _inbox(http, cid))
+    # over REST too
+    r = await http.post(f"/api/v1/sessions/{s['id']}/messages", headers=bea.headers,
+                        json={"body": f"thanks @{ana.handle}!"})
+    assert r.status_code == 201, r.text
+    await run_worker(worker_settings(engines))
+    [back] = await _inbox(http, ana, "mention")
+    assert back["text"] == f"Bea mentioned you in '{title}' (at 70%)"
+    assert back["payload"]["redacted"] is True and "excerpt" not in back["payload"]  # 0.62 < 0.7
     assert await _inbox(http, dan, "mention") == []
-    assert await _inbox(http, ana, "mention") == []  # mentioning yourself is no news
     assert not [f for f in d.events("notification")
                 if f["data"]["notification"]["type"] == "mention"]
 
 
 async def test_annotation_reply_and_grouped_reactions_notify_the_author(
-        http: httpx.AsyncClient, engines: Engines, unique: str) -> None:
-    """A reply to an annotation and reactions to it notify its author; four reactions make one
-    entry "Uma and 3 others reacted to your note"; replies/reactions to a missing or someone
-    else's private annotation are refused and store nothing."""
+        http: httpx.AsyncClient, engines: Engines, server: ServerProcess, unique: str) -> None:
+    """A reply to an annotation and reactions to it (REST or socket) notify its author; four
+    reactions make one entry "Uma and 3 others reacted to your note"; replies/reactions to a
+    missing or someone else's private annotation are refused and store nothing."""
     host = await register(http, unique, prefix="hst", display_name="Host")
     ola = await register(http, unique, prefix="ola", display_name="Ola")
     pia = await register(http, unique, prefix="pia", display_name="Pia")
@@ -102,10 +109,14 @@ async def test_annotation_reply_and_grouped_reactions_notify_the_author(
                         json={"selectors": _range(0.3, 0.31), "visibility": "private"})
     private = r.json()["id"]
 
-    r = await http.post(f"/api/v1/sessions/{sid}/annotations", headers=pia.headers,
-                        json={"selectors": _range(0.3, 0.35), "note": "agreed",
-                              "parent_id": ann})
-    assert r.status_code == 201 and r.json()["parent_id"] == ann, r.text
+    async with WS(server.ws_url, pia.access_token) as p:
+        assert (await p.subscribe(s["room"]))["type"] == "ack"
+        ack = await p.publish(s["room"], {"type": "annotate", "selectors": _range(0.3, 0.35),
+                                          "note": "agreed", "parent_id": ann})
+        assert ack["type"] == "ack", ack
+        ev = await p.wait(lambda f: f["type"] == "event" and f["event"] == "annotation"
+                          and f["data"]["id"] == ack["result"]["annotation_id"])
+        assert ev["data"]["parent_id"] == ann
     for bad in (private, 987654321):
         r = await http.post(f"/api/v1/sessions/{sid}/annotations", headers=pia.headers,
                             json={"selectors": _range(0.3, 0.35), "parent_id": bad})
@@ -116,11 +127,15 @@ async def test_annotation_reply_and_grouped_reactions_notify_the_author(
     r = await http.post(f"/api/v1/sessions/{sid}/reactions", headers=pia.headers,
                         json={"emoji": "🔥"})
     assert r.status_code == 422 and r.json()["code"] == "invalid_position"
-    for u in reactors:
+    for u in reactors[:-1]:
         r = await http.post(f"/api/v1/sessions/{sid}/reactions", headers=u.headers,
                             json={"emoji": "❤️", "annotation_id": ann})
         assert r.status_code == 201, r.text
         assert r.json()["annotation_id"] == ann and r.json()["gate"] == 0.35
+    async with WS(server.ws_url, reactors[-1].access_token) as u:
+        assert (await u.subscribe(s["room"]))["type"] == "ack"
+        ack = await u.publish(s["room"], {"type": "react", "emoji": "👏", "annotation_id": ann})
+        assert ack["type"] == "ack", ack
     counts = await db_exec(engines.database_url,
                            "SELECT (SELECT count(*) FROM session_annotations WHERE session_id = $1)"
                            " AS a, (SELECT count(*) FROM session_reactions WHERE session_id = $1)"
@@ -161,6 +176,10 @@ async def test_invitation_notifies_and_admits_to_invite_only_session(
     assert r.status_code == 422 and r.json()["code"] == "unknown_user"
     r = await http.post(url, headers=host.headers, json={})
     assert r.status_code == 422 and r.json()["code"] == "empty_invitation"
+    r = await http.post(url, headers=host.headers, json={"user_ids": list(range(1, 52))})
+    assert r.status_code == 422 and r.json()["code"] == "too_many_invitations"
+    r = await http.post(url, headers=host.headers, json={"user_ids": "all"})
+    assert r.status_code == 400
     r = await http.post(url, headers=bea.headers, json={"user_ids": [cid.id]})
     assert r.status_code == 403 and r.json()["code"] == "not_host"
     rows = await db_exec(engines.database_url,
