@@ -122,3 +122,22 @@ async def test_due_session_cron_starts_it_and_clients_get_status(
         [f"{title} is starting"]
     hosted = [i for i in await _feed(http, fan) if i["verb"] == "hosted_session"]
     assert [i["object_id"] for i in hosted] == [str(sid)]
+
+
+def test_finished_means_098_or_the_last_chapter() -> None:
+    """A book counts as finished at progression 0.98, or in the last chapter of a table of
+    contents with two chapters or more; the milestones fire only on the crossing move."""
+    from domain.sessions.books import BookInfo
+    from domain.sessions.social import finished, milestones
+
+    toc = BookInfo(id=1, title="T", chapter_starts=(0.0, 0.2, 0.4, 0.6, 0.8))
+    flat = BookInfo(id=2, title="F")
+    one = BookInfo(id=3, title="O", chapter_starts=(0.0,))
+    assert not finished(toc, 0.79) and finished(toc, 0.8) and finished(toc, 1.0)
+    assert not finished(flat, 0.97) and finished(flat, 0.98) and not finished(flat, None)
+    assert not finished(one, 0.5) and finished(one, 0.99)
+    assert milestones(flat, None, 0.1) == (True, False)
+    assert milestones(flat, None, 0.99) == (True, True)
+    assert milestones(flat, 0.5, 0.99) == (False, True)
+    assert milestones(flat, 0.99, 1.0) == (False, False)
+    assert milestones(toc, 0.7, 0.85) == (False, True)

@@ -216,3 +216,16 @@ async def test_invitation_notifies_and_admits_to_invite_only_session(
         [starting] = await _inbox(http, user, "session_starting")
         assert starting["text"] == f"{title} is starting"
     assert await _inbox(http, dan) == []
+
+
+def test_mentioned_handles_are_parsed_like_handles() -> None:
+    """@handles are found case-insensitively once each (at most ten), not inside e-mail
+    addresses, after a second @ or in longer words, and not when shorter than a handle can be."""
+    from domain.sessions.social import MAX_MENTIONS, mentioned_handles
+
+    assert mentioned_handles("hi @Ana_1, @ana_1 and @bo! mail me: x@cid.org @@dee @eve-") == \
+        ["ana_1", "eve"]
+    assert mentioned_handles(None) == [] and mentioned_handles("no mentions") == []
+    many = " ".join(f"@user{i}" for i in range(MAX_MENTIONS + 5))
+    assert len(mentioned_handles(many)) == MAX_MENTIONS
+    assert mentioned_handles("@" + "a" * 31) == []
