@@ -157,12 +157,16 @@ async def test_invitation_notifies_and_admits_to_invite_only_session(
         http: httpx.AsyncClient, engines: Engines, server: ServerProcess, unique: str) -> None:
     """The host invites users by handle or id: each gets a notification with the invite code
     and link, may join the invite-only session without the code (REST or socket), and gets
-    "is starting" when it goes live; strangers still need the code; bad input stores nothing."""
+    "is starting" when it goes live; strangers still need the code; bad input stores nothing;
+    joining an invite-only session never shows in followers' feeds."""
     host = await register(http, unique, prefix="hst", display_name="Host")
     bea = await register(http, unique, prefix="bea")
     cid = await register(http, unique, prefix="cid")
     eve = await register(http, unique, prefix="eve")
     dan = await register(http, unique, prefix="dan")
+    fan = await register(http, unique, prefix="fan")
+    assert (await http.post(f"/api/v1/users/{bea.handle}/follow",
+                            headers=fan.headers)).status_code == 200
     book = await make_book(engines.database_url, f"Secret {unique}")
     title = f"Secret club {unique}"
     r = await http.post("/api/v1/sessions", headers=host.headers, json={
@@ -216,6 +220,9 @@ async def test_invitation_notifies_and_admits_to_invite_only_session(
         [starting] = await _inbox(http, user, "session_starting")
         assert starting["text"] == f"{title} is starting"
     assert await _inbox(http, dan) == []
+    r = await http.get("/api/v1/feed", headers=fan.headers)
+    assert r.status_code == 200 and not [i for i in r.json()["items"]
+                                         if i["verb"] in ("joined_session", "hosted_session")]
 
 
 def test_mentioned_handles_are_parsed_like_handles() -> None:
