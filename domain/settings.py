@@ -53,6 +53,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     history_ttl: int = 24 * 3600
     presence_ttl: int = 30
     shutdown_grace: float = 5.0
+    # per-connection command buckets (tokens per second, burst) and the subscribe-ack snapshot
+    ws_publish_rate: float = 10.0
+    ws_publish_burst: float = 20.0
+    ws_presence_rate: float = 10.0
+    ws_presence_burst: float = 20.0
+    ws_subscribe_rate: float = 20.0
+    ws_subscribe_burst: float = 40.0
+    presence_snapshot_max: int = 200
+    ws_name_cache_ttl: float = 15.0  # seconds a node reuses a display name resolved at auth
     # email (used by the worker)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
@@ -106,6 +115,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("READALONG_SMTP_SECURITY must be none, starttls or tls")
         if self.log_format not in ("json", "text"):
             raise SettingsError("READALONG_LOG_FORMAT must be json or text")
+        for klass in ("publish", "presence", "subscribe"):
+            if getattr(self, f"ws_{klass}_rate") <= 0 or getattr(self, f"ws_{klass}_burst") < 1:
+                raise SettingsError(f"READALONG_WS_{klass.upper()}_RATE must be > 0 and "
+                                    f"READALONG_WS_{klass.upper()}_BURST >= 1")
+        if self.presence_snapshot_max < 1:
+            raise SettingsError("READALONG_PRESENCE_SNAPSHOT_MAX must be at least 1")
 
     def with_engines(self, database_url: str, redis_url: str) -> Settings:
         return msgspec.structs.replace(self, database_url=database_url, redis_url=redis_url)
@@ -144,6 +159,14 @@ _ENV: list[tuple[str, str, type]] = [
     ("history_ttl", "READALONG_HISTORY_TTL", int),
     ("presence_ttl", "READALONG_PRESENCE_TTL", int),
     ("shutdown_grace", "READALONG_SHUTDOWN_GRACE", float),
+    ("ws_publish_rate", "READALONG_WS_PUBLISH_RATE", float),
+    ("ws_publish_burst", "READALONG_WS_PUBLISH_BURST", float),
+    ("ws_presence_rate", "READALONG_WS_PRESENCE_RATE", float),
+    ("ws_presence_burst", "READALONG_WS_PRESENCE_BURST", float),
+    ("ws_subscribe_rate", "READALONG_WS_SUBSCRIBE_RATE", float),
+    ("ws_subscribe_burst", "READALONG_WS_SUBSCRIBE_BURST", float),
+    ("presence_snapshot_max", "READALONG_PRESENCE_SNAPSHOT_MAX", int),
+    ("ws_name_cache_ttl", "READALONG_WS_NAME_CACHE_TTL", float),
     ("smtp_host", "READALONG_SMTP_HOST", str),
     ("smtp_port", "READALONG_SMTP_PORT", int),
     ("mail_from", "READALONG_MAIL_FROM", str),

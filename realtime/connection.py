@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from realtime.protocol import CLOSE_REASONS, CODECS, Codec, frame
-from realtime.ratelimit import Limits
+from realtime.ratelimit import COMMAND_LIMITS, Limits
 from realtime.rooms.base import ConnectionInfo
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class Connection:
         self.info: ConnectionInfo | None = None
         self.subs: dict[str, Sub] = {}
         self.closed = False
-        self.limits = Limits()
+        self.limits = Limits(getattr(hub, "command_limits", COMMAND_LIMITS))
         self._timers: list[asyncio.TimerHandle] = []
         self._grace = grace
         self._send = send

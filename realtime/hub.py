@@ -38,6 +38,7 @@ from realtime.protocol import (
     CLOSE_SLOW_CONSUMER,
 )
 from realtime.publisher import Publisher, channel_of
+from realtime.ratelimit import limits_from
 from realtime.rooms.base import (
     DEFAULT_VIEWER,
     FULL,
@@ -141,6 +142,8 @@ class Hub(HubContext):
         self._diffs: dict[str, dict[int, tuple[str, Member | None]]] = {}
         self._flush_task: asyncio.Task[None] | None = None
         self.queue_bytes = int(getattr(settings, "ws_queue_bytes", 1024 * 1024))
+        self.command_limits = limits_from(settings)  # shared by every connection's buckets
+        self.snapshot_max = max(1, int(getattr(settings, "presence_snapshot_max", 200)))
 
     # -- setup -------------------------------------------------------------------------------
     def register(self, kind: RoomKind) -> None:
@@ -558,10 +561,11 @@ class Hub(HubContext):
                 if lr.offset is None:
                     lr.epoch, lr.offset = epoch, offset
             members: list[Member] = []
+            total = 0
             if kind.presence:
                 assert self.presence is not None
-                joined, member, members = await self.presence.join_with_snapshot(
-                    room, conn.info.user_id, conn.info.display_name)
+                joined, member, members, total = await self.presence.join_with_snapshot(
+                    room, conn.info.user_id, conn.info.display_name, self.snapshot_max)
                 sub.joined = True
                 self._queue_diff(room, "joined" if joined else "updated", conn.info.user_id,
                                  member)
@@ -571,7 +575,8 @@ class Hub(HubContext):
         if conn.closed:
             return
         conn.send(Ack(cmd.id, {"room": room, "epoch": epoch, "offset": offset,
-                               "recovered": recovered, "presence": members}))
+                               "recovered": recovered, "presence": members,
+                               "presence_total": total}))
         for off, wire in replay:
             self._deliver_one(sub, Outgoing(room, off, epoch, wire))
         pending, sub.pending = sub.pending or [], None

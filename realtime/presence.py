@@ -21,8 +21,10 @@ log = logging.getLogger("readalong.hub")
 
 NODE_ROOMS = PRESENCE + "node:"  # ra:pres:node:<node> -> set of room hash keys it has members in
 
-# KEYS: room hash, node set. ARGV: user, node, name, delta, mode ('add' | 'set'), snapshot ('1').
-# Returns {joined (1/0), member json[, the whole hash as a flat list when snapshot]}.
+# KEYS: room hash, node set. ARGV: user, node, name, delta, mode ('add' | 'set'), snapshot ('1'),
+# snapshot cap. Returns {joined (1/0), member json[, members as a flat list, member count]}:
+# the whole hash when it has at most `cap` members, else about `cap` of them (HSCAN), so a
+# subscribe to a huge room stays one small round trip.
 JOIN_LUA = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local m
@@ -35,7 +37,23 @@ local out = cjson.encode(m)
 redis.call('HSET', KEYS[1], ARGV[1], out)
 redis.call('SADD', KEYS[2], KEYS[1])
 if ARGV[6] == '1' then
-  return {joined, out, redis.call('HGETALL', KEYS[1])}
+  local total = redis.call('HLEN', KEYS[1])
+  local cap = tonumber(ARGV[7])
+  if total <= cap then
+    return {joined, out, redis.call('HGETALL', KEYS[1]), total}
+  end
+  local flat = {}
+  local cursor = '0'
+  repeat
+    local page = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', cap)
+    cursor = page[1]
+    for i = 1, #page[2], 2 do
+      if #flat < 2 * cap then
+        table.insert(flat, page[2][i]); table.insert(flat, page[2][i + 1])
+      end
+    end
+  until cursor == '0' or #flat >= 2 * cap
+  return {joined, out, flat, total}
 end
 return {joined, out}
 """
@@ -125,14 +143,20 @@ class Presence:
                                        args=[user_id, self.node_id, name, count, mode, "0"])
         return bool(int(joined)), to_member(user_id, raw)
 
-    async def join_with_snapshot(self, room: str, user_id: int, name: str
-                                 ) -> tuple[bool, Member, list[Member]]:
-        """Add one connection and read the member list, in one round trip."""
-        joined, raw, flat = await self._join(keys=[room_key(room), self.node_set],
-                                             args=[user_id, self.node_id, name, 1, "add", "1"])
+    async def join_with_snapshot(self, room: str, user_id: int, name: str, cap: int = 200
+                                 ) -> tuple[bool, Member, list[Member], int]:
+        """Add one connection and read the member list, in one round trip: (joined, own
+        member, at most `cap` members sorted by user id (always including the caller),
+        the room's member count)."""
+        joined, raw, flat, total = await self._join(
+            keys=[room_key(room), self.node_set],
+            args=[user_id, self.node_id, name, 1, "add", "1", cap])
+        me = to_member(user_id, raw)
         members = [to_member(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        if int(total) > cap:
+            members = [m for m in members if m.user_id != user_id][:cap - 1] + [me]
         members.sort(key=lambda m: m.user_id)
-        return bool(int(joined)), to_member(user_id, raw), members
+        return bool(int(joined)), me, members, int(total)
 
     async def leave(self, room: str, user_id: int) -> tuple[bool, Member | None]:
         left, raw = await self._leave(keys=[room_key(room)], args=[user_id, self.node_id])

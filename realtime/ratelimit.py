@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-# command class -> (tokens per second, burst)
+# command class -> (tokens per second, burst); the defaults of the READALONG_WS_*_RATE/_BURST
+# settings (see `limits_from`)
 COMMAND_LIMITS: dict[str, tuple[float, float]] = {
     "subscribe": (20.0, 40.0),   # subscribe + unsubscribe
     "publish": (10.0, 20.0),
@@ -13,6 +15,17 @@ COMMAND_LIMITS: dict[str, tuple[float, float]] = {
 }
 # Strikes: every rejected frame (bad input, rate limited) takes one; an empty bucket closes 4008.
 ABUSE_LIMIT: tuple[float, float] = (1.0, 20.0)
+
+
+def limits_from(settings: Any) -> dict[str, tuple[float, float]]:
+    """The command buckets for a node: Settings' ws_{publish,presence,subscribe}_{rate,burst}
+    (a missing attribute keeps the default)."""
+    limits = dict(COMMAND_LIMITS)
+    for klass in ("publish", "presence", "subscribe"):
+        rate, burst = limits[klass]
+        limits[klass] = (float(getattr(settings, f"ws_{klass}_rate", rate)),
+                         float(getattr(settings, f"ws_{klass}_burst", burst)))
+    return limits
 
 
 class TokenBucket:
@@ -38,18 +51,20 @@ class TokenBucket:
 
 
 class Limits:
-    """The buckets of one connection, created lazily (idle connections hold none)."""
+    """The buckets of one connection, created lazily (idle connections hold none). `table` is
+    the node's shared {class: (rate, burst)} (one dict per node, not per connection)."""
 
-    __slots__ = ("abuse", "buckets")
+    __slots__ = ("abuse", "buckets", "table")
 
-    def __init__(self) -> None:
+    def __init__(self, table: dict[str, tuple[float, float]] = COMMAND_LIMITS) -> None:
+        self.table = table
         self.buckets: dict[str, TokenBucket] = {}
         self.abuse: TokenBucket | None = None
 
     def check(self, klass: str) -> float:
         bucket = self.buckets.get(klass)
         if bucket is None:
-            bucket = self.buckets[klass] = TokenBucket(*COMMAND_LIMITS[klass])
+            bucket = self.buckets[klass] = TokenBucket(*self.table[klass])
         return bucket.take()
 
     def strike(self) -> bool:

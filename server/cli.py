@@ -137,6 +137,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 workers=args.workers, log_level=s.log_level.lower(), access_log=False,
                 ws_max_size=s.ws_max_frame_bytes, ws_ping_interval=s.ws_ping_interval,
                 ws_ping_timeout=s.ws_ping_timeout,
+                # the hub writes pre-framed uncompressed bytes: deflate would only cost memory
+                ws_per_message_deflate=False,
                 timeout_graceful_shutdown=int(s.shutdown_grace) + 5, lifespan="on",
                 proxy_headers=args.proxy_headers, log_config=None,
             )
