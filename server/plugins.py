@@ -49,6 +49,13 @@ def _hub_plugin(services: Services) -> Any:
 
     async def start_hub(app: Any, services: Services) -> None:
         assert services.redis is not None and services.settings.redis_url
+        if services.db is not None:  # display names in presence, resolved once per socket
+            from domain.accounts.names import display_names
+            from realtime.names import NameCache
+
+            db = services.db
+            plugin.hub.name_resolver = NameCache(lambda ids: display_names(db, ids),
+                                                 ttl=services.settings.ws_name_cache_ttl)
         await plugin.start(services.redis, services.settings.redis_url)
         services.extras["publisher"] = plugin.hub.publisher
 
