@@ -196,7 +196,12 @@ class RoomsAgent:
         await asyncio.gather(*(reader_loop(r) for r in self.readers))
         await asyncio.sleep(1.0)  # the last deliveries
         alive = sum(1 for r in self.readers if r.ws is not None and r.ws.is_open)
-        return {**{f"lat_{k}": v.tobytes() for k, v in self.lat.items()},
+        closes: dict[str, int] = {}
+        for r in self.readers:
+            if r.ws is not None and not r.ws.is_open:
+                key = f"{r.ws.close_code} {r.ws.close_reason}".strip()
+                closes[key] = closes.get(key, 0) + 1
+        return {"closes": closes,**{f"lat_{k}": v.tobytes() for k, v in self.lat.items()},
                 "counts": dict(self.counts), "errors": errors, "alive": alive,
                 "cpu": cpu.result()}
 
@@ -298,6 +303,12 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                     counts[k2] = counts.get(k2, 0) + v
                 for k2, v in x["errors"].items():
                     errors[k2] = errors.get(k2, 0) + v
+            closes: dict[str, int] = {}
+            for x in out:
+                for k2, v in x["closes"].items():
+                    closes[k2] = closes.get(k2, 0) + v
+            if closes:
+                notes.append(f"run {r + 1} sockets closed by the server: {closes}")
             fig: dict[str, Any] = {"readers": total, "joined": connected,
                                    "alive_at_end": sum(x["alive"] for x in out),
                                    "moves": counts.get("moves", 0),
