@@ -34,21 +34,26 @@ async def read_since(redis: Redis, room: str, epoch: str, offset: int
 
     `recovered` is False when the epoch changed (history lost) or the events right after
     `offset` are no longer kept; then no events are returned and the client refetches.
+    Retracted offsets (tombstones: field `x` of the meta hash, see `Publisher.retract`) are
+    skipped: they are holes on purpose, not lost history.
     """
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hmget(meta_key(room), ["epoch", "offset"])
+        pipe.hmget(meta_key(room), ["epoch", "offset", "x"])
         pipe.xrange(history_key(room), min=f"{offset + 1}-0", max="+")
-        (cur_epoch, cur_offset), entries = await pipe.execute()
+        (cur_epoch, cur_offset, tombs), entries = await pipe.execute()
     cur_e = cur_epoch.decode() if cur_epoch else None
     cur_o = int(cur_offset or 0)
     if cur_e is None or cur_e != epoch or offset > cur_o:
         return cur_e, cur_o, False, []
     if offset == cur_o:
         return cur_e, cur_o, True, []
+    gone = {int(t) for t in tombs.split(b",") if t} if tombs else ()
     events: list[tuple[int, WireEvent]] = []
     expected = offset + 1
     for entry_id, fields in entries:
         off = int(entry_id.split(b"-", 1)[0])
+        while expected < off and expected in gone:
+            expected += 1
         if off != expected:
             return cur_e, cur_o, False, []
         expected += 1
@@ -56,6 +61,8 @@ async def read_since(redis: Redis, room: str, epoch: str, offset: int
         if isinstance(item, WirePresence):  # never stored, but be strict
             continue
         events.append((off, item))
+    while expected <= cur_o and expected in gone:
+        expected += 1
     if expected - 1 < cur_o:
         # the stream ended before the meta's offset (it expired or was trimmed concurrently)
         return cur_e, cur_o, False, []

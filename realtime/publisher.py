@@ -34,6 +34,83 @@ redis.call('PUBLISH', KEYS[3], offset .. ':' .. epoch .. ':' .. ARGV[1])
 return {epoch, offset}
 """
 
+# Retraction: Lua shared by the two scripts below. The room's meta hash (which lives and dies
+# with its epoch, and is refreshed by every publish) also holds
+#   `k:<key>` -> ",3,7"  the offsets stored under a history key (RoomEvent.key), and
+#   `x`       -> ",5,9"  tombstones: offsets removed on purpose, which replay skips (a hole
+#                        there is not lost history, so `recovered` stays true).
+# A retraction XDELs the entries (their content is gone from Redis) and adds tombstones; the
+# tombstones below the oldest kept entry and the key fields whose entries were all trimmed are
+# pruned, so the hash stays about as small as the stream.
+RETRACT_FN = """
+local function first_kept(stream)
+  local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+  if first then return tonumber(string.match(first[1], '^(%d+)')) end
+  return nil
+end
+local function retract(meta, stream, key, offset)
+  local gone = {}
+  local offsets = offset
+  if key ~= '' then
+    offsets = redis.call('HGET', meta, 'k:' .. key) or ''
+    redis.call('HDEL', meta, 'k:' .. key)
+  end
+  for o in string.gmatch(offsets, '%d+') do
+    if redis.call('XDEL', stream, o .. '-1') == 1 then table.insert(gone, o) end
+  end
+  if #gone == 0 then return gone end
+  local low = first_kept(stream)
+  local kept = {}
+  for t in string.gmatch((redis.call('HGET', meta, 'x') or '') .. ',' .. table.concat(gone, ','),
+                         '%d+') do
+    if not low or tonumber(t) >= low - 1 then table.insert(kept, t) end
+  end
+  redis.call('HSET', meta, 'x', ',' .. table.concat(kept, ','))
+  return gone
+end
+local function remember(meta, stream, key, offset, maxlen)
+  local field = 'k:' .. key
+  redis.call('HSET', meta, field, (redis.call('HGET', meta, field) or '') .. ',' .. offset)
+  if redis.call('HLEN', meta) > 2 * maxlen + 8 then
+    local low = first_kept(stream) or 0
+    for _, f in ipairs(redis.call('HKEYS', meta)) do
+      if string.sub(f, 1, 2) == 'k:' then
+        local top = 0
+        for o in string.gmatch(redis.call('HGET', meta, f), '%d+') do top = tonumber(o) end
+        if top < low then redis.call('HDEL', meta, f) end
+      end
+    end
+  end
+end
+"""
+
+# Like PUBLISH_LUA, for events with a history key and/or a retraction.
+# ARGV: body, candidate epoch, max length, ttl, key ('' none), retracts ('' none).
+PUBLISH_KEYED_LUA = RETRACT_FN + """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+end
+if ARGV[6] ~= '' then retract(KEYS[1], KEYS[2], ARGV[6], '') end
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-1', 'd', ARGV[1])
+if ARGV[5] ~= '' then remember(KEYS[1], KEYS[2], ARGV[5], offset, tonumber(ARGV[3])) end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('PUBLISH', KEYS[3], offset .. ':' .. epoch .. ':' .. ARGV[1])
+return {epoch, offset}
+"""
+
+# KEYS: meta hash, history stream. ARGV: key or '', offset or '', epoch or '' (when given and
+# not the room's current epoch, nothing happens: that history is gone already).
+RETRACT_LUA = RETRACT_FN + """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch or (ARGV[3] ~= '' and ARGV[3] ~= epoch) then return {} end
+return retract(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+"""
+
 DEFAULT_EPHEMERAL = ("leaderboard",)
 
 
@@ -63,6 +140,8 @@ class Publisher:
         self.history_ttl = settings.history_ttl
         self.ephemeral = set(ephemeral_prefixes)
         self._script = redis.register_script(PUBLISH_LUA)
+        self._keyed = redis.register_script(PUBLISH_KEYED_LUA)
+        self._retract = redis.register_script(RETRACT_LUA)
 
     def keeps_history(self, room: str) -> bool:
         return room.partition(":")[0] not in self.ephemeral
@@ -73,8 +152,33 @@ class Publisher:
         if not self.keeps_history(room):
             await self.redis.publish(channel_of(room), plain_message(body))
             return None
-        epoch, offset = await self._script(
-            keys=[meta_key(room), history_key(room), channel_of(room)],
-            args=[body, new_epoch(), self.history_size, self.history_ttl],
-        )
+        if event.key is None and event.retracts is None:
+            epoch, offset = await self._script(
+                keys=[meta_key(room), history_key(room), channel_of(room)],
+                args=[body, new_epoch(), self.history_size, self.history_ttl],
+            )
+        else:
+            epoch, offset = await self._keyed(
+                keys=[meta_key(room), history_key(room), channel_of(room)],
+                args=[body, new_epoch(), self.history_size, self.history_ttl,
+                      event.key or "", event.retracts or ""],
+            )
         return (epoch.decode() if isinstance(epoch, bytes) else str(epoch)), int(offset)
+
+    async def retract(self, room: str, *, key: str | None = None, offset: int | None = None,
+                      epoch: str | None = None) -> list[int]:
+        """Remove stored events from a room's history (on every node at once: history is in
+        Redis): those published with `key`, or the one at `offset` of `epoch` (a stale epoch
+        does nothing). Live clients are not told: publish an event for that (or publish it with
+        `RoomEvent.retracts`, which does both in one step). Replay (`since`) skips the removed
+        offsets without losing `recovered`. Returns the removed offsets."""
+        if (key is None) == (offset is None):
+            raise ValueError("give exactly one of key or offset")
+        if offset is not None and epoch is None:
+            raise ValueError("an offset needs its epoch (offsets restart with a new epoch)")
+        if not self.keeps_history(room):
+            return []
+        gone = await self._retract(keys=[meta_key(room), history_key(room)],
+                                   args=[key or "", "" if offset is None else int(offset),
+                                         epoch or ""])
+        return [int(o) for o in gone]

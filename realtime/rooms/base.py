@@ -14,7 +14,12 @@ REDACTED = 1
 
 class RoomEvent(msgspec.Struct):
     """One event for a room. `redacted` + `gate` give the spoiler-shielded variant; `author_id`
-    lets viewers who hide that author skip it; `target_user_ids` limits delivery to those users."""
+    lets viewers who hide that author skip it; `target_user_ids` limits delivery to those users.
+
+    History only (never sent to clients): `key` names the stored event (e.g. "chat:12"; several
+    events may share one, e.g. a message and its edits) and `retracts` removes every stored
+    event with that key from the room's history, atomically with storing this one (e.g. a
+    `chat_deleted` event with `retracts="chat:12"`): replay then skips their offsets."""
 
     event: str
     data: dict[str, Any]
@@ -22,6 +27,8 @@ class RoomEvent(msgspec.Struct):
     gate: float | None = None
     author_id: int | None = None
     target_user_ids: list[int] | None = None
+    key: str | None = None
+    retracts: str | None = None
 
 
 class Viewer(msgspec.Struct, frozen=True):

@@ -109,13 +109,16 @@ def _d(item: Any) -> dict[str, Any]:
 
 
 def message_event(msg: MessageOut, name: str = "chat") -> RoomEvent:
+    # keyed in history (the message and its edits), so that deleting it retracts them all
     return RoomEvent(name, _d(msg), redacted=_d(redact_message(msg)), gate=msg.gate,
-                     author_id=msg.author_id)
+                     author_id=msg.author_id, key=f"chat:{msg.id}")
 
 
 def message_deleted_event(msg: MessageOut, by: int) -> RoomEvent:
+    # stored in the same step that removes the message's events from history (replay)
     return RoomEvent("chat_deleted", {"id": msg.id, "session_id": msg.session_id,
-                                      "deleted_by": by}, author_id=msg.author_id)
+                                      "deleted_by": by}, author_id=msg.author_id,
+                     retracts=f"chat:{msg.id}")
 
 
 def reaction_event(r: ReactionOut) -> RoomEvent:
@@ -126,13 +129,13 @@ def reaction_event(r: ReactionOut) -> RoomEvent:
 def annotation_event(a: AnnotationOut) -> RoomEvent:
     targets = [a.author_id] if a.visibility == "private" else None
     return RoomEvent("annotation", _d(a), redacted=_d(redact_annotation(a)), gate=a.gate,
-                     author_id=a.author_id, target_user_ids=targets)
+                     author_id=a.author_id, target_user_ids=targets, key=f"annotation:{a.id}")
 
 
 def annotation_deleted_event(a: AnnotationOut, by: int) -> RoomEvent:
     targets = [a.author_id] if a.visibility == "private" else None
     return RoomEvent("annotation_deleted", {"id": a.id, "session_id": a.session_id,
-                                            "deleted_by": by},
+                                            "deleted_by": by}, retracts=f"annotation:{a.id}",
                      author_id=a.author_id, target_user_ids=targets)
 
 
