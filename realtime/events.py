@@ -67,7 +67,8 @@ class SubscribeResult(msgspec.Struct):
     epoch: str | None
     offset: int | None
     recovered: bool
-    presence: list[Member]
+    presence: list[Member]  # at most READALONG_PRESENCE_SNAPSHOT_MAX (200), always with you
+    presence_total: int = 0  # members in the room (0 for rooms without presence)
 
 
 ServerFrame = Welcome | Ack | Error | Event | Presence | Reauth
