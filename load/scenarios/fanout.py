@@ -467,7 +467,10 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                                  None, 5000)
     finally:
         stack.stop_servers()
-    notes = _step_notes("readalong", steps) + saturation_note(runs)
+    notes = _step_notes("readalong", steps) + saturation_note(runs) + [
+        f"the publisher uses ceil(events/s / {PER_CONN_PUBLISH_RATE:g}) sockets (the hub allows 10 "
+        "publishes/s per socket and only members may publish), so those sockets are members of "
+        "the room too; their copies are not counted as deliveries"]
     if base_runs:
         for i, r in enumerate(runs):
             b = base_runs[min(i, len(base_runs) - 1)]
