@@ -6,7 +6,7 @@ REVOKED_USER = "ra:revoked:user:"   # ra:revoked:user:<id> -> epoch ms; tokens i
 HUB_CHANNEL = "ra:ch:"           # ra:ch:<room> -> pub/sub channel of a room
 HUB_CONTROL = "ra:ctl"           # control channel: revocations, kicks, node lifecycle
 HISTORY = "ra:hist:"             # ra:hist:<room> -> stream of recent events
-HISTORY_META = "ra:hmeta:"       # ra:hmeta:<room> -> hash {epoch, offset}
+HISTORY_META = "ra:hmeta:"       # ra:hmeta:<room> -> hash {epoch, offset, x: tombstones, k:<key>: offsets}
 PRESENCE = "ra:pres:"            # ra:pres:<room> -> hash of members
 PRESENCE_NODES = "ra:nodes"      # zset of node ids scored by last heartbeat
 FEED = "ra:feed:"                # ra:feed:<user> -> zset of activity ids (score = id; "0" marks built)

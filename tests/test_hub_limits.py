@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 import websockets
 
@@ -95,9 +96,10 @@ async def _extensions(url: str) -> str | None:
     """The Sec-WebSocket-Extensions the server agreed to for a client offering deflate."""
     async with websockets.connect(url, subprotocols=["readalong.v1"],  # type: ignore[list-item]
                                   origin=ORIGIN, compression="deflate",  # type: ignore[arg-type]
-                                  additional_headers={}, open_timeout=10) as ws:
+                                  open_timeout=10) as ws:
         assert ws.response is not None
-        await ws.send('{"type":"auth","id":"a","token":"%s"}' % token_for(new_user()))
+        await ws.send(orjson.dumps({"type": "auth", "id": "a",
+                                    "token": token_for(new_user())}).decode())
         await ws.recv()
         return ws.response.headers.get("Sec-WebSocket-Extensions")
 

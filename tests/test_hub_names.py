@@ -72,3 +72,34 @@ async def test_rename_shows_on_the_next_connection(http: httpx.AsyncClient, node
     second = await _login(node.ws_url, cy.access_token)
     assert _names((await second.ok("subscribe", room=room))["presence"]) == {cy.id: "Cy New"}
     await second.close()
+
+
+async def test_concurrent_name_lookups_share_one_query(http: httpx.AsyncClient, engines,  # type: ignore[no-untyped-def]
+                                                       unique: str) -> None:
+    """A burst of sockets authenticating at once (a reconnect storm) costs one display-name
+    query, and the names are then served from the node's cache."""
+    import asyncio
+
+    from domain.accounts.names import display_names
+    from domain.db import Database
+    from realtime.names import NameCache
+
+    people = [await register(http, unique, prefix=f"n{i}", display_name=f"Name {i}")
+              for i in range(3)]
+    db = Database(engines.database_url, pool_size=2)
+    await db.connect()
+    calls: list[list[int]] = []
+
+    async def counted(ids: list[int]) -> dict[int, str]:
+        calls.append(ids)
+        return await display_names(db, ids)
+
+    try:
+        cache = NameCache(counted, ttl=60)
+        ids = [p.id for p in people] * 4 + [new_user()]
+        names = await asyncio.gather(*(cache(u) for u in ids))
+        assert names[:3] == ["Name 0", "Name 1", "Name 2"] and names[-1] is None
+        assert len(calls) == 1 and sorted(calls[0]) == sorted({*ids})
+        assert await cache(people[1].id) == "Name 1" and len(calls) == 1
+    finally:
+        await db.close()

@@ -96,3 +96,29 @@ def test_envelope_round_trip() -> None:
     assert (wire.data, wire.redacted, wire.gate, wire.author_id, wire.targets) == (
         {"t": "full"}, {"t": "-"}, 0.4, 5, [5, 6])
     assert split_message(b"0::" + body)[:2] == (0, None)
+
+
+@pytest.mark.parametrize(("name", "value"), [("READALONG_WS_PUBLISH_RATE", "0"),
+                                             ("READALONG_WS_PRESENCE_BURST", "0.5"),
+                                             ("READALONG_WS_SUBSCRIBE_RATE", "fast"),
+                                             ("READALONG_PRESENCE_SNAPSHOT_MAX", "0")])
+def test_bad_command_limits_refuse_to_start(name: str, value: str) -> None:
+    """A zero/negative rate, a burst below one or a non-number is refused with the setting's
+    name (the server does not start)."""
+    from domain.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match=name.rsplit("_", 1)[0]):
+        load_settings({name: value})
+
+
+def test_command_limits_come_from_settings() -> None:
+    """Each connection's buckets use the node's configured rate and burst per command class."""
+    from domain.settings import load_settings
+    from realtime.ratelimit import Limits, limits_from
+
+    table = limits_from(load_settings({"READALONG_WS_PUBLISH_RATE": "1000",
+                                       "READALONG_WS_PUBLISH_BURST": "3"}))
+    assert table["publish"] == (1000.0, 3.0) and table["presence"] == (10.0, 20.0)
+    limits = Limits(table)
+    assert [limits.check("publish") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert 0.0 < limits.check("publish") <= 0.001
