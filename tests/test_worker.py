@@ -136,8 +136,8 @@ async def test_notification_stored_while_queue_unreachable_is_delivered_by_the_s
 
 async def test_housekeeping_prunes_old_failures_and_long_read_notifications(
         http: httpx.AsyncClient, engines: Any, unique: str) -> None:
-    """Failed-job records older than 30 days and notifications read over 90 days ago are
-    deleted; recent ones and unread ones stay."""
+    """Failed-job records older than 30 days, notifications read over 90 days ago and refresh
+    tokens expired for over a day are deleted; recent, unread and live ones stay."""
     ana = await register(http, unique, prefix="ana")
     bea = await register(http, unique, prefix="bea")
     async with db_and_redis(engines) as (db, redis):
@@ -152,6 +152,11 @@ async def test_housekeeping_prunes_old_failures_and_long_read_notifications(
             await db.pool.execute(
                 "INSERT INTO failed_jobs (job_id, function, tries, error, failed_at)"
                 f" VALUES ($1, 'x', 1, 'boom', now() - interval '{age}')", job_id)
+        for tag, expiry in (("dead", "2 days"), ("live", "-1 day")):
+            await db.pool.execute(
+                "INSERT INTO refresh_tokens (user_id, family, token_hash, expires_at)"
+                f" VALUES ($1, $2, $3, now() - interval '{expiry}')",
+                ana.id, f"fam-{unique}", f"{tag}-{unique}")
         await enqueue(redis, "housekeeping", job_id=f"test-housekeeping-{unique}")
         await run_worker(worker_settings(engines))
         left = {r["id"] for r in await db.pool.fetch(
@@ -160,3 +165,6 @@ async def test_housekeeping_prunes_old_failures_and_long_read_notifications(
         jobs = {r["job_id"] for r in await db.pool.fetch(
             "SELECT job_id FROM failed_jobs WHERE job_id = ANY($1::text[])", [old, new])}
         assert jobs == {new}
+        tokens = {r["token_hash"] for r in await db.pool.fetch(
+            "SELECT token_hash FROM refresh_tokens WHERE family = $1", f"fam-{unique}")}
+        assert tokens == {f"live-{unique}"}
