@@ -77,17 +77,33 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str, log_path: Pa
     raise EngineError(f"{what} did not become ready; its log ({log_path}) ends with:\n{tail}")
 
 
-def _stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        proc.send_signal(sig)
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
+                 timeout: float = 20.0) -> int | None:
+    """Send `sig` (a clean-shutdown signal), wait up to `timeout`, then SIGKILL.
+
+    Returns the exit code. Used for the embedded engines, and by the tests and the load runner
+    for the server processes they start.
+    """
+    if proc.poll() is None:
+        try:
+            proc.send_signal(sig)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        except ProcessLookupError:
+            pass
+    return proc.returncode
+
+
+def kill_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL, as a crash would, and reap the process."""
+    if proc.poll() is None:
         proc.kill()
-        proc.wait(5)
-    except ProcessLookupError:
-        pass
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 class _ChildServer:
@@ -99,14 +115,13 @@ class _ChildServer:
     def stop(self) -> None:
         """Clean shutdown of a server we started; one we reused is left alone."""
         if self.proc is not None:
-            _stop_process(self.proc, self.stop_signal, 20)
+            stop_process(self.proc, self.stop_signal, 20)
             self.proc = None
 
     def kill(self) -> None:
         """SIGKILL, as a crash would (tests use it)."""
         if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(5)
+            kill_process(self.proc)
             self.proc = None
 
 

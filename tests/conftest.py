@@ -11,8 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from redis.asyncio import Redis
 
 from domain.migrate import migrate
+from domain.settings import Settings
+from realtime.publisher import Publisher
 from server.engines import EmbeddedEngines
 from tests.support import ServerProcess, server_env
 
@@ -71,3 +74,13 @@ _counter = itertools.count()
 def unique() -> str:
     """A short token unique in this session, for handles, emails and titles."""
     return f"{uuid.uuid4().hex[:6]}{next(_counter)}"
+
+
+@pytest_asyncio.fixture
+async def publisher(engines: Engines) -> AsyncIterator[Publisher]:
+    """The hub's Publisher on the session Redis (history of 50 events per room)."""
+    redis = Redis.from_url(engines.redis_url)
+    try:
+        yield Publisher(redis, Settings(history_size=50))
+    finally:
+        await redis.aclose()

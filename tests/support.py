@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from server.engines import kill_process, stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -78,21 +80,13 @@ class ServerProcess:
         """SIGTERM (graceful shutdown), then SIGKILL if it lingers."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        code = self.proc.returncode
+        code = stop_process(self.proc, signal.SIGTERM, timeout)
         self.proc = None
         return code
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
+        if self.proc is not None:
+            kill_process(self.proc)
         self.proc = None
 
 

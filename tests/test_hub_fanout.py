@@ -4,12 +4,11 @@ consumers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 
 from domain.settings import Settings
@@ -28,15 +27,6 @@ def nodes(engines, tmp_path_factory) -> Iterator[list[ServerProcess]]:  # type: 
     finally:
         for p in procs:
             p.stop()
-
-
-@pytest_asyncio.fixture
-async def publisher(engines) -> AsyncIterator[Publisher]:  # type: ignore[no-untyped-def]
-    redis = Redis.from_url(engines.redis_url)
-    try:
-        yield Publisher(redis, Settings(history_size=50))
-    finally:
-        await redis.aclose()
 
 
 async def test_cross_node_delivery_same_for_json_and_msgpack(nodes: list[ServerProcess]) -> None:

@@ -4,13 +4,10 @@ events in order, then live ones; too old or another epoch gets `recovered: false
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-import pytest_asyncio
-from redis.asyncio import Redis
 
-from domain.settings import Settings
 from realtime.publisher import Publisher
 from realtime.rooms.base import RoomEvent
 from tests.hub_support import Client, new_user, node_env, start_nodes
@@ -25,15 +22,6 @@ def nodes(engines, tmp_path_factory) -> Iterator[list[ServerProcess]]:  # type: 
     finally:
         for p in procs:
             p.stop()
-
-
-@pytest_asyncio.fixture
-async def publisher(engines) -> AsyncIterator[Publisher]:  # type: ignore[no-untyped-def]
-    redis = Redis.from_url(engines.redis_url)
-    try:
-        yield Publisher(redis, Settings(history_size=50))
-    finally:
-        await redis.aclose()
 
 
 async def test_recover_missed_events_on_the_other_node(nodes: list[ServerProcess]) -> None:
