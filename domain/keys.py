@@ -15,4 +15,5 @@ SESSION_REMINDED = "ra:reminded:"  # ra:reminded:<session>:<user> -> 1 once "sta
 FEED_LOCK = "ra:feedlock:"       # ra:feedlock:<user> -> short lock while a home feed is rebuilt
 LEADERBOARD = "ra:lb:"           # ra:lb:<key> -> zset
 SESSION_CONTROL = "ra:sess:ctl"  # channel: {"op": "reshield", "room"} -> nodes re-read readers' shields
+CATALOG_CACHE = "ra:cat:"        # ra:cat:<catalog version>:<t|p>:<query hash> -> cached search total+facets / page
 ARQ_QUEUE = "arq:queue"          # arq's default queue name

@@ -5,6 +5,10 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from redis.asyncio import Redis
+
+from domain.catalog import cache
+from domain.catalog.cache import catalog_version
 from domain.catalog.cursor import bad_cursor, decode_cursor, encode_cursor, fingerprint
 from domain.catalog.rules import normalise_language, words
 from domain.catalog.schemas import BookPage, BookSummary, FacetCount, Facets, SearchQuery
@@ -88,11 +92,13 @@ FROM page p JOIN books b ON b.id = p.id
 """
 
 
-async def search_books(db: Database, query: SearchQuery) -> BookPage:
+async def search_books(db: Database, query: SearchQuery, redis: Redis | None = None) -> BookPage:
     """One page of books matching `query`: by relevance when `q` has words, else by title.
 
     The order is total (rank or title, then id), and the cursor carries the last row's key, so
-    walking the pages never repeats or skips a book that was there all along.
+    walking the pages never repeats or skips a book that was there all along. With `redis`, the
+    page and the total+facets are cached under the catalog version (domain/catalog/cache.py),
+    which every book write bumps in its own transaction, so an edit is visible at once.
     """
     subjects, languages = _validate(query)
     tsquery = prefix_tsquery(query.q) if query.q else None
@@ -152,11 +158,46 @@ async def search_books(db: Database, query: SearchQuery) -> BookPage:
                     f"{_DETAILS} ORDER BY p.title, p.id")
 
     async with db.pool.acquire() as conn:
-        rows = await conn.fetch(page_sql, *f.params)
-        totals = await conn.fetchrow(totals_sql, *base_params)
+        cached_page = cached_totals = None
+        pkey = tkey = ""
+        if redis is not None:
+            version = await catalog_version(conn)
+            pkey = cache.page_key(version, fp, query.cursor, query.limit)
+            tkey = cache.totals_key(version, fp, query.facets)
+            # a with-facets entry also serves a facets=false request (same total)
+            keys = [pkey, tkey] + ([] if query.facets else [cache.totals_key(version, fp, True)])
+            raw = await cache.load(redis, keys)
+            cached_page = cache.decode_page(raw[0])
+            cached_totals = cache.decode_totals(raw[1] or (raw[2] if len(raw) > 2 else None))
+        if cached_page is None:
+            rows = await conn.fetch(page_sql, *f.params)
+        if cached_totals is None:
+            totals = await conn.fetchrow(totals_sql, *base_params)
+            cached_totals = cache.CachedTotals(
+                total=totals["total"],
+                names=list(totals["names"]) if query.facets else None,
+                counts=list(totals["counts"]) if query.facets else None)
+            fresh: dict[str, Any] = {tkey: cached_totals}
+        else:
+            fresh = {}
 
-    more = len(rows) > query.limit
-    rows = rows[:query.limit]
+    if cached_page is None:
+        cached_page = _page(rows, query.limit, mode, fp)
+        fresh[pkey] = cached_page
+    if redis is not None:
+        await cache.store(redis, fresh)
+    facets = None
+    if query.facets:
+        facets = Facets(subjects=[FacetCount(name=name, count=n) for name, n in
+                                  zip(cached_totals.names or [], cached_totals.counts or [])])
+    return BookPage(items=cached_page.items, next_cursor=cached_page.next_cursor,
+                    total=cached_totals.total, facets=facets)
+
+
+def _page(rows: list[Any], limit: int, mode: str, fp: str) -> cache.CachedPage:
+    """The page's hits and next cursor from the page query's rows (limit + 1 of them)."""
+    more = len(rows) > limit
+    rows = rows[:limit]
     items = [BookSummary(
         id=r["id"], title=r["title"], subtitle=r["subtitle"], authors=list(r["authors"]),
         subjects=list(r["subjects"]), language=r["language"], isbn13=r["isbn13"],
@@ -167,8 +208,4 @@ async def search_books(db: Database, query: SearchQuery) -> BookPage:
         last = rows[-1]
         key = str(last["rank"]) if mode == "rank" else last["title"]
         next_cursor = encode_cursor(mode, key, last["id"], fp)
-    facets = None
-    if query.facets:
-        facets = Facets(subjects=[FacetCount(name=name, count=n)
-                                  for name, n in zip(totals["names"], totals["counts"])])
-    return BookPage(items=items, next_cursor=next_cursor, total=totals["total"], facets=facets)
+    return cache.CachedPage(items=items, next_cursor=next_cursor)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import Parameter
+from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.catalog import store
@@ -49,7 +50,7 @@ class BooksController(Controller):
 
     @get("/", summary="Search or list books")
     async def search(
-        self, db: Database,
+        self, db: Database, redis: Redis,
         q: Annotated[str | None, Parameter(max_length=200, description=(
             "words to find; each is a prefix (type-ahead). Without q, books list by title"))] = None,
         subject: Annotated[list[str] | None, Parameter(
@@ -67,7 +68,7 @@ class BooksController(Controller):
             raise DomainError("at most 10 subject and 10 language filters", code="too_many_filters")
         return await search_books(db, SearchQuery(
             q=q, subjects=tuple(subject or ()), languages=tuple(language or ()),
-            year_from=year_from, year_to=year_to, cursor=cursor, limit=limit, facets=facets))
+            year_from=year_from, year_to=year_to, cursor=cursor, limit=limit, facets=facets), redis)
 
     @get("/{book_id:int}", summary="A book with its table of contents", response_headers=None)
     async def get_book(self, request: Request[Any, Any, Any], db: Database,

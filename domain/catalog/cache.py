@@ -1,0 +1,70 @@
+"""Search result cache: total, facets and pages in Redis, keyed by the catalog version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from domain.catalog.cursor import fingerprint
+from domain.catalog.schemas import BookSummary
+from domain.keys import CATALOG_CACHE
+
+# Entries of an old catalog version are never read again (the version is part of the key), so
+# the TTL only bounds memory; it also bounds staleness if the version row were ever bypassed.
+CACHE_TTL_S = 60
+
+
+class CachedTotals(msgspec.Struct, array_like=True):
+    total: int
+    names: list[str] | None     # None: computed without facets
+    counts: list[int] | None
+
+
+class CachedPage(msgspec.Struct, array_like=True):
+    items: list[BookSummary]
+    next_cursor: str | None
+
+
+async def catalog_version(conn: Any) -> int:
+    """The catalog version: bumped in the same transaction as every write to `books`."""
+    return int(await conn.fetchval("SELECT version FROM catalog_state WHERE id = 1"))
+
+
+def totals_key(version: int, fp: str, facets: bool) -> str:
+    return f"{CATALOG_CACHE}{version}:t:{fp}:{int(facets)}"
+
+
+def page_key(version: int, fp: str, cursor: str | None, limit: int) -> str:
+    return f"{CATALOG_CACHE}{version}:p:{fingerprint(fp, cursor, limit)}"
+
+
+async def load(redis: Redis, keys: list[str]) -> list[bytes | None]:
+    """The cached values of `keys` (None where missing, or all None if Redis is unavailable)."""
+    try:
+        return list(await redis.mget(keys))
+    except RedisError:
+        return [None] * len(keys)
+
+
+async def store(redis: Redis, entries: dict[str, msgspec.Struct]) -> None:
+    """Cache `entries` for CACHE_TTL_S; a Redis failure only costs the next request a recompute."""
+    if not entries:
+        return
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for key, value in entries.items():
+                pipe.set(key, msgspec.msgpack.encode(value), ex=CACHE_TTL_S)
+            await pipe.execute()
+    except RedisError:
+        pass
+
+
+def decode_totals(raw: bytes | None) -> CachedTotals | None:
+    return None if raw is None else msgspec.msgpack.decode(raw, type=CachedTotals)
+
+
+def decode_page(raw: bytes | None) -> CachedPage | None:
+    return None if raw is None else msgspec.msgpack.decode(raw, type=CachedPage)

@@ -1,0 +1,50 @@
+"""Catalog search cache: cached totals, facets and pages follow every book write at once."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.catalog_helpers import auth, create_book, search
+
+
+async def test_cached_total_and_facets_follow_an_edit_at_once(
+        http: httpx.AsyncClient, unique: str) -> None:
+    """A repeated search is served from cache, yet an edit or delete shows in the next search."""
+    mod = auth("moderator")
+    book = await create_book(http, title=f"Cachefirst {unique}", subjects=[f"Subj{unique}"])
+    await create_book(http, title=f"Cachesecond {unique}", subjects=[f"Subj{unique}"])
+    first = await search(http, q=unique)
+    again = await search(http, q=unique)
+    assert first == again and first["total"] == 2
+    assert first["facets"]["subjects"] == [{"name": f"Subj{unique}", "count": 2}]
+
+    r = await http.patch(f"/api/v1/books/{book['id']}",
+                         json={"subjects": [f"Other{unique}"], "version": 1}, headers=mod)
+    assert r.status_code == 200, r.text
+    edited = await search(http, q=unique)
+    assert edited["total"] == 2
+    assert {(f["name"], f["count"]) for f in edited["facets"]["subjects"]} == {
+        (f"Subj{unique}", 1), (f"Other{unique}", 1)}
+    assert [b["version"] for b in edited["items"] if b["id"] == book["id"]] == [2]
+    filtered = await search(http, q=unique, subject=f"Subj{unique}", facets="false")
+    assert filtered["total"] == 1 and filtered["facets"] is None
+
+    r = await http.delete(f"/api/v1/books/{book['id']}", headers=auth("admin"))
+    assert r.status_code == 204, r.text
+    after = await search(http, q=unique)
+    assert after["total"] == 1 and [b["id"] for b in after["items"]] != [book["id"]]
+    assert after["facets"]["subjects"] == [{"name": f"Subj{unique}", "count": 1}]
+
+
+async def test_cursor_pages_from_cache_stay_bound_to_their_query(
+        http: httpx.AsyncClient, unique: str) -> None:
+    """Cached pages keep their cursors, and a cursor from another query is still refused."""
+    for i in range(3):
+        await create_book(http, title=f"Pagecache {unique} {i}")
+    first = await search(http, q=f"pagecache {unique}", limit=2)
+    assert first["total"] == 3 and first["next_cursor"]
+    second = await search(http, q=f"pagecache {unique}", limit=2, cursor=first["next_cursor"])
+    again = await search(http, q=f"pagecache {unique}", limit=2, cursor=first["next_cursor"])
+    assert second == again and len(second["items"]) == 1 and second["next_cursor"] is None
+    r = await http.get("/api/v1/books", params={"q": "other", "cursor": first["next_cursor"]})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_cursor"
