@@ -418,7 +418,7 @@ class Moved(msgspec.Struct, frozen=True):
     gated: bool = False  # content by others has gates in (old furthest, new furthest]
 
 
-_MOVE_SQL = """
+MOVE_SQL = """
 WITH s AS (SELECT id, status, mode, host_id, shield_default FROM reading_sessions WHERE id = $1),
 old AS (SELECT furthest, kicked, shield FROM session_participants
         WHERE session_id = $1 AND user_id = $2 FOR UPDATE),
@@ -463,12 +463,15 @@ def check_position(position: Position, chapter_at: Any = None) -> Position:
 
 
 async def move(db: Database, session_id: int, user_id: int, position: Position,
-               chapter_at: Any = None) -> Moved:
+               chapter_at: Any = None, writer: Any = None) -> Moved:
     """Record a reader's position (one statement; a second only for a follow-mode host). The
-    same statement says whether the move passed any gate, so most moves cost one round trip."""
+    same statement says whether the move passed any gate, so most moves cost one round trip.
+    With a `positions.MoveWriter`, moves arriving together share one statement (group commit:
+    still written before this returns)."""
     pos = check_position(position, chapter_at)
-    row = await db.pool.fetchrow(_MOVE_SQL, session_id, user_id, pos.progression, pos.locator,
-                                 pos.chapter)
+    args = (session_id, user_id, pos.progression, pos.locator, pos.chapter)
+    row = (await writer.write(args) if writer is not None
+           else await db.pool.fetchrow(MOVE_SQL, *args))
     if row is None:
         raise NotFound(f"no session {session_id}", code="session_not_found")
     if row["status"] == "ended":

@@ -18,6 +18,7 @@ from domain.keys import SESSION_CONTROL
 from domain.sessions import content, lifecycle, social
 from domain.sessions.books import BookInfo, get_book
 from domain.sessions.onconn import OnConnection
+from domain.sessions.positions import HiddenReader, MoveWriter
 from domain.sessions.schemas import (
     AnnotationCreate,
     AnnotationOut,
@@ -27,7 +28,6 @@ from domain.sessions.schemas import (
     Selector,
 )
 from domain.sessions.spoilers import ViewerState, redact_annotation, redact_message, redact_reaction
-from domain.social.rules import hidden_user_ids
 from realtime.publisher import channel_of
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
 from realtime.wire import encode_event, plain_message
@@ -172,6 +172,12 @@ class SessionRoom(RoomKind):
         self._hidden_cache: dict[int, tuple[float, frozenset[int]]] = {}
         # this node's connections per (room, user): a reader's tabs move their shield together
         self._local: dict[tuple[str, int], set[str]] = {}
+        # moves arriving together are written in one statement (group commit, before the acks)
+        self._moves = MoveWriter(db, lifecycle.MOVE_SQL)
+        self._hidden_reader = HiddenReader(db)  # expired hidden sets: one query per burst
+        # started/finished-book milestones run after the ack, one chain per reader; the
+        # reader's next command waits for it (so their feed keeps the order of their actions)
+        self._milestones: dict[int, asyncio.Task[None]] = {}
 
     async def _session_book(self, session_id: int) -> BookInfo:
         """The session's book with its TOC (a session never changes book: cached per node)."""
@@ -184,14 +190,14 @@ class SessionRoom(RoomKind):
             self._books[session_id] = book
         return book
 
-    async def _hidden(self, user_id: int, db: Any = None) -> frozenset[int]:
+    async def _hidden(self, user_id: int) -> frozenset[int]:
         """Authors hidden from a reader (blocks either way, mutes), re-read at most every
         HIDDEN_TTL seconds per reader on this node."""
         now = time.monotonic()
         hit = self._hidden_cache.get(user_id)
         if hit is not None and now - hit[0] < HIDDEN_TTL:
             return hit[1]
-        hidden = frozenset(await hidden_user_ids(db or self.db, user_id))
+        hidden = await self._hidden_reader.read(user_id)
         if len(self._hidden_cache) > 50_000:
             self._hidden_cache.clear()
         self._hidden_cache[user_id] = (now, hidden)
@@ -227,6 +233,7 @@ class SessionRoom(RoomKind):
         sid = session_id_of(room_id)
         who = _principal(conn)
         cmd = _decode(data, SessionCommand, "session command")
+        await self._settle(conn.user_id)
         match cmd:
             case Chat(body=body):
                 async with self.db.pool.acquire() as raw:  # one checkout for the 3 statements
@@ -286,35 +293,57 @@ class SessionRoom(RoomKind):
             return out
         book = await self._session_book(sid)
         room = self._room(room_id)
-        # one pooled connection for the whole update (each pool checkout costs a reset round trip)
-        async with self.db.pool.acquire() as raw:
-            db: Any = OnConnection(raw)
-            moved = await lifecycle.move(db, sid, conn.user_id, parsed.position,
-                                         book.chapter_at if book.chapter_starts else None)
-            out["position"] = msgspec.to_builtins(moved.position)
-            forward = moved.old_furthest is None or moved.new_furthest > moved.old_furthest
-            # blocks and mutes made since subscribing take effect from the next move on
-            hidden = await self._hidden(conn.user_id, db)
-            for tab in self._tabs(room, conn):
-                hub.update_viewer(tab, room, progress=moved.new_furthest, hidden_authors=hidden)
-            items: list[Any] = []
-            if forward and moved.shield and moved.gated:
-                state = ViewerState(user_id=conn.user_id, progress=moved.new_furthest,
-                                    shield=True, hidden_authors=hidden)
-                items = await content.unlocked_between(db, sid, state,
-                                                       moved.old_furthest or 0.0,
+        moved = await lifecycle.move(self.db, sid, conn.user_id, parsed.position,
+                                     book.chapter_at if book.chapter_starts else None,
+                                     writer=self._moves)
+        out["position"] = msgspec.to_builtins(moved.position)
+        forward = moved.old_furthest is None or moved.new_furthest > moved.old_furthest
+        # blocks and mutes made since subscribing take effect from the next move on
+        hidden = await self._hidden(conn.user_id)
+        for tab in self._tabs(room, conn):
+            hub.update_viewer(tab, room, progress=moved.new_furthest, hidden_authors=hidden)
+        if forward and moved.shield and moved.gated:
+            state = ViewerState(user_id=conn.user_id, progress=moved.new_furthest,
+                                shield=True, hidden_authors=hidden)
+            async with self.db.pool.acquire() as raw:  # one checkout for the 3 statements
+                items = await content.unlocked_between(OnConnection(raw), sid,  # type: ignore[arg-type]
+                                                       state, moved.old_furthest or 0.0,
                                                        moved.new_furthest, known_gated=True)
-        if items:
-            events = [unlocked_event(i) for i in items]
-            for tab in self._tabs(room, conn):
-                await hub.send_to(tab, room, events)
+            if items:
+                events = [unlocked_event(i) for i in items]
+                for tab in self._tabs(room, conn):
+                    await hub.send_to(tab, room, events)
         started, done = social.milestones(book, moved.old_furthest, moved.new_furthest)
         if started or done:  # started/finished the book: feed activities, once per book
-            await social.after_move(self.db, self.redis, conn.user_id, book, started, done)
+            self._milestone(conn.user_id, book, started, done)
         if moved.follow:
             await hub.publish(room, RoomEvent("follow", {
                 "user_id": conn.user_id, "position": out["position"]}))
         return out
+
+    def _milestone(self, user_id: int, book: BookInfo, started: bool, done: bool) -> None:
+        """Record started/finished-book activities off the ack path (after the reader's
+        previous milestone, if one is still running; `after_move` never raises)."""
+        prev = self._milestones.get(user_id)
+
+        async def run() -> None:
+            if prev is not None:
+                await asyncio.shield(prev)
+            await social.after_move(self.db, self.redis, user_id, book, started, done)
+
+        task = asyncio.create_task(run())
+        self._milestones[user_id] = task
+
+        def forget(t: asyncio.Task[None]) -> None:
+            if self._milestones.get(user_id) is t:
+                del self._milestones[user_id]
+        task.add_done_callback(forget)
+
+    async def _settle(self, user_id: int) -> None:
+        """Wait for the reader's pending milestone activities (if any)."""
+        task = self._milestones.get(user_id)
+        if task is not None:
+            await asyncio.shield(task)
 
     async def _push_unlocked(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
                              sid: int, old: float, new: float,

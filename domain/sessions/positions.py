@@ -1,0 +1,168 @@
+"""Group commit of position reports: moves that arrive together are written in one statement."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from domain.db import Database
+
+log = logging.getLogger("readalong.sessions")
+MAX_BATCH = 500  # moves per statement
+
+# The batched form of lifecycle's one-move statement: same checks and same result per move
+# (`ord` says which move a row answers). Each move is written before its caller gets its answer,
+# so the furthest progression is durable (and visible to REST) before the ack, as before.
+_BATCH_SQL = """
+WITH m AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[],
+                                $5::int[], $6::int[])
+           AS m(session_id, user_id, progression, locator, chapter, ord)),
+s AS (SELECT m.ord, rs.status, rs.mode, rs.host_id, rs.shield_default
+      FROM m JOIN reading_sessions rs ON rs.id = m.session_id),
+old AS (SELECT m.ord, p.furthest, p.kicked, p.shield FROM m JOIN session_participants p
+        ON p.session_id = m.session_id AND p.user_id = m.user_id
+        ORDER BY p.session_id, p.user_id FOR UPDATE OF p),
+upd AS (UPDATE session_participants p SET progression = m.progression, locator = m.locator,
+               chapter = m.chapter, furthest = GREATEST(COALESCE(p.furthest, 0), m.progression),
+               start_progression = COALESCE(p.start_progression, m.progression)
+        FROM m JOIN reading_sessions rs ON rs.id = m.session_id
+        WHERE p.session_id = m.session_id AND p.user_id = m.user_id AND NOT p.kicked
+        AND rs.status <> 'ended' RETURNING m.ord, p.furthest)
+SELECT m.ord, s.status, s.mode, s.host_id, s.shield_default, old.furthest AS old_furthest,
+       old.kicked, old.shield, upd.furthest AS new_furthest,
+       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0) AND (
+         EXISTS (SELECT 1 FROM session_messages x WHERE x.session_id = m.session_id
+                 AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
+                 AND x.deleted_at IS NULL AND x.author_id <> m.user_id)
+         OR EXISTS (SELECT 1 FROM session_reactions x WHERE x.session_id = m.session_id
+                 AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
+                 AND x.author_id <> m.user_id)
+         OR EXISTS (SELECT 1 FROM session_annotations x WHERE x.session_id = m.session_id
+                 AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
+                 AND x.deleted_at IS NULL AND x.author_id <> m.user_id
+                 AND x.visibility <> 'private')
+       )) AS gated
+FROM m LEFT JOIN s USING (ord) LEFT JOIN old USING (ord) LEFT JOIN upd USING (ord)
+"""
+
+Move = tuple[int, int, float, "str | None", "int | None"]  # session, user, progression, ...
+
+
+class MoveWriter:
+    """One per node. `write()` queues a move and waits for its row; a single task writes
+    whatever is queued in one statement, then the next batch (which filled up meanwhile).
+    Idle: a lone move is written at once (no timer), so batching only appears under load."""
+
+    def __init__(self, db: Database, single_sql: str) -> None:
+        self.db = db
+        self.single_sql = single_sql  # the one-move statement (fallback)
+        self._queue: list[tuple[Move, asyncio.Future[Any]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.moves = 0
+
+    async def write(self, move: Move) -> Any:
+        """The statement's row for this move (None: no such session)."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((move, fut))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        return await fut
+
+    async def _run(self) -> None:
+        while self._queue:
+            batch: list[tuple[Move, asyncio.Future[Any]]] = []
+            later: list[tuple[Move, asyncio.Future[Any]]] = []
+            seen: set[tuple[int, int]] = set()
+            for item in self._queue:
+                key = (item[0][0], item[0][1])
+                # a reader's second move in the same batch waits for the next one (order kept)
+                if key in seen or len(batch) >= MAX_BATCH or item[1].done():
+                    (later if not item[1].done() else []).append(item)
+                    continue
+                seen.add(key)
+                batch.append(item)
+            self._queue = later
+            if batch:
+                await self._write(batch)
+
+    async def _write(self, batch: list[tuple[Move, asyncio.Future[Any]]]) -> None:
+        try:
+            if len(batch) == 1:
+                (move, fut), = batch
+                rows: dict[int, Any] = {0: await self.db.pool.fetchrow(self.single_sql, *move)}
+            else:
+                cols = list(zip(*(m for m, _ in batch)))
+                got = await self.db.pool.fetch(_BATCH_SQL, *cols, list(range(len(batch))))
+                rows = {r["ord"]: (r if r["status"] is not None else None) for r in got}
+            self.batches += 1
+            self.moves += len(batch)
+        except asyncio.CancelledError:
+            for _, fut in batch:
+                if not fut.done():
+                    fut.cancel()
+            raise
+        except Exception as exc:
+            if len(batch) > 1:  # e.g. a deadlock with the other node: one by one instead
+                log.warning("batched position write failed; writing one by one", exc_info=True)
+                for item in batch:
+                    await self._write([item])
+                return
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for i, (_, fut) in enumerate(batch):
+            if not fut.done():
+                fut.set_result(rows.get(i))
+
+
+# The same rule as `domain.social.rules.hidden_user_ids` (blocked either way ∪ muted by them),
+# for many readers in one statement; tests/test_session_moves_batched.py checks they agree.
+_HIDDEN_MANY_SQL = """
+SELECT blocker_id AS u, blocked_id AS id FROM blocks WHERE blocker_id = ANY($1::bigint[])
+UNION SELECT blocked_id, blocker_id FROM blocks WHERE blocked_id = ANY($1::bigint[])
+UNION SELECT muter_id, muted_id FROM mutes WHERE muter_id = ANY($1::bigint[])
+"""
+
+
+class HiddenReader:
+    """Reads readers' hidden-author sets; readers asking at the same time share one query
+    (the same group-commit shape as MoveWriter: no timer, batches form only under load)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._queue: dict[int, list[asyncio.Future[frozenset[int]]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.queries = 0
+
+    async def read(self, user_id: int) -> frozenset[int]:
+        fut: asyncio.Future[frozenset[int]] = asyncio.get_running_loop().create_future()
+        self._queue.setdefault(user_id, []).append(fut)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        return await fut
+
+    async def _run(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, {}
+            try:
+                rows = await self.db.pool.fetch(_HIDDEN_MANY_SQL, list(batch))
+                self.queries += 1
+            except BaseException as exc:
+                for futs in batch.values():
+                    for fut in futs:
+                        if not fut.done():
+                            fut.set_exception(exc) if isinstance(exc, Exception) else fut.cancel()
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            found: dict[int, set[int]] = {}
+            for r in rows:
+                found.setdefault(int(r["u"]), set()).add(int(r["id"]))
+            for uid, futs in batch.items():
+                hidden = frozenset(found.get(uid, ()))
+                for fut in futs:
+                    if not fut.done():
+                        fut.set_result(hidden)
