@@ -406,21 +406,23 @@ SELECT EXISTS (SELECT 1 FROM session_messages WHERE session_id = $1 AND gate > $
 
 
 async def unlocked_between(db: Database, session_id: int, state: ViewerState,
-                           old: float, new: float, *, known_gated: bool = False) -> list[Any]:
+                           old: float, new: float, *, known_gated: bool = False,
+                           kinds: str = "mra") -> list[Any]:
     """Content whose gate a reader just passed (old < gate <= new), full, oldest first —
-    what the room pushes when they move forward (one cheap query when there is none)."""
+    what the room pushes when they move forward (one cheap query when there is none).
+    `kinds` (from the move's statement) skips the queries of kinds with no gate there."""
     if new <= old:
         return []
     uid = state.user_id
     if not known_gated and not await db.pool.fetchval(_ANY_GATED, session_id, old, new, uid):
         return []
-    msgs = await db.pool.fetch(
+    msgs = [] if "m" not in kinds else await db.pool.fetch(
         _MSG_SQL + " WHERE m.session_id = $1 AND m.deleted_at IS NULL AND m.gate > $2"
         " AND m.gate <= $3 AND m.author_id <> $4 ORDER BY m.id", session_id, old, new, uid)
-    reacts = await db.pool.fetch(
+    reacts = [] if "r" not in kinds else await db.pool.fetch(
         _REACT_SQL + " WHERE r.session_id = $1 AND r.gate > $2 AND r.gate <= $3"
         " AND r.author_id <> $4 ORDER BY r.id", session_id, old, new, uid)
-    anns = await db.pool.fetch(
+    anns = [] if "a" not in kinds else await db.pool.fetch(
         _ANN_SQL + " WHERE a.session_id = $1 AND a.deleted_at IS NULL AND a.gate > $2"
         " AND a.gate <= $3 AND a.author_id <> $4 AND a.visibility <> 'private'"
         " ORDER BY a.id", session_id, old, new, uid)

@@ -416,6 +416,7 @@ class Moved(msgspec.Struct, frozen=True):
     follow: bool  # the host of a follow-mode session moved: broadcast it
     shield: bool  # the reader's effective shield
     gated: bool = False  # content by others has gates in (old furthest, new furthest]
+    kinds: str = ""  # which: "m" messages, "r" reactions, "a" annotations
 
 
 MOVE_SQL = """
@@ -429,16 +430,15 @@ upd AS (UPDATE session_participants p SET progression = $3, locator = $4, chapte
         AND s.status <> 'ended' RETURNING p.furthest)
 SELECT s.status, s.mode, s.host_id, s.shield_default, old.furthest AS old_furthest,
        old.kicked, old.shield, (SELECT furthest FROM upd) AS new_furthest,
-       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0) AND (
-         EXISTS (SELECT 1 FROM session_messages m WHERE m.session_id = $1
+       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0)) AS forward,
+       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0)) AND EXISTS (SELECT 1 FROM session_messages m WHERE m.session_id = $1
                  AND m.gate > COALESCE(old.furthest, 0) AND m.gate <= $3
-                 AND m.deleted_at IS NULL AND m.author_id <> $2)
-         OR EXISTS (SELECT 1 FROM session_reactions r WHERE r.session_id = $1
-                 AND r.gate > COALESCE(old.furthest, 0) AND r.gate <= $3 AND r.author_id <> $2)
-         OR EXISTS (SELECT 1 FROM session_annotations a WHERE a.session_id = $1
+                 AND m.deleted_at IS NULL AND m.author_id <> $2) AS gated_m,
+       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0)) AND EXISTS (SELECT 1 FROM session_reactions r WHERE r.session_id = $1
+                 AND r.gate > COALESCE(old.furthest, 0) AND r.gate <= $3 AND r.author_id <> $2) AS gated_r,
+       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0)) AND EXISTS (SELECT 1 FROM session_annotations a WHERE a.session_id = $1
                  AND a.gate > COALESCE(old.furthest, 0) AND a.gate <= $3
-                 AND a.deleted_at IS NULL AND a.author_id <> $2 AND a.visibility <> 'private')
-       )) AS gated
+                 AND a.deleted_at IS NULL AND a.author_id <> $2 AND a.visibility <> 'private') AS gated_a
 FROM s LEFT JOIN old ON true
 """
 
@@ -485,9 +485,10 @@ async def move(db: Database, session_id: int, user_id: int, position: Position,
             " host_chapter = $4 WHERE id = $1", session_id, pos.progression, pos.locator,
             pos.chapter)
     shield = row["shield"] if row["shield"] is not None else row["shield_default"]
+    kinds = "".join(k for k in "mra" if row[f"gated_{k}"])
     return Moved(position=pos, old_furthest=row["old_furthest"],
                  new_furthest=float(row["new_furthest"]), follow=follow, shield=bool(shield),
-                 gated=bool(row["gated"]))
+                 gated=bool(kinds), kinds=kinds)
 
 
 async def set_shield(db: Database, session_id: int, user_id: int, enabled: bool | None) -> bool:

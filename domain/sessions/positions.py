@@ -31,18 +31,17 @@ upd AS (UPDATE session_participants p SET progression = m.progression, locator =
         AND rs.status <> 'ended' RETURNING m.ord, p.furthest)
 SELECT m.ord, s.status, s.mode, s.host_id, s.shield_default, old.furthest AS old_furthest,
        old.kicked, old.shield, upd.furthest AS new_furthest,
-       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0) AND (
-         EXISTS (SELECT 1 FROM session_messages x WHERE x.session_id = m.session_id
+       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0)) AS forward,
+       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0)) AND EXISTS (SELECT 1 FROM session_messages x WHERE x.session_id = m.session_id
                  AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
-                 AND x.deleted_at IS NULL AND x.author_id <> m.user_id)
-         OR EXISTS (SELECT 1 FROM session_reactions x WHERE x.session_id = m.session_id
+                 AND x.deleted_at IS NULL AND x.author_id <> m.user_id) AS gated_m,
+       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0)) AND EXISTS (SELECT 1 FROM session_reactions x WHERE x.session_id = m.session_id
                  AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
-                 AND x.author_id <> m.user_id)
-         OR EXISTS (SELECT 1 FROM session_annotations x WHERE x.session_id = m.session_id
+                 AND x.author_id <> m.user_id) AS gated_r,
+       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0)) AND EXISTS (SELECT 1 FROM session_annotations x WHERE x.session_id = m.session_id
                  AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
                  AND x.deleted_at IS NULL AND x.author_id <> m.user_id
-                 AND x.visibility <> 'private')
-       )) AS gated
+                 AND x.visibility <> 'private') AS gated_a
 FROM m LEFT JOIN s USING (ord) LEFT JOIN old USING (ord) LEFT JOIN upd USING (ord)
 """
 

@@ -308,7 +308,8 @@ class SessionRoom(RoomKind):
             async with self.db.pool.acquire() as raw:  # one checkout for the 3 statements
                 items = await content.unlocked_between(OnConnection(raw), sid,  # type: ignore[arg-type]
                                                        state, moved.old_furthest or 0.0,
-                                                       moved.new_furthest, known_gated=True)
+                                                       moved.new_furthest, known_gated=True,
+                                                       kinds=moved.kinds)
             if items:
                 events = [unlocked_event(i) for i in items]
                 for tab in self._tabs(room, conn):
