@@ -46,21 +46,24 @@ UPDATE books b SET search =
 WHERE b.id = ANY($1::bigint[])
 """
 
+# One row per book; authors and chapters each come from one aggregate (not one sub-select per
+# column), so a read is one statement with three small index lookups.
 BOOK_SELECT = """
 SELECT b.id, b.title, b.subtitle, b.language, b.isbn13, b.isbn10, b.page_count, b.publisher,
        b.published, b.published_year, b.description, b.cover_url, b.version, b.created_at,
-       b.updated_at,
-       ARRAY(SELECT a.id FROM book_authors ba JOIN authors a ON a.id = ba.author_id
-             WHERE ba.book_id = b.id ORDER BY ba.position) AS author_ids,
-       ARRAY(SELECT a.name FROM book_authors ba JOIN authors a ON a.id = ba.author_id
-             WHERE ba.book_id = b.id ORDER BY ba.position) AS author_names,
+       b.updated_at, au.author_ids, au.author_names,
        ARRAY(SELECT s.name FROM book_subjects bs JOIN subjects s ON s.id = bs.subject_id
              WHERE bs.book_id = b.id ORDER BY lower(s.name)) AS subjects,
-       ARRAY(SELECT c.title FROM book_chapters c WHERE c.book_id = b.id
-             ORDER BY c.position) AS toc_titles,
-       ARRAY(SELECT c.start FROM book_chapters c WHERE c.book_id = b.id
-             ORDER BY c.position) AS toc_starts
+       ch.toc_titles, ch.toc_starts
 FROM books b
+CROSS JOIN LATERAL (
+    SELECT coalesce(array_agg(a.id ORDER BY ba.position), '{}') AS author_ids,
+           coalesce(array_agg(a.name ORDER BY ba.position), '{}') AS author_names
+    FROM book_authors ba JOIN authors a ON a.id = ba.author_id WHERE ba.book_id = b.id) au
+CROSS JOIN LATERAL (
+    SELECT coalesce(array_agg(c.title ORDER BY c.position), '{}') AS toc_titles,
+           coalesce(array_agg(c.start ORDER BY c.position), '{}') AS toc_starts
+    FROM book_chapters c WHERE c.book_id = b.id) ch
 """
 
 
