@@ -75,6 +75,18 @@ async def test_a_batch_answers_each_move_like_the_single_statement(
         assert second["old_furthest"] == 0.3 and second["new_furthest"] == 0.3
         assert strange is not None and strange["new_furthest"] is None
         assert unknown is None
+        # a kicked reader and an ended session, in one batch: refused like one by one
+        assert (await http.post(f"/api/v1/sessions/{sid}/participants/{reader.id}/kick",
+                                headers=host.headers)).status_code == 200
+        ended = await live_session(http, stranger, book, mode="free")
+        assert (await http.post(f"/api/v1/sessions/{ended['id']}/end",
+                                headers=stranger.headers)).status_code == 200
+        kicked, over = await asyncio.gather(
+            writer.write((sid, reader.id, 0.9, None, None)),
+            writer.write((ended["id"], stranger.id, 0.9, None, None)))
+        assert writer.batches == 3
+        assert kicked["kicked"] is True and kicked["new_furthest"] is None
+        assert over["status"] == "ended" and over["new_furthest"] is None
         stored = await db.pool.fetchrow(
             "SELECT progression, locator, furthest FROM session_participants"
             " WHERE session_id = $1 AND user_id = $2", sid, reader.id)
