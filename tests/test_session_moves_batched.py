@@ -64,7 +64,7 @@ async def test_a_batch_answers_each_move_like_the_single_statement(
         writer = MoveWriter(db, MOVE_SQL)
         rows = await asyncio.gather(
             writer.write((sid, reader.id, 0.3, "a", None)),
-            writer.write((sid, host.id, 0.1, None, 2), True),  # with the hidden set
+            writer.write((sid, host.id, 0.1, None, 2)),
             writer.write((sid, reader.id, 0.2, "b", None)),  # the same reader again: next batch
             writer.write((sid, stranger.id, 0.5, None, None)),
             writer.write((987654321, reader.id, 0.1, None, None)))
@@ -72,7 +72,6 @@ async def test_a_batch_answers_each_move_like_the_single_statement(
         first, hosted, second, strange, unknown = rows
         assert first["old_furthest"] is None and first["new_furthest"] == 0.3
         assert hosted["new_furthest"] == 0.1 and hosted["status"] == "live"
-        assert hosted["hidden"] == [] and first["hidden"] is None
         assert second["old_furthest"] == 0.3 and second["new_furthest"] == 0.3
         assert strange is not None and strange["new_furthest"] is None
         assert unknown is None

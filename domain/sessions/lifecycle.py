@@ -417,7 +417,6 @@ class Moved(msgspec.Struct, frozen=True):
     shield: bool  # the reader's effective shield
     gated: bool = False  # content by others has gates in (old furthest, new furthest]
     kinds: str = ""  # which: "m" messages, "r" reactions, "a" annotations
-    hidden: frozenset[int] | None = None  # the reader's hidden authors, when asked for
 
 
 MOVE_SQL = """
@@ -464,14 +463,14 @@ def check_position(position: Position, chapter_at: Any = None) -> Position:
 
 
 async def move(db: Database, session_id: int, user_id: int, position: Position,
-               chapter_at: Any = None, writer: Any = None, want_hidden: bool = False) -> Moved:
+               chapter_at: Any = None, writer: Any = None) -> Moved:
     """Record a reader's position (one statement; a second only for a follow-mode host). The
     same statement says whether the move passed any gate, so most moves cost one round trip.
     With a `positions.MoveWriter`, moves arriving together share one statement (group commit:
     still written before this returns)."""
     pos = check_position(position, chapter_at)
     args = (session_id, user_id, pos.progression, pos.locator, pos.chapter)
-    row = (await writer.write(args, want_hidden) if writer is not None
+    row = (await writer.write(args) if writer is not None
            else await db.pool.fetchrow(MOVE_SQL, *args))
     if row is None:
         raise NotFound(f"no session {session_id}", code="session_not_found")
@@ -489,9 +488,7 @@ async def move(db: Database, session_id: int, user_id: int, position: Position,
     kinds = "".join(k for k in "mra" if row[f"gated_{k}"])
     return Moved(position=pos, old_furthest=row["old_furthest"],
                  new_furthest=float(row["new_furthest"]), follow=follow, shield=bool(shield),
-                 gated=bool(kinds), kinds=kinds,
-                 hidden=(frozenset(row["hidden"]) if want_hidden and writer is not None
-                         and row.get("hidden") is not None else None))
+                 gated=bool(kinds), kinds=kinds)
 
 
 async def set_shield(db: Database, session_id: int, user_id: int, enabled: bool | None) -> bool:

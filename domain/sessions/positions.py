@@ -16,8 +16,8 @@ MAX_BATCH = 500  # moves per statement
 # so the furthest progression is durable (and visible to REST) before the ack, as before.
 _BATCH_SQL = """
 WITH m AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[],
-                                $5::int[], $6::int[], $7::bool[])
-           AS m(session_id, user_id, progression, locator, chapter, ord, want_hidden)),
+                                $5::int[], $6::int[])
+           AS m(session_id, user_id, progression, locator, chapter, ord)),
 s AS (SELECT m.ord, rs.status, rs.mode, rs.host_id, rs.shield_default
       FROM m JOIN reading_sessions rs ON rs.id = m.session_id),
 old AS (SELECT m.ord, p.furthest, p.kicked, p.shield FROM m JOIN session_participants p
@@ -41,13 +41,7 @@ SELECT m.ord, s.status, s.mode, s.host_id, s.shield_default, old.furthest AS old
        (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0)) AND EXISTS (SELECT 1 FROM session_annotations x WHERE x.session_id = m.session_id
                  AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
                  AND x.deleted_at IS NULL AND x.author_id <> m.user_id
-                 AND x.visibility <> 'private') AS gated_a,
-       -- the reader's hidden authors when the node's copy expired (domain.social.rules'
-       -- hidden_user_ids: blocked either way, muted by them)
-       CASE WHEN m.want_hidden THEN ARRAY(
-         SELECT blocked_id FROM blocks WHERE blocker_id = m.user_id
-         UNION SELECT blocker_id FROM blocks WHERE blocked_id = m.user_id
-         UNION SELECT muted_id FROM mutes WHERE muter_id = m.user_id) END AS hidden
+                 AND x.visibility <> 'private') AS gated_a
 FROM m LEFT JOIN s USING (ord) LEFT JOIN old USING (ord) LEFT JOIN upd USING (ord)
 """
 
@@ -62,24 +56,23 @@ class MoveWriter:
     def __init__(self, db: Database, single_sql: str) -> None:
         self.db = db
         self.single_sql = single_sql  # the one-move statement (fallback)
-        self._queue: list[tuple[Move, asyncio.Future[Any], bool]] = []
+        self._queue: list[tuple[Move, asyncio.Future[Any]]] = []
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.moves = 0
 
-    async def write(self, move: Move, want_hidden: bool = False) -> Any:
-        """The statement's row for this move (None: no such session); with `want_hidden` its
-        `hidden` column holds the reader's hidden authors (None if it could not be read)."""
+    async def write(self, move: Move) -> Any:
+        """The statement's row for this move (None: no such session)."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append((move, fut, want_hidden))
+        self._queue.append((move, fut))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
         return await fut
 
     async def _run(self) -> None:
         while self._queue:
-            batch: list[tuple[Move, asyncio.Future[Any], bool]] = []
-            later: list[tuple[Move, asyncio.Future[Any], bool]] = []
+            batch: list[tuple[Move, asyncio.Future[Any]]] = []
+            later: list[tuple[Move, asyncio.Future[Any]]] = []
             seen: set[tuple[int, int]] = set()
             for item in self._queue:
                 key = (item[0][0], item[0][1])
@@ -93,35 +86,33 @@ class MoveWriter:
             if batch:
                 await self._write(batch)
 
-    async def _write(self, batch: list[tuple[Move, asyncio.Future[Any], bool]],
-                     single: bool = False) -> None:
+    async def _write(self, batch: list[tuple[Move, asyncio.Future[Any]]]) -> None:
         try:
-            if single:  # the plain one-move statement (no hidden column)
-                (move, fut, _), = batch
+            if len(batch) == 1:
+                (move, fut), = batch
                 rows: dict[int, Any] = {0: await self.db.pool.fetchrow(self.single_sql, *move)}
             else:
-                cols = list(zip(*(m for m, _, _ in batch)))
-                got = await self.db.pool.fetch(_BATCH_SQL, *cols, list(range(len(batch))),
-                                               [w for _, _, w in batch])
+                cols = list(zip(*(m for m, _ in batch)))
+                got = await self.db.pool.fetch(_BATCH_SQL, *cols, list(range(len(batch))))
                 rows = {r["ord"]: (r if r["status"] is not None else None) for r in got}
             self.batches += 1
             self.moves += len(batch)
         except asyncio.CancelledError:
-            for _, fut, _ in batch:
+            for _, fut in batch:
                 if not fut.done():
                     fut.cancel()
             raise
         except Exception as exc:
-            if not single:  # e.g. a deadlock with the other node: one by one instead
+            if len(batch) > 1:  # e.g. a deadlock with the other node: one by one instead
                 log.warning("batched position write failed; writing one by one", exc_info=True)
                 for item in batch:
-                    await self._write([item], single=True)
+                    await self._write([item])
                 return
-            for _, fut, _ in batch:
+            for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        for i, (_, fut, _) in enumerate(batch):
+        for i, (_, fut) in enumerate(batch):
             if not fut.done():
                 fut.set_result(rows.get(i))
 

@@ -293,14 +293,9 @@ class SessionRoom(RoomKind):
             return out
         book = await self._session_book(sid)
         room = self._room(room_id)
-        hit = self._hidden_cache.get(conn.user_id)
-        stale = hit is None or time.monotonic() - hit[0] >= HIDDEN_TTL
-        # an expired hidden set is re-read by the move's own statement
         moved = await lifecycle.move(self.db, sid, conn.user_id, parsed.position,
                                      book.chapter_at if book.chapter_starts else None,
-                                     writer=self._moves, want_hidden=stale)
-        if moved.hidden is not None:
-            self._hidden_cache[conn.user_id] = (time.monotonic(), moved.hidden)
+                                     writer=self._moves)
         out["position"] = msgspec.to_builtins(moved.position)
         forward = moved.old_furthest is None or moved.new_furthest > moved.old_furthest
         # blocks and mutes made since subscribing take effect from the next move on
