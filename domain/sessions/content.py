@@ -170,12 +170,17 @@ async def delete_message(db: Database, who: Principal, session_id: int,
                                  " AND m.deleted_at IS NULL", mid, session_id)
     if msg is None:
         raise NotFound(f"no message {mid}", code="message_not_found", field="message_id")
-    if who.user_id not in (msg["author_id"], row["host_id"]) and not who.is_moderator:
-        raise Forbidden("only the author, the host or a moderator may delete a message",
-                        code="not_allowed")
+    _check_may_remove(who, msg["author_id"], row["host_id"], "a message")
     await db.pool.execute("UPDATE session_messages SET deleted_at = now(), deleted_by = $2"
                           " WHERE id = $1", mid, who.user_id)
     return message_out(msg)
+
+
+def _check_may_remove(who: Principal, author_id: int, host_id: int, what: str) -> None:
+    """The one rule for deleting content: its author, the session's host or a moderator."""
+    if who.user_id not in (author_id, host_id) and not who.is_moderator:
+        raise Forbidden(f"only the author, the host or a moderator may delete {what}",
+                        code="not_allowed")
 
 
 def _id(value: Any, field: str) -> int:
@@ -300,9 +305,7 @@ async def delete_annotation(db: Database, who: Principal, session_id: int,
     if ann is None:
         raise NotFound(f"no annotation {aid}", code="annotation_not_found",
                        field="annotation_id")
-    if who.user_id not in (ann["author_id"], row["host_id"]) and not who.is_moderator:
-        raise Forbidden("only the author, the host or a moderator may delete an annotation",
-                        code="not_allowed")
+    _check_may_remove(who, ann["author_id"], row["host_id"], "an annotation")
     await db.pool.execute("UPDATE session_annotations SET deleted_at = now() WHERE id = $1", aid)
     return annotation_out(ann)
 

@@ -75,6 +75,15 @@ async def _publish(state: State, redis: Redis, settings: Settings, room: str,
         log.exception("publishing %s to %s failed", event.event, room)
 
 
+async def _set_muted(db: Database, user: Principal, state: State, redis: Redis,
+                     settings: Settings, session_id: int, user_id: int, muted: bool) -> Done:
+    """Mute or unmute a participant, then tell the room."""
+    await lifecycle.set_flag(db, user, session_id, user_id, "muted", muted)
+    await _publish(state, redis, settings, lifecycle.room_of(session_id),
+                   RoomEvent("muted", {"user_id": user_id, "muted": muted}))
+    return Done()
+
+
 async def _evict(state: State, room: str, user_id: int) -> None:
     """Drop a kicked reader's sockets from the room on every node."""
     extras = services_of(state).extras
@@ -167,19 +176,13 @@ class SessionController(Controller):
           summary="Mute a participant (host or moderator)")
     async def mute(self, session_id: int, user_id: int, db: Database, user: Principal,
                    state: State, redis: Redis, settings: Settings) -> Done:
-        await lifecycle.set_flag(db, user, session_id, user_id, "muted", True)
-        await _publish(state, redis, settings, lifecycle.room_of(session_id),
-                       RoomEvent("muted", {"user_id": user_id, "muted": True}))
-        return Done()
+        return await _set_muted(db, user, state, redis, settings, session_id, user_id, True)
 
     @delete("/{session_id:int}/participants/{user_id:int}/mute", status_code=200,
             summary="Unmute a participant")
     async def unmute(self, session_id: int, user_id: int, db: Database, user: Principal,
                      state: State, redis: Redis, settings: Settings) -> Done:
-        await lifecycle.set_flag(db, user, session_id, user_id, "muted", False)
-        await _publish(state, redis, settings, lifecycle.room_of(session_id),
-                       RoomEvent("muted", {"user_id": user_id, "muted": False}))
-        return Done()
+        return await _set_muted(db, user, state, redis, settings, session_id, user_id, False)
 
     @post("/{session_id:int}/participants/{user_id:int}/kick", status_code=200,
           summary="Remove a participant for good (they cannot rejoin)")
