@@ -23,9 +23,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m load all $(BENCH_ARGS)
 
+# Pinned so that the rule set gives the same answer on every machine.
+LINTERS := ruff==0.17.6 mypy==2.4.1
+
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff mypy
-	$(BIN)/ruff check server realtime domain jobs load tests
+	$(BIN)/python -m pip install --quiet $(LINTERS)
+	$(BIN)/ruff check server realtime domain jobs load tests migrations
+	$(BIN)/mypy --strict realtime domain
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
