@@ -7,12 +7,22 @@ from typing import Any
 
 def route_handlers() -> list[Any]:
     """Every REST controller of /api/v1 (add a context's controllers here)."""
-    from server.api import accounts, admin_jobs, catalog, feed, notifications, profiles, sessions
+    from server.api import (
+        accounts,
+        admin_jobs,
+        catalog,
+        feed,
+        notifications,
+        profiles,
+        reading,
+        sessions,
+    )
 
     handlers: list[Any] = []
     handlers += accounts.CONTROLLERS
     handlers += profiles.CONTROLLERS
     handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS
+    handlers += reading.CONTROLLERS
     handlers += notifications.CONTROLLERS + feed.CONTROLLERS + admin_jobs.CONTROLLERS
     return handlers

@@ -1,0 +1,189 @@
+"""THE entry point that moves a reader's furthest progression in a book: `advance()`.
+
+Every source calls `advance(conn, user_id, book_id, progression, source)` inside its own
+transaction: a progress update over REST, a co-reading session, a club, an e-reader sync, an
+import, finishing a book. Nothing else writes `reading_states.furthest`. The furthest
+progression only ever grows; `position` (where the reader last was) may go back.
+
+Spoiler gates read it with `furthest()` / `furthest_of()` (one indexed query).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from domain.db import Database
+from domain.errors import Invalid, NotFound
+from domain.ids import in_range
+from domain.reading import views
+from domain.reading.clock import local_day, time_zone_of, utcnow
+from domain.reading.schemas import AdvanceOut, ProgressIn, ProgressOut
+
+SOURCES: tuple[str, ...] = ("progress", "session", "club", "sync", "import", "status")
+
+
+class Advance(msgspec.Struct, frozen=True):
+    """What one `advance()` did. `moved` is True when the furthest progression grew: a caller
+    with live rooms then pushes unlocks to every room the reader is in (after its commit)."""
+
+    user_id: int
+    book_id: int
+    state_id: int
+    previous: float        # furthest before
+    furthest: float        # furthest after (>= previous)
+    moved: bool
+    read_id: int | None    # the open read this update counted towards
+    gain: float            # progression gained in the open read
+    pages: int             # pages that gain is worth (0 when the page count is unknown)
+    status: str
+    created: bool          # this call created the reading state
+    logged: bool           # a reading_log row was written
+
+
+def book_not_found() -> NotFound:
+    return NotFound("no such book", code="book_not_found")
+
+
+def check_progression(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value) or not 0.0 <= value <= 1.0:
+        raise Invalid("progression must be a number from 0 to 1", code="invalid_position",
+                      field="progression")
+    return float(value)
+
+
+_UPSERT_SQL = """
+INSERT INTO reading_states (user_id, book_id, status) VALUES ($1, $2, 'reading')
+ON CONFLICT (user_id, book_id) DO UPDATE SET status = reading_states.status
+RETURNING id, status, furthest, total_pages, (xmax = 0) AS created
+"""
+_OPEN_READ_SQL = """
+INSERT INTO reading_reads (state_id, number, started_on)
+SELECT $1, COALESCE(max(number), 0) + 1, $2 FROM reading_reads WHERE state_id = $1
+RETURNING id, progress
+"""
+_LOG_SQL = """
+INSERT INTO reading_log (user_id, book_id, state_id, read_id, source, progression, page, locator,
+                         furthest_before, furthest_after, gain, pages, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+"""
+
+
+async def advance(conn: Any, user_id: int, book_id: int, progression: float, source: str, *,
+                  locator: str | None = None, page: int | None = None, reopen: bool = False,
+                  always_log: bool = False, now: datetime | None = None) -> Advance:
+    """Move `user_id`'s furthest progression in `book_id` to at least `progression`.
+
+    Runs in the caller's transaction on `conn` (it locks the reading state row, so concurrent
+    advances of one reader and book serialise and the furthest never goes back). Creates the
+    reading state (status `reading`, a first read opened) when there is none. A `want_to_read`
+    state starts being read. A finished (`read`/`did_not_finish`) state keeps its status unless
+    `reopen` (an explicit progress update: that starts a re-read). Writes a reading_log row
+    when the furthest or the open read moved forward, or always with `always_log`.
+    """
+    progression = check_progression(progression)
+    if source not in SOURCES:
+        raise ValueError(f"unknown progress source {source!r}")
+    at = now or utcnow()
+    page_count = await conn.fetchval("SELECT page_count FROM books WHERE id = $1", book_id)
+    if page_count is None and not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM books WHERE id = $1)", book_id):
+        raise book_not_found()
+    state = await conn.fetchrow(_UPSERT_SQL, user_id, book_id)
+    status = str(state["status"])
+    read = await conn.fetchrow("SELECT id, progress FROM reading_reads WHERE state_id = $1 "
+                               "AND outcome IS NULL", state["id"])
+    if read is None and (state["created"] or status == "want_to_read" or reopen):
+        today = local_day(at, await time_zone_of(conn, user_id))
+        read = await conn.fetchrow(_OPEN_READ_SQL, state["id"], today)
+    if read is not None:
+        status = "reading"
+    previous = float(state["furthest"])
+    furthest = max(previous, progression)
+    moved = furthest > previous
+    base = float(read["progress"]) if read is not None else previous
+    gain = max(0.0, progression - base)
+    total = state["total_pages"] or page_count
+    pages = round(gain * total) if total else 0
+    await conn.execute(
+        "UPDATE reading_states SET furthest = $2, status = $3, position = $4, locator = $5,"
+        " furthest_locator = CASE WHEN $6 THEN $5 ELSE furthest_locator END,"
+        " furthest_at = CASE WHEN $6 THEN $7 ELSE furthest_at END, updated_at = $7"
+        " WHERE id = $1", state["id"], furthest, status, progression, locator, moved, at)
+    read_id = int(read["id"]) if read is not None else None
+    if read_id is not None and gain > 0:
+        await conn.execute("UPDATE reading_reads SET progress = $2 WHERE id = $1", read_id,
+                           progression)
+    logged = moved or gain > 0 or always_log
+    if logged:
+        await conn.execute(_LOG_SQL, user_id, book_id, state["id"], read_id, source, progression,
+                           page, locator, previous, furthest, gain, pages, at)
+    return Advance(user_id=user_id, book_id=book_id, state_id=int(state["id"]),
+                   previous=previous, furthest=furthest, moved=moved, read_id=read_id,
+                   gain=gain, pages=pages, status=status, created=bool(state["created"]),
+                   logged=logged)
+
+
+async def furthest(conn: Any, user_id: int, book_id: int) -> float:
+    """The reader's furthest progression in the book (0 without a reading state)."""
+    value = await conn.fetchval("SELECT furthest FROM reading_states WHERE user_id = $1"
+                                " AND book_id = $2", user_id, book_id)
+    return float(value) if value is not None else 0.0
+
+
+async def furthest_of(conn: Any, user_ids: list[int], book_id: int) -> dict[int, float]:
+    """Furthest progressions of many readers in one book (missing readers: 0), one query."""
+    rows = await conn.fetch("SELECT user_id, furthest FROM reading_states WHERE book_id = $1"
+                            " AND user_id = ANY($2::bigint[])", book_id, user_ids)
+    found = {int(r["user_id"]): float(r["furthest"]) for r in rows}
+    return {uid: found.get(uid, 0.0) for uid in user_ids}
+
+
+def to_progression(data: ProgressIn, total_pages: int | None) -> tuple[float, int | None]:
+    """The normalised progression (and page) of a progress update; `Invalid` when ambiguous."""
+    given = [name for name in ("page", "percentage", "progression")
+             if getattr(data, name) is not None]
+    if len(given) != 1:
+        raise Invalid("give exactly one of page, percentage or progression",
+                      code="invalid_progress", field="progression")
+    if data.locator is not None and data.progression is None:
+        raise Invalid("a locator comes with its progression", code="invalid_progress",
+                      field="locator")
+    if data.page is not None:
+        if not total_pages:
+            raise Invalid("this book has no page count: set total_pages on your reading state"
+                          " or send a percentage", code="page_count_unknown", field="page")
+        if data.page > total_pages:
+            raise Invalid(f"page must be at most {total_pages}", code="invalid_progress",
+                          field="page")
+        return data.page / total_pages, data.page
+    if data.percentage is not None:
+        return data.percentage / 100.0, None
+    assert data.progression is not None
+    return float(data.progression), None
+
+
+async def record_progress(db: Database, user_id: int, book_id: int, data: ProgressIn, *,
+                          now: datetime | None = None) -> ProgressOut:
+    """A progress update outside live rooms: logged, and the furthest progression advanced."""
+    if not in_range(book_id):
+        raise book_not_found()
+    async with db.pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT b.page_count, s.total_pages FROM books b LEFT JOIN reading_states s"
+            " ON s.book_id = b.id AND s.user_id = $1 WHERE b.id = $2", user_id, book_id)
+        if row is None:
+            raise book_not_found()
+        progression, page = to_progression(data, row["total_pages"] or row["page_count"])
+        result = await advance(conn, user_id, book_id, progression, "progress",
+                               locator=data.locator, page=page, reopen=True, always_log=True,
+                               now=now)
+        state = await views.load_state(conn, user_id, book_id)
+    assert state is not None
+    return ProgressOut(state=state, advance=AdvanceOut(
+        previous=result.previous, furthest=result.furthest, moved=result.moved,
+        pages=result.pages))

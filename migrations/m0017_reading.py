@@ -1,0 +1,92 @@
+"""Reading life: one reading state per (reader, book), its reads, the reading log, goals."""
+
+from domain.migrate import sql_migration
+
+ID = "2026-11-23T18:00:00:000017"
+VERSION = "1.38.0"
+DESCRIPTION = "reading: reading_states, reading_reads, reading_log, reading_prefs, reading_goals"
+
+# reading_states.furthest is THE furthest progression of a reader in a book: monotonic, moved
+# only by domain.reading.progress.advance() (every source: progress updates, sessions, clubs,
+# sync, finishing), read by every spoiler gate. `position` is where the reader last said they
+# are (it may go back, e.g. on a re-read). Each read (first read and every re-read) is a row of
+# reading_reads; reading_log keeps every update (the source of stats, streaks and goals).
+# Depends only on m0002 (users) and m0004 (books).
+forwards = sql_migration(ID, DESCRIPTION, """
+CREATE TABLE reading_states (
+    id              BIGSERIAL         PRIMARY KEY,
+    user_id         BIGINT            NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    book_id         BIGINT            NOT NULL REFERENCES books (id) ON DELETE CASCADE,
+    status          VARCHAR(16)       NOT NULL
+                    CHECK (status IN ('want_to_read', 'reading', 'read', 'did_not_finish')),
+    shelves         TEXT[]            NOT NULL DEFAULT '{}',
+    format          VARCHAR(12)       NULL CHECK (format IN ('print', 'ebook', 'audiobook')),
+    owned           BOOLEAN           NOT NULL DEFAULT false,
+    private         BOOLEAN           NOT NULL DEFAULT false,
+    total_pages     INTEGER           NULL CHECK (total_pages > 0),
+    furthest        DOUBLE PRECISION  NOT NULL DEFAULT 0 CHECK (furthest BETWEEN 0 AND 1),
+    furthest_locator TEXT             NULL,
+    furthest_at     TIMESTAMPTZ       NULL,
+    position        DOUBLE PRECISION  NULL CHECK (position BETWEEN 0 AND 1),
+    locator         TEXT              NULL,
+    read_count      INTEGER           NOT NULL DEFAULT 0 CHECK (read_count >= 0),
+    created_at      TIMESTAMPTZ       NOT NULL DEFAULT now(),
+    updated_at      TIMESTAMPTZ       NOT NULL DEFAULT now(),
+    CONSTRAINT reading_states_pair_key UNIQUE (user_id, book_id)
+);
+CREATE INDEX reading_states_user_idx ON reading_states (user_id, updated_at DESC, id DESC);
+CREATE INDEX reading_states_shelves_idx ON reading_states USING GIN (shelves);
+CREATE INDEX reading_states_book_idx ON reading_states (book_id, user_id);
+
+CREATE TABLE reading_reads (
+    id           BIGSERIAL         PRIMARY KEY,
+    state_id     BIGINT            NOT NULL REFERENCES reading_states (id) ON DELETE CASCADE,
+    number       INTEGER           NOT NULL CHECK (number >= 1),
+    started_on   DATE              NULL,
+    finished_on  DATE              NULL,
+    outcome      VARCHAR(16)       NULL CHECK (outcome IN ('read', 'did_not_finish')),
+    progress     DOUBLE PRECISION  NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 1),
+    created_at   TIMESTAMPTZ       NOT NULL DEFAULT now(),
+    CONSTRAINT reading_reads_number_key UNIQUE (state_id, number)
+);
+CREATE UNIQUE INDEX reading_reads_open_key ON reading_reads (state_id) WHERE outcome IS NULL;
+CREATE INDEX reading_reads_finished_idx ON reading_reads (finished_on) WHERE outcome = 'read';
+
+CREATE TABLE reading_log (
+    id              BIGSERIAL         PRIMARY KEY,
+    user_id         BIGINT            NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    book_id         BIGINT            NOT NULL REFERENCES books (id) ON DELETE CASCADE,
+    state_id        BIGINT            NOT NULL REFERENCES reading_states (id) ON DELETE CASCADE,
+    read_id         BIGINT            NULL REFERENCES reading_reads (id) ON DELETE SET NULL,
+    source          VARCHAR(16)       NOT NULL
+                    CHECK (source IN ('progress', 'session', 'club', 'sync', 'import', 'status')),
+    progression     DOUBLE PRECISION  NOT NULL CHECK (progression BETWEEN 0 AND 1),
+    page            INTEGER           NULL,
+    locator         TEXT              NULL,
+    furthest_before DOUBLE PRECISION  NOT NULL,
+    furthest_after  DOUBLE PRECISION  NOT NULL,
+    gain            DOUBLE PRECISION  NOT NULL DEFAULT 0 CHECK (gain >= 0),
+    pages           INTEGER           NOT NULL DEFAULT 0 CHECK (pages >= 0),
+    created_at      TIMESTAMPTZ       NOT NULL DEFAULT now()
+);
+CREATE INDEX reading_log_user_idx ON reading_log (user_id, created_at DESC, id DESC);
+CREATE INDEX reading_log_state_idx ON reading_log (state_id, created_at DESC, id DESC);
+
+CREATE TABLE reading_prefs (
+    user_id     BIGINT        PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    time_zone   VARCHAR(64)   NOT NULL DEFAULT 'UTC',
+    updated_at  TIMESTAMPTZ   NOT NULL DEFAULT now()
+);
+
+CREATE TABLE reading_goals (
+    id          BIGSERIAL     PRIMARY KEY,
+    user_id     BIGINT        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    year        INTEGER       NOT NULL CHECK (year BETWEEN 1900 AND 9999),
+    books       INTEGER       NULL CHECK (books BETWEEN 1 AND 100000),
+    pages       INTEGER       NULL CHECK (pages BETWEEN 1 AND 100000000),
+    reached_at  TIMESTAMPTZ   NULL,
+    created_at  TIMESTAMPTZ   NOT NULL DEFAULT now(),
+    CONSTRAINT reading_goals_year_key UNIQUE (user_id, year),
+    CONSTRAINT reading_goals_some_target CHECK (books IS NOT NULL OR pages IS NOT NULL)
+);
+""")

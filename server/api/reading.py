@@ -1,0 +1,135 @@
+"""REST for the reading life: /api/v1/me/books (my states, progress, log), /api/v1/users/{handle}/
+books (someone's, as their profile visibility allows) and /api/v1/me/reading (settings)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, delete, get, post, put
+from litestar.params import Parameter
+
+from domain.accounts.tokens import Principal
+from domain.db import Database
+from domain.errors import NotFound
+from domain.ids import in_range
+from domain.reading import clock, privacy, progress, states, views
+from domain.reading.schemas import (
+    LogPage,
+    ProgressIn,
+    ProgressOut,
+    ShelvesOut,
+    StateIn,
+    StateOut,
+    StatePage,
+    Status,
+)
+
+Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
+Limit = Annotated[int, Parameter(ge=1, le=100)]
+ShelfQuery = Annotated[str | None, Parameter(max_length=40, description="one custom shelf")]
+
+
+class MyBooksController(Controller):
+    path = "/api/v1/me/books"
+    tags = ["reading"]
+
+    @get("", summary="My reading states, most recently changed first (cursor-paged)")
+    async def list_mine(self, db: Database, user: Principal, status: Status | None = None,
+                        shelf: ShelfQuery = None, cursor: Cursor = None,
+                        limit: Limit = 20) -> StatePage:
+        return await views.list_states(db.pool, user.user_id, status=status, shelf=shelf,
+                                       after=cursor, limit=limit, include_private=True)
+
+    @get("/shelves", summary="How many of my books are in each status and custom shelf")
+    async def my_shelves(self, db: Database, user: Principal) -> ShelvesOut:
+        return await states.shelves_of(db.pool, user.user_id, include_private=True)
+
+    @get("/log", summary="My reading log over every book, newest first (cursor-paged)")
+    async def my_log(self, db: Database, user: Principal, cursor: Cursor = None,
+                     limit: Limit = 50) -> LogPage:
+        return await views.log_page(db.pool, user.user_id, book_id=None, after=cursor,
+                                    limit=limit, include_private=True)
+
+    @get("/{book_id:int}", summary="My reading state of a book (reads, furthest progression)")
+    async def get_mine(self, db: Database, user: Principal, book_id: int) -> StateOut:
+        return await states.get_state(db, user.user_id, book_id)
+
+    @put("/{book_id:int}", summary="Add a book to my shelves or change its state")
+    async def put_mine(self, db: Database, user: Principal, book_id: int,
+                       data: StateIn) -> StateOut:
+        return await states.put_state(db, user.user_id, book_id, data)
+
+    @delete("/{book_id:int}", summary="Forget a book: its state, reads and log")
+    async def delete_mine(self, db: Database, user: Principal, book_id: int) -> None:
+        await states.delete_state(db, user.user_id, book_id)
+
+    @post("/{book_id:int}/progress", status_code=200,
+          summary="A progress update: page, percentage, or progression (+ locator)")
+    async def post_progress(self, db: Database, user: Principal, book_id: int,
+                            data: ProgressIn) -> ProgressOut:
+        return await progress.record_progress(db, user.user_id, book_id, data)
+
+    @get("/{book_id:int}/log", summary="My reading log of one book, newest first")
+    async def book_log(self, db: Database, user: Principal, book_id: int,
+                       cursor: Cursor = None, limit: Limit = 50) -> LogPage:
+        await states.get_state(db, user.user_id, book_id)
+        return await views.log_page(db.pool, user.user_id, book_id=book_id, after=cursor,
+                                    limit=limit, include_private=True)
+
+
+class ReaderBooksController(Controller):
+    path = "/api/v1/users/{handle:str}/books"
+    tags = ["reading"]
+
+    @get("", summary="A reader's books (their profile visibility; private books left out)")
+    async def list_theirs(self, db: Database, maybe_user: Principal | None, handle: str,
+                          status: Status | None = None, shelf: ShelfQuery = None,
+                          cursor: Cursor = None, limit: Limit = 20) -> StatePage:
+        view = await privacy.reader_view(db, maybe_user, handle)
+        return await views.list_states(db.pool, view.owner_id, status=status, shelf=shelf,
+                                       after=cursor, limit=limit,
+                                       include_private=view.include_private)
+
+    @get("/shelves", summary="A reader's status and shelf counts (private books left out)")
+    async def their_shelves(self, db: Database, maybe_user: Principal | None,
+                            handle: str) -> ShelvesOut:
+        view = await privacy.reader_view(db, maybe_user, handle)
+        return await states.shelves_of(db.pool, view.owner_id,
+                                       include_private=view.include_private)
+
+    @get("/log", summary="A reader's reading log (private books left out)")
+    async def their_log(self, db: Database, maybe_user: Principal | None, handle: str,
+                        cursor: Cursor = None, limit: Limit = 50) -> LogPage:
+        view = await privacy.reader_view(db, maybe_user, handle)
+        return await views.log_page(db.pool, view.owner_id, book_id=None, after=cursor,
+                                    limit=limit, include_private=view.include_private)
+
+    @get("/{book_id:int}", summary="A reader's state of one book")
+    async def get_theirs(self, db: Database, maybe_user: Principal | None, handle: str,
+                         book_id: int) -> StateOut:
+        view = await privacy.reader_view(db, maybe_user, handle)
+        state = await views.load_state(db.pool, view.owner_id, book_id) \
+            if in_range(book_id) else None
+        if state is None or not privacy.may_see_state(
+                maybe_user.user_id if maybe_user else None, view.owner_id,
+                private=state.private, profile_visible=True):
+            raise NotFound("this reader has no visible state of this book",
+                           code="reading_state_not_found")
+        return state
+
+
+class ReadingSettingsController(Controller):
+    path = "/api/v1/me/reading"
+    tags = ["reading"]
+
+    @get("/settings", summary="My reading settings (the time zone of my reading days)")
+    async def get_settings(self, db: Database, user: Principal) -> clock.PrefsOut:
+        return await clock.get_prefs(db, user.user_id)
+
+    @put("/settings", summary="Set the IANA time zone my reading days, streaks and dates use")
+    async def put_settings(self, db: Database, user: Principal,
+                           data: clock.PrefsIn) -> clock.PrefsOut:
+        return await clock.set_prefs(db, user.user_id, data)
+
+
+CONTROLLERS = [MyBooksController, ReaderBooksController, ReadingSettingsController]
