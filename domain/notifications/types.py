@@ -72,6 +72,9 @@ SESSION_STARTING = register(NotificationType(
 SESSION_INVITATION = register(NotificationType(
     "session_invitation", "{actors} invited you to {title}",
     description="an invitation to a co-reading session"))
+GOAL_REACHED = register(NotificationType(
+    "goal_reached", "You reached your {year} reading goal: {summary}",
+    description="you reached your yearly reading goal (domain/reading/goals.py)"))
 
 
 def actors_phrase(names: list[str], count: int) -> str:

@@ -3,16 +3,18 @@ books (someone's, as their profile visibility allows) and /api/v1/me/reading (se
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from litestar import Controller, delete, get, post, put
 from litestar.params import Parameter
+from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import NotFound
 from domain.ids import in_range
-from domain.reading import clock, privacy, progress, states, views
+from domain.reading import clock, goals, privacy, progress, states, stats, views
 from domain.reading.schemas import (
     LogPage,
     ProgressIn,
@@ -27,6 +29,21 @@ from domain.reading.schemas import (
 Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
 Limit = Annotated[int, Parameter(ge=1, le=100)]
 ShelfQuery = Annotated[str | None, Parameter(max_length=40, description="one custom shelf")]
+YearQuery = Annotated[int | None, Parameter(ge=1900, le=9998, description="default: this year")]
+log = logging.getLogger("readalong.reading")
+
+
+async def _after_change(db: Database, redis: Redis, user_id: int) -> None:
+    """After the commit: a finish or pages may have reached this year's goal (notify once)."""
+    try:
+        await goals.check_reached(db, redis, user_id)
+    except Exception:  # the change is committed; the next one checks again
+        log.exception("checking the reading goal of user %s failed", user_id)
+
+
+async def _this_year(db: Database, user_id: int) -> int:
+    tz = await clock.time_zone_of(db.pool, user_id)
+    return clock.local_day(clock.utcnow(), tz).year
 
 
 class MyBooksController(Controller):
@@ -55,9 +72,11 @@ class MyBooksController(Controller):
         return await states.get_state(db, user.user_id, book_id)
 
     @put("/{book_id:int}", summary="Add a book to my shelves or change its state")
-    async def put_mine(self, db: Database, user: Principal, book_id: int,
+    async def put_mine(self, db: Database, redis: Redis, user: Principal, book_id: int,
                        data: StateIn) -> StateOut:
-        return await states.put_state(db, user.user_id, book_id, data)
+        state = await states.put_state(db, user.user_id, book_id, data)
+        await _after_change(db, redis, user.user_id)
+        return state
 
     @delete("/{book_id:int}", summary="Forget a book: its state, reads and log")
     async def delete_mine(self, db: Database, user: Principal, book_id: int) -> None:
@@ -65,9 +84,11 @@ class MyBooksController(Controller):
 
     @post("/{book_id:int}/progress", status_code=200,
           summary="A progress update: page, percentage, or progression (+ locator)")
-    async def post_progress(self, db: Database, user: Principal, book_id: int,
+    async def post_progress(self, db: Database, redis: Redis, user: Principal, book_id: int,
                             data: ProgressIn) -> ProgressOut:
-        return await progress.record_progress(db, user.user_id, book_id, data)
+        out = await progress.record_progress(db, user.user_id, book_id, data)
+        await _after_change(db, redis, user.user_id)
+        return out
 
     @get("/{book_id:int}/log", summary="My reading log of one book, newest first")
     async def book_log(self, db: Database, user: Principal, book_id: int,
@@ -131,5 +152,52 @@ class ReadingSettingsController(Controller):
                            data: clock.PrefsIn) -> clock.PrefsOut:
         return await clock.set_prefs(db, user.user_id, data)
 
+    @get("/streak", summary="My current and longest reading streak (rule included)")
+    async def my_streak(self, db: Database, user: Principal) -> stats.Streak:
+        return await stats.streak(db.pool, user.user_id)
 
-CONTROLLERS = [MyBooksController, ReaderBooksController, ReadingSettingsController]
+    @get("/stats", summary="My year in charts: books and pages per month, subjects, re-reads")
+    async def my_stats(self, db: Database, user: Principal,
+                       year: YearQuery = None) -> stats.YearStats:
+        return await stats.year_stats(db.pool, user.user_id,
+                                      year or await _this_year(db, user.user_id))
+
+    @get("/stats/years", summary="My books and pages per year")
+    async def my_years(self, db: Database, user: Principal) -> stats.YearsOut:
+        return await stats.years(db.pool, user.user_id)
+
+    @get("/goals/{year:int}", summary="My goal of a year with progress and pace")
+    async def get_goal(self, db: Database, user: Principal, year: int) -> goals.GoalOut:
+        return await goals.get_goal(db, user.user_id, year)
+
+    @put("/goals/{year:int}", summary="Set my goal of a year (books and/or pages)")
+    async def put_goal(self, db: Database, redis: Redis, user: Principal, year: int,
+                       data: goals.GoalIn) -> goals.GoalOut:
+        return await goals.set_goal(db, redis, user.user_id, year, data)
+
+    @delete("/goals/{year:int}", summary="Drop my goal of a year")
+    async def delete_goal(self, db: Database, user: Principal, year: int) -> None:
+        await goals.delete_goal(db, user.user_id, year)
+
+
+class ReaderStatsController(Controller):
+    path = "/api/v1/users/{handle:str}/reading"
+    tags = ["reading"]
+
+    @get("/streak", summary="A reader's streak (their profile visibility; private books out)")
+    async def their_streak(self, db: Database, maybe_user: Principal | None,
+                           handle: str) -> stats.Streak:
+        view = await privacy.reader_view(db, maybe_user, handle)
+        return await stats.streak(db.pool, view.owner_id, include_private=view.include_private)
+
+    @get("/stats", summary="A reader's year in charts (private books left out)")
+    async def their_stats(self, db: Database, maybe_user: Principal | None, handle: str,
+                          year: YearQuery = None) -> stats.YearStats:
+        view = await privacy.reader_view(db, maybe_user, handle)
+        return await stats.year_stats(db.pool, view.owner_id,
+                                      year or await _this_year(db, view.owner_id),
+                                      include_private=view.include_private)
+
+
+CONTROLLERS = [MyBooksController, ReaderBooksController, ReadingSettingsController,
+               ReaderStatsController]
