@@ -78,6 +78,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_poll_delay: float = 0.05
     feed_size: int = 500
     feed_fanout_max: int = 5000  # authors with more followers are merged at read time
+    # --- reading ---
+    review_write_rate: int = 30      # review writes (reviews, comments, likes, reports) ...
+    review_write_window: int = 3600  # ... per reader per this many seconds
 
     @property
     def is_development(self) -> bool:
@@ -181,6 +184,9 @@ _ENV: list[tuple[str, str, type]] = [
     ("worker_poll_delay", "READALONG_WORKER_POLL_DELAY", float),
     ("feed_size", "READALONG_FEED_SIZE", int),
     ("feed_fanout_max", "READALONG_FEED_FANOUT_MAX", int),
+    # --- reading ---
+    ("review_write_rate", "READALONG_REVIEW_WRITE_RATE", int),
+    ("review_write_window", "READALONG_REVIEW_WRITE_WINDOW", int),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

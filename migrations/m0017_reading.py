@@ -1,10 +1,11 @@
-"""Reading life: one reading state per (reader, book), its reads, the reading log, goals."""
+"""Reading life: one reading state per (reader, book), reads, the reading log, goals, reviews."""
 
 from domain.migrate import sql_migration
 
 ID = "2026-11-23T18:00:00:000017"
 VERSION = "1.38.0"
-DESCRIPTION = "reading: reading_states, reading_reads, reading_log, reading_prefs, reading_goals"
+DESCRIPTION = ("reading: reading_states, reading_reads, reading_log, reading_prefs, reading_goals,"
+               " reviews and their aggregates, likes, comments, reports, bans")
 
 # reading_states.furthest is THE furthest progression of a reader in a book: monotonic, moved
 # only by domain.reading.progress.advance() (every source: progress updates, sessions, clubs,
@@ -88,5 +89,92 @@ CREATE TABLE reading_goals (
     created_at  TIMESTAMPTZ   NOT NULL DEFAULT now(),
     CONSTRAINT reading_goals_year_key UNIQUE (user_id, year),
     CONSTRAINT reading_goals_some_target CHECK (books IS NOT NULL OR pages IS NOT NULL)
+);
+
+-- Reviews: one per read. `gate` is the reviewer's furthest progression when they wrote or last
+-- edited it: readers below it get the redacted variant of a flagged or spoiler-span review.
+-- Bodies are rendered once at write time (full and redacted HTML; domain/reading/markup.py).
+CREATE TABLE reviews (
+    id              BIGSERIAL         PRIMARY KEY,
+    user_id         BIGINT            NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    book_id         BIGINT            NOT NULL REFERENCES books (id) ON DELETE CASCADE,
+    read_id         BIGINT            NULL REFERENCES reading_reads (id) ON DELETE SET NULL,
+    rating_quarters SMALLINT          NULL CHECK (rating_quarters BETWEEN 2 AND 20),
+    body            TEXT              NOT NULL DEFAULT '',
+    body_html       TEXT              NOT NULL DEFAULT '',
+    redacted_html   TEXT              NOT NULL DEFAULT '',
+    spoiler         BOOLEAN           NOT NULL DEFAULT false,
+    spoiler_spans   BOOLEAN           NOT NULL DEFAULT false,
+    gate            DOUBLE PRECISION  NOT NULL DEFAULT 0 CHECK (gate BETWEEN 0 AND 1),
+    likes           INTEGER           NOT NULL DEFAULT 0 CHECK (likes >= 0),
+    comments        INTEGER           NOT NULL DEFAULT 0 CHECK (comments >= 0),
+    hidden_at       TIMESTAMPTZ       NULL,
+    hidden_reason   TEXT              NULL,
+    hidden_by       BIGINT            NULL REFERENCES users (id) ON DELETE SET NULL,
+    created_at      TIMESTAMPTZ       NOT NULL DEFAULT now(),
+    edited_at       TIMESTAMPTZ       NULL,
+    CONSTRAINT reviews_read_key UNIQUE (read_id)
+);
+CREATE INDEX reviews_book_idx ON reviews (book_id, created_at DESC, id DESC);
+CREATE INDEX reviews_user_idx ON reviews (user_id, created_at DESC, id DESC);
+
+CREATE TABLE review_edits (
+    id              BIGSERIAL     PRIMARY KEY,
+    review_id       BIGINT        NOT NULL REFERENCES reviews (id) ON DELETE CASCADE,
+    body            TEXT          NOT NULL,
+    rating_quarters SMALLINT      NULL,
+    spoiler         BOOLEAN       NOT NULL,
+    replaced_at     TIMESTAMPTZ   NOT NULL DEFAULT now()
+);
+CREATE INDEX review_edits_review_idx ON review_edits (review_id, id);
+
+-- The book's rating aggregate over visible (not hidden) reviews with a rating; changed by
+-- increments in the transaction that changes the review, so concurrent writers serialise on
+-- the book's row. histogram[i] counts ratings of i half stars (quarters rounded half up).
+CREATE TABLE rating_aggregates (
+    book_id       BIGINT     PRIMARY KEY REFERENCES books (id) ON DELETE CASCADE,
+    count         INTEGER    NOT NULL DEFAULT 0 CHECK (count >= 0),
+    sum_quarters  BIGINT     NOT NULL DEFAULT 0 CHECK (sum_quarters >= 0),
+    histogram     INTEGER[]  NOT NULL DEFAULT array_fill(0, ARRAY[10])
+);
+
+CREATE TABLE review_likes (
+    review_id   BIGINT        NOT NULL REFERENCES reviews (id) ON DELETE CASCADE,
+    user_id     BIGINT        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at  TIMESTAMPTZ   NOT NULL DEFAULT now(),
+    PRIMARY KEY (review_id, user_id)
+);
+
+CREATE TABLE review_comments (
+    id          BIGSERIAL     PRIMARY KEY,
+    review_id   BIGINT        NOT NULL REFERENCES reviews (id) ON DELETE CASCADE,
+    author_id   BIGINT        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    body        TEXT          NOT NULL,
+    body_html   TEXT          NOT NULL,
+    created_at  TIMESTAMPTZ   NOT NULL DEFAULT now(),
+    deleted_at  TIMESTAMPTZ   NULL
+);
+CREATE INDEX review_comments_review_idx ON review_comments (review_id, created_at, id);
+
+CREATE TABLE review_reports (
+    id           BIGSERIAL     PRIMARY KEY,
+    review_id    BIGINT        NOT NULL REFERENCES reviews (id) ON DELETE CASCADE,
+    reporter_id  BIGINT        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    reason       VARCHAR(16)   NOT NULL
+                 CHECK (reason IN ('spam', 'abuse', 'spoiler', 'off_topic', 'other')),
+    note         VARCHAR(500)  NOT NULL DEFAULT '',
+    created_at   TIMESTAMPTZ   NOT NULL DEFAULT now(),
+    resolved_at  TIMESTAMPTZ   NULL,
+    resolved_by  BIGINT        NULL REFERENCES users (id) ON DELETE SET NULL,
+    resolution   VARCHAR(16)   NULL CHECK (resolution IN ('hidden', 'dismissed')),
+    CONSTRAINT review_reports_pair_key UNIQUE (review_id, reporter_id)
+);
+CREATE INDEX review_reports_open_idx ON review_reports (created_at, id) WHERE resolved_at IS NULL;
+
+CREATE TABLE review_bans (
+    user_id     BIGINT        PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    reason      VARCHAR(500)  NOT NULL,
+    banned_by   BIGINT        NULL REFERENCES users (id) ON DELETE SET NULL,
+    created_at  TIMESTAMPTZ   NOT NULL DEFAULT now()
 );
 """)

@@ -75,6 +75,12 @@ SESSION_INVITATION = register(NotificationType(
 GOAL_REACHED = register(NotificationType(
     "goal_reached", "You reached your {year} reading goal: {summary}",
     description="you reached your yearly reading goal (domain/reading/goals.py)"))
+REVIEW_LIKED = register(NotificationType(
+    "review_liked", "{actors} liked your review", groupable=True, email=False, push=False,
+    description="someone liked your review"))
+REVIEW_COMMENT = register(NotificationType(
+    "review_comment", "{actors} commented on your review", groupable=True,
+    description="a comment on your review"))
 
 
 def actors_phrase(names: list[str], count: int) -> str:

@@ -25,6 +25,7 @@ from domain.reading.schemas import (
     StatePage,
     Status,
 )
+from server.api import reading_reviews
 
 Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
 Limit = Annotated[int, Parameter(ge=1, le=100)]
@@ -200,4 +201,4 @@ class ReaderStatsController(Controller):
 
 
 CONTROLLERS = [MyBooksController, ReaderBooksController, ReadingSettingsController,
-               ReaderStatsController]
+               ReaderStatsController, *reading_reviews.CONTROLLERS]
