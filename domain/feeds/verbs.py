@@ -29,3 +29,5 @@ JOINED_SESSION = register("joined_session", "{actor} joined the session {title}"
 HOSTED_SESSION = register("hosted_session", "{actor} is hosting the session {title}")
 PUBLISHED_ANNOTATION = register("published_annotation", "{actor} shared a note on {title}")
 FOLLOWED = register("followed", "{actor} followed {name}")
+REVIEWED_BOOK = register("reviewed_book", "{actor} reviewed {title}")
+RATED_BOOK = register("rated_book", "{actor} rated {title} {rating} stars")

@@ -21,6 +21,7 @@ from domain.errors import Invalid, NotFound
 from domain.ids import in_range
 from domain.reading import views
 from domain.reading.clock import local_day, time_zone_of, utcnow
+from domain.reading.events import ReadingEvent
 from domain.reading.schemas import AdvanceOut, ProgressIn, ProgressOut
 
 SOURCES: tuple[str, ...] = ("progress", "session", "club", "sync", "import", "status")
@@ -41,6 +42,7 @@ class Advance(msgspec.Struct, frozen=True):
     pages: int             # pages that gain is worth (0 when the page count is unknown)
     status: str
     created: bool          # this call created the reading state
+    opened: bool           # this call opened a read (a first read or a re-read)
     logged: bool           # a reading_log row was written
 
 
@@ -97,7 +99,8 @@ async def advance(conn: Any, user_id: int, book_id: int, progression: float, sou
     status = str(state["status"])
     read = await conn.fetchrow("SELECT id, progress FROM reading_reads WHERE state_id = $1 "
                                "AND outcome IS NULL", state["id"])
-    if read is None and (state["created"] or status == "want_to_read" or reopen):
+    opened = read is None and (state["created"] or status == "want_to_read" or reopen)
+    if opened:
         today = local_day(at, await time_zone_of(conn, user_id))
         read = await conn.fetchrow(_OPEN_READ_SQL, state["id"], today)
     if read is not None:
@@ -125,7 +128,7 @@ async def advance(conn: Any, user_id: int, book_id: int, progression: float, sou
     return Advance(user_id=user_id, book_id=book_id, state_id=int(state["id"]),
                    previous=previous, furthest=furthest, moved=moved, read_id=read_id,
                    gain=gain, pages=pages, status=status, created=bool(state["created"]),
-                   logged=logged)
+                   opened=opened, logged=logged)
 
 
 async def furthest(conn: Any, user_id: int, book_id: int) -> float:
@@ -168,8 +171,10 @@ def to_progression(data: ProgressIn, total_pages: int | None) -> tuple[float, in
 
 
 async def record_progress(db: Database, user_id: int, book_id: int, data: ProgressIn, *,
-                          now: datetime | None = None) -> ProgressOut:
-    """A progress update outside live rooms: logged, and the furthest progression advanced."""
+                          now: datetime | None = None,
+                          events: list[ReadingEvent] | None = None) -> ProgressOut:
+    """A progress update outside live rooms: logged, and the furthest progression advanced.
+    Appends a `started` event to `events` when it opened a read."""
     if not in_range(book_id):
         raise book_not_found()
     async with db.pool.acquire() as conn, conn.transaction():
@@ -184,6 +189,8 @@ async def record_progress(db: Database, user_id: int, book_id: int, data: Progre
                                now=now)
         state = await views.load_state(conn, user_id, book_id)
     assert state is not None
+    if result.opened and events is not None:
+        events.append(ReadingEvent("started", user_id, book_id))
     return ProgressOut(state=state, advance=AdvanceOut(
         previous=result.previous, furthest=result.furthest, moved=result.moved,
         pages=result.pages))

@@ -18,6 +18,7 @@ from domain.errors import Forbidden, Invalid, NotFound
 from domain.ids import in_range
 from domain.reading import markup
 from domain.reading.clock import utcnow
+from domain.reading.events import ReadingEvent
 from domain.reading.progress import book_not_found
 from domain.reading.review_schemas import Card, RatingOut, ReviewIn, ReviewOut, ReviewPage
 from domain.reading.spoilers import review_redacted, viewer_furthest
@@ -119,8 +120,10 @@ async def get_review(db: Database, viewer: Principal | None, review_id: int) -> 
 
 
 async def write_review(db: Database, user_id: int, book_id: int, data: ReviewIn, *,
-                       now: datetime | None = None) -> ReviewOut:
-    """Create or edit my review of my current (or latest) read of a book (edits are kept)."""
+                       now: datetime | None = None,
+                       events: list[ReadingEvent] | None = None) -> ReviewOut:
+    """Create or edit my review of my current (or latest) read of a book (edits are kept).
+    A new review appends a `reviewed` (with text) or `rated` event to `events`."""
     if not in_range(book_id):
         raise book_not_found()
     body = markup.check_body(data.body)
@@ -164,6 +167,10 @@ async def write_review(db: Database, user_id: int, book_id: int, data: ReviewIn,
                 await count_rating(conn, book_id, old["rating_quarters"], -1)
                 await count_rating(conn, book_id, q, +1)
         row = await conn.fetchrow(_REVIEW_SQL + " WHERE r.id = $2", user_id, review_id)
+    if old is None and events is not None:
+        events.append(ReadingEvent("reviewed" if body else "rated", user_id, book_id,
+                                   rating=q / 4 if q is not None else None,
+                                   review_id=int(review_id)))
     return review_out(row, user_id, 1.0)
 
 

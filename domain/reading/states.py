@@ -21,6 +21,7 @@ from domain.errors import Invalid, NotFound
 from domain.ids import in_range
 from domain.reading import views
 from domain.reading.clock import local_day, time_zone_of, utcnow
+from domain.reading.events import ReadingEvent
 from domain.reading.progress import advance, book_not_found
 from domain.reading.schemas import (
     SHELF_MAX_LEN,
@@ -66,7 +67,8 @@ async def _open_read(conn: Any, state_id: int, started_on: date | None) -> Any:
 
 
 async def _apply_status(conn: Any, user_id: int, book_id: int, state_id: int, status: str,
-                        data: StateIn, today: date, now: datetime) -> int | None:
+                        data: StateIn, today: date, now: datetime,
+                        events: list[ReadingEvent]) -> int | None:
     """Move the state to `status`; returns the id of the read it touched (for the dates)."""
     read = await conn.fetchrow("SELECT id, progress FROM reading_reads WHERE state_id = $1"
                                " AND outcome IS NULL", state_id)
@@ -83,11 +85,13 @@ async def _apply_status(conn: Any, user_id: int, book_id: int, state_id: int, st
     elif status == "reading":
         if read is None:
             touched = int((await _open_read(conn, state_id, started or today))["id"])
+            events.append(ReadingEvent("started", user_id, book_id))
     else:
         if read is None:
             touched = int((await _open_read(conn, state_id, started))["id"])
         if status == "read":
             await advance(conn, user_id, book_id, 1.0, "status", now=now)
+            events.append(ReadingEvent("finished", user_id, book_id))
         await conn.execute("UPDATE reading_reads SET outcome = $2, finished_on = $3"
                            " WHERE id = $1", touched, status, finished)
     await conn.execute(
@@ -122,8 +126,11 @@ async def _apply_dates(conn: Any, state_id: int, read_id: int | None, data: Stat
 
 
 async def put_state(db: Database, user_id: int, book_id: int, data: StateIn, *,
-                    now: datetime | None = None) -> StateOut:
-    """Create or change one's reading state of a book (all checks before anything is kept)."""
+                    now: datetime | None = None,
+                    events: list[ReadingEvent] | None = None) -> StateOut:
+    """Create or change one's reading state of a book (all checks before anything is kept).
+    Appends `started`/`finished` events to `events` (for after the commit)."""
+    collected: list[ReadingEvent] = []
     if not in_range(book_id):
         raise book_not_found()
     at = now or utcnow()
@@ -161,10 +168,12 @@ async def put_state(db: Database, user_id: int, book_id: int, data: StateIn, *,
                 touched = None
             else:
                 touched = await _apply_status(conn, user_id, book_id, int(row["id"]),
-                                              data.status, data, today, at)
+                                              data.status, data, today, at, collected)
         await _apply_dates(conn, int(row["id"]), touched, data, today)
         state = await views.load_state(conn, user_id, book_id)
     assert state is not None
+    if events is not None:
+        events.extend(collected)
     return state
 
 

@@ -14,7 +14,7 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import NotFound
 from domain.ids import in_range
-from domain.reading import clock, goals, privacy, progress, states, stats, views
+from domain.reading import clock, events, goals, privacy, progress, states, stats, views
 from domain.reading.schemas import (
     LogPage,
     ProgressIn,
@@ -34,8 +34,10 @@ YearQuery = Annotated[int | None, Parameter(ge=1900, le=9998, description="defau
 log = logging.getLogger("readalong.reading")
 
 
-async def _after_change(db: Database, redis: Redis, user_id: int) -> None:
-    """After the commit: a finish or pages may have reached this year's goal (notify once)."""
+async def _after_change(db: Database, redis: Redis, user_id: int,
+                        happened: list[events.ReadingEvent]) -> None:
+    """After the commit: feed activities, then this year's goal (reached: notify once)."""
+    await events.after_commit(db, redis, happened)
     try:
         await goals.check_reached(db, redis, user_id)
     except Exception:  # the change is committed; the next one checks again
@@ -75,8 +77,9 @@ class MyBooksController(Controller):
     @put("/{book_id:int}", summary="Add a book to my shelves or change its state")
     async def put_mine(self, db: Database, redis: Redis, user: Principal, book_id: int,
                        data: StateIn) -> StateOut:
-        state = await states.put_state(db, user.user_id, book_id, data)
-        await _after_change(db, redis, user.user_id)
+        happened: list[events.ReadingEvent] = []
+        state = await states.put_state(db, user.user_id, book_id, data, events=happened)
+        await _after_change(db, redis, user.user_id, happened)
         return state
 
     @delete("/{book_id:int}", summary="Forget a book: its state, reads and log")
@@ -87,8 +90,9 @@ class MyBooksController(Controller):
           summary="A progress update: page, percentage, or progression (+ locator)")
     async def post_progress(self, db: Database, redis: Redis, user: Principal, book_id: int,
                             data: ProgressIn) -> ProgressOut:
-        out = await progress.record_progress(db, user.user_id, book_id, data)
-        await _after_change(db, redis, user.user_id)
+        happened: list[events.ReadingEvent] = []
+        out = await progress.record_progress(db, user.user_id, book_id, data, events=happened)
+        await _after_change(db, redis, user.user_id, happened)
         return out
 
     @get("/{book_id:int}/log", summary="My reading log of one book, newest first")

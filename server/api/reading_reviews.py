@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.ratelimit import RateLimiter
-from domain.reading import review_social, reviews
+from domain.reading import events, review_social, reviews
 from domain.reading.review_schemas import (
     CommentIn,
     CommentOut,
@@ -46,7 +46,10 @@ class MyReviewController(Controller):
     async def write(self, db: Database, redis: Redis, settings: Settings, user: Principal,
                     book_id: int, data: ReviewIn) -> ReviewOut:
         await _limit(redis, settings, user)
-        return await reviews.write_review(db, user.user_id, book_id, data)
+        happened: list[events.ReadingEvent] = []
+        out = await reviews.write_review(db, user.user_id, book_id, data, events=happened)
+        await events.after_commit(db, redis, happened)
+        return out
 
 
 class BookReviewsController(Controller):

@@ -1,0 +1,55 @@
+"""What a reading-life change did, collected inside the transaction and acted on after the
+commit (feed activities now; leaderboards and badges read the log later).
+
+Use-cases append `ReadingEvent`s to a list the caller passes; the caller commits, then hands
+the list to `after_commit`, so REST and any other entry point run the same side effects in the
+same order. Activities of a book marked private are never posted; a review's activity carries
+no review text (nothing to shield in feeds).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import msgspec
+from redis.asyncio import Redis
+
+from domain.db import Database
+from domain.feeds import verbs
+from domain.feeds.service import record_activity
+
+log = logging.getLogger("readalong.reading")
+Kind = Literal["started", "finished", "reviewed", "rated"]
+_VERBS = {"started": verbs.STARTED_BOOK, "finished": verbs.FINISHED_BOOK,
+          "reviewed": verbs.REVIEWED_BOOK, "rated": verbs.RATED_BOOK}
+
+
+class ReadingEvent(msgspec.Struct, frozen=True):
+    kind: Kind
+    user_id: int
+    book_id: int
+    rating: float | None = None
+    review_id: int | None = None
+
+
+async def after_commit(db: Database, redis: Redis | None, events: list[ReadingEvent]) -> None:
+    """Post the feed activities of committed changes (best effort: the change is durable)."""
+    for event in events:
+        try:
+            row = await db.pool.fetchrow(
+                "SELECT b.title, COALESCE(s.private, false) AS private FROM books b"
+                " LEFT JOIN reading_states s ON s.book_id = b.id AND s.user_id = $2"
+                " WHERE b.id = $1", event.book_id, event.user_id)
+            if row is None or row["private"]:
+                continue
+            payload: dict[str, object] = {"title": row["title"], "book_id": event.book_id}
+            kind, object_id = "book", event.book_id
+            if event.review_id is not None:
+                kind, object_id = "review", event.review_id
+            if event.rating is not None:
+                payload["rating"] = f"{event.rating:g}"
+            await record_activity(db, redis, actor_id=event.user_id, verb=_VERBS[event.kind],
+                                  object_kind=kind, object_id=object_id, payload=payload)
+        except Exception:
+            log.exception("feed activity %s of user %s failed", event.kind, event.user_id)
