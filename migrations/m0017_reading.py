@@ -5,7 +5,7 @@ from domain.migrate import sql_migration
 ID = "2026-11-23T18:00:00:000017"
 VERSION = "1.38.0"
 DESCRIPTION = ("reading: reading_states, reading_reads, reading_log, reading_prefs, reading_goals,"
-               " reviews and their aggregates, likes, comments, reports, bans")
+               " reviews and their aggregates, likes, comments, reports, bans, leaderboards")
 
 # reading_states.furthest is THE furthest progression of a reader in a book: monotonic, moved
 # only by domain.reading.progress.advance() (every source: progress updates, sessions, clubs,
@@ -177,4 +177,17 @@ CREATE TABLE review_bans (
     banned_by   BIGINT        NULL REFERENCES users (id) ON DELETE SET NULL,
     created_at  TIMESTAMPTZ   NOT NULL DEFAULT now()
 );
+
+-- Leaderboard records (canonical; Redis sorted sets are derived and rebuilt from these). One
+-- bucket per reset period: period_end is the period's end in unix seconds (0: never resets).
+CREATE TABLE leaderboard_records (
+    board       VARCHAR(40)   NOT NULL,
+    period_end  BIGINT        NOT NULL,
+    owner_id    BIGINT        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    score       BIGINT        NOT NULL DEFAULT 0 CHECK (score >= 0),
+    subscore    BIGINT        NOT NULL DEFAULT 0,
+    updated_at  TIMESTAMPTZ   NOT NULL DEFAULT now(),
+    PRIMARY KEY (board, period_end, owner_id)
+);
+CREATE INDEX leaderboard_records_owner_idx ON leaderboard_records (owner_id);
 """)

@@ -10,6 +10,7 @@ no review text (nothing to shield in feeds).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import msgspec
@@ -18,9 +19,13 @@ from redis.asyncio import Redis
 from domain.db import Database
 from domain.feeds import verbs
 from domain.feeds.service import record_activity
+from domain.reading import leaderboards
+from domain.reading.leaderboards import Score
 
 log = logging.getLogger("readalong.reading")
-Kind = Literal["started", "finished", "reviewed", "rated"]
+Kind = Literal["started", "finished", "reviewed", "rated", "scored"]
+#: Injected by the server: tell live leaderboard rooms that these buckets changed.
+Push = Callable[[list[Score]], Awaitable[None]]
 _VERBS = {"started": verbs.STARTED_BOOK, "finished": verbs.FINISHED_BOOK,
           "reviewed": verbs.REVIEWED_BOOK, "rated": verbs.RATED_BOOK}
 
@@ -31,11 +36,28 @@ class ReadingEvent(msgspec.Struct, frozen=True):
     book_id: int
     rating: float | None = None
     review_id: int | None = None
+    scores: list[Score] | None = None
 
 
-async def after_commit(db: Database, redis: Redis | None, events: list[ReadingEvent]) -> None:
-    """Post the feed activities of committed changes (best effort: the change is durable)."""
+async def _scored(redis: Redis | None, scores: list[Score], push: Push | None) -> None:
+    if redis is None:
+        return
+    try:
+        await leaderboards.sync(redis, scores)
+        if push is not None:
+            await push(scores)
+    except Exception:  # Redis is derived: the next write or a rebuild brings it back
+        log.exception("leaderboard sync failed")
+
+
+async def after_commit(db: Database, redis: Redis | None, events: list[ReadingEvent],
+                       push: Push | None = None) -> None:
+    """Post the feed activities of committed changes and sync their leaderboard records into
+    Redis, then push (best effort: the change is durable)."""
     for event in events:
+        if event.scores is not None:
+            await _scored(redis, event.scores, push)
+            continue
         try:
             row = await db.pool.fetchrow(
                 "SELECT b.title, COALESCE(s.private, false) AS private FROM books b"

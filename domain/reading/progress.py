@@ -19,9 +19,10 @@ import msgspec
 from domain.db import Database
 from domain.errors import Invalid, NotFound
 from domain.ids import in_range
-from domain.reading import views
+from domain.reading import leaderboards, views
 from domain.reading.clock import local_day, time_zone_of, utcnow
 from domain.reading.events import ReadingEvent
+from domain.reading.leaderboards import Score
 from domain.reading.schemas import AdvanceOut, ProgressIn, ProgressOut
 
 SOURCES: tuple[str, ...] = ("progress", "session", "club", "sync", "import", "status")
@@ -44,6 +45,7 @@ class Advance(msgspec.Struct, frozen=True):
     created: bool          # this call created the reading state
     opened: bool           # this call opened a read (a first read or a re-read)
     logged: bool           # a reading_log row was written
+    scores: list[Score] = msgspec.field(default_factory=list)  # leaderboard records it moved
 
 
 def book_not_found() -> NotFound:
@@ -61,7 +63,7 @@ def check_progression(value: float) -> float:
 _UPSERT_SQL = """
 INSERT INTO reading_states (user_id, book_id, status) VALUES ($1, $2, 'reading')
 ON CONFLICT (user_id, book_id) DO UPDATE SET status = reading_states.status
-RETURNING id, status, furthest, total_pages, (xmax = 0) AS created
+RETURNING id, status, furthest, total_pages, private, (xmax = 0) AS created
 """
 _OPEN_READ_SQL = """
 INSERT INTO reading_reads (state_id, number, started_on)
@@ -125,10 +127,12 @@ async def advance(conn: Any, user_id: int, book_id: int, progression: float, sou
     if logged:
         await conn.execute(_LOG_SQL, user_id, book_id, state["id"], read_id, source, progression,
                            page, locator, previous, furthest, gain, pages, at)
+    scores = await leaderboards.credit(conn, user_id, pages=pages, books=0, at=at) \
+        if pages > 0 and not state["private"] else []
     return Advance(user_id=user_id, book_id=book_id, state_id=int(state["id"]),
                    previous=previous, furthest=furthest, moved=moved, read_id=read_id,
                    gain=gain, pages=pages, status=status, created=bool(state["created"]),
-                   opened=opened, logged=logged)
+                   opened=opened, logged=logged, scores=scores)
 
 
 async def furthest(conn: Any, user_id: int, book_id: int) -> float:
@@ -189,8 +193,11 @@ async def record_progress(db: Database, user_id: int, book_id: int, data: Progre
                                now=now)
         state = await views.load_state(conn, user_id, book_id)
     assert state is not None
-    if result.opened and events is not None:
-        events.append(ReadingEvent("started", user_id, book_id))
+    if events is not None:
+        if result.opened:
+            events.append(ReadingEvent("started", user_id, book_id))
+        if result.scores:
+            events.append(ReadingEvent("scored", user_id, book_id, scores=result.scores))
     return ProgressOut(state=state, advance=AdvanceOut(
         previous=result.previous, furthest=result.furthest, moved=result.moved,
         pages=result.pages))

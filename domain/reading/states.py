@@ -19,7 +19,7 @@ import msgspec
 from domain.db import Database
 from domain.errors import Invalid, NotFound
 from domain.ids import in_range
-from domain.reading import views
+from domain.reading import leaderboards, views
 from domain.reading.clock import local_day, time_zone_of, utcnow
 from domain.reading.events import ReadingEvent
 from domain.reading.progress import advance, book_not_found
@@ -90,8 +90,14 @@ async def _apply_status(conn: Any, user_id: int, book_id: int, state_id: int, st
         if read is None:
             touched = int((await _open_read(conn, state_id, started))["id"])
         if status == "read":
-            await advance(conn, user_id, book_id, 1.0, "status", now=now)
+            moved = await advance(conn, user_id, book_id, 1.0, "status", now=now)
             events.append(ReadingEvent("finished", user_id, book_id))
+            private = await conn.fetchval("SELECT private FROM reading_states WHERE id = $1",
+                                          state_id)
+            scores = [*moved.scores, *([] if private else await leaderboards.credit(
+                conn, user_id, pages=0, books=1, at=now))]
+            if scores:
+                events.append(ReadingEvent("scored", user_id, book_id, scores=scores))
         await conn.execute("UPDATE reading_reads SET outcome = $2, finished_on = $3"
                            " WHERE id = $1", touched, status, finished)
     await conn.execute(

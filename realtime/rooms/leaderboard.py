@@ -1,9 +1,32 @@
-"""`leaderboard:<key>`: anyone may watch; only the server publishes (no history, no presence)."""
+"""`leaderboard:<key>`: anyone may watch; only the server publishes (no history, no presence);
+and the pusher that sends live top-N changes into those rooms."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+from typing import cast
+
+import msgspec
+from redis.asyncio import Redis
+
+from domain.db import Database
+from domain.reading import boards, leaderboards
+from domain.reading.leaderboards import Score
 from domain.rooms import authorize_leaderboard
-from realtime.rooms.base import DEFAULT_VIEWER, ConnectionInfo, HubContext, RoomKind, Viewer
+from realtime.publisher import Publisher
+from realtime.rooms.base import (
+    DEFAULT_VIEWER,
+    ConnectionInfo,
+    HubContext,
+    RoomEvent,
+    RoomKind,
+    Viewer,
+)
+
+log = logging.getLogger("readalong.leaderboards")
 
 
 class LeaderboardRoom(RoomKind):
@@ -15,3 +38,72 @@ class LeaderboardRoom(RoomKind):
     async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
         authorize_leaderboard(conn.user_id, room_id)
         return DEFAULT_VIEWER
+
+
+class LeaderboardPusher:
+    """Live top-N for `leaderboard:<board>` rooms, and each reader's own rank on `user:<id>`.
+
+    Writers call `changed(scores)` after their commit. Changes are coalesced: at most one push
+    per board every `interval` seconds per process, and a top-N identical to the last one pushed
+    (by any node: the last body is kept in Redis and swapped atomically) is not pushed again.
+    A reader gets `leaderboard_rank` on their user room when their rank in a bucket changed.
+    """
+
+    def __init__(self, db: Database, redis: Redis, publisher: Publisher, *,
+                 interval: float = 0.2, top_n: int = 10) -> None:
+        self.db = db
+        self.redis = redis
+        self.publisher = publisher
+        self.interval = interval
+        self.top_n = top_n
+        self._dirty: dict[tuple[str, int], set[int]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.pushes = 0
+
+    async def changed(self, scores: list[Score]) -> None:
+        for s in scores:
+            self._dirty.setdefault((s.board, s.period), set()).add(s.owner_id)
+        if self._dirty and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while self._dirty:
+            await asyncio.sleep(self.interval)  # the coalescing window, not a wait for state
+            batch, self._dirty = self._dirty, {}
+            for (board, period), owner_ids in batch.items():
+                try:
+                    await self._push(board, period, owner_ids)
+                except Exception:  # live pushes are best effort; REST reads stay right
+                    log.exception("leaderboard push of %s failed", board)
+
+    async def _push(self, board: str, period: int, owner_ids: set[int]) -> None:
+        page = await leaderboards.top(self.db, self.redis, board, period, cursor=None,
+                                      limit=self.top_n)
+        body = msgspec.json.encode(page.items)
+        key = leaderboards.zkey(board, period)
+        last = await self.redis.set(key + ":last", body, get=True, ex=leaderboards.RETENTION)
+        if last != body:
+            self.pushes += 1
+            await self.publisher.publish(f"leaderboard:{board}", RoomEvent(
+                event="top", data={"board": board, "period": period,
+                                   "items": msgspec.to_builtins(page.items)}))
+        for owner_id in owner_ids:
+            rank = await self.redis.zrevrank(key, boards.member(owner_id))
+            if rank is None:
+                continue
+            seen = await cast("Awaitable[bytes | None]",
+                              self.redis.hget(key + ":ranks", str(owner_id)))
+            if seen is not None and int(seen) == rank + 1:
+                continue
+            await cast("Awaitable[int]", self.redis.hset(key + ":ranks", str(owner_id),
+                                                         str(rank + 1)))
+            await self.redis.expire(key + ":ranks", leaderboards.RETENTION)
+            await self.publisher.publish(f"user:{owner_id}", RoomEvent(
+                event="leaderboard_rank", data={"board": board, "period": period,
+                                                "rank": rank + 1}))

@@ -7,6 +7,7 @@ import logging
 from typing import Annotated
 
 from litestar import Controller, delete, get, post, put
+from litestar.datastructures import State
 from litestar.params import Parameter
 from redis.asyncio import Redis
 
@@ -25,7 +26,8 @@ from domain.reading.schemas import (
     StatePage,
     Status,
 )
-from server.api import reading_reviews
+from domain.settings import Settings
+from server.api import reading_boards, reading_reviews
 
 Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
 Limit = Annotated[int, Parameter(ge=1, le=100)]
@@ -34,10 +36,12 @@ YearQuery = Annotated[int | None, Parameter(ge=1900, le=9998, description="defau
 log = logging.getLogger("readalong.reading")
 
 
-async def _after_change(db: Database, redis: Redis, user_id: int,
-                        happened: list[events.ReadingEvent]) -> None:
-    """After the commit: feed activities, then this year's goal (reached: notify once)."""
-    await events.after_commit(db, redis, happened)
+async def _after_change(state: State, db: Database, redis: Redis, settings: Settings,
+                        user_id: int, happened: list[events.ReadingEvent]) -> None:
+    """After the commit: feed activities, leaderboards (Redis + live push), then this year's
+    goal (reached: notify once)."""
+    await events.after_commit(db, redis, happened,
+                              reading_boards.push_for(state, db, redis, settings))
     try:
         await goals.check_reached(db, redis, user_id)
     except Exception:  # the change is committed; the next one checks again
@@ -75,12 +79,12 @@ class MyBooksController(Controller):
         return await states.get_state(db, user.user_id, book_id)
 
     @put("/{book_id:int}", summary="Add a book to my shelves or change its state")
-    async def put_mine(self, db: Database, redis: Redis, user: Principal, book_id: int,
-                       data: StateIn) -> StateOut:
+    async def put_mine(self, state: State, db: Database, redis: Redis, settings: Settings,
+                       user: Principal, book_id: int, data: StateIn) -> StateOut:
         happened: list[events.ReadingEvent] = []
-        state = await states.put_state(db, user.user_id, book_id, data, events=happened)
-        await _after_change(db, redis, user.user_id, happened)
-        return state
+        out = await states.put_state(db, user.user_id, book_id, data, events=happened)
+        await _after_change(state, db, redis, settings, user.user_id, happened)
+        return out
 
     @delete("/{book_id:int}", summary="Forget a book: its state, reads and log")
     async def delete_mine(self, db: Database, user: Principal, book_id: int) -> None:
@@ -88,11 +92,12 @@ class MyBooksController(Controller):
 
     @post("/{book_id:int}/progress", status_code=200,
           summary="A progress update: page, percentage, or progression (+ locator)")
-    async def post_progress(self, db: Database, redis: Redis, user: Principal, book_id: int,
+    async def post_progress(self, state: State, db: Database, redis: Redis,
+                            settings: Settings, user: Principal, book_id: int,
                             data: ProgressIn) -> ProgressOut:
         happened: list[events.ReadingEvent] = []
         out = await progress.record_progress(db, user.user_id, book_id, data, events=happened)
-        await _after_change(db, redis, user.user_id, happened)
+        await _after_change(state, db, redis, settings, user.user_id, happened)
         return out
 
     @get("/{book_id:int}/log", summary="My reading log of one book, newest first")
@@ -205,4 +210,5 @@ class ReaderStatsController(Controller):
 
 
 CONTROLLERS = [MyBooksController, ReaderBooksController, ReadingSettingsController,
-               ReaderStatsController, *reading_reviews.CONTROLLERS]
+               ReaderStatsController, *reading_reviews.CONTROLLERS,
+               *reading_boards.CONTROLLERS]

@@ -1,0 +1,226 @@
+"""Leaderboard records: canonical in PostgreSQL (written in the transaction of the reading-log
+change that earned them), derived into Redis sorted sets after the commit, rebuilt from
+PostgreSQL when the Redis keys are lost. Scores come only from server-side reading events
+(pages gained in the log, books finished), capped by `boards.PAGES_PER_HOUR`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from domain.db import Database
+from domain.errors import Invalid, NotFound
+from domain.keys import LEADERBOARD
+from domain.reading import boards
+from domain.reading.boards import BOARDS, PAGES_PER_HOUR, Board
+from domain.reading.review_schemas import Card
+
+RETENTION = 40 * 86400  # a finished period stays in Redis this long (Postgres keeps it)
+
+
+class Score(msgspec.Struct, frozen=True):
+    board: str
+    period: int
+    owner_id: int
+    score: int
+    subscore: int
+
+
+class Entry(msgspec.Struct, frozen=True):
+    rank: int
+    owner: Card | None   # None: a reader whose profile is private
+    score: int
+
+
+class BoardPage(msgspec.Struct, frozen=True):
+    board: str
+    period: int
+    items: list[Entry]
+    next_cursor: str | None = None
+
+
+class BoardInfo(msgspec.Struct, frozen=True):
+    key: str
+    title: str
+    operator: str
+    reset: str
+    sort: str
+    period: int
+    previous_period: int | None
+
+
+def board_of(key: str) -> Board:
+    board = BOARDS.get(key)
+    if board is None or not board.public:
+        raise NotFound("no such leaderboard", code="leaderboard_not_found")
+    return board
+
+
+def zkey(board: str, period: int) -> str:
+    return f"{LEADERBOARD}{board}:{period}"
+
+
+_UPSERT_SQL = """
+INSERT INTO leaderboard_records (board, period_end, owner_id, score, subscore, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (board, period_end, owner_id) DO UPDATE SET
+  score = EXCLUDED.score, subscore = CASE WHEN EXCLUDED.score <> leaderboard_records.score
+                                     THEN EXCLUDED.subscore ELSE leaderboard_records.subscore END,
+  updated_at = EXCLUDED.updated_at
+RETURNING score, subscore
+"""
+
+
+async def write(conn: Any, board: Board, owner_id: int, value: int, at: datetime) -> Score:
+    """Apply one write with the board's operator, in the caller's transaction."""
+    period = boards.period_end(board.reset, at)
+    old = await conn.fetchval("SELECT score FROM leaderboard_records WHERE board = $1 AND"
+                              " period_end = $2 AND owner_id = $3 FOR UPDATE",
+                              board.key, period, owner_id)
+    new = boards.apply(board.operator, old, value)
+    row = await conn.fetchrow(_UPSERT_SQL, board.key, period, owner_id, new,
+                              boards.subscore(board.reset, at), at)
+    return Score(board.key, period, owner_id, int(row["score"]), int(row["subscore"]))
+
+
+async def credit(conn: Any, owner_id: int, *, pages: int, books: int,
+                 at: datetime) -> list[Score]:
+    """Score a reading-log change on every board of its metric (pages capped per hour)."""
+    out: list[Score] = []
+    if pages > 0:
+        hour = await write(conn, BOARDS["pages-hour"], owner_id, pages, at)
+        pages = max(0, min(pages, PAGES_PER_HOUR - (hour.score - pages)))
+    for board in BOARDS.values():
+        value = pages if board.metric == "pages" else books
+        if board.public and value > 0:
+            out.append(await write(conn, board, owner_id, value, at))
+    return out
+
+
+async def sync(redis: Redis, scores: list[Score]) -> None:
+    """After the commit: put the records into Redis (ZADD GT, so a late or repeated sync of an
+    older value never lowers a monotonic board)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for s in scores:
+            key = zkey(s.board, s.period)
+            gt = BOARDS[s.board].operator in ("incr", "best")
+            pipe.zadd(key, {boards.member(s.owner_id): boards.packed(s.score, s.subscore)},
+                      gt=gt)
+            if s.period:
+                pipe.expireat(key, s.period + RETENTION)
+        await pipe.execute()
+
+
+async def rebuild(db: Database, redis: Redis, board: str, period: int) -> int:
+    """Load a bucket from PostgreSQL into Redis (idempotent); returns the records loaded."""
+    rows = await db.pool.fetch("SELECT owner_id, score, subscore FROM leaderboard_records"
+                               " WHERE board = $1 AND period_end = $2", board, period)
+    key = zkey(board, period)
+    async with redis.pipeline(transaction=False) as pipe:
+        for i in range(0, len(rows), 1000):
+            pipe.zadd(key, {boards.member(r["owner_id"]): boards.packed(r["score"], r["subscore"])
+                            for r in rows[i:i + 1000]}, gt=True)
+        pipe.set(key + ":built", 1)
+        if period:
+            pipe.expireat(key, period + RETENTION)
+            pipe.expireat(key + ":built", period + RETENTION)
+        await pipe.execute()
+    return len(rows)
+
+
+async def ensure(db: Database, redis: Redis, board: str, period: int) -> str:
+    """The bucket's key, rebuilt first when Redis lost it (its marker is gone)."""
+    key = zkey(board, period)
+    if not await redis.exists(key + ":built"):
+        await rebuild(db, redis, board, period)
+    return key
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise Invalid("cursor is not one this server handed out", code="invalid_cursor",
+                      field="cursor") from exc
+    if not 0 <= value <= 10**9:
+        raise Invalid("cursor out of range", code="invalid_cursor", field="cursor")
+    return value
+
+
+async def _entries(db: Database, pairs: list[tuple[int, int, int]]) -> list[Entry]:
+    """(rank, owner, score) → entries with cards (private profiles masked)."""
+    rows = await db.pool.fetch("SELECT id, handle, display_name, visibility FROM users"
+                               " WHERE id = ANY($1::bigint[])", [p[1] for p in pairs])
+    users = {int(r["id"]): r for r in rows}
+    out = []
+    for rank, owner_id, score in pairs:
+        u = users.get(owner_id)
+        card = Card(id=owner_id, handle=u["handle"], display_name=u["display_name"]) \
+            if u is not None and u["visibility"] != "private" else None
+        out.append(Entry(rank=rank, owner=card, score=score))
+    return out
+
+
+async def top(db: Database, redis: Redis, board: str, period: int, *, cursor: str | None,
+              limit: int) -> BoardPage:
+    start = _offset(cursor)
+    key = await ensure(db, redis, board, period)
+    got = await redis.zrevrange(key, start, start + limit, withscores=True)
+    pairs = [(start + i + 1, boards.owner(m), boards.unpack(s)[0])
+             for i, (m, s) in enumerate(got[:limit])]
+    more = len(got) > limit
+    nxt = base64.urlsafe_b64encode(str(start + limit).encode()).decode().rstrip("=") \
+        if more else None
+    return BoardPage(board=board, period=period, items=await _entries(db, pairs),
+                     next_cursor=nxt)
+
+
+async def around(db: Database, redis: Redis, board: str, period: int, owner_id: int, *,
+                 limit: int) -> BoardPage:
+    """The owner's rank with neighbours (about half above, the rest below); empty if unranked."""
+    key = await ensure(db, redis, board, period)
+    rank = await redis.zrevrank(key, boards.member(owner_id))
+    if rank is None:
+        return BoardPage(board=board, period=period, items=[])
+    start = max(0, rank - limit // 2)
+    got = await redis.zrevrange(key, start, start + limit - 1, withscores=True)
+    pairs = [(start + i + 1, boards.owner(m), boards.unpack(s)[0]) for i, (m, s) in enumerate(got)]
+    return BoardPage(board=board, period=period, items=await _entries(db, pairs))
+
+
+async def owners(db: Database, redis: Redis, board: str, period: int,
+                 owner_ids: list[int]) -> BoardPage:
+    """These owners' records (e.g. me and whom I follow), ranked on the whole board."""
+    key = await ensure(db, redis, board, period)
+    ids = list(dict.fromkeys(owner_ids))[:500]
+    scores = await redis.zmscore(key, [boards.member(i) for i in ids]) if ids else []
+    async with redis.pipeline(transaction=False) as pipe:
+        present = [(i, s) for i, s in zip(ids, scores, strict=True) if s is not None]
+        for i, _ in present:
+            pipe.zrevrank(key, boards.member(i))
+        ranks = await pipe.execute() if present else []
+    pairs = sorted((int(r) + 1, i, boards.unpack(s)[0])
+                   for (i, s), r in zip(present, ranks, strict=True))
+    return BoardPage(board=board, period=period, items=await _entries(db, pairs))
+
+
+def info(board: Board, at: datetime) -> BoardInfo:
+    return BoardInfo(key=board.key, title=board.title, operator=board.operator,
+                     reset=board.reset, sort=board.sort,
+                     period=boards.period_end(board.reset, at),
+                     previous_period=boards.previous_period_end(board.reset, at))
+
+
+async def following_ids(db: Database, user_id: int) -> list[int]:
+    """Whom `user_id` follows (accepted) — the "friends" scope of a board."""
+    rows = await db.pool.fetch("SELECT followee_id FROM follows WHERE follower_id = $1"
+                               " AND status = 'accepted' LIMIT 499", user_id)
+    return [int(r["followee_id"]) for r in rows]

@@ -1,0 +1,93 @@
+"""REST for leaderboards (/api/v1/leaderboards) and the per-process live pusher they share."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.params import Parameter
+from redis.asyncio import Redis
+
+from domain.accounts.tokens import Principal
+from domain.db import Database
+from domain.ids import Id
+from domain.reading import leaderboards
+from domain.reading.boards import BOARDS
+from domain.reading.clock import utcnow
+from domain.reading.leaderboards import BoardInfo, BoardPage, Score
+from domain.settings import Settings
+from realtime.publisher import Publisher
+from realtime.rooms.leaderboard import LeaderboardPusher
+from server.deps import services_of
+
+Period = Annotated[int | None, Parameter(ge=0, le=2**40, description=(
+    "a bucket: its period's end in unix seconds (0 for boards that never reset); default: now"))]
+Limit = Annotated[int, Parameter(ge=1, le=100)]
+
+
+def pusher_of(state: State, db: Database, redis: Redis, settings: Settings) -> LeaderboardPusher:
+    """This process's pusher (made on first use, closed with the app)."""
+    extras = services_of(state).extras
+    pusher = extras.get("leaderboard_pusher")
+    if pusher is None:
+        pusher = extras["leaderboard_pusher"] = LeaderboardPusher(
+            db, redis, Publisher(redis, settings))
+
+        async def close(app: Any, services: Any) -> None:
+            await pusher.close()
+
+        extras.setdefault("on_shutdown", []).append(close)
+    assert isinstance(pusher, LeaderboardPusher)
+    return pusher
+
+
+def push_for(state: State, db: Database, redis: Redis, settings: Settings) -> Any:
+    """The `events.Push` the reading use-cases get after their commit."""
+    async def push(scores: list[Score]) -> None:
+        await pusher_of(state, db, redis, settings).changed(scores)
+    return push
+
+
+def _bucket(key: str, period: int | None) -> tuple[str, int]:
+    board = leaderboards.board_of(key)
+    return board.key, period if period is not None else leaderboards.info(board, utcnow()).period
+
+
+class LeaderboardsController(Controller):
+    path = "/api/v1/leaderboards"
+    tags = ["leaderboards"]
+
+    @get("", summary="Every leaderboard with its operator, reset and current/previous bucket")
+    async def list_boards(self) -> list[BoardInfo]:
+        now = utcnow()
+        return [leaderboards.info(b, now) for b in BOARDS.values() if b.public]
+
+    @get("/{key:str}", summary="Top of a board (cursor-paged); ties: subscore, then owner id")
+    async def top(self, db: Database, redis: Redis, key: str, period: Period = None,
+                  cursor: str | None = None, limit: Limit = 20) -> BoardPage:
+        board, bucket = _bucket(key, period)
+        return await leaderboards.top(db, redis, board, bucket, cursor=cursor, limit=limit)
+
+    @get("/{key:str}/around-me", summary="My rank with my neighbours")
+    async def around_me(self, db: Database, redis: Redis, user: Principal, key: str,
+                        period: Period = None, limit: Limit = 11) -> BoardPage:
+        board, bucket = _bucket(key, period)
+        return await leaderboards.around(db, redis, board, bucket, user.user_id, limit=limit)
+
+    @get("/{key:str}/friends", summary="Me and the readers I follow, ranked on the board")
+    async def friends(self, db: Database, redis: Redis, user: Principal, key: str,
+                      period: Period = None) -> BoardPage:
+        board, bucket = _bucket(key, period)
+        ids = await leaderboards.following_ids(db, user.user_id)
+        return await leaderboards.owners(db, redis, board, bucket, [user.user_id, *ids])
+
+    @get("/{key:str}/owners", summary="Records of the given owners (repeat `id`)")
+    async def by_owner(self, db: Database, redis: Redis, key: str,
+                       id: Annotated[list[Id], Parameter(max_items=100)],
+                       period: Period = None) -> BoardPage:
+        board, bucket = _bucket(key, period)
+        return await leaderboards.owners(db, redis, board, bucket, list(id))
+
+
+CONTROLLERS = [LeaderboardsController]

@@ -1,0 +1,166 @@
+"""Leaderboards: operators, reset buckets, ties (subscore, then owner id), around-me and owner
+queries, the pages-per-hour cap, a rebuild from PostgreSQL after the Redis keys are deleted
+giving the same ranks, and the live top-N push from a real progress update."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from redis.asyncio import Redis
+
+from domain.db import Database
+from domain.reading import boards, leaderboards
+from domain.reading.boards import BOARDS
+from tests.accounts_helpers import UserSession, register
+from tests.hub_support import Client
+from tests.reading_helpers import new_book, progress, put_state
+from tests.support import ServerProcess
+
+
+@pytest_asyncio.fixture(scope="module")
+async def db(engines) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
+    database = Database(engines.database_url, pool_size=2)
+    await database.connect()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest_asyncio.fixture
+async def redis(engines) -> AsyncIterator[Redis]:  # type: ignore[no-untyped-def]
+    client = Redis.from_url(engines.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def test_operators_buckets_and_packing() -> None:
+    """set/best/incr/decr follow Nakama (decr clamps at 0); weeks start on Monday UTC and months
+    on the 1st, each its own bucket; packed scores order by score, then earlier subscore."""
+    assert [boards.apply(op, 10, 4) for op in ("set", "best", "incr", "decr")] == [4, 10, 14, 6]
+    assert boards.apply("decr", 3, 5) == 0 and boards.apply("best", None, 7) == 7
+    sunday = datetime(2026, 3, 8, 23, 59, tzinfo=UTC)
+    monday = datetime(2026, 3, 9, 0, 0, tzinfo=UTC)
+    assert boards.period_end("weekly", sunday) == int(monday.timestamp())
+    assert boards.period_end("weekly", monday) == int((monday + timedelta(days=7)).timestamp())
+    assert boards.previous_period_end("weekly", monday) == int(monday.timestamp())
+    assert boards.period_end("monthly", datetime(2026, 12, 31, tzinfo=UTC)) == int(
+        datetime(2027, 1, 1, tzinfo=UTC).timestamp())
+    assert boards.period_end("never", sunday) == 0
+    early = boards.packed(100, boards.subscore("weekly", monday + timedelta(hours=1)))
+    late = boards.packed(100, boards.subscore("weekly", monday + timedelta(hours=2)))
+    assert boards.packed(101, 0) > early > late
+    assert boards.unpack(early)[0] == 100 and boards.owner(boards.member(42)) == 42
+    assert boards.member(5) > boards.member(6)  # ZREVRANGE puts the lower id first on ties
+
+
+async def _credit(db: Database, user_id: int, pages: int, at: datetime) -> list[Any]:
+    async with db.pool.acquire() as conn, conn.transaction():
+        return await leaderboards.credit(conn, user_id, pages=pages, books=0, at=at)
+
+
+async def test_ties_around_me_rebuild_and_hourly_cap(http: httpx.AsyncClient, db: Database,
+                                                     redis: Redis, unique: str) -> None:
+    """In a past week, equal scores rank by who got there first, then the lower owner id;
+    around-me and owner queries agree with the top; after the Redis keys are deleted the board
+    is rebuilt from PostgreSQL with the same ranks; pages past the hourly cap are not scored."""
+    users = [await register(http, f"{unique}{i}", prefix="l") for i in range(4)]
+    a, b, c, d = sorted(users, key=lambda u: u.id)
+    week = datetime(2031, 6, 2, 9, 0, tzinfo=UTC)  # a Monday
+    for user, pages, minutes in ((c, 120, 10), (a, 120, 10), (b, 120, 5), (d, 50, 0)):
+        scores = await _credit(db, user.id, pages, week + timedelta(minutes=minutes))
+        await leaderboards.sync(redis, scores)
+    period = boards.period_end("weekly", week)
+    url = "/api/v1/leaderboards/pages-week"
+
+    async def ranks() -> list[tuple[int, int, int]]:
+        page = (await http.get(url, params={"period": period, "limit": 2})).json()
+        rest = (await http.get(url, params={"period": period, "cursor": page["next_cursor"]})
+                ).json()
+        assert rest["next_cursor"] is None
+        return [(e["rank"], e["owner"]["id"], e["score"]) for e in page["items"] + rest["items"]]
+
+    expected = [(1, b.id, 120), (2, a.id, 120), (3, c.id, 120), (4, d.id, 50)]
+    assert await ranks() == expected
+    around = (await http.get(url + "/around-me", params={"period": period, "limit": 3},
+                             headers=a.headers)).json()
+    assert [(e["rank"], e["owner"]["id"]) for e in around["items"]] == [
+        (1, b.id), (2, a.id), (3, c.id)]
+    owners = (await http.get(url + "/owners", params={"period": period,
+                                                      "id": [d.id, b.id, 10**12]})).json()
+    assert [(e["rank"], e["owner"]["id"]) for e in owners["items"]] == [(1, b.id), (4, d.id)]
+    await redis.delete(leaderboards.zkey("pages-week", period),
+                       leaderboards.zkey("pages-week", period) + ":built")
+    assert await ranks() == expected  # rebuilt from PostgreSQL on read
+    capped = await _credit(db, d.id, 900, week + timedelta(minutes=1))  # 50 + 900 in one hour
+    assert {s.board: s.score for s in capped}["pages-week"] == boards.PAGES_PER_HOUR
+    later = await _credit(db, d.id, 30, week + timedelta(hours=1, minutes=1))  # the next hour
+    assert {s.board: s.score for s in later}["pages-week"] == boards.PAGES_PER_HOUR + 30
+
+
+async def test_bad_leaderboard_requests(http: httpx.AsyncClient, unique: str) -> None:
+    """Unknown and internal boards answer 404, a bad cursor 422, around-me needs a login, a bad
+    owner id 400; the list shows each public board's operator, reset and buckets."""
+    assert (await http.get("/api/v1/leaderboards/nope")).status_code == 404
+    r = await http.get("/api/v1/leaderboards/pages-hour")
+    assert r.status_code == 404 and r.json()["code"] == "leaderboard_not_found"
+    r = await http.get("/api/v1/leaderboards/pages-week", params={"cursor": "%%%"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_cursor"
+    assert (await http.get("/api/v1/leaderboards/pages-week/around-me")).status_code == 401
+    r = await http.get("/api/v1/leaderboards/pages-week/owners", params={"id": 0})
+    assert r.status_code == 400
+    listed = {b["key"]: b for b in (await http.get("/api/v1/leaderboards")).json()}
+    assert set(listed) == {k for k, b in BOARDS.items() if b.public}
+    assert listed["pages-week"]["operator"] == "incr" and listed["pages-all"]["period"] == 0
+    assert listed["books-month"]["previous_period"] < listed["books-month"]["period"]
+
+
+async def _top_with(client: Client, room: str, user: UserSession, score: int) -> dict[str, Any]:
+    def match(f: dict[str, Any]) -> bool:
+        return (f["type"] == "event" and f["room"] == room and any(
+            e["owner"] and e["owner"]["id"] == user.id and e["score"] == score
+            for e in f["data"]["items"]))
+    return await client.expect(match, timeout=10)
+
+
+async def test_progress_update_pushes_live_top_and_own_rank(
+        http: httpx.AsyncClient, server: ServerProcess, unique: str) -> None:
+    """A progress update scores pages-week and books-month through the real path; watchers of
+    `leaderboard:pages-week` get the new top-N and the reader gets their rank on their user
+    room; a private book scores nothing; friends scope lists me and whom I follow."""
+    reader = await register(http, unique, prefix="p")
+    friend = await register(http, unique, prefix="f")
+    book = await new_book(http, unique, page_count=400)
+    watcher = await Client.login(server.ws_url, friend.id, origin=None)
+    mine = await Client.login(server.ws_url, reader.id, origin=None)
+    try:
+        await watcher.ok("subscribe", room="leaderboard:pages-week")
+        await mine.ok("subscribe", room=f"user:{reader.id}")
+        await progress(http, reader, book["id"], page=400)  # the whole book
+        frame = await _top_with(watcher, "leaderboard:pages-week", reader, 400)
+        assert frame["data"]["board"] == "pages-week"
+        rank = await mine.expect(lambda f: f["type"] == "event"
+                                 and f.get("event") == "leaderboard_rank", timeout=10)
+        assert rank["data"]["board"] in ("pages-week", "pages-all") and rank["data"]["rank"] >= 1
+    finally:
+        await watcher.close()
+        await mine.close()
+    await put_state(http, reader, book["id"], status="read")
+    secret = await new_book(http, unique + "s")
+    await put_state(http, reader, secret["id"], status="reading", private=True)
+    await progress(http, reader, secret["id"], page=100)
+    r = await http.post(f"/api/v1/users/{reader.handle}/follow", headers=friend.headers)
+    assert r.status_code == 200
+    friends = (await http.get("/api/v1/leaderboards/pages-week/friends",
+                              headers=friend.headers)).json()["items"]
+    mine_entry = [e for e in friends if e["owner"]["id"] == reader.id]
+    assert mine_entry and mine_entry[0]["score"] == 400  # the private book's pages not scored
+    books = (await http.get("/api/v1/leaderboards/books-month/friends",
+                            headers=friend.headers)).json()["items"]
+    assert [e["score"] for e in books if e["owner"]["id"] == reader.id] == [1]
