@@ -18,7 +18,7 @@ from arq.worker import Worker
 
 from domain.keys import ARQ_QUEUE
 from domain.settings import Settings, SettingsError, load_settings
-from jobs import feeds, housekeeping, notifications, sessions
+from jobs import feeds, housekeeping, notifications, reading, sessions
 from jobs.context import make_hooks
 
 log = logging.getLogger("readalong.worker")
@@ -40,6 +40,7 @@ FUNCTIONS = [
     sessions.remind_session,
     sessions.start_due_sessions,
     housekeeping.housekeeping,
+    reading.award_badges,
 ]
 
 CRON_JOBS = [

@@ -5,7 +5,7 @@ from domain.migrate import sql_migration
 ID = "2026-11-23T18:00:00:000017"
 VERSION = "1.38.0"
 DESCRIPTION = ("reading: reading_states, reading_reads, reading_log, reading_prefs, reading_goals,"
-               " reviews and their aggregates, likes, comments, reports, bans, leaderboards")
+               " reviews and their aggregates, likes, comments, reports, bans, leaderboards, XP, badges")
 
 # reading_states.furthest is THE furthest progression of a reader in a book: monotonic, moved
 # only by domain.reading.progress.advance() (every source: progress updates, sessions, clubs,
@@ -190,4 +190,20 @@ CREATE TABLE leaderboard_records (
     PRIMARY KEY (board, period_end, owner_id)
 );
 CREATE INDEX leaderboard_records_owner_idx ON leaderboard_records (owner_id);
+
+-- XP per (reader, UTC day, kind), capped per day; badges granted once per reader.
+CREATE TABLE xp_ledger (
+    user_id  BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    day      DATE         NOT NULL,
+    kind     VARCHAR(16)  NOT NULL,
+    amount   INTEGER      NOT NULL DEFAULT 0 CHECK (amount >= 0),
+    PRIMARY KEY (user_id, day, kind)
+);
+CREATE TABLE user_badges (
+    user_id     BIGINT        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    badge       VARCHAR(40)   NOT NULL,
+    awarded_at  TIMESTAMPTZ   NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, badge)
+);
+CREATE INDEX user_badges_badge_idx ON user_badges (badge);
 """)

@@ -81,6 +81,9 @@ REVIEW_LIKED = register(NotificationType(
 REVIEW_COMMENT = register(NotificationType(
     "review_comment", "{actors} commented on your review", groupable=True,
     description="a comment on your review"))
+BADGE_AWARDED = register(NotificationType(
+    "badge_awarded", "You earned the {badge} badge", email=False,
+    description="a reading badge was awarded to you (domain/reading/gamification.py)"))
 
 
 def actors_phrase(names: list[str], count: int) -> str:

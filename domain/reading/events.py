@@ -19,10 +19,12 @@ from redis.asyncio import Redis
 from domain.db import Database
 from domain.feeds import verbs
 from domain.feeds.service import record_activity
+from domain.jobqueue import enqueue_quietly
 from domain.reading import leaderboards
 from domain.reading.leaderboards import Score
 
 log = logging.getLogger("readalong.reading")
+AWARD_JOB = "award_badges"  # jobs/reading.py
 Kind = Literal["started", "finished", "reviewed", "rated", "scored"]
 #: Injected by the server: tell live leaderboard rooms that these buckets changed.
 Push = Callable[[list[Score]], Awaitable[None]]
@@ -54,6 +56,8 @@ async def after_commit(db: Database, redis: Redis | None, events: list[ReadingEv
                        push: Push | None = None) -> None:
     """Post the feed activities of committed changes and sync their leaderboard records into
     Redis, then push (best effort: the change is durable)."""
+    if events and redis is not None:  # badges are checked by the worker, off the request
+        await enqueue_quietly(redis, AWARD_JOB, events[0].user_id)
     for event in events:
         if event.scores is not None:
             await _scored(redis, event.scores, push)

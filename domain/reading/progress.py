@@ -19,7 +19,7 @@ import msgspec
 from domain.db import Database
 from domain.errors import Invalid, NotFound
 from domain.ids import in_range
-from domain.reading import leaderboards, views
+from domain.reading import gamification, leaderboards, views
 from domain.reading.clock import local_day, time_zone_of, utcnow
 from domain.reading.events import ReadingEvent
 from domain.reading.leaderboards import Score
@@ -127,8 +127,10 @@ async def advance(conn: Any, user_id: int, book_id: int, progression: float, sou
     if logged:
         await conn.execute(_LOG_SQL, user_id, book_id, state["id"], read_id, source, progression,
                            page, locator, previous, furthest, gain, pages, at)
-    scores = await leaderboards.credit(conn, user_id, pages=pages, books=0, at=at) \
-        if pages > 0 and not state["private"] else []
+    scores: list[Score] = []
+    if pages > 0 and not state["private"]:
+        scores = await leaderboards.credit(conn, user_id, pages=pages, books=0, at=at)
+        await gamification.earn(conn, user_id, "pages", pages, at)
     return Advance(user_id=user_id, book_id=book_id, state_id=int(state["id"]),
                    previous=previous, furthest=furthest, moved=moved, read_id=read_id,
                    gain=gain, pages=pages, status=status, created=bool(state["created"]),

@@ -16,7 +16,7 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import Forbidden, Invalid, NotFound
 from domain.ids import in_range
-from domain.reading import markup
+from domain.reading import gamification, markup
 from domain.reading.clock import utcnow
 from domain.reading.events import ReadingEvent
 from domain.reading.progress import book_not_found
@@ -154,6 +154,7 @@ async def write_review(db: Database, user_id: int, book_id: int, data: ReviewIn,
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
                 user_id, book_id, read_id, *values, at)
             await count_rating(conn, book_id, q, +1)
+            await gamification.earn(conn, user_id, "review", 1, at)
         else:
             review_id = old["id"]
             await conn.execute("INSERT INTO review_edits (review_id, body, rating_quarters,"

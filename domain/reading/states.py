@@ -19,7 +19,7 @@ import msgspec
 from domain.db import Database
 from domain.errors import Invalid, NotFound
 from domain.ids import in_range
-from domain.reading import leaderboards, views
+from domain.reading import gamification, leaderboards, views
 from domain.reading.clock import local_day, time_zone_of, utcnow
 from domain.reading.events import ReadingEvent
 from domain.reading.progress import advance, book_not_found
@@ -94,8 +94,10 @@ async def _apply_status(conn: Any, user_id: int, book_id: int, state_id: int, st
             events.append(ReadingEvent("finished", user_id, book_id))
             private = await conn.fetchval("SELECT private FROM reading_states WHERE id = $1",
                                           state_id)
-            scores = [*moved.scores, *([] if private else await leaderboards.credit(
-                conn, user_id, pages=0, books=1, at=now))]
+            scores = list(moved.scores)
+            if not private:
+                scores += await leaderboards.credit(conn, user_id, pages=0, books=1, at=now)
+                await gamification.earn(conn, user_id, "finish", 1, now)
             if scores:
                 events.append(ReadingEvent("scored", user_id, book_id, scores=scores))
         await conn.execute("UPDATE reading_reads SET outcome = $2, finished_on = $3"

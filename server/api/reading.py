@@ -15,7 +15,17 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import NotFound
 from domain.ids import in_range
-from domain.reading import clock, events, goals, privacy, progress, states, stats, views
+from domain.reading import (
+    clock,
+    events,
+    gamification,
+    goals,
+    privacy,
+    progress,
+    states,
+    stats,
+    views,
+)
 from domain.reading.schemas import (
     LogPage,
     ProgressIn,
@@ -185,6 +195,14 @@ class ReadingSettingsController(Controller):
                        data: goals.GoalIn) -> goals.GoalOut:
         return await goals.set_goal(db, redis, user.user_id, year, data)
 
+    @get("/xp", summary="My XP, level and today's XP per kind (daily caps apply)")
+    async def my_xp(self, db: Database, user: Principal) -> gamification.XpOut:
+        return await gamification.xp_of(db, user.user_id)
+
+    @get("/badges", summary="The badge catalog: mine marked with awarded_at, share of holders")
+    async def my_badges(self, db: Database, user: Principal) -> list[gamification.BadgeOut]:
+        return await gamification.badges_of(db, user.user_id)
+
     @delete("/goals/{year:int}", summary="Drop my goal of a year")
     async def delete_goal(self, db: Database, user: Principal, year: int) -> None:
         await goals.delete_goal(db, user.user_id, year)
@@ -199,6 +217,13 @@ class ReaderStatsController(Controller):
                            handle: str) -> stats.Streak:
         view = await privacy.reader_view(db, maybe_user, handle)
         return await stats.streak(db.pool, view.owner_id, include_private=view.include_private)
+
+    @get("/badges", summary="A reader's badges (with the share of readers holding each)")
+    async def their_badges(self, db: Database, maybe_user: Principal | None,
+                           handle: str) -> list[gamification.BadgeOut]:
+        view = await privacy.reader_view(db, maybe_user, handle)
+        return [b for b in await gamification.badges_of(db, view.owner_id)
+                if b.awarded_at is not None]
 
     @get("/stats", summary="A reader's year in charts (private books left out)")
     async def their_stats(self, db: Database, maybe_user: Principal | None, handle: str,

@@ -1,0 +1,161 @@
+"""XP, levels and badges from reading events.
+
+XP is earned in the transaction of the event that earns it, into one row per (reader, UTC day,
+kind) capped per day against farming: pages read 1 XP a page (300 a day), finishing a book 50
+(150 a day), a new review 20 (60 a day). Level L needs 100·(L−1)² XP in total (level 2 at 100,
+3 at 400, 4 at 900…). Badges come from a catalog (name, description, rarity, a threshold over a
+counter, optionally within a time frame of days); `award` grants every badge a reader now
+qualifies for — one INSERT … ON CONFLICT DO NOTHING per badge, so racing workers grant it once
+and only the winner notifies (`badge_awarded`).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import msgspec
+from redis.asyncio import Redis
+
+from domain.db import Database
+from domain.notifications.service import notify
+from domain.reading.clock import time_zone_of, utcnow
+from domain.reading.stats import reading_days, runs
+
+XpKind = Literal["pages", "finish", "review"]
+XP_RULES: dict[str, tuple[int, int]] = {"pages": (1, 300), "finish": (50, 150),
+                                        "review": (20, 60)}  # kind: (per unit, daily cap)
+Counter = Literal["books_finished", "pages_read", "reviews_written", "streak_days"]
+
+
+class Badge(msgspec.Struct, frozen=True):
+    key: str
+    name: str
+    description: str
+    rarity: Literal["common", "uncommon", "rare", "epic"]
+    counter: Counter
+    threshold: int
+    window_days: int | None = None  # the counter over the last N days only
+
+
+CATALOG: tuple[Badge, ...] = (
+    Badge("first-finish", "First finish", "Finish a book", "common", "books_finished", 1),
+    Badge("bookworm", "Bookworm", "Finish 10 books", "rare", "books_finished", 10),
+    Badge("page-turner", "Page turner", "Read 1,000 pages", "uncommon", "pages_read", 1000),
+    Badge("marathon", "Marathon", "Read 500 pages within 7 days", "rare", "pages_read", 500, 7),
+    Badge("critic", "Critic", "Write 5 reviews", "uncommon", "reviews_written", 5),
+    Badge("week-streak", "Seven days", "Read 7 days in a row", "uncommon", "streak_days", 7),
+)
+
+
+class XpOut(msgspec.Struct, frozen=True):
+    xp: int
+    level: int
+    level_xp: int        # total XP where this level starts
+    next_level_xp: int   # total XP where the next one starts
+    today: dict[str, int]
+
+
+class BadgeOut(msgspec.Struct, frozen=True):
+    key: str
+    name: str
+    description: str
+    rarity: str
+    awarded_at: datetime | None
+    holders_share: float  # share of readers holding it (0-1)
+
+
+def level_of(xp: int) -> int:
+    return math.isqrt(max(0, xp) // 100) + 1
+
+
+def level_start(level: int) -> int:
+    return 100 * (level - 1) ** 2
+
+
+async def earn(conn: Any, user_id: int, kind: XpKind, units: int, at: datetime) -> int:
+    """Credit XP for `units` of `kind` on the UTC day of `at`, within the daily cap; returns the
+    XP actually added. In the caller's transaction."""
+    per, cap = XP_RULES[kind]
+    if units <= 0:
+        return 0
+    day = at.astimezone(UTC).date()
+    before = await conn.fetchval(
+        "INSERT INTO xp_ledger (user_id, day, kind, amount) VALUES ($1, $2, $3, 0)"
+        " ON CONFLICT (user_id, day, kind) DO UPDATE SET amount = xp_ledger.amount"
+        " RETURNING amount", user_id, day, kind)
+    added = max(0, min(units * per, cap - int(before)))
+    if added:
+        await conn.execute("UPDATE xp_ledger SET amount = amount + $4 WHERE user_id = $1"
+                           " AND day = $2 AND kind = $3", user_id, day, kind, added)
+    return added
+
+
+async def xp_of(db: Database, user_id: int, *, now: datetime | None = None) -> XpOut:
+    total = int(await db.pool.fetchval("SELECT COALESCE(sum(amount), 0) FROM xp_ledger"
+                                       " WHERE user_id = $1", user_id))
+    today = (now or utcnow()).date()
+    rows = await db.pool.fetch("SELECT kind, amount FROM xp_ledger WHERE user_id = $1"
+                               " AND day = $2", user_id, today)
+    level = level_of(total)
+    return XpOut(xp=total, level=level, level_xp=level_start(level),
+                 next_level_xp=level_start(level + 1),
+                 today={k: next((int(r["amount"]) for r in rows if r["kind"] == k), 0)
+                        for k in XP_RULES})
+
+
+async def counter(conn: Any, user_id: int, name: Counter, window_days: int | None,
+                  now: datetime) -> int:
+    since = now - timedelta(days=window_days) if window_days else datetime.min.replace(
+        tzinfo=now.tzinfo)
+    if name == "books_finished":
+        return int(await conn.fetchval(
+            "SELECT count(*) FROM reading_reads r JOIN reading_states s ON s.id = r.state_id"
+            " WHERE s.user_id = $1 AND r.outcome = 'read' AND ($2::date IS NULL OR"
+            " r.finished_on >= $2::date)", user_id, since.date() if window_days else None))
+    if name == "pages_read":
+        return int(await conn.fetchval("SELECT COALESCE(sum(pages), 0) FROM reading_log"
+                                       " WHERE user_id = $1 AND created_at >= $2",
+                                       user_id, since))
+    if name == "reviews_written":
+        return int(await conn.fetchval("SELECT count(*) FROM reviews WHERE user_id = $1"
+                                       " AND created_at >= $2", user_id, since))
+    tz = await time_zone_of(conn, user_id)
+    return runs(await reading_days(conn, user_id, tz), now.astimezone(tz).date())[1]
+
+
+async def award(db: Database, redis: Redis | None, user_id: int, *,
+                now: datetime | None = None) -> list[str]:
+    """Grant every badge the reader now qualifies for (never twice); returns the new ones."""
+    at = now or utcnow()
+    held = {r["badge"] for r in await db.pool.fetch(
+        "SELECT badge FROM user_badges WHERE user_id = $1", user_id)}
+    new: list[str] = []
+    for badge in CATALOG:
+        if badge.key in held:
+            continue
+        if await counter(db.pool, user_id, badge.counter, badge.window_days, at) < badge.threshold:
+            continue
+        won = await db.pool.fetchval("INSERT INTO user_badges (user_id, badge, awarded_at)"
+                                     " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
+                                     user_id, badge.key, at)
+        if won:
+            new.append(badge.key)
+            await notify(db, redis, recipient_id=user_id, type="badge_awarded",
+                         target_kind="badge", target_id=badge.key,
+                         payload={"badge": badge.name, "rarity": badge.rarity})
+    return new
+
+
+async def badges_of(db: Database, user_id: int | None) -> list[BadgeOut]:
+    """The catalog with the share of readers holding each; `awarded_at` for `user_id`'s."""
+    readers = max(1, int(await db.pool.fetchval("SELECT count(*) FROM users")))
+    counts = {r["badge"]: int(r["n"]) for r in await db.pool.fetch(
+        "SELECT badge, count(*) AS n FROM user_badges GROUP BY badge")}
+    mine = {r["badge"]: r["awarded_at"] for r in await db.pool.fetch(
+        "SELECT badge, awarded_at FROM user_badges WHERE user_id = $1", user_id)} \
+        if user_id is not None else {}
+    return [BadgeOut(key=b.key, name=b.name, description=b.description, rarity=b.rarity,
+                     awarded_at=mine.get(b.key),
+                     holders_share=round(counts.get(b.key, 0) / readers, 4)) for b in CATALOG]

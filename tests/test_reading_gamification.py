@@ -1,0 +1,90 @@
+"""XP, levels and badges: the level curve, daily XP caps against farming, badges awarded
+exactly once when two workers race, through the real worker job, and shown on profiles with
+the share of readers holding each."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest_asyncio
+
+from domain.db import Database
+from domain.reading import gamification
+from tests.accounts_helpers import register
+from tests.reading_helpers import new_book, progress, put_state
+from tests.worker_helpers import run_worker, worker_settings
+
+
+@pytest_asyncio.fixture(scope="module")
+async def db(engines) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
+    database = Database(engines.database_url, pool_size=4)
+    await database.connect()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def test_level_curve() -> None:
+    """Level L starts at 100·(L−1)² XP: 0 → 1, 100 → 2, 399 → 2, 400 → 3, 900 → 4."""
+    assert [gamification.level_of(x) for x in (0, 99, 100, 399, 400, 900)] == [1, 1, 2, 2, 3, 4]
+    assert gamification.level_start(3) == 400
+
+
+async def test_daily_caps_stop_farming(http: httpx.AsyncClient, db: Database,
+                                       unique: str) -> None:
+    """Pages earn 1 XP each up to 300 a day; the next UTC day earns again."""
+    reader = await register(http, unique, prefix="x")
+    day = datetime(2031, 1, 5, 10, tzinfo=UTC)
+    async with db.pool.acquire() as conn, conn.transaction():
+        assert await gamification.earn(conn, reader.id, "pages", 250, day) == 250
+        assert await gamification.earn(conn, reader.id, "pages", 250, day) == 50
+        assert await gamification.earn(conn, reader.id, "pages", 10, day) == 0
+        assert await gamification.earn(conn, reader.id, "pages", 10,
+                                       day + timedelta(days=1)) == 10
+    xp = await gamification.xp_of(db, reader.id, now=day)
+    assert (xp.xp, xp.level, xp.today["pages"]) == (310, 2, 300)
+
+
+async def _badge_notes(http: httpx.AsyncClient, user: Any) -> list[dict[str, Any]]:
+    items = (await http.get("/api/v1/notifications", headers=user.headers)).json()["items"]
+    return [n for n in items if n["type"] == "badge_awarded"]
+
+
+async def test_badge_awarded_exactly_once_when_workers_race(
+        http: httpx.AsyncClient, db: Database, engines: Any, unique: str) -> None:
+    """Two workers (own connection pools) checking the same reader at once grant "First
+    finish" once and notify once; the real worker job grants the next badges on its own."""
+    reader = await register(http, unique, prefix="w")
+    book = await new_book(http, unique)
+    await put_state(http, reader, book["id"], status="read")
+    other = Database(engines.database_url, pool_size=2)
+    await other.connect()
+    try:
+        got = await asyncio.gather(gamification.award(db, None, reader.id),
+                                   gamification.award(other, None, reader.id))
+    finally:
+        await other.close()
+    assert sorted(k for keys in got for k in keys) == ["first-finish"]
+    assert len(await _badge_notes(http, reader)) == 1
+    # 1,000 pages through the real path, then the worker's queued award_badges jobs
+    big = await new_book(http, unique + "b", page_count=1000)
+    await progress(http, reader, big["id"], page=1000)
+    await run_worker(worker_settings(engines))
+    mine = {b["key"]: b for b in (await http.get("/api/v1/me/reading/badges",
+                                                 headers=reader.headers)).json()}
+    assert mine["page-turner"]["awarded_at"] and mine["marathon"]["awarded_at"]
+    assert mine["bookworm"]["awarded_at"] is None and mine["first-finish"]["holders_share"] > 0
+    notes = await _badge_notes(http, reader)
+    assert len(notes) == 3 and {n["payload"]["badge"] for n in notes} == {
+        "First finish", "Page turner", "Marathon"}
+    await run_worker(worker_settings(engines))  # nothing new the second time
+    assert len(await _badge_notes(http, reader)) == 3
+    shown = (await http.get(f"/api/v1/users/{reader.handle}/reading/badges")).json()
+    assert {b["key"] for b in shown} == {"first-finish", "page-turner", "marathon"}
+    xp = (await http.get("/api/v1/me/reading/xp", headers=reader.headers)).json()
+    assert xp["today"]["finish"] == 50 and xp["today"]["pages"] == 300  # capped
