@@ -18,7 +18,8 @@ from load.procs import raise_nofile
 from load.stack import Pinning, Stack
 from load.stats import aggregate
 
-SCENARIOS = ["rest", "fanout", "idle", "rooms", "recovery", "notifications", "feed"]
+SCENARIOS = ["rest", "fanout", "idle", "rooms", "recovery", "notifications", "feed",
+             "leaderboards"]
 ALL = SCENARIOS  # `all` runs each with its modest defaults (pending ones report as pending)
 
 
