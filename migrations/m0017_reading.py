@@ -4,15 +4,15 @@ from domain.migrate import sql_migration
 
 ID = "2026-11-23T18:00:00:000017"
 VERSION = "1.38.0"
-DESCRIPTION = ("reading: reading_states, reading_reads, reading_log, reading_prefs, reading_goals,"
-               " reviews and their aggregates, likes, comments, reports, bans, leaderboards, XP, badges")
+DESCRIPTION = ("reading: states, reads, log, prefs, goals, reviews and their aggregates, likes,"
+               " comments, reports, bans, leaderboards, XP, badges")
 
 # reading_states.furthest is THE furthest progression of a reader in a book: monotonic, moved
 # only by domain.reading.progress.advance() (every source: progress updates, sessions, clubs,
 # sync, finishing), read by every spoiler gate. `position` is where the reader last said they
 # are (it may go back, e.g. on a re-read). Each read (first read and every re-read) is a row of
 # reading_reads; reading_log keeps every update (the source of stats, streaks and goals).
-# Depends only on m0002 (users) and m0004 (books).
+# Depends only on m0002 (users), m0003 (follows, for nothing but reads) and m0004 (books).
 forwards = sql_migration(ID, DESCRIPTION, """
 CREATE TABLE reading_states (
     id              BIGSERIAL         PRIMARY KEY,
