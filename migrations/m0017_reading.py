@@ -12,7 +12,7 @@ DESCRIPTION = ("reading: states, reads, log, prefs, goals, reviews and their agg
 # sync, finishing), read by every spoiler gate. `position` is where the reader last said they
 # are (it may go back, e.g. on a re-read). Each read (first read and every re-read) is a row of
 # reading_reads; reading_log keeps every update (the source of stats, streaks and goals).
-# Depends only on m0002 (users), m0003 (follows, for nothing but reads) and m0004 (books).
+# Depends only on m0002 (users) and m0004 (books).
 forwards = sql_migration(ID, DESCRIPTION, """
 CREATE TABLE reading_states (
     id              BIGSERIAL         PRIMARY KEY,
