@@ -164,3 +164,27 @@ async def test_progress_update_pushes_live_top_and_own_rank(
     books = (await http.get("/api/v1/leaderboards/books-month/friends",
                             headers=friend.headers)).json()["items"]
     assert [e["score"] for e in books if e["owner"]["id"] == reader.id] == [1]
+
+
+async def test_hidden_profiles_keep_their_rank_but_not_their_name(
+        http: httpx.AsyncClient, db: Database, redis: Redis, unique: str) -> None:
+    """A reader with a private profile ranks on the board without a name for others, is left
+    out when asked for by id, and sees their own entry with their name."""
+    shy = await register(http, unique, prefix="s")
+    other = await register(http, unique, prefix="o")
+    r = await http.patch("/api/v1/me", json={"visibility": "private"}, headers=shy.headers)
+    assert r.status_code == 200
+    week = datetime(2031, 9, 1, 9, 0, tzinfo=UTC)  # a Monday
+    for user, pages in ((shy, 200), (other, 100)):
+        await leaderboards.sync(redis, await _credit(db, user.id, pages, week))
+    period = boards.period_end("weekly", week)
+    url = "/api/v1/leaderboards/pages-week"
+    items = (await http.get(url, params={"period": period}, headers=other.headers)).json()["items"]
+    assert [(e["rank"], e["owner"] and e["owner"]["id"], e["score"]) for e in items] == [
+        (1, None, 200), (2, other.id, 100)]
+    asked = (await http.get(url + "/owners", params={"period": period,
+                                                     "id": [shy.id, other.id]})).json()
+    assert [e["owner"]["id"] for e in asked["items"]] == [other.id]
+    own = (await http.get(url + "/around-me", params={"period": period},
+                          headers=shy.headers)).json()["items"]
+    assert own[0]["owner"]["id"] == shy.id and own[0]["rank"] == 1

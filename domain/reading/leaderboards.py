@@ -20,6 +20,7 @@ from domain.keys import LEADERBOARD
 from domain.reading import boards
 from domain.reading.boards import BOARDS, PAGES_PER_HOUR, Board
 from domain.reading.review_schemas import Card
+from domain.social.rules import Relation, profile_visible
 
 RETENTION = 40 * 86400  # a finished period stays in Redis this long (Postgres keeps it)
 
@@ -34,7 +35,7 @@ class Score(msgspec.Struct, frozen=True):
 
 class Entry(msgspec.Struct, frozen=True):
     rank: int
-    owner: Card | None   # None: a reader whose profile is private
+    owner: Card | None   # None: a reader whose profile this viewer may not see
     score: int
 
 
@@ -155,22 +156,37 @@ def _offset(cursor: str | None) -> int:
     return value
 
 
-async def _entries(db: Database, pairs: list[tuple[int, int, int]]) -> list[Entry]:
-    """(rank, owner, score) → entries with cards (private profiles masked)."""
-    rows = await db.pool.fetch("SELECT id, handle, display_name, visibility FROM users"
-                               " WHERE id = ANY($1::bigint[])", [p[1] for p in pairs])
+_CARDS_SQL = """
+SELECT u.id, u.handle, u.display_name, u.visibility,
+       EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $2 AND f.followee_id = u.id
+               AND f.status = 'accepted') AS following,
+       EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = $2 AND b.blocked_id = u.id)
+               OR (b.blocker_id = u.id AND b.blocked_id = $2)) AS blocked
+FROM users u WHERE u.id = ANY($1::bigint[])
+"""
+
+
+async def _entries(db: Database, pairs: list[tuple[int, int, int]],
+                   viewer_id: int | None) -> list[Entry]:
+    """(rank, owner, score) → entries; an owner whose profile the viewer may not see (private,
+    followers-only and not followed, blocked either way) keeps their rank but no card."""
+    rows = await db.pool.fetch(_CARDS_SQL, [p[1] for p in pairs], viewer_id)
     users = {int(r["id"]): r for r in rows}
     out = []
     for rank, owner_id, score in pairs:
         u = users.get(owner_id)
+        visible = u is not None and profile_visible(
+            u["visibility"], Relation(is_self=owner_id == viewer_id,
+                                      following=bool(u["following"]),
+                                      blocking=bool(u["blocked"])), viewer_role=None)
         card = Card(id=owner_id, handle=u["handle"], display_name=u["display_name"]) \
-            if u is not None and u["visibility"] != "private" else None
+            if visible and u is not None else None
         out.append(Entry(rank=rank, owner=card, score=score))
     return out
 
 
 async def top(db: Database, redis: Redis, board: str, period: int, *, cursor: str | None,
-              limit: int) -> BoardPage:
+              limit: int, viewer_id: int | None = None) -> BoardPage:
     start = _offset(cursor)
     key = await ensure(db, redis, board, period)
     got = await redis.zrevrange(key, start, start + limit, withscores=True)
@@ -179,7 +195,7 @@ async def top(db: Database, redis: Redis, board: str, period: int, *, cursor: st
     more = len(got) > limit
     nxt = base64.urlsafe_b64encode(str(start + limit).encode()).decode().rstrip("=") \
         if more else None
-    return BoardPage(board=board, period=period, items=await _entries(db, pairs),
+    return BoardPage(board=board, period=period, items=await _entries(db, pairs, viewer_id),
                      next_cursor=nxt)
 
 
@@ -193,12 +209,13 @@ async def around(db: Database, redis: Redis, board: str, period: int, owner_id: 
     start = max(0, rank - limit // 2)
     got = await redis.zrevrange(key, start, start + limit - 1, withscores=True)
     pairs = [(start + i + 1, boards.owner(m), boards.unpack(s)[0]) for i, (m, s) in enumerate(got)]
-    return BoardPage(board=board, period=period, items=await _entries(db, pairs))
+    return BoardPage(board=board, period=period, items=await _entries(db, pairs, owner_id))
 
 
 async def owners(db: Database, redis: Redis, board: str, period: int,
-                 owner_ids: list[int]) -> BoardPage:
-    """These owners' records (e.g. me and whom I follow), ranked on the whole board."""
+                 owner_ids: list[int], viewer_id: int | None = None) -> BoardPage:
+    """These owners' records (e.g. me and whom I follow), ranked on the whole board; owners
+    the viewer may not see are left out (asking by id must not reveal a hidden score)."""
     key = await ensure(db, redis, board, period)
     ids = list(dict.fromkeys(owner_ids))[:500]
     scores = await redis.zmscore(key, [boards.member(i) for i in ids]) if ids else []
@@ -209,7 +226,8 @@ async def owners(db: Database, redis: Redis, board: str, period: int,
         ranks = await pipe.execute() if present else []
     pairs = sorted((int(r) + 1, i, boards.unpack(s)[0])
                    for (i, s), r in zip(present, ranks, strict=True))
-    return BoardPage(board=board, period=period, items=await _entries(db, pairs))
+    entries = [e for e in await _entries(db, pairs, viewer_id) if e.owner is not None]
+    return BoardPage(board=board, period=period, items=entries)
 
 
 def info(board: Board, at: datetime) -> BoardInfo:

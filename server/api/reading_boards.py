@@ -64,10 +64,12 @@ class LeaderboardsController(Controller):
         return [leaderboards.info(b, now) for b in BOARDS.values() if b.public]
 
     @get("/{key:str}", summary="Top of a board (cursor-paged); ties: subscore, then owner id")
-    async def top(self, db: Database, redis: Redis, key: str, period: Period = None,
-                  cursor: str | None = None, limit: Limit = 20) -> BoardPage:
+    async def top(self, db: Database, redis: Redis, maybe_user: Principal | None, key: str,
+                  period: Period = None, cursor: str | None = None,
+                  limit: Limit = 20) -> BoardPage:
         board, bucket = _bucket(key, period)
-        return await leaderboards.top(db, redis, board, bucket, cursor=cursor, limit=limit)
+        return await leaderboards.top(db, redis, board, bucket, cursor=cursor, limit=limit,
+                                      viewer_id=maybe_user.user_id if maybe_user else None)
 
     @get("/{key:str}/around-me", summary="My rank with my neighbours")
     async def around_me(self, db: Database, redis: Redis, user: Principal, key: str,
@@ -80,14 +82,16 @@ class LeaderboardsController(Controller):
                       period: Period = None) -> BoardPage:
         board, bucket = _bucket(key, period)
         ids = await leaderboards.following_ids(db, user.user_id)
-        return await leaderboards.owners(db, redis, board, bucket, [user.user_id, *ids])
+        return await leaderboards.owners(db, redis, board, bucket, [user.user_id, *ids],
+                                         viewer_id=user.user_id)
 
     @get("/{key:str}/owners", summary="Records of the given owners (repeat `id`)")
-    async def by_owner(self, db: Database, redis: Redis, key: str,
-                       id: Annotated[list[Id], Parameter(max_items=100)],
+    async def by_owner(self, db: Database, redis: Redis, maybe_user: Principal | None,
+                       key: str, id: Annotated[list[Id], Parameter(max_items=100)],
                        period: Period = None) -> BoardPage:
         board, bucket = _bucket(key, period)
-        return await leaderboards.owners(db, redis, board, bucket, list(id))
+        return await leaderboards.owners(db, redis, board, bucket, list(id),
+                                         viewer_id=maybe_user.user_id if maybe_user else None)
 
 
 CONTROLLERS = [LeaderboardsController]
