@@ -144,8 +144,8 @@ async def test_goal_input_is_checked(http: httpx.AsyncClient, unique: str) -> No
 async def test_year_stats_by_month_with_rereads_and_subjects(http: httpx.AsyncClient,
                                                              db: Database, unique: str) -> None:
     """A year's stats count books per month by finish date (a re-read counts again), pages per
-    month from the log, DNFs, subjects and days per book; others see them without private
-    books."""
+    month from the log, DNFs, subjects, days per book and the average rating; others see them
+    without private books."""
     reader = await register(http, unique, prefix="s")
     book = await new_book(http, unique, subjects=["Mystery"])
     other = await new_book(http, unique + "o", subjects=["Poetry"])
@@ -161,6 +161,9 @@ async def test_year_stats_by_month_with_rereads_and_subjects(http: httpx.AsyncCl
     await states.put_state(db, reader.id, other["id"], StateIn(status="did_not_finish",
                                                                private=True),
                            now=utc(2025, 6, 1, 9))
+    r = await http.put(f"/api/v1/me/books/{book['id']}/review", json={"rating": 3.5},
+                       headers=reader.headers)  # reviews the latest read (the re-read)
+    assert r.status_code == 200, r.text
     r = await http.get("/api/v1/me/reading/stats", params={"year": 2025}, headers=reader.headers)
     assert r.status_code == 200, r.text
     year = r.json()
@@ -169,6 +172,7 @@ async def test_year_stats_by_month_with_rereads_and_subjects(http: httpx.AsyncCl
     assert year["pages_by_month"][1] == 300 and year["pages_by_month"][4] == 300
     assert year["pages"] == 600 and year["subjects"] == [{"name": "Mystery", "books": 1}]
     assert year["average_days_per_book"] == 7.5  # 1-10 Feb and 1-5 May
+    assert year["average_rating"] == 3.5
     seen = (await http.get(f"/api/v1/users/{reader.handle}/reading/stats",
                            params={"year": 2025})).json()
     assert seen["books"] == 2 and seen["did_not_finish"] == 0  # the DNF was private

@@ -8,7 +8,8 @@ reading days ending today or yesterday (today still counts until it ends); the l
 the longest run ever. Changing one's time zone re-reads the whole history in the new zone.
 
 **Books** of a year or month are reads finished as `read` with `finished_on` in it (re-reads
-count again); **pages** are the pages the reading log gained in it (local time).
+count again); **pages** are the pages the reading log gained in it (local time); the average
+rating is over the (visible) reviews of those finished reads.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class YearStats(msgspec.Struct, frozen=True):
     pages_by_month: list[int]
     subjects: list[SubjectCount]
     average_days_per_book: float | None
+    average_rating: float | None  # of the reviews of the reads finished in the year
 
 
 class YearTotal(msgspec.Struct, frozen=True):
@@ -164,13 +166,18 @@ async def year_stats(conn: Any, user_id: int, year: int, *,
         " JOIN subjects sj ON sj.id = bs.subject_id WHERE bs.book_id = ANY($1::bigint[])"
         " GROUP BY sj.name ORDER BY n DESC, sj.name LIMIT 20",
         list({int(r["book_id"]) for r in finished}))
+    rating = await conn.fetchval(
+        "SELECT avg(v.rating_quarters) / 4 FROM reviews v WHERE v.read_id = ANY($1::bigint[])"
+        " AND v.rating_quarters IS NOT NULL AND v.hidden_at IS NULL",
+        [int(r["id"]) for r in finished])
     return YearStats(
         year=year, time_zone=str(tz), books=len(finished), pages=sum(pages_by_month),
         rereads=sum(1 for r in finished if r["number"] > 1),
         did_not_finish=sum(1 for r in reads if r["outcome"] == "did_not_finish"),
         books_by_month=books_by_month, pages_by_month=pages_by_month,
         subjects=[SubjectCount(name=r["name"], books=int(r["n"])) for r in subjects],
-        average_days_per_book=round(sum(spans) / len(spans), 1) if spans else None)
+        average_days_per_book=round(sum(spans) / len(spans), 1) if spans else None,
+        average_rating=round(float(rating), 2) if rating is not None else None)
 
 
 async def years(conn: Any, user_id: int, *, include_private: bool = True) -> YearsOut:
