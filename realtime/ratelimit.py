@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
+
+Clock = Callable[[], float]
 
 # command class -> (tokens per second, burst); the defaults of the READALONG_WS_*_RATE/_BURST
 # settings (see `limits_from`)
@@ -29,18 +32,20 @@ def limits_from(settings: Any) -> dict[str, tuple[float, float]]:
 
 
 class TokenBucket:
-    """`rate` tokens per second up to `burst`; `take()` returns 0.0 or the seconds to wait."""
+    """`rate` tokens per second up to `burst`; `take()` returns 0.0 or the seconds to wait.
+    `clock` (seconds, monotonic) is injectable so that tests need not race the real clock."""
 
-    __slots__ = ("burst", "rate", "stamp", "tokens")
+    __slots__ = ("burst", "clock", "rate", "stamp", "tokens")
 
-    def __init__(self, rate: float, burst: float) -> None:
+    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
         self.tokens = burst
-        self.stamp = time.monotonic()
+        self.clock = clock
+        self.stamp = clock()
 
     def take(self, cost: float = 1.0) -> float:
-        now = time.monotonic()
+        now = self.clock()
         tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         if tokens >= cost:
@@ -54,21 +59,23 @@ class Limits:
     """The buckets of one connection, created lazily (idle connections hold none). `table` is
     the node's shared {class: (rate, burst)} (one dict per node, not per connection)."""
 
-    __slots__ = ("abuse", "buckets", "table")
+    __slots__ = ("abuse", "buckets", "clock", "table")
 
-    def __init__(self, table: dict[str, tuple[float, float]] = COMMAND_LIMITS) -> None:
+    def __init__(self, table: dict[str, tuple[float, float]] = COMMAND_LIMITS,
+                 clock: Clock = time.monotonic) -> None:
         self.table = table
+        self.clock = clock
         self.buckets: dict[str, TokenBucket] = {}
         self.abuse: TokenBucket | None = None
 
     def check(self, klass: str) -> float:
         bucket = self.buckets.get(klass)
         if bucket is None:
-            bucket = self.buckets[klass] = TokenBucket(*self.table[klass])
+            bucket = self.buckets[klass] = TokenBucket(*self.table[klass], self.clock)
         return bucket.take()
 
     def strike(self) -> bool:
         """Count one rejected frame; True when the connection has abused its allowance."""
         if self.abuse is None:
-            self.abuse = TokenBucket(*ABUSE_LIMIT)
+            self.abuse = TokenBucket(*ABUSE_LIMIT, self.clock)
         return self.abuse.take() > 0.0

@@ -37,6 +37,7 @@ class ServerProcess:
         self.log_dir = log_dir
         self.extra_args = extra_args or []
         self.log_path: Path | None = None
+        self._log: Any = None
 
     @property
     def base_url(self) -> str:
@@ -52,7 +53,9 @@ class ServerProcess:
                 "--log-level", "warning", *self.extra_args]
         if self.log_dir is not None:
             self.log_path = self.log_dir / f"server-{self.port}.log"
-            out: Any = open(self.log_path, "ab")
+            self._close_log()
+            self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed by stop()/kill()
+            out: Any = self._log
         else:
             out = subprocess.DEVNULL
         self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out,
@@ -82,12 +85,20 @@ class ServerProcess:
             return None
         code = stop_process(self.proc, signal.SIGTERM, timeout)
         self.proc = None
+        self._close_log()
         return code
 
     def kill(self) -> None:
         if self.proc is not None:
             kill_process(self.proc)
         self.proc = None
+        self._close_log()
+
+    def _close_log(self) -> None:
+        """Our handle on the log file (the child keeps its own)."""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
 def server_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:

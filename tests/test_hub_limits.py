@@ -74,10 +74,11 @@ async def test_presence_snapshot_is_capped_with_a_total(tuned: ServerProcess) ->
 
 
 def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115 - the child keeps it
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-                            cwd=ROOT, env={**env, "READALONG_LOG_LEVEL": "WARNING"},
-                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port",
+                                 str(port)],
+                                cwd=ROOT, env={**env, "READALONG_LOG_LEVEL": "WARNING"},
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -77,30 +77,60 @@ async def test_too_old_or_other_epoch_is_not_recovered(nodes: list[ServerProcess
     await client.close()
 
 
+async def _resubscribe_while_publishing(node: ServerProcess, publisher: Publisher
+                                       ) -> tuple[int, int, list[int], list[int]]:
+    """Publish 10 events, then resubscribe with `since` while publishing more until the ack is
+    in (at most 30: history keeps 50), then 10 live ones. Returns (since offset, ack offset,
+    offsets published while the subscribe was in flight, offsets the client got)."""
+    room = f"lobby:race{new_user()}"
+    epoch, base = await publisher.publish(room, RoomEvent("chat", {"i": 0})) or ("", 0)
+    for i in range(10):
+        await publisher.publish(room, RoomEvent("chat", {"i": i + 1}))
+    client = await Client.login(node.ws_url, new_user(), max_queue=None)
+    acked = asyncio.Event()
+    in_flight: list[int] = []
+
+    async def during() -> None:
+        while not acked.is_set() and len(in_flight) < 30:
+            pos = await publisher.publish(room, RoomEvent("chat", {"i": -1}))
+            assert pos is not None
+            if not acked.is_set():
+                in_flight.append(pos[1])
+            await asyncio.sleep(0)  # let the client's reader see the ack
+
+    await client.send({"type": "subscribe", "id": "race", "room": room,
+                       "since": {"epoch": epoch, "offset": base}})
+    task = asyncio.create_task(during())
+    ack = await client.expect(lambda f: f.get("id") == "race")
+    acked.set()
+    await task
+    assert ack["type"] == "ack" and ack["result"]["recovered"] is True, ack
+    last = 0
+    for _ in range(10):
+        last = (await publisher.publish(room, RoomEvent("chat", {"i": -2})) or ("", 0))[1]
+    offsets = [e["offset"] for e in await client.events(room, last - base)]
+    assert (await client.command("ping"))["type"] == "ack"
+    offsets += [f["offset"] for f in client.inbox if f["type"] == "event"]  # any duplicate
+    await client.close()
+    return base, ack["result"]["offset"], in_flight, offsets
+
+
 async def test_no_gap_no_duplicate_between_replay_and_live(nodes: list[ServerProcess],
                                                            publisher: Publisher) -> None:
     """While events keep being published, a resubscribe with `since` yields one unbroken,
-    duplicate-free run of offsets from `since` + 1 on."""
-    room = f"lobby:race{new_user()}"
-    epoch, base = await publisher.publish(room, RoomEvent("chat", {"i": 0})) or ("", 0)
-    total = 150
-    done = asyncio.Event()
-
-    async def keep_publishing() -> None:
-        for i in range(total):
-            await publisher.publish(room, RoomEvent("chat", {"i": i + 1}))
-            await asyncio.sleep(0.004)  # (history keeps 50: stay well inside it)
-        done.set()
-
-    client = await Client.login(nodes[1].ws_url, new_user(), max_queue=None)
-    task = asyncio.create_task(keep_publishing())
-    await asyncio.sleep(0.05)
-    result = await client.ok("subscribe", room=room, since={"epoch": epoch, "offset": base})
-    assert result["recovered"] is True
-    await task
-    offsets = [e["offset"] for e in await client.events(room, total)]
-    assert offsets == list(range(base + 1, base + total + 1))
-    await client.close()
+    duplicate-free run of offsets from `since` + 1 on (checked on a run where events really
+    were published while the subscribe was in flight, replayed ones before the ack's offset
+    and live ones after it)."""
+    straddled = 0
+    for _ in range(5):
+        base, at_ack, in_flight, offsets = await _resubscribe_while_publishing(nodes[1],
+                                                                               publisher)
+        assert offsets == list(range(base + 1, base + len(offsets) + 1))
+        assert base + 10 <= at_ack < offsets[-1]  # both a replayed and a live part
+        # the race really happened: the ack's position fell among events published while the
+        # subscribe was in flight (some of them replayed, some live)
+        straddled += bool(in_flight) and in_flight[0] <= at_ack < in_flight[-1]
+    assert straddled, "the subscribe never overlapped the stream of publishes"
 
 
 async def test_ack_of_plain_subscribe_gives_the_position(nodes: list[ServerProcess],

@@ -78,12 +78,45 @@ def test_variant_rule(viewer: Viewer, user: int, event: dict, expected: int) -> 
                        author_id=event["author_id"], targets=event.get("targets")) == expected
 
 
+class FakeClock:
+    """A monotonic clock the test moves by hand (no race with the real one)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_token_bucket_bursts_then_asks_to_wait() -> None:
-    """A bucket allows its burst, then answers with the seconds until the next token."""
-    bucket = TokenBucket(rate=10.0, burst=3.0)
+    """A bucket allows its burst, then answers with the seconds until the next token, refills
+    at its rate and never beyond its burst."""
+    clock = FakeClock()
+    bucket = TokenBucket(rate=8.0, burst=3.0, clock=clock)  # binary-exact steps of 1/8 s
     assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.0]
-    wait = bucket.take()
-    assert 0 < wait <= 0.1
+    assert bucket.take() == 0.125
+    clock.now += 0.0625  # half a token back: still 1/16 s to wait
+    assert bucket.take() == 0.0625
+    clock.now += 0.0625  # one whole token
+    assert bucket.take() == 0.0
+    assert bucket.take() == 0.125
+    clock.now += 60.0  # a long pause refills to the burst, not beyond
+    assert [bucket.take() for _ in range(4)][:3] == [0.0, 0.0, 0.0]
+    assert bucket.take() > 0.0
+    # a refused take costs nothing: waiting the answered time is enough for the next one
+    clock.now += bucket.take()
+    assert bucket.take() == 0.0
+
+
+def test_token_bucket_cost_and_empty_start() -> None:
+    """A take of several tokens waits for all of them; a refused one leaves the tokens there."""
+    clock = FakeClock()
+    bucket = TokenBucket(rate=2.0, burst=4.0, clock=clock)
+    assert bucket.take(3.0) == 0.0
+    assert bucket.take(3.0) == pytest.approx(1.0)  # 1 token left, 2 more at 2/s
+    clock.now += 1.0
+    assert bucket.take(3.0) == 0.0
+    assert bucket.tokens == pytest.approx(0.0)
 
 
 def test_envelope_round_trip() -> None:
@@ -119,6 +152,25 @@ def test_command_limits_come_from_settings() -> None:
     table = limits_from(load_settings({"READALONG_WS_PUBLISH_RATE": "1000",
                                        "READALONG_WS_PUBLISH_BURST": "3"}))
     assert table["publish"] == (1000.0, 3.0) and table["presence"] == (10.0, 20.0)
-    limits = Limits(table)
+    clock = FakeClock()
+    limits = Limits(table, clock=clock)
     assert [limits.check("publish") for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert 0.0 < limits.check("publish") <= 0.001
+    assert limits.check("publish") == pytest.approx(0.001)
+    assert limits.check("presence") == 0.0  # another class has its own bucket
+    clock.now += 0.002
+    assert limits.check("publish") == 0.0
+
+
+def test_strikes_close_after_the_abuse_burst() -> None:
+    """Twenty rejected frames at once are tolerated, the next one is abuse; a second later one
+    more is tolerated again."""
+    from realtime.ratelimit import ABUSE_LIMIT, Limits
+
+    clock = FakeClock()
+    limits = Limits(clock=clock)
+    rate, burst = ABUSE_LIMIT
+    assert [limits.strike() for _ in range(int(burst))] == [False] * int(burst)
+    assert limits.strike() is True
+    clock.now += 1.0 / rate
+    assert limits.strike() is False
+    assert limits.strike() is True

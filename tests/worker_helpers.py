@@ -143,6 +143,13 @@ def vapid_claims(authorization: str, public_key_b64: str) -> dict[str, Any]:
                       options={"verify_aud": False})
 
 
+class _PushServer(http.server.ThreadingHTTPServer):
+    def shutdown(self) -> None:
+        """Stop serving and close the listening socket too."""
+        super().shutdown()
+        self.server_close()
+
+
 def start_push_endpoint(endpoint: PushEndpoint) -> http.server.ThreadingHTTPServer:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -158,7 +165,7 @@ def start_push_endpoint(endpoint: PushEndpoint) -> http.server.ThreadingHTTPServ
         def log_message(self, *args: Any) -> None:
             return None
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = _PushServer(("127.0.0.1", 0), Handler)
     endpoint.port = httpd.server_address[1]
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd
