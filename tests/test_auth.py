@@ -369,10 +369,20 @@ def test_verify_access_token_rejects_bad_claims(change: dict[str, object], code:
 def test_issued_token_round_trips_with_family_and_ms_issue_time() -> None:
     """An issued token verifies back to the same user, role, family and issue time."""
     from domain.accounts.tokens import issue_access_token, verify_access_token
+    from domain.errors import Unauthorized
 
     token, exp = issue_access_token("k" * 40, 7, "moderator", 900, family="fam1", now=1e9 + 0.25)
-    with pytest.raises(Exception):  # noqa: B017 - expired long ago: proves exp is enforced
+    assert exp == 1_000_000_900
+    with pytest.raises(Unauthorized) as caught:  # expired long ago: exp is enforced
         verify_access_token("k" * 40, token)
+    assert caught.value.code == "token_expired"
+    # the TTL is what was asked: issued 890 s ago it still verifies, 910 s ago it has expired
+    assert verify_access_token("k" * 40, issue_access_token(
+        "k" * 40, 7, "moderator", 900, now=time.time() - 890)[0]).user_id == 7
+    with pytest.raises(Unauthorized) as caught:
+        verify_access_token("k" * 40, issue_access_token("k" * 40, 7, "moderator", 900,
+                                                         now=time.time() - 910)[0])
+    assert caught.value.code == "token_expired"
     token, exp = issue_access_token("k" * 40, 7, "moderator", 900, family="fam1")
     p = verify_access_token("k" * 40, token)
     assert (p.user_id, p.role, p.family, p.exp) == (7, "moderator", "fam1", exp)

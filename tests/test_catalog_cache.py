@@ -2,9 +2,55 @@
 
 from __future__ import annotations
 
-import httpx
+from typing import Any
 
+import asyncpg
+import httpx
+from redis.asyncio import Redis
+
+from domain.keys import CATALOG_CACHE
 from tests.catalog_helpers import auth, create_book, search
+
+
+async def _retitle_behind_the_cache(engines: Any, book_id: int, title: str) -> int:
+    """Change a book's title without bumping the catalog version (the version trigger is
+    skipped for this one transaction), so only a search that really reads PostgreSQL sees it.
+    Returns the catalog version, unchanged."""
+    conn = await asyncpg.connect(engines.database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute("UPDATE books SET title = $2 WHERE id = $1", book_id, title)
+        return int(await conn.fetchval("SELECT version FROM catalog_state WHERE id = 1"))
+    finally:
+        await conn.close()
+
+
+async def test_a_repeated_search_is_answered_from_redis(
+        http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """A repeated search comes from the cache: it still shows a change PostgreSQL made behind
+    the cache's back, its entries sit in Redis under the catalog version, and a real edit (which
+    bumps the version) is seen at once."""
+    book = await create_book(http, title=f"Behind {unique}", subjects=[f"Hid{unique}"])
+    first = await search(http, q=unique)
+    assert [b["title"] for b in first["items"]] == [f"Behind {unique}"]
+    version = await _retitle_behind_the_cache(engines, book["id"], f"Changed {unique}")
+    redis = Redis.from_url(engines.redis_url)
+    try:
+        keys = [k async for k in redis.scan_iter(match=f"{CATALOG_CACHE}{version}:*")]
+        assert {k.decode().split(":")[3] for k in keys} >= {"t", "p"}
+    finally:
+        await redis.aclose()
+    again = await search(http, q=unique)
+    assert again == first  # served from Redis: PostgreSQL's new title is not in it
+    # the same query without the cache's help (another page size) reads PostgreSQL
+    assert [b["title"] for b in (await search(http, q=unique, limit=5))["items"]] == [
+        f"Changed {unique}"]
+    r = await http.patch(f"/api/v1/books/{book['id']}",
+                         json={"subtitle": "a real edit", "version": 1}, headers=auth("moderator"))
+    assert r.status_code == 200, r.text
+    after = await search(http, q=unique)
+    assert [(b["title"], b["version"]) for b in after["items"]] == [(f"Changed {unique}", 2)]
 
 
 async def test_cached_total_and_facets_follow_an_edit_at_once(

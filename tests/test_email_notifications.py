@@ -170,15 +170,23 @@ async def test_bad_preferences_are_refused_and_change_nothing(http: httpx.AsyncC
     """Unknown time zones, types or channels and malformed times get 422 and store nothing."""
     bea = await register(http, unique, prefix="bea")
     before = (await http.get("/api/v1/notifications/preferences", headers=bea.headers)).json()
-    for body, field in (({"timezone": "Mars/Olympus"}, "timezone"),
-                        ({"quiet_start": "25:00"}, "quiet_start"),
-                        ({"timezone": "UTC", "types": {"nope": {"email": False}}}, "type"),
-                        ({"types": {"mention": {"pigeon": True}}}, "types.mention")):
+    for body, field, code in (
+            ({"timezone": "Mars/Olympus"}, "timezone", "invalid_timezone"),
+            ({"quiet_start": "25:00"}, "quiet_start", "invalid_time"),
+            ({"quiet_end": "7h30"}, "quiet_end", "invalid_time"),
+            ({"digest_hour": 24}, "digest_hour", "invalid_digest_hour"),
+            ({"timezone": "Asia/Tokyo", "types": {"nope": {"email": False}}}, "type",
+             "unknown_notification_type"),
+            ({"timezone": "Asia/Tokyo", "types": {"mention": {"pigeon": True}}}, "types.mention",
+             "invalid_channel")):
         r = await http.put("/api/v1/notifications/preferences", headers=bea.headers, json=body)
-        assert r.status_code in (400, 422), r.text
+        assert r.status_code == 422, (body, r.text)
+        problem = r.json()
+        assert [e["field"] for e in problem["errors"]] == [field], (body, problem)
+        assert problem["code"] == code, (body, problem)
     r = await http.put("/api/v1/notifications/preferences", headers=bea.headers,
                        json={"colour": "blue"})
-    assert r.status_code == 400
+    assert r.status_code == 400 and "colour" in r.text, r.text
     after = (await http.get("/api/v1/notifications/preferences", headers=bea.headers)).json()
     assert after == before
 

@@ -104,37 +104,69 @@ async def test_slow_consumer_is_cut_off_and_others_keep_receiving(
 
 
 async def test_unsubscribe_stops_delivery(nodes: list[ServerProcess]) -> None:
-    """After `unsubscribe`, a client no longer receives the room's events."""
+    """After `unsubscribe`, a client no longer receives the room's events (checked once the
+    event has reached another subscriber on the same node)."""
     room = f"lobby:u{new_user()}"
     a = await Client.login(nodes[0].ws_url, new_user())
+    witness = await Client.login(nodes[0].ws_url, new_user())
     b = await Client.login(nodes[1].ws_url, new_user())
-    await a.ok("subscribe", room=room)
-    await b.ok("subscribe", room=room)
+    for client in (a, witness, b):
+        await client.ok("subscribe", room=room)
     await a.ok("unsubscribe", room=room)
     await b.ok("publish", room=room, data={"text": "one"})
-    await b.events(room, 1)
+    assert (await witness.events(room, 1))[0]["data"]["text"] == "one"  # it reached node A
     assert (await a.command("ping"))["type"] == "ack"
     assert not [f for f in a.inbox if f["type"] == "event"]
-    await a.close()
-    await b.close()
+    for client in (a, witness, b):
+        await client.close()
+
+
+async def _metrics(node: ServerProcess) -> dict[str, float]:
+    """The node's unlabelled hub metrics, by name."""
+    async with httpx.AsyncClient(base_url=node.base_url) as http:
+        text = (await http.get("/metrics")).text
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("readalong_hub_") and "{" not in line:
+            name, value = line.split()
+            values[name] = float(value)
+    return values
 
 
 async def test_metrics_count_connections(nodes: list[ServerProcess]) -> None:
-    """/metrics exposes hub gauges and counters."""
-    client = await Client.login(nodes[1].ws_url, new_user())
+    """/metrics counts this node's open connections, subscriptions and rooms, and the events
+    that came in from Redis and went out to sockets."""
+    node = nodes[1]
+    before = await _metrics(node)
+    for name in ("readalong_hub_redis_reconnects_total",
+                 "readalong_hub_fanout_latency_seconds_count"):
+        assert name in before
 
-    async def seen() -> bool:
-        async with httpx.AsyncClient(base_url=nodes[1].base_url) as http:
-            text = (await http.get("/metrics")).text
-        return all(name in text for name in (
-            "readalong_hub_connections", "readalong_hub_subscriptions", "readalong_hub_rooms",
-            "readalong_hub_events_in_total", "readalong_hub_events_out_total",
-            "readalong_hub_fanout_latency_seconds_bucket",
-            "readalong_hub_redis_reconnects_total"))
+    async def reaches(ref: dict[str, float] | None = None, **expected: float) -> bool:
+        now, ref = await _metrics(node), ref or before
+        return all(now[f"readalong_hub_{k}"] == ref[f"readalong_hub_{k}"] + v
+                   for k, v in expected.items())
 
-    await eventually(seen, timeout=10)
-    await client.close()
-    await asyncio.sleep(0)
+    room = f"lobby:m{new_user()}"
+    one = await Client.login(node.ws_url, new_user())
+    two = await Client.login(node.ws_url, new_user())
+    await eventually(lambda: reaches(connections=2, subscriptions=0, rooms=0))
+    await one.ok("subscribe", room=room)
+    await two.ok("subscribe", room=room)
+    await eventually(lambda: reaches(connections=2, subscriptions=2, rooms=1))
+    # presence diffs are messages too: count the publish from when both have two's join
+    two_id = two.welcome["user_id"]  # type: ignore[index]
+    for client in (one, two):
+        await client.presence(room, lambda f: two_id in {m["user_id"] for m in f["joined"]})
+    mid = await _metrics(node)
+    await one.ok("publish", room=room, data={"text": "counted"})
+    await two.events(room, 1)
+    await one.events(room, 1)
+    await eventually(lambda: reaches(mid, events_in_total=1, events_out_total=2))
+    await one.close()
+    await eventually(lambda: reaches(connections=1, subscriptions=1, rooms=1))
+    await two.close()
+    await eventually(lambda: reaches(connections=0, subscriptions=0, rooms=0))
 
 
 class _ShieldRoom:

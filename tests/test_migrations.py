@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import asyncpg
 
 from domain.migrate import migrate
 from server.engines import EmbeddedEngines
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _declared_ids() -> list[str]:
+    """The ID of every migration file in migrations/."""
+    return sorted(importlib.import_module(f"migrations.{p.stem}").ID
+                  for p in MIGRATIONS.glob("m[0-9]*.py"))
 
 
 async def test_empty_database_to_head_and_again(tmp_path: Path) -> None:
@@ -19,10 +28,13 @@ async def test_empty_database_to_head_and_again(tmp_path: Path) -> None:
     db_url, _ = engines.start()
     try:
         ran = await migrate(db_url)
-        assert ran, "an empty database should get every migration"
+        assert ran == _declared_ids() and len(ran) >= 11, "an empty database gets every one"
         assert await migrate(db_url) == []
         conn = await asyncpg.connect(db_url)
         try:
+            recorded = [r["name"] for r in await conn.fetch(
+                "SELECT name FROM migration WHERE app_name = 'readalong' ORDER BY name")]
+            assert recorded == ran
             for table in TABLES:
                 name = table._meta.tablename
                 cols = {r["column_name"] for r in await conn.fetch(
