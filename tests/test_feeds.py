@@ -95,28 +95,37 @@ async def test_unfollow_and_block_remove_items(http: httpx.AsyncClient, engines:
     cy = await register(http, unique, prefix="cy")
     await _follow(http, fan, bo)
     await _follow(http, fan, cy)
+    await _follow(http, cy, fan)
     settings = worker_settings(engines)
     await run_worker(settings)
     await _feed(http, fan)
+    await _feed(http, cy)
     b = await _act(engines, bo, "started_book", "Dune")
     c = await _act(engines, cy, "started_book", "Emma")
+    f = await _act(engines, fan, "started_book", "Kim")
     await run_worker(settings)
-    assert await _all(http, fan) == [c, b]
+    async with db_and_redis(engines) as (db, _):  # Cy's follow of Fan is an activity too
+        followed = await db.pool.fetchval("SELECT id FROM activities WHERE actor_id = $1"
+                                          " AND verb = 'followed'", cy.id)
+    assert await _all(http, fan) == [c, b, followed]
+    assert f in await _all(http, cy)
     assert (await http.delete(f"/api/v1/users/{bo.handle}/follow",
                               headers=fan.headers)).status_code == 204
     await run_worker(settings)
     async with db_and_redis(engines) as (_, redis):
         members = {int(m) for m in await redis.zrange(feed_key(fan.id), 0, -1)}
     assert b not in members and c in members
-    assert await _all(http, fan) == [c]
+    assert await _all(http, fan) == [c, followed]
     # Cy blocks Fan: each leaves the other's feed
     assert (await http.post(f"/api/v1/users/{fan.handle}/block",
                             headers=cy.headers)).status_code == 204
     await run_worker(settings)
     async with db_and_redis(engines) as (_, redis):
         members = {int(m) for m in await redis.zrange(feed_key(fan.id), 0, -1)}
-    assert c not in members
+        theirs = {int(m) for m in await redis.zrange(feed_key(cy.id), 0, -1)}
+    assert c not in members and f not in theirs
     assert await _all(http, fan) == []
+    assert f not in await _all(http, cy)
 
 
 async def test_private_profiles_activity_never_reaches_non_followers(

@@ -183,7 +183,7 @@ async def test_block_hides_both_ways_and_removes_follows(http: httpx.AsyncClient
     for viewer, target in ((a, b), (b, a)):
         r = await http.get(users(target.handle), headers=viewer.headers)
         assert r.status_code == 404 and r.json()["code"] == "user_not_found"
-    for viewer, hidden in ((a, b), (b, a)):
+    for viewer in (a, b):  # each finds only themselves among c's followers, not the other
         listed = (await http.get(users(c.handle) + "/followers", headers=viewer.headers)).json()
         assert [u["handle"] for u in listed["items"]] == [viewer.handle]
     # the rest of the world still sees both in c's followers
@@ -194,11 +194,15 @@ async def test_block_hides_both_ways_and_removes_follows(http: httpx.AsyncClient
     assert (await http.post(users(a.handle) + "/follow", headers=b.headers)).status_code == 404
     blocks = (await http.get("/api/v1/me/blocks", headers=a.headers)).json()
     assert [u["handle"] for u in blocks["items"]] == [b.handle]
-    assert await rules.blocked_either_way(db, b.id, a.id)
-    assert await rules.hidden_user_ids(db, b.id) == {a.id}
+    assert (await http.post(users(b.handle) + "/follow", headers=a.headers)).status_code == 404
+    for one, other in ((a, b), (b, a)):
+        assert await rules.blocked_either_way(db, one.id, other.id)
+        assert await rules.hidden_user_ids(db, one.id) == {other.id}
     assert (await http.delete(users(b.handle) + "/block", headers=a.headers)).status_code == 204
-    assert (await http.get(users(a.handle), headers=b.headers)).status_code == 200
-    assert not await rules.blocked_either_way(db, a.id, b.id)
+    for one, other in ((a, b), (b, a)):
+        assert (await http.get(users(other.handle), headers=one.headers)).status_code == 200
+        assert not await rules.blocked_either_way(db, one.id, other.id)
+        assert await rules.hidden_user_ids(db, one.id) == set()
     assert (await http.get(users(a.handle))).json()["followers"] == 0  # follows stay removed
 
 

@@ -63,8 +63,9 @@ class WS:
         self._ws: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._waiters: list[tuple[Any, asyncio.Future[dict[str, Any]]]] = []
+        self._closed: BaseException | None = None
 
-    async def __aenter__(self) -> WS:  # noqa: PYI034
+    async def __aenter__(self) -> WS:
         import websockets
 
         self._ws = await websockets.connect(
@@ -84,20 +85,41 @@ class WS:
             self._reader.cancel()
 
     async def _read(self) -> None:
+        """Keep every frame and wake the waiters it matches. A predicate that raises fails its
+        own wait with that exception (it is the test's error, not the socket's); when the
+        server closes the socket, pending waits fail with ConnectionClosed at once."""
+        import websockets
+
         try:
             async for raw in self._ws:
                 frame = json.loads(raw)
                 self.frames.append(frame)
                 for pred, fut in list(self._waiters):
-                    if not fut.done() and pred(frame):
+                    if fut.done():
+                        continue
+                    try:
+                        matched = pred(frame)
+                    except Exception as exc:
+                        fut.set_exception(exc)
+                        continue
+                    if matched:
                         fut.set_result(frame)
-        except Exception:  # noqa: BLE001 - the socket closed; pending waiters time out
-            return
+        except websockets.ConnectionClosed as exc:
+            self._closed = exc
+        except Exception as exc:
+            self._closed = exc
+        else:
+            self._closed = websockets.ConnectionClosed(None, None)
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(self._closed)
 
     async def wait(self, pred: Any, timeout: float = 10.0) -> dict[str, Any]:
         for frame in self.frames:
             if pred(frame):
                 return frame
+        if self._closed is not None:
+            raise self._closed
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiters.append((pred, fut))
         try:

@@ -67,14 +67,16 @@ async def test_kick_reaches_the_other_node(two_nodes: list[ServerProcess], engin
     and from presence, and node B refuses their resubscription."""
     a_node, b_node = two_nodes
     async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http:
-        host, victim = await users(http, unique, 2)
+        host, victim, witness = await users(http, unique, 3)
         book = await make_book(engines.database_url, f"KickNodes {unique}")
         s = await live_session(http, host, book)
         room = s["room"]
         async with WS(a_node.ws_url, host.access_token) as h, \
-                WS(b_node.ws_url, victim.access_token) as v:
+                WS(b_node.ws_url, victim.access_token) as v, \
+                WS(b_node.ws_url, witness.access_token) as w:
             await h.subscribe(room)
             await v.subscribe(room)
+            await w.subscribe(room)
             r = await http.post(f"/api/v1/sessions/{s['id']}/participants/{victim.id}/kick",
                                 headers=host.headers)
             assert r.status_code == 200
@@ -84,7 +86,8 @@ async def test_kick_reaches_the_other_node(two_nodes: list[ServerProcess], engin
             again = await v.subscribe(room)
             assert again["type"] == "error" and again["code"] == "kicked"
             after = (await h.publish(room, {"type": "chat", "body": "bye"}))["result"]
-            await h.wait(lambda f: f.get("event") == "chat"
+            # it reached node B (another reader there got it) before we look at the victim
+            await w.wait(lambda f: f.get("event") == "chat"
                          and f["data"]["id"] == after["message_id"])
             assert (await v.command({"type": "ping"}))["type"] == "ack"
             assert after["message_id"] not in [f["data"]["id"] for f in v.events("chat")]
