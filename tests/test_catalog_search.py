@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import httpx
 
 from tests.catalog_helpers import create_book, create_many, search
@@ -59,13 +60,27 @@ async def test_prefix_matching_for_type_ahead(http: httpx.AsyncClient, unique: s
 
 async def test_search_text_cannot_inject_query_syntax(
         http: httpx.AsyncClient, unique: str) -> None:
-    """Quotes, tsquery operators and SQL fragments in q are treated as plain words."""
-    book = await create_book(http, title=f"Odd {unique} Title")
-    for q in ["'", "a & | ! ( ) :* <-> \\", "' OR 1=1 --", "'); DROP TABLE books; --",
-              f"{unique}:* | !odd", "_%", "\u0000x"]:
-        r = await http.get("/api/v1/books", params={"q": q})
-        assert r.status_code in (200, 400), (q, r.text)
-        assert r.headers["content-type"].startswith("application/")
+    """Quotes, tsquery operators and SQL fragments in q are treated as plain words: each
+    answers 200 with exactly the books those words match (none negated, nothing injected)."""
+    tag = f"Inj{unique}"
+    book = await create_book(http, title=f"Odd {unique} Title", subjects=[tag])
+    found, ranked, listed = [book["id"]], "ranked", "listed"
+    for q, ids, how in [
+            ("'", found, listed),                        # no words: the title listing
+            ("a & | ! ( ) :* <-> \\", found, ranked),    # just the word "a" (Test Author)
+            ("' OR 1=1 --", [], None),                   # words "or", "1": no such book
+            ("'); DROP TABLE books; --", [], None),
+            (f"{unique}:* | !odd", found, ranked),       # both words, "!" negates nothing
+            ("odd & !title", found, ranked),
+            ("_%", found, listed),                       # LIKE wildcards are not words
+            ("\u0000x", [], None)]:
+        r = await http.get("/api/v1/books", params={"q": q, "subject": tag})
+        assert r.status_code == 200, (q, r.text)
+        page = r.json()
+        assert [b["id"] for b in page["items"]] == ids and page["total"] == len(ids), q
+        if how is not None:
+            assert (page["items"][0]["rank"] is None) == (how == listed), q
+    assert (await http.get(f"/api/v1/books/{book['id']}")).status_code == 200  # still there
     page = await search(http, q=f"!odd & ({unique}")
     assert [b["id"] for b in page["items"]] == [book["id"]]
     page = await search(http, q="?!")  # no words at all: the plain title listing
@@ -150,12 +165,25 @@ async def test_bad_cursor_and_limits_are_400(http: httpx.AsyncClient, unique: st
 
 
 async def test_unfiltered_listing_counts_the_whole_catalog(
-        http: httpx.AsyncClient, unique: str) -> None:
-    """With no query and no filter, total counts every book and facets count every subject."""
+        http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """With no query and no filter, total counts every book and facets count every subject:
+    the 25 most used, each with its number of books."""
     before = await search(http, limit=1)
     await create_book(http, title=f"Whole {unique}", subjects=["Essays"])
     after = await search(http, limit=1)
     assert after["total"] == before["total"] + 1
-    counts = [f["count"] for f in after["facets"]["subjects"]]
-    assert counts and counts == sorted(counts, reverse=True) and len(counts) <= 25
+    conn = await asyncpg.connect(engines.database_url)
+    try:
+        assert after["total"] == await conn.fetchval("SELECT count(*) FROM books")
+        used = {r["name"]: r["n"] for r in await conn.fetch(
+            "SELECT s.name, count(*) AS n FROM book_subjects bs"
+            " JOIN subjects s ON s.id = bs.subject_id GROUP BY s.name")}
+    finally:
+        await conn.close()
+    facets = [(f["name"], f["count"]) for f in after["facets"]["subjects"]]
+    assert len(facets) == min(25, len(used))
+    assert all(used[name] == count for name, count in facets)
+    counts = [count for _, count in facets]
+    assert counts == sorted(counts, reverse=True)
+    assert all(n <= counts[-1] for name, n in used.items() if name not in dict(facets))
     assert (await search(http, limit=1, facets="false"))["facets"] is None

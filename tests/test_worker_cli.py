@@ -19,12 +19,30 @@ from tests.accounts_helpers import register
 from tests.support import ROOT, eventually, free_port
 
 
-def _workers_of(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+def _descendants(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
     try:
-        children = psutil.Process(proc.pid).children(recursive=True)
+        return list(psutil.Process(proc.pid).children(recursive=True))
     except psutil.NoSuchProcess:
         return []
-    return [c for c in children if "worker" in " ".join(c.cmdline())]
+
+
+def _workers_of(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    return [c for c in _descendants(proc) if "worker" in " ".join(c.cmdline())]
+
+
+def _engines_of(proc: subprocess.Popen[bytes]) -> dict[str, list[psutil.Process]]:
+    """The embedded engines' processes under `proc`: the postmaster (and its backends) and
+    redis-server."""
+    found: dict[str, list[psutil.Process]] = {"postgres": [], "redis-server": []}
+    for child in _descendants(proc):
+        try:
+            name = child.name()
+        except psutil.NoSuchProcess:
+            continue
+        for engine in found:
+            if name.startswith(engine):
+                found[engine].append(child)
+    return found
 
 
 async def test_serve_with_worker_delivers_and_stops_cleanly(tmp_path: Path) -> None:
@@ -70,10 +88,18 @@ async def test_serve_with_worker_delivers_and_stops_cleanly(tmp_path: Path) -> N
 
         await eventually(delivered, timeout=30)
         workers = _workers_of(proc)
+        engines = _engines_of(proc)
+        assert engines["postgres"] and engines["redis-server"], engines
+        assert (tmp_path / "pg" / "postmaster.pid").exists()
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(30) == 0
-        gone, alive = psutil.wait_procs(workers, timeout=15)
+        _, alive = psutil.wait_procs(workers, timeout=15)
         assert not alive, "the worker outlived the server"
+        # the engines were stopped, not orphaned: no process is left and PostgreSQL shut down
+        # cleanly (it removes its pid file only then)
+        _, alive = psutil.wait_procs(engines["postgres"] + engines["redis-server"], timeout=15)
+        assert not alive, f"engines outlived `readalong serve`: {alive}"
+        assert not (tmp_path / "pg" / "postmaster.pid").exists()
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
