@@ -140,7 +140,7 @@ async def test_cursor_pagination_is_stable_over_hundreds_of_books(
     assert await _walk(http, subject=tag, limit=17) == by_title
 
     ranked = await _walk(http, q=f"volume {unique} pager", subject=tag, limit=23)
-    with_pager = {b["id"] for b, body in zip(made, bodies) if body["description"]}
+    with_pager = {b["id"] for b, body in zip(made, bodies, strict=True) if body["description"]}
     assert len(ranked) == len(set(ranked)) and set(ranked) == with_pager
     whole = (await search(http, q=f"volume {unique} pager", subject=tag, limit=100))
     first = [b["id"] for b in whole["items"]]

@@ -79,11 +79,12 @@ async def test_profile_edit_validation_stores_nothing(http: httpx.AsyncClient,
                                                       unique: str) -> None:
     """An invalid field in a profile edit is refused naming the field, and no field changes."""
     user = await register(http, unique)
-    cases: list[tuple[dict[str, object], str]] = [({"avatar_url": "javascript:alert(1)"}, "avatar_url"),
-             ({"bio": "x" * 501}, "bio"),
-             ({"favourite_genres": ["x" * 41]}, "favourite_genres"),
-             ({"visibility": "friends"}, "visibility"),
-             ({"display_name": ""}, "display_name")]
+    cases: list[tuple[dict[str, object], str]] = [
+        ({"avatar_url": "javascript:alert(1)"}, "avatar_url"),
+        ({"bio": "x" * 501}, "bio"),
+        ({"favourite_genres": ["x" * 41]}, "favourite_genres"),
+        ({"visibility": "friends"}, "visibility"),
+        ({"display_name": ""}, "display_name")]
     for patch, field in cases:
         r = await http.patch("/api/v1/me", headers=user.headers, json={"bio": "changed", **patch})
         assert r.status_code == 422, r.text
@@ -213,7 +214,8 @@ async def test_mute_is_silent_and_one_sided(http: httpx.AsyncClient, db: Databas
     a = await register(http, unique, prefix="a")
     b = await register(http, unique, prefix="b")
     assert (await http.post(users(b.handle) + "/mute", headers=a.headers)).status_code == 204
-    assert (await http.get(users(a.handle), headers=b.headers)).json()["relation"]["muting"] is False
+    relation = (await http.get(users(a.handle), headers=b.headers)).json()["relation"]
+    assert relation["muting"] is False
     assert (await http.get(users(b.handle), headers=a.headers)).json()["relation"]["muting"] is True
     assert await follow(http, b, a) == "following"
     mutes = (await http.get("/api/v1/me/mutes", headers=a.headers)).json()

@@ -54,7 +54,7 @@ async def test_serve_with_worker_delivers_and_stops_cleanly(tmp_path: Path) -> N
     env.update({"READALONG_DATA_DIR": str(tmp_path), "PORT": str(port),
                 "READALONG_LOG_LEVEL": "WARNING", "READALONG_ARGON2_TIME_COST": "1",
                 "READALONG_ARGON2_MEMORY_KIB": "8192"})
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--with-worker"],
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--with-worker"],  # noqa: ASYNC220 - a child for the whole test
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
