@@ -27,7 +27,14 @@ def _descendants(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
 
 
 def _workers_of(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    return [c for c in _descendants(proc) if "worker" in " ".join(c.cmdline())]
+    workers = []
+    for child in _descendants(proc):
+        try:
+            if "worker" in " ".join(child.cmdline()):
+                workers.append(child)
+        except psutil.NoSuchProcess:  # a short-lived child (e.g. initdb) already gone
+            continue
+    return workers
 
 
 def _engines_of(proc: subprocess.Popen[bytes]) -> dict[str, list[psutil.Process]]:
