@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test bench lint mutation clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,5 +31,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check server realtime domain jobs load tests migrations
 	$(BIN)/mypy --strict realtime domain
 
+# Mutation testing of the pure rule modules with their unit tests (not in CI; a few minutes).
+# Surviving mutants judged harmless are listed in load/results/MUTATION.md.
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet mutmut
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 || true
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache mutants

@@ -134,18 +134,25 @@ class Endpoint:
         try:
             principal = await hub.authenticate(conn, token)
         except DomainError as exc:
+            if exc.code == "auth_unavailable":  # Redis is down at the revocation check
+                return self._unavailable_at_auth(conn, cmd_id)
             self._refuse(conn, cmd_id, exc.code, exc.detail)
             return False
         except (RedisError, OSError):
-            conn.send(Error(cmd_id, "unavailable", "the realtime backend is unavailable; "
-                            "reconnect shortly"))
-            hub._close(conn, CLOSE_RESTARTING)
-            return False
+            return self._unavailable_at_auth(conn, cmd_id)
         if conn.closed:
             return False
         conn.send(Welcome(node=hub.node_id, user_id=principal.user_id,
                           expires_at=principal.exp, id=cmd_id))
         return True
+
+    def _unavailable_at_auth(self, conn: Connection, cmd_id: str | None) -> bool:
+        """Redis is unreachable: not the token's fault, so `unavailable` + 4012 (reconnect
+        shortly), not 4001 (which would send the client to log in again)."""
+        conn.send(Error(cmd_id, "unavailable", "the realtime backend is unavailable; "
+                        "reconnect shortly"))
+        self.hub._close(conn, CLOSE_RESTARTING)
+        return False
 
     def _refuse(self, conn: Connection, cmd_id: str | None, code: str, message: str) -> None:
         conn.send(Error(cmd_id, code, message))
