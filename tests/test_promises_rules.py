@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.catalog.cursor import decode_cursor, encode_cursor, fingerprint
-from domain.catalog.isbn import normalise_isbn
+from domain.catalog.isbn import make_isbn13, normalise_isbn
 from domain.errors import DomainError, Invalid
 from domain.social import cursor as social
 
@@ -36,6 +36,12 @@ def test_catalog_cursor_round_trips_only_for_its_own_query() -> None:
             decode_cursor(bad, mode, query)
         assert (caught.value.code, caught.value.field) == ("invalid_cursor", "cursor"), bad
         assert caught.value.detail, bad  # a sentence for the developer, not an empty problem
+    with pytest.raises(DomainError) as caught:  # the length bound is 1024 characters
+        decode_cursor("A" * 1025, "rank", fp)
+    assert "too long" in caught.value.detail
+    with pytest.raises(DomainError) as caught:
+        decode_cursor("A" * 1024, "rank", fp)
+    assert "too long" not in caught.value.detail
     assert len(encode_cursor("title", "x" * 600, 1, fp)) <= 1024  # a long title still fits
     decode_cursor(encode_cursor("title", "x" * 600, 1, fp), "title", fp)
     ends = set()  # every padding length round-trips
@@ -67,6 +73,7 @@ def test_list_cursor_round_trips_to_the_microsecond() -> None:
         with pytest.raises(Invalid) as caught:
             social.decode(bad)
         assert (caught.value.code, caught.value.field) == ("invalid_cursor", "cursor"), bad
+        assert caught.value.detail
 
 
 def test_list_limits_are_one_to_a_hundred() -> None:
@@ -76,6 +83,7 @@ def test_list_limits_are_one_to_a_hundred() -> None:
         with pytest.raises(Invalid) as caught:
             social.check_limit(bad)
         assert (caught.value.code, caught.value.field) == ("invalid_limit", "limit")
+        assert "between 1 and 100" in caught.value.detail
 
 
 def test_isbn_errors_name_the_field_they_were_given() -> None:
@@ -91,7 +99,10 @@ def test_isbn_errors_name_the_field_they_were_given() -> None:
             assert (caught.value.code, caught.value.field) == (code, field), (bad, field)
             assert caught.value.detail, bad
     assert normalise_isbn("0-306-40615-2") == ("9780306406157", "0306406152")
-    assert normalise_isbn("9780000000002") == ("9780000000002", "0000000000")  # check 0 / 0
+    assert normalise_isbn("9780000000002") == ("9780000000002", "0000000000")  # ISBN-10 check 0
+    assert normalise_isbn("9780000000040")[0] == "9780000000040"  # ISBN-13 check digit 0
+    assert make_isbn13("978000000004") == "9780000000040"
+    assert make_isbn13("978030640615") == "9780306406157"
     assert normalise_isbn("0-8044-2957-X", form=10) == ("9780804429573", "080442957X")
     assert normalise_isbn("9780804429573", form=13) == ("9780804429573", "080442957X")
     for value, form, wanted in [("080442957X", 13, "13"), ("9780804429573", 10, "10"),
@@ -128,7 +139,7 @@ def test_the_shield_hides_content_not_who_and_where() -> None:
     note = spoilers.AnnotationOut(id=5, session_id=2, book_id=7, author_id=3, author_name="Cy",
                                   visibility="session", gate=0.5, range_start=0.5,
                                   range_end=0.6, chapter=1, locator="cfi", created_at=at,
-                                  quote="he dies", note="!!")
+                                  selectors=["(a selector)"], quote="he dies", note="!!")
     m = spoilers.for_viewer(behind, message)
     assert (m.redacted, m.body, m.edited_at, m.author_id, m.chapter) == (True, None, None, 3, 1)
     r = spoilers.for_viewer(behind, reaction)
