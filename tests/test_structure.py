@@ -27,8 +27,12 @@ def _imports(module: str, path: Path, known: set[str]) -> set[str]:
     """The project modules `module` imports anywhere in the file: function-level imports and
     `if TYPE_CHECKING:` ones count too (a type-only loop is still two modules that cannot be
     understood, or split, one without the other)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    return _imports_text(module, path.name == "__init__.py", path.read_text(), known)
+
+
+def _imports_text(module: str, is_package: bool, source: str, known: set[str]) -> set[str]:
+    tree = ast.parse(source)
+    package = module if is_package else module.rpartition(".")[0]
     out: set[str] = set()
 
     def resolve(name: str) -> None:
@@ -51,10 +55,14 @@ def _imports(module: str, path: Path, known: set[str]) -> set[str]:
                     target = ".".join([*base, child.module] if child.module else base)
                 else:
                     target = child.module or ""
-                for alias in child.names:  # `from pkg import submodule`
+                names_only = False
+                for alias in child.names:  # `from pkg import submodule` names the submodule
                     if f"{target}.{alias.name}" in known:
                         out.add(f"{target}.{alias.name}")
-                resolve(target)
+                    else:
+                        names_only = True
+                if names_only:  # a name defined in `target` itself
+                    resolve(target)
             visit(child)
 
     visit(tree)
@@ -141,3 +149,12 @@ def test_the_cycle_finder_finds_cycles() -> None:
     """The checker itself: a loop of three modules is one cycle; a chain is none."""
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_a_submodule_import_is_not_an_import_of_the_package() -> None:
+    """`from pkg import sub` depends on pkg.sub; `from pkg import name` on pkg itself."""
+    known = {"pkg", "pkg.sub", "pkg.other"}
+    source = "from pkg import sub\nfrom pkg.other import thing\n"
+    found = _imports_text("pkg.mod", False, source, known)
+    assert found == {"pkg.sub", "pkg.other"}
+    assert _imports_text("pkg.mod", False, "from pkg import name\n", known) == {"pkg"}
