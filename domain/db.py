@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from piccolo.apps.migrations.tables import Migration
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
+
+from domain.registry import TABLES
 
 
 class Database:
@@ -46,11 +49,7 @@ async def _keep_session(conn: Any) -> None:
 
 
 def all_tables() -> list[type[Table]]:
-    """Every table of the project (imported here so that binding never misses one)."""
-    from piccolo.apps.migrations.tables import Migration
-
-    from domain.registry import TABLES
-
+    """Every table of the project (the registry's, and piccolo's own migration table)."""
     return [*TABLES, Migration]
 
 

@@ -6,25 +6,11 @@ import json
 from datetime import datetime
 
 import msgspec
-from piccolo.columns import BigSerial, Integer, Text, Timestamptz, Varchar
-from piccolo.table import Table
 from redis.asyncio import Redis
 
 from domain.db import Database
 from domain.errors import Conflict, Invalid, NotFound
 from domain.jobqueue import enqueue
-
-
-class FailedJobRow(Table, tablename="failed_jobs"):
-    """One job that failed for good (see m0008_jobs)."""
-
-    id = BigSerial(primary_key=True)
-    job_id = Varchar(length=200)
-    function = Varchar(length=100)
-    args = Text(default="")
-    tries = Integer()
-    error = Text()
-    failed_at = Timestamptz()
 
 
 class FailedJob(msgspec.Struct, frozen=True):

@@ -17,3 +17,5 @@ LEADERBOARD = "ra:lb:"           # ra:lb:<key> -> zset
 SESSION_CONTROL = "ra:sess:ctl"  # channel: {"op": "reshield", "room"} -> nodes re-read readers' shields
 CATALOG_CACHE = "ra:cat:"        # ra:cat:<catalog version>:<t|p>:<query hash> -> cached search total+facets / page
 ARQ_QUEUE = "arq:queue"          # arq's default queue name
+# the worker's heartbeat: JSON {worker, at, complete, failed, retried}, expiring after 3 beats
+WORKER_HEARTBEAT = "ra:worker:hb"

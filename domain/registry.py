@@ -5,10 +5,10 @@ from __future__ import annotations
 from piccolo.table import Table
 
 from domain.accounts.tables import RefreshToken, User
-from domain.failed_jobs import FailedJobRow
+from domain.catalog.tables import Author, Book, BookAuthor, BookChapter, BookSubject, Subject
+from domain.failed_jobs_table import FailedJobRow
 from domain.feeds.tables import Activity
 from domain.notifications.tables import NOTIFICATION_TABLES
-from domain.catalog.tables import Author, Book, BookAuthor, BookChapter, BookSubject, Subject
 from domain.sessions.tables import SESSION_TABLES
 from domain.social.tables import Block, Follow, Mute
 

@@ -81,6 +81,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # --- reading ---
     review_write_rate: int = 30      # review writes (reviews, comments, likes, reports) ...
     review_write_window: int = 3600  # ... per reader per this many seconds
+    # --- worker ---
+    worker_heartbeat: float = 5.0  # seconds between heartbeats (the key lives 3 beats)
+    worker_reconnect_max: float = 10.0  # cap of the Redis reconnect backoff (s)
+    worker_restart_max: float = 30.0  # cap of the `serve --with-worker` restart backoff (s)
 
     @property
     def is_development(self) -> bool:
@@ -187,6 +191,10 @@ _ENV: list[tuple[str, str, type]] = [
     # --- reading ---
     ("review_write_rate", "READALONG_REVIEW_WRITE_RATE", int),
     ("review_write_window", "READALONG_REVIEW_WRITE_WINDOW", int),
+    # --- worker ---
+    ("worker_heartbeat", "READALONG_WORKER_HEARTBEAT", float),
+    ("worker_reconnect_max", "READALONG_WORKER_RECONNECT_MAX", float),
+    ("worker_restart_max", "READALONG_WORKER_RESTART_MAX", float),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

@@ -11,7 +11,7 @@ import httpx
 import msgspec
 
 from domain.keys import PUSH_DONE
-from domain.notifications.prefs import channels_for, delivery_settings
+from domain.notifications.prefs import DeliverySettings, channels_for, delivery_settings
 from domain.notifications.service import (
     VIEW_COLS,
     deliver_job_id,
@@ -206,8 +206,6 @@ async def send_digest(ctx: dict[str, Any], user_id: int) -> int:
 @task
 async def digest_sweep(ctx: dict[str, Any], now_iso: str | None = None) -> int:
     """Cron: queue today's digest for every digest user whose local digest hour has come."""
-    from domain.notifications.prefs import DeliverySettings
-
     now = _now(now_iso)
     rows = await ctx["db"].pool.fetch(
         "SELECT user_id, timezone, digest_hour, last_digest_at, digest FROM notification_settings s"

@@ -8,6 +8,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from domain.notifications.webpush import encrypt_payload, vapid_authorization
+from jobs.retry import TransientError
 
 GONE = (404, 410)
 
@@ -19,8 +20,6 @@ class PushGone(Exception):
 async def send_push(client: httpx.AsyncClient, key: ec.EllipticCurvePrivateKey, subject: str,
                     sub: Any, payload: bytes, ttl: int = 24 * 3600) -> None:
     """POST one encrypted message; raises PushGone, or TransientError-worthy httpx errors."""
-    from jobs.retry import TransientError
-
     body = encrypt_payload(payload, sub["p256dh"], sub["auth"])
     r = await client.post(sub["endpoint"], content=body, headers={
         "Authorization": vapid_authorization(key, sub["endpoint"], subject),

@@ -1,25 +1,27 @@
-"""The arq worker: its settings (functions, cron schedules, Redis) and `run_worker`.
+"""The arq worker: its options (functions, cron schedules, Redis) built from `Settings`, and
+`run_worker`.
 
-`readalong worker` runs it on the configured (or embedded) engines; the Procfile line
-`worker: arq jobs.worker.WorkerSettings` works too when DATABASE_URL and REDIS_URL are set.
+`readalong worker` runs it on the configured (or embedded) engines (the Procfile line is
+`worker: readalong worker`); `arq jobs.worker.WorkerSettings` still works when DATABASE_URL and
+REDIS_URL are set (the options are built from the environment when arq asks for them, not at
+import), but plain arq has none of `jobs.resilient`'s reconnects or heartbeat.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import cron
-from arq.worker import Worker
 
 from domain.keys import ARQ_QUEUE
-from domain.settings import Settings, SettingsError, load_settings
+from domain.settings import Settings, load_settings
 from jobs import feeds, housekeeping, notifications, reading, sessions
 from jobs.context import make_hooks
+from jobs.resilient import ResilientWorker
 
 log = logging.getLogger("readalong.worker")
 
@@ -64,9 +66,10 @@ def redis_settings(url: str) -> RedisSettings:
     return RedisSettings.from_dsn(url)
 
 
-def worker_kwargs(settings: Settings) -> dict[str, Any]:
-    """Everything arq's Worker needs, bound to `settings`."""
-    assert settings.redis_url, "the worker needs REDIS_URL (or the embedded engines)"
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """arq's worker settings (a dict, as `arq` accepts) bound to `settings`."""
+    if not settings.redis_url:
+        raise ValueError("the worker needs REDIS_URL (or the embedded engines)")
     startup, shutdown = make_hooks(settings)
     return {
         "functions": FUNCTIONS,
@@ -83,15 +86,36 @@ def worker_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -> Worker:
-    """An arq Worker for `settings` (tests run one in-process with `burst=True`)."""
-    kwargs = worker_kwargs(settings)
-    kwargs.update(burst=burst, **overrides)
-    return Worker(**kwargs)
+def build_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -> ResilientWorker:
+    """A worker for `settings` (tests run one in-process with `burst=True`)."""
+    kwargs = worker_options(settings)
+    kwargs.update(burst=burst, heartbeat=settings.worker_heartbeat,
+                  reconnect_max=settings.worker_reconnect_max, **overrides)
+    return ResilientWorker(**kwargs)
+
+
+class _JobLinesAtDebug(logging.Filter):
+    """arq logs a line per job start, end and retry at INFO; they go to DEBUG here, so request
+    logs stay readable (failures stay WARNING/ERROR: arq logs them at those levels)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and str(record.msg).startswith("%6.2fs"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_job_logs() -> None:
+    """Install the per-job DEBUG filter on arq's worker logger (once)."""
+    arq_log = logging.getLogger("arq.worker")
+    if not any(isinstance(f, _JobLinesAtDebug) for f in arq_log.filters):
+        arq_log.addFilter(_JobLinesAtDebug())
 
 
 def run_worker(settings: Settings, burst: bool = False) -> int:
     """Run until SIGTERM/SIGINT (or, with `burst`, until the queue is empty); exit code."""
+    quiet_job_logs()
+
     async def main() -> int:
         worker = build_worker(settings, burst=burst, handle_signals=False)
         loop = asyncio.get_running_loop()
@@ -119,14 +143,8 @@ def run_worker(settings: Settings, burst: bool = False) -> int:
     return asyncio.run(main())
 
 
-class WorkerSettings:
-    """For `arq jobs.worker.WorkerSettings`: reads the environment (REDIS_URL, DATABASE_URL)."""
-
-    try:
-        _settings = load_settings() if os.environ.get("REDIS_URL") else None
-    except SettingsError:  # reported properly by whoever runs the worker
-        _settings = None
-    if _settings is not None:
-        locals().update(worker_kwargs(_settings))
-    functions = FUNCTIONS
-    cron_jobs = CRON_JOBS
+def __getattr__(name: str) -> Any:
+    """`arq jobs.worker.WorkerSettings`: the options, built from the environment on access."""
+    if name == "WorkerSettings":
+        return worker_options(load_settings())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,13 +7,20 @@ import asyncio
 import getpass
 import logging
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import uvicorn
+
+from domain.accounts.service import create_admin
+from domain.catalog.demo import seed_demo_catalog
+from domain.db import Database
+from domain.errors import DomainError
+from domain.migrate import migrate
 from domain.settings import Settings, SettingsError, load_settings
+from jobs.supervisor import WorkerSupervisor
+from jobs.worker import run_worker
 from server.engines import EmbeddedEngines, EngineError
 from server.logs import configure_logging
 
@@ -45,16 +52,11 @@ def engines_for(settings: Settings) -> Iterator[Settings]:
 
 
 async def _migrate(settings: Settings) -> list[str]:
-    from domain.migrate import migrate
-
     assert settings.database_url
     return await migrate(settings.database_url)
 
 
 async def _seed(settings: Settings, books: int, only_if_empty: bool) -> int:
-    from domain.catalog.demo import seed_demo_catalog
-    from domain.db import Database
-
     assert settings.database_url
     db = Database(settings.database_url, pool_size=4)
     await db.connect()
@@ -65,9 +67,6 @@ async def _seed(settings: Settings, books: int, only_if_empty: bool) -> int:
 
 
 async def _createadmin(settings: Settings, email: str, handle: str, password: str) -> int:
-    from domain.accounts.service import create_admin
-    from domain.db import Database
-
     assert settings.database_url
     db = Database(settings.database_url, pool_size=2)
     await db.connect()
@@ -100,8 +99,6 @@ def cmd_createadmin(settings: Settings, args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         password = getpass.getpass("Password: ")
-    from domain.errors import DomainError
-
     with engines_for(settings) as s:
         asyncio.run(_migrate(s))
         try:
@@ -113,20 +110,20 @@ def cmd_createadmin(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _spawn_worker() -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], env=os.environ.copy())
+def _supervised_worker(settings: Settings) -> WorkerSupervisor:
+    """`readalong worker` as a child process, restarted whenever it dies (jobs/supervisor.py)."""
+    return WorkerSupervisor([sys.executable, "-m", "server.cli", "worker"], os.environ.copy(),
+                            restart_max=settings.worker_restart_max).start()
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     with engines_for(settings) as s:
         asyncio.run(_migrate(s))
         if args.demo:
             added = asyncio.run(_seed(s, args.demo_books, True))
             if added:
                 print(f"loaded {added} demo books into the empty catalog")
-        worker = _spawn_worker() if args.with_worker else None
+        worker = _supervised_worker(s) if args.with_worker else None
         host = args.host or s.host
         port = args.port or s.port
         print(f"Readalong on http://{host}:{port}/  (docs: /docs, health: /health/ready)",
@@ -143,18 +140,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 proxy_headers=args.proxy_headers, log_config=None,
             )
         finally:
-            if worker is not None and worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-                try:
-                    worker.wait(15)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+            if worker is not None:
+                worker.stop(15)
     return 0
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from jobs.worker import run_worker
-
     with engines_for(settings) as s:
         return run_worker(s, burst=args.burst)
 
