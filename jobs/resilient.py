@@ -39,10 +39,11 @@ from domain.keys import WORKER_HEARTBEAT
 log = logging.getLogger("readalong.worker")
 
 # what a Redis restart or a cut connection raises (BusyLoadingError, raised while Redis loads
-# its snapshot after a restart, is a ConnectionError)
+# its snapshot after a restart, is a ConnectionError; redis-py turns a ConnectionError under a
+# WATCH into a WatchError)
 REDIS_DOWN: tuple[type[Exception], ...] = (
-    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionError,
-    asyncio.TimeoutError)
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+    redis.exceptions.WatchError, ConnectionError, asyncio.TimeoutError)
 FIRST_DELAY = 0.05
 
 
@@ -137,6 +138,7 @@ class ResilientWorker(Worker):
                 score = await self._claim(job_id)
             except BaseException:
                 self._release_sem_dec_counter_on_complete()
+                self._orphans.add(job_id)  # its in-progress mark may have been written
                 raise
             if score is None:
                 self._release_sem_dec_counter_on_complete()

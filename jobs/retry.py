@@ -34,9 +34,12 @@ def is_transient(exc: BaseException) -> bool:
         return 400 <= exc.code < 500 or exc.code < 0
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return any(400 <= r.code < 500 for r in exc.recipients)
+    # WatchError: a watched key changed, or the connection dropped under a WATCH (redis-py
+    # raises it for both): the job runs again
     return isinstance(exc, (OSError, asyncio.TimeoutError, aiosmtplib.SMTPConnectError,
                             aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
                             httpx.TransportError, redis.exceptions.ConnectionError,
+                            redis.exceptions.TimeoutError, redis.exceptions.WatchError,
                             asyncpg.PostgresConnectionError,
                             asyncpg.exceptions.InterfaceError))
 

@@ -310,7 +310,8 @@ class EmbeddedRedis(_ChildServer):
             self.binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
             "--dir", str(self.dir), "--dbfilename", "dump.rdb", "--daemonize", "no",
             "--logfile", str(self.log_path), "--maxclients", "10000",
-            "--save", "300 1" if self.persist else "",
+            # `--save 300 1` as separate words: one "300 1" word leaves saving off
+            *(("--save", "300", "1") if self.persist else ("--save", "")),
             "--appendonly", "no",
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

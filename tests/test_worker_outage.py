@@ -1,0 +1,189 @@
+"""The worker through a Redis restart: a real `readalong worker` process keeps running, and
+every notification of a burst cut by the restart reaches the reader's socket, the `since`
+replay and the mailbox exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from domain.db import Database
+from domain.migrate import migrate
+from domain.notifications.service import notify
+from server.engines import EmbeddedEngines, stop_process
+from tests.accounts_helpers import UserSession, register
+from tests.hub_support import Client
+from tests.support import ROOT, ServerProcess, eventually, server_env
+from tests.worker_helpers import smtp_server
+
+BEFORE, AFTER = 300, 40  # notifications stored before the restart and after it
+
+
+class Reader:
+    """Bea's socket on her `user:` room: collects notification ids; if the socket drops it
+    comes back with `since` (the README's recovery), so nothing it missed is lost."""
+
+    def __init__(self, url: str, user_id: int) -> None:
+        self.url, self.user_id, self.room = url, user_id, f"user:{user_id}"
+        self.ids: list[int] = []
+        self.position: dict[str, Any] = {}
+        self.reconnects = 0
+        self.last_ack: dict[str, Any] = {}
+
+    async def connect(self, since: dict[str, Any] | None = None) -> Client:
+        client = await Client.login(self.url, self.user_id, origin=None)
+        ack = await client.ok("subscribe", room=self.room, **({"since": since} if since else {}))
+        self.last_ack = ack
+        if since is None:
+            self.position = {"epoch": ack["epoch"], "offset": ack["offset"]}
+        return client
+
+    async def run(self, client: Client) -> None:
+        while True:
+            try:
+                frame = await client.recv(timeout=120)
+            except websockets.ConnectionClosed:
+                self.reconnects += 1
+                client = await eventually(self._reconnect, timeout=30, interval=0.2)
+                continue
+            if frame["type"] == "event" and frame["room"] == self.room:
+                self.position = {"epoch": frame["epoch"], "offset": frame["offset"]}
+                if frame["event"] == "notification":
+                    self.ids.append(int(frame["data"]["notification"]["id"]))
+
+    async def _reconnect(self) -> Client | None:
+        try:
+            return await self.connect(since=self.position)
+        except (OSError, AssertionError, websockets.WebSocketException):
+            return None
+
+
+async def _burst(db: Database, redis: Any, ana: UserSession, bea: UserSession, n: int,
+                 tag: str) -> list[int]:
+    ids = []
+    for i in range(n):
+        nid = await notify(db, redis, recipient_id=bea.id, type="mention", actor_id=ana.id,
+                           target_kind="room", target_id=f"lobby:{tag}{i}")
+        assert nid is not None
+        ids.append(nid)
+    return ids
+
+
+def spawn_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """`readalong worker` as its own process, its log lines going to `log_path`."""
+    with open(log_path, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+async def _delivered(db: Database, ids: list[int]) -> int:
+    return int(await db.pool.fetchval(
+        "SELECT count(*) FROM notifications WHERE id = ANY($1::bigint[])"
+        " AND delivered_at IS NOT NULL", ids))
+
+
+async def _scenario(tmp: Path, engines: EmbeddedEngines, env: dict[str, str]) -> None:
+    from redis.asyncio import Redis
+
+    server = ServerProcess(env, log_dir=tmp).start()
+    db = Database(env["DATABASE_URL"], pool_size=4)
+    await db.connect()
+    redis = Redis.from_url(env["REDIS_URL"])
+    worker_log = tmp / "worker.log"
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        async with smtp_server() as (box, smtp_port), \
+                httpx.AsyncClient(base_url=server.base_url, timeout=20) as http:
+            ana = await register(http, "out", prefix="ana")
+            bea = await register(http, "out", prefix="bea")
+            worker = spawn_worker({**env, "READALONG_SMTP_PORT": str(smtp_port)}, worker_log)
+            reader = Reader(server.ws_url, bea.id)
+            first = await reader.connect()
+            start = dict(reader.position)
+            listening = asyncio.create_task(reader.run(first))
+
+            ids = await _burst(db, redis, ana, bea, BEFORE, "a")
+            await eventually(lambda: _delivered(db, ids), timeout=60)
+            engines.redis.stop()  # SIGTERM: Redis saves its snapshot and exits
+            cut_at = await _delivered(db, ids)
+            assert cut_at < BEFORE, "the restart came after the burst: nothing was cut"
+
+            async def worker_noticed() -> bool:
+                return "worker lost Redis" in worker_log.read_text(errors="replace")
+
+            await eventually(worker_noticed, timeout=30)
+            engines.redis.start()
+            assert worker.poll() is None, worker_log.read_text()[-3000:]
+
+            async def worker_back() -> bool:
+                return "worker reconnected to Redis" in worker_log.read_text(errors="replace")
+
+            await eventually(worker_back, timeout=60, interval=0.2)
+            ids += await _burst(db, redis, ana, bea, AFTER, "b")
+
+            async def all_delivered_and_mailed() -> bool:
+                states = dict(await db.pool.fetch(
+                    "SELECT (delivered_at IS NOT NULL) || ':' || email_state, count(*)"
+                    " FROM notifications WHERE id = ANY($1::bigint[]) GROUP BY 1", ids))
+                assert states == {"true:sent": len(ids)}, states
+                return True
+
+            await eventually(all_delivered_and_mailed, timeout=120, interval=0.2)
+            # a last one: once it is on the socket, everything published before it is too
+            (last,) = await _burst(db, redis, ana, bea, 1, "z")
+
+            async def last_arrived() -> bool:
+                return last in reader.ids
+
+            await eventually(last_arrived, timeout=30)
+            listening.cancel()
+            live = sorted(reader.ids)
+
+            replay = await reader.connect(since=start)
+            assert reader.last_ack["recovered"] is True
+            replayed: list[int] = []
+            while last not in replayed:
+                frame = await replay.expect(lambda f: f["type"] == "event"
+                                            and f["event"] == "notification", timeout=15)
+                replayed.append(int(frame["data"]["notification"]["id"]))
+            assert sorted(replayed) == sorted([*ids, last]), "since: missing or duplicated"
+            assert live == sorted([*ids, last]), (
+                f"live: missing {set(ids) - set(live)}, {len(live) - len(set(live))} duplicated"
+                f" ({reader.reconnects} reconnects; {cut_at} delivered before the cut)")
+            await replay.close()
+
+            async def mailed_last() -> bool:
+                return await db.pool.fetchval(
+                    "SELECT email_state = 'sent' FROM notifications WHERE id = $1", last)
+
+            await eventually(mailed_last, timeout=30)
+            assert len(box.to(bea.email)) == len(ids) + 1, "emails: missing or duplicated"
+            assert worker.poll() is None, "the worker died"
+    finally:
+        if worker is not None:
+            assert stop_process(worker, timeout=20) == 0, worker_log.read_text()[-3000:]
+        await redis.aclose()
+        await db.close()
+        server.stop()
+
+
+def test_worker_rides_out_a_redis_restart_mid_burst(tmp_path: Path) -> None:
+    """Redis restarts while the worker is delivering a burst: the same worker process carries
+    on (it logs losing Redis and reconnecting), and every notification, cut or not, is on the
+    reader's socket, in the `since` replay and in the mailbox exactly once."""
+    engines = EmbeddedEngines(tmp_path, pg_options={"fsync": "off"}, persist_redis=True)
+    db_url, redis_url = engines.start()
+    try:
+        asyncio.run(migrate(db_url))
+        env = server_env(db_url, redis_url, READALONG_HISTORY_SIZE="2000",
+                         READALONG_JOB_RETRY_DELAY="0.05", READALONG_DATA_DIR=str(tmp_path),
+                         READALONG_WORKER_RECONNECT_MAX="0.5")
+        asyncio.run(_scenario(tmp_path, engines, env))
+    finally:
+        engines.stop()
