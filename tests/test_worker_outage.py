@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ from domain.notifications.service import notify
 from server.engines import EmbeddedEngines, stop_process
 from tests.accounts_helpers import UserSession, register
 from tests.hub_support import Client
-from tests.support import ROOT, ServerProcess, eventually, server_env
-from tests.worker_helpers import smtp_server
+from tests.support import ServerProcess, eventually, server_env
+from tests.worker_helpers import smtp_server, spawn_worker
 
 BEFORE, AFTER = 300, 40  # notifications stored before the restart and after it
 
@@ -73,13 +72,6 @@ async def _burst(db: Database, redis: Any, ana: UserSession, bea: UserSession, n
         assert nid is not None
         ids.append(nid)
     return ids
-
-
-def spawn_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """`readalong worker` as its own process, its log lines going to `log_path`."""
-    with open(log_path, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def _delivered(db: Database, ids: list[int]) -> int:

@@ -7,11 +7,14 @@ import email
 import email.policy
 import http.server
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import http_ece
@@ -26,7 +29,7 @@ from domain.db import Database
 from domain.notifications.webpush import b64url, b64url_decode
 from domain.settings import Settings, load_settings
 from jobs.worker import build_worker
-from tests.support import free_port
+from tests.support import ROOT, free_port
 
 
 def worker_settings(engines: Any, **env: str) -> Settings:
@@ -169,3 +172,10 @@ def start_push_endpoint(endpoint: PushEndpoint) -> http.server.ThreadingHTTPServ
     endpoint.port = httpd.server_address[1]
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd
+
+
+def spawn_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """`readalong worker` as its own process, its log lines going to `log_path`."""
+    with open(log_path, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
