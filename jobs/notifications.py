@@ -28,6 +28,7 @@ from jobs.retry import TransientError, task
 from realtime.rooms.base import RoomEvent
 
 UNDELIVERED_AFTER = timedelta(seconds=30)
+LOST_JOBS_WINDOW = timedelta(days=1)
 
 
 def _now(now_iso: str | None) -> datetime:
@@ -229,7 +230,8 @@ async def digest_sweep(ctx: dict[str, Any], now_iso: str | None = None) -> int:
 @task
 async def due_sweep(ctx: dict[str, Any], now_iso: str | None = None) -> int:
     """Cron: send what quiet hours deferred once they are over, and re-queue deliveries that
-    never got queued (Redis was down when the notification was stored)."""
+    never got queued (Redis was down when the notification was stored) or whose jobs were lost
+    (Redis restarted without its data)."""
     db, redis = ctx["db"], ctx["redis"]
     now = _now(now_iso)
     queued = 0
@@ -250,6 +252,25 @@ async def due_sweep(ctx: dict[str, Any], now_iso: str | None = None) -> int:
         if await redis.enqueue_job("deliver_notification", int(r["id"]),
                                    _job_id=deliver_job_id(int(r["id"]), int(r["event_count"]))):
             queued += 1
+    return queued + await _requeue_lost_channels(db, redis, now)
+
+
+async def _requeue_lost_channels(db: Any, redis: Any, now: datetime) -> int:
+    """Delivered over 30 s ago (within a day) with email or push still `pending`: the job went
+    with Redis's data. Queue it again under its own id (arq refuses it while it is queued or its
+    result is kept); one that failed for good is left to the admins' retry."""
+    queued = 0
+    for column, job, prefix in (("email_state", "send_notification_email", "email"),
+                                ("push_state", "send_notification_push", "push")):
+        rows = await db.pool.fetch(
+            f"SELECT id FROM notifications n WHERE {column} = 'pending'"
+            " AND delivered_at IS NOT NULL AND delivered_at BETWEEN $2 AND $1"
+            " AND NOT EXISTS (SELECT 1 FROM failed_jobs f WHERE f.job_id = $3 || n.id)"
+            " ORDER BY delivered_at LIMIT 1000", now - UNDELIVERED_AFTER, now - LOST_JOBS_WINDOW,
+            f"{prefix}:")
+        for r in rows:
+            if await redis.enqueue_job(job, int(r["id"]), _job_id=f"{prefix}:{r['id']}"):
+                queued += 1
     return queued
 
 

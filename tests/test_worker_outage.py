@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,20 @@ import httpx
 import websockets
 
 from domain.db import Database
+from domain.jobqueue import enqueue
 from domain.migrate import migrate
 from domain.notifications.service import notify
 from server.engines import EmbeddedEngines, stop_process
 from tests.accounts_helpers import UserSession, register
 from tests.hub_support import Client
 from tests.support import ServerProcess, eventually, server_env
-from tests.worker_helpers import smtp_server, spawn_worker
+from tests.worker_helpers import (
+    db_and_redis,
+    run_worker,
+    smtp_server,
+    spawn_worker,
+    worker_settings,
+)
 
 BEFORE, AFTER = 300, 40  # notifications stored before the restart and after it
 
@@ -179,3 +187,24 @@ def test_worker_rides_out_a_redis_restart_mid_burst(tmp_path: Path) -> None:
         asyncio.run(_scenario(tmp_path, engines, env))
     finally:
         engines.stop()
+
+
+async def test_sweep_requeues_email_jobs_lost_with_redis_data(
+        http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """A notification delivered before Redis restarted without its data has lost its email job:
+    the minute sweep queues it again and the email goes out, once, even if the sweep runs twice."""
+    ana = await register(http, unique, prefix="ana")
+    bea = await register(http, unique, prefix="bea")
+    async with db_and_redis(engines) as (db, redis), smtp_server() as (box, port):
+        # stored and delivered, its email job queued to a Redis that then lost its data
+        nid = await notify(db, None, recipient_id=bea.id, type="mention", actor_id=ana.id,
+                           target_kind="room", target_id=f"lobby:{unique}")
+        await db.pool.execute("UPDATE notifications SET delivered_at = now() WHERE id = $1", nid)
+        settings = worker_settings(engines, READALONG_SMTP_PORT=str(port))
+        for n in range(2):
+            later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+            await enqueue(redis, "due_sweep", later, job_id=f"test-lost-{nid}-{n}")
+            await run_worker(settings)
+            assert await db.pool.fetchval(
+                "SELECT email_state FROM notifications WHERE id = $1", nid) == "sent"
+        assert len(box.to(bea.email)) == 1
