@@ -96,7 +96,7 @@ class ResilientWorker(Worker):
 
     async def _reconnect(self, exc: BaseException) -> None:
         """Wait (backing off) until Redis answers and the orphaned jobs are released."""
-        log.warning("worker lost Redis (%s: %s); reconnecting with backoff (at most %.0fs apart)",
+        log.warning("worker lost Redis (%s: %s); reconnecting with backoff (at most %.1fs apart)",
                     type(exc).__name__, exc, self.reconnect_max)
         since, delay, tries = time.monotonic(), FIRST_DELAY, 0
         while True:
