@@ -4,19 +4,23 @@ names the worker (from its heartbeat in Redis) without failing the web process's
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import psutil
+import pytest
 from redis.asyncio import Redis
 
 from domain.keys import WORKER_HEARTBEAT
+from jobs.supervisor import WorkerSupervisor
 from tests.accounts_helpers import register
 from tests.support import ROOT, ServerProcess, eventually, free_port
 from tests.worker_helpers import spawn_worker
@@ -147,3 +151,31 @@ async def test_ready_reports_the_worker_without_failing(http: httpx.AsyncClient,
         if worker is not None and worker.poll() is None:
             worker.kill()
         await redis.aclose()
+
+
+def test_supervisor_backoff_is_bounded_and_a_clean_exit_is_left_alone(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A worker that keeps crashing is restarted with a doubling delay that stops at the cap,
+    each time with a log line; one that exits with code 0 is not restarted."""
+    caplog.set_level(logging.WARNING, logger="readalong.supervisor")
+    crashing = WorkerSupervisor([sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ),
+                                first_delay=0.1, restart_max=0.4).start()
+    try:
+        deadline = time.monotonic() + 30
+        while crashing.restarts < 5:
+            assert time.monotonic() < deadline, "not restarted five times within 30 s"
+            time.sleep(0.05)
+    finally:
+        crashing.stop()
+    delays = [float(m.rsplit(" in ", 1)[1].rstrip("s")) for m in caplog.messages
+              if "died (code 3)" in m]
+    assert delays[:4] == [0.1, 0.2, 0.4, 0.4] and max(delays) == 0.4, caplog.messages
+    assert sum("worker restarted" in m for m in caplog.messages) >= 5
+
+    caplog.clear()
+    clean = WorkerSupervisor([sys.executable, "-c", "pass"], dict(os.environ),
+                             first_delay=0.05).start()
+    clean._thread.join(30)
+    assert not clean._thread.is_alive() and clean.restarts == 0
+    assert any("stopped cleanly (code 0); not restarting" in m for m in caplog.messages)
+    clean.stop()
