@@ -2,7 +2,7 @@
 
 from domain.migrate import sql_migration
 
-ID = "2026-12-01T20:00:00:000018"
+ID = "2026-11-23T18:00:00:000018"
 VERSION = "1.38.0"
 DESCRIPTION = "worker: partial indexes on pending email/push deliveries for the due sweep"
 
