@@ -91,6 +91,8 @@ class ResilientWorker(Worker):
     async def _poll_iteration(self) -> None:
         try:
             await super()._poll_iteration()
+            if self._orphans:  # a job that hit a stale connection after the reconnect
+                await self._release_orphans()
         except REDIS_DOWN as exc:
             await self._reconnect(exc)
 
@@ -120,7 +122,7 @@ class ResilientWorker(Worker):
         gone = [j for j in self._orphans if j not in self.tasks or self.tasks[j].done()]
         if gone:
             await self.pool.delete(*[in_progress_key_prefix + j for j in gone])
-            log.info("re-queued %d job(s) interrupted by the Redis outage", len(gone))
+            log.warning("re-queued %d job(s) interrupted by the Redis outage", len(gone))
         self._orphans.difference_update(gone)
 
     # --- jobs -------------------------------------------------------------------------------
