@@ -25,6 +25,7 @@ from jobs import mailer
 from jobs.online import online_users
 from jobs.push import PushGone, send_push
 from jobs.retry import TransientError, task
+from realtime.publisher import meta_key
 from realtime.rooms.base import RoomEvent
 
 UNDELIVERED_AFTER = timedelta(seconds=30)
@@ -49,10 +50,15 @@ async def deliver_notification(ctx: dict[str, Any], notification_id: int) -> str
         return "suppressed"
     outcome = "already delivered"
     if not snap.delivered:
-        data = {"notification": msgspec.to_builtins(snap.view),
-                "unread_count": snap.unread_count}
-        await ctx["publisher"].publish(f"user:{snap.recipient_id}", RoomEvent(
-            "notification", data, target_user_ids=[snap.recipient_id]))
+        room = f"user:{snap.recipient_id}"
+        # the history key makes a retry after a lost reply (Redis went down between running
+        # the publish and answering) find the event already stored instead of publishing twice
+        key = f"notif:{notification_id}:{int(snap.updated_at.timestamp() * 1_000_000)}"
+        if not await _published(ctx["redis"], room, key):
+            data = {"notification": msgspec.to_builtins(snap.view),
+                    "unread_count": snap.unread_count}
+            await ctx["publisher"].publish(room, RoomEvent(
+                "notification", data, target_user_ids=[snap.recipient_id], key=key))
         await db.pool.execute("UPDATE notifications SET delivered_at = now()"
                               " WHERE id = $1 AND updated_at = $2", notification_id,
                               snap.updated_at)
@@ -69,6 +75,12 @@ async def deliver_notification(ctx: dict[str, Any], notification_id: int) -> str
         await redis.enqueue_job("send_notification_push", notification_id,
                                 _job_id=f"push:{notification_id}")
     return outcome
+
+
+async def _published(redis: Any, room: str, key: str) -> bool:
+    """Whether an event stored under history `key` is in `room`'s current history (the
+    publisher records `k:<key>` in the room's meta hash, see realtime/publisher.py)."""
+    return bool(await redis.hexists(meta_key(room), f"k:{key}"))
 
 
 async def _set_state(db: Any, column: str, notification_id: int, state: str,

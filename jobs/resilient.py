@@ -162,7 +162,11 @@ class ResilientWorker(Worker):
             pipe.psetex(key, int(self.in_progress_timeout_s * 1000), b"1")
             try:
                 await pipe.execute()
-            except (redis.exceptions.ResponseError, redis.exceptions.WatchError):
+            except (redis.exceptions.ResponseError, redis.exceptions.WatchError) as exc:
+                if isinstance(exc.__context__, REDIS_DOWN):
+                    # redis-py's WatchError for a connection lost under the WATCH: the claim
+                    # may have been written, so the job must count as interrupted
+                    raise
                 return None  # claimed by another worker meanwhile
         return int(score)
 
