@@ -7,13 +7,36 @@ from typing import Annotated, Literal
 
 import msgspec
 
+# the content structs belong to the shielded discussion; re-exported for the session context
+from domain.discussion.schemas import (
+    EMOJI,
+    MAX_MESSAGE_CHARS,
+    MAX_NOTE_CHARS,
+    MAX_QUOTE_CHARS,
+    AnnotationCreate,
+    AnnotationOut,
+    AnnotationPage,
+    LocatorSelector,
+    MessageOut,
+    MessagePage,
+    Position,
+    ProgressionSelector,
+    ReactionCreate,
+    ReactionOut,
+    ReactionPage,
+    Selector,
+    TextQuoteSelector,
+)
+
+__all__ = [  # re-exported (defined in domain.discussion)
+    "EMOJI", "MAX_MESSAGE_CHARS", "MAX_NOTE_CHARS", "MAX_QUOTE_CHARS", "AnnotationCreate",
+    "AnnotationOut", "AnnotationPage", "LocatorSelector", "MessageOut", "MessagePage", "Position",
+    "ProgressionSelector", "ReactionCreate", "ReactionOut", "ReactionPage", "Selector",
+    "TextQuoteSelector"
+]
+
 Progression = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 Locator = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
-
-MAX_MESSAGE_CHARS = 2000
-MAX_NOTE_CHARS = 4000
-MAX_QUOTE_CHARS = 2000
-EMOJI = ("👍", "❤️", "😂", "😮", "😢", "😱", "🔥", "🤔", "👏", "💡")
 
 
 class SessionCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -32,14 +55,6 @@ class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
     chat_locked: bool | None = None
     shield_default: bool | None = None
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=120)] | None = None
-
-
-class Position(msgspec.Struct, forbid_unknown_fields=True):
-    """Where a reader is: an opaque client locator, a progression 0..1, and the TOC chapter."""
-
-    progression: float
-    locator: str | None = None
-    chapter: int | None = None
 
 
 class SessionOut(msgspec.Struct):
@@ -95,73 +110,6 @@ class SessionRecord(msgspec.Struct):
     annotations: int
 
 
-class MessageOut(msgspec.Struct):
-    id: int
-    session_id: int
-    author_id: int
-    author_name: str
-    gate: float
-    chapter: int | None
-    locator: str | None
-    created_at: datetime
-    edited_at: datetime | None = None
-    body: str | None = None
-    redacted: bool = False
-
-
-class ReactionOut(msgspec.Struct):
-    id: int
-    session_id: int
-    author_id: int
-    author_name: str
-    gate: float
-    chapter: int | None
-    locator: str
-    created_at: datetime
-    emoji: str | None = None
-    count: int | None = None
-    redacted: bool = False
-    annotation_id: int | None = None  # a reaction to this annotation (its author is notified)
-
-
-class TextQuoteSelector(msgspec.Struct, tag="TextQuoteSelector", forbid_unknown_fields=True):
-    exact: str
-    prefix: str = ""
-    suffix: str = ""
-
-
-class ProgressionSelector(msgspec.Struct, tag="ProgressionSelector", forbid_unknown_fields=True):
-    """The position range of the highlighted passage (normalised progressions)."""
-
-    start: float
-    end: float
-
-
-class LocatorSelector(msgspec.Struct, tag="LocatorSelector", forbid_unknown_fields=True):
-    """The client's own locator of the passage (EPUB CFI, XPointer, page label)."""
-
-    value: str
-
-
-Selector = TextQuoteSelector | ProgressionSelector | LocatorSelector
-
-
-class AnnotationCreate(msgspec.Struct, forbid_unknown_fields=True):
-    selectors: list[Selector]
-    note: str = ""
-    visibility: Literal["private", "session", "public"] = "session"
-    parent_id: int | None = None  # a reply to this annotation (same session, not private)
-
-
-class ReactionCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """An emoji on a passage (`position`) or on an annotation (`annotation_id`: anchored at the
-    annotation's passage when no position is given)."""
-
-    emoji: str
-    position: Position | None = None
-    annotation_id: int | None = None
-
-
 class InvitationCreate(msgspec.Struct, forbid_unknown_fields=True):
     """Whom the host invites: user ids and/or handles (at most 50 in all)."""
 
@@ -175,38 +123,3 @@ class InvitationsOut(msgspec.Struct):
     notified: list[int]  # those newly invited (each got a `session_invitation` notification)
     invite_code: str | None
     link: str
-
-
-class AnnotationOut(msgspec.Struct):
-    id: int
-    session_id: int | None
-    book_id: int
-    author_id: int
-    author_name: str
-    visibility: str
-    gate: float
-    range_start: float
-    range_end: float
-    chapter: int | None
-    locator: str | None
-    created_at: datetime
-    selectors: list[Selector] | None = None
-    quote: str | None = None
-    note: str | None = None
-    redacted: bool = False
-    parent_id: int | None = None  # a reply to this annotation
-
-
-class MessagePage(msgspec.Struct):
-    items: list[MessageOut]
-    next_cursor: str | None = None
-
-
-class ReactionPage(msgspec.Struct):
-    items: list[ReactionOut]
-    next_cursor: str | None = None
-
-
-class AnnotationPage(msgspec.Struct):
-    items: list[AnnotationOut]
-    next_cursor: str | None = None

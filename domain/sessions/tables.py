@@ -78,6 +78,7 @@ class SessionMessage(Table, tablename="session_messages"):
     edited_at = Timestamptz(null=True, default=None)
     deleted_at = Timestamptz(null=True, default=None)
     deleted_by = BigInt(null=True, default=None)
+    client_key = Varchar(length=100, null=True, default=None)  # m0014: idempotent resend
 
 
 class SessionReaction(Table, tablename="session_reactions"):
@@ -92,6 +93,7 @@ class SessionReaction(Table, tablename="session_reactions"):
     chapter = Integer(null=True, default=None)
     created_at = Timestamptz()
     annotation_id = BigInt(null=True, default=None)  # m0011: a reaction to this annotation
+    client_key = Varchar(length=100, null=True, default=None)  # m0014: idempotent resend
 
 
 class SessionAnnotation(Table, tablename="session_annotations"):
@@ -113,6 +115,8 @@ class SessionAnnotation(Table, tablename="session_annotations"):
     created_at = Timestamptz()
     deleted_at = Timestamptz(null=True, default=None)
     parent_id = BigInt(null=True, default=None)  # m0011: a reply to this annotation
+    client_key = Varchar(length=100, null=True, default=None)  # m0014: idempotent resend
+    gate_at = Varchar(length=8, default="passage")  # m0014: 'progress' or 'passage'
 
 
 class SessionInvitation(Table, tablename="session_invitations"):

@@ -6,10 +6,12 @@ from typing import Any
 
 import msgspec
 
-# Which variant of an event a viewer gets (see `variant_for`).
-SKIP = -1
-FULL = 0
-REDACTED = 1
+from domain.discussion.shield import Variant, variant
+
+# Which variant of an event a viewer gets (see `variant_for`): the shield's own values.
+SKIP = int(Variant.SKIP)
+FULL = int(Variant.FULL)
+REDACTED = int(Variant.REDACTED)
 
 
 class RoomEvent(msgspec.Struct):
@@ -54,15 +56,13 @@ class ConnectionInfo(msgspec.Struct, frozen=True):
 
 def variant_for(viewer: Viewer, user_id: int, *, redacted: bool, gate: float | None,
                 author_id: int | None, targets: list[int] | frozenset[int] | None) -> int:
-    """SKIP, FULL or REDACTED for one viewer (the rule in /work/team/HUB.md, in one place)."""
-    if author_id is not None and author_id in viewer.hidden_authors:
-        return SKIP
+    """SKIP, FULL or REDACTED for one viewer: recipient targets here, the rest is the shield's
+    one rule (`domain.discussion.shield.variant`)."""
     if targets is not None and user_id not in targets:
         return SKIP
-    if (gate is not None and redacted and viewer.shield and author_id != user_id
-            and (viewer.progress or 0.0) < gate):
-        return REDACTED
-    return FULL
+    return variant(viewer_id=user_id, progress=viewer.progress, shield=viewer.shield,
+                   hidden_authors=viewer.hidden_authors, author_id=author_id, gate=gate,
+                   redactable=redacted)
 
 
 class HubContext:

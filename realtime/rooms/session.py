@@ -13,24 +13,21 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
+from domain.discussion import actions, effects
+from domain.discussion.commit import Outcome, deliver
+from domain.discussion.events import Unlocked
+from domain.discussion.schemas import AnnotationCreate, ClientKey, GateAt, Position, Selector
+from domain.discussion.shield import ViewerState
 from domain.errors import DomainError, Invalid
+from domain.ids import Id
 from domain.keys import SESSION_CONTROL
 from domain.sessions import content, lifecycle, social
 from domain.sessions.books import BookInfo, get_book
 from domain.sessions.onconn import OnConnection
 from domain.sessions.positions import HiddenReader, MoveWriter
-from domain.sessions.schemas import (
-    AnnotationCreate,
-    AnnotationOut,
-    MessageOut,
-    Position,
-    ReactionOut,
-    Selector,
-)
-from domain.sessions.spoilers import ViewerState, redact_annotation, redact_message, redact_reaction
-from realtime.publisher import channel_of
+from domain.sessions.venue import VENUE
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
-from realtime.wire import encode_event, plain_message
+from realtime.rooms.discussion import hub_publish, room_event
 
 log = logging.getLogger("readalong.sessions")
 HIDDEN_TTL = 5.0  # seconds a reader's blocked/muted set is reused between position updates
@@ -39,16 +36,19 @@ HIDDEN_TTL = 5.0  # seconds a reader's blocked/muted set is reused between posit
 # ---- what clients publish into a session room (`publish.data`, tag field `type`) ----
 
 class Chat(msgspec.Struct, tag="chat", forbid_unknown_fields=True):
+    """`idempotency_key`: resend after a reconnect; the same key stores and delivers once."""
+
     body: str
+    idempotency_key: ClientKey | None = None
 
 
 class ChatEdit(msgspec.Struct, tag="chat_edit", forbid_unknown_fields=True):
-    message_id: int
+    message_id: Id
     body: str
 
 
 class ChatDelete(msgspec.Struct, tag="chat_delete", forbid_unknown_fields=True):
-    message_id: int
+    message_id: Id
 
 
 class React(msgspec.Struct, tag="react", forbid_unknown_fields=True):
@@ -56,18 +56,23 @@ class React(msgspec.Struct, tag="react", forbid_unknown_fields=True):
 
     emoji: str
     position: Position | None = None
-    annotation_id: int | None = None
+    annotation_id: Id | None = None
+    idempotency_key: ClientKey | None = None
 
 
 class Annotate(msgspec.Struct, tag="annotate", forbid_unknown_fields=True):
+    """`gate_at="passage"`: gated at the passage's end, not at my furthest progression."""
+
     selectors: list[Selector]
     note: str = ""
     visibility: Literal["private", "session", "public"] = "session"
-    parent_id: int | None = None  # a reply to an annotation of this session
+    parent_id: Id | None = None  # a reply to an annotation of this session
+    gate_at: GateAt = "progress"
+    idempotency_key: ClientKey | None = None
 
 
 class AnnotationDelete(msgspec.Struct, tag="annotation_delete", forbid_unknown_fields=True):
-    annotation_id: int
+    annotation_id: Id
 
 
 class Typing(msgspec.Struct, tag="typing", forbid_unknown_fields=True):
@@ -82,6 +87,7 @@ class Shield(msgspec.Struct, tag="shield", forbid_unknown_fields=True):
 
 SessionCommand = (Chat | ChatEdit | ChatDelete | React | Annotate | AnnotationDelete | Typing
                   | Shield)
+_ID_FIELDS = ("message_id", "annotation_id", "parent_id")
 
 
 class PresenceMeta(msgspec.Struct, forbid_unknown_fields=True):
@@ -99,51 +105,30 @@ def _decode(data: dict[str, Any], kind: Any, what: str) -> Any:
         field = text.rsplit(" - at `$.", 1)[1].rstrip("`") if " - at `$." in text else None
         if field is not None and ("progression" in field):
             raise Invalid(f"bad {what}: {text}", code="invalid_position", field=field) from None
+        if field is not None and field.endswith(_ID_FIELDS):
+            raise Invalid(f"bad {what}: {text}", field=field) from None  # code `invalid`
         raise Invalid(f"bad {what}: {text}", code="invalid_payload", field=field) from None
-
-
-# ---- the events (also built by REST controllers, so REST and the socket publish the same) ----
-
-def _d(item: Any) -> dict[str, Any]:
-    return content.to_dict(item)
-
-
-def message_event(msg: MessageOut, name: str = "chat") -> RoomEvent:
-    # keyed in history (the message and its edits), so that deleting it retracts them all
-    return RoomEvent(name, _d(msg), redacted=_d(redact_message(msg)), gate=msg.gate,
-                     author_id=msg.author_id, key=f"chat:{msg.id}")
-
-
-def message_deleted_event(msg: MessageOut, by: int) -> RoomEvent:
-    # stored in the same step that removes the message's events from history (replay)
-    return RoomEvent("chat_deleted", {"id": msg.id, "session_id": msg.session_id,
-                                      "deleted_by": by}, author_id=msg.author_id,
-                     retracts=f"chat:{msg.id}")
-
-
-def reaction_event(r: ReactionOut) -> RoomEvent:
-    return RoomEvent("reaction", _d(r), redacted=_d(redact_reaction(r)), gate=r.gate,
-                     author_id=r.author_id)
-
-
-def annotation_event(a: AnnotationOut) -> RoomEvent:
-    targets = [a.author_id] if a.visibility == "private" else None
-    return RoomEvent("annotation", _d(a), redacted=_d(redact_annotation(a)), gate=a.gate,
-                     author_id=a.author_id, target_user_ids=targets, key=f"annotation:{a.id}")
-
-
-def annotation_deleted_event(a: AnnotationOut, by: int) -> RoomEvent:
-    targets = [a.author_id] if a.visibility == "private" else None
-    return RoomEvent("annotation_deleted", {"id": a.id, "session_id": a.session_id,
-                                            "deleted_by": by}, retracts=f"annotation:{a.id}",
-                     author_id=a.author_id, target_user_ids=targets)
 
 
 def unlocked_event(item: Any) -> RoomEvent:
     """The full variant of something a reader just read past (pushed to that reader only)."""
-    name = ("chat" if isinstance(item, MessageOut)
-            else "reaction" if isinstance(item, ReactionOut) else "annotation")
-    return RoomEvent(name, {**_d(item), "unlocked": True}, author_id=item.author_id)
+    return room_event(Unlocked(item))
+
+
+def _ack(cmd: Any, item: Any) -> dict[str, Any]:
+    """The ack's result for a content command (the same fields as before the component)."""
+    match cmd:
+        case Chat():
+            return {"message_id": item.id, "gate": item.gate}
+        case ChatEdit() | ChatDelete():
+            return {"message_id": item.id}
+        case React():  # the count over what the reactor may see (never an oracle)
+            return {"reaction_id": item.id, "count": item.count}
+        case Annotate():
+            return {"annotation_id": item.id, "gate": item.gate}
+        case AnnotationDelete():
+            return {"annotation_id": item.id}
+    return {}
 
 
 def session_id_of(room_id: str) -> int:
@@ -175,6 +160,7 @@ class SessionRoom(RoomKind):
         # moves arriving together are written in one statement (group commit, before the acks)
         self._moves = MoveWriter(db, lifecycle.MOVE_SQL)
         self._hidden_reader = HiddenReader(db)  # expired hidden sets: one query per burst
+        self._effects = effects.runner(VENUE)  # discussion side effects (after publishing)
         # started/finished-book milestones run after the ack, one chain per reader; the
         # reader's next command waits for it (so their feed keeps the order of their actions)
         self._milestones: dict[int, asyncio.Task[None]] = {}
@@ -235,41 +221,6 @@ class SessionRoom(RoomKind):
         cmd = _decode(data, SessionCommand, "session command")
         await self._settle(conn.user_id)
         match cmd:
-            case Chat(body=body):
-                async with self.db.pool.acquire() as raw:  # one checkout for the 3 statements
-                    msg = await content.post_message(OnConnection(raw), who, sid,  # type: ignore[arg-type]
-                                                     body)
-                if "@" in body:  # mentions: notified after the insert, never failing the chat
-                    await social.after_message(self.db, self.redis, msg)
-                return [message_event(msg)], {"message_id": msg.id, "gate": msg.gate}
-            case ChatEdit(message_id=mid, body=body):
-                msg = await content.edit_message(self.db, who, sid, mid, body)
-                return [message_event(msg, "chat_edited")], {"message_id": msg.id}
-            case ChatDelete(message_id=mid):
-                msg = await content.delete_message(self.db, who, sid, mid)
-                return [message_deleted_event(msg, who.user_id)], {"message_id": msg.id}
-            case React(emoji=emoji, position=position, annotation_id=target):
-                r = await content.react(self.db, who, sid, emoji, position, target)
-                await social.after_reaction(self.db, self.redis, r)
-                return [reaction_event(r)], {"reaction_id": r.id, "count": r.count}
-            case Annotate():
-                a = await content.annotate(self.db, who, sid, AnnotationCreate(
-                    selectors=cmd.selectors, note=cmd.note, visibility=cmd.visibility,
-                    parent_id=cmd.parent_id))
-                await social.after_annotation(self.db, self.redis, a)
-                return [annotation_event(a)], {"annotation_id": a.id, "gate": a.gate}
-            case AnnotationDelete(annotation_id=aid):
-                gone = await content.delete_annotation(self.db, who, sid, aid)
-                await social.after_annotation_deleted(self.db, gone)
-                return [annotation_deleted_event(gone, who.user_id)], {"annotation_id": gone.id}
-            case Typing(typing=typing):
-                # ephemeral: PUBLISHed without history, never stored
-                await content.active_participant(self.db, sid, who, chat=True)
-                event = RoomEvent("typing", {"user_id": conn.user_id, "name": conn.display_name,
-                                             "typing": typing}, author_id=conn.user_id)
-                await self.redis.publish(channel_of(self._room(room_id)),
-                                         plain_message(encode_event(event)))
-                return [], {}
             case Shield(enabled=enabled):
                 effective = await lifecycle.set_shield(self.db, sid, conn.user_id, enabled)
                 for tab in self._tabs(self._room(room_id), conn):
@@ -279,6 +230,39 @@ class SessionRoom(RoomKind):
                     await self._push_unlocked(hub, conn, room_id, sid, state.progress or 0.0,
                                               1.0)
                 return [], {"shield": effective}
+        outcome = await self._content(conn, who, sid, cmd)
+        # the one post-commit path (REST takes it too): publish, then side effects, then ack
+        positions = await deliver(outcome, hub_publish(hub, self.redis), self.db, self.redis,
+                                  self._effects)
+        result = _ack(cmd, outcome.result)
+        if outcome.replayed:  # an idempotent resend: stored and delivered the first time
+            result["replayed"] = True
+        if positions:
+            result["epoch"], result["offset"] = positions[-1]
+        return [], result
+
+    async def _content(self, conn: ConnectionInfo, who: Principal, sid: int,
+                       cmd: Any) -> Outcome[Any]:
+        """One discussion use-case per command (the same ones REST calls)."""
+        db, venue = self.db, VENUE
+        match cmd:
+            case Chat(body=body, idempotency_key=key):
+                return await actions.post_message(db, venue, sid, who, body, key)
+            case ChatEdit(message_id=mid, body=body):
+                return await actions.edit_message(db, venue, sid, who, mid, body)
+            case ChatDelete(message_id=mid):
+                return await actions.delete_message(db, venue, sid, who, mid)
+            case React(emoji=emoji, position=position, annotation_id=target,
+                       idempotency_key=key):
+                return await actions.react(db, venue, sid, who, emoji, position, target, key)
+            case Annotate():
+                return await actions.annotate(db, venue, sid, who, AnnotationCreate(
+                    selectors=cmd.selectors, note=cmd.note, visibility=cmd.visibility,
+                    parent_id=cmd.parent_id, gate_at=cmd.gate_at), cmd.idempotency_key)
+            case AnnotationDelete(annotation_id=aid):
+                return await actions.delete_annotation(db, venue, sid, who, aid)
+            case Typing(typing=typing):
+                return await actions.typing(db, venue, sid, who, conn.display_name, typing)
         raise Invalid("unknown session command", code="invalid_payload")  # pragma: no cover
 
     async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,

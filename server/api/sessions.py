@@ -1,4 +1,4 @@
-"""REST for co-reading sessions: lifecycle, lists, host powers, chat/reactions/annotations."""
+"""REST for co-reading sessions: lifecycle, lists, host powers (content: api/discussion.py)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,10 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
-from domain.sessions import content, invitations, lifecycle, social
+from domain.sessions import invitations, lifecycle, social
 from domain.sessions.schemas import (
-    AnnotationCreate,
-    AnnotationOut,
-    AnnotationPage,
     InvitationCreate,
     InvitationsOut,
-    MessageOut,
-    MessagePage,
-    ReactionCreate,
-    ReactionOut,
-    ReactionPage,
     SessionCreate,
     SessionOut,
     SessionPage,
@@ -34,13 +26,7 @@ from domain.sessions.schemas import (
 from domain.settings import Settings
 from realtime.publisher import Publisher
 from realtime.rooms.base import RoomEvent
-from realtime.rooms.session import (
-    annotation_deleted_event,
-    annotation_event,
-    message_deleted_event,
-    message_event,
-    reaction_event,
-)
+from server.api import discussion
 from server.deps import services_of
 
 log = logging.getLogger("readalong.sessions")
@@ -52,10 +38,6 @@ class JoinIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class HostIn(msgspec.Struct, forbid_unknown_fields=True):
     user_id: int
-
-
-class MessageIn(msgspec.Struct, forbid_unknown_fields=True):
-    body: str
 
 
 class Done(msgspec.Struct):
@@ -97,7 +79,7 @@ async def _evict(state: State, room: str, user_id: int) -> None:
 
 class SessionController(Controller):
     path = "/api/v1/sessions"
-    tags = ["sessions"]  # noqa: RUF012 - Litestar's own attribute
+    tags = ["sessions"]
 
     @post("/", summary="Create a co-reading session for a book")
     async def create(self, data: SessionCreate, db: Database, user: Principal) -> SessionOut:
@@ -194,93 +176,5 @@ class SessionController(Controller):
         await _evict(state, room, user_id)
         return Done()
 
-    @get("/{session_id:int}/messages", summary="Chat history through the spoiler shield")
-    async def messages(self, session_id: int, db: Database, maybe_user: Principal | None,
-                       cursor: str | None = None,
-                       limit: int = Parameter(default=50, ge=1, le=200)) -> MessagePage:
-        return await content.list_messages(db, maybe_user, session_id, cursor, limit)
 
-    @post("/{session_id:int}/messages", summary="Send a chat message")
-    async def send(self, session_id: int, data: MessageIn, db: Database, user: Principal,
-                   state: State, redis: Redis, settings: Settings) -> MessageOut:
-        msg = await content.post_message(db, user, session_id, data.body)
-        await _publish(state, redis, settings, lifecycle.room_of(session_id), message_event(msg))
-        await social.after_message(db, redis, msg)
-        return msg
-
-    @patch("/{session_id:int}/messages/{message_id:int}", summary="Edit my message")
-    async def edit(self, session_id: int, message_id: int, data: MessageIn, db: Database,
-                   user: Principal, state: State, redis: Redis, settings: Settings) -> MessageOut:
-        msg = await content.edit_message(db, user, session_id, message_id, data.body)
-        await _publish(state, redis, settings, lifecycle.room_of(session_id),
-                       message_event(msg, "chat_edited"))
-        return msg
-
-    @delete("/{session_id:int}/messages/{message_id:int}", status_code=200,
-            summary="Delete a message (author, host or moderator)")
-    async def remove(self, session_id: int, message_id: int, db: Database, user: Principal,
-                     state: State, redis: Redis, settings: Settings) -> Done:
-        msg = await content.delete_message(db, user, session_id, message_id)
-        await _publish(state, redis, settings, lifecycle.room_of(session_id),
-                       message_deleted_event(msg, user.user_id))
-        return Done()
-
-    @get("/{session_id:int}/reactions", summary="Reactions through the spoiler shield")
-    async def reactions(self, session_id: int, db: Database, maybe_user: Principal | None,
-                        cursor: str | None = None,
-                        limit: int = Parameter(default=100, ge=1, le=200)) -> ReactionPage:
-        return await content.list_reactions(db, maybe_user, session_id, cursor, limit)
-
-    @post("/{session_id:int}/reactions",
-          summary="React to a passage, or to an annotation (its author is notified)")
-    async def react(self, session_id: int, data: ReactionCreate, db: Database, user: Principal,
-                    state: State, redis: Redis, settings: Settings) -> ReactionOut:
-        r = await content.react(db, user, session_id, data.emoji, data.position,
-                                data.annotation_id)
-        await _publish(state, redis, settings, lifecycle.room_of(session_id), reaction_event(r))
-        await social.after_reaction(db, redis, r)
-        return r
-
-    @get("/{session_id:int}/annotations", summary="A session's annotations through the shield")
-    async def annotations(self, session_id: int, db: Database, maybe_user: Principal | None,
-                          cursor: str | None = None,
-                          limit: int = Parameter(default=50, ge=1, le=200)) -> AnnotationPage:
-        return await content.list_session_annotations(db, maybe_user, session_id, cursor, limit)
-
-    @post("/{session_id:int}/annotations", summary="Annotate a passage in a live session")
-    async def annotate(self, session_id: int, data: AnnotationCreate, db: Database,
-                       user: Principal, state: State, redis: Redis,
-                       settings: Settings) -> AnnotationOut:
-        ann = await content.annotate(db, user, session_id, data)
-        await _publish(state, redis, settings, lifecycle.room_of(session_id),
-                       annotation_event(ann))
-        await social.after_annotation(db, redis, ann)
-        return ann
-
-
-    @delete("/{session_id:int}/annotations/{annotation_id:int}", status_code=200,
-            summary="Delete an annotation (author, host or moderator)")
-    async def unannotate(self, session_id: int, annotation_id: int, db: Database,
-                         user: Principal, state: State, redis: Redis,
-                         settings: Settings) -> Done:
-        gone = await content.delete_annotation(db, user, session_id, annotation_id)
-        await _publish(state, redis, settings, lifecycle.room_of(session_id),
-                       annotation_deleted_event(gone, user.user_id))
-        await social.after_annotation_deleted(db, gone)
-        return Done()
-
-
-class AnnotationController(Controller):
-    path = "/api/v1/annotations"
-    tags = ["sessions"]  # noqa: RUF012 - Litestar's own attribute
-
-    @get("/", summary="Public annotations on a book, gated by how far you have read")
-    async def by_book(self, db: Database, maybe_user: Principal | None,
-                      book_id: int = Parameter(query="book_id"),
-                      cursor: str | None = None, shield: bool = True,
-                      limit: int = Parameter(default=50, ge=1, le=200)) -> AnnotationPage:
-        return await content.list_book_annotations(db, maybe_user, book_id, cursor, limit,
-                                                   shield)
-
-
-CONTROLLERS: list[Any] = [SessionController, AnnotationController]
+CONTROLLERS: list[Any] = [SessionController, *discussion.CONTROLLERS]

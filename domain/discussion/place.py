@@ -1,0 +1,86 @@
+"""Where discussion is written: a `Place` (kind, id, room, book, audience, moderators) and the
+`Venue` interface a place kind implements (sessions today; clubs, threads and events next)."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Protocol
+
+import msgspec
+
+from domain.accounts.tokens import Principal
+from domain.db import Database
+from domain.discussion.shield import Audience, ViewerState
+
+
+class Place(msgspec.Struct, frozen=True):
+    """One place content is written in. `audience` bounds every item written there;
+    `moderators` (besides site moderators) may delete anyone's content; `writable` False means
+    read-only (e.g. an ended session: `closed_code` says why)."""
+
+    kind: str                     # "session" (the room prefix and notification target kind)
+    id: int
+    room: str                     # the realtime room its events go to, e.g. "session:12"
+    title: str
+    book_id: int
+    book_title: str
+    audience: Audience
+    moderators: frozenset[int] = frozenset()
+    chapter_starts: tuple[float, ...] = ()
+    writable: bool = True
+    closed_code: str = ""
+    closed_reason: str = ""
+
+    def chapter_at(self, progression: float) -> int | None:
+        """Index of the TOC chapter holding `progression` (None when the book has no TOC)."""
+        if not self.chapter_starts:
+            return None
+        return max(0, bisect_right(self.chapter_starts, progression) - 1)
+
+    def may_moderate(self, who: Principal) -> bool:
+        return who.user_id in self.moderators or who.is_moderator
+
+
+class Poster(msgspec.Struct, frozen=True):
+    """Someone allowed to write in a place right now, with where they are in the book."""
+
+    user_id: int
+    progression: float | None   # where they are now
+    furthest: float | None      # the furthest they have read (gates are never below it)
+    locator: str | None = None
+    chapter: int | None = None
+
+
+class Venue(Protocol):
+    """What a place kind supplies to the discussion component (all rules about *who* live
+    here; all rules about *what* — gates, variants, counts — live in the component)."""
+
+    kind: str
+
+    async def place(self, db: Database, place_id: int) -> Place:
+        """The place, or NotFound."""
+        ...
+
+    async def check_readable(self, db: Database, place: Place,
+                             viewer: Principal | None) -> None:
+        """Raise NotFound/Forbidden unless `viewer` may read the place's content."""
+        ...
+
+    async def may_read(self, db: Database, place: Place, user_id: int, role: str) -> bool:
+        """Whether this user may read the place (for mentions, replies and notifications)."""
+        ...
+
+    async def poster(self, db: Database, place: Place, who: Principal, *,
+                     chat: bool) -> Poster:
+        """Who may write now (`chat`: messages and typing, which mutes and locks stop), or
+        the Forbidden/Conflict saying why not."""
+        ...
+
+    async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
+        """The viewer's progression, shield and hidden authors in this place."""
+        ...
+
+    def readable_sql(self, alias: str, viewer_param: str) -> str:
+        """A SQL predicate on the place id column `alias` true when the viewer (user id in
+        `viewer_param`, 0 when anonymous) may read that place (book-wide listings)."""
+        ...

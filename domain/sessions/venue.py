@@ -1,0 +1,110 @@
+"""Co-reading sessions as a place of the shielded discussion (`domain.discussion.place.Venue`):
+who may read, who may write and where each reader is, from the session's own tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.accounts.tokens import Principal
+from domain.db import Database
+from domain.discussion.place import Place, Poster
+from domain.discussion.shield import ViewerState
+from domain.errors import Forbidden, NotFound
+from domain.sessions.books import get_book
+from domain.sessions.lifecycle import fetch_session, may_see, room_of
+from domain.social.rules import hidden_user_ids
+
+_CLOSED = {"ended": ("session_ended", "the session has ended and is read-only"),
+           "scheduled": ("session_not_live", "the session has not started yet")}
+
+
+class SessionVenue:
+    """`session:<id>`: live sessions take content from admitted readers (not kicked; mutes and
+    the chat lock stop chat and typing, not the host or moderators)."""
+
+    kind = "session"
+
+    async def place(self, db: Database, place_id: int) -> Place:
+        row = await fetch_session(db, place_id)
+        return await self.place_of(db, row)
+
+    async def place_of(self, db: Database, row: Any) -> Place:
+        book = await get_book(db, row["book_id"])
+        code, reason = _CLOSED.get(row["status"], ("", ""))
+        return Place(kind=self.kind, id=int(row["id"]), room=room_of(int(row["id"])),
+                     title=str(row["title"]), book_id=book.id, book_title=book.title,
+                     audience=row["visibility"], moderators=frozenset({int(row["host_id"])}),
+                     chapter_starts=book.chapter_starts, writable=row["status"] == "live",
+                     closed_code=code, closed_reason=reason)
+
+    async def check_readable(self, db: Database, place: Place,
+                             viewer: Principal | None) -> None:
+        row = await fetch_session(db, place.id)
+        if not await may_see(db, row, viewer):
+            raise NotFound(f"no session {place.id}", code="session_not_found")
+        if viewer is not None and not viewer.is_moderator:
+            kicked = await db.pool.fetchval(
+                "SELECT kicked FROM session_participants WHERE session_id = $1 AND user_id = $2",
+                place.id, viewer.user_id)
+            if kicked:
+                raise Forbidden("you were removed from this session", code="kicked")
+
+    async def may_read(self, db: Database, place: Place, user_id: int, role: str) -> bool:
+        kicked = await db.pool.fetchval(
+            "SELECT kicked FROM session_participants WHERE session_id = $1 AND user_id = $2",
+            place.id, user_id)
+        if kicked:
+            return False
+        row = await fetch_session(db, place.id)
+        return await may_see(db, row, Principal(user_id=user_id, role=role, jti="", exp=0))
+
+    async def poster(self, db: Database, place: Place, who: Principal, *,
+                     chat: bool) -> Poster:
+        row = await fetch_session(db, place.id)
+        part = await db.pool.fetchrow(
+            "SELECT progression, furthest, locator, chapter, muted, kicked FROM"
+            " session_participants WHERE session_id = $1 AND user_id = $2",
+            place.id, who.user_id)
+        if part is None:
+            raise Forbidden("join the session first", code="not_participant")
+        if part["kicked"]:
+            raise Forbidden("you were removed from this session", code="kicked")
+        privileged = who.user_id == row["host_id"] or who.is_moderator
+        if chat and part["muted"] and not privileged:
+            raise Forbidden("the host muted you in this session", code="muted")
+        if chat and row["chat_locked"] and not privileged:
+            raise Forbidden("the host locked the chat", code="chat_locked")
+        furthest = max(part["furthest"] or 0.0, part["progression"] or 0.0)
+        return Poster(user_id=who.user_id, progression=part["progression"], furthest=furthest,
+                      locator=part["locator"], chapter=part["chapter"])
+
+    async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
+        """Outsiders and anonymous viewers see everything gated as not yet read."""
+        if user_id is None:
+            return ViewerState(user_id=0, progress=None, shield=True)
+        row = await db.pool.fetchrow(
+            "SELECT p.furthest, COALESCE(p.shield, s.shield_default) AS shield FROM"
+            " reading_sessions s LEFT JOIN session_participants p ON p.session_id = s.id"
+            " AND p.user_id = $2 WHERE s.id = $1", place_id, user_id)
+        hidden = frozenset(await hidden_user_ids(db, user_id))
+        if row is None:
+            return ViewerState(user_id=user_id, progress=None, shield=True,
+                               hidden_authors=hidden)
+        return ViewerState(user_id=user_id, progress=row["furthest"],
+                           shield=True if row["shield"] is None else bool(row["shield"]),
+                           hidden_authors=hidden)
+
+    def readable_sql(self, alias: str, viewer_param: str) -> str:
+        v = viewer_param
+        return (f"EXISTS (SELECT 1 FROM reading_sessions s WHERE s.id = {alias} AND"
+                f" (s.visibility = 'public' OR s.host_id = {v}"
+                " OR EXISTS (SELECT 1 FROM session_participants p WHERE p.session_id = s.id"
+                f" AND p.user_id = {v} AND NOT p.kicked)"
+                " OR EXISTS (SELECT 1 FROM session_invitations i WHERE i.session_id = s.id"
+                f" AND i.user_id = {v})"
+                " OR (s.visibility = 'followers' AND EXISTS (SELECT 1 FROM follows f WHERE"
+                f" f.follower_id = {v} AND f.followee_id = s.host_id"
+                " AND f.status = 'accepted'))))")
+
+
+VENUE = SessionVenue()
