@@ -263,11 +263,13 @@ ROWS = [
                                           "blocked": "none"}),
     # OLD: an edit kept the 0.05 gate, so B (0.3) got the new text live, in replay and in REST
     *_grid("edited", LIVE, A_GATED_06),
-    # OLD: the redacted reaction kept its passage (`locator`); live, replay and REST
+    # OLD: the redacted reaction kept its passage (`locator`): live, replay and REST, also for
+    # the outsider
     *_grid("reaction", LIVE, A_GATED_06),
     # OLD: B's probe ack said count 2, revealing A's hidden 😱 on that passage
     pytest.param("count", "ack", "behind", 1, id="count-ack-behind"),
-    # OLD: B's own reaction event (full to B) said count 2; events count up to their own gate
+    # OLD: every event of B's reaction said count 2 (so B, who gets it in full, learnt of A's
+    # hidden 😱); an event that goes to many counts only reactions up to its own gate
     *_grid("count", ("live", "replay"), {"author": 1, "behind": 1, "at": 1, "ahead": 1,
                                          "blocked": 1}),
     # OLD: REST said 2 to B; now each count is over what the viewer sees in full (X hides A;
@@ -286,7 +288,8 @@ ROWS = [
                            "ahead": "full", "blocked": "full", "outsider": "redacted"}),
     # the reply notification to the note's author never carries the reply
     *_grid("reply", ("notification",), {"author": "redacted"}),
-    # C's reaction to A's note: gated at C's 0.8; A is notified (without anything gated)
+    # C's reaction to A's note: gated at C's 0.8; A is notified (without anything gated).
+    # OLD: its redacted variant kept the passage (the annotation's locator)
     *_grid("ann_reaction", LIVE, {"author": "redacted", "behind": "redacted",
                                   "at": "redacted", "ahead": "full", "blocked": "full",
                                   "outsider": "redacted"}),
