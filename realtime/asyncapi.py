@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from domain.discussion.events import SESSION_EVENTS
 from realtime.commands import COMMANDS
 from realtime.events import EVENTS, SubscribeResult
 from realtime.protocol import CLOSE_REASONS, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK
@@ -17,7 +18,7 @@ def _name(cls: type) -> str:
 
 def asyncapi_document(server_url: str = "ws://127.0.0.1:8000") -> dict[str, Any]:
     """Build the document (pure; the app caches the result)."""
-    types = [*COMMANDS, *EVENTS, SubscribeResult]
+    types = [*COMMANDS, *EVENTS, SubscribeResult, *SESSION_EVENTS]
     _, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     messages: dict[str, Any] = {}
     for cls in (*COMMANDS, *EVENTS):
@@ -28,6 +29,15 @@ def asyncapi_document(server_url: str = "ws://127.0.0.1:8000") -> dict[str, Any]
             "name": tag,
             "title": f"{tag} ({'client -> server' if direction == 'client' else 'server -> client'})",
             "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else tag,
+            "contentType": "application/json",
+            "payload": {"$ref": f"#/components/schemas/{_name(cls)}"},
+        }
+    for cls in SESSION_EVENTS:  # what rides in `event` frames of session rooms (event + data)
+        tag = cls.__struct_config__.tag
+        messages[f"session_{tag}"] = {
+            "name": f"session.{tag}",
+            "title": f"session room event `{tag}` (server -> client, inside an `event` frame)",
+            "summary": (cls.__doc__ or tag).strip().splitlines()[0],
             "contentType": "application/json",
             "payload": {"$ref": f"#/components/schemas/{_name(cls)}"},
         }
@@ -70,7 +80,9 @@ def asyncapi_document(server_url: str = "ws://127.0.0.1:8000") -> dict[str, Any]
                 "channel": {"$ref": "#/channels/ws"},
                 "summary": "Frames the server sends",
                 "messages": [{"$ref": f"#/channels/ws/messages/server_{c.__struct_config__.tag}"}
-                             for c in EVENTS],
+                             for c in EVENTS] + [
+                    {"$ref": f"#/channels/ws/messages/session_{c.__struct_config__.tag}"}
+                    for c in SESSION_EVENTS],
             },
         },
         "components": {"schemas": components},

@@ -127,8 +127,9 @@ async def delete_message(db: Database, venue: Venue, place_id: int, who: Princip
     check_may_remove(who, msg.author_id, place, "a message")
     await db.pool.execute(f"UPDATE {t.messages} SET deleted_at = now(), deleted_by = $2"
                           " WHERE id = $1", message_id, who.user_id)
-    gone = Removed(id=msg.id, session_id=place.id, deleted_by=who.user_id)
-    return Outcome(msg, place.room, [ChatDeleted(gone, author_id=msg.author_id)])
+    gone = Removed(id=msg.id, session_id=place.id, deleted_by=who.user_id,
+                   author_id=msg.author_id)
+    return Outcome(msg, place.room, [ChatDeleted(gone)])
 
 
 async def visible_annotation(db: Database, place: Place, who: Principal, annotation_id: int,
@@ -230,10 +231,9 @@ async def delete_annotation(db: Database, venue: Venue, place_id: int, who: Prin
     check_may_remove(who, ann.author_id, place, "an annotation")
     await db.pool.execute(f"UPDATE {t.annotations} SET deleted_at = now() WHERE id = $1",
                           annotation_id)
-    gone = Removed(id=ann.id, session_id=place.id, deleted_by=who.user_id)
-    return Outcome(ann, place.room, [AnnotationDeleted(gone, author_id=ann.author_id,
-                                                       private=ann.visibility == "private")],
-                   [Effect("unannotated", ann, place)])
+    gone = Removed(id=ann.id, session_id=place.id, deleted_by=who.user_id,
+                   author_id=ann.author_id, private=ann.visibility == "private")
+    return Outcome(ann, place.room, [AnnotationDeleted(gone)], [Effect("unannotated", ann, place)])
 
 
 async def typing(db: Database, venue: Venue, place_id: int, who: Principal, name: str,

@@ -31,7 +31,6 @@ class ChatDeleted(msgspec.Struct, tag="chat_deleted", frozen=True, tag_field="ev
     """A message left every listing (its stored events leave the room's history)."""
 
     data: Removed
-    author_id: int
 
 
 class Reacted(msgspec.Struct, tag="reaction", frozen=True, tag_field="event"):
@@ -50,8 +49,6 @@ class AnnotationDeleted(msgspec.Struct, tag="annotation_deleted", frozen=True, t
     """An annotation left every listing."""
 
     data: Removed
-    author_id: int
-    private: bool = False
 
 
 class Typing(msgspec.Struct, tag="typing", frozen=True, tag_field="event"):
@@ -70,8 +67,10 @@ class Unlocked(msgspec.Struct, tag="unlocked", frozen=True, tag_field="event"):
 #: What discussion content sends into a `session:` room (clubs will get their own union).
 SessionEvent = (ChatPosted | ChatEdited | ChatDeleted | Reacted | Annotated | AnnotationDeleted
                 | Typing | Unlocked)
+#: The events as the AsyncAPI document lists them (`Unlocked` travels as `chat`, `reaction` or
+#: `annotation` with `unlocked: true` in its data, so it is not a wire event of its own).
 SESSION_EVENTS: tuple[type, ...] = (ChatPosted, ChatEdited, ChatDeleted, Reacted, Annotated,
-                                    AnnotationDeleted, Typing, Unlocked)
+                                    AnnotationDeleted, Typing)
 
 
 class Delivery(msgspec.Struct, frozen=True):
@@ -105,8 +104,8 @@ def delivery(ev: SessionEvent) -> Delivery:
             # keyed in history (the message and its edits), so deleting it retracts them all
             return Delivery(ev.__struct_config__.tag, _d(m), _d(redact_message(m)),  # type: ignore[arg-type]
                             gate=m.gate, author_id=m.author_id, key=f"chat:{m.id}")
-        case ChatDeleted(data=gone, author_id=author):
-            return Delivery("chat_deleted", _d(gone), author_id=author,
+        case ChatDeleted(data=gone):
+            return Delivery("chat_deleted", _d(gone), author_id=gone.author_id,
                             retracts=f"chat:{gone.id}")
         case Reacted(data=r):
             return Delivery("reaction", _d(r), _d(redact_reaction(r)), gate=r.gate,
@@ -116,9 +115,9 @@ def delivery(ev: SessionEvent) -> Delivery:
             return Delivery("annotation", _d(a), _d(redact_annotation(a)), gate=a.gate,
                             author_id=a.author_id, target_user_ids=targets,
                             key=f"annotation:{a.id}")
-        case AnnotationDeleted(data=gone, author_id=author, private=private):
-            return Delivery("annotation_deleted", _d(gone), author_id=author,
-                            target_user_ids=[author] if private else None,
+        case AnnotationDeleted(data=gone):
+            return Delivery("annotation_deleted", _d(gone), author_id=gone.author_id,
+                            target_user_ids=[gone.author_id] if gone.private else None,
                             retracts=f"annotation:{gone.id}")
         case Typing(data=t):
             return Delivery("typing", _d(t), author_id=t.user_id, ephemeral=True)

@@ -15,8 +15,10 @@ from domain.discussion.shield import Audience, ViewerState
 
 class Place(msgspec.Struct, frozen=True):
     """One place content is written in. `audience` bounds every item written there;
-    `moderators` (besides site moderators) may delete anyone's content; `writable` False means
-    read-only (e.g. an ended session: `closed_code` says why)."""
+    `moderators` (besides site moderators) may delete anyone's content and write when chat is
+    locked; `writable` False means read-only (e.g. an ended session: `closed_code` says why).
+    Use-cases call the venue with nothing but `db.pool.fetch*/execute`, so they also run on one
+    checked-out connection."""
 
     kind: str                     # "session" (the room prefix and notification target kind)
     id: int
@@ -26,6 +28,7 @@ class Place(msgspec.Struct, frozen=True):
     book_title: str
     audience: Audience
     moderators: frozenset[int] = frozenset()
+    chat_locked: bool = False     # the moderators stopped chat and typing (not their own)
     chapter_starts: tuple[float, ...] = ()
     writable: bool = True
     closed_code: str = ""

@@ -149,6 +149,8 @@ class Removed(msgspec.Struct):
     id: int
     session_id: int | None
     deleted_by: int
+    author_id: int
+    private: bool = False  # a private annotation's removal goes to its author only
 
 
 class TypingOut(msgspec.Struct):

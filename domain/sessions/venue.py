@@ -3,17 +3,18 @@ who may read, who may write and where each reader is, from the session's own tab
 
 from __future__ import annotations
 
-from typing import Any
+import time
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.discussion.place import Place, Poster
 from domain.discussion.shield import ViewerState
 from domain.errors import Forbidden, NotFound
-from domain.sessions.books import get_book
+from domain.sessions.books import BookInfo
 from domain.sessions.lifecycle import fetch_session, may_see, room_of
 from domain.social.rules import hidden_user_ids
 
+BOOK_TTL = 60.0  # seconds a book's title and chapter starts are reused by this process
 _CLOSED = {"ended": ("session_ended", "the session has ended and is read-only"),
            "scheduled": ("session_not_live", "the session has not started yet")}
 
@@ -24,18 +25,35 @@ class SessionVenue:
 
     kind = "session"
 
+    def __init__(self) -> None:
+        self._books: dict[int, tuple[float, BookInfo]] = {}
+
+    async def _book(self, db: Database, book_id: int) -> BookInfo:
+        """The session's book and its chapter starts (cached for BOOK_TTL seconds)."""
+        now = time.monotonic()
+        hit = self._books.get(book_id)
+        if hit is not None and now - hit[0] < BOOK_TTL:
+            return hit[1]
+        rows = await db.pool.fetch(
+            "SELECT b.title, c.start FROM books b LEFT JOIN book_chapters c ON c.book_id = b.id"
+            " WHERE b.id = $1 ORDER BY c.position", book_id)
+        starts = tuple(float(r["start"]) for r in rows if r["start"] is not None)
+        book = BookInfo(id=book_id, title=str(rows[0]["title"]) if rows else "",
+                        chapter_starts=starts)
+        if len(self._books) > 10_000:
+            self._books.clear()
+        self._books[book_id] = (now, book)
+        return book
+
     async def place(self, db: Database, place_id: int) -> Place:
         row = await fetch_session(db, place_id)
-        return await self.place_of(db, row)
-
-    async def place_of(self, db: Database, row: Any) -> Place:
-        book = await get_book(db, row["book_id"])
+        book = await self._book(db, int(row["book_id"]))
         code, reason = _CLOSED.get(row["status"], ("", ""))
         return Place(kind=self.kind, id=int(row["id"]), room=room_of(int(row["id"])),
                      title=str(row["title"]), book_id=book.id, book_title=book.title,
                      audience=row["visibility"], moderators=frozenset({int(row["host_id"])}),
-                     chapter_starts=book.chapter_starts, writable=row["status"] == "live",
-                     closed_code=code, closed_reason=reason)
+                     chat_locked=bool(row["chat_locked"]), chapter_starts=book.chapter_starts,
+                     writable=row["status"] == "live", closed_code=code, closed_reason=reason)
 
     async def check_readable(self, db: Database, place: Place,
                              viewer: Principal | None) -> None:
@@ -60,7 +78,6 @@ class SessionVenue:
 
     async def poster(self, db: Database, place: Place, who: Principal, *,
                      chat: bool) -> Poster:
-        row = await fetch_session(db, place.id)
         part = await db.pool.fetchrow(
             "SELECT progression, furthest, locator, chapter, muted, kicked FROM"
             " session_participants WHERE session_id = $1 AND user_id = $2",
@@ -69,10 +86,10 @@ class SessionVenue:
             raise Forbidden("join the session first", code="not_participant")
         if part["kicked"]:
             raise Forbidden("you were removed from this session", code="kicked")
-        privileged = who.user_id == row["host_id"] or who.is_moderator
+        privileged = place.may_moderate(who)
         if chat and part["muted"] and not privileged:
             raise Forbidden("the host muted you in this session", code="muted")
-        if chat and row["chat_locked"] and not privileged:
+        if chat and place.chat_locked and not privileged:
             raise Forbidden("the host locked the chat", code="chat_locked")
         furthest = max(part["furthest"] or 0.0, part["progression"] or 0.0)
         return Poster(user_id=who.user_id, progression=part["progression"], furthest=furthest,

@@ -230,7 +230,8 @@ class SessionRoom(RoomKind):
                     await self._push_unlocked(hub, conn, room_id, sid, state.progress or 0.0,
                                               1.0)
                 return [], {"shield": effective}
-        outcome = await self._content(conn, who, sid, cmd)
+        async with self.db.pool.acquire() as raw:  # one checkout for the use-case's statements
+            outcome = await self._content(OnConnection(raw), conn, who, sid, cmd)  # type: ignore[arg-type]
         # the one post-commit path (REST takes it too): publish, then side effects, then ack
         positions = await deliver(outcome, hub_publish(hub, self.redis), self.db, self.redis,
                                   self._effects)
@@ -241,10 +242,10 @@ class SessionRoom(RoomKind):
             result["epoch"], result["offset"] = positions[-1]
         return [], result
 
-    async def _content(self, conn: ConnectionInfo, who: Principal, sid: int,
+    async def _content(self, db: Database, conn: ConnectionInfo, who: Principal, sid: int,
                        cmd: Any) -> Outcome[Any]:
         """One discussion use-case per command (the same ones REST calls)."""
-        db, venue = self.db, VENUE
+        venue = VENUE
         match cmd:
             case Chat(body=body, idempotency_key=key):
                 return await actions.post_message(db, venue, sid, who, body, key)
