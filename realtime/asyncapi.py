@@ -33,7 +33,7 @@ def asyncapi_document(server_url: str = "ws://127.0.0.1:8000") -> dict[str, Any]
             "payload": {"$ref": f"#/components/schemas/{_name(cls)}"},
         }
     for cls in SESSION_EVENTS:  # what rides in `event` frames of session rooms (event + data)
-        tag = cls.__struct_config__.tag
+        tag = str(cls.__struct_config__.tag)
         messages[f"session_{tag}"] = {
             "name": f"session.{tag}",
             "title": f"session room event `{tag}` (server -> client, inside an `event` frame)",

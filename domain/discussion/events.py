@@ -69,8 +69,8 @@ SessionEvent = (ChatPosted | ChatEdited | ChatDeleted | Reacted | Annotated | An
                 | Typing | Unlocked)
 #: The events as the AsyncAPI document lists them (`Unlocked` travels as `chat`, `reaction` or
 #: `annotation` with `unlocked: true` in its data, so it is not a wire event of its own).
-SESSION_EVENTS: tuple[type, ...] = (ChatPosted, ChatEdited, ChatDeleted, Reacted, Annotated,
-                                    AnnotationDeleted, Typing)
+SESSION_EVENTS: tuple[type[msgspec.Struct], ...] = (
+    ChatPosted, ChatEdited, ChatDeleted, Reacted, Annotated, AnnotationDeleted, Typing)
 
 
 class Delivery(msgspec.Struct, frozen=True):
