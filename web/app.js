@@ -6,6 +6,7 @@ const state = {
   access: null, refresh: sessionStorage.getItem("ra.refresh"), me: null,
   ws: null, room: null, session: null, since: null, seq: 0, pending: new Map(),
   members: new Map(), messages: new Map(), retry: 0, leaving: false,
+  outbox: new Map(), // idempotency key -> chat body not yet acknowledged (resent on reconnect)
 };
 
 // ---- REST -------------------------------------------------------------------------------
@@ -122,6 +123,7 @@ async function enterRoom(session) {
   state.since = null;
   state.members.clear();
   state.messages.clear();
+  state.outbox.clear();
   $("#messages").replaceChildren();
   $("#room").hidden = false;
   $("#room-title").textContent = session.title;
@@ -164,6 +166,7 @@ async function onFrame(f) {
       (ack.presence || []).forEach((m) => state.members.set(m.user_id, m));
       renderMembers();
       sendPosition();
+      flushOutbox();
       break;
     }
     case "ack": case "error": {
@@ -276,14 +279,30 @@ $("#chat-form").body.addEventListener("input", () => {
   }, 2000);
 });
 
-$("#chat-form").addEventListener("submit", async (ev) => {
+// A chat typed while the socket is down is kept with an idempotency key and resent after the
+// reconnect; the server stores and delivers it once however often it is resent.
+async function sendChat(key, body) {
+  try {
+    await send({ type: "publish", room: state.room, data: { type: "chat", body, idempotency_key: key } });
+    state.outbox.delete(key);
+  } catch (e) {
+    if (e.message !== "disconnected") state.outbox.delete(key); // refused: the error is shown
+  }
+}
+
+function flushOutbox() {
+  for (const [key, body] of state.outbox) sendChat(key, body);
+}
+
+$("#chat-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const body = ev.target.body.value.trim();
   if (!body) return;
-  try {
-    await send({ type: "publish", room: state.room, data: { type: "chat", body } });
-    ev.target.body.value = "";
-  } catch (e) { /* the error frame is shown already */ }
+  const key = crypto.randomUUID ? crypto.randomUUID()  // secure contexts only: else a random string
+    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  state.outbox.set(key, body);
+  ev.target.body.value = "";
+  if (state.ws && state.ws.readyState === WebSocket.OPEN && state.since) sendChat(key, body);
 });
 
 function leaveRoom() {
