@@ -172,3 +172,22 @@ async def test_ids_outside_bigint_in_commands_are_invalid(
                 assert err["code"] == "invalid", err
         ok = await ws.publish(room, {"type": "chat", "body": "still here"})
         assert ok["type"] == "ack"
+
+
+async def test_ids_outside_bigint_over_rest(http: httpx.AsyncClient, engines: Engines,
+                                            unique: str) -> None:
+    """Content routes answer 404 for a path id past 2^63-1 and refuse such a `book_id` query
+    naming it — never a server error."""
+    host, = await users(http, unique, 1)
+    book = await make_book(engines.database_url, f"BadRest {unique}")
+    sid = (await live_session(http, host, book))["id"]
+    huge = 2**63
+    for method, path in (("GET", f"/api/v1/sessions/{huge}/messages"),
+                         ("PATCH", f"/api/v1/sessions/{sid}/messages/{huge}"),
+                         ("DELETE", f"/api/v1/sessions/{sid}/messages/{10**30}"),
+                         ("DELETE", f"/api/v1/sessions/{sid}/annotations/{huge}")):
+        r = await http.request(method, path, headers=host.headers,
+                               json={"body": "x"} if method == "PATCH" else None)
+        assert r.status_code == 404, (path, r.status_code, r.text)
+    r = await http.get(f"/api/v1/annotations?book_id={huge}")
+    assert 400 <= r.status_code < 500 and "book_id" in r.text, r.text

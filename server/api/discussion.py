@@ -28,6 +28,8 @@ from domain.discussion.schemas import (
     ReactionOut,
     ReactionPage,
 )
+from domain.errors import NotFound
+from domain.ids import MAX_ID, in_range
 from domain.sessions.books import get_book
 from domain.sessions.venue import VENUE
 from domain.settings import Settings
@@ -43,6 +45,14 @@ RUN_EFFECT = effects.runner(VENUE)
 IdempotencyKey = Annotated[str | None, Parameter(
     header="Idempotency-Key", required=False, min_length=1, max_length=100,
     description="Client-chosen key: resending with it stores and delivers the item once")]
+
+
+def _found(**ids: int) -> None:
+    """A path id outside the BIGINT range names nothing stored: 404, never a database error."""
+    for name, value in ids.items():
+        if not in_range(value):
+            what = name.removesuffix("_id")
+            raise NotFound(f"no {what} {value}", code=f"{what}_not_found")
 
 
 class Done(msgspec.Struct):
@@ -73,12 +83,14 @@ class DiscussionController(Controller):
     async def messages(self, session_id: int, db: Database, maybe_user: Principal | None,
                        cursor: str | None = None,
                        limit: int = Parameter(default=50, ge=1, le=200)) -> MessagePage:
+        _found(session_id=session_id)
         return await listings.list_messages(db, VENUE, session_id, maybe_user, cursor, limit)
 
     @post("/{session_id:int}/messages", summary="Send a chat message")
     async def send(self, session_id: int, data: MessageIn, db: Database, user: Principal,
                    state: State, redis: Redis, settings: Settings,
                    idempotency_key: IdempotencyKey = None) -> MessageOut:
+        _found(session_id=session_id)
         out = await actions.post_message(db, VENUE, session_id, user, data.body,
                                          idempotency_key)
         return await _deliver(out, db, state, redis, settings)
@@ -86,6 +98,7 @@ class DiscussionController(Controller):
     @patch("/{session_id:int}/messages/{message_id:int}", summary="Edit my message")
     async def edit(self, session_id: int, message_id: int, data: MessageIn, db: Database,
                    user: Principal, state: State, redis: Redis, settings: Settings) -> MessageOut:
+        _found(session_id=session_id, message_id=message_id)
         out = await actions.edit_message(db, VENUE, session_id, user, message_id, data.body)
         return await _deliver(out, db, state, redis, settings)
 
@@ -93,6 +106,7 @@ class DiscussionController(Controller):
             summary="Delete a message (author, host or moderator)")
     async def remove(self, session_id: int, message_id: int, db: Database, user: Principal,
                      state: State, redis: Redis, settings: Settings) -> Done:
+        _found(session_id=session_id, message_id=message_id)
         out = await actions.delete_message(db, VENUE, session_id, user, message_id)
         await _deliver(out, db, state, redis, settings)
         return Done()
@@ -101,6 +115,7 @@ class DiscussionController(Controller):
     async def reactions(self, session_id: int, db: Database, maybe_user: Principal | None,
                         cursor: str | None = None,
                         limit: int = Parameter(default=100, ge=1, le=200)) -> ReactionPage:
+        _found(session_id=session_id)
         return await listings.list_reactions(db, VENUE, session_id, maybe_user, cursor, limit)
 
     @post("/{session_id:int}/reactions",
@@ -108,6 +123,7 @@ class DiscussionController(Controller):
     async def react(self, session_id: int, data: ReactionCreate, db: Database, user: Principal,
                     state: State, redis: Redis, settings: Settings,
                     idempotency_key: IdempotencyKey = None) -> ReactionOut:
+        _found(session_id=session_id)
         out = await actions.react(db, VENUE, session_id, user, data.emoji, data.position,
                                   data.annotation_id, idempotency_key)
         return await _deliver(out, db, state, redis, settings)
@@ -116,12 +132,14 @@ class DiscussionController(Controller):
     async def annotations(self, session_id: int, db: Database, maybe_user: Principal | None,
                           cursor: str | None = None,
                           limit: int = Parameter(default=50, ge=1, le=200)) -> AnnotationPage:
+        _found(session_id=session_id)
         return await listings.list_annotations(db, VENUE, session_id, maybe_user, cursor, limit)
 
     @post("/{session_id:int}/annotations", summary="Annotate a passage in a live session")
     async def annotate(self, session_id: int, data: AnnotationCreate, db: Database,
                        user: Principal, state: State, redis: Redis, settings: Settings,
                        idempotency_key: IdempotencyKey = None) -> AnnotationOut:
+        _found(session_id=session_id)
         out = await actions.annotate(db, VENUE, session_id, user, data, idempotency_key)
         return await _deliver(out, db, state, redis, settings)
 
@@ -130,6 +148,7 @@ class DiscussionController(Controller):
     async def unannotate(self, session_id: int, annotation_id: int, db: Database,
                          user: Principal, state: State, redis: Redis,
                          settings: Settings) -> Done:
+        _found(session_id=session_id, annotation_id=annotation_id)
         out = await actions.delete_annotation(db, VENUE, session_id, user, annotation_id)
         await _deliver(out, db, state, redis, settings)
         return Done()
@@ -141,7 +160,7 @@ class AnnotationController(Controller):
 
     @get("/", summary="Public annotations on a book, gated by how far you have read")
     async def by_book(self, db: Database, maybe_user: Principal | None,
-                      book_id: int = Parameter(query="book_id"),
+                      book_id: int = Parameter(query="book_id", ge=1, le=MAX_ID),
                       cursor: str | None = None, shield: bool = True,
                       limit: int = Parameter(default=50, ge=1, le=200)) -> AnnotationPage:
         await get_book(db, book_id)
