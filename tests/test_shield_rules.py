@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from domain.discussion.shield import (
-    Variant,
+    FULL,
+    REDACTED,
+    SKIP,
     annotation_gate,
     edit_gate,
     reaches_beyond_place,
@@ -30,18 +32,18 @@ def test_the_author_may_lower_a_note_to_its_passage_but_a_reply_never_below_its_
 
 
 @pytest.mark.parametrize(("progress", "shield", "author", "hidden", "gate", "expect"), [
-    (0.3, True, 9, frozenset(), 0.6, Variant.REDACTED),
-    (0.6, True, 9, frozenset(), 0.6, Variant.FULL),
-    (0.3, False, 9, frozenset(), 0.6, Variant.FULL),
-    (0.0, True, 5, frozenset(), 0.6, Variant.FULL),       # the viewer's own item
-    (0.9, True, 9, frozenset({9}), 0.6, Variant.SKIP),    # blocked or muted author
-    (0.3, True, 9, frozenset(), None, Variant.FULL),      # nothing gated (a deletion notice)
+    (0.3, True, 9, frozenset(), 0.6, REDACTED),
+    (0.6, True, 9, frozenset(), 0.6, FULL),
+    (0.3, False, 9, frozenset(), 0.6, FULL),
+    (0.0, True, 5, frozenset(), 0.6, FULL),       # the viewer's own item
+    (0.9, True, 9, frozenset({9}), 0.6, SKIP),    # blocked or muted author
+    (0.3, True, 9, frozenset(), None, FULL),      # nothing gated (a deletion notice)
 ])
 def test_one_variant_rule(progress: float, shield: bool, author: int, hidden: frozenset[int],
-                          gate: float | None, expect: Variant) -> None:
+                          gate: float | None, expect: int) -> None:
     """Hidden authors are skipped; behind the gate with the shield on is redacted; else full."""
     assert variant(viewer_id=5, progress=progress, shield=shield, hidden_authors=hidden,
-                   author_id=author, gate=gate) is expect
+                   author_id=author, gate=gate) == expect
 
 
 @pytest.mark.parametrize(("item", "place", "beyond"), [

@@ -24,7 +24,6 @@ that go to many (every receiver of the full variant has read that far).
 from __future__ import annotations
 
 import math
-from enum import IntEnum
 from typing import Any, Literal
 
 import msgspec
@@ -35,12 +34,10 @@ from domain.errors import Invalid
 Audience = Literal["public", "followers", "invite"]
 
 
-class Variant(IntEnum):
-    """Which variant of an item one viewer receives (`realtime.rooms.base` re-exports these)."""
-
-    SKIP = -1
-    FULL = 0
-    REDACTED = 1
+#: Which variant of an item one viewer receives (`realtime.rooms.base` re-exports these).
+SKIP = -1
+FULL = 0
+REDACTED = 1
 
 
 class ViewerState(msgspec.Struct, frozen=True):
@@ -64,24 +61,25 @@ def check_progression(value: Any, field: str = "progression") -> float:
     return number
 
 
-def variant(*, viewer_id: int, progress: float | None, shield: bool,
+def variant(viewer_id: int, progress: float | None, shield: bool,
             hidden_authors: frozenset[int], author_id: int | None, gate: float | None,
-            redactable: bool = True) -> Variant:
-    """THE rule (spec 1-3) for one viewer and one item; `gate=None` or not `redactable`: the
-    item has no redacted variant (e.g. a deletion notice)."""
+            redactable: bool = True) -> int:
+    """THE rule (spec 1-3) for one viewer and one item: SKIP, FULL or REDACTED; `gate=None`
+    or not `redactable`: the item has no redacted variant (e.g. a deletion notice). Plain
+    ints and positional arguments: the hub calls this once per recipient of a gated event."""
     if author_id is not None and author_id in hidden_authors:
-        return Variant.SKIP
+        return SKIP
     if (gate is not None and redactable and shield and author_id != viewer_id
             and (progress or 0.0) < gate):
-        return Variant.REDACTED
-    return Variant.FULL
+        return REDACTED
+    return FULL
 
 
 def is_shielded(viewer: ViewerState, gate: float, author_id: int) -> bool:
     """True when `viewer` must get the redacted variant of an item (ignoring hidden authors)."""
     return variant(viewer_id=viewer.user_id, progress=viewer.progress, shield=viewer.shield,
                    hidden_authors=frozenset(), author_id=author_id,
-                   gate=gate) is Variant.REDACTED
+                   gate=gate) == REDACTED
 
 
 def is_hidden(viewer: ViewerState, author_id: int) -> bool:
@@ -93,7 +91,7 @@ def sees_in_full(viewer: ViewerState, gate: float, author_id: int) -> bool:
     """Spec 3 for one item: what aggregates (counts) may include for this viewer."""
     return variant(viewer_id=viewer.user_id, progress=viewer.progress, shield=viewer.shield,
                    hidden_authors=viewer.hidden_authors, author_id=author_id,
-                   gate=gate) is Variant.FULL
+                   gate=gate) == FULL
 
 
 # ---- gates -------------------------------------------------------------------------------
@@ -160,6 +158,6 @@ def for_viewer(viewer: ViewerState, item: Any) -> Any | None:
     """The variant of a content item this viewer may see (None: nothing at all)."""
     got = variant(viewer_id=viewer.user_id, progress=viewer.progress, shield=viewer.shield,
                   hidden_authors=viewer.hidden_authors, author_id=item.author_id, gate=item.gate)
-    if got is Variant.SKIP:
+    if got == SKIP:
         return None
-    return item if got is Variant.FULL else redacted(item)
+    return item if got == FULL else redacted(item)

@@ -6,12 +6,11 @@ from typing import Any
 
 import msgspec
 
-from domain.discussion.shield import Variant, variant
-
 # Which variant of an event a viewer gets (see `variant_for`): the shield's own values.
-SKIP = int(Variant.SKIP)
-FULL = int(Variant.FULL)
-REDACTED = int(Variant.REDACTED)
+from domain.discussion.shield import FULL as FULL
+from domain.discussion.shield import REDACTED as REDACTED
+from domain.discussion.shield import SKIP as SKIP
+from domain.discussion.shield import variant
 
 
 class RoomEvent(msgspec.Struct):
@@ -60,9 +59,8 @@ def variant_for(viewer: Viewer, user_id: int, *, redacted: bool, gate: float | N
     one rule (`domain.discussion.shield.variant`)."""
     if targets is not None and user_id not in targets:
         return SKIP
-    return variant(viewer_id=user_id, progress=viewer.progress, shield=viewer.shield,
-                   hidden_authors=viewer.hidden_authors, author_id=author_id, gate=gate,
-                   redactable=redacted)
+    return variant(user_id, viewer.progress, viewer.shield, viewer.hidden_authors, author_id,
+                   gate, redacted)
 
 
 class HubContext:
