@@ -3,6 +3,8 @@ effects (a mention's notification) are stored before the sender gets their answe
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from tests.conftest import Engines
@@ -41,3 +43,20 @@ async def test_rest_and_socket_chat_take_the_same_path(
         for mid in (rest_id, sock_id):
             await obs.wait(lambda f, m=mid: f.get("event") == "chat" and f["data"]["id"] == m)
         assert sorted(f["data"]["id"] for f in obs.events("chat")) == [rest_id, sock_id]
+
+
+async def test_asyncapi_lists_the_session_events(http: httpx.AsyncClient) -> None:
+    """/asyncapi.json lists every discussion event of session rooms with its payload schema."""
+    doc = (await http.get("/asyncapi.json")).json()
+    schemas = doc["components"]["schemas"]
+    refs = json.dumps(doc["channels"])
+    for name, tag, payload in (("ChatPosted", "chat", "MessageOut"),
+                               ("ChatEdited", "chat_edited", "MessageOut"),
+                               ("ChatDeleted", "chat_deleted", "Removed"),
+                               ("Reacted", "reaction", "ReactionOut"),
+                               ("Annotated", "annotation", "AnnotationOut"),
+                               ("AnnotationDeleted", "annotation_deleted", "Removed"),
+                               ("Typing", "typing", "TypingOut")):
+        assert schemas[name]["properties"]["event"] == {"enum": [tag]}, schemas[name]
+        assert payload in json.dumps(schemas[name]["properties"]["data"])
+        assert f"#/components/schemas/{name}" in refs

@@ -7,6 +7,7 @@ The wire/storage carrier (realtime's RoomEvent) is built from a `Delivery` in on
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import msgspec
@@ -67,10 +68,11 @@ class Unlocked(msgspec.Struct, tag="unlocked", frozen=True, tag_field="event"):
 #: What discussion content sends into a `session:` room (clubs will get their own union).
 SessionEvent = (ChatPosted | ChatEdited | ChatDeleted | Reacted | Annotated | AnnotationDeleted
                 | Typing | Unlocked)
-#: The events as the AsyncAPI document lists them (`Unlocked` travels as `chat`, `reaction` or
-#: `annotation` with `unlocked: true` in its data, so it is not a wire event of its own).
-SESSION_EVENTS: tuple[type[msgspec.Struct], ...] = (
-    ChatPosted, ChatEdited, ChatDeleted, Reacted, Annotated, AnnotationDeleted, Typing)
+#: The events as they appear on the wire, for the AsyncAPI document (`Unlocked` travels as
+#: `chat`, `reaction` or `annotation` with `unlocked: true` in its data: no event of its own).
+SessionWireEvent = (ChatPosted | ChatEdited | ChatDeleted | Reacted | Annotated
+                    | AnnotationDeleted | Typing)
+SESSION_EVENTS: tuple[type[msgspec.Struct], ...] = typing.get_args(SessionWireEvent)
 
 
 class Delivery(msgspec.Struct, frozen=True):

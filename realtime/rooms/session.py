@@ -15,7 +15,7 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.discussion import actions, effects
 from domain.discussion.commit import Outcome, deliver
-from domain.discussion.events import Unlocked
+from domain.discussion.events import SessionWireEvent, Unlocked
 from domain.discussion.schemas import AnnotationCreate, ClientKey, GateAt, Position, Selector
 from domain.discussion.shield import ViewerState
 from domain.errors import DomainError, Invalid
@@ -149,6 +149,7 @@ class SessionRoom(RoomKind):
     keeps_history = True
     accepts_publish = True
     presence = True
+    events = SessionWireEvent  # the discussion events it publishes (listed by /asyncapi.json)
 
     def __init__(self, db: Database, redis: Redis) -> None:
         self.db = db
