@@ -84,10 +84,10 @@ async def post_message(db: Database, venue: Venue, place_id: int, who: Principal
     place = await venue.place(db, place_id)
     check_writable(place)
     poster = await venue.poster(db, place, who, chat=True)
-    mid, created = await store.insert_message(
+    row, created = await store.insert_message(
         db.pool, place, who.user_id, text, message_gate(poster.furthest), poster.locator,
         poster.chapter, key)
-    msg = await _message(db, place, mid)
+    msg = store.message_out(row)
     if not created:
         return Outcome(msg, place.room, replayed=True)
     return Outcome(msg, place.room, [ChatPosted(msg)], [Effect("mentions", msg, place)])
@@ -177,15 +177,13 @@ async def react(db: Database, venue: Venue, place_id: int, who: Principal, emoji
         db.pool, place, who.user_id, emoji, reaction_gate(anchor, poster.furthest),
         position.locator, place.chapter_at(anchor),
         target["id"] if target is not None else None, key)
-    t = store.tables(place)
     state = await venue.viewer(db, place.id, who.user_id)
-    mine = store.reaction_out(await db.pool.fetchrow(
-        store.react_sql(t, store.viewer_count(2)) + " WHERE r.id = $1", rid,
-        *store.viewer_args(state)))
+    row = await db.pool.fetchrow(store.react_both_sql(store.tables(place), 2)
+                                 + " WHERE r.id = $1", rid, *store.viewer_args(state))
+    shared = store.reaction_out(row)
+    mine = msgspec.structs.replace(shared, count=int(row["viewer_count"]))
     if not created:
         return Outcome(mine, place.room, replayed=True)
-    shared = store.reaction_out(await db.pool.fetchrow(store.react_sql(t) + " WHERE r.id = $1",
-                                                       rid))
     return Outcome(mine, place.room, [Reacted(shared)], [Effect("reacted", shared, place)])
 
 

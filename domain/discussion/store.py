@@ -51,6 +51,15 @@ def react_sql(t: Tables, count_rule: str = GATE_COUNT) -> str:
             f" FROM {t.reactions} r JOIN users u ON u.id = r.author_id")
 
 
+def react_both_sql(t: Tables, first: int) -> str:
+    """`react_sql` with both counts: `count` (as of its gate) and `viewer_count` (over what the
+    viewer in parameters `first`.. sees in full), for a new reaction's event and its ack."""
+    return react_sql(t).replace(" AS count,", " AS count, (SELECT count(*) FROM"
+                                f" {t.reactions} c WHERE c.{t.place} = r.{t.place}"
+                                " AND c.locator = r.locator AND c.emoji = r.emoji AND"
+                                f" {viewer_count(first)}) AS viewer_count,")
+
+
 def viewer_count(first: int) -> str:
     """VIEWER_COUNT with its four parameters numbered from `first`."""
     return VIEWER_COUNT.format(v=f"${first}", s=f"${first + 1}", p=f"${first + 2}",
@@ -99,15 +108,20 @@ def annotation_out(r: Any) -> AnnotationOut:
 
 async def insert_message(conn: Any, place: Place, author_id: int, body: str, gate: float,
                          locator: str | None, chapter: int | None,
-                         key: str | None) -> tuple[int, bool]:
-    """(id, created): with an idempotency key already used by this author, the stored one."""
+                         key: str | None) -> tuple[Any, bool]:
+    """(row as `msg_sql` reads it, created) in one statement; with an idempotency key already
+    used by this author, the stored message and False."""
     t = tables(place)
-    new = await conn.fetchval(
-        f"INSERT INTO {t.messages} ({t.place}, author_id, body, gate, locator, chapter,"
-        " client_key) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (author_id, client_key)"
-        " WHERE client_key IS NOT NULL DO NOTHING RETURNING id",
+    row = await conn.fetchrow(
+        f"WITH m AS (INSERT INTO {t.messages} ({t.place}, author_id, body, gate, locator,"
+        " chapter, client_key) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (author_id,"
+        " client_key) WHERE client_key IS NOT NULL DO NOTHING RETURNING *)"
+        + msg_sql(t).replace(f" FROM {t.messages} m", " FROM m"),
         place.id, author_id, body, gate, locator, chapter, key)
-    return await _or_existing(conn, t.messages, new, author_id, key)
+    if row is not None:
+        return row, True
+    return await conn.fetchrow(msg_sql(t) + " WHERE m.author_id = $1 AND m.client_key = $2",
+                               author_id, key), False
 
 
 async def insert_reaction(conn: Any, place: Place, author_id: int, emoji: str, gate: float,
