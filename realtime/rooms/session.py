@@ -13,71 +13,28 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
-from domain.discussion import actions, effects
-from domain.discussion.commit import Outcome, deliver
+from domain.discussion import effects
 from domain.discussion.events import SessionWireEvent, Unlocked
-from domain.discussion.schemas import AnnotationCreate, ClientKey, GateAt, Position, Selector
+from domain.discussion.schemas import Position
 from domain.discussion.shield import ViewerState
 from domain.errors import DomainError, Invalid
-from domain.ids import Id
 from domain.keys import SESSION_CONTROL
 from domain.sessions import content, lifecycle, social
 from domain.sessions.books import BookInfo, get_book
 from domain.sessions.onconn import OnConnection
 from domain.sessions.positions import HiddenReader, MoveWriter
 from domain.sessions.venue import VENUE
+from realtime.rooms import discussion_commands
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
-from realtime.rooms.discussion import hub_publish, room_event
+from realtime.rooms.discussion import room_event
+from realtime.rooms.discussion_commands import DiscussionCommand
 
 log = logging.getLogger("readalong.sessions")
 HIDDEN_TTL = 5.0  # seconds a reader's blocked/muted set is reused between position updates
 
 
 # ---- what clients publish into a session room (`publish.data`, tag field `type`) ----
-
-class Chat(msgspec.Struct, tag="chat", forbid_unknown_fields=True):
-    """`idempotency_key`: resend after a reconnect; the same key stores and delivers once."""
-
-    body: str
-    idempotency_key: ClientKey | None = None
-
-
-class ChatEdit(msgspec.Struct, tag="chat_edit", forbid_unknown_fields=True):
-    message_id: Id
-    body: str
-
-
-class ChatDelete(msgspec.Struct, tag="chat_delete", forbid_unknown_fields=True):
-    message_id: Id
-
-
-class React(msgspec.Struct, tag="react", forbid_unknown_fields=True):
-    """On a passage (`position`) or on an annotation (`annotation_id`)."""
-
-    emoji: str
-    position: Position | None = None
-    annotation_id: Id | None = None
-    idempotency_key: ClientKey | None = None
-
-
-class Annotate(msgspec.Struct, tag="annotate", forbid_unknown_fields=True):
-    """`gate_at="passage"`: gated at the passage's end, not at my furthest progression."""
-
-    selectors: list[Selector]
-    note: str = ""
-    visibility: Literal["private", "session", "public"] = "session"
-    parent_id: Id | None = None  # a reply to an annotation of this session
-    gate_at: GateAt = "progress"
-    idempotency_key: ClientKey | None = None
-
-
-class AnnotationDelete(msgspec.Struct, tag="annotation_delete", forbid_unknown_fields=True):
-    annotation_id: Id
-
-
-class Typing(msgspec.Struct, tag="typing", forbid_unknown_fields=True):
-    typing: bool = True
-
+# the discussion commands (realtime.rooms.discussion_commands) plus the session's own:
 
 class Shield(msgspec.Struct, tag="shield", forbid_unknown_fields=True):
     """Turn my own shield on/off (null: back to the room default)."""
@@ -85,9 +42,7 @@ class Shield(msgspec.Struct, tag="shield", forbid_unknown_fields=True):
     enabled: bool | None
 
 
-SessionCommand = (Chat | ChatEdit | ChatDelete | React | Annotate | AnnotationDelete | Typing
-                  | Shield)
-_ID_FIELDS = ("message_id", "annotation_id", "parent_id")
+SessionCommand = DiscussionCommand | Shield
 
 
 class PresenceMeta(msgspec.Struct, forbid_unknown_fields=True):
@@ -98,37 +53,12 @@ class PresenceMeta(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _decode(data: dict[str, Any], kind: Any, what: str) -> Any:
-    try:
-        return msgspec.convert(data, kind, strict=True)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        field = text.rsplit(" - at `$.", 1)[1].rstrip("`") if " - at `$." in text else None
-        if field is not None and ("progression" in field):
-            raise Invalid(f"bad {what}: {text}", code="invalid_position", field=field) from None
-        if field is not None and field.endswith(_ID_FIELDS):
-            raise Invalid(f"bad {what}: {text}", field=field) from None  # code `invalid`
-        raise Invalid(f"bad {what}: {text}", code="invalid_payload", field=field) from None
+    return discussion_commands.decode(data, kind, what)
 
 
 def unlocked_event(item: Any) -> RoomEvent:
     """The full variant of something a reader just read past (pushed to that reader only)."""
     return room_event(Unlocked(item))
-
-
-def _ack(cmd: Any, item: Any) -> dict[str, Any]:
-    """The ack's result for a content command (the same fields as before the component)."""
-    match cmd:
-        case Chat():
-            return {"message_id": item.id, "gate": item.gate}
-        case ChatEdit() | ChatDelete():
-            return {"message_id": item.id}
-        case React():  # the count over what the reactor may see (never an oracle)
-            return {"reaction_id": item.id, "count": item.count}
-        case Annotate():
-            return {"annotation_id": item.id, "gate": item.gate}
-        case AnnotationDelete():
-            return {"annotation_id": item.id}
-    return {}
 
 
 def session_id_of(room_id: str) -> int:
@@ -231,41 +161,10 @@ class SessionRoom(RoomKind):
                     await self._push_unlocked(hub, conn, room_id, sid, state.progress or 0.0,
                                               1.0)
                 return [], {"shield": effective}
-        async with self.db.pool.acquire() as raw:  # one checkout for the use-case's statements
-            outcome = await self._content(OnConnection(raw), conn, who, sid, cmd)  # type: ignore[arg-type]
-        # the one post-commit path (REST takes it too): publish, then side effects, then ack
-        positions = await deliver(outcome, hub_publish(hub, self.redis), self.db, self.redis,
-                                  self._effects)
-        result = _ack(cmd, outcome.result)
-        if outcome.replayed:  # an idempotent resend: stored and delivered the first time
-            result["replayed"] = True
-        if positions:
-            result["epoch"], result["offset"] = positions[-1]
+        # a discussion command: the use-case REST calls too, then publish, side effects, ack
+        result = await discussion_commands.handle(hub, self.redis, self.db, VENUE,
+                                                  self._effects, sid, conn, who, cmd)
         return [], result
-
-    async def _content(self, db: Database, conn: ConnectionInfo, who: Principal, sid: int,
-                       cmd: Any) -> Outcome[Any]:
-        """One discussion use-case per command (the same ones REST calls)."""
-        venue = VENUE
-        match cmd:
-            case Chat(body=body, idempotency_key=key):
-                return await actions.post_message(db, venue, sid, who, body, key)
-            case ChatEdit(message_id=mid, body=body):
-                return await actions.edit_message(db, venue, sid, who, mid, body)
-            case ChatDelete(message_id=mid):
-                return await actions.delete_message(db, venue, sid, who, mid)
-            case React(emoji=emoji, position=position, annotation_id=target,
-                       idempotency_key=key):
-                return await actions.react(db, venue, sid, who, emoji, position, target, key)
-            case Annotate():
-                return await actions.annotate(db, venue, sid, who, AnnotationCreate(
-                    selectors=cmd.selectors, note=cmd.note, visibility=cmd.visibility,
-                    parent_id=cmd.parent_id, gate_at=cmd.gate_at), cmd.idempotency_key)
-            case AnnotationDelete(annotation_id=aid):
-                return await actions.delete_annotation(db, venue, sid, who, aid)
-            case Typing(typing=typing):
-                return await actions.typing(db, venue, sid, who, conn.display_name, typing)
-        raise Invalid("unknown session command", code="invalid_payload")  # pragma: no cover
 
     async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
                           meta: dict[str, Any]) -> dict[str, Any]:
