@@ -21,6 +21,12 @@ How a place kind uses it (sessions do; a club, a club section thread or an event
    effects.runner(venue))`, where `publish(room, event)` is injected by the transport (realtime
    builds its RoomEvent carrier from `events.delivery(event)`). Events are the closed union
    `events.SessionEvent`; a new room kind adds its own union the same way.
+   Transports that exist already: `realtime.rooms.discussion_commands` (the socket commands
+   `chat`, `chat_edit`, `chat_delete`, `react`, `annotate`, `annotation_delete`, `typing`:
+   `decode`, then `handle(hub, redis, db, venue, effects, place_id, conn, who, cmd)` gives the
+   ack — a club room kind calls it from its `on_publish`), `realtime.rooms.discussion` (the
+   typed event -> RoomEvent carrier and the hub/Publisher publish functions) and
+   `server.api.discussion` (REST routes over a venue).
 4. **The rule** (`shield`) is written once: `variant()` decides SKIP / FULL / REDACTED for a
    viewer and an item, `*_gate()` the gates, `reaches_beyond_place()` the audience bound;
    `realtime.rooms.base.variant_for` calls it. Every new item kind joins the shield table test
