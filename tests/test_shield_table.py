@@ -7,7 +7,9 @@ A's follower F, and an invite-only session where A writes a "public" note. Every
 live socket from before the first item; afterwards each reconnects and replays from that point.
 Each row below is one (item, path, viewer) -> what the viewer gets: "full", "redacted", "none"
 (or a count). Rows marked OLD failed on the code before domain/discussion (the comment says
-why); the others pin what already held.
+why); the others pin what already held. Checked by running this file against that code (main at
+2f764d4, with `gate_at` dropped from the requests it refused): 62 of the 151 rows failed, all of
+them OLD rows, and every other row passed.
 
 Paths: live (the room's events), replay (`since` after a reconnect), rest (the place's
 listing), book (`GET /annotations?book_id=`), notification (the stored notification, whose
@@ -35,7 +37,7 @@ from tests.test_sessions_helpers import WS, db_exec, live_session, make_book
 
 SECRETS = {"message": "SECRET-MSG butler", "edited": "SECRET-EDIT heir", "note": "SECRET-NOTE",
            "passage_note": "SAFE-PASSAGE-NOTE", "reply": "SECRET-REPLY twin",
-           "invite_note": "SECRET-INVITE vault"}
+           "invite_note": "SECRET-INVITE vault", "fans_note": "SECRET-FANS cellar"}
 VIEWERS = ("author", "behind", "at", "ahead", "blocked", "outsider")
 
 
@@ -63,13 +65,16 @@ class World:
 async def _build(http: httpx.AsyncClient, engines: Engines, server: ServerProcess) -> World:
     w = World()
     u = uuid.uuid4().hex[:6]
-    for name in ("host", *VIEWERS[:-1], "outsider", "follower"):
+    for name in ("host", *VIEWERS[:-1], "outsider", "follower", "hostfan"):
         w.users[name] = await register(http, u, prefix=name[:5], display_name=name)
     a, users = w.users["author"], w.users
     assert (await http.post(f"/api/v1/users/{a.handle}/block",
                             headers=users["blocked"].headers)).status_code == 204
     assert (await http.post(f"/api/v1/users/{a.handle}/follow",
                             headers=users["follower"].headers)).status_code == 200
+    for fan in ("hostfan", "author"):  # the host's followers may read followers-only sessions
+        assert (await http.post(f"/api/v1/users/{users['host'].handle}/follow",
+                                headers=users[fan].headers)).status_code == 200
     book = await make_book(engines.database_url, f"Table {u}")
     s = w.session = await live_session(http, users["host"], book, title=f"Table {u}")
     room, sid = s["room"], s["id"]
@@ -142,7 +147,15 @@ async def _build(http: httpx.AsyncClient, engines: Engines, server: ServerProces
                            json=_sel(0.0, 0.0, SECRETS["invite_note"], gate_at="passage"))
     assert made.status_code == 201, made.text
     w.ids["invite"] = made.json()["id"]
-    for name in (*VIEWERS, "host", "anonymous", "anonymous_unshielded"):
+    fol = await live_session(http, users["host"], book, title=f"Fans {u}",
+                             visibility="followers")
+    assert (await http.post(f"/api/v1/sessions/{fol['id']}/join", json={},
+                            headers=a.headers)).status_code == 200
+    made = await http.post(f"/api/v1/sessions/{fol['id']}/annotations", headers=a.headers,
+                           json=_sel(0.0, 0.0, SECRETS["fans_note"], gate_at="passage"))
+    assert made.status_code == 201, made.text
+    w.ids["followers"] = made.json()["id"]
+    for name in (*VIEWERS, "host", "hostfan", "follower", "anonymous", "anonymous_unshielded"):
         headers = users[name].headers if name in users else {}
         q = "&shield=false" if name == "anonymous_unshielded" else ""
         w.rest[name] = {
@@ -174,7 +187,8 @@ _LISTS = {"message": "messages", "edited": "messages", "reaction": "reactions",
           "count": "reactions", "annotation": "annotations", "passage": "annotations",
           "reply": "annotations", "ann_reaction": "reactions"}
 _SECRET_OF = {"message": "message", "edited": "edited", "annotation": "note",
-              "passage": "passage_note", "reply": "reply"}
+              "passage": "passage_note", "reply": "reply", "invite": "invite_note",
+              "followers": "fans_note"}
 
 
 def _variant(item: dict[str, Any] | None) -> str:
@@ -234,8 +248,7 @@ def observe(w: World, kind: str, path: str, viewer: str) -> Any:
     if path == "feed":
         rows = [r for r in w.activities if r["object_id"] == str(iid)]
         if rows:  # a feed item never carries the note
-            assert all(SECRETS[_SECRET_OF.get(kind, "invite_note")] not in r["payload"]
-                       for r in rows)
+            assert all(SECRETS[_SECRET_OF[kind]] not in r["payload"] for r in rows)
         return "redacted" if rows else "none"
     raise AssertionError(path)
 
@@ -302,6 +315,12 @@ ROWS = [
         ("outsider", "none"), ("behind", "none"), ("anonymous", "none"),
         ("anonymous_unshielded", "none"), ("author", "full"), ("host", "full"))],
     pytest.param("invite", "feed", "follower", "none", id="invite-feed"),
+    # OLD: the same for a followers-only session: only the host's followers (and those
+    # admitted) may read its notes by book; A's own followers get no feed item naming it
+    *[pytest.param("followers", "book", v, e, id=f"followers-book-{v}") for v, e in (
+        ("hostfan", "full"), ("follower", "none"), ("outsider", "none"),
+        ("anonymous_unshielded", "none"), ("author", "full"))],
+    pytest.param("followers", "feed", "follower", "none", id="followers-feed"),
 ]
 
 
