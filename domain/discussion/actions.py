@@ -125,8 +125,10 @@ async def delete_message(db: Database, venue: Venue, place_id: int, who: Princip
         raise NotFound(f"no message {message_id}", code="message_not_found", field="message_id")
     msg = store.message_out(row)
     check_may_remove(who, msg.author_id, place, "a message")
-    await db.pool.execute(f"UPDATE {t.messages} SET deleted_at = now(), deleted_by = $2"
-                          " WHERE id = $1", message_id, who.user_id)
+    if await db.pool.fetchval(f"UPDATE {t.messages} SET deleted_at = now(), deleted_by = $2"
+                              " WHERE id = $1 AND deleted_at IS NULL RETURNING id",
+                              message_id, who.user_id) is None:  # deleted meanwhile: once
+        raise NotFound(f"no message {message_id}", code="message_not_found", field="message_id")
     gone = Removed(id=msg.id, session_id=place.id, deleted_by=who.user_id,
                    author_id=msg.author_id)
     return Outcome(msg, place.room, [ChatDeleted(gone)])
@@ -227,8 +229,10 @@ async def delete_annotation(db: Database, venue: Venue, place_id: int, who: Prin
                        field="annotation_id")
     ann = store.annotation_out(row)
     check_may_remove(who, ann.author_id, place, "an annotation")
-    await db.pool.execute(f"UPDATE {t.annotations} SET deleted_at = now() WHERE id = $1",
-                          annotation_id)
+    if await db.pool.fetchval(f"UPDATE {t.annotations} SET deleted_at = now() WHERE id = $1"
+                              " AND deleted_at IS NULL RETURNING id", annotation_id) is None:
+        raise NotFound(f"no annotation {annotation_id}", code="annotation_not_found",
+                       field="annotation_id")
     gone = Removed(id=ann.id, session_id=place.id, deleted_by=who.user_id,
                    author_id=ann.author_id, private=ann.visibility == "private")
     return Outcome(ann, place.room, [AnnotationDeleted(gone)], [Effect("unannotated", ann, place)])
