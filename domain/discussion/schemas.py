@@ -45,7 +45,7 @@ class MessageOut(msgspec.Struct):
 
 class ReactionOut(msgspec.Struct):
     """`count`: reactions with this emoji on this passage that the receiver may see in full
-    (see domain.discussion.shield); the redacted variant has no emoji, passage or count."""
+    (see domain.discussion.shield); the redacted variant has no emoji and no count."""
 
     id: int
     session_id: int
@@ -53,7 +53,7 @@ class ReactionOut(msgspec.Struct):
     author_name: str
     gate: float
     chapter: int | None
-    locator: str | None
+    locator: str
     created_at: datetime
     emoji: str | None = None
     count: int | None = None

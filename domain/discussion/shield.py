@@ -8,8 +8,9 @@ notifications, emails and web push built from them, feed items, counts):
    is its author's; an item is never readable wider than the place it was written in, see
    `reaches_beyond_place`).
 2. **Redacted.** With the shield on, a viewer whose furthest progression in the place is below
-   an item's gate gets the redacted variant: who, when and which chapter, never the text, the
-   note, the quote, the emoji, the passage of a reaction or a count. Authors always see their own.
+   an item's gate gets the redacted variant: who, when and where (gate, chapter, locator or
+   range), never the text, the note, the quote, the emoji or a count. Authors always see their
+   own.
 3. **Full** otherwise.
 
 Gates (`*_gate`): an item is gated at least at the author's furthest progression when they wrote
@@ -134,9 +135,10 @@ def redact_message(full: MessageOut) -> MessageOut:
 
 
 def redact_reaction(full: ReactionOut) -> ReactionOut:
-    """Who and which chapter, that someone reacted: not with what, not on which passage, and no
-    count (a count per passage would be an oracle for the emoji)."""
-    return msgspec.structs.replace(full, emoji=None, count=None, locator=None, redacted=True)
+    """Who and where, that someone reacted: not with what, and no count. (The passage stays, as
+    a message's does: counts are computed over what each receiver may see, so reacting on the
+    same passage learns nothing.)"""
+    return msgspec.structs.replace(full, emoji=None, count=None, redacted=True)
 
 
 def redact_annotation(full: AnnotationOut) -> AnnotationOut:
