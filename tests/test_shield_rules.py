@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.discussion.shield import (
+from domain.discussion.spoilers import (
     FULL,
     REDACTED,
     SKIP,

@@ -35,7 +35,7 @@ from domain.discussion.schemas import (
     TypingOut,
 )
 from domain.discussion.selectors import check_selectors
-from domain.discussion.shield import (
+from domain.discussion.spoilers import (
     annotation_gate,
     check_progression,
     edit_gate,

@@ -18,7 +18,7 @@ from domain.db import Database
 from domain.discussion.commit import Effect, Runner
 from domain.discussion.place import Place, Venue
 from domain.discussion.schemas import AnnotationOut, MessageOut, ReactionOut
-from domain.discussion.shield import is_shielded, reaches_beyond_place
+from domain.discussion.spoilers import is_shielded, reaches_beyond_place
 from domain.discussion.store import tables
 from domain.feeds import verbs
 from domain.feeds.service import record_activity, retract_activity

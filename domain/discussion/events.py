@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from domain.discussion.schemas import AnnotationOut, MessageOut, ReactionOut, Removed, TypingOut
-from domain.discussion.shield import redact_annotation, redact_message, redact_reaction
+from domain.discussion.spoilers import redact_annotation, redact_message, redact_reaction
 
 
 class ChatPosted(msgspec.Struct, tag="chat", frozen=True, tag_field="event"):

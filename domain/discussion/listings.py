@@ -10,7 +10,7 @@ from domain.db import Database
 from domain.discussion import store
 from domain.discussion.place import Place, Venue
 from domain.discussion.schemas import AnnotationPage, MessagePage, ReactionPage
-from domain.discussion.shield import ViewerState, for_viewer
+from domain.discussion.spoilers import ViewerState, for_viewer
 from domain.errors import Invalid
 from domain.social.rules import hidden_user_ids
 

@@ -10,7 +10,7 @@ import msgspec
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
-from domain.discussion.shield import Audience, ViewerState
+from domain.discussion.spoilers import Audience, ViewerState
 
 
 class Place(msgspec.Struct, frozen=True):

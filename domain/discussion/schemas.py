@@ -45,7 +45,7 @@ class MessageOut(msgspec.Struct):
 
 class ReactionOut(msgspec.Struct):
     """`count`: reactions with this emoji on this passage that the receiver may see in full
-    (see domain.discussion.shield); the redacted variant has no emoji and no count."""
+    (see domain.discussion.spoilers); the redacted variant has no emoji and no count."""
 
     id: int
     session_id: int

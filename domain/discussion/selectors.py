@@ -10,7 +10,7 @@ from domain.discussion.schemas import (
     ProgressionSelector,
     TextQuoteSelector,
 )
-from domain.discussion.shield import check_progression
+from domain.discussion.spoilers import check_progression
 from domain.errors import Invalid
 
 

@@ -9,7 +9,7 @@ import msgspec
 
 from domain.discussion.place import Place
 from domain.discussion.schemas import AnnotationOut, MessageOut, ReactionOut, Selector
-from domain.discussion.shield import ViewerState
+from domain.discussion.spoilers import ViewerState
 
 
 class Tables(msgspec.Struct, frozen=True):

@@ -7,7 +7,7 @@ from typing import Any
 
 from domain.db import Database
 from domain.discussion import listings
-from domain.discussion.shield import ViewerState
+from domain.discussion.spoilers import ViewerState
 from domain.sessions.venue import VENUE
 
 

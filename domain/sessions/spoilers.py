@@ -1,6 +1,7 @@
-"""The spoiler shield's rules, now `domain.discussion.shield` (kept importable from here)."""
+"""The spoiler shield's rules, now `domain.discussion.spoilers` (kept importable from here)."""
 
-from domain.discussion.shield import (
+from domain.discussion.schemas import AnnotationOut, MessageOut, ReactionOut
+from domain.discussion.spoilers import (
     ViewerState,
     check_progression,
     for_viewer,
@@ -12,6 +13,7 @@ from domain.discussion.shield import (
 )
 
 __all__ = [  # re-exported (defined in domain.discussion)
-    "ViewerState", "check_progression", "for_viewer", "is_hidden", "is_shielded",
-    "redact_annotation", "redact_message", "redact_reaction"
+    "AnnotationOut", "MessageOut", "ReactionOut", "ViewerState", "check_progression",
+    "for_viewer", "is_hidden", "is_shielded", "redact_annotation", "redact_message",
+    "redact_reaction",
 ]

@@ -8,7 +8,7 @@ import time
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.discussion.place import Place, Poster
-from domain.discussion.shield import ViewerState
+from domain.discussion.spoilers import ViewerState
 from domain.errors import Forbidden, NotFound
 from domain.sessions.books import BookInfo
 from domain.sessions.lifecycle import fetch_session, may_see, room_of

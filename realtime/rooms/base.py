@@ -7,10 +7,10 @@ from typing import Any
 import msgspec
 
 # Which variant of an event a viewer gets (see `variant_for`): the shield's own values.
-from domain.discussion.shield import FULL as FULL
-from domain.discussion.shield import REDACTED as REDACTED
-from domain.discussion.shield import SKIP as SKIP
-from domain.discussion.shield import variant
+from domain.discussion.spoilers import FULL as FULL
+from domain.discussion.spoilers import REDACTED as REDACTED
+from domain.discussion.spoilers import SKIP as SKIP
+from domain.discussion.spoilers import variant
 
 
 class RoomEvent(msgspec.Struct):
@@ -56,7 +56,7 @@ class ConnectionInfo(msgspec.Struct, frozen=True):
 def variant_for(viewer: Viewer, user_id: int, *, redacted: bool, gate: float | None,
                 author_id: int | None, targets: list[int] | frozenset[int] | None) -> int:
     """SKIP, FULL or REDACTED for one viewer: recipient targets here, the rest is the shield's
-    one rule (`domain.discussion.shield.variant`)."""
+    one rule (`domain.discussion.spoilers.variant`)."""
     if targets is not None and user_id not in targets:
         return SKIP
     return variant(user_id, viewer.progress, viewer.shield, viewer.hidden_authors, author_id,

@@ -16,7 +16,7 @@ from domain.db import Database
 from domain.discussion import effects
 from domain.discussion.events import SessionWireEvent, Unlocked
 from domain.discussion.schemas import Position
-from domain.discussion.shield import ViewerState
+from domain.discussion.spoilers import ViewerState
 from domain.errors import DomainError, Invalid
 from domain.keys import SESSION_CONTROL
 from domain.sessions import content, lifecycle, social

@@ -32,6 +32,14 @@ import msgspec
 from domain.discussion.schemas import AnnotationOut, GateAt, MessageOut, ReactionOut
 from domain.errors import Invalid
 
+__all__ = [  # the item structs are re-exported: the rule's tests build items from here
+    "FULL", "REDACTED", "SKIP", "AnnotationOut", "Audience", "MessageOut", "ReactionOut",
+    "ViewerState", "annotation_gate", "check_progression", "edit_gate", "for_viewer",
+    "is_hidden", "is_shielded", "message_gate", "reaches_beyond_place", "reaction_gate",
+    "redact_annotation", "redact_message", "redact_reaction", "redacted", "sees_in_full",
+    "variant",
+]
+
 Audience = Literal["public", "followers", "invite"]
 
 
