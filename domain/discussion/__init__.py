@@ -29,6 +29,6 @@ How a place kind uses it (sessions do; a club, a club section thread or an event
    `server.api.discussion` (REST routes over a venue).
 4. **The shield's rule** (`spoilers`) is written once: `variant()` decides SKIP / FULL /
    REDACTED for a viewer and an item, `*_gate()` the gates, `reaches_beyond_place()` the
-   audience bound; `realtime.rooms.base.variant_for` calls it. Every new item kind joins the shield table test
-   (tests/test_shield_table.py).
+   audience bound; `realtime.rooms.base.variant_for` calls it. Every new item kind joins the
+   shield table test (tests/test_shield_table.py).
 """
