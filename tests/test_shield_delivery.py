@@ -60,3 +60,25 @@ async def test_asyncapi_lists_the_session_events(http: httpx.AsyncClient) -> Non
         assert schemas[name]["properties"]["event"] == {"enum": [tag]}, schemas[name]
         assert payload in json.dumps(schemas[name]["properties"]["data"])
         assert f"#/components/schemas/{name}" in refs
+
+
+async def test_book_listing_reads_the_reading_state(http: httpx.AsyncClient,
+                                                    engines: Engines, unique: str) -> None:
+    """A public note gated at 0.6 is redacted by book for a reader who never read that far,
+    and in full once their reading progress (outside any session) passes 0.6."""
+    host, reader = await users(http, unique, 2)
+    book = await make_book(engines.database_url, f"State {unique}")
+    s = await live_session(http, host, book)
+    await http.post(f"/api/v1/sessions/{s['id']}/join", json={}, headers=host.headers)
+    note = {"visibility": "public", "note": "the ending", "gate_at": "passage",
+            "selectors": [{"type": "ProgressionSelector", "start": 0.6, "end": 0.6}]}
+    r = await http.post(f"/api/v1/sessions/{s['id']}/annotations", json=note,
+                        headers=host.headers)
+    assert r.status_code == 201, r.text
+    url = f"/api/v1/annotations?book_id={book}"
+    assert (await http.get(url, headers=reader.headers)).json()["items"][0]["note"] is None
+    r = await http.post(f"/api/v1/me/books/{book}/progress", json={"progression": 0.7},
+                        headers=reader.headers)
+    assert r.status_code == 200, r.text
+    assert (await http.get(url, headers=reader.headers)).json()["items"][0]["note"] == \
+        "the ending"

@@ -86,10 +86,14 @@ async def list_annotations(db: Database, venue: Venue, place_id: int, viewer: Pr
 
 
 async def book_progress(db: Database, user_id: int, book_id: int) -> float | None:
-    """How far a reader got in a book across all the sessions they joined for it."""
+    """How far a reader got in a book: their reading state's furthest progression (progress
+    updates, e-reader syncs) or the furthest of the sessions they joined for it, whichever is
+    further (sessions do not feed the reading state yet)."""
     value = await db.pool.fetchval(
-        "SELECT max(p.furthest) FROM session_participants p JOIN reading_sessions s"
-        " ON s.id = p.session_id WHERE p.user_id = $1 AND s.book_id = $2", user_id, book_id)
+        "SELECT GREATEST((SELECT max(p.furthest) FROM session_participants p JOIN"
+        " reading_sessions s ON s.id = p.session_id WHERE p.user_id = $1 AND s.book_id = $2),"
+        " (SELECT r.furthest FROM reading_states r WHERE r.user_id = $1 AND r.book_id = $2))",
+        user_id, book_id)
     return float(value) if value is not None else None
 
 
