@@ -1,5 +1,6 @@
 """One post-commit path for REST and the socket: the room hears of the item, and its side
-effects (a mention's notification) are stored before the sender gets their answer."""
+effects (a mention's notification) are stored before the sender gets their answer. Also: the
+AsyncAPI document lists the discussion events, and book-wide gates read the reading state."""
 
 from __future__ import annotations
 
