@@ -1,11 +1,11 @@
-"""The `session:<id>` room kind: co-reading rooms with positions, chat and the spoiler shield."""
+"""The `session:<id>` room kind itself: admission, commands, positions, unlocks, shield changes."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 import orjson
@@ -14,8 +14,7 @@ from redis.asyncio import Redis
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.discussion import effects
-from domain.discussion.events import SessionWireEvent, Unlocked
-from domain.discussion.schemas import Position
+from domain.discussion.events import SessionWireEvent
 from domain.discussion.spoilers import ViewerState
 from domain.errors import DomainError, Invalid
 from domain.keys import SESSION_CONTROL
@@ -26,39 +25,12 @@ from domain.sessions.positions import HiddenReader, MoveWriter
 from domain.sessions.venue import VENUE
 from realtime.rooms import discussion_commands
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
-from realtime.rooms.discussion import room_event
-from realtime.rooms.discussion_commands import DiscussionCommand
+from realtime.rooms.session.commands import PresenceMeta, SessionCommand, Shield
+from realtime.rooms.session.commands import decode as _decode
+from realtime.rooms.session.events import unlocked_event
 
 log = logging.getLogger("readalong.sessions")
 HIDDEN_TTL = 5.0  # seconds a reader's blocked/muted set is reused between position updates
-
-
-# ---- what clients publish into a session room (`publish.data`, tag field `type`) ----
-# the discussion commands (realtime.rooms.discussion_commands) plus the session's own:
-
-class Shield(msgspec.Struct, tag="shield", forbid_unknown_fields=True):
-    """Turn my own shield on/off (null: back to the room default)."""
-
-    enabled: bool | None
-
-
-SessionCommand = DiscussionCommand | Shield
-
-
-class PresenceMeta(msgspec.Struct, forbid_unknown_fields=True):
-    """What a reader puts in presence: their position and whether they are active."""
-
-    position: Position | None = None
-    state: Literal["active", "idle"] = "active"
-
-
-def _decode(data: dict[str, Any], kind: Any, what: str) -> Any:
-    return discussion_commands.decode(data, kind, what)
-
-
-def unlocked_event(item: Any) -> RoomEvent:
-    """The full variant of something a reader just read past (pushed to that reader only)."""
-    return room_event(Unlocked(item))
 
 
 def session_id_of(room_id: str) -> int:
