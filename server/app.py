@@ -28,6 +28,7 @@ from server.deps import (
 from server.health import HealthController
 from server.logs import configure_logging
 from server.middleware import request_context_middleware
+from server.plugins import plugins_for
 from server.problems import EXCEPTION_HANDLERS
 from server.state import Services
 
@@ -54,13 +55,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await services.start()
-        for hook in list(services.extras.get("on_startup", [])):
+        for hook in list(services.on_startup):
             await hook(app, services)
         log.info("readalong ready (node %s)", services.settings.node_id)
         try:
             yield
         finally:
-            for hook in reversed(list(services.extras.get("on_shutdown", []))):
+            for hook in reversed(services.on_shutdown):
                 try:
                     await hook(app, services)
                 except Exception:  # noqa: BLE001 - keep shutting down the rest
@@ -78,8 +79,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if WEB_DIR.exists():
         handlers.append(create_static_files_router(path="/app", directories=[WEB_DIR],
                                                    html_mode=True, include_in_schema=False))
-    from server.plugins import plugins_for
-
     app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
@@ -111,6 +110,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.services = services
     # outermost, so that 404s and other router-level errors also get ids, headers and a log line
     app.asgi_handler = request_context_middleware(app.asgi_handler)
-    for wrap in services.extras.get("asgi_wrappers", []):  # e.g. the hub takes /ws first
+    for wrap in services.asgi_wrappers:  # e.g. the hub takes /ws first
         app.asgi_handler = wrap(app.asgi_handler)
     return app

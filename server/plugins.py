@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from domain.accounts.names import display_names
+from realtime.names import NameCache
+from realtime.plugin import HubPlugin
+from realtime.rooms.session import SessionRoom
 from server.state import Services
 
 
@@ -20,48 +24,41 @@ def _session_rooms(services: Services) -> None:
     """Plug the `session:<id>` room kind (co-reading rooms) into the hub at startup."""
 
     async def register_session_rooms(app: Any, services: Services) -> None:
-        from realtime.rooms.session import SessionRoom
-
         assert services.db is not None and services.redis is not None
-        rooms = services.extras["session_rooms"] = SessionRoom(services.db, services.redis)
-        services.extras["hub"].register(rooms)
-        services.extras["session_control"] = asyncio.create_task(
-            rooms.control_loop(services.extras["hub"]))
+        assert services.hub is not None
+        rooms = services.session_rooms = SessionRoom(services.db, services.redis)
+        services.hub.register(rooms)
+        services.session_control = asyncio.create_task(rooms.control_loop(services.hub))
 
     async def stop_session_rooms(app: Any, services: Services) -> None:
-        task = services.extras.pop("session_control", None)
+        task, services.session_control = services.session_control, None
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    services.extras.setdefault("on_startup", []).append(register_session_rooms)
-    services.extras.setdefault("on_shutdown", []).append(stop_session_rooms)
+    services.on_startup.append(register_session_rooms)
+    services.on_shutdown.append(stop_session_rooms)
 
 
-def _hub_plugin(services: Services) -> Any:
-    """The realtime hub: `/ws`, `/asyncapi.json`; `extras["hub"]` (register room kinds on it)
-    exists from now on, `extras["publisher"]` once the app has started."""
-    from realtime.plugin import HubPlugin
-
+def _hub_plugin(services: Services) -> HubPlugin:
+    """The realtime hub: `/ws`, `/asyncapi.json`; `services.hub` (register room kinds on it)
+    exists from now on, `services.publisher` once the app has started."""
     plugin = HubPlugin(services.settings)
-    services.extras["hub"] = plugin.hub
-    services.extras.setdefault("asgi_wrappers", []).append(plugin.wrap)
+    services.hub = plugin.hub
+    services.asgi_wrappers.append(plugin.wrap)
 
     async def start_hub(app: Any, services: Services) -> None:
         assert services.redis is not None and services.settings.redis_url
         if services.db is not None:  # display names in presence, resolved once per socket
-            from domain.accounts.names import display_names
-            from realtime.names import NameCache
-
             db = services.db
             plugin.hub.name_resolver = NameCache(lambda ids: display_names(db, ids),
                                                  ttl=services.settings.ws_name_cache_ttl)
         await plugin.start(services.redis, services.settings.redis_url)
-        services.extras["publisher"] = plugin.hub.publisher
+        services.publisher = plugin.hub.publisher
 
     async def stop_hub(app: Any, services: Services) -> None:
         await plugin.stop()
 
-    services.extras.setdefault("on_startup", []).append(start_hub)
-    services.extras.setdefault("on_shutdown", []).append(stop_hub)
+    services.on_startup.append(start_hub)
+    services.on_shutdown.append(stop_hub)
     return plugin

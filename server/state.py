@@ -2,28 +2,49 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from litestar.types import ASGIApp
 from redis.asyncio import Redis
 
 from domain.db import Database
+from domain.migrate import migrate
 from domain.settings import Settings
+from realtime.hub import Hub
+from realtime.publisher import Publisher
+from realtime.rooms.session import SessionRoom
 from server.engines import EmbeddedEngines
 
 log = logging.getLogger("readalong.app")
 
+#: A lifespan hook a plugin registers: called with the app and these services.
+Hook = Callable[[Any, "Services"], Awaitable[None]]
+
 
 @dataclass
 class Services:
-    """Held on `app.state.services`; controllers receive its parts through dependency injection."""
+    """Held on `app.state.services`; controllers receive its parts through dependency injection.
+
+    Each part a plugin adds is a named, typed field (no string-keyed bag): `hub` exists as soon
+    as the app is built (register room kinds on it), `publisher`, `session_rooms` and
+    `session_control` once the app has started.
+    """
 
     settings: Settings
     db: Database | None = None
     redis: Redis | None = None
     engines: EmbeddedEngines | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    hub: Hub | None = None
+    publisher: Publisher | None = None
+    session_rooms: SessionRoom | None = None
+    session_control: asyncio.Task[None] | None = None
+    on_startup: list[Hook] = field(default_factory=list)
+    on_shutdown: list[Hook] = field(default_factory=list)
+    asgi_wrappers: list[Callable[[ASGIApp], ASGIApp]] = field(default_factory=list)
 
     async def start(self) -> None:
         settings = self.settings
@@ -33,8 +54,6 @@ class Services:
             self.engines = EmbeddedEngines(settings.data_path)
             db_url, redis_url = self.engines.start()
             settings = self.settings = settings.with_engines(db_url, redis_url)
-            from domain.migrate import migrate
-
             await migrate(db_url)
         assert settings.database_url and settings.redis_url
         self.db = Database(settings.database_url, pool_size=settings.db_pool_size)

@@ -47,10 +47,10 @@ class Done(msgspec.Struct):
 async def _publish(state: State, redis: Redis, settings: Settings, room: str,
                    event: RoomEvent) -> None:
     """After the commit: tell the room (best effort — REST already holds the record)."""
-    extras = services_of(state).extras
-    publisher = extras.get("publisher")
+    services = services_of(state)
+    publisher = services.publisher
     if publisher is None:
-        publisher = extras["publisher"] = Publisher(redis, settings)
+        publisher = services.publisher = Publisher(redis, settings)
     try:
         await publisher.publish(room, event)
     except Exception:
@@ -68,11 +68,11 @@ async def _set_muted(db: Database, user: Principal, state: State, redis: Redis,
 
 async def _evict(state: State, room: str, user_id: int) -> None:
     """Drop a kicked reader's sockets from the room on every node."""
-    extras = services_of(state).extras
-    rooms = extras.get("session_rooms")
+    services = services_of(state)
+    rooms = services.session_rooms
     try:
         if rooms is not None:
-            await rooms.kick(extras.get("hub"), room, user_id)
+            await rooms.kick(services.hub, room, user_id)
     except Exception:
         log.exception("evicting user %s from %s failed", user_id, room)
 
@@ -109,7 +109,7 @@ class SessionController(Controller):
         await _publish(state, redis, settings, out.room, RoomEvent("settings", {
             "chat_locked": out.chat_locked, "shield_default": out.shield_default,
             "title": out.title}))
-        rooms = services_of(state).extras.get("session_rooms")
+        rooms = services_of(state).session_rooms
         if data.shield_default is not None and rooms is not None:
             await rooms.reshield(out.room)
         return out
