@@ -12,12 +12,13 @@ class DomainError(Exception):
     code: str = "bad_request"
 
     def __init__(self, detail: str, *, code: str | None = None, field: str | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None, source: str = "body") -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
             self.code = code
         self.field = field
+        self.source = source  # where `field` is: body, query, path or header
         self.extra = extra or {}
 
 

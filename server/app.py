@@ -26,6 +26,7 @@ from server.deps import (
     provide_user,
 )
 from server.health import HealthController
+from server.ids import id_guard
 from server.logs import configure_logging
 from server.middleware import request_context_middleware
 from server.plugins import plugins_for
@@ -90,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "maybe_user": Provide(provide_optional_user),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[prometheus.middleware],
+        middleware=[prometheus.middleware, id_guard],
         cors_config=CORSConfig(allow_origins=list(settings.allowed_origins), allow_credentials=True,
                                allow_headers=["Authorization", "Content-Type", "X-Request-ID",
                                               "If-Match"],

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from domain.errors import DomainError, RateLimited
 from server.logs import request_id_var
@@ -52,6 +56,38 @@ def _field_path(key: Any) -> str:
     return str(key) if key is not None else ""
 
 
+#: msgspec's message for a value outside `domain.ids.Id`'s range, e.g. "Expected `int` >= 1"
+_RANGE = re.compile(r"Expected `int` [<>]=? -?\d+")
+_ID_FIELD = re.compile(r"(?:^|[._])ids?(?:\[\d+\])?$")
+
+#: The drivers' "the engine is unreachable" errors: answered 503 `unavailable`, never a 500.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, timed out (TimeoutError is an OSError), socket file gone
+    asyncpg.PostgresConnectionError,  # connection lost or never made
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up, crash restart
+    RedisConnectionError, RedisTimeoutError,
+)
+RETRY_AFTER_SECONDS = 5
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says PostgreSQL or Redis cannot be reached."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OUTAGE_ERRORS):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and "closed" in str(current):
+            return True  # "connection is closed": the server went away under the pool
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _is_id_range(field: str | None, message: str) -> bool:
+    return bool(field) and bool(_ID_FIELD.search(field or "")) and bool(_RANGE.search(message))
+
+
 def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors: list[dict[str, Any]] = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
@@ -67,6 +103,9 @@ def handle_validation(request: Request[Any, Any, Any], exc: ValidationException)
     if not errors and detail and " - at `$." in detail:
         errors.append({"field": detail.rsplit(" - at `$.", 1)[1].rstrip("`"), "message": detail,
                        "source": "body"})
+    if errors and all(_is_id_range(e["field"], e.get("message") or "") for e in errors):
+        # an id outside 1..2**63-1 (`domain.ids.Id`): a well-formed value naming nothing
+        return problem(request, 422, "invalid", detail, {"errors": errors})
     return problem(request, 400 if exc.status_code == 400 else exc.status_code, "validation_failed",
                    detail, {"errors": errors})
 
@@ -81,14 +120,27 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 def handle_domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     extra = dict(exc.extra)
     if exc.field:
-        extra["errors"] = [{"field": exc.field, "message": exc.detail, "source": "body"}]
+        extra["errors"] = [{"field": exc.field, "message": exc.detail, "source": exc.source}]
     headers = None
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
+    elif exc.status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return problem(request, exc.status, exc.code, exc.detail, extra, headers=headers)
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if is_outage(exc):
+        log.warning("%s %s: a backing service is unreachable: %s: %s", request.method,
+                    request.url.path, type(exc).__name__, exc)
+        return problem(request, 503, "unavailable",
+                       "The service is briefly unavailable (a backing store cannot be reached); "
+                       "retry shortly.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    if isinstance(exc, asyncpg.DataError) and "out of int64 range" in str(exc):
+        # backstop for an id field not yet typed `Id`: too big for BIGINT, so it names nothing
+        log.warning("%s %s: an untyped id out of range: %s", request.method, request.url.path,
+                    exc)
+        return problem(request, 422, "invalid", "a number is out of range (ids are 1 .. 2**63-1)")
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal",
                    "The server failed to handle this request; it has been logged.")

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import DomainError
+from domain.ids import Id
 from domain.notifications import prefs, service, subscriptions
 from domain.notifications.tokens import ALL, read_unsubscribe_token
 from domain.notifications.types import NotificationType, all_types
@@ -22,7 +23,7 @@ from domain.settings import Settings
 class MarkAllIn(msgspec.Struct, forbid_unknown_fields=True):
     """Mark everything up to `up_to_id` (inclusive) read; all when omitted."""
 
-    up_to_id: int | None = None
+    up_to_id: Id | None = None
 
 
 class VapidKeyOut(msgspec.Struct, frozen=True):
