@@ -13,6 +13,7 @@ from domain.accounts.tokens import Principal, verify_access_token
 from domain.db import Database
 from domain.errors import Unauthorized
 from domain.settings import Settings
+from server.logs import set_request_user
 from server.state import Services
 
 
@@ -55,6 +56,7 @@ async def _principal(request: Request[Any, Any, Any], state: State) -> Principal
     principal = verify_access_token(services.settings.secret_key, token)
     assert services.redis is not None
     await ensure_not_revoked(services.redis, principal)
+    set_request_user(principal.user_id)  # log lines of this request name the caller
     return principal
 
 

@@ -10,6 +10,32 @@ import time
 import orjson
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# A holder (not the id itself): the middleware binds a fresh one per request and the auth
+# dependency fills it in, so lines logged later in the request, also from tasks Litestar
+# spawns while resolving dependencies, see the caller.
+_user_holder: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar(
+    "request_user", default=None)
+
+
+def bind_request_user() -> contextvars.Token[dict[str, int] | None]:
+    """Start a request: no caller known yet (the middleware calls this)."""
+    return _user_holder.set({})
+
+
+def reset_request_user(token: contextvars.Token[dict[str, int] | None]) -> None:
+    _user_holder.reset(token)
+
+
+def set_request_user(user_id: int) -> None:
+    """The request's caller is authenticated as `user_id` (the auth dependency calls this)."""
+    holder = _user_holder.get()
+    if holder is not None:
+        holder["user_id"] = user_id
+
+
+def request_user() -> int | None:
+    holder = _user_holder.get()
+    return holder.get("user_id") if holder else None
 
 
 class _JsonFormatter(logging.Formatter):
@@ -24,6 +50,9 @@ class _JsonFormatter(logging.Formatter):
         rid = request_id_var.get()
         if rid:
             entry["request_id"] = rid
+        uid = request_user()
+        if uid is not None:
+            entry["user_id"] = uid
         for key in ("method", "path", "status", "duration_ms", "client"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
@@ -36,7 +65,9 @@ class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         rid = request_id_var.get()
-        return f"{base} [{rid}]" if rid else base
+        uid = request_user()
+        tags = " ".join(t for t in (rid or "", f"user={uid}" if uid is not None else "") if t)
+        return f"{base} [{tags}]" if tags else base
 
 
 def configure_logging(fmt: str, level: str) -> None:

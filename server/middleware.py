@@ -9,7 +9,7 @@ from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.logs import request_id_var
+from server.logs import bind_request_user, request_id_var, reset_request_user
 
 access_log = logging.getLogger("readalong.access")
 
@@ -43,6 +43,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
         rid = rid or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         token = request_id_var.set(rid)
+        user_token = bind_request_user()
         started = time.perf_counter()
         status_holder: dict[str, Any] = {}
         path: str = scope["path"]
@@ -65,12 +66,13 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
         finally:
             duration = (time.perf_counter() - started) * 1000
             client = scope.get("client")
-            access_log.info(
+            access_log.info(  # the formatter adds the request id and the caller's user id
                 "%s %s %s %.1fms", scope["method"], path, status_holder.get("status", 0), duration,
                 extra={"method": scope["method"], "path": path,
                        "status": status_holder.get("status", 0),
                        "duration_ms": round(duration, 2), "client": client[0] if client else None},
             )
+            reset_request_user(user_token)
             request_id_var.reset(token)
 
     return middleware
