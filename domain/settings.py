@@ -36,7 +36,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # rate limits for the auth endpoints, per client address
     login_rate: int = 10
     login_window: int = 60
-    register_rate: int = 5
+    register_rate: int = 30  # accounts created per address: a classroom registering at once
     register_window: int = 3600
     # argon2id cost (defaults: RFC 9106 low-memory profile; tests lower them for speed)
     argon2_time_cost: int = 3
@@ -85,6 +85,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_heartbeat: float = 5.0  # seconds between heartbeats (the key lives 3 beats)
     worker_reconnect_max: float = 10.0  # cap of the Redis reconnect backoff (s)
     worker_restart_max: float = 30.0  # cap of the `serve --with-worker` restart backoff (s)
+    # --- service ---
+    register_failure_rate: int = 100  # failed registrations per address (typos, taken handles)
+    register_failure_window: int = 3600
 
     @property
     def is_development(self) -> bool:
@@ -195,6 +198,9 @@ _ENV: list[tuple[str, str, type]] = [
     ("worker_heartbeat", "READALONG_WORKER_HEARTBEAT", float),
     ("worker_reconnect_max", "READALONG_WORKER_RECONNECT_MAX", float),
     ("worker_restart_max", "READALONG_WORKER_RESTART_MAX", float),
+    # --- service ---
+    ("register_failure_rate", "READALONG_REGISTER_FAILURE_RATE", int),
+    ("register_failure_window", "READALONG_REGISTER_FAILURE_WINDOW", int),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

@@ -1,11 +1,23 @@
-"""Rate limits of the auth endpoints: login per (address, email), register per address."""
+"""Rate limits of the auth endpoints: login per (address, email), register per address.
+
+Registration has two buckets per client address: accounts *created* (`register_rate` per
+`register_window`) and *failed* attempts (`register_failure_rate` per
+`register_failure_window`: a handle taken, a weak password, an email in use). A household or
+a classroom behind one address registers a few dozen people with the odd typo; neither bucket
+is shared with the other, so a run of typos never locks the next person out of creating their
+account, and guessing which emails are registered stays slow.
+"""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domain.accounts.revocation import AuthUnavailable
+from domain.errors import RateLimited
 from domain.ratelimit import RateLimiter
 from domain.settings import Settings
 
@@ -21,15 +33,32 @@ async def check_login(redis: Redis, settings: Settings, address: str, email: str
     await _hit(limiter, f"{address}|{(email or '').strip().lower()[:254]}")
 
 
-async def check_register(redis: Redis, settings: Settings, address: str) -> None:
-    """Count one registration attempt from `address`; raises RateLimited past the limit."""
-    limiter = RateLimiter(redis, "register", settings.register_rate, settings.register_window)
-    await _hit(limiter, address)
+@asynccontextmanager
+async def registering(redis: Redis, settings: Settings, address: str) -> AsyncIterator[None]:
+    """Around one registration from `address`: 429 when this address created too many
+    accounts or failed too often lately; the attempt counts as a creation when the body of the
+    `async with` succeeds, as a failure when it raises."""
+    created = RateLimiter(redis, "register", settings.register_rate, settings.register_window)
+    failed = RateLimiter(redis, "register-failed", settings.register_failure_rate,
+                         settings.register_failure_window)
+    await _hit(failed, address, count=False)  # too many failures lately: refuse before trying
+    await _hit(created, address)  # counted now (two at once cannot both pass), refunded below
+    try:
+        yield
+    except BaseException:
+        try:
+            await created.refund(address)
+            await failed.hit(address)
+        except RateLimited:
+            pass  # the failure is answered as itself; the next attempt gets the 429
+        except (RedisError, OSError):
+            pass  # the attempt failed anyway; its own error is the answer
+        raise
 
 
-async def _hit(limiter: RateLimiter, key: str) -> None:
+async def _hit(limiter: RateLimiter, key: str, *, count: bool = True) -> None:
     """Fail closed: without Redis we cannot count attempts, so refuse with a 503."""
     try:
-        await limiter.hit(key)
+        await limiter.hit(key, count=count)
     except (RedisError, OSError) as exc:
         raise AuthUnavailable("cannot sign in right now; try again shortly") from exc

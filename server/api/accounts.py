@@ -86,9 +86,10 @@ class AuthController(Controller):
     @post("/register", summary="Create a reader account and log in")
     async def register(self, request: Request[Any, Any, Any], data: RegisterIn, db: Database,
                        redis: Redis, settings: Settings) -> TokensOut:
-        await limits.check_register(redis, settings, client_address(request))
-        session = await service.register(db, settings, email=data.email, handle=data.handle,
-                                         display_name=data.display_name, password=data.password)
+        async with limits.registering(redis, settings, client_address(request)):
+            session = await service.register(db, settings, email=data.email, handle=data.handle,
+                                             display_name=data.display_name,
+                                             password=data.password)
         return _tokens(session, settings)
 
     @post("/login", status_code=200, summary="Exchange email and password for tokens")
