@@ -10,7 +10,6 @@ from pathlib import Path
 from litestar import Litestar, get
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -25,6 +24,7 @@ from server.deps import (
     provide_settings,
     provide_user,
 )
+from server.docs import docs_asset, render_plugins
 from server.health import HealthController
 from server.ids import id_guard
 from server.logs import configure_logging
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                   exclude=["/metrics", "/health"])
     handlers: list = [
         index,
+        docs_asset,
         HealthController,
         MetricsController,
         *route_handlers(),
@@ -100,8 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Readalong API", version="1.0.0",
             description="Real-time social reading: catalog, accounts, rooms, clubs, notifications.",
             path="/docs",
-            render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger"),
-                            JsonRenderPlugin(path="/openapi.json")],
+            render_plugins=render_plugins(),
         ),
         request_max_body_size=settings.max_body_bytes,
         plugins=plugins_for(services),

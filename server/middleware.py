@@ -20,11 +20,11 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
-# The docs page loads its script from a CDN; everything else is same-origin.
+# Pages (the web client, the docs viewer) load everything from this origin; the docs viewer
+# starts itself with an inline script.
 CSP_API = b"default-src 'none'; frame-ancestors 'none'"
-CSP_PAGES = (b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-             b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-             b"font-src 'self' https://fonts.gstatic.com data:; img-src 'self' data: https:; "
+CSP_PAGES = (b"default-src 'self'; script-src 'self' 'unsafe-inline'; "
+             b"style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data: https:; "
              b"connect-src 'self' ws: wss:; frame-ancestors 'none'")
 
 
