@@ -9,7 +9,6 @@ from pathlib import Path
 
 from litestar import Litestar, get
 from litestar.config.cors import CORSConfig
-from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -24,11 +23,12 @@ from server.deps import (
     provide_settings,
     provide_user,
 )
-from server.docs import docs_asset, render_plugins
+from server.docs import docs_asset
 from server.health import HealthController
 from server.ids import id_guard
 from server.logs import configure_logging
 from server.middleware import request_context_middleware
+from server.openapi import document_api, openapi_config
 from server.plugins import plugins_for
 from server.problems import EXCEPTION_HANDLERS
 from server.state import Services
@@ -97,18 +97,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                allow_headers=["Authorization", "Content-Type", "X-Request-ID",
                                               "If-Match"],
                                expose_headers=["X-Request-ID", "ETag", "Retry-After"]),
-        openapi_config=OpenAPIConfig(
-            title="Readalong API", version="1.0.0",
-            description="Real-time social reading: catalog, accounts, rooms, clubs, notifications.",
-            path="/docs",
-            render_plugins=render_plugins(),
-        ),
+        openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         plugins=plugins_for(services),
         logging_config=None,  # ours (server/logs.py) is already in place
         debug=False,
     )
     app.state.services = services
+    document_api(app)
     # outermost, so that 404s and other router-level errors also get ids, headers and a log line
     app.asgi_handler = request_context_middleware(app.asgi_handler)
     for wrap in services.asgi_wrappers:  # e.g. the hub takes /ws first

@@ -173,7 +173,7 @@ async def list_sessions(db: Database, viewer: Principal | None, which: str,
     before = parse_cursor(cursor)
     uid = viewer.user_id if viewer is not None else 0
     staff = viewer is not None and viewer.is_moderator
-    where = ["($2::bigint IS NULL OR s.id < $2)"]
+    where = ["($2::bigint IS NULL OR s.id < $2)", "$1::bigint IS NOT NULL"]  # $1 typed for staff
     if which == "mine":
         where.append("(s.host_id = $1 OR EXISTS (SELECT 1 FROM session_participants p"
                      " WHERE p.session_id = s.id AND p.user_id = $1 AND NOT p.kicked))")

@@ -86,7 +86,9 @@ class NotificationsController(Controller):
 
     @get("/unsubscribe", summary="Unsubscribe link from an email (no login; signed token)",
          media_type=MediaType.HTML)
-    async def unsubscribe_page(self, db: Database, settings: Settings, token: str) -> Response[str]:
+    async def unsubscribe_page(self, db: Database, settings: Settings,
+                               token: str = "") -> Response[str]:
+        # a missing token is answered like a bad one: with a page, not problem details
         try:
             done = await _unsubscribe(db, settings, token)
         except DomainError as exc:

@@ -1,0 +1,77 @@
+"""A bounded schemathesis run against the served OpenAPI document: zero server errors, and
+every response conforms to the documented statuses, content types and schemas."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from domain.accounts.tokens import issue_access_token
+from domain.migrate import migrate
+from domain.settings import DEFAULT_SECRET_KEY
+from server.engines import EmbeddedEngines
+from tests.accounts_helpers import register
+from tests.support import ROOT, ServerProcess, server_env
+from tests.test_sessions_helpers import db_exec, live_session, make_book
+
+SEED = 20261201
+MAX_EXAMPLES = int(os.environ.get("READALONG_FUZZ_EXAMPLES", "12"))
+CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
+          "response_schema_conformance")
+# these two revoke the caller's tokens, which would turn the rest of the run into 401s
+EXCLUDED = r"^/api/v1/(auth/logout-all|me/password)$"
+
+
+@pytest.fixture(scope="module")
+def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+    """A server on engines of its own (the fuzzer's books and sessions stay out of the shared
+    database) and an admin's bearer token, with a book and a live session to find."""
+    data = tmp_path_factory.mktemp("fuzz")
+    engines = EmbeddedEngines(data, pg_options={"fsync": "off", "synchronous_commit": "off"},
+                              persist_redis=False)
+    db_url, redis_url = engines.start()
+    proc = None
+    try:
+        asyncio.run(migrate(db_url))
+        proc = ServerProcess(server_env(db_url, redis_url, READALONG_REGISTER_RATE="100000",
+                                        READALONG_LOGIN_RATE="100000",
+                                        READALONG_REGISTER_FAILURE_RATE="100000"),
+                             log_dir=data).start()
+
+        async def prepare(base_url: str) -> str:
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+                admin = await register(http, "fuzzadmin", prefix="f")
+                await db_exec(db_url, "UPDATE users SET role = 'admin' WHERE id = $1", admin.id)
+                await live_session(http, admin, await make_book(db_url, "Fuzzed book"))
+                token, _ = issue_access_token(DEFAULT_SECRET_KEY, admin.id, "admin", 3600)
+                return token
+
+        yield proc, asyncio.run(prepare(proc.base_url))
+    finally:
+        if proc is not None:
+            proc.stop()
+        engines.stop()
+
+
+def test_fuzzing_the_openapi_document_finds_no_server_error(
+        fuzz_target: tuple[ServerProcess, str], tmp_path: Path) -> None:
+    """schemathesis (fixed seed, bounded examples per operation, an admin's bearer token)
+    finds no 5xx and no response outside the documented statuses, content types and schemas
+    on any operation of `/docs/openapi.json`."""
+    proc, token = fuzz_target
+    args = [sys.executable, "-m", "schemathesis.cli", "run", f"{proc.base_url}/docs/openapi.json",
+            "--checks", CHECKS, "--seed", str(SEED), "--max-examples", str(MAX_EXAMPLES),
+            "--phases", "examples,coverage,fuzzing", "--workers", "2", "--no-shrink",
+            "--header", f"Authorization: Bearer {token}", "--exclude-path-regex", EXCLUDED,
+            "--request-timeout", "20", "--suppress-health-check", "all",
+            "--report", "junit", "--report-dir", str(tmp_path)]
+    run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"})
+    assert run.returncode == 0, run.stdout[-12000:] + run.stderr[-3000:]
