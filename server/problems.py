@@ -129,6 +129,22 @@ def handle_domain(request: Request[Any, Any, Any], exc: DomainError) -> Response
     return problem(request, exc.status, exc.code, exc.detail, extra, headers=headers)
 
 
+def _backstop(exc: BaseException) -> tuple[int, str, str] | None:
+    """Input PostgreSQL refuses that no validation caught yet: a clear 4xx, never a 500.
+
+    Each is a class of bad input, not a bug of ours: a number too big for BIGINT (an id field
+    not typed `Id`), text with a NUL character (PostgreSQL text cannot hold one), a reference
+    to a row that does not exist (a foreign key).
+    """
+    if isinstance(exc, asyncpg.DataError) and "out of int64 range" in str(exc):
+        return 422, "invalid", "a number is out of range (ids are 1 .. 2**63-1)"
+    if isinstance(exc, asyncpg.exceptions.CharacterNotInRepertoireError | UnicodeEncodeError):
+        return 422, "invalid", "text must be valid UTF-8 without NUL (\\u0000) characters"
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        return 404, "not_found", "a record this request refers to does not exist"
+    return None
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if is_outage(exc):
         log.warning("%s %s: a backing service is unreachable: %s: %s", request.method,
@@ -136,11 +152,12 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
         return problem(request, 503, "unavailable",
                        "The service is briefly unavailable (a backing store cannot be reached); "
                        "retry shortly.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    if isinstance(exc, asyncpg.DataError) and "out of int64 range" in str(exc):
-        # backstop for an id field not yet typed `Id`: too big for BIGINT, so it names nothing
-        log.warning("%s %s: an untyped id out of range: %s", request.method, request.url.path,
-                    exc)
-        return problem(request, 422, "invalid", "a number is out of range (ids are 1 .. 2**63-1)")
+    backstop = _backstop(exc)
+    if backstop is not None:
+        status, code, detail = backstop
+        log.warning("%s %s: answered %s by the database backstop: %s: %s", request.method,
+                    request.url.path, status, type(exc).__name__, exc)
+        return problem(request, status, code, detail)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal",
                    "The server failed to handle this request; it has been logged.")
