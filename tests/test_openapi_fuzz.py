@@ -22,7 +22,7 @@ from tests.support import ROOT, ServerProcess, server_env
 from tests.test_sessions_helpers import db_exec, live_session, make_book
 
 SEED = 20261201
-MAX_EXAMPLES = int(os.environ.get("READALONG_FUZZ_EXAMPLES", "12"))
+MAX_EXAMPLES = int(os.environ.get("READALONG_FUZZ_EXAMPLES", "20"))
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_schema_conformance")
 # these two revoke the caller's tokens, which would turn the rest of the run into 401s
