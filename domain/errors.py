@@ -1,4 +1,4 @@
-"""Errors raised by use-cases; REST turns them into problem details and the hub into error frames."""
+"""Errors raised by use-cases; REST turns them into problem details, the hub into error frames."""
 
 from __future__ import annotations
 

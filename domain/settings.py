@@ -103,7 +103,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return Path(self.data_dir).expanduser().resolve()
 
     def validate(self) -> None:
-        """Refuse configurations that are unsafe or incomplete, with a message a person can act on."""
+        """Refuse unsafe or incomplete configurations, with a message a person can act on."""
         if self.env not in ("development", "test", "production"):
             raise SettingsError(
                 f"READALONG_ENV must be development, test or production (got {self.env!r})"
@@ -115,7 +115,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
             )
         if not self.is_development and len(self.secret_key) < 32:
-            raise SettingsError("Refusing to start: READALONG_SECRET_KEY must be at least 32 characters.")
+            raise SettingsError(
+                "Refusing to start: READALONG_SECRET_KEY must be at least 32 characters.")
         if (self.database_url is None) != (self.redis_url is None):
             raise SettingsError(
                 "Set both DATABASE_URL and REDIS_URL to use external servers, or neither to use "

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from litestar import Litestar, get
 from litestar.config.cors import CORSConfig
+from litestar.di import Provide
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
-from litestar.di import Provide
 
 from domain.settings import Settings, load_settings
 from server.api import route_handlers
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             for hook in reversed(services.on_shutdown):
                 try:
                     await hook(app, services)
-                except Exception:  # noqa: BLE001 - keep shutting down the rest
+                except Exception:
                     log.exception("shutdown hook failed")
             await services.stop()
 

@@ -82,10 +82,10 @@ def check_ids(scope: Scope) -> None:
         if key not in names:
             continue
         try:
-            value = int(raw)
+            number = int(raw)
         except ValueError:
             continue  # not an integer at all: Litestar's own validation answers 400
-        if not in_range(value):
+        if not in_range(number):
             raise Invalid(f"{key} must be an id between 1 and {MAX_ID}", code="invalid",
                           field=key, source="query")
 

@@ -9,7 +9,8 @@ import time
 
 import orjson
 
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None)
 # A holder (not the id itself): the middleware binds a fresh one per request and the auth
 # dependency fills it in, so lines logged later in the request, also from tasks Litestar
 # spawns while resolving dependencies, see the caller.
@@ -40,7 +41,7 @@ def request_user() -> int | None:
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),

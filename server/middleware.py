@@ -24,7 +24,8 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 # starts itself with an inline script.
 CSP_API = b"default-src 'none'; frame-ancestors 'none'"
 CSP_PAGES = (b"default-src 'self'; script-src 'self' 'unsafe-inline'; "
-             b"style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data: https:; "
+             b"style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
+             b"img-src 'self' data: https:; "
              b"connect-src 'self' ws: wss:; frame-ancestors 'none'")
 
 

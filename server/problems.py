@@ -23,13 +23,15 @@ log = logging.getLogger("readalong.errors")
 _TITLES = {
     400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
     405: "Method not allowed", 409: "Conflict", 410: "Gone", 413: "Payload too large",
-    415: "Unsupported media type", 422: "Unprocessable content", 428: "Precondition required", 429: "Too many requests",
+    415: "Unsupported media type", 422: "Unprocessable content", 428: "Precondition required",
+    429: "Too many requests",
     500: "Internal server error", 503: "Service unavailable",
 }
 _CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-    422: "invalid", 428: "precondition_required", 429: "rate_limited", 500: "internal", 503: "unavailable",
+    422: "invalid", 428: "precondition_required", 429: "rate_limited", 500: "internal",
+    503: "unavailable",
 }
 
 
@@ -113,8 +115,8 @@ def handle_validation(request: Request[Any, Any, Any], exc: ValidationException)
 def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     extra = exc.extra if isinstance(exc.extra, dict) else None
-    return problem(request, status, _CODES.get(status, "error"), exc.detail or _TITLES.get(status, ""),
-                   extra, headers=exc.headers)
+    return problem(request, status, _CODES.get(status, "error"),
+                   exc.detail or _TITLES.get(status, ""), extra, headers=exc.headers)
 
 
 def handle_domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:

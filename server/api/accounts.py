@@ -54,7 +54,7 @@ class TokensOut(msgspec.Struct):
 class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True):
     display_name: str | msgspec.UnsetType = msgspec.UNSET
     bio: str | msgspec.UnsetType = msgspec.UNSET
-    avatar_url: str | None | msgspec.UnsetType = msgspec.UNSET
+    avatar_url: str | msgspec.UnsetType | None = msgspec.UNSET
     favourite_genres: list[str] | msgspec.UnsetType = msgspec.UNSET
     visibility: str | msgspec.UnsetType = msgspec.UNSET
 
