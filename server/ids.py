@@ -24,6 +24,13 @@ from domain.errors import Invalid, NotFound
 from domain.ids import MAX_ID, in_range
 
 _CACHE: dict[int, tuple[str, ...]] = {}
+#: The code an unknown id of that path parameter answers with, so an out-of-range one matches.
+_NOT_FOUND_CODES = {
+    "book_id": "book_not_found", "session_id": "session_not_found",
+    "message_id": "message_not_found", "annotation_id": "annotation_not_found",
+    "notification_id": "notification_not_found", "subscription_id": "subscription_not_found",
+    "user_id": "user_not_found", "failure_id": "failed_job_not_found",
+}
 
 
 def _carries_id(name: str, field: Any) -> bool:
@@ -72,7 +79,8 @@ def check_ids(scope: Scope) -> None:
     """Raise NotFound for an out-of-range path id, Invalid for an out-of-range query id."""
     for name, value in (scope.get("path_params") or {}).items():
         if type(value) is int and not in_range(value):
-            raise NotFound(f"no {name.removesuffix('_id').replace('_', ' ')} has id {value}")
+            raise NotFound(f"no {name.removesuffix('_id').replace('_', ' ')} has id {value}",
+                           code=_NOT_FOUND_CODES.get(name, "not_found"))
     handler = scope.get("route_handler")
     names = id_queries(handler) if handler is not None else ()
     if not names or not scope.get("query_string"):
