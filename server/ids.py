@@ -23,7 +23,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from domain.errors import Invalid, NotFound
 from domain.ids import MAX_ID, in_range
 
-_CACHE: dict[int, tuple[str, ...]] = {}
+_OPT_KEY = "readalong_id_queries"
 #: The code an unknown id of that path parameter answers with, so an out-of-range one matches.
 _NOT_FOUND_CODES = {
     "book_id": "book_not_found", "session_id": "session_not_found",
@@ -46,11 +46,12 @@ def _carries_id(name: str, field: Any) -> bool:
 
 
 def id_queries(handler: Any) -> tuple[str, ...]:
-    """The query parameter names of `handler` that carry ids (computed once per handler)."""
-    key = id(handler)
-    cached = _CACHE.get(key)
+    """The query parameter names of `handler` that carry ids (computed once, kept in the
+    handler's own `opt`)."""
+    opt = getattr(handler, "opt", None)
+    cached = opt.get(_OPT_KEY) if opt is not None else None
     if cached is not None:
-        return cached
+        return cached  # type: ignore[no-any-return]
     names: list[str] = []
     signature = getattr(handler, "parsed_fn_signature", None)
     path_names = _path_params(handler) if hasattr(handler, "paths") else set()
@@ -63,7 +64,9 @@ def id_queries(handler: Any) -> tuple[str, ...]:
             continue
         if _carries_id(alias, field):
             names.append(alias)
-    _CACHE[key] = result = tuple(names)
+    result = tuple(names)
+    if opt is not None:
+        opt[_OPT_KEY] = result
     return result
 
 
