@@ -16,6 +16,7 @@ from tests.conftest import Engines
 from tests.test_sessions_helpers import live_session, make_book, users
 
 BAD_IDS = (2**63, 10**30)
+UNKNOWN = 2**62 + 12345  # in range, never issued
 
 
 def id_routes() -> list[tuple[str, str]]:
@@ -62,6 +63,19 @@ async def test_every_route_answers_404_for_an_id_past_bigint(http: httpx.AsyncCl
         r = await http.request(method, fill(template, bad), headers=headers, json={})
         if r.status_code != 404 or not r.headers["content-type"].startswith(
                 "application/problem+json") or not r.json()["code"].endswith("not_found"):
+            failures.append(f"{method} {template}: {r.status_code} {r.text[:120]}")
+    assert not failures, "\n".join(failures)
+
+
+async def test_unknown_ids_in_range_answer_a_client_error_on_every_route(
+        http: httpx.AsyncClient) -> None:
+    """An id in range that names nothing answers a 4xx problem (404 where the body is fine,
+    400/428 where the body is not), never a 500, on every route with an id in its path."""
+    failures = []
+    for method, template in ROUTES:
+        r = await http.request(method, fill(template, UNKNOWN), headers=auth("admin"), json={})
+        if not 400 <= r.status_code < 500 or not r.headers["content-type"].startswith(
+                "application/problem+json"):
             failures.append(f"{method} {template}: {r.status_code} {r.text[:120]}")
     assert not failures, "\n".join(failures)
 
