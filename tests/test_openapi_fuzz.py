@@ -68,7 +68,9 @@ def test_fuzzing_the_openapi_document_finds_no_server_error(
     proc, token = fuzz_target
     args = [sys.executable, "-m", "schemathesis.cli", "run", f"{proc.base_url}/docs/openapi.json",
             "--checks", CHECKS, "--seed", str(SEED), "--max-examples", str(MAX_EXAMPLES),
-            "--phases", "examples,coverage,fuzzing", "--workers", "2", "--no-shrink",
+            # one worker: reproducible for the seed, and CPython 3.11's ast.parse (hypothesis
+            # describes its lambdas with it) is not thread-safe
+            "--phases", "examples,coverage,fuzzing", "--workers", "1", "--no-shrink",
             "--header", f"Authorization: Bearer {token}", "--exclude-path-regex", EXCLUDED,
             "--request-timeout", "20", "--suppress-health-check", "all",
             "--report", "junit", "--report-dir", str(tmp_path)]
