@@ -4,10 +4,12 @@ every response conforms to the documented statuses, content types and schemas.""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -29,8 +31,15 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
 EXCLUDED = r"^/api/v1/(auth/logout-all|me/password)$"
 
 
+@dataclass
+class Target:
+    server: ServerProcess
+    token: str
+    known: dict[str, object]  # path parameters naming things that exist
+
+
 @pytest.fixture(scope="module")
-def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """A server on engines of its own (the fuzzer's books and sessions stay out of the shared
     database) and an admin's bearer token, with a book and a live session to find."""
     data = tmp_path_factory.mktemp("fuzz")
@@ -45,33 +54,47 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
                                         READALONG_REGISTER_FAILURE_RATE="100000"),
                              log_dir=data).start()
 
-        async def prepare(base_url: str) -> str:
-            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        async def prepare(server: ServerProcess) -> Target:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
                 admin = await register(http, "fuzzadmin", prefix="f")
+                reader = await register(http, "fuzzreader", prefix="f")
                 await db_exec(db_url, "UPDATE users SET role = 'admin' WHERE id = $1", admin.id)
-                await live_session(http, admin, await make_book(db_url, "Fuzzed book"))
+                book = await make_book(db_url, "Fuzzed book")
+                session = await live_session(http, admin, book)
                 token, _ = issue_access_token(DEFAULT_SECRET_KEY, admin.id, "admin", 3600)
-                return token
+                return Target(server, token, {"path.session_id": session["id"],
+                                              "path.book_id": book, "path.user_id": reader.id,
+                                              "path.handle": reader.handle})
 
-        yield proc, asyncio.run(prepare(proc.base_url))
+        yield asyncio.run(prepare(proc))
     finally:
         if proc is not None:
             proc.stop()
         engines.stop()
 
 
+@pytest.mark.parametrize("pass_", ["generated ids", "known ids"])
 def test_fuzzing_the_openapi_document_finds_no_server_error(
-        fuzz_target: tuple[ServerProcess, str], tmp_path: Path) -> None:
+        fuzz_target: Target, tmp_path: Path, pass_: str) -> None:
     """schemathesis (fixed seed, bounded examples per operation, an admin's bearer token)
     finds no 5xx and no response outside the documented statuses, content types and schemas
-    on any operation of `/docs/openapi.json`."""
-    proc, token = fuzz_target
-    args = [sys.executable, "-m", "schemathesis.cli", "run", f"{proc.base_url}/docs/openapi.json",
-            "--checks", CHECKS, "--seed", str(SEED), "--max-examples", str(MAX_EXAMPLES),
+    on any operation of `/docs/openapi.json`: once with the ids it generates, once with the
+    path ids of a live session, its book and a reader that exist (to reach past the 404s)."""
+    config = tmp_path / "schemathesis.toml"
+    known = pass_ == "known ids"
+    config.write_text("[parameters]\n" + "".join(
+        f'"{key}" = {json.dumps(value)}\n' for key, value in fuzz_target.known.items())
+        if known else "")
+    examples = MAX_EXAMPLES // 2 if known else MAX_EXAMPLES
+    base_url = fuzz_target.server.base_url
+    args = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
+            f"{base_url}/docs/openapi.json",
+            "--checks", CHECKS, "--seed", str(SEED), "--max-examples", str(examples),
             # one worker: reproducible for the seed, and CPython 3.11's ast.parse (hypothesis
             # describes its lambdas with it) is not thread-safe
             "--phases", "examples,coverage,fuzzing", "--workers", "1", "--no-shrink",
-            "--header", f"Authorization: Bearer {token}", "--exclude-path-regex", EXCLUDED,
+            "--header", f"Authorization: Bearer {fuzz_target.token}",
+            "--exclude-path-regex", EXCLUDED,
             "--request-timeout", "20", "--suppress-health-check", "all",
             "--report", "junit", "--report-dir", str(tmp_path)]
     run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300,
