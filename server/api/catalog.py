@@ -52,7 +52,8 @@ class BooksController(Controller):
     async def search(
         self, db: Database, redis: Redis,
         q: Annotated[str | None, Parameter(max_length=200, description=(
-            "words to find; each is a prefix (type-ahead). Without q, books list by title"))] = None,
+            "words to find; each is a prefix (type-ahead). Without q, books list by title"))]
+        = None,
         subject: Annotated[list[str] | None, Parameter(
             description="only books with this subject (repeat: all of them)")] = None,
         language: Annotated[list[str] | None, Parameter(
@@ -64,7 +65,7 @@ class BooksController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
         facets: Annotated[bool, Parameter(description="include subject facet counts")] = True,
     ) -> BookPage:
-        if subject and len(subject) > 10 or language and len(language) > 10:
+        if (subject and len(subject) > 10) or (language and len(language) > 10):
             raise DomainError("at most 10 subject and 10 language filters", code="too_many_filters")
         return await search_books(db, SearchQuery(
             q=q, subjects=tuple(subject or ()), languages=tuple(language or ()),
