@@ -82,8 +82,9 @@ def check_ids(scope: Scope) -> None:
     """Raise NotFound for an out-of-range path id, Invalid for an out-of-range query id."""
     for name, value in (scope.get("path_params") or {}).items():
         if type(value) is int and not in_range(value):
-            raise NotFound(f"no {name.removesuffix('_id').replace('_', ' ')} has id {value}",
-                           code=_NOT_FOUND_CODES.get(name, "not_found"))
+            what = (f"no {name.removesuffix('_id').replace('_', ' ')} has id {value}"
+                    if name.endswith("_id") or name == "id" else f"nothing at {name} {value}")
+            raise NotFound(what, code=_NOT_FOUND_CODES.get(name, "not_found"))
     handler = scope.get("route_handler")
     names = id_queries(handler) if handler is not None else ()
     if not names or not scope.get("query_string"):

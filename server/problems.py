@@ -60,6 +60,7 @@ def _field_path(key: Any) -> str:
 
 #: msgspec's message for a value outside `domain.ids.Id`'s range, e.g. "Expected `int` >= 1"
 _RANGE = re.compile(r"Expected `int` [<>]=? -?\d+")
+_INT_RANGE = re.compile(r"out of int(16|32|64) range")
 _ID_FIELD = re.compile(r"(?:^|[._])ids?(?:\[\d+\])?$")
 
 #: The drivers' "the engine is unreachable" errors: answered 503 `unavailable`, never a 500.
@@ -134,11 +135,13 @@ def handle_domain(request: Request[Any, Any, Any], exc: DomainError) -> Response
 def _backstop(exc: BaseException) -> tuple[int, str, str] | None:
     """Input PostgreSQL refuses that no validation caught yet: a clear 4xx, never a 500.
 
-    Each is a class of bad input, not a bug of ours: a number too big for BIGINT (an id field
-    not typed `Id`), text with a NUL character (PostgreSQL text cannot hold one), a reference
-    to a row that does not exist (a foreign key).
+    Each is a class of bad input, not a bug of ours: a number too big for its column (an id
+    field not typed `Id`, a year or a count without bounds), text with a NUL character
+    (PostgreSQL text cannot hold one), a reference to a row that does not exist (a foreign
+    key).
     """
-    if isinstance(exc, asyncpg.DataError) and "out of int64 range" in str(exc):
+    if isinstance(exc, asyncpg.exceptions.NumericValueOutOfRangeError) or (
+            isinstance(exc, asyncpg.DataError) and _INT_RANGE.search(str(exc))):
         return 422, "invalid", "a number is out of range (ids are 1 .. 2**63-1)"
     if isinstance(exc, asyncpg.exceptions.CharacterNotInRepertoireError | UnicodeEncodeError):
         return 422, "invalid", "text must be valid UTF-8 without NUL (\\u0000) characters"
