@@ -30,7 +30,7 @@ _DESCRIPTIONS = {
     422: "A value breaks a rule (`invalid` and a specific code, `errors[].field`); an id in "
          "a body or query outside 1..2**63-1",
     428: "A precondition header is required",
-    429: "Too many attempts (`Retry-After` says when to retry)",
+    429: "Too many attempts or writes (`Retry-After` says when to retry)",
     503: "PostgreSQL or Redis is briefly unreachable (`unavailable`, `Retry-After`)",
 }
 
@@ -84,7 +84,7 @@ def error_statuses(method: str, path: str, handler: Any) -> list[int]:
     if "data" in params or any(name not in _NOT_QUERY for name in params):
         statuses.add(422)
     if method in _WRITES:
-        statuses |= {404, 409, 422}
+        statuses |= {404, 409, 422, 429}  # a write may be rate-limited per caller
     if "data" in params:
         statuses |= {413, 415}
     if path in _RATE_LIMITED:

@@ -80,13 +80,14 @@ def require_admin(principal: Principal) -> None:
 def _book(row: Any) -> Book:
     return Book(
         id=row["id"], title=row["title"], subtitle=row["subtitle"],
-        authors=[AuthorRef(id=i, name=n) for i, n in zip(row["author_ids"], row["author_names"])],
+        authors=[AuthorRef(id=i, name=n)
+                 for i, n in zip(row["author_ids"], row["author_names"], strict=True)],
         subjects=list(row["subjects"]), language=row["language"], isbn13=row["isbn13"],
         isbn10=row["isbn10"], page_count=row["page_count"], publisher=row["publisher"],
         published=row["published"], published_year=row["published_year"],
         description=row["description"], cover_url=row["cover_url"],
         toc=[Chapter(index=i, title=t, start=s)
-             for i, (t, s) in enumerate(zip(row["toc_titles"], row["toc_starts"]))],
+             for i, (t, s) in enumerate(zip(row["toc_titles"], row["toc_starts"], strict=True))],
         version=row["version"], created_at=row["created_at"], updated_at=row["updated_at"],
     )
 
@@ -141,10 +142,12 @@ async def _ensure_names(conn: Any, table: str, names: list[str]) -> list[int]:
     await conn.execute(
         f"INSERT INTO {table} (name) SELECT unnest($1::text[]) "  # table is one of two constants
         "ON CONFLICT ((lower(name))) DO NOTHING", names)
-    rows = await conn.fetch(f"SELECT id, lower(name) AS k FROM {table} "
-                            "WHERE lower(name) = ANY($1::text[])", [n.lower() for n in names])
-    ids = {r["k"]: r["id"] for r in rows}
-    return [ids[n.lower()] for n in names]
+    # match with PostgreSQL's lower() on both sides: Python's str.lower() folds letters the
+    # database's ctype may not (an accented capital under the C locale), and would miss them
+    rows = await conn.fetch(
+        f"SELECT t.id FROM unnest($1::text[]) WITH ORDINALITY AS n(name, ord) "
+        f"JOIN {table} t ON lower(t.name) = lower(n.name) ORDER BY n.ord", names)
+    return [int(r["id"]) for r in rows]
 
 
 async def _set_authors(conn: Any, book_id: int, names: list[str]) -> None:
