@@ -24,7 +24,7 @@ from tests.support import ROOT, ServerProcess, server_env
 from tests.test_sessions_helpers import db_exec, live_session, make_book
 
 SEED = 20261201
-MAX_EXAMPLES = int(os.environ.get("READALONG_FUZZ_EXAMPLES", "20"))
+MAX_EXAMPLES = int(os.environ.get("READALONG_FUZZ_EXAMPLES", "12"))
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_schema_conformance")
 # these two revoke the caller's tokens, which would turn the rest of the run into 401s
@@ -73,6 +73,7 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         engines.stop()
 
 
+@pytest.mark.timeout(240)  # the suite's 120 s is for one scenario; this is a bounded run
 @pytest.mark.parametrize("pass_", ["generated ids", "known ids"])
 def test_fuzzing_the_openapi_document_finds_no_server_error(
         fuzz_target: Target, tmp_path: Path, pass_: str) -> None:
@@ -86,17 +87,18 @@ def test_fuzzing_the_openapi_document_finds_no_server_error(
         f'"{key}" = {json.dumps(value)}\n' for key, value in fuzz_target.known.items())
         if known else "")
     examples = MAX_EXAMPLES // 2 if known else MAX_EXAMPLES
+    phases = "fuzzing" if known else "examples,coverage,fuzzing"  # coverage: once is enough
     base_url = fuzz_target.server.base_url
     args = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
             f"{base_url}/docs/openapi.json",
             "--checks", CHECKS, "--seed", str(SEED), "--max-examples", str(examples),
             # one worker: reproducible for the seed, and CPython 3.11's ast.parse (hypothesis
             # describes its lambdas with it) is not thread-safe
-            "--phases", "examples,coverage,fuzzing", "--workers", "1", "--no-shrink",
+            "--phases", phases, "--workers", "1", "--no-shrink",
             "--header", f"Authorization: Bearer {fuzz_target.token}",
             "--exclude-path-regex", EXCLUDED,
             "--request-timeout", "20", "--suppress-health-check", "all",
             "--report", "junit", "--report-dir", str(tmp_path)]
-    run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=230,
                          env={**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"})
     assert run.returncode == 0, run.stdout[-12000:] + run.stderr[-3000:]
