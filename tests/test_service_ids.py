@@ -6,13 +6,11 @@ import re
 
 import httpx
 import pytest
-from litestar.routes import HTTPRoute
 
-from domain.settings import Settings
-from server.app import create_app
 from tests.accounts_helpers import register
 from tests.catalog_helpers import auth
 from tests.conftest import Engines
+from tests.service_helpers import http_routes
 from tests.test_sessions_helpers import live_session, make_book, users
 
 BAD_IDS = (2**63, 10**30)
@@ -22,17 +20,8 @@ UNKNOWN = 2**62 + 12345  # in range, never issued
 def id_routes() -> list[tuple[str, str]]:
     """(method, path template) of every REST route with an int id in its path, from the app's
     own route list (a route added later joins this sweep by itself)."""
-    app = create_app(Settings(database_url="postgresql://unused/x", redis_url="redis://unused"))
-    found = []
-    for route in app.routes:
-        if not isinstance(route, HTTPRoute):
-            continue
-        if not any(p.type is int for p in route.path_parameters.values()):
-            continue
-        for method in sorted(route.route_handler_map):
-            if method not in ("OPTIONS", "HEAD"):
-                found.append((method, route.path))
-    return found
+    return [(method, route.path) for method, route in http_routes("/")
+            if any(p.type is int for p in route.path_parameters.values())]
 
 
 ROUTES = id_routes()

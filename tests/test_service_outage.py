@@ -8,24 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from litestar.routes import HTTPRoute
 
 from domain.migrate import migrate
-from domain.settings import Settings
-from server.app import create_app
 from server.engines import EmbeddedEngines
 from tests.accounts_helpers import UserSession, register
 from tests.catalog_helpers import auth
+from tests.service_helpers import http_routes
 from tests.support import ServerProcess, eventually, server_env
 from tests.test_sessions_helpers import live_session, make_book
 
 
 def rest_routes() -> list[tuple[str, str]]:
     """(method, path template) of every /api/v1 route, from the app's own route list."""
-    app = create_app(Settings(database_url="postgresql://unused/x", redis_url="redis://unused"))
-    return [(method, route.path) for route in app.routes if isinstance(route, HTTPRoute)
-            and route.path.startswith("/api/v1/")
-            for method in sorted(route.route_handler_map) if method not in ("OPTIONS", "HEAD")]
+    return [(method, route.path) for method, route in http_routes()]
 
 
 def assert_unavailable(r: httpx.Response, code: str = "unavailable") -> None:
