@@ -16,6 +16,7 @@ from domain.migrate import migrate
 from domain.settings import Settings
 from realtime.hub import Hub
 from realtime.publisher import Publisher
+from realtime.rooms.leaderboard import LeaderboardPusher
 from realtime.rooms.session import SessionRoom
 from server.engines import EmbeddedEngines
 
@@ -31,7 +32,7 @@ class Services:
 
     Each part a plugin adds is a named, typed field (no string-keyed bag): `hub` exists as soon
     as the app is built (register room kinds on it), `publisher`, `session_rooms` and
-    `session_control` once the app has started.
+    `session_control` once the app has started, `leaderboard_pusher` on first use.
     """
 
     settings: Settings
@@ -42,6 +43,7 @@ class Services:
     publisher: Publisher | None = None
     session_rooms: SessionRoom | None = None
     session_control: asyncio.Task[None] | None = None
+    leaderboard_pusher: LeaderboardPusher | None = None  # made on first use (reading)
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     asgi_wrappers: list[Callable[[ASGIApp], ASGIApp]] = field(default_factory=list)

@@ -28,17 +28,17 @@ Limit = Annotated[int, Parameter(ge=1, le=100)]
 
 def pusher_of(state: State, db: Database, redis: Redis, settings: Settings) -> LeaderboardPusher:
     """This process's pusher (made on first use, closed with the app)."""
-    extras = services_of(state).extras
-    pusher = extras.get("leaderboard_pusher")
+    services = services_of(state)
+    pusher = services.leaderboard_pusher
     if pusher is None:
-        pusher = extras["leaderboard_pusher"] = LeaderboardPusher(
+        made = services.leaderboard_pusher = LeaderboardPusher(
             db, redis, Publisher(redis, settings))
 
         async def close(app: Any, services: Any) -> None:
-            await pusher.close()
+            await made.close()
 
-        extras.setdefault("on_shutdown", []).append(close)
-    assert isinstance(pusher, LeaderboardPusher)
+        services.on_shutdown.append(close)
+        return made
     return pusher
 
 
