@@ -61,15 +61,10 @@ class Done(msgspec.Struct):
 
 def _publisher(state: State, redis: Redis, settings: Settings) -> Publisher:
     """The app's Publisher, made on first use (the same one the session routes use)."""
-    services: Any = services_of(state)
-    if hasattr(services, "publisher"):  # the typed field, when Services has it
-        if services.publisher is None:
-            services.publisher = Publisher(redis, settings)
-        return services.publisher  # type: ignore[no-any-return]
-    extras = services.extras
-    if extras.get("publisher") is None:
-        extras["publisher"] = Publisher(redis, settings)
-    return extras["publisher"]  # type: ignore[no-any-return]
+    services = services_of(state)
+    if services.publisher is None:
+        services.publisher = Publisher(redis, settings)
+    return services.publisher
 
 
 async def _deliver(outcome: Outcome[T], db: Database, state: State, redis: Redis,
