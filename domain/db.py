@@ -1,28 +1,26 @@
-"""The PostgreSQL connection: one piccolo engine (with its asyncpg pool) bound to every table."""
+"""The PostgreSQL connection: one piccolo engine and its asyncpg pool.
+
+The schema is the SQL in migrations/ (applied by piccolo's migration runner); queries are SQL
+over asyncpg, and tests/test_schema_sql.py prepares every statement against the migrated
+database, so the two places the schema is written in cannot drift apart."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from piccolo.apps.migrations.tables import Migration
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.table import Table
-
-from domain.registry import TABLES
 
 
 class Database:
-    """Owns the piccolo engine; use-cases use the piccolo tables, or `pool` for raw SQL."""
+    """Owns the piccolo engine (and with it the asyncpg pool every use-case queries through)."""
 
     def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
         self.engine = PostgresEngine(config={"dsn": dsn}, log_queries=False)
         self.pool_size = pool_size
 
-    async def connect(self, tables: Iterable[type[Table]] | None = None) -> None:
+    async def connect(self) -> None:
         await self.engine.start_connection_pool(min_size=1, max_size=self.pool_size,
                                                 reset=_keep_session)
-        bind_tables(self.engine, tables)
 
     async def close(self) -> None:
         await self.engine.close_connection_pool()
@@ -46,13 +44,3 @@ async def _keep_session(conn: Any) -> None:
     settings are `SET LOCAL`), so returning the connection as is is safe and halves the round
     trips of a one-query request.
     """
-
-
-def all_tables() -> list[type[Table]]:
-    """Every table of the project (the registry's, and piccolo's own migration table)."""
-    return [*TABLES, Migration]
-
-
-def bind_tables(engine: PostgresEngine, tables: Iterable[type[Table]] | None = None) -> None:
-    for table in tables if tables is not None else all_tables():
-        table._meta.db = engine

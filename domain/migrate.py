@@ -27,6 +27,8 @@ async def migrate(dsn: str, *, quiet: bool = True) -> list[str]:
     import domain.piccolo_conf as piccolo_conf
 
     piccolo_conf.DB = db.engine
+    # piccolo's own bookkeeping table must talk to this database too (not the first one seen)
+    Migration._meta.db = db.engine
     try:
         before = set(await Migration.get_migrations_which_ran(app_name="readalong")) \
             if await Migration.table_exists().run() else set()

@@ -1,4 +1,4 @@
-"""piccolo's app config: our tables and the top-level migrations/ folder."""
+"""piccolo's app config: the top-level migrations/ folder (SQL migrations; no Table classes)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from domain.registry import TABLES
-
 APP_CONFIG = AppConfig(
     app_name="readalong",
     migrations_folder_path=str(Path(__file__).resolve().parent.parent / "migrations"),
-    table_classes=list(TABLES),
+    table_classes=[],
     migration_dependencies=[],
     commands=[],
 )

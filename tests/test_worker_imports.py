@@ -14,8 +14,8 @@ PACKAGES = ("domain", "jobs", "realtime", "server")
 # the worker's area (jobs/sessions.py and jobs/reading.py belong to other areas)
 OTHERS = ("sessions.py", "reading.py")
 OWNED = ["jobs/" + p.name for p in (ROOT / "jobs").glob("*.py") if p.name not in OTHERS] + [
-    "server/cli.py", "server/health.py", "domain/db.py", "domain/registry.py",
-    "domain/failed_jobs.py", "domain/failed_jobs_table.py", "domain/jobqueue.py"]
+    "server/cli.py", "server/health.py", "domain/db.py",
+    "domain/failed_jobs.py", "domain/jobqueue.py"]
 
 
 def _module(path: Path) -> str:
