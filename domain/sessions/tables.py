@@ -52,6 +52,7 @@ class SessionParticipant(Table, tablename="session_participants"):
     user_id = ForeignKey(references=User, on_delete=OnDelete.cascade, null=False)
     joined_at = Timestamptz()
     present_since = Timestamptz(null=True, default=None)
+    last_seen_at = Timestamptz(null=True, default=None)  # last connect or disconnect
     connections = Integer(default=0)
     seconds_present = Integer(default=0)
     progression = DoublePrecision(null=True, default=None)
