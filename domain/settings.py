@@ -88,6 +88,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # --- service ---
     register_failure_rate: int = 100  # failed registrations per address (typos, taken handles)
     register_failure_window: int = 3600
+    # --- sessions ---
+    session_idle_end_minutes: float = 30.0  # a live session nobody was in this long ends; 0: never
 
     @property
     def is_development(self) -> bool:
@@ -132,6 +134,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                                     f"READALONG_WS_{klass.upper()}_BURST >= 1")
         if self.presence_snapshot_max < 1:
             raise SettingsError("READALONG_PRESENCE_SNAPSHOT_MAX must be at least 1")
+        if not self.session_idle_end_minutes >= 0:
+            raise SettingsError("READALONG_SESSION_IDLE_END_MINUTES must be 0 (never) or more")
 
     def with_engines(self, database_url: str, redis_url: str) -> Settings:
         return msgspec.structs.replace(self, database_url=database_url, redis_url=redis_url)
@@ -202,6 +206,8 @@ _ENV: list[tuple[str, str, type]] = [
     # --- service ---
     ("register_failure_rate", "READALONG_REGISTER_FAILURE_RATE", int),
     ("register_failure_window", "READALONG_REGISTER_FAILURE_WINDOW", int),
+    # --- sessions ---
+    ("session_idle_end_minutes", "READALONG_SESSION_IDLE_END_MINUTES", float),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

@@ -1,5 +1,5 @@
-"""Session jobs: "<title> is starting" for joined and invited readers, and the schedule that
-starts due sessions (announcing `status` in their rooms)."""
+"""Session jobs: "<title> is starting" for joined and invited readers, the schedule that
+starts due sessions, and the idle end of sessions everyone left (announcing `status`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 
 from domain.keys import SESSION_REMINDED
 from domain.notifications.service import notify
-from domain.sessions import lifecycle, social
+from domain.sessions import due, social
+from domain.sessions.rows import room_of
 from jobs.retry import task
 from realtime.rooms.base import RoomEvent
 
@@ -76,12 +77,33 @@ async def start_due_sessions(ctx: dict[str, Any]) -> int:
     (after the commit; a failed publish is logged — clients see the status over REST), then the
     `hosted_session` activity and "is starting" for joined and invited readers."""
     db = ctx["db"]
-    ids = await lifecycle.start_due_sessions(db)
+    ids = await due.start_due_sessions(db)
     for sid in ids:
-        try:
-            await ctx["publisher"].publish(lifecycle.room_of(sid),
-                                           RoomEvent("status", {"status": "live"}))
-        except Exception:
-            log.exception("publishing the start of session %s failed", sid)
+        await _announce(ctx, sid, "live")
         await social.after_start(db, ctx["redis"], sid)
     return len(ids)
+
+
+@task
+async def end_idle_sessions(ctx: dict[str, Any], now_iso: str | None = None) -> int:
+    """Cron: live sessions nobody has been in for `READALONG_SESSION_IDLE_END_MINUTES` end
+    (record kept, ended when the last reader left); each room gets `status` `ended`, as when
+    the host ends it."""
+    minutes = ctx["settings"].session_idle_end_minutes
+    if minutes <= 0:
+        return 0
+    now = datetime.fromisoformat(now_iso) if now_iso else None
+    ids = await due.end_idle_sessions(ctx["db"], ctx["redis"], timedelta(minutes=minutes), now)
+    for sid in ids:
+        log.info("session %s ended: nobody there for %s minutes", sid, minutes)
+        await _announce(ctx, sid, "ended")
+    return len(ids)
+
+
+async def _announce(ctx: dict[str, Any], session_id: int, status: str) -> None:
+    """The `status` event in the session's room, after the commit (a failed publish is logged:
+    clients also see the status over REST)."""
+    try:
+        await ctx["publisher"].publish(room_of(session_id), RoomEvent("status", {"status": status}))
+    except Exception:
+        log.exception("publishing status %s of session %s failed", status, session_id)

@@ -41,6 +41,7 @@ FUNCTIONS = [
     sessions.session_reminders,
     sessions.remind_session,
     sessions.start_due_sessions,
+    sessions.end_idle_sessions,
     housekeeping.housekeeping,
     reading.award_badges,
 ]
@@ -54,6 +55,8 @@ CRON_JOBS = [
          second=30, unique=True),
     cron(sessions.start_due_sessions, name="cron:start_due_sessions",  # type: ignore[arg-type]
          second={15, 45}, unique=True),
+    cron(sessions.end_idle_sessions, name="cron:end_idle_sessions",  # type: ignore[arg-type]
+         second=50, unique=True),
     cron(housekeeping.housekeeping, name="cron:housekeeping", minute=41,  # type: ignore[arg-type]
          second=0, unique=True),
     cron(feeds.feed_maintenance, name="cron:feed_maintenance", minute=17,  # type: ignore[arg-type]

@@ -565,7 +565,8 @@ class Hub(HubContext):
             if kind.presence:
                 assert self.presence is not None
                 joined, member, members, total = await self.presence.join_with_snapshot(
-                    room, conn.info.user_id, conn.info.display_name, self.snapshot_max)
+                    room, conn.info.user_id, conn.info.display_name, self.snapshot_max,
+                    kind.initial_meta(conn.info, room_id))
                 sub.joined = True
                 self._queue_diff(room, "joined" if joined else "updated", conn.info.user_id,
                                  member)

@@ -22,14 +22,17 @@ log = logging.getLogger("readalong.hub")
 NODE_ROOMS = PRESENCE + "node:"  # ra:pres:node:<node> -> set of room hash keys it has members in
 
 # KEYS: room hash, node set. ARGV: user, node, name, delta, mode ('add' | 'set'), snapshot ('1'),
-# snapshot cap. Returns {joined (1/0), member json[, members as a flat list, member count]}:
+# snapshot cap, a new member's meta json (optional). Returns {joined (1/0), member json[, members
+# as a flat list, member count]}:
 # the whole hash when it has at most `cap` members, else about `cap` of them (HSCAN), so a
 # subscribe to a huge room stays one small round trip.
 JOIN_LUA = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local m
 local joined = 0
-if raw then m = cjson.decode(raw) else m = {name=ARGV[3], meta='{}', nodes={}}; joined = 1 end
+local meta = ARGV[8]
+if not meta or meta == '' then meta = '{}' end
+if raw then m = cjson.decode(raw) else m = {name=ARGV[3], meta=meta, nodes={}}; joined = 1 end
 local n = tonumber(ARGV[4])
 if ARGV[5] == 'add' then n = (m.nodes[ARGV[2]] or 0) + n end
 m.nodes[ARGV[2]] = n
@@ -143,14 +146,16 @@ class Presence:
                                        args=[user_id, self.node_id, name, count, mode, "0"])
         return bool(int(joined)), to_member(user_id, raw)
 
-    async def join_with_snapshot(self, room: str, user_id: int, name: str, cap: int = 200
+    async def join_with_snapshot(self, room: str, user_id: int, name: str, cap: int = 200,
+                                 meta: dict[str, Any] | None = None
                                  ) -> tuple[bool, Member, list[Member], int]:
         """Add one connection and read the member list, in one round trip: (joined, own
         member, at most `cap` members sorted by user id (always including the caller),
-        the room's member count)."""
+        the room's member count). A new member starts with `meta` (an existing one keeps its)."""
         joined, raw, flat, total = await self._join(
             keys=[room_key(room), self.node_set],
-            args=[user_id, self.node_id, name, 1, "add", "1", cap])
+            args=[user_id, self.node_id, name, 1, "add", "1", cap,
+                  orjson.dumps(meta) if meta else ""])
         me = to_member(user_id, raw)
         members = [to_member(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
         if int(total) > cap:

@@ -7,8 +7,7 @@ import asyncio
 import httpx
 
 from domain.db import Database
-from domain.sessions.lifecycle import MOVE_SQL
-from domain.sessions.positions import MoveWriter
+from domain.sessions.positions import MOVE_SQL, MoveWriter
 from tests.conftest import Engines
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, live_session, make_book, users

@@ -169,7 +169,7 @@ async def test_capacity_followers_and_due_start(http: httpx.AsyncClient, engines
     """A full session refuses one more reader; a followers-only session admits only the host's
     followers; a session whose scheduled time passed is started by `start_due_sessions`."""
     from domain.db import Database
-    from domain.sessions.lifecycle import start_due_sessions
+    from domain.sessions.due import start_due_sessions
 
     host, a, b, c = await users(http, unique, 4)
     book = await make_book(engines.database_url, f"Cap {unique}")

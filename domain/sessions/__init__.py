@@ -1,1 +1,1 @@
-"""Co-reading sessions: tables, the spoiler shield's rules and the use-cases behind REST and the room."""
+"""Co-reading sessions: tables, the shield's rules and the use-cases behind REST and rooms."""

@@ -12,7 +12,7 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import Conflict, Forbidden, Invalid
 from domain.notifications.service import notify
-from domain.sessions.lifecycle import fetch_session
+from domain.sessions.rows import fetch_session
 from domain.sessions.schemas import InvitationCreate, InvitationsOut
 
 log = logging.getLogger("readalong.sessions")

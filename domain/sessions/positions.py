@@ -1,17 +1,140 @@
-"""Group commit of position reports: moves that arrive together are written in one statement."""
+"""Readers' positions: checking and recording moves (group commit), last position, own shield."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from domain.db import Database
+from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.sessions.schemas import Position
+from domain.sessions.spoilers import check_progression
 
 log = logging.getLogger("readalong.sessions")
 MAX_BATCH = 500  # moves per statement
+ChapterAt = Callable[[float], "int | None"]  # the book's TOC: chapter index of a progression
 
-# The batched form of lifecycle's one-move statement: same checks and same result per move
+
+class Moved(msgspec.Struct, frozen=True):
+    """The result of a position report: the normalised position and the furthest before/after."""
+
+    position: Position
+    old_furthest: float | None
+    new_furthest: float
+    follow: bool  # the host of a follow-mode session moved: broadcast it
+    shield: bool  # the reader's effective shield
+    gated: bool = False  # content by others has gates in (old furthest, new furthest]
+    kinds: str = ""  # which: "m" messages, "r" reactions, "a" annotations
+
+
+MOVE_SQL = """
+WITH s AS (SELECT id, status, mode, host_id, shield_default FROM reading_sessions WHERE id = $1),
+old AS (SELECT furthest, kicked, shield FROM session_participants
+        WHERE session_id = $1 AND user_id = $2 FOR UPDATE),
+upd AS (UPDATE session_participants p SET progression = $3, locator = $4, chapter = $5,
+               furthest = GREATEST(COALESCE(p.furthest, 0), $3),
+               start_progression = COALESCE(p.start_progression, $3)
+        FROM s WHERE p.session_id = $1 AND p.user_id = $2 AND NOT p.kicked
+        AND s.status <> 'ended' RETURNING p.furthest)
+SELECT s.status, s.mode, s.host_id, s.shield_default, old.furthest AS old_furthest,
+       old.kicked, old.shield, (SELECT furthest FROM upd) AS new_furthest,
+       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0)) AS forward,
+       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0))
+           AND EXISTS (SELECT 1 FROM session_messages m WHERE m.session_id = $1
+                 AND m.gate > COALESCE(old.furthest, 0) AND m.gate <= $3
+                 AND m.deleted_at IS NULL AND m.author_id <> $2) AS gated_m,
+       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0))
+           AND EXISTS (SELECT 1 FROM session_reactions r WHERE r.session_id = $1
+                 AND r.gate > COALESCE(old.furthest, 0) AND r.gate <= $3
+                 AND r.author_id <> $2) AS gated_r,
+       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0))
+           AND EXISTS (SELECT 1 FROM session_annotations a WHERE a.session_id = $1
+                 AND a.gate > COALESCE(old.furthest, 0) AND a.gate <= $3
+                 AND a.deleted_at IS NULL AND a.author_id <> $2
+                 AND a.visibility <> 'private') AS gated_a
+FROM s LEFT JOIN old ON true
+"""
+
+
+def check_position(position: Position, chapter_at: ChapterAt | None = None) -> Position:
+    """Validate a reported position (progression 0..1, locator <= 512 chars) and set the
+    chapter from the book's table of contents when it has one."""
+    progression = check_progression(position.progression)
+    locator = position.locator
+    if locator is not None and (not isinstance(locator, str) or len(locator) > 512):
+        raise Invalid("locator must be a string of at most 512 characters",
+                      code="invalid_position", field="locator")
+    chapter = chapter_at(progression) if chapter_at is not None else None
+    if chapter is None and position.chapter is not None:
+        if position.chapter < 0 or position.chapter > 100000:
+            raise Invalid("chapter must be a TOC index", code="invalid_position",
+                          field="chapter")
+        chapter = position.chapter
+    return Position(progression=progression, locator=locator, chapter=chapter)
+
+
+async def move(db: Database, session_id: int, user_id: int, position: Position,
+               chapter_at: ChapterAt | None = None, writer: MoveWriter | None = None) -> Moved:
+    """Record a reader's position (one statement; a second only for a follow-mode host). The
+    same statement says whether the move passed any gate, so most moves cost one round trip.
+    With a `MoveWriter`, moves arriving together share one statement (group commit:
+    still written before this returns)."""
+    pos = check_position(position, chapter_at)
+    args = (session_id, user_id, pos.progression, pos.locator, pos.chapter)
+    row = (await writer.write(args) if writer is not None
+           else await db.pool.fetchrow(MOVE_SQL, *args))
+    if row is None:
+        raise NotFound(f"no session {session_id}", code="session_not_found")
+    if row["status"] == "ended":
+        raise Conflict("the session has ended", code="session_ended")
+    if row["new_furthest"] is None:
+        raise Forbidden("you are not in this session", code="not_participant")
+    follow = row["mode"] == "follow" and row["host_id"] == user_id
+    if follow:
+        await db.pool.execute(
+            "UPDATE reading_sessions SET host_progression = $2, host_locator = $3,"
+            " host_chapter = $4 WHERE id = $1", session_id, pos.progression, pos.locator,
+            pos.chapter)
+    shield = row["shield"] if row["shield"] is not None else row["shield_default"]
+    kinds = "".join(k for k in "mra" if row[f"gated_{k}"])
+    return Moved(position=pos, old_furthest=row["old_furthest"],
+                 new_furthest=float(row["new_furthest"]), follow=follow, shield=bool(shield),
+                 gated=bool(kinds), kinds=kinds)
+
+
+async def set_shield(db: Database, session_id: int, user_id: int, enabled: bool | None) -> bool:
+    """A reader turns their own shield on/off (None: back to the room default); effective value."""
+    row = await db.pool.fetchrow(
+        "UPDATE session_participants p SET shield = $3 FROM reading_sessions s"
+        " WHERE p.session_id = $1 AND p.user_id = $2 AND s.id = p.session_id AND NOT p.kicked"
+        " RETURNING COALESCE(p.shield, s.shield_default) AS effective",
+        session_id, user_id, enabled)
+    if row is None:
+        raise Forbidden("you are not in this session", code="not_participant")
+    return bool(row["effective"])
+
+
+async def last_position(db: Database, session_id: int, user_id: int) -> Position | None:
+    """A reader's last reported position in a session (None before the first report)."""
+    row = await db.pool.fetchrow(
+        "SELECT progression, locator, chapter FROM session_participants WHERE session_id = $1"
+        " AND user_id = $2", session_id, user_id)
+    return stored_position(row)
+
+
+def stored_position(row: Any) -> Position | None:
+    """The position kept on a participant row (None when they have not reported one)."""
+    if row is None or row["progression"] is None:
+        return None
+    return Position(progression=row["progression"], locator=row["locator"],
+                    chapter=row["chapter"])
+
+
+# The batched form of the one-move statement (MOVE_SQL): same checks and same result per move
 # (`ord` says which move a row answers). Each move is written before its caller gets its answer,
 # so the furthest progression is durable (and visible to REST) before the ack, as before.
 _BATCH_SQL = """
@@ -32,13 +155,16 @@ upd AS (UPDATE session_participants p SET progression = m.progression, locator =
 SELECT m.ord, s.status, s.mode, s.host_id, s.shield_default, old.furthest AS old_furthest,
        old.kicked, old.shield, upd.furthest AS new_furthest,
        (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0)) AS forward,
-       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0)) AND EXISTS (SELECT 1 FROM session_messages x WHERE x.session_id = m.session_id
+       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0))
+           AND EXISTS (SELECT 1 FROM session_messages x WHERE x.session_id = m.session_id
                  AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
                  AND x.deleted_at IS NULL AND x.author_id <> m.user_id) AS gated_m,
-       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0)) AND EXISTS (SELECT 1 FROM session_reactions x WHERE x.session_id = m.session_id
+       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0))
+           AND EXISTS (SELECT 1 FROM session_reactions x WHERE x.session_id = m.session_id
                  AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
                  AND x.author_id <> m.user_id) AS gated_r,
-       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0)) AND EXISTS (SELECT 1 FROM session_annotations x WHERE x.session_id = m.session_id
+       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0))
+           AND EXISTS (SELECT 1 FROM session_annotations x WHERE x.session_id = m.session_id
                  AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
                  AND x.deleted_at IS NULL AND x.author_id <> m.user_id
                  AND x.visibility <> 'private') AS gated_a
@@ -92,7 +218,7 @@ class MoveWriter:
                 (move, fut), = batch
                 rows: dict[int, Any] = {0: await self.db.pool.fetchrow(self.single_sql, *move)}
             else:
-                cols = list(zip(*(m for m, _ in batch)))
+                cols = list(zip(*(m for m, _ in batch), strict=True))
                 got = await self.db.pool.fetch(_BATCH_SQL, *cols, list(range(len(batch))))
                 rows = {r["ord"]: (r if r["status"] is not None else None) for r in got}
             self.batches += 1

@@ -27,6 +27,7 @@ from domain.discussion.schemas import (
     Selector,
     TextQuoteSelector,
 )
+from domain.ids import Id
 
 __all__ = [  # re-exported (defined in domain.discussion)
     "EMOJI", "MAX_MESSAGE_CHARS", "MAX_NOTE_CHARS", "MAX_QUOTE_CHARS", "AnnotationCreate",
@@ -40,7 +41,7 @@ Locator = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
 
 class SessionCreate(msgspec.Struct, forbid_unknown_fields=True):
-    book_id: int
+    book_id: Id
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
     mode: Literal["follow", "free"] = "free"
     visibility: Literal["public", "followers", "invite"] = "public"
@@ -113,7 +114,7 @@ class SessionRecord(msgspec.Struct):
 class InvitationCreate(msgspec.Struct, forbid_unknown_fields=True):
     """Whom the host invites: user ids and/or handles (at most 50 in all)."""
 
-    user_ids: list[int] = msgspec.field(default_factory=list)
+    user_ids: list[Id] = msgspec.field(default_factory=list)
     handles: list[str] = msgspec.field(default_factory=list)
 
 

@@ -21,7 +21,7 @@ from domain.feeds import verbs
 from domain.feeds.service import record_activity
 from domain.jobqueue import enqueue_quietly
 from domain.sessions.books import BookInfo
-from domain.sessions.lifecycle import fetch_session
+from domain.sessions.rows import fetch_session
 
 log = logging.getLogger("readalong.sessions")
 

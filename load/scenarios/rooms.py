@@ -216,7 +216,7 @@ def _make_sessions(stack: Stack, hosts: list[int]) -> list[int]:
     from domain.accounts.tokens import Principal
     from domain.catalog.demo import seed_demo_catalog
     from domain.db import Database
-    from domain.sessions import lifecycle
+    from domain.sessions import sessions
     from domain.sessions.schemas import SessionCreate
 
     async def go() -> list[int]:
@@ -229,10 +229,10 @@ def _make_sessions(stack: Stack, hosts: list[int]) -> list[int]:
             out = []
             for i, uid in enumerate(hosts):
                 host = Principal(user_id=uid, role="reader", jti="bench", exp=0)
-                s = await lifecycle.create_session(db, host, SessionCreate(
+                s = await sessions.create_session(db, host, SessionCreate(
                     book_id=book_ids[i % len(book_ids)], title=f"bench room {i}",
                     capacity=100))
-                await lifecycle.start_session(db, host, s.id)
+                await sessions.start_session(db, host, s.id)
                 out.append(s.id)
             return out
         finally:
@@ -243,7 +243,7 @@ def _make_sessions(stack: Stack, hosts: list[int]) -> list[int]:
 
 def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     try:
-        import domain.sessions.lifecycle  # noqa: F401
+        import domain.sessions.sessions  # noqa: F401
         import realtime.rooms.session  # noqa: F401
     except ImportError:
         return [{"title": TITLE, "status": "pending",

@@ -108,6 +108,11 @@ class RoomKind:
         """Validate/normalise presence meta; may also publish events (e.g. follow-mode moves)."""
         return meta
 
+    def initial_meta(self, conn: ConnectionInfo, room_id: str) -> dict[str, Any] | None:
+        """Presence meta for the user's member when this connection is their first in the room
+        (called right after `authorize`); None: empty meta."""
+        return None
+
     async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
         """Called when a connection leaves the room (unsubscribe or disconnect)."""
         return

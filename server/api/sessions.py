@@ -13,7 +13,10 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
-from domain.sessions import invitations, lifecycle, social
+from domain.ids import Id
+from domain.sessions import admission, hosts, invitations, sessions, social
+from domain.sessions.record import session_record
+from domain.sessions.rows import room_of
 from domain.sessions.schemas import (
     InvitationCreate,
     InvitationsOut,
@@ -37,7 +40,7 @@ class JoinIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class HostIn(msgspec.Struct, forbid_unknown_fields=True):
-    user_id: int
+    user_id: Id
 
 
 class Done(msgspec.Struct):
@@ -60,8 +63,8 @@ async def _publish(state: State, redis: Redis, settings: Settings, room: str,
 async def _set_muted(db: Database, user: Principal, state: State, redis: Redis,
                      settings: Settings, session_id: int, user_id: int, muted: bool) -> Done:
     """Mute or unmute a participant, then tell the room."""
-    await lifecycle.set_flag(db, user, session_id, user_id, "muted", muted)
-    await _publish(state, redis, settings, lifecycle.room_of(session_id),
+    await hosts.set_flag(db, user, session_id, user_id, "muted", muted)
+    await _publish(state, redis, settings, room_of(session_id),
                    RoomEvent("muted", {"user_id": user_id, "muted": muted}))
     return Done()
 
@@ -83,29 +86,29 @@ class SessionController(Controller):
 
     @post("/", summary="Create a co-reading session for a book")
     async def create(self, data: SessionCreate, db: Database, user: Principal) -> SessionOut:
-        return await lifecycle.create_session(db, user, data)
+        return await sessions.create_session(db, user, data)
 
     @get("/", summary="Sessions live now, upcoming, or mine, with readers present")
     async def index(self, db: Database, maybe_user: Principal | None, redis: Redis,
                     list_: str = Parameter(query="list", default="live"),
                     cursor: str | None = None,
                     limit: int = Parameter(default=20, ge=1, le=100)) -> SessionPage:
-        return await lifecycle.list_sessions(db, maybe_user, list_, cursor, limit, redis)
+        return await sessions.list_sessions(db, maybe_user, list_, cursor, limit, redis)
 
     @get("/{session_id:int}", summary="One session")
     async def show(self, session_id: int, db: Database, maybe_user: Principal | None,
                    redis: Redis) -> SessionOut:
-        return await lifecycle.get_session(db, session_id, maybe_user, redis)
+        return await sessions.get_session(db, session_id, maybe_user, redis)
 
     @get("/{session_id:int}/record", summary="Attendance, duration, progress read together")
     async def record(self, session_id: int, db: Database,
                      maybe_user: Principal | None) -> SessionRecord:
-        return await lifecycle.session_record(db, maybe_user, session_id)
+        return await session_record(db, maybe_user, session_id)
 
     @patch("/{session_id:int}", summary="Host settings: lock chat, room shield default, title")
     async def update(self, session_id: int, data: SessionUpdate, db: Database, user: Principal,
                      state: State, redis: Redis, settings: Settings) -> SessionOut:
-        out = await lifecycle.update_session(db, user, session_id, data)
+        out = await sessions.update_session(db, user, session_id, data)
         await _publish(state, redis, settings, out.room, RoomEvent("settings", {
             "chat_locked": out.chat_locked, "shield_default": out.shield_default,
             "title": out.title}))
@@ -118,7 +121,7 @@ class SessionController(Controller):
           status_code=200)
     async def start(self, session_id: int, db: Database, user: Principal, state: State,
                     redis: Redis, settings: Settings) -> SessionOut:
-        out = await lifecycle.start_session(db, user, session_id)
+        out = await sessions.start_session(db, user, session_id)
         await _publish(state, redis, settings, out.room, RoomEvent("status", {"status": "live"}))
         await social.after_start(db, redis, out.id)
         return out
@@ -127,7 +130,7 @@ class SessionController(Controller):
           status_code=200)
     async def end(self, session_id: int, db: Database, user: Principal, state: State,
                   redis: Redis, settings: Settings) -> SessionOut:
-        out = await lifecycle.end_session(db, user, session_id)
+        out = await sessions.end_session(db, user, session_id)
         await _publish(state, redis, settings, out.room, RoomEvent("status", {"status": "ended"}))
         return out
 
@@ -135,10 +138,10 @@ class SessionController(Controller):
           status_code=200)
     async def join(self, session_id: int, data: JoinIn, db: Database, user: Principal,
                    redis: Redis) -> SessionOut:
-        row, new = await lifecycle.admit(db, user, session_id, data.invite_code)
+        row, new = await admission.admit(db, user, session_id, data.invite_code)
         if new:
             await social.after_join(db, redis, row, user.user_id)
-        return await lifecycle.get_session(db, session_id, user, redis)
+        return await sessions.get_session(db, session_id, user, redis)
 
     @post("/{session_id:int}/invitations", status_code=201,
           summary="Host invites users (ids or handles): each is notified and may join")
@@ -149,7 +152,7 @@ class SessionController(Controller):
     @post("/{session_id:int}/host", summary="Hand the host role over", status_code=200)
     async def hand_over(self, session_id: int, data: HostIn, db: Database, user: Principal,
                         state: State, redis: Redis, settings: Settings) -> SessionOut:
-        out = await lifecycle.hand_over(db, user, session_id, data.user_id)
+        out = await hosts.hand_over(db, user, session_id, data.user_id)
         await _publish(state, redis, settings, out.room,
                        RoomEvent("host_changed", {"host_id": out.host_id}))
         return out
@@ -170,8 +173,8 @@ class SessionController(Controller):
           summary="Remove a participant for good (they cannot rejoin)")
     async def kick(self, session_id: int, user_id: int, db: Database, user: Principal,
                    state: State, redis: Redis, settings: Settings) -> Done:
-        await lifecycle.set_flag(db, user, session_id, user_id, "kicked", True)
-        room = lifecycle.room_of(session_id)
+        await hosts.set_flag(db, user, session_id, user_id, "kicked", True)
+        room = room_of(session_id)
         await _publish(state, redis, settings, room, RoomEvent("kicked", {"user_id": user_id}))
         await _evict(state, room, user_id)
         return Done()

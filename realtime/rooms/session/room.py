@@ -18,10 +18,11 @@ from domain.discussion.events import SessionWireEvent
 from domain.discussion.spoilers import ViewerState
 from domain.errors import DomainError, Invalid
 from domain.keys import SESSION_CONTROL
-from domain.sessions import content, lifecycle, social
+from domain.sessions import admission, content, positions, social
 from domain.sessions.books import BookInfo, get_book
 from domain.sessions.onconn import OnConnection
-from domain.sessions.positions import HiddenReader, MoveWriter
+from domain.sessions.positions import HiddenReader, MoveWriter, stored_position
+from domain.sessions.rows import fetch_session
 from domain.sessions.venue import VENUE
 from realtime.rooms import discussion_commands
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
@@ -61,18 +62,20 @@ class SessionRoom(RoomKind):
         # this node's connections per (room, user): a reader's tabs move their shield together
         self._local: dict[tuple[str, int], set[str]] = {}
         # moves arriving together are written in one statement (group commit, before the acks)
-        self._moves = MoveWriter(db, lifecycle.MOVE_SQL)
+        self._moves = MoveWriter(db, positions.MOVE_SQL)
         self._hidden_reader = HiddenReader(db)  # expired hidden sets: one query per burst
         self._effects = effects.runner(VENUE)  # discussion side effects (after publishing)
         # started/finished-book milestones run after the ack, one chain per reader; the
         # reader's next command waits for it (so their feed keeps the order of their actions)
         self._milestones: dict[int, asyncio.Task[None]] = {}
+        # (room, connection) -> presence meta to start from, between authorize and the join
+        self._rejoin: dict[tuple[str, str], dict[str, Any]] = {}
 
     async def _session_book(self, session_id: int) -> BookInfo:
         """The session's book with its TOC (a session never changes book: cached per node)."""
         book = self._books.get(session_id)
         if book is None:
-            row = await lifecycle.fetch_session(self.db, session_id)
+            row = await fetch_session(self.db, session_id)
             book = await get_book(self.db, row["book_id"])
             if len(self._books) > 10_000:
                 self._books.clear()
@@ -97,22 +100,36 @@ class SessionRoom(RoomKind):
 
     async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
         sid = session_id_of(room_id)
-        row, _, new = await lifecycle.connect(self.db, _principal(conn), sid)
+        row, part, new = await admission.connect(self.db, _principal(conn), sid)
         if new:  # first admission: the `joined_session` activity (never fails the subscribe)
             await social.after_join(self.db, self.redis, row, conn.user_id)
         state = await content.viewer_state(self.db, sid, conn.user_id)
         self._local.setdefault((self._room(room_id), conn.user_id), set()).add(conn.conn_id)
+        # a returning reader shows up where they were (not at 0): see `initial_meta`
+        stored = stored_position(part)
+        if stored is not None:
+            if len(self._rejoin) > 10_000:
+                self._rejoin.clear()
+            self._rejoin[(self._room(room_id), conn.conn_id)] = {
+                "position": msgspec.to_builtins(stored)}
         return Viewer(progress=state.progress, shield=state.shield,
                       hidden_authors=state.hidden_authors)
 
+    def initial_meta(self, conn: ConnectionInfo, room_id: str) -> dict[str, Any] | None:
+        """The stored position of the reader `authorize` just admitted: their presence member
+        starts there, for the others and in their own subscribe ack (a rejoin or a reload does
+        not move them back to 0)."""
+        return self._rejoin.pop((self._room(room_id), conn.conn_id), None)
+
     async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
+        self._rejoin.pop((self._room(room_id), conn.conn_id), None)
         key = (self._room(room_id), conn.user_id)
         tabs = self._local.get(key)
         if tabs is not None:
             tabs.discard(conn.conn_id)
             if not tabs:
                 del self._local[key]
-        await lifecycle.disconnect(self.db, session_id_of(room_id), conn.user_id)
+        await admission.disconnect(self.db, session_id_of(room_id), conn.user_id)
 
     def _tabs(self, room: str, conn: ConnectionInfo) -> list[str]:
         return sorted(self._local.get((room, conn.user_id), ())) or [conn.conn_id]
@@ -125,7 +142,7 @@ class SessionRoom(RoomKind):
         await self._settle(conn.user_id)
         match cmd:
             case Shield(enabled=enabled):
-                effective = await lifecycle.set_shield(self.db, sid, conn.user_id, enabled)
+                effective = await positions.set_shield(self.db, sid, conn.user_id, enabled)
                 for tab in self._tabs(self._room(room_id), conn):
                     hub.update_viewer(tab, self._room(room_id), shield=effective)
                 if not effective:
@@ -144,13 +161,13 @@ class SessionRoom(RoomKind):
         parsed: PresenceMeta = _decode(meta, PresenceMeta, "presence meta")
         out: dict[str, Any] = {"state": parsed.state}
         if parsed.position is None:  # active/idle only: keep showing the last position
-            last = await lifecycle.last_position(self.db, sid, conn.user_id)
+            last = await positions.last_position(self.db, sid, conn.user_id)
             if last is not None:
                 out["position"] = msgspec.to_builtins(last)
             return out
         book = await self._session_book(sid)
         room = self._room(room_id)
-        moved = await lifecycle.move(self.db, sid, conn.user_id, parsed.position,
+        moved = await positions.move(self.db, sid, conn.user_id, parsed.position,
                                      book.chapter_at if book.chapter_starts else None,
                                      writer=self._moves)
         out["position"] = msgspec.to_builtins(moved.position)
