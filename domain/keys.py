@@ -14,7 +14,6 @@ PUSH_DONE = "ra:pushdone:"       # ra:pushdone:<notification> -> set of subscrip
 SESSION_REMINDED = "ra:reminded:"  # ra:reminded:<session>:<user> -> 1 once "starting" was sent
 FEED_LOCK = "ra:feedlock:"       # ra:feedlock:<user> -> short lock while a home feed is rebuilt
 LEADERBOARD = "ra:lb:"           # ra:lb:<key> -> zset
-SESSION_CONTROL = "ra:sess:ctl"  # channel: {"op": "reshield", "room"} -> nodes re-read readers' shields
 CATALOG_CACHE = "ra:cat:"        # ra:cat:<catalog version>:<t|p>:<query hash> -> cached search total+facets / page
 ARQ_QUEUE = "arq:queue"          # arq's default queue name
 # the worker's heartbeat: JSON {worker, at, complete, failed, retried}, expiring after 3 beats

@@ -90,6 +90,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     register_failure_window: int = 3600
     # --- sessions ---
     session_idle_end_minutes: float = 30.0  # a live session nobody was in this long ends; 0: never
+    # --- hub ---
+    ws_overflow: str = "close"  # a socket over its outbound bound: close (4013) | drop frames
 
     @property
     def is_development(self) -> bool:
@@ -132,6 +134,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if getattr(self, f"ws_{klass}_rate") <= 0 or getattr(self, f"ws_{klass}_burst") < 1:
                 raise SettingsError(f"READALONG_WS_{klass.upper()}_RATE must be > 0 and "
                                     f"READALONG_WS_{klass.upper()}_BURST >= 1")
+        if self.ws_overflow not in ("close", "drop"):
+            raise SettingsError("READALONG_WS_OVERFLOW must be close or drop")
         if self.presence_snapshot_max < 1:
             raise SettingsError("READALONG_PRESENCE_SNAPSHOT_MAX must be at least 1")
         if not self.session_idle_end_minutes >= 0:
@@ -208,6 +212,7 @@ _ENV: list[tuple[str, str, type]] = [
     ("register_failure_window", "READALONG_REGISTER_FAILURE_WINDOW", int),
     # --- sessions ---
     ("session_idle_end_minutes", "READALONG_SESSION_IDLE_END_MINUTES", float),
+    ("ws_overflow", "READALONG_WS_OVERFLOW", str),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

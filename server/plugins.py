@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from domain.accounts.names import display_names
@@ -27,17 +26,9 @@ def _session_rooms(services: Services) -> None:
         assert services.db is not None and services.redis is not None
         assert services.hub is not None
         rooms = services.session_rooms = SessionRoom(services.db, services.redis)
-        services.hub.register(rooms)
-        services.session_control = asyncio.create_task(rooms.control_loop(services.hub))
-
-    async def stop_session_rooms(app: Any, services: Services) -> None:
-        task, services.session_control = services.session_control, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        services.hub.register(rooms)  # its control messages ride the hub's channel
 
     services.on_startup.append(register_session_rooms)
-    services.on_shutdown.append(stop_session_rooms)
 
 
 def _hub_plugin(services: Services) -> HubPlugin:

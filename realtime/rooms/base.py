@@ -11,6 +11,7 @@ from domain.discussion.spoilers import FULL as FULL
 from domain.discussion.spoilers import REDACTED as REDACTED
 from domain.discussion.spoilers import SKIP as SKIP
 from domain.discussion.spoilers import variant
+from domain.errors import Forbidden
 
 
 class RoomEvent(msgspec.Struct):
@@ -83,6 +84,28 @@ class HubContext:
         """Store (if the room keeps history), number and fan out one event; (epoch, offset)."""
         raise NotImplementedError
 
+    async def broadcast(self, room: str, event: RoomEvent) -> None:
+        """Fan an ephemeral event out to the room on every node, never stored (e.g. typing)."""
+        raise NotImplementedError
+
+    async def update_reader(self, room: str, user_id: int, **changes: Any) -> None:
+        """Change `user_id`'s Viewer (`progress`, `shield`, `hidden_authors`) on every connection
+        of theirs in `room`, on every node (here at once, elsewhere before any later event)."""
+        raise NotImplementedError
+
+    async def send_to_reader(self, room: str, user_id: int, events: list[RoomEvent]) -> None:
+        """`send_to` every connection of `user_id` in `room`, on every node."""
+        raise NotImplementedError
+
+    def local_readers(self, room: str) -> dict[int, list[str]]:
+        """This node's connection ids subscribed to `room`, per user."""
+        raise NotImplementedError
+
+    async def evict(self, room: str, user_id: int, event: RoomEvent | None = None) -> None:
+        """Send `event` (default `kicked`) to the user's sockets in `room` on every node, then
+        unsubscribe them (the sockets stay open)."""
+        raise NotImplementedError
+
 
 class RoomKind:
     """Base of every room kind. Subclass, set `prefix`, and `hub.register(MyRoom(...))`."""
@@ -99,8 +122,6 @@ class RoomKind:
     async def on_publish(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
                          data: dict[str, Any]) -> tuple[list[RoomEvent], dict[str, Any]]:
         """Validate, persist durable things FIRST, return (events to publish, ack result)."""
-        from domain.errors import Forbidden
-
         raise Forbidden("clients cannot publish into this room", code="publish_forbidden")
 
     async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
@@ -115,4 +136,9 @@ class RoomKind:
 
     async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
         """Called when a connection leaves the room (unsubscribe or disconnect)."""
+        return
+
+    async def on_reshield(self, hub: HubContext, room: str) -> None:
+        """The room's shield default changed (a `Reshield` control message, on every node that
+        has local readers in `room`): re-read and apply their viewer state."""
         return

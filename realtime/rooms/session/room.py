@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import msgspec
-import orjson
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
@@ -16,14 +15,14 @@ from domain.db import Database
 from domain.discussion import effects
 from domain.discussion.events import SessionWireEvent
 from domain.discussion.spoilers import ViewerState
-from domain.errors import DomainError, Invalid
-from domain.keys import SESSION_CONTROL
+from domain.errors import Invalid
 from domain.sessions import admission, content, positions, social
 from domain.sessions.books import BookInfo, get_book
 from domain.sessions.onconn import OnConnection
 from domain.sessions.positions import HiddenReader, MoveWriter, stored_position
 from domain.sessions.rows import fetch_session
 from domain.sessions.venue import VENUE
+from realtime import control
 from realtime.rooms import discussion_commands
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
 from realtime.rooms.session.commands import PresenceMeta, SessionCommand, Shield
@@ -59,8 +58,6 @@ class SessionRoom(RoomKind):
         self.redis = redis
         self._books: dict[int, BookInfo] = {}  # by session id
         self._hidden_cache: dict[int, tuple[float, frozenset[int]]] = {}
-        # this node's connections per (room, user): a reader's tabs move their shield together
-        self._local: dict[tuple[str, int], set[str]] = {}
         # moves arriving together are written in one statement (group commit, before the acks)
         self._moves = MoveWriter(db, positions.MOVE_SQL)
         self._hidden_reader = HiddenReader(db)  # expired hidden sets: one query per burst
@@ -104,7 +101,6 @@ class SessionRoom(RoomKind):
         if new:  # first admission: the `joined_session` activity (never fails the subscribe)
             await social.after_join(self.db, self.redis, row, conn.user_id)
         state = await content.viewer_state(self.db, sid, conn.user_id)
-        self._local.setdefault((self._room(room_id), conn.user_id), set()).add(conn.conn_id)
         # a returning reader shows up where they were (not at 0): see `initial_meta`
         stored = stored_position(part)
         if stored is not None:
@@ -123,16 +119,7 @@ class SessionRoom(RoomKind):
 
     async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
         self._rejoin.pop((self._room(room_id), conn.conn_id), None)
-        key = (self._room(room_id), conn.user_id)
-        tabs = self._local.get(key)
-        if tabs is not None:
-            tabs.discard(conn.conn_id)
-            if not tabs:
-                del self._local[key]
         await admission.disconnect(self.db, session_id_of(room_id), conn.user_id)
-
-    def _tabs(self, room: str, conn: ConnectionInfo) -> list[str]:
-        return sorted(self._local.get((room, conn.user_id), ())) or [conn.conn_id]
 
     async def on_publish(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
                          data: dict[str, Any]) -> tuple[list[RoomEvent], dict[str, Any]]:
@@ -143,8 +130,7 @@ class SessionRoom(RoomKind):
         match cmd:
             case Shield(enabled=enabled):
                 effective = await positions.set_shield(self.db, sid, conn.user_id, enabled)
-                for tab in self._tabs(self._room(room_id), conn):
-                    hub.update_viewer(tab, self._room(room_id), shield=effective)
+                await hub.update_reader(self._room(room_id), conn.user_id, shield=effective)
                 if not effective:
                     state = await content.viewer_state(self.db, sid, conn.user_id)
                     await self._push_unlocked(hub, conn, room_id, sid, state.progress or 0.0,
@@ -174,8 +160,8 @@ class SessionRoom(RoomKind):
         forward = moved.old_furthest is None or moved.new_furthest > moved.old_furthest
         # blocks and mutes made since subscribing take effect from the next move on
         hidden = await self._hidden(conn.user_id)
-        for tab in self._tabs(room, conn):
-            hub.update_viewer(tab, room, progress=moved.new_furthest, hidden_authors=hidden)
+        await hub.update_reader(room, conn.user_id, progress=moved.new_furthest,
+                                hidden_authors=hidden)
         if forward and moved.shield and moved.gated:
             state = ViewerState(user_id=conn.user_id, progress=moved.new_furthest,
                                 shield=True, hidden_authors=hidden)
@@ -185,9 +171,8 @@ class SessionRoom(RoomKind):
                                                        moved.new_furthest, known_gated=True,
                                                        kinds=moved.kinds)
             if items:
-                events = [unlocked_event(i) for i in items]
-                for tab in self._tabs(room, conn):
-                    await hub.send_to(tab, room, events)
+                await hub.send_to_reader(room, conn.user_id,
+                                         [unlocked_event(i) for i in items])
         started, done = social.milestones(book, moved.old_furthest, moved.new_furthest)
         if started or done:  # started/finished the book: feed activities, once per book
             self._milestone(conn.user_id, book, started, done)
@@ -227,63 +212,29 @@ class SessionRoom(RoomKind):
             state = await content.viewer_state(self.db, sid, conn.user_id)
         items = await content.unlocked_between(self.db, sid, state, old, new)
         if items:
-            events = [unlocked_event(i) for i in items]
-            for tab in self._tabs(self._room(room_id), conn):
-                await hub.send_to(tab, self._room(room_id), events)
+            await hub.send_to_reader(self._room(room_id), conn.user_id,
+                                     [unlocked_event(i) for i in items])
 
-    async def kick(self, hub: Any, room: str, user_id: int) -> None:
+    async def kick(self, hub: HubContext, room: str, user_id: int) -> None:
         """Drop a kicked reader's sockets from the room on every node (they get `kicked`)."""
         await hub.evict(room, user_id, RoomEvent("kicked", {"user_id": user_id}))
 
     async def reshield(self, room: str) -> None:
         """The host changed the room's shield default: every node re-reads the shield of its
         readers in the room (those without their own setting follow the default)."""
-        await self.redis.publish(SESSION_CONTROL, orjson.dumps({"op": "reshield",
-                                                                "room": room}))
+        await control.publish(self.redis, control.Reshield(room=room))
 
-    async def reshield_local(self, hub: Any, room: str) -> None:
+    async def on_reshield(self, hub: HubContext, room: str) -> None:
+        """(On every node, from the control channel) re-read this node's readers' shields."""
         sid = session_id_of(room)
-        for (r, user_id), tabs in list(self._local.items()):
-            if r != room or not tabs:
-                continue
+        for user_id, tabs in hub.local_readers(room).items():
             state = await content.viewer_state(self.db, sid, user_id)
-            for tab in sorted(tabs):
+            for tab in tabs:
                 hub.update_viewer(tab, room, shield=state.shield)
             if not state.shield:
                 items = await content.unlocked_between(self.db, sid, state,
                                                        state.progress or 0.0, 1.0)
                 events = [unlocked_event(i) for i in items]
-                for tab in sorted(tabs):
+                for tab in tabs:
                     if events:
                         await hub.send_to(tab, room, events)
-
-    async def control_loop(self, hub: Any) -> None:
-        """Run for the node's lifetime: listen on SESSION_CONTROL (room-wide shield changes),
-        reconnect on Redis errors (cancelled at shutdown)."""
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(SESSION_CONTROL)
-                while True:
-                    msg = await pubsub.get_message(timeout=5.0)
-                    if msg is None or msg.get("type") != "message":
-                        continue
-                    try:
-                        order = orjson.loads(msg["data"])
-                        if order.get("op") == "reshield":
-                            await self.reshield_local(hub, str(order["room"]))
-                    except (ValueError, KeyError, TypeError, AttributeError):
-                        log.warning("ignoring a malformed session control message")
-                    except DomainError:
-                        log.info("session control: the session is gone", exc_info=True)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("session control channel lost; resubscribing", exc_info=True)
-                await asyncio.sleep(1.0)
-            finally:
-                try:
-                    await pubsub.aclose()
-                except Exception:
-                    log.debug("closing the control pubsub failed", exc_info=True)
-

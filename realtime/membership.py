@@ -1,0 +1,163 @@
+"""Subscribe and leave with their I/O (authorise, the node's Redis subscription, history,
+presence), driving the `subscriptions` state machine; publish and presence commands too."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from domain.errors import Forbidden, Invalid
+from realtime.broker import Broker
+from realtime.commands import PresenceUpdate, Publish, Subscribe
+from realtime.connection import Connection
+from realtime.events import Ack
+from realtime.fanout import Fanout
+from realtime.history import read_position, read_since
+from realtime.outgoing import Outgoing
+from realtime.presence import Presence
+from realtime.presence_batch import PresenceBatcher
+from realtime.publisher import channel_of
+from realtime.registry import Registry
+from realtime.rooms.base import DEFAULT_VIEWER, HubContext, RoomKind, Viewer
+from realtime.subscriptions import LIVE, Sub, admit, check_leave, resolve
+from realtime.wire import Member, WireEvent
+
+log = logging.getLogger("readalong.hub")
+
+MAX_META_BYTES = 2048
+
+
+class Membership:
+    """Who is in which room on this node, and the commands that change it."""
+
+    def __init__(self, ctx: HubContext, kinds: dict[str, RoomKind], registry: Registry,
+                 fanout: Fanout, redis: Redis, broker: Broker, presence: Presence,
+                 batcher: PresenceBatcher, history_ttl: int, snapshot_max: int) -> None:
+        self.ctx = ctx
+        self.kinds = kinds
+        self.registry = registry
+        self.fanout = fanout
+        self.redis = redis
+        self.broker = broker
+        self.presence = presence
+        self.batcher = batcher
+        self.history_ttl = history_ttl
+        self.snapshot_max = snapshot_max
+        self.stopping = False
+
+    async def subscribe(self, conn: Connection, cmd: Subscribe) -> None:
+        """Authorise, join the local room (one Redis subscription per room), read history, ack,
+        replay what was missed, then switch the buffered live events on (deduplicated)."""
+        assert conn.info is not None
+        room = cmd.room
+        kind, room_id = resolve(self.kinds, room)
+        admit(conn.subs, room)
+        viewer = await kind.authorize(self.ctx, conn.info, room_id)
+        if conn.closed:
+            return
+        if not isinstance(viewer, Viewer):
+            viewer = DEFAULT_VIEWER
+        lr, created = self.registry.open_room(room, kind, room_id)
+        if created:
+            lr.ready = asyncio.get_running_loop().create_task(
+                self.broker.subscribe(channel_of(room)))
+        sub = Sub(conn, viewer)
+        self.registry.attach(lr, conn, sub)
+        try:
+            assert lr.ready is not None
+            await asyncio.shield(lr.ready)
+            epoch: str | None = None
+            offset: int | None = None
+            recovered = False
+            replay: list[tuple[int, WireEvent]] = []
+            if kind.keeps_history:
+                if cmd.since is not None:
+                    epoch, offset, recovered, replay = await read_since(
+                        self.redis, room, cmd.since.epoch, cmd.since.offset)
+                if epoch is None:  # no since, or the room has no epoch (yet / any more)
+                    epoch, offset = await read_position(self.redis, room, self.history_ttl)
+                if lr.offset is None:
+                    lr.epoch, lr.offset = epoch, offset
+            members: list[Member] = []
+            total = 0
+            if kind.presence:
+                joined, member, members, total = await self.presence.join_with_snapshot(
+                    room, conn.info.user_id, conn.info.display_name, self.snapshot_max,
+                    kind.initial_meta(conn.info, room_id))
+                sub.joined = True
+                self.batcher.queue(room, "joined" if joined else "updated",
+                                   conn.info.user_id, member)
+        except BaseException:
+            await self.leave(conn, room)
+            raise
+        if conn.closed:
+            return
+        conn.send(Ack(cmd.id, {"room": room, "epoch": epoch, "offset": offset,
+                               "recovered": recovered, "presence": members,
+                               "presence_total": total}))
+        for out in sub.activate(epoch, offset, (Outgoing(room, off, epoch, wire)
+                                                for off, wire in replay)):
+            self.fanout.deliver(sub, out)
+
+    async def unsubscribe(self, conn: Connection, room: str) -> None:
+        check_leave(conn.subs, room)
+        await self.leave(conn, room)
+
+    async def leave(self, conn: Connection, room: str) -> None:
+        sub, lr, emptied = self.registry.detach(conn, room)
+        if sub is None or lr is None:
+            return
+        if emptied and not self.stopping:
+            if lr.ready is not None and not lr.ready.done():
+                lr.ready.cancel()
+            await self.broker.unsubscribe(channel_of(room))
+        info = conn.info
+        if info is None:
+            return
+        if sub.joined and not self.stopping:
+            try:
+                left, member = await self.presence.leave(room, info.user_id)
+                if left:
+                    self.batcher.queue(room, "left", info.user_id, None)
+                elif member is not None:
+                    self.batcher.queue(room, "updated", info.user_id, member)
+            except Exception:
+                log.debug("hub: presence leave failed", exc_info=True)
+        await lr.kind.on_leave(self.ctx, info, lr.room_id)
+
+    async def client_publish(self, conn: Connection, cmd: Publish) -> dict[str, Any]:
+        assert conn.info is not None
+        kind, room_id = resolve(self.kinds, cmd.room)
+        if cmd.room not in conn.subs:
+            raise Forbidden("subscribe to the room before publishing", code="not_subscribed",
+                            field="room")
+        if not kind.accepts_publish:
+            raise Forbidden("clients cannot publish into this room", code="publish_forbidden",
+                            field="room")
+        events, result = await kind.on_publish(self.ctx, conn.info, room_id, cmd.data)
+        result = dict(result or {})
+        for event in events:
+            pos = await self.ctx.publish(cmd.room, event)
+            if pos is not None:
+                result.setdefault("epoch", pos[0])
+                result["offset"] = pos[1]
+        return result
+
+    async def presence_update(self, conn: Connection, cmd: PresenceUpdate) -> None:
+        assert conn.info is not None
+        kind, room_id = resolve(self.kinds, cmd.room)
+        sub = conn.subs.get(cmd.room)
+        if sub is None or sub.state != LIVE:
+            raise Forbidden("subscribe to the room first", code="not_subscribed", field="room")
+        if not kind.presence:
+            raise Invalid("this room has no presence", code="no_presence", field="room")
+        meta = await kind.on_presence(self.ctx, conn.info, room_id, cmd.meta)
+        if len(msgspec.json.encode(meta)) > MAX_META_BYTES:
+            raise Invalid(f"presence meta is limited to {MAX_META_BYTES} bytes", field="meta")
+        member = await self.presence.set_meta(cmd.room, conn.info.user_id, meta)
+        if member is not None:
+            self.batcher.queue(cmd.room, "updated", conn.info.user_id, member)
