@@ -14,7 +14,7 @@ class Since(msgspec.Struct, forbid_unknown_fields=True):
     """The last event a client saw in a room (from an `event` frame or a `subscribe` ack)."""
 
     epoch: Annotated[str, msgspec.Meta(max_length=64)]
-    offset: Annotated[int, msgspec.Meta(ge=0)]
+    offset: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 
 class Auth(msgspec.Struct, tag="auth", tag_field="type"):

@@ -55,7 +55,7 @@ class ReaderChanged(msgspec.Struct, tag="reader_changed", tag_field="type", omit
     room: str
     user_id: Id
     origin: str  # the node that applied it already
-    progress: float | None | UnsetType = UNSET
+    progress: float | UnsetType | None = UNSET
     shield: bool | UnsetType = UNSET
     hidden_authors: list[int] | UnsetType = UNSET
 

@@ -21,7 +21,9 @@ from realtime.broker import BrokerUnavailable
 from realtime.commands import Auth, Ping, PresenceUpdate, Publish, Subscribe, Unsubscribe
 from realtime.connection import Connection
 from realtime.events import Ack, Error, Welcome
-from realtime.hub import Hub
+from realtime.nesting import MAX_DEPTH
+from realtime.node import Hub
+from realtime.origins import OriginPolicy
 from realtime.protocol import (
     BEARER_PREFIX,
     CLOSE_AUTH_FAILED,
@@ -33,12 +35,14 @@ from realtime.protocol import (
     MSGPACK,
     SUBPROTOCOL_JSON,
     SUBPROTOCOL_MSGPACK,
+    TooDeep,
 )
 
 log = logging.getLogger("readalong.hub")
 
-_RATE_CLASS: dict[type, str] = {Subscribe: "subscribe", Unsubscribe: "subscribe", Publish: "publish",
-               PresenceUpdate: "presence", Ping: "other", Auth: "other"}
+_RATE_CLASS: dict[type, str] = {Subscribe: "subscribe", Unsubscribe: "subscribe",
+                                Publish: "publish", PresenceUpdate: "presence", Ping: "other",
+                                Auth: "other"}
 
 
 def _handshake(scope: Any) -> tuple[str | None, int, str | None, str | None]:
@@ -52,12 +56,24 @@ def _handshake(scope: Any) -> tuple[str | None, int, str | None, str | None]:
             offered.extend(p.strip() for p in value.decode("latin-1").split(","))
     fmt, chosen = JSON, None
     for p in offered:
-        if p == SUBPROTOCOL_JSON or p == SUBPROTOCOL_MSGPACK:
+        if p in (SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK):
             fmt, chosen = (MSGPACK if p == SUBPROTOCOL_MSGPACK else JSON), p
             break
     bearer = next((p[len(BEARER_PREFIX):] for p in offered if p.startswith(BEARER_PREFIX)),
                   None)
     return origin, fmt, chosen, bearer
+
+
+def _client(scope: Any) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "unknown client"
+
+
+def _field_of(text: str) -> str | None:
+    """The field a msgspec validation message names (`... - at `$.since.offset``)."""
+    if " - at `$." not in text:
+        return None
+    return text.rsplit(" - at `$.", 1)[1].rstrip("`") or None
 
 
 class Endpoint:
@@ -66,7 +82,7 @@ class Endpoint:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         settings = hub.settings
-        self.allowed = {o.rstrip("/") for o in settings.allowed_origins}
+        self.origins = OriginPolicy(settings)
         self.max_bytes = settings.ws_max_frame_bytes
         self.auth_timeout = settings.ws_auth_timeout
         self._ids = itertools.count(1)
@@ -92,18 +108,22 @@ class Endpoint:
         conn = Connection(self.hub, f"{self._prefix}{next(self._ids)}", fmt, send,
                           self.hub.queue_bytes, settings.ws_queue_size, settings.shutdown_grace)
         try:
-            if origin is not None and origin.rstrip("/") not in self.allowed:
+            refused = self.origins.refusal(origin, scope)
+            if refused is not None:
+                log.warning("hub: refused a socket from origin %r (%s): %s", origin,
+                            _client(scope), refused)
                 self.hub._close(conn, CLOSE_BAD_ORIGIN)
             elif not self.hub.accepting:
                 self.hub._close(conn, CLOSE_RESTARTING)
-            elif await self._authenticate(conn, receive, bearer):
+            elif await self._authenticate(conn, receive, bearer, origin):
                 bearer = None
                 await self._read_loop(conn, receive)
         finally:
             await self.hub.disconnect(conn)
 
     # -- auth ------------------------------------------------------------------------------------
-    async def _authenticate(self, conn: Connection, receive: Any, bearer: str | None) -> bool:
+    async def _authenticate(self, conn: Connection, receive: Any, bearer: str | None,
+                            origin: str | None) -> bool:
         hub = self.hub
         cmd_id: str | None = None
         if bearer is not None:
@@ -112,7 +132,7 @@ class Endpoint:
             try:
                 message = await asyncio.wait_for(receive(), self.auth_timeout)
             except TimeoutError:
-                self._refuse(conn, None, "auth_timeout", "send an auth frame first")
+                self._refuse(conn, None, "auth_timeout", "send an auth frame first", origin)
                 return False
             if message["type"] != "websocket.receive":
                 return False
@@ -128,7 +148,7 @@ class Endpoint:
                 cmd = None
             if not isinstance(cmd, Auth):
                 self._refuse(conn, conn.codec.command_id(data), "auth_required",
-                             "the first frame must be auth")
+                             "the first frame must be auth", origin)
                 return False
             token, cmd_id = cmd.token, cmd.id
         try:
@@ -136,7 +156,7 @@ class Endpoint:
         except DomainError as exc:
             if exc.code == "auth_unavailable":  # Redis is down at the revocation check
                 return self._unavailable_at_auth(conn, cmd_id)
-            self._refuse(conn, cmd_id, exc.code, exc.detail)
+            self._refuse(conn, cmd_id, exc.code, exc.detail, origin)
             return False
         except (RedisError, OSError):
             return self._unavailable_at_auth(conn, cmd_id)
@@ -154,7 +174,9 @@ class Endpoint:
         self.hub._close(conn, CLOSE_RESTARTING)
         return False
 
-    def _refuse(self, conn: Connection, cmd_id: str | None, code: str, message: str) -> None:
+    def _refuse(self, conn: Connection, cmd_id: str | None, code: str, message: str,
+                origin: str | None) -> None:
+        log.info("hub: refused a socket from origin %r: %s (%s)", origin, code, message)
         conn.send(Error(cmd_id, code, message))
         self.hub.metrics.errors.labels(code).inc()
         self.hub._close(conn, CLOSE_AUTH_FAILED)
@@ -189,7 +211,11 @@ class Endpoint:
                 text = str(exc)
                 code = "unknown_type" if "`$.type`" in text or "field `type`" in text \
                     else "invalid"
-                self._reject(conn, codec.command_id(data), code, text)
+                self._reject(conn, codec.command_id(data), code, text, field=_field_of(text))
+                continue
+            except TooDeep:
+                self._reject(conn, None, "malformed", "the frame nests deeper than "
+                             f"{MAX_DEPTH} levels")
                 continue
             except msgspec.DecodeError:
                 self._reject(conn, None, "malformed", "the frame is not valid "
@@ -208,11 +234,12 @@ class Endpoint:
                 self._reject(conn, cmd.id, exc.code, exc.detail, field=exc.field,
                              retry_after=exc.extra.get("retry_after"), strike=False)
             except (BrokerUnavailable, RedisError, OSError) as exc:
-                log.warning("hub: %s failed: %s", type(cmd).__name__, exc)
+                log.warning("hub: %s of user %s failed: %s", type(cmd).__name__, conn.user_id,
+                            exc)
                 self._reject(conn, cmd.id, "unavailable",
                              "the realtime backend is unavailable; retry shortly", strike=False)
             except Exception:  # a bug (ours or a room kind's) must not kill the socket
-                log.exception("hub: %s failed", type(cmd).__name__)
+                log.exception("hub: %s of user %s failed", type(cmd).__name__, conn.user_id)
                 self._reject(conn, cmd.id, "internal", "internal error", strike=False)
 
     def _reject(self, conn: Connection, cmd_id: str | None, code: str, message: str,

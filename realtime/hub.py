@@ -1,4 +1,4 @@
-"""The hub of one node, by its historical import path (`realtime.hub.Hub` is `realtime.node.Hub`)."""
+"""The hub of one node by its historical import path: `realtime.hub.Hub` is `realtime.node.Hub`."""
 
 from __future__ import annotations
 

@@ -191,7 +191,7 @@ class Hub(HubContext):
                 await self._tick()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - Redis down: try again next tick
+            except Exception as exc:
                 log.debug("hub: background tick failed: %s", exc)
 
     async def _tick(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from realtime.commands import Command, IdOnly
+from realtime.nesting import json_depth_ok, msgpack_depth_ok
 
 SUBPROTOCOL_JSON = "readalong.v1"
 SUBPROTOCOL_MSGPACK = "readalong.v1.msgpack"
@@ -39,6 +40,10 @@ JSON = 0
 MSGPACK = 1
 
 
+class TooDeep(msgspec.DecodeError):
+    """A frame nests deeper than `realtime.nesting.MAX_DEPTH` (refused before decoding)."""
+
+
 class Codec:
     """Encode/decode for one wire format; `binary` says which WebSocket frame opcode it uses."""
 
@@ -51,11 +56,21 @@ class Codec:
         self._id_decoder = mod.Decoder(IdOnly)
         self.encode = mod.Encoder().encode
 
+    def depth_ok(self, payload: bytes | str) -> bool:
+        if self.binary:
+            return isinstance(payload, bytes) and msgpack_depth_ok(payload)
+        return json_depth_ok(payload)
+
     def decode(self, payload: bytes | str) -> Any:
+        """One command; TooDeep (a DecodeError) before decoding a frame nested too deeply."""
+        if not self.depth_ok(payload):
+            raise TooDeep("the frame nests too deeply")
         return self._decoder.decode(payload)
 
     def command_id(self, payload: bytes | str) -> str | None:
         """Best effort: the `id` of a frame that failed to decode, if it is a short string."""
+        if not self.depth_ok(payload):
+            return None
         try:
             value = self._id_decoder.decode(payload).id
         except (msgspec.DecodeError, msgspec.ValidationError):

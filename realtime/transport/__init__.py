@@ -1,4 +1,4 @@
-"""How bytes reach one socket: uvicorn's fast path or the generic ASGI queue, behind one interface."""
+"""How bytes reach a socket: uvicorn's fast path or the generic ASGI queue, behind one interface."""
 
 from __future__ import annotations
 

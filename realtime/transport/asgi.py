@@ -58,7 +58,7 @@ class AsgiTransport:
                     return
                 wake.clear()
                 await wake.wait()
-        except Exception:  # noqa: BLE001 - the socket is gone; the read loop cleans up
+        except Exception:
             self.closed = True
 
     def close(self, code: int, reason: str) -> None:
