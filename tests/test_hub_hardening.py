@@ -83,8 +83,8 @@ async def test_since_offset_out_of_range_is_invalid_naming_the_field(
     """`since.offset` >= 2^63 answers `invalid` with field `since.offset` (not `unavailable`)."""
     client = await Client.login(node.ws_url, new_user())
     # (written by hand: JSON encoders refuse integers past 64 bits, a hand-written client not)
-    await client.ws.send('{"type":"subscribe","id":"big","room":"lobby:off%d",'
-                         '"since":{"epoch":"abc","offset":%d}}' % (new_user(), offset))
+    await client.ws.send(f'{{"type":"subscribe","id":"big","room":"lobby:off{new_user()}",'
+                         f'"since":{{"epoch":"abc","offset":{offset}}}}}')
     reply = await client.expect(lambda f: f.get("id") == "big")
     assert reply["type"] == "error"
     assert reply["code"] == "invalid" and reply["field"] == "since.offset"
