@@ -1,1 +1,1 @@
-"""The WebSocket hub: protocol, connections, rooms, Redis fan-out, presence, history and recovery."""
+"""The WebSocket hub: protocol, connections, rooms, Redis fan-out, presence, history, recovery."""

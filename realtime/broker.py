@@ -109,7 +109,7 @@ class Broker:
         try:
             for i in range(0, len(wanted), CHUNK):
                 await ps.subscribe(*wanted[i:i + CHUNK])
-        except Exception:  # noqa: BLE001 - the reader reconnects and resubscribes
+        except Exception:
             log.debug("hub: subscribe of %d channel(s) failed; will resubscribe", len(wanted))
 
     async def unsubscribe(self, channel: str) -> None:
@@ -153,7 +153,7 @@ class Broker:
                 await self._read(ps)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - any failure: reconnect with backoff
+            except Exception as exc:
                 if self._stopping:
                     return
                 if self._connected.is_set():

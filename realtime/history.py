@@ -1,4 +1,4 @@
-"""Reading a room's history for recovery: the current (epoch, offset) and the events after `since`."""
+"""A room's history for recovery: the current (epoch, offset) and the events after `since`."""
 
 from __future__ import annotations
 

@@ -19,7 +19,9 @@ class HubMetrics:
     """The hub's counters, gauges and the fan-out latency histogram."""
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
-        m = lambda *a, **k: _metric(registry, *a, **k)
+        def m(cls: Any, name: str, doc: str, **kw: Any) -> Any:
+            return _metric(registry, cls, name, doc, **kw)
+
         self.connections = m(Gauge, "readalong_hub_connections", "open WebSocket connections")
         self.subscriptions = m(Gauge, "readalong_hub_subscriptions",
                                "room subscriptions of local connections")

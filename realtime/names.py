@@ -45,7 +45,7 @@ class NameCache:
                 self._flush = asyncio.get_running_loop().create_task(self._run())
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self.timeout)
-        except Exception:  # noqa: BLE001 - a name is never worth failing an auth for
+        except Exception:
             return None
 
     async def _run(self) -> None:
@@ -57,7 +57,7 @@ class NameCache:
             chunk = ids[i:i + self.batch]
             try:
                 names = await self.fetch(chunk)
-            except Exception as exc:  # noqa: BLE001 - the DB is down: fall back, do not cache
+            except Exception as exc:
                 log.debug("hub: display names not resolved: %s", exc)
                 for uid in chunk:
                     if not waiting[uid].done():

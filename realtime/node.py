@@ -267,7 +267,7 @@ class Hub(HubContext):
         await self._rooms().presence_update(conn, cmd)
 
     # -- HubContext --------------------------------------------------------------------------
-    def update_viewer(self, conn_id: str, room: str, **changes: Any) -> None:  # type: ignore[override]
+    def update_viewer(self, conn_id: str, room: str, **changes: Any) -> None:
         self.registry.update_viewer(conn_id, room, changes)
 
     async def send_to(self, conn_id: str, room: str, events: list[RoomEvent],

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from domain.settings import Settings
 from realtime.asyncapi import asyncapi_document
 from realtime.endpoint import Endpoint
-from realtime.hub import Hub
+from realtime.node import Hub
 from realtime.rooms.leaderboard import LeaderboardRoom
 from realtime.rooms.lobby import LobbyRoom
 from realtime.rooms.user import UserRoom
@@ -48,8 +48,10 @@ class HubPlugin(InitPluginProtocol):
         @get("/asyncapi.json", include_in_schema=False, summary="AsyncAPI 3 document of /ws")
         async def asyncapi_json() -> dict[str, Any]:
             if self._asyncapi is None:
+                room_events = {prefix: kind.events for prefix, kind in self.hub.kinds.items()
+                               if kind.events is not None}
                 self._asyncapi = asyncapi_document(self.hub.settings.public_url.replace(
-                    "http", "ws", 1))
+                    "http", "ws", 1), room_events)
             return self._asyncapi
 
         app_config.route_handlers.extend([ws_route, asyncapi_json])
@@ -65,7 +67,7 @@ class HubPlugin(InitPluginProtocol):
             else:
                 await app(scope, receive, send)
 
-        return hub_first  # type: ignore[return-value]
+        return hub_first
 
     async def start(self, redis: Redis, redis_url: str) -> None:
         await self.hub.start(redis, redis_url)

@@ -100,11 +100,13 @@ for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
       m.nodes[ARGV[1]] = nil
       if next(m.nodes) == nil then
         redis.call('HDEL', room, all[i])
-        table.insert(out, room); table.insert(out, 'L'); table.insert(out, all[i]); table.insert(out, '')
+        table.insert(out, room); table.insert(out, 'L')
+        table.insert(out, all[i]); table.insert(out, '')
       else
         local enc = cjson.encode(m)
         redis.call('HSET', room, all[i], enc)
-        table.insert(out, room); table.insert(out, 'U'); table.insert(out, all[i]); table.insert(out, enc)
+        table.insert(out, room); table.insert(out, 'U')
+        table.insert(out, all[i]); table.insert(out, enc)
       end
     end
   end
@@ -159,7 +161,7 @@ class Presence:
         me = to_member(user_id, raw)
         members = [to_member(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
         if int(total) > cap:
-            members = [m for m in members if m.user_id != user_id][:cap - 1] + [me]
+            members = [*[m for m in members if m.user_id != user_id][:cap - 1], me]
         members.sort(key=lambda m: m.user_id)
         return bool(int(joined)), me, members, int(total)
 

@@ -147,7 +147,7 @@ class Publisher:
         return room.partition(":")[0] not in self.ephemeral
 
     async def publish(self, room: str, event: RoomEvent) -> tuple[str, int] | None:
-        """Store (if the room keeps history), number and PUBLISH; returns (epoch, offset) or None."""
+        """Store (if the room keeps history), number and PUBLISH; (epoch, offset) or None."""
         body = encode_event(event)
         if not self.keeps_history(room):
             await self.redis.publish(channel_of(room), plain_message(body))

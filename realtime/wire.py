@@ -46,7 +46,7 @@ class WirePresence(msgspec.Struct, array_like=True, tag="p"):
 Wire = WireEvent | WirePresence
 
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(Wire)  # type: ignore[arg-type]
+_decoder = msgspec.msgpack.Decoder(Wire)
 
 
 def encode_event(event: RoomEvent) -> bytes:
@@ -59,7 +59,7 @@ def encode_wire(item: WireEvent | WirePresence) -> bytes:
 
 
 def decode_body(body: bytes | memoryview) -> WireEvent | WirePresence:
-    return _decoder.decode(body)  # type: ignore[no-any-return]
+    return _decoder.decode(body)
 
 
 def split_message(message: bytes) -> tuple[int, str | None, memoryview]:

@@ -1,1 +1,1 @@
-"""Room kinds plugged into the hub: the base classes and the hub's own user/lobby/leaderboard rooms."""
+"""Room kinds plugged into the hub: the base classes and the hub's user/lobby/leaderboard rooms."""

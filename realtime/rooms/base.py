@@ -1,4 +1,4 @@
-"""What a room kind plugs into: RoomKind, RoomEvent, Viewer, ConnectionInfo and the HubContext API."""
+"""What a room kind plugs into: RoomKind, RoomEvent, Viewer, ConnectionInfo, the HubContext API."""
 
 from __future__ import annotations
 
@@ -65,12 +65,12 @@ def variant_for(viewer: Viewer, user_id: int, *, redacted: bool, gate: float | N
 
 
 class HubContext:
-    """The hub as room kinds see it (implemented by `realtime.hub.Hub`)."""
+    """The hub as room kinds see it (implemented by `realtime.node.Hub`)."""
 
     node_id: str
 
-    def update_viewer(self, conn_id: str, room: str, *, progress: float | None = ...,  # type: ignore[assignment]
-                      shield: bool = ..., hidden_authors: frozenset[int] = ...) -> None:  # type: ignore[assignment]
+    def update_viewer(self, conn_id: str, room: str, *, progress: float | None = ...,
+                      shield: bool = ..., hidden_authors: frozenset[int] = ...) -> None:
         """Change a subscribed connection's Viewer in `room` (only the given fields)."""
         raise NotImplementedError
 
@@ -114,6 +114,9 @@ class RoomKind:
     keeps_history: bool = True
     accepts_publish: bool = False
     presence: bool = True  # keep a member list (snapshot on subscribe, join/leave/update diffs)
+    # The closed union of the events this kind publishes (msgspec Structs with a tag), e.g.
+    # `SessionEvent = ChatPosted | ChatEdited | ...`: /asyncapi.json lists each with its payload.
+    events: Any = None
 
     async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
         """Raise DomainError to refuse; return the viewer state for this connection in the room."""

@@ -1,4 +1,4 @@
-"""`user:<id>`: one user's private channel (notifications and the like); only the server publishes."""
+"""`user:<id>`: one user's private channel (notifications and the like); only the server writes."""
 
 from __future__ import annotations
 

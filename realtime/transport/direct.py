@@ -10,13 +10,15 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+PROTOCOL: Any
+OPEN: Any
 try:  # uvicorn's default WebSocket protocol (websockets' sans-I/O core)
     from uvicorn.protocols.websockets.websockets_sansio_impl import (
         WebSocketsSansIOProtocol as PROTOCOL,
     )
     from websockets.protocol import State
 
-    OPEN: Any = State.OPEN
+    OPEN = State.OPEN
 except ImportError:  # pragma: no cover - then every socket takes the ASGI queue
     PROTOCOL = None
     OPEN = object()
