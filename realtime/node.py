@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,6 +32,7 @@ from realtime.publisher import Publisher
 from realtime.ratelimit import limits_from
 from realtime.registry import Registry
 from realtime.rooms.base import HubContext, RoomEvent, RoomKind
+from realtime.signals import hook_stop_signals, restore_signals
 from realtime.subscriptions import PREFIX_RE, viewer_changes
 from realtime.wire import encode_event, plain_message
 
@@ -66,15 +66,6 @@ class Hub(HubContext):
         self.drop_on_overflow = settings.ws_overflow == "drop"
         self.command_limits = limits_from(settings)  # shared by every connection's buckets
         self.snapshot_max = max(1, settings.presence_snapshot_max)
-
-    # -- the parts, by their old names (tests and the endpoint use them) ----------------------
-    @property
-    def conns(self) -> dict[str, Connection]:
-        return self.registry.conns
-
-    @property
-    def rooms(self) -> dict[str, Any]:
-        return self.registry.rooms
 
     @property
     def name_resolver(self) -> Callable[[int], Awaitable[str | None]] | None:
@@ -120,34 +111,12 @@ class Hub(HubContext):
             await self.presence.heartbeat()
         self._bg = asyncio.get_running_loop().create_task(self._background(), name="hub-bg")
         if hook_signals:
-            self._hook_signals()
+            self._signals = hook_stop_signals(self.begin_shutdown)
             # Everything allocated so far (imports, app, routes) lives as long as the process:
             # keep it out of the cyclic GC's scans, which otherwise grow with every socket.
             gc.collect()
             gc.freeze()
         self.accepting = True
-
-    def _hook_signals(self) -> None:
-        """Close clients with 4012 as soon as the server is told to stop (before uvicorn's own
-        shutdown sends 1012), chaining to the handler already installed."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                prev = signal.getsignal(sig)
-            except ValueError:
-                continue
-            if not callable(prev):
-                continue
-
-            def handler(signum: int, frame: Any, prev: Any = prev) -> None:
-                loop.call_soon_threadsafe(self.begin_shutdown)
-                prev(signum, frame)
-
-            try:
-                signal.signal(sig, handler)
-                self._signals.append((sig, prev))
-            except ValueError:  # not the main thread
-                return
 
     def begin_shutdown(self) -> None:
         """Stop accepting and tell every client to reconnect elsewhere (4012)."""
@@ -163,9 +132,7 @@ class Hub(HubContext):
     async def stop(self) -> None:
         """Graceful stop (bounded by shutdown_grace): close clients, leave presence, unsubscribe."""
         self.begin_shutdown()
-        for sig, prev in self._signals:
-            with contextlib.suppress(Exception):
-                signal.signal(sig, prev)
+        restore_signals(self._signals)
         if self._bg is not None:
             self._bg.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
