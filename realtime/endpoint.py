@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import logging
 import os
+import re
 from typing import Any
 
 import msgspec
@@ -39,6 +40,7 @@ from realtime.protocol import (
 )
 
 log = logging.getLogger("readalong.hub")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
 
 _RATE_CLASS: dict[type, str] = {Subscribe: "subscribe", Unsubscribe: "subscribe",
                                 Publish: "publish", PresenceUpdate: "presence", Ping: "other",
@@ -70,10 +72,13 @@ def _client(scope: Any) -> str:
 
 
 def _field_of(text: str) -> str | None:
-    """The field a msgspec validation message names (`... - at `$.since.offset``)."""
-    if " - at `$." not in text:
-        return None
-    return text.rsplit(" - at `$.", 1)[1].rstrip("`") or None
+    """The field a msgspec validation message names: `... - at `$.since.offset`` or
+    `Object missing required field `offset` - at `$.since``."""
+    path = text.rsplit(" - at `$", 1)[1].rstrip("`").lstrip(".") if " - at `$" in text else ""
+    missing = _MISSING.search(text)
+    if missing is not None:
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return path or None
 
 
 class Endpoint:

@@ -110,3 +110,13 @@ async def test_bad_control_messages_are_ignored(node: ServerProcess, engines) ->
     assert await a.closed_with() == 4003
     assert (await b.command("ping"))["type"] == "ack"
     await b.close()
+
+
+async def test_a_missing_or_mistyped_field_is_named(node: ServerProcess) -> None:
+    """`invalid` names the field that is missing or has the wrong type, nested ones too."""
+    client = await Client.login(node.ws_url, new_user())
+    assert (await client.command("subscribe"))["field"] == "room"
+    assert (await client.command("subscribe", room=7))["field"] == "room"
+    reply = await client.command("subscribe", room="lobby:x", since={"epoch": "e"})
+    assert reply["code"] == "invalid" and reply["field"] == "since.offset"
+    await client.close()
