@@ -1,6 +1,6 @@
 """The transports behind one interface, on a real in-process uvicorn: the fast path engages
 under uvicorn's default WebSocket protocol (this fails loudly when the uvicorn internals it
-relies on change), the ASGI queue works under uvicorn's other protocol; overflow policies."""
+relies on change), the ASGI queue works behind a wrapped `send`; the overflow policies."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ BIG = 32 * 1024 * 1024  # more than any loopback socket buffer takes at once
 class App:
     """A tiny ASGI app that hands each socket to `handler(transport, receive)`."""
 
-    def __init__(self, handler: Callable[[Transport, Any], Any], **attach_kw: Any) -> None:
+    def __init__(self, handler: Callable[[Transport, Any], Any], wrap_send: bool = False,
+                 **attach_kw: Any) -> None:
         self.handler = handler
+        self.wrap_send = wrap_send
         self.attach_kw = attach_kw
         self.transports: list[Transport] = []
         self.overflows = 0
@@ -43,6 +45,12 @@ class App:
                     return
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
+        if self.wrap_send:  # what a middleware wrapping `send` looks like (Litestar's route)
+            raw_send = send
+
+            async def send(message: Any) -> None:
+                await raw_send(message)
+
         kw = {"binary": False, "queue_bytes": 1 << 20, "queue_frames": 8, "grace": 1.0,
               **self.attach_kw}
         transport = attach(send, on_overflow=self._overflow, **kw)
@@ -55,10 +63,13 @@ async def _serve(app: App, ws: str) -> AsyncIterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, ws=ws,
                                            log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
+    for _ in range(500):
+        if server.started or task.done():
             break
         await asyncio.sleep(0.02)
+    if task.done():
+        task.result()  # raises why the server could not start
+    assert server.started, "uvicorn did not start"
     try:
         yield f"ws://127.0.0.1:{port}/"
     finally:
@@ -74,16 +85,16 @@ async def _hello_then_close(transport: Transport, receive: Any) -> None:
         pass
 
 
-@pytest.mark.parametrize(("ws", "expected"), [("auto", DirectTransport),
-                                              ("websockets-sansio", DirectTransport),
-                                              pytest.param("websockets", AsgiTransport, marks=(
-                                                  pytest.mark.filterwarnings(
-                                                      "ignore:The `websockets` implementation")))])
-async def test_frames_and_close_codes_reach_the_client(ws: str, expected: type) -> None:
+@pytest.mark.parametrize(("ws", "wrapped", "expected"), [("auto", False, DirectTransport),
+                                                         ("websockets-sansio", False,
+                                                          DirectTransport),
+                                                         ("auto", True, AsgiTransport)])
+async def test_frames_and_close_codes_reach_the_client(ws: str, wrapped: bool,
+                                                       expected: type) -> None:
     """Under uvicorn's default protocol the fast path is taken (else this fails loudly: the
-    internals it needs changed); under another protocol the ASGI queue; both deliver frames
+    internals it needs changed); behind a wrapped `send` the ASGI queue; both deliver frames
     and the close code."""
-    app = App(_hello_then_close)
+    app = App(_hello_then_close, wrap_send=wrapped)
     async for url in _serve(app, ws):
         async with websockets.connect(url) as client:
             assert await asyncio.wait_for(client.recv(), 10) == '{"hello":1}'
