@@ -101,6 +101,8 @@ class Fanout:
         """Deliver (in order, once) the stored events a room missed while pub/sub was down."""
         assert lr.offset is not None
         lr.begin_repair()
+        epoch: str | None
+        offset: int | None
         try:
             since_epoch = lr.epoch
             if since_epoch is None:  # (rooms get an epoch at subscribe; kept for safety)
@@ -110,7 +112,8 @@ class Fanout:
             if recovered:
                 for off, wire in events:
                     self.fanout(lr, Outgoing(lr.name, off, epoch, wire))
-            # else: history was lost; clients see the new epoch on the next event and refetch
+            else:  # history was lost: nothing was delivered, so every held event goes out
+                epoch, offset = None, None  # (clients see the new epoch on it and refetch)
         except Exception:
             log.debug("hub: gap repair of %s failed", lr.name, exc_info=True)
             epoch, offset = lr.epoch, lr.offset

@@ -114,6 +114,15 @@ def test_gap_repair_holds_live_events_and_drops_those_the_repair_delivered() -> 
     assert room.filling is None
 
 
+def test_a_repair_that_delivered_nothing_releases_every_held_event() -> None:
+    """History was lost (nothing replayed): the held live events all go out, in order."""
+    room = LocalRoom("lobby:x", RoomKind(), "x")
+    room.begin_repair()
+    assert room.filling is not None
+    room.filling.extend([ev(1, epoch="NEW"), ev(2, epoch="NEW")])
+    assert offsets(room.end_repair(None, None)) == [1, 2]
+
+
 def test_covered_needs_a_position() -> None:
     """Without an ack offset nothing counts as delivered."""
     assert not covered(ev(1), "E", None)
