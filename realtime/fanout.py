@@ -109,10 +109,14 @@ class Fanout:
                 since_epoch = (await read_position(redis, lr.name, self.history_ttl))[0]
             epoch, offset, recovered, events = await read_since(redis, lr.name, since_epoch,
                                                                 lr.offset)
+            if not recovered and epoch is not None and epoch != since_epoch:
+                # Redis lost the room's history (a restart without data): every event of the
+                # new epoch was published while this node was not listening; send them all
+                epoch, offset, recovered, events = await read_since(redis, lr.name, epoch, 0)
             if recovered:
                 for off, wire in events:
                     self.fanout(lr, Outgoing(lr.name, off, epoch, wire))
-            else:  # history was lost: nothing was delivered, so every held event goes out
+            else:  # not recoverable: nothing was delivered, so every held event goes out
                 epoch, offset = None, None  # (clients see the new epoch on it and refetch)
         except Exception:
             log.debug("hub: gap repair of %s failed", lr.name, exc_info=True)
