@@ -6,6 +6,8 @@ import contextlib
 import io
 import os
 
+from piccolo.engine.postgres import PostgresEngine
+
 from domain.db import Database
 
 
@@ -48,10 +50,12 @@ async def execute_script(sql: str) -> None:
     from piccolo.apps.migrations.tables import Migration
 
     engine = Migration._meta.db
+    assert isinstance(engine, PostgresEngine)
     current = engine.current_transaction.get()
     if current is not None:
         await current.connection.execute(sql)
     else:
+        assert engine.pool is not None, "the migration engine has no pool"
         async with engine.pool.acquire() as conn:
             await conn.execute(sql)
 

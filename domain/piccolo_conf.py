@@ -1,6 +1,7 @@
 """Configuration piccolo's own tooling reads (PICCOLO_CONF=domain.piccolo_conf).
 
-The running app does not use this engine: it builds its own from Settings. This one exists for `readalong migrate` and piccolo's CLI.
+The running app does not use this engine: it builds its own from Settings. This one exists for
+`readalong migrate` and piccolo's CLI.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ async def run(port: int) -> None:
                     msg = _decode(raw)
                     kind = msg["type"]
                     cid = msg.get("id")
-                except Exception:  # noqa: BLE001 - a bad frame gets an error, like the hub
+                except Exception:
                     await conn.send(_encode({"type": "error", "id": None, "code": "bad_frame",
                                              "message": "bad frame"}))
                     continue

@@ -133,7 +133,7 @@ async def bounded_gather(factories: list[Callable[[], Any]], concurrency: int
         async with sem:
             try:
                 return await f()
-            except Exception as exc:  # noqa: BLE001 - counted by the caller
+            except Exception as exc:
                 return exc
 
     return list(await asyncio.gather(*(one(f) for f in factories)))

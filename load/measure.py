@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
@@ -37,10 +38,8 @@ def cpu_seconds(pid: int, with_children: bool = False) -> float:
 def rss(pid: int, with_children: bool = False) -> int:
     total = 0
     for p in (_tree(pid) if with_children else _tree(pid)[:1]):
-        try:
+        with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 

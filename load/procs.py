@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -59,10 +60,8 @@ def pin(pid: int, cpus: list[int] | None) -> None:
     except OSError:
         tids = [pid]
     for tid in tids:
-        try:
+        with contextlib.suppress(OSError):
             os.sched_setaffinity(tid, set(cpus))
-        except OSError:
-            pass
 
 
 def free_port() -> int:

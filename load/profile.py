@@ -39,7 +39,7 @@ class Profiler:
     def start(self) -> Profiler:
         if self.binary is None:
             return self
-        for pid, out in zip(self.pids, self.files):
+        for pid, out in zip(self.pids, self.files, strict=False):
             args = [self.binary, "record", "--pid", str(pid), "--duration", str(self.duration),
                     "--rate", "200", "--nonblocking", "--format", "raw", "--output", str(out)]
             if self.cpus:

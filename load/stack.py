@@ -96,7 +96,7 @@ class Stack:
         for child in self.children:
             try:
                 child.stop(timeout=10)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 child.kill()
         self.children.clear()
         self.servers.clear()

@@ -8,6 +8,7 @@ call has a timeout; a worker that dies or hangs fails the run instead of hanging
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import multiprocessing as mp
 import os
@@ -53,16 +54,14 @@ def _entry(conn: Connection, agent_path: str, index: int, init: dict[str, Any],
             method, kwargs = await inbox.get()
             if method == "__exit__":
                 await _safe_close(agent)
-                try:
+                with contextlib.suppress(OSError):
                     conn.send(("ok", None))
-                except OSError:
-                    pass
                 return
             t_cpu, t_wall = time.process_time(), time.monotonic()
             try:
                 result = await getattr(agent, method)(**kwargs)
                 reply: tuple[str, Any] = ("ok", result)
-            except Exception:  # noqa: BLE001 - reported to the parent
+            except Exception:
                 reply = ("error", traceback.format_exc())
             if isinstance(reply[1], dict):
                 reply[1].setdefault("_cpu_s", time.process_time() - t_cpu)
@@ -80,10 +79,8 @@ def _entry(conn: Connection, agent_path: str, index: int, init: dict[str, Any],
 async def _safe_close(agent: Any) -> None:
     close = getattr(agent, "close", None)
     if close is not None:
-        try:
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(close(), 30)
-        except Exception:  # noqa: BLE001
-            pass
 
 
 class Pool:
@@ -147,10 +144,8 @@ class Pool:
     def close(self, timeout: float = 30.0) -> None:
         for i, conn in enumerate(self.conns):
             if self.procs[i].is_alive():
-                try:
+                with contextlib.suppress(OSError, BrokenPipeError):
                     conn.send(("__exit__", {}))
-                except (OSError, BrokenPipeError):
-                    pass
         deadline = time.monotonic() + timeout
         for p in self.procs:
             p.join(max(0.1, deadline - time.monotonic()))

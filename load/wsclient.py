@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import os
 import random
@@ -235,10 +236,8 @@ class WSClient(asyncio.Protocol):
         if not self._sent_close:
             self._sent_close = True
             self._write(encode_frame(OP_CLOSE, code.to_bytes(2, "big")))
-        try:
+        with contextlib.suppress(TimeoutError, ConnectionError):
             await asyncio.wait_for(asyncio.shield(self.closed), timeout)
-        except (TimeoutError, ConnectionError):
-            pass
         if self.transport is not None:
             self.transport.abort()
 

@@ -1,4 +1,4 @@
-"""Test helpers for the catalog: role tokens signed like the server's, random ISBNs, book factory."""
+"""Test helpers for the catalog: role tokens signed like the server's, random ISBNs, books."""
 
 from __future__ import annotations
 

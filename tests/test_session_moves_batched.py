@@ -34,9 +34,10 @@ async def test_concurrent_moves_are_visible_over_rest_at_ack(
         for ws in socks:
             assert (await ws.subscribe(room))["type"] == "ack"
         targets = [0.6, 0.4, 0.7, 0.45, 0.55, 0.2]
-        acks = await asyncio.gather(*(ws.move(room, t) for ws, t in zip(socks, targets)))
+        acks = await asyncio.gather(*(ws.move(room, t)
+                                      for ws, t in zip(socks, targets, strict=True)))
         assert all(a["type"] == "ack" for a in acks), acks
-        for reader, target in zip(readers, targets):
+        for reader, target in zip(readers, targets, strict=False):
             r = await http.get(f"/api/v1/sessions/{sid}/messages", headers=reader.headers)
             assert r.status_code == 200, r.text
             (msg,) = [m for m in r.json()["items"] if m["id"] == sent["result"]["message_id"]]
@@ -112,7 +113,7 @@ async def test_batched_hidden_sets_follow_the_block_and_mute_rules(
         reader = HiddenReader(db)
         got = await asyncio.gather(*(reader.read(u.id) for u in (a, b, c, d, a)))
         assert reader.queries == 1
-        for u, hidden in zip((a, b, c, d, a), got):
+        for u, hidden in zip((a, b, c, d, a), got, strict=False):
             assert hidden == frozenset(await hidden_user_ids(db, u.id)), u.handle
         assert got[0] == {b.id} and got[1] == {a.id} and got[2] == {a.id} and got[3] == set()
     finally:

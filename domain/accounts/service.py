@@ -212,7 +212,8 @@ async def set_role(db: Database, redis: Redis, settings: Settings, actor: Princi
     if row["id"] == actor.user_id:
         raise Forbidden("admins cannot change their own role", code="cannot_change_own_role")
     updated = await db.pool.fetchrow(
-        f"UPDATE users SET role = $2, updated_at = now() WHERE id = $1 RETURNING {_ACCOUNT_COLUMNS}",
+        "UPDATE users SET role = $2, updated_at = now() WHERE id = $1"
+        f" RETURNING {_ACCOUNT_COLUMNS}",
         row["id"], role)
     if row["role"] != role:
         await revocation.revoke_user(redis, int(row["id"]),

@@ -1,1 +1,1 @@
-"""The catalog context: books, authors, subjects, tables of contents, search and the demo catalog."""
+"""The catalog context: books, authors, subjects, tables of contents, search, the demo catalog."""

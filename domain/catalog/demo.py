@@ -81,7 +81,8 @@ BLURBS = ("A sweeping story of {n} and loss, set against the backdrop of {p}.",
 def _title(rng: random.Random) -> str:
     a, n, n2, p = (rng.choice(ADJECTIVES), rng.choice(NOUNS), rng.choice(NOUNS),
                    rng.choice(PLACES))
-    return rng.choice((f"The {a} {n}", f"The {n} of {p}", f"{a} {n}s", f"{'An' if n[0] in 'AEIOU' else 'A'} {n} in {p}",
+    return rng.choice((f"The {a} {n}", f"The {n} of {p}", f"{a} {n}s",
+                       f"{'An' if n[0] in 'AEIOU' else 'A'} {n} in {p}",
                        f"The {n}'s {n2}", f"{a} {n} of {p}", f"The {a} {n} and the {n2}"))
 
 
@@ -166,18 +167,18 @@ async def seed_demo_catalog(db: Database, books: int = 400, only_if_empty: bool 
             "updated_at"], records=[
             (i, r["title"], title_key(r["title"]), r["subtitle"], r["language"], r["isbn13"],
              isbn13_to_10(r["isbn13"]), r["page_count"], r["publisher"], r["published"],
-             r["year"], r["description"], 1, now, now) for i, r in zip(ids, rows)])
+             r["year"], r["description"], 1, now, now) for i, r in zip(ids, rows, strict=False)])
         await conn.copy_records_to_table(
             "book_authors", columns=["book_id", "author_id", "position"],
-            records=[(i, author_ids[a.lower()], pos) for i, r in zip(ids, rows)
+            records=[(i, author_ids[a.lower()], pos) for i, r in zip(ids, rows, strict=False)
                      for pos, a in enumerate(r["authors"])])
         await conn.copy_records_to_table(
             "book_subjects", columns=["book_id", "subject_id"],
-            records=[(i, subject_ids[s.lower()]) for i, r in zip(ids, rows)
+            records=[(i, subject_ids[s.lower()]) for i, r in zip(ids, rows, strict=False)
                      for s in r["subjects"]])
         await conn.copy_records_to_table(
             "book_chapters", columns=["book_id", "position", "title", "start"],
-            records=[(i, pos, t, s) for i, r in zip(ids, rows)
+            records=[(i, pos, t, s) for i, r in zip(ids, rows, strict=False)
                      for pos, (t, s) in enumerate(r["toc"])])
         await conn.execute(REFRESH_SEARCH, ids)
     return len(rows)

@@ -38,7 +38,8 @@ def make_isbn13(first12: str) -> str:
     return first12 + _isbn13_check(first12)
 
 
-def normalise_isbn(raw: str, *, field: str = "isbn", form: int | None = None) -> tuple[str, str | None]:
+def normalise_isbn(raw: str, *, field: str = "isbn",
+                   form: int | None = None) -> tuple[str, str | None]:
     """Validate `raw` (hyphens and spaces allowed) and return (isbn13, isbn10 or None).
 
     `form` restricts the accepted length (10 or 13); errors are `Invalid` naming `field`.

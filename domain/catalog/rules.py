@@ -25,7 +25,7 @@ def title_key(title: str) -> str:
 
 
 def clean_text(value: str | None, field: str, *, required: bool = False) -> str | None:
-    """Strip surrounding whitespace; an empty required text is an error, an empty optional one None."""
+    """Strip surrounding whitespace; an empty required text is an error, an empty optional None."""
     if value is None:
         if required:
             raise Invalid(f"{field} is required", field=field)

@@ -96,18 +96,18 @@ class BookUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     version: int | UnsetType = UNSET
     title: Title | UnsetType = UNSET
-    subtitle: ShortText | None | UnsetType = UNSET
+    subtitle: ShortText | UnsetType | None = UNSET
     authors: Authors | UnsetType = UNSET
     subjects: Subjects | UnsetType = UNSET
     language: Language | UnsetType = UNSET
-    isbn: Isbn | None | UnsetType = UNSET
-    isbn13: Isbn | None | UnsetType = UNSET
-    isbn10: Isbn | None | UnsetType = UNSET
-    page_count: PageCount | None | UnsetType = UNSET
-    publisher: Annotated[str, Meta(max_length=200)] | None | UnsetType = UNSET
-    published: Published | None | UnsetType = UNSET
+    isbn: Isbn | UnsetType | None = UNSET
+    isbn13: Isbn | UnsetType | None = UNSET
+    isbn10: Isbn | UnsetType | None = UNSET
+    page_count: PageCount | UnsetType | None = UNSET
+    publisher: Annotated[str, Meta(max_length=200)] | UnsetType | None = UNSET
+    published: Published | UnsetType | None = UNSET
     description: Description | UnsetType = UNSET
-    cover_url: Url | None | UnsetType = UNSET
+    cover_url: Url | UnsetType | None = UNSET
     toc: Toc | UnsetType = UNSET
 
 

@@ -189,7 +189,8 @@ async def search_books(db: Database, query: SearchQuery, redis: Redis | None = N
     facets = None
     if query.facets:
         facets = Facets(subjects=[FacetCount(name=name, count=n) for name, n in
-                                  zip(cached_totals.names or [], cached_totals.counts or [])])
+                                  zip(cached_totals.names or [], cached_totals.counts or [],
+                                      strict=False)])
     return BookPage(items=cached_page.items, next_cursor=cached_page.next_cursor,
                     total=cached_totals.total, facets=facets)
 

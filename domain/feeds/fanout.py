@@ -1,4 +1,4 @@
-"""Writing home feeds: fan-out of one activity, backfill on follow, removal on unfollow/block/mute."""
+"""Writing home feeds: fan-out of an activity, backfill on follow, removal on unfollow/block."""
 
 from __future__ import annotations
 

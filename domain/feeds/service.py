@@ -3,9 +3,10 @@
 Home feeds are Redis sorted sets `ra:feed:<user>` of activity ids (score = id, so the order is
 creation order), capped at `feed_size`, holding a marker member "0" (score 0) once built. The
 worker's fan-out writes every follower's feed; a feed without the marker (never read, or lost
-with Redis) is rebuilt from Postgres on its next read. Authors with more than `feed_fanout_max` followers are not fanned out: their activities
-are merged in at read time ("big" authors, a Redis set). Every read re-checks visibility in
-Postgres (actor's profile visibility, the follow, blocks and mutes), so Redis is only an index.
+with Redis) is rebuilt from Postgres on its next read. Authors with more than `feed_fanout_max`
+followers are not fanned out: their activities are merged in at read time ("big" authors, a
+Redis set). Every read re-checks visibility in Postgres (actor's profile visibility, the follow,
+blocks and mutes), so Redis is only an index.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ class PreferencesUpdate(msgspec.Struct, forbid_unknown_fields=True):
     """Every field optional; `types` maps a type name to the channels to change."""
 
     timezone: str | None = None
-    quiet_start: str | None | msgspec.UnsetType = msgspec.UNSET
-    quiet_end: str | None | msgspec.UnsetType = msgspec.UNSET
+    quiet_start: str | msgspec.UnsetType | None = msgspec.UNSET
+    quiet_end: str | msgspec.UnsetType | None = msgspec.UNSET
     digest: bool | None = None
     digest_hour: int | None = None
     email_opt_out: bool | None = None
@@ -142,9 +142,9 @@ async def update_preferences(db: Database, user_id: int, update: PreferencesUpda
     if update.timezone is not None:
         fields["timezone"] = _check_timezone(update.timezone)
     if update.quiet_start is not msgspec.UNSET:
-        fields["quiet_start"] = _minutes(update.quiet_start, "quiet_start")  # type: ignore[arg-type]
+        fields["quiet_start"] = _minutes(update.quiet_start, "quiet_start")
     if update.quiet_end is not msgspec.UNSET:
-        fields["quiet_end"] = _minutes(update.quiet_end, "quiet_end")  # type: ignore[arg-type]
+        fields["quiet_end"] = _minutes(update.quiet_end, "quiet_end")
     if update.digest is not None:
         fields["digest"] = update.digest
     if update.digest_hour is not None:

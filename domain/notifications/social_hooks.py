@@ -23,7 +23,7 @@ log = logging.getLogger("readalong.notifications")
 async def _id(db: Database, handle: str) -> int | None:
     try:
         return await user_id_by_handle(db, handle)
-    except Exception:  # noqa: BLE001 - the user vanished since the use-case ran
+    except Exception:
         return None
 
 

@@ -95,6 +95,7 @@ def check_subscription_keys(p256dh: str, auth: str) -> None:
 def encrypt_payload(payload: bytes, p256dh: str, auth: str) -> bytes:
     """RFC 8291: ECDH with a fresh key pair, HKDF with the auth secret, aes128gcm (RFC 8188)."""
     sender = ec.generate_private_key(ec.SECP256R1())
-    return http_ece.encrypt(payload, salt=os.urandom(16), private_key=sender,
-                            dh=b64url_decode(p256dh), auth_secret=b64url_decode(auth),
-                            version="aes128gcm")
+    body: bytes = http_ece.encrypt(payload, salt=os.urandom(16), private_key=sender,
+                                   dh=b64url_decode(p256dh), auth_secret=b64url_decode(auth),
+                                   version="aes128gcm")
+    return body

@@ -172,7 +172,8 @@ async def _page(db: Database, kind: str, owner_id: int, viewer_id: int | None,
     if kind != "blocks" and viewer_id is not None:
         params.append(viewer_id)
         hide_blocked = (
-            " AND NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = $5 AND b.blocked_id = u.id)"
+            " AND NOT EXISTS (SELECT 1 FROM blocks b"
+            " WHERE (b.blocker_id = $5 AND b.blocked_id = u.id)"
             " OR (b.blocker_id = u.id AND b.blocked_id = $5))")
     sql = (
         f"SELECT r.id AS rid, r.created_at AS since, u.id, u.handle, u.display_name, u.avatar_url"

@@ -165,7 +165,7 @@ def _check_genres(genres: list[str]) -> list[str]:
 async def update_my_profile(db: Database, user_id: int, *,
                             display_name: str | msgspec.UnsetType = msgspec.UNSET,
                             bio: str | msgspec.UnsetType = msgspec.UNSET,
-                            avatar_url: str | None | msgspec.UnsetType = msgspec.UNSET,
+                            avatar_url: str | msgspec.UnsetType | None = msgspec.UNSET,
                             favourite_genres: list[str] | msgspec.UnsetType = msgspec.UNSET,
                             visibility: str | msgspec.UnsetType = msgspec.UNSET) -> MyProfile:
     """Change the given fields of one's own profile (all validated before anything is stored).

@@ -367,7 +367,7 @@ def _target(stack: Stack, name: str, urls: list[str], args: Namespace, repeats: 
                 best = max(best, int(fig["delivered_per_s"]))
             # narrow the limit down between the last good step and the first bad one
             for _ in range(args.fanout_refine if bad else 0):
-                mid = int(round((good + bad) / 2 / 1000.0)) * 1000
+                mid = round((good + bad) / 2 / 1000.0) * 1000
                 if mid <= good or mid >= bad:
                     break
                 fig = one_step(mid)

@@ -189,5 +189,5 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                           ("client_cpu_max_util", "busiest client process")],
              "notes": [f"{len(sample)} of the followers connected to 1 server process; 1 arq "
                        f"worker with READALONG_FEED_FANOUT_MAX={f + 1} (fan-out on write); the "
-                       "feed check watches the connected followers' Redis feeds"]
-             + saturation_note(runs)}]
+                       "feed check watches the connected followers' Redis feeds",
+                       *saturation_note(runs)]}]

@@ -159,7 +159,7 @@ class NotifyProducer:
                         errors["not_stored"] = errors.get("not_stored", 0) + 1
                     else:
                         per_proc[proc] += 1
-                except Exception as exc:  # noqa: BLE001 - counted
+                except Exception as exc:
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
 
         start = time.monotonic()

@@ -136,9 +136,9 @@ class RecAgent:
                 if seq in cl.seen:
                     cl.dups += 1
                 cl.seen.add(seq)
-            if cl.targets and cl.back_at and not cl.caught_up_at:
-                if all(cl.rooms[r][1] >= t for r, t in cl.targets.items()):
-                    cl.caught_up_at = time.time()
+            if (cl.targets and cl.back_at and not cl.caught_up_at
+                    and all(cl.rooms[r][1] >= t for r, t in cl.targets.items())):
+                cl.caught_up_at = time.time()
         return on_message
 
     def _on_close(self, cl: _Client) -> Any:
@@ -206,7 +206,7 @@ class RecAgent:
         self.urls = urls
         self.policy = policy
         self.deadline = time.time() + deadline_s
-        for i, (uid, tok) in enumerate(zip(users, toks)):
+        for i, (uid, tok) in enumerate(zip(users, toks, strict=False)):
             cl = _Client(primary, uid, tok)  # index = the process it starts on
             cl.rooms = {f"user:{uid}": [None, 0],
                         f"lobby:bench-rec-{(first_index + i) // group}": [None, 0]}
@@ -292,7 +292,7 @@ class RecPublisher:
                     try:
                         await coro
                         published[room].append(s)
-                    except Exception:  # noqa: BLE001 - counted
+                    except Exception:
                         errors += 1
                 await asyncio.sleep(max(0.0, start + seq / rate - time.monotonic()))
         finally:

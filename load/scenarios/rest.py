@@ -244,8 +244,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 "notes": [f"{len(ids)} sampled ids of a {args.rest_books}-book catalog "
                           f"(seeded {added} in {seed_s:.0f}s); {args.rest_concurrency} "
                           f"connections on {procs} client process(es), "
-                          f"{args.rest_servers} server process(es)"]
-                         + saturation_note(runs),
+                          f"{args.rest_servers} server process(es)", *saturation_note(runs)],
             })
     finally:
         stack.close_pool(pool)
