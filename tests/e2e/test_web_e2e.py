@@ -1,0 +1,288 @@
+"""The browser client in real Chromium: three readers against two real server processes."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from tests.catalog_helpers import create_book
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, Person, missing
+from tests.support import ServerProcess, free_port
+from tests.worker_helpers import run_worker, worker_settings
+
+REASON = missing()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser e2e skipped: {REASON}")
+if REASON is not None:
+    print(f"\n[web e2e] SKIPPED: {REASON}")
+
+if REASON is None:
+    from playwright.async_api import Page, async_playwright, expect
+else:  # pragma: no cover - the module is skipped
+    Page = Any
+
+
+TIMEOUT = 15_000
+
+
+@pytest.fixture(scope="module")
+def servers(engines: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+    """Two server processes on one PostgreSQL and Redis; each allows both pages' origins."""
+    ports = [free_port(), free_port()]
+    origins = ",".join(f"http://127.0.0.1:{p}" for p in ports)
+    logs = tmp_path_factory.mktemp("e2e-logs")
+    env = engines.env(READALONG_REGISTER_RATE="100000", READALONG_LOGIN_RATE="100000",
+                      READALONG_ALLOWED_ORIGINS=origins)
+    procs = [ServerProcess(env, port=p, log_dir=logs) for p in ports]
+    try:
+        for p in procs:
+            p.start()
+        yield procs
+    finally:
+        for p in procs:
+            p.stop()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def book(servers: list[ServerProcess]) -> dict[str, Any]:
+    """A book with a table of contents of eight chapters, unique to this run."""
+    stamp = f"{int(time.time() * 1000) % 10**8}"
+    async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
+        return await create_book(http, title=f"The Lantern Keeper {stamp}", authors=["Mara Ellison"],
+                                 subjects=["Fiction", "Lighthouses"], language="en",
+                                 published="1911", page_count=320,
+                                 description="A keeper, a storm and a letter that arrives too late.",
+                                 toc=[{"title": f"Chapter {i + 1}", "start": i / 8} for i in range(8)])
+
+
+async def person(browser: Any, server: ServerProcess, name: str, tag: str) -> Person:
+    context = await browser.new_context(base_url=server.base_url, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(TIMEOUT)
+    page = await context.new_page()
+    handle = f"{name.lower()}{tag}"[:30]
+    return Person(name, handle, f"{handle}@example.test", context, page, server.base_url)
+
+
+async def register(p: Person) -> None:
+    await p.page.goto("/app/")
+    await p.page.get_by_role("tab", name="Register").click()
+    await p.page.get_by_label("Email").fill(p.email)
+    await p.page.get_by_label("Handle").fill(p.handle)
+    await p.page.get_by_label("Display name").fill(p.name)
+    await p.page.get_by_label("Password").fill(PASSWORD)
+    await p.page.get_by_role("button", name="Create account").click()
+    await expect(p.page.get_by_role("heading", name="Home")).to_be_visible()
+    await expect(p.page.locator("#conn")).to_have_attribute("data-state", "online")
+
+
+async def assert_accessible(p: Person, screen: str, found: list[dict[str, Any]]) -> None:
+    await p.shot(screen)
+    found.extend(await p.axe(screen))
+
+
+def tag() -> str:
+    return f"{int(time.time() * 1000) % 10**7}"
+
+
+async def test_sign_in_errors_search_and_book_page(servers: list[ServerProcess], browser: Any,
+                                                   book: dict[str, Any]) -> None:
+    """A newcomer sees registration errors next to their fields, searches with type-ahead and
+    filters, meets "no results", and opens a book page with its chapters."""
+    ana = await person(browser, servers[0], "Ana", tag())
+    violations: list[dict[str, Any]] = []
+    page = ana.page
+    await page.goto("/app/")
+    await assert_accessible(ana, "01-sign-in", violations)
+    await page.get_by_role("tab", name="Register").click()
+    await page.get_by_label("Email").fill("not-an-email")
+    await page.get_by_label("Handle").fill("x")
+    await page.get_by_label("Display name").fill("Ana")
+    await page.get_by_label("Password").fill("short")
+    await page.get_by_role("button", name="Create account").click()
+    first_error = page.locator(".field-error").filter(has_text=re.compile(r"\w"))
+    await expect(first_error.first).to_be_visible()
+    await ana.shot("02-register-errors")
+    # the error sits under the field it names
+    errors = {await el.get_attribute("data-for"): await el.inner_text()
+              for el in await page.locator(".field-error").all() if (await el.inner_text()).strip()}
+    assert errors and set(errors) <= {"email", "handle", "display_name", "password"}, errors
+    await register(ana)
+    await assert_accessible(ana, "03-home", violations)
+
+    await page.get_by_role("link", name="Books").click()
+    box = page.get_by_label("Search the catalog")
+    await box.press_sequentially(book["title"].split()[1][:5] + " " + book["title"].split()[-1], delay=30)
+    hit = page.locator("#results").get_by_role("link", name=book["title"])
+    await expect(hit).to_be_visible()
+    await page.get_by_label("Lighthouses").check()
+    await expect(hit).to_be_visible()
+    await assert_accessible(ana, "04-search", violations)
+    await box.fill("zzqxjv nothing matches this")
+    await expect(page.get_by_text("No books match")).to_be_visible()
+    await assert_accessible(ana, "05-no-results", violations)
+
+    await box.fill(book["title"])
+    await hit.click()
+    await expect(page.get_by_role("heading", name=book["title"])).to_be_visible()
+    await expect(page.locator(".toc li")).to_have_count(8)
+    await page.get_by_label("My shelf").select_option("want_to_read")
+    await expect(page.get_by_text("Saved: Want to read")).to_be_visible()
+    await assert_accessible(ana, "06-book", violations)
+    await ana.context.close()
+    assert not violations, violations
+
+
+async def room_of(p: Person, session_id: int) -> None:
+    await p.page.goto(f"/app/#/session/{session_id}")
+    await expect(p.page.locator("#presence li[data-user]").first).to_be_visible()
+
+
+async def test_reading_together(servers: list[ServerProcess], browser: Any, book: dict[str, Any],
+                                engines: Any) -> None:
+    """Three readers on two servers: a session started from the book page, moves by chapter,
+    chat and reactions, a note, a spoiler hidden then unlocked, the place kept on reload, a message
+    typed offline delivered once, a live notification, and the host ending the session."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    ben = await person(browser, servers[1], "Ben", t)
+    cy = await person(browser, servers[1], "Cy", t)
+    violations: list[dict[str, Any]] = []
+    for p in (ana, ben, cy):
+        await register(p)
+
+    # Ana opens the book and starts a session
+    await ana.page.goto(f"/app/#/book/{book['id']}")
+    await ana.page.get_by_label("Session title").fill(f"Storm night {t}")
+    await ana.page.get_by_role("button", name="Start reading together").click()
+    await expect(ana.page.get_by_role("heading", name=f"Storm night {t}")).to_be_visible()
+    session_id = int(ana.page.url.rsplit("/", 1)[1])
+
+    # Ben finds it live on his home page (other server) and joins
+    await ben.page.goto("/app/#/")
+    await ben.page.get_by_role("link", name=f"Join Storm night {t}").click()
+    await expect(ben.page.locator("#presence")).to_contain_text("Ana")
+    await expect(ana.page.locator("#presence")).to_contain_text("Ben")
+
+    # Ana moves to chapter 5 and Ben sees where she is; she writes about it
+    await ana.page.locator(".chapters").get_by_role("button", name=re.compile(r"^Chapter 5")).click()
+    await expect(ben.page.locator('#presence li', has_text="Ana")).to_contain_text("Chapter 5")
+    await ana.page.get_by_label("Message").fill("The letter was from her brother!")
+    await ana.page.get_by_role("button", name="Send").click()
+    await expect(ana.page.locator("#timeline")).to_contain_text("The letter was from her brother!")
+    # Ben is at the start: the message is hidden, saying what and where it unlocks
+    hidden = ben.page.locator('#timeline [data-hidden="true"]')
+    await expect(hidden).to_contain_text("A message by Ana")
+    await expect(hidden).to_contain_text("unlocks when you reach 50%")
+    assert "brother" not in await ben.page.locator("#timeline").inner_text()
+    await ben.shot("07-room-hidden")
+    await assert_accessible(ben, "07-room-hidden", violations)
+
+    # Ben chats and reacts at his place (Ana, further on, sees both)
+    await ben.page.get_by_label("Message").fill("Just started, the storm is coming")
+    await ben.page.get_by_role("button", name="Send").click()
+    await ben.page.get_by_role("button", name="React 🔥 here").click()
+    await expect(ana.page.locator("#timeline")).to_contain_text("Just started, the storm is coming")
+    await expect(ana.page.locator('#timeline [data-kind="reaction"]')).to_contain_text("🔥")
+
+    # Ben reaches chapter 5: the message unlocks in place
+    await ben.page.locator(".chapters").get_by_role("button", name=re.compile(r"^Chapter 5")).click()
+    await expect(ben.page.locator("#timeline")).to_contain_text("The letter was from her brother!")
+    await expect(hidden).to_have_count(0)
+    await ben.shot("08-room-unlocked")
+
+    # Ana annotates a passage; Ben sees the note
+    await ana.page.get_by_text("Annotate a passage").click()
+    await ana.page.get_by_label("Passage (quote)").fill("The lamp burned all night")
+    await ana.page.get_by_label("Your note").fill("This is the turning point")
+    await ana.page.get_by_role("button", name="Save note").click()
+    await expect(ben.page.locator('#timeline [data-kind="annotation"]')).to_contain_text("This is the turning point")
+    await ben.page.get_by_role("button", name="React 👍 to this note").click()
+    await expect(ana.page.locator('#timeline [data-kind="reaction"]').filter(has_text="👍")).to_be_visible()
+    await ana.shot("09-room-annotation")
+
+    # Ben reloads: still in chapter 5
+    await ben.page.reload()
+    await expect(ben.page.locator("#my-pos")).to_contain_text("Chapter 5")
+    await expect(ben.page.locator(".chapters [aria-current=true]")).to_contain_text("Chapter 5")
+    await ben.shot("10-room-after-reload")
+
+    # Ben goes offline, types a message (queued), comes back: it arrives once
+    await ben.context.set_offline(True)
+    await expect(ben.page.locator("#conn")).to_have_attribute("data-state", "offline")
+    await ben.page.get_by_label("Message").fill("Written on the train, sent later")
+    await ben.page.get_by_role("button", name="Send").click()
+    await expect(ben.page.locator('#timeline [data-pending="true"]')).to_contain_text("Queued")
+    await ben.shot("11-offline-queued")
+    await ben.context.set_offline(False)
+    await expect(ben.page.locator("#conn")).to_have_attribute("data-state", "online")
+    offline_msg = ana.page.locator('#timeline [data-kind="chat"]', has_text="Written on the train, sent later")
+    await expect(offline_msg).to_have_count(1)
+    await expect(ben.page.locator('#timeline [data-pending="true"]')).to_have_count(0)
+    await expect(ben.page.locator('#timeline [data-kind="chat"]', has_text="Written on the train")).to_have_count(1)
+
+    # Cy follows Ana from her profile; Ana's badge lights up live
+    await cy.page.goto(f"/app/#/u/{ana.handle}")
+    await cy.page.get_by_role("button", name="Follow").click()
+    await expect(cy.page.get_by_role("button", name="Unfollow")).to_be_visible()
+    await assert_accessible(cy, "12-profile", violations)
+    await run_worker(worker_settings(engines))
+    badge = ana.page.locator("#badge")
+    await expect(badge).to_have_text("2")  # the follow, and Ben's reaction to her note
+    await ana.shot("13-notification-badge")
+    await ana.page.get_by_role("link", name=re.compile("Notifications")).click()
+    await expect(ana.page.locator("#notifications")).to_contain_text("Cy started following you")
+    await expect(ana.page.locator("#notifications")).to_contain_text("Ben reacted to your note")
+    await assert_accessible(ana, "14-notifications", violations)
+    await ana.page.get_by_role("button", name="Mark all read").click()
+    await expect(badge).to_be_hidden()
+
+    # Ana ends the session: Ben's room turns read-only with the record
+    await ana.page.goto(f"/app/#/session/{session_id}")
+    await ana.page.get_by_role("button", name="End session").click()
+    await ana.page.get_by_role("button", name="Confirm: end for everyone").click()
+    await expect(ben.page.get_by_text("This session has ended")).to_be_visible()
+    await expect(ben.page.get_by_label("Message")).to_be_disabled()
+    await ben.shot("15-session-ended")
+    for p in (ana, ben, cy):
+        await p.context.close()
+    assert not violations, violations
+
+
+async def test_first_load_budget(servers: list[ServerProcess], browser: Any) -> None:
+    """The app's first load stays under 300 KB compressed; the figures are printed."""
+    context = await browser.new_context(base_url=servers[0].base_url)
+    page = await context.new_page()
+    sizes: dict[str, tuple[int, int]] = {}
+
+    async def on_response(response: Any) -> None:
+        if response.url.startswith(servers[0].base_url + "/app"):
+            body = await response.body()
+            sizes[response.url] = (len(body), len(gzip.compress(body, 9)))
+
+    page.on("response", on_response)
+    await page.goto("/app/")
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    await page.wait_for_load_state("networkidle")
+    ready = await page.evaluate("window.__readyAt")
+    raw = sum(r for r, _ in sizes.values())
+    packed = sum(g for _, g in sizes.values())
+    print(f"\n[web e2e] first load: {len(sizes)} files, {raw / 1024:.1f} KB raw, "
+          f"{packed / 1024:.1f} KB gzip; interactive after {ready:.0f} ms")
+    await context.close()
+    assert packed < 300 * 1024
