@@ -75,6 +75,8 @@ async def person(browser: Any, server: ServerProcess, name: str, tag: str) -> Pe
     context = await browser.new_context(base_url=server.base_url, viewport={"width": 1280, "height": 860})
     context.set_default_timeout(TIMEOUT)
     page = await context.new_page()
+    page.on("console", lambda m: print(f"[{name} console] {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: print(f"[{name} pageerror] {e}"))
     handle = f"{name.lower()}{tag}"[:30]
     return Person(name, handle, f"{handle}@example.test", context, page, server.base_url)
 
@@ -131,6 +133,7 @@ async def test_sign_in_errors_search_and_book_page(servers: list[ServerProcess],
     hit = page.locator("#results").get_by_role("link", name=book["title"])
     await expect(hit).to_be_visible()
     await page.get_by_label("Lighthouses").check()
+    await expect(page.locator('[aria-busy="false"]')).to_have_count(1)
     await expect(hit).to_be_visible()
     await assert_accessible(ana, "04-search", violations)
     await box.fill("zzqxjv nothing matches this")
@@ -219,6 +222,8 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     # Ben reloads: still in chapter 5
     await ben.page.reload()
     await expect(ben.page.locator("#my-pos")).to_contain_text("Chapter 5")
+    await expect(ben.page.locator("#timeline")).to_contain_text("This is the turning point")
+    await expect(ben.page.locator("#presence")).to_contain_text("Ana")
     await expect(ben.page.locator(".chapters [aria-current=true]")).to_contain_text("Chapter 5")
     await ben.shot("10-room-after-reload")
 

@@ -85,6 +85,7 @@ async function onSignedIn() {
 function renderChrome() {
   const me = app.me;
   $("#chrome").hidden = !me;
+  $("#conn").hidden = !me;
   if (!me) return;
   mount($("#me-link"), me.display_name);
   $("#me-link").setAttribute("href", `#/u/${me.handle}`);

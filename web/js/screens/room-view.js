@@ -34,7 +34,7 @@ export function chapterAt(toc, p) {
 export function entryView(e, ctx) {
   const it = e.item;
   const mine = it.author_id === ctx.me;
-  const at = `${where(ctx.toc, it.chapter, it.gate)} · ${pct(it.gate)}`;
+  const at = `${where(ctx.toc, null, it.gate)} · ${pct(it.gate)}`;
   if (it.redacted) {
     const what = e.kind === "chat" ? "A message" : e.kind === "reaction" ? "A reaction" : "A note on a passage";
     return h("li", { class: "item hidden-item", "data-kind": e.kind, "data-id": String(it.id), "data-hidden": "true" },

@@ -36,6 +36,8 @@ export function roomScreen(view, [id]) {
   let furthest = 0;
   let following = true;
   let ended = false;
+  /** @type {boolean | null} */
+  let shieldOn = null;
   /** @type {import("../api.js").Session} */
   let session;
   /** @type {import("../api.js").Chapter[]} */
@@ -180,15 +182,20 @@ export function roomScreen(view, [id]) {
           els.timeline, chat, els.chatError, reactbar, note),
         h("section", { class: "card", "aria-labelledby": "who-h" }, h("h2", { id: "who-h" }, "Reading now"), els.presence)));
     els.book = h("a", { href: `#/book/${book.id}` }, book.title);
+    mount(els.timeline, h("li", { class: "state loading", role: "status" }, "Loading the discussion…"));
     drawHeader();
     drawPosition();
+    drawPresence();
     if (ended) { banner("This session has ended. The room is now read-only."); lockInputs(); showRecord(); }
   }
 
   function drawHeader() {
     const host = session.host_id === me.id;
-    const shieldBox = h("input", { type: "checkbox", id: "shield", checked: true, onchange: (/** @type {Event} */ e) =>
-      rt.publishNow(room, { type: "shield", enabled: /** @type {HTMLInputElement} */ (e.target).checked }).then(() => loadContent()).catch((x) => banner(say(x))) });
+    const shieldBox = h("input", { type: "checkbox", id: "shield", checked: shieldOn ?? session.shield_default,
+      onchange: (/** @type {Event} */ e) => {
+        shieldOn = /** @type {HTMLInputElement} */ (e.target).checked;
+        rt.publishNow(room, { type: "shield", enabled: shieldOn }).then(() => loadContent()).catch((x) => banner(say(x)));
+      } });
     let confirming = false;
     const endBtn = h("button", { type: "button", class: "danger", id: "end", onclick: async () => {
       if (!confirming) { confirming = true; endBtn.textContent = "Confirm: end for everyone"; return; }
@@ -255,7 +262,7 @@ export function roomScreen(view, [id]) {
         host && m.user_id !== me.id && !ended ? h("span", { class: "row" },
           h("button", { type: "button", class: "small", "aria-label": `Mute ${m.name}`, onclick: () => api.muteReader(sid, m.user_id, true).then(() => announce(`${m.name} is muted`), (e) => banner(say(e))) }, "Mute"),
           h("button", { type: "button", class: "small danger", "aria-label": `Remove ${m.name}`, onclick: () => api.kick(sid, m.user_id).catch((e) => banner(say(e))) }, "Remove")) : null);
-    }) : h("li", { class: "muted" }, "Connecting…"));
+    }) : h("li", { class: "muted" }, rt.state === "online" ? "Joining…" : "You will see who is here once you are connected."));
   }
 
   /** @param {SubmitEvent} ev */
@@ -311,6 +318,6 @@ export function roomScreen(view, [id]) {
 
   const offOutbox = () => drawTimeline();
   rt.outboxListeners.add(offOutbox);
-  const offState = rt.onState(() => drawTimeline());
+  const offState = rt.onState(() => { drawTimeline(); drawPresence(); });
   return () => { closed = true; leave?.(); rt.outboxListeners.delete(offOutbox); offState(); clearTimeout(moveTimer); };
 }

@@ -41,13 +41,13 @@ export function searchScreen(view) {
 
   mount(view, h("h1", null, "Find a book"),
     h("form", { class: "search-bar", role: "search", onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); run(); } },
-      h("div", { class: "field" }, h("label", { for: "q" }, "Search the catalog"), q,
-        h("p", { id: "q-help", class: "muted small" }, "Results update as you type; every word matches a prefix.")),
+      h("div", { class: "field" }, h("label", { for: "q" }, "Search the catalog"), q),
       h("button", { type: "submit", class: "primary" }, "Search")),
+    h("p", { id: "q-help", class: "muted small" }, "Results update as you type; every word matches the start of a word."),
     h("div", { class: "layout-side" },
       h("aside", { "aria-label": "Filters", class: "card" }, h("h2", null, "Filters"),
         h("div", { class: "field" }, h("label", { for: "lang" }, "Language"), lang),
-        h("div", { class: "row" }, yearFrom, yearTo),
+        h("div", { class: "row years" }, yearFrom, yearTo),
         h("p", { class: "field-error", "data-for": "years" }),
         facets),
       h("section", { "aria-label": "Results" }, summary, results)));
@@ -62,7 +62,7 @@ export function searchScreen(view) {
       const hash = new URLSearchParams();
       for (const [k, v] of Object.entries(filters)) for (const one of [v].flat()) if (one) hash.append(k, one);
       history.replaceState(null, "", `#/search${hash.size ? `?${hash}` : ""}`);
-      mount(results, loading("Searching"));
+      if (!list) mount(results, loading("Searching"));
     }
     results.setAttribute("aria-busy", "true");
     const yearsErr = view.querySelector('[data-for="years"]');
@@ -74,6 +74,7 @@ export function searchScreen(view) {
         summary.textContent = page.total ? `${page.total} book${page.total === 1 ? "" : "s"}` : "";
         renderFacets(page.facets?.subjects || []);
         if (!page.items.length) {
+          list = null;
           mount(results, empty(filters.q ? `No books match “${filters.q}”.` : "No books match these filters.",
             h("button", { type: "button", onclick: reset }, "Clear search and filters")));
           return;
