@@ -15,6 +15,8 @@ CHROMIUM = os.environ.get("READALONG_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "correct horse battery staple"
+#: Lines printed in the terminal summary (tests/e2e/conftest.py).
+FIGURES: list[str] = []
 
 
 def missing() -> str | None:

@@ -244,7 +244,8 @@ export function roomScreen(view, [id]) {
       return li;
     });
     const pending = rt.queued(room).filter((q) => q.data.type === "chat").map((q) => pendingView(q.data.body, rt.state === "online"));
-    const stick = els.timeline.scrollHeight - els.timeline.scrollTop - els.timeline.clientHeight < 40;
+    const stick = !els.timeline.dataset.filled || els.timeline.scrollHeight - els.timeline.scrollTop - els.timeline.clientHeight < 40;
+    if (rows.length) els.timeline.dataset.filled = "true";
     mount(els.timeline, rows.length || pending.length ? [...rows, ...pending]
       : h("li", { class: "state empty" }, "No messages yet. Say hello!"));
     if (stick) els.timeline.scrollTop = els.timeline.scrollHeight;
@@ -312,7 +313,7 @@ export function roomScreen(view, [id]) {
     try {
       const r = await api.record(sid);
       els.banner.append(h("p", { class: "muted small", id: "record" },
-        `${r.attendance.length} reader${r.attendance.length === 1 ? "" : "s"} · ${r.messages} messages · ${r.reactions} reactions · ${r.annotations} notes · ${pct(r.progress_read_together)} read together`));
+        `${r.attendance.length} reader${r.attendance.length === 1 ? "" : "s"} · ${r.messages} messages · ${r.reactions} reactions · ${r.annotations} notes · ${pct(r.progress_read_together)} of the book read together (summed over readers)`));
     } catch { /* the record is a bonus */ }
   }
 
