@@ -1,4 +1,4 @@
-"""E2E support: Debian's Chromium driven by Playwright, screenshots as artifacts, axe-core checks."""
+"""E2E support: Debian's Chromium driven by Playwright, screenshots, axe-core checks."""
 
 from __future__ import annotations
 

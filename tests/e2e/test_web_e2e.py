@@ -38,7 +38,8 @@ def test_the_browser_is_there_in_ci() -> None:
 
 
 @pytest.fixture(scope="module")
-def servers(engines: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+def servers(engines: Any,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
     """Two server processes on one PostgreSQL and Redis; each allows both pages' origins."""
     ports = [free_port(), free_port()]
     origins = ",".join(f"http://127.0.0.1:{p}" for p in ports)
@@ -70,11 +71,11 @@ async def book(servers: list[ServerProcess]) -> dict[str, Any]:
     """A book with a table of contents of eight chapters, unique to this run."""
     stamp = f"{int(time.time() * 1000) % 10**8}"
     async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
-        return await create_book(http, title=f"The Lantern Keeper {stamp}", authors=["Mara Ellison"],
-                                 subjects=["Fiction", "Lighthouses"], language="en",
-                                 published="1911", page_count=320,
-                                 description="A keeper, a storm and a letter that arrives too late.",
-                                 toc=[{"title": f"Chapter {i + 1}", "start": i / 8} for i in range(8)])
+        return await create_book(
+            http, title=f"The Lantern Keeper {stamp}", authors=["Mara Ellison"],
+            subjects=["Fiction", "Lighthouses"], language="en", published="1911", page_count=320,
+            description="A keeper, a storm and a letter that arrives too late.",
+            toc=[{"title": f"Chapter {i + 1}", "start": i / 8} for i in range(8)])
 
 
 async def person(browser: Any, server: ServerProcess, name: str, tag: str,
@@ -141,7 +142,8 @@ async def test_sign_in_errors_search_and_book_page(servers: list[ServerProcess],
 
     await page.get_by_role("link", name="Books").click()
     box = page.get_by_label("Search the catalog")
-    await box.press_sequentially(book["title"].split()[1][:5] + " " + book["title"].split()[-1], delay=30)
+    words = book["title"].split()
+    await box.press_sequentially(f"{words[1][:5]} {words[-1]}", delay=30)
     hit = page.locator("#results").get_by_role("link", name=book["title"])
     await expect(hit).to_be_visible()
     await page.get_by_label("Lighthouses").check()
@@ -161,6 +163,18 @@ async def test_sign_in_errors_search_and_book_page(servers: list[ServerProcess],
     await assert_accessible(ana, "06-book", violations)
     await ana.context.close()
     assert not violations, violations
+
+
+async def chapter(p: Person, n: int) -> None:
+    """Move to chapter `n` from the room's chapter list."""
+    name = re.compile(rf"^Chapter {n}\b")
+    await p.page.locator(".chapters").get_by_role("button", name=name).click()
+
+
+def items(p: Person, kind: str, text: str | None = None) -> Any:
+    """The room's timeline rows of one kind (chat, reaction, annotation)."""
+    rows = p.page.locator(f'#timeline [data-kind="{kind}"]')
+    return rows.filter(has_text=text) if text else rows
 
 
 async def room_of(p: Person, session_id: int) -> None:
@@ -195,7 +209,7 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     await expect(ana.page.locator("#presence")).to_contain_text("Ben")
 
     # Ana moves to chapter 5 and Ben sees where she is; she writes about it
-    await ana.page.locator(".chapters").get_by_role("button", name=re.compile(r"^Chapter 5")).click()
+    await chapter(ana, 5)
     await expect(ben.page.locator('#presence li', has_text="Ana")).to_contain_text("Chapter 5")
     await ana.page.get_by_label("Message").fill("The letter was from her brother!")
     await ana.page.get_by_role("button", name="Send").click()
@@ -216,7 +230,7 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     await expect(ana.page.locator('#timeline [data-kind="reaction"]')).to_contain_text("🔥")
 
     # Ben reaches chapter 5: the message unlocks in place
-    await ben.page.locator(".chapters").get_by_role("button", name=re.compile(r"^Chapter 5")).click()
+    await chapter(ben, 5)
     await expect(ben.page.locator("#timeline")).to_contain_text("The letter was from her brother!")
     await expect(hidden).to_have_count(0)
     await ben.shot("08-room-unlocked")
@@ -226,9 +240,9 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     await ana.page.get_by_label("Passage (quote)").fill("The lamp burned all night")
     await ana.page.get_by_label("Your note").fill("This is the turning point")
     await ana.page.get_by_role("button", name="Save note").click()
-    await expect(ben.page.locator('#timeline [data-kind="annotation"]')).to_contain_text("This is the turning point")
+    await expect(items(ben, "annotation")).to_contain_text("This is the turning point")
     await ben.page.get_by_role("button", name="React 👍 to this note").click()
-    await expect(ana.page.locator('#timeline [data-kind="reaction"]').filter(has_text="👍")).to_be_visible()
+    await expect(items(ana, "reaction", "👍")).to_be_visible()
     await ana.shot("09-room-annotation")
 
     # Ben reloads: still in chapter 5
@@ -248,10 +262,10 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     await ben.shot("11-offline-queued")
     await ben.context.set_offline(False)
     await expect(ben.page.locator("#conn")).to_have_attribute("data-state", "online")
-    offline_msg = ana.page.locator('#timeline [data-kind="chat"]', has_text="Written on the train, sent later")
+    offline_msg = items(ana, "chat", "Written on the train, sent later")
     await expect(offline_msg).to_have_count(1)
     await expect(ben.page.locator('#timeline [data-pending="true"]')).to_have_count(0)
-    await expect(ben.page.locator('#timeline [data-kind="chat"]', has_text="Written on the train")).to_have_count(1)
+    await expect(items(ben, "chat", "Written on the train")).to_have_count(1)
 
     # Cy follows Ana from her profile; Ana's badge lights up live
     await cy.page.goto(f"/app/#/u/{ana.handle}")
@@ -271,7 +285,8 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
 
     # Cy's feed now shows what Ana has been doing
     await cy.page.get_by_role("link", name="Home").click()
-    await expect(cy.page.locator("section", has_text="From people you follow")).to_contain_text("Ana")
+    feed = cy.page.locator("section", has_text="From people you follow")
+    await expect(feed).to_contain_text("Ana")
     await assert_accessible(cy, "15-feed-phone", violations)
 
     # Ana ends the session: Ben's room turns read-only with the record
@@ -284,6 +299,72 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     for p in (ana, ben, cy):
         await p.context.close()
     assert not violations, violations
+
+
+async def test_follow_the_host(servers: list[ServerProcess], browser: Any,
+                               book: dict[str, Any]) -> None:
+    """In a follow-mode session a reader who follows the host moves with her, chapter by chapter,
+    and stops following when they pick a chapter themselves."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    ben = await person(browser, servers[1], "Ben", t)
+    for p in (ana, ben):
+        await register(p)
+    await ana.page.goto(f"/app/#/book/{book['id']}")
+    await ana.page.get_by_label("Session title").fill(f"Guided {t}")
+    await ana.page.get_by_label("Mode").select_option("follow")
+    await ana.page.get_by_role("button", name="Start reading together").click()
+    await expect(ana.page.get_by_role("heading", name=f"Guided {t}")).to_be_visible()
+    session_id = int(ana.page.url.rsplit("/", 1)[1])
+    await room_of(ben, session_id)
+    await expect(ben.page.get_by_label("Follow the host")).to_be_checked()
+    await expect(ana.page.locator("#presence")).to_contain_text("Ben")
+    await chapter(ana, 3)
+    await expect(ben.page.locator("#my-pos")).to_contain_text("Chapter 3")
+    await chapter(ana, 4)
+    await expect(ben.page.locator("#my-pos")).to_contain_text("Chapter 4")
+    await ben.shot("17-following-the-host")
+    await chapter(ben, 2)
+    await expect(ben.page.get_by_label("Follow the host")).not_to_be_checked()
+    await chapter(ana, 6)
+    await expect(ben.page.locator('#presence li', has_text="Ana")).to_contain_text("Chapter 6")
+    await expect(ben.page.locator("#my-pos")).to_contain_text("Chapter 2")
+    for p in (ana, ben):
+        await p.context.close()
+
+
+async def test_reconnect_after_a_server_restart(servers: list[ServerProcess], browser: Any,
+                                                book: dict[str, Any]) -> None:
+    """When a reader's server restarts, the app says so, reconnects by itself and shows the
+    messages sent meanwhile (resubscribed with `since`), each once."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    ben = await person(browser, servers[1], "Ben", t)
+    for p in (ana, ben):
+        await register(p)
+    await ana.page.goto(f"/app/#/book/{book['id']}")
+    await ana.page.get_by_label("Session title").fill(f"Restart {t}")
+    await ana.page.get_by_role("button", name="Start reading together").click()
+    await expect(ana.page.get_by_role("heading", name=f"Restart {t}")).to_be_visible()
+    session_id = int(ana.page.url.rsplit("/", 1)[1])
+    await room_of(ben, session_id)
+    await expect(ana.page.locator("#presence")).to_contain_text("Ben")
+    servers[1].stop()
+    try:
+        await expect(ben.page.locator("#conn")).not_to_have_attribute("data-state", "online")
+        await ben.shot("18-server-restarting")
+        await ana.page.get_by_label("Message").fill("Did you see the ship?")
+        await ana.page.get_by_role("button", name="Send").click()
+        await expect(ana.page.locator("#timeline")).to_contain_text("Did you see the ship?")
+    finally:
+        servers[1].start()
+    conn = ben.page.locator("#conn")
+    await expect(conn).to_have_attribute("data-state", "online", timeout=30_000)
+    missed = items(ben, "chat", "Did you see the ship?")
+    await expect(missed).to_have_count(1)
+    await ben.shot("19-reconnected")
+    for p in (ana, ben):
+        await p.context.close()
 
 
 async def test_first_load_budget(servers: list[ServerProcess], browser: Any) -> None:

@@ -89,6 +89,9 @@ export function roomScreen(view, [id]) {
     for (const m of result.presence || []) members.set(m.user_id, m);
     drawPresence();
     if (resumed && !result.recovered) loadContent().catch(() => {});
+    if (session.mode === "follow" && following && session.host_id !== me.id && session.host_position) {
+      move(session.host_position.progression, false);
+    }
     sendPosition();
   }
 
@@ -107,6 +110,7 @@ export function roomScreen(view, [id]) {
       case "chat_deleted": entries.delete(`chat:${d.id}`); drawTimeline(); break;
       case "annotation_deleted": entries.delete(`annotation:${d.id}`); drawTimeline(); break;
       case "follow":
+        session.host_position = d.position;
         if (d.user_id !== me.id && following && session.mode === "follow") move(d.position.progression, false);
         break;
       case "status":
