@@ -42,7 +42,8 @@ import { randomKey } from "./dom.js";
  * @typedef {{user_id: number, display_name: string, progression: number | null,
  *            furthest: number | null, present: boolean, muted: boolean, kicked: boolean}} Participant
  * @typedef {{id: number, type: string, text: string, read: boolean, created_at: string,
- *            payload: Record<string, any>, target?: {kind: string, id: string}}} Notification
+ *            payload: Record<string, any>, target?: {kind: string, id: string},
+ *            actors?: {id: number, handle: string, display_name: string}[]}} Notification
  * @typedef {{id: number, verb: string, text: string, created_at: string,
  *            actor?: {id: number, handle: string, display_name: string},
  *            object_kind?: string, object_id?: string, payload?: Record<string, any>}} Activity
@@ -195,6 +196,8 @@ export const api = {
   /** @param {string} handle @param {"follow" | "block" | "mute"} what @param {boolean} on */
   relate: (handle, what, on) => request(on ? "POST" : "DELETE", RELATE[what], { params: { handle } }),
   followers: (/** @type {string} */ handle) => get("/api/v1/users/{handle}/followers", { params: { handle } }),
+  /** @returns {Promise<{items: ReadingState[], next_cursor: string | null}>} */
+  userBooks: (/** @type {string} */ handle) => get("/api/v1/users/{handle}/books", { params: { handle }, query: { limit: 20 } }),
   // catalog
   /** @returns {Promise<BookPage>} */
   searchBooks: (/** @type {Record<string, any>} */ query, /** @type {AbortSignal} */ signal) =>

@@ -59,9 +59,8 @@ const STATE_LABEL = {
 
 async function onSignedIn() {
   app.me = await api.me();
-  const idem = await fetch("/asyncapi.json").then((r) => r.text()).then((t) => t.includes("idempotency_key"), () => false);
   app.rt = new Realtime({
-    url: "/ws", idempotency: idem,
+    url: "/ws",
     token: async () => tokens.access || ((await refreshTokens()) ? tokens.access : null),
     refresh: refreshTokens,
   });

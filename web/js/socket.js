@@ -23,10 +23,11 @@ import { randomKey } from "./dom.js";
 /** A command the server refused (an `error` frame) or that could not be delivered. */
 export class SocketError extends Error {
   /** @param {string} code @param {string} message @param {string | null} [field] */
-  constructor(code, message, field = null) {
+  constructor(code, message, field = null, retryAfter = 0) {
     super(message);
     this.code = code;
     this.field = field;
+    this.retry_after = retryAfter;
   }
 }
 
@@ -38,10 +39,10 @@ const TRANSIENT = new Set(["unavailable", "rate_limited", "internal", "disconnec
 export class Realtime {
   /**
    * @param {{url: string, token: () => Promise<string | null>, refresh: () => Promise<boolean>,
-   *          idempotency?: boolean}} opts
+   *          idempotency?: boolean}} opts  idempotency (default on): send `idempotency_key`
    */
   constructor(opts) {
-    this.opts = opts;
+    this.opts = { idempotency: true, ...opts };
     /** @type {ConnState} */
     this.state = "offline";
     /** @type {WebSocket | null} */
@@ -153,7 +154,7 @@ export class Realtime {
       if (!p) return;
       this.pending.delete(/** @type {string} */ (f.id));
       if (f.type === "ack") p.resolve(f.result);
-      else p.reject(new SocketError(f.code || "error", f.message || "refused", f.field));
+      else p.reject(new SocketError(f.code || "error", f.message || "refused", f.field, f.retry_after));
       return;
     }
     const sub = f.room ? this.rooms.get(f.room) : undefined;
@@ -257,8 +258,16 @@ export class Realtime {
       this.command({ type: "publish", room, data: q.data }).then(
         (result) => { this.drop(q); q.resolve(result); },
         (e) => {
+          if (e instanceof SocketError && this.opts.idempotency && q.data.idempotency_key
+              && (e.field === "idempotency_key" || e.message.includes("idempotency_key"))) {
+            // a server without idempotent resend: go on without keys (resends may then repeat)
+            this.opts.idempotency = false;
+            for (const x of this.outbox) { delete x.data.idempotency_key; x.sentOn = 0; }
+            this.flush(room);
+            return;
+          }
           if (e instanceof SocketError && TRANSIENT.has(e.code)) {
-            if (e.code === "rate_limited") setTimeout(() => { q.sentOn = 0; this.flush(room); }, 1000 * (e.code ? 1 : 0));
+            if (e.code === "rate_limited") setTimeout(() => { q.sentOn = 0; this.flush(room); }, 1000 * (e.retry_after || 1));
             return;  // stays queued; resent after the reconnect
           }
           this.drop(q);

@@ -37,7 +37,8 @@ const listeners = new Set();
 function link(n) {
   const p = n.payload || {};
   if (p.session_id) return `#/session/${p.session_id}`;
-  if (n.target?.kind === "user" || n.type === "new_follower") return null;
+  const actor = n.actors?.[0];
+  if (actor && (n.type.startsWith("follow") || n.type === "new_follower")) return `#/u/${actor.handle}`;
   return null;
 }
 

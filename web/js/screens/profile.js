@@ -35,7 +35,7 @@ export function profileScreen(view, [handle]) {
     mount(view, h("section", { class: "card", "aria-labelledby": "p-name" },
       h("h1", { id: "p-name" }, p.display_name), h("p", { class: "muted" }, `@${p.handle}`),
       p.bio ? h("p", null, p.bio) : null,
-      h("p", { class: "small" }, `${p.followers ?? 0} followers · ${p.following ?? 0} following`),
+      h("p", { class: "small" }, `${p.followers ?? 0} follower${p.followers === 1 ? "" : "s"} · ${p.following ?? 0} following`),
       self ? visibility(p) : h("div", { class: "row", role: "group", "aria-label": "Your relation" },
         rel?.following || rel?.requested
           ? h("button", { type: "button", id: "follow", onclick: act("follow", false, "Unfollowed") }, rel.requested ? "Cancel request" : "Unfollow")
@@ -44,13 +44,12 @@ export function profileScreen(view, [handle]) {
         h("button", { type: "button", id: "block", class: "danger", "aria-pressed": String(!!rel?.blocking), onclick: act("block", !rel?.blocking, rel?.blocking ? "Unblocked" : "Blocked") }, rel?.blocking ? "Unblock" : "Block"),
         rel?.followed_by ? h("span", { class: "chip" }, "Follows you") : null)),
     h("section", { class: "card", "aria-labelledby": "p-books" }, h("h2", { id: "p-books" }, "Reading"), books));
-    if (self) {
-      section(books, () => api.myBooks({ limit: 20 }), (page) => page.items.length ? h("ul", { class: "plain" }, page.items.map((s) =>
-        h("li", { class: "row" }, h("a", { class: "grow", href: `#/book/${s.book.id}` }, s.book.title), h("span", { class: "muted small" }, s.status.replace(/_/g, " ")),
-          progressBar(s.furthest, `${s.book.title}: progress`)))) : empty("No books on the shelves yet."));
-    } else {
-      mount(books, h("p", { class: "muted" }, "Their shelves appear here as their visibility allows."));
-    }
+    section(books, () => self ? api.myBooks({ limit: 20 }) : api.userBooks(p.handle), (page) => page.items.length
+      ? h("ul", { class: "plain" }, page.items.map((s) => h("li", { class: "row" },
+        h("a", { class: "grow", href: `#/book/${s.book.id}` }, s.book.title),
+        h("span", { class: "muted small" }, s.status.replace(/_/g, " ")),
+        progressBar(s.furthest, `${s.book.title}: progress`))))
+      : empty(self ? "No books on your shelves yet." : `${p.display_name} has no books on a shelf they share.`));
   }
 
   /** @param {import("../api.js").User} p */

@@ -233,6 +233,7 @@ export function roomScreen(view, [id]) {
       followBox,
       toc.length ? h("ol", { class: "chapters", "aria-label": "Chapters" }, toc.map((c) => h("li", null,
         h("button", { type: "button", "aria-current": String(c.index === current), disabled: ended,
+          "aria-label": `${c.title}, starts at ${pct(c.start)}`,
           onclick: () => move(c.start, true) }, c.title, h("span", { class: "here" }, pct(c.start))))))
         : h("p", { class: "muted" }, "No table of contents: use the slider."));
   }
