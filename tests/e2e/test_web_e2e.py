@@ -367,6 +367,42 @@ async def test_reconnect_after_a_server_restart(servers: list[ServerProcess], br
         await p.context.close()
 
 
+async def test_the_socket_outlives_short_access_tokens(engines: Any, browser: Any,
+                                                      book: dict[str, Any],
+                                                      tmp_path_factory: pytest.TempPathFactory
+                                                      ) -> None:
+    """With 6-second access tokens the app answers each `reauth` with a refreshed token: the
+    reader stays connected on one socket past several token lifetimes, and REST still works."""
+    port = free_port()
+    env = engines.env(READALONG_REGISTER_RATE="100000", READALONG_LOGIN_RATE="100000",
+                      READALONG_ACCESS_TOKEN_TTL="6",
+                      READALONG_ALLOWED_ORIGINS=f"http://127.0.0.1:{port}")
+    server = ServerProcess(env, port=port, log_dir=tmp_path_factory.mktemp("e2e-ttl")).start()
+    try:
+        dee = await person(browser, server, "Dee", tag())
+        sockets: list[Any] = []
+        refreshes: list[str] = []
+        dee.page.on("websocket", lambda ws: sockets.append(ws))
+        dee.page.on("requestfinished", lambda r: refreshes.append(r.url)
+                    if r.url.endswith("/api/v1/auth/refresh") else None)
+        await register(dee)
+        await expect(dee.page.locator("#conn")).to_have_attribute("data-state", "online")
+        await dee.page.wait_for_event("requestfinished", predicate=lambda r: r.url.endswith(
+            "/api/v1/auth/refresh"), timeout=20_000)
+        await dee.page.wait_for_event("requestfinished", predicate=lambda r: r.url.endswith(
+            "/api/v1/auth/refresh"), timeout=20_000)
+        await expect(dee.page.locator("#conn")).to_have_attribute("data-state", "online")
+        assert len(sockets) == 1, "the socket was reopened instead of re-authenticated"
+        assert len(refreshes) >= 2
+        await dee.page.goto(f"/app/#/book/{book['id']}")
+        await expect(dee.page.get_by_role("heading", name=book["title"])).to_be_visible()
+        await dee.page.get_by_label("My shelf").select_option("reading")
+        await expect(dee.page.get_by_text("Saved: Reading")).to_be_visible()
+        await dee.context.close()
+    finally:
+        server.stop()
+
+
 async def test_first_load_budget(servers: list[ServerProcess], browser: Any) -> None:
     """The app's first load stays under 300 KB compressed; the figures are printed."""
     context = await browser.new_context(base_url=servers[0].base_url)
