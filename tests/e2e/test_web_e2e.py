@@ -224,6 +224,7 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
 
     # Ben chats and reacts at his place (Ana, further on, sees both)
     await ben.page.get_by_label("Message").fill("Just started, the storm is coming")
+    await expect(ana.page.locator("#typing")).to_have_text("Ben is typing…")
     await ben.page.get_by_role("button", name="Send").click()
     await ben.page.get_by_role("button", name="React 🔥 here").click()
     await expect(ana.page.locator("#timeline")).to_contain_text("Just started, the storm is coming")

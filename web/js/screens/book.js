@@ -15,12 +15,13 @@ export function bookScreen(view, [id]) {
 
   async function load() {
     try {
-      const [book, state, live] = await Promise.all([
+      const [book, state, live, rating] = await Promise.all([
         api.book(bookId),
         api.myBook(bookId).catch((e) => { if (e instanceof ApiError && e.status === 404) return null; throw e; }),
         api.sessions("live").catch(() => ({ items: [] })),
+        api.rating(bookId).catch(() => null),
       ]);
-      render(book, state, live.items.filter((s) => s.book_id === bookId));
+      render(book, state, live.items.filter((s) => s.book_id === bookId), rating);
     } catch (e) {
       mount(view, failure(e, load));
     }
@@ -29,8 +30,9 @@ export function bookScreen(view, [id]) {
   /**
    * @param {import("../api.js").Book} book @param {import("../api.js").ReadingState | null} state
    * @param {import("../api.js").Session[]} sessions
+   * @param {{count: number, average: number | null} | null} rating
    */
-  function render(book, state, sessions) {
+  function render(book, state, sessions, rating) {
     const shelf = h("select", { id: "shelf", onchange: (/** @type {Event} */ e) => setShelf(/** @type {HTMLSelectElement} */ (e.target).value) },
       STATUSES.map(([v, label]) => h("option", { value: v, selected: (state?.status || "") === v }, label)));
     const shelfStatus = h("p", { class: "muted small", role: "status" });
@@ -71,6 +73,8 @@ export function bookScreen(view, [id]) {
           h("p", { class: "muted small" }, [book.published, book.publisher, book.page_count ? `${book.page_count} pages` : null,
             book.language, book.isbn13 ? `ISBN ${book.isbn13}` : null].filter(Boolean).join(" · ")),
           book.subjects.length ? h("div", { class: "chips" }, book.subjects.map((s) => h("span", { class: "chip" }, s))) : null,
+          h("p", { class: "small" }, rating && rating.count && rating.average !== null
+            ? `★ ${rating.average.toFixed(1)} of 5 · ${rating.count} rating${rating.count === 1 ? "" : "s"}` : "No ratings yet"),
           book.description ? h("p", null, book.description) : null,
           h("div", { class: "field" }, h("label", { for: "shelf" }, "My shelf"), shelf, shelfStatus),
           state ? h("div", { class: "row" }, progressBar(state.furthest, "My progress"), h("span", { class: "small" }, `${pct(state.furthest)} read`)) : null)),

@@ -107,6 +107,9 @@ export function roomScreen(view, [id]) {
         drawTimeline(was?.item.redacted && !d.redacted ? key : null);
         break;
       }
+      case "typing":
+        if (d.user_id !== me.id) typingNow(d.name, d.typing !== false);
+        break;
       case "chat_deleted": entries.delete(`chat:${d.id}`); drawTimeline(); break;
       case "annotation_deleted": entries.delete(`annotation:${d.id}`); drawTimeline(); break;
       case "follow":
@@ -163,9 +166,10 @@ export function roomScreen(view, [id]) {
     els.timeline = h("ol", { class: "timeline", id: "timeline", "aria-label": "Chat, reactions and notes", "aria-live": "polite" });
     els.presence = h("ul", { class: "plain presence", id: "presence" });
     els.chatError = h("p", { class: "field-error", id: "chat-err", role: "alert" });
+    els.typing = h("p", { class: "muted small", id: "typing", "aria-live": "polite" });
     const chat = h("form", { id: "chat", class: "row", onsubmit: sendChat },
       h("label", { for: "chat-body", class: "sr-only" }, "Message"),
-      h("input", { id: "chat-body", name: "body", class: "grow", maxlength: "2000", autocomplete: "off",
+      h("input", { id: "chat-body", name: "body", class: "grow", maxlength: "2000", autocomplete: "off", oninput: typed,
         placeholder: "Say something about what you have read", "aria-describedby": "chat-err" }),
       h("button", { type: "submit", class: "primary" }, "Send"));
     const reactbar = h("div", { class: "reactbar", role: "group", "aria-label": "React at your position" },
@@ -183,7 +187,7 @@ export function roomScreen(view, [id]) {
       h("div", { class: "room" },
         h("section", { class: "card", "aria-labelledby": "pos-h" }, h("h2", { id: "pos-h" }, "Where I am"), els.position),
         h("section", { class: "card chat-col", "aria-labelledby": "chat-h" }, h("h2", { id: "chat-h" }, "Discussion"),
-          els.timeline, chat, els.chatError, reactbar, note),
+          els.timeline, els.typing, chat, els.chatError, reactbar, note),
         h("section", { class: "card", "aria-labelledby": "who-h" }, h("h2", { id: "who-h" }, "Reading now"), els.presence)));
     els.book = h("a", { href: `#/book/${book.id}` }, book.title);
     mount(els.timeline, h("li", { class: "state loading", role: "status" }, "Loading the discussion…"));
@@ -214,7 +218,9 @@ export function roomScreen(view, [id]) {
           onclick: () => api.updateSession(sid, { chat_locked: !session.chat_locked }).catch((e) => banner(say(e))) },
         session.chat_locked ? "Unlock chat" : "Lock chat"),
         endBtn) : null,
-      h("a", { class: "button", href: "#/" }, "Leave")));
+      h("a", { class: "button", href: "#/" }, "Leave")),
+    host && session.invite_code && !ended ? h("p", { class: "small" }, "Invite link: ",
+      h("code", { id: "invite" }, `${location.origin}/app/?session=${sid}&invite=${session.invite_code}`)) : null);
   }
 
   function drawPosition() {
@@ -303,6 +309,26 @@ export function roomScreen(view, [id]) {
       selectors: [{ type: "ProgressionSelector", start, end: progression },
         { type: "TextQuoteSelector", exact: String(data.get("quote") || "") }] })
       .then(() => { form.reset(); errLine.textContent = ""; announce("Note saved"); }, (e) => { errLine.textContent = say(e); });
+  }
+
+  /** @type {Map<string, ReturnType<typeof setTimeout>>} */
+  const typists = new Map();
+  let typedAt = 0;
+  /** @param {string} name @param {boolean} on */
+  function typingNow(name, on) {
+    clearTimeout(typists.get(name));
+    if (on) typists.set(name, setTimeout(() => { typists.delete(name); drawTyping(); }, 5000));
+    else typists.delete(name);
+    drawTyping();
+  }
+  function drawTyping() {
+    const names = [...typists.keys()];
+    if (els.typing) els.typing.textContent = names.length ? `${names.join(", ")} ${names.length === 1 ? "is" : "are"} typing…` : "";
+  }
+  function typed() {
+    if (Date.now() - typedAt < 3000 || rt.state !== "online" || ended) return;
+    typedAt = Date.now();
+    rt.publishNow(room, { type: "typing", typing: true }).catch(() => {});
   }
 
   /** @param {string} text */
