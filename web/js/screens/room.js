@@ -103,6 +103,7 @@ export function roomScreen(view, [id]) {
         const kind = f.event === "chat_edited" ? "chat" : f.event;
         const key = `${kind}:${d.id}`;
         const was = entries.get(key);
+        if (f.event === "chat" && typists.has(d.author_name)) typingNow(d.author_name, false);
         entries.set(key, /** @type {Entry} */ ({ kind, item: d }));
         drawTimeline(was?.item.redacted && !d.redacted ? key : null);
         break;
@@ -265,6 +266,7 @@ export function roomScreen(view, [id]) {
   function drawPresence() {
     if (!els.presence) return;
     const host = session.host_id === me.id;
+    els.presence.classList.toggle("stale", rt.state !== "online");
     const list = [...members.values()].sort((a, b) => (a.meta?.position?.progression ?? 0) - (b.meta?.position?.progression ?? 0));
     mount(els.presence, list.length ? list.map((m) => {
       const p = m.meta?.position;

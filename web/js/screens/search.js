@@ -75,7 +75,8 @@ export function searchScreen(view) {
         renderFacets(page.facets?.subjects || []);
         if (!page.items.length) {
           list = null;
-          mount(results, empty(filters.q ? `No books match “${filters.q}”.` : "No books match these filters.",
+          const narrowed = filters.subject.length || filters.language || filters.year_from || filters.year_to;
+          mount(results, empty(filters.q ? `No books match “${filters.q}”${narrowed ? " with these filters" : ""}.` : "No books match these filters.",
             h("button", { type: "button", onclick: reset }, "Clear search and filters")));
           return;
         }
