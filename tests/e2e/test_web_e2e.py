@@ -211,7 +211,7 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     # Ana moves to chapter 5 and Ben sees where she is; she writes about it
     await chapter(ana, 5)
     await expect(ben.page.locator('#presence li', has_text="Ana")).to_contain_text("Chapter 5")
-    await ana.page.get_by_label("Message").fill("The letter was from her brother!")
+    await ana.page.get_by_label("Message", exact=True).fill("The letter was from her brother!")
     await ana.page.get_by_role("button", name="Send").click()
     await expect(ana.page.locator("#timeline")).to_contain_text("The letter was from her brother!")
     # Ben is at the start: the message is hidden, saying what and where it unlocks
@@ -223,7 +223,7 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     await assert_accessible(ben, "07-room-hidden", violations)
 
     # Ben chats and reacts at his place (Ana, further on, sees both)
-    await ben.page.get_by_label("Message").fill("Just started, the storm is coming")
+    await ben.page.get_by_label("Message", exact=True).fill("Just started, the storm is coming")
     await expect(ana.page.locator("#typing")).to_have_text("Ben is typing…")
     await ben.page.get_by_role("button", name="Send").click()
     await ben.page.get_by_role("button", name="React 🔥 here").click()
@@ -257,7 +257,7 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     # Ben goes offline, types a message (queued), comes back: it arrives once
     await ben.context.set_offline(True)
     await expect(ben.page.locator("#conn")).to_have_attribute("data-state", "offline")
-    await ben.page.get_by_label("Message").fill("Written on the train, sent later")
+    await ben.page.get_by_label("Message", exact=True).fill("Written on the train, sent later")
     await ben.page.get_by_role("button", name="Send").click()
     await expect(ben.page.locator('#timeline [data-pending="true"]')).to_contain_text("Queued")
     await ben.shot("11-offline-queued")
@@ -267,6 +267,10 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     await expect(offline_msg).to_have_count(1)
     await expect(ben.page.locator('#timeline [data-pending="true"]')).to_have_count(0)
     await expect(items(ben, "chat", "Written on the train")).to_have_count(1)
+    # ... and he takes it back: gone for Ana too
+    train = items(ben, "chat", "Written on the train")
+    await train.get_by_role("button", name="Delete my message").click()
+    await expect(offline_msg).to_have_count(0)
 
     # Cy follows Ana from her profile; Ana's badge lights up live
     await cy.page.goto(f"/app/#/u/{ana.handle}")
@@ -295,7 +299,7 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     await ana.page.get_by_role("button", name="End session").click()
     await ana.page.get_by_role("button", name="Confirm: end for everyone").click()
     await expect(ben.page.get_by_text("This session has ended")).to_be_visible()
-    await expect(ben.page.get_by_label("Message")).to_be_disabled()
+    await expect(ben.page.get_by_label("Message", exact=True)).to_be_disabled()
     await ben.shot("16-session-ended")
     for p in (ana, ben, cy):
         await p.context.close()
@@ -354,7 +358,7 @@ async def test_reconnect_after_a_server_restart(servers: list[ServerProcess], br
     try:
         await expect(ben.page.locator("#conn")).not_to_have_attribute("data-state", "online")
         await ben.shot("18-server-restarting")
-        await ana.page.get_by_label("Message").fill("Did you see the ship?")
+        await ana.page.get_by_label("Message", exact=True).fill("Did you see the ship?")
         await ana.page.get_by_role("button", name="Send").click()
         await expect(ana.page.locator("#timeline")).to_contain_text("Did you see the ship?")
     finally:

@@ -29,7 +29,8 @@ export function chapterAt(toc, p) {
 /**
  * One timeline row.
  * @param {Entry} e @param {{toc: import("../api.js").Chapter[], me: number, furthest: number,
- *   react: (annotationId: number, emoji: string) => void}} ctx
+ *   react: (annotationId: number, emoji: string) => void,
+ *   remove: (kind: "chat" | "annotation", id: number) => void}} ctx
  */
 export function entryView(e, ctx) {
   const it = e.item;
@@ -45,7 +46,9 @@ export function entryView(e, ctx) {
     h("time", { datetime: it.created_at }, ago(it.created_at)));
   if (e.kind === "chat") {
     return h("li", { class: `item${mine ? " mine" : ""}`, "data-kind": "chat", "data-id": String(it.id) }, meta,
-      h("div", { class: "body" }, e.item.body || ""));
+      h("div", { class: "body" }, e.item.body || ""),
+      mine ? h("button", { type: "button", class: "link small", "aria-label": "Delete my message",
+        onclick: () => ctx.remove("chat", it.id) }, "Delete") : null);
   }
   if (e.kind === "reaction") {
     return h("li", { class: `item${mine ? " mine" : ""}`, "data-kind": "reaction", "data-id": String(it.id) }, meta,
@@ -59,7 +62,9 @@ export function entryView(e, ctx) {
     h("div", { class: "meta" }, `Passage ${pct(a.range_start)}–${pct(a.range_end)} · ${a.visibility}`),
     h("div", { class: "reactbar", role: "group", "aria-label": "React to this note" },
       EMOJI.slice(0, 4).map((em) => h("button", { type: "button", "aria-label": `React ${em} to this note`,
-        onclick: () => ctx.react(a.id, em) }, em))));
+        onclick: () => ctx.react(a.id, em) }, em)),
+      mine ? h("button", { type: "button", class: "link small", "aria-label": "Delete my note",
+        onclick: () => ctx.remove("annotation", a.id) }, "Delete") : null));
 }
 
 /** A queued message not acked yet. @param {string} body @param {boolean} online */

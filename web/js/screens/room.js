@@ -105,6 +105,12 @@ export function roomScreen(view, [id]) {
         const was = entries.get(key);
         if (f.event === "chat" && typists.has(d.author_name)) typingNow(d.author_name, false);
         entries.set(key, /** @type {Entry} */ ({ kind, item: d }));
+        if (!was && d.author_id !== me.id && els.live) {
+          els.live.textContent = d.redacted ? `${d.author_name} posted something hidden by your shield`
+            : kind === "chat" ? `${d.author_name}: ${d.body}` : kind === "reaction" ? `${d.author_name} reacted ${d.emoji}` : `${d.author_name} added a note`;
+        } else if (was?.item.redacted && !d.redacted && els.live) {
+          els.live.textContent = `Unlocked: ${kind === "chat" ? `${d.author_name}: ${d.body}` : `${d.author_name}'s ${kind}`}`;
+        }
         drawTimeline(was?.item.redacted && !d.redacted ? key : null);
         break;
       }
@@ -164,7 +170,8 @@ export function roomScreen(view, [id]) {
     els.header = h("div");
     els.banner = h("div", { role: "status" });
     els.position = h("div");
-    els.timeline = h("ol", { class: "timeline", id: "timeline", "aria-label": "Chat, reactions and notes", "aria-live": "polite" });
+    els.timeline = h("ol", { class: "timeline", id: "timeline", "aria-label": "Chat, reactions and notes", tabindex: "0" });
+    els.live = h("p", { class: "sr-only", "aria-live": "polite" });
     els.presence = h("ul", { class: "plain presence", id: "presence" });
     els.chatError = h("p", { class: "field-error", id: "chat-err", role: "alert" });
     els.typing = h("p", { class: "muted small", id: "typing", "aria-live": "polite" });
@@ -188,7 +195,7 @@ export function roomScreen(view, [id]) {
       h("div", { class: "room" },
         h("section", { class: "card", "aria-labelledby": "pos-h" }, h("h2", { id: "pos-h" }, "Where I am"), els.position),
         h("section", { class: "card chat-col", "aria-labelledby": "chat-h" }, h("h2", { id: "chat-h" }, "Discussion"),
-          els.timeline, els.typing, chat, els.chatError, reactbar, note),
+          els.timeline, els.live, els.typing, chat, els.chatError, reactbar, note),
         h("section", { class: "card", "aria-labelledby": "who-h" }, h("h2", { id: "who-h" }, "Reading now"), els.presence)));
     els.book = h("a", { href: `#/book/${book.id}` }, book.title);
     mount(els.timeline, h("li", { class: "state loading", role: "status" }, "Loading the discussion…"));
@@ -218,6 +225,9 @@ export function roomScreen(view, [id]) {
         h("button", { type: "button", id: "lock", "aria-pressed": String(session.chat_locked),
           onclick: () => api.updateSession(sid, { chat_locked: !session.chat_locked }).catch((e) => banner(say(e))) },
         session.chat_locked ? "Unlock chat" : "Lock chat"),
+        h("button", { type: "button", id: "room-shield", "aria-pressed": String(session.shield_default),
+          onclick: () => api.updateSession(sid, { shield_default: !session.shield_default }).catch((e) => banner(say(e))) },
+        session.shield_default ? "Room shield: on" : "Room shield: off"),
         endBtn) : null,
       h("a", { class: "button", href: "#/" }, "Leave")),
     host && session.invite_code && !ended ? h("p", { class: "small" }, "Invite link: ",
@@ -249,7 +259,7 @@ export function roomScreen(view, [id]) {
   function drawTimeline(unlockedKey = null) {
     if (!els.timeline) return;
     const sorted = [...entries.values()].sort((x, y) => x.item.created_at.localeCompare(y.item.created_at) || x.item.id - y.item.id);
-    const ctx = { toc, me: me.id, furthest, react };
+    const ctx = { toc, me: me.id, furthest, react, remove };
     const rows = sorted.map((e) => {
       const li = entryView(e, ctx);
       if (unlockedKey === `${e.kind}:${e.item.id}`) li.classList.add("unlocked");
@@ -298,6 +308,12 @@ export function roomScreen(view, [id]) {
     const data = annotationId ? { type: "react", emoji, annotation_id: annotationId }
       : { type: "react", emoji, position: { progression, locator: `chapter:${chapterAt(toc, progression) ?? 0}` } };
     rt.publish(room, data).catch((e) => { els.chatError.textContent = say(e); });
+  }
+
+  /** @param {"chat" | "annotation"} kind @param {number} itemId */
+  function remove(kind, itemId) {
+    const data = kind === "chat" ? { type: "chat_delete", message_id: itemId } : { type: "annotation_delete", annotation_id: itemId };
+    rt.publishNow(room, data).catch((e) => { els.chatError.textContent = say(e); });
   }
 
   /** @param {SubmitEvent} ev */
