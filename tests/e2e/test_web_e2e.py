@@ -135,6 +135,17 @@ async def test_sign_in_errors_search_and_book_page(servers: list[ServerProcess],
     assert errors and set(errors) <= {"email", "handle", "display_name", "password"}, errors
     await register(ana)
     await assert_accessible(ana, "03-home", violations)
+    # sign out, a wrong password is shown under the password field, then sign in
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", name="Welcome back")).to_be_visible()
+    await page.get_by_label("Email").fill(ana.email)
+    await page.get_by_label("Password").fill("not the password at all")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator('.field-error[data-for="password"]')).not_to_be_empty()
+    await ana.shot("03-sign-in-error")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Home")).to_be_visible()
     await page.get_by_role("button", name="Dark theme").click()
     await expect(page.locator("html")).to_have_attribute("data-theme", "dark")
     await assert_accessible(ana, "03-home-dark", violations)
@@ -294,13 +305,18 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     await expect(feed).to_contain_text("Ana")
     await assert_accessible(cy, "15-feed-phone", violations)
 
+    # Cy looks in on a phone
+    await room_of(cy, session_id)
+    await expect(cy.page.locator("#presence")).to_contain_text("Ben")  # Ana is on another page
+    await assert_accessible(cy, "16-room-phone", violations)
+
     # Ana ends the session: Ben's room turns read-only with the record
     await ana.page.goto(f"/app/#/session/{session_id}")
     await ana.page.get_by_role("button", name="End session").click()
     await ana.page.get_by_role("button", name="Confirm: end for everyone").click()
     await expect(ben.page.get_by_text("This session has ended")).to_be_visible()
     await expect(ben.page.get_by_label("Message", exact=True)).to_be_disabled()
-    await ben.shot("16-session-ended")
+    await ben.shot("17-session-ended")
     for p in (ana, ben, cy):
         await p.context.close()
     assert not violations, violations
@@ -328,7 +344,7 @@ async def test_follow_the_host(servers: list[ServerProcess], browser: Any,
     await expect(ben.page.locator("#my-pos")).to_contain_text("Chapter 3")
     await chapter(ana, 4)
     await expect(ben.page.locator("#my-pos")).to_contain_text("Chapter 4")
-    await ben.shot("17-following-the-host")
+    await ben.shot("18-following-the-host")
     await chapter(ben, 2)
     await expect(ben.page.get_by_label("Follow the host")).not_to_be_checked()
     await chapter(ana, 6)
@@ -357,7 +373,7 @@ async def test_reconnect_after_a_server_restart(servers: list[ServerProcess], br
     servers[1].stop()
     try:
         await expect(ben.page.locator("#conn")).not_to_have_attribute("data-state", "online")
-        await ben.shot("18-server-restarting")
+        await ben.shot("19-server-restarting")
         await ana.page.get_by_label("Message", exact=True).fill("Did you see the ship?")
         await ana.page.get_by_role("button", name="Send").click()
         await expect(ana.page.locator("#timeline")).to_contain_text("Did you see the ship?")
@@ -367,7 +383,7 @@ async def test_reconnect_after_a_server_restart(servers: list[ServerProcess], br
     await expect(conn).to_have_attribute("data-state", "online", timeout=30_000)
     missed = items(ben, "chat", "Did you see the ship?")
     await expect(missed).to_have_count(1)
-    await ben.shot("19-reconnected")
+    await ben.shot("20-reconnected")
     for p in (ana, ben):
         await p.context.close()
 

@@ -217,7 +217,7 @@ export function roomScreen(view, [id]) {
       if (!confirming) { confirming = true; endBtn.textContent = "Confirm: end for everyone"; return; }
       try { await api.endSession(sid); } catch (e) { banner(say(e)); }
     } }, "End session");
-    mount(els.header, h("div", { class: "row" },
+    mount(els.header, h("div", { class: "row room-head" },
       h("div", { class: "grow" }, h("h1", null, session.title),
         h("p", { class: "muted small" }, els.book, ` · ${session.status} · ${session.mode === "follow" ? "follow the host" : "free reading"}${session.chat_locked ? " · chat locked" : ""}`)),
       h("label", { class: "row small", for: "shield" }, shieldBox, "Spoiler shield"),
