@@ -316,6 +316,7 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     await ana.page.get_by_role("button", name="Confirm: end for everyone").click()
     await expect(ben.page.get_by_text("This session has ended")).to_be_visible()
     await expect(ben.page.get_by_label("Message", exact=True)).to_be_disabled()
+    await expect(ben.page.locator("#record")).to_contain_text("2 messages")
     await ben.shot("17-session-ended")
     for p in (ana, ben, cy):
         await p.context.close()

@@ -353,7 +353,7 @@ export function roomScreen(view, [id]) {
   function banner(text) { if (els.banner) mount(els.banner, text ? h("p", { class: "banner" }, text) : null); }
 
   function lockInputs() {
-    for (const el of view.querySelectorAll("#chat input, #chat button, .reactbar button, #annotate textarea, #annotate button, #pct, .chapters button")) {
+    for (const el of view.querySelectorAll("#chat input, #chat button, .reactbar button, #annotate textarea, #annotate button, #pct, .chapters button, .item button, #lock, #room-shield")) {
       el.setAttribute("disabled", "");
     }
   }
