@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import json
 import os
 import re
 import time
@@ -423,6 +425,64 @@ async def test_the_socket_outlives_short_access_tokens(engines: Any, browser: An
         await dee.context.close()
     finally:
         server.stop()
+
+
+async def test_a_lost_ack_is_resent_with_its_key_and_stored_once(
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any]) -> None:
+    """When the connection drops after the server stored a message but before its ack arrived,
+    the app resends it with the same idempotency key after reconnecting: one message, not two."""
+    ana = await person(browser, servers[0], "Ana", tag())
+    armed = {"on": False, "dropped": 0}
+    pending: set[str] = set()
+    closing: set[Any] = set()
+
+    async def through(route: Any) -> None:
+        server = route.connect_to_server()
+
+        def upstream(message: Any) -> None:
+            if armed["on"] and isinstance(message, str) and '"chat"' in message \
+                    and '"publish"' in message:
+                pending.add(json.loads(message)["id"])
+            server.send(message)
+
+        def downstream(message: Any) -> None:
+            if isinstance(message, str) and pending:
+                frame = json.loads(message)
+                if frame.get("type") == "ack" and frame.get("id") in pending:
+                    pending.clear()
+                    armed.update(on=False, dropped=armed["dropped"] + 1)
+                    task = asyncio.ensure_future(route.close(code=4012, reason="test: ack lost"))
+                    closing.add(task)
+                    task.add_done_callback(closing.discard)
+                    return
+            route.send(message)
+
+        route.on_message(upstream)
+        server.on_message(downstream)
+
+    await ana.page.route_web_socket(re.compile(r".*/ws$"), through)
+    await register(ana)
+    await ana.page.goto(f"/app/#/book/{book['id']}")
+    await ana.page.get_by_label("Session title").fill("Once")
+    await ana.page.get_by_role("button", name="Start reading together").click()
+    await expect(ana.page.get_by_role("heading", name="Once")).to_be_visible()
+    session_id = int(ana.page.url.rsplit("/", 1)[1])
+    await expect(ana.page.locator("#presence")).to_contain_text("Ana")
+    armed["on"] = True
+    await ana.page.get_by_label("Message", exact=True).fill("Only once, please")
+    await ana.page.get_by_role("button", name="Send").click()
+    await expect(ana.page.locator("#conn")).to_have_attribute("data-state", "online")
+    await expect(ana.page.locator('#timeline [data-pending="true"]')).to_have_count(0)
+    assert armed["dropped"] == 1
+    await expect(items(ana, "chat", "Only once, please")).to_have_count(1)
+    async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
+        token = await ana.page.evaluate("sessionStorage.getItem('ra.refresh')")
+        pair = (await http.post("/api/v1/auth/refresh", json={"refresh_token": token})).json()
+        r = await http.get(f"/api/v1/sessions/{session_id}/messages",
+                           headers={"Authorization": f"Bearer {pair['access_token']}"})
+    bodies = [m["body"] for m in r.json()["items"]]
+    assert bodies.count("Only once, please") == 1, bodies
+    await ana.context.close()
 
 
 async def test_first_load_budget(servers: list[ServerProcess], browser: Any) -> None:
