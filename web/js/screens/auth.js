@@ -1,0 +1,52 @@
+// Sign in / register. Problem details from the server are shown next to the field they name.
+
+import { h, mount } from "../dom.js";
+import { api, tokens, fieldErrors } from "../api.js";
+import { field, showErrors } from "../ui.js";
+
+const FIELDS = ["email", "handle", "display_name", "password"];
+
+/** @param {HTMLElement} view @param {() => Promise<void>} onSignedIn */
+export function authScreen(view, onSignedIn) {
+  let mode = "signin";
+
+  function render() {
+    const register = mode === "register";
+    /** @param {SubmitEvent} ev */
+    const submit = async (ev) => {
+      ev.preventDefault();
+      const form = /** @type {HTMLFormElement} */ (ev.currentTarget);
+      const button = /** @type {HTMLButtonElement} */ (form.querySelector("button[type=submit]"));
+      const body = /** @type {Record<string, string>} */ (Object.fromEntries(new FormData(form)));
+      button.disabled = true;
+      showErrors(form, {});
+      try {
+        tokens.keep(register ? await api.register(body) : await api.login(body));
+        await onSignedIn();
+      } catch (e) {
+        showErrors(form, fieldErrors(e, FIELDS));
+        button.disabled = false;
+      }
+    };
+    mount(view, h("section", { class: "auth card", "aria-labelledby": "auth-title" },
+      h("h1", { id: "auth-title" }, register ? "Create your account" : "Welcome back"),
+      h("p", { class: "muted" }, "Read together, live, without spoilers."),
+      h("div", { class: "tabs", role: "tablist", "aria-label": "Sign in or register" },
+        tab("signin", "Sign in"), tab("register", "Register")),
+      h("form", { onsubmit: submit, novalidate: true, "aria-label": register ? "Register" : "Sign in" },
+        field("email", "Email", { type: "email", autocomplete: register ? "email" : "username", required: true }),
+        register ? field("handle", "Handle", { autocomplete: "username", required: true, placeholder: "letters, digits, _" }) : null,
+        register ? field("display_name", "Display name", { autocomplete: "name", required: true }) : null,
+        field("password", "Password", { type: "password", autocomplete: register ? "new-password" : "current-password", required: true }),
+        h("p", { class: "form-error", role: "alert" }),
+        h("button", { type: "submit", class: "primary" }, register ? "Create account" : "Sign in"))));
+  }
+
+  /** @param {string} which @param {string} label */
+  function tab(which, label) {
+    return h("button", { type: "button", role: "tab", "aria-selected": String(mode === which),
+      onclick: () => { mode = which; render(); } }, label);
+  }
+
+  render();
+}

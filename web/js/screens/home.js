@@ -1,0 +1,51 @@
+// Home: my currently-reading with progress, live sessions now, and my feed.
+
+import { h, mount, pct, ago } from "../dom.js";
+import { api } from "../api.js";
+import { loading, empty, failure, progressBar, cover } from "../ui.js";
+
+/**
+ * Fill `box` with the result of `load` (loading, error with retry, or the rendered content).
+ * @template T @param {HTMLElement} box @param {() => Promise<T>} load @param {(data: T) => any} render
+ */
+export async function section(box, load, render) {
+  mount(box, loading());
+  try {
+    mount(box, render(await load()));
+  } catch (e) {
+    mount(box, failure(e, () => section(box, load, render)));
+  }
+}
+
+/** @param {HTMLElement} view */
+export function homeScreen(view) {
+  const reading = h("div");
+  const live = h("div");
+  const feed = h("div");
+  mount(view, h("h1", null, "Home"), h("div", { class: "grid" },
+    h("section", { class: "card", "aria-labelledby": "h-reading" }, h("h2", { id: "h-reading" }, "Currently reading"), reading),
+    h("section", { class: "card", "aria-labelledby": "h-live" }, h("h2", { id: "h-live" }, "Live now"), live),
+    h("section", { class: "card", "aria-labelledby": "h-feed" }, h("h2", { id: "h-feed" }, "From people you follow"), feed)));
+
+  section(reading, () => api.myBooks({ status: "reading", limit: 10 }), (page) => page.items.length
+    ? h("ul", { class: "plain" }, page.items.map((s) => h("li", { class: "row" },
+      cover(s.book),
+      h("div", { class: "grow" },
+        h("a", { href: `#/book/${s.book.id}` }, s.book.title),
+        h("div", { class: "muted small" }, s.book.authors.join(", ")),
+        h("div", { class: "row" }, progressBar(s.furthest, `${s.book.title}: progress`), h("span", { class: "small" }, pct(s.furthest)))))))
+    : empty("Nothing on your reading shelf yet.", h("a", { class: "button", href: "#/search" }, "Find a book")));
+
+  section(live, () => api.sessions("live"), (page) => page.items.length
+    ? h("ul", { class: "plain" }, page.items.map((s) => h("li", { class: "row" },
+      h("div", { class: "grow" }, h("a", { href: `#/session/${s.id}` }, s.title),
+        h("div", { class: "muted small" }, `${s.participants} reading now · ${s.mode === "follow" ? "follow the host" : "free reading"}`)),
+      h("a", { class: "button", href: `#/session/${s.id}`, "aria-label": `Join ${s.title}` }, "Join"))))
+    : empty("No live sessions right now. Start one from a book page."));
+
+  section(feed, () => api.feed(null), (page) => page.items.length
+    ? h("ul", { class: "plain" }, page.items.map((a) => h("li", null,
+      h("div", null, a.actor ? h("a", { href: `#/u/${a.actor.handle}` }, a.actor.display_name) : null, " ", a.text.replace(a.actor?.display_name || "\u0000", "").trim()),
+      h("div", { class: "muted small" }, ago(a.created_at)))))
+    : empty("Your feed is quiet. Follow readers to see what they read."));
+}
