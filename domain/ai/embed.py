@@ -51,7 +51,8 @@ def normalise(vectors: npt.ArrayLike) -> Vectors:
         arr = arr.reshape(1, -1)
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (arr / norms).astype(np.float32)
+    out: Vectors = (arr / norms).astype(np.float32)
+    return out
 
 
 _model_lock = threading.Lock()

@@ -12,6 +12,7 @@ search keeps answering from the rows that exist. The old model's rows go once th
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -98,11 +99,9 @@ async def embed_books(db: Database, embedder: Embedder, ids: Sequence[int]) -> i
 
 
 async def _set_progress(redis: Redis, progress: Progress) -> None:
-    try:
+    with contextlib.suppress(RedisError):
         await redis.hset(PROGRESS_KEY, mapping={  # type: ignore[misc]
             k: str(v) for k, v in msgspec.structs.asdict(progress).items()})
-    except RedisError:
-        pass
 
 
 async def progress(redis: Redis) -> Progress:
@@ -142,10 +141,8 @@ async def embed_catalog(db: Database, redis: Redis, embedder: Embedder, *,
         await _set_progress(redis, state)
     async with db.pool.acquire() as conn:
         await conn.execute("DELETE FROM book_embeddings WHERE model <> $1", model)
-    try:
+    with contextlib.suppress(RedisError):
         await redis.set(SWEPT_KEY + model, version)
-    except RedisError:
-        pass
     if total:
         state.state, state.finished = "done", time.time()
         await _set_progress(redis, state)
