@@ -22,6 +22,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from domain.errors import DomainError
 from domain.settings import Settings
 
 Vectors = npt.NDArray[np.float32]
@@ -31,8 +32,11 @@ MAX_BATCH = 256           # texts per remote request
 THREAD_THRESHOLD = 64     # local batches larger than this run in a thread (keep the loop free)
 
 
-class EmbeddingUnavailable(RuntimeError):
+class EmbeddingUnavailable(DomainError):
     """The configured embedding backend could not answer (remote error, timeout, bad reply)."""
+
+    status = 503
+    code = "embeddings_unavailable"
 
 
 class Embedder(Protocol):

@@ -157,16 +157,17 @@ async def _swept(redis: Redis, model: str) -> int | None:
     return int(raw) if raw is not None else None
 
 
-def _distance_sql(dim: int, param: str) -> str:
-    """Cosine distance to `param`; 256-d rows use the HNSW index's expression."""
-    if dim == INDEXED_DIM:
+def _distance_sql(dim: int, param: str, exact: bool = False) -> str:
+    """Cosine distance to `param`; 256-d rows use the HNSW index's expression unless `exact`."""
+    if dim == INDEXED_DIM and not exact:
         return f"(e.embedding::vector(256) <=> {param}::vector(256))"
     return f"(e.embedding <=> {param}::vector)"
 
 
-def knn_sql(dim: int, where: str, p_vec: str, p_model: str, p_limit: str) -> str:
+def knn_sql(dim: int, where: str, p_vec: str, p_model: str, p_limit: str,
+            exact: bool = False) -> str:
     """Book ids and similarities nearest a query vector, for the current model and `where`."""
-    dist = _distance_sql(dim, p_vec)
+    dist = _distance_sql(dim, p_vec, exact)
     return (f"SELECT e.book_id AS id, 1 - {dist} AS similarity FROM book_embeddings e "
             f"JOIN books b ON b.id = e.book_id WHERE e.model = {p_model} AND e.dim = {dim} "
             f"AND {where} ORDER BY {dist} LIMIT {p_limit}")

@@ -15,6 +15,7 @@ def route_handlers() -> list[Any]:
         notifications,
         profiles,
         reading,
+        recommendations,
         sessions,
     )
 
@@ -24,5 +25,6 @@ def route_handlers() -> list[Any]:
     handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS
     handlers += reading.CONTROLLERS
+    handlers += recommendations.CONTROLLERS
     handlers += notifications.CONTROLLERS + feed.CONTROLLERS + admin_jobs.CONTROLLERS
     return handlers
