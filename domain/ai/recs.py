@@ -1,0 +1,127 @@
+"""Recommendation algorithms on plain arrays (no I/O): item-item CF, content, popularity, hybrid.
+
+The database layer (domain/ai/recommend.py) and the offline evaluation (`python -m load
+recs-eval`) call the same functions, so the evaluated strategies are the served ones.
+
+Interaction weights come from reading states: finished 1.0, reading 0.7, want-to-read 0.4, did
+not finish 0.1, then scaled by the rating when there is one (stars / 5, at least 0.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+Matrix = npt.NDArray[np.float32]
+STATUS_WEIGHT = {"read": 1.0, "reading": 0.7, "want_to_read": 0.4, "did_not_finish": 0.1}
+# hybrid blend of the normalised strategy scores (popularity breaks ties and fills in)
+BLEND = {"cf": 0.5, "content": 0.35, "popularity": 0.15}
+
+
+def interaction_weight(status: str, rating_quarters: int | None = None) -> float:
+    """How much a reading state says the reader liked the book (0..1)."""
+    base = STATUS_WEIGHT.get(status, 0.0)
+    if rating_quarters is not None:
+        base *= max(0.2, rating_quarters / 20.0)
+    return base
+
+
+def item_item(matrix: Matrix) -> Matrix:
+    """Cosine similarity between the columns (books) of a readers x books weight matrix; the
+    diagonal is zero (a book is not its own neighbour)."""
+    norms = np.linalg.norm(matrix, axis=0)
+    norms[norms == 0] = 1.0
+    unit = matrix / norms
+    sim: Matrix = (unit.T @ unit).astype(np.float32)
+    np.fill_diagonal(sim, 0.0)
+    return sim
+
+
+def top_neighbours(sim: Matrix, k: int) -> list[list[tuple[int, float]]]:
+    """For each book (row), its k most similar books with a positive score, best first."""
+    out: list[list[tuple[int, float]]] = []
+    k = min(k, max(sim.shape[1] - 1, 1))
+    for row in sim:
+        idx = np.argpartition(-row, k - 1)[:k] if row.shape[0] > k else np.arange(row.shape[0])
+        ranked = sorted(((int(j), float(row[j])) for j in idx if row[j] > 0),
+                        key=lambda p: (-p[1], p[0]))
+        out.append(ranked)
+    return out
+
+
+def cf_scores(history: Mapping[int, float], sim: Matrix) -> npt.NDArray[np.float64]:
+    """Item-item CF: each book's score is the weighted sum of its similarity to my books."""
+    scores = np.zeros(sim.shape[0], dtype=np.float64)
+    for item, weight in history.items():
+        scores += weight * sim[item]
+    return scores
+
+
+def content_scores(history: Mapping[int, float], vectors: Matrix) -> npt.NDArray[np.float64]:
+    """Content: similarity of each book's (unit) vector to my weighted taste vector."""
+    if not history:
+        return np.zeros(vectors.shape[0], dtype=np.float64)
+    taste = np.zeros(vectors.shape[1], dtype=np.float64)
+    for item, weight in history.items():
+        taste += weight * vectors[item]
+    norm = np.linalg.norm(taste)
+    if norm == 0:
+        return np.zeros(vectors.shape[0], dtype=np.float64)
+    return np.asarray(vectors @ (taste / norm), dtype=np.float64)
+
+
+def _scaled(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    top = float(scores.max()) if scores.size else 0.0
+    return scores / top if top > 0 else scores
+
+
+def blend(parts: Mapping[str, npt.NDArray[np.float64]],
+          weights: Mapping[str, float] = BLEND) -> npt.NDArray[np.float64]:
+    """The hybrid score: each strategy's scores scaled to [0, 1], then weighted and summed."""
+    total: npt.NDArray[np.float64] | None = None
+    for name, scores in parts.items():
+        part = weights.get(name, 0.0) * _scaled(scores)
+        total = part if total is None else total + part
+    assert total is not None
+    return total
+
+
+def top_k(scores: npt.NDArray[np.float64], k: int, exclude: Sequence[int] = ()
+          ) -> list[int]:
+    """The k best item indices by score (ties by index), never an excluded one."""
+    masked = scores.astype(np.float64, copy=True)
+    if len(exclude):
+        masked[list(exclude)] = -np.inf
+    order = np.lexsort((np.arange(masked.shape[0]), -masked))
+    return [int(i) for i in order[:k] if np.isfinite(masked[i])]
+
+
+def confidence(score: float) -> float:
+    """A [0, 1) confidence from a non-negative blended score (1 - e^-2s), 3 decimals."""
+    return round(1.0 - math.exp(-2.0 * max(score, 0.0)), 3)
+
+
+def decayed(ages_s: Sequence[float], half_life_s: float) -> float:
+    """Time-decayed count: each event weighs 2^(-age / half-life) (1 now, 1/2 a half-life ago)."""
+    return float(sum(0.5 ** (max(a, 0.0) / half_life_s) for a in ages_s))
+
+
+def variant_of(experiment: str, user_id: int, variants: Sequence[str]) -> str:
+    """A reader's stable variant: SHA-256 of (experiment, reader) modulo the variants - the same
+    answer in every process and on every machine (unlike Python's salted hash())."""
+    digest = hashlib.sha256(f"{experiment}:{user_id}".encode()).digest()
+    return variants[int.from_bytes(digest[:8], "big") % len(variants)]
+
+
+def dcg_at(ranked: Sequence[int], relevant: set[int], k: int = 10) -> float:
+    return sum(1.0 / math.log2(i + 2) for i, item in enumerate(ranked[:k]) if item in relevant)
+
+
+def ndcg_at(ranked: Sequence[int], relevant: set[int], k: int = 10) -> float:
+    """NDCG@k with binary relevance."""
+    ideal = dcg_at(sorted(relevant)[:k], relevant, k)
+    return dcg_at(ranked, relevant, k) / ideal if ideal else 0.0
