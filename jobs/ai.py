@@ -6,7 +6,7 @@ from typing import Any
 
 from arq.cron import cron
 
-from domain.ai import vectors
+from domain.ai import recommend, vectors
 from domain.ai.embed import embedder_for
 from jobs.retry import task
 
@@ -24,9 +24,25 @@ async def ai_embed_all(ctx: dict[str, Any], force: bool = False) -> int:
                                        force=force)
 
 
-FUNCTIONS: list[Any] = [ai_embed_sweep, ai_embed_all]
+@task
+async def ai_neighbours(ctx: dict[str, Any]) -> int:
+    """Recompute item-item neighbours (collaborative filtering) from the reading states."""
+    return await recommend.rebuild_neighbours(ctx["db"])
+
+
+@task
+async def ai_trending(ctx: dict[str, Any]) -> int:
+    """Rebuild the trending sorted sets (day, week) from PostgreSQL."""
+    return await recommend.rebuild_trending(ctx["db"], ctx["redis"])
+
+
+FUNCTIONS: list[Any] = [ai_embed_sweep, ai_embed_all, ai_neighbours, ai_trending]
 
 CRON_JOBS: list[Any] = [
     cron(ai_embed_sweep, name="cron:ai_embed_sweep",  # type: ignore[arg-type]
          second={0, 10, 20, 30, 40, 50}, unique=True, run_at_startup=False),
+    cron(ai_neighbours, name="cron:ai_neighbours", minute=23, second=0,  # type: ignore[arg-type]
+         unique=True),
+    cron(ai_trending, name="cron:ai_trending", minute=set(range(0, 60, 5)),  # type: ignore[arg-type]
+         second=40, unique=True),
 ]
