@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from arq.cron import cron
 
-from domain.ai import recommend, vectors
+from domain.accounts.tokens import Principal
+from domain.ai import catchup, recommend, vectors
 from domain.ai.embed import embedder_for
 from jobs.retry import task
+from realtime.rooms.base import RoomEvent
 
 
 @task
@@ -36,7 +39,22 @@ async def ai_trending(ctx: dict[str, Any]) -> int:
     return await recommend.rebuild_trending(ctx["db"], ctx["redis"])
 
 
-FUNCTIONS: list[Any] = [ai_embed_sweep, ai_embed_all, ai_neighbours, ai_trending]
+@task
+async def ai_catchup(ctx: dict[str, Any], user_id: int, role: str, session_id: int,
+                     since_id: int) -> int:
+    """Summarise what a reader missed in a session and push it on `user:<id>` when ready."""
+    settings = ctx["settings"]
+    chat = (settings.ai_chat_url, settings.ai_chat_key, settings.ai_chat_model,
+            settings.ai_chat_timeout) if settings.ai_chat_url else None
+    viewer = Principal(user_id=user_id, role=role, jti="worker", exp=0)
+    result = await catchup.build(ctx["db"], ctx["redis"], embedder_for(settings), viewer,
+                                 session_id, since_id, chat)
+    await ctx["publisher"].publish(f"user:{user_id}", RoomEvent(
+        "catchup_ready", {"catchup": msgspec.to_builtins(result)}, target_user_ids=[user_id]))
+    return result.messages
+
+
+FUNCTIONS: list[Any] = [ai_embed_sweep, ai_embed_all, ai_neighbours, ai_trending, ai_catchup]
 
 CRON_JOBS: list[Any] = [
     cron(ai_embed_sweep, name="cron:ai_embed_sweep",  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ def route_handlers() -> list[Any]:
         accounts,
         admin_jobs,
         catalog,
+        catchup,
         feed,
         notifications,
         profiles,
@@ -25,6 +26,6 @@ def route_handlers() -> list[Any]:
     handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS
     handlers += reading.CONTROLLERS
-    handlers += recommendations.CONTROLLERS
+    handlers += recommendations.CONTROLLERS + catchup.CONTROLLERS
     handlers += notifications.CONTROLLERS + feed.CONTROLLERS + admin_jobs.CONTROLLERS
     return handlers
