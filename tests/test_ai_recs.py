@@ -84,15 +84,21 @@ async def test_similar_books_blend_readers_and_content(
 async def test_cold_start_falls_back_to_popularity(
         club: dict[str, Any], http: httpx.AsyncClient, unique: str) -> None:
     """A reader with no history still gets recommendations: popular books, with that reason;
-    one who only shelved a book gets popular books of its subject."""
+    one whose profile names favourite genres, or who only shelved a book, gets popular books
+    of those subjects."""
     fresh = await register(http, unique, prefix="new")
     items = (await http.get("/api/v1/recommendations/me", headers=fresh.headers)).json()["items"]
     assert items and {i["reason"] for i in items} <= {"popular with readers",
                                                        "trending this week"}
+    topic = club["books"][0]["subjects"][0]
+    fan = await register(http, unique, prefix="fan")
+    r = await http.patch("/api/v1/me", headers=fan.headers, json={"favourite_genres": [topic]})
+    assert r.status_code == 200, r.text
+    items = (await http.get("/api/v1/recommendations/me", headers=fan.headers)).json()["items"]
+    assert items[0]["reason"] == f"popular in {topic}"
     shy = await register(http, unique, prefix="shy")
     await put_state(http, shy, club["books"][4]["id"], status="did_not_finish")
     items = (await http.get("/api/v1/recommendations/me", headers=shy.headers)).json()["items"]
-    topic = club["books"][0]["subjects"][0]
     assert items[0]["reason"] == f"popular in {topic}"
     assert club["books"][4]["id"] not in [i["book_id"] for i in items]
 

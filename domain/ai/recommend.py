@@ -189,10 +189,17 @@ async def for_me(db: Database, redis: Redis, embedder: Embedder, user_id: int, l
 
 
 async def _cold_start(conn: Any, pool: _Pool, user_id: int) -> None:
+    # my favourite genres (profile) first, then the subjects of whatever I shelved
     favourite = await conn.fetch("""
-        SELECT bs.subject_id, s.name, count(*) AS n FROM reading_states rs
+        SELECT s.id AS subject_id, s.name FROM users u
+        JOIN subjects s ON lower(s.name) = ANY(ARRAY(SELECT lower(g) FROM unnest(
+             u.favourite_genres) g))
+        WHERE u.id = $1
+        UNION ALL (
+        SELECT bs.subject_id, s.name FROM reading_states rs
         JOIN book_subjects bs ON bs.book_id = rs.book_id JOIN subjects s ON s.id = bs.subject_id
-        WHERE rs.user_id = $1 GROUP BY bs.subject_id, s.name ORDER BY n DESC LIMIT 3""", user_id)
+        WHERE rs.user_id = $1 GROUP BY bs.subject_id, s.name ORDER BY count(*) DESC LIMIT 3)
+        """, user_id)
     for f in favourite:
         for r in await conn.fetch("""
             SELECT bs.book_id, count(rs.id) AS n FROM book_subjects bs
