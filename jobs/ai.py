@@ -8,7 +8,7 @@ import msgspec
 from arq.cron import cron
 
 from domain.accounts.tokens import Principal
-from domain.ai import catchup, recommend, vectors
+from domain.ai import catchup, moderation, recommend, vectors
 from domain.ai.embed import embedder_for
 from jobs.retry import task
 from realtime.rooms.base import RoomEvent
@@ -54,7 +54,14 @@ async def ai_catchup(ctx: dict[str, Any], user_id: int, role: str, session_id: i
     return result.messages
 
 
-FUNCTIONS: list[Any] = [ai_embed_sweep, ai_embed_all, ai_neighbours, ai_trending, ai_catchup]
+@task
+async def ai_moderation(ctx: dict[str, Any]) -> int:
+    """Score new chat messages and reviews; flag likely spam/abuse for moderators (no deletes)."""
+    return await moderation.sweep(ctx["db"], ctx["redis"])
+
+
+FUNCTIONS: list[Any] = [ai_embed_sweep, ai_embed_all, ai_neighbours, ai_trending, ai_catchup,
+                        ai_moderation]
 
 CRON_JOBS: list[Any] = [
     cron(ai_embed_sweep, name="cron:ai_embed_sweep",  # type: ignore[arg-type]
@@ -63,4 +70,6 @@ CRON_JOBS: list[Any] = [
          unique=True),
     cron(ai_trending, name="cron:ai_trending", minute=set(range(0, 60, 5)),  # type: ignore[arg-type]
          second=40, unique=True),
+    cron(ai_moderation, name="cron:ai_moderation", second=50,  # type: ignore[arg-type]
+         unique=True),
 ]

@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
-from domain.ai import experiments, recommend, vectors
+from domain.ai import experiments, moderation, recommend, vectors
 from domain.ai import search as ai_search
 from domain.ai.embed import embedder_for
 from domain.catalog.schemas import BookSummary
@@ -123,4 +123,18 @@ class ExperimentsAdminController(Controller):
         return await experiments.summary(db, key)
 
 
-CONTROLLERS += [RecommendationsController, ExperimentsAdminController]
+class AIFlagsController(Controller):
+    path = "/api/v1/moderation/ai-flags"
+    tags = ("ai",)
+
+    @get("/", summary="Content the heuristic scorer flagged for review (moderators)")
+    async def flags(self, db: Database, user: Principal,
+                    before: Annotated[int | None, Parameter(ge=1)] = None,
+                    limit: Annotated[int, Parameter(ge=1, le=100)] = 50
+                    ) -> list[moderation.Flag]:
+        if not user.is_moderator:
+            raise Forbidden("moderators only", code="not_moderator")
+        return await moderation.flags(db, limit, before)
+
+
+CONTROLLERS += [RecommendationsController, ExperimentsAdminController, AIFlagsController]
