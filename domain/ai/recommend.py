@@ -17,14 +17,13 @@ import time
 from typing import Any
 
 import msgspec
-import numpy as np
 from redis.asyncio import Redis
 
 from domain.ai import recs, vectors
 from domain.ai.embed import Embedder
 from domain.db import Database
 
-NEIGHBOURS = 20
+NEIGHBOURS = 50
 TREND_KEY = "ra:ai:trend:"   # ra:ai:trend:<day|week> -> zset book id -> decayed count
 WINDOWS = {"day": (86400.0, 6 * 3600.0), "week": (7 * 86400.0, 2 * 86400.0)}  # span, half-life
 VERBS = {"read": "finished", "reading": "are reading", "want_to_read": "want to read",
@@ -52,23 +51,22 @@ async def rebuild_neighbours(db: Database) -> int:
     """Recompute every book's CF neighbours from the reading states; the books written."""
     async with db.pool.acquire() as conn:
         rows = await conn.fetch(_STATES_SQL)
-    users = {u: i for i, u in enumerate(sorted({r["user_id"] for r in rows}))}
-    books = sorted({r["book_id"] for r in rows})
-    col = {b: i for i, b in enumerate(books)}
-    matrix = np.zeros((len(users), len(books)), dtype=np.float32)
+    histories: dict[int, dict[int, float]] = {}
     for r in rows:
-        matrix[users[r["user_id"]], col[r["book_id"]]] = recs.interaction_weight(
+        histories.setdefault(r["user_id"], {})[r["book_id"]] = recs.interaction_weight(
             r["status"], r["rating"])
-    out: list[tuple[int, int, float]] = []
-    if books:
-        for i, near in enumerate(recs.top_neighbours(recs.item_item(matrix), NEIGHBOURS)):
-            out += [(books[i], books[j], score) for j, score in near]
+    near = recs.neighbours_from(list(histories.values()), NEIGHBOURS)
+    out = [(book, other, score) for book, pairs in near.items() for other, score in pairs]
     async with db.pool.acquire() as conn, conn.transaction():
+        await conn.execute("CREATE TEMP TABLE nb_new (book_id BIGINT, neighbour_id BIGINT, "
+                           "score DOUBLE PRECISION) ON COMMIT DROP")
+        await conn.copy_records_to_table("nb_new", records=out)
         await conn.execute("DELETE FROM book_neighbours")
-        await conn.executemany(
-            "INSERT INTO book_neighbours (book_id, neighbour_id, score, cf) "
-            "SELECT $1, $2, $3, $3 WHERE EXISTS (SELECT 1 FROM books WHERE id = $1) "
-            "AND EXISTS (SELECT 1 FROM books WHERE id = $2)", out)
+        # books deleted meanwhile drop out by the joins
+        await conn.execute("INSERT INTO book_neighbours (book_id, neighbour_id, score, cf) "
+                           "SELECT n.book_id, n.neighbour_id, n.score, n.score FROM nb_new n "
+                           "JOIN books a ON a.id = n.book_id JOIN books b ON b.id = "
+                           "n.neighbour_id")
     return len({b for b, _, _ in out})
 
 
@@ -164,13 +162,11 @@ async def for_me(db: Database, redis: Redis, embedder: Embedder, user_id: int, l
             w, r = by_id[n["book_id"]]
             pool.add(n["neighbour_id"], w * n["cf"], why(r), "cf")
         if variant == "hybrid":
-            for w, r in liked[:3]:
-                vec = await vectors.book_vector(conn, embedder.model_id, r["book_id"])
-                if vec is None:
-                    continue
-                for other, sim in await vectors.nearest(conn, embedder.model_id, vec, 10,
-                                                        list(shelved)):
-                    pool.add(other, 0.5 * w * max(sim, 0.0), why(r), "content")
+            weights = {r["book_id"]: (w, r) for w, r in liked[:3]}
+            for src, other, sim in await vectors.nearest_many(
+                    conn, embedder.model_id, list(weights), 10 + min(len(shelved), 90)):
+                w, r = weights[src]
+                pool.add(other, 0.5 * w * max(sim, 0.0), why(r), "content")
             for s in await conn.fetch("""
                 SELECT rs.book_id, min(u.handle) AS handle, count(*) AS n FROM follows f
                 JOIN users u ON u.id = f.followee_id AND u.visibility <> 'private'

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -30,35 +31,38 @@ def interaction_weight(status: str, rating_quarters: int | None = None) -> float
     return base
 
 
-def item_item(matrix: Matrix) -> Matrix:
-    """Cosine similarity between the columns (books) of a readers x books weight matrix; the
-    diagonal is zero (a book is not its own neighbour)."""
-    norms = np.linalg.norm(matrix, axis=0)
-    norms[norms == 0] = 1.0
-    unit = matrix / norms
-    sim: Matrix = (unit.T @ unit).astype(np.float32)
-    np.fill_diagonal(sim, 0.0)
-    return sim
+def neighbours_from(histories: Sequence[Mapping[int, float]], k: int,
+                    max_history: int = 200) -> dict[int, list[tuple[int, float]]]:
+    """Item-item cosine from reader histories ({book: weight}), sparse: only co-read pairs are
+    counted (cost = sum of |history|^2 per reader, the largest histories cut to their
+    `max_history` strongest). Each book's k best neighbours, best first (ties by id)."""
+    norms: dict[int, float] = defaultdict(float)
+    co: dict[tuple[int, int], float] = defaultdict(float)
+    for history in histories:
+        items = sorted(((i, w) for i, w in history.items() if w > 0),
+                       key=lambda p: (-p[1], p[0]))[:max_history]
+        for i, w in items:
+            norms[i] += w * w
+        for a, (i, wi) in enumerate(items):
+            for j, wj in items[a + 1:]:
+                co[(i, j) if i < j else (j, i)] += wi * wj
+    per: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for (i, j), dot in co.items():
+        sim = dot / math.sqrt(norms[i] * norms[j])
+        per[i].append((j, sim))
+        per[j].append((i, sim))
+    return {i: sorted(near, key=lambda p: (-p[1], p[0]))[:k] for i, near in per.items()}
 
 
-def top_neighbours(sim: Matrix, k: int) -> list[list[tuple[int, float]]]:
-    """For each book (row), its k most similar books with a positive score, best first."""
-    out: list[list[tuple[int, float]]] = []
-    k = min(k, max(sim.shape[1] - 1, 1))
-    for row in sim:
-        idx = np.argpartition(-row, k - 1)[:k] if row.shape[0] > k else np.arange(row.shape[0])
-        ranked = sorted(((int(j), float(row[j])) for j in idx if row[j] > 0),
-                        key=lambda p: (-p[1], p[0]))
-        out.append(ranked)
-    return out
-
-
-def cf_scores(history: Mapping[int, float], sim: Matrix) -> npt.NDArray[np.float64]:
-    """Item-item CF: each book's score is the weighted sum of its similarity to my books."""
-    scores = np.zeros(sim.shape[0], dtype=np.float64)
+def cf_from_neighbours(history: Mapping[int, float],
+                       neighbours: Mapping[int, Sequence[tuple[int, float]]]
+                       ) -> dict[int, float]:
+    """Item-item CF scores from stored neighbour lists (what the server reads)."""
+    scores: dict[int, float] = defaultdict(float)
     for item, weight in history.items():
-        scores += weight * sim[item]
-    return scores
+        for other, sim in neighbours.get(item, ()):
+            scores[other] += weight * sim
+    return dict(scores)
 
 
 def content_scores(history: Mapping[int, float], vectors: Matrix) -> npt.NDArray[np.float64]:

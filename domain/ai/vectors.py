@@ -196,3 +196,26 @@ async def book_vector(conn: Any, model: str, book_id: int) -> Vectors | None:
     if raw is None:
         return None
     return np.asarray([float(x) for x in raw.strip("[]").split(",")], dtype=np.float32)
+
+
+async def nearest_many(conn: Any, model: str, book_ids: Sequence[int],
+                       limit: int) -> list[tuple[int, int, float]]:
+    """For each of `book_ids` (embedded with `model`), its `limit` nearest other books, in one
+    statement: (source id, book id, cosine similarity)."""
+    if not book_ids:
+        return []
+    dim = await conn.fetchval("SELECT dim FROM book_embeddings WHERE model = $1 AND "
+                              "book_id = ANY($2::bigint[]) LIMIT 1", model, list(book_ids))
+    if dim is None:
+        return []
+    cast = "::vector(256)" if dim == INDEXED_DIM else ""
+    await set_ef_search(conn, limit)
+    rows = await conn.fetch(f"""
+        SELECT s.book_id AS src, n.id, n.similarity FROM book_embeddings s
+        CROSS JOIN LATERAL (
+            SELECT e.book_id AS id, 1 - (e.embedding{cast} <=> s.embedding{cast}) AS similarity
+            FROM book_embeddings e WHERE e.model = $1 AND e.dim = $3 AND e.book_id <> s.book_id
+            ORDER BY e.embedding{cast} <=> s.embedding{cast} LIMIT $4) n
+        WHERE s.model = $1 AND s.book_id = ANY($2::bigint[]) AND s.dim = $3""",
+        model, list(book_ids), dim, limit)
+    return [(int(r["src"]), int(r["id"]), float(r["similarity"])) for r in rows]

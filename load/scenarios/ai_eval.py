@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from domain.ai import recs
+from domain.ai import recommend, recs
 
 STATUSES = ("read", "reading", "want_to_read", "did_not_finish")
 
@@ -66,16 +66,15 @@ def population(readers: int, books: int, genres: int, seed: int, dim: int = 32
 
 def evaluate(readers: int, books: int, genres: int, seed: int) -> list[tuple[str, float, float]]:
     histories, held, vectors, counts = population(readers, books, genres, seed)
-    matrix = np.zeros((readers, books), dtype=np.float32)
-    for u, h in enumerate(histories):
-        for b, w in h.items():
-            matrix[u, b] = w
-    sim = recs.item_item(matrix)
+    neighbours = recs.neighbours_from(histories, recommend.NEIGHBOURS)  # as stored
     pop = counts.astype(np.float64)
     results: dict[str, list[tuple[float, float]]] = {s: [] for s in
                                                       ("popularity", "cf", "content", "hybrid")}
     for u, history in enumerate(histories):
-        parts = {"cf": recs.cf_scores(history, sim),
+        cf = np.zeros(books)
+        for b, v in recs.cf_from_neighbours(history, neighbours).items():
+            cf[b] = v
+        parts = {"cf": cf,
                  "content": recs.content_scores(history, vectors), "popularity": pop}
         ranked_by = {"popularity": pop, "cf": parts["cf"] + 1e-6 * pop,
                      "content": parts["content"], "hybrid": recs.blend(parts)}
