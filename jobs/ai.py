@@ -9,22 +9,30 @@ from arq.cron import cron
 
 from domain.accounts.tokens import Principal
 from domain.ai import catchup, moderation, recommend, vectors
-from domain.ai.embed import embedder_for
-from jobs.retry import task
+from domain.ai.embed import EmbeddingUnavailable, embedder_for
+from jobs.retry import TransientError, task
 from realtime.rooms.base import RoomEvent
+
+
+async def _embed(ctx: dict[str, Any], force: bool) -> int:
+    # a hosted endpoint that fails is retried with backoff (the books stay stale meanwhile)
+    try:
+        return await vectors.embed_catalog(ctx["db"], ctx["redis"],
+                                           embedder_for(ctx["settings"]), force=force)
+    except EmbeddingUnavailable as exc:
+        raise TransientError(str(exc)) from exc
 
 
 @task
 async def ai_embed_sweep(ctx: dict[str, Any]) -> int:
     """Embed the books created or edited since the last sweep (a no-op when nothing changed)."""
-    return await vectors.embed_catalog(ctx["db"], ctx["redis"], embedder_for(ctx["settings"]))
+    return await _embed(ctx, False)
 
 
 @task
 async def ai_embed_all(ctx: dict[str, Any], force: bool = False) -> int:
     """Embed the whole catalog (every stale book, or every book with `force`), with progress."""
-    return await vectors.embed_catalog(ctx["db"], ctx["redis"], embedder_for(ctx["settings"]),
-                                       force=force)
+    return await _embed(ctx, force)
 
 
 @task

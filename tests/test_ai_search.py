@@ -10,6 +10,7 @@ import pytest
 from domain.catalog.demo import seed_demo_catalog
 from domain.jobqueue import enqueue
 from tests.catalog_helpers import create_book, search
+from tests.support import ServerProcess, free_port
 from tests.worker_helpers import db_and_redis, run_worker, worker_settings
 
 
@@ -105,3 +106,22 @@ async def test_more_like_this(embedded_demo: None, http: httpx.AsyncClient) -> N
     assert items[0]["rank"] >= items[-1]["rank"]
     r = await http.get("/api/v1/books/999999999/more-like-this")
     assert r.status_code == 404
+
+
+async def test_an_unreachable_embeddings_endpoint_is_a_clear_503(engines: Any,
+                                                                 tmp_path: Any) -> None:
+    """A server configured with a hosted embeddings endpoint that does not answer gives 503
+    embeddings_unavailable problem details for semantic search; keyword search still works."""
+    port = free_port()  # nothing listens there
+    proc = ServerProcess(engines.env(READALONG_AI_EMBED_URL=f"http://127.0.0.1:{port}/v1",
+                                     READALONG_AI_EMBED_TIMEOUT="1"), log_dir=tmp_path).start()
+    try:
+        async with httpx.AsyncClient(base_url=proc.base_url, timeout=15) as client:
+            r = await client.get("/api/v1/books", params={"q": "sea", "mode": "hybrid"})
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["code"] == "embeddings_unavailable"
+            r = await client.get("/api/v1/books", params={"q": "sea"})
+            assert r.status_code == 200
+    finally:
+        proc.stop()

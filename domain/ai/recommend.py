@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from domain.ai import recs, vectors
 from domain.ai.embed import Embedder
@@ -100,6 +102,26 @@ async def _finish(conn: Any, pool: _Pool, exclude: set[int], limit: int) -> list
     return [Recommendation(book_id=b, title=names[b][0], authors=names[b][1],
                            reason=pool.best[b][1], confidence=recs.confidence(pool.score[b]),
                            source=pool.best[b][2]) for b in ranked if b in names]
+
+
+SIMILAR_CACHE = "ra:ai:sim:"   # ra:ai:sim:<model>:<book>:<limit> -> list[Recommendation]
+SIMILAR_TTL_S = 600
+
+
+async def similar_cached(db: Database, redis: Redis, embedder: Embedder, book_id: int,
+                         limit: int) -> list[Recommendation]:
+    """`similar`, cached for SIMILAR_TTL_S per (model, book, limit) (neighbours change hourly)."""
+    key = f"{SIMILAR_CACHE}{embedder.model_id}:{book_id}:{limit}"
+    try:
+        raw = await redis.get(key)
+    except RedisError:
+        raw = None
+    if raw is not None:
+        return msgspec.msgpack.decode(raw, type=list[Recommendation])
+    items = await similar(db, embedder, book_id, limit)
+    with contextlib.suppress(RedisError):
+        await redis.set(key, msgspec.msgpack.encode(items), ex=SIMILAR_TTL_S)
+    return items
 
 
 async def similar(db: Database, embedder: Embedder, book_id: int,

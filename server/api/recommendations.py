@@ -88,11 +88,11 @@ class RecommendationsController(Controller):
         return Recommendations(items=items, experiment="for-me", variant=variant)
 
     @get("/similar/{book_id:int}", summary="Books similar to this one (content and readers)")
-    async def similar(self, db: Database, settings: Settings, book_id: int,
+    async def similar(self, db: Database, redis: Redis, settings: Settings, book_id: int,
                       limit: Annotated[int, Parameter(ge=1, le=50)] = 10) -> Recommendations:
         await ai_search.more_like_this(db, embedder_for(settings), book_id, 1)  # 404, embeds
-        return Recommendations(items=await recommend.similar(db, embedder_for(settings),
-                                                             book_id, limit))
+        return Recommendations(items=await recommend.similar_cached(
+            db, redis, embedder_for(settings), book_id, limit))
 
     @get("/trending", summary="Trending books (time-decayed activity)")
     async def trending(self, db: Database, redis: Redis,
