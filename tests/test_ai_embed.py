@@ -131,3 +131,34 @@ async def test_model_change_reembeds_in_the_background(engines: Any, http: httpx
         await enqueue(redis, "ai_embed_all")
         await run_worker(worker_settings(engines))
         assert (await _row(db, book["id"]))["dim"] == 256
+
+
+def test_offline_embedder_loads_in_this_process_with_the_network_unreachable(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Inside the test process too: with connections past 127.0.0.1 and DNS failing and an
+    empty home folder, the model loads again from the package's own files and embeds."""
+    import socket
+
+    from domain.ai import embed
+
+    attempts: list[Any] = []
+    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        if not (isinstance(address, tuple) and address[0] in ("127.0.0.1", "::1")):
+            attempts.append(address)
+            raise OSError("network unreachable (test guard)")
+        return real_connect(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            attempts.append(host)
+            raise socket.gaierror("no DNS (test guard)")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(embed, "_model", None)  # force a fresh load under the guard
+    vectors_ = WordLlamaEmbedder().embed_sync(["a lighthouse on the coast"])
+    assert vectors_.shape == (1, 256) and not attempts
