@@ -95,6 +95,31 @@ class _Pool:
             self.best[book_id] = (amount, reason, source)
 
 
+class _Blended(_Pool):
+    """For "for me": each source's amounts scaled to [0, 1] by its best, then weighted
+    (recs.FOR_ME) and summed - the evaluated hybrid blend - the reason being the source that
+    contributed most to the book."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: dict[str, dict[int, tuple[float, float, str]]] = {}
+
+    def add(self, book_id: int, amount: float, reason: str, source: str) -> None:
+        if amount <= 0:
+            return
+        part = self.parts.setdefault(source, {})
+        total, strongest, why = part.get(book_id, (0.0, 0.0, reason))
+        if amount > strongest:
+            strongest, why = amount, reason
+        part[book_id] = (total + amount, strongest, why)
+
+    def settle(self, weights: dict[str, float]) -> None:
+        for source, part in self.parts.items():
+            top = max(a for a, _, _ in part.values())
+            for book_id, (amount, _, reason) in part.items():
+                super().add(book_id, weights.get(source, 0.0) * amount / top, reason, source)
+
+
 async def _finish(conn: Any, pool: _Pool, exclude: set[int], limit: int) -> list[Recommendation]:
     ranked = sorted((b for b in pool.score if b not in exclude),
                     key=lambda b: (-pool.score[b], b))[:limit]
@@ -162,7 +187,7 @@ async def trending(redis: Redis, window: str, limit: int) -> list[tuple[int, flo
 async def for_me(db: Database, redis: Redis, embedder: Embedder, user_id: int, limit: int,
                  variant: str = "hybrid") -> list[Recommendation]:
     """My recommendations (variant `hybrid` uses every source, `cf` only neighbours+trending)."""
-    pool = _Pool()
+    pool = _Blended()
     async with db.pool.acquire() as conn:
         mine = await conn.fetch("""
             SELECT rs.book_id, rs.status, b.title, (SELECT max(r.rating_quarters) FROM reviews r
@@ -188,7 +213,7 @@ async def for_me(db: Database, redis: Redis, embedder: Embedder, user_id: int, l
             for src, other, sim in await vectors.nearest_many(
                     conn, embedder.model_id, list(weights), 10 + min(len(shelved), 90)):
                 w, r = weights[src]
-                pool.add(other, 0.5 * w * max(sim, 0.0), why(r), "content")
+                pool.add(other, w * max(sim, 0.0), why(r), "content")
             for s in await conn.fetch("""
                 SELECT rs.book_id, min(u.handle) AS handle, count(*) AS n FROM follows f
                 JOIN users u ON u.id = f.followee_id AND u.visibility <> 'private'
@@ -196,13 +221,14 @@ async def for_me(db: Database, redis: Redis, embedder: Embedder, user_id: int, l
                      AND rs.status IN ('read', 'reading')
                 WHERE f.follower_id = $1 AND f.status = 'accepted'
                 GROUP BY rs.book_id ORDER BY n DESC LIMIT 50""", user_id):
-                pool.add(s["book_id"], 0.25 * min(s["n"], 4), f"read by @{s['handle']}", "social")
+                pool.add(s["book_id"], min(s["n"], 4), f"read by @{s['handle']}", "social")
         hot = await trending(redis, "week", 50)
         top = hot[0][1] if hot else 1.0
         for book_id, score in hot:
-            pool.add(book_id, 0.2 * score / top, "trending this week", "trending")
+            pool.add(book_id, score / top, "trending this week", "trending")
         if not liked:  # cold start: popularity, in the subjects I shelved when I have some
             await _cold_start(conn, pool, user_id)
+        pool.settle(recs.FOR_ME)
         return await _finish(conn, pool, shelved, limit)
 
 
@@ -224,12 +250,12 @@ async def _cold_start(conn: Any, pool: _Pool, user_id: int) -> None:
             LEFT JOIN reading_states rs ON rs.book_id = bs.book_id AND NOT rs.private
             WHERE bs.subject_id = $1 GROUP BY bs.book_id ORDER BY n DESC, bs.book_id
             LIMIT 30""", f["subject_id"]):
-            pool.add(r["book_id"], 0.3 + 0.01 * min(r["n"], 20), f"popular in {f['name']}",
+            pool.add(r["book_id"], 1 + min(r["n"], 20), f"popular in {f['name']}",
                      "subjects")
     for r in await conn.fetch("""
         SELECT book_id, count(*) AS n FROM reading_states WHERE NOT private
         GROUP BY book_id ORDER BY n DESC, book_id LIMIT 50"""):
-        pool.add(r["book_id"], 0.1 + 0.01 * min(r["n"], 20), "popular with readers",
+        pool.add(r["book_id"], 1 + min(r["n"], 20), "popular with readers",
                  "popularity")
 
 
