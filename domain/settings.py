@@ -150,6 +150,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("READALONG_PRESENCE_SNAPSHOT_MAX must be at least 1")
         if not self.session_idle_end_minutes >= 0:
             raise SettingsError("READALONG_SESSION_IDLE_END_MINUTES must be 0 (never) or more")
+        if not 1 <= self.ai_candidates <= 1000:
+            raise SettingsError("READALONG_AI_CANDIDATES must be from 1 to 1000")
 
     def with_engines(self, database_url: str, redis_url: str) -> Settings:
         return msgspec.structs.replace(self, database_url=database_url, redis_url=redis_url)
