@@ -26,6 +26,7 @@ from domain.ai.embed import Embedder, Vectors, to_pgvector
 from domain.db import Database
 
 BATCH = 256
+ANALYZE_AFTER = 500          # rows written by one sweep before the table's statistics are renewed
 INDEXED_DIM = 256            # the HNSW index covers rows of this dimension (migration m0021)
 PROGRESS_KEY = "ra:ai:embed:progress"   # hash: model, total, done, started, finished, state
 SWEPT_KEY = "ra:ai:embed:swept:"        # ra:ai:embed:swept:<model> -> catalog version swept
@@ -141,6 +142,8 @@ async def embed_catalog(db: Database, redis: Redis, embedder: Embedder, *,
         await _set_progress(redis, state)
     async with db.pool.acquire() as conn:
         await conn.execute("DELETE FROM book_embeddings WHERE model <> $1", model)
+        if done >= ANALYZE_AFTER:  # fresh statistics, or the planner may skip the HNSW index
+            await conn.execute("ANALYZE book_embeddings")
     with contextlib.suppress(RedisError):
         await redis.set(SWEPT_KEY + model, version)
     if total:
