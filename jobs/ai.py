@@ -73,7 +73,7 @@ FUNCTIONS: list[Any] = [ai_embed_sweep, ai_embed_all, ai_neighbours, ai_trending
 
 CRON_JOBS: list[Any] = [
     cron(ai_embed_sweep, name="cron:ai_embed_sweep",  # type: ignore[arg-type]
-         second={0, 10, 20, 30, 40, 50}, unique=True, run_at_startup=False),
+         second={5, 35}, unique=True, run_at_startup=False),
     cron(ai_neighbours, name="cron:ai_neighbours", minute=23, second=0,  # type: ignore[arg-type]
          unique=True),
     cron(ai_trending, name="cron:ai_trending", minute=set(range(0, 60, 5)),  # type: ignore[arg-type]
