@@ -134,3 +134,18 @@ async def test_every_strategy_on_reader_safe_input_stays_safe() -> None:
         assert [p.message_id for p in picked] == sorted(p.message_id for p in picked)
     ranks = summarize.textrank(np.eye(3) + 0.5)
     assert abs(ranks.sum() - 1.0) < 1e-6
+
+
+async def test_catch_up_answers_clear_errors(http: httpx.AsyncClient, unique: str) -> None:
+    """An unknown session is 404, a negative or non-numeric `since` is 400, and asking without
+    a token is 401 - never a 500."""
+    (reader,) = await users(http, unique, 1)
+    r = await http.post("/api/v1/sessions/999999999/catch-up", json={}, headers=reader.headers)
+    assert r.status_code == 404 and r.json()["code"] == "session_not_found"
+    r = await http.post("/api/v1/sessions/1/catch-up", json={"since": -1},
+                        headers=reader.headers)
+    assert r.status_code == 400
+    r = await http.get("/api/v1/sessions/1/catch-up", params={"since": "x"},
+                       headers=reader.headers)
+    assert r.status_code == 400
+    assert (await http.post("/api/v1/sessions/1/catch-up", json={})).status_code == 401
