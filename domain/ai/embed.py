@@ -82,16 +82,14 @@ class WordLlamaEmbedder:
 
     model_id = WORDLLAMA_ID
 
-    def __init__(self) -> None:
-        self._model = load_wordllama()
-
     def embed_sync(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, WORDLLAMA_DIM), dtype=np.float32)
-        return normalise(self._model.embed(list(texts), norm=False, return_np=True))
+        return normalise(load_wordllama().embed(list(texts), norm=False, return_np=True))
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
-        if len(texts) > THREAD_THRESHOLD:
+        # the first call loads the model (~0.3 s) in a thread, not on the event loop
+        if _model is None or len(texts) > THREAD_THRESHOLD:
             return await asyncio.to_thread(self.embed_sync, texts)
         return self.embed_sync(texts)
 
