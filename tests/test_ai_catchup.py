@@ -87,6 +87,23 @@ async def test_summary_is_pushed_attributed_cached_and_spoiler_free(
     await run_worker(worker_settings(engines))
     mine = (await http.get(f"/api/v1/sessions/{sid}/catch-up", headers=host.headers)).json()
     assert mine["messages"] == len(SAFE) + len(SECRETS) and mine["withheld"] == 0
+    # a new message is a new range, and reading further is a new gate: new summaries
+    await db_exec(engines.database_url, "INSERT INTO session_messages (session_id, author_id, "
+                  "body, gate) VALUES ($1, $2, 'The tower scene was wonderful to read.', 0.1)",
+                  sid, host.id)
+    r = await http.post(f"/api/v1/sessions/{sid}/catch-up", json={}, headers=reader.headers)
+    assert r.status_code == 202
+    await run_worker(worker_settings(engines))
+    newer = (await http.get(f"/api/v1/sessions/{sid}/catch-up", headers=reader.headers)).json()
+    assert newer["messages"] == len(SAFE) + 1 and newer["withheld"] == len(SECRETS)
+    _no_secret(newer)
+    await db_exec(engines.database_url, "UPDATE session_participants SET furthest = 0.9 "
+                  "WHERE session_id = $1 AND user_id = $2", sid, reader.id)
+    r = await http.post(f"/api/v1/sessions/{sid}/catch-up", json={}, headers=reader.headers)
+    assert r.status_code == 202
+    await run_worker(worker_settings(engines))
+    caught = (await http.get(f"/api/v1/sessions/{sid}/catch-up", headers=reader.headers)).json()
+    assert caught["withheld"] == 0 and caught["messages"] == len(SAFE) + 1 + len(SECRETS)
     await live.close()
 
 

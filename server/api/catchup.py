@@ -31,17 +31,21 @@ class CatchUpController(Controller):
     async def ask(self, db: Database, redis: Redis, user: Principal, session_id: int,
                   data: CatchUpRequest | None = None) -> Response[Any]:
         since = data.since if data else 0
-        ready = await catchup.cached(db, redis, user, session_id, since)  # 404/403 as the chat
+        ready, key = await catchup.cached(db, redis, catchup.VENUES["session"], user,
+                                          session_id, since)  # 404/403 as the chat listing
         if ready is not None:
             return Response(content=ready, status_code=200)
-        await enqueue(redis, "ai_catchup", user.user_id, user.role, session_id, since,
-                      job_id=f"ai_catchup:{user.user_id}:{session_id}:{since}")
+        # one job per (reader, place, gate, range): asking twice queues it once; a new message
+        # or a move forward is another range or gate, so another job
+        await enqueue(redis, "ai_catchup", user.user_id, user.role, session_id, since, "session",
+                      job_id=f"ai_catchup:{user.user_id}:{key}")
         return Response(content={"status": "queued"}, status_code=202)
 
     @get("/", summary="The summary of what I missed, once the worker made it")
     async def read(self, db: Database, redis: Redis, user: Principal, session_id: int,
                    since: Since = 0) -> catchup.CatchUp:
-        ready = await catchup.cached(db, redis, user, session_id, since)
+        ready, _ = await catchup.cached(db, redis, catchup.VENUES["session"], user, session_id,
+                                        since)
         if ready is None:
             raise NotFound("no summary ready for this range yet: POST to ask for one",
                            code="catchup_not_ready")
