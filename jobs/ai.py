@@ -8,7 +8,7 @@ import msgspec
 from arq.cron import cron
 
 from domain.accounts.tokens import Principal
-from domain.ai import catchup, moderation, recommend, vectors
+from domain.ai import catchup, moderation, recommend, trending, vectors
 from domain.ai.embed import EmbeddingUnavailable, embedder_for
 from jobs.retry import TransientError, task
 from realtime.rooms.base import RoomEvent
@@ -44,7 +44,7 @@ async def ai_neighbours(ctx: dict[str, Any]) -> int:
 @task
 async def ai_trending(ctx: dict[str, Any]) -> int:
     """Rebuild the trending sorted sets (day, week) from PostgreSQL."""
-    return await recommend.rebuild_trending(ctx["db"], ctx["redis"])
+    return await trending.rebuild_trending(ctx["db"], ctx["redis"])
 
 
 @task

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from domain.ai import recommend, recs
+from domain.ai import recs, trending
 from domain.ai.experiments import assign
 from domain.jobqueue import enqueue
 from tests.accounts_helpers import register
@@ -117,10 +117,10 @@ async def test_trending_decays_with_age(engines: Any, http: httpx.AsyncClient,
         async with db.pool.acquire() as conn:
             await conn.execute("UPDATE reading_states SET created_at = now() - interval '4 days'"
                                " WHERE book_id = $1", old["id"])
-        await redis.delete(recommend.TREND_KEY + "week")  # lost: rebuilt from the database
+        await redis.delete(trending.TREND_KEY + "week")  # lost: rebuilt from the database
         await _jobs(engines, "ai_trending")
-        week = dict(await recommend.trending(redis, "week", 1000))
-        day = dict(await recommend.trending(redis, "day", 1000))
+        week = dict(await trending.trending(redis, "week", 1000))
+        day = dict(await trending.trending(redis, "day", 1000))
     assert week[fresh["id"]] > week[old["id"]] > 0
     assert old["id"] not in day and day[fresh["id"]] == pytest.approx(3.0, rel=0.01)
     r = await http.get("/api/v1/recommendations/trending", params={"window": "day"})

@@ -7,14 +7,12 @@
 - `for_me`: my CF neighbours' books, content close to what I liked, what people I follow read,
   and trending; never a book on any of my shelves; each item with a reason and a confidence.
   Without any history it falls back to popularity (in my shelved subjects when I have some).
-- `rebuild_trending` (worker, every 5 minutes): time-decayed counts of shelvings, finishes,
-  session starts and recommendation clicks per window into Redis sorted sets.
+- trending (domain/ai/trending.py) is one of the sources of "for me".
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Any
 
 import msgspec
@@ -23,11 +21,10 @@ from redis.exceptions import RedisError
 
 from domain.ai import recs, vectors
 from domain.ai.embed import Embedder
+from domain.ai.trending import trending
 from domain.db import Database
 
 NEIGHBOURS = 50
-TREND_KEY = "ra:ai:trend:"   # ra:ai:trend:<day|week> -> zset book id -> decayed count
-WINDOWS = {"day": (86400.0, 6 * 3600.0), "week": (7 * 86400.0, 2 * 86400.0)}  # span, half-life
 VERBS = {"read": "finished", "reading": "are reading", "want_to_read": "want to read",
          "did_not_finish": "tried"}
 
@@ -179,11 +176,6 @@ async def similar(db: Database, embedder: Embedder, book_id: int,
         return await _finish(conn, pool, {book_id}, limit)
 
 
-async def trending(redis: Redis, window: str, limit: int) -> list[tuple[int, float]]:
-    rows = await redis.zrevrange(TREND_KEY + window, 0, limit - 1, withscores=True)
-    return [(int(b), float(s)) for b, s in rows]
-
-
 async def for_me(db: Database, redis: Redis, embedder: Embedder, user_id: int, limit: int,
                  variant: str = "hybrid") -> list[Recommendation]:
     """My recommendations (variant `hybrid` uses every source, `cf` only neighbours+trending)."""
@@ -257,40 +249,3 @@ async def _cold_start(conn: Any, pool: _Pool, user_id: int) -> None:
         GROUP BY book_id ORDER BY n DESC, book_id LIMIT 50"""):
         pool.add(r["book_id"], 1 + min(r["n"], 20), "popular with readers",
                  "popularity")
-
-
-_EVENTS_SQL = """
-SELECT book_id, extract(epoch FROM created_at) AS t FROM reading_states
- WHERE NOT private AND created_at > $1
-UNION ALL
-SELECT rs.book_id, extract(epoch FROM rr.finished_on::timestamptz) FROM reading_reads rr
- JOIN reading_states rs ON rs.id = rr.state_id
- WHERE rr.outcome = 'read' AND NOT rs.private AND rr.finished_on > $1::date
-UNION ALL
-SELECT book_id, extract(epoch FROM started_at) FROM reading_sessions WHERE started_at > $1
-UNION ALL
-SELECT book_id, extract(epoch FROM created_at) FROM rec_events
- WHERE kind = 'click' AND created_at > $1
-"""
-
-
-async def rebuild_trending(db: Database, redis: Redis, now: float | None = None) -> int:
-    """Recompute the trending sorted sets from PostgreSQL (the source of truth); books counted."""
-    from datetime import UTC, datetime
-
-    now = time.time() if now is None else now
-    since = datetime.fromtimestamp(now - WINDOWS["week"][0], UTC)
-    async with db.pool.acquire() as conn:
-        events = [(r["book_id"], float(r["t"])) for r in await conn.fetch(_EVENTS_SQL, since)]
-    async with redis.pipeline(transaction=True) as pipe:
-        for window, (span, half_life) in WINDOWS.items():
-            ages: dict[int, list[float]] = {}
-            for book_id, t in events:
-                if now - span <= t <= now + 60:
-                    ages.setdefault(book_id, []).append(now - t)
-            scores = {str(b): recs.decayed(a, half_life) for b, a in ages.items()}
-            pipe.delete(TREND_KEY + window)
-            if scores:
-                pipe.zadd(TREND_KEY + window, scores)
-        await pipe.execute()
-    return len({b for b, _ in events})

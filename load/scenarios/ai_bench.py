@@ -25,7 +25,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from domain.ai import recommend, vectors
+from domain.ai import recommend, trending, vectors
 from domain.ai import search as ai_search
 from domain.ai.embed import WordLlamaEmbedder
 from domain.catalog.demo import seed_demo_catalog
@@ -124,7 +124,7 @@ async def bench(args: argparse.Namespace) -> None:
         n = await recommend.rebuild_neighbours(db)
         print(f"\nneighbours (item-item CF, {args.readers} readers): {n} books in "
               f"{time.perf_counter() - t:.1f} s")
-        await recommend.rebuild_trending(db, redis)
+        await trending.rebuild_trending(db, redis)
         async with db.pool.acquire() as conn:
             users = [r["id"] for r in await conn.fetch("SELECT id FROM users ORDER BY id")]
             books = [r["id"] for r in await conn.fetch("SELECT id FROM books ORDER BY id")]

@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
-from domain.ai import experiments, moderation, recommend, vectors
+from domain.ai import experiments, moderation, recommend, trending, vectors
 from domain.ai import search as ai_search
 from domain.ai.embed import embedder_for
 from domain.catalog.schemas import BookSummary
@@ -98,7 +98,7 @@ class RecommendationsController(Controller):
     async def trending(self, db: Database, redis: Redis,
                        window: Literal["day", "week"] = "week",
                        limit: Annotated[int, Parameter(ge=1, le=50)] = 20) -> BookList:
-        hot = await recommend.trending(redis, window, limit)
+        hot = await trending.trending(redis, window, limit)
         async with db.pool.acquire() as conn:
             return BookList(items=await ai_search.summaries(conn, hot))
 
