@@ -93,7 +93,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # --- hub ---
     ws_overflow: str = "close"  # a socket over its outbound bound: close (4013) | drop frames
     # --- ai ---
-    ai_embed_url: str = ""           # OpenAI-compatible embeddings base URL ("" = offline wordllama)
+    ai_embed_url: str = ""           # OpenAI-compatible embeddings base URL ("": wordllama)
     ai_embed_key: str = ""
     ai_embed_model: str = "text-embedding-3-small"
     ai_embed_timeout: float = 10.0
