@@ -144,7 +144,7 @@ def test_variant_assignment_is_stable_across_processes() -> None:
 async def test_exposures_and_clicks_reach_the_admin_summary(
         club: dict[str, Any], http: httpx.AsyncClient) -> None:
     """Showing recommendations logs exposures and opening one logs a click under the reader's
-    variant; admins see per-variant counts, readers get 403, bad clicks 400/422."""
+    variant; admins see per-variant counts, readers get 403, bad clicks 422."""
     me = club["me"]
     admin = auth("admin")
     before = {v["variant"]: v for v in (await http.get(
@@ -163,7 +163,7 @@ async def test_exposures_and_clicks_reach_the_admin_summary(
                            headers=me.headers)).status_code == 403
     bad = await http.post("/api/v1/recommendations/clicks", headers=me.headers,
                           json={"book_id": 0})
-    assert bad.status_code == 400
+    assert bad.status_code == 422, bad.text  # the shared id contract: an id out of range
     bad = await http.post("/api/v1/recommendations/clicks", headers=me.headers,
                           json={"book_id": 1, "experiment": "nope"})
     assert bad.status_code == 422

@@ -125,3 +125,11 @@ async def test_an_unreachable_embeddings_endpoint_is_a_clear_503(engines: Any,
             assert r.status_code == 200
     finally:
         proc.stop()
+
+
+async def test_out_of_range_path_ids_are_404(http: httpx.AsyncClient) -> None:
+    """Unknown, zero and out-of-range book or session ids in AI paths answer 404, never 500."""
+    for path in ("/api/v1/books/{}/more-like-this", "/api/v1/recommendations/similar/{}"):
+        for bad in ("0", "99999999999999999999", "999999999"):
+            r = await http.get(path.format(bad))
+            assert r.status_code == 404, (path, bad, r.text)
