@@ -57,15 +57,14 @@ async def rebuild_neighbours(db: Database) -> int:
     near = recs.neighbours_from(list(histories.values()), NEIGHBOURS)
     out = [(book, other, score) for book, pairs in near.items() for other, score in pairs]
     async with db.pool.acquire() as conn, conn.transaction():
-        await conn.execute("CREATE TEMP TABLE nb_new (book_id BIGINT, neighbour_id BIGINT, "
-                           "score DOUBLE PRECISION) ON COMMIT DROP")
-        await conn.copy_records_to_table("nb_new", records=out)
         await conn.execute("DELETE FROM book_neighbours")
         # books deleted meanwhile drop out by the joins
-        await conn.execute("INSERT INTO book_neighbours (book_id, neighbour_id, score, cf) "
-                           "SELECT n.book_id, n.neighbour_id, n.score, n.score FROM nb_new n "
-                           "JOIN books a ON a.id = n.book_id JOIN books b ON b.id = "
-                           "n.neighbour_id")
+        await conn.execute(
+            "INSERT INTO book_neighbours (book_id, neighbour_id, score, cf) "
+            "SELECT u.book_id, u.other, u.score, u.score FROM unnest($1::bigint[], $2::bigint[], "
+            "$3::float8[]) AS u(book_id, other, score) JOIN books a ON a.id = u.book_id "
+            "JOIN books b ON b.id = u.other",
+            [b for b, _, _ in out], [o for _, o, _ in out], [sc for _, _, sc in out])
     return len({b for b, _, _ in out})
 
 
