@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from domain.ai import recs, vectors
 from domain.ai.embed import Embedder
-from domain.ai.trending import trending
+from domain.ai.trending import POPULAR_SQL, trending
 from domain.db import Database
 
 NEIGHBOURS = 50
@@ -218,12 +218,12 @@ async def for_me(db: Database, redis: Redis, embedder: Embedder, user_id: int, l
         for book_id, score in hot:
             pool.add(book_id, score / top, "trending this week", "trending")
         if not liked:  # cold start: popularity, in the subjects I shelved when I have some
-            await _cold_start(conn, pool, user_id)
+            await _cold_start(conn, redis, pool, user_id)
         pool.settle(recs.FOR_ME)
         return await _finish(conn, pool, shelved, limit)
 
 
-async def _cold_start(conn: Any, pool: _Pool, user_id: int) -> None:
+async def _cold_start(conn: Any, redis: Redis, pool: _Pool, user_id: int) -> None:
     # my favourite genres (profile) first, then the subjects of whatever I shelved
     favourite = await conn.fetch("""
         SELECT s.id AS subject_id, s.name FROM users u
@@ -243,8 +243,8 @@ async def _cold_start(conn: Any, pool: _Pool, user_id: int) -> None:
             LIMIT 30""", f["subject_id"]):
             pool.add(r["book_id"], 1 + min(r["n"], 20), f"popular in {f['name']}",
                      "subjects")
-    for r in await conn.fetch("""
-        SELECT book_id, count(*) AS n FROM reading_states WHERE NOT private
-        GROUP BY book_id ORDER BY n DESC, book_id LIMIT 50"""):
-        pool.add(r["book_id"], 1 + min(r["n"], 20), "popular with readers",
-                 "popularity")
+    popular = await trending(redis, "all", 50)  # rebuilt by the worker with the trending sets
+    if not popular:  # not built yet (or Redis lost): ask PostgreSQL
+        popular = [(r["book_id"], float(r["n"])) for r in await conn.fetch(POPULAR_SQL)][:50]
+    for book_id, n in popular:
+        pool.add(book_id, 1 + min(n, 20), "popular with readers", "popularity")

@@ -3,7 +3,8 @@ recommendation clicks, per window (day, week), in Redis sorted sets rebuilt from
 
 Each event weighs 2^(-age / half-life): the day window keeps a 6 h half-life, the week window
 2 days. `rebuild_trending` (worker, every 5 minutes) recomputes both sets from the database (the
-source of truth), so a lost Redis heals at the next run. Private reading states are left out.
+source of truth), so a lost Redis heals at the next run, and with them `all`: the all-time most
+shelved books, which the cold start reads. Private reading states are left out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from domain.ai import recs
 from domain.db import Database
 
 TREND_KEY = "ra:ai:trend:"   # ra:ai:trend:<day|week> -> zset book id -> decayed count
+POPULAR = 200               # ra:ai:trend:all keeps the all-time most shelved books (cold start)
+POPULAR_SQL = f"""
+SELECT book_id, count(*) AS n FROM reading_states WHERE NOT private
+GROUP BY book_id ORDER BY n DESC, book_id LIMIT {POPULAR}"""
 WINDOWS = {"day": (86400.0, 6 * 3600.0), "week": (7 * 86400.0, 2 * 86400.0)}  # span, half-life
 
 
@@ -46,6 +51,7 @@ async def rebuild_trending(db: Database, redis: Redis, now: float | None = None)
     since = datetime.fromtimestamp(now - WINDOWS["week"][0], UTC)
     async with db.pool.acquire() as conn:
         events = [(r["book_id"], float(r["t"])) for r in await conn.fetch(_EVENTS_SQL, since)]
+        popular = await conn.fetch(POPULAR_SQL)
     async with redis.pipeline(transaction=True) as pipe:
         for window, (span, half_life) in WINDOWS.items():
             ages: dict[int, list[float]] = {}
@@ -56,5 +62,8 @@ async def rebuild_trending(db: Database, redis: Redis, now: float | None = None)
             pipe.delete(TREND_KEY + window)
             if scores:
                 pipe.zadd(TREND_KEY + window, scores)
+        pipe.delete(TREND_KEY + "all")
+        if popular:
+            pipe.zadd(TREND_KEY + "all", {str(r["book_id"]): int(r["n"]) for r in popular})
         await pipe.execute()
     return len({b for b, _ in events})
