@@ -92,6 +92,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     session_idle_end_minutes: float = 30.0  # a live session nobody was in this long ends; 0: never
     # --- hub ---
     ws_overflow: str = "close"  # a socket over its outbound bound: close (4013) | drop frames
+    # --- ai ---
+    ai_embed_url: str = ""           # OpenAI-compatible embeddings base URL ("": wordllama)
+    ai_embed_key: str = ""
+    ai_embed_model: str = "text-embedding-3-small"
+    ai_embed_timeout: float = 10.0
+    ai_chat_url: str = ""            # OpenAI-compatible chat base URL for abstractive summaries
+    ai_chat_key: str = ""
+    ai_chat_model: str = "gpt-4o-mini"
+    ai_chat_timeout: float = 15.0
+    ai_candidates: int = 200         # semantic/hybrid search: ranked candidates per query
 
     @property
     def is_development(self) -> bool:
@@ -140,6 +150,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("READALONG_PRESENCE_SNAPSHOT_MAX must be at least 1")
         if not self.session_idle_end_minutes >= 0:
             raise SettingsError("READALONG_SESSION_IDLE_END_MINUTES must be 0 (never) or more")
+        if not 1 <= self.ai_candidates <= 1000:
+            raise SettingsError("READALONG_AI_CANDIDATES must be from 1 to 1000")
 
     def with_engines(self, database_url: str, redis_url: str) -> Settings:
         return msgspec.structs.replace(self, database_url=database_url, redis_url=redis_url)
@@ -213,6 +225,16 @@ _ENV: list[tuple[str, str, type]] = [
     # --- sessions ---
     ("session_idle_end_minutes", "READALONG_SESSION_IDLE_END_MINUTES", float),
     ("ws_overflow", "READALONG_WS_OVERFLOW", str),
+    # --- ai ---
+    ("ai_embed_url", "READALONG_AI_EMBED_URL", str),
+    ("ai_embed_key", "READALONG_AI_EMBED_KEY", str),
+    ("ai_embed_model", "READALONG_AI_EMBED_MODEL", str),
+    ("ai_embed_timeout", "READALONG_AI_EMBED_TIMEOUT", float),
+    ("ai_chat_url", "READALONG_AI_CHAT_URL", str),
+    ("ai_chat_key", "READALONG_AI_CHAT_KEY", str),
+    ("ai_chat_model", "READALONG_AI_CHAT_MODEL", str),
+    ("ai_chat_timeout", "READALONG_AI_CHAT_TIMEOUT", float),
+    ("ai_candidates", "READALONG_AI_CANDIDATES", int),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

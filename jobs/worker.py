@@ -19,7 +19,7 @@ from arq.cron import cron
 
 from domain.keys import ARQ_QUEUE
 from domain.settings import Settings, load_settings
-from jobs import feeds, housekeeping, notifications, reading, sessions
+from jobs import ai, feeds, housekeeping, notifications, reading, sessions
 from jobs.context import make_hooks
 from jobs.resilient import ResilientWorker
 
@@ -44,6 +44,7 @@ FUNCTIONS = [
     sessions.end_idle_sessions,
     housekeeping.housekeeping,
     reading.award_badges,
+    *ai.FUNCTIONS,
 ]
 
 CRON_JOBS = [
@@ -61,6 +62,7 @@ CRON_JOBS = [
          second=0, unique=True),
     cron(feeds.feed_maintenance, name="cron:feed_maintenance", minute=17,  # type: ignore[arg-type]
          second=0, unique=True),
+    *ai.CRON_JOBS,
 ]
 
 

@@ -145,6 +145,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["recs-eval"], ["ai-bench"]):  # AI scenarios with their own options
+        name = {"recs-eval": "ai_eval", "ai-bench": "ai_bench"}[argv[0]]
+        return int(_module(name).main(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     args.explicit = explicit_options(parser, argv)

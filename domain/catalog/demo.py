@@ -39,6 +39,43 @@ CLASSICS: list[tuple[str, str, int, str, tuple[str, ...], int]] = [
      ("Classics", "History"), 40),
 ]
 
+# One line each, so that search by meaning (domain/ai/) has something to read about a classic.
+CLASSIC_BLURBS: dict[str, str] = {
+    "Pride and Prejudice": "Elizabeth Bennet spars with the proud Mr Darcy while her mother "
+                           "schemes to marry off five daughters in Regency England.",
+    "Moby-Dick": "Captain Ahab drives the crew of the Pequod across the oceans in an obsessive "
+                 "hunt for the white whale that took his leg.",
+    "Frankenstein": "A young scientist builds a living creature from dead bodies and is pursued "
+                    "by the monster he abandons.",
+    "Jane Eyre": "An orphaned governess falls in love with her brooding employer, Mr Rochester, "
+                 "whose house hides a terrible secret.",
+    "Dracula": "A Transylvanian count who drinks human blood travels to England, and a small "
+               "band hunts the vampire down.",
+    "Great Expectations": "Pip, a poor orphan blacksmith's boy, receives a fortune from an "
+                          "unknown benefactor and learns what a gentleman is.",
+    "Wuthering Heights": "On the Yorkshire moors, the foundling Heathcliff and Catherine "
+                         "Earnshaw love and destroy each other across two generations.",
+    "Alice's Adventures in Wonderland": "A girl falls down a rabbit hole into a nonsense world "
+                                        "of talking animals, a mad tea party and a furious "
+                                        "queen.",
+    "War and Peace": "Russian aristocratic families live through Napoleon's invasion of Russia, "
+                     "the battle of Borodino and the burning of Moscow.",
+    "Crime and Punishment": "A destitute student in Saint Petersburg murders a pawnbroker and "
+                            "is consumed by guilt while a detective closes in.",
+    "The Odyssey": "After the Trojan War, Odysseus spends ten years sailing home to Ithaca "
+                   "past monsters, witches and angry gods.",
+    "Emma": "A rich, clever young woman meddles in her neighbours' romances in a small English "
+            "village and misreads her own heart.",
+    "Sense and Sensibility": "Two sisters, one prudent and one passionate, face heartbreak and "
+                             "poverty after their father's death.",
+    "The Picture of Dorian Gray": "A beautiful young man stays young while his portrait ages "
+                                  "and shows every sin of his corrupt life.",
+    "Heart of Darkness": "A steamboat captain travels up the Congo river into colonial Africa "
+                         "in search of the ivory trader Kurtz.",
+    "A Tale of Two Cities": "London and Paris before and during the French Revolution: a "
+                            "doctor freed from the Bastille, a trial and the guillotine.",
+}
+
 ADJECTIVES = ("Silent", "Crimson", "Hidden", "Last", "Lost", "Golden", "Broken", "Distant",
               "Forgotten", "Burning", "Quiet", "Winter", "Midnight", "Glass", "Iron", "Hollow",
               "Wandering", "Secret", "Bright", "Shattered", "Northern", "Salt", "Paper",
@@ -114,7 +151,8 @@ def generate(count: int, seed: int = SEED, skip_isbns: frozenset[str] = frozense
         yield {"title": title, "subtitle": None, "authors": [author], "subjects": list(subjects),
                "language": "en", "isbn13": isbn13, "page_count": rng.randint(180, 1200),
                "publisher": "Penguin Classics", "published": str(year), "year": year,
-               "description": f"{title}, by {author}, first published in {year}.",
+               "description": CLASSIC_BLURBS.get(
+                   title, f"{title}, by {author}, first published in {year}."),
                "toc": _toc(rng, chapters, labels=False)}
     while produced < count:
         isbn13 = make_isbn13(rng.choice(("978", "979")) + f"{rng.randrange(10**9):09d}")

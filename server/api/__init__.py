@@ -11,10 +11,12 @@ def route_handlers() -> list[Any]:
         accounts,
         admin_jobs,
         catalog,
+        catchup,
         feed,
         notifications,
         profiles,
         reading,
+        recommendations,
         sessions,
     )
 
@@ -24,5 +26,6 @@ def route_handlers() -> list[Any]:
     handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS
     handlers += reading.CONTROLLERS
+    handlers += recommendations.CONTROLLERS + catchup.CONTROLLERS
     handlers += notifications.CONTROLLERS + feed.CONTROLLERS + admin_jobs.CONTROLLERS
     return handlers

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import Parameter
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
+from domain.ai import search as ai_search
+from domain.ai.embed import embedder_for
 from domain.catalog import store
 from domain.catalog.schemas import Book, BookCreate, BookPage, BookUpdate, SearchQuery
 from domain.catalog.search import search_books
 from domain.db import Database
 from domain.errors import DomainError
+from domain.settings import Settings
 
 _ETAG = re.compile(r'(?:W/)?"?v?(\d{1,9})"?')
 
@@ -50,7 +53,7 @@ class BooksController(Controller):
 
     @get("/", summary="Search or list books")
     async def search(
-        self, db: Database, redis: Redis,
+        self, db: Database, redis: Redis, settings: Settings,
         q: Annotated[str | None, Parameter(max_length=200, description=(
             "words to find; each is a prefix (type-ahead). Without q, books list by title"))]
         = None,
@@ -64,12 +67,18 @@ class BooksController(Controller):
         = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
         facets: Annotated[bool, Parameter(description="include subject facet counts")] = True,
+        mode: Annotated[Literal["keyword", "semantic", "hybrid"], Parameter(description=(
+            "keyword (full text), semantic (by meaning) or hybrid (both, fused)"))] = "keyword",
     ) -> BookPage:
         if (subject and len(subject) > 10) or (language and len(language) > 10):
             raise DomainError("at most 10 subject and 10 language filters", code="too_many_filters")
-        return await search_books(db, SearchQuery(
+        query = SearchQuery(
             q=q, subjects=tuple(subject or ()), languages=tuple(language or ()),
-            year_from=year_from, year_to=year_to, cursor=cursor, limit=limit, facets=facets), redis)
+            year_from=year_from, year_to=year_to, cursor=cursor, limit=limit, facets=facets)
+        if mode != "keyword":  # domain/ai/search.py (AI in the workers)
+            return await ai_search.search(db, embedder_for(settings), query, mode, redis,
+                                          settings.ai_candidates)
+        return await search_books(db, query, redis)
 
     @get("/{book_id:int}", summary="A book with its table of contents", response_headers=None)
     async def get_book(self, request: Request[Any, Any, Any], db: Database,

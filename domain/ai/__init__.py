@@ -1,0 +1,1 @@
+"""AI in the workers: embeddings, semantic search, recommendations, summaries, moderation."""
