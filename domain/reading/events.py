@@ -25,9 +25,13 @@ from domain.reading.leaderboards import Score
 
 log = logging.getLogger("readalong.reading")
 AWARD_JOB = "award_badges"  # jobs/reading.py
-Kind = Literal["started", "finished", "reviewed", "rated", "scored"]
+Kind = Literal["started", "finished", "reviewed", "rated", "scored", "advanced"]
 #: Injected by the server: tell live leaderboard rooms that these buckets changed.
 Push = Callable[[list[Score]], Awaitable[None]]
+#: Injected by the server: a reader's furthest progression in a book grew from `previous` to
+#: `furthest` (user_id, book_id, previous, furthest): push the new progress and the content it
+#: unlocks to every live room of that book the reader is in, on every node.
+Unlock = Callable[[int, int, float, float], Awaitable[None]]
 _VERBS = {"started": verbs.STARTED_BOOK, "finished": verbs.FINISHED_BOOK,
           "reviewed": verbs.REVIEWED_BOOK, "rated": verbs.RATED_BOOK}
 
@@ -39,6 +43,8 @@ class ReadingEvent(msgspec.Struct, frozen=True):
     rating: float | None = None
     review_id: int | None = None
     scores: list[Score] | None = None
+    previous: float | None = None  # "advanced": the furthest progression before and after
+    furthest: float | None = None
 
 
 async def _scored(redis: Redis | None, scores: list[Score], push: Push | None) -> None:
@@ -52,10 +58,29 @@ async def _scored(redis: Redis | None, scores: list[Score], push: Push | None) -
         log.exception("leaderboard sync failed")
 
 
+async def _advanced(event: ReadingEvent, unlock: Unlock | None) -> None:
+    if unlock is None or event.previous is None or event.furthest is None:
+        return
+    try:
+        await unlock(event.user_id, event.book_id, event.previous, event.furthest)
+    except Exception:  # the move is durable; the reader's next subscribe reads it
+        log.exception("unlock push of user %s in book %s failed", event.user_id, event.book_id)
+
+
 async def after_commit(db: Database, redis: Redis | None, events: list[ReadingEvent],
-                       push: Push | None = None) -> None:
+                       push: Push | None = None, unlock: Unlock | None = None) -> None:
     """Post the feed activities of committed changes and sync their leaderboard records into
-    Redis, then push (best effort: the change is durable)."""
+    Redis, then push (best effort: the change is durable). `advanced` events go to `unlock`
+    first (a reader waiting in a live room sees the content at once).
+
+    THE call point for every source that moved a reading state (REST progress, sessions,
+    clubs, e-reader sync): collect `ReadingEvent`s in the transaction (`progress.
+    passive_events(advances)` for `advance`/`advance_many` results), commit, then call this
+    with the injected `push` and `unlock` (server: `server.api.reading.after_change`)."""
+    for event in events:
+        if event.kind == "advanced":
+            await _advanced(event, unlock)
+    events = [e for e in events if e.kind != "advanced"]
     if events and redis is not None:  # badges are checked by the worker, off the request
         await enqueue_quietly(redis, AWARD_JOB, events[0].user_id)
     for event in events:

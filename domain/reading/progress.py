@@ -200,6 +200,145 @@ async def record_progress(db: Database, user_id: int, book_id: int, data: Progre
             events.append(ReadingEvent("started", user_id, book_id))
         if result.scores:
             events.append(ReadingEvent("scored", user_id, book_id, scores=result.scores))
+        if result.moved:
+            events.append(ReadingEvent("advanced", user_id, book_id, previous=result.previous,
+                                       furthest=result.furthest))
     return ProgressOut(state=state, advance=AdvanceOut(
         previous=result.previous, furthest=result.furthest, moved=result.moved,
         pages=result.pages))
+
+
+class Passive(msgspec.Struct, frozen=True):
+    """One reader's move from a passive source (a co-reading session, a club, a sync)."""
+
+    user_id: int
+    book_id: int
+    progression: float
+    locator: str | None = None
+
+
+_LOCK_MANY_SQL = """
+SELECT s.id, s.user_id, s.book_id, s.status, s.furthest, s.private, s.total_pages,
+       r.id AS read_id, r.progress AS read_progress, b.page_count
+FROM reading_states s JOIN books b ON b.id = s.book_id
+LEFT JOIN reading_reads r ON r.state_id = s.id AND r.outcome IS NULL
+WHERE (s.user_id, s.book_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))
+ORDER BY s.user_id, s.book_id FOR UPDATE OF s
+"""
+_UPSERT_MANY_SQL = """
+INSERT INTO reading_states (user_id, book_id, status, furthest, furthest_locator, furthest_at,
+                            position, locator, updated_at)
+SELECT m.u, m.b, 'reading', m.p, m.l, $5, m.p, m.l, $5
+FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[]) AS m(u, b, p, l)
+ORDER BY m.u, m.b
+ON CONFLICT (user_id, book_id) DO UPDATE SET
+    furthest = GREATEST(reading_states.furthest, EXCLUDED.furthest),
+    furthest_locator = CASE WHEN EXCLUDED.furthest > reading_states.furthest
+                       THEN EXCLUDED.locator ELSE reading_states.furthest_locator END,
+    furthest_at = CASE WHEN EXCLUDED.furthest > reading_states.furthest
+                  THEN EXCLUDED.updated_at ELSE reading_states.furthest_at END,
+    status = CASE WHEN reading_states.status = 'want_to_read' THEN 'reading'
+             ELSE reading_states.status END,
+    position = EXCLUDED.position, locator = EXCLUDED.locator, updated_at = EXCLUDED.updated_at
+RETURNING id, user_id, book_id, furthest, status, private, (xmax = 0) AS created
+"""
+_LOG_MANY_SQL = """
+INSERT INTO reading_log (user_id, book_id, state_id, read_id, source, progression, locator,
+                         furthest_before, furthest_after, gain, pages, created_at)
+SELECT u, b, st, rd, $1, p, l, fb, fa, g, pg, $2
+FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::float8[], $8::text[],
+            $9::float8[], $10::float8[], $11::float8[], $12::int[])
+     AS m(u, b, st, rd, p, l, fb, fa, g, pg)
+"""
+
+
+async def advance_many(conn: Any, moves: list[Passive], source: str = "session", *,
+                       now: datetime | None = None) -> dict[tuple[int, int], Advance]:
+    """`advance()` for many readers at once from a passive source, in the caller's transaction:
+    one `INSERT … ON CONFLICT` takes the maximum for every (reader, book). The same rules as
+    `advance(reopen=False)`: a missing state is created (`reading`, a first read opened), a
+    `want_to_read` state starts being read (a read opened), a finished (`read` /
+    `did_not_finish`) state keeps its status (never reopened); a reading_log row is written
+    when the furthest or the open read moved forward; pages gained credit leaderboards and XP
+    (books not private). Several moves of one reader in one book: the furthest counts.
+    Returns an `Advance` per (user_id, book_id); `moved` says whose furthest grew."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown progress source {source!r}")
+    at = now or utcnow()
+    best: dict[tuple[int, int], Passive] = {}
+    for m in moves:
+        key = (m.user_id, m.book_id)
+        if key not in best or check_progression(m.progression) >= best[key].progression:
+            best[key] = m
+    if not best:
+        return {}
+    keys = sorted(best)
+    users, books = [k[0] for k in keys], [k[1] for k in keys]
+    before = {(int(r["user_id"]), int(r["book_id"])): r
+              for r in await conn.fetch(_LOCK_MANY_SQL, users, books)}
+    rows = await conn.fetch(_UPSERT_MANY_SQL, users, books,
+                            [best[k].progression for k in keys],
+                            [best[k].locator for k in keys], at)
+    page_counts = {int(r["id"]): r["page_count"] for r in await conn.fetch(
+        "SELECT id, page_count FROM books WHERE id = ANY($1::bigint[])", sorted(set(books)))}
+    out: dict[tuple[int, int], Advance] = {}
+    logs: list[tuple[Any, ...]] = []
+    reads: list[tuple[int, float]] = []
+    for row in rows:
+        key = (int(row["user_id"]), int(row["book_id"]))
+        old = before.get(key)
+        progression = best[key].progression
+        previous = float(old["furthest"]) if old is not None else 0.0
+        read_id = old["read_id"] if old is not None else None
+        base = float(old["read_progress"]) if read_id is not None else previous
+        opened = read_id is None and (bool(row["created"]) or (
+            old is not None and old["status"] == "want_to_read"))
+        if opened:
+            today = local_day(at, await time_zone_of(conn, key[0]))
+            read = await conn.fetchrow(_OPEN_READ_SQL, row["id"], today)
+            read_id, base = read["id"], 0.0
+        gain = max(0.0, progression - base) if read_id is not None else 0.0
+        total = (old["total_pages"] if old is not None else None) or page_counts.get(key[1])
+        pages = round(gain * total) if total else 0
+        furthest = float(row["furthest"])
+        moved = furthest > previous
+        if read_id is not None and gain > 0:
+            reads.append((int(read_id), progression))
+        logged = moved or gain > 0
+        if logged:
+            logs.append((key[0], key[1], int(row["id"]), read_id, progression,
+                         best[key].locator, previous, furthest, gain, pages))
+        scores: list[Score] = []
+        if pages > 0 and not row["private"]:
+            scores = await leaderboards.credit(conn, key[0], pages=pages, books=0, at=at)
+            await gamification.earn(conn, key[0], "pages", pages, at)
+        out[key] = Advance(user_id=key[0], book_id=key[1], state_id=int(row["id"]),
+                           previous=previous, furthest=furthest, moved=moved,
+                           read_id=int(read_id) if read_id is not None else None, gain=gain,
+                           pages=pages, status=str(row["status"]), created=bool(row["created"]),
+                           opened=opened, logged=logged, scores=scores)
+    if reads:
+        await conn.execute(
+            "UPDATE reading_reads r SET progress = GREATEST(r.progress, m.p) FROM"
+            " unnest($1::bigint[], $2::float8[]) AS m(id, p) WHERE r.id = m.id",
+            [r[0] for r in reads], [r[1] for r in reads])
+    if logs:
+        cols = list(zip(*logs, strict=True))
+        await conn.execute(_LOG_MANY_SQL, source, at, *cols)
+    return out
+
+
+def passive_events(advances: Any) -> list[ReadingEvent]:
+    """The events a passive source's caller hands to `events.after_commit` (after its commit):
+    `started` for every read opened, `scored` for leaderboard records moved, `advanced` for
+    every reader whose furthest grew (that one pushes unlocks to their live rooms)."""
+    happened: list[ReadingEvent] = []
+    for a in advances:
+        if a.opened:
+            happened.append(ReadingEvent("started", a.user_id, a.book_id))
+        if a.scores:
+            happened.append(ReadingEvent("scored", a.user_id, a.book_id, scores=a.scores))
+        if a.moved:
+            happened.append(ReadingEvent("advanced", a.user_id, a.book_id,
+                                         previous=a.previous, furthest=a.furthest))
+    return happened

@@ -92,6 +92,9 @@ async def _apply_status(conn: Any, user_id: int, book_id: int, state_id: int, st
         if status == "read":
             moved = await advance(conn, user_id, book_id, 1.0, "status", now=now)
             events.append(ReadingEvent("finished", user_id, book_id))
+            if moved.moved:  # marking a book read unlocks everything in its live rooms
+                events.append(ReadingEvent("advanced", user_id, book_id,
+                                           previous=moved.previous, furthest=moved.furthest))
             private = await conn.fetchval("SELECT private FROM reading_states WHERE id = $1",
                                           state_id)
             scores = list(moved.scores)

@@ -11,6 +11,7 @@ import msgspec
 
 from domain.db import Database
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.reading.progress import Advance, Passive, advance_many
 from domain.sessions.schemas import Position
 from domain.sessions.spoilers import check_progression
 
@@ -29,10 +30,18 @@ class Moved(msgspec.Struct, frozen=True):
     shield: bool  # the reader's effective shield
     gated: bool = False  # content by others has gates in (old furthest, new furthest]
     kinds: str = ""  # which: "m" messages, "r" reactions, "a" annotations
+    # the reader's gate progress in the session (max of the session's own furthest and their
+    # reading state's furthest in the book) before and after the move: what the shield uses
+    seen_before: float = 0.0
+    seen: float = 0.0
+    reading: Advance | None = None  # what the move did to the reading state (written through)
 
 
 MOVE_SQL = """
-WITH s AS (SELECT id, status, mode, host_id, shield_default FROM reading_sessions WHERE id = $1),
+WITH s AS (SELECT id, book_id, status, mode, host_id, shield_default FROM reading_sessions
+           WHERE id = $1),
+rs AS (SELECT r.furthest FROM reading_states r JOIN s ON r.book_id = s.book_id
+       WHERE r.user_id = $2),
 old AS (SELECT furthest, kicked, shield FROM session_participants
         WHERE session_id = $1 AND user_id = $2 FOR UPDATE),
 upd AS (UPDATE session_participants p SET progression = $3, locator = $4, chapter = $5,
@@ -40,23 +49,32 @@ upd AS (UPDATE session_participants p SET progression = $3, locator = $4, chapte
                start_progression = COALESCE(p.start_progression, $3)
         FROM s WHERE p.session_id = $1 AND p.user_id = $2 AND NOT p.kicked
         AND s.status <> 'ended' RETURNING p.furthest)
-SELECT s.status, s.mode, s.host_id, s.shield_default, old.furthest AS old_furthest,
+SELECT s.status, s.book_id, s.mode, s.host_id, s.shield_default, old.furthest AS old_furthest,
        old.kicked, old.shield, (SELECT furthest FROM upd) AS new_furthest,
-       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0)) AS forward,
-       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0))
+       GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(rs.furthest, 0)) AS seen,
+       ($3 > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(rs.furthest, 0))) AS forward,
+       ($3 > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(rs.furthest, 0)))
            AND EXISTS (SELECT 1 FROM session_messages m WHERE m.session_id = $1
-                 AND m.gate > COALESCE(old.furthest, 0) AND m.gate <= $3
+                 AND m.gate > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(rs.furthest, 0)) AND m.gate <= $3
                  AND m.deleted_at IS NULL AND m.author_id <> $2) AS gated_m,
-       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0))
+       ($3 > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(rs.furthest, 0)))
            AND EXISTS (SELECT 1 FROM session_reactions r WHERE r.session_id = $1
-                 AND r.gate > COALESCE(old.furthest, 0) AND r.gate <= $3
+                 AND r.gate > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(rs.furthest, 0)) AND r.gate <= $3
                  AND r.author_id <> $2) AS gated_r,
-       (GREATEST(COALESCE(old.furthest, 0), $3) > COALESCE(old.furthest, 0))
+       ($3 > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(rs.furthest, 0)))
            AND EXISTS (SELECT 1 FROM session_annotations a WHERE a.session_id = $1
-                 AND a.gate > COALESCE(old.furthest, 0) AND a.gate <= $3
+                 AND a.gate > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(rs.furthest, 0)) AND a.gate <= $3
                  AND a.deleted_at IS NULL AND a.author_id <> $2
                  AND a.visibility <> 'private') AS gated_a
-FROM s LEFT JOIN old ON true
+FROM s LEFT JOIN old ON true LEFT JOIN rs ON true
 """
 
 
@@ -85,8 +103,11 @@ async def move(db: Database, session_id: int, user_id: int, position: Position,
     still written before this returns)."""
     pos = check_position(position, chapter_at)
     args = (session_id, user_id, pos.progression, pos.locator, pos.chapter)
-    row = (await writer.write(args) if writer is not None
-           else await db.pool.fetchrow(MOVE_SQL, *args))
+    if writer is not None:
+        row, reading = await writer.write_move(args)
+    else:
+        async with db.pool.acquire() as conn, conn.transaction():
+            (row, reading), = await write_through(conn, [args], MOVE_SQL)
     if row is None:
         raise NotFound(f"no session {session_id}", code="session_not_found")
     if row["status"] == "ended":
@@ -101,9 +122,12 @@ async def move(db: Database, session_id: int, user_id: int, position: Position,
             pos.chapter)
     shield = row["shield"] if row["shield"] is not None else row["shield_default"]
     kinds = "".join(k for k in "mra" if row[f"gated_{k}"])
-    return Moved(position=pos, old_furthest=row["old_furthest"],
-                 new_furthest=float(row["new_furthest"]), follow=follow, shield=bool(shield),
-                 gated=bool(kinds), kinds=kinds)
+    new_furthest = float(row["new_furthest"])
+    seen_before = float(row["seen"])
+    seen = max(new_furthest, seen_before, reading.furthest if reading is not None else 0.0)
+    return Moved(position=pos, old_furthest=row["old_furthest"], new_furthest=new_furthest,
+                 follow=follow, shield=bool(shield), gated=bool(kinds), kinds=kinds,
+                 seen_before=seen_before, seen=seen, reading=reading)
 
 
 async def set_shield(db: Database, session_id: int, user_id: int, enabled: bool | None) -> bool:
@@ -141,8 +165,10 @@ _BATCH_SQL = """
 WITH m AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[],
                                 $5::int[], $6::int[])
            AS m(session_id, user_id, progression, locator, chapter, ord)),
-s AS (SELECT m.ord, rs.status, rs.mode, rs.host_id, rs.shield_default
+s AS (SELECT m.ord, rs.book_id, rs.status, rs.mode, rs.host_id, rs.shield_default
       FROM m JOIN reading_sessions rs ON rs.id = m.session_id),
+st AS (SELECT s.ord, r.furthest AS state_furthest FROM s JOIN m USING (ord)
+       JOIN reading_states r ON r.user_id = m.user_id AND r.book_id = s.book_id),
 old AS (SELECT m.ord, p.furthest, p.kicked, p.shield FROM m JOIN session_participants p
         ON p.session_id = m.session_id AND p.user_id = m.user_id
         ORDER BY p.session_id, p.user_id FOR UPDATE OF p),
@@ -152,26 +178,59 @@ upd AS (UPDATE session_participants p SET progression = m.progression, locator =
         FROM m JOIN reading_sessions rs ON rs.id = m.session_id
         WHERE p.session_id = m.session_id AND p.user_id = m.user_id AND NOT p.kicked
         AND rs.status <> 'ended' RETURNING m.ord, p.furthest)
-SELECT m.ord, s.status, s.mode, s.host_id, s.shield_default, old.furthest AS old_furthest,
+SELECT m.ord, s.status, s.book_id, s.mode, s.host_id, s.shield_default,
+       old.furthest AS old_furthest,
        old.kicked, old.shield, upd.furthest AS new_furthest,
-       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0)) AS forward,
-       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0))
+       GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(st.state_furthest, 0)) AS seen,
+       (m.progression > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(st.state_furthest, 0))) AS forward,
+       (m.progression > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(st.state_furthest, 0)))
            AND EXISTS (SELECT 1 FROM session_messages x WHERE x.session_id = m.session_id
-                 AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
+                 AND x.gate > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(st.state_furthest, 0)) AND x.gate <= m.progression
                  AND x.deleted_at IS NULL AND x.author_id <> m.user_id) AS gated_m,
-       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0))
+       (m.progression > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(st.state_furthest, 0)))
            AND EXISTS (SELECT 1 FROM session_reactions x WHERE x.session_id = m.session_id
-                 AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
+                 AND x.gate > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(st.state_furthest, 0)) AND x.gate <= m.progression
                  AND x.author_id <> m.user_id) AS gated_r,
-       (GREATEST(COALESCE(old.furthest, 0), m.progression) > COALESCE(old.furthest, 0))
+       (m.progression > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(st.state_furthest, 0)))
            AND EXISTS (SELECT 1 FROM session_annotations x WHERE x.session_id = m.session_id
-                 AND x.gate > COALESCE(old.furthest, 0) AND x.gate <= m.progression
+                 AND x.gate > GREATEST(COALESCE(old.furthest, 0),
+                 COALESCE(st.state_furthest, 0)) AND x.gate <= m.progression
                  AND x.deleted_at IS NULL AND x.author_id <> m.user_id
                  AND x.visibility <> 'private') AS gated_a
 FROM m LEFT JOIN s USING (ord) LEFT JOIN old USING (ord) LEFT JOIN upd USING (ord)
+     LEFT JOIN st USING (ord)
 """
 
 Move = tuple[int, int, float, "str | None", "int | None"]  # session, user, progression, ...
+
+
+async def write_through(conn: Any, moves: list[Move], single_sql: str = MOVE_SQL,
+                        ) -> list[tuple[Any, Advance | None]]:
+    """Write moves (in the caller's transaction): the participants' rows, then the same moves
+    through to the readers' reading states (`advance_many`, source `session`: THE furthest
+    progression of a reader in a book moves with the session). Per move: (row, advance)."""
+    if len(moves) == 1:
+        rows: dict[int, Any] = {0: await conn.fetchrow(single_sql, *moves[0])}
+    else:
+        cols = list(zip(*moves, strict=True))
+        got = await conn.fetch(_BATCH_SQL, *cols, list(range(len(moves))))
+        rows = {r["ord"]: (r if r["status"] is not None else None) for r in got}
+    applied = [(i, m, rows[i]) for i, m in enumerate(moves)
+               if rows.get(i) is not None and rows[i]["new_furthest"] is not None]
+    advances = await advance_many(conn, [
+        Passive(user_id=m[1], book_id=int(row["book_id"]), progression=m[2], locator=m[3])
+        for _, m, row in applied])
+    out: list[tuple[Any, Advance | None]] = [(rows.get(i), None) for i in range(len(moves))]
+    for i, m, row in applied:
+        out[i] = (row, advances.get((m[1], int(row["book_id"]))))
+    return out
 
 
 class MoveWriter:
@@ -189,6 +248,11 @@ class MoveWriter:
 
     async def write(self, move: Move) -> Any:
         """The statement's row for this move (None: no such session)."""
+        return (await self.write_move(move))[0]
+
+    async def write_move(self, move: Move) -> tuple[Any, Advance | None]:
+        """The statement's row for this move (None: no such session) and what it did to the
+        reader's reading state."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((move, fut))
         if self._task is None or self._task.done():
@@ -214,13 +278,8 @@ class MoveWriter:
 
     async def _write(self, batch: list[tuple[Move, asyncio.Future[Any]]]) -> None:
         try:
-            if len(batch) == 1:
-                (move, fut), = batch
-                rows: dict[int, Any] = {0: await self.db.pool.fetchrow(self.single_sql, *move)}
-            else:
-                cols = list(zip(*(m for m, _ in batch), strict=True))
-                got = await self.db.pool.fetch(_BATCH_SQL, *cols, list(range(len(batch))))
-                rows = {r["ord"]: (r if r["status"] is not None else None) for r in got}
+            async with self.db.pool.acquire() as conn, conn.transaction():
+                results = await write_through(conn, [m for m, _ in batch], self.single_sql)
             self.batches += 1
             self.moves += len(batch)
         except asyncio.CancelledError:
@@ -240,7 +299,7 @@ class MoveWriter:
             return
         for i, (_, fut) in enumerate(batch):
             if not fut.done():
-                fut.set_result(rows.get(i))
+                fut.set_result(results[i])
 
 
 # The same rule as `domain.social.rules.hidden_user_ids` (blocked either way ∪ muted by them),

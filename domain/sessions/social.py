@@ -80,23 +80,26 @@ def milestones(book: BookInfo, old_furthest: float | None,
 
 async def after_move(db: Database, redis: Redis | None, user_id: int, book: BookInfo,
                      started: bool, done: bool) -> None:
-    """`started_book` the first time a reader reports a position in a book, `finished_book`
-    the first time they finish it — once per reader and book (`book_readings`)."""
+    """Record in `book_readings` that a reader started a book in a session (their first
+    position) and finished it (`finished_book` the first time, once per reader and book, unless
+    their reading state already says `read`: that posted it). The started-book activity is the
+    reading state's (`domain.reading`: posted when the session's move opened a read), so a
+    book is never announced twice."""
     try:
         payload = {"title": book.title, "book_id": book.id}
         if started:
-            new = await db.pool.fetchval(
+            await db.pool.execute(
                 "INSERT INTO book_readings (user_id, book_id) VALUES ($1, $2)"
-                " ON CONFLICT (user_id, book_id) DO NOTHING RETURNING id", user_id, book.id)
-            if new is not None:
-                await record_activity(db, redis, actor_id=user_id, verb=verbs.STARTED_BOOK,
-                                      object_kind="book", object_id=book.id, payload=payload)
+                " ON CONFLICT (user_id, book_id) DO NOTHING", user_id, book.id)
         if done:
             now_done = await db.pool.fetchval(
                 "INSERT INTO book_readings (user_id, book_id, finished_at) VALUES ($1, $2,"
                 " now()) ON CONFLICT (user_id, book_id) DO UPDATE SET finished_at = now()"
                 " WHERE book_readings.finished_at IS NULL RETURNING id", user_id, book.id)
-            if now_done is not None:
+            already = await db.pool.fetchval(
+                "SELECT status = 'read' FROM reading_states WHERE user_id = $1"
+                " AND book_id = $2", user_id, book.id)
+            if now_done is not None and not already:
                 await record_activity(db, redis, actor_id=user_id, verb=verbs.FINISHED_BOOK,
                                       object_kind="book", object_id=book.id, payload=payload)
     except Exception:

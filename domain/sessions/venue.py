@@ -79,9 +79,11 @@ class SessionVenue:
     async def poster(self, db: Database, place: Place, who: Principal, *,
                      chat: bool) -> Poster:
         part = await db.pool.fetchrow(
-            "SELECT progression, furthest, locator, chapter, muted, kicked FROM"
-            " session_participants WHERE session_id = $1 AND user_id = $2",
-            place.id, who.user_id)
+            "SELECT p.progression, p.furthest, p.locator, p.chapter, p.muted, p.kicked,"
+            " r.furthest AS state_furthest FROM session_participants p"
+            " JOIN reading_sessions s ON s.id = p.session_id LEFT JOIN reading_states r"
+            " ON r.user_id = p.user_id AND r.book_id = s.book_id"
+            " WHERE p.session_id = $1 AND p.user_id = $2", place.id, who.user_id)
         if part is None:
             raise Forbidden("join the session first", code="not_participant")
         if part["kicked"]:
@@ -91,7 +93,10 @@ class SessionVenue:
             raise Forbidden("the host muted you in this session", code="muted")
         if chat and place.chat_locked and not privileged:
             raise Forbidden("the host locked the chat", code="chat_locked")
-        furthest = max(part["furthest"] or 0.0, part["progression"] or 0.0)
+        # the gate at writing time: the author's furthest in their reading state of the book
+        # (every source moves it), never below where they are in this session
+        furthest = max(part["furthest"] or 0.0, part["progression"] or 0.0,
+                       part["state_furthest"] or 0.0)
         return Poster(user_id=who.user_id, progression=part["progression"], furthest=furthest,
                       locator=part["locator"], chapter=part["chapter"])
 
@@ -99,10 +104,14 @@ class SessionVenue:
         """Outsiders and anonymous viewers see everything gated as not yet read."""
         if user_id is None:
             return ViewerState(user_id=0, progress=None, shield=True)
+        # the reader's furthest in their reading state of the session's book (THE value every
+        # gate reads), never below their own furthest in this session
         row = await db.pool.fetchrow(
-            "SELECT p.furthest, COALESCE(p.shield, s.shield_default) AS shield FROM"
+            "SELECT GREATEST(p.furthest, r.furthest) AS furthest,"
+            " COALESCE(p.shield, s.shield_default) AS shield FROM"
             " reading_sessions s LEFT JOIN session_participants p ON p.session_id = s.id"
-            " AND p.user_id = $2 WHERE s.id = $1", place_id, user_id)
+            " AND p.user_id = $2 LEFT JOIN reading_states r ON r.user_id = $2"
+            " AND r.book_id = s.book_id WHERE s.id = $1", place_id, user_id)
         hidden = frozenset(await hidden_user_ids(db, user_id))
         if row is None:
             return ViewerState(user_id=user_id, progress=None, shield=True,

@@ -38,6 +38,7 @@ from domain.reading.schemas import (
 )
 from domain.settings import Settings
 from server.api import reading_boards, reading_reviews
+from server.deps import services_of
 
 Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
 Limit = Annotated[int, Parameter(ge=1, le=100)]
@@ -46,12 +47,27 @@ YearQuery = Annotated[int | None, Parameter(ge=1900, le=9998, description="defau
 log = logging.getLogger("readalong.reading")
 
 
-async def _after_change(state: State, db: Database, redis: Redis, settings: Settings,
-                        user_id: int, happened: list[events.ReadingEvent]) -> None:
-    """After the commit: feed activities, leaderboards (Redis + live push), then this year's
-    goal (reached: notify once)."""
+def unlock_for(state: State) -> events.Unlock:
+    """The `events.Unlock` of this process: a reader's furthest grew, so every live session
+    room of that book they are in gets the new progress and the content it unlocks (the hub
+    reaches their sockets on every node)."""
+    async def unlock(user_id: int, book_id: int, previous: float, furthest: float) -> None:
+        services = services_of(state)
+        if services.session_rooms is not None and services.hub is not None:
+            await services.session_rooms.reader_advanced(services.hub, user_id, book_id,
+                                                         previous, furthest)
+    return unlock
+
+
+async def after_change(state: State, db: Database, redis: Redis, settings: Settings,
+                       user_id: int, happened: list[events.ReadingEvent]) -> None:
+    """After the commit of any change to a reading state (REST here; kosync, clubs: call this
+    from your route after your commit with the `ReadingEvent`s you collected): unlock pushes to
+    live rooms, feed activities, leaderboards (Redis + live push), then this year's goal
+    (reached: notify once)."""
     await events.after_commit(db, redis, happened,
-                              reading_boards.push_for(state, db, redis, settings))
+                              reading_boards.push_for(state, db, redis, settings),
+                              unlock_for(state))
     try:
         await goals.check_reached(db, redis, user_id)
     except Exception:  # the change is committed; the next one checks again
@@ -93,7 +109,7 @@ class MyBooksController(Controller):
                        user: Principal, book_id: int, data: StateIn) -> StateOut:
         happened: list[events.ReadingEvent] = []
         out = await states.put_state(db, user.user_id, book_id, data, events=happened)
-        await _after_change(state, db, redis, settings, user.user_id, happened)
+        await after_change(state, db, redis, settings, user.user_id, happened)
         return out
 
     @delete("/{book_id:int}", summary="Forget a book: its state, reads and log")
@@ -107,7 +123,7 @@ class MyBooksController(Controller):
                             data: ProgressIn) -> ProgressOut:
         happened: list[events.ReadingEvent] = []
         out = await progress.record_progress(db, user.user_id, book_id, data, events=happened)
-        await _after_change(state, db, redis, settings, user.user_id, happened)
+        await after_change(state, db, redis, settings, user.user_id, happened)
         return out
 
     @get("/{book_id:int}/log", summary="My reading log of one book, newest first")

@@ -16,6 +16,8 @@ from domain.discussion import effects
 from domain.discussion.events import SessionWireEvent
 from domain.discussion.spoilers import ViewerState
 from domain.errors import Invalid
+from domain.reading import events, progress
+from domain.reading.events import ReadingEvent
 from domain.sessions import admission, content, positions, social
 from domain.sessions.books import BookInfo, get_book
 from domain.sessions.onconn import OnConnection
@@ -157,38 +159,47 @@ class SessionRoom(RoomKind):
                                      book.chapter_at if book.chapter_starts else None,
                                      writer=self._moves)
         out["position"] = msgspec.to_builtins(moved.position)
-        forward = moved.old_furthest is None or moved.new_furthest > moved.old_furthest
+        # the gate progress is the reader's reading-state furthest in the book (the move wrote
+        # through to it), never below their furthest in this session
+        forward = moved.seen > moved.seen_before
         # blocks and mutes made since subscribing take effect from the next move on
         hidden = await self._hidden(conn.user_id)
-        await hub.update_reader(room, conn.user_id, progress=moved.new_furthest,
+        await hub.update_reader(room, conn.user_id, progress=moved.seen,
                                 hidden_authors=hidden)
         if forward and moved.shield and moved.gated:
-            state = ViewerState(user_id=conn.user_id, progress=moved.new_furthest,
+            state = ViewerState(user_id=conn.user_id, progress=moved.seen,
                                 shield=True, hidden_authors=hidden)
             async with self.db.pool.acquire() as raw:  # one checkout for the 3 statements
                 items = await content.unlocked_between(OnConnection(raw), sid,  # type: ignore[arg-type]
-                                                       state, moved.old_furthest or 0.0,
-                                                       moved.new_furthest, known_gated=True,
-                                                       kinds=moved.kinds)
+                                                       state, moved.seen_before, moved.seen,
+                                                       known_gated=True, kinds=moved.kinds)
             if items:
                 await hub.send_to_reader(room, conn.user_id,
                                          [unlocked_event(i) for i in items])
         started, done = social.milestones(book, moved.old_furthest, moved.new_furthest)
-        if started or done:  # started/finished the book: feed activities, once per book
-            self._milestone(conn.user_id, book, started, done)
+        happened = progress.passive_events([moved.reading] if moved.reading else [])
+        if started or done or happened:  # feed activities (once per book), other rooms' unlocks
+            self._milestone(hub, conn.user_id, book, happened, started, done, sid)
         if moved.follow:
             await hub.publish(room, RoomEvent("follow", {
                 "user_id": conn.user_id, "position": out["position"]}))
         return out
 
-    def _milestone(self, user_id: int, book: BookInfo, started: bool, done: bool) -> None:
-        """Record started/finished-book activities off the ack path (after the reader's
-        previous milestone, if one is still running; `after_move` never raises)."""
+    def _milestone(self, hub: HubContext, user_id: int, book: BookInfo,
+                   happened: list[ReadingEvent], started: bool, done: bool, sid: int) -> None:
+        """Off the ack path (after the reader's previous milestone, if one is still running):
+        the reading events of the move (a `started` read: the started-book activity; the
+        furthest grew: unlocks in the reader's other live rooms of the book), then the
+        session's finished-book activity (`after_commit` and `after_move` never raise)."""
         prev = self._milestones.get(user_id)
+
+        async def unlock(uid: int, book_id: int, previous: float, furthest: float) -> None:
+            await self.reader_advanced(hub, uid, book_id, previous, furthest, exclude=sid)
 
         async def run() -> None:
             if prev is not None:
                 await asyncio.shield(prev)
+            await events.after_commit(self.db, self.redis, happened, unlock=unlock)
             await social.after_move(self.db, self.redis, user_id, book, started, done)
 
         task = asyncio.create_task(run())
@@ -214,6 +225,32 @@ class SessionRoom(RoomKind):
         if items:
             await hub.send_to_reader(self._room(room_id), conn.user_id,
                                      [unlocked_event(i) for i in items])
+
+    async def reader_advanced(self, hub: HubContext, user_id: int, book_id: int,
+                              previous: float, furthest: float,
+                              exclude: int | None = None) -> None:
+        """A reader's reading-state furthest in `book_id` grew from `previous` to `furthest`
+        (any source, after its commit): in every live session of that book they joined (but
+        `exclude`), their sockets on every node get the new progress, and with the shield on,
+        the full variants of what it unlocks there (`send_to_reader` crosses nodes)."""
+        rows = await self.db.pool.fetch(
+            "SELECT s.id, p.furthest, COALESCE(p.shield, s.shield_default) AS shield"
+            " FROM session_participants p JOIN reading_sessions s ON s.id = p.session_id"
+            " WHERE p.user_id = $1 AND s.book_id = $2 AND s.status = 'live' AND NOT p.kicked",
+            user_id, book_id)
+        for row in rows:
+            sid = int(row["id"])
+            own = float(row["furthest"] or 0.0)
+            old, new = max(own, previous), max(own, furthest)
+            if sid == exclude or new <= old:
+                continue
+            room = self._room(str(sid))
+            await hub.update_reader(room, user_id, progress=new)
+            if row["shield"]:
+                state = await content.viewer_state(self.db, sid, user_id)
+                items = await content.unlocked_between(self.db, sid, state, old, new)
+                if items:
+                    await hub.send_to_reader(room, user_id, [unlocked_event(i) for i in items])
 
     async def kick(self, hub: HubContext, room: str, user_id: int) -> None:
         """Drop a kicked reader's sockets from the room on every node (they get `kicked`)."""

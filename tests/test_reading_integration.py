@@ -1,0 +1,129 @@
+"""The one reading state per (reader, book) is what every spoiler gate of co-reading uses: a
+progress update over REST unlocks live session content on every node, session moves write
+through to the reading state, and a finished book stays finished."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Engines
+from tests.hub_support import start_nodes
+from tests.support import ServerProcess
+from tests.test_sessions_helpers import WS, live_session, make_book, users
+
+
+@pytest.fixture(scope="module")
+def two_nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[list[ServerProcess]]:
+    nodes = start_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
+                        Path(tmp_path_factory.mktemp("reading-nodes")), 2)
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+async def _progress(http: httpx.AsyncClient, who: object, book: int,
+                    progression: float) -> dict[str, object]:
+    r = await http.post(f"/api/v1/me/books/{book}/progress", headers=who.headers,  # type: ignore[attr-defined]
+                        json={"progression": progression})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def test_rest_progress_unlocks_session_message_on_another_node(
+        two_nodes: list[ServerProcess], engines: Engines, unique: str) -> None:
+    """A reader connected to node A sees a chat message redacted; a progress update over REST
+    on node B past its gate pushes the full text to their socket on node A."""
+    a_node, b_node = two_nodes
+    async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http_a, \
+            httpx.AsyncClient(base_url=b_node.base_url, timeout=15) as http_b:
+        host, low = await users(http_a, unique, 2)
+        book = await make_book(engines.database_url, f"Unlock {unique}")
+        s = await live_session(http_a, host, book)
+        room = s["room"]
+        async with WS(a_node.ws_url, low.access_token) as x, \
+                WS(a_node.ws_url, host.access_token) as h:
+            for ws in (x, h):
+                assert (await ws.subscribe(room))["type"] == "ack"
+            await x.move(room, 0.1)
+            await h.move(room, 0.6)
+            sent = (await h.publish(room, {"type": "chat", "body": "the twist"}))["result"]
+            ev = await x.wait(lambda f: f.get("event") == "chat"
+                              and f["data"]["id"] == sent["message_id"])
+            assert ev["data"]["body"] is None
+            out = await _progress(http_b, low, book, 0.7)
+            assert out["advance"]["moved"] is True  # type: ignore[index]
+            full = await x.wait(lambda f: f.get("data", {}).get("id") == sent["message_id"]
+                                and f["data"].get("body") == "the twist")
+            assert full["data"]["body"] == "the twist"
+            # from now on the socket's shield uses the new progress: a message gated at 0.65
+            # arrives in full at once
+            await h.move(room, 0.65)
+            later = (await h.publish(room, {"type": "chat", "body": "second twist"}))["result"]
+            ev2 = await x.wait(lambda f: f.get("event") == "chat"
+                               and f["data"]["id"] == later["message_id"])
+            assert ev2["data"]["body"] == "second twist"
+
+
+async def test_session_move_advances_reading_state(http: httpx.AsyncClient, engines: Engines,
+                                                   server: ServerProcess, unique: str) -> None:
+    """A position reported in a session moves the reader's reading state: REST shows the
+    furthest progression and a `session` entry in the reading log."""
+    host, reader = await users(http, unique, 2)
+    book = await make_book(engines.database_url, f"Through {unique}", pages=200)
+    s = await live_session(http, host, book)
+    async with WS(server.ws_url, reader.access_token) as ws:
+        assert (await ws.subscribe(s["room"]))["type"] == "ack"
+        assert (await ws.move(s["room"], 0.3))["type"] == "ack"
+        assert (await ws.move(s["room"], 0.2))["type"] == "ack"
+    state = (await http.get(f"/api/v1/me/books/{book}", headers=reader.headers)).json()
+    assert state["status"] == "reading" and state["furthest"] == 0.3
+    log = (await http.get(f"/api/v1/me/books/{book}/log", headers=reader.headers)).json()
+    assert [(e["source"], e["progression"]) for e in log["items"]] == [("session", 0.3)]
+
+
+async def test_reader_ahead_in_reading_state_sees_session_content(
+        http: httpx.AsyncClient, engines: Engines, server: ServerProcess, unique: str) -> None:
+    """A reader who got to 0.8 over REST and never moved in the session sees a message gated
+    at 0.5 in full, in the session's REST listing and live on their socket."""
+    host, reader = await users(http, unique, 2)
+    book = await make_book(engines.database_url, f"Ahead {unique}")
+    s = await live_session(http, host, book)
+    sid, room = s["id"], s["room"]
+    await _progress(http, reader, book, 0.8)
+    async with WS(server.ws_url, host.access_token) as h, \
+            WS(server.ws_url, reader.access_token) as r:
+        assert (await h.subscribe(room))["type"] == "ack"
+        assert (await r.subscribe(room))["type"] == "ack"
+        await h.move(room, 0.5)
+        sent = (await h.publish(room, {"type": "chat", "body": "halfway news"}))["result"]
+        ev = await r.wait(lambda f: f.get("event") == "chat"
+                          and f["data"]["id"] == sent["message_id"])
+        assert ev["data"]["body"] == "halfway news"
+    page = (await http.get(f"/api/v1/sessions/{sid}/messages", headers=reader.headers)).json()
+    bodies = {m["id"]: m["body"] for m in page["items"]}
+    assert bodies[sent["message_id"]] == "halfway news"
+
+
+async def test_session_move_never_reopens_a_finished_book(
+        http: httpx.AsyncClient, engines: Engines, server: ServerProcess, unique: str) -> None:
+    """A reader who marked a book read keeps it read (one read) when they then move in a
+    session of that book."""
+    host, reader = await users(http, unique, 2)
+    book = await make_book(engines.database_url, f"Done {unique}")
+    r = await http.put(f"/api/v1/me/books/{book}", headers=reader.headers,
+                       json={"status": "read"})
+    assert r.status_code == 200, r.text
+    s = await live_session(http, host, book)
+    async with WS(server.ws_url, reader.access_token) as ws:
+        assert (await ws.subscribe(s["room"]))["type"] == "ack"
+        assert (await ws.move(s["room"], 0.4))["type"] == "ack"
+    state = (await http.get(f"/api/v1/me/books/{book}", headers=reader.headers)).json()
+    assert state["status"] == "read" and state["furthest"] == 1.0
+    assert len(state["reads"]) == 1
