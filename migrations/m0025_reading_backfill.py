@@ -14,7 +14,7 @@ DESCRIPTION = "integrate: reading_states backfilled from session participants (f
 # later progress counts towards it. No reading_log rows: nothing was read now (stats, streaks
 # and leaderboards stay as they were). Depends on m0009/m0011 (sessions, book_readings) and
 # m0017 (reading).
-forwards = sql_migration(ID, DESCRIPTION, """
+BACKFILL_SQL = """
 WITH src AS (
     SELECT p.user_id, s.book_id, max(p.furthest) AS furthest
     FROM session_participants p JOIN reading_sessions s ON s.id = p.session_id
@@ -43,4 +43,5 @@ WHERE st.status IN ('reading', 'read')
   AND NOT EXISTS (SELECT 1 FROM reading_reads r WHERE r.state_id = st.id)
   AND EXISTS (SELECT 1 FROM session_participants p JOIN reading_sessions s
               ON s.id = p.session_id WHERE p.user_id = st.user_id AND s.book_id = st.book_id);
-""")
+"""
+forwards = sql_migration(ID, DESCRIPTION, BACKFILL_SQL)

@@ -7,13 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
+from migrations.m0025_reading_backfill import BACKFILL_SQL
 from tests.conftest import Engines
 from tests.hub_support import start_nodes
-from tests.support import ServerProcess
-from tests.test_sessions_helpers import WS, live_session, make_book, users
+from tests.support import ServerProcess, eventually
+from tests.test_sessions_helpers import WS, db_exec, live_session, make_book, users
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +129,49 @@ async def test_session_move_never_reopens_a_finished_book(
     state = (await http.get(f"/api/v1/me/books/{book}", headers=reader.headers)).json()
     assert state["status"] == "read" and state["furthest"] == 1.0
     assert len(state["reads"]) == 1
+
+
+async def test_backfill_gives_session_readers_their_reading_state(
+        http: httpx.AsyncClient, engines: Engines, server: ServerProcess, unique: str) -> None:
+    """m0025 gives readers who moved in sessions before the write-through a reading state:
+    the furthest over their sessions, `read` when they finished there, a larger existing
+    furthest kept, and no reading-log rows."""
+    host, fresh, done, ahead = await users(http, unique, 4)
+    book = await make_book(engines.database_url, f"Backfill {unique}")
+    one, two = (await live_session(http, host, book)), (await live_session(http, host, book))
+    for who, moves in ((fresh, [(one, 0.3), (two, 0.5)]), (done, [(one, 0.99)]),
+                       (ahead, [(one, 0.2)])):
+        async with WS(server.ws_url, who.access_token) as ws:
+            for s, p in moves:
+                assert (await ws.subscribe(s["room"]))["type"] == "ack"
+                assert (await ws.move(s["room"], p))["type"] == "ack"
+    await _progress(http, ahead, book, 0.9)
+
+    async def finished_there() -> bool:  # the session's finish is recorded after the ack
+        rows = await db_exec(engines.database_url, "SELECT finished_at FROM book_readings"
+                             " WHERE user_id = $1 AND book_id = $2", done.id, book)
+        return bool(rows) and rows[0]["finished_at"] is not None
+
+    await eventually(finished_there)
+    ids = [fresh.id, done.id, ahead.id]
+    conn = await asyncpg.connect(engines.database_url)
+    try:
+        tx = conn.transaction()
+        await tx.start()
+        # as before the write-through: only the REST-made state, no session log entries
+        await conn.execute("DELETE FROM reading_states WHERE book_id = $1 AND user_id = ANY($2)",
+                           book, [fresh.id, done.id])
+        await conn.execute("DELETE FROM reading_log WHERE book_id = $1 AND source = 'session'",
+                           book)
+        await conn.execute(BACKFILL_SQL)
+        rows = await conn.fetch(
+            "SELECT s.user_id, s.status, s.furthest, (SELECT count(*) FROM reading_reads r"
+            " WHERE r.state_id = s.id) AS reads, (SELECT count(*) FROM reading_log l"
+            " WHERE l.state_id = s.id) AS logs FROM reading_states s WHERE s.book_id = $1"
+            " AND s.user_id = ANY($2)", book, ids)
+        await tx.rollback()
+    finally:
+        await conn.close()
+    got = {r["user_id"]: (r["status"], r["furthest"], r["reads"], r["logs"]) for r in rows}
+    assert got == {fresh.id: ("reading", 0.5, 1, 0), done.id: ("read", 0.99, 1, 0),
+                   ahead.id: ("reading", 0.9, 1, 1)}

@@ -290,7 +290,8 @@ async def advance_many(conn: Any, moves: list[Passive], source: str = "session",
         progression = best[key].progression
         previous = float(old["furthest"]) if old is not None else 0.0
         read_id = old["read_id"] if old is not None else None
-        base = float(old["read_progress"]) if read_id is not None else previous
+        base = float(old["read_progress"]) if old is not None and read_id is not None \
+            else previous
         opened = read_id is None and (bool(row["created"]) or (
             old is not None and old["status"] == "want_to_read"))
         if opened:

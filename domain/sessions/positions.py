@@ -257,7 +257,8 @@ class MoveWriter:
         self._queue.append((move, fut))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
-        return await fut
+        row, reading = await fut
+        return row, reading
 
     async def _run(self) -> None:
         while self._queue:
