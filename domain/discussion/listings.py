@@ -86,9 +86,9 @@ async def list_annotations(db: Database, venue: Venue, place_id: int, viewer: Pr
 
 
 async def book_progress(db: Database, user_id: int, book_id: int) -> float | None:
-    """How far a reader got in a book: their reading state's furthest progression (progress
-    updates, e-reader syncs) or the furthest of the sessions they joined for it, whichever is
-    further (sessions do not feed the reading state yet)."""
+    """How far a reader got in a book: their reading state's furthest progression (every
+    source moves it, session moves included), never below the furthest of the sessions they
+    joined for it (a state the reader deleted does not reopen spoilers)."""
     value = await db.pool.fetchval(
         "SELECT GREATEST((SELECT max(p.furthest) FROM session_participants p JOIN"
         " reading_sessions s ON s.id = p.session_id WHERE p.user_id = $1 AND s.book_id = $2),"
