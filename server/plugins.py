@@ -8,6 +8,7 @@ from domain.accounts.names import display_names
 from realtime.names import NameCache
 from realtime.plugin import HubPlugin
 from realtime.rooms.session import SessionRoom
+from server.api import reading_boards
 from server.state import Services
 
 
@@ -26,6 +27,9 @@ def _session_rooms(services: Services) -> None:
         assert services.db is not None and services.redis is not None
         assert services.hub is not None
         rooms = services.session_rooms = SessionRoom(services.db, services.redis)
+        # session moves credit leaderboards too: their live top-N push is this process's
+        rooms.scores_push = reading_boards.push_for(app.state, services.db, services.redis,
+                                                    services.settings)
         services.hub.register(rooms)  # its control messages ride the hub's channel
 
     services.on_startup.append(register_session_rooms)

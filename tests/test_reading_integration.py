@@ -175,3 +175,21 @@ async def test_backfill_gives_session_readers_their_reading_state(
     got = {r["user_id"]: (r["status"], r["furthest"], r["reads"], r["logs"]) for r in rows}
     assert got == {fresh.id: ("reading", 0.5, 1, 0), done.id: ("read", 0.99, 1, 0),
                    ahead.id: ("reading", 0.9, 1, 1)}
+
+
+async def test_session_pages_count_on_the_leaderboard(
+        http: httpx.AsyncClient, engines: Engines, server: ServerProcess, unique: str) -> None:
+    """Pages read in a session (30% of a 200-page book) show on this week's pages board."""
+    host, reader = await users(http, unique, 2)
+    book = await make_book(engines.database_url, f"Board {unique}", pages=200)
+    s = await live_session(http, host, book)
+    async with WS(server.ws_url, reader.access_token) as ws:
+        assert (await ws.subscribe(s["room"]))["type"] == "ack"
+        assert (await ws.move(s["room"], 0.3))["type"] == "ack"
+
+    async def score() -> int | None:
+        page = (await http.get("/api/v1/leaderboards/pages-week/owners",
+                               params={"id": [reader.id]})).json()
+        return page["items"][0]["score"] if page["items"] else None
+
+    assert await eventually(score) == 60

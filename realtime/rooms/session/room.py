@@ -67,6 +67,8 @@ class SessionRoom(RoomKind):
         # started/finished-book milestones run after the ack, one chain per reader; the
         # reader's next command waits for it (so their feed keeps the order of their actions)
         self._milestones: dict[int, asyncio.Task[None]] = {}
+        # the live leaderboard push for the records session moves credit (set by the server)
+        self.scores_push: events.Push | None = None
         # (room, connection) -> presence meta to start from, between authorize and the join
         self._rejoin: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -199,7 +201,7 @@ class SessionRoom(RoomKind):
         async def run() -> None:
             if prev is not None:
                 await asyncio.shield(prev)
-            await events.after_commit(self.db, self.redis, happened, unlock=unlock)
+            await events.after_commit(self.db, self.redis, happened, self.scores_push, unlock)
             await social.after_move(self.db, self.redis, user_id, book, started, done)
 
         task = asyncio.create_task(run())
