@@ -11,9 +11,12 @@ import asyncpg
 import httpx
 import pytest
 
+from domain.db import Database
+from domain.reading import progress
 from migrations.m0025_reading_backfill import BACKFILL_SQL
 from tests.conftest import Engines
 from tests.hub_support import start_nodes
+from tests.reading_helpers import put_state
 from tests.support import ServerProcess, eventually
 from tests.test_sessions_helpers import WS, db_exec, live_session, make_book, users
 
@@ -193,3 +196,34 @@ async def test_session_pages_count_on_the_leaderboard(
         return page["items"][0]["score"] if page["items"] else None
 
     assert await eventually(score) == 60
+
+
+async def test_advance_many_applies_the_passive_rules(
+        http: httpx.AsyncClient, engines: Engines, unique: str) -> None:
+    """One batched advance creates a missing state, starts a want-to-read one, leaves a read
+    one read, keeps the furthest of two moves of one reader, and logs only forward moves."""
+    new, want, done = await users(http, unique, 3)
+    book = await make_book(engines.database_url, f"Many {unique}", pages=100)
+    await put_state(http, want, book, status="want_to_read")
+    await put_state(http, done, book, status="read")
+    db = Database(engines.database_url, pool_size=1)
+    await db.connect()
+    try:
+        async with db.pool.acquire() as conn, conn.transaction():
+            got = await progress.advance_many(conn, [
+                progress.Passive(new.id, book, 0.2), progress.Passive(new.id, book, 0.4),
+                progress.Passive(want.id, book, 0.1), progress.Passive(done.id, book, 0.5)])
+    finally:
+        await db.close()
+    a, w, d = got[(new.id, book)], got[(want.id, book)], got[(done.id, book)]
+    assert (a.created, a.opened, a.moved, a.furthest, a.pages) == (True, True, True, 0.4, 40)
+    assert (w.opened, w.status, w.furthest) == (True, "reading", 0.1)
+    assert (d.opened, d.moved, d.status, d.furthest, d.logged) == (False, False, "read", 1.0,
+                                                                    False)
+    for who, status, furthest, logs in ((new, "reading", 0.4, [0.4]), (want, "reading", 0.1,
+                                                                      [0.1]),
+                                        (done, "read", 1.0, [1.0])):
+        state = (await http.get(f"/api/v1/me/books/{book}", headers=who.headers)).json()
+        assert (state["status"], state["furthest"], len(state["reads"])) == (status, furthest, 1)
+        log = (await http.get(f"/api/v1/me/books/{book}/log", headers=who.headers)).json()
+        assert [e["progression"] for e in log["items"]] == logs

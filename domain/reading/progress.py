@@ -279,8 +279,11 @@ async def advance_many(conn: Any, moves: list[Passive], source: str = "session",
     rows = await conn.fetch(_UPSERT_MANY_SQL, users, books,
                             [best[k].progression for k in keys],
                             [best[k].locator for k in keys], at)
-    page_counts = {int(r["id"]): r["page_count"] for r in await conn.fetch(
-        "SELECT id, page_count FROM books WHERE id = ANY($1::bigint[])", sorted(set(books)))}
+    page_counts = {k[1]: r["page_count"] for k, r in before.items()}
+    unknown = sorted({b for b in books if b not in page_counts})
+    if unknown:  # books none of these readers had a state of (first moves)
+        page_counts.update({int(r["id"]): r["page_count"] for r in await conn.fetch(
+            "SELECT id, page_count FROM books WHERE id = ANY($1::bigint[])", unknown)})
     out: dict[tuple[int, int], Advance] = {}
     logs: list[tuple[Any, ...]] = []
     reads: list[tuple[int, float]] = []
