@@ -102,6 +102,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ai_chat_model: str = "gpt-4o-mini"
     ai_chat_timeout: float = 15.0
     ai_candidates: int = 200         # semantic/hybrid search: ranked candidates per query
+    # --- accounts ---
+    password_reset_ttl: int = 3600  # seconds a reset link works
+    email_verify_ttl: int = 172800  # seconds a verification / email-change link works
+    forgot_rate: int = 5  # reset/verification emails per address (email) ...
+    forgot_window: int = 3600  # ... per this many seconds
+    forgot_address_rate: int = 30  # reset requests per client address ...
+    forgot_address_window: int = 3600  # ... per this many seconds
+    email_verification: str = "required"  # required: unverified accounts get no notification
+    #                                       or digest email; optional: they do
 
     @property
     def is_development(self) -> bool:
@@ -136,6 +145,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 "Set both DATABASE_URL and REDIS_URL to use external servers, or neither to use "
                 "the embedded PostgreSQL and Redis."
             )
+        if self.email_verification not in ("required", "optional"):
+            raise SettingsError("READALONG_EMAIL_VERIFICATION must be required or optional "
+                                f"(got {self.email_verification!r})")
         if self.smtp_security not in ("none", "starttls", "tls"):
             raise SettingsError("READALONG_SMTP_SECURITY must be none, starttls or tls")
         if self.log_format not in ("json", "text"):
@@ -235,6 +247,14 @@ _ENV: list[tuple[str, str, type]] = [
     ("ai_chat_model", "READALONG_AI_CHAT_MODEL", str),
     ("ai_chat_timeout", "READALONG_AI_CHAT_TIMEOUT", float),
     ("ai_candidates", "READALONG_AI_CANDIDATES", int),
+    # --- accounts ---
+    ("password_reset_ttl", "READALONG_PASSWORD_RESET_TTL", int),
+    ("email_verify_ttl", "READALONG_EMAIL_VERIFY_TTL", int),
+    ("forgot_rate", "READALONG_FORGOT_RATE", int),
+    ("forgot_window", "READALONG_FORGOT_WINDOW", int),
+    ("forgot_address_rate", "READALONG_FORGOT_ADDRESS_RATE", int),
+    ("forgot_address_window", "READALONG_FORGOT_ADDRESS_WINDOW", int),
+    ("email_verification", "READALONG_EMAIL_VERIFICATION", str),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

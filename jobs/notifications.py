@@ -107,14 +107,16 @@ async def send_notification_email(ctx: dict[str, Any], notification_id: int,
     (then deferred to their end). Safe to run twice: only `pending`/`deferred` rows are sent."""
     db, settings = ctx["db"], ctx["settings"]
     row = await db.pool.fetchrow(
-        "SELECT n.recipient_id, n.type, n.email_state, n.read_at, u.email FROM notifications n"
+        "SELECT n.recipient_id, n.type, n.email_state, n.read_at, u.email,"
+        " u.email_verified_at FROM notifications n"
         " JOIN users u ON u.id = n.recipient_id WHERE n.id = $1", notification_id)
     if row is None or row["email_state"] not in ("pending", "deferred"):
         return "nothing to send"
     recipient, type_name = int(row["recipient_id"]), str(row["type"])
     ds = await delivery_settings(db, recipient)
-    if ds.email_opt_out or not (await channels_for(db, recipient, type_name))["email"] \
-            or row["read_at"] is not None:
+    unverified = row["email_verified_at"] is None and settings.email_verification == "required"
+    if ds.email_opt_out or unverified or row["read_at"] is not None \
+            or not (await channels_for(db, recipient, type_name))["email"]:
         await _set_state(db, "email_state", notification_id, "skipped")
         return "skipped"
     if ds.digest:
@@ -200,7 +202,10 @@ async def send_digest(ctx: dict[str, Any], user_id: int) -> int:
         f"SELECT {VIEW_COLS} FROM notifications WHERE recipient_id = $1"
         " AND email_state = 'digest' ORDER BY created_at, id LIMIT 200", user_id)
     if rows:
-        email = await db.pool.fetchval("SELECT email FROM users WHERE id = $1", user_id)
+        # accounts rule: no digest to an unverified address (READALONG_EMAIL_VERIFICATION)
+        email = await db.pool.fetchval(
+            "SELECT email FROM users WHERE id = $1 AND (email_verified_at IS NOT NULL OR $2)",
+            user_id, settings.email_verification != "required")
         items = await views(db, list(rows), await hidden_user_ids(db, user_id))
         if email:
             msg = mailer.build_message(

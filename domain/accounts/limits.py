@@ -62,3 +62,15 @@ async def _hit(limiter: RateLimiter, key: str, *, count: bool = True) -> None:
         await limiter.hit(key, count=count)
     except (RedisError, OSError) as exc:
         raise AuthUnavailable("cannot sign in right now; try again shortly") from exc
+
+
+async def check_account_mail(redis: Redis, settings: Settings, address: str,
+                             email: str) -> None:
+    """Count one request that may email `email` (forgot password, resend verification, email
+    change): 429 past `forgot_rate` per email or `forgot_address_rate` per client address.
+    The same whether or not the address is registered, so it reveals nothing."""
+    per_address = RateLimiter(redis, "forgot-addr", settings.forgot_address_rate,
+                              settings.forgot_address_window)
+    per_email = RateLimiter(redis, "forgot-email", settings.forgot_rate, settings.forgot_window)
+    await _hit(per_address, address)
+    await _hit(per_email, (email or "").strip().lower()[:254])

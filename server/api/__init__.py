@@ -9,6 +9,7 @@ def route_handlers() -> list[Any]:
     """Every REST controller of /api/v1 (add a context's controllers here)."""
     from server.api import (
         accounts,
+        accounts_recovery,
         admin_jobs,
         catalog,
         catchup,
@@ -21,7 +22,7 @@ def route_handlers() -> list[Any]:
     )
 
     handlers: list[Any] = []
-    handlers += accounts.CONTROLLERS
+    handlers += accounts.CONTROLLERS + accounts_recovery.CONTROLLERS
     handlers += profiles.CONTROLLERS
     handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS

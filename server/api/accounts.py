@@ -6,11 +6,13 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.background_tasks import BackgroundTask
 from litestar.params import Parameter
 from redis.asyncio import Redis
 
-from domain.accounts import limits, service
+from domain.accounts import limits, recovery, service
+from domain.accounts.mail import send_all
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.notifications import social_hooks
@@ -85,12 +87,14 @@ class AuthController(Controller):
 
     @post("/register", summary="Create a reader account and log in")
     async def register(self, request: Request[Any, Any, Any], data: RegisterIn, db: Database,
-                       redis: Redis, settings: Settings) -> TokensOut:
+                       redis: Redis, settings: Settings) -> Response[TokensOut]:
         async with limits.registering(redis, settings, client_address(request)):
             session = await service.register(db, settings, email=data.email, handle=data.handle,
                                              display_name=data.display_name,
                                              password=data.password)
-        return _tokens(session, settings)
+        mails = await recovery.after_register(db, settings, session.user_id)
+        return Response(_tokens(session, settings), status_code=201,
+                        background=BackgroundTask(send_all, settings, mails))
 
     @post("/login", status_code=200, summary="Exchange email and password for tokens")
     async def login(self, request: Request[Any, Any, Any], data: LoginIn, db: Database,

@@ -1,0 +1,43 @@
+"""Accounts: email verification, one-time tokens (reset, verify, email change), TOTP 2FA."""
+
+from domain.migrate import sql_migration
+
+ID = "2026-11-23T18:00:00:000023"
+VERSION = "1.38.0"
+DESCRIPTION = "accounts: email_verified_at, account_tokens, totp"
+
+# Accounts that existed before verification was introduced keep receiving email: they count as
+# verified from their creation. New registrations start unverified (NULL).
+forwards = sql_migration(ID, DESCRIPTION, """
+ALTER TABLE users ADD COLUMN email_verified_at TIMESTAMPTZ NULL;
+UPDATE users SET email_verified_at = created_at;
+
+CREATE TABLE account_tokens (
+    id          BIGSERIAL    PRIMARY KEY,
+    user_id     BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    purpose     VARCHAR(16)  NOT NULL CHECK (purpose IN ('reset', 'verify', 'email_change')),
+    token_hash  VARCHAR(64)  NOT NULL UNIQUE,
+    new_email   VARCHAR(254) NULL,
+    created_at  TIMESTAMPTZ  NOT NULL DEFAULT now(),
+    expires_at  TIMESTAMPTZ  NOT NULL,
+    used_at     TIMESTAMPTZ  NULL
+);
+CREATE INDEX account_tokens_user_idx ON account_tokens (user_id, purpose);
+CREATE INDEX account_tokens_expires_idx ON account_tokens (expires_at);
+
+CREATE TABLE user_totp (
+    user_id        BIGINT       PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    secret_enc     TEXT         NOT NULL,
+    confirmed_at   TIMESTAMPTZ  NULL,
+    last_step      BIGINT       NOT NULL DEFAULT 0,
+    created_at     TIMESTAMPTZ  NOT NULL DEFAULT now()
+);
+
+CREATE TABLE user_recovery_codes (
+    id          BIGSERIAL    PRIMARY KEY,
+    user_id     BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash   VARCHAR(64)  NOT NULL,
+    used_at     TIMESTAMPTZ  NULL,
+    UNIQUE (user_id, code_hash)
+);
+""")
