@@ -111,6 +111,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     forgot_address_window: int = 3600  # ... per this many seconds
     email_verification: str = "required"  # required: unverified accounts get no notification
     #                                       or digest email; optional: they do
+    totp_challenge_ttl: int = 300  # seconds between the password step and the code step
+    totp_attempt_rate: int = 5  # second-factor attempts per account ...
+    totp_attempt_window: int = 300  # ... per this many seconds
 
     @property
     def is_development(self) -> bool:
@@ -255,6 +258,9 @@ _ENV: list[tuple[str, str, type]] = [
     ("forgot_address_rate", "READALONG_FORGOT_ADDRESS_RATE", int),
     ("forgot_address_window", "READALONG_FORGOT_ADDRESS_WINDOW", int),
     ("email_verification", "READALONG_EMAIL_VERIFICATION", str),
+    ("totp_challenge_ttl", "READALONG_TOTP_CHALLENGE_TTL", int),
+    ("totp_attempt_rate", "READALONG_TOTP_ATTEMPT_RATE", int),
+    ("totp_attempt_window", "READALONG_TOTP_ATTEMPT_WINDOW", int),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

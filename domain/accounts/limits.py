@@ -74,3 +74,9 @@ async def check_account_mail(redis: Redis, settings: Settings, address: str,
     per_email = RateLimiter(redis, "forgot-email", settings.forgot_rate, settings.forgot_window)
     await _hit(per_address, address)
     await _hit(per_email, (email or "").strip().lower()[:254])
+
+
+async def check_code_attempt(redis: Redis, settings: Settings, user_id: int) -> None:
+    """Count one second-factor attempt of an account (`totp_attempt_rate` per window)."""
+    limiter = RateLimiter(redis, "2fa", settings.totp_attempt_rate, settings.totp_attempt_window)
+    await _hit(limiter, str(user_id))

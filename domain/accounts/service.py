@@ -10,7 +10,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.accounts import refresh as refresh_tokens
-from domain.accounts import revocation
+from domain.accounts import revocation, totp, twostep
 from domain.accounts.passwords import passwords_for
 from domain.accounts.rules import (
     check_password,
@@ -113,8 +113,10 @@ async def register(db: Database, settings: Settings, *, email: str, handle: str,
         return await _issue_session(conn, settings, user_id, "reader")
 
 
-async def login(db: Database, settings: Settings, *, email: str, password: str) -> AuthSession:
-    """Check the password (same cost for unknown emails) and start a new refresh family."""
+async def login(db: Database, settings: Settings, *, email: str,
+                password: str) -> AuthSession | twostep.Challenge:
+    """Check the password (same cost for unknown emails) and start a new refresh family, or,
+    when two-factor sign-in is on, answer a short-lived challenge for the code step."""
     if not isinstance(password, str) or len(password) > 1024:
         raise Unauthorized("wrong email or password", code="invalid_credentials")
     row = await db.pool.fetchrow(
@@ -127,8 +129,18 @@ async def login(db: Database, settings: Settings, *, email: str, password: str) 
     if passwords.needs_rehash(row["password_hash"]):
         await db.pool.execute("UPDATE users SET password_hash = $2 WHERE id = $1", row["id"],
                               await passwords.hash(password))
+    if await totp.enabled(db, int(row["id"])):
+        return twostep.challenge_for(settings, int(row["id"]))
     async with db.pool.acquire() as conn:
         return await _issue_session(conn, settings, int(row["id"]), str(row["role"]))
+
+
+async def login_second_step(db: Database, redis: Redis, settings: Settings, *,
+                            challenge: str, code: str) -> AuthSession:
+    """The code step of a two-factor sign-in: a new refresh family when the code is good."""
+    user_id, role = await twostep.second_step(db, redis, settings, challenge, code)
+    async with db.pool.acquire() as conn:
+        return await _issue_session(conn, settings, user_id, role)
 
 
 async def refresh(db: Database, redis: Redis, settings: Settings, token: str) -> AuthSession:

@@ -84,3 +84,27 @@ def verify_access_token(secret: str, token: str) -> Principal:
     return Principal(user_id=user_id, role=role, jti=claims["jti"], exp=int(claims["exp"]),
                      family=fam if isinstance(fam, str) else None, iat=iat,
                      issued_ms=ims if isinstance(ims, int) else iat * 1000)
+
+
+CHALLENGE_AUDIENCE = "readalong-2fa"
+
+
+def issue_challenge(secret: str, user_id: int, ttl: int) -> str:
+    """The short-lived token that proves the password step of a two-step sign-in."""
+    now = int(time.time())
+    return jwt.encode({"sub": str(user_id), "aud": CHALLENGE_AUDIENCE, "iss": ISSUER,
+                       "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex},
+                      secret, algorithm=ALGORITHM)
+
+
+def verify_challenge(secret: str, token: str) -> int:
+    """The user id of a valid challenge; 401 `invalid_challenge` otherwise (an access token
+    is not a challenge, nor the reverse: the audiences differ)."""
+    try:
+        claims = jwt.decode(token or "", secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                            audience=CHALLENGE_AUDIENCE,
+                            options={"require": ["exp", "sub", "aud"]})
+        return int(claims["sub"])
+    except (jwt.PyJWTError, TypeError, ValueError) as exc:
+        raise Unauthorized("the sign-in challenge is invalid or expired; sign in again",
+                           code="invalid_challenge") from exc

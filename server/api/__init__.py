@@ -9,6 +9,7 @@ def route_handlers() -> list[Any]:
     """Every REST controller of /api/v1 (add a context's controllers here)."""
     from server.api import (
         accounts,
+        accounts_2fa,
         accounts_recovery,
         admin_jobs,
         catalog,
@@ -23,6 +24,7 @@ def route_handlers() -> list[Any]:
 
     handlers: list[Any] = []
     handlers += accounts.CONTROLLERS + accounts_recovery.CONTROLLERS
+    handlers += accounts_2fa.CONTROLLERS
     handlers += profiles.CONTROLLERS
     handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS

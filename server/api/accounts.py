@@ -11,7 +11,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.params import Parameter
 from redis.asyncio import Redis
 
-from domain.accounts import limits, recovery, service
+from domain.accounts import limits, recovery, service, twostep
 from domain.accounts.mail import send_all
 from domain.accounts.tokens import Principal
 from domain.db import Database
@@ -74,7 +74,7 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _tokens(session: service.AuthSession, settings: Settings) -> TokensOut:
+def tokens_out(session: service.AuthSession, settings: Settings) -> TokensOut:
     return TokensOut(access_token=session.access_token, expires_in=settings.access_token_ttl,
                      expires_at=session.access_expires_at, refresh_token=session.refresh_token,
                      refresh_expires_at=session.refresh_expires_at, user_id=session.user_id,
@@ -93,21 +93,23 @@ class AuthController(Controller):
                                              display_name=data.display_name,
                                              password=data.password)
         mails = await recovery.after_register(db, settings, session.user_id)
-        return Response(_tokens(session, settings), status_code=201,
+        return Response(tokens_out(session, settings), status_code=201,
                         background=BackgroundTask(send_all, settings, mails))
 
     @post("/login", status_code=200, summary="Exchange email and password for tokens")
     async def login(self, request: Request[Any, Any, Any], data: LoginIn, db: Database,
-                    redis: Redis, settings: Settings) -> TokensOut:
+                    redis: Redis, settings: Settings) -> TokensOut | twostep.Challenge:
         await limits.check_login(redis, settings, client_address(request), data.email)
         session = await service.login(db, settings, email=data.email, password=data.password)
-        return _tokens(session, settings)
+        if isinstance(session, twostep.Challenge):
+            return session
+        return tokens_out(session, settings)
 
     @post("/refresh", status_code=200, summary="Rotate a refresh token for a new pair")
     async def refresh(self, data: RefreshIn, db: Database, redis: Redis,
                       settings: Settings) -> TokensOut:
         session = await service.refresh(db, redis, settings, data.refresh_token)
-        return _tokens(session, settings)
+        return tokens_out(session, settings)
 
     @post("/logout", status_code=204, summary="Revoke this device's session")
     async def logout(self, db: Database, redis: Redis, settings: Settings,
@@ -144,7 +146,7 @@ class MeController(Controller):
         session = await service.change_password(db, redis, settings, user,
                                                 current_password=data.current_password,
                                                 new_password=data.new_password)
-        return _tokens(session, settings)
+        return tokens_out(session, settings)
 
     @get("/follow-requests", summary="Pending requests to follow the caller")
     async def requests(self, db: Database, user: Principal, cursor: str | None = None,

@@ -1,0 +1,76 @@
+"""REST controllers of two-factor sign-in: enrol, confirm, disable, new recovery codes, and
+the code step of a login."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, post
+from redis.asyncio import Redis
+
+from domain.accounts import service, totp
+from domain.accounts.tokens import Principal
+from domain.db import Database
+from domain.settings import Settings
+from server.api.accounts import TokensOut, tokens_out
+
+
+class SecondStepIn(msgspec.Struct, forbid_unknown_fields=True):
+    challenge: str
+    code: str
+
+
+class PasswordIn(msgspec.Struct, forbid_unknown_fields=True):
+    password: str
+
+
+class CodeIn(msgspec.Struct, forbid_unknown_fields=True):
+    code: str
+
+
+class StepUpIn(msgspec.Struct, forbid_unknown_fields=True):
+    password: str
+    code: str
+
+
+class TwoFactorLoginController(Controller):
+    path = "/api/v1/auth/login"
+    tags = ["accounts"]
+
+    @post("/2fa", status_code=200,
+          summary="Second sign-in step: the challenge and an authenticator or recovery code")
+    async def second_step(self, data: SecondStepIn, db: Database, redis: Redis,
+                          settings: Settings) -> TokensOut:
+        session = await service.login_second_step(db, redis, settings,
+                                                  challenge=data.challenge, code=data.code)
+        return tokens_out(session, settings)
+
+
+class TwoFactorController(Controller):
+    path = "/api/v1/me/2fa"
+    tags = ["accounts"]
+
+    @post("/enrol", status_code=200,
+          summary="Start TOTP enrolment (password required): secret, otpauth URI, QR as SVG")
+    async def enrol(self, data: PasswordIn, db: Database, settings: Settings,
+                    user: Principal) -> totp.Enrolment:
+        return await totp.enrol(db, settings, user.user_id, data.password)
+
+    @post("/confirm", status_code=200,
+          summary="Turn 2FA on with a first code; answers ten recovery codes, shown once")
+    async def confirm(self, data: CodeIn, db: Database, settings: Settings,
+                      user: Principal) -> totp.RecoveryCodes:
+        return await totp.confirm(db, settings, user.user_id, data.code)
+
+    @post("/disable", status_code=204, summary="Turn 2FA off (password and a code)")
+    async def disable(self, data: StepUpIn, db: Database, settings: Settings,
+                      user: Principal) -> None:
+        await totp.disable(db, settings, user.user_id, data.password, data.code)
+
+    @post("/recovery-codes", status_code=200,
+          summary="New recovery codes (password and a code); the old set stops working")
+    async def regenerate(self, data: StepUpIn, db: Database, settings: Settings,
+                         user: Principal) -> totp.RecoveryCodes:
+        return await totp.regenerate(db, settings, user.user_id, data.password, data.code)
+
+
+CONTROLLERS = [TwoFactorLoginController, TwoFactorController]
