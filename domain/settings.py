@@ -114,6 +114,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     totp_challenge_ttl: int = 300  # seconds between the password step and the code step
     totp_attempt_rate: int = 5  # second-factor attempts per account ...
     totp_attempt_window: int = 300  # ... per this many seconds
+    oidc_issuer: str = ""  # OpenID provider (its discovery document); empty: sign-in off
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_uri: str = ""  # where the provider sends the browser back (the web client)
+    oidc_scopes: str = "openid email profile"
 
     @property
     def is_development(self) -> bool:
@@ -261,6 +266,11 @@ _ENV: list[tuple[str, str, type]] = [
     ("totp_challenge_ttl", "READALONG_TOTP_CHALLENGE_TTL", int),
     ("totp_attempt_rate", "READALONG_TOTP_ATTEMPT_RATE", int),
     ("totp_attempt_window", "READALONG_TOTP_ATTEMPT_WINDOW", int),
+    ("oidc_issuer", "READALONG_OIDC_ISSUER", str),
+    ("oidc_client_id", "READALONG_OIDC_CLIENT_ID", str),
+    ("oidc_client_secret", "READALONG_OIDC_CLIENT_SECRET", str),
+    ("oidc_redirect_uri", "READALONG_OIDC_REDIRECT_URI", str),
+    ("oidc_scopes", "READALONG_OIDC_SCOPES", str),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

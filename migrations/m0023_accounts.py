@@ -1,10 +1,11 @@
-"""Accounts: email verification, one-time tokens (reset, verify, email change), TOTP 2FA."""
+"""Accounts: email verification, one-time tokens (reset, verify, email change), TOTP 2FA,
+identity-provider links."""
 
 from domain.migrate import sql_migration
 
 ID = "2026-11-23T18:00:00:000023"
 VERSION = "1.38.0"
-DESCRIPTION = "accounts: email_verified_at, account_tokens, totp"
+DESCRIPTION = "accounts: email_verified_at, account_tokens, totp, identities"
 
 # Accounts that existed before verification was introduced keep receiving email: they count as
 # verified from their creation. New registrations start unverified (NULL).
@@ -40,4 +41,15 @@ CREATE TABLE user_recovery_codes (
     used_at     TIMESTAMPTZ  NULL,
     UNIQUE (user_id, code_hash)
 );
+
+CREATE TABLE user_identities (
+    id          BIGSERIAL    PRIMARY KEY,
+    user_id     BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    issuer      TEXT         NOT NULL,
+    subject     TEXT         NOT NULL,
+    email       VARCHAR(254) NULL,
+    created_at  TIMESTAMPTZ  NOT NULL DEFAULT now(),
+    UNIQUE (issuer, subject)
+);
+CREATE INDEX user_identities_user_idx ON user_identities (user_id);
 """)

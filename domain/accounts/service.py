@@ -67,7 +67,7 @@ def _conflict_for(exc: asyncpg.UniqueViolationError) -> Conflict:
     return Conflict("this handle is taken", code="handle_taken", field="handle")
 
 
-async def _issue_session(conn: asyncpg.Connection, settings: Settings, user_id: int,
+async def issue_session(conn: asyncpg.Connection, settings: Settings, user_id: int,
                          role: str) -> AuthSession:
     issued, _ = await refresh_tokens.issue(conn, user_id, settings.refresh_token_ttl)
     access, exp = issue_access_token(settings.secret_key, user_id, role,
@@ -77,7 +77,7 @@ async def _issue_session(conn: asyncpg.Connection, settings: Settings, user_id: 
                        user_id=user_id, role=role)
 
 
-async def _create_user(db: Database, *, email: str, handle: str, display_name: str,
+async def create_user(db: Database, *, email: str, handle: str, display_name: str,
                        password: str, role: str, allow_reserved: bool,
                        settings: Settings | None) -> tuple[int, str]:
     """Validate every field (in a stable order), hash, insert; returns (id, handle)."""
@@ -106,11 +106,11 @@ async def _create_user(db: Database, *, email: str, handle: str, display_name: s
 async def register(db: Database, settings: Settings, *, email: str, handle: str,
                    display_name: str, password: str) -> AuthSession:
     """Create a reader account and log it in (a new refresh family)."""
-    user_id, _ = await _create_user(db, email=email, handle=handle, display_name=display_name,
+    user_id, _ = await create_user(db, email=email, handle=handle, display_name=display_name,
                                     password=password, role="reader", allow_reserved=False,
                                     settings=settings)
     async with db.pool.acquire() as conn:
-        return await _issue_session(conn, settings, user_id, "reader")
+        return await issue_session(conn, settings, user_id, "reader")
 
 
 async def login(db: Database, settings: Settings, *, email: str,
@@ -132,7 +132,7 @@ async def login(db: Database, settings: Settings, *, email: str,
     if await totp.enabled(db, int(row["id"])):
         return twostep.challenge_for(settings, int(row["id"]))
     async with db.pool.acquire() as conn:
-        return await _issue_session(conn, settings, int(row["id"]), str(row["role"]))
+        return await issue_session(conn, settings, int(row["id"]), str(row["role"]))
 
 
 async def login_second_step(db: Database, redis: Redis, settings: Settings, *,
@@ -140,7 +140,7 @@ async def login_second_step(db: Database, redis: Redis, settings: Settings, *,
     """The code step of a two-factor sign-in: a new refresh family when the code is good."""
     user_id, role = await twostep.second_step(db, redis, settings, challenge, code)
     async with db.pool.acquire() as conn:
-        return await _issue_session(conn, settings, user_id, role)
+        return await issue_session(conn, settings, user_id, role)
 
 
 async def refresh(db: Database, redis: Redis, settings: Settings, token: str) -> AuthSession:
@@ -202,7 +202,7 @@ async def get_account(db: Database, user_id: int) -> Account:
 async def create_admin(db: Database, *, email: str, handle: str, password: str,
                        settings: Settings | None = None) -> int:
     """Create an admin account (the `readalong createadmin` command); returns its id."""
-    user_id, _ = await _create_user(db, email=email, handle=handle, display_name=handle,
+    user_id, _ = await create_user(db, email=email, handle=handle, display_name=handle,
                                     password=password, role="admin", allow_reserved=True,
                                     settings=settings)
     log.info("created admin @%s (id %s)", handle, user_id)
@@ -255,4 +255,4 @@ async def change_password(db: Database, redis: Redis, settings: Settings, princi
     await revocation.revoke_user(redis, principal.user_id,
                                  settings.access_token_ttl + REVOCATION_SLACK)
     async with db.pool.acquire() as conn:
-        return await _issue_session(conn, settings, principal.user_id, str(row["role"]))
+        return await issue_session(conn, settings, principal.user_id, str(row["role"]))

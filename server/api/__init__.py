@@ -10,6 +10,7 @@ def route_handlers() -> list[Any]:
     from server.api import (
         accounts,
         accounts_2fa,
+        accounts_oidc,
         accounts_recovery,
         admin_jobs,
         catalog,
@@ -24,7 +25,7 @@ def route_handlers() -> list[Any]:
 
     handlers: list[Any] = []
     handlers += accounts.CONTROLLERS + accounts_recovery.CONTROLLERS
-    handlers += accounts_2fa.CONTROLLERS
+    handlers += accounts_2fa.CONTROLLERS + accounts_oidc.CONTROLLERS
     handlers += profiles.CONTROLLERS
     handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS

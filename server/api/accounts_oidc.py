@@ -1,0 +1,62 @@
+"""REST controllers of sign-in with an OpenID Connect provider, and linking one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from redis.asyncio import Redis
+
+from domain.accounts import federated, limits, oidc, twostep
+from domain.accounts.tokens import Principal
+from domain.db import Database
+from domain.settings import Settings
+from server.api.accounts import TokensOut, client_address, tokens_out
+
+
+class CallbackIn(msgspec.Struct, forbid_unknown_fields=True):
+    code: str
+    state: str
+
+
+class OidcTokensOut(TokensOut):
+    """The token pair, and whether this sign-in created or linked the account."""
+
+    created: bool = False
+    linked: bool = False
+
+
+class OidcController(Controller):
+    path = "/api/v1/auth/oidc"
+    tags = ["accounts"]
+
+    @get("/start", summary="Start signing in with the identity provider (its URL to open)")
+    async def start(self, redis: Redis, settings: Settings) -> oidc.Started:
+        return await oidc.start(redis, settings)
+
+    @post("/callback", status_code=200,
+          summary="Finish the provider sign-in with the code and state it sent back")
+    async def callback(self, request: Request[Any, Any, Any], data: CallbackIn, db: Database,
+                       redis: Redis, settings: Settings) -> OidcTokensOut | twostep.Challenge:
+        await limits.check_login(redis, settings, client_address(request), "oidc")
+        outcome, session = await federated.sign_in(db, redis, settings, code=data.code,
+                                                   state=data.state)
+        if isinstance(session, twostep.Challenge):
+            return session
+        pair = tokens_out(session, settings)
+        return OidcTokensOut(**{f: getattr(pair, f) for f in TokensOut.__struct_fields__},
+                             created=outcome.created, linked=outcome.linked)
+
+
+class OidcLinkController(Controller):
+    path = "/api/v1/me/oidc"
+    tags = ["accounts"]
+
+    @post("/link", status_code=200,
+          summary="Start linking the identity provider to the signed-in account")
+    async def link(self, redis: Redis, settings: Settings, user: Principal) -> oidc.Started:
+        return await federated.start_link(redis, settings, user)
+
+
+CONTROLLERS = [OidcController, OidcLinkController]
