@@ -11,6 +11,9 @@ DESCRIPTION = "accounts: email_verified_at, account_tokens, totp, identities"
 # verified from their creation. New registrations start unverified (NULL).
 forwards = sql_migration(ID, DESCRIPTION, """
 ALTER TABLE users ADD COLUMN email_verified_at TIMESTAMPTZ NULL;
+ALTER TABLE users ADD COLUMN suspended_at TIMESTAMPTZ NULL;
+ALTER TABLE users ADD COLUMN suspended_reason TEXT NULL;
+ALTER TABLE users ADD COLUMN avatar_key TEXT NULL;
 UPDATE users SET email_verified_at = created_at;
 
 CREATE TABLE account_tokens (

@@ -69,6 +69,10 @@ def _conflict_for(exc: asyncpg.UniqueViolationError) -> Conflict:
 
 async def issue_session(conn: asyncpg.Connection, settings: Settings, user_id: int,
                          role: str) -> AuthSession:
+    """A new refresh family and access token; refused (403) for a suspended account, whatever
+    the way in (password, second factor, identity provider)."""
+    if await conn.fetchval("SELECT suspended_at IS NOT NULL FROM users WHERE id = $1", user_id):
+        raise Forbidden("this account is suspended", code="account_suspended")
     issued, _ = await refresh_tokens.issue(conn, user_id, settings.refresh_token_ttl)
     access, exp = issue_access_token(settings.secret_key, user_id, role,
                                      settings.access_token_ttl, family=issued.family)

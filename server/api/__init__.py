@@ -10,6 +10,7 @@ def route_handlers() -> list[Any]:
     from server.api import (
         accounts,
         accounts_2fa,
+        accounts_admin,
         accounts_oidc,
         accounts_recovery,
         admin_jobs,
@@ -26,6 +27,7 @@ def route_handlers() -> list[Any]:
     handlers: list[Any] = []
     handlers += accounts.CONTROLLERS + accounts_recovery.CONTROLLERS
     handlers += accounts_2fa.CONTROLLERS + accounts_oidc.CONTROLLERS
+    handlers += accounts_admin.CONTROLLERS
     handlers += profiles.CONTROLLERS
     handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS
