@@ -119,6 +119,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     oidc_client_secret: str = ""
     oidc_redirect_uri: str = ""  # where the provider sends the browser back (the web client)
     oidc_scopes: str = "openid email profile"
+    avatar_max_bytes: int = 1048576  # upload size limit (at most READALONG_MAX_BODY_BYTES)
+    avatar_max_pixels: int = 16_777_216  # width x height limit, checked before decoding
 
     @property
     def is_development(self) -> bool:
@@ -271,6 +273,8 @@ _ENV: list[tuple[str, str, type]] = [
     ("oidc_client_secret", "READALONG_OIDC_CLIENT_SECRET", str),
     ("oidc_redirect_uri", "READALONG_OIDC_REDIRECT_URI", str),
     ("oidc_scopes", "READALONG_OIDC_SCOPES", str),
+    ("avatar_max_bytes", "READALONG_AVATAR_MAX_BYTES", int),
+    ("avatar_max_pixels", "READALONG_AVATAR_MAX_PIXELS", int),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

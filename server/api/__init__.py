@@ -11,6 +11,7 @@ def route_handlers() -> list[Any]:
         accounts,
         accounts_2fa,
         accounts_admin,
+        accounts_avatars,
         accounts_oidc,
         accounts_recovery,
         admin_jobs,
@@ -27,7 +28,7 @@ def route_handlers() -> list[Any]:
     handlers: list[Any] = []
     handlers += accounts.CONTROLLERS + accounts_recovery.CONTROLLERS
     handlers += accounts_2fa.CONTROLLERS + accounts_oidc.CONTROLLERS
-    handlers += accounts_admin.CONTROLLERS
+    handlers += accounts_admin.CONTROLLERS + accounts_avatars.CONTROLLERS
     handlers += profiles.CONTROLLERS
     handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS
