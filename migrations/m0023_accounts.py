@@ -55,4 +55,27 @@ CREATE TABLE user_identities (
     UNIQUE (issuer, subject)
 );
 CREATE INDEX user_identities_user_idx ON user_identities (user_id);
+
+-- one row per refresh family (a signed-in device): where it signed in from, when last used
+CREATE TABLE user_devices (
+    family        VARCHAR(64)  PRIMARY KEY,
+    user_id       BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at    TIMESTAMPTZ  NOT NULL DEFAULT now(),
+    last_used_at  TIMESTAMPTZ  NOT NULL DEFAULT now(),
+    address       TEXT         NOT NULL DEFAULT '',
+    user_agent    TEXT         NOT NULL DEFAULT ''
+);
+CREATE INDEX user_devices_user_idx ON user_devices (user_id, last_used_at DESC);
+
+-- security-relevant events of an account, readable by its owner and by admins
+CREATE TABLE security_events (
+    id          BIGSERIAL    PRIMARY KEY,
+    user_id     BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    kind        VARCHAR(40)  NOT NULL,
+    address     TEXT         NOT NULL DEFAULT '',
+    user_agent  TEXT         NOT NULL DEFAULT '',
+    detail      JSONB        NOT NULL DEFAULT '{}',
+    created_at  TIMESTAMPTZ  NOT NULL DEFAULT now()
+);
+CREATE INDEX security_events_user_idx ON security_events (user_id, id DESC);
 """)

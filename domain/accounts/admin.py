@@ -81,6 +81,16 @@ async def list_users(db: Database, actor: Principal, *, q: str | None, cursor: s
         str(items[-1].id).encode()).decode().rstrip("=") if more else None)
 
 
+async def user_id_of(db: Database, actor: Principal, handle: str) -> int:
+    """(Admins only) the id of the user with this handle; 404 `user_not_found`."""
+    _admin_only(actor)
+    user_id = await db.pool.fetchval("SELECT id FROM users WHERE lower(handle) = lower($1)",
+                                     handle)
+    if user_id is None:
+        raise NotFound("no such user", code="user_not_found")
+    return int(user_id)
+
+
 async def _target(db: Database, actor: Principal, handle: str) -> int:
     _admin_only(actor)
     user_id = await db.pool.fetchval("SELECT id FROM users WHERE lower(handle) = lower($1)",

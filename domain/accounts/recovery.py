@@ -13,7 +13,7 @@ import asyncpg
 import msgspec
 from redis.asyncio import Redis
 
-from domain.accounts import onetime, revocation
+from domain.accounts import audit, onetime, revocation
 from domain.accounts.mail import Mail, link
 from domain.accounts.passwords import passwords_for
 from domain.accounts.rules import check_password, normalize_email
@@ -81,6 +81,7 @@ async def reset_password(db: Database, redis: Redis, settings: Settings, token: 
                            "WHERE user_id = $1 AND revoked_at IS NULL", used.user_id)
     await revocation.revoke_user(redis, used.user_id,
                                  settings.access_token_ttl + REVOCATION_SLACK)
+    await audit.record(db, used.user_id, "password_reset")
     return [Mail(to=row["email"], subject="Your Readalong password was changed", lines=[
         "The password of your Readalong account was just reset, and every device was signed "
         "out.",
@@ -181,4 +182,6 @@ async def verify_email(db: Database, settings: Settings, token: str) -> tuple[Em
     except asyncpg.UniqueViolationError as exc:  # someone registered the address meanwhile
         raise Conflict("an account with this email already exists", code="email_taken",
                        field="token") from exc
+    if mails:
+        await audit.record(db, used.user_id, "email_changed", new_email=used.new_email)
     return await email_state(db, used.user_id), mails

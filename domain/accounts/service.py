@@ -9,8 +9,8 @@ import asyncpg
 import msgspec
 from redis.asyncio import Redis
 
+from domain.accounts import audit, revocation, totp, twostep
 from domain.accounts import refresh as refresh_tokens
-from domain.accounts import revocation, totp, twostep
 from domain.accounts.passwords import passwords_for
 from domain.accounts.rules import (
     check_password,
@@ -117,8 +117,8 @@ async def register(db: Database, settings: Settings, *, email: str, handle: str,
         return await issue_session(conn, settings, user_id, "reader")
 
 
-async def login(db: Database, settings: Settings, *, email: str,
-                password: str) -> AuthSession | twostep.Challenge:
+async def login(db: Database, settings: Settings, *, email: str, password: str,
+                client: audit.Client | None = None) -> AuthSession | twostep.Challenge:
     """Check the password (same cost for unknown emails) and start a new refresh family, or,
     when two-factor sign-in is on, answer a short-lived challenge for the code step."""
     if not isinstance(password, str) or len(password) > 1024:
@@ -129,6 +129,8 @@ async def login(db: Database, settings: Settings, *, email: str,
     passwords = passwords_for(settings)
     ok = await passwords.verify(row["password_hash"] if row else None, password)
     if row is None or not ok:
+        if row is not None:
+            await audit.record(db, int(row["id"]), "sign_in_failed", client)
         raise Unauthorized("wrong email or password", code="invalid_credentials")
     if passwords.needs_rehash(row["password_hash"]):
         await db.pool.execute("UPDATE users SET password_hash = $2 WHERE id = $1", row["id"],
@@ -140,9 +142,10 @@ async def login(db: Database, settings: Settings, *, email: str,
 
 
 async def login_second_step(db: Database, redis: Redis, settings: Settings, *,
-                            challenge: str, code: str) -> AuthSession:
+                            challenge: str, code: str,
+                            client: audit.Client | None = None) -> AuthSession:
     """The code step of a two-factor sign-in: a new refresh family when the code is good."""
-    user_id, role = await twostep.second_step(db, redis, settings, challenge, code)
+    user_id, role = await twostep.second_step(db, redis, settings, challenge, code, client)
     async with db.pool.acquire() as conn:
         return await issue_session(conn, settings, user_id, role)
 

@@ -116,12 +116,15 @@ async def _use_recovery(db: Database, settings: Settings, user_id: int, code: st
         "AND used_at IS NULL RETURNING 1", user_id, _code_hash(settings, code)))
 
 
-async def check_code(db: Database, settings: Settings, user_id: int, code: str) -> None:
-    """A second factor: a fresh TOTP code or an unused recovery code; else 401."""
+async def check_code(db: Database, settings: Settings, user_id: int, code: str) -> str:
+    """A second factor: a fresh TOTP code or an unused recovery code (which of the two it
+    was: `totp` / `recovery`); else 401."""
     code = (code or "").strip()[:64]
-    if not await _use_totp(db, settings, user_id, code.replace(" ", ""), confirmed=True) and \
-            not await _use_recovery(db, settings, user_id, code):
-        raise Unauthorized("the code is wrong or was already used", code="invalid_code")
+    if await _use_totp(db, settings, user_id, code.replace(" ", ""), confirmed=True):
+        return "totp"
+    if await _use_recovery(db, settings, user_id, code):
+        return "recovery"
+    raise Unauthorized("the code is wrong or was already used", code="invalid_code")
 
 
 async def _new_codes(db: Database, settings: Settings, user_id: int) -> RecoveryCodes:

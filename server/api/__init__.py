@@ -14,6 +14,7 @@ def route_handlers() -> list[Any]:
         accounts_avatars,
         accounts_oidc,
         accounts_recovery,
+        accounts_security,
         admin_jobs,
         catalog,
         catchup,
@@ -29,6 +30,7 @@ def route_handlers() -> list[Any]:
     handlers += accounts.CONTROLLERS + accounts_recovery.CONTROLLERS
     handlers += accounts_2fa.CONTROLLERS + accounts_oidc.CONTROLLERS
     handlers += accounts_admin.CONTROLLERS + accounts_avatars.CONTROLLERS
+    handlers += accounts_security.CONTROLLERS
     handlers += profiles.CONTROLLERS
     handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS

@@ -11,7 +11,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.params import Parameter
 from redis.asyncio import Redis
 
-from domain.accounts import limits, recovery, service, twostep
+from domain.accounts import audit, limits, recovery, service, twostep
 from domain.accounts.mail import send_all
 from domain.accounts.tokens import Principal
 from domain.db import Database
@@ -74,6 +74,11 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def client_of(request: Request[Any, Any, Any]) -> audit.Client:
+    return audit.Client(address=client_address(request),
+                        user_agent=request.headers.get("user-agent", ""))
+
+
 def tokens_out(session: service.AuthSession, settings: Settings) -> TokensOut:
     return TokensOut(access_token=session.access_token, expires_in=settings.access_token_ttl,
                      expires_at=session.access_expires_at, refresh_token=session.refresh_token,
@@ -93,6 +98,8 @@ class AuthController(Controller):
                                              display_name=data.display_name,
                                              password=data.password)
         mails = await recovery.after_register(db, settings, session.user_id)
+        await audit.signed_in(db, session.user_id, session.family, client_of(request),
+                              "register")
         return Response(tokens_out(session, settings), status_code=201,
                         background=BackgroundTask(send_all, settings, mails))
 
@@ -100,15 +107,19 @@ class AuthController(Controller):
     async def login(self, request: Request[Any, Any, Any], data: LoginIn, db: Database,
                     redis: Redis, settings: Settings) -> TokensOut | twostep.Challenge:
         await limits.check_login(redis, settings, client_address(request), data.email)
-        session = await service.login(db, settings, email=data.email, password=data.password)
+        session = await service.login(db, settings, email=data.email, password=data.password,
+                                      client=client_of(request))
         if isinstance(session, twostep.Challenge):
             return session
+        await audit.signed_in(db, session.user_id, session.family, client_of(request),
+                              "password")
         return tokens_out(session, settings)
 
     @post("/refresh", status_code=200, summary="Rotate a refresh token for a new pair")
-    async def refresh(self, data: RefreshIn, db: Database, redis: Redis,
-                      settings: Settings) -> TokensOut:
+    async def refresh(self, request: Request[Any, Any, Any], data: RefreshIn, db: Database,
+                      redis: Redis, settings: Settings) -> TokensOut:
         session = await service.refresh(db, redis, settings, data.refresh_token)
+        await audit.touch_device(db, session.user_id, session.family, client_of(request))
         return tokens_out(session, settings)
 
     @post("/logout", status_code=204, summary="Revoke this device's session")
@@ -141,11 +152,14 @@ class MeController(Controller):
 
     @post("/password", status_code=200,
           summary="Change the password; every other session is revoked, a new pair returned")
-    async def change_password(self, db: Database, redis: Redis, settings: Settings,
-                              user: Principal, data: PasswordChangeIn) -> TokensOut:
+    async def change_password(self, request: Request[Any, Any, Any], db: Database,
+                              redis: Redis, settings: Settings, user: Principal,
+                              data: PasswordChangeIn) -> TokensOut:
         session = await service.change_password(db, redis, settings, user,
                                                 current_password=data.current_password,
                                                 new_password=data.new_password)
+        await audit.record(db, user.user_id, "password_changed", client_of(request))
+        await audit.touch_device(db, session.user_id, session.family, client_of(request))
         return tokens_out(session, settings)
 
     @get("/follow-requests", summary="Pending requests to follow the caller")
@@ -186,9 +200,13 @@ class AdminUsersController(Controller):
     tags = ["admin"]
 
     @put("/{handle:str}/role", summary="Change a user's role (admins only)")
-    async def set_role(self, db: Database, redis: Redis, settings: Settings, user: Principal,
-                       handle: str, data: RoleIn) -> service.Account:
-        return await service.set_role(db, redis, settings, user, handle, data.role)
+    async def set_role(self, request: Request[Any, Any, Any], db: Database, redis: Redis,
+                       settings: Settings, user: Principal, handle: str,
+                       data: RoleIn) -> service.Account:
+        account = await service.set_role(db, redis, settings, user, handle, data.role)
+        await audit.record(db, account.id, "role_changed", client_of(request),
+                           role=account.role, by=user.user_id)
+        return account
 
 
 CONTROLLERS = [AuthController, MeController, AdminUsersController]

@@ -3,15 +3,17 @@ the code step of a login."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
-from litestar import Controller, post
+from litestar import Controller, Request, post
 from redis.asyncio import Redis
 
-from domain.accounts import service, totp
+from domain.accounts import audit, service, totp
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.settings import Settings
-from server.api.accounts import TokensOut, tokens_out
+from server.api.accounts import TokensOut, client_of, tokens_out
 
 
 class SecondStepIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -38,10 +40,12 @@ class TwoFactorLoginController(Controller):
 
     @post("/2fa", status_code=200,
           summary="Second sign-in step: the challenge and an authenticator or recovery code")
-    async def second_step(self, data: SecondStepIn, db: Database, redis: Redis,
-                          settings: Settings) -> TokensOut:
-        session = await service.login_second_step(db, redis, settings,
-                                                  challenge=data.challenge, code=data.code)
+    async def second_step(self, request: Request[Any, Any, Any], data: SecondStepIn,
+                          db: Database, redis: Redis, settings: Settings) -> TokensOut:
+        client = client_of(request)
+        session = await service.login_second_step(db, redis, settings, challenge=data.challenge,
+                                                  code=data.code, client=client)
+        await audit.signed_in(db, session.user_id, session.family, client, "password+code")
         return tokens_out(session, settings)
 
 
@@ -57,20 +61,25 @@ class TwoFactorController(Controller):
 
     @post("/confirm", status_code=200,
           summary="Turn 2FA on with a first code; answers ten recovery codes, shown once")
-    async def confirm(self, data: CodeIn, db: Database, settings: Settings,
-                      user: Principal) -> totp.RecoveryCodes:
-        return await totp.confirm(db, settings, user.user_id, data.code)
+    async def confirm(self, request: Request[Any, Any, Any], data: CodeIn, db: Database,
+                      settings: Settings, user: Principal) -> totp.RecoveryCodes:
+        codes = await totp.confirm(db, settings, user.user_id, data.code)
+        await audit.record(db, user.user_id, "totp_enabled", client_of(request))
+        return codes
 
     @post("/disable", status_code=204, summary="Turn 2FA off (password and a code)")
-    async def disable(self, data: StepUpIn, db: Database, settings: Settings,
-                      user: Principal) -> None:
+    async def disable(self, request: Request[Any, Any, Any], data: StepUpIn, db: Database,
+                      settings: Settings, user: Principal) -> None:
         await totp.disable(db, settings, user.user_id, data.password, data.code)
+        await audit.record(db, user.user_id, "totp_disabled", client_of(request))
 
     @post("/recovery-codes", status_code=200,
           summary="New recovery codes (password and a code); the old set stops working")
-    async def regenerate(self, data: StepUpIn, db: Database, settings: Settings,
-                         user: Principal) -> totp.RecoveryCodes:
-        return await totp.regenerate(db, settings, user.user_id, data.password, data.code)
+    async def regenerate(self, request: Request[Any, Any, Any], data: StepUpIn, db: Database,
+                         settings: Settings, user: Principal) -> totp.RecoveryCodes:
+        codes = await totp.regenerate(db, settings, user.user_id, data.password, data.code)
+        await audit.record(db, user.user_id, "recovery_codes_regenerated", client_of(request))
+        return codes
 
 
 CONTROLLERS = [TwoFactorLoginController, TwoFactorController]

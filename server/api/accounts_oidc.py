@@ -8,11 +8,11 @@ import msgspec
 from litestar import Controller, Request, get, post
 from redis.asyncio import Redis
 
-from domain.accounts import federated, limits, oidc, twostep
+from domain.accounts import audit, federated, limits, oidc, twostep
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.settings import Settings
-from server.api.accounts import TokensOut, client_address, tokens_out
+from server.api.accounts import TokensOut, client_address, client_of, tokens_out
 
 
 class CallbackIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -44,6 +44,11 @@ class OidcController(Controller):
                                                    state=data.state)
         if isinstance(session, twostep.Challenge):
             return session
+        if outcome.linked:
+            await audit.record(db, outcome.user_id, "provider_linked", client_of(request),
+                               issuer=settings.oidc_issuer)
+        await audit.signed_in(db, session.user_id, session.family, client_of(request),
+                              "provider")
         pair = tokens_out(session, settings)
         return OidcTokensOut(**{f: getattr(pair, f) for f in TokensOut.__struct_fields__},
                              created=outcome.created, linked=outcome.linked)
