@@ -4,8 +4,8 @@ RATE_LIMIT = "ra:rl:"            # ra:rl:<limiter>:<key> -> GCRA theoretical arr
 REVOKED_FAMILY = "ra:revoked:fam:"  # ra:revoked:fam:<family> -> 1 (TTL = access token TTL)
 # ra:revoked:user:<id> -> epoch ms; tokens issued before are dead
 REVOKED_USER = "ra:revoked:user:"
-REVOKED_USER = "ra:revoked:user:"   # ra:revoked:user:<id> -> epoch ms; tokens issued before are dead
-OIDC_STATE = "ra:oidc:"         # ra:oidc:<state> -> pending OpenID sign-in (nonce, PKCE verifier), 10 min
+# ra:oidc:<state> -> a pending OpenID sign-in (nonce, PKCE verifier, account to link), 10 min
+OIDC_STATE = "ra:oidc:"
 HUB_CHANNEL = "ra:ch:"           # ra:ch:<room> -> pub/sub channel of a room
 HUB_CONTROL = "ra:ctl"           # control channel: revocations, kicks, node lifecycle
 HISTORY = "ra:hist:"             # ra:hist:<room> -> stream of recent events
