@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.openapi import ResponseSpec
 from redis.asyncio import Redis
 
 from domain.accounts import audit, federated, limits, oidc, twostep
@@ -13,6 +14,16 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.settings import Settings
 from server.api.accounts import TokensOut, client_address, client_of, tokens_out
+from server.openapi import Problem
+from server.problems import PROBLEM_JSON
+
+PROVIDER_ERRORS = {
+    404: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, generate_examples=False,
+                      description="No identity provider is configured (`oidc_not_configured`)"),
+    502: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, generate_examples=False,
+                      description="The identity provider did not answer "
+                                  "(`oidc_provider_unavailable`)"),
+}
 
 
 class CallbackIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -31,11 +42,12 @@ class OidcController(Controller):
     path = "/api/v1/auth/oidc"
     tags = ["accounts"]
 
-    @get("/start", summary="Start signing in with the identity provider (its URL to open)")
+    @get("/start", summary="Start signing in with the identity provider (its URL to open)",
+         responses=PROVIDER_ERRORS)
     async def start(self, redis: Redis, settings: Settings) -> oidc.Started:
         return await oidc.start(redis, settings)
 
-    @post("/callback", status_code=200,
+    @post("/callback", status_code=200, responses=PROVIDER_ERRORS,
           summary="Finish the provider sign-in with the code and state it sent back")
     async def callback(self, request: Request[Any, Any, Any], data: CallbackIn, db: Database,
                        redis: Redis, settings: Settings) -> OidcTokensOut | twostep.Challenge:
@@ -58,7 +70,7 @@ class OidcLinkController(Controller):
     path = "/api/v1/me/oidc"
     tags = ["accounts"]
 
-    @post("/link", status_code=200,
+    @post("/link", status_code=200, responses=PROVIDER_ERRORS,
           summary="Start linking the identity provider to the signed-in account")
     async def link(self, redis: Redis, settings: Settings, user: Principal) -> oidc.Started:
         return await federated.start_link(redis, settings, user)
