@@ -14,6 +14,8 @@ ALTER TABLE users ADD COLUMN email_verified_at TIMESTAMPTZ NULL;
 ALTER TABLE users ADD COLUMN suspended_at TIMESTAMPTZ NULL;
 ALTER TABLE users ADD COLUMN suspended_reason TEXT NULL;
 ALTER TABLE users ADD COLUMN avatar_key TEXT NULL;
+-- false for an account made by a provider sign-in until its owner sets a password
+ALTER TABLE users ADD COLUMN has_password BOOLEAN NOT NULL DEFAULT true;
 UPDATE users SET email_verified_at = created_at;
 
 CREATE TABLE account_tokens (

@@ -67,7 +67,7 @@ async def _callback(api: httpx.AsyncClient, body: dict[str, str]) -> httpx.Respo
 async def test_provider_sign_in_creates_then_signs_in_the_same_account(
         api: httpx.AsyncClient, idp: Provider, unique: str) -> None:
     """A new provider identity gets a verified account; signing in again reaches it; the state
-    works once."""
+    works once; the provider cannot be unlinked from an account with no password."""
     who = {"sub": f"sub-{unique}", "email": f"oidc{unique}@corp.test", "email_verified": True,
            "name": "Olga Idp"}
     body = await _browser(api, idp, who)
@@ -83,6 +83,9 @@ async def test_provider_sign_in_creates_then_signs_in_the_same_account(
     r = await _callback(api, await _browser(api, idp, who))
     assert r.status_code == 200 and r.json()["user_id"] == first["user_id"]
     assert r.json()["created"] is False
+    only = await api.delete("/api/v1/me/oidc/link",
+                            headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+    assert only.status_code == 409 and only.json()["code"] == "last_sign_in_method"
 
 
 async def test_forged_token_and_wrong_nonce_are_refused(api: httpx.AsyncClient, idp: Provider,
@@ -109,7 +112,7 @@ async def test_forged_token_and_wrong_nonce_are_refused(api: httpx.AsyncClient, 
 async def test_matching_email_does_not_take_over_an_account(api: httpx.AsyncClient,
                                                             idp: Provider, unique: str) -> None:
     """A provider identity with someone's email is refused until that someone, signed in,
-    links it; afterwards it signs in to their account."""
+    links it; afterwards it signs in to their account, until they unlink it."""
     owner = await register(api, unique, prefix="own")
     who = {"sub": f"evil-{unique}", "email": owner.email, "email_verified": True}
     r = await _callback(api, await _browser(api, idp, who))
@@ -118,6 +121,10 @@ async def test_matching_email_does_not_take_over_an_account(api: httpx.AsyncClie
     assert linked.status_code == 200 and linked.json()["linked"] is True
     r = await _callback(api, await _browser(api, idp, who))
     assert r.status_code == 200 and r.json()["user_id"] == owner.id
+    off = await api.delete("/api/v1/me/oidc/link", headers=owner.headers)
+    assert off.status_code == 204  # the owner still has a password
+    r = await _callback(api, await _browser(api, idp, who))
+    assert r.status_code == 409 and r.json()["code"] == "oidc_link_required"
     unverified = {"sub": f"u-{unique}", "email": f"x{unique}@corp.test",
                   "email_verified": False}
     r = await _callback(api, await _browser(api, idp, unverified))

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from domain.accounts import oidc, service, totp, twostep
 from domain.accounts.tokens import Principal
 from domain.db import Database
-from domain.errors import Conflict
+from domain.errors import Conflict, NotFound
 from domain.settings import Settings
 
 
@@ -34,7 +34,8 @@ async def _create(db: Database, settings: Settings, identity: oidc.Identity) -> 
                 raise
     if user_id is None:
         raise Conflict("could not pick a handle; try again", code="handle_taken")
-    await db.pool.execute("UPDATE users SET email_verified_at = now() WHERE id = $1", user_id)
+    await db.pool.execute("UPDATE users SET email_verified_at = now(), has_password = false "
+                          "WHERE id = $1", user_id)
     return user_id
 
 
@@ -57,3 +58,23 @@ async def sign_in(db: Database, redis: Redis, settings: Settings, *, code: str,
 async def start_link(redis: Redis, settings: Settings, principal: Principal) -> oidc.Started:
     """A signed-in user starts linking the provider to their account."""
     return await oidc.start(redis, settings, link_user_id=principal.user_id)
+
+
+async def unlink(db: Database, settings: Settings, principal: Principal) -> None:
+    """Remove the caller's link to the provider, unless it is their only way to sign in (an
+    account the provider created, whose owner never set a password: 409
+    `last_sign_in_method`; "forgot password" sets one)."""
+    async with db.pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT u.has_password, (SELECT count(*) FROM user_identities i "
+            " WHERE i.user_id = u.id) AS links, (SELECT count(*) FROM user_identities i "
+            " WHERE i.user_id = u.id AND i.issuer = $2) AS here "
+            "FROM users u WHERE u.id = $1 FOR UPDATE", principal.user_id, settings.oidc_issuer)
+        if row is None or not row["here"]:
+            raise NotFound("this account is not linked to the provider",
+                           code="oidc_not_linked")
+        if not row["has_password"] and row["links"] <= row["here"]:
+            raise Conflict("this is the account's only way to sign in: set a password first "
+                           "(\"forgot password\")", code="last_sign_in_method")
+        await conn.execute("DELETE FROM user_identities WHERE user_id = $1 AND issuer = $2",
+                           principal.user_id, settings.oidc_issuer)

@@ -74,7 +74,7 @@ async def reset_password(db: Database, redis: Redis, settings: Settings, token: 
         _as_field(lambda: check_password(new_password, email=row["email"],
                                          handle=row["handle"]), "new_password")
         await conn.execute(
-            "UPDATE users SET password_hash = $2, updated_at = now(), "
+            "UPDATE users SET password_hash = $2, updated_at = now(), has_password = true, "
             "email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1",
             used.user_id, await passwords.hash(new_password))
         await conn.execute("UPDATE refresh_tokens SET revoked_at = now() "

@@ -255,8 +255,8 @@ async def change_password(db: Database, redis: Redis, settings: Settings, princi
     check_password(new_password, email=row["email"], handle=row["handle"])
     new_hash = await passwords.hash(new_password)
     async with db.pool.acquire() as conn, conn.transaction():
-        await conn.execute("UPDATE users SET password_hash = $2, updated_at = now() "
-                           "WHERE id = $1", principal.user_id, new_hash)
+        await conn.execute("UPDATE users SET password_hash = $2, updated_at = now(), "
+                           "has_password = true WHERE id = $1", principal.user_id, new_hash)
         await conn.execute("UPDATE refresh_tokens SET revoked_at = now() "
                            "WHERE user_id = $1 AND revoked_at IS NULL", principal.user_id)
     await revocation.revoke_user(redis, principal.user_id,

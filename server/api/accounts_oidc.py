@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.openapi import ResponseSpec
 from redis.asyncio import Redis
 
@@ -74,6 +74,13 @@ class OidcLinkController(Controller):
           summary="Start linking the identity provider to the signed-in account")
     async def link(self, redis: Redis, settings: Settings, user: Principal) -> oidc.Started:
         return await federated.start_link(redis, settings, user)
+
+    @delete("/link", summary="Unlink the identity provider (another way to sign in must remain)")
+    async def unlink(self, request: Request[Any, Any, Any], db: Database, settings: Settings,
+                     user: Principal) -> None:
+        await federated.unlink(db, settings, user)
+        await audit.record(db, user.user_id, "provider_unlinked", client_of(request),
+                           issuer=settings.oidc_issuer)
 
 
 CONTROLLERS = [OidcController, OidcLinkController]
