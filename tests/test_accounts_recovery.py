@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 import pytest_asyncio
 
@@ -161,6 +163,23 @@ async def test_email_change_is_confirmed_before_it_replaces_the_old(
     login = await api.post("/api/v1/auth/login", json={"email": new_email,
                                                        "password": PASSWORD})
     assert login.status_code == 200
+
+
+async def test_the_owner_is_told_when_two_factor_sign_in_changes(
+        api: httpx.AsyncClient, smtp: tuple[MailBox, int], unique: str) -> None:
+    """Turning two-factor sign-in on and off emails the account's owner each time."""
+    box = smtp[0]
+    dan = await register(api, unique, prefix="tfm")
+    r = await api.post("/api/v1/me/2fa/enrol", headers=dan.headers, json={"password": PASSWORD})
+    totp = pyotp.TOTP(r.json()["secret"])
+    r = await api.post("/api/v1/me/2fa/confirm", headers=dan.headers,
+                       json={"code": totp.at(time.time())})
+    assert r.status_code == 200
+    await mail_to(box, dan.email, "Two-factor sign-in is on")
+    r = await api.post("/api/v1/me/2fa/disable", headers=dan.headers,
+                       json={"password": PASSWORD, "code": r.json()["recovery_codes"][0]})
+    assert r.status_code == 204
+    await mail_to(box, dan.email, "Two-factor sign-in is off")
 
 
 async def test_forgot_is_rate_limited_per_client_address(api: httpx.AsyncClient,

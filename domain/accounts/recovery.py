@@ -185,3 +185,13 @@ async def verify_email(db: Database, settings: Settings, token: str) -> tuple[Em
     if mails:
         await audit.record(db, used.user_id, "email_changed", new_email=used.new_email)
     return await email_state(db, used.user_id), mails
+
+
+async def security_notice(db: Database, user_id: int, subject: str, line: str) -> list[Mail]:
+    """A short "this just happened to your account" email to the owner."""
+    email = await db.pool.fetchval("SELECT email FROM users WHERE id = $1", user_id)
+    if email is None:
+        return []
+    return [Mail(to=str(email), subject=subject, lines=[
+        line, "If this was not you, reset your password at once and contact the "
+              "administrators."])]

@@ -6,14 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, post
+from litestar import Controller, Request, Response, post
 from redis.asyncio import Redis
 
-from domain.accounts import audit, service, totp
+from domain.accounts import audit, recovery, service, totp
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.settings import Settings
 from server.api.accounts import TokensOut, client_of, tokens_out
+from server.api.accounts_recovery import with_mail
 
 
 class SecondStepIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -62,24 +63,34 @@ class TwoFactorController(Controller):
     @post("/confirm", status_code=200,
           summary="Turn 2FA on with a first code; answers ten recovery codes, shown once")
     async def confirm(self, request: Request[Any, Any, Any], data: CodeIn, db: Database,
-                      settings: Settings, user: Principal) -> totp.RecoveryCodes:
+                      settings: Settings,
+                      user: Principal) -> Response[totp.RecoveryCodes]:
         codes = await totp.confirm(db, settings, user.user_id, data.code)
         await audit.record(db, user.user_id, "totp_enabled", client_of(request))
-        return codes
+        return with_mail(codes, settings, await recovery.security_notice(
+            db, user.user_id, "Two-factor sign-in is on",
+            "Two-factor sign-in was just turned on for your Readalong account."))
 
     @post("/disable", status_code=204, summary="Turn 2FA off (password and a code)")
     async def disable(self, request: Request[Any, Any, Any], data: StepUpIn, db: Database,
-                      settings: Settings, user: Principal) -> None:
+                      settings: Settings, user: Principal) -> Response[None]:
         await totp.disable(db, settings, user.user_id, data.password, data.code)
         await audit.record(db, user.user_id, "totp_disabled", client_of(request))
+        return with_mail(None, settings, await recovery.security_notice(
+            db, user.user_id, "Two-factor sign-in is off",
+            "Two-factor sign-in was just turned off for your Readalong account."), 204)
 
     @post("/recovery-codes", status_code=200,
           summary="New recovery codes (password and a code); the old set stops working")
     async def regenerate(self, request: Request[Any, Any, Any], data: StepUpIn, db: Database,
-                         settings: Settings, user: Principal) -> totp.RecoveryCodes:
+                         settings: Settings,
+                         user: Principal) -> Response[totp.RecoveryCodes]:
         codes = await totp.regenerate(db, settings, user.user_id, data.password, data.code)
         await audit.record(db, user.user_id, "recovery_codes_regenerated", client_of(request))
-        return codes
+        return with_mail(codes, settings, await recovery.security_notice(
+            db, user.user_id, "New recovery codes",
+            "New recovery codes were made for your Readalong account; the old ones no longer "
+            "work."))
 
 
 CONTROLLERS = [TwoFactorLoginController, TwoFactorController]
