@@ -6,6 +6,7 @@ REVOKED_FAMILY = "ra:revoked:fam:"  # ra:revoked:fam:<family> -> 1 (TTL = access
 REVOKED_USER = "ra:revoked:user:"
 # ra:oidc:<state> -> a pending OpenID sign-in (nonce, PKCE verifier, account to link), 10 min
 OIDC_STATE = "ra:oidc:"
+WEBAUTHN_CHALLENGE = "ra:webauthn:"  # ra:webauthn:<challenge> -> {kind, user}, 5 min
 HUB_CHANNEL = "ra:ch:"           # ra:ch:<room> -> pub/sub channel of a room
 HUB_CONTROL = "ra:ctl"           # control channel: revocations, kicks, node lifecycle
 HISTORY = "ra:hist:"             # ra:hist:<room> -> stream of recent events

@@ -121,6 +121,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     oidc_scopes: str = "openid email profile"
     avatar_max_bytes: int = 1048576  # upload size limit (at most READALONG_MAX_BODY_BYTES)
     avatar_max_pixels: int = 16_777_216  # width x height limit, checked before decoding
+    webauthn_rp_id: str = ""  # passkeys' relying-party id; empty: the host of public_url
+    webauthn_origin: str = ""  # the origin passkeys are used from; empty: public_url
 
     @property
     def is_development(self) -> bool:
@@ -275,6 +277,8 @@ _ENV: list[tuple[str, str, type]] = [
     ("oidc_scopes", "READALONG_OIDC_SCOPES", str),
     ("avatar_max_bytes", "READALONG_AVATAR_MAX_BYTES", int),
     ("avatar_max_pixels", "READALONG_AVATAR_MAX_PIXELS", int),
+    ("webauthn_rp_id", "READALONG_WEBAUTHN_RP_ID", str),
+    ("webauthn_origin", "READALONG_WEBAUTHN_ORIGIN", str),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

@@ -58,6 +58,17 @@ CREATE TABLE user_identities (
 );
 CREATE INDEX user_identities_user_idx ON user_identities (user_id);
 
+CREATE TABLE user_passkeys (
+    id             BIGSERIAL    PRIMARY KEY,
+    user_id        BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    credential_id  BYTEA        NOT NULL UNIQUE,
+    public_key     BYTEA        NOT NULL,
+    sign_count     BIGINT       NOT NULL DEFAULT 0,
+    created_at     TIMESTAMPTZ  NOT NULL DEFAULT now(),
+    last_used_at   TIMESTAMPTZ  NULL
+);
+CREATE INDEX user_passkeys_user_idx ON user_passkeys (user_id);
+
 -- one row per refresh family (a signed-in device): where it signed in from, when last used
 CREATE TABLE user_devices (
     family        VARCHAR(64)  PRIMARY KEY,

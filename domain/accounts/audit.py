@@ -24,7 +24,7 @@ REVOCATION_SLACK = 60
 KINDS = ("sign_in", "sign_in_failed", "second_factor_failed", "recovery_code_used",
          "totp_enabled", "totp_disabled", "recovery_codes_regenerated", "password_changed",
          "password_reset", "email_changed", "role_changed", "suspended", "unsuspended",
-         "provider_linked", "provider_unlinked")
+         "provider_linked", "provider_unlinked", "passkey_added")
 
 
 class Client(msgspec.Struct, frozen=True):

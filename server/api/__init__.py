@@ -13,6 +13,7 @@ def route_handlers() -> list[Any]:
         accounts_admin,
         accounts_avatars,
         accounts_oidc,
+        accounts_passkeys,
         accounts_recovery,
         accounts_security,
         admin_jobs,
@@ -30,7 +31,7 @@ def route_handlers() -> list[Any]:
     handlers += accounts.CONTROLLERS + accounts_recovery.CONTROLLERS
     handlers += accounts_2fa.CONTROLLERS + accounts_oidc.CONTROLLERS
     handlers += accounts_admin.CONTROLLERS + accounts_avatars.CONTROLLERS
-    handlers += accounts_security.CONTROLLERS
+    handlers += accounts_security.CONTROLLERS + accounts_passkeys.CONTROLLERS
     handlers += profiles.CONTROLLERS
     handlers += catalog.CONTROLLERS
     handlers += sessions.CONTROLLERS

@@ -1,0 +1,111 @@
+"""Passkeys on a real server with a software authenticator written here (P-256, "none"
+attestation): register while signed in, sign in without a password; a replayed assertion, a
+wrong origin and a cloned (non-increasing) counter are refused."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import cbor2
+import httpx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.accounts_helpers import register
+
+ORIGIN = "http://127.0.0.1:8000"  # the test server's READALONG_PUBLIC_URL default
+RP_ID = "127.0.0.1"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class SoftAuthenticator:
+    """A passkey authenticator in software: one EC key, a counter, user verification on."""
+
+    key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(
+        ec.SECP256R1()))
+    credential_id: bytes = field(default_factory=lambda: os.urandom(16))
+    counter: int = 0
+
+    def _client_data(self, kind: str, challenge: str, origin: str) -> bytes:
+        return json.dumps({"type": kind, "challenge": challenge, "origin": origin,
+                           "crossOrigin": False}).encode()
+
+    def create(self, options: dict[str, Any], origin: str = ORIGIN) -> dict[str, Any]:
+        numbers = self.key.public_key().public_numbers()
+        cose = cbor2.dumps({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"),
+                            -3: numbers.y.to_bytes(32, "big")})
+        auth_data = (hashlib.sha256(options["rp"]["id"].encode()).digest() + bytes([0x45])
+                     + struct.pack(">I", self.counter) + bytes(16)
+                     + struct.pack(">H", len(self.credential_id)) + self.credential_id + cose)
+        attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
+        client_data = self._client_data("webauthn.create", options["challenge"], origin)
+        return {"id": b64(self.credential_id), "rawId": b64(self.credential_id),
+                "type": "public-key",
+                "response": {"clientDataJSON": b64(client_data),
+                             "attestationObject": b64(attestation)}}
+
+    def get(self, options: dict[str, Any], origin: str = ORIGIN,
+            counter: int | None = None) -> dict[str, Any]:
+        self.counter = self.counter + 1 if counter is None else counter
+        auth_data = (hashlib.sha256(options["rpId"].encode()).digest() + bytes([0x05])
+                     + struct.pack(">I", self.counter))
+        client_data = self._client_data("webauthn.get", options["challenge"], origin)
+        signature = self.key.sign(auth_data + hashlib.sha256(client_data).digest(),
+                                  ec.ECDSA(hashes.SHA256()))
+        return {"id": b64(self.credential_id), "rawId": b64(self.credential_id),
+                "type": "public-key",
+                "response": {"clientDataJSON": b64(client_data),
+                             "authenticatorData": b64(auth_data), "signature": b64(signature)}}
+
+
+async def _sign_in(http: httpx.AsyncClient, authenticator: SoftAuthenticator,
+                   **kw: Any) -> tuple[httpx.Response, dict[str, Any]]:
+    options = (await http.post("/api/v1/auth/passkey/options")).json()
+    assertion = authenticator.get(options, **kw)
+    return await http.post("/api/v1/auth/passkey", json={"credential": assertion}), assertion
+
+
+async def test_passkey_registration_and_passwordless_sign_in(http: httpx.AsyncClient,
+                                                             unique: str) -> None:
+    """A registered passkey signs its owner in without a password; replaying that assertion,
+    another origin and a counter that went back are refused."""
+    ana = await register(http, unique, prefix="pk")
+    authenticator = SoftAuthenticator()
+    r = await http.post("/api/v1/me/passkeys/options", headers=ana.headers)
+    assert r.status_code == 200, r.text
+    options = r.json()
+    assert options["rp"]["id"] == RP_ID
+    r = await http.post("/api/v1/me/passkeys", headers=ana.headers,
+                        json={"credential": authenticator.create(options)})
+    assert r.status_code == 201, r.text
+    again = await http.post("/api/v1/me/passkeys", headers=ana.headers,
+                            json={"credential": authenticator.create(options)})
+    assert again.status_code == 422 and again.json()["code"] == "passkey_challenge_invalid"
+
+    r, assertion = await _sign_in(http, authenticator)
+    assert r.status_code == 200, r.text
+    assert r.json()["user_id"] == ana.id
+    me = await http.get("/api/v1/me", headers={"Authorization":
+                                               f"Bearer {r.json()['access_token']}"})
+    assert me.status_code == 200
+    replay = await http.post("/api/v1/auth/passkey", json={"credential": assertion})
+    assert replay.status_code == 422 and replay.json()["code"] == "passkey_challenge_invalid"
+    r, _ = await _sign_in(http, authenticator, origin="http://evil.example")
+    assert r.status_code == 401 and r.json()["code"] == "passkey_refused"
+    r, _ = await _sign_in(http, authenticator, counter=1)  # a clone still at an old count
+    assert r.status_code == 401 and r.json()["code"] == "passkey_refused"
+    stranger = SoftAuthenticator()
+    r, _ = await _sign_in(http, stranger)
+    assert r.status_code == 401
+    junk = await http.post("/api/v1/auth/passkey", json={"credential": {"response": 3}})
+    assert junk.status_code == 422
