@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from redis.asyncio import Redis
 
@@ -23,11 +24,19 @@ class CatchUpRequest(msgspec.Struct, forbid_unknown_fields=True):
     since: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 0
 
 
+class Queued(msgspec.Struct):
+    """The summary is being made; the worker pushes `catchup_ready` on `user:<id>`."""
+
+    status: str = "queued"
+
+
 class CatchUpController(Controller):
     path = "/api/v1/sessions/{session_id:int}/catch-up"
     tags = ("ai",)
 
-    @post("/", summary="Ask for a summary of what I missed (202; pushed as catchup_ready)")
+    @post("/", summary="Ask for a summary of what I missed (202; pushed as catchup_ready)",
+          status_code=200,
+          responses={202: ResponseSpec(data_container=Queued, description="queued for the worker")})
     async def ask(self, db: Database, redis: Redis, user: Principal, session_id: int,
                   data: CatchUpRequest | None = None) -> Response[Any]:
         since = data.since if data else 0
@@ -39,7 +48,7 @@ class CatchUpController(Controller):
         # or a move forward is another range or gate, so another job
         await enqueue(redis, "ai_catchup", user.user_id, user.role, session_id, since, "session",
                       job_id=f"ai_catchup:{user.user_id}:{key}")
-        return Response(content={"status": "queued"}, status_code=202)
+        return Response(content=Queued(), status_code=202)
 
     @get("/", summary="The summary of what I missed, once the worker made it")
     async def read(self, db: Database, redis: Redis, user: Principal, session_id: int,
