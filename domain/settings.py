@@ -123,6 +123,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     avatar_max_pixels: int = 16_777_216  # width x height limit, checked before decoding
     webauthn_rp_id: str = ""  # passkeys' relying-party id; empty: the host of public_url
     webauthn_origin: str = ""  # the origin passkeys are used from; empty: public_url
+    # --- interop ---
+    kosync_registration: int = 1     # 1: KOReader's /kosync/users/create makes identities; 0: 2005
+    import_max_bytes: int = 10 * 1024 * 1024  # an import file's size limit
+    import_max_rows: int = 20_000    # an import file's row limit
+    export_ttl: int = 24 * 3600      # seconds a JSON export stays downloadable
+    deletion_grace: int = 14 * 24 * 3600  # seconds between a deletion request and the deletion
 
     @property
     def is_development(self) -> bool:
@@ -279,6 +285,12 @@ _ENV: list[tuple[str, str, type]] = [
     ("avatar_max_pixels", "READALONG_AVATAR_MAX_PIXELS", int),
     ("webauthn_rp_id", "READALONG_WEBAUTHN_RP_ID", str),
     ("webauthn_origin", "READALONG_WEBAUTHN_ORIGIN", str),
+    # --- interop ---
+    ("kosync_registration", "READALONG_KOSYNC_REGISTRATION", int),
+    ("import_max_bytes", "READALONG_IMPORT_MAX_BYTES", int),
+    ("import_max_rows", "READALONG_IMPORT_MAX_ROWS", int),
+    ("export_ttl", "READALONG_EXPORT_TTL", int),
+    ("deletion_grace", "READALONG_DELETION_GRACE", int),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

@@ -20,6 +20,7 @@ def route_handlers() -> list[Any]:
         catalog,
         catchup,
         feed,
+        kosync,
         notifications,
         profiles,
         reading,
@@ -37,5 +38,6 @@ def route_handlers() -> list[Any]:
     handlers += sessions.CONTROLLERS
     handlers += reading.CONTROLLERS
     handlers += recommendations.CONTROLLERS + catchup.CONTROLLERS
+    handlers += kosync.CONTROLLERS
     handlers += notifications.CONTROLLERS + feed.CONTROLLERS + admin_jobs.CONTROLLERS
     return handlers

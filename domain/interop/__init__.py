@@ -1,0 +1,1 @@
+"""Interop: imports, exports, data rights and KOReader sync."""
