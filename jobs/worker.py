@@ -16,10 +16,11 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import cron
+from arq.worker import func
 
 from domain.keys import ARQ_QUEUE
 from domain.settings import Settings, load_settings
-from jobs import ai, feeds, housekeeping, notifications, reading, sessions
+from jobs import ai, feeds, housekeeping, interop, notifications, reading, sessions
 from jobs.context import make_hooks
 from jobs.resilient import ResilientWorker
 
@@ -45,6 +46,11 @@ FUNCTIONS = [
     housekeeping.housekeeping,
     reading.award_badges,
     *ai.FUNCTIONS,
+    func(interop.run_import, name=interop.IMPORT_JOB, timeout=interop.IMPORT_TIMEOUT),  # type: ignore[arg-type]
+    interop.import_sweep,
+    interop.build_export,
+    interop.erase_account,
+    interop.data_rights_sweep,
 ]
 
 CRON_JOBS = [
@@ -63,6 +69,10 @@ CRON_JOBS = [
     cron(feeds.feed_maintenance, name="cron:feed_maintenance", minute=17,  # type: ignore[arg-type]
          second=0, unique=True),
     *ai.CRON_JOBS,
+    cron(interop.import_sweep, name="cron:import_sweep", second=50,  # type: ignore[arg-type]
+         unique=True, run_at_startup=True),
+    cron(interop.data_rights_sweep, name="cron:data_rights_sweep",  # type: ignore[arg-type]
+         second=20, unique=True, run_at_startup=True),
 ]
 
 

@@ -103,5 +103,13 @@ CREATE TABLE book_provenance (
     import_id   BIGINT        NULL REFERENCES imports (id) ON DELETE SET NULL,
     created_at  TIMESTAMPTZ   NOT NULL DEFAULT now()
 );
+-- Goodreads' "Private Notes": visible to their owner only (REST and the JSON export).
+CREATE TABLE private_notes (
+    user_id     BIGINT        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    book_id     BIGINT        NOT NULL REFERENCES books (id) ON DELETE CASCADE,
+    body        TEXT          NOT NULL,
+    created_at  TIMESTAMPTZ   NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, book_id)
+);
 CREATE INDEX book_provenance_source_idx ON book_provenance (source, source_id);
 """)

@@ -19,7 +19,9 @@ def route_handlers() -> list[Any]:
         admin_jobs,
         catalog,
         catchup,
+        exports,
         feed,
+        imports,
         kosync,
         notifications,
         profiles,
@@ -38,6 +40,6 @@ def route_handlers() -> list[Any]:
     handlers += sessions.CONTROLLERS
     handlers += reading.CONTROLLERS
     handlers += recommendations.CONTROLLERS + catchup.CONTROLLERS
-    handlers += kosync.CONTROLLERS
+    handlers += kosync.CONTROLLERS + imports.CONTROLLERS + exports.CONTROLLERS
     handlers += notifications.CONTROLLERS + feed.CONTROLLERS + admin_jobs.CONTROLLERS
     return handlers
