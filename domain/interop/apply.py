@@ -7,7 +7,8 @@ Matching, in this order:
 2. without an ISBN: a book an earlier import created from the same source id (Goodreads Book
    Id, StoryGraph UID), then the closest title by trigram similarity (pg_trgm, index
    `books_title_trgm_idx`) of at least TITLE_MIN whose best author similarity is at least
-   AUTHOR_MIN (or the row names no author);
+   AUTHOR_MIN (or the row names no author) and whose numbers are the same (so "Volume 2" never
+   matches "Volume 3": series volumes are near-identical strings);
 3. otherwise a new catalog book, recorded in `book_provenance` (source, source id, reader,
    import) so later files find it and moderators can tell imported entries apart.
 
@@ -19,6 +20,7 @@ goes through `advance()` (source `import`): a finished read at its finish date.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -45,12 +47,16 @@ class RowResult(msgspec.Struct, frozen=True):
 
 
 _SIMILAR = """
-SELECT b.id, similarity(lower(b.title), $1) AS ts,
+SELECT b.id, b.title, similarity(lower(b.title), $1) AS ts,
        coalesce((SELECT max(similarity(lower(a.name), lower(x)))
                  FROM book_authors ba JOIN authors a ON a.id = ba.author_id,
                       unnest($2::text[]) AS x WHERE ba.book_id = b.id), 0) AS au
 FROM books b WHERE lower(b.title) % $1 ORDER BY ts DESC, b.id LIMIT 10
 """
+
+
+def _numbers(title: str) -> list[str]:
+    return [n.lstrip("0") or "0" for n in re.findall(r"\d+", title)]
 
 
 async def find_book(conn: Any, e: Entry, source: str) -> tuple[int | None, str]:
@@ -62,8 +68,10 @@ async def find_book(conn: Any, e: Entry, source: str) -> tuple[int | None, str]:
                                     " AND source_id = $2 LIMIT 1", source, e.source_id)
         if found is not None:
             return int(found), "provenance"
+    numbers = _numbers(e.title)
     for row in await conn.fetch(_SIMILAR, e.title.lower()[:500], e.authors):
-        if row["ts"] >= TITLE_MIN and (not e.authors or row["au"] >= AUTHOR_MIN):
+        if row["ts"] >= TITLE_MIN and (not e.authors or row["au"] >= AUTHOR_MIN) \
+                and _numbers(row["title"]) == numbers:
             return int(row["id"]), "similar"
     return None, "new"
 
@@ -162,14 +170,13 @@ async def apply_entry(conn: Any, user_id: int, import_id: int, source: str,
         done = await advance(conn, user_id, book_id, 0.0, "import")
         state_id, scores = done.state_id, list(done.scores)
         changed.append("status")
-    elif e.status in ("read", "did_not_finish"):
-        if await _finish_reads(conn, user_id, book_id, state_id, e.reads, e.status, scores):
-            state_id = int(await conn.fetchval(
-                "UPDATE reading_states SET status = $3, read_count = (SELECT count(*) FROM"
-                " reading_reads r WHERE r.state_id = reading_states.id AND r.outcome = 'read')"
-                " WHERE user_id = $1 AND book_id = $2 RETURNING id", user_id, book_id,
-                e.status))
-            changed.append("reads")
+    elif e.status in ("read", "did_not_finish") and await _finish_reads(
+            conn, user_id, book_id, state_id, e.reads, e.status, scores):
+        state_id = int(await conn.fetchval(
+            "UPDATE reading_states SET status = $3, read_count = (SELECT count(*) FROM"
+            " reading_reads r WHERE r.state_id = reading_states.id AND r.outcome = 'read')"
+            " WHERE user_id = $1 AND book_id = $2 RETURNING id", user_id, book_id, e.status))
+        changed.append("reads")
     if state_id is None:
         return RowResult("created" if created else "unchanged", book_id, how, changed)
     if state is None and e.added is not None:

@@ -26,17 +26,21 @@ import msgspec
 from domain.catalog.isbn import normalise_isbn
 from domain.errors import Invalid
 
-GOODREADS = ("Book Id,Title,Author,Author l-f,Additional Authors,ISBN,ISBN13,My Rating,"
-             "Average Rating,Publisher,Binding,Number of Pages,Year Published,Original "
-             "Publication Year,Date Read,Date Added,Bookshelves,Bookshelves with positions,"
-             "Exclusive Shelf,My Review,Spoiler,Private Notes,Read Count,Recommended For,"
-             "Recommended By,Owned Copies,Original Purchase Date,Original Purchase Location,"
-             "Condition,Condition Description,BCID").split(",")
-STORYGRAPH = ("Title,Authors,Contributors,ISBN/UID,Format,Read Status,Date Added,Last Date "
-              "Read,Dates Read,Read Count,Moods,Pace,Character- or Plot-Driven?,Strong "
-              "Character Development?,Loveable Characters?,Diverse Characters?,Flawed "
-              "Characters?,Star Rating,Review,Content Warnings,Content Warning Description,"
-              "Tags,Owned?").split(",")
+GOODREADS = [
+    "Book Id", "Title", "Author", "Author l-f", "Additional Authors", "ISBN", "ISBN13",
+    "My Rating", "Average Rating", "Publisher", "Binding", "Number of Pages", "Year Published",
+    "Original Publication Year", "Date Read", "Date Added", "Bookshelves",
+    "Bookshelves with positions", "Exclusive Shelf", "My Review", "Spoiler", "Private Notes",
+    "Read Count", "Recommended For", "Recommended By", "Owned Copies", "Original Purchase Date",
+    "Original Purchase Location", "Condition", "Condition Description", "BCID",
+]
+STORYGRAPH = [
+    "Title", "Authors", "Contributors", "ISBN/UID", "Format", "Read Status", "Date Added",
+    "Last Date Read", "Dates Read", "Read Count", "Moods", "Pace", "Character- or Plot-Driven?",
+    "Strong Character Development?", "Loveable Characters?", "Diverse Characters?",
+    "Flawed Characters?", "Star Rating", "Review", "Content Warnings",
+    "Content Warning Description", "Tags", "Owned?",
+]
 # the columns we read (a file may lack the others)
 NEEDED = {"goodreads": ["Book Id", "Title", "Author", "ISBN", "ISBN13", "My Rating",
                         "Date Read", "Date Added", "Bookshelves", "Exclusive Shelf",
@@ -158,7 +162,7 @@ def _quarters(value: str, *, zero_unrated: bool) -> int | None:
         stars = float(value)
     except ValueError:
         return None
-    if stars <= 0 and zero_unrated or not 0.5 <= stars <= 5:
+    if (stars <= 0 and zero_unrated) or not 0.5 <= stars <= 5:
         return None
     return round(stars * 4)
 
@@ -178,8 +182,8 @@ def _goodreads(n: int, r: dict[str, str]) -> Entry:
     shelves = _shelves(r.get("Bookshelves", ""))
     if shelf and shelf not in _STATUS and shelf[:40] not in shelves:
         shelves.append(shelf[:40])
-    authors = [a.strip() for a in [r.get("Author", "")] + (r.get("Additional Authors") or
-                                                         "").split(",") if a.strip()]
+    extra = (r.get("Additional Authors") or "").split(",")
+    authors = [a.strip() for a in [r.get("Author", ""), *extra] if a.strip()]
     isbn13, isbn10 = _isbns(r.get("ISBN13", ""), r.get("ISBN", ""))
     reads: list[Read] = []
     if status == "read":
@@ -221,7 +225,7 @@ def _storygraph(n: int, r: dict[str, str]) -> Entry:
             Read(None, parse_date(r.get("Last Date Read", "")))]
         if status == "did_not_finish":
             reads = reads[-1:]
-    review, spans = review_markup(r.get("Review", ""))
+    review, _ = review_markup(r.get("Review", ""))
     return Entry(row=n, title=r["Title"].strip(),
                  authors=[a.strip() for a in (r.get("Authors") or "").split(",") if a.strip()],
                  isbn13=isbn13, isbn10=isbn10,
@@ -247,8 +251,9 @@ def parse(raw: bytes, *, max_rows: int) -> Parsed:
         skipped: list[tuple[int, str, str]] = []
         for n, values in enumerate(rows, start=1):
             if n > max_rows:
-                raise Invalid(f"an import holds at most {max_rows} rows", code="import_too_many_rows",
-                              field="file", extra={"max_rows": max_rows})
+                raise Invalid(f"an import holds at most {max_rows} rows",
+                              code="import_too_many_rows", field="file",
+                              extra={"max_rows": max_rows})
             if not any(v.strip() for v in values):
                 continue
             record = dict(zip(names, values, strict=False))

@@ -176,8 +176,8 @@ def parse_update(body: Any) -> Progress:
         raise invalid_request()
     if device_id is not None and not (isinstance(device_id, str) and len(device_id) <= TEXT_MAX):
         raise invalid_request()
-    return Progress(document=document, progress=progress_text, percentage=percentage,
-                    device=device, device_id=device_id, timestamp=int(time.time()))
+    return Progress(document=str(document), progress=progress_text, percentage=percentage,
+                    device=str(device), device_id=device_id, timestamp=int(time.time()))
 
 
 async def store_progress(conn: Any, identity: Identity, update: Progress) -> None:
