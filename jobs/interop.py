@@ -1,11 +1,13 @@
-"""Interop jobs: imports (run, resumed by a sweep every minute and at worker start-up)."""
+"""Interop jobs: imports (run, resumed by a sweep every minute and at worker start-up), JSON
+exports, and account deletions when their grace period is over."""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
-from domain.interop import imports
+from domain.interop import deletion, export, imports
 from domain.reading import leaderboards
 from domain.reading.leaderboards import Score
 from jobs.retry import is_transient, task
@@ -50,3 +52,29 @@ async def import_sweep(ctx: dict[str, Any]) -> int:
     for import_id in ids:
         await ctx["redis"].enqueue_job(IMPORT_JOB, import_id)
     return len(ids)
+
+
+@task
+async def build_export(ctx: dict[str, Any], export_id: int) -> bool:
+    """Build one JSON export (idempotent: a ready one is left alone)."""
+    async with ctx["db"].pool.acquire() as conn:
+        return await export.produce(conn, export_id)
+
+
+@task
+async def erase_account(ctx: dict[str, Any], user_id: int) -> bool:
+    """Delete one account whose grace period is over (idempotent)."""
+    settings = ctx["settings"]
+    return await deletion.erase(ctx["db"], ctx["redis"], user_id,
+                                token_ttl=settings.access_token_ttl)
+
+
+@task
+async def data_rights_sweep(ctx: dict[str, Any]) -> int:
+    """Every minute: enqueue the deletions that are due, drop expired exports."""
+    db = ctx["db"]
+    await db.pool.execute("DELETE FROM data_exports WHERE expires_at < now()")
+    due = await deletion.due(db, datetime.now(UTC))
+    for user_id in due:
+        await ctx["redis"].enqueue_job("erase_account", user_id)  # idempotent; no id naming them
+    return len(due)

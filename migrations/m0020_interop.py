@@ -27,7 +27,8 @@ BEGIN
     END IF;
 END $$;
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE INDEX IF NOT EXISTS books_title_trgm_idx ON books USING GIN (lower(title) gin_trgm_ops);
+-- GiST, not GIN: `ORDER BY lower(title) <-> $1 LIMIT k` walks it nearest-first (KNN)
+CREATE INDEX IF NOT EXISTS books_title_trgm_idx ON books USING GIST (lower(title) gist_trgm_ops);
 
 CREATE TABLE kosync_identities (
     id          BIGSERIAL     PRIMARY KEY,
@@ -112,4 +113,25 @@ CREATE TABLE private_notes (
     PRIMARY KEY (user_id, book_id)
 );
 CREATE INDEX book_provenance_source_idx ON book_provenance (source, source_id);
+
+-- JSON exports made by the worker; downloadable by their owner until expires_at.
+CREATE TABLE data_exports (
+    id          BIGSERIAL     PRIMARY KEY,
+    user_id     BIGINT        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    status      VARCHAR(16)   NOT NULL CHECK (status IN ('queued', 'ready', 'failed')),
+    body        BYTEA         NULL,
+    created_at  TIMESTAMPTZ   NOT NULL DEFAULT now(),
+    ready_at    TIMESTAMPTZ   NULL,
+    expires_at  TIMESTAMPTZ   NOT NULL
+);
+CREATE INDEX data_exports_user_idx ON data_exports (user_id, id DESC);
+
+-- Account deletion requests: the worker deletes the account at due_at unless cancelled
+-- (cancelling deletes the row).
+CREATE TABLE account_deletions (
+    user_id       BIGINT        PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    requested_at  TIMESTAMPTZ   NOT NULL DEFAULT now(),
+    due_at        TIMESTAMPTZ   NOT NULL
+);
+CREATE INDEX account_deletions_due_idx ON account_deletions (due_at);
 """)

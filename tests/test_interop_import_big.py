@@ -30,8 +30,6 @@ async def test_big_import_resumes_after_the_worker_is_killed(
     """5,000 rows: kill -9 the worker mid-file, start another, and the import finishes with
     each row once, the shelves complete, and live progress events up to 5000/5000."""
     reader = await register(http, unique, prefix="big")
-    live = await Client.login(server.ws_url, reader.id, origin=None)
-    await live.ok("subscribe", room=f"user:{reader.id}")
     r = await upload(http, reader, big_goodreads(5000, unique))
     assert r.status_code == 202, r.text
     import_id = r.json()["id"]
@@ -47,9 +45,15 @@ async def test_big_import_resumes_after_the_worker_is_killed(
         first.wait(10)
     stopped = (await http.get(f"/api/v1/imports/{import_id}", headers=reader.headers)).json()
     assert stopped["status"] == "running" and stopped["done"] < 5000
+    live = await Client.login(server.ws_url, reader.id, origin=None, ping_interval=None)
+    await live.ok("subscribe", room=f"user:{reader.id}")
     second = _worker(engines)
     try:
-        done = await wait_done(http, reader, import_id, timeout=400)
+        moving = await live.expect(lambda f: f["type"] == "event"
+                                   and f["event"] == "import_progress"
+                                   and f["data"]["done"] > stopped["done"], timeout=120)
+        assert moving["data"]["total"] == 5000
+        done = await wait_done(http, reader, import_id, timeout=600)
     finally:
         second.terminate()
         second.wait(20)

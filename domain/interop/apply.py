@@ -47,11 +47,12 @@ class RowResult(msgspec.Struct, frozen=True):
 
 
 _SIMILAR = """
-SELECT b.id, b.title, similarity(lower(b.title), $1) AS ts,
+SELECT b.id, b.title, b.ts,
        coalesce((SELECT max(similarity(lower(a.name), lower(x)))
                  FROM book_authors ba JOIN authors a ON a.id = ba.author_id,
                       unnest($2::text[]) AS x WHERE ba.book_id = b.id), 0) AS au
-FROM books b WHERE lower(b.title) % $1 ORDER BY ts DESC, b.id LIMIT 10
+FROM (SELECT id, title, similarity(lower(title), $1) AS ts FROM books
+      ORDER BY lower(title) <-> $1 LIMIT 10) b
 """
 
 
@@ -69,7 +70,8 @@ async def find_book(conn: Any, e: Entry, source: str) -> tuple[int | None, str]:
         if found is not None:
             return int(found), "provenance"
     numbers = _numbers(e.title)
-    for row in await conn.fetch(_SIMILAR, e.title.lower()[:500], e.authors):
+    found = await conn.fetch(_SIMILAR, e.title.lower()[:500], e.authors)
+    for row in sorted(found, key=lambda r: (-r["ts"], r["id"])):
         if row["ts"] >= TITLE_MIN and (not e.authors or row["au"] >= AUTHOR_MIN) \
                 and _numbers(row["title"]) == numbers:
             return int(row["id"]), "similar"

@@ -190,6 +190,8 @@ def _goodreads(n: int, r: dict[str, str]) -> Entry:
         count = max(1, int(r.get("Read Count") or 1) if (r.get("Read Count") or "1").isdigit()
                     else 1)
         reads = [Read(None, None)] * (count - 1) + [Read(None, parse_date(r["Date Read"]))]
+    elif status == "did_not_finish":  # a custom exclusive shelf of Goodreads (ours on export)
+        reads = [Read(None, parse_date(r.get("Date Read", "")))]
     review, spans = review_markup(r.get("My Review", ""))
     pages = r.get("Number of Pages", "").strip()
     return Entry(row=n, title=r["Title"].strip(), authors=authors, isbn13=isbn13, isbn10=isbn10,
