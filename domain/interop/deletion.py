@@ -27,8 +27,9 @@ What happens to each kind of data (the rule is by table, read from the foreign k
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -36,8 +37,16 @@ from domain.accounts.revocation import revoke_user
 from domain.db import Database
 from domain.errors import Conflict, NotFound
 from domain.interop.export import user_tables
-from domain.keys import FEED, FEED_LOCK, HISTORY, HISTORY_META, LEADERBOARD, PRESENCE
-from domain.keys import RATE_LIMIT, SESSION_REMINDED
+from domain.keys import (
+    FEED,
+    FEED_LOCK,
+    HISTORY,
+    HISTORY_META,
+    LEADERBOARD,
+    PRESENCE,
+    RATE_LIMIT,
+    SESSION_REMINDED,
+)
 from domain.reading import boards
 from domain.reading.reviews import count_rating
 
@@ -122,7 +131,7 @@ async def _erase_redis(redis: Redis, user_id: int, names: list[str],
     uid = str(user_id)
     for key in await _scan(redis, f"{PRESENCE}*"):
         if await redis.type(key) == b"hash":
-            await redis.hdel(key, uid)
+            await cast("Awaitable[int]", redis.hdel(key.decode(), uid))
     await redis.delete(f"{FEED}{uid}", f"{FEED_LOCK}{uid}", f"{HISTORY}user:{uid}",
                        f"{HISTORY_META}user:{uid}")
     if activities:
@@ -135,7 +144,7 @@ async def _erase_redis(redis: Redis, user_id: int, names: list[str],
         if kind == b"zset":
             await redis.zrem(key, member)
         elif kind == b"hash":  # <board>:ranks, a live room's last pushed rank per owner
-            await redis.hdel(key, uid)
+            await cast("Awaitable[int]", redis.hdel(key.decode(), uid))
         elif kind == b"string":  # <board>:last, the last pushed top N (re-pushed whole)
             value = await redis.get(key) or b""
             if any(n in value for n in needles):
