@@ -11,13 +11,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import asyncpg
 import uvicorn
 
 from domain.accounts.service import create_admin
 from domain.catalog.demo import seed_demo_catalog
 from domain.db import Database
 from domain.errors import DomainError
-from domain.migrate import migrate
+from domain.migrate import MigrationFailed, migrate
 from domain.settings import Settings, SettingsError, load_settings
 from jobs.supervisor import WorkerSupervisor
 from jobs.worker import run_worker
@@ -196,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(settings, args) or 0)
     except EngineError as exc:
         print(f"readalong: {exc}", file=sys.stderr)
+        return 1
+    except (MigrationFailed, asyncpg.RaiseError) as exc:  # e.g. an extension it lacks
+        print(f"readalong: a migration failed: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

