@@ -13,10 +13,12 @@ identity's id *and* its stored hash: a changed or deleted key is never accepted 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import math
 import time
+import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -101,12 +103,21 @@ def to_number(value: Any) -> float | None:
 
 
 class KeyCache:
-    """Recently verified keys, per (identity id, stored hash), as SHA-256 digests."""
+    """Recently verified keys, per (identity id, stored hash), as SHA-256 digests; `lock()`
+    makes concurrent first requests of one identity wait for one argon2id verification."""
 
     def __init__(self, ttl: float = 300.0, size: int = 10_000) -> None:
         self.ttl = ttl
         self.size = size
         self._seen: OrderedDict[tuple[int, str], tuple[bytes, float]] = OrderedDict()
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary())
+
+    def lock(self, identity_id: int) -> asyncio.Lock:
+        found = self._locks.get(identity_id)
+        if found is None:
+            found = self._locks[identity_id] = asyncio.Lock()
+        return found
 
     def ok(self, identity_id: int, key_hash: str, key: str) -> bool:
         entry = self._seen.get((identity_id, key_hash))
@@ -148,13 +159,19 @@ async def authenticate(conn: Any, passwords: Passwords, username: str | None,
         raise unauthorized()
     row = await conn.fetchrow("SELECT id, key_hash, user_id FROM kosync_identities"
                               " WHERE username = $1", username)
-    if row is not None and cache.ok(int(row["id"]), row["key_hash"], key):
-        return Identity(id=int(row["id"]), username=username, user_id=row["user_id"])
-    if not await passwords.verify(row["key_hash"] if row is not None else None, key):
+    if row is None:
+        await passwords.verify(None, key)
         raise unauthorized()
-    assert row is not None
-    cache.remember(int(row["id"]), row["key_hash"], key)
-    return Identity(id=int(row["id"]), username=username, user_id=row["user_id"])
+    identity = Identity(id=int(row["id"]), username=username, user_id=row["user_id"])
+    if cache.ok(identity.id, row["key_hash"], key):
+        return identity
+    async with cache.lock(identity.id):  # one verification for a burst of first requests
+        if cache.ok(identity.id, row["key_hash"], key):
+            return identity
+        if not await passwords.verify(row["key_hash"], key):
+            raise unauthorized()
+        cache.remember(identity.id, row["key_hash"], key)
+    return identity
 
 
 def parse_update(body: Any) -> Progress:

@@ -4,10 +4,11 @@ PUTs at increasing open-loop rates.
 Import: one reader uploads an N-row Goodreads file (distinct books without ISBNs, so each row
 is matched by title similarity first, then created with its provenance); the figure is rows
 per second from the upload's answer to the import's `done` (polled over REST every 0.1 s),
-then again for a re-import of the same file (every row matched, nothing new). kosync: one
-identity linked to the reader and one document linked to a book; PUT /kosync/syncs/progress
-at each rate for a few seconds (each one verifies the key from the in-process cache, stores
-the progress and calls `advance()` in one transaction); ack p50/p99 per rate.
+then again for a re-import of the same file (every row matched, nothing new).
+kosync: PUT /kosync/syncs/progress at each rate for a few seconds (each one verifies the key
+from the in-process cache, stores the progress and calls `advance()` in one transaction);
+ack p50/p99 per rate. The PUTs go round N readers (each with its own identity and document):
+one reader's PUTs serialise on their reading state's row lock, as they should.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def add_arguments(g: Any) -> None:
     g.add_argument("--imp-rows", type=int, default=5000, help="rows in the Goodreads file")
     g.add_argument("--imp-rates", default="25,50,100,200", help="kosync PUT rates per second")
     g.add_argument("--imp-seconds", type=float, default=5.0, help="seconds per rate step")
+    g.add_argument("--imp-readers", type=int, default=50,
+                   help="readers, each with a sync identity and a document, taking PUTs in turn")
 
 
 def quick(args: Namespace) -> None:
@@ -84,33 +87,47 @@ async def _import_once(http: Any, headers: dict[str, str], body: bytes) -> dict[
             "rows_per_s": round(got["done"] / elapsed, 1), "outcomes": got["counts"]}
 
 
-async def _kosync(http: Any, headers: dict[str, str], book: int, rates: list[int],
-                  seconds: float) -> list[dict[str, Any]]:
-    name = f"bench{random.randrange(10**9)}"
-    r = await http.post("/api/v1/me/kosync/identities", headers=headers,
-                        json={"username": name, "password": "bench"})
-    r.raise_for_status()
+async def _identity(http: Any, token: str, book: int, n: int) -> dict[str, str]:
+    """A sync identity linked to one reader, its document linked to the book, key verified
+    once (so the PUTs measure the steady state, not argon2id)."""
+    name = f"bench{random.randrange(10**9)}-{n}"
+    headers = {"Authorization": f"Bearer {token}"}
+    (await http.post("/api/v1/me/kosync/identities", headers=headers,
+                     json={"username": name, "password": "bench"})).raise_for_status()
     doc = hashlib.md5(name.encode()).hexdigest()
     (await http.put(f"/api/v1/me/kosync/documents/{doc}", headers=headers,
                     json={"book_id": book})).raise_for_status()
     device = {"x-auth-user": name, "x-auth-key": hashlib.md5(b"bench").hexdigest(),
-              "Accept": "application/vnd.koreader.v1+json"}
+              "Accept": "application/vnd.koreader.v1+json", "doc": doc}
+    (await http.get("/kosync/users/auth", headers=device)).raise_for_status()
+    return device
+
+
+async def _kosync(http: Any, stack: Stack, readers: list[int], book: int, rates: list[int],
+                  seconds: float) -> list[dict[str, Any]]:
+    devices = [await _identity(http, stack.token(u), book, i) for i, u in enumerate(readers)]
     out = []
     sent = 0
     for rate in rates:
         acks: list[float] = []
-        errors: list[int] = []
+        errors: list[str] = []
         cpu = CpuWindow()
 
-        async def one(pct: float, acks: list[float] = acks, errors: list[int] = errors) -> None:
+        async def one(device: dict[str, str], pct: float, acks: list[float] = acks,
+                      errors: list[str] = errors) -> None:
+            headers = {k: v for k, v in device.items() if k != "doc"}
             t0 = time.monotonic()
-            r = await http.put("/kosync/syncs/progress", headers=device, json={
-                "document": doc, "progress": f"/body/DocFragment[{int(pct * 100)}]",
-                "percentage": pct, "device": "bench", "device_id": "bench-1"})
+            try:
+                r = await http.put("/kosync/syncs/progress", headers=headers, json={
+                    "document": device["doc"], "progress": f"/body/DocFragment[{int(pct * 1e5)}]",
+                    "percentage": pct, "device": "bench", "device_id": "bench-1"})
+            except Exception as exc:  # a dropped connection is a figure too
+                errors.append(type(exc).__name__)
+                return
             if r.status_code == 200:
                 acks.append(time.monotonic() - t0)
             else:
-                errors.append(r.status_code)
+                errors.append(str(r.status_code))
 
         tasks = []
         start = time.monotonic()
@@ -120,20 +137,22 @@ async def _kosync(http: Any, headers: dict[str, str], book: int, rates: list[int
             if delay > 0:
                 await asyncio.sleep(delay)  # open loop: on schedule
             sent += 1
-            tasks.append(asyncio.create_task(one(min(1.0, sent / 100_000))))
+            device = devices[sent % len(devices)]
+            tasks.append(asyncio.create_task(one(device, min(1.0, sent / 100_000))))
         await asyncio.gather(*tasks)
         elapsed = time.monotonic() - start
         step = {"rate": rate, "sent": n, "acked": len(acks), "errors": len(errors),
                 "puts_per_s": round(len(acks) / elapsed, 1), **latency_summary(acks, "put_"),
                 "client_cpu_util": cpu.result()["util"]}
-        print(f"   kosync {rate}/s: {step['puts_per_s']} PUT/s, p50 {step['put_p50_ms']} ms,"
-              f" p99 {step['put_p99_ms']} ms, {len(errors)} errors", flush=True)
+        print(f"   kosync {rate}/s over {len(devices)} readers: {step['puts_per_s']} PUT/s,"
+              f" p50 {step['put_p50_ms']} ms, p99 {step['put_p99_ms']} ms,"
+              f" {len(errors)} errors {sorted(set(errors))[:3]}", flush=True)
         out.append(step)
     return out
 
 
-async def _drive(stack: Stack, base: str, user: int, rows: int, rates: list[int],
-                 seconds: float) -> dict[str, Any]:
+async def _drive(stack: Stack, base: str, user: int, readers: list[int], rows: int,
+                 rates: list[int], seconds: float) -> dict[str, Any]:
     import asyncpg
     import httpx
 
@@ -152,13 +171,14 @@ async def _drive(stack: Stack, base: str, user: int, rows: int, rates: list[int]
               flush=True)
         again = await _import_once(http, headers, body)
         print(f"   re-import: {again['rows_per_s']} rows/s", flush=True)
-        steps = await _kosync(http, headers, int(book), rates, seconds)
+        steps = await _kosync(http, stack, readers, int(book), rates, seconds)
     return {"first": first, "again": again, "steps": steps}
 
 
 def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     stack.start_engines()
-    user = ensure_users(stack, 1)[0]
+    users = ensure_users(stack, 1 + args.imp_readers)
+    user, readers = users[0], users[1:]
     rates = [int(r) for r in args.imp_rates.split(",") if r.strip()]
     runs = []
     for _ in range(repeats):
@@ -168,8 +188,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
         try:
             meter = stack.meter()
             meter.start()
-            got = asyncio.run(_drive(stack, servers[0].base_url, user, args.imp_rows, rates,
-                                     args.imp_seconds))
+            got = asyncio.run(_drive(stack, servers[0].base_url, user, readers, args.imp_rows,
+                                     rates, args.imp_seconds))
             fig: dict[str, Any] = {"import_rows_per_s": got["first"]["rows_per_s"],
                                    "reimport_rows_per_s": got["again"]["rows_per_s"],
                                    **process_figures(meter.stop())}
