@@ -87,13 +87,15 @@ async def on_put(conn: Any, identity: Identity, update: Progress) -> Advance | N
     await kosync.store_progress(conn, identity, update)
     if identity.user_id is None:
         return None
-    book_id = await conn.fetchval(
-        "INSERT INTO kosync_documents (user_id, document) VALUES ($1, $2)"
-        " ON CONFLICT (user_id, document) DO UPDATE SET document = EXCLUDED.document"
-        " RETURNING book_id", identity.user_id, update.document)
-    if book_id is None:
+    known = await conn.fetchrow("SELECT book_id FROM kosync_documents WHERE user_id = $1"
+                                " AND document = $2", identity.user_id, update.document)
+    if known is None:  # first sight on a device: pending until the reader confirms a book
+        await conn.execute("INSERT INTO kosync_documents (user_id, document) VALUES ($1, $2)"
+                           " ON CONFLICT DO NOTHING", identity.user_id, update.document)
         return None
-    return await _apply(conn, identity.user_id, int(book_id), update)
+    if known["book_id"] is None:
+        return None
+    return await _apply(conn, identity.user_id, int(known["book_id"]), update)
 
 
 async def _latest(conn: Any, user_id: int, document: str) -> Progress | None:
