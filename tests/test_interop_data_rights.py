@@ -145,7 +145,7 @@ async def _keys_naming(redis: Redis, user_id: int, needles: list[str]) -> list[s
     found = []
     # key shapes that name a user: user rooms, and per-user keys ending in the id
     pattern = re.compile(rf"(user:{user_id}($|:)|^ra:(feed|feedlock|rl:[^:]+|reminded:\d+):"
-                         rf"{user_id}$|^ra:revoked:fam:)")
+                         rf"{user_id}$)")
     member = boards.member(user_id).encode()
     raw_needles = [n.lower().encode() for n in needles]
     async for key in redis.scan_iter(count=500):
@@ -158,7 +158,8 @@ async def _keys_naming(redis: Redis, user_id: int, needles: list[str]) -> list[s
         blob = b""
         if kind == b"hash":
             fields = await redis.hgetall(key)
-            if str(user_id).encode() in fields:
+            # presence hashes and leaderboard rank caches are keyed by user id
+            if name.startswith(("ra:pres:", "ra:lb:")) and str(user_id).encode() in fields:
                 found.append(f"{name} field")
             blob = b" ".join(k + b"=" + v for k, v in fields.items())
         elif kind == b"zset":
