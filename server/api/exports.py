@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, delete, get, post
+from litestar.openapi import ResponseSpec
 from litestar.response import Response
 from redis.asyncio import Redis
 
@@ -19,6 +20,8 @@ from domain.ids import in_range
 from domain.interop import deletion, export
 from domain.jobqueue import enqueue_quietly
 from domain.settings import Settings
+from server.openapi import Problem
+from server.problems import PROBLEM_JSON
 
 EXPORT_JOB = "build_export"  # jobs/interop.py
 
@@ -60,11 +63,12 @@ class ExportsController(Controller):
     path = "/api/v1/me"
     tags = ["data rights"]
 
-    @get("/export/goodreads.csv", summary="My shelves as a Goodreads CSV export")
+    @get("/export/goodreads.csv", summary="My shelves as a Goodreads CSV export",
+         media_type="text/csv")
     async def goodreads(self, db: Database, user: Principal) -> Response[str]:
         async with db.pool.acquire() as conn:
             body = await export.goodreads_csv(conn, user.user_id)
-        return Response(body, media_type="text/csv; charset=utf-8", headers={
+        return Response(body, media_type="text/csv", headers={
             "Content-Disposition": 'attachment; filename="readalong_library_export.csv"'})
 
     @post("/exports", status_code=202, summary="Ask for a complete JSON export (the worker "
@@ -82,7 +86,13 @@ class ExportsController(Controller):
                                        "id, status, created_at, ready_at, expires_at"))
 
     @get("/exports/{export_id:int}/download", summary="Download a ready export (owner only, "
-                                                      "until it expires)")
+                                                      "until it expires)",
+         responses={409: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON,
+                                      description="not ready yet (`export_not_ready`)",
+                                      generate_examples=False),
+                    410: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON,
+                                      description="expired (`export_expired`)",
+                                      generate_examples=False)})
     async def download(self, db: Database, user: Principal, export_id: int) -> Response[bytes]:
         row = await _mine(db, user.user_id, export_id, "status, body, expires_at")
         if row["expires_at"] <= datetime.now(UTC):
