@@ -222,7 +222,7 @@ async def test_deletion_grace_cancel_and_erasure(http: httpx.AsyncClient, engine
     assert (await http.get("/api/v1/me/books", headers=gone.headers)).status_code == 401
     msgs = (await http.get(f"/api/v1/sessions/{session['id']}/messages",
                            headers=host.headers)).json()["items"]
-    assert [m["author_name"] for m in msgs if m["body"] == "hi all"] == ["Deleted reader"]
+    assert [m["author_name"] for m in msgs] == ["Deleted reader"], msgs  # body may be shielded
     rating = (await http.get(f"/api/v1/books/{book['id']}/rating")).json()
     assert rating["count"] == 0
     needles = [gone.handle, gone.email, f"Gone Reader {unique}"]
