@@ -123,6 +123,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     avatar_max_pixels: int = 16_777_216  # width x height limit, checked before decoding
     webauthn_rp_id: str = ""  # passkeys' relying-party id; empty: the host of public_url
     webauthn_origin: str = ""  # the origin passkeys are used from; empty: public_url
+    # --- ops ---
+    metrics_dir: str = ""  # multiprocess metrics store; "" = <data dir>/metrics
+    metrics_sample_interval: float = 5.0  # seconds between pool / Redis latency samples
+    worker_metrics_port: int = 0  # the worker's own /metrics port on 127.0.0.1 (0 = none)
 
     @property
     def is_development(self) -> bool:
@@ -279,6 +283,10 @@ _ENV: list[tuple[str, str, type]] = [
     ("avatar_max_pixels", "READALONG_AVATAR_MAX_PIXELS", int),
     ("webauthn_rp_id", "READALONG_WEBAUTHN_RP_ID", str),
     ("webauthn_origin", "READALONG_WEBAUTHN_ORIGIN", str),
+    # --- ops ---
+    ("metrics_dir", "READALONG_METRICS_DIR", str),
+    ("metrics_sample_interval", "READALONG_METRICS_SAMPLE_INTERVAL", float),
+    ("worker_metrics_port", "READALONG_WORKER_METRICS_PORT", int),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

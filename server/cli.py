@@ -18,6 +18,7 @@ from domain.catalog.demo import seed_demo_catalog
 from domain.db import Database
 from domain.errors import DomainError
 from domain.migrate import migrate
+from domain.ops.store import metrics_path, prepare_store
 from domain.settings import Settings, SettingsError, load_settings
 from jobs.supervisor import WorkerSupervisor
 from jobs.worker import run_worker
@@ -117,6 +118,8 @@ def _supervised_worker(settings: Settings) -> WorkerSupervisor:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    # one metrics store per run for every process on this host (server/metrics.py)
+    prepare_store(metrics_path(settings))
     with engines_for(settings) as s:
         asyncio.run(_migrate(s))
         if args.demo:
