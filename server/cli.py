@@ -1,4 +1,4 @@
-"""The `readalong` command: serve, migrate, seed, createadmin, worker."""
+"""The `readalong` command: serve, migrate, seed, createadmin, worker, backup, restore."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from domain.ops.store import metrics_path, prepare_store
 from domain.settings import Settings, SettingsError, load_settings
 from jobs.supervisor import WorkerSupervisor
 from jobs.worker import run_worker
+from server.cli_ops import add_commands
 from server.engines import EmbeddedEngines, EngineError
 from server.logs import configure_logging
 
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the arq background worker")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     worker.set_defaults(func=cmd_worker)
+    add_commands(sub, engines_for)  # backup, restore (server/cli_ops.py)
     return parser
 
 
