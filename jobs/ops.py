@@ -11,12 +11,14 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from arq.worker import Retry
 from prometheus_client import start_http_server
 
 from domain.ops.metrics import ops_metrics, record_notification
+from domain.ops.ol_import import import_dump
 from domain.ops.store import collect_registry
 from domain.settings import Settings
 
@@ -76,3 +78,10 @@ def serve_worker_metrics(settings: Settings) -> bool:
                       registry=collect_registry())
     log.info("worker metrics on 127.0.0.1:%d/metrics", settings.worker_metrics_port)
     return True
+
+
+async def import_openlibrary(ctx: dict[str, Any], path: str, run_id: int) -> dict[str, int]:
+    """Import an Open Library dump file (domain/ops/ol_import.py); progress on `import_runs`."""
+    run = await import_dump(ctx["db"], Path(path), run_id)
+    return {"lines": run.lines, "books": run.books, "authors": run.authors,
+            "malformed": run.malformed}

@@ -20,7 +20,7 @@ from arq.cron import cron
 from domain.keys import ARQ_QUEUE
 from domain.ops.store import activate_store, mark_dead
 from domain.settings import Settings, load_settings
-from jobs import ai, feeds, housekeeping, notifications, reading, sessions
+from jobs import ai, feeds, housekeeping, notifications, ops, reading, sessions
 from jobs.context import make_hooks
 from jobs.ops import instrument_all, instrument_crons, serve_worker_metrics
 from jobs.resilient import ResilientWorker
@@ -47,6 +47,7 @@ FUNCTIONS = [
     housekeeping.housekeeping,
     reading.award_badges,
     *ai.FUNCTIONS,
+    ops.import_openlibrary,
 ]
 
 CRON_JOBS = [
