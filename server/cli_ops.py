@@ -12,8 +12,10 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from domain.db import Database
+from domain.jobqueue import enqueue
 from domain.migrate import migrate
 from domain.ops import backup as bk
+from domain.ops.ol_import import start_run
 from domain.ops.rebuild import rebuild_derived
 from domain.settings import Settings
 
@@ -116,6 +118,32 @@ def cmd_restore(settings: Settings, args: argparse.Namespace, engines_for: objec
     return 0
 
 
+async def _enqueue_import(settings: Settings, path: str) -> int:
+    assert settings.database_url and settings.redis_url
+    await migrate(settings.database_url)
+    db = Database(settings.database_url, pool_size=1)
+    await db.connect()
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        run_id = await start_run(db, path)
+        await enqueue(redis, "import_openlibrary", path, run_id)
+        return run_id
+    finally:
+        await redis.aclose()
+        await db.close()
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace, engines_for: object) -> int:
+    path = Path(args.path).resolve()
+    if not path.is_file():
+        print(f"error: {path} is not a file", flush=True)
+        return 1
+    with engines_for(settings) as s:  # type: ignore[operator]
+        run_id = asyncio.run(_enqueue_import(s, str(path)))
+    print(f"import run {run_id} queued for the worker (progress: import_runs row {run_id})")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction, engines_for: object) -> None:  # type: ignore[type-arg]
     backup = sub.add_parser("backup", help="dump PostgreSQL and Redis's non-derived keys")
     backup.add_argument("folder", help="an empty or new folder")
@@ -123,3 +151,6 @@ def add_commands(sub: argparse._SubParsersAction, engines_for: object) -> None: 
     restore = sub.add_parser("restore", help="restore a backup into an empty installation")
     restore.add_argument("folder")
     restore.set_defaults(func=lambda s, a: cmd_restore(s, a, engines_for))
+    ol = sub.add_parser("import-openlibrary", help="queue an Open Library dump import")
+    ol.add_argument("path", help="a dump file (editions, works, authors; uncompressed)")
+    ol.set_defaults(func=lambda s, a: cmd_import(s, a, engines_for))

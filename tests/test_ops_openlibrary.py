@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from domain.jobqueue import enqueue
 from domain.ops.ol_import import start_run
 from tests.conftest import Engines
+from tests.support import ROOT
 from tests.test_sessions_helpers import db_exec
 from tests.worker_helpers import db_and_redis, run_worker, worker_settings
 
@@ -88,3 +92,20 @@ async def test_import_is_batched_idempotent_and_reports_malformed_lines(
     toc = await db_exec(engines.database_url, "SELECT title, start FROM book_chapters"
                         " WHERE book_id = $1 ORDER BY position", tales["id"])
     assert [(c["title"], c["start"]) for c in toc] == [("Opening", 0.0), ("Middle", 0.5)]
+
+
+async def test_the_command_queues_an_import_the_worker_finishes(
+        engines: Engines, tmp_path: Path, unique: str) -> None:
+    """`readalong import-openlibrary FILE` queues a run that the worker then completes."""
+    dump = tmp_path / "one.txt"
+    dump.write_text(line("author", f"/authors/OL{unique}7A", {"name": f"Cli Author {unique}"}))
+    env = engines.env(READALONG_DATA_DIR=str(engines.data_dir))
+    out = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "server.cli", "import-openlibrary", str(dump)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    run_id = int(out.stdout.split()[2])
+    await run_worker(worker_settings(engines))
+    [run] = await db_exec(engines.database_url, "SELECT status, authors FROM import_runs"
+                          " WHERE id = $1", run_id)
+    assert run["status"] == "done" and run["authors"] == 1
