@@ -30,7 +30,8 @@ NEW_FAMILIES = {"readalong_jobs_enqueued", "readalong_jobs_started", "readalong_
                 "readalong_db_pool_max_connections", "readalong_redis_command_duration_seconds",
                 "readalong_redis_reconnects", "readalong_notifications",
                 "readalong_room_events", "readalong_room_deliveries",
-                "readalong_worker_heartbeat_timestamp_seconds"}
+                "readalong_worker_heartbeat_timestamp_seconds", "readalong_import_lines",
+                "readalong_import_malformed_lines", "readalong_import_books"}
 
 
 def scrape(server: ServerProcess) -> dict[str, list[tuple[str, dict[str, str], float]]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.jobqueue import enqueue
+from domain.ops.metrics import ops_metrics
 from domain.ops.ol_import import start_run
 from tests.conftest import Engines
 from tests.support import ROOT
@@ -58,6 +59,8 @@ async def test_import_is_batched_idempotent_and_reports_malformed_lines(
     dump = tmp_path / "ol.txt"
     sample_dump(dump, unique, existing_isbn)
     settings = worker_settings(engines)
+    malformed = ops_metrics().import_malformed.labels("openlibrary")
+    before = malformed._value.get()
     runs = []
     for _ in range(2):
         async with db_and_redis(engines) as (db, redis):
@@ -73,6 +76,7 @@ async def test_import_is_batched_idempotent_and_reports_malformed_lines(
         reasons = [p["reason"] for p in json.loads(run["problems"])]
         assert any("5 tab-separated" in r for r in reasons)
         assert any("bad JSON" in r for r in reasons) and any("no title" in r for r in reasons)
+    assert malformed._value.get() - before == 6  # progress as metrics: 3 bad lines per run
     rows = await db_exec(engines.database_url,
                          "SELECT id, title, isbn13, language, published_year, description,"
                          " source, version, search::text AS search FROM books"

@@ -77,6 +77,12 @@ class OpsMetrics:
         self.worker_heartbeat = _make(Gauge, "readalong_worker_heartbeat_timestamp_seconds",
                                       "when a worker last beat (Unix time)",
                                       multiprocess_mode="max")
+        self.import_lines = _make(Counter, "readalong_import_lines_total",
+                                  "dump lines read by imports", labelnames=["kind"])
+        self.import_malformed = _make(Counter, "readalong_import_malformed_lines_total",
+                                      "dump lines skipped as malformed", labelnames=["kind"])
+        self.import_books = _make(Counter, "readalong_import_books_total",
+                                  "books written by imports", labelnames=["kind"])
         self.room_events = _make(Counter, "readalong_room_events_total",
                                  "room events received by this node", labelnames=["kind"])
         self.room_deliveries = _make(Counter, "readalong_room_deliveries_total",

@@ -13,8 +13,10 @@ from typing import Any
 from domain.catalog.rules import title_key
 from domain.catalog.store import REFRESH_SEARCH
 from domain.db import Database
+from domain.ops.metrics import ops_metrics
 from domain.ops.ol_parse import Author, Edition, Problem, Work, parse_line
 
+KIND = "openlibrary"
 MAX_PROBLEMS = 100  # kept per run (the count goes on)
 STAGE = ("ol_key", "title", "title_key", "subtitle", "language", "isbn13", "isbn10",
          "page_count", "publisher", "published", "published_year", "ol_work_key")
@@ -133,6 +135,7 @@ class Run:
         self.id = run_id
         self.lines = self.books = self.authors = self.malformed = 0
         self.problems: list[dict[str, Any]] = []
+        self.counted = (0, 0, 0)  # (lines, malformed, books) already added to the metrics
 
     def problem(self, p: Problem) -> None:
         self.malformed += 1
@@ -163,6 +166,11 @@ async def _flush(db: Database, run: Run, batch: list[Any]) -> None:
         if ids:
             await conn.execute(REFRESH_SEARCH, sorted(set(ids)))
         await run.save(conn)
+    m = ops_metrics()  # progress as metrics too, after the batch committed
+    m.import_lines.labels(KIND).inc(run.lines - run.counted[0])
+    m.import_malformed.labels(KIND).inc(run.malformed - run.counted[1])
+    m.import_books.labels(KIND).inc(run.books - run.counted[2])
+    run.counted = (run.lines, run.malformed, run.books)
 
 
 async def import_dump(db: Database, path: Path, run_id: int, batch_size: int = 2000) -> Run:
