@@ -9,7 +9,6 @@ import time
 from redis.asyncio import Redis
 
 from domain.ops.metrics import room_counters
-
 from realtime.history import read_position, read_since
 from realtime.metrics import HubMetrics
 from realtime.outgoing import Outgoing
