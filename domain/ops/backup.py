@@ -11,7 +11,8 @@ What Redis holds and what a backup does with it (every prefix of domain/keys.py)
 - skipped: rate-limit state, presence, node heartbeats, room pub/sub, recent-event history
   (clients resync from PostgreSQL; the content is durable there), the catalog search cache
   (keyed by catalog version, refilled on demand), feed locks, the job queue and results
-  (sweeps re-enqueue due work from PostgreSQL), the worker heartbeat.
+  (sweeps re-enqueue due work from PostgreSQL), the worker heartbeat, the AI caches, cursors
+  and progress (`ra:ai:*`: recomputed by the AI jobs; trending counts restart).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ SKIPPED = {
     "ra:cat:": "catalog search cache: keyed by catalog version, refilled on demand",
     "arq:": "job queue and results: sweeps re-enqueue due work from PostgreSQL",
     "ra:worker:hb": "the worker's heartbeat: live state",
+    "ra:ai:": "AI caches, scan cursors and embedding progress: the AI jobs recompute them"
+              " (trending counts restart: they decay within days anyway)",
 }
 
 
