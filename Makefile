@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench lint mutation clean web
+.PHONY: install run test bench lint mutation clean web promtool
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,9 +30,15 @@ $(WEB_STAMP): web/package.json web/package-lock.json $(STAMP)
 web: $(WEB_STAMP)
 	cd web && $(NODE_PATH_ENV) npx --no-install tsc -p tsconfig.json
 
-test: $(STAMP) web
+test: $(STAMP) web promtool
 	@test -x "$${READALONG_CHROMIUM:-/usr/bin/chromium}" || echo "*** No Chromium found: the browser e2e tests (tests/e2e) will be SKIPPED. Install it with: apt-get install -y chromium"
 	$(BIN)/python -m pytest
+
+# promtool checks the alert rules (tests/test_ops_alerts.py): Debian's `prometheus` package.
+promtool:
+	@command -v promtool >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+	  && apt-get update -qq && apt-get install -y -qq prometheus >/dev/null; } \
+	  || echo "promtool not installed: the alert-rule tests will skip"
 
 bench: $(STAMP)
 	$(BIN)/python -m load all $(BENCH_ARGS)

@@ -9,6 +9,8 @@ from typing import Any
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
+from domain.ops.metrics import ops_metrics
+
 log = logging.getLogger("readalong.jobs")
 
 
@@ -25,6 +27,8 @@ async def enqueue(redis: Redis, function: str, *args: Any, job_id: str | None = 
     running or its result is kept is a no-op. True when a job was added."""
     job = await arq_redis(redis).enqueue_job(function, *args, _job_id=job_id,
                                              _defer_until=defer_until)
+    if job is not None:
+        ops_metrics().jobs_enqueued.labels(function).inc()
     return job is not None
 
 

@@ -129,6 +129,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     import_max_rows: int = 20_000    # an import file's row limit
     export_ttl: int = 24 * 3600      # seconds a JSON export stays downloadable
     deletion_grace: int = 14 * 24 * 3600  # seconds between a deletion request and the deletion
+    # --- ops ---
+    metrics_dir: str = ""  # multiprocess metrics store; "" = <data dir>/metrics
+    metrics_sample_interval: float = 5.0  # seconds between pool / Redis latency samples
+    worker_metrics_port: int = 0  # the worker's own /metrics port on 127.0.0.1 (0 = none)
 
     @property
     def is_development(self) -> bool:
@@ -291,6 +295,10 @@ _ENV: list[tuple[str, str, type]] = [
     ("import_max_rows", "READALONG_IMPORT_MAX_ROWS", int),
     ("export_ttl", "READALONG_EXPORT_TTL", int),
     ("deletion_grace", "READALONG_DELETION_GRACE", int),
+    # --- ops ---
+    ("metrics_dir", "READALONG_METRICS_DIR", str),
+    ("metrics_sample_interval", "READALONG_METRICS_SAMPLE_INTERVAL", float),
+    ("worker_metrics_port", "READALONG_WORKER_METRICS_PORT", int),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

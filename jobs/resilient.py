@@ -35,6 +35,8 @@ from arq.utils import timestamp_ms
 from arq.worker import Worker
 
 from domain.keys import WORKER_HEARTBEAT
+from domain.ops.metrics import count_reconnect
+from jobs.ops import note_beat
 
 log = logging.getLogger("readalong.worker")
 
@@ -112,6 +114,7 @@ class ResilientWorker(Worker):
                 log.debug("Redis still unreachable after %d tries: %r", tries, again)
                 delay = min(delay * 2, self.reconnect_max)
         self.reconnects += 1
+        count_reconnect("worker")
         self._next_beat = 0.0  # beat at once: a restarted Redis lost (or aged) the heartbeat
         log.warning("worker reconnected to Redis after %.1fs (%d tries)",
                     time.monotonic() - since, tries)
@@ -186,6 +189,7 @@ class ResilientWorker(Worker):
         if now >= self._next_beat:
             await self.pool.set(WORKER_HEARTBEAT, self._beat(), px=int(self.heartbeat_s * 3000))
             self._next_beat = now + self.heartbeat_s
+            note_beat()
 
     def _beat(self) -> str:
         return json.dumps({"worker": self.worker_id, "at": time.time(),

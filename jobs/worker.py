@@ -19,9 +19,11 @@ from arq.cron import cron
 from arq.worker import func
 
 from domain.keys import ARQ_QUEUE
+from domain.ops.store import activate_store, mark_dead
 from domain.settings import Settings, load_settings
-from jobs import ai, feeds, housekeeping, interop, notifications, reading, sessions
+from jobs import ai, feeds, housekeeping, interop, notifications, ops, reading, sessions
 from jobs.context import make_hooks
+from jobs.ops import instrument_all, instrument_crons, serve_worker_metrics
 from jobs.resilient import ResilientWorker
 
 log = logging.getLogger("readalong.worker")
@@ -51,6 +53,7 @@ FUNCTIONS = [
     interop.build_export,
     interop.erase_account,
     interop.data_rights_sweep,
+    ops.import_openlibrary,
 ]
 
 CRON_JOBS = [
@@ -87,8 +90,8 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         raise ValueError("the worker needs REDIS_URL (or the embedded engines)")
     startup, shutdown = make_hooks(settings)
     return {
-        "functions": FUNCTIONS,
-        "cron_jobs": CRON_JOBS,
+        "functions": instrument_all(FUNCTIONS),  # counted and timed (jobs/ops.py)
+        "cron_jobs": instrument_crons(CRON_JOBS),
         "redis_settings": redis_settings(settings.redis_url),
         "queue_name": ARQ_QUEUE,
         "on_startup": startup,
@@ -130,6 +133,8 @@ def quiet_job_logs() -> None:
 def run_worker(settings: Settings, burst: bool = False) -> int:
     """Run until SIGTERM/SIGINT (or, with `burst`, until the queue is empty); exit code."""
     quiet_job_logs()
+    activate_store()  # the supervised worker writes to the web processes' store
+    serve_worker_metrics(settings)
 
     async def main() -> int:
         worker = build_worker(settings, burst=burst, handle_signals=False)
@@ -151,6 +156,7 @@ def run_worker(settings: Settings, burst: bool = False) -> int:
             pass
         finally:
             await worker.close()
+        mark_dead()
         log.info("worker stopped: %d complete, %d failed, %d retried", worker.jobs_complete,
                  worker.jobs_failed, worker.jobs_retried)
         return 0

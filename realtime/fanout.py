@@ -8,6 +8,7 @@ import time
 
 from redis.asyncio import Redis
 
+from domain.ops.metrics import room_counters
 from realtime.history import read_position, read_since
 from realtime.metrics import HubMetrics
 from realtime.outgoing import Outgoing
@@ -37,6 +38,8 @@ class Fanout:
         offset, epoch, body = split_message(data)
         out = Outgoing(lr.name, offset or None, epoch, decode_body(body))
         self.metrics.events_in.inc()
+        events, deliveries = room_counters(lr.kind.prefix)  # per room kind (bounded label)
+        events.inc()
         if lr.filling is not None:
             lr.filling.append(out)
             return
@@ -45,6 +48,7 @@ class Fanout:
         if type(wire) is WireEvent and wire.ts:
             self.metrics.fanout_latency.observe(max(0.0, time.time() - wire.ts))
         self.metrics.events_out.inc(n)
+        deliveries.inc(n)
 
     def fanout(self, lr: LocalRoom, out: Outgoing) -> int:
         if out.offset is not None and type(out.wire) is WireEvent:

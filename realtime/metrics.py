@@ -22,10 +22,13 @@ class HubMetrics:
         def m(cls: Any, name: str, doc: str, **kw: Any) -> Any:
             return _metric(registry, cls, name, doc, **kw)
 
-        self.connections = m(Gauge, "readalong_hub_connections", "open WebSocket connections")
+        self.connections = m(Gauge, "readalong_hub_connections", "open WebSocket connections",
+                             multiprocess_mode="livesum")
         self.subscriptions = m(Gauge, "readalong_hub_subscriptions",
-                               "room subscriptions of local connections")
-        self.rooms = m(Gauge, "readalong_hub_rooms", "rooms this node is subscribed to in Redis")
+                               "room subscriptions of local connections",
+                               multiprocess_mode="livesum")
+        self.rooms = m(Gauge, "readalong_hub_rooms", "rooms this node is subscribed to in Redis",
+                        multiprocess_mode="livesum")
         self.events_in = m(Counter, "readalong_hub_events_in",
                            "room messages received from Redis pub/sub")
         self.events_out = m(Counter, "readalong_hub_events_out",

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.keys import HUB_CHANNEL, HUB_CONTROL, PRESENCE_NODES
+from domain.ops.metrics import count_reconnect
 from domain.settings import Settings
 from realtime import control
 from realtime.auth import SocketAuth
@@ -92,6 +93,10 @@ class Hub(HubContext):
             else:
                 self.publisher.ephemeral.add(prefix)
 
+    def _reconnected(self) -> None:
+        self.metrics.redis_reconnects.inc()
+        count_reconnect("hub")
+
     async def start(self, redis: Redis, redis_url: str, *, hook_signals: bool = True) -> None:
         self.redis = redis
         self.auth.redis = redis
@@ -101,7 +106,7 @@ class Hub(HubContext):
         self.batcher = PresenceBatcher(redis, self.presence)
         self.broker = Broker(redis_url, HUB_CONTROL, self.fanout.on_message,
                              self.control.on_control, self.on_reconnect,
-                             self.metrics.redis_reconnects.inc,
+                             self._reconnected,
                              name=f"readalong-hub-{self.node_id}")
         self.membership = Membership(self, self.kinds, self.registry, self.fanout, redis,
                                      self.broker, self.presence, self.batcher,

@@ -10,10 +10,11 @@ from pathlib import Path
 from litestar import Litestar, get
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
+from domain.ops.store import activate_store
 from domain.settings import Settings, load_settings
 from server.api import route_handlers
 from server.deps import (
@@ -27,6 +28,7 @@ from server.docs import docs_asset
 from server.health import HealthController
 from server.ids import id_guard
 from server.logs import configure_logging
+from server.metrics import MetricsController, install_metrics
 from server.middleware import request_context_middleware
 from server.openapi import document_api, openapi_config
 from server.plugins import plugins_for
@@ -37,11 +39,6 @@ log = logging.getLogger("readalong.app")
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
-class MetricsController(PrometheusController):
-    path = "/metrics"
-    include_in_schema = False
-
-
 @get("/", include_in_schema=False)
 async def index() -> Redirect:
     return Redirect(path="/app/")
@@ -50,6 +47,7 @@ async def index() -> Redirect:
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the app from `settings` (or the environment); engines start in the lifespan."""
     settings = settings or load_settings()
+    activate_store()  # before any metric exists: values go to the host's shared folder
     configure_logging(settings.log_format, settings.log_level)
     services = Services(settings=settings)
 
@@ -69,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     log.exception("shutdown hook failed")
             await services.stop()
 
+    install_metrics(services)
     prometheus = PrometheusConfig(app_name="readalong", prefix="readalong", group_path=True,
                                   exclude=["/metrics", "/health"])
     handlers: list = [

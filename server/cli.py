@@ -1,4 +1,4 @@
-"""The `readalong` command: serve, migrate, seed, createadmin, worker."""
+"""The `readalong` command: serve, migrate, seed, createadmin, worker, backup, restore."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ from domain.catalog.demo import seed_demo_catalog
 from domain.db import Database
 from domain.errors import DomainError
 from domain.migrate import MigrationFailed, migrate
+from domain.ops.store import metrics_path, prepare_store
 from domain.settings import Settings, SettingsError, load_settings
 from jobs.supervisor import WorkerSupervisor
 from jobs.worker import run_worker
+from server.cli_ops import add_commands
 from server.engines import EmbeddedEngines, EngineError
 from server.logs import configure_logging
 
@@ -118,6 +120,8 @@ def _supervised_worker(settings: Settings) -> WorkerSupervisor:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    # one metrics store per run for every process on this host (server/metrics.py)
+    prepare_store(metrics_path(settings))
     with engines_for(settings) as s:
         asyncio.run(_migrate(s))
         if args.demo:
@@ -182,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the arq background worker")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     worker.set_defaults(func=cmd_worker)
+    add_commands(sub, engines_for)  # backup, restore (server/cli_ops.py)
     return parser
 
 

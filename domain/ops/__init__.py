@@ -1,0 +1,1 @@
+"""Operations: metric families shared by every process, backup and restore."""
