@@ -66,7 +66,7 @@ async def _open_read(conn: Any, state_id: int, started_on: date | None) -> Any:
         " RETURNING id", state_id, started_on)
 
 
-async def _apply_status(conn: Any, user_id: int, book_id: int, state_id: int, status: str,
+async def apply_status(conn: Any, user_id: int, book_id: int, state_id: int, status: str,
                         data: StateIn, today: date, now: datetime,
                         events: list[ReadingEvent]) -> int | None:
     """Move the state to `status`; returns the id of the read it touched (for the dates)."""
@@ -178,7 +178,7 @@ async def put_state(db: Database, user_id: int, book_id: int, data: StateIn, *,
                 # already read: only the dates may change (re-reading goes through `reading`)
                 touched = None
             else:
-                touched = await _apply_status(conn, user_id, book_id, int(row["id"]),
+                touched = await apply_status(conn, user_id, book_id, int(row["id"]),
                                               data.status, data, today, at, collected)
         await _apply_dates(conn, int(row["id"]), touched, data, today)
         state = await views.load_state(conn, user_id, book_id)

@@ -1,0 +1,70 @@
+"""Issue 10's gaps: the leaderboard events in /asyncapi.json, a session finish marking the book
+read like REST does, custom-period goals, and co-reading minutes (XP and a board)."""
+
+from __future__ import annotations
+
+import httpx
+
+from domain.feeds import verbs
+from tests.conftest import Engines
+from tests.support import ServerProcess, eventually
+from tests.test_sessions_helpers import WS, db_exec, live_session, make_book, users
+
+
+async def test_asyncapi_lists_leaderboard_events(http: httpx.AsyncClient,
+                                                 server: ServerProcess) -> None:
+    """A client author finds `top` under `leaderboard:<key>` and `leaderboard_rank` under
+    `user:<id>` in the served AsyncAPI document, each with its payload fields."""
+    doc = (await http.get("/asyncapi.json")).json()
+    messages = doc["channels"]["rooms"]["messages"]
+    assert "leaderboard_top" in messages and "user_leaderboard_rank" in messages
+    assert "leaderboard:<id>" in messages["leaderboard_top"]["title"]
+    assert "user:<id>" in messages["user_leaderboard_rank"]["title"]
+    schemas = doc["components"]["schemas"]
+    top = schemas["LeaderboardTop"]
+    assert top["properties"]["event"]["enum"] == ["top"]
+    assert set(schemas["TopData"]["properties"]) == {"board", "period", "items"}
+    assert set(schemas["Entry"]["properties"]) == {"rank", "owner", "score"}
+    assert set(schemas["RankData"]["properties"]) == {"board", "period", "rank"}
+    assert schemas["LeaderboardRank"]["properties"]["event"]["enum"] == ["leaderboard_rank"]
+
+
+async def test_session_finish_marks_read_once(http: httpx.AsyncClient, engines: Engines,
+                                              server: ServerProcess, unique: str) -> None:
+    """A reader who reaches the end of the book in a session finds it `read` on their shelves
+    (one finished read, furthest 1) with one `finished book` activity; marking it read over
+    REST afterwards changes nothing and posts nothing more."""
+    host, reader = await users(http, unique, 2)
+    book = await make_book(engines.database_url, f"Finale {unique}", pages=100)
+    s = await live_session(http, host, book)
+    async with WS(server.ws_url, reader.access_token) as ws:
+        assert (await ws.subscribe(s["room"]))["type"] == "ack"
+        assert (await ws.move(s["room"], 0.5))["type"] == "ack"
+        assert (await ws.move(s["room"], 0.99))["type"] == "ack"
+
+    async def shelved() -> dict[str, object] | None:  # finishing runs after the move's ack
+        state = (await http.get(f"/api/v1/me/books/{book}", headers=reader.headers)).json()
+        return state if state["status"] == "read" else None
+
+    state = await eventually(shelved)
+    assert state["furthest"] == 1.0 and state["read_count"] == 1
+    assert [r["outcome"] for r in state["reads"]] == ["read"]
+
+    async def finished_posts() -> int:
+        rows = await db_exec(engines.database_url, "SELECT count(*) AS n FROM activities"
+                             " WHERE actor_id = $1 AND verb = $2 AND object_id = $3",
+                             reader.id, verbs.FINISHED_BOOK, str(book))
+        return int(rows[0]["n"])
+
+    async def session_recorded() -> bool:  # the session's own finish record comes last
+        rows = await db_exec(engines.database_url, "SELECT finished_at FROM book_readings"
+                             " WHERE user_id = $1 AND book_id = $2", reader.id, book)
+        return bool(rows) and rows[0]["finished_at"] is not None
+
+    await eventually(session_recorded)
+    assert await finished_posts() == 1
+    r = await http.put(f"/api/v1/me/books/{book}", headers=reader.headers,
+                       json={"status": "read"})
+    assert r.status_code == 200, r.text
+    assert r.json()["read_count"] == 1 and len(r.json()["reads"]) == 1
+    assert await finished_posts() == 1
