@@ -68,3 +68,32 @@ async def test_session_finish_marks_read_once(http: httpx.AsyncClient, engines: 
     assert r.status_code == 200, r.text
     assert r.json()["read_count"] == 1 and len(r.json()["reads"]) == 1
     assert await finished_posts() == 1
+
+
+async def test_last_chapter_session_finish_then_rest_read_posts_once(
+        http: httpx.AsyncClient, engines: Engines, server: ServerProcess, unique: str) -> None:
+    """A reader who reaches the last chapter in a session (the session's finish line) has the
+    book `read` with one `finished book` activity, and marking it read over REST or moving on
+    to the end keeps one read and one activity."""
+    host, reader = await users(http, unique, 2)
+    book = await make_book(engines.database_url, f"Coda {unique}")  # five chapters
+    s = await live_session(http, host, book)
+    async with WS(server.ws_url, reader.access_token) as ws:
+        assert (await ws.subscribe(s["room"]))["type"] == "ack"
+        assert (await ws.move(s["room"], 0.85))["type"] == "ack"
+        assert (await ws.move(s["room"], 1.0))["type"] == "ack"
+
+    async def recorded() -> bool:
+        rows = await db_exec(engines.database_url, "SELECT finished_at FROM book_readings"
+                             " WHERE user_id = $1 AND book_id = $2", reader.id, book)
+        return bool(rows) and rows[0]["finished_at"] is not None
+
+    await eventually(recorded)
+    r = await http.put(f"/api/v1/me/books/{book}", headers=reader.headers,
+                       json={"status": "read"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "read" and r.json()["read_count"] == 1
+    rows = await db_exec(engines.database_url, "SELECT count(*) AS n FROM activities"
+                         " WHERE actor_id = $1 AND verb = $2 AND object_id = $3",
+                         reader.id, verbs.FINISHED_BOOK, str(book))
+    assert rows[0]["n"] == 1

@@ -22,10 +22,12 @@ def finishes(furthest: float | None) -> bool:
     return furthest is not None and furthest >= FINISHED_AT
 
 
-async def finish_passive(db: Database, user_id: int, book_id: int, *,
+async def finish_passive(db: Database, user_id: int, book_id: int, *, ended: bool = False,
                          now: datetime | None = None) -> list[ReadingEvent]:
-    """Mark the reader's open read finished when it reached FINISHED_AT (its status is
-    `reading`); returns the events for `events.after_commit` (empty when nothing changed)."""
+    """Mark the reader's open read finished when it reached FINISHED_AT, or when the source
+    says the book `ended` (a session's finish line: FINISHED_AT or the last chapter of a table
+    of contents), if its status is `reading`; returns the events for `events.after_commit`
+    (empty when nothing changed)."""
     at = now or utcnow()
     happened: list[ReadingEvent] = []
     async with db.pool.acquire() as conn, conn.transaction():
@@ -33,7 +35,8 @@ async def finish_passive(db: Database, user_id: int, book_id: int, *,
             "SELECT s.id, s.status, r.progress FROM reading_states s LEFT JOIN reading_reads r"
             " ON r.state_id = s.id AND r.outcome IS NULL WHERE s.user_id = $1"
             " AND s.book_id = $2 FOR UPDATE OF s", user_id, book_id)
-        if row is None or row["status"] != "reading" or not finishes(row["progress"]):
+        if row is None or row["status"] != "reading" or not (
+                ended or finishes(row["progress"])):
             return []
         today = local_day(at, await time_zone_of(conn, user_id))
         await states.apply_status(conn, user_id, book_id, int(row["id"]), "read",

@@ -210,7 +210,8 @@ class SessionRoom(RoomKind):
             done_events = list(happened)
             if ends:
                 try:
-                    done_events += await finish.finish_passive(self.db, user_id, book.id)
+                    done_events += await finish.finish_passive(self.db, user_id, book.id,
+                                                             ended=done)
                 except Exception:  # the move is durable; marking read again over REST works
                     log.exception("finishing book %s for user %s failed", book.id, user_id)
             await events.after_commit(self.db, self.redis, done_events, self.scores_push, unlock)
