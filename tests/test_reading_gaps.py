@@ -3,10 +3,14 @@ read like REST does, custom-period goals, and co-reading minutes (XP and a board
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 
 from domain.feeds import verbs
+from tests.accounts_helpers import register
 from tests.conftest import Engines
+from tests.reading_helpers import new_book, progress, put_state
 from tests.support import ServerProcess, eventually
 from tests.test_sessions_helpers import WS, db_exec, live_session, make_book, users
 
@@ -97,3 +101,43 @@ async def test_last_chapter_session_finish_then_rest_read_posts_once(
                          " WHERE actor_id = $1 AND verb = $2 AND object_id = $3",
                          reader.id, verbs.FINISHED_BOOK, str(book))
     assert rows[0]["n"] == 1
+
+
+async def test_period_goal_progress_pace_and_reached_once(
+        http: httpx.AsyncClient, engines: Engines, unique: str) -> None:
+    """A reader sets a 20-day goal of 2 books and 100 pages: 150 pages read shows "1 book
+    behind schedule"; finishing two books marks it reached with one notification; bad periods
+    get a clear 422 and another reader's goal is a 404."""
+    reader = await register(http, unique, prefix="pg")
+    other = await register(http, unique, prefix="po")
+    today = datetime.now(UTC).date()
+    body = {"name": "Spring sprint", "starts_on": str(today - timedelta(days=9)),
+            "ends_on": str(today + timedelta(days=10)), "books": 2, "pages": 100}
+    r = await http.post("/api/v1/me/reading/period-goals", json=body, headers=reader.headers)
+    assert r.status_code == 201, r.text
+    goal = r.json()
+    assert (goal["books_done"], goal["pages_done"], goal["reached"]) == (0, 0, False)
+    one, two = await new_book(http, unique + "a"), await new_book(http, unique + "b")
+    await progress(http, reader, one["id"], page=150)
+    got = (await http.get(f"/api/v1/me/reading/period-goals/{goal['id']}",
+                          headers=reader.headers)).json()
+    assert (got["pages_done"], got["pages_ahead"], got["books_ahead"]) == (150, 100, -1)
+    assert got["pace"] == "1 book behind schedule, 100 pages ahead of schedule"
+    for book in (one, two):
+        await put_state(http, reader, book["id"], status="read")
+    listed = (await http.get("/api/v1/me/reading/period-goals", headers=reader.headers)).json()
+    assert [(g["id"], g["books_done"], g["reached"], g["pace"]) for g in listed] == [
+        (goal["id"], 2, True, "goal reached")]
+    await put_state(http, reader, one["id"], status="reading")
+    await put_state(http, reader, one["id"], status="read")  # a re-read: reached stays once
+    rows = await db_exec(engines.database_url, "SELECT payload FROM notifications WHERE"
+                         " recipient_id = $1 AND type = 'goal_reached' AND target_kind ="
+                         " 'period_goal'", reader.id)
+    assert len(rows) == 1 and "Spring sprint" in rows[0]["payload"]
+    bad = await http.post("/api/v1/me/reading/period-goals", headers=reader.headers,
+                          json={**body, "ends_on": str(today - timedelta(days=20))})
+    assert bad.status_code == 422 and "ends_on" in bad.text
+    assert (await http.get(f"/api/v1/me/reading/period-goals/{goal['id']}",
+                           headers=other.headers)).status_code == 404
+    assert (await http.delete(f"/api/v1/me/reading/period-goals/{goal['id']}",
+                              headers=reader.headers)).status_code == 204
