@@ -141,3 +141,52 @@ async def test_period_goal_progress_pace_and_reached_once(
                            headers=other.headers)).status_code == 404
     assert (await http.delete(f"/api/v1/me/reading/period-goals/{goal['id']}",
                               headers=reader.headers)).status_code == 204
+
+
+async def _backdate(engines: Engines, session_id: int, user_id: int, minutes: int) -> None:
+    """The attendance record as if the reader had been present for `minutes` already."""
+    await db_exec(engines.database_url, "UPDATE session_participants SET present_since ="
+                  " now() - make_interval(mins => $3) WHERE session_id = $1 AND user_id = $2"
+                  " AND present_since IS NOT NULL", session_id, user_id, minutes)
+
+
+async def test_coreading_minutes_earn_xp_and_board_once(
+        http: httpx.AsyncClient, engines: Engines, server: ServerProcess, unique: str) -> None:
+    """A reader who spent 30 minutes in a session gets 30 co-reading XP and 30 minutes on the
+    `coreading-minutes-month` board when they leave; the session's end credits nothing again,
+    and 30 minutes claimed in a second session over the same wall-clock time count nothing."""
+    host, reader = await users(http, unique, 2)
+    book = await make_book(engines.database_url, f"Together {unique}")
+    one, two = await live_session(http, host, book), await live_session(http, host, book)
+
+    async def minutes() -> int | None:
+        r = await http.get("/api/v1/leaderboards/coreading-minutes-month/owners",
+                           params={"id": reader.id}, headers=reader.headers)
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        return int(items[0]["score"]) if items else None
+
+    async def xp_today() -> int:
+        r = await http.get("/api/v1/me/reading/xp", headers=reader.headers)
+        return int(r.json()["today"]["coreading"])
+
+    async with WS(server.ws_url, reader.access_token) as ws:
+        assert (await ws.subscribe(one["room"]))["type"] == "ack"
+        await _backdate(engines, one["id"], reader.id, 30)
+    assert await eventually(lambda: _equal(minutes, 30)) and await xp_today() == 30
+    r = await http.post(f"/api/v1/sessions/{one['id']}/end", headers=host.headers)
+    assert r.status_code == 200, r.text
+    async with WS(server.ws_url, reader.access_token) as ws:
+        assert (await ws.subscribe(two["room"]))["type"] == "ack"
+        await _backdate(engines, two["id"], reader.id, 30)
+        r = await http.post(f"/api/v1/sessions/{two['id']}/end", headers=host.headers)
+        assert r.status_code == 200, r.text
+    rows = await db_exec(engines.database_url, "SELECT session_id, seconds FROM"
+                         " coreading_credits WHERE user_id = $1 ORDER BY session_id", reader.id)
+    assert [(x["session_id"], x["seconds"] // 60) for x in rows] == [(one["id"], 30),
+                                                                      (two["id"], 30)]
+    assert await minutes() == 30 and await xp_today() == 30
+
+
+async def _equal(check: object, value: int) -> bool:
+    return bool(await check() == value)  # type: ignore[operator]

@@ -17,6 +17,7 @@ from domain.errors import NotFound
 from domain.ids import in_range
 from domain.reading import (
     clock,
+    coreading,
     events,
     gamification,
     goals,
@@ -74,6 +75,20 @@ async def after_change(state: State, db: Database, redis: Redis, settings: Setti
         await period_goals.check_reached(db, redis, user_id)
     except Exception:  # the change is committed; the next one checks again
         log.exception("checking the reading goal of user %s failed", user_id)
+
+
+async def credit_coreading(state: State, db: Database, redis: Redis, settings: Settings,
+                           session_id: int, book_id: int) -> None:
+    """After a session's end commit: everyone's closed attendance becomes co-reading minutes
+    (XP, the `coreading-minutes-month` board, its live push). Best effort: the record stays."""
+    try:
+        scores = await coreading.credit(db, session_id)
+        if scores:
+            await events.after_commit(db, redis, [
+                events.ReadingEvent("scored", s.owner_id, book_id, scores=[s]) for s in scores],
+                reading_boards.push_for(state, db, redis, settings))
+    except Exception:
+        log.exception("co-reading credit of session %s failed", session_id)
 
 
 async def _this_year(db: Database, user_id: int) -> int:

@@ -16,7 +16,7 @@ from domain.discussion import effects
 from domain.discussion.events import SessionWireEvent
 from domain.discussion.spoilers import ViewerState
 from domain.errors import Invalid
-from domain.reading import events, finish, progress
+from domain.reading import coreading, events, finish, progress
 from domain.reading.events import ReadingEvent
 from domain.sessions import admission, content, positions, social
 from domain.sessions.books import BookInfo, get_book
@@ -123,7 +123,17 @@ class SessionRoom(RoomKind):
 
     async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
         self._rejoin.pop((self._room(room_id), conn.conn_id), None)
-        await admission.disconnect(self.db, session_id_of(room_id), conn.user_id)
+        sid = session_id_of(room_id)
+        await admission.disconnect(self.db, sid, conn.user_id)
+        try:  # co-reading minutes of the attendance just closed (XP, the minutes board)
+            scores = await coreading.credit(self.db, sid, [conn.user_id])
+            if scores:
+                book = await self._session_book(sid)
+                await events.after_commit(self.db, self.redis, [ReadingEvent(
+                    "scored", conn.user_id, book.id, scores=scores)], self.scores_push)
+        except Exception:  # the attendance is durable: the session's end credits it
+            log.exception("co-reading credit of user %s in session %s failed", conn.user_id,
+                          sid)
 
     async def on_publish(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
                          data: dict[str, Any]) -> tuple[list[RoomEvent], dict[str, Any]]:
