@@ -36,10 +36,15 @@ async def test_asyncapi_lists_leaderboard_events(http: httpx.AsyncClient,
 async def test_session_finish_marks_read_once(http: httpx.AsyncClient, engines: Engines,
                                               server: ServerProcess, unique: str) -> None:
     """A reader who reaches the end of the book in a session finds it `read` on their shelves
-    (one finished read, furthest 1) with one `finished book` activity; marking it read over
-    REST afterwards changes nothing and posts nothing more."""
+    (one finished read, furthest 1) with one `finished book` activity and their one-book goal
+    reached; marking it read over REST afterwards changes nothing and posts nothing more."""
     host, reader = await users(http, unique, 2)
     book = await make_book(engines.database_url, f"Finale {unique}", pages=100)
+    today = datetime.now(UTC).date()
+    r = await http.post("/api/v1/me/reading/period-goals", headers=reader.headers, json={
+        "starts_on": str(today - timedelta(days=1)), "ends_on": str(today), "books": 1})
+    assert r.status_code == 201, r.text
+    goal_id = r.json()["id"]
     s = await live_session(http, host, book)
     async with WS(server.ws_url, reader.access_token) as ws:
         assert (await ws.subscribe(s["room"]))["type"] == "ack"
@@ -67,6 +72,9 @@ async def test_session_finish_marks_read_once(http: httpx.AsyncClient, engines: 
 
     await eventually(session_recorded)
     assert await finished_posts() == 1
+    goal = (await http.get(f"/api/v1/me/reading/period-goals/{goal_id}",
+                           headers=reader.headers)).json()
+    assert goal["books_done"] == 1 and goal["reached"] is True  # checked after the finish
     r = await http.put(f"/api/v1/me/books/{book}", headers=reader.headers,
                        json={"status": "read"})
     assert r.status_code == 200, r.text

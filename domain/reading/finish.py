@@ -7,15 +7,19 @@ the reverse) posts the activity once: `states.put_state` ignores `read` on a `re
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
+from redis.asyncio import Redis
+
 from domain.db import Database
-from domain.reading import states
+from domain.reading import goals, period_goals, states
 from domain.reading.clock import local_day, time_zone_of, utcnow
 from domain.reading.events import ReadingEvent
 from domain.reading.schemas import StateIn
 
 FINISHED_AT = 0.98  # a passive source's progression this far finishes the book
+log = logging.getLogger("readalong.reading")
 
 
 def finishes(furthest: float | None) -> bool:
@@ -42,3 +46,13 @@ async def finish_passive(db: Database, user_id: int, book_id: int, *, ended: boo
         await states.apply_status(conn, user_id, book_id, int(row["id"]), "read",
                                   StateIn(status="read"), today, at, happened)
     return happened
+
+
+async def check_goals(db: Database, redis: Redis | None, user_id: int) -> None:
+    """After a passive finish's commit: this year's goal and the period goals (as REST's
+    `after_change` does); never raises (the next change checks again)."""
+    try:
+        await goals.check_reached(db, redis, user_id)
+        await period_goals.check_reached(db, redis, user_id)
+    except Exception:
+        log.exception("checking the reading goals of user %s failed", user_id)

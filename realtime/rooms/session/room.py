@@ -225,6 +225,8 @@ class SessionRoom(RoomKind):
                 except Exception:  # the move is durable; marking read again over REST works
                     log.exception("finishing book %s for user %s failed", book.id, user_id)
             await events.after_commit(self.db, self.redis, done_events, self.scores_push, unlock)
+            if len(done_events) > len(happened):  # finished here: goals may be reached now
+                await finish.check_goals(self.db, self.redis, user_id)
             await social.after_move(self.db, self.redis, user_id, book, started, done)
 
         task = asyncio.create_task(run())
