@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from domain.feeds import verbs
+from domain.jobqueue import enqueue
 from tests.accounts_helpers import register
 from tests.conftest import Engines
 from tests.reading_helpers import new_book, progress, put_state
 from tests.support import ServerProcess, eventually
 from tests.test_sessions_helpers import WS, db_exec, live_session, make_book, users
+from tests.worker_helpers import db_and_redis, run_worker, worker_settings
 
 
 async def test_asyncapi_lists_leaderboard_events(http: httpx.AsyncClient,
@@ -198,3 +200,32 @@ async def test_coreading_minutes_earn_xp_and_board_once(
 
 async def _equal(check: object, value: int) -> bool:
     return bool(await check() == value)  # type: ignore[operator]
+
+
+async def test_idle_end_credits_attendance_a_lost_node_left_open(
+        http: httpx.AsyncClient, engines: Engines, server: ServerProcess, unique: str) -> None:
+    """A reader whose node died mid-session (their attendance span left open) still gets their
+    30 co-reading minutes on the board when the worker ends the empty session."""
+    host, reader = await users(http, unique, 2)
+    book = await make_book(engines.database_url, f"Lost {unique}")
+    s = await live_session(http, host, book)
+    async with WS(server.ws_url, reader.access_token) as ws:
+        assert (await ws.subscribe(s["room"]))["type"] == "ack"
+    # as a lost node leaves it: still "connected" in the database, present for 30 minutes
+    await db_exec(engines.database_url, "UPDATE session_participants p SET connections = 1,"
+                  " present_since = r.started_at - interval '30 minutes', last_seen_at ="
+                  " r.started_at - interval '1 minute' FROM reading_sessions r WHERE r.id ="
+                  " p.session_id AND p.session_id = $1 AND p.user_id = $2", s["id"], reader.id)
+    async with db_and_redis(engines) as (_, redis):
+        short = worker_settings(engines, READALONG_SESSION_IDLE_END_MINUTES="0.002")
+
+        async def ended() -> bool:
+            assert await enqueue(redis, "end_idle_sessions")
+            await run_worker(short)
+            got = (await http.get(f"/api/v1/sessions/{s['id']}")).json()
+            return bool(got["status"] == "ended")
+
+        await eventually(ended, timeout=20.0)
+    r = await http.get("/api/v1/leaderboards/coreading-minutes-month/owners",
+                       params={"id": reader.id}, headers=reader.headers)
+    assert [i["score"] for i in r.json()["items"]] == [30]
