@@ -19,7 +19,7 @@ from arq.cron import cron
 
 from domain.keys import ARQ_QUEUE
 from domain.settings import Settings, load_settings
-from jobs import ai, feeds, housekeeping, notifications, reading, sessions
+from jobs import ai, clubs, feeds, housekeeping, notifications, reading, sessions
 from jobs.context import make_hooks
 from jobs.resilient import ResilientWorker
 
@@ -45,6 +45,7 @@ FUNCTIONS = [
     housekeeping.housekeeping,
     reading.award_badges,
     *ai.FUNCTIONS,
+    clubs.open_due_sections,
 ]
 
 CRON_JOBS = [
@@ -63,6 +64,8 @@ CRON_JOBS = [
     cron(feeds.feed_maintenance, name="cron:feed_maintenance", minute=17,  # type: ignore[arg-type]
          second=0, unique=True),
     *ai.CRON_JOBS,
+    cron(clubs.open_due_sections, name="cron:open_due_sections",  # type: ignore[arg-type]
+         second={20, 50}, unique=True),
 ]
 
 

@@ -84,6 +84,19 @@ REVIEW_COMMENT = register(NotificationType(
 BADGE_AWARDED = register(NotificationType(
     "badge_awarded", "You earned the {badge} badge", email=False,
     description="a reading badge was awarded to you (domain/reading/gamification.py)"))
+# --- clubs (domain/clubs) ---
+CLUB_JOIN_REQUEST = register(NotificationType(
+    "club_join_request", "{actors} asked to join {club}", groupable=True,
+    description="someone asked to join a club you organise"))
+CLUB_REQUEST_APPROVED = register(NotificationType(
+    "club_request_approved", "You are now a member of {club}",
+    description="your request to join a club was approved"))
+CLUB_SECTION_OPENED = register(NotificationType(
+    "club_section_opened", "{club}: the discussion of {section} is open", email=False,
+    description="a section thread of a club you are in opened on schedule"))
+CLUB_SCHEDULE_CHANGED = register(NotificationType(
+    "club_schedule_changed", "{club} moved its reading schedule", email=False,
+    description="the organisers of a club you are in shifted the schedule"))
 
 
 def actors_phrase(names: list[str], count: int) -> str:

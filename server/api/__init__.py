@@ -19,6 +19,8 @@ def route_handlers() -> list[Any]:
         admin_jobs,
         catalog,
         catchup,
+        clubs,
+        clubs_discussion,
         feed,
         notifications,
         profiles,
@@ -37,5 +39,6 @@ def route_handlers() -> list[Any]:
     handlers += sessions.CONTROLLERS
     handlers += reading.CONTROLLERS
     handlers += recommendations.CONTROLLERS + catchup.CONTROLLERS
+    handlers += clubs.CONTROLLERS + clubs_discussion.CONTROLLERS
     handlers += notifications.CONTROLLERS + feed.CONTROLLERS + admin_jobs.CONTROLLERS
     return handlers
