@@ -10,8 +10,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
-from domain.clubs.clubs import organiser, readable
+from domain.clubs.clubs import fetch, organiser
 from domain.clubs.schemas import ScheduleIn, SectionIn, SectionOut, SectionPage, ShiftIn
+from domain.clubs.venue import check_club_readable
 from domain.db import Database
 from domain.errors import Conflict, Invalid, NotFound
 from domain.notifications.service import notify
@@ -41,7 +42,8 @@ def _out(r: Any, reached: float | None, organiser_view: bool) -> SectionOut:
 
 async def _view(db: Database, club_id: int, viewer: Principal | None) -> tuple[Any, float, bool,
                                                                                list[int]]:
-    row, role = await readable(db, club_id, viewer)
+    role = await check_club_readable(db, club_id, viewer)  # private clubs: members only
+    row = await fetch(db, club_id)
     reached = 0.0
     hidden: list[int] = []
     if viewer is not None and row["book_id"] is not None:
