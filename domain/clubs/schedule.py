@@ -16,7 +16,7 @@ from domain.clubs.venue import check_club_readable
 from domain.db import Database
 from domain.errors import Conflict, Invalid, NotFound
 from domain.notifications.service import notify
-from domain.reading.progress import furthest
+from domain.reading.progress import advance, furthest
 from domain.social.rules import hidden_user_ids
 
 _SECTIONS_SQL = (
@@ -138,3 +138,19 @@ async def open_due(db: Database, now: datetime) -> list[Any]:
 async def member_ids(db: Database, club_id: int) -> list[int]:
     return [int(r["user_id"]) for r in await db.pool.fetch(
         "SELECT user_id FROM club_members WHERE club_id = $1", club_id)]
+
+
+async def mark_read(db: Database, club_id: int, section_id: int, who: Principal) -> float:
+    """"I've read up to here": the member's furthest in the club's book moves to the section's
+    end (through the one entry point of the reading state; never backwards)."""
+    s = await db.pool.fetchrow("SELECT s.book_id, s.range_end FROM club_sections s JOIN"
+                               " club_members m ON m.club_id = s.club_id AND m.user_id = $3"
+                               " WHERE s.id = $1 AND s.club_id = $2", section_id, club_id,
+                               who.user_id)
+    if s is None:
+        raise NotFound(f"no section {section_id} of a club you are in",
+                       code="section_not_found")
+    async with db.pool.acquire() as conn, conn.transaction():
+        moved = await advance(conn, who.user_id, int(s["book_id"]), float(s["range_end"]),
+                              "club")
+    return moved.furthest

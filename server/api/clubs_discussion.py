@@ -110,6 +110,13 @@ class ClubChatController(Controller):
         await _section(db, club_id, section_id)
         return await schedule.section(db, club_id, section_id, maybe_user)
 
+    @post("/sections/{section_id:int}/read", status_code=200,
+          summary="I've read up to here: my furthest moves to the section's end")
+    async def mark_read(self, club_id: int, section_id: int, db: Database,
+                        user: Principal) -> dict[str, float]:
+        await _section(db, club_id, section_id)
+        return {"furthest": await schedule.mark_read(db, club_id, section_id, user)}
+
     @get("/sections/{section_id:int}/posts", summary="A section thread through the shield")
     async def posts(self, club_id: int, section_id: int, db: Database,
                     maybe_user: Principal | None, cursor: str | None = None,

@@ -1,0 +1,76 @@
+"""The reading schedule over a real server and a real burst worker: a default schedule from the
+table of contents, opening on a controlled clock exactly once, shifting (members are told) and
+"I've read up to here"."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from arq.connections import create_pool
+
+from jobs.worker import redis_settings
+from tests.accounts_helpers import register
+from tests.clubs_helpers import join, make_club
+from tests.conftest import Engines
+from tests.test_sessions_helpers import make_book
+from tests.worker_helpers import run_worker, worker_settings
+
+
+async def _open_at(engines: Engines, at: datetime) -> None:
+    pool = await create_pool(redis_settings(engines.redis_url))
+    try:
+        await pool.enqueue_job("open_due_sections", at.isoformat())
+    finally:
+        await pool.aclose()
+    await run_worker(worker_settings(engines))
+
+
+async def test_default_schedule_opens_once_and_shifts(http: httpx.AsyncClient,
+                                                      engines: Engines, unique: str) -> None:
+    """Without custom sections the schedule has one section per chapter, a week apart; the
+    worker opens only the due ones, once even when run twice (one notification per member);
+    shifting moves the unopened ones and tells every member."""
+    owner, m = [await register(http, unique, prefix=p) for p in ("ow", "mm")]
+    book = await make_book(engines.database_url, f"Sched {unique}")
+    club = await make_club(http, owner, f"sch-{unique}", book_id=book)
+    cid = club["id"]
+    await join(http, cid, m)
+    start = datetime(2030, 1, 1, 18, 0, tzinfo=UTC)
+    r = await http.post(f"/api/v1/clubs/{cid}/schedule", headers=owner.headers,
+                        json={"first_opens_at": start.isoformat(), "every_days": 7})
+    assert r.status_code == 201, r.text
+    secs = r.json()["items"]
+    assert [(s["start"], s["end"]) for s in secs] == [(0.0, 0.2), (0.2, 0.4), (0.4, 0.6),
+                                                      (0.6, 0.8), (0.8, 1.0)]
+    assert secs[1]["opens_at"].startswith("2030-01-08")
+    r = await http.post(f"/api/v1/clubs/{cid}/schedule", headers=m.headers, json={})
+    assert r.status_code == 403
+    for _ in range(2):
+        await _open_at(engines, start + timedelta(days=8))
+    got = (await http.get(f"/api/v1/clubs/{cid}/sections", headers=m.headers)).json()["items"]
+    assert [s["open"] for s in got] == [True, True, False, False, False]
+    notes = (await http.get("/api/v1/notifications", headers=m.headers)).json()["items"]
+    opened = [n for n in notes if n["type"] == "club_section_opened"]
+    assert sorted(n["payload"]["section_id"] for n in opened) == [secs[0]["id"], secs[1]["id"]]
+    r = await http.post(f"/api/v1/clubs/{cid}/schedule/shift", headers=owner.headers,
+                        json={"hours": 48})
+    assert r.status_code == 200
+    after = r.json()["items"]
+    assert after[0]["opens_at"] == got[0]["opens_at"]  # opened ones stay
+    assert after[2]["opens_at"].startswith("2030-01-17")
+    notes = (await http.get("/api/v1/notifications", headers=m.headers)).json()["items"]
+    assert any(n["type"] == "club_schedule_changed" and n["payload"]["hours"] == 48
+               for n in notes)
+    r = await http.post(f"/api/v1/clubs/{cid}/sections/{secs[2]['id']}/read",
+                        headers=m.headers)
+    assert r.status_code == 200 and r.json()["furthest"] == 0.6
+    state = (await http.get(f"/api/v1/me/books/{book}", headers=m.headers)).json()
+    assert state["furthest"] == 0.6
+    mine = (await http.get(f"/api/v1/clubs/{cid}/sections/{secs[3]['id']}",
+                           headers=m.headers)).json()
+    assert mine["locked"] is False  # at 0.6 the 0.6-0.8 section has started for me
+    bad = await http.post(f"/api/v1/clubs/{cid}/schedule", headers=owner.headers, json={
+        "sections": [{"title": "x", "start": 0.5, "end": 0.4,
+                      "opens_at": start.isoformat()}]})
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_section"
