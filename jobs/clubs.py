@@ -8,7 +8,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.clubs import schedule
+from domain.clubs import events, schedule
 from domain.clubs.clubs import room_of
 from domain.notifications.service import notify
 from jobs.retry import task
@@ -45,3 +45,9 @@ async def open_due_sections(ctx: dict[str, Any], now: str | None = None) -> int:
                          target_kind="club_section", target_id=int(s["id"]),
                          payload={"club": s["club_name"], "section": s["title"], **data})
     return len(opened)
+
+
+@task
+async def remind_club_events(ctx: dict[str, Any], now: str | None = None) -> int:
+    """Cron: remind attendees 24 h and 1 h before each event (once per lead)."""
+    return await events.remind_due(ctx["db"], ctx["redis"], _now(now))

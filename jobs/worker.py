@@ -46,6 +46,7 @@ FUNCTIONS = [
     reading.award_badges,
     *ai.FUNCTIONS,
     clubs.open_due_sections,
+    clubs.remind_club_events,
 ]
 
 CRON_JOBS = [
@@ -66,6 +67,8 @@ CRON_JOBS = [
     *ai.CRON_JOBS,
     cron(clubs.open_due_sections, name="cron:open_due_sections",  # type: ignore[arg-type]
          second={20, 50}, unique=True),
+    cron(clubs.remind_club_events, name="cron:remind_club_events",  # type: ignore[arg-type]
+         second=40, unique=True),
 ]
 
 

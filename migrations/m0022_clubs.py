@@ -156,5 +156,73 @@ CREATE TABLE club_sections (
     UNIQUE (club_id, book_id, position)
 );
 CREATE INDEX club_sections_due_idx ON club_sections (opens_at) WHERE opened_at IS NULL;
+
+CREATE TABLE club_events (
+    id          BIGSERIAL    PRIMARY KEY,
+    club_id     BIGINT       NOT NULL REFERENCES clubs (id) ON DELETE CASCADE,
+    title       VARCHAR(200) NOT NULL,
+    description TEXT         NOT NULL DEFAULT '' CHECK (length(description) <= 4000),
+    kind        VARCHAR(12)  NOT NULL
+        CHECK (kind IN ('discussion', 'qa', 'meetup', 'coreading')),
+    starts_at   TIMESTAMPTZ  NOT NULL,
+    ends_at     TIMESTAMPTZ  NOT NULL,
+    time_zone   VARCHAR(64)  NOT NULL DEFAULT 'UTC',
+    location    TEXT         NOT NULL DEFAULT '',
+    url         TEXT         NULL,
+    capacity    INTEGER      NULL CHECK (capacity >= 1),
+    sequence    INTEGER      NOT NULL DEFAULT 0,
+    status      VARCHAR(10)  NOT NULL DEFAULT 'confirmed'
+        CHECK (status IN ('confirmed', 'cancelled')),
+    created_by  BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at  TIMESTAMPTZ  NOT NULL DEFAULT now(),
+    updated_at  TIMESTAMPTZ  NOT NULL DEFAULT now(),
+    CONSTRAINT club_events_times CHECK (starts_at < ends_at)
+);
+CREATE INDEX club_events_club_idx ON club_events (club_id, starts_at);
+CREATE INDEX club_events_due_idx ON club_events (starts_at) WHERE status = 'confirmed';
+CREATE TABLE club_rsvps (
+    event_id   BIGINT       NOT NULL REFERENCES club_events (id) ON DELETE CASCADE,
+    user_id    BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    answer     VARCHAR(6)   NOT NULL CHECK (answer IN ('going', 'maybe', 'no')),
+    updated_at TIMESTAMPTZ  NOT NULL DEFAULT now(),
+    PRIMARY KEY (event_id, user_id)
+);
+CREATE TABLE club_event_reminders (
+    event_id   BIGINT       NOT NULL REFERENCES club_events (id) ON DELETE CASCADE,
+    user_id    BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    lead       VARCHAR(4)   NOT NULL,
+    PRIMARY KEY (event_id, user_id, lead)
+);
+CREATE TABLE club_calendar_tokens (
+    token      VARCHAR(64)  PRIMARY KEY,
+    club_id    BIGINT       NULL REFERENCES clubs (id) ON DELETE CASCADE,
+    user_id    BIGINT       NULL REFERENCES users (id) ON DELETE CASCADE,
+    UNIQUE (club_id, user_id)
+);
+CREATE TABLE club_polls (
+    id          BIGSERIAL    PRIMARY KEY,
+    club_id     BIGINT       NOT NULL REFERENCES clubs (id) ON DELETE CASCADE,
+    question    VARCHAR(300) NOT NULL,
+    multiple    BOOLEAN      NOT NULL DEFAULT false,
+    anonymous   BOOLEAN      NOT NULL DEFAULT true,
+    closes_at   TIMESTAMPTZ  NULL,
+    created_by  BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at  TIMESTAMPTZ  NOT NULL DEFAULT now()
+);
+CREATE TABLE club_poll_options (
+    id        BIGSERIAL    PRIMARY KEY,
+    poll_id   BIGINT       NOT NULL REFERENCES club_polls (id) ON DELETE CASCADE,
+    position  INTEGER      NOT NULL,
+    label     VARCHAR(200) NOT NULL,
+    book_id   BIGINT       NULL REFERENCES books (id) ON DELETE SET NULL,
+    UNIQUE (poll_id, position)
+);
+CREATE TABLE club_poll_votes (
+    poll_id    BIGINT       NOT NULL REFERENCES club_polls (id) ON DELETE CASCADE,
+    user_id    BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    option_id  BIGINT       NOT NULL REFERENCES club_poll_options (id) ON DELETE CASCADE,
+    voted_at   TIMESTAMPTZ  NOT NULL DEFAULT now(),
+    PRIMARY KEY (poll_id, user_id, option_id)
+);
 """ + _CONTENT.format(p="club", col="club_id", parent="clubs")
     + _CONTENT.format(p="club_thread", col="section_id", parent="club_sections"))

@@ -97,6 +97,15 @@ CLUB_SECTION_OPENED = register(NotificationType(
 CLUB_SCHEDULE_CHANGED = register(NotificationType(
     "club_schedule_changed", "{club} moved its reading schedule", email=False,
     description="the organisers of a club you are in shifted the schedule"))
+CLUB_EVENT_CHANGED = register(NotificationType(
+    "club_event_changed", "{club}: {title} was {change}",
+    description="an event of your club you answered going/maybe to changed or was cancelled"))
+CLUB_EVENT_REMINDER = register(NotificationType(
+    "club_event_reminder", "{club}: {title} starts soon",
+    description="a club event you are going to starts within 24 hours or 1 hour"))
+CLUB_POLL_OPENED = register(NotificationType(
+    "club_poll_opened", "{club} asks: {question}", email=False,
+    description="a poll opened in a club you are in"))
 
 
 def actors_phrase(names: list[str], count: int) -> str:

@@ -21,6 +21,7 @@ def route_handlers() -> list[Any]:
         catchup,
         clubs,
         clubs_discussion,
+        clubs_events,
         feed,
         notifications,
         profiles,
@@ -39,6 +40,6 @@ def route_handlers() -> list[Any]:
     handlers += sessions.CONTROLLERS
     handlers += reading.CONTROLLERS
     handlers += recommendations.CONTROLLERS + catchup.CONTROLLERS
-    handlers += clubs.CONTROLLERS + clubs_discussion.CONTROLLERS
+    handlers += clubs.CONTROLLERS + clubs_discussion.CONTROLLERS + clubs_events.CONTROLLERS
     handlers += notifications.CONTROLLERS + feed.CONTROLLERS + admin_jobs.CONTROLLERS
     return handlers
