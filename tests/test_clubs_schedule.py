@@ -11,7 +11,7 @@ from arq.connections import create_pool
 
 from jobs.worker import redis_settings
 from tests.accounts_helpers import register
-from tests.clubs_helpers import join, make_club
+from tests.clubs_helpers import join, make_club, read_to
 from tests.conftest import Engines
 from tests.test_sessions_helpers import make_book
 from tests.worker_helpers import run_worker, worker_settings
@@ -74,3 +74,31 @@ async def test_default_schedule_opens_once_and_shifts(http: httpx.AsyncClient,
         "sections": [{"title": "x", "start": 0.5, "end": 0.4,
                       "opens_at": start.isoformat()}]})
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_section"
+
+
+async def test_member_board(http: httpx.AsyncClient, engines: Engines, unique: str) -> None:
+    """The board says who is ahead of, on track with or behind the latest opened section, and
+    shows a member with a private profile only as "hidden" to others (never their position)."""
+    owner, on, ahead, shy = [await register(http, unique, prefix=p)
+                             for p in ("ow", "on", "ah", "sh")]
+    book = await make_book(engines.database_url, f"Board {unique}")
+    club = await make_club(http, owner, f"brd-{unique}", book_id=book)
+    cid = club["id"]
+    for u in (on, ahead, shy):
+        await join(http, cid, u)
+    start = datetime(2030, 6, 1, tzinfo=UTC)
+    await http.post(f"/api/v1/clubs/{cid}/schedule", headers=owner.headers,
+                    json={"first_opens_at": start.isoformat(), "every_days": 7})
+    await _open_at(engines, start + timedelta(days=1))  # the first section (0.0-0.2) opens
+    await read_to(http, on, book, 0.1)
+    await read_to(http, ahead, book, 0.5)
+    await read_to(http, shy, book, 0.9)
+    r = await http.patch("/api/v1/me", json={"visibility": "private"}, headers=shy.headers)
+    assert r.status_code == 200, r.text
+    board = (await http.get(f"/api/v1/clubs/{cid}/board", headers=owner.headers)).json()
+    assert (board["section_start"], board["section_end"]) == (0.0, 0.2)
+    rows = {m["user_id"]: (m["furthest"], m["standing"]) for m in board["members"]}
+    assert rows == {owner.id: (0.0, "on_track"), on.id: (0.1, "on_track"),
+                    ahead.id: (0.5, "ahead"), shy.id: (None, "hidden")}
+    own = (await http.get(f"/api/v1/clubs/{cid}/board", headers=shy.headers)).json()
+    assert {m["user_id"]: m["standing"] for m in own["members"]}[shy.id] == "ahead"

@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
-from domain.clubs import schedule
+from domain.clubs import board, schedule
 from domain.clubs.schemas import ScheduleIn, SectionOut, SectionPage, ShiftIn
 from domain.clubs.venue import CLUB_VENUE, THREAD_VENUE
 from domain.db import Database
@@ -81,6 +81,12 @@ class ClubChatController(Controller):
         out = await actions.delete_message(db, CLUB_VENUE, club_id, user, message_id)
         await _deliver(out, CLUB_VENUE, db, state, redis, settings)
         return Done()
+
+    @get("/board", summary="Who is where in the book: ahead / on track / behind the schedule")
+    async def board(self, club_id: int, db: Database,
+                    maybe_user: Principal | None) -> board.Board:
+        found(club_id=club_id)
+        return await board.board(db, club_id, maybe_user)
 
     @get("/sections", summary="The schedule: each section, open or not, locked for me or not,"
                               " with its post count")

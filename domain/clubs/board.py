@@ -1,0 +1,71 @@
+"""The member board: who is where in the club's current book and whether they are ahead of,
+on track with or behind the schedule (the latest opened section), respecting each member's
+profile visibility and private reading states (then only "hidden" shows)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from domain.accounts.tokens import Principal
+from domain.clubs.clubs import fetch
+from domain.clubs.venue import check_club_readable
+from domain.db import Database
+from domain.errors import Conflict
+from domain.reading.progress import furthest_of
+from domain.social.rules import hidden_user_ids, may_view_profile
+
+Standing = Literal["ahead", "on_track", "behind", "hidden"]
+
+
+class BoardRow(msgspec.Struct):
+    user_id: int
+    display_name: str
+    role: str
+    furthest: float | None
+    standing: Standing
+
+
+class Board(msgspec.Struct):
+    book_id: int
+    section_start: float   # the latest opened section's range (0-0 before any opens)
+    section_end: float
+    members: list[BoardRow]
+
+
+def standing(reached: float, start: float, end: float) -> Standing:
+    if reached > end:
+        return "ahead"
+    return "on_track" if reached >= start else "behind"
+
+
+async def board(db: Database, club_id: int, viewer: Principal | None) -> Board:
+    await check_club_readable(db, club_id, viewer)
+    club = await fetch(db, club_id)
+    if club["book_id"] is None:
+        raise Conflict("the club reads no book right now", code="no_book")
+    book = int(club["book_id"])
+    sec = await db.pool.fetchrow(
+        "SELECT range_start, range_end FROM club_sections WHERE club_id = $1 AND book_id = $2"
+        " AND opened_at IS NOT NULL ORDER BY position DESC LIMIT 1", club_id, book)
+    start, end = (float(sec["range_start"]), float(sec["range_end"])) if sec else (0.0, 0.0)
+    hidden = await hidden_user_ids(db, viewer.user_id) if viewer else set()
+    rows = await db.pool.fetch(
+        "SELECT m.user_id, m.role, u.display_name, COALESCE(s.private, false) AS private"
+        " FROM club_members m JOIN users u ON u.id = m.user_id LEFT JOIN reading_states s ON"
+        " s.user_id = m.user_id AND s.book_id = $2 WHERE m.club_id = $1 ORDER BY m.user_id"
+        " LIMIT 1000", club_id, book)
+    rows = [r for r in rows if int(r["user_id"]) not in hidden]
+    reached = await furthest_of(db.pool, [int(r["user_id"]) for r in rows], book)
+    out: list[BoardRow] = []
+    for r in rows:
+        uid = int(r["user_id"])
+        shown = (viewer is not None and viewer.user_id == uid) or (
+            not r["private"] and await may_view_profile(
+                db, viewer.user_id if viewer else None, uid,
+                viewer_role=viewer.role if viewer else None))
+        value = reached[uid] if shown else None
+        out.append(BoardRow(uid, r["display_name"], r["role"], value,
+                            standing(value, start, end) if value is not None else "hidden"))
+    return Board(book, start, end, out)
