@@ -10,6 +10,7 @@ from typing import Any
 
 from domain.clubs import events, schedule
 from domain.clubs.clubs import room_of
+from domain.clubs.room_events import SectionOpened, SectionOpenedData, wire
 from domain.notifications.service import notify
 from jobs.retry import task
 from realtime.rooms.base import RoomEvent
@@ -32,12 +33,12 @@ async def open_due_sections(ctx: dict[str, Any], now: str | None = None) -> int:
     db = ctx["db"]
     opened = await schedule.open_due(db, _now(now))
     for s in opened:
-        data = {"club_id": int(s["club_id"]), "section_id": int(s["id"]), "title": s["title"],
-                "start": float(s["range_start"]), "end": float(s["range_end"]),
-                "room": schedule.thread_room(int(s["id"])), "status": "open"}
+        name, data = wire(SectionOpened(SectionOpenedData(
+            club_id=int(s["club_id"]), section_id=int(s["id"]), title=s["title"],
+            start=float(s["range_start"]), end=float(s["range_end"]),
+            room=schedule.thread_room(int(s["id"])))))
         try:
-            await ctx["publisher"].publish(room_of(int(s["club_id"])),
-                                           RoomEvent("section_opened", data))
+            await ctx["publisher"].publish(room_of(int(s["club_id"])), RoomEvent(name, data))
         except Exception:
             log.exception("announcing section %s failed", s["id"])
         for uid in await schedule.member_ids(db, int(s["club_id"])):

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.clubs import clubs, invites, members
+from domain.clubs.room_events import Banned, BannedData, wire
 from domain.clubs.schemas import (
     BanIn,
     ClubCreate,
@@ -185,8 +186,8 @@ async def evict_member(state: State, club_id: int, user_id: int) -> None:
     """Drop a banned user's sockets from `club:<id>` on every node (best effort)."""
     hub = services_of(state).extras.get("hub")
     if hub is not None and getattr(hub, "redis", None) is not None:
-        await hub.evict(clubs.room_of(club_id), user_id,
-                        RoomEvent("banned", {"user_id": user_id, "club_id": club_id}))
+        name, data = wire(Banned(BannedData(user_id=user_id, club_id=club_id)))
+        await hub.evict(clubs.room_of(club_id), user_id, RoomEvent(name, data))
 
 
 CONTROLLERS: list[Any] = [ClubController]

@@ -24,6 +24,7 @@ from domain.clubs.event_schemas import (
     RsvpIn,
     VoteIn,
 )
+from domain.clubs.room_events import PollVoted, PollVotedData, wire
 from domain.db import Database
 from domain.settings import Settings
 from realtime.rooms.base import RoomEvent
@@ -133,8 +134,9 @@ class ClubEventController(Controller):
         found(club_id=club_id, poll_id=poll_id)
         out = await polls.vote(db, club_id, poll_id, user, list(data.option_ids))
         try:  # live: how many have voted (never the per-option counts: hidden until voted)
-            await _publisher(state, redis, settings).publish(room_of(club_id), RoomEvent(
-                "poll_voted", {"poll_id": poll_id, "voters": out.voters}))
+            name, body = wire(PollVoted(PollVotedData(poll_id=poll_id, voters=out.voters)))
+            await _publisher(state, redis, settings).publish(room_of(club_id),
+                                                             RoomEvent(name, body))
         except Exception:  # the ballot is committed; the live count is best effort
             log.warning("publishing poll %s voters failed", poll_id, exc_info=True)
         return out

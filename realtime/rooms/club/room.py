@@ -9,6 +9,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
+from domain.clubs.room_events import ClubEvent
 from domain.clubs.venue import CLUB_VENUE, THREAD_VENUE
 from domain.db import Database
 from domain.discussion import effects
@@ -50,7 +51,7 @@ class _PlaceRoom(RoomKind):
     keeps_history = True
     accepts_publish = True
     presence = True
-    events = SessionWireEvent
+    events = SessionWireEvent | ClubEvent  # listed by /asyncapi.json
 
     def __init__(self, db: Database, redis: Redis) -> None:
         self.db = db
