@@ -9,7 +9,7 @@ import httpx
 
 from tests.accounts_helpers import register
 from tests.clubs_helpers import join, make_club
-from tests.test_sessions_helpers import make_book
+from tests.test_sessions_helpers import db_exec, make_book
 
 
 async def test_create_and_slug_and_bad_input(http: httpx.AsyncClient, unique: str) -> None:
@@ -185,3 +185,25 @@ async def test_blocks_and_directory(http: httpx.AsyncClient, unique: str,
     ids = [m["user_id"] for m in (await http.get(f"/api/v1/clubs/{first['id']}/members",
                                                  headers=owner.headers)).json()["items"]]
     assert ids == [owner.id]
+
+
+async def test_feed_activities_only_for_public_clubs(http: httpx.AsyncClient, unique: str,
+                                                     engines: object) -> None:
+    """Joining a public club and a public club starting a book are feed activities; joining a
+    private club leaves no trace in anyone's feed."""
+    owner, a = [await register(http, unique, prefix=p) for p in ("ow", "fa")]
+    url = engines.database_url  # type: ignore[attr-defined]
+    book = await make_book(url, f"Feed {unique}")
+    public = await make_club(http, owner, f"fp-{unique}")
+    private = await make_club(http, owner, f"fq-{unique}", visibility="private")
+    for club in (public, private):
+        await join(http, club["id"], a)
+    r = await http.patch(f"/api/v1/clubs/{public['id']}", json={"book_id": book},
+                         headers=owner.headers)
+    assert r.status_code == 200 and r.json()["book_id"] == book
+    rows = await db_exec(url, "SELECT actor_id, verb, object_id FROM activities WHERE"
+                         " object_kind = 'club' AND object_id = ANY($1::text[]) ORDER BY id",
+                         [str(public["id"]), str(private["id"])])
+    assert [(r["actor_id"], r["verb"], r["object_id"]) for r in rows] == [
+        (a.id, "joined_club", str(public["id"])),
+        (owner.id, "club_started_book", str(public["id"]))]

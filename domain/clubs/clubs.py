@@ -8,12 +8,15 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.catalog.cursor import decode_cursor, encode_cursor, fingerprint
 from domain.clubs.schemas import ClubCreate, ClubOut, ClubPage, ClubUpdate
 from domain.db import Database
 from domain.errors import Conflict, Forbidden, NotFound
+from domain.feeds import verbs
+from domain.feeds.service import record_activity
 
 ORGANISERS = ("owner", "moderator")
 
@@ -135,9 +138,11 @@ async def by_slug(db: Database, slug: str, viewer: Principal | None) -> ClubOut:
     return await get(db, int(cid), viewer)
 
 
-async def update(db: Database, club_id: int, who: Principal, data: ClubUpdate) -> ClubOut:
-    """Organisers edit the club (visibility and join policy: the owner only)."""
-    _, role = await organiser(db, club_id, who)
+async def update(db: Database, club_id: int, who: Principal, data: ClubUpdate,
+                 redis: Redis | None = None) -> ClubOut:
+    """Organisers edit the club (visibility and join policy: the owner only). A public club
+    starting a new book is a `club_started_book` activity of the organiser who set it."""
+    row, role = await organiser(db, club_id, who)
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
     if ({"visibility", "join_policy"} & changes.keys()) and role != "owner" \
             and not who.is_moderator:
@@ -149,7 +154,15 @@ async def update(db: Database, club_id: int, who: Principal, data: ClubUpdate) -
         cols = ", ".join(f"{k} = ${i + 2}" for i, k in enumerate(changes))
         await db.pool.execute(f"UPDATE clubs SET {cols}, active_at = now() WHERE id = $1",
                               club_id, *changes.values())
-    return await get(db, club_id, who)
+    book = changes.get("book_id")
+    club = await get(db, club_id, who)
+    if book is not None and book != row["book_id"] and club.visibility == "public":
+        title = await db.pool.fetchval("SELECT title FROM books WHERE id = $1", book)
+        await record_activity(db, redis, actor_id=who.user_id, verb=verbs.CLUB_STARTED_BOOK,
+                              object_kind="club", object_id=club_id, payload={
+                                  "club": club.name, "club_id": club_id, "book_id": book,
+                                  "title": title})
+    return club
 
 
 async def directory(db: Database, viewer: Principal | None, q: str | None, book_id: int | None,

@@ -21,6 +21,8 @@ from domain.clubs.schemas import (
 )
 from domain.db import Database
 from domain.errors import Conflict, Forbidden, NotFound
+from domain.feeds import verbs
+from domain.feeds.service import record_activity
 from domain.notifications.service import notify
 from domain.social.rules import blocked_either_way, hidden_user_ids
 
@@ -77,13 +79,26 @@ async def join(db: Database, redis: Redis | None, club_id: int, who: Principal,
         else:
             await _check_cap(conn, row)
             await _add(conn, club_id, who.user_id)
-            return JoinOut("joined", club_id)
+            organisers = []
+            out = JoinOut("joined", club_id)
+    if out.status == "joined":
+        await joined_activity(db, redis, row, who.user_id)
+        return out
     for uid in organisers:
         await notify(db, redis, recipient_id=uid, type="club_join_request",
                      actor_id=who.user_id, target_kind="club", target_id=club_id,
                      payload={"club": row["name"], "club_id": club_id,
                               "request_id": out.request_id})
     return out
+
+
+async def joined_activity(db: Database, redis: Redis | None, row: Any, user_id: int) -> None:
+    """`joined_club` in the member's followers' feeds, for public clubs only (a private or
+    secret club's membership never reaches beyond it)."""
+    if row["visibility"] == "public":
+        await record_activity(db, redis, actor_id=user_id, verb=verbs.JOINED_CLUB,
+                              object_kind="club", object_id=int(row["id"]),
+                              payload={"club": row["name"], "club_id": int(row["id"])})
 
 
 async def leave(db: Database, club_id: int, who: Principal) -> None:
@@ -146,6 +161,7 @@ async def decide(db: Database, redis: Redis | None, club_id: int, who: Principal
             await _check_cap(conn, row)
             await _add(conn, club_id, uid)
     if approve:
+        await joined_activity(db, redis, row, uid)
         await notify(db, redis, recipient_id=uid, type="club_request_approved",
                      actor_id=who.user_id, target_kind="club", target_id=club_id,
                      payload={"club": row["name"], "club_id": club_id})

@@ -83,10 +83,10 @@ class ClubController(Controller):
         return await clubs.get(db, club_id, maybe_user)
 
     @patch("/{club_id:int}", summary="Edit a club (organisers; visibility and policy: owner)")
-    async def edit(self, club_id: int, data: ClubUpdate, db: Database,
+    async def edit(self, club_id: int, data: ClubUpdate, db: Database, redis: Redis,
                    user: Principal) -> ClubOut:
         found(club_id=club_id)
-        return await clubs.update(db, club_id, user, data)
+        return await clubs.update(db, club_id, user, data, redis)
 
     @post("/{club_id:int}/join", status_code=200,
           summary="Join (open, or with an invitation link) or ask to join (approval)")
