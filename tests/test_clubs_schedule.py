@@ -102,3 +102,44 @@ async def test_member_board(http: httpx.AsyncClient, engines: Engines, unique: s
                     ahead.id: (0.5, "ahead"), shy.id: (None, "hidden")}
     own = (await http.get(f"/api/v1/clubs/{cid}/board", headers=shy.headers)).json()
     assert {m["user_id"]: m["standing"] for m in own["members"]}[shy.id] == "ahead"
+
+
+async def test_spoiler_free_post_lowers_to_the_section_start(http: httpx.AsyncClient,
+                                                             engines: Engines,
+                                                             unique: str) -> None:
+    """A thread post marked spoiler-free is gated at its section's start, not its end: a
+    member inside the section reads it, one before the section still does not; club chat
+    offers no such flag (a clear error)."""
+    owner, inside, before = [await register(http, unique, prefix=p)
+                             for p in ("ow", "in", "bf")]
+    book = await make_book(engines.database_url, f"Safe {unique}")
+    club = await make_club(http, owner, f"sf-{unique}", book_id=book)
+    cid = club["id"]
+    for u in (inside, before):
+        await join(http, cid, u)
+    await read_to(http, inside, book, 0.3)
+    await read_to(http, before, book, 0.1)
+    past = datetime.now(UTC) - timedelta(days=1)
+    secs = (await http.post(f"/api/v1/clubs/{cid}/schedule", headers=owner.headers, json={
+        "sections": [{"title": "Two", "start": 0.2, "end": 0.4,
+                      "opens_at": past.isoformat()}]})).json()["items"]
+    sid = secs[0]["id"]
+    await _open_at(engines, datetime.now(UTC))
+    posts = f"/api/v1/clubs/{cid}/sections/{sid}/posts"
+    safe = await http.post(posts, json={"body": "SAFE first impressions", "spoiler_free": True},
+                           headers=inside.headers)
+    assert safe.status_code == 201 and safe.json()["gate"] == 0.2, safe.text
+    plain = await http.post(posts, json={"body": "ENDING talk"}, headers=inside.headers)
+    assert plain.json()["gate"] == 0.4
+    mine = [p["body"] for p in (await http.get(posts, headers=inside.headers)).json()["items"]]
+    assert mine == ["SAFE first impressions", "ENDING talk"]
+    peer = await register(http, unique, prefix="pe")
+    await join(http, cid, peer)
+    await read_to(http, peer, book, 0.3)
+    seen = [p["body"] for p in (await http.get(posts, headers=peer.headers)).json()["items"]]
+    assert seen == ["SAFE first impressions", None]
+    early = (await http.get(posts, headers=before.headers)).json()["items"]
+    assert [p["body"] for p in early] == [None, None]
+    chat = await http.post(f"/api/v1/clubs/{cid}/messages",
+                           json={"body": "x", "spoiler_free": True}, headers=inside.headers)
+    assert chat.status_code in (400, 422), chat.text

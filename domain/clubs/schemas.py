@@ -192,3 +192,10 @@ class SectionOut(msgspec.Struct):
 
 class SectionPage(msgspec.Struct):
     items: list[SectionOut]
+
+
+class PostIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A section-thread post; `spoiler_free` lowers its gate to the section's start."""
+
+    body: str
+    spoiler_free: bool = False

@@ -160,7 +160,7 @@ class ThreadVenue:
                             code="section_not_open")
         gate = max(reached, float(s["range_end"]))  # never below the section's end
         return Poster(user_id=who.user_id, progression=reached, furthest=gate,
-                      chapter=place.chapter_at(reached))
+                      chapter=place.chapter_at(reached), floor=float(s["range_start"]))
 
     async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
         book = await db.pool.fetchval("SELECT book_id FROM club_sections WHERE id = $1",

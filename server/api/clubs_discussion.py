@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.clubs import board, schedule
-from domain.clubs.schemas import ScheduleIn, SectionOut, SectionPage, ShiftIn
+from domain.clubs.schemas import PostIn, ScheduleIn, SectionOut, SectionPage, ShiftIn
 from domain.clubs.venue import CLUB_VENUE, THREAD_VENUE
 from domain.db import Database
 from domain.discussion import actions, effects, listings
@@ -132,12 +132,12 @@ class ClubChatController(Controller):
                                             limit)
 
     @post("/sections/{section_id:int}/posts", summary="Post in a section thread (once open)")
-    async def post(self, club_id: int, section_id: int, data: MessageIn, db: Database,
+    async def post(self, club_id: int, section_id: int, data: PostIn, db: Database,
                    user: Principal, state: State, redis: Redis, settings: Settings,
                    idempotency_key: IdempotencyKey = None) -> MessageOut:
         await _section(db, club_id, section_id)
         out = await actions.post_message(db, THREAD_VENUE, section_id, user, data.body,
-                                         idempotency_key)
+                                         idempotency_key, data.spoiler_free)
         return await _deliver(out, THREAD_VENUE, db, state, redis, settings)
 
     @delete("/sections/{section_id:int}/posts/{message_id:int}", status_code=200,
