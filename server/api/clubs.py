@@ -184,8 +184,8 @@ class ClubController(Controller):
 
 async def evict_member(state: State, club_id: int, user_id: int) -> None:
     """Drop a banned user's sockets from `club:<id>` on every node (best effort)."""
-    hub = services_of(state).extras.get("hub")
-    if hub is not None and getattr(hub, "redis", None) is not None:
+    hub = services_of(state).hub
+    if hub is not None and hub.redis is not None:
         name, data = wire(Banned(BannedData(user_id=user_id, club_id=club_id)))
         await hub.evict(clubs.room_of(club_id), user_id, RoomEvent(name, data))
 
