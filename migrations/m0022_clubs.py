@@ -152,6 +152,8 @@ CREATE TABLE club_sections (
     range_end   DOUBLE PRECISION NOT NULL CHECK (range_end BETWEEN 0 AND 1),
     opens_at    TIMESTAMPTZ  NOT NULL,
     opened_at   TIMESTAMPTZ  NULL,
+    thread_locked BOOLEAN    NOT NULL DEFAULT false,
+    pinned_message_id BIGINT NULL,
     CONSTRAINT club_sections_range CHECK (range_start < range_end),
     UNIQUE (club_id, book_id, position)
 );

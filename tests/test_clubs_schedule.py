@@ -143,3 +143,37 @@ async def test_spoiler_free_post_lowers_to_the_section_start(http: httpx.AsyncCl
     chat = await http.post(f"/api/v1/clubs/{cid}/messages",
                            json={"body": "x", "spoiler_free": True}, headers=inside.headers)
     assert chat.status_code in (400, 422), chat.text
+
+
+async def test_lock_and_pin_a_thread(http: httpx.AsyncClient, engines: Engines,
+                                     unique: str) -> None:
+    """Organisers lock a section thread (members are refused with `thread_locked`, the owner
+    still posts) and pin one of its posts; a post of another thread cannot be pinned; members
+    cannot moderate."""
+    owner, m = [await register(http, unique, prefix=p) for p in ("ow", "lk")]
+    book = await make_book(engines.database_url, f"Lock {unique}")
+    club = await make_club(http, owner, f"lk-{unique}", book_id=book)
+    cid = club["id"]
+    await join(http, cid, m)
+    past = datetime.now(UTC) - timedelta(days=1)
+    secs = (await http.post(f"/api/v1/clubs/{cid}/schedule", headers=owner.headers, json={
+        "sections": [{"title": t, "start": a, "end": b, "opens_at": past.isoformat()}
+                     for t, a, b in (("One", 0.0, 0.5), ("Two", 0.5, 1.0))]})).json()["items"]
+    await _open_at(engines, datetime.now(UTC))
+    one, two = (f"/api/v1/clubs/{cid}/sections/{s['id']}" for s in secs)
+    post = (await http.post(f"{one}/posts", json={"body": "hello"}, headers=m.headers)).json()
+    other = (await http.post(f"{two}/posts", json={"body": "x"}, headers=m.headers)).json()
+    r = await http.patch(f"{one}/thread", json={"locked": True}, headers=m.headers)
+    assert r.status_code == 403
+    r = await http.patch(f"{one}/thread", json={"locked": True,
+                                                "pinned_message_id": post["id"]},
+                         headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert (r.json()["thread_locked"], r.json()["pinned_message_id"]) == (True, post["id"])
+    refused = await http.post(f"{one}/posts", json={"body": "more"}, headers=m.headers)
+    assert refused.status_code == 403 and refused.json()["code"] == "thread_locked"
+    assert (await http.post(f"{one}/posts", json={"body": "note from the host"},
+                            headers=owner.headers)).status_code == 201
+    bad = await http.patch(f"{one}/thread", json={"pinned_message_id": other["id"]},
+                           headers=owner.headers)
+    assert bad.status_code == 404 and bad.json()["code"] == "message_not_found"

@@ -7,11 +7,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.clubs.clubs import fetch, organiser
-from domain.clubs.schemas import ScheduleIn, SectionIn, SectionOut, SectionPage, ShiftIn
+from domain.clubs.schemas import (
+    ScheduleIn,
+    SectionIn,
+    SectionOut,
+    SectionPage,
+    ShiftIn,
+    ThreadChange,
+)
 from domain.clubs.venue import check_club_readable
 from domain.db import Database
 from domain.errors import Conflict, Invalid, NotFound
@@ -37,7 +45,9 @@ def _out(r: Any, reached: float | None, organiser_view: bool) -> SectionOut:
                       position=r["position"], title=r["title"], start=start,
                       end=float(r["range_end"]), opens_at=r["opens_at"],
                       open=r["opened_at"] is not None, locked=locked, unlocks_at=start,
-                      post_count=int(r["post_count"]), room=thread_room(int(r["id"])))
+                      post_count=int(r["post_count"]), room=thread_room(int(r["id"])),
+                      thread_locked=bool(r["thread_locked"]),
+                      pinned_message_id=r["pinned_message_id"])
 
 
 async def _view(db: Database, club_id: int, viewer: Principal | None) -> tuple[Any, float, bool,
@@ -154,3 +164,23 @@ async def mark_read(db: Database, club_id: int, section_id: int, who: Principal)
         moved = await advance(conn, who.user_id, int(s["book_id"]), float(s["range_end"]),
                               "club")
     return moved.furthest
+
+
+async def moderate_thread(db: Database, club_id: int, section_id: int, who: Principal,
+                          data: ThreadChange) -> SectionOut:
+    """Organisers lock a section thread (members cannot post; organisers still can) or pin
+    one of its posts (only its id is shown: the post itself stays behind the shield)."""
+    await organiser(db, club_id, who)
+    if data.locked is not msgspec.UNSET:
+        await db.pool.execute("UPDATE club_sections SET thread_locked = $3 WHERE id = $1 AND"
+                              " club_id = $2", section_id, club_id, data.locked)
+    if data.pinned_message_id is not msgspec.UNSET:
+        pin = data.pinned_message_id
+        if pin is not None and not await db.pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM club_thread_messages WHERE id = $1 AND"
+                " section_id = $2 AND deleted_at IS NULL)", pin, section_id):
+            raise NotFound(f"no post {pin} in this thread", code="message_not_found",
+                           field="pinned_message_id")
+        await db.pool.execute("UPDATE club_sections SET pinned_message_id = $3 WHERE id = $1"
+                              " AND club_id = $2", section_id, club_id, pin)
+    return await section(db, club_id, section_id, who)

@@ -188,6 +188,8 @@ class SectionOut(msgspec.Struct):
     unlocks_at: float       # where the caller's view of it unlocks (its start)
     post_count: int
     room: str
+    thread_locked: bool = False       # only organisers post while locked
+    pinned_message_id: int | None = None
 
 
 class SectionPage(msgspec.Struct):
@@ -199,3 +201,10 @@ class PostIn(msgspec.Struct, forbid_unknown_fields=True):
 
     body: str
     spoiler_free: bool = False
+
+
+class ThreadChange(msgspec.Struct, forbid_unknown_fields=True):
+    """Organisers lock/unlock a section thread or pin one of its posts (null: unpin)."""
+
+    locked: bool | msgspec.UnsetType = msgspec.UNSET
+    pinned_message_id: Id | msgspec.UnsetType | None = msgspec.UNSET

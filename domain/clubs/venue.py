@@ -137,7 +137,7 @@ class ThreadVenue:
                      book_title=title,
                      audience="public" if s["visibility"] == "public" else "invite",
                      moderators=await _moderators(db, int(s["club_id"])),
-                     chapter_starts=starts)
+                     chat_locked=bool(s["thread_locked"]), chapter_starts=starts)
 
     async def check_readable(self, db: Database, place: Place,
                              viewer: Principal | None) -> None:
@@ -158,6 +158,8 @@ class ThreadVenue:
         if s["opened_at"] is None and row["role"] not in ORGANISERS:
             raise Forbidden("this section's discussion has not opened yet",
                             code="section_not_open")
+        if chat and place.chat_locked and row["role"] not in ORGANISERS:
+            raise Forbidden("the organisers locked this thread", code="thread_locked")
         gate = max(reached, float(s["range_end"]))  # never below the section's end
         return Poster(user_id=who.user_id, progression=reached, furthest=gate,
                       chapter=place.chapter_at(reached), floor=float(s["range_start"]))

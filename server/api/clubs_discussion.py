@@ -13,7 +13,14 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.clubs import board, schedule
-from domain.clubs.schemas import PostIn, ScheduleIn, SectionOut, SectionPage, ShiftIn
+from domain.clubs.schemas import (
+    PostIn,
+    ScheduleIn,
+    SectionOut,
+    SectionPage,
+    ShiftIn,
+    ThreadChange,
+)
 from domain.clubs.venue import CLUB_VENUE, THREAD_VENUE
 from domain.db import Database
 from domain.discussion import actions, effects, listings
@@ -115,6 +122,13 @@ class ClubChatController(Controller):
                       maybe_user: Principal | None) -> SectionOut:
         await _section(db, club_id, section_id)
         return await schedule.section(db, club_id, section_id, maybe_user)
+
+    @patch("/sections/{section_id:int}/thread",
+           summary="Lock/unlock a section thread or pin a post (organisers)")
+    async def thread(self, club_id: int, section_id: int, data: ThreadChange, db: Database,
+                     user: Principal) -> SectionOut:
+        await _section(db, club_id, section_id)
+        return await schedule.moderate_thread(db, club_id, section_id, user, data)
 
     @post("/sections/{section_id:int}/read", status_code=200,
           summary="I've read up to here: my furthest moves to the section's end")
