@@ -97,6 +97,15 @@ CREATE INDEX clubs_search_idx ON clubs USING GIN (search);
 CREATE INDEX clubs_directory_idx ON clubs (visibility, active_at DESC, id DESC);
 CREATE INDEX clubs_book_idx ON clubs (book_id) WHERE book_id IS NOT NULL;
 
+CREATE TABLE club_books (
+    id          BIGSERIAL    PRIMARY KEY,
+    club_id     BIGINT       NOT NULL REFERENCES clubs (id) ON DELETE CASCADE,
+    book_id     BIGINT       NOT NULL REFERENCES books (id) ON DELETE CASCADE,
+    started_at  TIMESTAMPTZ  NOT NULL DEFAULT now(),
+    finished_at TIMESTAMPTZ  NULL
+);
+CREATE UNIQUE INDEX club_books_current ON club_books (club_id) WHERE finished_at IS NULL;
+
 CREATE TABLE club_members (
     club_id    BIGINT       NOT NULL REFERENCES clubs (id) ON DELETE CASCADE,
     user_id    BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,

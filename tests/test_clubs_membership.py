@@ -207,3 +207,36 @@ async def test_feed_activities_only_for_public_clubs(http: httpx.AsyncClient, un
     assert [(r["actor_id"], r["verb"], r["object_id"]) for r in rows] == [
         (a.id, "joined_club", str(public["id"])),
         (owner.id, "club_started_book", str(public["id"]))]
+
+
+async def test_past_books_keep_dates_and_the_members_rating(http: httpx.AsyncClient,
+                                                            unique: str,
+                                                            engines: object) -> None:
+    """Switching the club's book keeps the previous one as a past book with its dates and the
+    members' average rating (an outsider's rating does not count); the public club's feed
+    says it finished one book and started the next."""
+    owner, a, stranger = [await register(http, unique, prefix=p) for p in ("ow", "ra", "st")]
+    url = engines.database_url  # type: ignore[attr-defined]
+    first, second = [await make_book(url, f"{t} {unique}") for t in ("First", "Second")]
+    club = await make_club(http, owner, f"pb-{unique}", book_id=first)
+    await join(http, club["id"], a)
+    for user, stars in ((owner, 4.0), (a, 3.0), (stranger, 1.0)):
+        await http.post(f"/api/v1/me/books/{first}/progress", json={"progression": 1.0},
+                        headers=user.headers)
+        r = await http.put(f"/api/v1/me/books/{first}/review", json={"rating": stars},
+                           headers=user.headers)
+        assert r.status_code in (200, 201), r.text
+    r = await http.patch(f"/api/v1/clubs/{club['id']}", json={"book_id": second},
+                         headers=owner.headers)
+    assert r.status_code == 200
+    shelf = (await http.get(f"/api/v1/clubs/{club['id']}/books")).json()
+    assert [(b["book_id"], b["current"]) for b in shelf] == [(second, True), (first, False)]
+    past = shelf[1]
+    assert past["finished_at"] is not None and past["started_at"] <= past["finished_at"]
+    assert (past["average_rating"], past["ratings"]) == (3.5, 2)
+    rows = await db_exec(url, "SELECT verb, payload->>'book_id' AS book FROM activities WHERE"
+                         " object_kind = 'club' AND object_id = $1 AND verb <> 'joined_club'"
+                         " ORDER BY id",
+                         str(club["id"]))
+    assert [(r["verb"], r["book"]) for r in rows] == [("club_finished_book", str(first)),
+                                                       ("club_started_book", str(second))]

@@ -1,9 +1,11 @@
-"""The member board: who is where in the club's current book and whether they are ahead of,
-on track with or behind the schedule (the latest opened section), respecting each member's
-profile visibility and private reading states (then only "hidden" shows)."""
+"""What the club reads and where its members are: its books (current and past, with the
+members' average rating) and the member board (who is where in the current book and whether
+they are ahead of, on track with or behind the latest opened section, respecting each member's
+profile visibility and private reading states: then only "hidden" shows)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 import msgspec
@@ -17,6 +19,16 @@ from domain.reading.progress import furthest_of
 from domain.social.rules import hidden_user_ids, may_view_profile
 
 Standing = Literal["ahead", "on_track", "behind", "hidden"]
+
+
+class ClubBook(msgspec.Struct):
+    book_id: int
+    title: str
+    started_at: datetime
+    finished_at: datetime | None
+    current: bool
+    average_rating: float | None   # the members' ratings (stars, quarter precision)
+    ratings: int
 
 
 class BoardRow(msgspec.Struct):
@@ -69,3 +81,20 @@ async def board(db: Database, club_id: int, viewer: Principal | None) -> Board:
         out.append(BoardRow(uid, r["display_name"], r["role"], value,
                             standing(value, start, end) if value is not None else "hidden"))
     return Board(book, start, end, out)
+
+
+async def books(db: Database, club_id: int, viewer: Principal | None) -> list[ClubBook]:
+    """Current and past books, newest first."""
+    await check_club_readable(db, club_id, viewer)
+    rows = await db.pool.fetch(
+        "SELECT cb.book_id, b.title, cb.started_at, cb.finished_at, r.avg_q, r.n FROM"
+        " club_books cb JOIN books b ON b.id = cb.book_id LEFT JOIN LATERAL (SELECT"
+        " avg(v.rating_quarters) AS avg_q, count(*) AS n FROM reviews v JOIN club_members m"
+        " ON m.user_id = v.user_id AND m.club_id = cb.club_id WHERE v.book_id = cb.book_id"
+        " AND v.rating_quarters IS NOT NULL AND v.hidden_at IS NULL) r ON true WHERE"
+        " cb.club_id = $1 ORDER BY cb.started_at DESC, cb.id DESC LIMIT 200", club_id)
+    return [ClubBook(book_id=r["book_id"], title=r["title"], started_at=r["started_at"],
+                     finished_at=r["finished_at"], current=r["finished_at"] is None,
+                     average_rating=(round(float(r["avg_q"]) / 4 * 4) / 4
+                                     if r["avg_q"] is not None else None),
+                     ratings=int(r["n"] or 0)) for r in rows]

@@ -12,11 +12,10 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.catalog.cursor import decode_cursor, encode_cursor, fingerprint
+from domain.clubs import books
 from domain.clubs.schemas import ClubCreate, ClubOut, ClubPage, ClubUpdate
 from domain.db import Database
 from domain.errors import Conflict, Forbidden, NotFound
-from domain.feeds import verbs
-from domain.feeds.service import record_activity
 
 ORGANISERS = ("owner", "moderator")
 
@@ -118,6 +117,9 @@ async def create(db: Database, who: Principal, data: ClubCreate) -> ClubOut:
                            field="slug") from None
         await conn.execute("INSERT INTO club_members (club_id, user_id, role) VALUES"
                            " ($1, $2, 'owner')", cid, who.user_id)
+        if data.book_id is not None:
+            await conn.execute("INSERT INTO club_books (club_id, book_id) VALUES ($1, $2)",
+                               cid, data.book_id)
     return club_out(await fetch(db, int(cid)), "owner")
 
 
@@ -141,7 +143,7 @@ async def by_slug(db: Database, slug: str, viewer: Principal | None) -> ClubOut:
 async def update(db: Database, club_id: int, who: Principal, data: ClubUpdate,
                  redis: Redis | None = None) -> ClubOut:
     """Organisers edit the club (visibility and join policy: the owner only). A public club
-    starting a new book is a `club_started_book` activity of the organiser who set it."""
+    switching books keeps the old one as a past book (`domain.clubs.books`)."""
     row, role = await organiser(db, club_id, who)
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
     if ({"visibility", "join_policy"} & changes.keys()) and role != "owner" \
@@ -154,15 +156,9 @@ async def update(db: Database, club_id: int, who: Principal, data: ClubUpdate,
         cols = ", ".join(f"{k} = ${i + 2}" for i, k in enumerate(changes))
         await db.pool.execute(f"UPDATE clubs SET {cols}, active_at = now() WHERE id = $1",
                               club_id, *changes.values())
-    book = changes.get("book_id")
-    club = await get(db, club_id, who)
-    if book is not None and book != row["book_id"] and club.visibility == "public":
-        title = await db.pool.fetchval("SELECT title FROM books WHERE id = $1", book)
-        await record_activity(db, redis, actor_id=who.user_id, verb=verbs.CLUB_STARTED_BOOK,
-                              object_kind="club", object_id=club_id, payload={
-                                  "club": club.name, "club_id": club_id, "book_id": book,
-                                  "title": title})
-    return club
+    if "book_id" in changes and changes["book_id"] != row["book_id"]:
+        await books.switch(db, redis, await fetch(db, club_id), changes["book_id"], who)
+    return await get(db, club_id, who)
 
 
 async def directory(db: Database, viewer: Principal | None, q: str | None, book_id: int | None,

@@ -95,6 +95,13 @@ class ClubChatController(Controller):
         found(club_id=club_id)
         return await board.board(db, club_id, maybe_user)
 
+    @get("/books", summary="The club's current and past books (dates, members' average"
+                           " rating)")
+    async def books(self, club_id: int, db: Database,
+                    maybe_user: Principal | None) -> list[board.ClubBook]:
+        found(club_id=club_id)
+        return await board.books(db, club_id, maybe_user)
+
     @get("/sections", summary="The schedule: each section, open or not, locked for me or not,"
                               " with its post count")
     async def sections(self, club_id: int, db: Database,
