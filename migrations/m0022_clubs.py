@@ -168,6 +168,23 @@ CREATE TABLE club_sections (
 );
 CREATE INDEX club_sections_due_idx ON club_sections (opens_at) WHERE opened_at IS NULL;
 
+CREATE TABLE club_reports (
+    id          BIGSERIAL    PRIMARY KEY,
+    club_id     BIGINT       NOT NULL REFERENCES clubs (id) ON DELETE CASCADE,
+    place_kind  VARCHAR(12)  NOT NULL CHECK (place_kind IN ('club', 'club_thread')),
+    place_id    BIGINT       NOT NULL,
+    message_id  BIGINT       NOT NULL,
+    author_id   BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    reporter_id BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    reason      TEXT         NOT NULL DEFAULT '' CHECK (length(reason) <= 1000),
+    status      VARCHAR(10)  NOT NULL DEFAULT 'open'
+        CHECK (status IN ('open', 'hidden', 'dismissed', 'banned')),
+    resolved_by BIGINT       NULL REFERENCES users (id) ON DELETE SET NULL,
+    created_at  TIMESTAMPTZ  NOT NULL DEFAULT now(),
+    UNIQUE (place_kind, message_id, reporter_id)
+);
+CREATE INDEX club_reports_queue_idx ON club_reports (club_id, status, id);
+
 CREATE TABLE club_events (
     id          BIGSERIAL    PRIMARY KEY,
     club_id     BIGINT       NOT NULL REFERENCES clubs (id) ON DELETE CASCADE,

@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
-from domain.clubs import board, schedule
+from domain.clubs import board, reports, schedule
 from domain.clubs.schemas import (
     PostIn,
     ScheduleIn,
@@ -30,7 +30,7 @@ from domain.discussion.schemas import MessageIn, MessageOut, MessagePage
 from domain.errors import NotFound
 from domain.settings import Settings
 from realtime.rooms.discussion import publisher_publish
-from server.api.clubs import Done, found
+from server.api.clubs import Done, evict_member, found
 from server.api.discussion import IdempotencyKey, _publisher
 
 T = TypeVar("T")
@@ -94,6 +94,32 @@ class ClubChatController(Controller):
                     maybe_user: Principal | None) -> board.Board:
         found(club_id=club_id)
         return await board.board(db, club_id, maybe_user)
+
+    @post("/reports", summary="Report a club-chat message or thread post to the moderators")
+    async def report(self, club_id: int, data: reports.ReportIn, db: Database,
+                     user: Principal) -> reports.ReportOut:
+        found(club_id=club_id)
+        return await reports.report(db, club_id, user, data)
+
+    @get("/reports", summary="The moderation queue: open reports (organisers)")
+    async def queue(self, club_id: int, db: Database,
+                    user: Principal) -> list[reports.ReportOut]:
+        found(club_id=club_id)
+        return await reports.queue(db, club_id, user)
+
+    @post("/reports/{report_id:int}/resolve", status_code=200,
+          summary="Hide the message, dismiss the report, or ban the author (organisers)")
+    async def resolve(self, club_id: int, report_id: int, data: reports.ResolveIn,
+                      db: Database, user: Principal, state: State, redis: Redis,
+                      settings: Settings) -> reports.ReportOut:
+        found(club_id=club_id, report_id=report_id)
+        out, outcome = await reports.resolve(db, club_id, report_id, user, data.action)
+        if outcome is not None:
+            venue = CLUB_VENUE if out.place_kind == "club" else THREAD_VENUE
+            await _deliver(outcome, venue, db, state, redis, settings)
+        if data.action == "ban":
+            await evict_member(state, club_id, out.author_id)
+        return out
 
     @get("/books", summary="The club's current and past books (dates, members' average"
                            " rating)")
