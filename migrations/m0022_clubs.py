@@ -199,6 +199,7 @@ CREATE TABLE club_events (
     url         TEXT         NULL,
     capacity    INTEGER      NULL CHECK (capacity >= 1),
     sequence    INTEGER      NOT NULL DEFAULT 0,
+    session_id  BIGINT       NULL REFERENCES reading_sessions (id) ON DELETE SET NULL,
     status      VARCHAR(10)  NOT NULL DEFAULT 'confirmed'
         CHECK (status IN ('confirmed', 'cancelled')),
     created_by  BIGINT       NOT NULL REFERENCES users (id) ON DELETE CASCADE,

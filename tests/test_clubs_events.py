@@ -182,3 +182,30 @@ async def test_poll_concurrent_votes_two_processes(two_nodes: list[ServerProcess
         assert late.status_code == 409 and late.json()["code"] == "poll_closed"
         assert (await ha.get(f"/api/v1/clubs/{cid}/polls/{closed['id']}",
                              headers=m1.headers)).json()["results_visible"] is True
+
+
+async def test_coreading_event_links_an_invite_only_session(http: httpx.AsyncClient,
+                                                            engines: Engines,
+                                                            unique: str) -> None:
+    """A co-reading event gets a session on the club's book, scheduled at the event's start,
+    that members were invited to (a notification) and outsiders cannot see."""
+    owner, m, outsider = [await register(http, unique, prefix=p) for p in ("ow", "cm", "co")]
+    book = await make_book(engines.database_url, f"Co {unique}")
+    club = await make_club(http, owner, f"co-{unique}", book_id=book)
+    cid = club["id"]
+    await join(http, cid, m)
+    r = await http.post(f"/api/v1/clubs/{cid}/events", headers=owner.headers, json={
+        "title": "Read together", "kind": "coreading", "starts_at": START.isoformat(),
+        "ends_at": (START + timedelta(hours=1)).isoformat()})
+    assert r.status_code == 201, r.text
+    sid = r.json()["session_id"]
+    assert sid is not None
+    got = await http.get(f"/api/v1/sessions/{sid}", headers=m.headers)
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["book_id"] == book and body["visibility"] == "invite"
+    assert body["scheduled_at"].startswith("2031-03-01T18:00")
+    assert (await http.get(f"/api/v1/sessions/{sid}", headers=outsider.headers)
+            ).status_code == 404
+    notes = (await http.get("/api/v1/notifications", headers=m.headers)).json()["items"]
+    assert any(n["type"] == "session_invitation" for n in notes)

@@ -55,6 +55,7 @@ class EventOut(msgspec.Struct):
     maybe: int
     no: int
     my_answer: Answer | None = None
+    session_id: int | None = None   # a co-reading event's linked session
 
 
 class RsvpIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -18,6 +18,9 @@ from domain.clubs.venue import check_club_readable
 from domain.db import Database
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.notifications.service import notify
+from domain.sessions.invitations import invite
+from domain.sessions.schemas import InvitationCreate, SessionCreate
+from domain.sessions.sessions import create_session
 from domain.social.rules import hidden_user_ids
 
 EVENT_SQL = ("SELECT e.*, (SELECT count(*) FILTER (WHERE answer = 'going') FROM club_rsvps r"
@@ -35,7 +38,7 @@ def _out(r: Any) -> EventOut:
                     ends_at=r["ends_at"], time_zone=r["time_zone"], location=r["location"],
                     url=r["url"], capacity=r["capacity"], sequence=r["sequence"],
                     status=r["status"], going=int(r["going"]), maybe=int(r["maybe"]),
-                    no=int(r["no"]), my_answer=r["mine"])
+                    no=int(r["no"]), my_answer=r["mine"], session_id=r["session_id"])
 
 
 def _check_times(starts: datetime, ends: datetime) -> None:
@@ -61,15 +64,39 @@ async def listing(db: Database, club_id: int, viewer: Principal | None) -> list[
     return [_out(r) for r in rows]
 
 
-async def create(db: Database, club_id: int, who: Principal, data: EventIn) -> EventOut:
-    await organiser(db, club_id, who)
+async def _linked_session(db: Database, redis: Redis | None, club: Any, who: Principal,
+                          data: EventIn, public_url: str) -> int:
+    """A co-reading event's session: invite-only, scheduled at the event's start on the club's
+    book (the sessions worker starts it), every current member invited."""
+    if club["book_id"] is None:
+        raise Conflict("pick the club's current book before a co-reading event",
+                       code="no_book")
+    session = await create_session(db, who, SessionCreate(
+        book_id=int(club["book_id"]), title=data.title[:120], visibility="invite",
+        scheduled_at=data.starts_at, shield_default=True))
+    ids = [int(r["user_id"]) for r in await db.pool.fetch(
+        "SELECT user_id FROM club_members WHERE club_id = $1 AND user_id <> $2 ORDER BY"
+        " joined_at", int(club["id"]), who.user_id)]
+    for i in range(0, len(ids), 50):  # the invitation API takes 50 at a time
+        await invite(db, redis, who, session.id, InvitationCreate(user_ids=ids[i:i + 50]),
+                     public_url)
+    return session.id
+
+
+async def create(db: Database, club_id: int, who: Principal, data: EventIn,
+                 redis: Redis | None = None, public_url: str = "") -> EventOut:
+    """Organisers create an event; a `coreading` one also gets its linked session."""
+    club, _ = await organiser(db, club_id, who)
     _check_times(data.starts_at, data.ends_at)
+    session_id = None
+    if data.kind == "coreading":
+        session_id = await _linked_session(db, redis, club, who, data, public_url)
     eid = await db.pool.fetchval(
         "INSERT INTO club_events (club_id, title, description, kind, starts_at, ends_at,"
-        " time_zone, location, url, capacity, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7,"
-        " $8, $9, $10, $11) RETURNING id", club_id, data.title, data.description, data.kind,
-        data.starts_at, data.ends_at, data.time_zone, data.location, data.url, data.capacity,
-        who.user_id)
+        " time_zone, location, url, capacity, created_by, session_id) VALUES ($1, $2, $3, $4,"
+        " $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id", club_id, data.title,
+        data.description, data.kind, data.starts_at, data.ends_at, data.time_zone,
+        data.location, data.url, data.capacity, who.user_id, session_id)
     return await get(db, club_id, int(eid), who)
 
 

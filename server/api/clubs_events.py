@@ -49,11 +49,12 @@ class ClubEventController(Controller):
         found(club_id=club_id)
         return await events.listing(db, club_id, maybe_user)
 
-    @post("/events", summary="Create an event (organisers)")
-    async def create_event(self, club_id: int, data: EventIn, db: Database,
-                           user: Principal) -> EventOut:
+    @post("/events", summary="Create an event (organisers; `coreading`: with a linked"
+                             " invite-only session at its start)")
+    async def create_event(self, club_id: int, data: EventIn, db: Database, redis: Redis,
+                           settings: Settings, user: Principal) -> EventOut:
         found(club_id=club_id)
-        return await events.create(db, club_id, user, data)
+        return await events.create(db, club_id, user, data, redis, settings.public_url)
 
     @get("/events/{event_id:int}", summary="One event")
     async def event(self, club_id: int, event_id: int, db: Database,
