@@ -240,3 +240,23 @@ async def test_past_books_keep_dates_and_the_members_rating(http: httpx.AsyncCli
                          str(club["id"]))
     assert [(r["verb"], r["book"]) for r in rows] == [("club_finished_book", str(first)),
                                                        ("club_started_book", str(second))]
+
+
+async def test_direct_invitation_carries_a_single_use_link(http: httpx.AsyncClient,
+                                                           unique: str) -> None:
+    """An organiser invites a user to an invitation-only secret club: the user's `club_invited`
+    notification carries a link that lets them (and only once) join; a user who blocked the
+    organiser is not invited."""
+    owner, guest, blocker = [await register(http, unique, prefix=p) for p in ("ow", "gu", "bk")]
+    club = await make_club(http, owner, f"dv-{unique}", visibility="secret",
+                           join_policy="invitation")
+    await http.post(f"/api/v1/users/{owner.handle}/block", headers=blocker.headers)
+    r = await http.post(f"/api/v1/clubs/{club['id']}/invitations",
+                        json={"user_ids": [guest.id, blocker.id]}, headers=owner.headers)
+    assert r.status_code == 200 and r.json() == {"invited": 1}
+    notes = (await http.get("/api/v1/notifications", headers=guest.headers)).json()["items"]
+    (note,) = [n for n in notes if n["type"] == "club_invited"]
+    token = note["payload"]["invite"]
+    assert (await join(http, club["id"], guest, invite=token)).json()["status"] == "joined"
+    await http.post(f"/api/v1/clubs/{club['id']}/leave", headers=guest.headers)
+    assert (await join(http, club["id"], guest, invite=token)).status_code == 410

@@ -7,11 +7,15 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
+
 from domain.accounts.tokens import Principal
 from domain.clubs.clubs import organiser
 from domain.clubs.schemas import InviteCreate, InviteOut
 from domain.db import Database
 from domain.errors import Gone, NotFound
+from domain.notifications.service import notify
+from domain.social.rules import blocked_either_way
 
 
 def _out(r: Any) -> InviteOut:
@@ -54,3 +58,27 @@ async def redeem(conn: Any, club_id: int, token: str) -> None:
     if used is None:
         raise Gone("this invitation link is invalid, expired or used up",
                    code="invite_invalid", field="invite")
+
+
+async def invite_users(db: Database, redis: Redis | None, club_id: int, who: Principal,
+                       user_ids: list[int]) -> int:
+    """Invite users directly: each gets a single-use link (7 days) in a `club_invited`
+    notification. Members, banned users and users blocked either way with the inviter are
+    skipped silently; returns how many were invited."""
+    club, _ = await organiser(db, club_id, who)
+    rows = await db.pool.fetch(
+        "SELECT u.id FROM users u WHERE u.id = ANY($1::bigint[]) AND NOT EXISTS (SELECT 1 FROM"
+        " club_members m WHERE m.club_id = $2 AND m.user_id = u.id) AND NOT EXISTS (SELECT 1"
+        " FROM club_bans b WHERE b.club_id = $2 AND b.user_id = u.id)", user_ids, club_id)
+    sent = 0
+    for r in rows:
+        uid = int(r["id"])
+        if await blocked_either_way(db, uid, who.user_id):
+            continue
+        link = await create(db, club_id, who, InviteCreate(expires_in_hours=24 * 7, max_uses=1))
+        nid = await notify(db, redis, recipient_id=uid, type="club_invited",
+                           actor_id=who.user_id, target_kind="club", target_id=club_id,
+                           payload={"club": club["name"], "club_id": club_id,
+                                    "invite": link.token})
+        sent += nid is not None
+    return sent

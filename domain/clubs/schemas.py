@@ -208,3 +208,7 @@ class ThreadChange(msgspec.Struct, forbid_unknown_fields=True):
 
     locked: bool | msgspec.UnsetType = msgspec.UNSET
     pinned_message_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class InviteUsers(msgspec.Struct, forbid_unknown_fields=True):
+    user_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=50)]

@@ -88,6 +88,9 @@ BADGE_AWARDED = register(NotificationType(
 CLUB_JOIN_REQUEST = register(NotificationType(
     "club_join_request", "{actors} asked to join {club}", groupable=True,
     description="someone asked to join a club you organise"))
+CLUB_INVITED = register(NotificationType(
+    "club_invited", "{actors} invited you to {club}",
+    description="an organiser invited you to a club (the notification carries your link)"))
 CLUB_REQUEST_APPROVED = register(NotificationType(
     "club_request_approved", "You are now a member of {club}",
     description="your request to join a club was approved"))

@@ -22,6 +22,7 @@ from domain.clubs.schemas import (
     ClubUpdate,
     InviteCreate,
     InviteOut,
+    InviteUsers,
     JoinIn,
     JoinOut,
     MemberPage,
@@ -168,6 +169,14 @@ class ClubController(Controller):
                      user: Principal) -> InviteOut:
         found(club_id=club_id)
         return await invites.create(db, club_id, user, data)
+
+    @post("/{club_id:int}/invitations", status_code=200,
+          summary="Invite users directly (each gets a single-use link by notification)")
+    async def invite_users(self, club_id: int, data: InviteUsers, db: Database, redis: Redis,
+                           user: Principal) -> dict[str, int]:
+        found(club_id=club_id)
+        return {"invited": await invites.invite_users(db, redis, club_id, user,
+                                                      list(data.user_ids))}
 
     @get("/{club_id:int}/invites", summary="The club's invitation links (organisers)")
     async def invites(self, club_id: int, db: Database, user: Principal) -> list[InviteOut]:
