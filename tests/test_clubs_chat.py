@@ -37,9 +37,10 @@ def _chat(mid: int) -> object:
 
 async def test_gate_unlock_and_recovery_across_nodes(two_nodes: list[ServerProcess],
                                                      engines: Engines, unique: str) -> None:
-    """A message by a member at 0.5 reaches a member behind (node A) redacted and one ahead
-    (node B) in full; moving past it pushes the full text; REST gates the same way; a member
-    who reconnects to the other node with `since` gets exactly what they missed."""
+    """Members on both nodes see each other online and typing; a message by a member at 0.5
+    reaches a member behind (node A) redacted and one ahead (node B) in full; moving past it
+    pushes the full text; REST gates the same way; a member who reconnects to the other node
+    with `since` gets exactly what they missed."""
     a_node, b_node = two_nodes
     async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http:
         owner, author, behind, ahead, late = [await register(http, unique, prefix=p)
@@ -56,8 +57,15 @@ async def test_gate_unlock_and_recovery_across_nodes(two_nodes: list[ServerProce
         async with WS(a_node.ws_url, behind.access_token) as lo, \
                 WS(b_node.ws_url, ahead.access_token) as hi, \
                 WS(b_node.ws_url, author.access_token) as au:
-            for ws in (lo, hi, au):
-                assert (await ws.subscribe(room))["type"] == "ack"
+            acks = [await ws.subscribe(room) for ws in (lo, hi, au)]
+            assert all(a["type"] == "ack" for a in acks)
+            # presence across both nodes: the last subscriber sees all three members online
+            assert {m["user_id"] for m in acks[-1]["result"]["presence"]} == {
+                behind.id, ahead.id, author.id}
+            typing = await au.publish(room, {"type": "typing", "typing": True})
+            assert typing["type"] == "ack", typing
+            seen = await lo.wait(lambda f: f.get("event") == "typing")
+            assert seen["data"]["user_id"] == author.id
             ack = await au.publish(room, {"type": "chat", "body": "the butler SECRET"})
             assert ack["type"] == "ack" and ack["result"]["gate"] == 0.5, ack
             mid = ack["result"]["message_id"]
