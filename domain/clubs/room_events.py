@@ -46,7 +46,14 @@ class Banned(msgspec.Struct, tag="banned", frozen=True, tag_field="event"):
     data: BannedData
 
 
-ClubEvent = SectionOpened | PollVoted | Banned
+class Left(msgspec.Struct, tag="left", frozen=True, tag_field="event"):
+    """The receiver left the club: their sockets leave its rooms (a public club's room may be
+    joined again as a reader)."""
+
+    data: BannedData
+
+
+ClubEvent = SectionOpened | PollVoted | Banned | Left
 CLUB_EVENTS: tuple[type[msgspec.Struct], ...] = typing.get_args(ClubEvent)
 
 

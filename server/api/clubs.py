@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.clubs import clubs, invites, members
-from domain.clubs.room_events import Banned, BannedData, wire
+from domain.clubs.room_events import Banned, BannedData, Left, wire
 from domain.clubs.schemas import (
     BanIn,
     ClubCreate,
@@ -97,9 +97,10 @@ class ClubController(Controller):
         return await members.join(db, redis, club_id, user, data or JoinIn())
 
     @post("/{club_id:int}/leave", status_code=200, summary="Leave a club (not the owner)")
-    async def leave(self, club_id: int, db: Database, user: Principal) -> Done:
+    async def leave(self, club_id: int, db: Database, user: Principal, state: State) -> Done:
         found(club_id=club_id)
         await members.leave(db, club_id, user)
+        await evict_member(state, club_id, user.user_id, banned=False)
         return Done()
 
     @get("/{club_id:int}/members", summary="Members (blocked users left out)")
@@ -191,11 +192,13 @@ class ClubController(Controller):
         return Done()
 
 
-async def evict_member(state: State, club_id: int, user_id: int) -> None:
-    """Drop a banned user's sockets from `club:<id>` on every node (best effort)."""
+async def evict_member(state: State, club_id: int, user_id: int, banned: bool = True) -> None:
+    """Drop a banned (or departed) user's sockets from `club:<id>` on every node (best
+    effort: their next subscription is refused or gated anyway)."""
     hub = services_of(state).hub
     if hub is not None and hub.redis is not None:
-        name, data = wire(Banned(BannedData(user_id=user_id, club_id=club_id)))
+        who = BannedData(user_id=user_id, club_id=club_id)
+        name, data = wire(Banned(who) if banned else Left(who))
         await hub.evict(clubs.room_of(club_id), user_id, RoomEvent(name, data))
 
 
