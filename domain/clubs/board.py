@@ -14,7 +14,6 @@ from domain.accounts.tokens import Principal
 from domain.clubs.clubs import fetch
 from domain.clubs.venue import check_club_readable
 from domain.db import Database
-from domain.errors import Conflict
 from domain.reading.progress import furthest_of
 from domain.social.rules import hidden_user_ids, may_view_profile
 
@@ -55,8 +54,8 @@ def standing(reached: float, start: float, end: float) -> Standing:
 async def board(db: Database, club_id: int, viewer: Principal | None) -> Board:
     await check_club_readable(db, club_id, viewer)
     club = await fetch(db, club_id)
-    if club["book_id"] is None:
-        raise Conflict("the club reads no book right now", code="no_book")
+    if club["book_id"] is None:  # no current book: nobody is anywhere yet
+        return Board(0, 0.0, 0.0, [])
     book = int(club["book_id"])
     sec = await db.pool.fetchrow(
         "SELECT range_start, range_end FROM club_sections WHERE club_id = $1 AND book_id = $2"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from litestar import Controller, Response, get, patch, post, put
+from litestar import Controller, get, patch, post, put
 from litestar.datastructures import State
 from litestar.params import Parameter
 from redis.asyncio import Redis
@@ -33,10 +33,6 @@ from server.api.discussion import _publisher
 
 log = logging.getLogger("readalong.clubs")
 ICS = "text/calendar; charset=utf-8"
-
-
-def _ics(body: bytes) -> Response[bytes]:
-    return Response(body, media_type=ICS)
 
 
 class ClubEventController(Controller):
@@ -87,21 +83,22 @@ class ClubEventController(Controller):
         found(club_id=club_id, event_id=event_id)
         return await events.attendees(db, club_id, event_id, maybe_user)
 
-    @get("/events/{event_id:int}/event.ics", summary="One event as iCalendar")
+    @get("/events/{event_id:int}/event.ics", summary="One event as iCalendar", media_type=ICS)
     async def event_ics(self, club_id: int, event_id: int, db: Database,
-                        maybe_user: Principal | None) -> Response[bytes]:
+                        maybe_user: Principal | None) -> bytes:
         found(club_id=club_id, event_id=event_id)
         await events.get(db, club_id, event_id, maybe_user)
         name, rows = await events.feed_rows(db, club_id, None, maybe_user)
-        return _ics(ical.calendar([r for r in rows if r["id"] == event_id], name))
+        return ical.calendar([r for r in rows if r["id"] == event_id], name)
 
-    @get("/calendar.ics", summary="The club's calendar feed (non-public clubs: `?token=`)")
+    @get("/calendar.ics", summary="The club's calendar feed (non-public clubs: `?token=`)",
+         media_type=ICS)
     async def calendar(self, club_id: int, db: Database, maybe_user: Principal | None,
                        token: str | None = Parameter(default=None, max_length=64)
-                       ) -> Response[bytes]:
+                       ) -> bytes:
         found(club_id=club_id)
         name, rows = await events.feed_rows(db, club_id, token, maybe_user)
-        return _ics(ical.calendar(rows, name))
+        return ical.calendar(rows, name)
 
     @post("/calendar/token", status_code=200, summary="My private token for the club's feed")
     async def calendar_token(self, club_id: int, db: Database,
@@ -147,9 +144,10 @@ class MyCalendarController(Controller):
     path = "/api/v1/me/clubs"
     tags = ["clubs"]
 
-    @get("/calendar.ics", summary="Every event of every club I am in, as iCalendar")
-    async def my_calendar(self, db: Database, user: Principal) -> Response[bytes]:
-        return _ics(ical.calendar(await events.member_feed_rows(db, user.user_id),
+    @get("/calendar.ics", summary="Every event of every club I am in, as iCalendar",
+         media_type=ICS)
+    async def my_calendar(self, db: Database, user: Principal) -> bytes:
+        return (ical.calendar(await events.member_feed_rows(db, user.user_id),
                                   "My book clubs"))
 
 
