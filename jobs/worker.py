@@ -21,7 +21,7 @@ from arq.worker import func
 from domain.keys import ARQ_QUEUE
 from domain.ops.store import activate_store, mark_dead
 from domain.settings import Settings, load_settings
-from jobs import ai, feeds, housekeeping, interop, notifications, ops, reading, sessions
+from jobs import ai, clubs, feeds, housekeeping, interop, notifications, ops, reading, sessions
 from jobs.context import make_hooks
 from jobs.ops import instrument_all, instrument_crons, serve_worker_metrics
 from jobs.resilient import ResilientWorker
@@ -54,6 +54,8 @@ FUNCTIONS = [
     interop.erase_account,
     interop.data_rights_sweep,
     ops.import_openlibrary,
+    clubs.open_due_sections,
+    clubs.remind_club_events,
 ]
 
 CRON_JOBS = [
@@ -76,6 +78,10 @@ CRON_JOBS = [
          unique=True, run_at_startup=True),
     cron(interop.data_rights_sweep, name="cron:data_rights_sweep",  # type: ignore[arg-type]
          second=20, unique=True, run_at_startup=True),
+    cron(clubs.open_due_sections, name="cron:open_due_sections",  # type: ignore[arg-type]
+         second={20, 50}, unique=True),
+    cron(clubs.remind_club_events, name="cron:remind_club_events",  # type: ignore[arg-type]
+         second=40, unique=True),
 ]
 
 

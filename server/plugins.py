@@ -7,6 +7,7 @@ from typing import Any
 from domain.accounts.names import display_names
 from realtime.names import NameCache
 from realtime.plugin import HubPlugin
+from realtime.rooms.club import ClubRoom, ClubThreadRoom
 from realtime.rooms.session import SessionRoom
 from server.api import reading_boards
 from server.state import Services
@@ -17,6 +18,7 @@ def plugins_for(services: Services) -> list[Any]:
     plugins: list[Any] = []
     plugins.append(_hub_plugin(services))
     _session_rooms(services)
+    _club_rooms(services)
     return plugins
 
 
@@ -33,6 +35,18 @@ def _session_rooms(services: Services) -> None:
         services.hub.register(rooms)  # its control messages ride the hub's channel
 
     services.on_startup.append(register_session_rooms)
+
+
+def _club_rooms(services: Services) -> None:
+    """Plug the `club:<id>` and `club_thread:<section id>` room kinds into the hub."""
+
+    async def register_club_rooms(app: Any, services: Services) -> None:
+        assert services.db is not None and services.redis is not None
+        assert services.hub is not None
+        services.hub.register(ClubRoom(services.db, services.redis))
+        services.hub.register(ClubThreadRoom(services.db, services.redis))
+
+    services.on_startup.append(register_club_rooms)
 
 
 def _hub_plugin(services: Services) -> HubPlugin:

@@ -78,14 +78,20 @@ async def _message(db: Database, place: Place, mid: int) -> MessageOut:
 
 
 async def post_message(db: Database, venue: Venue, place_id: int, who: Principal, body: Any,
-                       key: str | None = None) -> Outcome[MessageOut]:
-    """A chat message gated at the author's furthest progression."""
+                       key: str | None = None, spoiler_free: bool = False
+                       ) -> Outcome[MessageOut]:
+    """A chat message gated at the author's furthest progression (or, `spoiler_free`, at the
+    place's floor: only where the venue offers one)."""
     text = clean_body(body)
     place = await venue.place(db, place_id)
     check_writable(place)
     poster = await venue.poster(db, place, who, chat=True)
+    if spoiler_free and poster.floor is None:
+        raise Invalid(f"a {place.kind} has no spoiler-free messages", code="no_spoiler_free",
+                      field="spoiler_free")
     row, created = await store.insert_message(
-        db.pool, place, who.user_id, text, message_gate(poster.furthest), poster.locator,
+        db.pool, place, who.user_id, text,
+        message_gate(poster.furthest, poster.floor if spoiler_free else None), poster.locator,
         poster.chapter, key)
     msg = store.message_out(row)
     if not created:

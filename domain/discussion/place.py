@@ -52,6 +52,9 @@ class Poster(msgspec.Struct, frozen=True):
     furthest: float | None      # the furthest they have read (gates are never below it)
     locator: str | None = None
     chapter: int | None = None
+    #: the lowest gate an author may lower a message to here ("spoiler-free": a club section's
+    #: start); None: the place offers no such choice
+    floor: float | None = None
 
 
 class Venue(Protocol):

@@ -105,7 +105,11 @@ def sees_in_full(viewer: ViewerState, gate: float, author_id: int) -> bool:
 
 # ---- gates -------------------------------------------------------------------------------
 
-def message_gate(author_furthest: float | None) -> float:
+def message_gate(author_furthest: float | None, lowered_to: float | None = None) -> float:
+    """The author's furthest progression, or the place's floor when the author marked the
+    message spoiler-free (`lowered_to`: a club section's start)."""
+    if lowered_to is not None:
+        return lowered_to
     return author_furthest or 0.0
 
 

@@ -23,7 +23,10 @@ class Tables(msgspec.Struct, frozen=True):
 
 #: A new place kind adds its table set here (by a migration with the same columns).
 TABLES = {"session": Tables("session_messages", "session_reactions", "session_annotations",
-                            "session_id")}
+                            "session_id"),
+          "club": Tables("club_messages", "club_reactions", "club_annotations", "club_id"),
+          "club_thread": Tables("club_thread_messages", "club_thread_reactions",
+                                "club_thread_annotations", "section_id")}
 
 
 def tables(place: Place) -> Tables:

@@ -31,3 +31,7 @@ PUBLISHED_ANNOTATION = register("published_annotation", "{actor} shared a note o
 FOLLOWED = register("followed", "{actor} followed {name}")
 REVIEWED_BOOK = register("reviewed_book", "{actor} reviewed {title}")
 RATED_BOOK = register("rated_book", "{actor} rated {title} {rating} stars")
+# --- clubs (domain/clubs; public clubs only: the feed reaches beyond the club) ---
+JOINED_CLUB = register("joined_club", "{actor} joined the book club {club}")
+CLUB_STARTED_BOOK = register("club_started_book", "{actor}'s club {club} started reading {title}")
+CLUB_FINISHED_BOOK = register("club_finished_book", "{actor}'s club {club} finished {title}")

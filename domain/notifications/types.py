@@ -84,6 +84,31 @@ REVIEW_COMMENT = register(NotificationType(
 BADGE_AWARDED = register(NotificationType(
     "badge_awarded", "You earned the {badge} badge", email=False,
     description="a reading badge was awarded to you (domain/reading/gamification.py)"))
+# --- clubs (domain/clubs) ---
+CLUB_JOIN_REQUEST = register(NotificationType(
+    "club_join_request", "{actors} asked to join {club}", groupable=True,
+    description="someone asked to join a club you organise"))
+CLUB_INVITED = register(NotificationType(
+    "club_invited", "{actors} invited you to {club}",
+    description="an organiser invited you to a club (the notification carries your link)"))
+CLUB_REQUEST_APPROVED = register(NotificationType(
+    "club_request_approved", "You are now a member of {club}",
+    description="your request to join a club was approved"))
+CLUB_SECTION_OPENED = register(NotificationType(
+    "club_section_opened", "{club}: the discussion of {section} is open", email=False,
+    description="a section thread of a club you are in opened on schedule"))
+CLUB_SCHEDULE_CHANGED = register(NotificationType(
+    "club_schedule_changed", "{club} moved its reading schedule", email=False,
+    description="the organisers of a club you are in shifted the schedule"))
+CLUB_EVENT_CHANGED = register(NotificationType(
+    "club_event_changed", "{club}: {title} was {change}",
+    description="an event of your club you answered going/maybe to changed or was cancelled"))
+CLUB_EVENT_REMINDER = register(NotificationType(
+    "club_event_reminder", "{club}: {title} starts soon",
+    description="a club event you are going to starts within 24 hours or 1 hour"))
+CLUB_POLL_OPENED = register(NotificationType(
+    "club_poll_opened", "{club} asks: {question}", email=False,
+    description="a poll opened in a club you are in"))
 
 
 def actors_phrase(names: list[str], count: int) -> str:

@@ -19,6 +19,9 @@ def route_handlers() -> list[Any]:
         admin_jobs,
         catalog,
         catchup,
+        clubs,
+        clubs_discussion,
+        clubs_events,
         exports,
         feed,
         imports,
@@ -41,5 +44,6 @@ def route_handlers() -> list[Any]:
     handlers += reading.CONTROLLERS
     handlers += recommendations.CONTROLLERS + catchup.CONTROLLERS
     handlers += kosync.CONTROLLERS + imports.CONTROLLERS + exports.CONTROLLERS
+    handlers += clubs.CONTROLLERS + clubs_discussion.CONTROLLERS + clubs_events.CONTROLLERS
     handlers += notifications.CONTROLLERS + feed.CONTROLLERS + admin_jobs.CONTROLLERS
     return handlers

@@ -1,0 +1,182 @@
+"""Clubs as places of the shielded discussion (`domain.discussion.place.Venue`): club chat
+(`club:<id>`, kind "club") and section threads (kind "club_thread", one per schedule section).
+Where a member is comes from the one reading state (`domain.reading.progress`) of the club's
+current book; who may read and write from the club's membership."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.accounts.tokens import Principal
+from domain.clubs.clubs import ORGANISERS, fetch, readable, role_of, room_of
+from domain.db import Database
+from domain.discussion.place import Place, Poster
+from domain.discussion.spoilers import ViewerState
+from domain.errors import Forbidden, NotFound
+from domain.reading.progress import furthest
+from domain.social.rules import hidden_user_ids
+
+
+def _who(user_id: int, role: str) -> Principal:
+    return Principal(user_id=user_id, role=role, jti="", exp=0)
+
+
+async def _book(db: Database, book_id: int | None) -> tuple[str, tuple[float, ...]]:
+    if book_id is None:
+        return "", ()
+    rows = await db.pool.fetch(
+        "SELECT b.title, c.start FROM books b LEFT JOIN book_chapters c ON c.book_id = b.id"
+        " WHERE b.id = $1 ORDER BY c.position", book_id)
+    starts = tuple(float(r["start"]) for r in rows if r["start"] is not None)
+    return (str(rows[0]["title"]) if rows else ""), starts
+
+
+async def _moderators(db: Database, club_id: int) -> frozenset[int]:
+    rows = await db.pool.fetch("SELECT user_id FROM club_members WHERE club_id = $1 AND"
+                               " role IN ('owner', 'moderator')", club_id)
+    return frozenset(int(r["user_id"]) for r in rows)
+
+
+async def check_club_readable(db: Database, club_id: int, viewer: Principal | None) -> str | None:
+    """A public club's discussion is readable by whoever may see the club (through the shield);
+    a private or secret club's by its members only (404 for those who may not see it)."""
+    row, role = await readable(db, club_id, viewer)
+    if row["visibility"] != "public" and role is None and not (viewer and viewer.is_moderator):
+        raise Forbidden("only members read this club's discussion", code="members_only")
+    return role
+
+
+async def member_poster(db: Database, club_id: int, book_id: int | None, who: Principal,
+                        chat: bool) -> tuple[Any, float]:
+    """The member's row and furthest progression in the club's book, or why they may not write."""
+    row = await db.pool.fetchrow("SELECT role, muted FROM club_members WHERE club_id = $1"
+                                 " AND user_id = $2", club_id, who.user_id)
+    if row is None:
+        raise Forbidden("join the club first", code="not_member")
+    if chat and row["muted"] and row["role"] not in ORGANISERS:
+        raise Forbidden("the organisers muted you in this club", code="muted")
+    reached = await furthest(db.pool, who.user_id, book_id) if book_id else 0.0
+    return row, reached
+
+
+async def club_viewer(db: Database, book_id: int | None, user_id: int | None) -> ViewerState:
+    if user_id is None:
+        return ViewerState(user_id=0, progress=None, shield=True)
+    reached = await furthest(db.pool, user_id, book_id) if book_id else 0.0
+    return ViewerState(user_id=user_id, progress=reached, shield=True,
+                       hidden_authors=frozenset(await hidden_user_ids(db, user_id)))
+
+
+def club_readable_sql(club: str, v: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM clubs k WHERE k.id = {club} AND ((k.visibility = 'public'"
+            f" AND NOT EXISTS (SELECT 1 FROM club_bans b WHERE b.club_id = k.id AND"
+            f" b.user_id = {v})) OR EXISTS (SELECT 1 FROM club_members m WHERE"
+            f" m.club_id = k.id AND m.user_id = {v})))")
+
+
+class ClubVenue:
+    """`club:<id>`: club chat, written by members (mutes stop chat), gated by each member's
+    furthest progression in the club's current book."""
+
+    kind = "club"
+
+    async def place(self, db: Database, place_id: int) -> Place:
+        row = await fetch(db, place_id)
+        title, starts = await _book(db, row["book_id"])
+        return Place(kind=self.kind, id=int(row["id"]), room=room_of(int(row["id"])),
+                     title=str(row["name"]), book_id=int(row["book_id"] or 0),
+                     book_title=title,
+                     audience="public" if row["visibility"] == "public" else "invite",
+                     moderators=await _moderators(db, place_id), chapter_starts=starts)
+
+    async def check_readable(self, db: Database, place: Place,
+                             viewer: Principal | None) -> None:
+        await check_club_readable(db, place.id, viewer)
+
+    async def may_read(self, db: Database, place: Place, user_id: int, role: str) -> bool:
+        try:
+            await check_club_readable(db, place.id, _who(user_id, role))
+        except (Forbidden, NotFound):
+            return False
+        return True
+
+    async def poster(self, db: Database, place: Place, who: Principal, *,
+                     chat: bool) -> Poster:
+        _, reached = await member_poster(db, place.id, place.book_id or None, who, chat)
+        return Poster(user_id=who.user_id, progression=reached, furthest=reached,
+                      chapter=place.chapter_at(reached))
+
+    async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
+        book = await db.pool.fetchval("SELECT book_id FROM clubs WHERE id = $1", place_id)
+        return await club_viewer(db, book, user_id)
+
+    def readable_sql(self, alias: str, viewer_param: str) -> str:
+        return club_readable_sql(alias, viewer_param)
+
+
+class ThreadVenue:
+    """One thread per schedule section: written by members once the section has opened
+    (organisers before), each post gated at least at the section's end (a member behind the
+    section sees that posts exist, never their content)."""
+
+    kind = "club_thread"
+
+    async def _section(self, db: Database, section_id: int) -> Any:
+        row = await db.pool.fetchrow(
+            "SELECT s.*, c.name AS club_name, c.visibility FROM club_sections s JOIN clubs c"
+            " ON c.id = s.club_id WHERE s.id = $1", section_id)
+        if row is None:
+            raise NotFound(f"no section {section_id}", code="section_not_found")
+        return row
+
+    async def place(self, db: Database, place_id: int) -> Place:
+        s = await self._section(db, place_id)
+        title, starts = await _book(db, int(s["book_id"]))
+        return Place(kind=self.kind, id=int(s["id"]), room=f"club_thread:{s['id']}",
+                     title=f"{s['club_name']}: {s['title']}", book_id=int(s["book_id"]),
+                     book_title=title,
+                     audience="public" if s["visibility"] == "public" else "invite",
+                     moderators=await _moderators(db, int(s["club_id"])),
+                     chat_locked=bool(s["thread_locked"]), chapter_starts=starts)
+
+    async def check_readable(self, db: Database, place: Place,
+                             viewer: Principal | None) -> None:
+        s = await self._section(db, place.id)
+        await check_club_readable(db, int(s["club_id"]), viewer)
+
+    async def may_read(self, db: Database, place: Place, user_id: int, role: str) -> bool:
+        try:
+            await self.check_readable(db, place, _who(user_id, role))
+        except (Forbidden, NotFound):
+            return False
+        return True
+
+    async def poster(self, db: Database, place: Place, who: Principal, *,
+                     chat: bool) -> Poster:
+        s = await self._section(db, place.id)
+        row, reached = await member_poster(db, int(s["club_id"]), int(s["book_id"]), who, chat)
+        if s["opened_at"] is None and row["role"] not in ORGANISERS:
+            raise Forbidden("this section's discussion has not opened yet",
+                            code="section_not_open")
+        if chat and place.chat_locked and row["role"] not in ORGANISERS:
+            raise Forbidden("the organisers locked this thread", code="thread_locked")
+        gate = max(reached, float(s["range_end"]))  # never below the section's end
+        return Poster(user_id=who.user_id, progression=reached, furthest=gate,
+                      chapter=place.chapter_at(reached), floor=float(s["range_start"]))
+
+    async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
+        book = await db.pool.fetchval("SELECT book_id FROM club_sections WHERE id = $1",
+                                      place_id)
+        return await club_viewer(db, book, user_id)
+
+    def readable_sql(self, alias: str, viewer_param: str) -> str:
+        return club_readable_sql(f"(SELECT club_id FROM club_sections WHERE id = {alias})",
+                                 viewer_param)
+
+
+CLUB_VENUE = ClubVenue()
+THREAD_VENUE = ThreadVenue()
+
+
+async def club_role(db: Database, club_id: int, user_id: int) -> str | None:
+    return await role_of(db, club_id, user_id)

@@ -1,0 +1,146 @@
+"""Club room kinds: admission through the club's rules, the discussion commands over the club
+venues, and presence positions that move the reader's one reading state of the club's book."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from redis.asyncio import Redis
+
+from domain.accounts.tokens import Principal
+from domain.clubs.room_events import ClubEvent
+from domain.clubs.venue import CLUB_VENUE, THREAD_VENUE
+from domain.db import Database
+from domain.discussion import effects
+from domain.discussion.events import SessionWireEvent, Unlocked
+from domain.discussion.listings import unlocked_between
+from domain.discussion.place import Venue
+from domain.discussion.schemas import Position
+from domain.errors import Forbidden, Invalid
+from domain.reading.progress import advance
+from realtime.rooms import discussion_commands
+from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
+from realtime.rooms.discussion import room_event
+from realtime.rooms.discussion_commands import DiscussionCommand
+
+
+class ClubPresence(msgspec.Struct, forbid_unknown_fields=True):
+    """What a member puts in presence: optionally where they are in the club's book (it moves
+    their reading state forward, never back) and whether they are active."""
+
+    position: Position | None = None
+    state: Literal["active", "idle"] = "active"
+
+
+def place_id_of(room_id: str, prefix: str) -> int:
+    raw = room_id.partition(":")[2] if room_id.startswith(f"{prefix}:") else room_id
+    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+        raise Invalid(f"a {prefix} room is {prefix}:<id>", code="invalid_room", field="room")
+    return int(raw)
+
+
+def _principal(conn: ConnectionInfo) -> Principal:
+    return Principal(user_id=conn.user_id, role=conn.role, jti="", exp=0)
+
+
+class _PlaceRoom(RoomKind):
+    """A room whose content is one discussion place of `venue`."""
+
+    venue: Venue
+    keeps_history = True
+    accepts_publish = True
+    presence = True
+    events = SessionWireEvent | ClubEvent  # listed by /asyncapi.json
+
+    def __init__(self, db: Database, redis: Redis) -> None:
+        self.db = db
+        self.redis = redis
+        self._effects = effects.runner(self.venue)
+        self._local: dict[tuple[str, int], set[str]] = {}
+
+    def _room(self, room_id: str) -> str:
+        return room_id if room_id.startswith(f"{self.prefix}:") else f"{self.prefix}:{room_id}"
+
+    async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
+        pid = place_id_of(room_id, self.prefix)
+        place = await self.venue.place(self.db, pid)
+        await self.venue.check_readable(self.db, place, _principal(conn))
+        state = await self.venue.viewer(self.db, pid, conn.user_id)
+        self._local.setdefault((self._room(room_id), conn.user_id), set()).add(conn.conn_id)
+        return Viewer(progress=state.progress, shield=state.shield,
+                      hidden_authors=state.hidden_authors)
+
+    async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
+        key = (self._room(room_id), conn.user_id)
+        tabs = self._local.get(key)
+        if tabs is not None:
+            tabs.discard(conn.conn_id)
+            if not tabs:
+                del self._local[key]
+
+    async def on_publish(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
+                         data: dict[str, Any]) -> tuple[list[RoomEvent], dict[str, Any]]:
+        pid = place_id_of(room_id, self.prefix)
+        cmd = discussion_commands.decode(data, DiscussionCommand, f"{self.prefix} command")
+        result = await discussion_commands.handle(hub, self.redis, self.db, self.venue,
+                                                  self._effects, pid, conn, _principal(conn),
+                                                  cmd)
+        return [], result
+
+    async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
+                          meta: dict[str, Any]) -> dict[str, Any]:
+        """A position moves the member's reading state of the club's book (the one entry
+        point, `progress.advance`), then their viewer here and what they just unlocked."""
+        pid = place_id_of(room_id, self.prefix)
+        parsed: ClubPresence = discussion_commands.decode(meta, ClubPresence, "presence meta")
+        out: dict[str, Any] = {"state": parsed.state}
+        if parsed.position is None:
+            return out
+        place = await self.venue.place(self.db, pid)
+        if not place.book_id:
+            raise Invalid("this club reads no book right now", code="no_book",
+                          field="position")
+        who = _principal(conn)
+        await self.venue.poster(self.db, place, who, chat=False)  # members only
+        async with self.db.pool.acquire() as raw, raw.transaction():
+            moved = await advance(raw, conn.user_id, place.book_id,
+                                  parsed.position.progression, "club",
+                                  locator=parsed.position.locator)
+        out["position"] = msgspec.to_builtins(parsed.position)
+        room = self._room(room_id)
+        tabs = sorted(self._local.get((room, conn.user_id), ())) or [conn.conn_id]
+        for tab in tabs:
+            hub.update_viewer(tab, room, progress=moved.furthest)
+        if moved.moved:
+            state = await self.venue.viewer(self.db, pid, conn.user_id)
+            items = await unlocked_between(self.db, self.venue.kind, pid, state,
+                                           moved.previous, moved.furthest)
+            if items:
+                events = [room_event(Unlocked(i)) for i in items]
+                for tab in tabs:
+                    await hub.send_to(tab, room, events)
+        return out
+
+
+class ClubRoom(_PlaceRoom):
+    """`club:<id>`: club chat with history, presence and typing; schedule announcements."""
+
+    prefix = "club"
+    venue = CLUB_VENUE
+
+
+class ClubThreadRoom(_PlaceRoom):
+    """`club_thread:<section id>`: one section's thread, live (posting once it opened)."""
+
+    prefix = "club_thread"
+    venue = THREAD_VENUE
+
+    async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
+                          meta: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await super().on_presence(hub, conn, room_id, meta)
+        except Forbidden as exc:
+            if exc.code != "section_not_open":
+                raise
+            return {"state": "active"}

@@ -1,0 +1,143 @@
+"""Club chat on `club:<id>` across two server processes sharing Redis: the progress gate from
+each member's one reading state, unlocks on moving, recovery on the other node, members only,
+mutes, blocks and bans (live and REST)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.accounts_helpers import register
+from tests.clubs_helpers import join, make_club, read_to
+from tests.conftest import Engines
+from tests.hub_support import start_nodes
+from tests.support import ServerProcess
+from tests.test_sessions_helpers import WS, make_book
+
+
+@pytest.fixture(scope="module")
+def two_nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[list[ServerProcess]]:
+    nodes = start_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
+                        Path(tmp_path_factory.mktemp("club-nodes")), 2)
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def _chat(mid: int) -> object:
+    return lambda f: f.get("event") == "chat" and f["data"]["id"] == mid
+
+
+async def test_gate_unlock_and_recovery_across_nodes(two_nodes: list[ServerProcess],
+                                                     engines: Engines, unique: str) -> None:
+    """Members on both nodes see each other online and typing; a message by a member at 0.5
+    reaches a member behind (node A) redacted and one ahead (node B) in full; moving past it
+    pushes the full text; REST gates the same way; a member who reconnects to the other node
+    with `since` gets exactly what they missed."""
+    a_node, b_node = two_nodes
+    async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http:
+        owner, author, behind, ahead, late = [await register(http, unique, prefix=p)
+                                              for p in ("ow", "au", "be", "ah", "la")]
+        book = await make_book(engines.database_url, f"ClubChat {unique}")
+        club = await make_club(http, owner, f"chat-{unique}", book_id=book,
+                               visibility="private")
+        room = club["room"]
+        for u in (author, behind, ahead, late):
+            assert (await join(http, club["id"], u)).status_code == 200
+        await read_to(http, author, book, 0.5)
+        await read_to(http, behind, book, 0.1)
+        await read_to(http, ahead, book, 0.9)
+        async with WS(a_node.ws_url, behind.access_token) as lo, \
+                WS(b_node.ws_url, ahead.access_token) as hi, \
+                WS(b_node.ws_url, author.access_token) as au:
+            acks = [await ws.subscribe(room) for ws in (lo, hi, au)]
+            assert all(a["type"] == "ack" for a in acks)
+            # presence across both nodes: the last subscriber sees all three members online
+            assert {m["user_id"] for m in acks[-1]["result"]["presence"]} == {
+                behind.id, ahead.id, author.id}
+            typing = await au.publish(room, {"type": "typing", "typing": True})
+            assert typing["type"] == "ack", typing
+            seen = await lo.wait(lambda f: f.get("event") == "typing")
+            assert seen["data"]["user_id"] == author.id
+            ack = await au.publish(room, {"type": "chat", "body": "the butler SECRET"})
+            assert ack["type"] == "ack" and ack["result"]["gate"] == 0.5, ack
+            mid = ack["result"]["message_id"]
+            assert (await lo.wait(_chat(mid)))["data"]["body"] is None
+            assert (await hi.wait(_chat(mid)))["data"]["body"] == "the butler SECRET"
+            moved = await lo.move(room, 0.55)
+            assert moved["type"] == "ack", moved
+            unlocked = await lo.wait(lambda f: f.get("event") == "chat"
+                                     and f["data"].get("unlocked"))
+            assert unlocked["data"]["body"] == "the butler SECRET"
+            # the move went to the reader's one reading state
+            state = (await http.get(f"/api/v1/me/books/{book}", headers=behind.headers)).json()
+            assert state["furthest"] == 0.55
+            last = await hi.wait(_chat(mid))
+            await hi.close()
+            more = [(await au.publish(room, {"type": "chat", "body": f"m{i}"}))["result"]
+                    ["message_id"] for i in range(2)]
+        async with WS(a_node.ws_url, ahead.access_token) as back:
+            res = await back.subscribe(room, since={"epoch": last["epoch"],
+                                                    "offset": last["offset"]})
+            assert res["result"]["recovered"] is True, res
+            for m in more:
+                await back.wait(_chat(m))
+            assert json.dumps(back.frames).count("the butler SECRET") == 0
+        page = (await http.get(f"/api/v1/clubs/{club['id']}/messages",
+                               headers=late.headers)).json()
+        assert [(m["body"], m["redacted"]) for m in page["items"]] == [(None, True)] * 3
+        full = (await http.get(f"/api/v1/clubs/{club['id']}/messages",
+                               headers=ahead.headers)).json()
+        assert [m["body"] for m in full["items"]] == ["the butler SECRET", "m0", "m1"]
+
+
+async def test_members_only_mute_block_ban(two_nodes: list[ServerProcess], engines: Engines,
+                                           unique: str) -> None:
+    """An outsider cannot subscribe to a private club's room nor read its chat; a muted member
+    cannot chat; a member who blocked the author never gets their message (live or REST); a
+    ban over REST on node A drops the member's socket on node B."""
+    a_node, b_node = two_nodes
+    async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http:
+        owner, m, blocker, outsider = [await register(http, unique, prefix=p)
+                                       for p in ("ow", "mm", "bl", "ou")]
+        club = await make_club(http, owner, f"mod-{unique}", visibility="private")
+        room, cid = club["room"], club["id"]
+        for u in (m, blocker):
+            await join(http, cid, u)
+        await http.post(f"/api/v1/users/{m.handle}/block", headers=blocker.headers)
+        async with WS(b_node.ws_url, outsider.access_token) as o:
+            refused = await o.subscribe(room)
+            assert refused["type"] == "error" and refused["code"] == "members_only"
+        r = await http.get(f"/api/v1/clubs/{cid}/messages", headers=outsider.headers)
+        assert r.status_code == 403
+        async with WS(b_node.ws_url, m.access_token) as mw, \
+                WS(a_node.ws_url, blocker.access_token) as bw, \
+                WS(a_node.ws_url, owner.access_token) as ow:
+            for ws in (mw, bw, ow):
+                assert (await ws.subscribe(room))["type"] == "ack"
+            sent = (await mw.publish(room, {"type": "chat", "body": "hello BLOCKED"}))
+            mid = sent["result"]["message_id"]
+            await ow.wait(_chat(mid))
+            marker = (await ow.publish(room, {"type": "chat", "body": "after"}))["result"]
+            await bw.wait(_chat(marker["message_id"]))
+            assert "hello BLOCKED" not in json.dumps(bw.frames)
+            r = await http.put(f"/api/v1/clubs/{cid}/members/{m.id}/mute", json={"muted": True},
+                               headers=owner.headers)
+            assert r.status_code == 200
+            muted = await mw.publish(room, {"type": "chat", "body": "still here?"})
+            assert muted["type"] == "error" and muted["code"] == "muted"
+            r = await http.post(f"/api/v1/clubs/{cid}/bans", json={"user_id": m.id},
+                                headers=owner.headers)
+            assert r.status_code == 200
+            await mw.wait(lambda f: f.get("event") == "banned")
+            again = await mw.subscribe(room)
+            assert again["type"] == "error"
+        page = (await http.get(f"/api/v1/clubs/{cid}/messages", headers=blocker.headers)).json()
+        assert all(i["author_id"] != m.id for i in page["items"])
