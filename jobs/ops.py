@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from arq.worker import Retry
+from arq.worker import Function, Retry
 from prometheus_client import start_http_server
 
 from domain.ops.metrics import ops_metrics, record_notification
@@ -58,7 +58,10 @@ def instrument(fn: JobFn, name: str | None = None) -> JobFn:
 
 
 def instrument_all(functions: list[Any]) -> list[Any]:
-    return [instrument(f) for f in functions]
+    """Every job instrumented: plain coroutines, and arq `Function`s (from `func(...)`, which
+    carry their own name and timeout) with their coroutine wrapped under that name."""
+    return [dataclasses.replace(f, coroutine=instrument(f.coroutine, f.name))
+            if isinstance(f, Function) else instrument(f) for f in functions]
 
 
 def instrument_crons(crons: list[Any]) -> list[Any]:
