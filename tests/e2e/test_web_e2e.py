@@ -32,6 +32,10 @@ else:  # pragma: no cover - the module is skipped
 
 
 TIMEOUT = 15_000
+if REASON is None:
+    # Playwright's assertions wait 5 s by default, apart from the context's action timeout: a
+    # first page load on a cold fresh clone (Chromium start, server warm-up) can take longer
+    expect.set_options(timeout=TIMEOUT)
 
 
 def test_the_browser_is_there_in_ci() -> None:
