@@ -66,7 +66,15 @@ async def _open_read(conn: Any, state_id: int, started_on: date | None) -> Any:
         " RETURNING id", state_id, started_on)
 
 
-async def _apply_status(conn: Any, user_id: int, book_id: int, state_id: int, status: str,
+# A co-reading session already posted `finished book` for this read (its own finish line, e.g.
+# the last chapter, when marking read did not follow): marking it read posts nothing again.
+_ANNOUNCED_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM book_readings b, reading_reads r WHERE r.id = $3"
+    " AND b.user_id = $1 AND b.book_id = $2 AND b.finished_at IS NOT NULL"
+    " AND b.finished_at::date >= COALESCE(r.started_on, '-infinity'::date))")
+
+
+async def apply_status(conn: Any, user_id: int, book_id: int, state_id: int, status: str,
                         data: StateIn, today: date, now: datetime,
                         events: list[ReadingEvent]) -> int | None:
     """Move the state to `status`; returns the id of the read it touched (for the dates)."""
@@ -91,7 +99,8 @@ async def _apply_status(conn: Any, user_id: int, book_id: int, state_id: int, st
             touched = int((await _open_read(conn, state_id, started))["id"])
         if status == "read":
             moved = await advance(conn, user_id, book_id, 1.0, "status", now=now)
-            events.append(ReadingEvent("finished", user_id, book_id))
+            if not await conn.fetchval(_ANNOUNCED_SQL, user_id, book_id, touched):
+                events.append(ReadingEvent("finished", user_id, book_id))
             if moved.moved:  # marking a book read unlocks everything in its live rooms
                 events.append(ReadingEvent("advanced", user_id, book_id,
                                            previous=moved.previous, furthest=moved.furthest))
@@ -178,7 +187,7 @@ async def put_state(db: Database, user_id: int, book_id: int, data: StateIn, *,
                 # already read: only the dates may change (re-reading goes through `reading`)
                 touched = None
             else:
-                touched = await _apply_status(conn, user_id, book_id, int(row["id"]),
+                touched = await apply_status(conn, user_id, book_id, int(row["id"]),
                                               data.status, data, today, at, collected)
         await _apply_dates(conn, int(row["id"]), touched, data, today)
         state = await views.load_state(conn, user_id, book_id)
