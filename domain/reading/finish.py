@@ -1,9 +1,12 @@
 """A book finished by a passive source (a co-reading session move reaching the end): the
 reading state becomes `read` through the same rules as a REST "mark read" (`states.
-apply_status`): one finished read, furthest 1, the books boards and the finish XP, and ONE
-`finished` event (the `finished book` activity). A state already `read` (or `did_not_finish`,
+apply_status`): one finished read, the books boards and the finish XP, and ONE `finished`
+event (the `finished book` activity). A state already `read` (or `did_not_finish`,
 or only wanted) is left alone, so finishing in a session and then marking read over REST (or
-the reverse) posts the activity once: `states.put_state` ignores `read` on a `read` state."""
+the reverse) posts the activity once: `states.put_state` ignores `read` on a `read` state.
+Unlike a REST "mark read", the furthest is NOT moved to 1.0: the finish line may be the start
+of the last chapter, and a furthest of 1.0 there would gate everything the reader writes next
+at the very end (hidden from everyone still reading) and show them the ending unread."""
 
 from __future__ import annotations
 
@@ -44,7 +47,8 @@ async def finish_passive(db: Database, user_id: int, book_id: int, *, ended: boo
             return []
         today = local_day(at, await time_zone_of(conn, user_id))
         await states.apply_status(conn, user_id, book_id, int(row["id"]), "read",
-                                  StateIn(status="read"), today, at, happened)
+                                  StateIn(status="read"), today, at, happened,
+                                  to_the_end=False)
     return happened
 
 
