@@ -39,7 +39,8 @@ async def test_session_finish_marks_read_once(http: httpx.AsyncClient, engines: 
                                               server: ServerProcess, unique: str) -> None:
     """A reader who reaches the end of the book in a session finds it `read` on their shelves
     (one finished read, the furthest where they really are, not 1) with one `finished book`
-    activity and their one-book goal reached; marking it read over REST afterwards changes nothing and posts nothing more."""
+    activity and their one-book goal reached; marking it read over REST afterwards changes
+    nothing and posts nothing more."""
     host, reader = await users(http, unique, 2)
     book = await make_book(engines.database_url, f"Finale {unique}", pages=100)
     today = datetime.now(UTC).date()
