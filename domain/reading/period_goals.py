@@ -1,17 +1,11 @@
 """Reading goals over a custom period (beside the yearly goal): books and/or pages between two
-local dates, both included, with progress, pace and "reached" exactly once.
-
-The same rules as `goals`: pace compares what is done with the share of the period elapsed,
-today included (`books_ahead` negative when behind); books count reads finished within the
-period, pages the reading log's gains within it (the reader's time zone); a goal is marked
-reached the first time a check finds it met (one conditional UPDATE) and notified
-(`goal_reached`). A period is at most ten years long.
+local dates, both included, with progress, pace and "reached" exactly once, by THE goal rules
+of `domain.reading.pace` (shared with the yearly goal). A period is at most ten years long.
 """
 
 from __future__ import annotations
 
-import math
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -20,10 +14,9 @@ from redis.asyncio import Redis
 from domain.db import Database
 from domain.errors import Invalid, NotFound
 from domain.ids import in_range
-from domain.notifications.service import notify
+from domain.reading import pace
 from domain.reading.clock import local_day, time_zone_of, utcnow
-from domain.reading.goals import BookTarget, PageTarget, pace_text
-from domain.reading.stats import pages_between
+from domain.reading.goals import BookTarget, PageTarget
 
 MAX_DAYS = 3660
 GoalName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -37,33 +30,18 @@ class PeriodGoalIn(msgspec.Struct, forbid_unknown_fields=True):
     name: GoalName | None = None
 
 
-class PeriodGoalOut(msgspec.Struct, frozen=True):
+class PeriodGoalOut(pace.Tally, frozen=True):
     id: int
     name: str | None
     starts_on: date
     ends_on: date
     books: int | None
     pages: int | None
-    books_done: int
-    pages_done: int
-    books_ahead: int | None    # negative: behind schedule
-    pages_ahead: int | None
-    pace: str
-    reached: bool
     reached_at: datetime | None
 
 
 def goal_not_found() -> NotFound:
     return NotFound("no such period goal", code="period_goal_not_found")
-
-
-def period_share(starts_on: date, ends_on: date, today: date) -> float:
-    """How much of the period has gone by at the end of `today` (0 before, 1 after it)."""
-    if today < starts_on:
-        return 0.0
-    if today >= ends_on:
-        return 1.0
-    return ((today - starts_on).days + 1) / ((ends_on - starts_on).days + 1)
 
 
 def check_period(data: PeriodGoalIn) -> None:
@@ -79,31 +57,12 @@ def check_period(data: PeriodGoalIn) -> None:
                       code="invalid_period", field="ends_on")
 
 
-async def _done(conn: Any, user_id: int, starts_on: date, ends_on: date) -> tuple[int, int]:
-    tz = await time_zone_of(conn, user_id)
-    books = await conn.fetchval(
-        "SELECT count(*) FROM reading_reads r JOIN reading_states s ON s.id = r.state_id"
-        " WHERE s.user_id = $1 AND r.outcome = 'read' AND r.finished_on >= $2"
-        " AND r.finished_on <= $3", user_id, starts_on, ends_on)
-    start = datetime.combine(starts_on, time(), tz)
-    end = datetime.combine(ends_on + timedelta(days=1), time(), tz)
-    pages = await pages_between(conn, user_id, start, end, tz)
-    return int(books), sum(pages.values())
-
-
 async def _out(conn: Any, user_id: int, row: Any, now: datetime) -> PeriodGoalOut:
-    books_done, pages_done = await _done(conn, user_id, row["starts_on"], row["ends_on"])
-    share = period_share(row["starts_on"], row["ends_on"],
-                         local_day(now, await time_zone_of(conn, user_id)))
-    books_ahead = books_done - math.floor(row["books"] * share) if row["books"] else None
-    pages_ahead = pages_done - math.floor(row["pages"] * share) if row["pages"] else None
-    reached = row["reached_at"] is not None
+    t = await pace.tally(conn, user_id, row, row["starts_on"], row["ends_on"], now)
     return PeriodGoalOut(
         id=int(row["id"]), name=row["name"], starts_on=row["starts_on"], ends_on=row["ends_on"],
-        books=row["books"], pages=row["pages"], books_done=books_done, pages_done=pages_done,
-        books_ahead=books_ahead, pages_ahead=pages_ahead,
-        pace=pace_text(books_ahead, pages_ahead, reached), reached=reached,
-        reached_at=row["reached_at"])
+        books=row["books"], pages=row["pages"], reached_at=row["reached_at"],
+        **msgspec.structs.asdict(t))
 
 
 async def _row(db: Database, user_id: int, goal_id: int) -> Any:
@@ -150,6 +109,10 @@ async def delete_goal(db: Database, user_id: int, goal_id: int) -> None:
     await db.pool.execute("DELETE FROM reading_period_goals WHERE id = $1", goal_id)
 
 
+_MARK_SQL = ("UPDATE reading_period_goals SET reached_at = $2 WHERE id = $1"
+             " AND reached_at IS NULL RETURNING id")
+
+
 async def check_reached(db: Database, redis: Redis | None, user_id: int, *,
                         now: datetime | None = None) -> int:
     """Mark every open period goal that is now met reached (each at most once) and notify;
@@ -160,19 +123,8 @@ async def check_reached(db: Database, redis: Redis | None, user_id: int, *,
                                " AND reached_at IS NULL AND starts_on <= $2", user_id, today)
     won_count = 0
     for row in rows:
-        books, pages = await _done(db.pool, user_id, row["starts_on"], row["ends_on"])
-        if (row["books"] and books < row["books"]) or (row["pages"] and pages < row["pages"]):
-            continue
-        won = await db.pool.fetchval("UPDATE reading_period_goals SET reached_at = $2"
-                                     " WHERE id = $1 AND reached_at IS NULL RETURNING id",
-                                     row["id"], at)
-        if won is None:
-            continue
-        won_count += 1
-        summary = " and ".join(f"{n} {unit}" for n, unit in ((row["books"], "books"),
-                                                             (row["pages"], "pages")) if n)
         label = row["name"] or f"{row['starts_on']} to {row['ends_on']}"
-        await notify(db, redis, recipient_id=user_id, type="goal_reached",
-                     target_kind="period_goal", target_id=int(row["id"]),
-                     payload={"year": label, "summary": summary})
+        won_count += await pace.reach(db, redis, user_id, row, row["starts_on"], row["ends_on"],
+                                      at, _MARK_SQL, target_kind="period_goal",
+                                      target_id=int(row["id"]), label=label)
     return won_count
