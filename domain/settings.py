@@ -133,6 +133,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     metrics_dir: str = ""  # multiprocess metrics store; "" = <data dir>/metrics
     metrics_sample_interval: float = 5.0  # seconds between pool / Redis latency samples
     worker_metrics_port: int = 0  # the worker's own /metrics port on 127.0.0.1 (0 = none)
+    # --- readlife ---
+    kosync_auth_fail_rate: int = 10     # failed kosync sign-ins per (address, username) ...
+    kosync_auth_fail_window: int = 300  # ... per this many seconds (then 429 code 2006)
+    kosync_auth_fail_address_rate: int = 100  # failed kosync sign-ins per address per window
 
     @property
     def is_development(self) -> bool:
@@ -299,6 +303,10 @@ _ENV: list[tuple[str, str, type]] = [
     ("metrics_dir", "READALONG_METRICS_DIR", str),
     ("metrics_sample_interval", "READALONG_METRICS_SAMPLE_INTERVAL", float),
     ("worker_metrics_port", "READALONG_WORKER_METRICS_PORT", int),
+    # --- readlife ---
+    ("kosync_auth_fail_rate", "READALONG_KOSYNC_AUTH_FAIL_RATE", int),
+    ("kosync_auth_fail_window", "READALONG_KOSYNC_AUTH_FAIL_WINDOW", int),
+    ("kosync_auth_fail_address_rate", "READALONG_KOSYNC_AUTH_FAIL_ADDRESS_RATE", int),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

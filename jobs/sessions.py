@@ -9,6 +9,7 @@ from typing import Any
 
 from domain.keys import SESSION_REMINDED
 from domain.notifications.service import notify
+from domain.reading import coreading, leaderboards
 from domain.sessions import due, social
 from domain.sessions.rows import room_of
 from jobs.retry import task
@@ -97,6 +98,10 @@ async def end_idle_sessions(ctx: dict[str, Any], now_iso: str | None = None) -> 
     for sid in ids:
         log.info("session %s ended: nobody there for %s minutes", sid, minutes)
         await _announce(ctx, sid, "ended")
+        try:  # attendance the end closed: co-reading minutes (XP, board; no live push here)
+            await leaderboards.sync(ctx["redis"], await coreading.credit(ctx["db"], sid))
+        except Exception:
+            log.exception("co-reading credit of session %s failed", sid)
     return len(ids)
 
 

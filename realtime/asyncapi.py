@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from domain.reading.board_events import USER_ROOM_EVENTS
 from realtime.commands import COMMANDS
 from realtime.control import CONTROLS
 from realtime.events import EVENTS, SubscribeResult
@@ -47,6 +48,9 @@ def asyncapi_document(server_url: str = "ws://127.0.0.1:8000",
     `room_events` maps a room kind's prefix to the union of the events it publishes (its
     `RoomKind.events`); each event is listed as the `data` of an `event` frame in that room."""
     room_events = dict(room_events or {})
+    if "leaderboard" in room_events:  # the leaderboard kind also sends each reader's rank
+        room_events["user"] = (*_members(room_events.get("user") or ()),
+                               *_members(USER_ROOM_EVENTS))
     types: list[Any] = [*COMMANDS, *EVENTS, SubscribeResult, *CONTROLS]
     for union in room_events.values():
         types.extend(_members(union))

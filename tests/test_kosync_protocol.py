@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from domain.db import Database
+from tests.accounts_helpers import register
 from tests.support import ServerProcess
 
 ACCEPT = {"Accept": "application/vnd.koreader.v1+json"}
@@ -150,7 +151,8 @@ async def test_key_stored_with_a_slow_hash(http: httpx.AsyncClient, db: Database
 
 @pytest.fixture(scope="module")
 def closed_server(engines, tmp_path_factory) -> Any:  # type: ignore[no-untyped-def]
-    proc = ServerProcess(engines.env(READALONG_KOSYNC_REGISTRATION="0"),
+    proc = ServerProcess(engines.env(READALONG_KOSYNC_REGISTRATION="0",
+                                     READALONG_KOSYNC_AUTH_FAIL_RATE="3"),
                          log_dir=tmp_path_factory.mktemp("kosync-closed")).start()
     try:
         yield proc
@@ -164,3 +166,31 @@ async def test_registration_disabled(closed_server: ServerProcess, unique: str) 
         r = await create(http, f"cl{unique}", "pw")
         assert (r.status_code, r.json()) == (402, {"code": 2005,
                                                     "message": "User registration is disabled."})
+
+
+async def test_failed_sign_ins_are_rate_limited(closed_server: ServerProcess,
+                                                unique: str) -> None:
+    """After 3 wrong keys for one username (READALONG_KOSYNC_AUTH_FAIL_RATE=3), the next
+    sign-in, even with the right key, is 429 with a kosync-style body and Retry-After; another
+    identity from the same address still syncs, and right keys never count."""
+    async with httpx.AsyncClient(base_url=closed_server.base_url, timeout=15) as http:
+        reader = await register(http, unique, prefix="rl")
+        for name in (f"rl{unique}", f"ok{unique}"):
+            r = await http.post("/api/v1/me/kosync/identities", headers=reader.headers,
+                                json={"username": name, "password": "right"})
+            assert r.status_code == 201, r.text
+        good, other = device(f"rl{unique}", "right"), device(f"ok{unique}", "right")
+        for _ in range(5):  # successes are never counted
+            assert (await http.get("/kosync/users/auth", headers=good)).status_code == 200
+        for _ in range(3):
+            r = await http.get("/kosync/users/auth", headers=device(f"rl{unique}", "wrong"))
+            assert (r.status_code, r.json()["code"]) == (401, 2001)
+        for attempt in (http.get("/kosync/users/auth", headers=good),
+                        http.put("/kosync/syncs/progress", headers=good, json=update("d1"))):
+            r = await attempt
+            assert r.status_code == 429
+            body = r.json()
+            assert body["code"] == 2006 and body["message"].startswith("Too many failed sign-ins")
+            assert set(body) == {"code", "message"} and int(r.headers["retry-after"]) >= 1
+        r = await http.put("/kosync/syncs/progress", headers=other, json=update("d2"))
+        assert r.status_code == 200 and r.json()["document"] == "d2"

@@ -1,11 +1,12 @@
 """The one reading state per (reader, book) is what every spoiler gate of co-reading uses: a
-progress update over REST unlocks live session content on every node, session moves write
-through to the reading state, and a finished book stays finished."""
+progress update over REST or a KOReader sync unlocks live session content on every node,
+session moves write through to the reading state, and a finished book stays finished."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -18,7 +19,10 @@ from tests.conftest import Engines
 from tests.hub_support import start_nodes
 from tests.reading_helpers import put_state
 from tests.support import ServerProcess, eventually
+from tests.test_kosync_protocol import device, update
 from tests.test_sessions_helpers import WS, db_exec, live_session, make_book, users
+
+KOSYNC_ME = "/api/v1/me/kosync"
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +35,22 @@ def two_nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
     finally:
         for node in nodes:
             node.stop()
+
+
+def _chat_of(message_id: int) -> Any:
+    return lambda f: f.get("event") == "chat" and f["data"]["id"] == message_id
+
+
+async def _hidden_message(room: str, reader: WS, writer: WS, gate: float) -> int:
+    """The reader (at 0.1) sees the writer's chat message (at `gate`) redacted: its id."""
+    for ws in (reader, writer):
+        assert (await ws.subscribe(room))["type"] == "ack"
+    await reader.move(room, 0.1)
+    await writer.move(room, gate)
+    sent = (await writer.publish(room, {"type": "chat", "body": "the twist"}))["result"]
+    ev = await reader.wait(_chat_of(sent["message_id"]))
+    assert ev["data"]["body"] is None  # behind it: redacted
+    return int(sent["message_id"])
 
 
 async def _progress(http: httpx.AsyncClient, who: object, book: int,
@@ -54,14 +74,7 @@ async def test_rest_progress_unlocks_session_message_on_another_node(
         room = s["room"]
         async with WS(a_node.ws_url, low.access_token) as x, \
                 WS(a_node.ws_url, host.access_token) as h:
-            for ws in (x, h):
-                assert (await ws.subscribe(room))["type"] == "ack"
-            await x.move(room, 0.1)
-            await h.move(room, 0.6)
-            sent = (await h.publish(room, {"type": "chat", "body": "the twist"}))["result"]
-            ev = await x.wait(lambda f: f.get("event") == "chat"
-                              and f["data"]["id"] == sent["message_id"])
-            assert ev["data"]["body"] is None
+            sent = {"message_id": await _hidden_message(room, x, h, 0.6)}
             out = await _progress(http_b, low, book, 0.7)
             assert out["advance"]["moved"] is True  # type: ignore[index]
             full = await x.wait(lambda f: f.get("data", {}).get("id") == sent["message_id"]
@@ -74,6 +87,42 @@ async def test_rest_progress_unlocks_session_message_on_another_node(
             ev2 = await x.wait(lambda f: f.get("event") == "chat"
                                and f["data"]["id"] == later["message_id"])
             assert ev2["data"]["body"] == "second twist"
+
+
+async def test_a_page_turned_on_the_e_reader_unlocks_the_message_on_the_other_node(
+        two_nodes: list[ServerProcess], engines: Engines, unique: str) -> None:
+    """A reader in a live session (socket on node B) sees a later message redacted; their
+    KOReader PUTs progress past it to node A (x-auth-user / x-auth-key), and the message's full
+    text arrives on their node-B socket, while a PUT that stays behind unlocks nothing."""
+    a_node, b_node = two_nodes
+    async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http:
+        host, reader, writer = await users(http, unique, 3)
+        book = await make_book(engines.database_url, f"KoLive {unique}")
+        s = await live_session(http, host, book)
+        r = await http.post(f"{KOSYNC_ME}/identities", headers=reader.headers,
+                            json={"username": f"kl{unique}", "password": "kopw"})
+        assert r.status_code == 201, r.text
+        r = await http.put(f"{KOSYNC_ME}/documents/kolive{unique}", headers=reader.headers,
+                           json={"book_id": book})
+        assert r.status_code == 200, r.text
+        room = s["room"]
+        async with WS(b_node.ws_url, reader.access_token) as there, \
+                WS(a_node.ws_url, writer.access_token) as w:
+            sent = {"message_id": await _hidden_message(room, there, w, 0.5)}
+            ko = device(f"kl{unique}", "kopw")
+            r = await http.put("/kosync/syncs/progress", headers=ko,
+                               json=update(f"kolive{unique}", 0.3))
+            assert r.status_code == 200 and r.json()["document"] == f"kolive{unique}"
+            r = await http.put("/kosync/syncs/progress", headers=ko,
+                               json=update(f"kolive{unique}", 0.55))
+            assert r.status_code == 200 and isinstance(r.json()["timestamp"], int)
+            ev = await there.wait(lambda f: _chat_of(sent["message_id"])(f)
+                                  and f["data"]["body"] == "the twist")
+            assert ev["data"]["body"] == "the twist"
+            # the 0.3 PUT came first and unlocked nothing: one full copy, after the 0.55 PUT
+            full = [f for f in there.frames if _chat_of(sent["message_id"])(f)
+                    and f["data"]["body"] == "the twist"]
+            assert len(full) == 1
 
 
 async def test_session_move_advances_reading_state(http: httpx.AsyncClient, engines: Engines,

@@ -24,7 +24,7 @@ from domain.errors import Conflict, Invalid, NotFound
 from domain.interop import kosync
 from domain.interop.kosync import Identity, Progress
 from domain.reading.events import ReadingEvent
-from domain.reading.progress import Advance, advance
+from domain.reading.progress import Advance, advance, passive_events
 
 
 class IdentityOut(msgspec.Struct, frozen=True):
@@ -67,13 +67,9 @@ class LinkIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def _events(result: Advance) -> list[ReadingEvent]:
-    out: list[ReadingEvent] = []
-    if result.opened:
-        out.append(ReadingEvent("started", result.user_id, result.book_id))
-    if result.scores:
-        out.append(ReadingEvent("scored", result.user_id, result.book_id,
-                                scores=result.scores))
-    return out
+    """What a synced move did (`started`, `scored`, and `advanced` when the furthest grew:
+    that one moves the reader in their live rooms and pushes their unlocks on every node)."""
+    return passive_events([result])
 
 
 async def _apply(conn: Any, user_id: int, book_id: int, update: Progress) -> Advance:

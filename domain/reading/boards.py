@@ -16,7 +16,7 @@ import msgspec
 
 Operator = Literal["set", "best", "incr", "decr"]
 Reset = Literal["hourly", "weekly", "monthly", "never"]
-Metric = Literal["pages", "books"]
+Metric = Literal["pages", "books", "minutes"]
 
 SUB_BITS = 20                      # subscore: minutes before the period's end, capped
 SUB_MAX = (1 << SUB_BITS) - 1
@@ -39,6 +39,8 @@ BOARDS: dict[str, Board] = {b.key: b for b in (
     Board("pages-week", "Pages this week", "pages", "incr", "weekly"),
     Board("books-month", "Books this month", "books", "incr", "monthly"),
     Board("pages-all", "Pages, all time", "pages", "incr", "never"),
+    Board("coreading-minutes-month", "Co-reading minutes this month", "minutes", "incr",
+          "monthly"),
     Board("pages-hour", "Pages this hour (plausibility cap)", "pages", "incr", "hourly",
           public=False),
 )}

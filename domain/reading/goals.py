@@ -1,15 +1,12 @@
 """Yearly reading goals in books and/or pages: progress, pace, and "reached" exactly once.
 
-A goal with both targets is reached when both are met. Pace compares what is done with the
-share of the (local) year elapsed, today included: `books_ahead` is books done minus the books
-due by today (whole books), negative when behind ("3 books behind schedule"). A goal is marked
-reached the first time a check finds it met (one conditional UPDATE, so two racing checks mark
-it once) and its reader is notified (`goal_reached`) after the commit.
+A goal with both targets is reached when both are met. A yearly goal is the period 1 January
+to 31 December of the reader's local year: progress, pace and "reached" follow THE goal rules
+of `domain.reading.pace` (shared with `period_goals`).
 """
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -18,9 +15,9 @@ from redis.asyncio import Redis
 
 from domain.db import Database
 from domain.errors import Invalid, NotFound
-from domain.notifications.service import notify
+from domain.reading import pace
 from domain.reading.clock import local_day, time_zone_of, utcnow
-from domain.reading.stats import check_year, pages_between, year_bounds
+from domain.reading.stats import check_year
 
 BookTarget = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
 PageTarget = Annotated[int, msgspec.Meta(ge=1, le=100_000_000)]
@@ -31,16 +28,10 @@ class GoalIn(msgspec.Struct, forbid_unknown_fields=True):
     pages: PageTarget | None = None
 
 
-class GoalOut(msgspec.Struct, frozen=True):
+class GoalOut(pace.Tally, frozen=True):
     year: int
     books: int | None          # targets
     pages: int | None
-    books_done: int
-    pages_done: int
-    books_ahead: int | None    # negative: behind schedule
-    pages_ahead: int | None
-    pace: str
-    reached: bool
     reached_at: datetime | None
 
 
@@ -48,51 +39,20 @@ def goal_not_found() -> NotFound:
     return NotFound("no goal for this year", code="goal_not_found")
 
 
+def year_period(year: int) -> tuple[date, date]:
+    return date(year, 1, 1), date(year, 12, 31)
+
+
 def elapsed_share(year: int, today: date) -> float:
     """How much of `year` has gone by at the end of `today` (0 before it, 1 after it)."""
-    if today.year < year:
-        return 0.0
-    if today.year > year:
-        return 1.0
-    days = (date(year + 1, 1, 1) - date(year, 1, 1)).days
-    return (today.toordinal() - date(year, 1, 1).toordinal() + 1) / days
-
-
-def pace_text(books_ahead: int | None, pages_ahead: int | None, reached: bool) -> str:
-    if reached:
-        return "goal reached"
-    parts = []
-    for ahead, unit in ((books_ahead, "book"), (pages_ahead, "page")):
-        if ahead is None or ahead == 0:
-            continue
-        plural = "s" if abs(ahead) != 1 else ""
-        where = "ahead of" if ahead > 0 else "behind"
-        parts.append(f"{abs(ahead)} {unit}{plural} {where} schedule")
-    return ", ".join(parts) or "on track"
-
-
-async def _done(conn: Any, user_id: int, year: int) -> tuple[int, int]:
-    tz = await time_zone_of(conn, user_id)
-    start, end = year_bounds(year, tz)
-    books = await conn.fetchval(
-        "SELECT count(*) FROM reading_reads r JOIN reading_states s ON s.id = r.state_id"
-        " WHERE s.user_id = $1 AND r.outcome = 'read' AND r.finished_on >= $2"
-        " AND r.finished_on < $3", user_id, date(year, 1, 1), date(year + 1, 1, 1))
-    pages = await pages_between(conn, user_id, start, end, tz)
-    return int(books), sum(pages.values())
+    return pace.period_share(*year_period(year), today)
 
 
 async def _out(conn: Any, user_id: int, row: Any, now: datetime) -> GoalOut:
     year = int(row["year"])
-    books_done, pages_done = await _done(conn, user_id, year)
-    share = elapsed_share(year, local_day(now, await time_zone_of(conn, user_id)))
-    books_ahead = books_done - math.floor(row["books"] * share) if row["books"] else None
-    pages_ahead = pages_done - math.floor(row["pages"] * share) if row["pages"] else None
-    reached = row["reached_at"] is not None
-    return GoalOut(year=year, books=row["books"], pages=row["pages"], books_done=books_done,
-                   pages_done=pages_done, books_ahead=books_ahead, pages_ahead=pages_ahead,
-                   pace=pace_text(books_ahead, pages_ahead, reached), reached=reached,
-                   reached_at=row["reached_at"])
+    t = await pace.tally(conn, user_id, row, *year_period(year), now)
+    return GoalOut(year=year, books=row["books"], pages=row["pages"],
+                   reached_at=row["reached_at"], **msgspec.structs.asdict(t))
 
 
 async def get_goal(db: Database, user_id: int, year: int, *,
@@ -127,6 +87,10 @@ async def delete_goal(db: Database, user_id: int, year: int) -> None:
         raise goal_not_found()
 
 
+_MARK_SQL = ("UPDATE reading_goals SET reached_at = $2 WHERE id = $1 AND reached_at IS NULL"
+             " RETURNING id")
+
+
 async def check_reached(db: Database, redis: Redis | None, user_id: int, *,
                         now: datetime | None = None, year: int | None = None) -> bool:
     """Mark this year's goal reached if it now is (at most once) and notify; after a commit."""
@@ -137,15 +101,5 @@ async def check_reached(db: Database, redis: Redis | None, user_id: int, *,
                                  " AND reached_at IS NULL", user_id, year)
     if row is None:
         return False
-    books, pages = await _done(db.pool, user_id, year)
-    if (row["books"] and books < row["books"]) or (row["pages"] and pages < row["pages"]):
-        return False
-    won = await db.pool.fetchval("UPDATE reading_goals SET reached_at = $2 WHERE id = $1"
-                                 " AND reached_at IS NULL RETURNING id", row["id"], at)
-    if won is None:
-        return False
-    summary = " and ".join(f"{n} {unit}" for n, unit in ((row["books"], "books"),
-                                                         (row["pages"], "pages")) if n)
-    await notify(db, redis, recipient_id=user_id, type="goal_reached", target_kind="goal",
-                 target_id=year, payload={"year": year, "summary": summary})
-    return True
+    return await pace.reach(db, redis, user_id, row, *year_period(year), at, _MARK_SQL,
+                            target_kind="goal", target_id=year, label=year)

@@ -98,7 +98,7 @@ async def credit(conn: Any, owner_id: int, *, pages: int, books: int,
         hour = await write(conn, BOARDS["pages-hour"], owner_id, pages, at)
         pages = max(0, min(pages, PAGES_PER_HOUR - (hour.score - pages)))
     for board in BOARDS.values():
-        value = pages if board.metric == "pages" else books
+        value = {"pages": pages, "books": books}.get(board.metric, 0)  # minutes: coreading
         if board.public and value > 0:
             out.append(await write(conn, board, owner_id, value, at))
     return out

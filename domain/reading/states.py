@@ -22,6 +22,7 @@ from domain.ids import in_range
 from domain.reading import gamification, leaderboards, views
 from domain.reading.clock import local_day, time_zone_of, utcnow
 from domain.reading.events import ReadingEvent
+from domain.reading.leaderboards import Score
 from domain.reading.progress import advance, book_not_found
 from domain.reading.schemas import (
     SHELF_MAX_LEN,
@@ -66,10 +67,23 @@ async def _open_read(conn: Any, state_id: int, started_on: date | None) -> Any:
         " RETURNING id", state_id, started_on)
 
 
-async def _apply_status(conn: Any, user_id: int, book_id: int, state_id: int, status: str,
-                        data: StateIn, today: date, now: datetime,
-                        events: list[ReadingEvent]) -> int | None:
-    """Move the state to `status`; returns the id of the read it touched (for the dates)."""
+# A co-reading session already posted `finished book` for this read (its own finish line, e.g.
+# the last chapter, when marking read did not follow): marking it read posts nothing again.
+_ANNOUNCED_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM book_readings b, reading_reads r WHERE r.id = $3"
+    " AND b.user_id = $1 AND b.book_id = $2 AND b.finished_at IS NOT NULL"
+    " AND b.finished_at::date >= COALESCE(r.started_on, '-infinity'::date))")
+
+
+async def apply_status(conn: Any, user_id: int, book_id: int, state_id: int, status: str,
+                       data: StateIn, today: date, now: datetime,
+                       events: list[ReadingEvent], *, to_the_end: bool = True) -> int | None:
+    """Move the state to `status`; returns the id of the read it touched (for the dates).
+
+    `to_the_end` (an explicit "mark read"): `read` also moves the furthest to 1.0, which
+    unlocks everything. A passive finish (a session reaching its finish line, which may be the
+    start of the last chapter) passes False: the furthest stays where the reader really is, so
+    what they write next is gated there and the end of the book stays hidden from them."""
     read = await conn.fetchrow("SELECT id, progress FROM reading_reads WHERE state_id = $1"
                                " AND outcome IS NULL", state_id)
     started = data.started_on if isinstance(data.started_on, date) else None
@@ -90,14 +104,17 @@ async def _apply_status(conn: Any, user_id: int, book_id: int, state_id: int, st
         if read is None:
             touched = int((await _open_read(conn, state_id, started))["id"])
         if status == "read":
-            moved = await advance(conn, user_id, book_id, 1.0, "status", now=now)
-            events.append(ReadingEvent("finished", user_id, book_id))
-            if moved.moved:  # marking a book read unlocks everything in its live rooms
-                events.append(ReadingEvent("advanced", user_id, book_id,
-                                           previous=moved.previous, furthest=moved.furthest))
+            scores: list[Score] = []
+            if to_the_end:
+                moved = await advance(conn, user_id, book_id, 1.0, "status", now=now)
+                scores += moved.scores
+                if moved.moved:  # marking a book read unlocks everything in its live rooms
+                    events.append(ReadingEvent("advanced", user_id, book_id,
+                                               previous=moved.previous, furthest=moved.furthest))
+            if not await conn.fetchval(_ANNOUNCED_SQL, user_id, book_id, touched):
+                events.append(ReadingEvent("finished", user_id, book_id))
             private = await conn.fetchval("SELECT private FROM reading_states WHERE id = $1",
                                           state_id)
-            scores = list(moved.scores)
             if not private:
                 scores += await leaderboards.credit(conn, user_id, pages=0, books=1, at=now)
                 await gamification.earn(conn, user_id, "finish", 1, now)
@@ -178,8 +195,8 @@ async def put_state(db: Database, user_id: int, book_id: int, data: StateIn, *,
                 # already read: only the dates may change (re-reading goes through `reading`)
                 touched = None
             else:
-                touched = await _apply_status(conn, user_id, book_id, int(row["id"]),
-                                              data.status, data, today, at, collected)
+                touched = await apply_status(conn, user_id, book_id, int(row["id"]),
+                                             data.status, data, today, at, collected)
         await _apply_dates(conn, int(row["id"]), touched, data, today)
         state = await views.load_state(conn, user_id, book_id)
     assert state is not None

@@ -20,12 +20,12 @@ from domain.discussion.effects import MAX_MENTIONS, mentioned_handles  # noqa: F
 from domain.feeds import verbs
 from domain.feeds.service import record_activity
 from domain.jobqueue import enqueue_quietly
+from domain.reading.finish import FINISHED_AT  # this far (or the last TOC chapter) finishes
 from domain.sessions.books import BookInfo
 from domain.sessions.rows import fetch_session
 
 log = logging.getLogger("readalong.sessions")
 
-FINISHED_AT = 0.98  # a progression this far (or the last TOC chapter) finishes a book
 REMIND_JOB = "remind_session"
 
 

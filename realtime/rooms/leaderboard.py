@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from domain.db import Database
 from domain.reading import boards, leaderboards
+from domain.reading.board_events import LeaderboardTop, RankData, TopData
 from domain.reading.leaderboards import Score
 from domain.rooms import authorize_leaderboard
 from realtime.publisher import Publisher
@@ -34,6 +35,7 @@ class LeaderboardRoom(RoomKind):
     keeps_history = False
     accepts_publish = False
     presence = False
+    events = LeaderboardTop  # `leaderboard_rank` goes to `user:<id>` (asyncapi lists it there)
 
     async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
         authorize_leaderboard(conn.user_id, room_id)
@@ -91,8 +93,7 @@ class LeaderboardPusher:
         if last != body:
             self.pushes += 1
             await self.publisher.publish(f"leaderboard:{board}", RoomEvent(
-                event="top", data={"board": board, "period": period,
-                                   "items": msgspec.to_builtins(page.items)}))
+                event="top", data=msgspec.to_builtins(TopData(board, period, page.items))))
         for owner_id in owner_ids:
             rank = await self.redis.zrevrank(key, boards.member(owner_id))
             if rank is None:
@@ -105,5 +106,5 @@ class LeaderboardPusher:
                                                          str(rank + 1)))
             await self.redis.expire(key + ":ranks", leaderboards.RETENTION)
             await self.publisher.publish(f"user:{owner_id}", RoomEvent(
-                event="leaderboard_rank", data={"board": board, "period": period,
-                                                "rank": rank + 1}))
+                event="leaderboard_rank", data=msgspec.to_builtins(RankData(board, period,
+                                                                           rank + 1))))

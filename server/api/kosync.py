@@ -21,13 +21,12 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import NotFound
 from domain.ids import Id, in_range
-from domain.interop import kosync, kosync_links
+from domain.interop import kosync, kosync_limits, kosync_links
 from domain.interop.kosync_links import KosyncOut, LinkIn
-from domain.reading import events, goals
 from domain.reading.events import ReadingEvent
-from domain.reading.progress import Advance
 from domain.settings import Settings
-from server.api import reading_boards
+from server.api import reading
+from server.api.accounts import client_address
 
 log = logging.getLogger("readalong.kosync")
 JSON = "application/json"
@@ -38,6 +37,10 @@ def _answer(body: dict[str, Any], status: int = 200) -> Response[bytes]:
 
 
 def _on_kosync_error(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if isinstance(exc, kosync_limits.KosyncRateLimited):
+        answer = _answer({"code": exc.code, "message": exc.message}, exc.status)
+        answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
     if isinstance(exc, kosync.KosyncError):
         return _answer({"code": exc.code, "message": exc.message}, exc.status)
     log.exception("kosync request failed", exc_info=exc)
@@ -51,31 +54,28 @@ async def _body(request: Request[Any, Any, Any]) -> Any:
         raise kosync.invalid_request() from None
 
 
-async def _identity(request: Request[Any, Any, Any], db: Database,
+async def _identity(request: Request[Any, Any, Any], db: Database, redis: Redis,
                     settings: Settings) -> kosync.Identity:
-    async with db.pool.acquire() as conn:
-        return await kosync.authenticate(conn, passwords_for(settings),
-                                         request.headers.get("x-auth-user"),
-                                         request.headers.get("x-auth-key"))
+    """The identity the auth headers prove; failures are rate limited (`kosync_limits`)."""
+    username = request.headers.get("x-auth-user")
+    address = client_address(request)
+    await kosync_limits.check(redis, settings, address, username)
+    try:
+        async with db.pool.acquire() as conn:
+            return await kosync.authenticate(conn, passwords_for(settings), username,
+                                             request.headers.get("x-auth-key"))
+    except kosync.KosyncError:
+        await kosync_limits.failed(redis, settings, address, username)
+        raise
 
 
 async def after_sync(state: State, db: Database, redis: Redis, settings: Settings,
-                     user_id: int, happened: list[ReadingEvent],
-                     result: Advance | None = None) -> None:
-    """After the commit of a sync that moved a reading state: the reading life's side effects
-    (feed, leaderboards, goals), then the live rooms.
-
-    LIVE ROOMS CALL POINT: when the sessions <-> reading integration lands (a reader's furthest
-    progression moving them in every live session and club they are in, with their unlocks),
-    call it here with `result` (result.moved, result.furthest, result.book_id, result.user_id).
-    Until then an e-reader moves the reading state, not a socket's live position."""
-    await events.after_commit(db, redis, happened,
-                              reading_boards.push_for(state, db, redis, settings))
-    if happened or (result is not None and result.moved):
-        try:
-            await goals.check_reached(db, redis, user_id)
-        except Exception:  # the sync is committed; the next one checks again
-            log.exception("checking the reading goal of user %s failed", user_id)
+                     user_id: int, happened: list[ReadingEvent]) -> None:
+    """After the commit of a sync that moved a reading state: THE reading-life call point
+    (`server.api.reading.after_change`): the reader's furthest grew, so every live session
+    they are in (on every node) gets their new progress and the content it unlocks; then
+    feed, leaderboards (live push) and goals."""
+    await reading.after_change(state, db, redis, settings, user_id, happened)
 
 
 @post("/users/create", status_code=201)
@@ -93,29 +93,29 @@ async def create_user(request: Request[Any, Any, Any], db: Database,
 
 
 @get("/users/auth")
-async def auth_user(request: Request[Any, Any, Any], db: Database,
+async def auth_user(request: Request[Any, Any, Any], db: Database, redis: Redis,
                     settings: Settings) -> Response[bytes]:
-    await _identity(request, db, settings)
+    await _identity(request, db, redis, settings)
     return _answer({"authorized": "OK"})
 
 
 @put("/syncs/progress")
 async def update_progress(request: Request[Any, Any, Any], state: State, db: Database,
                           redis: Redis, settings: Settings) -> Response[bytes]:
-    identity = await _identity(request, db, settings)
+    identity = await _identity(request, db, redis, settings)
     update = kosync.parse_update(await _body(request))
     async with db.pool.acquire() as conn, conn.transaction():
         result = await kosync_links.on_put(conn, identity, update)
     if result is not None and identity.user_id is not None:
         await after_sync(state, db, redis, settings, identity.user_id,
-                         kosync_links.events_of(result), result)
+                         kosync_links.events_of(result))
     return _answer({"document": update.document, "timestamp": update.timestamp})
 
 
 @get("/syncs/progress/{document:str}")
-async def get_progress(request: Request[Any, Any, Any], db: Database, settings: Settings,
-                       document: str) -> Response[bytes]:
-    identity = await _identity(request, db, settings)
+async def get_progress(request: Request[Any, Any, Any], db: Database, redis: Redis,
+                       settings: Settings, document: str) -> Response[bytes]:
+    identity = await _identity(request, db, redis, settings)
     async with db.pool.acquire() as conn:
         found = await kosync.get_progress(conn, identity, document)
     return _answer(kosync.progress_body(found))

@@ -17,9 +17,11 @@ from domain.errors import NotFound
 from domain.ids import in_range
 from domain.reading import (
     clock,
+    coreading,
     events,
     gamification,
     goals,
+    period_goals,
     privacy,
     progress,
     states,
@@ -63,15 +65,30 @@ async def after_change(state: State, db: Database, redis: Redis, settings: Setti
                        user_id: int, happened: list[events.ReadingEvent]) -> None:
     """After the commit of any change to a reading state (REST here; kosync, clubs: call this
     from your route after your commit with the `ReadingEvent`s you collected): unlock pushes to
-    live rooms, feed activities, leaderboards (Redis + live push), then this year's goal
-    (reached: notify once)."""
+    live rooms, feed activities, leaderboards (Redis + live push), then this year's goal and
+    the period goals (reached: notify once)."""
     await events.after_commit(db, redis, happened,
                               reading_boards.push_for(state, db, redis, settings),
                               unlock_for(state))
     try:
         await goals.check_reached(db, redis, user_id)
+        await period_goals.check_reached(db, redis, user_id)
     except Exception:  # the change is committed; the next one checks again
         log.exception("checking the reading goal of user %s failed", user_id)
+
+
+async def credit_coreading(state: State, db: Database, redis: Redis, settings: Settings,
+                           session_id: int, book_id: int) -> None:
+    """After a session's end commit: everyone's closed attendance becomes co-reading minutes
+    (XP, the `coreading-minutes-month` board, its live push). Best effort: the record stays."""
+    try:
+        scores = await coreading.credit(db, session_id)
+        if scores:
+            await events.after_commit(db, redis, [
+                events.ReadingEvent("scored", s.owner_id, book_id, scores=[s]) for s in scores],
+                reading_boards.push_for(state, db, redis, settings))
+    except Exception:
+        log.exception("co-reading credit of session %s failed", session_id)
 
 
 async def _this_year(db: Database, user_id: int) -> int:
@@ -222,6 +239,25 @@ class ReadingSettingsController(Controller):
     @delete("/goals/{year:int}", summary="Drop my goal of a year")
     async def delete_goal(self, db: Database, user: Principal, year: int) -> None:
         await goals.delete_goal(db, user.user_id, year)
+
+    @get("/period-goals", summary="My goals over custom periods, with progress and pace")
+    async def list_period_goals(self, db: Database,
+                                user: Principal) -> list[period_goals.PeriodGoalOut]:
+        return await period_goals.list_goals(db, user.user_id)
+
+    @post("/period-goals", summary="Add a goal over a custom period (books and/or pages)")
+    async def add_period_goal(self, db: Database, redis: Redis, user: Principal,
+                              data: period_goals.PeriodGoalIn) -> period_goals.PeriodGoalOut:
+        return await period_goals.create_goal(db, redis, user.user_id, data)
+
+    @get("/period-goals/{goal_id:int}", summary="One of my period goals")
+    async def get_period_goal(self, db: Database, user: Principal,
+                              goal_id: int) -> period_goals.PeriodGoalOut:
+        return await period_goals.get_goal(db, user.user_id, goal_id)
+
+    @delete("/period-goals/{goal_id:int}", summary="Drop one of my period goals")
+    async def delete_period_goal(self, db: Database, user: Principal, goal_id: int) -> None:
+        await period_goals.delete_goal(db, user.user_id, goal_id)
 
 
 class ReaderStatsController(Controller):

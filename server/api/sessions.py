@@ -30,6 +30,7 @@ from domain.settings import Settings
 from realtime.publisher import Publisher
 from realtime.rooms.base import RoomEvent
 from server.api import discussion
+from server.api.reading import credit_coreading
 from server.deps import services_of
 
 log = logging.getLogger("readalong.sessions")
@@ -132,6 +133,7 @@ class SessionController(Controller):
                   redis: Redis, settings: Settings) -> SessionOut:
         out = await sessions.end_session(db, user, session_id)
         await _publish(state, redis, settings, out.room, RoomEvent("status", {"status": "ended"}))
+        await credit_coreading(state, db, redis, settings, out.id, out.book_id)
         return out
 
     @post("/{session_id:int}/join", summary="Join (invite-only sessions need the code)",

@@ -16,7 +16,7 @@ from domain.discussion import effects
 from domain.discussion.events import SessionWireEvent
 from domain.discussion.spoilers import ViewerState
 from domain.errors import Invalid
-from domain.reading import events, progress
+from domain.reading import coreading, events, finish, progress
 from domain.reading.events import ReadingEvent
 from domain.sessions import admission, content, positions, social
 from domain.sessions.books import BookInfo, get_book
@@ -123,7 +123,17 @@ class SessionRoom(RoomKind):
 
     async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
         self._rejoin.pop((self._room(room_id), conn.conn_id), None)
-        await admission.disconnect(self.db, session_id_of(room_id), conn.user_id)
+        sid = session_id_of(room_id)
+        await admission.disconnect(self.db, sid, conn.user_id)
+        try:  # co-reading minutes of the attendance just closed (XP, the minutes board)
+            scores = await coreading.credit(self.db, sid, [conn.user_id])
+            if scores:
+                book = await self._session_book(sid)
+                await events.after_commit(self.db, self.redis, [ReadingEvent(
+                    "scored", conn.user_id, book.id, scores=scores)], self.scores_push)
+        except Exception:  # the attendance is durable: the session's end credits it
+            log.exception("co-reading credit of user %s in session %s failed", conn.user_id,
+                          sid)
 
     async def on_publish(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
                          data: dict[str, Any]) -> tuple[list[RoomEvent], dict[str, Any]]:
@@ -180,19 +190,25 @@ class SessionRoom(RoomKind):
                                          [unlocked_event(i) for i in items])
         started, done = social.milestones(book, moved.old_furthest, moved.new_furthest)
         happened = progress.passive_events([moved.reading] if moved.reading else [])
-        if started or done or happened:  # feed activities (once per book), other rooms' unlocks
-            self._milestone(hub, conn.user_id, book, happened, started, done, sid)
+        ends = moved.reading is not None and moved.reading.status == "reading" and (
+            done or (moved.reading.gain > 0 and finish.finishes(moved.reading.furthest)))
+        if started or done or happened or ends:  # feed activities (once per book), unlocks
+            self._milestone(hub, conn.user_id, book, happened, started, done, sid, ends)
         if moved.follow:
             await hub.publish(room, RoomEvent("follow", {
                 "user_id": conn.user_id, "position": out["position"]}))
         return out
 
     def _milestone(self, hub: HubContext, user_id: int, book: BookInfo,
-                   happened: list[ReadingEvent], started: bool, done: bool, sid: int) -> None:
+                   happened: list[ReadingEvent], started: bool, done: bool, sid: int,
+                   ends: bool = False) -> None:
         """Off the ack path (after the reader's previous milestone, if one is still running):
         the reading events of the move (a `started` read: the started-book activity; the
         furthest grew: unlocks in the reader's other live rooms of the book), then the
-        session's finished-book activity (`after_commit` and `after_move` never raise)."""
+        session's finished-book activity (`after_commit` and `after_move` never raise).
+        `ends`: the move reached the end of the book: the reading state becomes `read` by the
+        REST rules first (its `finished` event posts the activity; `after_move` then sees `read`
+        and posts nothing)."""
         prev = self._milestones.get(user_id)
 
         async def unlock(uid: int, book_id: int, previous: float, furthest: float) -> None:
@@ -201,7 +217,16 @@ class SessionRoom(RoomKind):
         async def run() -> None:
             if prev is not None:
                 await asyncio.shield(prev)
-            await events.after_commit(self.db, self.redis, happened, self.scores_push, unlock)
+            done_events = list(happened)
+            if ends:
+                try:
+                    done_events += await finish.finish_passive(self.db, user_id, book.id,
+                                                             ended=done)
+                except Exception:  # the move is durable; marking read again over REST works
+                    log.exception("finishing book %s for user %s failed", book.id, user_id)
+            await events.after_commit(self.db, self.redis, done_events, self.scores_push, unlock)
+            if len(done_events) > len(happened):  # finished here: goals may be reached now
+                await finish.check_goals(self.db, self.redis, user_id)
             await social.after_move(self.db, self.redis, user_id, book, started, done)
 
         task = asyncio.create_task(run())
