@@ -197,10 +197,23 @@ class SectionPage(msgspec.Struct):
 
 
 class PostIn(msgspec.Struct, forbid_unknown_fields=True):
-    """A section-thread post; `spoiler_free` lowers its gate to the section's start."""
+    """A section-thread post; `spoiler_free` lowers its gate to the section's start;
+    `parent_id` makes it a reply (one level: a reply to a reply hangs under the same post,
+    never gated below what it answers)."""
 
     body: str
     spoiler_free: bool = False
+    parent_id: Id | None = None
+
+
+class PostEdit(msgspec.Struct, forbid_unknown_fields=True):
+    body: str
+
+
+class PostReaction(msgspec.Struct, forbid_unknown_fields=True):
+    """An emoji on a thread post (gated at max(the post's gate, my furthest))."""
+
+    emoji: str
 
 
 class ThreadChange(msgspec.Struct, forbid_unknown_fields=True):
