@@ -191,7 +191,7 @@ class ClubChatController(Controller):
                                             limit)
 
     @post("/sections/{section_id:int}/posts", summary="Post in a section thread (once open)")
-    async def post(self, club_id: int, section_id: int, data: PostIn, db: Database,
+    async def thread_post(self, club_id: int, section_id: int, data: PostIn, db: Database,
                    user: Principal, state: State, redis: Redis, settings: Settings,
                    idempotency_key: IdempotencyKey = None) -> MessageOut:
         await _section(db, club_id, section_id)
