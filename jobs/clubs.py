@@ -8,10 +8,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.clubs import events, polls, schedule
+from domain.clubs import events, notices, polls, schedule
 from domain.clubs.clubs import room_of
 from domain.clubs.room_events import PollClosed, SectionOpened, SectionOpenedData, wire
-from domain.notifications.service import notify
 from jobs.retry import task
 from realtime.rooms.base import RoomEvent
 
@@ -41,10 +40,10 @@ async def open_due_sections(ctx: dict[str, Any], now: str | None = None) -> int:
             await ctx["publisher"].publish(room_of(int(s["club_id"])), RoomEvent(name, data))
         except Exception:
             log.exception("announcing section %s failed", s["id"])
-        for uid in await schedule.member_ids(db, int(s["club_id"])):
-            await notify(db, ctx["redis"], recipient_id=uid, type="club_section_opened",
-                         target_kind="club_section", target_id=int(s["id"]),
-                         payload={"club": s["club_name"], "section": s["title"], **data})
+        await notices.notify_all(db, ctx["redis"], await notices.member_ids(db, int(s["club_id"])),
+                                 type="club_section_opened", target_kind="club_section",
+                                 target_id=int(s["id"]),
+                                 payload={"club": s["club_name"], "section": s["title"], **data})
     return len(opened)
 
 

@@ -13,13 +13,13 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
+from domain.clubs import notices
 from domain.clubs.clubs import fetch, organiser
 from domain.clubs.event_schemas import PollIn, PollOptionOut, PollOut
 from domain.clubs.room_events import OptionCount, PollData
 from domain.clubs.venue import check_club_readable
 from domain.db import Database
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.notifications.service import notify
 from domain.social.rules import hidden_user_ids
 
 
@@ -75,12 +75,10 @@ async def listing(db: Database, club_id: int, viewer: Principal | None) -> list[
 async def _tell_members(db: Database, redis: Redis | None, club_id: int, poll_id: int,
                         kind: str, question: str, actor: int | None) -> None:
     club = await fetch(db, club_id)
-    for r in await db.pool.fetch("SELECT user_id FROM club_members WHERE club_id = $1",
-                                 club_id):
-        await notify(db, redis, recipient_id=int(r["user_id"]), type=kind, actor_id=actor,
-                     target_kind="club_poll", target_id=poll_id,
-                     payload={"club": club["name"], "club_id": club_id, "poll_id": poll_id,
-                              "question": question})
+    await notices.notify_all(db, redis, await notices.member_ids(db, club_id), type=kind,
+                             actor_id=actor, target_kind="club_poll", target_id=poll_id,
+                             payload={"club": club["name"], "club_id": club_id,
+                                      "poll_id": poll_id, "question": question})
 
 
 async def create(db: Database, redis: Redis | None, club_id: int, who: Principal,

@@ -11,6 +11,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
+from domain.clubs import notices
 from domain.clubs.clubs import fetch, organiser
 from domain.clubs.schemas import (
     ScheduleIn,
@@ -23,7 +24,6 @@ from domain.clubs.schemas import (
 from domain.clubs.venue import check_club_readable
 from domain.db import Database
 from domain.errors import Conflict, Invalid, NotFound
-from domain.notifications.service import notify
 from domain.reading.progress import advance, furthest
 from domain.social.rules import hidden_user_ids
 
@@ -127,12 +127,11 @@ async def shift(db: Database, redis: Redis | None, club_id: int, who: Principal,
     if data.section_id is not None and not moved:
         raise NotFound(f"no unopened section {data.section_id}", code="section_not_found",
                        field="section_id")
-    for m in await db.pool.fetch("SELECT user_id FROM club_members WHERE club_id = $1",
-                                 club_id):
-        await notify(db, redis, recipient_id=int(m["user_id"]), type="club_schedule_changed",
-                     actor_id=who.user_id, target_kind="club", target_id=club_id,
-                     payload={"club": row["name"], "club_id": club_id, "hours": data.hours,
-                              "sections": len(moved)})
+    await notices.notify_all(db, redis, await notices.member_ids(db, club_id),
+                             type="club_schedule_changed", actor_id=who.user_id,
+                             target_kind="club", target_id=club_id,
+                             payload={"club": row["name"], "club_id": club_id,
+                                      "hours": data.hours, "sections": len(moved)})
     return len(moved)
 
 
@@ -143,11 +142,6 @@ async def open_due(db: Database, now: datetime) -> list[Any]:
         "UPDATE club_sections s SET opened_at = $1 FROM clubs c WHERE c.id = s.club_id AND"
         " s.opened_at IS NULL AND s.opens_at <= $1 RETURNING s.id, s.club_id, s.title,"
         " s.range_start, s.range_end, s.opens_at, c.name AS club_name", now))
-
-
-async def member_ids(db: Database, club_id: int) -> list[int]:
-    return [int(r["user_id"]) for r in await db.pool.fetch(
-        "SELECT user_id FROM club_members WHERE club_id = $1", club_id)]
 
 
 async def mark_read(db: Database, club_id: int, section_id: int, who: Principal) -> float:
