@@ -247,7 +247,8 @@ async def test_coreading_event_links_an_invite_only_session(http: httpx.AsyncCli
                                                             engines: Engines,
                                                             unique: str) -> None:
     """A co-reading event gets a session on the club's book, scheduled at the event's start,
-    that members were invited to (a notification) and outsiders cannot see."""
+    that members were invited to (a notification) and outsiders cannot see; a member who
+    joins later is invited too, and loses the invitation when banned."""
     owner, m, outsider = [await register(http, unique, prefix=p) for p in ("ow", "cm", "co")]
     book = await make_book(engines.database_url, f"Co {unique}")
     club = await make_club(http, owner, f"co-{unique}", book_id=book)
@@ -268,3 +269,12 @@ async def test_coreading_event_links_an_invite_only_session(http: httpx.AsyncCli
             ).status_code == 404
     notes = (await http.get("/api/v1/notifications", headers=m.headers)).json()["items"]
     assert any(n["type"] == "session_invitation" for n in notes)
+    assert (await join(http, cid, outsider)).status_code == 200  # joins after the event
+    assert (await http.get(f"/api/v1/sessions/{sid}", headers=outsider.headers)
+            ).status_code == 200
+    late = (await http.get("/api/v1/notifications", headers=outsider.headers)).json()["items"]
+    assert any(n["type"] == "session_invitation" for n in late)
+    assert (await http.post(f"/api/v1/clubs/{cid}/bans", json={"user_id": outsider.id},
+                            headers=owner.headers)).status_code in (200, 201, 204)
+    assert (await http.get(f"/api/v1/sessions/{sid}", headers=outsider.headers)
+            ).status_code == 404

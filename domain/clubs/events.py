@@ -83,6 +83,21 @@ async def _linked_session(db: Database, redis: Redis | None, club: Any, who: Pri
     return session.id
 
 
+async def invite_to_coreading(db: Database, redis: Redis | None, club_id: int,
+                              user_id: int, public_url: str = "") -> int:
+    """A member who joins after a co-reading event was made is invited to its linked session
+    too (every upcoming, confirmed one of the club), by the session's host."""
+    rows = await db.pool.fetch(
+        "SELECT e.session_id, s.host_id FROM club_events e JOIN reading_sessions s ON"
+        " s.id = e.session_id WHERE e.club_id = $1 AND e.kind = 'coreading' AND e.status ="
+        " 'confirmed' AND e.ends_at > now() AND s.status <> 'ended'", club_id)
+    for r in rows:
+        host = Principal(user_id=int(r["host_id"]), role="reader", jti="", exp=0)
+        await invite(db, redis, host, int(r["session_id"]),
+                     InvitationCreate(user_ids=[user_id]), public_url)
+    return len(rows)
+
+
 async def create(db: Database, club_id: int, who: Principal, data: EventIn,
                  redis: Redis | None = None, public_url: str = "") -> EventOut:
     """Organisers create an event; a `coreading` one also gets its linked session."""
