@@ -1,5 +1,6 @@
 """Clubs, round 3: replies in section threads (one level), restoring hidden content with a
-reason, and poll result modes with a recorded close (the worker closes due polls once)."""
+reason, poll result modes with a recorded close (the worker closes due polls once), and a
+section's optional discussion date."""
 
 from domain.migrate import sql_migration
 
@@ -12,6 +13,7 @@ DESCRIPTION = "clubs: thread replies, report restore with a note, poll results m
 # resolving (required to restore). `results`: when a poll's per-option counts are shown
 # (`live`: always; `after_vote`: to those who voted, and to all once closed; `after_close`).
 # `closed_at`: set once, by the worker at `closes_at` or by an organiser closing early.
+# `discussion_at`: a section's optional discussion date (e.g. the meeting about it).
 forwards = sql_migration(ID, DESCRIPTION, """
 ALTER TABLE club_thread_messages ADD COLUMN parent_id BIGINT NULL
     REFERENCES club_thread_messages (id) ON DELETE CASCADE;
@@ -27,4 +29,5 @@ ALTER TABLE club_polls ADD COLUMN results VARCHAR(12) NOT NULL DEFAULT 'live'
 ALTER TABLE club_polls ADD COLUMN closed_at TIMESTAMPTZ NULL;
 CREATE INDEX club_polls_due_idx ON club_polls (closes_at)
     WHERE closed_at IS NULL AND closes_at IS NOT NULL;
+ALTER TABLE club_sections ADD COLUMN discussion_at TIMESTAMPTZ NULL;
 """)

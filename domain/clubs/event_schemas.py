@@ -38,6 +38,10 @@ class EventUpdate(msgspec.Struct, forbid_unknown_fields=True):
     starts_at: datetime | msgspec.UnsetType = msgspec.UNSET
     ends_at: datetime | msgspec.UnsetType = msgspec.UNSET
     location: Annotated[str, msgspec.Meta(max_length=500)] | msgspec.UnsetType = msgspec.UNSET
+    time_zone: Zone | msgspec.UnsetType = msgspec.UNSET
+    url: Url | msgspec.UnsetType | None = msgspec.UNSET
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | msgspec.UnsetType | None = \
+        msgspec.UNSET
 
 
 class EventOut(msgspec.Struct):

@@ -12,7 +12,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
-from domain.clubs.clubs import fetch, organiser
+from domain.clubs.clubs import fetch, organiser, zone
 from domain.clubs.event_schemas import Attendee, EventIn, EventOut, EventUpdate
 from domain.clubs.venue import check_club_readable
 from domain.db import Database
@@ -103,6 +103,7 @@ async def create(db: Database, club_id: int, who: Principal, data: EventIn,
     """Organisers create an event; a `coreading` one also gets its linked session."""
     club, _ = await organiser(db, club_id, who)
     _check_times(data.starts_at, data.ends_at)
+    zone(data.time_zone)
     session_id = None
     if data.kind == "coreading":
         session_id = await _linked_session(db, redis, club, who, data, public_url)
@@ -135,6 +136,8 @@ async def update(db: Database, redis: Redis | None, club_id: int, event_id: int,
     if current.status == "cancelled":
         raise Conflict("the event is cancelled", code="event_cancelled")
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    if "time_zone" in changes:
+        zone(changes["time_zone"])
     _check_times(changes.get("starts_at", current.starts_at),
                  changes.get("ends_at", current.ends_at))
     if changes:
