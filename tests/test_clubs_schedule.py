@@ -7,23 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from arq.connections import create_pool
 
-from jobs.worker import redis_settings
 from tests.accounts_helpers import register
-from tests.clubs_helpers import join, make_club, read_to
+from tests.clubs_helpers import join, make_club, open_sections_at, read_to
 from tests.conftest import Engines
 from tests.test_sessions_helpers import make_book
-from tests.worker_helpers import run_worker, worker_settings
 
-
-async def _open_at(engines: Engines, at: datetime) -> None:
-    pool = await create_pool(redis_settings(engines.redis_url))
-    try:
-        await pool.enqueue_job("open_due_sections", at.isoformat())
-    finally:
-        await pool.aclose()
-    await run_worker(worker_settings(engines))
+_open_at = open_sections_at
 
 
 async def test_default_schedule_opens_once_and_shifts(http: httpx.AsyncClient,

@@ -8,15 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from arq.connections import create_pool
 
-from jobs.worker import redis_settings
 from tests.accounts_helpers import UserSession, register
-from tests.clubs_helpers import join, make_club, read_to
+from tests.clubs_helpers import join, make_club, open_sections_at, read_to
 from tests.conftest import Engines
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, make_book
-from tests.worker_helpers import run_worker, worker_settings
 
 
 async def _club_with_open_section(http: httpx.AsyncClient, engines: Engines, unique: str,
@@ -33,12 +30,7 @@ async def _club_with_open_section(http: httpx.AsyncClient, engines: Engines, uni
     r = await http.post(f"/api/v1/clubs/{club['id']}/schedule", headers=owner.headers, json={
         "sections": [{"title": "Two", "start": 0.2, "end": 0.4, "opens_at": past.isoformat()}]})
     sid = r.json()["items"][0]["id"]
-    pool = await create_pool(redis_settings(engines.redis_url))
-    try:
-        await pool.enqueue_job("open_due_sections", datetime.now(UTC).isoformat())
-    finally:
-        await pool.aclose()
-    await run_worker(worker_settings(engines))
+    await open_sections_at(engines, datetime.now(UTC))
     return club, sid, [owner, a, b]
 
 
