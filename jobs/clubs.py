@@ -8,10 +8,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.clubs import events, schedule
+from domain.clubs import events, notices, polls, schedule
 from domain.clubs.clubs import room_of
-from domain.clubs.room_events import SectionOpened, SectionOpenedData, wire
-from domain.notifications.service import notify
+from domain.clubs.room_events import PollClosed, SectionOpened, SectionOpenedData, wire
 from jobs.retry import task
 from realtime.rooms.base import RoomEvent
 
@@ -41,10 +40,10 @@ async def open_due_sections(ctx: dict[str, Any], now: str | None = None) -> int:
             await ctx["publisher"].publish(room_of(int(s["club_id"])), RoomEvent(name, data))
         except Exception:
             log.exception("announcing section %s failed", s["id"])
-        for uid in await schedule.member_ids(db, int(s["club_id"])):
-            await notify(db, ctx["redis"], recipient_id=uid, type="club_section_opened",
-                         target_kind="club_section", target_id=int(s["id"]),
-                         payload={"club": s["club_name"], "section": s["title"], **data})
+        await notices.notify_all(db, ctx["redis"], await notices.member_ids(db, int(s["club_id"])),
+                                 type="club_section_opened", target_kind="club_section",
+                                 target_id=int(s["id"]),
+                                 payload={"club": s["club_name"], "section": s["title"], **data})
     return len(opened)
 
 
@@ -52,3 +51,18 @@ async def open_due_sections(ctx: dict[str, Any], now: str | None = None) -> int:
 async def remind_club_events(ctx: dict[str, Any], now: str | None = None) -> int:
     """Cron: remind attendees 24 h and 1 h before each event (once per lead)."""
     return await events.remind_due(ctx["db"], ctx["redis"], _now(now))
+
+
+@task
+async def close_due_polls(ctx: dict[str, Any], now: str | None = None) -> int:
+    """Cron: every poll past its closing time closes once; members are notified and the club
+    room gets the final results (`poll_closed`)."""
+    db = ctx["db"]
+    closed = await polls.close_due(db, ctx["redis"], _now(now))
+    for club_id, poll_id in closed:
+        try:
+            name, data = wire(PollClosed(await polls.live_data(db, club_id, poll_id)))
+            await ctx["publisher"].publish(room_of(club_id), RoomEvent(name, data))
+        except Exception:
+            log.exception("announcing poll %s closed failed", poll_id)
+    return len(closed)

@@ -56,6 +56,7 @@ FUNCTIONS = [
     ops.import_openlibrary,
     clubs.open_due_sections,
     clubs.remind_club_events,
+    clubs.close_due_polls,
 ]
 
 CRON_JOBS = [
@@ -82,6 +83,8 @@ CRON_JOBS = [
          second={20, 50}, unique=True),
     cron(clubs.remind_club_events, name="cron:remind_club_events",  # type: ignore[arg-type]
          second=40, unique=True),
+    cron(clubs.close_due_polls, name="cron:close_due_polls",  # type: ignore[arg-type]
+         second=25, unique=True),
 ]
 
 

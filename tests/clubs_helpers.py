@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
+from arq.connections import create_pool
 
+from jobs.worker import redis_settings
 from tests.accounts_helpers import UserSession
+from tests.worker_helpers import run_worker, worker_settings
 
 
 async def make_club(http: httpx.AsyncClient, owner: UserSession, slug: str,
@@ -28,3 +32,13 @@ async def read_to(http: httpx.AsyncClient, user: UserSession, book_id: int,
     r = await http.post(f"/api/v1/me/books/{book_id}/progress",
                         json={"progression": progression}, headers=user.headers)
     assert r.status_code == 200, r.text
+
+
+async def open_sections_at(engines: Any, at: datetime) -> None:
+    """Run the worker's `open_due_sections` once with its clock at `at` (a burst worker)."""
+    pool = await create_pool(redis_settings(engines.redis_url))
+    try:
+        await pool.enqueue_job("open_due_sections", at.isoformat())
+    finally:
+        await pool.aclose()
+    await run_worker(worker_settings(engines))

@@ -133,9 +133,10 @@ async def test_reminders_once_per_lead(http: httpx.AsyncClient, engines: Engines
 
 async def test_poll_concurrent_votes_two_processes(two_nodes: list[ServerProcess],
                                                    engines: Engines, unique: str) -> None:
-    """Results stay hidden until a member votes; the same member voting on both processes at
-    once keeps one ballot, two members voting at once both count; the live room hears the
-    voter count, never per-option numbers; a closed poll refuses votes and shows results."""
+    """An `after_vote` poll's results stay hidden until a member votes; the same member voting
+    on both processes at once keeps one ballot, two members voting at once both count; the
+    live room hears the voter count, never per-option numbers; a closed poll refuses votes and
+    shows results."""
     a_node, b_node = two_nodes
     async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as ha, \
             httpx.AsyncClient(base_url=b_node.base_url, timeout=15) as hb:
@@ -146,7 +147,8 @@ async def test_poll_concurrent_votes_two_processes(two_nodes: list[ServerProcess
         for u in (m1, m2):
             await join(ha, cid, u)
         r = await ha.post(f"/api/v1/clubs/{cid}/polls", headers=owner.headers, json={
-            "question": "Next book?", "options": [{"book_id": book}, {"label": "Something"}]})
+            "question": "Next book?", "options": [{"book_id": book}, {"label": "Something"}],
+            "results": "after_vote"})
         assert r.status_code == 201, r.text
         poll = r.json()
         pid, (o1, o2) = poll["id"], [o["id"] for o in poll["options"]]
@@ -164,8 +166,7 @@ async def test_poll_concurrent_votes_two_processes(two_nodes: list[ServerProcess
             assert [r.status_code for r in same] == [200, 200, 200]
             await ws.wait(lambda f: f.get("event") == "poll_voted"
                           and f["data"]["voters"] == 2)
-            assert all(set(f["data"]) == {"poll_id", "voters"}
-                       for f in ws.events("poll_voted"))
+            assert all(f["data"]["counts"] is None for f in ws.events("poll_voted"))
         got = (await ha.get(f"/api/v1/clubs/{cid}/polls/{pid}", headers=m2.headers)).json()
         assert got["voters"] == 2 and sum(o["votes"] for o in got["options"]) == 2
         hidden = (await ha.get(f"/api/v1/clubs/{cid}/polls/{pid}", headers=owner.headers)).json()
@@ -184,11 +185,70 @@ async def test_poll_concurrent_votes_two_processes(two_nodes: list[ServerProcess
                              headers=m1.headers)).json()["results_visible"] is True
 
 
+async def test_live_named_poll_closed_by_the_worker(two_nodes: list[ServerProcess],
+                                                   engines: Engines, unique: str) -> None:
+    """A `live`, not anonymous, multiple-choice poll shows its counts and who chose what to
+    every member at once and live on the club room (votes on either process); the worker
+    closes it at its closing time once: members are told, the room gets the final results,
+    later votes are refused and the results are kept."""
+    a_node, b_node = two_nodes
+    async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as ha, \
+            httpx.AsyncClient(base_url=b_node.base_url, timeout=15) as hb:
+        owner, m1, m2 = [await register(ha, unique, prefix=p) for p in ("lo", "l1", "l2")]
+        club = await make_club(ha, owner, f"live-{unique}")
+        cid = club["id"]
+        for u in (m1, m2):
+            await join(ha, cid, u)
+        closes = datetime.now(UTC) + timedelta(days=2)
+        async with WS(b_node.ws_url, m2.access_token) as ws:
+            assert (await ws.subscribe(club["room"]))["type"] == "ack"
+            r = await ha.post(f"/api/v1/clubs/{cid}/polls", headers=owner.headers, json={
+                "question": "Snacks?", "options": [{"label": "tea"}, {"label": "cake"}],
+                "multiple": True, "anonymous": False, "closes_at": closes.isoformat()})
+            assert r.status_code == 201, r.text
+            pid, (tea, cake) = r.json()["id"], [o["id"] for o in r.json()["options"]]
+            await ws.wait(lambda f: f.get("event") == "poll_opened"
+                          and f["data"]["poll_id"] == pid)
+            assert (await ha.put(f"/api/v1/clubs/{cid}/polls/{pid}/vote", headers=m1.headers,
+                                 json={"option_ids": [tea, cake]})).status_code == 200
+            assert (await hb.put(f"/api/v1/clubs/{cid}/polls/{pid}/vote", headers=m2.headers,
+                                 json={"option_ids": [cake]})).status_code == 200
+            live = await ws.wait(lambda f: f.get("event") == "poll_voted"
+                                 and f["data"]["voters"] == 2)
+            assert {c["option_id"]: c["votes"] for c in live["data"]["counts"]} == \
+                {tea: 1, cake: 2}
+            seen = (await hb.get(f"/api/v1/clubs/{cid}/polls/{pid}",
+                                 headers=owner.headers)).json()  # never voted: still sees
+            assert [o["votes"] for o in seen["options"]] == [1, 2]
+            assert seen["options"][1]["voter_ids"] == [m1.id, m2.id]
+            pool = await create_pool(redis_settings(engines.redis_url))
+            try:
+                for _ in range(2):  # twice: closed (and announced) once
+                    await pool.enqueue_job("close_due_polls",
+                                           (closes + timedelta(minutes=1)).isoformat())
+            finally:
+                await pool.aclose()
+            await run_worker(worker_settings(engines))
+            final = await ws.wait(lambda f: f.get("event") == "poll_closed"
+                                  and f["data"]["poll_id"] == pid)
+            assert final["data"]["closed"] is True and final["data"]["voters"] == 2
+        late = await ha.put(f"/api/v1/clubs/{cid}/polls/{pid}/vote", headers=m1.headers,
+                            json={"option_ids": [tea]})
+        assert late.status_code == 409 and late.json()["code"] == "poll_closed"
+        kept = (await ha.get(f"/api/v1/clubs/{cid}/polls/{pid}", headers=m1.headers)).json()
+        assert kept["closed"] is True and [o["votes"] for o in kept["options"]] == [1, 2]
+        notes = (await ha.get("/api/v1/notifications", headers=m1.headers)).json()["items"]
+        assert len([n for n in notes if n["type"] == "club_poll_closed"]) == 1
+        again = await ha.post(f"/api/v1/clubs/{cid}/polls/{pid}/close", headers=owner.headers)
+        assert again.status_code == 409 and again.json()["code"] == "poll_closed"
+
+
 async def test_coreading_event_links_an_invite_only_session(http: httpx.AsyncClient,
                                                             engines: Engines,
                                                             unique: str) -> None:
     """A co-reading event gets a session on the club's book, scheduled at the event's start,
-    that members were invited to (a notification) and outsiders cannot see."""
+    that members were invited to (a notification) and outsiders cannot see; a member who
+    joins later is invited too, and loses the invitation when banned."""
     owner, m, outsider = [await register(http, unique, prefix=p) for p in ("ow", "cm", "co")]
     book = await make_book(engines.database_url, f"Co {unique}")
     club = await make_club(http, owner, f"co-{unique}", book_id=book)
@@ -209,3 +269,12 @@ async def test_coreading_event_links_an_invite_only_session(http: httpx.AsyncCli
             ).status_code == 404
     notes = (await http.get("/api/v1/notifications", headers=m.headers)).json()["items"]
     assert any(n["type"] == "session_invitation" for n in notes)
+    assert (await join(http, cid, outsider)).status_code == 200  # joins after the event
+    assert (await http.get(f"/api/v1/sessions/{sid}", headers=outsider.headers)
+            ).status_code == 200
+    late = (await http.get("/api/v1/notifications", headers=outsider.headers)).json()["items"]
+    assert any(n["type"] == "session_invitation" for n in late)
+    assert (await http.post(f"/api/v1/clubs/{cid}/bans", json={"user_id": outsider.id},
+                            headers=owner.headers)).status_code in (200, 201, 204)
+    assert (await http.get(f"/api/v1/sessions/{sid}", headers=outsider.headers)
+            ).status_code == 404

@@ -6,14 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from arq.connections import create_pool
 
-from jobs.worker import redis_settings
 from tests.accounts_helpers import register
-from tests.clubs_helpers import join, make_club
+from tests.clubs_helpers import join, make_club, open_sections_at
 from tests.conftest import Engines
 from tests.test_sessions_helpers import make_book
-from tests.worker_helpers import run_worker, worker_settings
 
 
 async def test_report_hide_dismiss_ban(http: httpx.AsyncClient, engines: Engines,
@@ -55,12 +52,7 @@ async def test_report_hide_dismiss_ban(http: httpx.AsyncClient, engines: Engines
     sid = (await http.post(f"/api/v1/clubs/{cid}/schedule", headers=owner.headers, json={
         "sections": [{"title": "All", "start": 0.0, "end": 1.0,
                       "opens_at": past.isoformat()}]})).json()["items"][0]["id"]
-    pool = await create_pool(redis_settings(engines.redis_url))
-    try:
-        await pool.enqueue_job("open_due_sections", datetime.now(UTC).isoformat())
-    finally:
-        await pool.aclose()
-    await run_worker(worker_settings(engines))
+    await open_sections_at(engines, datetime.now(UTC))
     posts = f"/api/v1/clubs/{cid}/sections/{sid}/posts"
     post = (await http.post(posts, json={"body": "worse"}, headers=rude.headers)).json()
     rep = (await http.post(f"/api/v1/clubs/{cid}/reports", json={

@@ -7,23 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from arq.connections import create_pool
 
-from jobs.worker import redis_settings
 from tests.accounts_helpers import register
-from tests.clubs_helpers import join, make_club, read_to
+from tests.clubs_helpers import join, make_club, open_sections_at, read_to
 from tests.conftest import Engines
 from tests.test_sessions_helpers import make_book
-from tests.worker_helpers import run_worker, worker_settings
 
-
-async def _open_at(engines: Engines, at: datetime) -> None:
-    pool = await create_pool(redis_settings(engines.redis_url))
-    try:
-        await pool.enqueue_job("open_due_sections", at.isoformat())
-    finally:
-        await pool.aclose()
-    await run_worker(worker_settings(engines))
+_open_at = open_sections_at
 
 
 async def test_default_schedule_opens_once_and_shifts(http: httpx.AsyncClient,
@@ -177,3 +167,32 @@ async def test_lock_and_pin_a_thread(http: httpx.AsyncClient, engines: Engines,
     bad = await http.patch(f"{one}/thread", json={"pinned_message_id": other["id"]},
                            headers=owner.headers)
     assert bad.status_code == 404 and bad.json()["code"] == "message_not_found"
+
+
+async def test_schedule_in_the_club_time_zone(http: httpx.AsyncClient, engines: Engines,
+                                              unique: str) -> None:
+    """Schedule times without an offset are the club's wall-clock time (Europe/Paris is
+    UTC+1 in winter), a section keeps its discussion date through a shift, an unknown zone
+    is refused; the book's page lists the clubs reading it."""
+    owner = await register(http, unique, prefix="tz")
+    book = await make_book(engines.database_url, f"Zone {unique}")
+    bad = await http.post("/api/v1/clubs", headers=owner.headers, json={
+        "name": "Nowhere", "slug": f"nz-{unique}", "time_zone": "Mars/Olympus"})
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_time_zone"
+    club = await make_club(http, owner, f"tz-{unique}", book_id=book, time_zone="Europe/Paris")
+    assert club["time_zone"] == "Europe/Paris"
+    cid = club["id"]
+    r = await http.post(f"/api/v1/clubs/{cid}/schedule", headers=owner.headers, json={
+        "sections": [{"title": "One", "start": 0.0, "end": 0.5,
+                      "opens_at": "2031-01-10T19:00:00",
+                      "discussion_at": "2031-01-17T20:30:00"}]})
+    assert r.status_code == 201, r.text
+    sec = r.json()["items"][0]
+    assert sec["opens_at"].startswith("2031-01-10T18:00:00") and sec["time_zone"] == "Europe/Paris"
+    assert sec["discussion_at"].startswith("2031-01-17T19:30:00")
+    moved = await http.post(f"/api/v1/clubs/{cid}/schedule/shift", headers=owner.headers,
+                            json={"hours": 24})
+    assert moved.json()["items"][0]["discussion_at"].startswith("2031-01-18T19:30:00")
+    listed = (await http.get(f"/api/v1/books/{book}/clubs")).json()["items"]
+    assert [c["id"] for c in listed] == [cid]
+    assert (await http.get("/api/v1/books/99999999999999999999/clubs")).status_code == 404

@@ -11,9 +11,17 @@ moderator, 0.0: the shield is about reading, not rank) and an outsider who is no
 Every member keeps live sockets on the club room and the thread room from before the section
 opened; afterwards each reconnects and replays from that point.
 
-Paths: live, replay, rest (the place's listing), notification (the stored mention, whose
-text and payload are what email and web push render), section (the schedule listing: a member
-behind a section's start sees it locked with its counts and where it unlocks).
+Then, in the thread: "ahead" (0.9) replies to A's post marking the reply spoiler-free (it is
+lowered to the section's start, 0.2, but a reply is never gated below the post it answers:
+0.4), and "at" (0.4) reacts to A's post over REST (gated at max(the post's 0.4, 0.4)). In
+club chat "ahead" writes a message (gated at 0.9) that "at" reports, the owner hides and then
+restores with a note: it comes back under its own gate.
+
+Paths: live, replay, rest (the place's listing), notification (the stored mention, or the
+reply notice to the post's author, whose text and payload are what email and web push
+render), feed (every reader follows A and "ahead": club content never reaches a feed),
+section (the schedule listing: a member behind a section's start sees it locked with its
+counts and where it unlocks).
 """
 
 from __future__ import annotations
@@ -37,7 +45,13 @@ from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, make_book
 from tests.worker_helpers import run_worker, worker_settings
 
-SECRETS = {"chat": "SECRET-CLUBCHAT lighthouse", "post": "SECRET-THREAD keeper"}
+SECRETS = {"chat": "SECRET-CLUBCHAT lighthouse", "post": "SECRET-THREAD keeper",
+           "reply": "SECRET-REPLY lantern", "reaction": "🔥",
+           "restored": "SECRET-RESTORED beacon"}
+#: where each kind lives: (room prefix, live event name, REST listing)
+WHERE = {"chat": ("club:", "chat", "chat"), "restored": ("club:", "chat", "chat"),
+         "post": ("club_thread:", "chat", "post"), "reply": ("club_thread:", "chat", "post"),
+         "reaction": ("club_thread:", "reaction", "reactions")}
 PROGRESS = {"author": 0.3, "behind": 0.1, "middle": 0.3, "at": 0.4, "ahead": 0.9,
             "blocked": 0.95, "owner": 0.0}
 VIEWERS = ("author", "behind", "middle", "at", "ahead", "blocked", "owner", "outsider")
@@ -73,6 +87,11 @@ async def _build(http: httpx.AsyncClient, engines: Engines, server: ServerProces
             await read_to(http, users[name], book, p)
     assert (await http.post(f"/api/v1/users/{a.handle}/block",
                             headers=users["blocked"].headers)).status_code == 204
+    for name in VIEWERS:
+        for followed in ("author", "ahead"):
+            if name not in (followed, "blocked"):
+                await http.post(f"/api/v1/users/{users[followed].handle}/follow",
+                                headers=users[name].headers)
     opens = datetime.now(UTC) + timedelta(days=3)
     r = await http.post(f"/api/v1/clubs/{cid}/schedule", headers=users["owner"].headers, json={
         "sections": [{"title": "Part one", "start": 0.0, "end": 0.2,
@@ -115,6 +134,7 @@ async def _build(http: httpx.AsyncClient, engines: Engines, server: ServerProces
         assert post["type"] == "ack", post
         w.ids["post"] = post["result"]["message_id"]
         assert post["result"]["gate"] == 0.4
+        await _more(http, w, cid, sid, socks, room)
         for rm in (room, thread):
             bar = (await socks["owner"].publish(rm, {"type": "chat", "body": "barrier"}))
             bid = w.ids[f"barrier:{rm}"] = bar["result"]["message_id"]
@@ -139,10 +159,44 @@ async def _build(http: httpx.AsyncClient, engines: Engines, server: ServerProces
         h = users[name].headers
         w.rest[name] = {
             "chat": await http.get(f"/api/v1/clubs/{cid}/messages", headers=h),
-            "post": await http.get(f"/api/v1/clubs/{cid}/sections/{sid}/posts", headers=h)}
+            "post": await http.get(f"/api/v1/clubs/{cid}/sections/{sid}/posts", headers=h),
+            "reactions": await http.get(f"/api/v1/clubs/{cid}/sections/{sid}/reactions",
+                                        headers=h),
+            "feed": await http.get("/api/v1/feed", headers=h)}
         w.sections[name] = await http.get(f"/api/v1/clubs/{cid}/sections/{sid}", headers=h)
         w.notes[name] = (await http.get("/api/v1/notifications", headers=h)).json()["items"]
     return w
+
+
+async def _more(http: httpx.AsyncClient, w: World, cid: int, sid: int, socks: dict[str, WS],
+                room: str) -> None:
+    """The reply, the reaction and the hidden-then-restored chat message (see the module)."""
+    users = w.users
+    r = await http.post(f"/api/v1/clubs/{cid}/sections/{sid}/posts", headers=users["ahead"].headers,
+                        json={"body": SECRETS["reply"], "parent_id": w.ids["post"],
+                              "spoiler_free": True})
+    assert r.status_code == 201, r.text
+    assert r.json()["gate"] == 0.4 and r.json()["parent_id"] == w.ids["post"]
+    w.ids["reply"] = r.json()["id"]
+    r = await http.post(f"/api/v1/clubs/{cid}/sections/{sid}/posts/{w.ids['post']}/reactions",
+                        headers=users["at"].headers, json={"emoji": SECRETS["reaction"]})
+    assert r.status_code == 201, r.text
+    w.ids["reaction"] = r.json()["id"]
+    sent = await socks["ahead"].publish(room, {"type": "chat", "body": SECRETS["restored"]})
+    w.ids["restored"] = sent["result"]["message_id"]
+    rep = await http.post(f"/api/v1/clubs/{cid}/reports", headers=users["at"].headers,
+                          json={"message_id": w.ids["restored"], "reason": "spoiler?"})
+    assert rep.status_code == 201, rep.text
+    owner = users["owner"].headers
+    url = f"/api/v1/clubs/{cid}/reports/{rep.json()['id']}/resolve"
+    assert (await http.post(url, headers=owner, json={"action": "hide"})).status_code == 200
+    queue = (await http.get(f"/api/v1/clubs/{cid}/reports", params={"status": "hidden"},
+                            headers=owner)).json()
+    assert [q["message_id"] for q in queue] == [w.ids["restored"]]
+    back = await http.post(url, headers=owner, json={"action": "restore",
+                                                      "note": "not a spoiler after all"})
+    assert back.status_code == 200, back.text
+    assert back.json()["status"] == "restored" and back.json()["note"] == "not a spoiler after all"
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -155,24 +209,28 @@ def _variant(item: dict[str, Any] | None) -> str:
     if item is None:
         return "none"
     if item.get("redacted"):
-        assert item.get("body") is None, item
+        assert item.get("body") is None and item.get("emoji") is None, item
         return "redacted"
     return "full"
 
 
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def observe(w: World, kind: str, path: str, viewer: str) -> Any:
     iid, secret = w.ids[kind], SECRETS[kind]
+    prefix, event, listing = WHERE[kind]
     if path in ("live", "replay"):
         frames = (w.live if path == "live" else w.replay)[viewer]
-        room_kind = "club:" if kind == "chat" else "club_thread:"
-        got = [f["data"] for f in frames if f.get("type") == "event" and f.get("event") == "chat"
-               and str(f.get("room", "")).startswith(room_kind) and f["data"]["id"] == iid]
+        got = [f["data"] for f in frames if f.get("type") == "event" and f.get("event") == event
+               and str(f.get("room", "")).startswith(prefix) and f["data"]["id"] == iid]
         variant = _variant(got[-1] if got else None)
         if variant != "full":
-            assert secret not in json.dumps(frames), (kind, viewer)
+            assert secret not in _dump(frames), (kind, viewer)
         return variant
     if path == "rest":
-        resp = w.rest[viewer][kind]
+        resp = w.rest[viewer][listing]
         if resp.status_code != 200:
             assert secret not in resp.text
             return resp.status_code
@@ -182,12 +240,17 @@ def observe(w: World, kind: str, path: str, viewer: str) -> Any:
         if variant != "full":
             assert secret not in resp.text
         return variant
+    if path == "feed":
+        resp = w.rest[viewer]["feed"]
+        assert resp.status_code == 200, resp.text
+        return "leak" if secret in resp.text or f'"message_id": {iid}' in resp.text else "none"
     if path == "notification":
-        notes = [n for n in w.notes[viewer] if n["type"] == "mention"
+        ntype = "message_reply" if kind == "reply" else "mention"
+        notes = [n for n in w.notes[viewer] if n["type"] == ntype
                  and n["payload"].get("message_id") == iid]
         if not notes:
             return "none"
-        return "full" if secret in json.dumps(notes) else "redacted"
+        return "full" if secret in _dump(notes) else "redacted"
     if path == "section":
         resp = w.sections[viewer]
         if resp.status_code != 200:
@@ -221,6 +284,25 @@ ROWS = [
     *_grid("post", ("notification",), {"behind": "redacted", "middle": "redacted",
                                        "at": "full", "ahead": "full", "blocked": "none",
                                        "owner": "redacted", "outsider": "none"}),
+    # a spoiler-free reply by "ahead" to that post: lowered to 0.2, but never below its
+    # parent's 0.4; its notice to the post's author (at 0.3) says who and where, no text
+    *_grid("reply", ALL, {"author": "redacted", "behind": "redacted", "middle": "redacted",
+                          "at": "full", "ahead": "full", "blocked": "full",
+                          "owner": "redacted", "outsider": 403}),
+    *_grid("reply", ("notification",), {"author": "redacted", "behind": "none",
+                                        "middle": "none", "ahead": "none", "owner": "none"}),
+    # a reaction by "at" on A's post: gated at 0.4 (no emoji, no count below it)
+    *_grid("reaction", ALL, {"author": "redacted", "behind": "redacted", "middle": "redacted",
+                             "at": "full", "ahead": "full", "blocked": "full",
+                             "owner": "redacted", "outsider": 403}),
+    # a chat message by "ahead" (0.9), hidden by the owner and restored with a note: back
+    # for everyone under its own gate, live, in replay and in REST
+    *_grid("restored", ALL, {"author": "redacted", "behind": "redacted", "middle": "redacted",
+                             "at": "redacted", "ahead": "full", "blocked": "full",
+                             "owner": "redacted", "outsider": 403}),
+    # nothing written in a club reaches a feed (the club's audience bounds it)
+    *[row for kind in ("chat", "post", "reply", "restored")
+      for row in _grid(kind, ("feed",), dict.fromkeys(VIEWERS, "none"))],
     # the schedule: behind the section's start (0.2) it is locked (counts, where it unlocks)
     *_grid("post", ("section",), {"behind": "locked", "middle": "unlocked", "at": "unlocked",
                                   "ahead": "unlocked", "owner": "unlocked", "outsider": 403}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 import msgspec
@@ -15,9 +16,18 @@ from domain.catalog.cursor import decode_cursor, encode_cursor, fingerprint
 from domain.clubs import books
 from domain.clubs.schemas import ClubCreate, ClubOut, ClubPage, ClubUpdate
 from domain.db import Database
-from domain.errors import Conflict, Forbidden, NotFound
+from domain.errors import Conflict, Forbidden, Invalid, NotFound
 
 ORGANISERS = ("owner", "moderator")
+
+
+def zone(name: str, field: str = "time_zone") -> ZoneInfo:
+    """An IANA time zone (`Europe/Paris`), or `invalid_time_zone`."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f"{name!r} is not a known time zone", code="invalid_time_zone",
+                      field=field) from None
 
 CLUB_SQL = ("SELECT c.*, (SELECT count(*) FROM club_members m WHERE m.club_id = c.id)"
             " AS member_count FROM clubs c")
@@ -39,6 +49,7 @@ def club_out(row: Any, role: str | None = None, requested: bool = False) -> Club
                    owner_id=row["owner_id"], book_id=row["book_id"],
                    member_count=int(row["member_count"]), created_at=row["created_at"],
                    active_at=row["active_at"], room=room_of(int(row["id"])),
+                   time_zone=row["time_zone"],
                    my_role=role,  # type: ignore[arg-type]
                    requested=requested)
 
@@ -104,14 +115,16 @@ async def _check_book(db: Database, book_id: int | None) -> None:
 async def create(db: Database, who: Principal, data: ClubCreate) -> ClubOut:
     """A new club; its creator is the owner and first member."""
     await _check_book(db, data.book_id)
+    zone(data.time_zone)
     async with db.pool.acquire() as conn, conn.transaction():
         try:
             cid = await conn.fetchval(
                 "INSERT INTO clubs (slug, name, description, cover_url, visibility, join_policy,"
-                " member_cap, rules, language, owner_id, book_id) VALUES ($1, $2, $3, $4, $5,"
-                " $6, $7, $8, $9, $10, $11) RETURNING id", data.slug, data.name.strip(),
-                data.description, data.cover_url, data.visibility, data.join_policy,
-                data.member_cap, data.rules, data.language, who.user_id, data.book_id)
+                " member_cap, rules, language, owner_id, book_id, time_zone) VALUES ($1, $2, $3,"
+                " $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id", data.slug,
+                data.name.strip(), data.description, data.cover_url, data.visibility,
+                data.join_policy, data.member_cap, data.rules, data.language, who.user_id,
+                data.book_id, data.time_zone)
         except asyncpg.UniqueViolationError:
             raise Conflict(f"the slug {data.slug!r} is taken", code="slug_taken",
                            field="slug") from None
@@ -152,6 +165,8 @@ async def update(db: Database, club_id: int, who: Principal, data: ClubUpdate,
                         code="not_owner")
     if "book_id" in changes:
         await _check_book(db, changes["book_id"])
+    if "time_zone" in changes:
+        zone(changes["time_zone"])
     if changes:
         cols = ", ".join(f"{k} = ${i + 2}" for i, k in enumerate(changes))
         await db.pool.execute(f"UPDATE clubs SET {cols}, active_at = now() WHERE id = $1",

@@ -15,6 +15,9 @@ Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
 Url = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^https?://\S+$")]
 Zone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+#: When a poll's per-option counts show: `live` (to every reader, live on the club room),
+#: `after_vote` (to members who voted; to all once closed), `after_close`.
+ResultsMode = Literal["live", "after_vote", "after_close"]
 
 
 class EventIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -35,6 +38,10 @@ class EventUpdate(msgspec.Struct, forbid_unknown_fields=True):
     starts_at: datetime | msgspec.UnsetType = msgspec.UNSET
     ends_at: datetime | msgspec.UnsetType = msgspec.UNSET
     location: Annotated[str, msgspec.Meta(max_length=500)] | msgspec.UnsetType = msgspec.UNSET
+    time_zone: Zone | msgspec.UnsetType = msgspec.UNSET
+    url: Url | msgspec.UnsetType | None = msgspec.UNSET
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | msgspec.UnsetType | None = \
+        msgspec.UNSET
 
 
 class EventOut(msgspec.Struct):
@@ -76,6 +83,7 @@ class PollIn(msgspec.Struct, forbid_unknown_fields=True):
     multiple: bool = False
     anonymous: bool = True
     closes_at: datetime | None = None
+    results: ResultsMode = "live"
 
 
 class PollOptionIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -91,7 +99,9 @@ class PollOptionOut(msgspec.Struct):
     id: int
     label: str
     book_id: int | None
-    votes: int | None  # None while results are hidden (not voted, not closed)
+    votes: int | None  # None while results are hidden (see `PollIn.results`)
+    #: who chose it (a poll that is not anonymous, while results show; blocked users left out)
+    voter_ids: list[int] | None = None
 
 
 class PollOut(msgspec.Struct):
@@ -106,3 +116,5 @@ class PollOut(msgspec.Struct):
     options: list[PollOptionOut]
     my_votes: list[int]
     results_visible: bool
+    results: ResultsMode = "live"
+    closed_at: datetime | None = None

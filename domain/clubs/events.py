@@ -12,7 +12,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
-from domain.clubs.clubs import fetch, organiser
+from domain.clubs.clubs import fetch, organiser, zone
 from domain.clubs.event_schemas import Attendee, EventIn, EventOut, EventUpdate
 from domain.clubs.venue import check_club_readable
 from domain.db import Database
@@ -83,11 +83,27 @@ async def _linked_session(db: Database, redis: Redis | None, club: Any, who: Pri
     return session.id
 
 
+async def invite_to_coreading(db: Database, redis: Redis | None, club_id: int,
+                              user_id: int, public_url: str = "") -> int:
+    """A member who joins after a co-reading event was made is invited to its linked session
+    too (every upcoming, confirmed one of the club), by the session's host."""
+    rows = await db.pool.fetch(
+        "SELECT e.session_id, s.host_id FROM club_events e JOIN reading_sessions s ON"
+        " s.id = e.session_id WHERE e.club_id = $1 AND e.kind = 'coreading' AND e.status ="
+        " 'confirmed' AND e.ends_at > now() AND s.status <> 'ended'", club_id)
+    for r in rows:
+        host = Principal(user_id=int(r["host_id"]), role="reader", jti="", exp=0)
+        await invite(db, redis, host, int(r["session_id"]),
+                     InvitationCreate(user_ids=[user_id]), public_url)
+    return len(rows)
+
+
 async def create(db: Database, club_id: int, who: Principal, data: EventIn,
                  redis: Redis | None = None, public_url: str = "") -> EventOut:
     """Organisers create an event; a `coreading` one also gets its linked session."""
     club, _ = await organiser(db, club_id, who)
     _check_times(data.starts_at, data.ends_at)
+    zone(data.time_zone)
     session_id = None
     if data.kind == "coreading":
         session_id = await _linked_session(db, redis, club, who, data, public_url)
@@ -120,6 +136,8 @@ async def update(db: Database, redis: Redis | None, club_id: int, event_id: int,
     if current.status == "cancelled":
         raise Conflict("the event is cancelled", code="event_cancelled")
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    if "time_zone" in changes:
+        zone(changes["time_zone"])
     _check_times(changes.get("starts_at", current.starts_at),
                  changes.get("ends_at", current.ends_at))
     if changes:

@@ -8,7 +8,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
-from domain.clubs import invites
+from domain.clubs import events, invites
 from domain.clubs.clubs import fetch, organiser, readable, role_of
 from domain.clubs.schemas import (
     BanIn,
@@ -37,6 +37,11 @@ async def _check_cap(conn: Any, row: Any) -> None:
     if cap is not None and await conn.fetchval(
             "SELECT count(*) FROM club_members WHERE club_id = $1", row["id"]) >= cap:
         raise Conflict("the club is full", code="club_full")
+
+
+#: who leaves or is banned loses the invitations to the club's co-reading sessions
+UNINVITE_SQL = ("DELETE FROM session_invitations WHERE user_id = $2 AND session_id IN (SELECT"
+                " session_id FROM club_events WHERE club_id = $1 AND session_id IS NOT NULL)")
 
 
 async def _add(conn: Any, club_id: int, user_id: int) -> None:
@@ -94,7 +99,9 @@ async def join(db: Database, redis: Redis | None, club_id: int, who: Principal,
 
 async def joined_activity(db: Database, redis: Redis | None, row: Any, user_id: int) -> None:
     """`joined_club` in the member's followers' feeds, for public clubs only (a private or
-    secret club's membership never reaches beyond it)."""
+    secret club's membership never reaches beyond it); an invitation to the club's upcoming
+    co-reading sessions."""
+    await events.invite_to_coreading(db, redis, int(row["id"]), user_id)
     if row["visibility"] == "public":
         await record_activity(db, redis, actor_id=user_id, verb=verbs.JOINED_CLUB,
                               object_kind="club", object_id=int(row["id"]),
@@ -109,6 +116,7 @@ async def leave(db: Database, club_id: int, who: Principal) -> None:
         raise Conflict("the owner must transfer ownership before leaving", code="owner_leaving")
     await db.pool.execute("DELETE FROM club_members WHERE club_id = $1 AND user_id = $2",
                           club_id, who.user_id)
+    await db.pool.execute(UNINVITE_SQL, club_id, who.user_id)
 
 
 async def members(db: Database, club_id: int, viewer: Principal | None, cursor: int,
@@ -214,6 +222,7 @@ async def ban(db: Database, club_id: int, who: Principal, data: BanIn) -> None:
         await conn.execute("UPDATE club_join_requests SET status = 'declined' WHERE"
                            " club_id = $1 AND user_id = $2 AND status = 'pending'",
                            club_id, data.user_id)
+        await conn.execute(UNINVITE_SQL, club_id, data.user_id)
 
 
 async def unban(db: Database, club_id: int, who: Principal, user_id: int) -> None:

@@ -1,7 +1,8 @@
 """Reports to a club's moderators and their queue: a member reports a club-chat message or a
 thread post; organisers resolve each report by hiding the message (the discussion component's
 delete, so it leaves every listing and the room's history), dismissing it, or banning its
-author (which also hides it)."""
+author (which also hides it); a hidden message can be restored with a note saying why (the
+component's restore: posted again under its own gate, live and in every listing)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from domain.db import Database
 from domain.discussion import actions
 from domain.discussion.commit import Outcome
 from domain.discussion.place import Venue
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, Invalid, NotFound
 from domain.ids import Id
 
 PlaceKind = Literal["club", "club_thread"]
@@ -34,7 +35,11 @@ class ReportIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ResolveIn(msgspec.Struct, forbid_unknown_fields=True):
-    action: Literal["hide", "dismiss", "ban"]
+    """`hide`, `dismiss`, `ban` an open report; `restore` a hidden one (a `note` saying why
+    is required: the message comes back for everyone)."""
+
+    action: Literal["hide", "dismiss", "ban", "restore"]
+    note: Annotated[str, msgspec.Meta(max_length=1000)] = ""
 
 
 class ReportOut(msgspec.Struct):
@@ -47,13 +52,17 @@ class ReportOut(msgspec.Struct):
     reason: str
     status: str
     created_at: datetime
+    note: str = ""                        # the organiser's reason when resolving
+    resolved_by: int | None = None
+    resolved_at: datetime | None = None
 
 
 def _out(r: Any) -> ReportOut:
     return ReportOut(id=r["id"], place_kind=r["place_kind"], place_id=r["place_id"],
                      message_id=r["message_id"], author_id=r["author_id"],
                      reporter_id=r["reporter_id"], reason=r["reason"], status=r["status"],
-                     created_at=r["created_at"])
+                     created_at=r["created_at"], note=r["note"], resolved_by=r["resolved_by"],
+                     resolved_at=r["resolved_at"])
 
 
 def _venue(kind: str) -> Venue:
@@ -85,38 +94,52 @@ async def report(db: Database, club_id: int, who: Principal, data: ReportIn) -> 
     return _out(row)
 
 
-async def queue(db: Database, club_id: int, who: Principal) -> list[ReportOut]:
+QueueStatus = Literal["open", "hidden", "dismissed", "banned", "restored"]
+
+
+async def queue(db: Database, club_id: int, who: Principal,
+                status: str = "open") -> list[ReportOut]:
+    """The organisers' queue: open reports (or those resolved one way, e.g. `hidden` ones to
+    restore)."""
     await organiser(db, club_id, who)
     rows = await db.pool.fetch("SELECT * FROM club_reports WHERE club_id = $1 AND status ="
-                               " 'open' ORDER BY id LIMIT 500", club_id)
+                               " $2 ORDER BY id LIMIT 500", club_id, status)
     return [_out(r) for r in rows]
 
 
 async def resolve(db: Database, club_id: int, report_id: int, who: Principal,
-                  action: str) -> tuple[ReportOut, Outcome[Any] | None]:
-    """Resolve one report (and every open report of the same message); hiding returns the
-    component's outcome for the caller to deliver (the deletion event)."""
+                  action: str, note: str = "") -> tuple[ReportOut, Outcome[Any] | None]:
+    """Resolve one report (and every report of the same message in the same state); hiding
+    and restoring return the component's outcome for the caller to deliver (the deletion, or
+    the message posted again)."""
     await organiser(db, club_id, who)
     row = await db.pool.fetchrow("SELECT * FROM club_reports WHERE id = $1 AND club_id = $2",
                                  report_id, club_id)
     if row is None:
         raise NotFound(f"no report {report_id}", code="report_not_found")
-    if row["status"] != "open":
-        raise Conflict("this report is resolved already", code="report_resolved")
+    was = "hidden" if action == "restore" else "open"
+    if row["status"] != was:
+        raise Conflict(f"only a report that is {was} can be resolved this way",
+                       code="report_resolved")
+    if action == "restore" and not note.strip():
+        raise Invalid("say why the message comes back", code="note_required", field="note")
     outcome: Outcome[Any] | None = None
+    venue, place_id, mid = _venue(row["place_kind"]), int(row["place_id"]), int(row["message_id"])
     if action in ("hide", "ban"):
         try:
-            outcome = await actions.delete_message(db, _venue(row["place_kind"]),
-                                                   int(row["place_id"]), who,
-                                                   int(row["message_id"]))
+            outcome = await actions.delete_message(db, venue, place_id, who, mid)
         except NotFound:
             outcome = None  # deleted meanwhile: nothing left to hide
+    elif action == "restore":
+        outcome = await actions.restore_message(db, venue, place_id, who, mid)
     if action == "ban":
         await members.ban(db, club_id, who, BanIn(user_id=int(row["author_id"]),
                                                   reason=row["reason"]))
-    status = {"hide": "hidden", "dismiss": "dismissed", "ban": "banned"}[action]
-    await db.pool.execute("UPDATE club_reports SET status = $3, resolved_by = $4 WHERE"
-                          " place_kind = $1 AND message_id = $2 AND status = 'open'",
-                          row["place_kind"], row["message_id"], status, who.user_id)
+    status = {"hide": "hidden", "dismiss": "dismissed", "ban": "banned",
+              "restore": "restored"}[action]
+    await db.pool.execute("UPDATE club_reports SET status = $3, resolved_by = $4, note = $6,"
+                          " resolved_at = now() WHERE place_kind = $1 AND message_id = $2 AND"
+                          " status = $5", row["place_kind"], row["message_id"], status,
+                          who.user_id, was, note.strip())
     done = await db.pool.fetchrow("SELECT * FROM club_reports WHERE id = $1", report_id)
     return _out(done), outcome

@@ -24,15 +24,37 @@ class SectionOpened(msgspec.Struct, tag="section_opened", frozen=True, tag_field
     data: SectionOpenedData
 
 
-class PollVotedData(msgspec.Struct, frozen=True):
+class OptionCount(msgspec.Struct, frozen=True):
+    option_id: int
+    votes: int
+
+
+class PollData(msgspec.Struct, frozen=True):
     poll_id: int
-    voters: int          # how many members voted (never per-option counts)
+    club_id: int
+    question: str
+    voters: int          # how many members voted
+    closed: bool = False
+    #: per-option counts: only when they show to every reader (a `live` poll, or once closed)
+    counts: list[OptionCount] | None = None
+
+
+class PollOpened(msgspec.Struct, tag="poll_opened", frozen=True, tag_field="event"):
+    """An organiser opened a poll in the club."""
+
+    data: PollData
 
 
 class PollVoted(msgspec.Struct, tag="poll_voted", frozen=True, tag_field="event"):
-    """Someone voted in a poll of the club."""
+    """Someone voted in a poll of the club: the live results (see `PollData.counts`)."""
 
-    data: PollVotedData
+    data: PollData
+
+
+class PollClosed(msgspec.Struct, tag="poll_closed", frozen=True, tag_field="event"):
+    """A poll closed (on time, by the worker, or early by an organiser): its final results."""
+
+    data: PollData
 
 
 class BannedData(msgspec.Struct, frozen=True):
@@ -53,7 +75,7 @@ class Left(msgspec.Struct, tag="left", frozen=True, tag_field="event"):
     data: BannedData
 
 
-ClubEvent = SectionOpened | PollVoted | Banned | Left
+ClubEvent = SectionOpened | PollOpened | PollVoted | PollClosed | Banned | Left
 CLUB_EVENTS: tuple[type[msgspec.Struct], ...] = typing.get_args(ClubEvent)
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
-from domain.clubs.clubs import fetch, organiser
+from domain.clubs import notices
+from domain.clubs.clubs import fetch, organiser, zone
 from domain.clubs.schemas import (
     ScheduleIn,
     SectionIn,
@@ -23,13 +25,13 @@ from domain.clubs.schemas import (
 from domain.clubs.venue import check_club_readable
 from domain.db import Database
 from domain.errors import Conflict, Invalid, NotFound
-from domain.notifications.service import notify
 from domain.reading.progress import advance, furthest
 from domain.social.rules import hidden_user_ids
 
 _SECTIONS_SQL = (
-    "SELECT s.*, (SELECT count(*) FROM club_thread_messages m WHERE m.section_id = s.id AND"
-    " m.deleted_at IS NULL AND NOT (m.author_id = ANY($2::bigint[]))) AS post_count"
+    "SELECT s.*, c.time_zone, (SELECT count(*) FROM club_thread_messages m WHERE"
+    " m.section_id = s.id AND m.deleted_at IS NULL AND NOT (m.author_id ="
+    " ANY($2::bigint[]))) AS post_count"
     " FROM club_sections s JOIN clubs c ON c.id = s.club_id AND s.book_id = c.book_id"
     " WHERE s.club_id = $1")
 
@@ -47,7 +49,8 @@ def _out(r: Any, reached: float | None, organiser_view: bool) -> SectionOut:
                       open=r["opened_at"] is not None, locked=locked, unlocks_at=start,
                       post_count=int(r["post_count"]), room=thread_room(int(r["id"])),
                       thread_locked=bool(r["thread_locked"]),
-                      pinned_message_id=r["pinned_message_id"])
+                      pinned_message_id=r["pinned_message_id"],
+                      discussion_at=r["discussion_at"], time_zone=r["time_zone"])
 
 
 async def _view(db: Database, club_id: int, viewer: Principal | None) -> tuple[Any, float, bool,
@@ -87,33 +90,38 @@ def _default_sections(starts: list[float], first: datetime, every: int) -> list[
             for i in range(len(starts)) if bounds[i] < bounds[i + 1]]
 
 
+def _local(at: datetime, tz: ZoneInfo) -> datetime:
+    """A schedule time: one without an offset is a wall-clock time in the club's zone."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=tz)
+
+
 async def set_schedule(db: Database, club_id: int, who: Principal, data: ScheduleIn) -> None:
-    """Replace the not-yet-opened schedule of the current book (organisers)."""
+    """Replace the not-yet-opened schedule of the current book (organisers); times without an
+    offset are in the club's time zone."""
     row, _ = await organiser(db, club_id, who)
     if row["book_id"] is None:
         raise Conflict("pick the club's current book first", code="no_book")
     book = int(row["book_id"])
+    tz = zone(str(row["time_zone"]))
     items = data.sections
     if items is None:
         starts = [float(r["start"]) for r in await db.pool.fetch(
             "SELECT start FROM book_chapters WHERE book_id = $1 ORDER BY position", book)]
-        items = _default_sections(starts or [0.0], data.first_opens_at or datetime.now(UTC),
-                                  data.every_days)
+        first = _local(data.first_opens_at, tz) if data.first_opens_at else datetime.now(UTC)
+        items = _default_sections(starts or [0.0], first, data.every_days)
     for i, s in enumerate(items):
         if s.start >= s.end:
             raise Invalid("a section ends after it starts", code="invalid_section",
                           field=f"sections[{i}].end")
-        if s.opens_at.tzinfo is None:
-            raise Invalid("opens_at needs a time zone offset", code="invalid_section",
-                          field=f"sections[{i}].opens_at")
     async with db.pool.acquire() as conn, conn.transaction():
         await conn.execute("DELETE FROM club_sections WHERE club_id = $1 AND book_id = $2",
                            club_id, book)
         for i, s in enumerate(items):
             await conn.execute(
                 "INSERT INTO club_sections (club_id, book_id, position, title, range_start,"
-                " range_end, opens_at) VALUES ($1, $2, $3, $4, $5, $6, $7)", club_id, book, i,
-                s.title, s.start, s.end, s.opens_at)
+                " range_end, opens_at, discussion_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                club_id, book, i, s.title, s.start, s.end, _local(s.opens_at, tz),
+                _local(s.discussion_at, tz) if s.discussion_at else None)
 
 
 async def shift(db: Database, redis: Redis | None, club_id: int, who: Principal,
@@ -121,18 +129,18 @@ async def shift(db: Database, redis: Redis | None, club_id: int, who: Principal,
     """Move the unopened sections (or one) by `hours`; every member is notified."""
     row, _ = await organiser(db, club_id, who)
     moved = await db.pool.fetch(
-        "UPDATE club_sections SET opens_at = opens_at + make_interval(hours => $2) WHERE"
+        "UPDATE club_sections SET opens_at = opens_at + make_interval(hours => $2),"
+        " discussion_at = discussion_at + make_interval(hours => $2) WHERE"
         " club_id = $1 AND opened_at IS NULL AND ($3::bigint IS NULL OR id = $3) RETURNING id",
         club_id, data.hours, data.section_id)
     if data.section_id is not None and not moved:
         raise NotFound(f"no unopened section {data.section_id}", code="section_not_found",
                        field="section_id")
-    for m in await db.pool.fetch("SELECT user_id FROM club_members WHERE club_id = $1",
-                                 club_id):
-        await notify(db, redis, recipient_id=int(m["user_id"]), type="club_schedule_changed",
-                     actor_id=who.user_id, target_kind="club", target_id=club_id,
-                     payload={"club": row["name"], "club_id": club_id, "hours": data.hours,
-                              "sections": len(moved)})
+    await notices.notify_all(db, redis, await notices.member_ids(db, club_id),
+                             type="club_schedule_changed", actor_id=who.user_id,
+                             target_kind="club", target_id=club_id,
+                             payload={"club": row["name"], "club_id": club_id,
+                                      "hours": data.hours, "sections": len(moved)})
     return len(moved)
 
 
@@ -143,11 +151,6 @@ async def open_due(db: Database, now: datetime) -> list[Any]:
         "UPDATE club_sections s SET opened_at = $1 FROM clubs c WHERE c.id = s.club_id AND"
         " s.opened_at IS NULL AND s.opens_at <= $1 RETURNING s.id, s.club_id, s.title,"
         " s.range_start, s.range_end, s.opens_at, c.name AS club_name", now))
-
-
-async def member_ids(db: Database, club_id: int) -> list[int]:
-    return [int(r["user_id"]) for r in await db.pool.fetch(
-        "SELECT user_id FROM club_members WHERE club_id = $1", club_id)]
 
 
 async def mark_read(db: Database, club_id: int, section_id: int, who: Principal) -> float:

@@ -21,6 +21,7 @@ Url = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^https?://\S+$")]
 Cap = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 Lang = Annotated[str, msgspec.Meta(min_length=2, max_length=16, pattern=r"^[A-Za-z-]+$")]
 Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+Zone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # IANA, e.g. Europe/Paris
 
 
 class ClubCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -34,6 +35,7 @@ class ClubCreate(msgspec.Struct, forbid_unknown_fields=True):
     rules: Rules = ""
     language: Lang | None = None
     book_id: Id | None = None
+    time_zone: Zone = "UTC"  # schedule times without an offset are read in it
 
 
 class ClubUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -48,6 +50,7 @@ class ClubUpdate(msgspec.Struct, forbid_unknown_fields=True):
     rules: Rules | msgspec.UnsetType = msgspec.UNSET
     language: Lang | msgspec.UnsetType | None = msgspec.UNSET
     book_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+    time_zone: Zone | msgspec.UnsetType = msgspec.UNSET
 
 
 class ClubOut(msgspec.Struct):
@@ -67,6 +70,7 @@ class ClubOut(msgspec.Struct):
     created_at: datetime
     active_at: datetime
     room: str
+    time_zone: str = "UTC"
     my_role: Role | None = None   # the caller's role (None: not a member)
     requested: bool = False       # the caller has a pending join request
 
@@ -152,10 +156,13 @@ class InviteOut(msgspec.Struct):
 
 
 class SectionIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Times without an offset are in the club's time zone."""
+
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     start: Fraction
     end: Fraction
     opens_at: datetime
+    discussion_at: datetime | None = None  # the optional discussion date (e.g. a meeting)
 
 
 class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -190,6 +197,8 @@ class SectionOut(msgspec.Struct):
     room: str
     thread_locked: bool = False       # only organisers post while locked
     pinned_message_id: int | None = None
+    discussion_at: datetime | None = None
+    time_zone: str = "UTC"            # the club's: how to show the dates
 
 
 class SectionPage(msgspec.Struct):
@@ -197,10 +206,23 @@ class SectionPage(msgspec.Struct):
 
 
 class PostIn(msgspec.Struct, forbid_unknown_fields=True):
-    """A section-thread post; `spoiler_free` lowers its gate to the section's start."""
+    """A section-thread post; `spoiler_free` lowers its gate to the section's start;
+    `parent_id` makes it a reply (one level: a reply to a reply hangs under the same post,
+    never gated below what it answers)."""
 
     body: str
     spoiler_free: bool = False
+    parent_id: Id | None = None
+
+
+class PostEdit(msgspec.Struct, forbid_unknown_fields=True):
+    body: str
+
+
+class PostReaction(msgspec.Struct, forbid_unknown_fields=True):
+    """An emoji on a thread post (gated at max(the post's gate, my furthest))."""
+
+    emoji: str
 
 
 class ThreadChange(msgspec.Struct, forbid_unknown_fields=True):

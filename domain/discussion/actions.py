@@ -77,11 +77,26 @@ async def _message(db: Database, place: Place, mid: int) -> MessageOut:
     return store.message_out(row)
 
 
+async def visible_message(db: Database, place: Place, who: Principal, message_id: int,
+                          field: str) -> Any:
+    """A message of this place (not deleted, its author not hidden from `who`), or
+    `message_not_found`."""
+    t = store.tables(place)
+    row = await db.pool.fetchrow(store.msg_sql(t) + f" WHERE m.id = $1 AND m.{t.place} = $2"
+                                 " AND m.deleted_at IS NULL", message_id, place.id)
+    if row is None or row["author_id"] in await hidden_user_ids(db, who.user_id):
+        raise NotFound(f"no message {message_id} in this {place.kind}",
+                       code="message_not_found", field=field)
+    return row
+
+
 async def post_message(db: Database, venue: Venue, place_id: int, who: Principal, body: Any,
-                       key: str | None = None, spoiler_free: bool = False
-                       ) -> Outcome[MessageOut]:
+                       key: str | None = None, spoiler_free: bool = False,
+                       reply_to: int | None = None) -> Outcome[MessageOut]:
     """A chat message gated at the author's furthest progression (or, `spoiler_free`, at the
-    place's floor: only where the venue offers one)."""
+    place's floor: only where the venue offers one). `reply_to`: a reply (where the place keeps
+    replies), one level deep (a reply to a reply hangs under the same post) and never gated
+    below the message it answers."""
     text = clean_body(body)
     place = await venue.place(db, place_id)
     check_writable(place)
@@ -89,14 +104,24 @@ async def post_message(db: Database, venue: Venue, place_id: int, who: Principal
     if spoiler_free and poster.floor is None:
         raise Invalid(f"a {place.kind} has no spoiler-free messages", code="no_spoiler_free",
                       field="spoiler_free")
+    gate = message_gate(poster.furthest, poster.floor if spoiler_free else None)
+    parent_id = None
+    if reply_to is not None:
+        if not store.tables(place).replies:
+            raise Invalid(f"a {place.kind} has no replies", code="no_replies",
+                          field="parent_id")
+        parent = await visible_message(db, place, who, reply_to, "parent_id")
+        parent_id = int(parent["parent_id"] or parent["id"])
+        gate = max(gate, float(parent["gate"]))
     row, created = await store.insert_message(
-        db.pool, place, who.user_id, text,
-        message_gate(poster.furthest, poster.floor if spoiler_free else None), poster.locator,
-        poster.chapter, key)
+        db.pool, place, who.user_id, text, gate, poster.locator, poster.chapter, key, parent_id)
     msg = store.message_out(row)
     if not created:
         return Outcome(msg, place.room, replayed=True)
-    return Outcome(msg, place.room, [ChatPosted(msg)], [Effect("mentions", msg, place)])
+    effects = [Effect("mentions", msg, place)]
+    if parent_id is not None:
+        effects.append(Effect("replied", msg, place))
+    return Outcome(msg, place.room, [ChatPosted(msg)], effects)
 
 
 async def edit_message(db: Database, venue: Venue, place_id: int, who: Principal,
@@ -140,6 +165,25 @@ async def delete_message(db: Database, venue: Venue, place_id: int, who: Princip
     return Outcome(msg, place.room, [ChatDeleted(gone)])
 
 
+async def restore_message(db: Database, venue: Venue, place_id: int, who: Principal,
+                          message_id: int) -> Outcome[MessageOut]:
+    """A moderator of the place brings back a message a moderator removed (not one its author
+    deleted): it is posted again, under its own gate, to the room and every listing."""
+    place = await venue.place(db, place_id)
+    if not place.may_moderate(who):
+        raise Forbidden("only the place's moderators may restore a message", code="not_allowed")
+    t = store.tables(place)
+    back = await db.pool.fetchval(
+        f"UPDATE {t.messages} SET deleted_at = NULL, deleted_by = NULL WHERE id = $1 AND"
+        f" {t.place} = $2 AND deleted_at IS NOT NULL AND deleted_by IS DISTINCT FROM author_id"
+        " RETURNING id", message_id, place.id)
+    if back is None:
+        raise NotFound(f"no hidden message {message_id}", code="message_not_found",
+                       field="message_id")
+    msg = await _message(db, place, message_id)
+    return Outcome(msg, place.room, [ChatPosted(msg)])
+
+
 async def visible_annotation(db: Database, place: Place, who: Principal, annotation_id: int,
                              field: str) -> Any:
     """An annotation of this place that `who` may see (not deleted, not someone else's private
@@ -157,14 +201,18 @@ async def visible_annotation(db: Database, place: Place, who: Principal, annotat
 
 async def react(db: Database, venue: Venue, place_id: int, who: Principal, emoji: Any,
                 position: Position | None, annotation_id: int | None = None,
-                key: str | None = None) -> Outcome[ReactionOut]:
-    """An emoji from the fixed set on a passage, or on an annotation (anchored at its passage
-    unless a position is given); gated at max(anchor, the author's furthest progression). The
+                key: str | None = None, message_id: int | None = None) -> Outcome[ReactionOut]:
+    """An emoji from the fixed set on a passage, on an annotation (anchored at its passage
+    unless a position is given) or on a message (`message_id`: anchored at the message's gate,
+    locator `message:<id>`); gated at max(anchor, the author's furthest progression). The
     result's count is over what the reactor may see; the event's over its own gate."""
     if emoji not in EMOJI:
         raise Invalid("emoji must be one of " + " ".join(EMOJI), code="invalid_emoji",
                       field="emoji")
     place = await venue.place(db, place_id)
+    if message_id is not None:
+        msg = await visible_message(db, place, who, message_id, "message_id")
+        position = Position(progression=float(msg["gate"]), locator=f"message:{msg['id']}")
     target = None
     if annotation_id is not None:
         target = await visible_annotation(db, place, who, annotation_id, "annotation_id")

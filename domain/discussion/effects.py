@@ -75,6 +75,34 @@ async def mentions(db: Database, redis: Redis | None, venue: Venue, place: Place
     return sent
 
 
+async def replied(db: Database, redis: Redis | None, venue: Venue, place: Place,
+                  msg: MessageOut) -> int | None:
+    """A reply notifies the author of the post it hangs under (not themselves, and only if
+    they may still read the place); behind the reply's gate they get who and where only."""
+    if msg.parent_id is None:
+        return None
+    row = await db.pool.fetchrow(f"SELECT m.author_id, u.role FROM {tables(place).messages} m"
+                                 " JOIN users u ON u.id = m.author_id WHERE m.id = $1",
+                                 msg.parent_id)
+    if row is None or int(row["author_id"]) == msg.author_id or \
+            not await venue.may_read(db, place, int(row["author_id"]), row["role"]):
+        return None
+    uid = int(row["author_id"])
+    state = await venue.viewer(db, place.id, uid)
+    if msg.author_id in state.hidden_authors:
+        return None
+    behind = is_shielded(state, msg.gate, msg.author_id)
+    payload: dict[str, Any] = {
+        "where": _where(place.title, msg.gate), "title": place.title,
+        f"{place.kind}_id": place.id, "message_id": msg.id, "parent_id": msg.parent_id,
+        "gate": msg.gate, "redacted": behind}
+    if not behind:
+        payload["excerpt"] = (msg.body or "")[:EXCERPT_CHARS]
+    return await notify(db, redis, recipient_id=uid, type="message_reply",
+                        actor_id=msg.author_id, target_kind=place.kind, target_id=place.id,
+                        payload=payload)
+
+
 async def _annotation_author(db: Database, place: Place, annotation_id: int) -> int | None:
     author = await db.pool.fetchval(
         f"SELECT author_id FROM {tables(place).annotations} WHERE id = $1"
@@ -130,6 +158,8 @@ def runner(venue: Venue) -> Runner:
         try:
             if effect.kind == "mentions":
                 await mentions(db, redis, venue, effect.place, effect.item)
+            elif effect.kind == "replied":
+                await replied(db, redis, venue, effect.place, effect.item)
             elif effect.kind == "annotated":
                 await annotated(db, redis, effect.place, effect.item)
             elif effect.kind == "unannotated":

@@ -41,6 +41,7 @@ class MessageOut(msgspec.Struct):
     edited_at: datetime | None = None
     body: str | None = None
     redacted: bool = False
+    parent_id: int | None = None  # a reply (places whose tables keep replies: club threads)
 
 
 class ReactionOut(msgspec.Struct):

@@ -19,6 +19,7 @@ class Tables(msgspec.Struct, frozen=True):
     reactions: str
     annotations: str
     place: str
+    replies: bool = False   # messages have `parent_id` (one level of replies)
 
 
 #: A new place kind adds its table set here (by a migration with the same columns).
@@ -26,7 +27,7 @@ TABLES = {"session": Tables("session_messages", "session_reactions", "session_an
                             "session_id"),
           "club": Tables("club_messages", "club_reactions", "club_annotations", "club_id"),
           "club_thread": Tables("club_thread_messages", "club_thread_reactions",
-                                "club_thread_annotations", "section_id")}
+                                "club_thread_annotations", "section_id", replies=True)}
 
 
 def tables(place: Place) -> Tables:
@@ -34,9 +35,10 @@ def tables(place: Place) -> Tables:
 
 
 def msg_sql(t: Tables) -> str:
+    parent = "m.parent_id" if t.replies else "NULL::bigint AS parent_id"
     return (f"SELECT m.id, m.{t.place} AS place_id, m.author_id, u.display_name AS author_name,"
-            " m.gate, m.chapter, m.locator, m.created_at, m.edited_at, m.body, m.deleted_at"
-            f" FROM {t.messages} m JOIN users u ON u.id = m.author_id")
+            " m.gate, m.chapter, m.locator, m.created_at, m.edited_at, m.body, m.deleted_at,"
+            f" {parent} FROM {t.messages} m JOIN users u ON u.id = m.author_id")
 
 
 #: count as of the reaction's own gate: safe for every receiver of its full variant
@@ -87,7 +89,7 @@ def message_out(r: Any) -> MessageOut:
     return MessageOut(id=r["id"], session_id=r["place_id"], author_id=r["author_id"],
                       author_name=r["author_name"], gate=r["gate"], chapter=r["chapter"],
                       locator=r["locator"], created_at=r["created_at"],
-                      edited_at=r["edited_at"], body=r["body"])
+                      edited_at=r["edited_at"], body=r["body"], parent_id=r["parent_id"])
 
 
 def reaction_out(r: Any) -> ReactionOut:
@@ -111,16 +113,18 @@ def annotation_out(r: Any) -> AnnotationOut:
 
 async def insert_message(conn: Any, place: Place, author_id: int, body: str, gate: float,
                          locator: str | None, chapter: int | None,
-                         key: str | None) -> tuple[Any, bool]:
+                         key: str | None, parent_id: int | None = None) -> tuple[Any, bool]:
     """(row as `msg_sql` reads it, created) in one statement; with an idempotency key already
-    used by this author, the stored message and False."""
+    used by this author, the stored message and False. `parent_id`: a reply (replies tables)."""
     t = tables(place)
+    cols, args = "", [place.id, author_id, body, gate, locator, chapter, key]
+    if t.replies:
+        cols, args = ", parent_id", [*args, parent_id]
     row = await conn.fetchrow(
         f"WITH m AS (INSERT INTO {t.messages} ({t.place}, author_id, body, gate, locator,"
-        " chapter, client_key) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (author_id,"
-        " client_key) WHERE client_key IS NOT NULL DO NOTHING RETURNING *)"
-        + msg_sql(t).replace(f" FROM {t.messages} m", " FROM m"),
-        place.id, author_id, body, gate, locator, chapter, key)
+        f" chapter, client_key{cols}) VALUES ($1, $2, $3, $4, $5, $6, $7{', $8' if cols else ''})"
+        " ON CONFLICT (author_id, client_key) WHERE client_key IS NOT NULL DO NOTHING"
+        " RETURNING *)" + msg_sql(t).replace(f" FROM {t.messages} m", " FROM m"), *args)
     if row is not None:
         return row, True
     return await conn.fetchrow(msg_sql(t) + " WHERE m.author_id = $1 AND m.client_key = $2",

@@ -109,6 +109,12 @@ CLUB_EVENT_REMINDER = register(NotificationType(
 CLUB_POLL_OPENED = register(NotificationType(
     "club_poll_opened", "{club} asks: {question}", email=False,
     description="a poll opened in a club you are in"))
+CLUB_POLL_CLOSED = register(NotificationType(
+    "club_poll_closed", "{club}: the poll {question} closed", email=False,
+    description="a poll of a club you are in closed (its results are kept)"))
+MESSAGE_REPLY = register(NotificationType(
+    "message_reply", "{actors} replied to your post in {where}", groupable=True,
+    description="a reply to your post in a discussion thread (through the spoiler shield)"))
 
 
 def actors_phrase(names: list[str], count: int) -> str:

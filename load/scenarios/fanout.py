@@ -193,13 +193,17 @@ class PubAgent:
         self.hub = Hub()
         self.clients: list[WSClient] = []
         self.room = ""
+        self.chat = False
 
     def _on_message(self, client: WSClient, payload: bytes) -> None:
         if MARK.search(payload) is None or b'"ack"' in payload[:20]:
             self.hub.control(client, payload)
 
-    async def connect(self, url: str, toks: list[str], room: str) -> dict[str, Any]:
+    async def connect(self, url: str, toks: list[str], room: str,
+                      chat: bool = False) -> dict[str, Any]:
+        """`chat`: publish discussion `chat` commands (a club room) instead of plain text."""
         self.room = room
+        self.chat = chat
         for tok in toks:
             c = await self.hub.open(url, tok, on_message=self._on_message)
             await self.hub.subscribe(c, room, timeout=60)
@@ -233,8 +237,9 @@ class PubAgent:
             now = time.monotonic()
             due = min(n, int((now - start) * rate) + 1)
             while seq < due:
+                text = f"~{run}~{seq}~{time.time_ns()}~{pad}"
                 frame = {"type": "publish", "room": self.room,
-                         "data": {"text": f"~{run}~{seq}~{time.time_ns()}~{pad}"}}
+                         "data": {"type": "chat", "body": text} if self.chat else {"text": text}}
                 fut = self.hub.send(self.clients[seq % conns], frame)
                 assert fut is not None
                 fut.add_done_callback(lambda f, s=seq, t=time.monotonic(): done(s, t, f))

@@ -23,10 +23,13 @@ from realtime.rooms.discussion import hub_publish
 
 
 class Chat(msgspec.Struct, tag="chat", forbid_unknown_fields=True):
-    """`idempotency_key`: resend after a reconnect; the same key stores and delivers once."""
+    """`idempotency_key`: resend after a reconnect; the same key stores and delivers once.
+    `parent_id`: a reply and `spoiler_free`: gated at the place's floor (club threads only)."""
 
     body: str
     idempotency_key: ClientKey | None = None
+    parent_id: Id | None = None
+    spoiler_free: bool = False
 
 
 class ChatEdit(msgspec.Struct, tag="chat_edit", forbid_unknown_fields=True):
@@ -39,12 +42,13 @@ class ChatDelete(msgspec.Struct, tag="chat_delete", forbid_unknown_fields=True):
 
 
 class React(msgspec.Struct, tag="react", forbid_unknown_fields=True):
-    """On a passage (`position`) or on an annotation (`annotation_id`)."""
+    """On a passage (`position`), an annotation (`annotation_id`) or a message (`message_id`)."""
 
     emoji: str
     position: Position | None = None
     annotation_id: Id | None = None
     idempotency_key: ClientKey | None = None
+    message_id: Id | None = None
 
 
 class Annotate(msgspec.Struct, tag="annotate", forbid_unknown_fields=True):
@@ -92,13 +96,15 @@ async def run(db: Database, venue: Venue, place_id: int, who: Principal, name: s
     """One discussion use-case per command (the same ones REST calls)."""
     match cmd:
         case Chat(body=body, idempotency_key=key):
-            return await actions.post_message(db, venue, place_id, who, body, key)
+            return await actions.post_message(db, venue, place_id, who, body, key,
+                                              cmd.spoiler_free, cmd.parent_id)
         case ChatEdit(message_id=mid, body=body):
             return await actions.edit_message(db, venue, place_id, who, mid, body)
         case ChatDelete(message_id=mid):
             return await actions.delete_message(db, venue, place_id, who, mid)
         case React(emoji=emoji, position=position, annotation_id=target, idempotency_key=key):
-            return await actions.react(db, venue, place_id, who, emoji, position, target, key)
+            return await actions.react(db, venue, place_id, who, emoji, position, target, key,
+                                       cmd.message_id)
         case Annotate():
             return await actions.annotate(db, venue, place_id, who, AnnotationCreate(
                 selectors=cmd.selectors, note=cmd.note, visibility=cmd.visibility,

@@ -202,4 +202,16 @@ async def evict_member(state: State, club_id: int, user_id: int, banned: bool = 
         await hub.evict(clubs.room_of(club_id), user_id, RoomEvent(name, data))
 
 
-CONTROLLERS: list[Any] = [ClubController]
+class BookClubsController(Controller):
+    path = "/api/v1/books/{book_id:int}/clubs"
+    tags = ["clubs"]
+
+    @get("", summary="Clubs reading this book (public ones, most active first)")
+    async def reading(self, book_id: int, db: Database, maybe_user: Principal | None,
+                      cursor: str | None = None,
+                      limit: int = Parameter(default=20, ge=1, le=100)) -> ClubPage:
+        found(book_id=book_id)
+        return await clubs.directory(db, maybe_user, None, book_id, None, cursor, limit)
+
+
+CONTROLLERS: list[Any] = [ClubController, BookClubsController]

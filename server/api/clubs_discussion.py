@@ -1,6 +1,7 @@
 """REST for club chat (`/api/v1/clubs/{id}/messages`) and section threads
-(`/api/v1/clubs/{id}/sections/{sid}/posts`): the discussion component's use-cases over the
-club venues, delivered by the same post-commit helper as the socket commands."""
+(`/api/v1/clubs/{id}/sections/{sid}/posts`: posts, replies, edits, reactions): the discussion
+component's use-cases over the club venues, delivered by the same post-commit helper as the
+socket commands."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from redis.asyncio import Redis
 from domain.accounts.tokens import Principal
 from domain.clubs import board, reports, schedule
 from domain.clubs.schemas import (
+    PostEdit,
     PostIn,
+    PostReaction,
     ScheduleIn,
     SectionOut,
     SectionPage,
@@ -26,7 +29,13 @@ from domain.db import Database
 from domain.discussion import actions, effects, listings
 from domain.discussion.commit import Outcome, deliver
 from domain.discussion.place import Venue
-from domain.discussion.schemas import MessageIn, MessageOut, MessagePage
+from domain.discussion.schemas import (
+    MessageIn,
+    MessageOut,
+    MessagePage,
+    ReactionOut,
+    ReactionPage,
+)
 from domain.errors import NotFound
 from domain.settings import Settings
 from realtime.rooms.discussion import publisher_publish
@@ -101,19 +110,22 @@ class ClubChatController(Controller):
         found(club_id=club_id)
         return await reports.report(db, club_id, user, data)
 
-    @get("/reports", summary="The moderation queue: open reports (organisers)")
-    async def queue(self, club_id: int, db: Database,
-                    user: Principal) -> list[reports.ReportOut]:
+    @get("/reports", summary="The moderation queue: open reports, or those resolved one way"
+                             " (`?status=hidden`: what may be restored) (organisers)")
+    async def queue(self, club_id: int, db: Database, user: Principal,
+                    status: reports.QueueStatus = "open") -> list[reports.ReportOut]:
         found(club_id=club_id)
-        return await reports.queue(db, club_id, user)
+        return await reports.queue(db, club_id, user, status)
 
     @post("/reports/{report_id:int}/resolve", status_code=200,
-          summary="Hide the message, dismiss the report, or ban the author (organisers)")
+          summary="Hide the message, dismiss the report, ban the author, or restore a hidden"
+                  " message with a note (organisers)")
     async def resolve(self, club_id: int, report_id: int, data: reports.ResolveIn,
                       db: Database, user: Principal, state: State, redis: Redis,
                       settings: Settings) -> reports.ReportOut:
         found(club_id=club_id, report_id=report_id)
-        out, outcome = await reports.resolve(db, club_id, report_id, user, data.action)
+        out, outcome = await reports.resolve(db, club_id, report_id, user, data.action,
+                                             data.note)
         if outcome is not None:
             venue = CLUB_VENUE if out.place_kind == "club" else THREAD_VENUE
             await _deliver(outcome, venue, db, state, redis, settings)
@@ -179,12 +191,43 @@ class ClubChatController(Controller):
                                             limit)
 
     @post("/sections/{section_id:int}/posts", summary="Post in a section thread (once open)")
-    async def post(self, club_id: int, section_id: int, data: PostIn, db: Database,
+    async def thread_post(self, club_id: int, section_id: int, data: PostIn, db: Database,
                    user: Principal, state: State, redis: Redis, settings: Settings,
                    idempotency_key: IdempotencyKey = None) -> MessageOut:
         await _section(db, club_id, section_id)
         out = await actions.post_message(db, THREAD_VENUE, section_id, user, data.body,
-                                         idempotency_key, data.spoiler_free)
+                                         idempotency_key, data.spoiler_free, data.parent_id)
+        return await _deliver(out, THREAD_VENUE, db, state, redis, settings)
+
+    @patch("/sections/{section_id:int}/posts/{message_id:int}",
+           summary="Edit my thread post (its gate rises to what I have read)")
+    async def edit_post(self, club_id: int, section_id: int, message_id: int, data: PostEdit,
+                        db: Database, user: Principal, state: State, redis: Redis,
+                        settings: Settings) -> MessageOut:
+        await _section(db, club_id, section_id)
+        found(message_id=message_id)
+        out = await actions.edit_message(db, THREAD_VENUE, section_id, user, message_id,
+                                         data.body)
+        return await _deliver(out, THREAD_VENUE, db, state, redis, settings)
+
+    @get("/sections/{section_id:int}/reactions",
+         summary="Reactions on a section thread's posts through the shield")
+    async def reactions(self, club_id: int, section_id: int, db: Database,
+                        maybe_user: Principal | None, cursor: str | None = None,
+                        limit: int = Parameter(default=100, ge=1, le=200)) -> ReactionPage:
+        await _section(db, club_id, section_id)
+        return await listings.list_reactions(db, THREAD_VENUE, section_id, maybe_user, cursor,
+                                             limit)
+
+    @post("/sections/{section_id:int}/posts/{message_id:int}/reactions",
+          summary="React to a thread post (gated at max(the post's gate, my furthest))")
+    async def react(self, club_id: int, section_id: int, message_id: int, data: PostReaction,
+                    db: Database, user: Principal, state: State, redis: Redis,
+                    settings: Settings, idempotency_key: IdempotencyKey = None) -> ReactionOut:
+        await _section(db, club_id, section_id)
+        found(message_id=message_id)
+        out = await actions.react(db, THREAD_VENUE, section_id, user, data.emoji, None, None,
+                                  idempotency_key, message_id)
         return await _deliver(out, THREAD_VENUE, db, state, redis, settings)
 
     @delete("/sections/{section_id:int}/posts/{message_id:int}", status_code=200,

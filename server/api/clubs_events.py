@@ -24,7 +24,7 @@ from domain.clubs.event_schemas import (
     RsvpIn,
     VoteIn,
 )
-from domain.clubs.room_events import PollVoted, PollVotedData, wire
+from domain.clubs.room_events import ClubEvent, PollClosed, PollOpened, PollVoted, wire
 from domain.db import Database
 from domain.settings import Settings
 from realtime.rooms.base import RoomEvent
@@ -33,6 +33,16 @@ from server.api.discussion import _publisher
 
 log = logging.getLogger("readalong.clubs")
 ICS = "text/calendar; charset=utf-8"
+
+
+async def _announce(state: State, redis: Redis, settings: Settings, club_id: int,
+                    ev: ClubEvent) -> None:
+    """A poll event on `club:<id>` (best effort: the change is committed already)."""
+    try:
+        name, body = wire(ev)
+        await _publisher(state, redis, settings).publish(room_of(club_id), RoomEvent(name, body))
+    except Exception:
+        log.warning("publishing %s on club %s failed", type(ev).__name__, club_id, exc_info=True)
 
 
 class ClubEventController(Controller):
@@ -107,7 +117,7 @@ class ClubEventController(Controller):
         token = await events.calendar_token(db, club_id, user)
         return {"token": token, "path": f"/api/v1/clubs/{club_id}/calendar.ics?token={token}"}
 
-    @get("/polls", summary="The club's polls (results hidden until voted or closed)")
+    @get("/polls", summary="The club's polls (counts shown by each poll's `results` mode)")
     async def list_polls(self, club_id: int, db: Database,
                          maybe_user: Principal | None) -> list[PollOut]:
         found(club_id=club_id)
@@ -115,9 +125,22 @@ class ClubEventController(Controller):
 
     @post("/polls", summary="Open a poll (organisers; members are notified)")
     async def create_poll(self, club_id: int, data: PollIn, db: Database, redis: Redis,
-                          user: Principal) -> PollOut:
+                          user: Principal, state: State, settings: Settings) -> PollOut:
         found(club_id=club_id)
-        return await polls.create(db, redis, club_id, user, data)
+        out = await polls.create(db, redis, club_id, user, data)
+        await _announce(state, redis, settings, club_id,
+                        PollOpened(await polls.live_data(db, club_id, out.id)))
+        return out
+
+    @post("/polls/{poll_id:int}/close", status_code=200,
+          summary="Close a poll early (organisers; members are notified, results kept)")
+    async def close_poll(self, club_id: int, poll_id: int, db: Database, redis: Redis,
+                         user: Principal, state: State, settings: Settings) -> PollOut:
+        found(club_id=club_id, poll_id=poll_id)
+        out = await polls.close(db, redis, club_id, poll_id, user)
+        await _announce(state, redis, settings, club_id,
+                        PollClosed(await polls.live_data(db, club_id, poll_id)))
+        return out
 
     @get("/polls/{poll_id:int}", summary="One poll")
     async def poll(self, club_id: int, poll_id: int, db: Database,
@@ -131,12 +154,8 @@ class ClubEventController(Controller):
                    settings: Settings) -> PollOut:
         found(club_id=club_id, poll_id=poll_id)
         out = await polls.vote(db, club_id, poll_id, user, list(data.option_ids))
-        try:  # live: how many have voted (never the per-option counts: hidden until voted)
-            name, body = wire(PollVoted(PollVotedData(poll_id=poll_id, voters=out.voters)))
-            await _publisher(state, redis, settings).publish(room_of(club_id),
-                                                             RoomEvent(name, body))
-        except Exception:  # the ballot is committed; the live count is best effort
-            log.warning("publishing poll %s voters failed", poll_id, exc_info=True)
+        await _announce(state, redis, settings, club_id,
+                        PollVoted(await polls.live_data(db, club_id, poll_id)))
         return out
 
 
