@@ -48,15 +48,16 @@ async def ai_trending(ctx: dict[str, Any]) -> int:
 
 
 @task
-async def ai_catchup(ctx: dict[str, Any], user_id: int, role: str, session_id: int,
+async def ai_catchup(ctx: dict[str, Any], user_id: int, role: str, place_id: int,
                      since_id: int, kind: str = "session") -> int:
-    """Summarise what a reader missed in a place (a session) and push it on `user:<id>`."""
+    """Summarise what a reader missed in a place (a session, a club's chat or a section's
+    thread) and push it on `user:<id>`."""
     settings = ctx["settings"]
     chat = (settings.ai_chat_url, settings.ai_chat_key, settings.ai_chat_model,
             settings.ai_chat_timeout) if settings.ai_chat_url else None
     viewer = Principal(user_id=user_id, role=role, jti="worker", exp=0)
     result = await catchup.build(ctx["db"], ctx["redis"], embedder_for(settings),
-                                 catchup.VENUES[kind], viewer, session_id, since_id, chat)
+                                 catchup.VENUES[kind], viewer, place_id, since_id, chat)
     await ctx["publisher"].publish(f"user:{user_id}", RoomEvent(
         "catchup_ready", {"catchup": msgspec.to_builtins(result)}, target_user_ids=[user_id]))
     return result.messages
