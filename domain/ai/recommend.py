@@ -4,8 +4,8 @@
   matrix of reading states (status and rating weights, domain/ai/recs.py), top 20 per book into
   `book_neighbours`. Private states are left out of every aggregate.
 - `similar`: content (embedding neighbours, HNSW) + CF neighbours + shared subjects/authors.
-- `for_me`: my CF neighbours' books, content close to what I liked, what people I follow read,
-  and trending; never a book on any of my shelves; each item with a reason and a confidence.
+- `for_me`: my CF neighbours' books, content close to what I liked, what people I follow and
+  the other members of my clubs read, and trending; never a book on any of my shelves; each item with a reason and a confidence.
   Without any history it falls back to popularity (in my shelved subjects when I have some).
 - trending (domain/ai/trending.py) is one of the sources of "for me".
 """
@@ -35,7 +35,7 @@ class Recommendation(msgspec.Struct):
     authors: list[str]
     reason: str
     confidence: float
-    source: str  # cf | content | social | trending | popularity | subjects
+    source: str  # cf | content | social | club | trending | popularity | subjects
 
 
 _STATES_SQL = """
@@ -213,6 +213,8 @@ async def for_me(db: Database, redis: Redis, embedder: Embedder, user_id: int, l
                 WHERE f.follower_id = $1 AND f.status = 'accepted'
                 GROUP BY rs.book_id ORDER BY n DESC LIMIT 50""", user_id):
                 pool.add(s["book_id"], min(s["n"], 4), f"read by @{s['handle']}", "social")
+            for c in await conn.fetch(_CLUBS_SQL, user_id):
+                pool.add(c["book_id"], min(c["n"], 4), f"popular in {c['club']}", "club")
         hot = await trending(redis, "week", 50)
         top = hot[0][1] if hot else 1.0
         for book_id, score in hot:
@@ -221,6 +223,17 @@ async def for_me(db: Database, redis: Redis, embedder: Embedder, user_id: int, l
             await _cold_start(conn, redis, pool, user_id)
         pool.settle(recs.FOR_ME)
         return await _finish(conn, pool, shelved, limit)
+
+
+# what the other members of my clubs read or are reading (non-private states and profiles)
+_CLUBS_SQL = """
+SELECT rs.book_id, min(c.name) AS club, count(*) AS n FROM club_members me
+JOIN clubs c ON c.id = me.club_id
+JOIN club_members o ON o.club_id = me.club_id AND o.user_id <> me.user_id
+JOIN users u ON u.id = o.user_id AND u.visibility <> 'private'
+JOIN reading_states rs ON rs.user_id = o.user_id AND NOT rs.private
+     AND rs.status IN ('read', 'reading')
+WHERE me.user_id = $1 GROUP BY rs.book_id ORDER BY n DESC, rs.book_id LIMIT 50"""
 
 
 async def _cold_start(conn: Any, redis: Redis, pool: _Pool, user_id: int) -> None:
