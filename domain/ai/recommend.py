@@ -5,7 +5,8 @@
   `book_neighbours`. Private states are left out of every aggregate.
 - `similar`: content (embedding neighbours, HNSW) + CF neighbours + shared subjects/authors.
 - `for_me`: my CF neighbours' books, content close to what I liked, what people I follow and
-  the other members of my clubs read, and trending; never a book on any of my shelves; each item with a reason and a confidence.
+  the other members of my clubs read, and trending; never a book on any of my shelves; each
+  item with a reason and a confidence.
   Without any history it falls back to popularity (in my shelved subjects when I have some).
 - trending (domain/ai/trending.py) is one of the sources of "for me".
 """

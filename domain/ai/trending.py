@@ -119,7 +119,8 @@ async def rebuild_trending(db: Database, redis: Redis, now: float | None = None)
     hour = int(now // HOUR) * HOUR
     with contextlib.suppress(RedisError):
         open_hour = await redis.hgetall(f"{VIEWS_KEY}{hour}")  # type: ignore[misc]
-        events += [(int(b), min(hour + 1800.0, now), VIEW_WEIGHT * int(n)) for b, n in open_hour.items()]
+        events += [(int(b), min(hour + 1800.0, now), VIEW_WEIGHT * int(n))
+                   for b, n in open_hour.items()]
     async with redis.pipeline(transaction=True) as pipe:
         for window, (span, half_life) in WINDOWS.items():
             scores: dict[str, float] = {}

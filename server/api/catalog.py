@@ -11,8 +11,8 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.ai import search as ai_search
-from domain.ai.trending import count_view
 from domain.ai.embed import embedder_for
+from domain.ai.trending import count_view
 from domain.catalog import store
 from domain.catalog.schemas import Book, BookCreate, BookPage, BookUpdate, SearchQuery
 from domain.catalog.search import search_books
