@@ -1,8 +1,9 @@
 """Recommendations from the database: similar books, "for me" with reasons, trending, neighbours.
 
-- `rebuild_neighbours` (worker, hourly and on demand): item-item cosine over the readers x books
-  matrix of reading states (status and rating weights, domain/ai/recs.py), top 20 per book into
-  `book_neighbours`. Private states are left out of every aggregate.
+- neighbours (domain/ai/neighbours.py, worker: nightly full pass, incremental every minute):
+  item-item cosine over the readers x books matrix of reading states (status and rating
+  weights, domain/ai/recs.py), top 50 per book into `book_neighbours`. Private states are left
+  out of every aggregate.
 - `similar`: content (embedding neighbours, HNSW) + CF neighbours + shared subjects/authors.
 - `for_me`: my CF neighbours' books, content close to what I liked, what people I follow and
   the other members of my clubs read, and trending; never a book on any of my shelves; each
@@ -25,7 +26,6 @@ from domain.ai.embed import Embedder
 from domain.ai.trending import POPULAR_SQL, trending
 from domain.db import Database
 
-NEIGHBOURS = 50
 VERBS = {"read": "finished", "reading": "are reading", "want_to_read": "want to read",
          "did_not_finish": "tried"}
 
@@ -37,36 +37,6 @@ class Recommendation(msgspec.Struct):
     reason: str
     confidence: float
     source: str  # cf | content | social | club | trending | popularity | subjects
-
-
-_STATES_SQL = """
-SELECT rs.user_id, rs.book_id, rs.status,
-       (SELECT max(r.rating_quarters) FROM reviews r
-        WHERE r.user_id = rs.user_id AND r.book_id = rs.book_id) AS rating
-FROM reading_states rs WHERE NOT rs.private
-"""
-
-
-async def rebuild_neighbours(db: Database) -> int:
-    """Recompute every book's CF neighbours from the reading states; the books written."""
-    async with db.pool.acquire() as conn:
-        rows = await conn.fetch(_STATES_SQL)
-    histories: dict[int, dict[int, float]] = {}
-    for r in rows:
-        histories.setdefault(r["user_id"], {})[r["book_id"]] = recs.interaction_weight(
-            r["status"], r["rating"])
-    near = recs.neighbours_from(list(histories.values()), NEIGHBOURS)
-    out = [(book, other, score) for book, pairs in near.items() for other, score in pairs]
-    async with db.pool.acquire() as conn, conn.transaction():
-        await conn.execute("DELETE FROM book_neighbours")
-        # books deleted meanwhile drop out by the joins
-        await conn.execute(
-            "INSERT INTO book_neighbours (book_id, neighbour_id, score, cf) "
-            "SELECT u.book_id, u.other, u.score, u.score FROM unnest($1::bigint[], $2::bigint[], "
-            "$3::float8[]) AS u(book_id, other, score) JOIN books a ON a.id = u.book_id "
-            "JOIN books b ON b.id = u.other",
-            [b for b, _, _ in out], [o for _, o, _ in out], [sc for _, _, sc in out])
-    return len({b for b, _, _ in out})
 
 
 async def _titles(conn: Any, ids: list[int]) -> dict[int, tuple[str, list[str]]]:
