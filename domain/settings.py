@@ -133,6 +133,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     metrics_dir: str = ""  # multiprocess metrics store; "" = <data dir>/metrics
     metrics_sample_interval: float = 5.0  # seconds between pool / Redis latency samples
     worker_metrics_port: int = 0  # the worker's own /metrics port on 127.0.0.1 (0 = none)
+    # --- ai2 ---
+    search_candidates: int = 500  # keyword search ranks at most this many matches per tier
 
     @property
     def is_development(self) -> bool:
@@ -186,6 +188,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("READALONG_SESSION_IDLE_END_MINUTES must be 0 (never) or more")
         if not 1 <= self.ai_candidates <= 1000:
             raise SettingsError("READALONG_AI_CANDIDATES must be from 1 to 1000")
+        if not (self.search_candidates == 0 or 100 <= self.search_candidates <= 100_000):
+            raise SettingsError("READALONG_SEARCH_CANDIDATES must be 0 (rank every match) or "
+                                "from 100 to 100000")
 
     def with_engines(self, database_url: str, redis_url: str) -> Settings:
         return msgspec.structs.replace(self, database_url=database_url, redis_url=redis_url)
@@ -299,6 +304,8 @@ _ENV: list[tuple[str, str, type]] = [
     ("metrics_dir", "READALONG_METRICS_DIR", str),
     ("metrics_sample_interval", "READALONG_METRICS_SAMPLE_INTERVAL", float),
     ("worker_metrics_port", "READALONG_WORKER_METRICS_PORT", int),
+    # --- ai2 ---
+    ("search_candidates", "READALONG_SEARCH_CANDIDATES", int),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

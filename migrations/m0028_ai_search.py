@@ -17,9 +17,10 @@ DESCRIPTION = ("ai: ai_visits, book_views, ai_dirty_states (+ triggers), book_no
 #   them for the incremental neighbour update (domain/ai/neighbours.py).
 # - book_norms: each book's squared interaction norm (the cosine's denominator), kept with the
 #   neighbour lists so that an incremental update needs no full pass.
-# - search: a GIN index over the title and author lexemes only (ts_filter of the weights A and
-#   B of books.search), a pattern-ops btree on title_key (exact and starts-with tiers) and a
-#   trigram index on the padded title key (the phrase tier), see domain/catalog/search.py.
+# - search: books.search_ta, the title and author lexemes of books.search (its weights A and B),
+#   a column generated from it (so the catalog's write path is unchanged) with a GIN index; a
+#   pattern-ops btree on title_key (exact and starts-with tiers) and a trigram index on the
+#   padded title key (the phrase tier), see domain/catalog/search_ranked.py.
 # Depends only on m0002 (users), m0004 (books), m0017 (reading_states, reviews), m0020
 # (pg_trgm) and m0021 (ai).
 forwards = sql_migration(ID, DESCRIPTION, """
@@ -73,8 +74,9 @@ CREATE TABLE book_norms (
     norm     DOUBLE PRECISION  NOT NULL
 );
 
-CREATE INDEX books_search_title_author_idx ON books
-    USING GIN (ts_filter(search, '{a,b}'::"char"[]));
+ALTER TABLE books ADD COLUMN search_ta TSVECTOR
+    GENERATED ALWAYS AS (ts_filter(search, '{a,b}'::"char"[])) STORED;
+CREATE INDEX books_search_ta_idx ON books USING GIN (search_ta);
 CREATE INDEX books_title_key_pattern_idx ON books (title_key text_pattern_ops);
 CREATE INDEX books_title_key_trgm_idx ON books
     USING GIN ((' ' || title_key || ' ') gin_trgm_ops);

@@ -79,7 +79,7 @@ class BooksController(Controller):
         if mode != "keyword":  # domain/ai/search.py (AI in the workers)
             return await ai_search.search(db, embedder_for(settings), query, mode, redis,
                                           settings.ai_candidates)
-        return await search_books(db, query, redis)
+        return await search_books(db, query, redis, settings.search_candidates)
 
     @get("/{book_id:int}", summary="A book with its table of contents", response_headers=None)
     async def get_book(self, request: Request[Any, Any, Any], db: Database, redis: Redis,
