@@ -137,6 +137,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kosync_auth_fail_rate: int = 10     # failed kosync sign-ins per (address, username) ...
     kosync_auth_fail_window: int = 300  # ... per this many seconds (then 429 code 2006)
     kosync_auth_fail_address_rate: int = 100  # failed kosync sign-ins per address per window
+    # --- ai2 ---
+    search_candidates: int = 500  # keyword search ranks at most this many matches per tier
 
     @property
     def is_development(self) -> bool:
@@ -190,6 +192,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("READALONG_SESSION_IDLE_END_MINUTES must be 0 (never) or more")
         if not 1 <= self.ai_candidates <= 1000:
             raise SettingsError("READALONG_AI_CANDIDATES must be from 1 to 1000")
+        if not (self.search_candidates == 0 or 100 <= self.search_candidates <= 100_000):
+            raise SettingsError("READALONG_SEARCH_CANDIDATES must be 0 (rank every match) or "
+                                "from 100 to 100000")
 
     def with_engines(self, database_url: str, redis_url: str) -> Settings:
         return msgspec.structs.replace(self, database_url=database_url, redis_url=redis_url)
@@ -307,6 +312,8 @@ _ENV: list[tuple[str, str, type]] = [
     ("kosync_auth_fail_rate", "READALONG_KOSYNC_AUTH_FAIL_RATE", int),
     ("kosync_auth_fail_window", "READALONG_KOSYNC_AUTH_FAIL_WINDOW", int),
     ("kosync_auth_fail_address_rate", "READALONG_KOSYNC_AUTH_FAIL_ADDRESS_RATE", int),
+    # --- ai2 ---
+    ("search_candidates", "READALONG_SEARCH_CANDIDATES", int),
 ]
 
 ENV_VARS = [name for _, name, _ in _ENV]

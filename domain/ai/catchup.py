@@ -1,5 +1,6 @@
-"""Catch-up summaries ("what did I miss") of a discussion place's chat (a co-reading session
-today; any `domain.discussion` venue), spoiler-safe by construction.
+"""Catch-up summaries ("what did I miss") of a discussion place's chat - a co-reading session,
+a club's chat or a club section's thread (any `domain.discussion` venue) - spoiler-safe by
+construction.
 
 The input is read through the discussion's own listing (`domain.discussion.listings.
 list_messages`: the venue's access rule, the reader's viewer state and the shield's one rule,
@@ -25,6 +26,7 @@ from domain.ai import summarize
 from domain.ai.embed import Embedder
 from domain.ai.summarize import Line, Sentence
 from domain.catalog.cursor import fingerprint
+from domain.clubs.venue import CLUB_VENUE, THREAD_VENUE
 from domain.db import Database
 from domain.discussion.listings import list_messages
 from domain.discussion.place import Venue
@@ -32,14 +34,17 @@ from domain.discussion.spoilers import sees_in_full
 from domain.sessions.venue import VENUE as SESSION_VENUE
 
 log = logging.getLogger("readalong.ai")
-CACHE = "ra:ai:catchup:"      # ra:ai:catchup:<kind>:<place>:<gate fp>:<since>:<until> -> CatchUp
+# ra:ai:catchup:v2:<kind>:<place>:<gate fp>:<since>:<until> -> CatchUp
+CACHE = "ra:ai:catchup:v2:"
 CACHE_TTL_S = 24 * 3600
 PAGE, MAX_PAGES = 200, 10     # at most 2,000 messages read per summary
-VENUES: dict[str, Venue] = {SESSION_VENUE.kind: SESSION_VENUE}
+VENUES: dict[str, Venue] = {v.kind: v for v in (SESSION_VENUE, CLUB_VENUE, THREAD_VENUE)}
 
 
 class CatchUp(msgspec.Struct):
-    session_id: int
+    kind: str                    # session | club | club_thread
+    place_id: int                # the session, club or section id
+    session_id: int | None       # = place_id for a session (kept for older clients)
     since_id: int
     until_id: int
     method: str                  # extractive | abstractive | empty
@@ -49,15 +54,15 @@ class CatchUp(msgspec.Struct):
     withheld: int                # messages left out: beyond the reader's position or hidden
 
 
-async def reader_safe_lines(db: Database, venue: Venue, viewer: Principal, session_id: int,
+async def reader_safe_lines(db: Database, venue: Venue, viewer: Principal, place_id: int,
                             since_id: int) -> tuple[list[Line], int, int]:
     """(the messages after `since_id` this reader sees in full, withheld count, last id)."""
     lines: list[Line] = []
     withheld, last = 0, since_id
     cursor = str(since_id) if since_id else None
-    state = await venue.viewer(db, session_id, viewer.user_id)
+    state = await venue.viewer(db, place_id, viewer.user_id)
     for _ in range(MAX_PAGES):
-        page = await list_messages(db, venue, session_id, viewer, cursor, PAGE)
+        page = await list_messages(db, venue, place_id, viewer, cursor, PAGE)
         for m in page.items:
             last = max(last, m.id)
             if m.redacted or not m.body or not sees_in_full(state, m.gate, m.author_id):
@@ -71,18 +76,18 @@ async def reader_safe_lines(db: Database, venue: Venue, viewer: Principal, sessi
     return lines, withheld, last
 
 
-async def cache_key(db: Database, venue: Venue, viewer: Principal, session_id: int,
+async def cache_key(db: Database, venue: Venue, viewer: Principal, place_id: int,
                     since_id: int, until_id: int) -> str:
-    state = await venue.viewer(db, session_id, viewer.user_id)
+    state = await venue.viewer(db, place_id, viewer.user_id)
     gate = fingerprint(state.progress, state.shield, sorted(state.hidden_authors))
-    return f"{CACHE}{venue.kind}:{session_id}:{gate}:{since_id}:{until_id}"
+    return f"{CACHE}{venue.kind}:{place_id}:{gate}:{since_id}:{until_id}"
 
 
-async def cached(db: Database, redis: Redis, venue: Venue, viewer: Principal, session_id: int,
+async def cached(db: Database, redis: Redis, venue: Venue, viewer: Principal, place_id: int,
                  since_id: int) -> tuple[CatchUp | None, str]:
     """(the ready summary for this reader's current gate and range or None, its cache key)."""
-    _, _, until = await reader_safe_lines(db, venue, viewer, session_id, since_id)
-    key = await cache_key(db, venue, viewer, session_id, since_id, until)
+    _, _, until = await reader_safe_lines(db, venue, viewer, place_id, since_id)
+    key = await cache_key(db, venue, viewer, place_id, since_id, until)
     try:
         raw = await redis.get(key)
     except RedisError:
@@ -91,12 +96,12 @@ async def cached(db: Database, redis: Redis, venue: Venue, viewer: Principal, se
 
 
 async def build(db: Database, redis: Redis, embedder: Embedder, venue: Venue,
-                viewer: Principal, session_id: int, since_id: int,
+                viewer: Principal, place_id: int, since_id: int,
                 chat: tuple[str, str, str, float] | None = None) -> CatchUp:
     """Summarise what `viewer` missed after `since_id` (cached); `chat` = (base URL, key,
     model, timeout) of an OpenAI-compatible endpoint for an abstractive summary."""
-    lines, withheld, until = await reader_safe_lines(db, venue, viewer, session_id, since_id)
-    key = await cache_key(db, venue, viewer, session_id, since_id, until)
+    lines, withheld, until = await reader_safe_lines(db, venue, viewer, place_id, since_id)
+    key = await cache_key(db, venue, viewer, place_id, since_id, until)
     try:
         raw = await redis.get(key)
         if raw is not None:
@@ -112,7 +117,9 @@ async def build(db: Database, redis: Redis, embedder: Embedder, venue: Venue,
             method = "abstractive"
         except summarize.ChatUnavailable as exc:
             log.warning("abstractive summary failed, extractive kept: %s", exc)
-    result = CatchUp(session_id=session_id, since_id=since_id, until_id=until, method=method,
+    result = CatchUp(kind=venue.kind, place_id=place_id,
+                     session_id=place_id if venue.kind == SESSION_VENUE.kind else None,
+                     since_id=since_id, until_id=until, method=method,
                      sentences=picked, text=text, messages=len(lines), withheld=withheld)
     with contextlib.suppress(RedisError):
         await redis.set(key, msgspec.msgpack.encode(result), ex=CACHE_TTL_S)

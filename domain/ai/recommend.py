@@ -1,11 +1,13 @@
 """Recommendations from the database: similar books, "for me" with reasons, trending, neighbours.
 
-- `rebuild_neighbours` (worker, hourly and on demand): item-item cosine over the readers x books
-  matrix of reading states (status and rating weights, domain/ai/recs.py), top 20 per book into
-  `book_neighbours`. Private states are left out of every aggregate.
+- neighbours (domain/ai/neighbours.py, worker: nightly full pass, incremental every minute):
+  item-item cosine over the readers x books matrix of reading states (status and rating
+  weights, domain/ai/recs.py), top 50 per book into `book_neighbours`. Private states are left
+  out of every aggregate.
 - `similar`: content (embedding neighbours, HNSW) + CF neighbours + shared subjects/authors.
-- `for_me`: my CF neighbours' books, content close to what I liked, what people I follow read,
-  and trending; never a book on any of my shelves; each item with a reason and a confidence.
+- `for_me`: my CF neighbours' books, content close to what I liked, what people I follow and
+  the other members of my clubs read, and trending; never a book on any of my shelves; each
+  item with a reason and a confidence.
   Without any history it falls back to popularity (in my shelved subjects when I have some).
 - trending (domain/ai/trending.py) is one of the sources of "for me".
 """
@@ -24,7 +26,6 @@ from domain.ai.embed import Embedder
 from domain.ai.trending import POPULAR_SQL, trending
 from domain.db import Database
 
-NEIGHBOURS = 50
 VERBS = {"read": "finished", "reading": "are reading", "want_to_read": "want to read",
          "did_not_finish": "tried"}
 
@@ -35,37 +36,7 @@ class Recommendation(msgspec.Struct):
     authors: list[str]
     reason: str
     confidence: float
-    source: str  # cf | content | social | trending | popularity | subjects
-
-
-_STATES_SQL = """
-SELECT rs.user_id, rs.book_id, rs.status,
-       (SELECT max(r.rating_quarters) FROM reviews r
-        WHERE r.user_id = rs.user_id AND r.book_id = rs.book_id) AS rating
-FROM reading_states rs WHERE NOT rs.private
-"""
-
-
-async def rebuild_neighbours(db: Database) -> int:
-    """Recompute every book's CF neighbours from the reading states; the books written."""
-    async with db.pool.acquire() as conn:
-        rows = await conn.fetch(_STATES_SQL)
-    histories: dict[int, dict[int, float]] = {}
-    for r in rows:
-        histories.setdefault(r["user_id"], {})[r["book_id"]] = recs.interaction_weight(
-            r["status"], r["rating"])
-    near = recs.neighbours_from(list(histories.values()), NEIGHBOURS)
-    out = [(book, other, score) for book, pairs in near.items() for other, score in pairs]
-    async with db.pool.acquire() as conn, conn.transaction():
-        await conn.execute("DELETE FROM book_neighbours")
-        # books deleted meanwhile drop out by the joins
-        await conn.execute(
-            "INSERT INTO book_neighbours (book_id, neighbour_id, score, cf) "
-            "SELECT u.book_id, u.other, u.score, u.score FROM unnest($1::bigint[], $2::bigint[], "
-            "$3::float8[]) AS u(book_id, other, score) JOIN books a ON a.id = u.book_id "
-            "JOIN books b ON b.id = u.other",
-            [b for b, _, _ in out], [o for _, o, _ in out], [sc for _, _, sc in out])
-    return len({b for b, _, _ in out})
+    source: str  # cf | content | social | club | trending | popularity | subjects
 
 
 async def _titles(conn: Any, ids: list[int]) -> dict[int, tuple[str, list[str]]]:
@@ -213,6 +184,8 @@ async def for_me(db: Database, redis: Redis, embedder: Embedder, user_id: int, l
                 WHERE f.follower_id = $1 AND f.status = 'accepted'
                 GROUP BY rs.book_id ORDER BY n DESC LIMIT 50""", user_id):
                 pool.add(s["book_id"], min(s["n"], 4), f"read by @{s['handle']}", "social")
+            for c in await conn.fetch(_CLUBS_SQL, user_id):
+                pool.add(c["book_id"], min(c["n"], 4), f"popular in {c['club']}", "club")
         hot = await trending(redis, "week", 50)
         top = hot[0][1] if hot else 1.0
         for book_id, score in hot:
@@ -221,6 +194,17 @@ async def for_me(db: Database, redis: Redis, embedder: Embedder, user_id: int, l
             await _cold_start(conn, redis, pool, user_id)
         pool.settle(recs.FOR_ME)
         return await _finish(conn, pool, shelved, limit)
+
+
+# what the other members of my clubs read or are reading (non-private states and profiles)
+_CLUBS_SQL = """
+SELECT rs.book_id, min(c.name) AS club, count(*) AS n FROM club_members me
+JOIN clubs c ON c.id = me.club_id
+JOIN club_members o ON o.club_id = me.club_id AND o.user_id <> me.user_id
+JOIN users u ON u.id = o.user_id AND u.visibility <> 'private'
+JOIN reading_states rs ON rs.user_id = o.user_id AND NOT rs.private
+     AND rs.status IN ('read', 'reading')
+WHERE me.user_id = $1 GROUP BY rs.book_id ORDER BY n DESC, rs.book_id LIMIT 50"""
 
 
 async def _cold_start(conn: Any, redis: Redis, pool: _Pool, user_id: int) -> None:

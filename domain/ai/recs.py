@@ -23,7 +23,8 @@ STATUS_WEIGHT = {"read": 1.0, "reading": 0.7, "want_to_read": 0.4, "did_not_fini
 # population of `python -m load recs-eval` with another seed (11) than the reported one (7)
 BLEND = {"cf": 0.6, "content": 0.1, "popularity": 0.3}
 # "for me" adds the sources the evaluation has no data for (people I follow, cold start)
-FOR_ME = {**BLEND, "trending": BLEND["popularity"], "social": 0.25, "subjects": 0.4}
+FOR_ME = {**BLEND, "trending": BLEND["popularity"], "social": 0.25, "club": 0.25,
+          "subjects": 0.4}
 
 
 def interaction_weight(status: str, rating_quarters: int | None = None) -> float:
@@ -34,18 +35,35 @@ def interaction_weight(status: str, rating_quarters: int | None = None) -> float
     return base
 
 
+def strongest(history: Mapping[int, float], max_history: int) -> list[tuple[int, float]]:
+    """A reader's positive interactions, strongest first (ties by id), cut to `max_history`."""
+    return sorted(((i, w) for i, w in history.items() if w > 0),
+                  key=lambda p: (-p[1], p[0]))[:max_history]
+
+
+def norms_of(histories: Sequence[Mapping[int, float]],
+             max_history: int = 200) -> dict[int, float]:
+    """Each book's squared norm over the readers' (cut) histories: the cosine's denominator."""
+    norms: dict[int, float] = defaultdict(float)
+    for history in histories:
+        for i, w in strongest(history, max_history):
+            norms[i] += w * w
+    return dict(norms)
+
+
+def _best(near: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+    return sorted(near, key=lambda p: (-p[1], p[0]))[:k]
+
+
 def neighbours_from(histories: Sequence[Mapping[int, float]], k: int,
                     max_history: int = 200) -> dict[int, list[tuple[int, float]]]:
     """Item-item cosine from reader histories ({book: weight}), sparse: only co-read pairs are
     counted (cost = sum of |history|^2 per reader, the largest histories cut to their
     `max_history` strongest). Each book's k best neighbours, best first (ties by id)."""
-    norms: dict[int, float] = defaultdict(float)
+    norms = norms_of(histories, max_history)
     co: dict[tuple[int, int], float] = defaultdict(float)
     for history in histories:
-        items = sorted(((i, w) for i, w in history.items() if w > 0),
-                       key=lambda p: (-p[1], p[0]))[:max_history]
-        for i, w in items:
-            norms[i] += w * w
+        items = strongest(history, max_history)
         for a, (i, wi) in enumerate(items):
             for j, wj in items[a + 1:]:
                 co[(i, j) if i < j else (j, i)] += wi * wj
@@ -54,7 +72,30 @@ def neighbours_from(histories: Sequence[Mapping[int, float]], k: int,
         sim = dot / math.sqrt(norms[i] * norms[j])
         per[i].append((j, sim))
         per[j].append((i, sim))
-    return {i: sorted(near, key=lambda p: (-p[1], p[0]))[:k] for i, near in per.items()}
+    return {i: _best(near, k) for i, near in per.items()}
+
+
+def neighbours_for(books: set[int], histories: Sequence[Mapping[int, float]],
+                   norms: Mapping[int, float], k: int,
+                   max_history: int = 200) -> dict[int, list[tuple[int, float]]]:
+    """`neighbours_from` for some books only (the incremental update): `histories` must hold
+    every reader of each of `books` (in the full pass's order), `norms` every co-read book's
+    norm. The same floating-point sums in the same order, so the same lists."""
+    dots: dict[int, dict[int, float]] = {i: defaultdict(float) for i in books}
+    for history in histories:
+        items = strongest(history, max_history)
+        for i, wi in items:
+            if i in books:
+                mine = dots[i]
+                for j, wj in items:
+                    if j != i:
+                        mine[j] += wi * wj
+    out: dict[int, list[tuple[int, float]]] = {}
+    for i, near in dots.items():
+        if near:
+            out[i] = _best([(j, dot / math.sqrt(norms[i] * norms[j]))
+                            for j, dot in near.items()], k)
+    return out
 
 
 def cf_from_neighbours(history: Mapping[int, float],

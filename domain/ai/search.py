@@ -27,17 +27,15 @@ from domain.catalog.cursor import bad_cursor, decode_cursor, encode_cursor, fing
 from domain.catalog.rules import words
 from domain.catalog.schemas import BookPage, BookSummary, FacetCount, Facets, SearchQuery
 from domain.catalog.search import (
-    EXACT_TITLE,
-    FACET_LIMIT,
+    CANDIDATES,
     MAX_TERMS,
-    TITLE_PHRASE,
-    TITLE_STARTS,
     _base_filters,
     _Filters,
     _validate,
     prefix_tsquery,
     search_books,
 )
+from domain.catalog.search_ranked import FACET_LIMIT, candidates_sql, rank_expr
 from domain.db import Database
 from domain.errors import NotFound
 from domain.keys import CATALOG_CACHE
@@ -87,13 +85,12 @@ async def _keyword_leg(conn: Any, q: str, query: SearchQuery, subjects: list[str
     f = _Filters()
     ts_param = _base_filters(f, tsquery, subjects, languages, query)
     p_phrase = f.param(" ".join(words(q)[:MAX_TERMS]))
-    rank = (f"ts_rank(b.search, to_tsquery('simple', {ts_param}), 32) + CASE "
-            f"WHEN b.title_key = {p_phrase} THEN {EXACT_TITLE} "
-            f"WHEN b.title_key LIKE {p_phrase} || ' %' THEN {TITLE_STARTS} "
-            f"WHEN ' ' || b.title_key || ' ' LIKE '% ' || {p_phrase} || ' %' THEN {TITLE_PHRASE} "
-            "ELSE 0 END")
-    rows = await conn.fetch(f"SELECT b.id FROM books b WHERE {f.where} "
-                            f"ORDER BY {rank} DESC, b.id LIMIT {f.param(limit)}", *f.params)
+    assert ts_param is not None
+    # the catalog's bounded candidate set (domain/catalog/search_ranked.py), ranked the same way
+    ctes = candidates_sql(f, ts_param, p_phrase, CANDIDATES, len(words(q)))
+    rows = await conn.fetch(f"WITH {ctes} SELECT b.id FROM c JOIN books b ON b.id = c.id "
+                            f"ORDER BY {rank_expr(ts_param, p_phrase)} DESC, b.id "
+                            f"LIMIT {f.param(limit)}", *f.params)
     return [int(r["id"]) for r in rows]
 
 

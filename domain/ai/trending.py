@@ -1,18 +1,27 @@
-"""Trending books: time-decayed counts of shelvings, finishes, session starts and
-recommendation clicks, per window (day, week), in Redis sorted sets rebuilt from PostgreSQL.
+"""Trending books: time-decayed counts of book page views, shelvings, finishes, session starts
+and recommendation clicks, per window (day, week), in Redis sorted sets rebuilt from PostgreSQL.
 
-Each event weighs 2^(-age / half-life): the day window keeps a 6 h half-life, the week window
-2 days. `rebuild_trending` (worker, every 5 minutes) recomputes both sets from the database (the
-source of truth), so a lost Redis heals at the next run, and with them `all`: the all-time most
-shelved books, which the cold start reads. Private reading states are left out.
+Each event weighs 2^(-age / half-life) times its kind's weight (a view VIEW_WEIGHT, the others
+1): the day window keeps a 6 h half-life, the week window 2 days. `rebuild_trending` (worker,
+every 5 minutes) recomputes both sets from the database (the source of truth), so a lost Redis
+heals at the next run, and with them `all`: the all-time most shelved books, which the cold
+start reads. Private reading states are left out.
+
+Views: `GET /api/v1/books/{id}` counts one view in an hourly Redis hash (`count_view`, one
+pipelined round trip, never failing the request); the same job first moves every closed hour
+into `book_views` (PostgreSQL, m0028) - read and deleted in one Redis transaction, so a view is
+counted at most once (a crash between the two loses that hour rather than doubling it) - and
+reads the open hour straight from Redis.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from domain.ai import recs
 from domain.db import Database
@@ -23,6 +32,52 @@ POPULAR_SQL = f"""
 SELECT book_id, count(*) AS n FROM reading_states WHERE NOT private
 GROUP BY book_id ORDER BY n DESC, book_id LIMIT {POPULAR}"""
 WINDOWS = {"day": (86400.0, 6 * 3600.0), "week": (7 * 86400.0, 2 * 86400.0)}  # span, half-life
+VIEWS_KEY = "ra:ai:views:"  # ra:ai:views:<hour epoch> -> hash book id -> views in that hour
+VIEW_WEIGHT = 0.25          # a page view counts a quarter of a shelving
+VIEW_TTL_S = 8 * 86400
+HOUR = 3600
+
+
+async def count_view(redis: Redis, book_id: int, now: float | None = None) -> None:
+    """Count one view of a book's page in the current hour's bucket (errors swallowed)."""
+    key = f"{VIEWS_KEY}{int((time.time() if now is None else now) // HOUR) * HOUR}"
+    with contextlib.suppress(RedisError):
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(key, str(book_id), 1)
+            pipe.expire(key, VIEW_TTL_S)
+            await pipe.execute()
+
+
+_FLUSH_SQL = """
+INSERT INTO book_views AS v (book_id, hour, views)
+SELECT u.book_id, to_timestamp(u.hour), u.n
+FROM unnest($1::bigint[], $2::bigint[], $3::int[]) AS u(book_id, hour, n)
+JOIN books b ON b.id = u.book_id
+ON CONFLICT (book_id, hour) DO UPDATE SET views = v.views + EXCLUDED.views
+"""
+
+
+async def flush_views(db: Database, redis: Redis, now: float) -> int:
+    """Move the closed hours' view buckets (up to a week back) into `book_views`; views moved."""
+    current = int(now // HOUR) * HOUR
+    hours = [current - HOUR * k for k in range(1, int(WINDOWS["week"][0] // HOUR) + 2)]
+    async with redis.pipeline(transaction=True) as pipe:
+        for hour in hours:
+            pipe.hgetall(f"{VIEWS_KEY}{hour}")
+            pipe.delete(f"{VIEWS_KEY}{hour}")
+        replies = await pipe.execute()
+    ids: list[int] = []
+    at: list[int] = []
+    counts: list[int] = []
+    for hour, bucket in zip(hours, replies[::2], strict=True):
+        for book, n in bucket.items():
+            ids.append(int(book))
+            at.append(hour)
+            counts.append(int(n))
+    if ids:
+        async with db.pool.acquire() as conn:
+            await conn.execute(_FLUSH_SQL, ids, at, counts)
+    return sum(counts)
 
 
 async def trending(redis: Redis, window: str, limit: int) -> list[tuple[int, float]]:
@@ -43,22 +98,36 @@ UNION ALL
 SELECT book_id, extract(epoch FROM created_at) FROM rec_events
  WHERE kind = 'click' AND created_at > $1
 """
+# a view bucket's events are placed at the middle of its hour
+_VIEWS_SQL = """
+SELECT book_id, extract(epoch FROM hour) + 1800 AS t, views FROM book_views WHERE hour > $1
+"""
 
 
 async def rebuild_trending(db: Database, redis: Redis, now: float | None = None) -> int:
     """Recompute the trending sorted sets from PostgreSQL (the source of truth); books counted."""
     now = time.time() if now is None else now
     since = datetime.fromtimestamp(now - WINDOWS["week"][0], UTC)
+    with contextlib.suppress(RedisError):
+        await flush_views(db, redis, now)
     async with db.pool.acquire() as conn:
-        events = [(r["book_id"], float(r["t"])) for r in await conn.fetch(_EVENTS_SQL, since)]
+        events = [(r["book_id"], float(r["t"]), 1.0)
+                  for r in await conn.fetch(_EVENTS_SQL, since)]
+        events += [(r["book_id"], float(r["t"]), VIEW_WEIGHT * r["views"])
+                   for r in await conn.fetch(_VIEWS_SQL, since)]
         popular = await conn.fetch(POPULAR_SQL)
+    hour = int(now // HOUR) * HOUR
+    with contextlib.suppress(RedisError):
+        open_hour = await redis.hgetall(f"{VIEWS_KEY}{hour}")  # type: ignore[misc]
+        events += [(int(b), min(hour + 1800.0, now), VIEW_WEIGHT * int(n))
+                   for b, n in open_hour.items()]
     async with redis.pipeline(transaction=True) as pipe:
         for window, (span, half_life) in WINDOWS.items():
-            ages: dict[int, list[float]] = {}
-            for book_id, t in events:
-                if now - span <= t <= now + 60:
-                    ages.setdefault(book_id, []).append(now - t)
-            scores = {str(b): recs.decayed(a, half_life) for b, a in ages.items()}
+            scores: dict[str, float] = {}
+            for book_id, t, weight in events:
+                if now - span <= t <= now + HOUR:
+                    scores[str(book_id)] = scores.get(str(book_id), 0.0) + weight * \
+                        recs.decayed([now - t], half_life)
             pipe.delete(TREND_KEY + window)
             if scores:
                 pipe.zadd(TREND_KEY + window, scores)
@@ -66,4 +135,4 @@ async def rebuild_trending(db: Database, redis: Redis, now: float | None = None)
         if popular:
             pipe.zadd(TREND_KEY + "all", {str(r["book_id"]): int(r["n"]) for r in popular})
         await pipe.execute()
-    return len({b for b, _ in events})
+    return len({b for b, _, _ in events})

@@ -21,6 +21,7 @@ class CachedTotals(msgspec.Struct, array_like=True):
     total: int
     names: list[str] | None     # None: computed without facets
     counts: list[int] | None
+    estimated: bool = False     # total and counts estimated (domain/catalog/search_ranked.py)
 
 
 class CachedPage(msgspec.Struct, array_like=True):

@@ -137,12 +137,17 @@ class Facets(msgspec.Struct, frozen=True):
 
 
 class BookPage(msgspec.Struct, frozen=True):
-    """One page of results; pass `next_cursor` back as `cursor` for the next (null at the end)."""
+    """One page of results; pass `next_cursor` back as `cursor` for the next (null at the end).
+
+    `estimated` is true when `total` and the facet counts are estimates: a relevance search
+    with more matches than it ranks (READALONG_SEARCH_CANDIDATES) counts a sample of them
+    instead of every match; false means they are exact."""
 
     items: list[BookSummary]
     next_cursor: str | None
     total: int
     facets: Facets | None = None
+    estimated: bool = False
 
 
 class SearchQuery(msgspec.Struct, frozen=True, kw_only=True):

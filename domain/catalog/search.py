@@ -12,14 +12,20 @@ from domain.catalog.cache import catalog_version
 from domain.catalog.cursor import bad_cursor, decode_cursor, encode_cursor, fingerprint
 from domain.catalog.rules import normalise_language, words
 from domain.catalog.schemas import BookPage, BookSummary, FacetCount, Facets, SearchQuery
+from domain.catalog.search_ranked import (
+    FACET_LIMIT,
+    candidates_sql,
+    estimate,
+    matches_sql,
+    rank_expr,
+    totals_columns,
+)
 from domain.db import Database
 from domain.errors import Invalid
 
 MAX_TERMS = 12
 MAX_TERM_LENGTH = 64
-FACET_LIMIT = 25
-# Boosts added to ts_rank (normalised into [0, 1) by flag 32), so that they always dominate:
-EXACT_TITLE, TITLE_STARTS, TITLE_PHRASE = 3, 2, 1
+CANDIDATES = 500  # READALONG_SEARCH_CANDIDATES: matches ranked per tier (0 = every match)
 
 
 def prefix_tsquery(q: str) -> str | None:
@@ -88,56 +94,41 @@ SELECT p.id, p.rank, b.title, b.subtitle, b.language, b.isbn13, b.published_year
              WHERE ba.book_id = b.id ORDER BY ba.position) AS authors,
        ARRAY(SELECT s.name FROM book_subjects bs JOIN subjects s ON s.id = bs.subject_id
              WHERE bs.book_id = b.id ORDER BY lower(s.name)) AS subjects
-FROM page p JOIN books b ON b.id = p.id
 """
+_FROM_PAGE = " FROM page p JOIN books b ON b.id = p.id"
 
 
-async def search_books(db: Database, query: SearchQuery, redis: Redis | None = None) -> BookPage:
+async def search_books(db: Database, query: SearchQuery, redis: Redis | None = None,
+                       candidates: int = CANDIDATES) -> BookPage:
     """One page of books matching `query`: by relevance when `q` has words, else by title.
 
     The order is total (rank or title, then id), and the cursor carries the last row's key, so
-    walking the pages never repeats or skips a book that was there all along. With `redis`, the
-    page and the total+facets are cached under the catalog version (domain/catalog/cache.py),
-    which every book write bumps in its own transaction, so an edit is visible at once.
+    walking the pages never repeats or skips a book that was there all along. Relevance ranks a
+    bounded candidate set (domain/catalog/search_ranked.py): with more than `candidates`
+    matches, `total` and the facets are estimates (`estimated`). With `redis`, the page and the
+    total+facets are cached under the catalog version (domain/catalog/cache.py), which every
+    book write bumps in its own transaction, so an edit is visible at once.
     """
     subjects, languages = _validate(query)
     tsquery = prefix_tsquery(query.q) if query.q else None
     phrase = " ".join(words(query.q or "")[:MAX_TERMS])
     mode = "rank" if tsquery else "title"
-    fp = fingerprint(mode, tsquery, subjects, languages, query.year_from, query.year_to)
+    n = candidates if mode == "rank" else 0
+    fp = fingerprint(mode, tsquery, subjects, languages, query.year_from, query.year_to, n)
 
     f = _Filters()
     ts_param = _base_filters(f, tsquery, subjects, languages, query)
-    # total and facets in one statement: the filtered set is computed once for both
-    totals_sql = (
-        f"WITH m AS MATERIALIZED (SELECT b.id FROM books b WHERE {f.where}), "
-        "f AS (SELECT s.name, count(*) AS n FROM m JOIN book_subjects bs ON bs.book_id = m.id "
-        "JOIN subjects s ON s.id = bs.subject_id GROUP BY s.name "
-        f"ORDER BY n DESC, lower(s.name) LIMIT {FACET_LIMIT}) "
-        "SELECT (SELECT count(*) FROM m) AS total, "
-        "ARRAY(SELECT name FROM f ORDER BY n DESC, lower(name)) AS names, "
-        "ARRAY(SELECT n FROM f ORDER BY n DESC, lower(name)) AS counts"
-    ) if query.facets else f"SELECT count(*) AS total FROM books b WHERE {f.where}"
-    if not f.clauses and query.facets:  # the whole catalog: count the link table directly
-        totals_sql = (
-            "WITH f AS (SELECT s.name, count(*) AS n FROM book_subjects bs "
-            "JOIN subjects s ON s.id = bs.subject_id GROUP BY s.name "
-            f"ORDER BY n DESC, lower(s.name) LIMIT {FACET_LIMIT}) "
-            "SELECT (SELECT count(*) FROM books) AS total, "
-            "ARRAY(SELECT name FROM f ORDER BY n DESC, lower(name)) AS names, "
-            "ARRAY(SELECT n FROM f ORDER BY n DESC, lower(name)) AS counts")
+    totals_sql = _totals_sql(f, query.facets, n)
     base_params = list(f.params)
+    with_totals = ""  # the page statement also answers the totals (bounded relevance search)
 
     if mode == "rank":
+        assert ts_param is not None
         p_phrase = f.param(phrase)
-        rank_expr = (
-            f"round((ts_rank(b.search, to_tsquery('simple', {ts_param}), 32) + CASE "
-            f"WHEN b.title_key = {p_phrase} THEN {EXACT_TITLE} "
-            f"WHEN b.title_key LIKE {p_phrase} || ' %' THEN {TITLE_STARTS} "
-            f"WHEN ' ' || b.title_key || ' ' LIKE '% ' || {p_phrase} || ' %' THEN {TITLE_PHRASE} "
-            "ELSE 0 END)::numeric, 6)")
-        inner = f"SELECT b.id, {rank_expr} AS rank FROM books b WHERE {f.where}"
-        outer_where, order = "TRUE", "rank DESC, id"
+        ctes = candidates_sql(f, ts_param, p_phrase, n, len(words(phrase)))
+        inner = (f"SELECT b.id, {rank_expr(ts_param, p_phrase)} AS rank FROM c "
+                 "JOIN books b ON b.id = c.id")
+        outer_where = "TRUE"
         if query.cursor:
             key, last_id = decode_cursor(query.cursor, mode, fp)
             try:
@@ -146,16 +137,18 @@ async def search_books(db: Database, query: SearchQuery, redis: Redis | None = N
                 raise bad_cursor("cursor is not one this server issued") from exc
             r, i = f.param(last_rank), f.param(last_id)
             outer_where = f"(r.rank < {r} OR (r.rank = {r} AND r.id > {i}))"
-        page_sql = (f"WITH page AS (SELECT * FROM ({inner}) r WHERE {outer_where} "
-                    f"ORDER BY {order} LIMIT {f.param(query.limit + 1)}) "
-                    f"{_DETAILS} ORDER BY p.rank DESC, p.id")
+        if n:
+            with_totals = ", " + totals_columns(n, query.facets)
+        page_sql = (f"WITH {ctes}, page AS (SELECT * FROM ({inner}) r WHERE {outer_where} "
+                    f"ORDER BY rank DESC, id LIMIT {f.param(query.limit + 1)}) "
+                    f"{_DETAILS}{{totals}}{_FROM_PAGE} ORDER BY p.rank DESC, p.id")
     else:
         if query.cursor:
             last_title, last_id = decode_cursor(query.cursor, mode, fp)
             f.add(f"(b.title, b.id) > ({f.param(last_title)}, {f.param(last_id)})")
         page_sql = (f"WITH page AS (SELECT b.id, NULL::numeric AS rank, b.title FROM books b "
                     f"WHERE {f.where} ORDER BY b.title, b.id LIMIT {f.param(query.limit + 1)}) "
-                    f"{_DETAILS} ORDER BY p.title, p.id")
+                    f"{_DETAILS}{_FROM_PAGE} ORDER BY p.title, p.id")
 
     async with db.pool.acquire() as conn:
         cached_page = cached_totals = None
@@ -169,14 +162,23 @@ async def search_books(db: Database, query: SearchQuery, redis: Redis | None = N
             raw = await cache.load(redis, keys)
             cached_page = cache.decode_page(raw[0])
             cached_totals = cache.decode_totals(raw[1] or (raw[2] if len(raw) > 2 else None))
+        totals: Any = None
         if cached_page is None:
-            rows = await conn.fetch(page_sql, *f.params)
+            both = bool(with_totals) and cached_totals is None
+            rows = await conn.fetch(page_sql.replace("{totals}", with_totals if both else ""),
+                                    *f.params)
+            totals = rows[0] if both and rows else None
         if cached_totals is None:
-            totals = await conn.fetchrow(totals_sql, *base_params)
-            cached_totals = cache.CachedTotals(
-                total=totals["total"],
-                names=list(totals["names"]) if query.facets else None,
-                counts=list(totals["counts"]) if query.facets else None)
+            if totals is None:
+                totals = await conn.fetchrow(totals_sql, *base_params)
+            if n:
+                total, names, counts, estimated = estimate(totals, n, query.facets)
+            else:
+                total, estimated = totals["total"], False
+                names = list(totals["names"]) if query.facets else None
+                counts = list(totals["counts"]) if query.facets else None
+            cached_totals = cache.CachedTotals(total=total, names=names, counts=counts,
+                                               estimated=estimated)
             fresh: dict[str, Any] = {tkey: cached_totals}
         else:
             fresh = {}
@@ -192,7 +194,30 @@ async def search_books(db: Database, query: SearchQuery, redis: Redis | None = N
                                   zip(cached_totals.names or [], cached_totals.counts or [],
                                       strict=False)])
     return BookPage(items=cached_page.items, next_cursor=cached_page.next_cursor,
-                    total=cached_totals.total, facets=facets)
+                    total=cached_totals.total, facets=facets, estimated=cached_totals.estimated)
+
+
+def _totals_sql(f: _Filters, facets: bool, n: int) -> str:
+    """Total and facets in one statement (the filtered set computed once for both); bounded by
+    `n` matches for a relevance search (domain/catalog/search_ranked.py)."""
+    if n:
+        return f"WITH {matches_sql(f.where, n)} SELECT {totals_columns(n, facets)}"
+    if not f.clauses and facets:  # the whole catalog: count the link table directly
+        return ("WITH f AS (SELECT s.name, count(*) AS n FROM book_subjects bs "
+                "JOIN subjects s ON s.id = bs.subject_id GROUP BY s.name "
+                f"ORDER BY n DESC, lower(s.name) LIMIT {FACET_LIMIT}) "
+                "SELECT (SELECT count(*) FROM books) AS total, "
+                "ARRAY(SELECT name FROM f ORDER BY n DESC, lower(name)) AS names, "
+                "ARRAY(SELECT n FROM f ORDER BY n DESC, lower(name)) AS counts")
+    if facets:
+        return (f"WITH m AS MATERIALIZED (SELECT b.id FROM books b WHERE {f.where}), "
+                "f AS (SELECT s.name, count(*) AS n FROM m JOIN book_subjects bs "
+                "ON bs.book_id = m.id JOIN subjects s ON s.id = bs.subject_id GROUP BY s.name "
+                f"ORDER BY n DESC, lower(s.name) LIMIT {FACET_LIMIT}) "
+                "SELECT (SELECT count(*) FROM m) AS total, "
+                "ARRAY(SELECT name FROM f ORDER BY n DESC, lower(name)) AS names, "
+                "ARRAY(SELECT n FROM f ORDER BY n DESC, lower(name)) AS counts")
+    return f"SELECT count(*) AS total FROM books b WHERE {f.where}"
 
 
 def _page(rows: list[Any], limit: int, mode: str, fp: str) -> cache.CachedPage:

@@ -25,7 +25,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from domain.ai import recommend, trending, vectors
+from domain.ai import neighbours, recommend, trending, vectors
 from domain.ai import search as ai_search
 from domain.ai.embed import WordLlamaEmbedder
 from domain.catalog.demo import seed_demo_catalog
@@ -121,7 +121,7 @@ async def bench(args: argparse.Namespace) -> None:
         print(line("semantic search + subject filter (exact scan), uncached", samples))
         await seed_readers(db, args.readers, args.books)
         t = time.perf_counter()
-        n = await recommend.rebuild_neighbours(db)
+        n = await neighbours.rebuild_neighbours(db)
         print(f"\nneighbours (item-item CF, {args.readers} readers): {n} books in "
               f"{time.perf_counter() - t:.1f} s")
         await trending.rebuild_trending(db, redis)

@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from domain.ai import recommend, recs
+from domain.ai import recs
+from domain.ai.neighbours import NEIGHBOURS
 
 STATUSES = ("read", "reading", "want_to_read", "did_not_finish")
 
@@ -66,7 +67,7 @@ def population(readers: int, books: int, genres: int, seed: int, dim: int = 32
 
 def evaluate(readers: int, books: int, genres: int, seed: int) -> list[tuple[str, float, float]]:
     histories, held, vectors, counts = population(readers, books, genres, seed)
-    neighbours = recs.neighbours_from(histories, recommend.NEIGHBOURS)  # as stored
+    neighbours = recs.neighbours_from(histories, NEIGHBOURS)  # as stored
     pop = counts.astype(np.float64)
     results: dict[str, list[tuple[float, float]]] = {s: [] for s in
                                                       ("popularity", "cf", "content", "hybrid")}

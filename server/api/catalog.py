@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from domain.accounts.tokens import Principal
 from domain.ai import search as ai_search
 from domain.ai.embed import embedder_for
+from domain.ai.trending import count_view
 from domain.catalog import store
 from domain.catalog.schemas import Book, BookCreate, BookPage, BookUpdate, SearchQuery
 from domain.catalog.search import search_books
@@ -78,12 +79,14 @@ class BooksController(Controller):
         if mode != "keyword":  # domain/ai/search.py (AI in the workers)
             return await ai_search.search(db, embedder_for(settings), query, mode, redis,
                                           settings.ai_candidates)
-        return await search_books(db, query, redis)
+        return await search_books(db, query, redis, settings.search_candidates)
 
     @get("/{book_id:int}", summary="A book with its table of contents", response_headers=None)
-    async def get_book(self, request: Request[Any, Any, Any], db: Database,
+    async def get_book(self, request: Request[Any, Any, Any], db: Database, redis: Redis,
                        book_id: int) -> Response[Book]:
-        return _with_etag(request, await store.get_book(db, book_id))
+        book = await store.get_book(db, book_id)
+        await count_view(redis, book.id)  # trending (domain/ai/trending.py)
+        return _with_etag(request, book)
 
     @get("/isbn/{isbn:str}", summary="A book by ISBN-10 or ISBN-13")
     async def get_by_isbn(self, request: Request[Any, Any, Any], db: Database,
