@@ -256,8 +256,7 @@ class S3Storage:
     async def put_file(self, key: str, path: Path) -> None:
         """One streamed PUT (up to S3's 5 GiB single-object limit), hash computed first."""
         full = self.prefix + check_key(key)
-        digest = await asyncio.to_thread(_file_sha256, path)
-        size = path.stat().st_size
+        digest, size = await asyncio.to_thread(_file_sha256, path)
 
         async def chunks() -> AsyncIterator[bytes]:
             with path.open("rb") as fh:
@@ -286,12 +285,14 @@ class S3Storage:
         return True
 
 
-def _file_sha256(path: Path) -> str:
+def _file_sha256(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
+    size = 0
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def s3_from_settings(settings: Settings, bucket: str | None = None,
