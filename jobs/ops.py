@@ -17,6 +17,7 @@ from typing import Any
 from arq.worker import Function, Retry
 from prometheus_client import start_http_server
 
+from domain.ops.csv_import import import_csv
 from domain.ops.metrics import ops_metrics, record_notification
 from domain.ops.ol_import import import_dump
 from domain.ops.store import collect_registry
@@ -86,5 +87,13 @@ def serve_worker_metrics(settings: Settings) -> bool:
 async def import_openlibrary(ctx: dict[str, Any], path: str, run_id: int) -> dict[str, int]:
     """Import an Open Library dump file (domain/ops/ol_import.py); progress on `import_runs`."""
     run = await import_dump(ctx["db"], Path(path), run_id)
+    return {"lines": run.lines, "books": run.books, "authors": run.authors,
+            "malformed": run.malformed}
+
+
+async def import_catalog_csv(ctx: dict[str, Any], path: str, run_id: int) -> dict[str, int]:
+    """Import a CSV of ISBN/title/authors (domain/ops/csv_import.py); progress on
+    `import_runs`."""
+    run = await import_csv(ctx["db"], Path(path), run_id)
     return {"lines": run.lines, "books": run.books, "authors": run.authors,
             "malformed": run.malformed}

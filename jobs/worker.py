@@ -54,6 +54,7 @@ FUNCTIONS = [
     interop.erase_account,
     interop.data_rights_sweep,
     ops.import_openlibrary,
+    ops.import_catalog_csv,
     clubs.open_due_sections,
     clubs.remind_club_events,
 ]

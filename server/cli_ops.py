@@ -157,15 +157,16 @@ def _restore_from(settings: Settings, folder: Path, engines_for: object) -> int:
     return 0
 
 
-async def _enqueue_import(settings: Settings, path: str) -> int:
+async def _enqueue_import(settings: Settings, path: str, kind: str = "openlibrary") -> int:
     assert settings.database_url and settings.redis_url
     await migrate(settings.database_url)
     db = Database(settings.database_url, pool_size=1)
     await db.connect()
     redis = Redis.from_url(settings.redis_url)
     try:
-        run_id = await start_run(db, path)
-        await enqueue(redis, "import_openlibrary", path, run_id)
+        run_id = await start_run(db, path, kind)
+        await enqueue(redis, "import_catalog_csv" if kind == "csv" else "import_openlibrary",
+                      path, run_id)
         return run_id
     finally:
         await redis.aclose()
@@ -178,7 +179,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace, engines_for: object
         print(f"error: {path} is not a file", flush=True)
         return 1
     with engines_for(settings) as s:  # type: ignore[operator]
-        run_id = asyncio.run(_enqueue_import(s, str(path)))
+        run_id = asyncio.run(_enqueue_import(s, str(path), args.kind))
     print(f"import run {run_id} queued for the worker (progress: import_runs row {run_id})")
     return 0
 
@@ -193,4 +194,8 @@ def add_commands(sub: argparse._SubParsersAction, engines_for: object) -> None: 
     restore.set_defaults(func=lambda s, a: cmd_restore(s, a, engines_for))
     ol = sub.add_parser("import-openlibrary", help="queue an Open Library dump import")
     ol.add_argument("path", help="a dump file (editions, works, authors; uncompressed)")
-    ol.set_defaults(func=lambda s, a: cmd_import(s, a, engines_for))
+    ol.set_defaults(func=lambda s, a: cmd_import(s, a, engines_for), kind="openlibrary")
+    csv = sub.add_parser("import-csv", help="queue a catalog import from a CSV "
+                         "(isbn, title, authors, ...; domain/ops/csv_import.py)")
+    csv.add_argument("path", help="a CSV file with a header row")
+    csv.set_defaults(func=lambda s, a: cmd_import(s, a, engines_for), kind="csv")
