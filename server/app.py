@@ -14,6 +14,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
+from domain.ops import covers
 from domain.ops.store import activate_store
 from domain.settings import Settings, load_settings
 from server.api import route_handlers
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     activate_store()  # before any metric exists: values go to the host's shared folder
     configure_logging(settings.log_format, settings.log_level)
+    covers.configure(settings)  # book payloads point at the cover proxy when it is on
     services = Services(settings=settings)
 
     @asynccontextmanager
