@@ -29,7 +29,7 @@ from server.docs import docs_asset
 from server.health import HealthController
 from server.ids import id_guard
 from server.logs import configure_logging
-from server.metrics import MetricsController, install_metrics
+from server.metrics import MetricsController, install_metrics, note_use_case
 from server.middleware import request_context_middleware
 from server.openapi import document_api, openapi_config
 from server.plugins import plugins_for
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "maybe_user": Provide(provide_optional_user),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=note_use_case,  # queries are timed by route (server/metrics.py)
         middleware=[prometheus.middleware, id_guard],
         cors_config=CORSConfig(allow_origins=list(settings.allowed_origins), allow_credentials=True,
                                allow_headers=["Authorization", "Content-Type", "X-Request-ID",
