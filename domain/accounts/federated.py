@@ -7,7 +7,7 @@ import secrets
 
 from redis.asyncio import Redis
 
-from domain.accounts import oidc, service, totp, twostep
+from domain.accounts import oidc, service, twostep
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import Conflict, NotFound
@@ -48,8 +48,8 @@ async def sign_in(db: Database, redis: Redis, settings: Settings, *, code: str,
         return await _create(db, settings, found)
 
     outcome = await oidc.resolve(db, identity, link_user_id, create)
-    if not outcome.linked and await totp.enabled(db, outcome.user_id):
-        return outcome, twostep.challenge_for(settings, outcome.user_id)
+    if not outcome.linked and (kinds := await twostep.methods(db, outcome.user_id)):
+        return outcome, twostep.challenge_for(settings, outcome.user_id, kinds)
     async with db.pool.acquire() as conn:
         return outcome, await service.issue_session(conn, settings, outcome.user_id,
                                                     outcome.role)
