@@ -10,6 +10,8 @@ from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
 
+from domain.ops.metrics import record_query
+
 
 class Database:
     """Owns the piccolo engine (and with it the asyncpg pool every use-case queries through)."""
@@ -20,7 +22,7 @@ class Database:
 
     async def connect(self) -> None:
         await self.engine.start_connection_pool(min_size=1, max_size=self.pool_size,
-                                                reset=_keep_session)
+                                                reset=_keep_session, init=_observe)
 
     async def close(self) -> None:
         await self.engine.close_connection_pool()
@@ -33,6 +35,11 @@ class Database:
     async def ping(self) -> None:
         async with self.pool.acquire(timeout=2) as conn:
             await conn.fetchval("SELECT 1")
+
+
+async def _observe(conn: Any) -> None:
+    """Every query of a pooled connection is timed by use-case (domain/ops/metrics.py)."""
+    conn.add_query_logger(record_query)
 
 
 async def _keep_session(conn: Any) -> None:

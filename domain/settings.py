@@ -16,6 +16,18 @@ class SettingsError(RuntimeError):
     """Raised when the environment describes a configuration we refuse to run with."""
 
 
+class OidcProvider(msgspec.Struct, frozen=True, kw_only=True):
+    """One identity provider's settings block (READALONG_OIDC_<NAME>_ISSUER, ...)."""
+
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str = ""
+    scopes: str = "openid email profile"
+    label: str = ""
+    redirect_uri: str = ""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything the server, the hub and the worker read from the environment."""
 
@@ -139,6 +151,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kosync_auth_fail_address_rate: int = 100  # failed kosync sign-ins per address per window
     # --- ai2 ---
     search_candidates: int = 500  # keyword search ranks at most this many matches per tier
+    # --- accops ---
+    s3_endpoint: str = ""  # an S3-compatible store's base URL (path-style); "" = none
+    s3_bucket: str = ""  # its bucket for avatars (backups name theirs: s3://bucket/prefix)
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    avatar_store: str = "local"  # local: <data dir>/avatars | s3: s3://<bucket>/avatars/
+    oidc_providers: tuple[str, ...] = ()  # names of per-provider blocks READALONG_OIDC_<NAME>_*
+    oidc_blocks: tuple[OidcProvider, ...] = ()  # filled from those blocks by load_settings
+    covers_proxy: int = 0  # 1: clients get book covers from /api/v1/books/{id}/cover only
+    cover_max_bytes: int = 2 * 1024 * 1024  # a remote cover larger than this is refused
+    cover_max_pixels: int = 25_000_000  # width x height limit of a remote cover
+    cover_fetch_timeout: float = 10.0  # seconds to fetch one remote cover
 
     @property
     def is_development(self) -> bool:
@@ -186,6 +211,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                                     f"READALONG_WS_{klass.upper()}_BURST >= 1")
         if self.ws_overflow not in ("close", "drop"):
             raise SettingsError("READALONG_WS_OVERFLOW must be close or drop")
+        if self.avatar_store not in ("local", "s3"):
+            raise SettingsError("READALONG_AVATAR_STORE must be local or s3")
+        if self.avatar_store == "s3" and not (self.s3_endpoint and self.s3_bucket):
+            raise SettingsError("READALONG_AVATAR_STORE=s3 needs READALONG_S3_ENDPOINT and "
+                                "READALONG_S3_BUCKET")
+        for block in self.oidc_blocks:
+            if not (block.issuer and block.client_id):
+                raise SettingsError(f"READALONG_OIDC_{block.name.upper()}_ISSUER and "
+                                    f"READALONG_OIDC_{block.name.upper()}_CLIENT_ID are needed")
         if self.presence_snapshot_max < 1:
             raise SettingsError("READALONG_PRESENCE_SNAPSHOT_MAX must be at least 1")
         if not self.session_idle_end_minutes >= 0:
@@ -314,7 +348,34 @@ _ENV: list[tuple[str, str, type]] = [
     ("kosync_auth_fail_address_rate", "READALONG_KOSYNC_AUTH_FAIL_ADDRESS_RATE", int),
     # --- ai2 ---
     ("search_candidates", "READALONG_SEARCH_CANDIDATES", int),
+    # --- accops ---
+    ("s3_endpoint", "READALONG_S3_ENDPOINT", str),
+    ("s3_bucket", "READALONG_S3_BUCKET", str),
+    ("s3_region", "READALONG_S3_REGION", str),
+    ("s3_access_key", "READALONG_S3_ACCESS_KEY", str),
+    ("s3_secret_key", "READALONG_S3_SECRET_KEY", str),
+    ("avatar_store", "READALONG_AVATAR_STORE", str),
+    ("oidc_providers", "READALONG_OIDC_PROVIDERS", tuple),
+    ("covers_proxy", "READALONG_COVERS_PROXY", int),
+    ("cover_max_bytes", "READALONG_COVER_MAX_BYTES", int),
+    ("cover_max_pixels", "READALONG_COVER_MAX_PIXELS", int),
+    ("cover_fetch_timeout", "READALONG_COVER_FETCH_TIMEOUT", float),
 ]
+
+# the fields of one READALONG_OIDC_<NAME>_* block (ISSUER and CLIENT_ID are required)
+OIDC_BLOCK_FIELDS = ("issuer", "client_id", "client_secret", "scopes", "label", "redirect_uri")
+
+
+def _oidc_blocks(environ: Mapping[str, str], names: object) -> tuple[OidcProvider, ...]:
+    blocks = []
+    for name in names if isinstance(names, tuple) else ():
+        if not name.replace("_", "").isalnum() or not name.isascii():
+            raise SettingsError(f"READALONG_OIDC_PROVIDERS: {name!r} is not a plain name")
+        env = {f: environ.get(f"READALONG_OIDC_{name.upper()}_{f.upper()}", "")
+               for f in OIDC_BLOCK_FIELDS}
+        blocks.append(OidcProvider(name=name.lower(), **{k: v for k, v in env.items()
+                                                         if v or k in ("issuer", "client_id")}))
+    return tuple(blocks)
 
 ENV_VARS = [name for _, name, _ in _ENV]
 
@@ -340,6 +401,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"{name} must be a {kind.__name__} (got {raw!r})") from exc
     if "log_format" not in values and values.get("env") == "production":
         values["log_format"] = "json"
+    values["oidc_blocks"] = _oidc_blocks(environ, values.get("oidc_providers"))
     settings = Settings(**values)  # type: ignore[arg-type]
     if not settings.node_id:
         settings = msgspec.structs.replace(settings, node_id=uuid.uuid4().hex[:12])

@@ -17,7 +17,8 @@ from typing import Any
 from arq.worker import Function, Retry
 from prometheus_client import start_http_server
 
-from domain.ops.metrics import ops_metrics, record_notification
+from domain.ops.csv_import import import_csv
+from domain.ops.metrics import USE_CASE, ops_metrics, record_notification, record_transfer
 from domain.ops.ol_import import import_dump
 from domain.ops.store import collect_registry
 from domain.settings import Settings
@@ -38,6 +39,7 @@ def instrument(fn: JobFn, name: str | None = None) -> JobFn:
         m = ops_metrics()
         m.jobs_started.labels(label).inc()
         start = time.perf_counter()
+        token = USE_CASE.set(label)  # its queries are timed under the job's name
         try:
             result = await fn(ctx, *args, **kwargs)
         except Retry:
@@ -46,11 +48,14 @@ def instrument(fn: JobFn, name: str | None = None) -> JobFn:
         except BaseException:
             m.jobs_failed.labels(label).inc()
             record_notification(label, "failed")
+            record_transfer(label, "failed")
             raise
         finally:
+            USE_CASE.reset(token)
             m.job_duration.labels(label).observe(time.perf_counter() - start)
         m.jobs_succeeded.labels(label).inc()
         record_notification(label, result)
+        record_transfer(label, "ok")
         return result
 
     run.__readalong_instrumented__ = True  # type: ignore[attr-defined]
@@ -86,5 +91,13 @@ def serve_worker_metrics(settings: Settings) -> bool:
 async def import_openlibrary(ctx: dict[str, Any], path: str, run_id: int) -> dict[str, int]:
     """Import an Open Library dump file (domain/ops/ol_import.py); progress on `import_runs`."""
     run = await import_dump(ctx["db"], Path(path), run_id)
+    return {"lines": run.lines, "books": run.books, "authors": run.authors,
+            "malformed": run.malformed}
+
+
+async def import_catalog_csv(ctx: dict[str, Any], path: str, run_id: int) -> dict[str, int]:
+    """Import a CSV of ISBN/title/authors (domain/ops/csv_import.py); progress on
+    `import_runs`."""
+    run = await import_csv(ctx["db"], Path(path), run_id)
     return {"lines": run.lines, "books": run.books, "authors": run.authors,
             "malformed": run.malformed}

@@ -21,7 +21,18 @@ from arq.worker import func
 from domain.keys import ARQ_QUEUE
 from domain.ops.store import activate_store, mark_dead
 from domain.settings import Settings, load_settings
-from jobs import ai, clubs, feeds, housekeeping, interop, notifications, ops, reading, sessions
+from jobs import (
+    accounts,
+    ai,
+    clubs,
+    feeds,
+    housekeeping,
+    interop,
+    notifications,
+    ops,
+    reading,
+    sessions,
+)
 from jobs.context import make_hooks
 from jobs.ops import instrument_all, instrument_crons, serve_worker_metrics
 from jobs.resilient import ResilientWorker
@@ -54,6 +65,8 @@ FUNCTIONS = [
     interop.erase_account,
     interop.data_rights_sweep,
     ops.import_openlibrary,
+    ops.import_catalog_csv,
+    *accounts.FUNCTIONS,
     clubs.open_due_sections,
     clubs.remind_club_events,
     clubs.close_due_polls,

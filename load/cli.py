@@ -19,7 +19,7 @@ from load.stack import Pinning, Stack
 from load.stats import aggregate
 
 SCENARIOS = ["rest", "fanout", "idle", "rooms", "recovery", "notifications", "feed",
-             "leaderboards", "imports", "clubs"]
+             "leaderboards", "imports", "clubs", "catalog_import", "metrics_scrape"]
 ALL = SCENARIOS  # `all` runs each with its modest defaults (pending ones report as pending)
 
 

@@ -14,6 +14,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
+from domain.ops import covers
 from domain.ops.store import activate_store
 from domain.settings import Settings, load_settings
 from server.api import route_handlers
@@ -28,7 +29,7 @@ from server.docs import docs_asset
 from server.health import HealthController
 from server.ids import id_guard
 from server.logs import configure_logging
-from server.metrics import MetricsController, install_metrics
+from server.metrics import MetricsController, install_metrics, note_use_case
 from server.middleware import request_context_middleware
 from server.openapi import document_api, openapi_config
 from server.plugins import plugins_for
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     activate_store()  # before any metric exists: values go to the host's shared folder
     configure_logging(settings.log_format, settings.log_level)
+    covers.configure(settings)  # book payloads point at the cover proxy when it is on
     services = Services(settings=settings)
 
     @asynccontextmanager
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "maybe_user": Provide(provide_optional_user),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=note_use_case,  # queries are timed by route (server/metrics.py)
         middleware=[prometheus.middleware, id_guard],
         cors_config=CORSConfig(allow_origins=list(settings.allowed_origins), allow_credentials=True,
                                allow_headers=["Authorization", "Content-Type", "X-Request-ID",

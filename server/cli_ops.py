@@ -1,5 +1,6 @@
-"""`readalong backup <folder>` and `readalong restore <folder>` (domain/ops/backup.py says what
-goes into a backup and what is skipped, and why)."""
+"""`readalong backup <folder | s3://bucket/prefix>` and `readalong restore <same>`
+(domain/ops/backup.py says what goes into a backup and what is skipped, and why;
+domain/ops/backup_store.py how a bucket is written and read)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import tempfile
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -15,6 +17,7 @@ from domain.db import Database
 from domain.jobqueue import enqueue
 from domain.migrate import migrate
 from domain.ops import backup as bk
+from domain.ops import backup_store
 from domain.ops.ol_import import start_run
 from domain.ops.rebuild import rebuild_derived
 from domain.settings import Settings
@@ -47,7 +50,8 @@ async def _backup(settings: Settings, folder: Path) -> dict[str, int]:
             "SELECT name FROM migration ORDER BY id")]
         await asyncio.to_thread(bk.dump_postgres, settings.database_url, folder, pg_bin())
         (folder / bk.REDIS_FILE).write_text(json.dumps(await bk.dump_redis(redis)))
-        bk.write_manifest(folder, migrations, counts)
+        avatars = backup_store.copy_avatars_in(settings, folder)
+        bk.write_manifest(folder, migrations, counts, avatars)
         return counts
     finally:
         await redis.aclose()
@@ -73,7 +77,9 @@ async def _after_restore(settings: Settings, folder: Path) -> dict[str, int]:
     redis = Redis.from_url(settings.redis_url)
     try:
         kept = await bk.load_redis(redis, json.loads((folder / bk.REDIS_FILE).read_text()))
-        return {"redis_keys": kept, **await rebuild_derived(db, redis, settings),
+        avatars = backup_store.copy_avatars_out(settings, folder)
+        return {"redis_keys": kept, "avatar_files": avatars,
+                **await rebuild_derived(db, redis, settings),
                 **await _counts(db)}
     finally:
         await redis.aclose()
@@ -81,14 +87,35 @@ async def _after_restore(settings: Settings, folder: Path) -> dict[str, int]:
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace, engines_for: object) -> int:
-    folder = Path(args.folder)
+    where: str = args.folder
+    if backup_store.is_remote(where):
+        try:
+            asyncio.run(backup_store.check_empty(settings, where))
+        except bk.BackupError as exc:
+            print(f"error: {exc}", flush=True)
+            return 1
+        with tempfile.TemporaryDirectory(prefix="readalong-backup-") as tmp:
+            return _backup_into(settings, Path(tmp), where, engines_for)
+    folder = Path(where)
     if folder.exists() and any(folder.iterdir()):
         print(f"error: {folder} is not empty", flush=True)
         return 1
     folder.mkdir(parents=True, exist_ok=True)
+    return _backup_into(settings, folder, None, engines_for)
+
+
+def _backup_into(settings: Settings, folder: Path, remote: str | None,
+                 engines_for: object) -> int:
     with engines_for(settings) as s:  # type: ignore[operator]
         counts = asyncio.run(_backup(s, folder))
-    print(f"backup written to {folder}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if remote is not None:
+        try:
+            asyncio.run(backup_store.upload(settings, folder, remote))
+        except bk.BackupError as exc:
+            print(f"error: {exc}", flush=True)
+            return 1
+    target = backup_store.describe(settings, remote or str(folder))
+    print(f"backup written to {target}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     print("Redis kept: " + ", ".join(bk.KEPT))
     for prefix, why in bk.SKIPPED.items():
         print(f"Redis skipped {prefix}: {why}")
@@ -96,7 +123,19 @@ def cmd_backup(settings: Settings, args: argparse.Namespace, engines_for: object
 
 
 def cmd_restore(settings: Settings, args: argparse.Namespace, engines_for: object) -> int:
-    folder = Path(args.folder)
+    where: str = args.folder
+    if not backup_store.is_remote(where):
+        return _restore_from(settings, Path(where), engines_for)
+    with tempfile.TemporaryDirectory(prefix="readalong-restore-") as tmp:
+        try:
+            asyncio.run(backup_store.download(settings, where, Path(tmp)))
+        except bk.BackupError as exc:
+            print(f"error: {exc}", flush=True)
+            return 1
+        return _restore_from(settings, Path(tmp), engines_for)
+
+
+def _restore_from(settings: Settings, folder: Path, engines_for: object) -> int:
     try:
         bk.verify(folder)
     except bk.BackupError as exc:
@@ -118,15 +157,16 @@ def cmd_restore(settings: Settings, args: argparse.Namespace, engines_for: objec
     return 0
 
 
-async def _enqueue_import(settings: Settings, path: str) -> int:
+async def _enqueue_import(settings: Settings, path: str, kind: str = "openlibrary") -> int:
     assert settings.database_url and settings.redis_url
     await migrate(settings.database_url)
     db = Database(settings.database_url, pool_size=1)
     await db.connect()
     redis = Redis.from_url(settings.redis_url)
     try:
-        run_id = await start_run(db, path)
-        await enqueue(redis, "import_openlibrary", path, run_id)
+        run_id = await start_run(db, path, kind)
+        await enqueue(redis, "import_catalog_csv" if kind == "csv" else "import_openlibrary",
+                      path, run_id)
         return run_id
     finally:
         await redis.aclose()
@@ -139,18 +179,23 @@ def cmd_import(settings: Settings, args: argparse.Namespace, engines_for: object
         print(f"error: {path} is not a file", flush=True)
         return 1
     with engines_for(settings) as s:  # type: ignore[operator]
-        run_id = asyncio.run(_enqueue_import(s, str(path)))
+        run_id = asyncio.run(_enqueue_import(s, str(path), args.kind))
     print(f"import run {run_id} queued for the worker (progress: import_runs row {run_id})")
     return 0
 
 
 def add_commands(sub: argparse._SubParsersAction, engines_for: object) -> None:  # type: ignore[type-arg]
     backup = sub.add_parser("backup", help="dump PostgreSQL and Redis's non-derived keys")
-    backup.add_argument("folder", help="an empty or new folder")
+    backup.add_argument("folder", help="an empty or new folder, or s3://bucket/prefix "
+                        "(READALONG_S3_ENDPOINT and keys)")
     backup.set_defaults(func=lambda s, a: cmd_backup(s, a, engines_for))
     restore = sub.add_parser("restore", help="restore a backup into an empty installation")
-    restore.add_argument("folder")
+    restore.add_argument("folder", help="a backup folder or s3://bucket/prefix")
     restore.set_defaults(func=lambda s, a: cmd_restore(s, a, engines_for))
     ol = sub.add_parser("import-openlibrary", help="queue an Open Library dump import")
     ol.add_argument("path", help="a dump file (editions, works, authors; uncompressed)")
-    ol.set_defaults(func=lambda s, a: cmd_import(s, a, engines_for))
+    ol.set_defaults(func=lambda s, a: cmd_import(s, a, engines_for), kind="openlibrary")
+    csv = sub.add_parser("import-csv", help="queue a catalog import from a CSV "
+                         "(isbn, title, authors, ...; domain/ops/csv_import.py)")
+    csv.add_argument("path", help="a CSV file with a header row")
+    csv.set_defaults(func=lambda s, a: cmd_import(s, a, engines_for), kind="csv")

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 from domain.db import Database
 from domain.keys import ARQ_QUEUE
-from domain.ops.metrics import ops_metrics
+from domain.ops.metrics import USE_CASE, ops_metrics
 from domain.ops.store import collect_registry, mark_dead
 from server.state import Services
 
@@ -60,6 +60,11 @@ async def sample_redis(redis: Redis) -> None:
     start = time.perf_counter()
     await redis.ping()
     ops_metrics().redis_latency.labels("ping").observe(time.perf_counter() - start)
+
+
+async def note_use_case(request: Request[Any, Any, Any]) -> None:
+    """The request's route template becomes the use-case its queries are timed under."""
+    USE_CASE.set(f"{request.method} {request.scope.get('path_template', 'other')}")
 
 
 class MetricsController(Controller):

@@ -33,6 +33,7 @@ class Provider:
     user: dict[str, Any] = field(default_factory=dict)  # claims of the next sign-in
     nonce_override: str | None = None  # sign a token with this nonce instead
     forge: bool = False  # sign with a key that is not in the JWKS (same kid)
+    sign_with: Any = None  # sign with this key instead (another provider's, say)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def jwks(self) -> dict[str, Any]:
@@ -43,7 +44,8 @@ class Provider:
         now = int(time.time())
         claims = {"iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 300,
                   "nonce": self.nonce_override or grant["nonce"], **grant["user"]}
-        key = rsa.generate_private_key(65537, 2048) if self.forge else self.key
+        key = rsa.generate_private_key(65537, 2048) if self.forge else \
+            (self.sign_with or self.key)
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
 
 

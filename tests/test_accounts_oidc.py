@@ -23,10 +23,23 @@ def idp() -> Iterator[Provider]:
 
 
 @pytest.fixture(scope="module")
-def node(engines: Any, idp: Provider, tmp_path_factory: pytest.TempPathFactory
+def idp2() -> Iterator[Provider]:
+    """A second provider (its own keys and issuer), configured in its own settings block."""
+    with running_provider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def node(engines: Any, idp: Provider, idp2: Provider, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[ServerProcess]:
-    env = engines.env(READALONG_OIDC_ISSUER=idp.issuer, READALONG_OIDC_CLIENT_ID=CLIENT_ID,
-                      READALONG_OIDC_CLIENT_SECRET=CLIENT_SECRET,
+    env = engines.env(READALONG_OIDC_PROVIDERS="keycloak,google",
+                      READALONG_OIDC_KEYCLOAK_ISSUER=idp.issuer,
+                      READALONG_OIDC_KEYCLOAK_CLIENT_ID=CLIENT_ID,
+                      READALONG_OIDC_KEYCLOAK_CLIENT_SECRET=CLIENT_SECRET,
+                      READALONG_OIDC_KEYCLOAK_LABEL="Company Keycloak",
+                      READALONG_OIDC_GOOGLE_ISSUER=idp2.issuer,
+                      READALONG_OIDC_GOOGLE_CLIENT_ID=CLIENT_ID,
+                      READALONG_OIDC_GOOGLE_CLIENT_SECRET=CLIENT_SECRET,
                       READALONG_REGISTER_RATE="100000", READALONG_LOGIN_RATE="100000")
     proc = ServerProcess(env, log_dir=tmp_path_factory.mktemp("oidc-logs")).start()
     try:
@@ -42,13 +55,15 @@ async def api(node: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _browser(api: httpx.AsyncClient, idp: Provider, user: dict[str, Any],
-                   headers: dict[str, str] | None = None) -> dict[str, str]:
+                   headers: dict[str, str] | None = None,
+                   provider: str | None = None) -> dict[str, str]:
     """What a browser does: open the provider's URL, come back with code and state."""
     idp.user = user
+    params = {"provider": provider} if provider else {}
     if headers:
-        r = await api.post("/api/v1/me/oidc/link", headers=headers)
+        r = await api.post("/api/v1/me/oidc/link", headers=headers, params=params)
     else:
-        r = await api.get("/api/v1/auth/oidc/start")
+        r = await api.get("/api/v1/auth/oidc/start", params=params)
     assert r.status_code == 200, r.text
     url = r.json()["authorization_url"]
     query = parse_qs(urlsplit(url).query)
@@ -129,3 +144,45 @@ async def test_matching_email_does_not_take_over_an_account(api: httpx.AsyncClie
                   "email_verified": False}
     r = await _callback(api, await _browser(api, idp, unverified))
     assert r.status_code == 401 and r.json()["code"] == "oidc_email_unverified"
+
+
+async def test_two_providers_each_with_its_own_settings_block(
+        api: httpx.AsyncClient, idp: Provider, idp2: Provider, unique: str) -> None:
+    """Both configured providers are listed; one person signs in with the first, links the
+    second, then reaches the same account through either; the same subject at the other
+    provider is another identity, and unlinking one provider keeps the other working."""
+    listed = (await api.get("/api/v1/auth/oidc/providers")).json()
+    assert [(p["name"], p["label"]) for p in listed] == [("keycloak", "Company Keycloak"),
+                                                         ("google", "Google")]
+    assert [p["issuer"] for p in listed] == [idp.issuer, idp2.issuer]
+    who = {"sub": f"two-{unique}", "email": f"two{unique}@corp.test", "email_verified": True}
+    r = await _callback(api, await _browser(api, idp, who, provider="keycloak"))
+    assert r.status_code == 200 and r.json()["created"] is True, r.text
+    first = r.json()
+    auth = {"Authorization": f"Bearer {first['access_token']}"}
+    # google vouches for the same subject string and email: not proof of the keycloak account
+    r = await _callback(api, await _browser(api, idp2, who, provider="google"))
+    assert r.status_code == 409 and r.json()["code"] == "oidc_link_required"
+    linked = await _callback(api, await _browser(api, idp2, who, headers=auth,
+                                                 provider="google"))
+    assert linked.status_code == 200 and linked.json()["linked"] is True
+    links = await api.get("/api/v1/me/oidc/links", headers=auth)
+    assert links.json() == {"providers": ["keycloak", "google"]}
+    r = await _callback(api, await _browser(api, idp2, who, provider="google"))
+    assert r.status_code == 200 and r.json()["user_id"] == first["user_id"]
+    # a token signed with the keycloak provider's key is no good from the google provider
+    idp2.sign_with = idp.key
+    try:
+        r = await _callback(api, await _browser(api, idp2, who, provider="google"))
+    finally:
+        idp2.sign_with = None
+    assert r.status_code == 401 and r.json()["code"] == "oidc_token_invalid"
+    off = await api.delete("/api/v1/me/oidc/link", headers=auth, params={"provider": "google"})
+    assert off.status_code == 204
+    r = await _callback(api, await _browser(api, idp, who, provider="keycloak"))
+    assert r.status_code == 200 and r.json()["user_id"] == first["user_id"]
+    last = await api.delete("/api/v1/me/oidc/link", headers=auth,
+                            params={"provider": "keycloak"})
+    assert last.status_code == 409 and last.json()["code"] == "last_sign_in_method"
+    unknown = await api.get("/api/v1/auth/oidc/start", params={"provider": "nope"})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "oidc_unknown_provider"

@@ -17,7 +17,7 @@ import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.accounts_helpers import register
+from tests.accounts_helpers import PASSWORD, register
 
 ORIGIN = "http://127.0.0.1:8000"  # the test server's READALONG_PUBLIC_URL default
 RP_ID = "127.0.0.1"
@@ -109,3 +109,51 @@ async def test_passkey_registration_and_passwordless_sign_in(http: httpx.AsyncCl
     assert r.status_code == 401
     junk = await http.post("/api/v1/auth/passkey", json={"credential": {"response": 3}})
     assert junk.status_code == 422
+
+
+async def test_passkey_as_the_second_step_after_a_password(http: httpx.AsyncClient,
+                                                           unique: str) -> None:
+    """With "passkey as second factor" on, the password alone gives only a challenge; the
+    account's own passkey completes the sign-in, another person's passkey or a replay does
+    not; turning it on needs the password and a registered passkey."""
+    bo = await register(http, unique, prefix="p2")
+    mine, other = SoftAuthenticator(), SoftAuthenticator()
+    on = {"password": PASSWORD, "enabled": True}
+    r = await http.put("/api/v1/me/passkeys/second-factor", headers=bo.headers, json=on)
+    assert r.status_code == 409 and r.json()["code"] == "no_passkey"
+    options = (await http.post("/api/v1/me/passkeys/options", headers=bo.headers)).json()
+    r = await http.post("/api/v1/me/passkeys", headers=bo.headers,
+                        json={"credential": mine.create(options)})
+    assert r.status_code == 201, r.text
+    wrong = await http.put("/api/v1/me/passkeys/second-factor", headers=bo.headers,
+                           json={**on, "password": "not the password at all"})
+    assert wrong.status_code == 422
+    r = await http.put("/api/v1/me/passkeys/second-factor", headers=bo.headers, json=on)
+    assert r.status_code == 200 and r.json() == {"enabled": True}
+
+    login = await http.post("/api/v1/auth/login", json={"email": bo.email,
+                                                        "password": PASSWORD})
+    assert login.status_code == 200 and "access_token" not in login.json()
+    step = login.json()
+    assert step["two_factor_required"] is True and step["methods"] == ["passkey"]
+    opts = (await http.post("/api/v1/auth/login/2fa/passkey/options",
+                            json={"challenge": step["challenge"]})).json()
+    assert [c["id"] for c in opts["allowCredentials"]] == [b64(mine.credential_id)]
+    r = await http.post("/api/v1/auth/login/2fa/passkey",
+                        json={"challenge": step["challenge"], "credential": other.get(opts)})
+    assert r.status_code == 401 and r.json()["code"] == "passkey_refused"
+    opts = (await http.post("/api/v1/auth/login/2fa/passkey/options",
+                            json={"challenge": step["challenge"]})).json()
+    assertion = mine.get(opts)
+    r = await http.post("/api/v1/auth/login/2fa/passkey",
+                        json={"challenge": step["challenge"], "credential": assertion})
+    assert r.status_code == 200 and r.json()["user_id"] == bo.id, r.text
+    replay = await http.post("/api/v1/auth/login/2fa/passkey",
+                             json={"challenge": step["challenge"], "credential": assertion})
+    assert replay.status_code == 422 and replay.json()["code"] == "passkey_challenge_invalid"
+    code = await http.post("/api/v1/auth/login/2fa", json={"challenge": step["challenge"],
+                                                           "code": "123456"})
+    assert code.status_code in (401, 409), code.text  # no TOTP on this account
+    events = (await http.get("/api/v1/me/security-events", headers=bo.headers)).json()
+    kinds = [e["kind"] for e in (events["items"] if isinstance(events, dict) else events)]
+    assert "passkey_second_factor_on" in kinds and "second_factor_failed" in kinds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from PIL import Image
 from redis.asyncio import Redis
 
 from domain.db import Database
@@ -21,6 +23,7 @@ from domain.migrate import migrate
 from server.engines import EmbeddedEngines
 from tests.accounts_helpers import register
 from tests.conftest import TEST_PG_OPTIONS
+from tests.storage_s3 import running_s3
 from tests.support import ROOT, ServerProcess, server_env
 from tests.test_sessions_helpers import live_session, make_book
 
@@ -57,6 +60,11 @@ async def make_content(db_url: str, redis_url: str, server: ServerProcess) -> di
         bo = await register(http, "bk", prefix="bo")
         r = await http.post(f"/api/v1/users/{bo.handle}/follow", headers=fan.headers)
         assert r.status_code == 200, r.text
+        buf = io.BytesIO()
+        Image.new("RGB", (90, 90), (1, 2, 3)).save(buf, "PNG")
+        r = await http.put("/api/v1/me/avatar", headers=bo.headers,
+                           files={"file": ("me.png", buf.getvalue(), "image/png")})
+        assert r.status_code == 200, r.text
         book = await make_book(db_url, "The Restored Book")
         s = await live_session(http, bo, book)
         r = await http.post(f"/api/v1/sessions/{s['id']}/messages", headers=bo.headers,
@@ -90,15 +98,22 @@ async def feed_and_revocation(redis_url: str, fan_id: int) -> tuple[list[bytes],
 
 
 def test_backup_destroy_restore_round_trip(tmp_path: Path) -> None:
-    """Everything made before the backup is found again after the data folder is destroyed
-    and a fresh installation is restored, with the home feed rebuilt and revocations kept."""
+    """Everything made before the backup (to a folder and to an S3 bucket) is found again
+    after the data folder is destroyed and a fresh installation is restored from the bucket,
+    with the home feed rebuilt, revocations kept and avatars back."""
+    with running_s3() as s3:
+        _round_trip(tmp_path, s3)
+
+
+def _round_trip(tmp_path: Path, s3: Any) -> None:
+    bucket = s3.new_bucket()
     first = tmp_path / "first"
     engines = EmbeddedEngines(first, pg_options=TEST_PG_OPTIONS)
     db_url, redis_url = engines.start()
     folder = tmp_path / "backup"
     try:
         asyncio.run(migrate(db_url))
-        env = server_env(db_url, redis_url, READALONG_DATA_DIR=str(first))
+        env = server_env(db_url, redis_url, READALONG_DATA_DIR=str(first), **s3.env(bucket))
         server = ServerProcess(env, log_dir=tmp_path).start()
         try:
             made = asyncio.run(make_content(db_url, redis_url, server))
@@ -110,22 +125,32 @@ def test_backup_destroy_restore_round_trip(tmp_path: Path) -> None:
         out = readalong(env, "backup", str(folder))
         assert out.returncode == 0, out.stdout + out.stderr
         assert "Redis skipped ra:rl:" in out.stdout  # says what it skipped and why
+        out = readalong(env, "backup", f"s3://{bucket}/nightly/1")
+        assert out.returncode == 0, out.stdout + out.stderr
     finally:
         engines.stop()
     shutil.rmtree(first)
     assert before["counts"]["notifications"] >= 1 and before["counts"]["session_messages"] >= 1
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"postgres.dump", "redis.json"}
+    avatar_files = {f for f in manifest["files"] if f.startswith("avatars/")}
+    assert set(manifest["files"]) - avatar_files == {"postgres.dump", "redis.json"}
+    assert len(avatar_files) == 2  # the avatar's two sizes, from the data folder
     assert manifest["counts"] == before["counts"]
+    assert set(s3.keys(bucket, "nightly/1/")) == {f"nightly/1/{f}" for f in
+                                                  [*manifest["files"], "manifest.json"]}
 
     second = tmp_path / "second"
     fresh = EmbeddedEngines(second, pg_options=TEST_PG_OPTIONS)
     db2, redis2 = fresh.start()
     try:
-        env2 = server_env(db2, redis2, READALONG_DATA_DIR=str(second))
-        out = readalong(env2, "restore", str(folder))
+        env2 = server_env(db2, redis2, READALONG_DATA_DIR=str(second), **s3.env(bucket))
+        missing = readalong(env2, "restore", f"s3://{bucket}/nightly/none")
+        assert missing.returncode == 1 and "not a finished backup" in missing.stdout
+        out = readalong(env2, "restore", f"s3://{bucket}/nightly/1")
         assert out.returncode == 0, out.stdout + out.stderr
         assert asyncio.run(snapshot(db2)) == before
+        assert sorted(p.name for p in (second / "avatars").rglob("*.png")) == sorted(
+            Path(f).name for f in avatar_files)
         members, ttl = asyncio.run(feed_and_revocation(redis2, made["fan"].id))
         assert str(made["activity"]).encode() in members  # the home feed was rebuilt
         assert 0 < ttl <= 3600 * 1000  # a token revocation survives, with its expiry

@@ -21,7 +21,7 @@ from tests.support import ROOT, ServerProcess
 
 #: every label a readalong_* sample may carry (bounded sets; never a user, room or book id)
 ALLOWED_LABELS = {"function", "command", "component", "channel", "outcome", "kind", "code",
-                  "type", "method", "path", "status_code", "app_name", "le", "pid"}
+                  "type", "method", "path", "status_code", "app_name", "le", "pid", "use_case"}
 NEW_FAMILIES = {"readalong_jobs_enqueued", "readalong_jobs_started", "readalong_jobs_succeeded",
                 "readalong_jobs_failed", "readalong_jobs_retried",
                 "readalong_job_duration_seconds", "readalong_job_queue_depth",
@@ -31,7 +31,8 @@ NEW_FAMILIES = {"readalong_jobs_enqueued", "readalong_jobs_started", "readalong_
                 "readalong_redis_reconnects", "readalong_notifications",
                 "readalong_room_events", "readalong_room_deliveries",
                 "readalong_worker_heartbeat_timestamp_seconds", "readalong_import_lines",
-                "readalong_import_malformed_lines", "readalong_import_books"}
+                "readalong_import_malformed_lines", "readalong_import_books",
+                "readalong_db_query_duration_seconds", "readalong_data_transfers"}
 
 
 def scrape(server: ServerProcess) -> dict[str, list[tuple[str, dict[str, str], float]]]:
@@ -73,6 +74,10 @@ def test_one_scrape_counts_both_processes(two_servers: tuple[ServerProcess, ...]
     assert requests_to(scrape(b), path) == 8
     pools = scrape(a)["readalong_db_pool_max_connections"]
     assert sum(v for _, _, v in pools) >= 2  # both processes' pools, summed over live ones
+    queries = {labels["use_case"]: v for name, labels, v in
+               scrape(b)["readalong_db_query_duration_seconds"] if name.endswith("_count")}
+    listed = [k for k in queries if k.startswith("GET /api/v1/books")]
+    assert listed and queries[listed[0]] >= 8  # the route's queries, timed in both processes
 
 
 def test_worker_writes_to_the_same_store(engines: Engines,
@@ -100,6 +105,8 @@ def test_worker_writes_to_the_same_store(engines: Engines,
     assert started.get("housekeeping", 0) >= 1
     assert any(labels.get("function") == "housekeeping"
                for _, labels, _ in fams["readalong_job_duration_seconds"])
+    assert any(labels.get("use_case") == "housekeeping"  # the job's queries, by its name
+               for _, labels, _ in fams["readalong_db_query_duration_seconds"])
     present = set(fams)
     for family in ("readalong_jobs_succeeded", "readalong_job_queue_depth",
                    "readalong_db_pool_connections", "readalong_redis_command_duration_seconds"):
@@ -122,4 +129,5 @@ def test_new_families_declared_with_bounded_labels() -> None:
         declared[metric._name] = set(metric._labelnames)
     assert set(declared) >= NEW_FAMILIES
     for name, labels in declared.items():
-        assert labels <= {"function", "command", "component", "channel", "outcome", "kind"}, name
+        assert labels <= {"function", "command", "component", "channel", "outcome", "kind",
+                          "use_case"}, name

@@ -18,9 +18,10 @@ PACKAGES = ("server", "realtime", "domain", "jobs")
 STATEMENT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
 # PostgreSQL's answers that mean "the schema does not have what this query names"
 # fragments that select from a CTE their caller puts in front (a name no migration creates)
-# (and the Open Library importer's per-batch staging table, created ON COMMIT DROP before use)
+# (and the catalog importers' per-batch staging tables, created ON COMMIT DROP before use)
 CTE_FRAGMENTS = {("domain/catalog/search.py", 'relation "page" does not exist'),
-                 ("domain/ops/ol_import.py", 'relation "ol_stage" does not exist')}
+                 ("domain/ops/ol_import.py", 'relation "ol_stage" does not exist'),
+                 ("domain/ops/csv_import.py", 'relation "csv_stage" does not exist')}
 SCHEMA_ERRORS = (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError,
                  asyncpg.UndefinedFunctionError, asyncpg.UndefinedObjectError)
 

@@ -24,7 +24,8 @@ REVOCATION_SLACK = 60
 KINDS = ("sign_in", "sign_in_failed", "second_factor_failed", "recovery_code_used",
          "totp_enabled", "totp_disabled", "recovery_codes_regenerated", "password_changed",
          "password_reset", "email_changed", "role_changed", "suspended", "unsuspended",
-         "provider_linked", "provider_unlinked", "passkey_added")
+         "provider_linked", "provider_unlinked", "passkey_added",
+         "passkey_second_factor_on", "passkey_second_factor_off")
 
 
 class Client(msgspec.Struct, frozen=True):

@@ -1,12 +1,13 @@
-"""Profile pictures: only real images, decoded and re-encoded, stored on local disk.
+"""Profile pictures: only real images, decoded and re-encoded, kept in the avatar store.
 
 An upload is refused unless Pillow decodes it as JPEG, PNG, WebP or GIF within the byte and
 pixel limits (the pixel count is checked from the header, before decoding, against
 decompression bombs). The first frame is cropped square and re-encoded as PNG at each size in
 `SIZES`, so nothing of the upload but its pixels is kept: no metadata (EXIF, GPS), no trailing
-bytes (a polyglot's second payload), no animation. Files live under
-`{data_dir}/avatars/<user id>/<key>-<size>.png`, `key` being a hash of the re-encoded image,
-so a URL never changes content and is served as immutable.
+bytes (a polyglot's second payload), no animation. Files are `<user id>/<key>-<size>.png` in
+the avatar store (domain/storage.py: `{data_dir}/avatars/` by default, `s3://<bucket>/avatars/`
+when READALONG_AVATAR_STORE=s3), `key` being a hash of the re-encoded image, so a URL never
+changes content and is served (by this server, whichever the store) as immutable.
 """
 
 from __future__ import annotations
@@ -15,22 +16,21 @@ import asyncio
 import hashlib
 import io
 import re
-import shutil
-from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from domain.db import Database
 from domain.errors import Invalid, NotFound
 from domain.settings import Settings
+from domain.storage import avatar_store
 
 SIZES = (256, 64)
 FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 KEY_RE = re.compile(r"^[0-9a-f]{16}$")
 
 
-def _folder(settings: Settings, user_id: int) -> Path:
-    return settings.data_path / "avatars" / str(user_id)
+def _name(user_id: int, key: str, size: int) -> str:
+    return f"{user_id}/{key}-{size}.png"
 
 
 def _reencode(data: bytes, max_pixels: int) -> dict[int, bytes]:
@@ -68,29 +68,23 @@ async def upload(db: Database, settings: Settings, user_id: int, data: bytes) ->
                       code="avatar_too_large", field="file")
     images = await asyncio.to_thread(_reencode, data, settings.avatar_max_pixels)
     key = hashlib.sha256(images[SIZES[0]]).hexdigest()[:16]
-    folder = _folder(settings, user_id)
-
-    def write() -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        for size, content in images.items():
-            tmp = folder / f".{key}-{size}.tmp"
-            tmp.write_bytes(content)
-            tmp.replace(folder / f"{key}-{size}.png")
-
-    await asyncio.to_thread(write)
+    store = avatar_store(settings)
+    for size, content in images.items():
+        await store.put(_name(user_id, key, size), content, "image/png")
     url = f"{settings.public_url.rstrip('/')}/api/v1/avatars/{user_id}/{key}/{SIZES[0]}.png"
     old = await db.pool.fetchval(
         "WITH prev AS (SELECT avatar_key FROM users WHERE id = $1) "
         "UPDATE users SET avatar_key = $2, avatar_url = $3, updated_at = now() WHERE id = $1 "
         "RETURNING (SELECT avatar_key FROM prev)", user_id, key, url)
     if old and old != key:
-        await asyncio.to_thread(_remove, folder, str(old))
+        await _remove(settings, user_id, str(old))
     return url
 
 
-def _remove(folder: Path, key: str) -> None:
+async def _remove(settings: Settings, user_id: int, key: str) -> None:
+    store = avatar_store(settings)
     for size in SIZES:
-        (folder / f"{key}-{size}.png").unlink(missing_ok=True)
+        await store.delete(_name(user_id, key, size))
 
 
 async def remove(db: Database, settings: Settings, user_id: int) -> None:
@@ -99,17 +93,21 @@ async def remove(db: Database, settings: Settings, user_id: int) -> None:
         "UPDATE users SET avatar_key = NULL, avatar_url = NULL, updated_at = now() "
         "WHERE id = $1 RETURNING (SELECT avatar_key FROM prev)", user_id)
     if old:
-        await asyncio.to_thread(_remove, _folder(settings, user_id), str(old))
+        await _remove(settings, user_id, str(old))
 
 
-def file_for(settings: Settings, user_id: int, key: str, size: int) -> Path:
-    """The stored file of one avatar size; 404 for anything unknown (no path tricks)."""
-    path = _folder(settings, user_id) / f"{key}-{size}.png"
-    if not KEY_RE.match(key) or size not in SIZES or not path.is_file():
+async def image(settings: Settings, user_id: int, key: str, size: int) -> bytes:
+    """The stored PNG of one avatar size; 404 for anything unknown (no path tricks)."""
+    if not KEY_RE.match(key) or size not in SIZES or user_id <= 0:
         raise NotFound("no such avatar", code="avatar_not_found")
-    return path
+    data = await avatar_store(settings).get(_name(user_id, key, size))
+    if data is None:
+        raise NotFound("no such avatar", code="avatar_not_found")
+    return data
 
 
-def drop_all(settings: Settings, user_id: int) -> None:
+async def drop_all(settings: Settings, user_id: int) -> None:
     """Delete every stored avatar file of a user (account deletion)."""
-    shutil.rmtree(_folder(settings, user_id), ignore_errors=True)
+    store = avatar_store(settings)
+    for name in await store.list(f"{user_id}/"):
+        await store.delete(name)

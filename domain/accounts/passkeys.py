@@ -23,10 +23,10 @@ from webauthn.helpers.exceptions import (
     InvalidRegistrationResponse,
     WebAuthnException,
 )
-from webauthn.helpers.structs import UserVerificationRequirement
+from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
 
 from domain.db import Database
-from domain.errors import Invalid, Unauthorized
+from domain.errors import Conflict, Invalid, Unauthorized
 from domain.keys import WEBAUTHN_CHALLENGE
 from domain.settings import Settings
 
@@ -124,30 +124,77 @@ async def authentication_options(redis: Redis, settings: Settings) -> dict[str, 
     return result
 
 
-async def authenticate(redis: Redis, settings: Settings, db: Database,
-                       credential: dict[str, Any]) -> tuple[int, str]:
-    """Verify an assertion; (user id, role) of the passkey's owner."""
-    refused = Unauthorized("the passkey was not accepted", code="passkey_refused")
-    challenge, _ = await _recall(redis, credential, "authenticate")
-    try:
-        credential_id = _unb64(str(credential["rawId"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise refused from exc
-    row = await db.pool.fetchrow(
-        "SELECT p.id, p.user_id, p.public_key, p.sign_count, u.role FROM user_passkeys p "
-        "JOIN users u ON u.id = p.user_id WHERE p.credential_id = $1", credential_id)
-    if row is None:
-        raise refused
+async def _verified(settings: Settings, db: Database, row: Any, credential: dict[str, Any],
+                    challenge: bytes, require_uv: bool) -> None:
+    """Check an assertion against a stored passkey row and move its sign counter."""
     try:
         verified = webauthn.verify_authentication_response(
             credential=credential, expected_challenge=challenge,
             expected_rp_id=rp_id(settings), expected_origin=origin(settings),
             credential_public_key=bytes(row["public_key"]),
             credential_current_sign_count=int(row["sign_count"]),
-            require_user_verification=True)
+            require_user_verification=require_uv)
     except (InvalidAuthenticationResponse, WebAuthnException, KeyError, TypeError,
             ValueError, AttributeError) as exc:
-        raise refused from exc
+        raise Unauthorized("the passkey was not accepted", code="passkey_refused") from exc
     await db.pool.execute("UPDATE user_passkeys SET sign_count = $2, last_used_at = now() "
                           "WHERE id = $1", row["id"], verified.new_sign_count)
+
+
+def _credential_id(credential: dict[str, Any]) -> bytes:
+    try:
+        return _unb64(str(credential["rawId"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Unauthorized("the passkey was not accepted", code="passkey_refused") from exc
+
+
+async def authenticate(redis: Redis, settings: Settings, db: Database,
+                       credential: dict[str, Any]) -> tuple[int, str]:
+    """Verify an assertion; (user id, role) of the passkey's owner."""
+    challenge, _ = await _recall(redis, credential, "authenticate")
+    row = await db.pool.fetchrow(
+        "SELECT p.id, p.user_id, p.public_key, p.sign_count, u.role FROM user_passkeys p "
+        "JOIN users u ON u.id = p.user_id WHERE p.credential_id = $1",
+        _credential_id(credential))
+    if row is None:
+        raise Unauthorized("the passkey was not accepted", code="passkey_refused")
+    await _verified(settings, db, row, credential, challenge, require_uv=True)
     return int(row["user_id"]), str(row["role"])
+
+
+async def second_factor_options(redis: Redis, settings: Settings, db: Database,
+                                user_id: int) -> dict[str, Any]:
+    """Request options naming the account's own passkeys (the second step of a sign-in)."""
+    ids = [bytes(r["credential_id"]) for r in await db.pool.fetch(
+        "SELECT credential_id FROM user_passkeys WHERE user_id = $1", user_id)]
+    options = webauthn.generate_authentication_options(
+        rp_id=rp_id(settings), user_verification=UserVerificationRequirement.PREFERRED,
+        allow_credentials=[PublicKeyCredentialDescriptor(id=i) for i in ids])
+    await _remember(redis, options.challenge, "second", user_id)
+    result: dict[str, Any] = json.loads(webauthn.options_to_json(options))
+    return result
+
+
+async def verify_second_factor(redis: Redis, settings: Settings, db: Database, user_id: int,
+                               credential: dict[str, Any]) -> None:
+    """An assertion by one of `user_id`'s passkeys, for a challenge issued to that account
+    (user verification not required: the password was the first factor)."""
+    challenge, issued_for = await _recall(redis, credential, "second")
+    if issued_for != user_id:
+        raise Invalid("this passkey challenge is for another sign-in",
+                      code="passkey_challenge_invalid", field="credential")
+    row = await db.pool.fetchrow(
+        "SELECT id, public_key, sign_count FROM user_passkeys "
+        "WHERE credential_id = $1 AND user_id = $2", _credential_id(credential), user_id)
+    if row is None:
+        raise Unauthorized("the passkey was not accepted", code="passkey_refused")
+    await _verified(settings, db, row, credential, challenge, require_uv=False)
+
+
+async def set_second_factor(db: Database, user_id: int, enabled: bool) -> None:
+    """Turn "a passkey as the second step" on (needs a registered passkey) or off."""
+    if enabled and not await db.pool.fetchval(
+            "SELECT 1 FROM user_passkeys WHERE user_id = $1 LIMIT 1", user_id):
+        raise Conflict("register a passkey first", code="no_passkey")
+    await db.pool.execute("UPDATE users SET passkey_second_factor = $2 WHERE id = $1",
+                          user_id, enabled)

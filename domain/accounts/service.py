@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 from redis.asyncio import Redis
 
-from domain.accounts import audit, revocation, totp, twostep
+from domain.accounts import audit, revocation, twostep
 from domain.accounts import refresh as refresh_tokens
 from domain.accounts.passwords import passwords_for
 from domain.accounts.rules import (
@@ -135,8 +135,8 @@ async def login(db: Database, settings: Settings, *, email: str, password: str,
     if passwords.needs_rehash(row["password_hash"]):
         await db.pool.execute("UPDATE users SET password_hash = $2 WHERE id = $1", row["id"],
                               await passwords.hash(password))
-    if await totp.enabled(db, int(row["id"])):
-        return twostep.challenge_for(settings, int(row["id"]))
+    if kinds := await twostep.methods(db, int(row["id"])):
+        return twostep.challenge_for(settings, int(row["id"]), kinds)
     async with db.pool.acquire() as conn:
         return await issue_session(conn, settings, int(row["id"]), str(row["role"]))
 
@@ -146,6 +146,16 @@ async def login_second_step(db: Database, redis: Redis, settings: Settings, *,
                             client: audit.Client | None = None) -> AuthSession:
     """The code step of a two-factor sign-in: a new refresh family when the code is good."""
     user_id, role = await twostep.second_step(db, redis, settings, challenge, code, client)
+    async with db.pool.acquire() as conn:
+        return await issue_session(conn, settings, user_id, role)
+
+
+async def login_passkey_step(db: Database, redis: Redis, settings: Settings, *,
+                             challenge: str, credential: dict[str, object],
+                             client: audit.Client | None = None) -> AuthSession:
+    """The passkey step of a two-factor sign-in: a new refresh family when it verifies."""
+    user_id, role = await twostep.passkey_step(db, redis, settings, challenge, credential,
+                                               client)
     async with db.pool.acquire() as conn:
         return await issue_session(conn, settings, user_id, role)
 

@@ -55,7 +55,7 @@ def _code_hash(settings: Settings, code: str) -> str:
     return hmac.new(settings.secret_key.encode(), normal.encode(), hashlib.sha256).hexdigest()
 
 
-async def _check_password(db: Database, settings: Settings, user_id: int,
+async def confirm_password(db: Database, settings: Settings, user_id: int,
                           password: str) -> str:
     row = await db.pool.fetchrow("SELECT email, password_hash FROM users WHERE id = $1", user_id)
     if row is None:
@@ -73,7 +73,7 @@ async def enabled(db: Database, user_id: int) -> bool:
 
 async def enrol(db: Database, settings: Settings, user_id: int, password: str) -> Enrolment:
     """Step-up with the password; a new (unconfirmed) secret replaces an unconfirmed one."""
-    email = await _check_password(db, settings, user_id, password)
+    email = await confirm_password(db, settings, user_id, password)
     if await enabled(db, user_id):
         raise Conflict("two-factor sign-in is already on", code="totp_enabled")
     secret = pyotp.random_base32()
@@ -152,7 +152,7 @@ async def confirm(db: Database, settings: Settings, user_id: int, code: str) -> 
 async def disable(db: Database, settings: Settings, user_id: int, password: str,
                   code: str) -> None:
     """Step-up (password and a code) turns 2FA off and drops the recovery codes."""
-    await _check_password(db, settings, user_id, password)
+    await confirm_password(db, settings, user_id, password)
     if not await enabled(db, user_id):
         raise Conflict("two-factor sign-in is off", code="totp_disabled")
     await check_code(db, settings, user_id, code)
@@ -163,7 +163,7 @@ async def disable(db: Database, settings: Settings, user_id: int, password: str,
 async def regenerate(db: Database, settings: Settings, user_id: int, password: str,
                      code: str) -> RecoveryCodes:
     """Step-up (password and a code): a new set of recovery codes; the old set dies."""
-    await _check_password(db, settings, user_id, password)
+    await confirm_password(db, settings, user_id, password)
     if not await enabled(db, user_id):
         raise Conflict("two-factor sign-in is off", code="totp_disabled")
     await check_code(db, settings, user_id, code)

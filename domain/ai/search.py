@@ -39,6 +39,7 @@ from domain.catalog.search_ranked import FACET_LIMIT, candidates_sql, rank_expr
 from domain.db import Database
 from domain.errors import NotFound
 from domain.keys import CATALOG_CACHE
+from domain.ops import covers
 
 RRF_K = 60
 MODES = ("keyword", "semantic", "hybrid")
@@ -118,7 +119,8 @@ async def summaries(conn: Any, ranked: list[tuple[int, float]]) -> list[BookSumm
     return [BookSummary(
         id=r["id"], title=r["title"], subtitle=r["subtitle"], authors=list(r["authors"]),
         subjects=list(r["subjects"]), language=r["language"], isbn13=r["isbn13"],
-        published_year=r["published_year"], cover_url=r["cover_url"], version=r["version"],
+        published_year=r["published_year"], cover_url=covers.shown(r["id"], r["cover_url"]),
+        version=r["version"],
         rank=round(score, 6)) for book_id, score in ranked if (r := rows.get(book_id))]
 
 

@@ -22,6 +22,7 @@ from domain.catalog.search_ranked import (
 )
 from domain.db import Database
 from domain.errors import Invalid
+from domain.ops import covers
 
 MAX_TERMS = 12
 MAX_TERM_LENGTH = 64
@@ -227,7 +228,8 @@ def _page(rows: list[Any], limit: int, mode: str, fp: str) -> cache.CachedPage:
     items = [BookSummary(
         id=r["id"], title=r["title"], subtitle=r["subtitle"], authors=list(r["authors"]),
         subjects=list(r["subjects"]), language=r["language"], isbn13=r["isbn13"],
-        published_year=r["published_year"], cover_url=r["cover_url"], version=r["version"],
+        published_year=r["published_year"], cover_url=covers.shown(r["id"], r["cover_url"]),
+        version=r["version"],
         rank=float(r["rank"]) if r["rank"] is not None else None) for r in rows]
     next_cursor = None
     if more and rows:

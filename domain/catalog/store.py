@@ -21,6 +21,7 @@ from domain.catalog.rules import (
 from domain.catalog.schemas import AuthorRef, Book, BookCreate, BookUpdate, Chapter
 from domain.db import Database
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from domain.ops import covers
 
 
 class VersionRequired(DomainError):
@@ -85,7 +86,7 @@ def _book(row: Any) -> Book:
         subjects=list(row["subjects"]), language=row["language"], isbn13=row["isbn13"],
         isbn10=row["isbn10"], page_count=row["page_count"], publisher=row["publisher"],
         published=row["published"], published_year=row["published_year"],
-        description=row["description"], cover_url=row["cover_url"],
+        description=row["description"], cover_url=covers.shown(row["id"], row["cover_url"]),
         toc=[Chapter(index=i, title=t, start=s)
              for i, (t, s) in enumerate(zip(row["toc_titles"], row["toc_starts"], strict=True))],
         version=row["version"], created_at=row["created_at"], updated_at=row["updated_at"],

@@ -130,12 +130,13 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(folder: Path, migrations: list[str], counts: dict[str, int]) -> Path:
-    files = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
-             for p in sorted(folder.iterdir()) if p.name != MANIFEST}
+def write_manifest(folder: Path, migrations: list[str], counts: dict[str, int],
+                   avatars: str = "") -> Path:
+    files = {str(p.relative_to(folder)): {"sha256": sha256(p), "bytes": p.stat().st_size}
+             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
     manifest = {"format": FORMAT, "created_at": dt.datetime.now(dt.UTC).isoformat(),
                 "migrations": migrations, "files": files, "counts": counts,
-                "redis": {"kept": list(KEPT), "skipped": SKIPPED}}
+                "redis": {"kept": list(KEPT), "skipped": SKIPPED}, "avatars": avatars}
     path = folder / MANIFEST
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return path

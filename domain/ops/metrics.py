@@ -10,6 +10,7 @@ processes (`livesum`: summed over live processes, `mostrecent`: the last value s
 from __future__ import annotations
 
 import functools
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -22,6 +23,12 @@ NOTIFY_OUTCOMES = frozenset({"delivered", "already delivered", "gone", "suppress
                              "skipped", "digest", "deferred", "nothing to send", "failed"})
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
 FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+#: the use-case a query runs for: the REST route ("GET /api/v1/books/{book_id:int}"), the job
+#: function, else "other" (set by server/app.py per request and jobs/ops.py per job run)
+USE_CASE: ContextVar[str] = ContextVar("readalong_use_case", default="other")
+#: the interop jobs whose runs count as data transfers (export / import progress)
+TRANSFER_JOBS = {"build_export": "export", "run_import": "import"}
 
 
 def _make(cls: type[M], name: str, doc: str, **kw: Any) -> M:
@@ -83,6 +90,12 @@ class OpsMetrics:
                                       "dump lines skipped as malformed", labelnames=["kind"])
         self.import_books = _make(Counter, "readalong_import_books_total",
                                   "books written by imports", labelnames=["kind"])
+        self.query_duration = _make(Histogram, "readalong_db_query_duration_seconds",
+                                    "PostgreSQL query time by use-case (REST route or job)",
+                                    labelnames=["use_case"], buckets=QUERY_BUCKETS)
+        self.transfers = _make(Counter, "readalong_data_transfers_total",
+                               "account data exports and imports finished, by outcome",
+                               labelnames=["kind", "outcome"])
         self.room_events = _make(Counter, "readalong_room_events_total",
                                  "room events received by this node", labelnames=["kind"])
         self.room_deliveries = _make(Counter, "readalong_room_deliveries_total",
@@ -120,3 +133,15 @@ def record_notification(function: str, outcome: object) -> None:
         return
     label = outcome if isinstance(outcome, str) and outcome in NOTIFY_OUTCOMES else "other"
     ops_metrics().notifications.labels(channel, label).inc()
+
+
+def record_query(record: Any) -> None:
+    """asyncpg query logger (domain/db.py): one query's time under the current use-case."""
+    ops_metrics().query_duration.labels(USE_CASE.get()).observe(record.elapsed)
+
+
+def record_transfer(function: str, outcome: str) -> None:
+    """An export or import job finished (`ok`, `failed`); other functions are ignored."""
+    kind = TRANSFER_JOBS.get(function)
+    if kind is not None:
+        ops_metrics().transfers.labels(kind, outcome).inc()

@@ -152,9 +152,9 @@ class Run:
             json.dumps(self.problems), status)
 
 
-async def start_run(db: Database, path: str) -> int:
+async def start_run(db: Database, path: str, kind: str = KIND) -> int:
     return int(await db.pool.fetchval(
-        "INSERT INTO import_runs (kind, path) VALUES ('openlibrary', $1) RETURNING id", path))
+        "INSERT INTO import_runs (kind, path) VALUES ($2, $1) RETURNING id", path, kind))
 
 
 async def _flush(db: Database, run: Run, batch: list[Any]) -> None:
@@ -166,10 +166,15 @@ async def _flush(db: Database, run: Run, batch: list[Any]) -> None:
         if ids:
             await conn.execute(REFRESH_SEARCH, sorted(set(ids)))
         await run.save(conn)
-    m = ops_metrics()  # progress as metrics too, after the batch committed
-    m.import_lines.labels(KIND).inc(run.lines - run.counted[0])
-    m.import_malformed.labels(KIND).inc(run.malformed - run.counted[1])
-    m.import_books.labels(KIND).inc(run.books - run.counted[2])
+    count_progress(run, KIND)
+
+
+def count_progress(run: Run, kind: str) -> None:
+    """Progress as metrics too, after a batch committed."""
+    m = ops_metrics()
+    m.import_lines.labels(kind).inc(run.lines - run.counted[0])
+    m.import_malformed.labels(kind).inc(run.malformed - run.counted[1])
+    m.import_books.labels(kind).inc(run.books - run.counted[2])
     run.counted = (run.lines, run.malformed, run.books)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from domain.ops import covers
 from domain.reading.schemas import (
     BookBrief,
     LogEntry,
@@ -37,7 +38,8 @@ def state_from(row: Any) -> StateOut:
     return StateOut(
         id=row["id"],
         book=BookBrief(id=row["book_id"], title=row["title"], authors=list(row["authors"]),
-                       cover_url=row["cover_url"], page_count=row["page_count"]),
+                       cover_url=covers.shown(row["book_id"], row["cover_url"]),
+                       page_count=row["page_count"]),
         status=row["status"], shelves=list(row["shelves"]), format=row["format"],
         owned=row["owned"], private=row["private"], total_pages=row["total_pages"],
         furthest=row["furthest"], furthest_locator=row["furthest_locator"],

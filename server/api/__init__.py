@@ -22,6 +22,7 @@ def route_handlers() -> list[Any]:
         clubs,
         clubs_discussion,
         clubs_events,
+        covers,
         exports,
         feed,
         imports,
@@ -39,7 +40,7 @@ def route_handlers() -> list[Any]:
     handlers += accounts_admin.CONTROLLERS + accounts_avatars.CONTROLLERS
     handlers += accounts_security.CONTROLLERS + accounts_passkeys.CONTROLLERS
     handlers += profiles.CONTROLLERS
-    handlers += catalog.CONTROLLERS
+    handlers += catalog.CONTROLLERS + covers.CONTROLLERS
     handlers += sessions.CONTROLLERS
     handlers += reading.CONTROLLERS
     handlers += recommendations.CONTROLLERS + catchup.CONTROLLERS

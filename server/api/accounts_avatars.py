@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import msgspec
@@ -60,8 +59,8 @@ class AvatarFilesController(Controller):
         if ext != "png" or not stem.isdigit() or len(stem) > 4:
             raise NotFound("no such avatar", code="avatar_not_found")
         size = int(stem)
-        path = avatars.file_for(settings, user_id, key, size)
-        return Response(await asyncio.to_thread(path.read_bytes), media_type="image/png", headers={
+        data = await avatars.image(settings, user_id, key, size)
+        return Response(data, media_type="image/png", headers={
             "Cache-Control": f"public, max-age={ONE_YEAR}, immutable",
             "ETag": f'"{key}-{size}"', "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'"})

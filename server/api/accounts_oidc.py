@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.openapi import ResponseSpec
+from litestar.params import Parameter
 from redis.asyncio import Redis
 
 from domain.accounts import audit, federated, limits, oidc, twostep
@@ -19,7 +20,8 @@ from server.problems import PROBLEM_JSON
 
 PROVIDER_ERRORS = {
     404: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, generate_examples=False,
-                      description="No identity provider is configured (`oidc_not_configured`)"),
+                      description="No identity provider is configured (`oidc_not_configured`) "
+                                  "or none has this name (`oidc_unknown_provider`)"),
     502: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, generate_examples=False,
                       description="The identity provider did not answer "
                                   "(`oidc_provider_unavailable`)"),
@@ -38,14 +40,28 @@ class OidcTokensOut(TokensOut):
     linked: bool = False
 
 
+ProviderName = Annotated[str | None, Parameter(
+    query="provider", required=False, max_length=40,
+    description="The provider's name (GET /api/v1/auth/oidc/providers); default the first")]
+
+
+class LinkedOut(msgspec.Struct):
+    providers: list[str]
+
+
 class OidcController(Controller):
     path = "/api/v1/auth/oidc"
     tags = ["accounts"]
 
-    @get("/start", summary="Start signing in with the identity provider (its URL to open)",
+    @get("/providers", summary="The identity providers one can sign in with (may be none)")
+    async def providers(self, settings: Settings) -> list[oidc.ProviderOut]:
+        return oidc.listed(settings)
+
+    @get("/start", summary="Start signing in with an identity provider (its URL to open)",
          responses=PROVIDER_ERRORS)
-    async def start(self, redis: Redis, settings: Settings) -> oidc.Started:
-        return await oidc.start(redis, settings)
+    async def start(self, redis: Redis, settings: Settings,
+                    provider: ProviderName = None) -> oidc.Started:
+        return await oidc.start(redis, settings, provider)
 
     @post("/callback", status_code=200, responses=PROVIDER_ERRORS,
           summary="Finish the provider sign-in with the code and state it sent back")
@@ -58,7 +74,7 @@ class OidcController(Controller):
             return session
         if outcome.linked:
             await audit.record(db, outcome.user_id, "provider_linked", client_of(request),
-                               issuer=settings.oidc_issuer)
+                               issuer=outcome.issuer)
         await audit.signed_in(db, session.user_id, session.family, client_of(request),
                               "provider")
         pair = tokens_out(session, settings)
@@ -70,17 +86,22 @@ class OidcLinkController(Controller):
     path = "/api/v1/me/oidc"
     tags = ["accounts"]
 
-    @post("/link", status_code=200, responses=PROVIDER_ERRORS,
-          summary="Start linking the identity provider to the signed-in account")
-    async def link(self, redis: Redis, settings: Settings, user: Principal) -> oidc.Started:
-        return await federated.start_link(redis, settings, user)
+    @get("/links", summary="The identity providers linked to the signed-in account")
+    async def links(self, db: Database, settings: Settings, user: Principal) -> LinkedOut:
+        return LinkedOut(providers=await federated.linked(db, settings, user.user_id))
 
-    @delete("/link", summary="Unlink the identity provider (another way to sign in must remain)")
+    @post("/link", status_code=200, responses=PROVIDER_ERRORS,
+          summary="Start linking an identity provider to the signed-in account")
+    async def link(self, redis: Redis, settings: Settings, user: Principal,
+                   provider: ProviderName = None) -> oidc.Started:
+        return await federated.start_link(redis, settings, user, provider)
+
+    @delete("/link", summary="Unlink an identity provider (another way to sign in must remain)")
     async def unlink(self, request: Request[Any, Any, Any], db: Database, settings: Settings,
-                     user: Principal) -> None:
-        await federated.unlink(db, settings, user)
+                     user: Principal, provider: ProviderName = None) -> None:
+        issuer = await federated.unlink(db, settings, user, provider)
         await audit.record(db, user.user_id, "provider_unlinked", client_of(request),
-                           issuer=settings.oidc_issuer)
+                           issuer=issuer)
 
 
 CONTROLLERS = [OidcController, OidcLinkController]

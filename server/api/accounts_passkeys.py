@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, post
+from litestar import Controller, Request, post, put
 from redis.asyncio import Redis
 
-from domain.accounts import audit, limits, passkeys, service
+from domain.accounts import audit, limits, passkeys, service, totp, twostep
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.settings import Settings
@@ -18,6 +18,24 @@ from server.api.accounts import TokensOut, client_address, client_of, tokens_out
 class CredentialIn(msgspec.Struct, forbid_unknown_fields=True):
     """The browser's `PublicKeyCredential`, as JSON (`toJSON()`)."""
 
+    credential: dict[str, Any]
+
+
+class SecondFactorIn(msgspec.Struct, forbid_unknown_fields=True):
+    password: str
+    enabled: bool
+
+
+class SecondFactorOut(msgspec.Struct):
+    enabled: bool
+
+
+class ChallengeIn(msgspec.Struct, forbid_unknown_fields=True):
+    challenge: str
+
+
+class PasskeyStepIn(msgspec.Struct, forbid_unknown_fields=True):
+    challenge: str
     credential: dict[str, Any]
 
 
@@ -36,6 +54,17 @@ class MyPasskeysController(Controller):
         key = await passkeys.register(redis, settings, db, user.user_id, data.credential)
         await audit.record(db, user.user_id, "passkey_added", client_of(request))
         return key
+
+    @put("/second-factor", status_code=200,
+         summary="Use a passkey as the second sign-in step, or stop (password required)")
+    async def second_factor(self, request: Request[Any, Any, Any], data: SecondFactorIn,
+                            db: Database, settings: Settings,
+                            user: Principal) -> SecondFactorOut:
+        await totp.confirm_password(db, settings, user.user_id, data.password)
+        await passkeys.set_second_factor(db, user.user_id, data.enabled)
+        await audit.record(db, user.user_id, "passkey_second_factor_on" if data.enabled
+                           else "passkey_second_factor_off", client_of(request))
+        return SecondFactorOut(enabled=data.enabled)
 
 
 class PasskeySignInController(Controller):
@@ -57,4 +86,26 @@ class PasskeySignInController(Controller):
         return tokens_out(session, settings)
 
 
-CONTROLLERS = [MyPasskeysController, PasskeySignInController]
+class PasskeySecondStepController(Controller):
+    path = "/api/v1/auth/login/2fa/passkey"
+    tags = ["accounts"]
+
+    @post("/options", status_code=200,
+          summary="Second sign-in step with a passkey: request options for the challenge")
+    async def options(self, data: ChallengeIn, db: Database, redis: Redis,
+                      settings: Settings) -> dict[str, Any]:
+        return await twostep.passkey_options(db, redis, settings, data.challenge)
+
+    @post("", status_code=200,
+          summary="Second sign-in step with a passkey: the challenge and the assertion")
+    async def second_step(self, request: Request[Any, Any, Any], data: PasskeyStepIn,
+                          db: Database, redis: Redis, settings: Settings) -> TokensOut:
+        client = client_of(request)
+        session = await service.login_passkey_step(db, redis, settings,
+                                                   challenge=data.challenge,
+                                                   credential=data.credential, client=client)
+        await audit.signed_in(db, session.user_id, session.family, client, "password+passkey")
+        return tokens_out(session, settings)
+
+
+CONTROLLERS = [MyPasskeysController, PasskeySignInController, PasskeySecondStepController]
