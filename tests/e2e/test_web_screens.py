@@ -78,3 +78,68 @@ async def test_shelves_progress_goal_streak_and_stats(servers: list[ServerProces
     await dark(ana, "31-reading", found)
     await ana.context.close()
     assert not found, found
+
+
+async def test_reviews_shielded_liked_commented_and_reported(
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any]) -> None:
+    """A finished reader's spoiler review is shielded for a reader at the start (who can still
+    like, comment on and report it) and opens for him once he has read the book."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    ben = await person(browser, servers[1], "Ben", t, phone=True)
+    found: list[dict[str, Any]] = []
+    for p in (ana, ben):
+        await register(p)
+    secret = f"The keeper wrote the letter herself {t}"
+    await ana.page.goto(f"/app/#/book/{book['id']}")
+    await ana.page.get_by_label("My shelf").select_option("read")
+    await expect(ana.page.get_by_text("Saved: Read")).to_be_visible()
+    await ana.page.reload()
+    form = ana.page.get_by_role("form", name="My review")
+    await form.get_by_label("Rating").select_option("4.5")
+    await form.get_by_label("Your review").fill(secret)
+    await form.get_by_label("The whole review is a spoiler").check()
+    await form.get_by_role("button", name="Post review").click()
+    mine = ana.page.locator("#reviews li", has_text=secret)
+    await expect(mine).to_be_visible()
+
+    page = ben.page
+    await page.goto(f"/app/#/book/{book['id']}")
+    await page.get_by_text("Write a review").click()
+    await page.get_by_role("form", name="My review").get_by_label("Your review").fill("Loved it")
+    await page.get_by_role("button", name="Post review").click()
+    await expect(page.get_by_role("form", name="My review").locator(".form-error")).to_contain_text(
+        "set its status first")
+    await page.get_by_label("My shelf").select_option("reading")
+    await expect(page.get_by_text("Saved: Reading")).to_be_visible()
+    review = page.locator("#reviews li.review", has=page.get_by_role("link", name="Ana"))
+    await expect(review.locator('[data-shielded="true"]')).to_be_visible()
+    assert secret not in await page.locator("#reviews").inner_text()
+    await review.get_by_role("button", name="Like Ana's review").click()
+    await expect(review.get_by_role("button", name="Like Ana's review")).to_have_attribute(
+        "aria-pressed", "true")
+    await review.get_by_text("Comments (0)").click()
+    await review.get_by_label("Comment on Ana's review").fill("No spoilers please!")
+    await review.get_by_role("button", name="Comment", exact=True).click()
+    await expect(review).to_contain_text("No spoilers please!")
+    await expect(review.get_by_text("Comments (1)")).to_be_visible()
+    await review.get_by_text("Report", exact=True).click()
+    await review.get_by_label("Why?").select_option("spoiler")
+    await review.get_by_role("button", name="Send report").click()
+    await expect(review.get_by_text("the moderators will look at it")).to_be_visible()
+    await assert_accessible(ben, "32-review-shielded-phone", found)
+
+    await page.get_by_label("My shelf").select_option("read")
+    await expect(page.get_by_text("Saved: Read")).to_be_visible()
+    await page.reload()
+    await review.get_by_text("Spoiler: show the review").click()
+    await expect(review).to_contain_text(secret)
+    await assert_accessible(ben, "33-review-unlocked-phone", found)
+    await ana.page.reload()
+    await expect(mine.get_by_role("button", name="Like Ana's review")).to_contain_text("1")
+    await expect(ana.page.locator(".hist")).to_be_visible()
+    await assert_accessible(ana, "34-book-reviews", found)
+    await dark(ana, "34-book-reviews", found)
+    for p in (ana, ben):
+        await p.context.close()
+    assert not found, found
