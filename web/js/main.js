@@ -108,7 +108,6 @@ async function onSignedIn() {
 function renderChrome() {
   const me = app.me;
   $("#chrome").hidden = !me;
-  $("#menu").hidden = !me;
   $("#conn").hidden = !me;
   if (!me) return;
   mount($("#me-link"), me.display_name);
@@ -140,11 +139,6 @@ async function boot() {
     applyTheme(dark ? "light" : "dark");
   });
   $("#signout").addEventListener("click", signOut);
-  // phones: the main navigation folds behind a Menu button, and folds again after a choice
-  const menu = $("#menu");
-  const fold = (/** @type {boolean} */ open) => { menu.setAttribute("aria-expanded", String(open)); $("#chrome").classList.toggle("open", open); };
-  menu.addEventListener("click", () => fold(menu.getAttribute("aria-expanded") !== "true"));
-  $("#nav").addEventListener("click", (e) => { if (/** @type {HTMLElement} */ (e.target).closest("a, button")) fold(false); });
   tokens.onSignedOut = () => { if (app.me) { app.me = null; app.rt?.stop(); renderChrome(); route(); announce("Your session ended. Please sign in again.", "error"); } };
   window.addEventListener("hashchange", route);
   if (tokens.refresh && await refreshTokens()) {
