@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from arq import create_pool
 
+from jobs.worker import redis_settings
 from tests.e2e.browser import assert_accessible, missing, person, register, tag
 from tests.support import ServerProcess
+from tests.worker_helpers import run_worker, worker_settings
 
 REASON = missing()
 pytestmark = pytest.mark.skipif(REASON is not None and not os.environ.get("CI"),
@@ -26,6 +30,16 @@ async def dark(p: Any, screen: str, found: list[dict[str, Any]]) -> None:
     await expect(p.page.locator("html")).to_have_attribute("data-theme", "dark")
     await assert_accessible(p, f"{screen}-dark", found)
     await p.page.get_by_role("button", name="Dark theme").click()
+
+
+async def open_due_sections(engines: Any) -> None:
+    """What the worker's cron does on time: open the club sections that are due, now."""
+    pool = await create_pool(redis_settings(engines.redis_url))
+    try:
+        await pool.enqueue_job("open_due_sections", datetime.now(UTC).isoformat())
+    finally:
+        await pool.aclose()
+    await run_worker(worker_settings(engines))
 
 
 async def test_shelves_progress_goal_streak_and_stats(servers: list[ServerProcess], browser: Any,
@@ -140,6 +154,98 @@ async def test_reviews_shielded_liked_commented_and_reported(
     await expect(ana.page.locator(".hist")).to_be_visible()
     await assert_accessible(ana, "34-book-reviews", found)
     await dark(ana, "34-book-reviews", found)
+    for p in (ana, ben):
+        await p.context.close()
+    assert not found, found
+
+
+async def test_club_schedule_gate_threads_chat_events_and_polls(
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any], engines: Any) -> None:
+    """An organiser starts a club on her book and sets its schedule; a reader on the other server
+    joins from the directory, meets the progress gate, opens a thread where a post from further
+    on is hidden, chats live, answers an event (with its .ics) and votes in a poll."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    ben = await person(browser, servers[1], "Ben", t)
+    found: list[dict[str, Any]] = []
+    for p in (ana, ben):
+        await register(p)
+    a, b = ana.page, ben.page
+    await a.goto(f"/app/#/book/{book['id']}")
+    await a.get_by_label("My shelf").select_option("reading")
+    await expect(a.get_by_text("Saved: Reading")).to_be_visible()
+    await a.get_by_role("link", name="Clubs").click()
+    await expect(a.get_by_text("You are not in a club yet.")).to_be_visible()
+    create = a.get_by_role("form", name="Start a club")
+    await create.get_by_role("button", name="Create club").click()
+    await expect(create.locator('.field-error[data-for="name"]')).to_have_text(
+        "must not be empty")
+    name = f"Lamplighters {t}"
+    await create.get_by_label("Club name").fill(name)
+    await create.get_by_label("Current book").select_option(str(book["id"]))
+    await create.get_by_role("button", name="Create club").click()
+    await expect(a.get_by_role("heading", name=name)).to_be_visible()
+    sched = a.get_by_role("form", name="Set the schedule")
+    await sched.get_by_label("First section opens").fill("2026-01-01T09:00")
+    await sched.get_by_label("Then one every (days)").fill("1")
+    await sched.get_by_role("button", name="Set the schedule").click()
+    await expect(a.locator("#schedule li[data-section]")).to_have_count(8)
+    await open_due_sections(engines)
+    await expect(a.get_by_role("button", name="Open the thread of Chapter 1")).to_be_visible()
+    events = a.get_by_role("form", name="Plan an event")
+    await a.get_by_text("Plan an event").click()
+    await events.get_by_label("Event title").fill(f"Storm night talk {t}")
+    await events.get_by_role("button", name="Create event").click()
+    await expect(a.locator("#events")).to_contain_text(f"Storm night talk {t}")
+    await a.get_by_text("Open a poll").click()
+    poll = a.get_by_role("form", name="Open a poll")
+    await poll.get_by_label("Question").fill("What next?")
+    await poll.get_by_label("Choices, one per line").fill("The Sea Wall\nNorth Light")
+    await poll.get_by_role("button", name="Open poll").click()
+    await expect(a.locator("#polls")).to_contain_text("What next?")
+
+    await b.get_by_role("link", name="Clubs").click()
+    await b.get_by_label("Search clubs").fill(f"Lamplighters {t}")
+    await b.locator("#club-results").get_by_role("link", name=name).click()
+    await b.get_by_role("button", name="Join club").click()
+    await expect(b.get_by_role("button", name="Leave club")).to_be_visible()
+    second = b.locator('#schedule li[data-section]').nth(1)
+    await expect(second).to_have_attribute("data-locked", "true")
+    await expect(second).to_contain_text("Opens for you at 12.5%")
+    await b.get_by_role("button", name="I've read Chapter 1").click()
+    await expect(second).to_have_attribute("data-locked", "false")
+
+    # Ana is further on (chapter 3): her post in chapter 1's thread is hidden for Ben
+    await a.reload()
+    await a.get_by_role("button", name="I've read Chapter 3").click()
+    await expect(a.locator('#schedule li[data-section]').nth(3)).to_have_attribute(
+        "data-locked", "false")
+    await b.get_by_role("button", name="Open the thread of Chapter 1").click()
+    await a.get_by_role("button", name="Open the thread of Chapter 1").click()
+    await a.get_by_label("Your post").fill("The letter in chapter 3 changes everything")
+    await a.get_by_role("button", name="Post", exact=True).click()
+    await expect(a.locator("#thread-posts")).to_contain_text("changes everything")
+    hidden = b.locator('#thread-posts [data-hidden="true"]')
+    await expect(hidden).to_contain_text("it unlocks when you reach 37.5%")
+    assert "changes everything" not in await b.locator("#thread-posts").inner_text()
+
+    await b.get_by_label("Message the club").fill(f"Hello lamplighters {t}")
+    await b.get_by_role("button", name="Send").click()
+    await expect(a.locator("#club-chat")).to_contain_text(f"Hello lamplighters {t}")
+    event = b.locator("#events li[data-event]")
+    await event.get_by_role("button", name="Going").click()
+    await expect(event.locator("[data-counts]")).to_contain_text("1 going")
+    ics = await event.get_by_role("link", name=re.compile("to my calendar")).get_attribute("href")
+    r = await b.request.get(str(ics))
+    assert r.ok and "BEGIN:VCALENDAR" in await r.text() and f"Storm night talk {t}" in await r.text()
+    pollbox = b.locator("#polls li[data-poll]")
+    await pollbox.get_by_label("North Light").check()
+    await pollbox.get_by_role("button", name="Vote").click()
+    await expect(pollbox).to_contain_text("1 voter")
+    await expect(a.locator("#polls")).to_contain_text("1 voter")
+    await assert_accessible(ben, "35-club", found)
+    await dark(ben, "35-club", found)
+    await assert_accessible(ana, "36-club-organiser", found)
     for p in (ana, ben):
         await p.context.close()
     assert not found, found

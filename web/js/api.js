@@ -339,6 +339,8 @@ export const api = {
   joinClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/join", { params: { club_id }, body: {} }),
   leaveClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/leave", { params: { club_id } }),
   clubMembers: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/members", { params: { club_id }, query: { limit: 50 } }),
+  /** @returns {Promise<{members: {user_id: number, display_name: string, role: string, furthest: number, standing: string}[]}>} */
+  clubBoard: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/board", { params: { club_id } }),
   /** @returns {Promise<{items: Section[]}>} */
   sections: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/sections", { params: { club_id } }),
   /** @returns {Promise<{items: Section[]}>} */
@@ -437,6 +439,7 @@ export const api = {
  * @param {string} m */
 export function inWords(m) {
   return m
+    .replace(/^Expected `str` of length >= 1$/, "must not be empty")
     .replace(/^Expected `str` of length >= (\d+)$/, "must be at least $1 characters long")
     .replace(/^Expected `str` of length <= (\d+)$/, "must be at most $1 characters long")
     .replace(/^Expected `(?:int|float)` >= (\S+)$/, "must be at least $1")
