@@ -3,16 +3,23 @@ Chromium, two or three readers against the shared pair of real server processes.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import os
 import re
+import struct
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from arq import create_pool
 
 from jobs.worker import redis_settings
-from tests.e2e.browser import assert_accessible, missing, person, register, tag
+from tests.e2e.browser import PASSWORD, assert_accessible, missing, person, register, tag
 from tests.support import ServerProcess
 from tests.worker_helpers import run_worker, worker_settings
 
@@ -247,5 +254,92 @@ async def test_club_schedule_gate_threads_chat_events_and_polls(
     await dark(ben, "35-club", found)
     await assert_accessible(ana, "36-club-organiser", found)
     for p in (ana, ben):
+        await p.context.close()
+    assert not found, found
+
+
+def totp(secret: str, at: float | None = None) -> str:
+    """The current RFC 6238 code of a base32 secret (SHA-1, 30 s, 6 digits)."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    counter = int((time.time() if at is None else at) // 30)
+    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return f"{(struct.unpack('>I', mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+async def test_account_settings(servers: list[ServerProcess], browser: Any,
+                                engines: Any) -> None:
+    """A reader changes her password (a wrong one is explained under its field), signs a second
+    device out, turns on two-factor sign-in, makes an e-reader sync login, downloads her data
+    and schedules then cancels her account's deletion."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    found: list[dict[str, Any]] = []
+    await register(ana)
+    page = ana.page
+    await page.get_by_role("link", name="Settings").click()
+    pw = page.get_by_role("form", name="Change password")
+    await pw.get_by_label("Current password").fill("not my password at all")
+    await pw.get_by_label("New password").fill("a much longer new passphrase")
+    await pw.get_by_role("button", name="Change password").click()
+    await expect(pw.locator('.field-error[data-for="current_password"]')).not_to_be_empty()
+    await pw.get_by_label("Current password").fill(PASSWORD)
+    await pw.get_by_role("button", name="Change password").click()
+    await expect(pw.get_by_text("Password changed")).to_be_visible()
+
+    # a second device signs in with the new password; the first one signs it out
+    other = await person(browser, servers[1], "Ana", t)
+    await other.page.goto("/app/")
+    await other.page.get_by_label("Email").fill(ana.email)
+    await other.page.get_by_label("Password").fill("a much longer new passphrase")
+    await other.page.get_by_role("button", name="Sign in").click()
+    await expect(other.page.get_by_role("heading", name="Home")).to_be_visible()
+    await page.reload()
+    devices = page.locator("#device-list li")
+    await expect(devices).to_have_count(2)
+    await devices.get_by_role("button", name=re.compile("^Sign out")).click()
+    await expect(devices).to_have_count(1)
+    await expect(other.page.locator("#conn")).to_have_attribute("data-state", "signed-out")
+
+    enrol = page.get_by_role("form", name="Turn on two-factor sign-in")
+    await enrol.get_by_label("Your password").fill("a much longer new passphrase")
+    await enrol.get_by_role("button", name="Set up two-factor sign-in").click()
+    secret = await page.locator("#totp-secret").inner_text()
+    confirm = page.get_by_role("form", name="Confirm two-factor sign-in")
+    await confirm.get_by_label("The 6-digit code it shows").fill("000000" if totp(secret) != "000000"
+                                                                 else "111111")
+    await confirm.get_by_role("button", name="Turn on").click()
+    await expect(confirm.locator('.field-error[data-for="code"], .form-error')
+                 .filter(has_text=re.compile(r"\w")).first).to_be_visible()
+    await confirm.get_by_label("The 6-digit code it shows").fill(totp(secret))
+    await confirm.get_by_role("button", name="Turn on").click()
+    await expect(page.locator("#recovery-codes li")).to_have_count(10)
+
+    sync = page.get_by_role("form", name="New sync login")
+    await sync.get_by_label("Sync username").fill(f"ana-kobo-{t}")
+    await sync.get_by_label("Sync password").fill("kobo secret 1234")
+    await sync.get_by_role("button", name="Create sync login").click()
+    await expect(page.locator("#kosync-ids")).to_contain_text(f"ana-kobo-{t}")
+
+    await page.get_by_role("button", name="Prepare a full export").click()
+    await expect(page.locator("#export-status")).to_contain_text("being prepared")
+    await run_worker(worker_settings(engines))
+    async with page.expect_download() as dl:
+        await page.get_by_role("button", name="Download my export").click()
+    exported = json.loads(Path(await (await dl.value).path()).read_text())
+    assert ana.handle in json.dumps(exported)
+
+    gone = page.get_by_role("form", name="Delete my account")
+    await gone.get_by_label("Your password").fill("wrong password, surely")
+    await gone.get_by_role("button", name="Delete my account").click()
+    await expect(gone.locator('.field-error[data-for="password"]')).not_to_be_empty()
+    await assert_accessible(ana, "37-settings", found)
+    await gone.get_by_label("Your password").fill("a much longer new passphrase")
+    await gone.get_by_role("button", name="Delete my account").click()
+    await expect(page.locator("#deletion-status")).to_contain_text("will be deleted on")
+    await page.get_by_role("button", name="Keep my account").click()
+    await expect(page.get_by_role("form", name="Delete my account")).to_be_visible()
+    await dark(ana, "37-settings", found)
+    for p in (ana, other):
         await p.context.close()
     assert not found, found
