@@ -24,10 +24,12 @@ function errorsFor(e, fields, rename = {}) {
 async function download(url, name) {
   const r = await fetch(url, { headers: tokens.access ? { Authorization: `Bearer ${tokens.access}` } : {} });
   if (!r.ok) throw new Error(`The download failed (${r.status}).`);
-  const a = h("a", { href: URL.createObjectURL(await r.blob()), download: name });
+  const href = URL.createObjectURL(await r.blob());
+  const a = /** @type {HTMLAnchorElement} */ (h("a", { href, download: name, hidden: true }, name));
   document.body.append(a);
-  /** @type {HTMLAnchorElement} */ (a).click();
-  setTimeout(() => { URL.revokeObjectURL(/** @type {HTMLAnchorElement} */ (a).href); a.remove(); }, 1000);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 60000);
 }
 
 /** @param {HTMLElement} view */
