@@ -20,6 +20,7 @@ from arq import create_pool
 
 from jobs.worker import redis_settings
 from tests.e2e.browser import PASSWORD, assert_accessible, missing, person, register, tag
+from tests.interop_helpers import goodreads_csv
 from tests.support import ServerProcess
 from tests.worker_helpers import run_worker, worker_settings
 
@@ -343,3 +344,52 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     for p in (ana, other):
         await p.context.close()
     assert not found, found
+
+
+async def test_import_preview_then_for_real_with_a_live_progress_bar(
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any], engines: Any) -> None:
+    """A reader uploads her Goodreads export: a missing file is explained under its field, the
+    preview's bar fills as the worker pushes progress, then the real import lands on her
+    shelves."""
+    t = tag()
+    ana = await person(browser, servers[1], "Ana", t)
+    found: list[dict[str, Any]] = []
+    await register(ana)
+    page = ana.page
+    await page.goto("/app/#/import")
+    await expect(page.get_by_text("No imports yet.")).to_be_visible()
+    await page.get_by_role("button", name="Upload").click()
+    await expect(page.locator('.field-error[data-for="file"]')).to_have_text(
+        "Choose the CSV file you exported.")
+    rows = [{"Book Id": str(i), "Title": f"Imported Tale {i} {t}", "Author": "Ima Porter",
+             "Exclusive Shelf": "read" if i % 2 else "to-read", "Date Added": "2024/03/01"}
+            for i in range(1, 13)]
+    rows.append({"Book Id": "99", "Title": book["title"], "Author": "Mara Ellison",
+                 "Exclusive Shelf": "currently-reading", "Date Added": "2024/03/02"})
+    csv = tmp_csv(goodreads_csv(rows), t)
+    await page.get_by_label("CSV file").set_input_files(str(csv))
+    await page.get_by_role("button", name="Upload").click()
+    bar = page.locator("#import-bar")
+    await expect(bar).to_have_attribute("aria-valuenow", "0")
+    await assert_accessible(ana, "38-import-queued", found)
+    await run_worker(worker_settings(engines))
+    await expect(bar).to_have_attribute("aria-valuenow", "100")
+    await expect(page.locator("#import-status")).to_have_text("Preview ready: 13 rows")
+    await expect(page.locator("#import-counts")).to_contain_text("matched to a book")
+    await page.get_by_role("button", name="Import for real").click()
+    await expect(page.locator("#import-status")).to_contain_text("Waiting to start")
+    await run_worker(worker_settings(engines))
+    await expect(page.locator("#import-status")).to_have_text("Done: 13 rows")
+    await page.get_by_text("Row by row (13)").click()
+    await assert_accessible(ana, "39-import-done", found)
+    await page.get_by_role("link", name="My reading").click()
+    await expect(page.get_by_role("button", name="Read (6)", exact=True)).to_be_visible()
+    await expect(page.locator("#shelf-list")).to_contain_text(book["title"])
+    await ana.context.close()
+    assert not found, found
+
+
+def tmp_csv(body: bytes, t: str) -> Path:
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"goodreads-{t}.csv"
+    path.write_bytes(body)
+    return path

@@ -76,7 +76,7 @@ import { randomKey } from "./dom.js";
  *            percentage: number | null, device: string | null}[]}} Kosync
  * @typedef {{id: number, status: string, created_at: string, ready_at: string | null, expires_at: string}} Export
  * @typedef {{id: number, format: string, status: string, dry_run: boolean, filename: string, total: number,
- *            done: number, counts: Record<string, number>, error: string | null}} Import
+ *            done: number, counts: Record<string, any>, error: string | null, created_at?: string}} Import
  * @typedef {{book_id: number, title: string, authors: string[], reason: string, confidence: number, source: string}} Recommendation
  * @typedef {{session_id: number, method: string, sentences: {message_id: number, author_name: string, text: string}[],
  *            text: string, messages: number, withheld: number}} CatchUp
@@ -410,8 +410,10 @@ export const api = {
   /** @returns {Promise<Import>} */
   importState: (/** @type {number} */ import_id) => get("/api/v1/imports/{import_id}", { params: { import_id } }),
   /** @returns {Promise<Import>} */
-  upload: (/** @type {FormData} */ form, /** @type {boolean} */ dry_run) =>
-    request("POST", "/api/v1/imports", { form, query: { dry_run } }),
+  upload: (/** @type {FormData} */ form, /** @type {boolean} */ dry_run) => {
+    form.set("dry_run", String(dry_run));
+    return request("POST", "/api/v1/imports", { form });
+  },
   /** @returns {Promise<Import>} */
   commitImport: (/** @type {number} */ import_id) => post("/api/v1/imports/{import_id}/commit", { params: { import_id } }),
   /** @returns {Promise<{items: {row: number, outcome: string, book_id: number | null, title: string, shelf: string, reason: string | null}[]}>} */
