@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.support import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "e2e"
@@ -15,6 +18,9 @@ CHROMIUM = os.environ.get("READALONG_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "correct horse battery staple"
+#: Playwright's actions and assertions wait this long (ms): a first page load on a cold fresh
+#: clone (Chromium start, server warm-up) can take longer than the 5 s assertion default.
+TIMEOUT = 15_000
 #: Lines printed in the terminal summary (tests/e2e/conftest.py).
 FIGURES: list[str] = []
 
@@ -59,3 +65,47 @@ class Person:
             ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
             " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))")
         return [dict(v, screen=screen) for v in result]
+
+
+def _expect() -> Any:
+    from playwright.async_api import expect
+    expect.set_options(timeout=TIMEOUT)
+    return expect
+
+
+async def person(browser: Any, server: ServerProcess, name: str, tag: str,
+                 phone: bool = False) -> Person:
+    """A reader in a new browser context (a phone-sized one when `phone`)."""
+    size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 860}
+    context = await browser.new_context(base_url=server.base_url, viewport=size)
+    context.set_default_timeout(TIMEOUT)
+    page = await context.new_page()
+    page.on("console", lambda m: print(f"[{name} console] {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: print(f"[{name} pageerror] {e}"))
+    handle = f"{name.lower()}{tag}"[:30]
+    return Person(name, handle, f"{handle}@example.test", context, page, server.base_url)
+
+
+async def register(p: Person) -> None:
+    """Register through the sign-in screen and wait for home and a live socket."""
+    expect = _expect()
+    await p.page.goto("/app/")
+    await p.page.get_by_role("tab", name="Register").click()
+    await p.page.get_by_label("Email").fill(p.email)
+    await p.page.get_by_label("Handle").fill(p.handle)
+    await p.page.get_by_label("Display name").fill(p.name)
+    await p.page.get_by_label("Password").fill(PASSWORD)
+    await p.page.get_by_role("button", name="Create account").click()
+    await expect(p.page.get_by_role("heading", name="Home")).to_be_visible()
+    await expect(p.page.locator("#conn")).to_have_attribute("data-state", "online")
+
+
+async def assert_accessible(p: Person, screen: str, found: list[dict[str, Any]]) -> None:
+    """Screenshot the screen and collect its serious/critical axe violations into `found`."""
+    await p.shot(screen)
+    found.extend(await p.axe(screen))
+
+
+def tag() -> str:
+    """A suffix that makes handles and titles unique to this run."""
+    return f"{int(time.time() * 1000) % 10**7}"

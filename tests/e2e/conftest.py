@@ -1,10 +1,19 @@
-"""Prints the e2e figures (first-load size, time to interactive) at the end of the run."""
+"""The e2e fixtures every browser test module shares (one pair of servers, one Chromium, one
+book), and the figures (first-load size, time to interactive) printed at the end of the run."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from tests.e2e.browser import FIGURES
+import httpx
+import pytest
+import pytest_asyncio
+
+from tests.catalog_helpers import create_book
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, FIGURES
+from tests.support import ServerProcess, free_port
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -12,3 +21,45 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("browser client figures")
         for line in FIGURES:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def servers(engines: Any,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+    """Two server processes on one PostgreSQL and Redis; each allows both pages' origins."""
+    ports = [free_port(), free_port()]
+    origins = ",".join(f"http://127.0.0.1:{p}" for p in ports)
+    logs = tmp_path_factory.mktemp("e2e-logs")
+    env = engines.env(READALONG_REGISTER_RATE="100000", READALONG_LOGIN_RATE="100000",
+                      READALONG_ALLOWED_ORIGINS=origins)
+    procs = [ServerProcess(env, port=p, log_dir=logs) for p in ports]
+    try:
+        for p in procs:
+            p.start()
+        yield procs
+    finally:
+        for p in procs:
+            p.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def book(servers: list[ServerProcess]) -> dict[str, Any]:
+    """A book with a table of contents of eight chapters, unique to this run."""
+    stamp = f"{int(time.time() * 1000) % 10**8}"
+    async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
+        return await create_book(
+            http, title=f"The Lantern Keeper {stamp}", authors=["Mara Ellison"],
+            subjects=["Fiction", "Lighthouses"], language="en", published="1911", page_count=320,
+            description="A keeper, a storm and a letter that arrives too late.",
+            toc=[{"title": f"Chapter {i + 1}", "start": i / 8} for i in range(8)])

@@ -7,16 +7,22 @@ import gzip
 import json
 import os
 import re
-import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from tests.catalog_helpers import create_book
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, FIGURES, PASSWORD, Person, missing
+from tests.e2e.browser import (
+    FIGURES,
+    PASSWORD,
+    TIMEOUT,
+    Person,
+    assert_accessible,
+    missing,
+    person,
+    register,
+    tag,
+)
 from tests.support import ServerProcess, free_port
 from tests.worker_helpers import run_worker, worker_settings
 
@@ -26,95 +32,12 @@ pytestmark = pytest.mark.skipif(REASON is not None and not IN_CI,
                                 reason=f"browser e2e skipped: {REASON}")
 
 if REASON is None:
-    from playwright.async_api import Page, async_playwright, expect
-else:  # pragma: no cover - the module is skipped
-    Page = Any
-
-
-TIMEOUT = 15_000
-if REASON is None:
-    # Playwright's assertions wait 5 s by default, apart from the context's action timeout: a
-    # first page load on a cold fresh clone (Chromium start, server warm-up) can take longer
-    expect.set_options(timeout=TIMEOUT)
+    from playwright.async_api import expect
 
 
 def test_the_browser_is_there_in_ci() -> None:
     """CI installs Chromium (.ci/run), so there the browser tests run instead of skipping."""
     assert REASON is None, REASON
-
-
-@pytest.fixture(scope="module")
-def servers(engines: Any,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
-    """Two server processes on one PostgreSQL and Redis; each allows both pages' origins."""
-    ports = [free_port(), free_port()]
-    origins = ",".join(f"http://127.0.0.1:{p}" for p in ports)
-    logs = tmp_path_factory.mktemp("e2e-logs")
-    env = engines.env(READALONG_REGISTER_RATE="100000", READALONG_LOGIN_RATE="100000",
-                      READALONG_ALLOWED_ORIGINS=origins)
-    procs = [ServerProcess(env, port=p, log_dir=logs) for p in ports]
-    try:
-        for p in procs:
-            p.start()
-        yield procs
-    finally:
-        for p in procs:
-            p.stop()
-
-
-@pytest_asyncio.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-@pytest_asyncio.fixture(scope="module")
-async def book(servers: list[ServerProcess]) -> dict[str, Any]:
-    """A book with a table of contents of eight chapters, unique to this run."""
-    stamp = f"{int(time.time() * 1000) % 10**8}"
-    async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
-        return await create_book(
-            http, title=f"The Lantern Keeper {stamp}", authors=["Mara Ellison"],
-            subjects=["Fiction", "Lighthouses"], language="en", published="1911", page_count=320,
-            description="A keeper, a storm and a letter that arrives too late.",
-            toc=[{"title": f"Chapter {i + 1}", "start": i / 8} for i in range(8)])
-
-
-async def person(browser: Any, server: ServerProcess, name: str, tag: str,
-                 phone: bool = False) -> Person:
-    size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 860}
-    context = await browser.new_context(base_url=server.base_url, viewport=size)
-    context.set_default_timeout(TIMEOUT)
-    page = await context.new_page()
-    page.on("console", lambda m: print(f"[{name} console] {m.type}: {m.text}"))
-    page.on("pageerror", lambda e: print(f"[{name} pageerror] {e}"))
-    handle = f"{name.lower()}{tag}"[:30]
-    return Person(name, handle, f"{handle}@example.test", context, page, server.base_url)
-
-
-async def register(p: Person) -> None:
-    await p.page.goto("/app/")
-    await p.page.get_by_role("tab", name="Register").click()
-    await p.page.get_by_label("Email").fill(p.email)
-    await p.page.get_by_label("Handle").fill(p.handle)
-    await p.page.get_by_label("Display name").fill(p.name)
-    await p.page.get_by_label("Password").fill(PASSWORD)
-    await p.page.get_by_role("button", name="Create account").click()
-    await expect(p.page.get_by_role("heading", name="Home")).to_be_visible()
-    await expect(p.page.locator("#conn")).to_have_attribute("data-state", "online")
-
-
-async def assert_accessible(p: Person, screen: str, found: list[dict[str, Any]]) -> None:
-    await p.shot(screen)
-    found.extend(await p.axe(screen))
-
-
-def tag() -> str:
-    return f"{int(time.time() * 1000) % 10**7}"
 
 
 async def test_sign_in_errors_search_and_book_page(servers: list[ServerProcess], browser: Any,

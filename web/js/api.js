@@ -48,7 +48,39 @@ import { randomKey } from "./dom.js";
  *            actor?: {id: number, handle: string, display_name: string},
  *            object_kind?: string, object_id?: string, payload?: Record<string, any>}} Activity
  * @typedef {{id: number, book: {id: number, title: string, authors: string[]}, status: string,
- *            shelves: string[], furthest: number, position: number | null}} ReadingState
+ *            shelves: string[], furthest: number, position: number | null, total_pages?: number | null,
+ *            page?: number | null, read_count?: number}} ReadingState
+ * @typedef {{year: number, books: number | null, pages: number | null, books_done: number, pages_done: number,
+ *            books_ahead: number | null, pages_ahead: number | null, pace: string, reached: boolean}} Goal
+ * @typedef {{year: number, books: number, pages: number, rereads: number, did_not_finish: number,
+ *            books_by_month: number[], pages_by_month: number[], subjects: {name: string, books: number}[],
+ *            average_days_per_book: number | null, average_rating: number | null}} Stats
+ * @typedef {{id: number, handle: string, display_name: string}} Actor
+ * @typedef {{id: number, book_id: number, author: Actor, rating: number | null, body_html: string | null,
+ *            spoiler: boolean, has_spoiler_spans: boolean, redacted: boolean, likes: number, liked: boolean,
+ *            comments: number, hidden: boolean, created_at: string, edited_at: string | null}} Review
+ * @typedef {{id: number, review_id: number, author: Actor, body_html: string, created_at: string}} Comment
+ * @typedef {{id: number, slug: string, name: string, description: string, visibility: string, join_policy: string,
+ *            rules: string, language: string | null, owner_id: number, book_id: number | null, member_count: number,
+ *            room: string, my_role?: string | null, requested?: boolean}} Club
+ * @typedef {{id: number, title: string, start: number, end: number, opens_at: string, open: boolean,
+ *            locked: boolean, unlocks_at: number, post_count: number, room: string, thread_locked?: boolean}} Section
+ * @typedef {{id: number, club_id: number, title: string, description: string, kind: string, starts_at: string,
+ *            ends_at: string, time_zone: string, location: string, status: string, going: number, maybe: number,
+ *            no: number, my_answer?: string | null, session_id?: number | null}} ClubEvent
+ * @typedef {{id: number, question: string, multiple: boolean, closed: boolean, voters: number,
+ *            options: {id: number, label: string, votes: number | null}[], my_votes: number[],
+ *            results_visible: boolean}} Poll
+ * @typedef {{identities: {id: number, username: string, linked_at: string | null}[],
+ *            documents: {document: string, book_id: number | null, title: string | null, pending: boolean,
+ *            percentage: number | null, device: string | null}[]}} Kosync
+ * @typedef {{id: number, status: string, created_at: string, ready_at: string | null, expires_at: string}} Export
+ * @typedef {{id: number, format: string, status: string, dry_run: boolean, filename: string, total: number,
+ *            done: number, counts: Record<string, any>, error: string | null, created_at?: string}} Import
+ * @typedef {{book_id: number, title: string, authors: string[], reason: string, confidence: number, source: string}} Recommendation
+ * @typedef {{session_id: number, method: string, sentences: {message_id: number, author_name: string, text: string}[],
+ *            text: string, messages: number, withheld: number}} CatchUp
+ * @typedef {{board: string, period: number, items: {rank: number, owner: Actor | null, score: number}[]}} BoardPage
  */
 
 /** A failed request, carrying the problem details the server answered. */
@@ -131,7 +163,7 @@ function qs(query) {
  * One request. Retries once after refreshing the tokens on a 401.
  * @param {string} method @param {string} template
  * @param {{params?: Record<string, string | number>, query?: Record<string, any>, body?: unknown,
- *          signal?: AbortSignal, idempotent?: boolean}} [opts]
+ *          signal?: AbortSignal, idempotent?: boolean, form?: FormData}} [opts]
  * @returns {Promise<any>}
  */
 export async function request(method, template, opts = {}) {
@@ -147,7 +179,7 @@ export async function request(method, template, opts = {}) {
     try {
       r = await fetch(url, {
         method, headers, signal: opts.signal,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        body: opts.form ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
       });
     } catch (e) {
       if (e instanceof DOMException && e.name === "AbortError") throw e;
@@ -252,7 +284,171 @@ export const api = {
   markSeen: () => post("/api/v1/notifications/seen"),
   /** @returns {Promise<{items: Activity[], next_cursor: string | null}>} */
   feed: (/** @type {string | null} */ cursor) => get("/api/v1/feed", { query: { cursor, limit: 20 } }),
+  // reading life: shelves, progress, goals, streaks, stats
+  /** @returns {Promise<{statuses: Record<string, number>, shelves: {name: string, books: number}[]}>} */
+  shelves: () => get("/api/v1/me/books/shelves"),
+  /** @returns {Promise<{state: ReadingState, advance: {previous: number, furthest: number, moved: boolean, pages: number}}>} */
+  progress: (/** @type {number} */ book_id, /** @type {Record<string, unknown>} */ body) =>
+    post("/api/v1/me/books/{book_id}/progress", { params: { book_id }, body }),
+  /** @returns {Promise<Goal>} */
+  goal: (/** @type {number} */ year) => get("/api/v1/me/reading/goals/{year}", { params: { year } }),
+  /** @returns {Promise<Goal>} */
+  setGoal: (/** @type {number} */ year, /** @type {Record<string, unknown>} */ body) =>
+    request("PUT", "/api/v1/me/reading/goals/{year}", { params: { year }, body }),
+  dropGoal: (/** @type {number} */ year) => request("DELETE", "/api/v1/me/reading/goals/{year}", { params: { year } }),
+  /** @returns {Promise<{current: number, longest: number, read_today: boolean, last_reading_day: string | null, time_zone: string, rule?: string}>} */
+  streak: () => get("/api/v1/me/reading/streak"),
+  /** @returns {Promise<Stats>} */
+  stats: (/** @type {number | null} */ year) => get("/api/v1/me/reading/stats", { query: { year } }),
+  /** @returns {Promise<{years: {year: number, books: number, pages: number}[]}>} */
+  statYears: () => get("/api/v1/me/reading/stats/years"),
+  /** @returns {Promise<{key: string, name: string, description: string, rarity: string, awarded_at: string | null, holders_share: number}[]>} */
+  badges: () => get("/api/v1/me/reading/badges"),
+  /** @returns {Promise<{xp: number, level: number, level_xp: number, next_level_xp: number}>} */
+  xp: () => get("/api/v1/me/reading/xp"),
+  // reviews
+  /** @returns {Promise<{items: Review[], next_cursor: string | null}>} */
+  reviews: (/** @type {number} */ book_id, /** @type {string | null} */ cursor) =>
+    get("/api/v1/books/{book_id}/reviews", { params: { book_id }, query: { cursor, limit: 20 } }),
+  /** @returns {Promise<Review>} */
+  writeReview: (/** @type {number} */ book_id, /** @type {Record<string, unknown>} */ body) =>
+    request("PUT", "/api/v1/me/books/{book_id}/review", { params: { book_id }, body }),
+  deleteReview: (/** @type {number} */ review_id) => request("DELETE", "/api/v1/reviews/{review_id}", { params: { review_id } }),
+  /** @returns {Promise<{liked: boolean, likes: number}>} */
+  like: (/** @type {number} */ review_id, /** @type {boolean} */ on) =>
+    request(on ? "POST" : "DELETE", "/api/v1/reviews/{review_id}/like", { params: { review_id } }),
+  /** @returns {Promise<{items: Comment[], next_cursor: string | null}>} */
+  comments: (/** @type {number} */ review_id) => get("/api/v1/reviews/{review_id}/comments", { params: { review_id }, query: { limit: 50 } }),
+  /** @returns {Promise<Comment>} */
+  comment: (/** @type {number} */ review_id, /** @type {string} */ body) =>
+    post("/api/v1/reviews/{review_id}/comments", { params: { review_id }, body: { body } }),
+  report: (/** @type {number} */ review_id, /** @type {Record<string, unknown>} */ body) =>
+    post("/api/v1/reviews/{review_id}/reports", { params: { review_id }, body }),
+  // clubs
+  /** @returns {Promise<{items: Club[], next_cursor: string | null}>} */
+  clubs: (/** @type {Record<string, any>} */ query) => get("/api/v1/clubs", { query }),
+  /** @returns {Promise<{items: Club[], next_cursor: string | null}>} */
+  myClubs: () => get("/api/v1/clubs/mine"),
+  /** @returns {Promise<Club>} */
+  createClub: (/** @type {Record<string, unknown>} */ body) => post("/api/v1/clubs", { body }),
+  /** @returns {Promise<Club>} */
+  club: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}", { params: { club_id } }),
+  updateClub: (/** @type {number} */ club_id, /** @type {Record<string, unknown>} */ body) =>
+    request("PATCH", "/api/v1/clubs/{club_id}", { params: { club_id }, body }),
+  /** @returns {Promise<{status: string}>} */
+  joinClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/join", { params: { club_id }, body: {} }),
+  leaveClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/leave", { params: { club_id } }),
+  clubMembers: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/members", { params: { club_id }, query: { limit: 50 } }),
+  /** @returns {Promise<{members: {user_id: number, display_name: string, role: string, furthest: number, standing: string}[]}>} */
+  clubBoard: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/board", { params: { club_id } }),
+  /** @returns {Promise<{items: Section[]}>} */
+  sections: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/sections", { params: { club_id } }),
+  /** @returns {Promise<{items: Section[]}>} */
+  schedule: (/** @type {number} */ club_id, /** @type {Record<string, unknown>} */ body) =>
+    post("/api/v1/clubs/{club_id}/schedule", { params: { club_id }, body }),
+  /** @returns {Promise<{items: Message[]}>} */
+  sectionPosts: (/** @type {number} */ club_id, /** @type {number} */ section_id) =>
+    get("/api/v1/clubs/{club_id}/sections/{section_id}/posts", { params: { club_id, section_id }, query: { limit: 100 } }),
+  /** @returns {Promise<Message>} */
+  postInSection: (/** @type {number} */ club_id, /** @type {number} */ section_id, /** @type {string} */ body) =>
+    post("/api/v1/clubs/{club_id}/sections/{section_id}/posts", { params: { club_id, section_id }, body: { body } }),
+  readSection: (/** @type {number} */ club_id, /** @type {number} */ section_id) =>
+    post("/api/v1/clubs/{club_id}/sections/{section_id}/read", { params: { club_id, section_id } }),
+  /** @returns {Promise<{items: Message[]}>} */
+  clubMessages: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/messages", { params: { club_id }, query: { limit: 100 } }),
+  /** @returns {Promise<Message>} */
+  clubSay: (/** @type {number} */ club_id, /** @type {string} */ body) =>
+    post("/api/v1/clubs/{club_id}/messages", { params: { club_id }, body: { body }, idempotent: true }),
+  /** @returns {Promise<ClubEvent[]>} */
+  events: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/events", { params: { club_id } }),
+  /** @returns {Promise<ClubEvent>} */
+  createEvent: (/** @type {number} */ club_id, /** @type {Record<string, unknown>} */ body) =>
+    post("/api/v1/clubs/{club_id}/events", { params: { club_id }, body }),
+  /** @returns {Promise<ClubEvent>} */
+  rsvp: (/** @type {number} */ club_id, /** @type {number} */ event_id, /** @type {string} */ answer) =>
+    request("PUT", "/api/v1/clubs/{club_id}/events/{event_id}/rsvp", { params: { club_id, event_id }, body: { answer } }),
+  eventIcs: (/** @type {number} */ club_id, /** @type {number} */ event_id) =>
+    fill("/api/v1/clubs/{club_id}/events/{event_id}/event.ics", { club_id, event_id }),
+  /** @returns {Promise<Poll[]>} */
+  polls: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/polls", { params: { club_id } }),
+  /** @returns {Promise<Poll>} */
+  createPoll: (/** @type {number} */ club_id, /** @type {Record<string, unknown>} */ body) =>
+    post("/api/v1/clubs/{club_id}/polls", { params: { club_id }, body }),
+  /** @returns {Promise<Poll>} */
+  vote: (/** @type {number} */ club_id, /** @type {number} */ poll_id, /** @type {number[]} */ option_ids) =>
+    request("PUT", "/api/v1/clubs/{club_id}/polls/{poll_id}/vote", { params: { club_id, poll_id }, body: { option_ids } }),
+  // account settings
+  /** @returns {Promise<TokenPair>} */
+  changePassword: (/** @type {Record<string, string>} */ body) => post("/api/v1/me/password", { body }),
+  /** @returns {Promise<{id: string, created_at: string, last_used_at: string, address: string, user_agent: string, current: boolean}[]>} */
+  devices: () => get("/api/v1/me/devices"),
+  signOutDevice: (/** @type {string} */ device_id) => request("DELETE", "/api/v1/me/devices/{device_id}", { params: { device_id } }),
+  /** @returns {Promise<{secret: string, otpauth_uri: string, qr_svg: string}>} */
+  enrol2fa: (/** @type {string} */ password) => post("/api/v1/me/2fa/enrol", { body: { password } }),
+  /** @returns {Promise<{recovery_codes: string[]}>} */
+  confirm2fa: (/** @type {string} */ code) => post("/api/v1/me/2fa/confirm", { body: { code } }),
+  disable2fa: (/** @type {Record<string, string>} */ body) => post("/api/v1/me/2fa/disable", { body }),
+  /** @returns {Promise<Kosync>} */
+  kosync: () => get("/api/v1/me/kosync"),
+  /** @returns {Promise<Kosync>} */
+  kosyncCreate: (/** @type {Record<string, string>} */ body) => post("/api/v1/me/kosync/identities", { body }),
+  kosyncDelete: (/** @type {number} */ identity_id) =>
+    request("DELETE", "/api/v1/me/kosync/identities/{identity_id}", { params: { identity_id } }),
+  /** @returns {Promise<Export>} */
+  requestExport: () => post("/api/v1/me/exports"),
+  /** @returns {Promise<Export>} */
+  exportState: (/** @type {number} */ export_id) => get("/api/v1/me/exports/{export_id}", { params: { export_id } }),
+  exportUrl: (/** @type {number} */ export_id) => fill("/api/v1/me/exports/{export_id}/download", { export_id }),
+  /** @returns {Promise<{scheduled: boolean, due_at: string | null}>} */
+  deletion: () => get("/api/v1/me/deletion"),
+  /** @returns {Promise<{scheduled: boolean, due_at: string | null}>} */
+  scheduleDeletion: (/** @type {string} */ password) => post("/api/v1/me/deletion", { body: { password } }),
+  cancelDeletion: () => request("DELETE", "/api/v1/me/deletion"),
+  // imports (multipart upload: the body is FormData, sent as it is)
+  /** @returns {Promise<Import[]>} */
+  imports: () => get("/api/v1/imports"),
+  /** @returns {Promise<Import>} */
+  importState: (/** @type {number} */ import_id) => get("/api/v1/imports/{import_id}", { params: { import_id } }),
+  /** @returns {Promise<Import>} */
+  upload: (/** @type {FormData} */ form, /** @type {boolean} */ dry_run) => {
+    form.set("dry_run", String(dry_run));
+    return request("POST", "/api/v1/imports", { form });
+  },
+  /** @returns {Promise<Import>} */
+  commitImport: (/** @type {number} */ import_id) => post("/api/v1/imports/{import_id}/commit", { params: { import_id } }),
+  /** @returns {Promise<{items: {row: number, outcome: string, book_id: number | null, title: string, shelf: string, reason: string | null}[]}>} */
+  importRows: (/** @type {number} */ import_id) => get("/api/v1/imports/{import_id}/rows", { params: { import_id }, query: { limit: 100 } }),
+  // recommendations, catch-up summaries, leaderboards
+  /** @returns {Promise<{items: Recommendation[]}>} */
+  recommendations: () => get("/api/v1/recommendations/me", { query: { limit: 12 } }),
+  /** @returns {Promise<{items: Recommendation[]}>} */
+  similar: (/** @type {number} */ book_id) => get("/api/v1/recommendations/similar/{book_id}", { params: { book_id }, query: { limit: 6 } }),
+  /** @returns {Promise<{items: BookSummary[]}>} */
+  trending: () => get("/api/v1/recommendations/trending", { query: { window: "week", limit: 10 } }),
+  recClick: (/** @type {number} */ book_id) => post("/api/v1/recommendations/clicks", { body: { book_id } }),
+  askCatchUp: (/** @type {number} */ session_id) => post("/api/v1/sessions/{session_id}/catch-up", { params: { session_id }, body: {} }),
+  /** @returns {Promise<CatchUp>} */
+  catchUp: (/** @type {number} */ session_id) => get("/api/v1/sessions/{session_id}/catch-up", { params: { session_id } }),
+  /** @returns {Promise<{key: string, title: string, operator: string, reset: string, sort: string, period: number}[]>} */
+  boards: () => get("/api/v1/leaderboards"),
+  /** @returns {Promise<BoardPage>} */
+  board: (/** @type {string} */ key) => get("/api/v1/leaderboards/{key}", { params: { key }, query: { limit: 20 } }),
+  /** @returns {Promise<BoardPage>} */
+  boardFriends: (/** @type {string} */ key) => get("/api/v1/leaderboards/{key}/friends", { params: { key } }),
 };
+
+/** A validator's message in plain words ("Expected `int` >= 1" → "must be at least 1").
+ * @param {string} m */
+export function inWords(m) {
+  return m
+    .replace(/^Expected `str` of length >= 1$/, "must not be empty")
+    .replace(/^Expected `str` of length >= (\d+)$/, "must be at least $1 characters long")
+    .replace(/^Expected `str` of length <= (\d+)$/, "must be at most $1 characters long")
+    .replace(/^Expected `(?:int|float)` >= (\S+)$/, "must be at least $1")
+    .replace(/^Expected `(?:int|float)` <= (\S+)$/, "must be at most $1")
+    .replace(/^Expected `(?:int|float)`.*$/, "must be a number")
+    .replace(/^Object missing required field `(\w+)`$/, "$1 is required");
+}
 
 /** Problem details → `{field: message}` for a form; messages without a field go under "". 
  * @param {unknown} err @param {string[]} fields */
@@ -264,7 +460,8 @@ export function fieldErrors(err, fields) {
   for (const e of p.errors || []) {
     const f = fields.find((name) => e.field === name || e.field.endsWith(`.${name}`));
     const key = f ?? "";
-    out[key] = out[key] ? `${out[key]} ${e.message}` : e.message;
+    const msg = inWords(e.message);
+    out[key] = out[key] ? `${out[key]} ${msg}` : msg;
   }
   if (!Object.keys(out).length) {
     const byCode = fields.find((name) => (p.code || "").startsWith(name));

@@ -1,6 +1,7 @@
 // The app shell: header (connection state, notifications badge, theme), the router, sign-in state.
 
 import { $, h, mount, announce } from "./dom.js";
+import { loading, failure } from "./ui.js";
 import { api, tokens, refreshTokens } from "./api.js";
 import { Realtime } from "./socket.js";
 import { app } from "./state.js";
@@ -14,6 +15,22 @@ import { profileScreen } from "./screens/profile.js";
 
 /** @typedef {(view: HTMLElement, args: string[]) => (void | (() => void))} Screen */
 
+/**
+ * A screen loaded on first visit (its module is not part of the first load).
+ * @param {() => Promise<Screen>} load @returns {Screen}
+ */
+function lazy(load) {
+  return (view, args) => {
+    /** @type {void | (() => void)} */
+    let inner;
+    let gone = false;
+    mount(view, loading());
+    load().then((screen) => { if (!gone) inner = screen(view, args); },
+      (e) => { if (!gone) mount(view, failure(e, () => location.reload())); });
+    return () => { gone = true; if (typeof inner === "function") inner(); };
+  };
+}
+
 /** @type {[RegExp, Screen, string][]} */
 const ROUTES = [
   [/^\/?$/, homeScreen, "Home"],
@@ -22,6 +39,13 @@ const ROUTES = [
   [/^\/session\/(\d+)$/, roomScreen, "Reading room"],
   [/^\/notifications$/, notificationsScreen, "Notifications"],
   [/^\/u\/(\w+)$/, profileScreen, "Profile"],
+  [/^\/reading$/, lazy(() => import("./screens/reading.js").then((m) => m.readingScreen)), "My reading"],
+  [/^\/clubs$/, lazy(() => import("./screens/clubs.js").then((m) => m.clubsScreen)), "Clubs"],
+  [/^\/club\/(\d+)$/, lazy(() => import("./screens/club.js").then((m) => m.clubScreen)), "Club"],
+  [/^\/discover$/, lazy(() => import("./screens/discover.js").then((m) => m.discoverScreen)), "Discover"],
+  [/^\/leaderboards$/, lazy(() => import("./screens/leaderboards.js").then((m) => m.leaderboardsScreen)), "Leaderboards"],
+  [/^\/import$/, lazy(() => import("./screens/imports.js").then((m) => m.importScreen)), "Import"],
+  [/^\/settings$/, lazy(() => import("./screens/settings.js").then((m) => m.settingsScreen)), "Settings"],
 ];
 
 /** @type {(() => void) | void} */

@@ -7,6 +7,15 @@ import { loading, failure, field, showErrors, cover, progressBar } from "../ui.j
 const STATUSES = [["", "Not on a shelf"], ["want_to_read", "Want to read"], ["reading", "Reading"],
   ["read", "Read"], ["did_not_finish", "Did not finish"]];
 
+/** The half-star histogram (ten buckets, ½ to 5) as bars. @param {{count: number, histogram?: number[]}} r */
+function histogram(r) {
+  const hist = r.histogram || [];
+  const max = Math.max(1, ...hist);
+  return h("ul", { class: "plain hist", "aria-label": "Ratings by stars" }, [...hist].map((n, i) => [n, (i + 1) / 2]).reverse()
+    .filter(([n]) => n).map(([n, starsAt]) => h("li", { class: "row small" }, h("span", { class: "hist-l" }, `${starsAt} ★`),
+      progressBar(n / max, `${starsAt} stars: ${n}`), h("span", null, String(n)))));
+}
+
 /** @param {HTMLElement} view @param {string[]} args */
 export function bookScreen(view, [id]) {
   const bookId = Number(id);
@@ -30,9 +39,10 @@ export function bookScreen(view, [id]) {
   /**
    * @param {import("../api.js").Book} book @param {import("../api.js").ReadingState | null} state
    * @param {import("../api.js").Session[]} sessions
-   * @param {{count: number, average: number | null} | null} rating
+   * @param {{count: number, average: number | null, histogram?: number[]} | null} rating
    */
   function render(book, state, sessions, rating) {
+    const extras = { reviews: h("div", null, loading("Loading reviews")), clubs: h("div"), similar: h("div") };
     const shelf = h("select", { id: "shelf", onchange: (/** @type {Event} */ e) => setShelf(/** @type {HTMLSelectElement} */ (e.target).value) },
       STATUSES.map(([v, label]) => h("option", { value: v, selected: (state?.status || "") === v }, label)));
     const shelfStatus = h("p", { class: "muted small", role: "status" });
@@ -96,6 +106,13 @@ export function bookScreen(view, [id]) {
               h("div", { class: "field" }, h("label", { for: "visibility" }, "Who can join"),
                 h("select", { id: "visibility", name: "visibility" }, h("option", { value: "public" }, "Anyone"), h("option", { value: "followers" }, "My followers"), h("option", { value: "invite" }, "Invited only")))),
             h("p", { class: "form-error", role: "alert" }),
-            h("button", { type: "submit", class: "primary" }, "Start reading together")))));
+            h("button", { type: "submit", class: "primary" }, "Start reading together")))),
+      h("section", { class: "card", "aria-labelledby": "rv-h" }, h("h2", { id: "rv-h" }, "Reviews"),
+        rating && rating.count ? histogram(rating) : null, extras.reviews),
+      h("div", { class: "grid" },
+        h("section", { class: "card", "aria-labelledby": "cl-h" }, h("h2", { id: "cl-h" }, "Clubs reading it"), extras.clubs),
+        h("section", { class: "card", "aria-labelledby": "sim-h" }, h("h2", { id: "sim-h" }, "Readers also liked"), extras.similar)));
+    import("./reviews.js").then((m) => m.bookExtras(extras, bookId, state),
+      (e) => mount(extras.reviews, failure(e)));
   }
 }

@@ -26,6 +26,7 @@ export function startNotifications() {
       } else if (f.event === "unread") {
         setUnread(f.data.unread_count);
       }
+      for (const fn of app.onUserEvent) fn(f);  // my room's other events (imports, ranks, summaries)
     },
   });
 }

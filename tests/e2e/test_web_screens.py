@@ -1,0 +1,395 @@
+"""The reading life, reviews, clubs, settings, imports, discovery and leaderboards in real
+Chromium, two or three readers against the shared pair of real server processes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import struct
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from arq import create_pool
+
+from jobs.worker import redis_settings
+from tests.e2e.browser import PASSWORD, assert_accessible, missing, person, register, tag
+from tests.interop_helpers import goodreads_csv
+from tests.support import ServerProcess
+from tests.worker_helpers import run_worker, worker_settings
+
+REASON = missing()
+pytestmark = pytest.mark.skipif(REASON is not None and not os.environ.get("CI"),
+                                reason=f"browser e2e skipped: {REASON}")
+
+if REASON is None:
+    from playwright.async_api import expect
+
+
+async def dark(p: Any, screen: str, found: list[dict[str, Any]]) -> None:
+    """The same screen in the dark theme: screenshot and axe, then back to light."""
+    await p.page.get_by_role("button", name="Dark theme").click()
+    await expect(p.page.locator("html")).to_have_attribute("data-theme", "dark")
+    await assert_accessible(p, f"{screen}-dark", found)
+    await p.page.get_by_role("button", name="Dark theme").click()
+
+
+async def open_due_sections(engines: Any) -> None:
+    """What the worker's cron does on time: open the club sections that are due, now."""
+    pool = await create_pool(redis_settings(engines.redis_url))
+    try:
+        await pool.enqueue_job("open_due_sections", datetime.now(UTC).isoformat())
+    finally:
+        await pool.aclose()
+    await run_worker(worker_settings(engines))
+
+
+async def test_shelves_progress_goal_streak_and_stats(servers: list[ServerProcess], browser: Any,
+                                                      book: dict[str, Any]) -> None:
+    """A reader shelves a book, updates her progress, sets a goal, finishes the book, and sees
+    her streak, goal ring and monthly charts change; a bad goal is explained under its field."""
+    ana = await person(browser, servers[0], "Ana", tag())
+    found: list[dict[str, Any]] = []
+    page = ana.page
+    await register(ana)
+    await page.get_by_role("link", name="My reading").click()
+    await expect(page.get_by_text("No books marked “Reading”.")).to_be_visible()
+    await expect(page.get_by_text("No goal for this year yet.")).to_be_visible()
+    await assert_accessible(ana, "30-reading-empty", found)
+
+    await page.goto(f"/app/#/book/{book['id']}")
+    await page.get_by_label("My shelf").select_option("reading")
+    await expect(page.get_by_text("Saved: Reading")).to_be_visible()
+    await page.get_by_role("link", name="My reading").click()
+    row = page.locator(f'#shelf-list [data-book="{book["id"]}"]')
+    await expect(row).to_be_visible()
+    percent = row.get_by_label(f"Percent read of {book['title']}")
+    await percent.fill("140")
+    await row.get_by_role("button", name="Update progress").click()
+    await expect(row.locator('.field-error[data-for="percentage"]')).to_have_text(
+        "must be at most 100.0")
+    await percent.fill("40")
+    await row.get_by_role("button", name="Update progress").click()
+    await expect(row).to_contain_text("40%")
+    await expect(page.locator("#streak-days")).to_have_text("1 day")
+
+    goal = page.locator("#goal")
+    await goal.get_by_label("Books this year").fill("0")
+    await goal.get_by_role("button", name="Set my goal").click()
+    await expect(goal.locator('.field-error[data-for="books"]')).to_have_text("must be at least 1")
+    await goal.get_by_label("Books this year").fill("12")
+    await goal.get_by_role("button", name="Set my goal").click()
+    await expect(page.locator("#goal-text")).to_have_text("0 of 12 books")
+
+    await row.get_by_role("button", name="Mark as finished").click()
+    await expect(page.locator("#goal-text")).to_have_text("1 of 12 books")
+    await expect(page.locator("#stats-summary")).to_contain_text("1 book")
+    await expect(page.locator("#chart-books rect.bar")).to_have_count(12)
+    await page.get_by_role("button", name=re.compile(r"^Read \(1\)")).click()
+    await expect(page.locator("#shelf-list")).to_contain_text(book["title"])
+    await page.locator("#shelf-list").get_by_label(f"Add {book['title']} to a shelf").fill("Favourites")
+    await page.locator("#shelf-list").get_by_role("button", name="Add", exact=True).click()
+    await expect(page.get_by_role("button", name="Favourites (1)")).to_be_visible()
+    await assert_accessible(ana, "31-reading", found)
+    await dark(ana, "31-reading", found)
+    await ana.context.close()
+    assert not found, found
+
+
+async def test_reviews_shielded_liked_commented_and_reported(
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any]) -> None:
+    """A finished reader's spoiler review is shielded for a reader at the start (who can still
+    like, comment on and report it) and opens for him once he has read the book."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    ben = await person(browser, servers[1], "Ben", t, phone=True)
+    found: list[dict[str, Any]] = []
+    for p in (ana, ben):
+        await register(p)
+    secret = f"The keeper wrote the letter herself {t}"
+    await ana.page.goto(f"/app/#/book/{book['id']}")
+    await ana.page.get_by_label("My shelf").select_option("read")
+    await expect(ana.page.get_by_text("Saved: Read")).to_be_visible()
+    await ana.page.reload()
+    form = ana.page.get_by_role("form", name="My review")
+    await form.get_by_label("Rating").select_option("4.5")
+    await form.get_by_label("Your review").fill(secret)
+    await form.get_by_label("The whole review is a spoiler").check()
+    await form.get_by_role("button", name="Post review").click()
+    mine = ana.page.locator("#reviews li", has_text=secret)
+    await expect(mine).to_be_visible()
+
+    page = ben.page
+    await page.goto(f"/app/#/book/{book['id']}")
+    await page.get_by_text("Write a review").click()
+    await page.get_by_role("form", name="My review").get_by_label("Your review").fill("Loved it")
+    await page.get_by_role("button", name="Post review").click()
+    await expect(page.get_by_role("form", name="My review").locator(".form-error")).to_contain_text(
+        "set its status first")
+    await page.get_by_label("My shelf").select_option("reading")
+    await expect(page.get_by_text("Saved: Reading")).to_be_visible()
+    review = page.locator("#reviews li.review", has=page.get_by_role("link", name="Ana"))
+    await expect(review.locator('[data-shielded="true"]')).to_be_visible()
+    assert secret not in await page.locator("#reviews").inner_text()
+    await review.get_by_role("button", name="Like Ana's review").click()
+    await expect(review.get_by_role("button", name="Like Ana's review")).to_have_attribute(
+        "aria-pressed", "true")
+    await review.get_by_text("Comments (0)").click()
+    await review.get_by_label("Comment on Ana's review").fill("No spoilers please!")
+    await review.get_by_role("button", name="Comment", exact=True).click()
+    await expect(review).to_contain_text("No spoilers please!")
+    await expect(review.get_by_text("Comments (1)")).to_be_visible()
+    await review.get_by_text("Report", exact=True).click()
+    await review.get_by_label("Why?").select_option("spoiler")
+    await review.get_by_role("button", name="Send report").click()
+    await expect(review.get_by_text("the moderators will look at it")).to_be_visible()
+    await assert_accessible(ben, "32-review-shielded-phone", found)
+
+    await page.get_by_label("My shelf").select_option("read")
+    await expect(page.get_by_text("Saved: Read")).to_be_visible()
+    await page.reload()
+    await review.get_by_text("Spoiler: show the review").click()
+    await expect(review).to_contain_text(secret)
+    await assert_accessible(ben, "33-review-unlocked-phone", found)
+    await ana.page.reload()
+    await expect(mine.get_by_role("button", name="Like Ana's review")).to_contain_text("1")
+    await expect(ana.page.locator(".hist")).to_be_visible()
+    await assert_accessible(ana, "34-book-reviews", found)
+    await dark(ana, "34-book-reviews", found)
+    for p in (ana, ben):
+        await p.context.close()
+    assert not found, found
+
+
+async def test_club_schedule_gate_threads_chat_events_and_polls(
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any], engines: Any) -> None:
+    """An organiser starts a club on her book and sets its schedule; a reader on the other server
+    joins from the directory, meets the progress gate, opens a thread where a post from further
+    on is hidden, chats live, answers an event (with its .ics) and votes in a poll."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    ben = await person(browser, servers[1], "Ben", t)
+    found: list[dict[str, Any]] = []
+    for p in (ana, ben):
+        await register(p)
+    a, b = ana.page, ben.page
+    await a.goto(f"/app/#/book/{book['id']}")
+    await a.get_by_label("My shelf").select_option("reading")
+    await expect(a.get_by_text("Saved: Reading")).to_be_visible()
+    await a.get_by_role("link", name="Clubs").click()
+    await expect(a.get_by_text("You are not in a club yet.")).to_be_visible()
+    create = a.get_by_role("form", name="Start a club")
+    await create.get_by_role("button", name="Create club").click()
+    await expect(create.locator('.field-error[data-for="name"]')).to_have_text(
+        "must not be empty")
+    name = f"Lamplighters {t}"
+    await create.get_by_label("Club name").fill(name)
+    await create.get_by_label("Current book").select_option(str(book["id"]))
+    await create.get_by_role("button", name="Create club").click()
+    await expect(a.get_by_role("heading", name=name)).to_be_visible()
+    sched = a.get_by_role("form", name="Set the schedule")
+    await sched.get_by_label("First section opens").fill("2026-01-01T09:00")
+    await sched.get_by_label("Then one every (days)").fill("1")
+    await sched.get_by_role("button", name="Set the schedule").click()
+    await expect(a.locator("#schedule li[data-section]")).to_have_count(8)
+    await open_due_sections(engines)
+    await expect(a.get_by_role("button", name="Open the thread of Chapter 1")).to_be_visible()
+    events = a.get_by_role("form", name="Plan an event")
+    await a.get_by_text("Plan an event").click()
+    await events.get_by_label("Event title").fill(f"Storm night talk {t}")
+    await events.get_by_role("button", name="Create event").click()
+    await expect(a.locator("#events")).to_contain_text(f"Storm night talk {t}")
+    await a.get_by_text("Open a poll").click()
+    poll = a.get_by_role("form", name="Open a poll")
+    await poll.get_by_label("Question").fill("What next?")
+    await poll.get_by_label("Choices, one per line").fill("The Sea Wall\nNorth Light")
+    await poll.get_by_role("button", name="Open poll").click()
+    await expect(a.locator("#polls")).to_contain_text("What next?")
+
+    await b.get_by_role("link", name="Clubs").click()
+    await b.get_by_label("Search clubs").fill(f"Lamplighters {t}")
+    await b.locator("#club-results").get_by_role("link", name=name).click()
+    await b.get_by_role("button", name="Join club").click()
+    await expect(b.get_by_role("button", name="Leave club")).to_be_visible()
+    second = b.locator('#schedule li[data-section]').nth(1)
+    await expect(second).to_have_attribute("data-locked", "true")
+    await expect(second).to_contain_text("Opens for you at 12.5%")
+    await b.get_by_role("button", name="I've read Chapter 1").click()
+    await expect(second).to_have_attribute("data-locked", "false")
+
+    # Ana is further on (chapter 3): her post in chapter 1's thread is hidden for Ben
+    await a.reload()
+    await a.get_by_role("button", name="I've read Chapter 3").click()
+    await expect(a.locator('#schedule li[data-section]').nth(3)).to_have_attribute(
+        "data-locked", "false")
+    await b.get_by_role("button", name="Open the thread of Chapter 1").click()
+    await a.get_by_role("button", name="Open the thread of Chapter 1").click()
+    await a.get_by_label("Your post").fill("The letter in chapter 3 changes everything")
+    await a.get_by_role("button", name="Post", exact=True).click()
+    await expect(a.locator("#thread-posts")).to_contain_text("changes everything")
+    hidden = b.locator('#thread-posts [data-hidden="true"]')
+    await expect(hidden).to_contain_text("it unlocks when you reach 37.5%")
+    assert "changes everything" not in await b.locator("#thread-posts").inner_text()
+
+    await b.get_by_label("Message the club").fill(f"Hello lamplighters {t}")
+    await b.get_by_role("button", name="Send").click()
+    await expect(a.locator("#club-chat")).to_contain_text(f"Hello lamplighters {t}")
+    event = b.locator("#events li[data-event]")
+    await event.get_by_role("button", name="Going").click()
+    await expect(event.locator("[data-counts]")).to_contain_text("1 going")
+    ics = await event.get_by_role("link", name=re.compile("to my calendar")).get_attribute("href")
+    r = await b.request.get(str(ics))
+    assert r.ok and "BEGIN:VCALENDAR" in await r.text() and f"Storm night talk {t}" in await r.text()
+    pollbox = b.locator("#polls li[data-poll]")
+    await pollbox.get_by_label("North Light").check()
+    await pollbox.get_by_role("button", name="Vote").click()
+    await expect(pollbox).to_contain_text("1 voter")
+    await expect(a.locator("#polls")).to_contain_text("1 voter")
+    await assert_accessible(ben, "35-club", found)
+    await dark(ben, "35-club", found)
+    await assert_accessible(ana, "36-club-organiser", found)
+    for p in (ana, ben):
+        await p.context.close()
+    assert not found, found
+
+
+def totp(secret: str, at: float | None = None) -> str:
+    """The current RFC 6238 code of a base32 secret (SHA-1, 30 s, 6 digits)."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    counter = int((time.time() if at is None else at) // 30)
+    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return f"{(struct.unpack('>I', mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+async def test_account_settings(servers: list[ServerProcess], browser: Any,
+                                engines: Any) -> None:
+    """A reader changes her password (a wrong one is explained under its field), signs a second
+    device out, turns on two-factor sign-in, makes an e-reader sync login, downloads her data
+    and schedules then cancels her account's deletion."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    found: list[dict[str, Any]] = []
+    await register(ana)
+    page = ana.page
+    await page.get_by_role("link", name="Settings").click()
+    pw = page.get_by_role("form", name="Change password")
+    await pw.get_by_label("Current password").fill("not my password at all")
+    await pw.get_by_label("New password").fill("a much longer new passphrase")
+    await pw.get_by_role("button", name="Change password").click()
+    await expect(pw.locator('.field-error[data-for="current_password"]')).not_to_be_empty()
+    await pw.get_by_label("Current password").fill(PASSWORD)
+    await pw.get_by_role("button", name="Change password").click()
+    await expect(pw.get_by_text("Password changed")).to_be_visible()
+
+    # a second device signs in with the new password; the first one signs it out
+    other = await person(browser, servers[1], "Ana", t)
+    await other.page.goto("/app/")
+    await other.page.get_by_label("Email").fill(ana.email)
+    await other.page.get_by_label("Password").fill("a much longer new passphrase")
+    await other.page.get_by_role("button", name="Sign in").click()
+    await expect(other.page.get_by_role("heading", name="Home")).to_be_visible()
+    await page.reload()
+    devices = page.locator("#device-list li")
+    await expect(devices).to_have_count(2)
+    await devices.get_by_role("button", name=re.compile("^Sign out")).click()
+    await expect(devices).to_have_count(1)
+    await expect(other.page.locator("#conn")).to_have_attribute("data-state", "signed-out")
+
+    enrol = page.get_by_role("form", name="Turn on two-factor sign-in")
+    await enrol.get_by_label("Your password").fill("a much longer new passphrase")
+    await enrol.get_by_role("button", name="Set up two-factor sign-in").click()
+    secret = await page.locator("#totp-secret").inner_text()
+    confirm = page.get_by_role("form", name="Confirm two-factor sign-in")
+    await confirm.get_by_label("The 6-digit code it shows").fill("000000" if totp(secret) != "000000"
+                                                                 else "111111")
+    await confirm.get_by_role("button", name="Turn on").click()
+    await expect(confirm.locator('.field-error[data-for="code"], .form-error')
+                 .filter(has_text=re.compile(r"\w")).first).to_be_visible()
+    await confirm.get_by_label("The 6-digit code it shows").fill(totp(secret))
+    await confirm.get_by_role("button", name="Turn on").click()
+    await expect(page.locator("#recovery-codes li")).to_have_count(10)
+
+    sync = page.get_by_role("form", name="New sync login")
+    await sync.get_by_label("Sync username").fill(f"ana-kobo-{t}")
+    await sync.get_by_label("Sync password").fill("kobo secret 1234")
+    await sync.get_by_role("button", name="Create sync login").click()
+    await expect(page.locator("#kosync-ids")).to_contain_text(f"ana-kobo-{t}")
+
+    await page.get_by_role("button", name="Prepare a full export").click()
+    await expect(page.locator("#export-status")).to_contain_text("being prepared")
+    await run_worker(worker_settings(engines))
+    async with page.expect_download() as dl:
+        await page.get_by_role("button", name="Download my export").click()
+    exported = json.loads(Path(await (await dl.value).path()).read_text())
+    assert ana.handle in json.dumps(exported)
+
+    gone = page.get_by_role("form", name="Delete my account")
+    await gone.get_by_label("Your password").fill("wrong password, surely")
+    await gone.get_by_role("button", name="Delete my account").click()
+    await expect(gone.locator('.field-error[data-for="password"]')).not_to_be_empty()
+    await assert_accessible(ana, "37-settings", found)
+    await gone.get_by_label("Your password").fill("a much longer new passphrase")
+    await gone.get_by_role("button", name="Delete my account").click()
+    await expect(page.locator("#deletion-status")).to_contain_text("will be deleted on")
+    await page.get_by_role("button", name="Keep my account").click()
+    await expect(page.get_by_role("form", name="Delete my account")).to_be_visible()
+    await dark(ana, "37-settings", found)
+    for p in (ana, other):
+        await p.context.close()
+    assert not found, found
+
+
+async def test_import_preview_then_for_real_with_a_live_progress_bar(
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any], engines: Any) -> None:
+    """A reader uploads her Goodreads export: a missing file is explained under its field, the
+    preview's bar fills as the worker pushes progress, then the real import lands on her
+    shelves."""
+    t = tag()
+    ana = await person(browser, servers[1], "Ana", t)
+    found: list[dict[str, Any]] = []
+    await register(ana)
+    page = ana.page
+    await page.goto("/app/#/import")
+    await expect(page.get_by_text("No imports yet.")).to_be_visible()
+    await page.get_by_role("button", name="Upload").click()
+    await expect(page.locator('.field-error[data-for="file"]')).to_have_text(
+        "Choose the CSV file you exported.")
+    rows = [{"Book Id": str(i), "Title": f"Imported Tale {i} {t}", "Author": "Ima Porter",
+             "Exclusive Shelf": "read" if i % 2 else "to-read", "Date Added": "2024/03/01"}
+            for i in range(1, 13)]
+    rows.append({"Book Id": "99", "Title": book["title"], "Author": "Mara Ellison",
+                 "Exclusive Shelf": "currently-reading", "Date Added": "2024/03/02"})
+    csv = tmp_csv(goodreads_csv(rows), t)
+    await page.get_by_label("CSV file").set_input_files(str(csv))
+    await page.get_by_role("button", name="Upload").click()
+    bar = page.locator("#import-bar")
+    await expect(bar).to_have_attribute("aria-valuenow", "0")
+    await assert_accessible(ana, "38-import-queued", found)
+    await run_worker(worker_settings(engines))
+    await expect(bar).to_have_attribute("aria-valuenow", "100")
+    await expect(page.locator("#import-status")).to_have_text("Preview ready: 13 rows")
+    await expect(page.locator("#import-counts")).to_contain_text("matched to a book")
+    await page.get_by_role("button", name="Import for real").click()
+    await expect(page.locator("#import-status")).to_contain_text("Waiting to start")
+    await run_worker(worker_settings(engines))
+    await expect(page.locator("#import-status")).to_have_text("Done: 13 rows")
+    await page.get_by_text("Row by row (13)").click()
+    await assert_accessible(ana, "39-import-done", found)
+    await page.get_by_role("link", name="My reading").click()
+    await expect(page.get_by_role("button", name="Read (6)", exact=True)).to_be_visible()
+    await expect(page.locator("#shelf-list")).to_contain_text(book["title"])
+    await ana.context.close()
+    assert not found, found
+
+
+def tmp_csv(body: bytes, t: str) -> Path:
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"goodreads-{t}.csv"
+    path.write_bytes(body)
+    return path

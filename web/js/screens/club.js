@@ -1,0 +1,321 @@
+// A club: its book and schedule (section threads behind the progress gate), live club chat,
+// events with RSVP and "add to calendar" (.ics), polls; organisers set the schedule, create
+// events and open polls.
+
+import { h, mount, ago, pct, announce } from "../dom.js";
+import { api, fieldErrors } from "../api.js";
+import { app } from "../state.js";
+import { loading, empty, failure, field, showErrors, progressBar } from "../ui.js";
+import { section } from "./home.js";
+
+const ANSWERS = [["going", "Going"], ["maybe", "Maybe"], ["no", "Can't go"]];
+const KINDS = [["discussion", "Discussion"], ["qa", "Q&A"], ["meetup", "Meet-up"], ["coreading", "Read together (live session)"]];
+
+/** @param {string} iso */
+const when = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+/** A `datetime-local` value as an ISO instant. @param {FormDataEntryValue | null} v */
+const instant = (v) => (v ? new Date(String(v)).toISOString() : "");
+/** `datetime-local` text for a Date. @param {Date} d */
+const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+
+/** A chat message or thread post, shown as hidden when the shield redacts it. @param {import("../api.js").Message} m */
+export function postView(m) {
+  const meta = h("div", { class: "meta" }, `${m.author_name} · ${ago(m.created_at)}`);
+  if (m.redacted) {
+    return h("li", { class: "item hidden-item", "data-hidden": "true", "data-id": String(m.id) }, meta,
+      `🔒 A post by ${m.author_name}, hidden by your spoiler shield: it unlocks when you reach ${pct(m.gate)}.`);
+  }
+  return h("li", { class: `item${m.author_id === app.me?.id ? " mine" : ""}`, "data-kind": "chat", "data-id": String(m.id) }, meta, m.body || "");
+}
+
+/** @param {HTMLElement} view @param {string[]} args */
+export function clubScreen(view, [id]) {
+  const cid = Number(id);
+  const rt = /** @type {import("../socket.js").Realtime} */ (app.rt);
+  /** @type {import("../api.js").Club} */
+  let club;
+  /** @type {(() => void)[]} */
+  const subs = [];
+  /** @type {(() => void) | null} */
+  let threadSub = null;
+  const boxes = { schedule: h("div", { id: "schedule" }), thread: h("div", { id: "thread" }), chat: h("div"),
+    events: h("div", { id: "events" }), polls: h("div", { id: "polls" }), board: h("div") };
+  mount(view, loading("Opening the club"));
+  load();
+
+  async function load() {
+    try {
+      club = await api.club(cid);
+      const book = club.book_id ? await api.book(club.book_id).catch(() => null) : null;
+      render(book);
+    } catch (e) { mount(view, failure(e, load)); }
+  }
+
+  const member = () => !!club.my_role;
+  const organiser = () => club.my_role === "owner" || club.my_role === "moderator";
+
+  /** @param {import("../api.js").Book | null} book */
+  function render(book) {
+    const join = async () => {
+      try {
+        const r = await api.joinClub(cid);
+        announce(r.status === "requested" ? "Your request to join was sent" : `Welcome to ${club.name}`);
+        cleanup(); load();
+      } catch (e) { announce(e instanceof Error ? e.message : "Could not join", "error"); }
+    };
+    const leave = async () => {
+      try { await api.leaveClub(cid); announce(`You left ${club.name}`); cleanup(); load(); }
+      catch (e) { announce(e instanceof Error ? e.message : "Could not leave", "error"); }
+    };
+    mount(view,
+      h("section", { class: "card", "aria-labelledby": "club-name" },
+        h("div", { class: "row" }, h("h1", { id: "club-name", class: "grow" }, club.name),
+          club.my_role ? h("span", { class: "chip" }, club.my_role === "owner" ? "You run this club" : `You: ${club.my_role}`) : null,
+          !member() ? h("button", { type: "button", class: "primary", onclick: join, disabled: club.requested },
+            club.requested ? "Request sent" : club.join_policy === "approval" ? "Ask to join" : "Join club")
+            : club.my_role !== "owner" ? h("button", { type: "button", onclick: leave }, "Leave club") : null),
+        club.description ? h("p", null, club.description) : null,
+        h("p", { class: "muted small" }, `${club.member_count} member${club.member_count === 1 ? "" : "s"} · ${club.visibility}`,
+          book ? [" · reading ", h("a", { href: `#/book/${book.id}` }, book.title)] : " · no book chosen yet"),
+        club.rules ? h("details", null, h("summary", null, "Club rules"), h("p", null, club.rules)) : null),
+      h("div", { class: "room club" },
+        h("section", { class: "card", "aria-labelledby": "h-sched" }, h("h2", { id: "h-sched" }, "Schedule"), boxes.schedule),
+        h("section", { class: "card", "aria-labelledby": "h-thread" }, h("h2", { id: "h-thread" }, "Section thread"), boxes.thread),
+        h("section", { class: "card chat-col", "aria-labelledby": "h-chat" }, h("h2", { id: "h-chat" }, "Club chat"), boxes.chat)),
+      h("div", { class: "grid" },
+        h("section", { class: "card", "aria-labelledby": "h-events" }, h("h2", { id: "h-events" }, "Events"), boxes.events),
+        h("section", { class: "card", "aria-labelledby": "h-polls" }, h("h2", { id: "h-polls" }, "Polls"), boxes.polls),
+        book ? h("section", { class: "card", "aria-labelledby": "h-board" }, h("h2", { id: "h-board" }, "Who is where"), boxes.board) : null));
+    drawSchedule(book);
+    mount(boxes.thread, empty("Pick an open section of the schedule to read its thread."));
+    if (member()) { chat(); drawEvents(); drawPolls(); if (book) drawBoard(); }
+    else for (const b of [boxes.chat, boxes.events, boxes.polls, boxes.board]) mount(b, empty("Join the club to take part."));
+  }
+
+  /** @param {import("../api.js").Book | null} book */
+  function drawSchedule(book) {
+    section(boxes.schedule, () => api.sections(cid), (page) => {
+      if (!page.items.length) {
+        return h("div", null, empty(book ? "No schedule yet." : "The club has no book yet."),
+          organiser() && book ? scheduleForm(book) : null);
+      }
+      return h("ol", { class: "plain sections" }, page.items.map((s) => h("li", { "data-section": String(s.id), "data-locked": String(s.locked) },
+        h("div", { class: "row" }, h("strong", { class: "grow" }, s.title),
+          s.locked ? h("span", { class: "lock" }, `🔒 at ${pct(s.unlocks_at)}`) : null),
+        h("div", { class: "muted small" }, s.open ? `Open since ${when(s.opens_at)} · ${s.post_count} post${s.post_count === 1 ? "" : "s"}` : `Opens ${when(s.opens_at)}`),
+        s.locked ? h("p", { class: "small", title: "Your spoiler shield keeps this thread closed until you get there" }, `Opens for you at ${pct(s.unlocks_at)} of the book`) : null,
+        h("div", { class: "row small" },
+          s.open && !s.locked ? h("button", { type: "button", onclick: () => thread(s), "aria-label": `Open the thread of ${s.title}` }, "Open thread") : null,
+          member() ? h("button", { type: "button", "aria-label": `I've read ${s.title}`, onclick: async () => {
+            // the club's rooms learn my new place on a fresh subscription: re-enter them
+            try { await api.readSection(cid, s.id); announce(`Marked ${s.title} as read`); cleanup(); load(); }
+            catch (e) { announce(e instanceof Error ? e.message : "Could not save", "error"); }
+          } }, "I've read this") : null))));
+    });
+  }
+
+  /** @param {import("../api.js").Book} book */
+  function scheduleForm(book) {
+    /** @param {SubmitEvent} ev */
+    const submit = async (ev) => {
+      ev.preventDefault();
+      const form = /** @type {HTMLFormElement} */ (ev.currentTarget);
+      const d = new FormData(form);
+      try {
+        await api.schedule(cid, { first_opens_at: instant(d.get("first_opens_at")), every_days: Number(d.get("every_days")) });
+        announce("Schedule set"); drawSchedule(book);
+      } catch (e) { showErrors(form, fieldErrors(e, ["first_opens_at", "every_days", "sections"])); }
+    };
+    return h("form", { onsubmit: submit, "aria-label": "Set the schedule" },
+      h("p", { class: "small" }, `One section per chapter of ${book.title} (${book.toc.length || "no"} chapters).`),
+      field("first_opens_at", "First section opens", { type: "datetime-local", value: local(new Date()), required: true }),
+      field("every_days", "Then one every (days)", { type: "number", inputmode: "numeric", value: "7" }),
+      h("p", { class: "form-error", role: "alert" }),
+      h("button", { type: "submit", class: "primary" }, "Set the schedule"));
+  }
+
+  /** @param {import("../api.js").Section} s */
+  function thread(s) {
+    threadSub?.();
+    threadSub = null;
+    const list = h("ol", { class: "timeline", "aria-live": "polite", id: "thread-posts" });
+    /** @type {Map<number, import("../api.js").Message>} */
+    const posts = new Map();
+    const draw = () => mount(list, posts.size ? [...posts.values()].sort((a, b) => a.id - b.id).map(postView)
+      : h("li", { class: "muted small" }, "No posts yet: start the discussion."));
+    /** @param {SubmitEvent} ev */
+    const send = async (ev) => {
+      ev.preventDefault();
+      const form = /** @type {HTMLFormElement} */ (ev.currentTarget);
+      const input = /** @type {HTMLTextAreaElement} */ (form.querySelector("textarea"));
+      try {
+        const m = await api.postInSection(cid, s.id, input.value);
+        posts.set(m.id, m); draw(); input.value = "";
+        showErrors(form, {});
+      } catch (e) { showErrors(form, fieldErrors(e, ["body"])); }
+    };
+    mount(boxes.thread, h("h3", null, s.title), list,
+      h("form", { onsubmit: send, "aria-label": `Post in ${s.title}` },
+        h("div", { class: "field" }, h("label", { for: "post-body" }, "Your post"),
+          h("textarea", { id: "post-body", name: "body", maxlength: "4000", required: true }),
+          h("p", { class: "field-error", "data-for": "body" })),
+        h("p", { class: "form-error", role: "alert" }),
+        h("button", { type: "submit", class: "primary" }, "Post")));
+    list.append(loading());
+    api.sectionPosts(cid, s.id).then((page) => { for (const m of page.items) posts.set(m.id, m); draw(); },
+      (e) => mount(list, failure(e)));
+    threadSub = rt.subscribe(s.room, { onEvent: (f) => {
+      if (f.event === "chat" || f.event === "chat_edited") { posts.set(f.data.id, f.data); draw(); }
+      else if (f.event === "chat_deleted") { posts.delete(f.data.id ?? f.data.message_id); draw(); }
+    } });
+  }
+
+  function chat() {
+    /** @type {Map<number, import("../api.js").Message>} */
+    const msgs = new Map();
+    const list = h("ol", { class: "timeline", id: "club-chat", "aria-live": "polite" });
+    const draw = () => {
+      mount(list, msgs.size ? [...msgs.values()].sort((a, b) => a.id - b.id).map(postView) : h("li", { class: "muted small" }, "No messages yet: say hello."));
+      list.scrollTop = list.scrollHeight;
+    };
+    /** @param {SubmitEvent} ev */
+    const send = async (ev) => {
+      ev.preventDefault();
+      const form = /** @type {HTMLFormElement} */ (ev.currentTarget);
+      const input = /** @type {HTMLInputElement} */ (form.querySelector("input"));
+      try {
+        const m = await api.clubSay(cid, input.value);
+        msgs.set(m.id, m); draw(); input.value = ""; showErrors(form, {});
+      } catch (e) { showErrors(form, fieldErrors(e, ["body"])); }
+    };
+    mount(boxes.chat, list, h("form", { onsubmit: send, class: "row inline-form", "aria-label": "Club chat" },
+      field("body", "Message the club", { maxlength: "2000", autocomplete: "off", required: true }),
+      h("button", { type: "submit", class: "primary" }, "Send"), h("p", { class: "form-error", role: "alert" })));
+    list.append(loading());
+    api.clubMessages(cid).then((page) => { for (const m of page.items) msgs.set(m.id, m); draw(); }, (e) => mount(list, failure(e)));
+    subs.push(rt.subscribe(club.room, { onEvent: (f) => {
+      if (f.event === "chat" || f.event === "chat_edited") { msgs.set(f.data.id, f.data); draw(); }
+      else if (f.event === "chat_deleted") { msgs.delete(f.data.id ?? f.data.message_id); draw(); }
+      else if (f.event === "poll_voted") drawPolls();
+      else if (f.event === "section_opened") load();
+      else if (f.event === "banned" || f.event === "left") { cleanup(); load(); }
+    } }));
+  }
+
+  function drawEvents() {
+    section(boxes.events, () => api.events(cid), (items) => h("div", null,
+      items.length ? h("ul", { class: "plain" }, items.map(eventView)) : empty("No events planned."),
+      organiser() ? eventForm() : null));
+  }
+
+  /** @param {import("../api.js").ClubEvent} ev */
+  function eventView(ev) {
+    const cancelled = ev.status === "cancelled";
+    return h("li", { "data-event": String(ev.id) },
+      h("div", { class: "row" }, h("strong", { class: "grow" }, ev.title, cancelled ? " (cancelled)" : ""),
+        h("a", { class: "button", href: api.eventIcs(cid, ev.id), download: `event-${ev.id}.ics`, "aria-label": `Add ${ev.title} to my calendar` }, "📅 Add to calendar")),
+      h("div", { class: "muted small" }, `${when(ev.starts_at)} – ${when(ev.ends_at)}`, ev.location ? ` · ${ev.location}` : "",
+        ` · ${KINDS.find(([k]) => k === ev.kind)?.[1] || ev.kind}`),
+      ev.description ? h("p", { class: "small" }, ev.description) : null,
+      h("div", { class: "row small" },
+        h("div", { class: "seg", role: "group", "aria-label": `Will you come to ${ev.title}?` }, ANSWERS.map(([a, label]) =>
+          h("button", { type: "button", "aria-pressed": String(ev.my_answer === a), disabled: cancelled, onclick: async () => {
+            try { await api.rsvp(cid, ev.id, a); drawEvents(); }
+            catch (e) { announce(e instanceof Error ? e.message : "Could not answer", "error"); }
+          } }, label))),
+        h("span", { class: "muted", "data-counts": "" }, `${ev.going} going · ${ev.maybe} maybe`),
+        ev.session_id ? h("a", { href: `#/session/${ev.session_id}` }, "Open the session") : null));
+  }
+
+  function eventForm() {
+    /** @param {SubmitEvent} e */
+    const submit = async (e) => {
+      e.preventDefault();
+      const form = /** @type {HTMLFormElement} */ (e.currentTarget);
+      const d = new FormData(form);
+      try {
+        await api.createEvent(cid, { title: String(d.get("title") || ""), kind: String(d.get("kind")),
+          starts_at: instant(d.get("starts_at")), ends_at: instant(d.get("ends_at")),
+          location: String(d.get("location") || ""), time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC" });
+        announce("Event created"); drawEvents();
+      } catch (x) { showErrors(form, fieldErrors(x, ["title", "kind", "starts_at", "ends_at", "location"])); }
+    };
+    const start = new Date(Date.now() + 86400000);
+    return h("details", null, h("summary", null, "Plan an event"),
+      h("form", { onsubmit: submit, "aria-label": "Plan an event" },
+        field("title", "Event title", { maxlength: "120" }),
+        h("div", { class: "field" }, h("label", { for: "ev-kind" }, "Kind"),
+          h("select", { id: "ev-kind", name: "kind" }, KINDS.map(([v, l]) => h("option", { value: v }, l)))),
+        h("div", { class: "row" },
+          field("starts_at", "Starts", { type: "datetime-local", value: local(start) }),
+          field("ends_at", "Ends", { type: "datetime-local", value: local(new Date(start.getTime() + 3600000)) })),
+        field("location", "Where (optional)", { maxlength: "200" }),
+        h("p", { class: "form-error", role: "alert" }),
+        h("button", { type: "submit", class: "primary" }, "Create event")));
+  }
+
+  function drawPolls() {
+    section(boxes.polls, () => api.polls(cid), (items) => h("div", null,
+      items.length ? h("ul", { class: "plain" }, items.map(pollView)) : empty("No polls yet."),
+      organiser() ? pollForm() : null));
+  }
+
+  /** @param {import("../api.js").Poll} p */
+  function pollView(p) {
+    const name = `poll-${p.id}`;
+    /** @param {SubmitEvent} e */
+    const submit = async (e) => {
+      e.preventDefault();
+      const form = /** @type {HTMLFormElement} */ (e.currentTarget);
+      const ids = new FormData(form).getAll(name).map(Number);
+      try { await api.vote(cid, p.id, ids); announce("Vote counted"); drawPolls(); }
+      catch (x) { showErrors(form, fieldErrors(x, ["option_ids"])); }
+    };
+    const total = Math.max(1, p.options.reduce((a, o) => a + (o.votes || 0), 0));
+    return h("li", { "data-poll": String(p.id) },
+      h("form", { onsubmit: submit },
+        h("fieldset", null, h("legend", null, p.question),
+          p.options.map((o) => h("label", { class: "poll-opt small" },
+            h("input", { type: p.multiple ? "checkbox" : "radio", name, value: String(o.id), checked: p.my_votes.includes(o.id), disabled: p.closed }),
+            h("span", null, o.label),
+            p.results_visible && o.votes !== null ? [progressBar((o.votes || 0) / total, `${o.label}: ${o.votes} votes`), h("span", null, `${o.votes}`)] : null))),
+        h("p", { class: "muted small" }, `${p.voters} voter${p.voters === 1 ? "" : "s"}${p.closed ? " · closed" : ""}${p.results_visible ? "" : " · results show once you vote"}`),
+        h("p", { class: "field-error", "data-for": "option_ids" }), h("p", { class: "form-error", role: "alert" }),
+        p.closed ? null : h("button", { type: "submit" }, p.my_votes.length ? "Change my vote" : "Vote")));
+  }
+
+  function pollForm() {
+    /** @param {SubmitEvent} e */
+    const submit = async (e) => {
+      e.preventDefault();
+      const form = /** @type {HTMLFormElement} */ (e.currentTarget);
+      const d = new FormData(form);
+      const options = String(d.get("options") || "").split("\n").map((x) => x.trim()).filter(Boolean).map((label) => ({ label }));
+      try {
+        await api.createPoll(cid, { question: String(d.get("question") || ""), options, multiple: d.get("multiple") === "on" });
+        announce("Poll open"); drawPolls();
+      } catch (x) { showErrors(form, fieldErrors(x, ["question", "options", "multiple"])); }
+    };
+    return h("details", null, h("summary", null, "Open a poll"),
+      h("form", { onsubmit: submit, "aria-label": "Open a poll" },
+        field("question", "Question", { maxlength: "200" }),
+        h("div", { class: "field" }, h("label", { for: "poll-options" }, "Choices, one per line"),
+          h("textarea", { id: "poll-options", name: "options" }), h("p", { class: "field-error", "data-for": "options" })),
+        h("label", { class: "row small" }, h("input", { type: "checkbox", name: "multiple" }), "Several choices allowed"),
+        h("p", { class: "form-error", role: "alert" }),
+        h("button", { type: "submit", class: "primary" }, "Open poll")));
+  }
+
+  function drawBoard() {
+    section(boxes.board, () => api.clubBoard(cid), (b) => b.members.length ? h("ul", { class: "plain", id: "board" }, b.members.map((m) =>
+      h("li", { class: "row" }, h("span", { class: "grow" }, m.display_name), progressBar(m.furthest, `${m.display_name}: progress`),
+        h("span", { class: `chip standing-${m.standing}` }, m.standing.replace(/_/g, " ")))))
+      : empty("Nobody has started yet."));
+  }
+
+  function cleanup() {
+    threadSub?.(); threadSub = null;
+    for (const u of subs.splice(0)) u();
+  }
+  return cleanup;
+}
