@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import typing
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -235,132 +236,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # (attribute, environment variable, parser)
-_ENV: list[tuple[str, str, type]] = [
-    ("env", "READALONG_ENV", str),
-    ("database_url", "DATABASE_URL", str),
-    ("redis_url", "REDIS_URL", str),
-    ("secret_key", "READALONG_SECRET_KEY", str),
-    ("allowed_origins", "READALONG_ALLOWED_ORIGINS", tuple),
-    ("access_token_ttl", "READALONG_ACCESS_TOKEN_TTL", int),
-    ("refresh_token_ttl", "READALONG_REFRESH_TOKEN_TTL", int),
-    ("data_dir", "READALONG_DATA_DIR", str),
-    ("log_format", "READALONG_LOG_FORMAT", str),
-    ("log_level", "READALONG_LOG_LEVEL", str),
-    ("host", "HOST", str),
-    ("port", "PORT", int),
-    ("max_body_bytes", "READALONG_MAX_BODY_BYTES", int),
-    ("db_pool_size", "READALONG_DB_POOL_SIZE", int),
-    ("login_rate", "READALONG_LOGIN_RATE", int),
-    ("login_window", "READALONG_LOGIN_WINDOW", int),
-    ("register_rate", "READALONG_REGISTER_RATE", int),
-    ("register_window", "READALONG_REGISTER_WINDOW", int),
-    ("argon2_time_cost", "READALONG_ARGON2_TIME_COST", int),
-    ("argon2_memory_kib", "READALONG_ARGON2_MEMORY_KIB", int),
-    ("node_id", "READALONG_NODE_ID", str),
-    ("ws_auth_timeout", "READALONG_WS_AUTH_TIMEOUT", float),
-    ("ws_max_frame_bytes", "READALONG_WS_MAX_FRAME_BYTES", int),
-    ("ws_queue_size", "READALONG_WS_QUEUE_SIZE", int),
-    ("ws_queue_bytes", "READALONG_WS_QUEUE_BYTES", int),
-    ("ws_ping_interval", "READALONG_WS_PING_INTERVAL", float),
-    ("ws_ping_timeout", "READALONG_WS_PING_TIMEOUT", float),
-    ("history_size", "READALONG_HISTORY_SIZE", int),
-    ("history_ttl", "READALONG_HISTORY_TTL", int),
-    ("presence_ttl", "READALONG_PRESENCE_TTL", int),
-    ("shutdown_grace", "READALONG_SHUTDOWN_GRACE", float),
-    ("ws_publish_rate", "READALONG_WS_PUBLISH_RATE", float),
-    ("ws_publish_burst", "READALONG_WS_PUBLISH_BURST", float),
-    ("ws_presence_rate", "READALONG_WS_PRESENCE_RATE", float),
-    ("ws_presence_burst", "READALONG_WS_PRESENCE_BURST", float),
-    ("ws_subscribe_rate", "READALONG_WS_SUBSCRIBE_RATE", float),
-    ("ws_subscribe_burst", "READALONG_WS_SUBSCRIBE_BURST", float),
-    ("presence_snapshot_max", "READALONG_PRESENCE_SNAPSHOT_MAX", int),
-    ("ws_name_cache_ttl", "READALONG_WS_NAME_CACHE_TTL", float),
-    ("smtp_host", "READALONG_SMTP_HOST", str),
-    ("smtp_port", "READALONG_SMTP_PORT", int),
-    ("mail_from", "READALONG_MAIL_FROM", str),
-    ("public_url", "READALONG_PUBLIC_URL", str),
-    ("smtp_security", "READALONG_SMTP_SECURITY", str),
-    ("smtp_username", "READALONG_SMTP_USERNAME", str),
-    ("smtp_password", "READALONG_SMTP_PASSWORD", str),
-    ("vapid_private_key", "READALONG_VAPID_PRIVATE_KEY", str),
-    ("vapid_subject", "READALONG_VAPID_SUBJECT", str),
-    ("job_max_tries", "READALONG_JOB_MAX_TRIES", int),
-    ("job_retry_delay", "READALONG_JOB_RETRY_DELAY", float),
-    ("worker_poll_delay", "READALONG_WORKER_POLL_DELAY", float),
-    ("feed_size", "READALONG_FEED_SIZE", int),
-    ("feed_fanout_max", "READALONG_FEED_FANOUT_MAX", int),
-    # --- reading ---
-    ("review_write_rate", "READALONG_REVIEW_WRITE_RATE", int),
-    ("review_write_window", "READALONG_REVIEW_WRITE_WINDOW", int),
-    # --- worker ---
-    ("worker_heartbeat", "READALONG_WORKER_HEARTBEAT", float),
-    ("worker_reconnect_max", "READALONG_WORKER_RECONNECT_MAX", float),
-    ("worker_restart_max", "READALONG_WORKER_RESTART_MAX", float),
-    # --- service ---
-    ("register_failure_rate", "READALONG_REGISTER_FAILURE_RATE", int),
-    ("register_failure_window", "READALONG_REGISTER_FAILURE_WINDOW", int),
-    # --- sessions ---
-    ("session_idle_end_minutes", "READALONG_SESSION_IDLE_END_MINUTES", float),
-    ("ws_overflow", "READALONG_WS_OVERFLOW", str),
-    # --- ai ---
-    ("ai_embed_url", "READALONG_AI_EMBED_URL", str),
-    ("ai_embed_key", "READALONG_AI_EMBED_KEY", str),
-    ("ai_embed_model", "READALONG_AI_EMBED_MODEL", str),
-    ("ai_embed_timeout", "READALONG_AI_EMBED_TIMEOUT", float),
-    ("ai_chat_url", "READALONG_AI_CHAT_URL", str),
-    ("ai_chat_key", "READALONG_AI_CHAT_KEY", str),
-    ("ai_chat_model", "READALONG_AI_CHAT_MODEL", str),
-    ("ai_chat_timeout", "READALONG_AI_CHAT_TIMEOUT", float),
-    ("ai_candidates", "READALONG_AI_CANDIDATES", int),
-    # --- accounts ---
-    ("password_reset_ttl", "READALONG_PASSWORD_RESET_TTL", int),
-    ("email_verify_ttl", "READALONG_EMAIL_VERIFY_TTL", int),
-    ("forgot_rate", "READALONG_FORGOT_RATE", int),
-    ("forgot_window", "READALONG_FORGOT_WINDOW", int),
-    ("forgot_address_rate", "READALONG_FORGOT_ADDRESS_RATE", int),
-    ("forgot_address_window", "READALONG_FORGOT_ADDRESS_WINDOW", int),
-    ("email_verification", "READALONG_EMAIL_VERIFICATION", str),
-    ("totp_challenge_ttl", "READALONG_TOTP_CHALLENGE_TTL", int),
-    ("totp_attempt_rate", "READALONG_TOTP_ATTEMPT_RATE", int),
-    ("totp_attempt_window", "READALONG_TOTP_ATTEMPT_WINDOW", int),
-    ("oidc_issuer", "READALONG_OIDC_ISSUER", str),
-    ("oidc_client_id", "READALONG_OIDC_CLIENT_ID", str),
-    ("oidc_client_secret", "READALONG_OIDC_CLIENT_SECRET", str),
-    ("oidc_redirect_uri", "READALONG_OIDC_REDIRECT_URI", str),
-    ("oidc_scopes", "READALONG_OIDC_SCOPES", str),
-    ("avatar_max_bytes", "READALONG_AVATAR_MAX_BYTES", int),
-    ("avatar_max_pixels", "READALONG_AVATAR_MAX_PIXELS", int),
-    ("webauthn_rp_id", "READALONG_WEBAUTHN_RP_ID", str),
-    ("webauthn_origin", "READALONG_WEBAUTHN_ORIGIN", str),
-    # --- interop ---
-    ("kosync_registration", "READALONG_KOSYNC_REGISTRATION", int),
-    ("import_max_bytes", "READALONG_IMPORT_MAX_BYTES", int),
-    ("import_max_rows", "READALONG_IMPORT_MAX_ROWS", int),
-    ("export_ttl", "READALONG_EXPORT_TTL", int),
-    ("deletion_grace", "READALONG_DELETION_GRACE", int),
-    # --- ops ---
-    ("metrics_dir", "READALONG_METRICS_DIR", str),
-    ("metrics_sample_interval", "READALONG_METRICS_SAMPLE_INTERVAL", float),
-    ("worker_metrics_port", "READALONG_WORKER_METRICS_PORT", int),
-    # --- readlife ---
-    ("kosync_auth_fail_rate", "READALONG_KOSYNC_AUTH_FAIL_RATE", int),
-    ("kosync_auth_fail_window", "READALONG_KOSYNC_AUTH_FAIL_WINDOW", int),
-    ("kosync_auth_fail_address_rate", "READALONG_KOSYNC_AUTH_FAIL_ADDRESS_RATE", int),
-    # --- ai2 ---
-    ("search_candidates", "READALONG_SEARCH_CANDIDATES", int),
-    # --- accops ---
-    ("s3_endpoint", "READALONG_S3_ENDPOINT", str),
-    ("s3_bucket", "READALONG_S3_BUCKET", str),
-    ("s3_region", "READALONG_S3_REGION", str),
-    ("s3_access_key", "READALONG_S3_ACCESS_KEY", str),
-    ("s3_secret_key", "READALONG_S3_SECRET_KEY", str),
-    ("avatar_store", "READALONG_AVATAR_STORE", str),
-    ("oidc_providers", "READALONG_OIDC_PROVIDERS", tuple),
-    ("covers_proxy", "READALONG_COVERS_PROXY", int),
-    ("cover_max_bytes", "READALONG_COVER_MAX_BYTES", int),
-    ("cover_max_pixels", "READALONG_COVER_MAX_PIXELS", int),
-    ("cover_fetch_timeout", "READALONG_COVER_FETCH_TIMEOUT", float),
-]
+# Each field's variable is READALONG_<FIELD> except these four, named as the platforms name them.
+_PLAIN_NAMES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL", "host": "HOST",
+                "port": "PORT"}
+_DERIVED = {"oidc_blocks"}  # filled by load_settings from the per-provider blocks
+_KINDS: dict[str, type] = {"str": str, "int": int, "float": float}
+
+
+def _env_table() -> list[tuple[str, str, type]]:
+    """(field, environment variable, kind) for every setting, read off the Settings struct."""
+    table: list[tuple[str, str, type]] = []
+    for field in msgspec.structs.fields(Settings):
+        if field.name in _DERIVED:
+            continue
+        hint = field.type
+        if typing.get_origin(hint) is tuple:
+            kind: type = tuple
+        else:  # a plain type, or `str | None`
+            plain = next(t for t in (*typing.get_args(hint), hint) if t is not type(None))
+            kind = _KINDS[plain.__name__]
+        name = _PLAIN_NAMES.get(field.name, "READALONG_" + field.name.upper())
+        table.append((field.name, name, kind))
+    return table
+
+
+_ENV = _env_table()
 
 # the fields of one READALONG_OIDC_<NAME>_* block (ISSUER and CLIENT_ID are required)
 OIDC_BLOCK_FIELDS = ("issuer", "client_id", "client_secret", "scopes", "label", "redirect_uri")
