@@ -132,3 +132,19 @@ async def test_restore_hidden_content(http: httpx.AsyncClient, server: ServerPro
     done = (await http.get(f"/api/v1/clubs/{cid}/reports", params={"status": "restored"},
                            headers=owner.headers)).json()
     assert [d["note"] for d in done] == ["context, not spoiler"]
+
+    bad = [await http.get(f"/api/v1/clubs/{cid}/reports", params={"status": "bogus"},
+                          headers=owner.headers),
+           await http.post(f"{posts}/{post['id']}/reactions", json={}, headers=b.headers),
+           await http.patch(f"{posts}/{post['id']}", json={"body": 5}, headers=b.headers),
+           await http.patch(f"{posts}/999999", json={"body": "x"}, headers=b.headers),
+           await http.post(posts, json={"body": "x", "parent_id": 0}, headers=b.headers),
+           await http.post(posts, json={"body": "x", "parent_id": 999999}, headers=b.headers),
+           await http.post(f"/api/v1/clubs/{cid}/polls", headers=owner.headers, json={
+               "question": "?", "options": [{"label": "a"}, {"label": "b"}],
+               "results": "bogus"}),
+           await http.post(f"/api/v1/clubs/{cid}/reports/999999/resolve",
+                           json={"action": "restore", "note": "x"}, headers=owner.headers)]
+    assert [r.status_code for r in bad] == [400, 400, 400, 404, 422, 404, 400, 404], \
+        [r.text for r in bad]
+    assert all(r.headers["content-type"].startswith("application/problem+json") for r in bad)

@@ -25,7 +25,7 @@ def zone(name: str, field: str = "time_zone") -> ZoneInfo:
     """An IANA time zone (`Europe/Paris`), or `invalid_time_zone`."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a folder
         raise Invalid(f"{name!r} is not a known time zone", code="invalid_time_zone",
                       field=field) from None
 
