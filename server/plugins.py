@@ -8,6 +8,7 @@ from domain.accounts.names import display_names
 from realtime.names import NameCache
 from realtime.plugin import HubPlugin
 from realtime.rooms.club import ClubRoom, ClubThreadRoom
+from realtime.rooms.leaderboard import LeaderboardRoom
 from realtime.rooms.session import SessionRoom
 from server.api import reading_boards
 from server.state import Services
@@ -33,6 +34,7 @@ def _session_rooms(services: Services) -> None:
         rooms.scores_push = reading_boards.push_for(app.state, services.db, services.redis,
                                                     services.settings)
         services.hub.register(rooms)  # its control messages ride the hub's channel
+        services.hub.register(LeaderboardRoom(services.db))  # club boards: members only
 
     services.on_startup.append(register_session_rooms)
 

@@ -15,7 +15,10 @@ import pytest_asyncio
 from domain.db import Database
 from domain.reading import gamification
 from tests.accounts_helpers import register
+from tests.clubs_helpers import join, make_club
 from tests.reading_helpers import new_book, progress, put_state
+from tests.support import ServerProcess
+from tests.test_sessions_helpers import WS
 from tests.worker_helpers import run_worker, worker_settings
 
 
@@ -88,3 +91,23 @@ async def test_badge_awarded_exactly_once_when_workers_race(
     assert {b["key"] for b in shown} == {"first-finish", "page-turner", "marathon"}
     xp = (await http.get("/api/v1/me/reading/xp", headers=reader.headers)).json()
     assert xp["today"]["finish"] == 50 and xp["today"]["pages"] == 300  # capped
+
+
+async def test_reading_with_a_club_earns_club_xp(http: httpx.AsyncClient, server: ServerProcess,
+                                                 unique: str) -> None:
+    """Moving forward in a club's room earns club-participation XP (10 a move, 30 a day at
+    most), beside the pages XP; a solo progress update earns none."""
+    owner = await register(http, unique, prefix="xo")
+    member = await register(http, unique, prefix="xm")
+    book = await new_book(http, unique, page_count=200)
+    club = await make_club(http, owner, f"xp-{unique}", book_id=book["id"])
+    assert (await join(http, club["id"], member)).status_code == 200
+    await progress(http, member, book["id"], page=10)
+    xp = (await http.get("/api/v1/me/reading/xp", headers=member.headers)).json()
+    assert xp["today"].get("club", 0) == 0
+    async with WS(server.ws_url, member.access_token) as ws:
+        assert (await ws.subscribe(club["room"]))["type"] == "ack"
+        for progression in (0.2, 0.3, 0.4, 0.5, 0.5):
+            assert (await ws.move(club["room"], progression))["type"] == "ack"
+    xp = (await http.get("/api/v1/me/reading/xp", headers=member.headers)).json()
+    assert xp["today"]["club"] == 30 and xp["today"]["pages"] == 100

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
@@ -17,6 +16,7 @@ from domain.db import Database
 from domain.reading import boards, leaderboards
 from domain.reading.boards import BOARDS
 from tests.accounts_helpers import UserSession, register
+from tests.clubs_helpers import join, make_club
 from tests.hub_support import Client
 from tests.reading_helpers import new_book, progress, put_state
 from tests.support import ServerProcess
@@ -130,28 +130,31 @@ async def _top_with(client: Client, room: str, user: UserSession, score: int) ->
     return await client.expect(match, timeout=10)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "order-dependent on the shared server: earlier tests can fill this week's pages board with "
-    "N readers above 400 pages, and then no top-N push comes; it needs a server of its own"))
 async def test_progress_update_pushes_live_top_and_own_rank(
         http: httpx.AsyncClient, server: ServerProcess, unique: str) -> None:
-    """A progress update scores pages-week and books-month through the real path; watchers of
-    `leaderboard:pages-week` get the new top-N and the reader gets their rank on their user
-    room; a private book scores nothing; friends scope lists me and whom I follow."""
+    """A progress update scores the club board of the reader's club (a fresh board: only
+    members since joining) through the real path; watchers of `leaderboard:club-pages-month:<id>`
+    get the new top-N and the reader gets their rank on their user room; a private book scores
+    nothing; friends scope lists me and whom I follow."""
     reader = await register(http, unique, prefix="p")
     friend = await register(http, unique, prefix="f")
+    club = await make_club(http, friend, f"lb-{unique}")
+    assert (await join(http, club["id"], reader)).status_code == 200
+    board = f"club-pages-month:{club['id']}"
     book = await new_book(http, unique, page_count=400)
     watcher = await Client.login(server.ws_url, friend.id, origin=None)
     mine = await Client.login(server.ws_url, reader.id, origin=None)
     try:
-        await watcher.ok("subscribe", room="leaderboard:pages-week")
+        await watcher.ok("subscribe", room=f"leaderboard:{board}")
         await mine.ok("subscribe", room=f"user:{reader.id}")
         await progress(http, reader, book["id"], page=400)  # the whole book
-        frame = await _top_with(watcher, "leaderboard:pages-week", reader, 400)
-        assert frame["data"]["board"] == "pages-week"
+        frame = await _top_with(watcher, f"leaderboard:{board}", reader, 400)
+        assert frame["data"]["board"] == board
+        assert [e["rank"] for e in frame["data"]["items"]] == [1]  # the friend read nothing
         rank = await mine.expect(lambda f: f["type"] == "event"
-                                 and f.get("event") == "leaderboard_rank", timeout=10)
-        assert rank["data"]["board"] in ("pages-week", "pages-all") and rank["data"]["rank"] >= 1
+                                 and f.get("event") == "leaderboard_rank"
+                                 and f["data"]["board"] == board, timeout=10)
+        assert rank["data"]["rank"] == 1
     finally:
         await watcher.close()
         await mine.close()
@@ -168,6 +171,42 @@ async def test_progress_update_pushes_live_top_and_own_rank(
     books = (await http.get("/api/v1/leaderboards/books-month/friends",
                             headers=friend.headers)).json()["items"]
     assert [e["score"] for e in books if e["owner"]["id"] == reader.id] == [1]
+    top = (await http.get(f"/api/v1/leaderboards/{board}")).json()["items"]
+    assert [(e["rank"], e["owner"]["id"], e["score"]) for e in top] == [(1, reader.id, 400)]
+
+
+async def test_club_boards_rank_members_and_keep_secret_clubs_secret(
+        http: httpx.AsyncClient, server: ServerProcess, unique: str) -> None:
+    """A club board ranks only its members' pages since they joined (not what they read
+    before); a private club's board is a 404 for outsiders over REST and an error frame on
+    the socket, while members read it; a club board without its club is a clear 422."""
+    owner = await register(http, unique, prefix="co")
+    member = await register(http, unique, prefix="cm")
+    outsider = await register(http, unique, prefix="cx")
+    book = await new_book(http, unique, page_count=300)
+    await progress(http, member, book["id"], page=100)  # before joining: not the club's
+    club = await make_club(http, owner, f"lbs-{unique}", visibility="private")
+    assert (await join(http, club["id"], member)).status_code == 200
+    await progress(http, member, book["id"], page=250)
+    board = f"/api/v1/leaderboards/club-pages-month:{club['id']}"
+    items = (await http.get(board, headers=member.headers)).json()["items"]
+    assert [(e["owner"]["id"], e["score"]) for e in items] == [(member.id, 150)]
+    around = (await http.get(board + "/around-me", headers=member.headers)).json()["items"]
+    assert [e["rank"] for e in around] == [1]
+    for who in (outsider.headers, {}):
+        r = await http.get(board, headers=who)
+        assert r.status_code == 404 and r.json()["code"] == "leaderboard_not_found"
+    r = await http.get("/api/v1/leaderboards/club-pages-month")
+    assert r.status_code == 422 and r.json()["code"] == "club_board_needs_club"
+    r = await http.get("/api/v1/leaderboards/pages-week:1")
+    assert r.status_code == 404
+    spy = await Client.login(server.ws_url, outsider.id, origin=None)
+    try:
+        frame = await spy.command("subscribe",
+                                  room=f"leaderboard:club-pages-month:{club['id']}")
+        assert frame["type"] == "error"
+    finally:
+        await spy.close()
 
 
 async def test_hidden_profiles_keep_their_rank_but_not_their_name(

@@ -17,6 +17,7 @@ import msgspec
 Operator = Literal["set", "best", "incr", "decr"]
 Reset = Literal["hourly", "weekly", "monthly", "never"]
 Metric = Literal["pages", "books", "minutes"]
+Scope = Literal["global", "club"]
 
 SUB_BITS = 20                      # subscore: minutes before the period's end, capped
 SUB_MAX = (1 << SUB_BITS) - 1
@@ -33,6 +34,7 @@ class Board(msgspec.Struct, frozen=True):
     reset: Reset
     sort: Literal["desc"] = "desc"
     public: bool = True   # internal boards (plausibility buckets) are not listed
+    scope: Scope = "global"  # "club": one board per club, keyed `<key>:<club id>`
 
 
 BOARDS: dict[str, Board] = {b.key: b for b in (
@@ -41,11 +43,34 @@ BOARDS: dict[str, Board] = {b.key: b for b in (
     Board("pages-all", "Pages, all time", "pages", "incr", "never"),
     Board("coreading-minutes-month", "Co-reading minutes this month", "minutes", "incr",
           "monthly"),
+    Board("club-pages-month", "A club's pages this month (members, since joining)", "pages",
+          "incr", "monthly", scope="club"),
     Board("pages-hour", "Pages this hour (plausibility cap)", "pages", "incr", "hourly",
           public=False),
 )}
 #: The most pages one reader may score in one clock hour (UTC); more is not credited.
 PAGES_PER_HOUR = 600
+
+
+def split_key(key: str) -> tuple[str, int | None]:
+    """A bucket key's board and club: `club-pages-month:42` -> (`club-pages-month`, 42);
+    `pages-week` -> (`pages-week`, None); a malformed club id -> (key, None)."""
+    name, sep, club = key.partition(":")
+    if not sep:
+        return key, None
+    if not club.isdigit() or len(club) > 18 or int(club) < 1:
+        return key, None
+    return name, int(club)
+
+
+def scoped(board: Board, club_id: int) -> str:
+    """The key of a club-scoped board's records for one club."""
+    return f"{board.key}:{club_id}"
+
+
+def definition(key: str) -> Board:
+    """The definition behind a (possibly club-scoped) record key."""
+    return BOARDS[split_key(key)[0]]
 
 
 def period_bounds(reset: Reset, at: datetime) -> tuple[datetime, datetime | None]:

@@ -2,7 +2,9 @@
 
 XP is earned in the transaction of the event that earns it, into one row per (reader, UTC day,
 kind) capped per day against farming: pages read 1 XP a page (300 a day), finishing a book 50
-(150 a day), a new review 20 (60 a day), a co-reading minute 1 (120 a day). Level L needs
+(150 a day), a new review 20 (60 a day), a co-reading minute 1 (120 a day), club
+participation 10 for each move forward read with a club (its room or "I've read up to here":
+progress source `club`; 30 a day, on top of the pages XP). Level L needs
 100·(L−1)² XP in total (level 2 at 100, 3 at 400, 4 at 900…). Badges come from a catalog
 (name, description, rarity, a threshold over a counter, optionally within a time frame of
 days); `award` grants every badge a reader now qualifies for — one INSERT … ON CONFLICT DO
@@ -23,10 +25,10 @@ from domain.notifications.service import notify
 from domain.reading.clock import time_zone_of, utcnow
 from domain.reading.stats import reading_days, runs
 
-XpKind = Literal["pages", "finish", "review", "coreading"]
+XpKind = Literal["pages", "finish", "review", "coreading", "club"]
 XP_RULES: dict[str, tuple[int, int]] = {"pages": (1, 300), "finish": (50, 150),
-                                        "review": (20, 60),
-                                        "coreading": (1, 120)}  # kind: (per unit, daily cap)
+                                        "review": (20, 60), "coreading": (1, 120),
+                                        "club": (10, 30)}  # kind: (per unit, daily cap)
 Counter = Literal["books_finished", "pages_read", "reviews_written", "streak_days"]
 
 

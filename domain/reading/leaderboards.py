@@ -54,6 +54,7 @@ class BoardInfo(msgspec.Struct, frozen=True):
     sort: str
     period: int
     previous_period: int | None
+    scope: str = "global"  # "club": read it as `<key>:<club id>`
 
 
 def board_of(key: str) -> Board:
@@ -61,6 +62,19 @@ def board_of(key: str) -> Board:
     if board is None or not board.public:
         raise NotFound("no such leaderboard", code="leaderboard_not_found")
     return board
+
+
+def bucket_of(key: str) -> tuple[Board, str, int | None]:
+    """(definition, record key, club id) of a board as clients name it: `pages-week`, or a
+    club-scoped board with its club, `club-pages-month:42`."""
+    name, club_id = boards.split_key(key)
+    board = board_of(name)
+    if board.scope == "club" and club_id is None:
+        raise Invalid(f"a club board is read per club: {board.key}:<club id>",
+                      code="club_board_needs_club", field="key")
+    if board.scope != "club" and name != key:
+        raise NotFound("no such leaderboard", code="leaderboard_not_found")
+    return board, key, club_id
 
 
 def zkey(board: str, period: int) -> str:
@@ -78,16 +92,24 @@ RETURNING score, subscore
 """
 
 
-async def write(conn: Any, board: Board, owner_id: int, value: int, at: datetime) -> Score:
-    """Apply one write with the board's operator, in the caller's transaction."""
+async def write(conn: Any, board: Board, owner_id: int, value: int, at: datetime, *,
+                key: str | None = None) -> Score:
+    """Apply one write with the board's operator, in the caller's transaction (`key`: the
+    record key of a club-scoped board, `boards.scoped`)."""
+    name = key or board.key
     period = boards.period_end(board.reset, at)
     old = await conn.fetchval("SELECT score FROM leaderboard_records WHERE board = $1 AND"
                               " period_end = $2 AND owner_id = $3 FOR UPDATE",
-                              board.key, period, owner_id)
+                              name, period, owner_id)
     new = boards.apply(board.operator, old, value)
-    row = await conn.fetchrow(_UPSERT_SQL, board.key, period, owner_id, new,
+    row = await conn.fetchrow(_UPSERT_SQL, name, period, owner_id, new,
                               boards.subscore(board.reset, at), at)
-    return Score(board.key, period, owner_id, int(row["score"]), int(row["subscore"]))
+    return Score(name, period, owner_id, int(row["score"]), int(row["subscore"]))
+
+
+# The clubs a reader scores for (domain/clubs' membership table, read here with our own SQL).
+_CLUBS_SQL = ("SELECT club_id FROM club_members WHERE user_id = $1 ORDER BY club_id"
+              " LIMIT 50")
 
 
 async def credit(conn: Any, owner_id: int, *, pages: int, books: int,
@@ -97,10 +119,19 @@ async def credit(conn: Any, owner_id: int, *, pages: int, books: int,
     if pages > 0:
         hour = await write(conn, BOARDS["pages-hour"], owner_id, pages, at)
         pages = max(0, min(pages, PAGES_PER_HOUR - (hour.score - pages)))
+    clubs: list[int] | None = None
     for board in BOARDS.values():
         value = {"pages": pages, "books": books}.get(board.metric, 0)  # minutes: coreading
-        if board.public and value > 0:
+        if not board.public or value <= 0:
+            continue
+        if board.scope != "club":
             out.append(await write(conn, board, owner_id, value, at))
+            continue
+        if clubs is None:
+            clubs = [int(r["club_id"]) for r in await conn.fetch(_CLUBS_SQL, owner_id)]
+        for club_id in clubs:
+            out.append(await write(conn, board, owner_id, value, at,
+                                   key=boards.scoped(board, club_id)))
     return out
 
 
@@ -110,7 +141,7 @@ async def sync(redis: Redis, scores: list[Score]) -> None:
     async with redis.pipeline(transaction=False) as pipe:
         for s in scores:
             key = zkey(s.board, s.period)
-            gt = BOARDS[s.board].operator in ("incr", "best")
+            gt = boards.definition(s.board).operator in ("incr", "best")
             pipe.zadd(key, {boards.member(s.owner_id): boards.packed(s.score, s.subscore)},
                       gt=gt)
             if s.period:
@@ -234,7 +265,8 @@ def info(board: Board, at: datetime) -> BoardInfo:
     return BoardInfo(key=board.key, title=board.title, operator=board.operator,
                      reset=board.reset, sort=board.sort,
                      period=boards.period_end(board.reset, at),
-                     previous_period=boards.previous_period_end(board.reset, at))
+                     previous_period=boards.previous_period_end(board.reset, at),
+                     scope=board.scope)
 
 
 async def following_ids(db: Database, user_id: int) -> list[int]:

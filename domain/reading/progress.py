@@ -131,6 +131,8 @@ async def advance(conn: Any, user_id: int, book_id: int, progression: float, sou
     if pages > 0 and not state["private"]:
         scores = await leaderboards.credit(conn, user_id, pages=pages, books=0, at=at)
         await gamification.earn(conn, user_id, "pages", pages, at)
+    if source == "club" and gain > 0 and not state["private"]:  # club participation
+        await gamification.earn(conn, user_id, "club", 1, at)
     return Advance(user_id=user_id, book_id=book_id, state_id=int(state["id"]),
                    previous=previous, furthest=furthest, moved=moved, read_id=read_id,
                    gain=gain, pages=pages, status=status, created=bool(state["created"]),

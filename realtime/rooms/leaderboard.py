@@ -13,7 +13,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.db import Database
-from domain.reading import boards, leaderboards
+from domain.reading import boards, club_boards, leaderboards
 from domain.reading.board_events import LeaderboardTop, RankData, TopData
 from domain.reading.leaderboards import Score
 from domain.rooms import authorize_leaderboard
@@ -37,8 +37,14 @@ class LeaderboardRoom(RoomKind):
     presence = False
     events = LeaderboardTop  # `leaderboard_rank` goes to `user:<id>` (asyncapi lists it there)
 
+    def __init__(self, db: Database | None = None) -> None:
+        self.db = db  # for club-scoped boards (members only unless the club is public)
+
     async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
         authorize_leaderboard(conn.user_id, room_id)
+        board, club_id = boards.split_key(room_id)
+        if club_id is not None and board in boards.BOARDS and self.db is not None:
+            await club_boards.check_access(self.db.pool, club_id, conn.user_id)
         return DEFAULT_VIEWER
 
 

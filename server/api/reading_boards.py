@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.ids import Id
-from domain.reading import leaderboards
+from domain.reading import club_boards, leaderboards
 from domain.reading.boards import BOARDS
 from domain.reading.clock import utcnow
 from domain.reading.leaderboards import BoardInfo, BoardPage, Score
@@ -49,9 +49,14 @@ def push_for(state: State, db: Database, redis: Redis, settings: Settings) -> An
     return push
 
 
-def _bucket(key: str, period: int | None) -> tuple[str, int]:
-    board = leaderboards.board_of(key)
-    return board.key, period if period is not None else leaderboards.info(board, utcnow()).period
+async def _bucket(db: Database, key: str, period: int | None,
+                  viewer_id: int | None) -> tuple[str, int]:
+    """(record key, bucket) of a board as named in the path: `pages-week`, or a club board
+    `club-pages-month:<club id>` (a non-public club's board: its members only, else 404)."""
+    board, name, club_id = leaderboards.bucket_of(key)
+    if club_id is not None:
+        await club_boards.check_access(db.pool, club_id, viewer_id)
+    return name, period if period is not None else leaderboards.info(board, utcnow()).period
 
 
 class LeaderboardsController(Controller):
@@ -63,24 +68,25 @@ class LeaderboardsController(Controller):
         now = utcnow()
         return [leaderboards.info(b, now) for b in BOARDS.values() if b.public]
 
-    @get("/{key:str}", summary="Top of a board (cursor-paged); ties: subscore, then owner id")
+    @get("/{key:str}", summary="Top of a board (cursor-paged); ties: subscore, then owner id;"
+         " a club board is `<key>:<club id>`")
     async def top(self, db: Database, redis: Redis, maybe_user: Principal | None, key: str,
                   period: Period = None, cursor: str | None = None,
                   limit: Limit = 20) -> BoardPage:
-        board, bucket = _bucket(key, period)
+        board, bucket = await _bucket(db, key, period, maybe_user.user_id if maybe_user else None)
         return await leaderboards.top(db, redis, board, bucket, cursor=cursor, limit=limit,
                                       viewer_id=maybe_user.user_id if maybe_user else None)
 
     @get("/{key:str}/around-me", summary="My rank with my neighbours")
     async def around_me(self, db: Database, redis: Redis, user: Principal, key: str,
                         period: Period = None, limit: Limit = 11) -> BoardPage:
-        board, bucket = _bucket(key, period)
+        board, bucket = await _bucket(db, key, period, user.user_id)
         return await leaderboards.around(db, redis, board, bucket, user.user_id, limit=limit)
 
     @get("/{key:str}/friends", summary="Me and the readers I follow, ranked on the board")
     async def friends(self, db: Database, redis: Redis, user: Principal, key: str,
                       period: Period = None) -> BoardPage:
-        board, bucket = _bucket(key, period)
+        board, bucket = await _bucket(db, key, period, user.user_id)
         ids = await leaderboards.following_ids(db, user.user_id)
         return await leaderboards.owners(db, redis, board, bucket, [user.user_id, *ids],
                                          viewer_id=user.user_id)
@@ -89,7 +95,7 @@ class LeaderboardsController(Controller):
     async def by_owner(self, db: Database, redis: Redis, maybe_user: Principal | None,
                        key: str, id: Annotated[list[Id], Parameter(max_items=100)],
                        period: Period = None) -> BoardPage:
-        board, bucket = _bucket(key, period)
+        board, bucket = await _bucket(db, key, period, maybe_user.user_id if maybe_user else None)
         return await leaderboards.owners(db, redis, board, bucket, list(id),
                                          viewer_id=maybe_user.user_id if maybe_user else None)
 
