@@ -15,6 +15,7 @@ import pytest
 from domain.db import Database
 from domain.reading import progress
 from migrations.m0025_reading_backfill import BACKFILL_SQL
+from tests.clubs_helpers import join, make_club
 from tests.conftest import Engines
 from tests.hub_support import start_nodes
 from tests.reading_helpers import put_state
@@ -123,6 +124,39 @@ async def test_a_page_turned_on_the_e_reader_unlocks_the_message_on_the_other_no
             full = [f for f in there.frames if _chat_of(sent["message_id"])(f)
                     and f["data"]["body"] == "the twist"]
             assert len(full) == 1
+
+
+async def test_a_page_turned_on_the_e_reader_unlocks_the_clubs_discussion(
+        two_nodes: list[ServerProcess], engines: Engines, unique: str) -> None:
+    """A club member behind a message sees it redacted in the club room on node A; their
+    KOReader PUTs progress past it to node B and the full text arrives on their socket."""
+    a_node, b_node = two_nodes
+    async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http_a, \
+            httpx.AsyncClient(base_url=b_node.base_url, timeout=15) as http_b:
+        owner, low, author = await users(http_a, unique, 3)
+        book = await make_book(engines.database_url, f"KoClub {unique}")
+        club = await make_club(http_a, owner, f"ko-{unique}", book_id=book)
+        for member in (low, author):
+            assert (await join(http_a, club["id"], member)).status_code == 200
+        await _progress(http_a, author, book, 0.6)
+        r = await http_a.post(f"{KOSYNC_ME}/identities", headers=low.headers,
+                              json={"username": f"kc{unique}", "password": "kopw"})
+        assert r.status_code == 201, r.text
+        r = await http_a.put(f"{KOSYNC_ME}/documents/koclub{unique}", headers=low.headers,
+                             json={"book_id": book})
+        assert r.status_code == 200, r.text
+        async with WS(a_node.ws_url, low.access_token) as lo, \
+                WS(b_node.ws_url, author.access_token) as au:
+            for ws in (lo, au):
+                assert (await ws.subscribe(club["room"]))["type"] == "ack"
+            sent = (await au.publish(club["room"], {"type": "chat", "body": "the butler"}))
+            mid = sent["result"]["message_id"]
+            assert (await lo.wait(_chat_of(mid)))["data"]["body"] is None
+            r = await http_b.put("/kosync/syncs/progress", headers=device(f"kc{unique}", "kopw"),
+                                 json=update(f"koclub{unique}", 0.65))
+            assert r.status_code == 200, r.text
+            full = await lo.wait(lambda f: _chat_of(mid)(f) and f["data"]["body"] == "the butler")
+            assert full["data"]["body"] == "the butler"
 
 
 async def test_session_move_advances_reading_state(http: httpx.AsyncClient, engines: Engines,

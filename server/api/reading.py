@@ -39,7 +39,7 @@ from domain.reading.schemas import (
     Status,
 )
 from domain.settings import Settings
-from server.api import reading_boards, reading_reviews
+from server.api import reading_boards, reading_reviews, reading_rooms
 from server.deps import services_of
 
 Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
@@ -51,13 +51,17 @@ log = logging.getLogger("readalong.reading")
 
 def unlock_for(state: State) -> events.Unlock:
     """The `events.Unlock` of this process: a reader's furthest grew, so every live session
-    room of that book they are in gets the new progress and the content it unlocks (the hub
-    reaches their sockets on every node)."""
+    room and every club room (club chat, opened section threads) of that book they are in
+    gets the new progress and the content it unlocks (the hub reaches their sockets on every
+    node)."""
     async def unlock(user_id: int, book_id: int, previous: float, furthest: float) -> None:
         services = services_of(state)
         if services.session_rooms is not None and services.hub is not None:
             await services.session_rooms.reader_advanced(services.hub, user_id, book_id,
                                                          previous, furthest)
+        if services.hub is not None and services.db is not None:
+            await reading_rooms.club_rooms_advanced(services.hub, services.db, user_id,
+                                                    book_id, previous, furthest)
     return unlock
 
 
