@@ -19,7 +19,8 @@ from load.stack import Pinning, Stack
 from load.stats import aggregate
 
 SCENARIOS = ["rest", "fanout", "idle", "rooms", "recovery", "notifications", "feed",
-             "leaderboards", "imports", "clubs", "catalog_import", "metrics_scrape"]
+             "leaderboards", "imports", "clubs", "catalog_import", "metrics_scrape",
+             "kosync"]
 ALL = SCENARIOS  # `all` runs each with its modest defaults (pending ones report as pending)
 
 

@@ -103,7 +103,7 @@ async def _identity(http: Any, token: str, book: int, n: int) -> dict[str, str]:
     return device
 
 
-async def _kosync(http: Any, stack: Stack, readers: list[int], book: int, rates: list[int],
+async def kosync_steps(http: Any, stack: Stack, readers: list[int], book: int, rates: list[int],
                   seconds: float) -> list[dict[str, Any]]:
     devices = [await _identity(http, stack.token(u), book, i) for i, u in enumerate(readers)]
     out = []
@@ -171,7 +171,7 @@ async def _drive(stack: Stack, base: str, user: int, readers: list[int], rows: i
               flush=True)
         again = await _import_once(http, headers, body)
         print(f"   re-import: {again['rows_per_s']} rows/s", flush=True)
-        steps = await _kosync(http, stack, readers, int(book), rates, seconds)
+        steps = await kosync_steps(http, stack, readers, int(book), rates, seconds)
     return {"first": first, "again": again, "steps": steps}
 
 
