@@ -42,8 +42,9 @@ async def redis(engines) -> AsyncIterator[Redis]:  # type: ignore[no-untyped-def
 
 
 def test_operators_buckets_and_packing() -> None:
-    """set/best/incr/decr follow Nakama (decr clamps at 0); weeks start on Monday UTC and months
-    on the 1st, each its own bucket; packed scores order by score, then earlier subscore."""
+    """set/best/incr/decr follow Nakama (decr clamps at 0); weeks start on Monday UTC, months
+    on the 1st and years on 1 January, each its own bucket; packed scores order by score, then
+    earlier subscore."""
     assert [boards.apply(op, 10, 4) for op in ("set", "best", "incr", "decr")] == [4, 10, 14, 6]
     assert boards.apply("decr", 3, 5) == 0 and boards.apply("best", None, 7) == 7
     sunday = datetime(2026, 3, 8, 23, 59, tzinfo=UTC)
@@ -54,6 +55,11 @@ def test_operators_buckets_and_packing() -> None:
     assert boards.period_end("monthly", datetime(2026, 12, 31, tzinfo=UTC)) == int(
         datetime(2027, 1, 1, tzinfo=UTC).timestamp())
     assert boards.period_end("never", sunday) == 0
+    new_year = datetime(2027, 1, 1, tzinfo=UTC)
+    assert boards.period_end("yearly", datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == int(
+        new_year.timestamp())
+    assert boards.previous_period_end("yearly", new_year) == int(new_year.timestamp())
+    assert boards.subscore("yearly", datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) > 0
     early = boards.packed(100, boards.subscore("weekly", monday + timedelta(hours=1)))
     late = boards.packed(100, boards.subscore("weekly", monday + timedelta(hours=2)))
     assert boards.packed(101, 0) > early > late

@@ -15,7 +15,7 @@ from typing import Literal
 import msgspec
 
 Operator = Literal["set", "best", "incr", "decr"]
-Reset = Literal["hourly", "weekly", "monthly", "never"]
+Reset = Literal["hourly", "weekly", "monthly", "yearly", "never"]
 Metric = Literal["pages", "books", "minutes"]
 Scope = Literal["global", "club"]
 
@@ -40,6 +40,7 @@ class Board(msgspec.Struct, frozen=True):
 BOARDS: dict[str, Board] = {b.key: b for b in (
     Board("pages-week", "Pages this week", "pages", "incr", "weekly"),
     Board("books-month", "Books this month", "books", "incr", "monthly"),
+    Board("books-year", "Books this year", "books", "incr", "yearly"),
     Board("pages-all", "Pages, all time", "pages", "incr", "never"),
     Board("coreading-minutes-month", "Co-reading minutes this month", "minutes", "incr",
           "monthly"),
@@ -75,7 +76,7 @@ def definition(key: str) -> Board:
 
 def period_bounds(reset: Reset, at: datetime) -> tuple[datetime, datetime | None]:
     """(start, end) of the period `at` falls in (UTC); end None for a board that never resets.
-    Weeks start on Monday 00:00 UTC, months on the 1st."""
+    Weeks start on Monday 00:00 UTC, months on the 1st, years on 1 January."""
     at = at.astimezone(UTC)
     if reset == "never":
         return NEVER_EPOCH, None
@@ -86,6 +87,9 @@ def period_bounds(reset: Reset, at: datetime) -> tuple[datetime, datetime | None
     if reset == "weekly":
         start = day - timedelta(days=day.weekday())
         return start, start + timedelta(days=7)
+    if reset == "yearly":
+        start = day.replace(month=1, day=1)
+        return start, start.replace(year=start.year + 1)
     start = day.replace(day=1)
     end = (start + timedelta(days=32)).replace(day=1)
     return start, end
