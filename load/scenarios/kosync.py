@@ -54,7 +54,8 @@ async def _session(http: Any, stack: Stack, host: int, readers: list[int], book:
     sid = r.json()["id"]
     (await http.post(f"/api/v1/sessions/{sid}/start", headers=auth(host))).raise_for_status()
     for u in readers:
-        (await http.post(f"/api/v1/sessions/{sid}/join", headers=auth(u))).raise_for_status()
+        (await http.post(f"/api/v1/sessions/{sid}/join", json={},
+                         headers=auth(u))).raise_for_status()
 
 
 async def _drive(stack: Stack, base: str, host: int, solo: list[int], live: list[int],
@@ -106,8 +107,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     for r in rates:
         for group, label in (("solo", "no room"), ("live", "in a live session")):
             headline += [(f"{group}_r{r}_puts_per_s", f"offered {r}/s, {label}: PUT/s"),
-                         (f"{group}_r{r}_put_p50_ms", "  PUT p50 ms"),
-                         (f"{group}_r{r}_put_p99_ms", "  PUT p99 ms")]
+                         (f"{group}_r{r}_put_p50_ms", f"  {label}, {r}/s: PUT p50 ms"),
+                         (f"{group}_r{r}_put_p99_ms", f"  {label}, {r}/s: PUT p99 ms")]
     return [{"title": f"kosync: PUT at {args.ko_rates}/s, {n} readers per group",
              "runs": runs, "headline": headline,
              "notes": ["1 server process; keys verified once, then from the in-process cache; "
