@@ -74,8 +74,10 @@ async def after_sync(state: State, db: Database, redis: Redis, settings: Setting
     """After the commit of a sync that moved a reading state: THE reading-life call point
     (`server.api.reading.after_change`): the reader's furthest grew, so every live session
     they are in (on every node) gets their new progress and the content it unlocks; then
-    feed, leaderboards (live push) and goals."""
-    await reading.after_change(state, db, redis, settings, user_id, happened)
+    feed, leaderboards (live push) and goals. A sync that changed nothing (the same place
+    again: no event) skips it all, goals included (nothing they count moved)."""
+    if happened:
+        await reading.after_change(state, db, redis, settings, user_id, happened)
 
 
 @post("/users/create", status_code=201)
