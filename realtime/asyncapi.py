@@ -42,17 +42,20 @@ def _message(cls: Any, title: str) -> dict[str, Any]:
 
 
 def asyncapi_document(server_url: str = "ws://127.0.0.1:8000",
-                      room_events: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                      room_events: Mapping[str, Any] | None = None,
+                      room_commands: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Build the document (pure; the app caches the result).
 
     `room_events` maps a room kind's prefix to the union of the events it publishes (its
-    `RoomKind.events`); each event is listed as the `data` of an `event` frame in that room."""
+    `RoomKind.events`); each event is listed as the `data` of an `event` frame in that room.
+    `room_commands` likewise maps a prefix to the union clients `publish` (`RoomKind.commands`)."""
     room_events = dict(room_events or {})
     if "leaderboard" in room_events:  # the leaderboard kind also sends each reader's rank
         room_events["user"] = (*_members(room_events.get("user") or ()),
                                *_members(USER_ROOM_EVENTS))
+    room_commands = dict(room_commands or {})
     types: list[Any] = [*COMMANDS, *EVENTS, SubscribeResult, *CONTROLS]
-    for union in room_events.values():
+    for union in [*room_events.values(), *room_commands.values()]:
         types.extend(_members(union))
     _, components = msgspec.json.schema_components(types, ref_template=SCHEMAS)
     messages: dict[str, Any] = {}
@@ -65,6 +68,11 @@ def asyncapi_document(server_url: str = "ws://127.0.0.1:8000",
         for cls in _members(union):
             room_messages[f"{prefix}_{_tag(cls)}"] = _message(
                 cls, f"`{_tag(cls)}` in `{prefix}:<id>` (the `data` of an `event` frame)")
+    publish_messages: dict[str, Any] = {}
+    for prefix, union in sorted(room_commands.items()):
+        for cls in _members(union):
+            publish_messages[f"{prefix}_publish_{_tag(cls)}"] = _message(
+                cls, f"`{_tag(cls)}` into `{prefix}:<id>` (the `data` of a `publish` command)")
     control = {f"control_{_tag(c)}": _message(c, f"{_tag(c)} (node -> every node)")
                for c in CONTROLS}
     close_codes = "\n".join(f"- `{code}`: {reason}"
@@ -75,6 +83,9 @@ def asyncapi_document(server_url: str = "ws://127.0.0.1:8000",
                     "title": "Between nodes: the one control channel (Redis pub/sub, JSON)",
                     "messages": control},
     }
+    if publish_messages:
+        channels["roomCommands"] = {"address": "/ws", "title": "Publish payloads per room kind",
+                                    "messages": publish_messages}
     if room_messages:
         channels["rooms"] = {"address": "/ws", "title": "Room events per room kind",
                              "messages": room_messages}
@@ -93,6 +104,12 @@ def asyncapi_document(server_url: str = "ws://127.0.0.1:8000",
             "summary": "What one node tells every node (never sent to clients)",
             "messages": [{"$ref": f"#/channels/control/messages/{k}"} for k in control]},
     }
+    if publish_messages:
+        operations["roomCommand"] = {
+            "action": "receive", "channel": {"$ref": "#/channels/roomCommands"},
+            "summary": "What clients publish into each room kind that documents it",
+            "messages": [{"$ref": f"#/channels/roomCommands/messages/{k}"}
+                         for k in publish_messages]}
     if room_messages:
         operations["roomEvent"] = {
             "action": "send", "channel": {"$ref": "#/channels/rooms"},

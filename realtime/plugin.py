@@ -50,8 +50,11 @@ class HubPlugin(InitPluginProtocol):
             if self._asyncapi is None:
                 room_events = {prefix: kind.events for prefix, kind in self.hub.kinds.items()
                                if kind.events is not None}
+                room_commands = {prefix: kind.commands
+                                 for prefix, kind in self.hub.kinds.items()
+                                 if kind.commands is not None}
                 self._asyncapi = asyncapi_document(self.hub.settings.public_url.replace(
-                    "http", "ws", 1), room_events)
+                    "http", "ws", 1), room_events, room_commands)
             return self._asyncapi
 
         app_config.route_handlers.extend([ws_route, asyncapi_json])

@@ -1,4 +1,4 @@
-"""The `readalong` command: serve, migrate, seed, createadmin, worker, backup, restore."""
+"""The `readalong` command: serve, migrate, seed, createadmin, worker, media, backup, restore."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from domain.ops.store import metrics_path, prepare_store
 from domain.settings import Settings, SettingsError, load_settings
 from jobs.supervisor import WorkerSupervisor
 from jobs.worker import run_worker
+from realtime.media.process import serve as serve_media
 from server.cli_ops import add_commands
 from server.engines import EmbeddedEngines, EngineError
 from server.logs import configure_logging
@@ -119,6 +120,12 @@ def _supervised_worker(settings: Settings) -> WorkerSupervisor:
                             restart_max=settings.worker_restart_max).start()
 
 
+def _supervised_media(settings: Settings) -> WorkerSupervisor:
+    """`readalong media` (the audio stages' media process) as a child process, restarted."""
+    return WorkerSupervisor([sys.executable, "-m", "server.cli", "media"], os.environ.copy(),
+                            restart_max=settings.worker_restart_max).start()
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # one metrics store per run for every process on this host (server/metrics.py)
     prepare_store(metrics_path(settings))
@@ -129,6 +136,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             if added:
                 print(f"loaded {added} demo books into the empty catalog")
         worker = _supervised_worker(s) if args.with_worker else None
+        media = _supervised_media(s) if args.with_media else None
         host = args.host or s.host
         port = args.port or s.port
         print(f"Readalong on http://{host}:{port}/  (docs: /docs, health: /health/ready)",
@@ -147,12 +155,20 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             if worker is not None:
                 worker.stop(15)
+            if media is not None:
+                media.stop(10)
     return 0
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     with engines_for(settings) as s:
         return run_worker(s, burst=args.burst)
+
+
+def cmd_media(settings: Settings, args: argparse.Namespace) -> int:
+    with engines_for(settings) as s:
+        asyncio.run(serve_media(s))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo-books", type=int, default=400)
     serve.add_argument("--with-worker", action="store_true", help="run the arq worker beside")
     serve.add_argument("--proxy-headers", action="store_true")
+    serve.add_argument("--with-media", action="store_true",
+                       help="run the media process (audio stages) beside")
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
@@ -186,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the arq background worker")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     worker.set_defaults(func=cmd_worker)
+    media = sub.add_parser("media", help="run the media process of the audio stages")
+    media.set_defaults(func=cmd_media)
     add_commands(sub, engines_for)  # backup, restore (server/cli_ops.py)
     return parser
 

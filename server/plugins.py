@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.asyncio import Redis
+
 from domain.accounts.names import display_names
 from realtime.names import NameCache
 from realtime.plugin import HubPlugin
 from realtime.rooms.club import ClubRoom, ClubThreadRoom
 from realtime.rooms.leaderboard import LeaderboardRoom
 from realtime.rooms.session import SessionRoom
+from realtime.stage.room import StageRoom
 from server.api import reading_boards
 from server.state import Services
 
@@ -20,6 +23,7 @@ def plugins_for(services: Services) -> list[Any]:
     plugins.append(_hub_plugin(services))
     _session_rooms(services)
     _club_rooms(services)
+    _stage_rooms(services)
     return plugins
 
 
@@ -49,6 +53,30 @@ def _club_rooms(services: Services) -> None:
         services.hub.register(ClubThreadRoom(services.db, services.redis))
 
     services.on_startup.append(register_club_rooms)
+
+
+def _stage_rooms(services: Services) -> None:
+    """Plug the `stage:<place>` room kind (live audio stages) in, with its watcher that ends
+    the stages of a media process that is gone."""
+    rooms: list[StageRoom] = []
+
+    async def register_stage_rooms(app: Any, services: Services) -> None:
+        assert services.db is not None and services.redis is not None
+        assert services.hub is not None and services.settings.redis_url
+        # offers wait on a blocking pop: a connection of their own without a socket timeout
+        media_redis = Redis.from_url(services.settings.redis_url, socket_timeout=None)
+        room = StageRoom(services.db, services.redis, services.settings, media_redis)
+        services.hub.register(room)
+        room.start_watcher(services.hub)
+        rooms.append(room)
+
+    async def stop_stage_rooms(app: Any, services: Services) -> None:
+        for room in rooms:
+            await room.stop_watcher()
+            await room.media.redis.aclose()
+
+    services.on_startup.append(register_stage_rooms)
+    services.on_shutdown.append(stop_stage_rooms)
 
 
 def _hub_plugin(services: Services) -> HubPlugin:

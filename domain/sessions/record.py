@@ -34,15 +34,18 @@ async def session_record(db: Database, viewer: Principal | None, session_id: int
     out = session_out(row, viewer)
     rows = await db.pool.fetch(
         "SELECT p.*, u.display_name, p.seconds_present + CASE WHEN p.present_since IS NULL"
-        " THEN 0 ELSE GREATEST(0, extract(epoch FROM now() - p.present_since))::int END AS secs"
+        " THEN 0 ELSE GREATEST(0, extract(epoch FROM now() - p.present_since))::int END AS secs,"
+        " COALESCE(sp.seconds, 0) AS speaking"
         " FROM session_participants p JOIN users u ON u.id = p.user_id"
+        " LEFT JOIN stage_speaking sp ON sp.place = 'session:' || p.session_id"
+        " AND sp.user_id = p.user_id"
         " WHERE p.session_id = $1 ORDER BY p.joined_at, p.id", session_id)
     attendance = [ParticipantOut(
         user_id=r["user_id"], display_name=r["display_name"], joined_at=r["joined_at"],
         seconds_present=int(r["secs"]), present=r["connections"] > 0 and not r["kicked"],
         progression=r["progression"], furthest=r["furthest"],
         start_progression=r["start_progression"], chapter=r["chapter"], muted=r["muted"],
-        kicked=r["kicked"]) for r in rows]
+        kicked=r["kicked"], seconds_speaking=int(r["speaking"])) for r in rows]
     together = sum(max(0.0, (r["furthest"] or 0.0) - (r["start_progression"] or 0.0))
                    for r in rows)
     counts = await db.pool.fetchrow(

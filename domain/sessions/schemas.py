@@ -96,6 +96,7 @@ class ParticipantOut(msgspec.Struct):
     chapter: int | None
     muted: bool
     kicked: bool
+    seconds_speaking: int = 0  # unmuted on the session's audio stage (domain.audio)
 
 
 class SessionRecord(msgspec.Struct):

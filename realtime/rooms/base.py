@@ -117,6 +117,9 @@ class RoomKind:
     # The closed union of the events this kind publishes (msgspec Structs with a tag), e.g.
     # `SessionEvent = ChatPosted | ChatEdited | ...`: /asyncapi.json lists each with its payload.
     events: Any = None
+    # The closed union of what clients may `publish` into it (`data`, tagged by `type`), if it
+    # documents one: /asyncapi.json lists each.
+    commands: Any = None
 
     async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
         """Raise DomainError to refuse; return the viewer state for this connection in the room."""
