@@ -1,0 +1,204 @@
+"""Live audio stages end to end: real aiortc peers on 127.0.0.1 (loopback host candidates only,
+no STUN/TURN), two real web processes, the real media process (`readalong media`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from tests.audio_support import LOOPBACK, MediaProcess, Peer, Tone
+from tests.conftest import Engines
+from tests.hub_support import start_nodes
+from tests.support import ServerProcess
+from tests.test_sessions_helpers import WS, live_session, make_book, users
+
+HZ, HZ2 = 440.0, 1320.0
+
+
+def loud(hz: float) -> Any:
+    return lambda rms, peak: rms > 300 and abs(peak - hz) < 25
+
+
+def quiet(rms: float, peak: float) -> bool:
+    return rms < 50
+
+
+@pytest.fixture(scope="module")
+def nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[list[ServerProcess]]:
+    """Two web processes on one Redis (the hub's usual two-node fixture)."""
+    procs = start_nodes(engines.env(READALONG_REGISTER_RATE="100000", **LOOPBACK),
+                        Path(tmp_path_factory.mktemp("audio-nodes")), 2)
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def media(engines: Engines, nodes: list[ServerProcess],
+                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[MediaProcess]:
+    proc = await MediaProcess(engines.env(READALONG_MEDIA_HEARTBEAT="0.5"),
+                              Path(tmp_path_factory.mktemp("audio-media"))).start(
+        engines.redis_url)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+async def _session(http: httpx.AsyncClient, engines: Engines, unique: str, n: int) -> Any:
+    people = await users(http, unique, n)
+    book = await make_book(engines.database_url, f"Aloud {unique}")
+    s = await live_session(http, people[0], book)
+    for p in people[1:]:
+        r = await http.post(f"/api/v1/sessions/{s['id']}/join", json={}, headers=p.headers)
+        assert r.status_code in (200, 201), r.text
+    return s, people
+
+
+async def _subscribe(ws: WS, room: str) -> None:
+    reply = await ws.subscribe(room)
+    assert reply["type"] == "ack", reply
+
+
+def _stage_event(ws: WS, pred: Any) -> Any:
+    return ws.wait(lambda f: f.get("type") == "event" and f.get("event") == "stage"
+                   and pred(f["data"]["stage"]))
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_tone_mute_promotion_and_blocks(nodes: list[ServerProcess], media: MediaProcess,
+                                              engines: Engines, unique: str) -> None:
+    """The host's tone reaches listeners on both web nodes and stops when muted; a listener
+    invited to speak is heard by the others after renegotiating; the stage holds at most
+    `max_speakers`; only managers close it; speaking time lands in the session record."""
+    a, b = nodes
+    async with httpx.AsyncClient(base_url=a.base_url, timeout=15) as http:
+        s, (host, one, two) = await _session(http, engines, unique, 3)
+        room = f"stage:session:{s['id']}"
+        async with WS(a.ws_url, host.access_token) as hws, \
+                WS(a.ws_url, one.access_token) as ws1, WS(b.ws_url, two.access_token) as ws2:
+            for ws in (hws, ws1, ws2):
+                await _subscribe(ws, room)
+            state = await ws1.publish(room, {"type": "state"})
+            assert state["result"]["stage"] is None and state["result"]["ice_servers"] == []
+            assert (await ws1.publish(room, {"type": "open"}))["code"] == "not_stage_host"
+            opened = await hws.publish(room, {"type": "open", "max_speakers": 2})
+            assert opened["result"]["stage"]["speakers"] == [host.id], opened
+            await _stage_event(ws2, lambda st: st["speakers"] == [host.id])
+
+            hp, p1, p2 = Peer(hws, room), Peer(ws1, room), Peer(ws2, room)
+            try:
+                assert (await hp.connect(Tone(HZ)))["type"] == "ack"
+                assert (await p1.connect())["type"] == "ack"
+                assert (await p2.connect())["type"] == "ack"
+                for p in (p1, p2):  # listeners on node A and node B hear the host's tone
+                    rms, peak = await p.heard(loud(HZ))
+                    assert loud(HZ)(rms, peak), (rms, peak)
+
+                muted = await hws.publish(room, {"type": "mute", "muted": True})
+                assert muted["result"]["stage"]["muted"] == [host.id]
+                for p in (p1, p2):
+                    assert quiet(*await p.heard(quiet)), "mute stops the tone"
+                await hws.publish(room, {"type": "mute", "muted": False})
+                assert loud(HZ)(*await p2.heard(loud(HZ)))
+
+                # listener one raises a hand, the host invites: a speaker at once
+                await ws1.publish(room, {"type": "hand", "raised": True})
+                await _stage_event(hws, lambda st: st["hands"] == [one.id])
+                invited = await hws.publish(room, {"type": "invite", "user_id": one.id})
+                assert invited["result"]["stage"]["speakers"] == [host.id, one.id]
+                await _stage_event(ws1, lambda st: one.id in st["speakers"])
+                # the new speaker adds a microphone: renegotiation on the same connection
+                assert (await p1.connect(Tone(HZ2)))["type"] == "ack"
+                await hws.publish(room, {"type": "mute", "muted": True})
+                rms, peak = await p2.heard(loud(HZ2))
+                assert loud(HZ2)(rms, peak), "the promoted speaker is heard on the other node"
+                rms, peak = await hp.heard(loud(HZ2))
+                assert loud(HZ2)(rms, peak), "the host hears the new speaker"
+                # a third speaker past max_speakers=2 is refused
+                await ws2.publish(room, {"type": "hand", "raised": True})
+                full = await hws.publish(room, {"type": "invite", "user_id": two.id})
+                assert full["code"] == "stage_full", full
+            finally:
+                for p in (hp, p1, p2):
+                    await p.close()
+            assert (await ws2.publish(room, {"type": "close"}))["code"] == "not_stage_host"
+            await hws.publish(room, {"type": "close"})
+            ended = await ws2.wait(lambda f: f.get("event") == "stage_ended")
+            assert ended["data"]["reason"] == "closed"
+        r = await http.get(f"/api/v1/sessions/{s['id']}/record", headers=host.headers)
+        spoke = {p["user_id"]: p["seconds_speaking"] for p in r.json()["attendance"]}
+        assert spoke[host.id] >= 1 and spoke[two.id] == 0, spoke
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_non_members_and_blocks(nodes: list[ServerProcess], media: MediaProcess,
+                                      engines: Engines, unique: str) -> None:
+    """A non-member and a user blocked by the host are refused; a listener who blocked a
+    speaker does not hear them while another listener does."""
+    a, b = nodes
+    async with httpx.AsyncClient(base_url=a.base_url, timeout=15) as http:
+        s, (host, fan, grump, talker, banned) = await _session(http, engines, unique, 5)
+        (stranger,) = await users(http, f"x{unique}", 1)
+        room = f"stage:session:{s['id']}"
+        r = await http.post(f"/api/v1/users/{banned.handle}/block", headers=host.headers)
+        assert r.status_code == 204, r.text
+        r = await http.post(f"/api/v1/users/{talker.handle}/block", headers=grump.headers)
+        assert r.status_code == 204, r.text
+        async with WS(b.ws_url, stranger.access_token) as xws, \
+                WS(a.ws_url, banned.access_token) as bws:
+            assert (await xws.subscribe(room))["code"] == "not_member"
+            assert (await bws.subscribe(room))["code"] == "blocked"
+        async with WS(a.ws_url, host.access_token) as hws, \
+                WS(b.ws_url, fan.access_token) as fws, WS(a.ws_url, grump.access_token) as gws, \
+                WS(b.ws_url, talker.access_token) as tws:
+            for ws in (hws, fws, gws, tws):
+                await _subscribe(ws, room)
+            await hws.publish(room, {"type": "open"})
+            await hws.publish(room, {"type": "mute", "muted": True})
+            await hws.publish(room, {"type": "invite", "user_id": talker.id})
+            assert (await tws.publish(room, {"type": "accept"}))["type"] == "ack"
+            tp, fp, gp = Peer(tws, room), Peer(fws, room), Peer(gws, room)
+            try:
+                await tp.connect(Tone(HZ))
+                await fp.connect()
+                await gp.connect()
+                assert loud(HZ)(*await fp.heard(loud(HZ)))
+                rms, _ = await gp.listen(1.0)
+                assert rms < 50, "the speaker this listener blocked is not relayed to them"
+            finally:
+                for p in (tp, fp, gp):
+                    await p.close()
+            await hws.publish(room, {"type": "close"})
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_media_kill_ends_the_stage(nodes: list[ServerProcess], media: MediaProcess,
+                                         engines: Engines, unique: str) -> None:
+    """Killing the media process ends the stage on both web nodes with `stage_ended`
+    (`media_restarted`); a new media process lets the host open a new stage."""
+    a, b = nodes
+    async with httpx.AsyncClient(base_url=a.base_url, timeout=15) as http:
+        s, (host, one) = await _session(http, engines, unique, 2)
+        room = f"stage:session:{s['id']}"
+        async with WS(a.ws_url, host.access_token) as hws, WS(b.ws_url, one.access_token) as ws:
+            await _subscribe(hws, room)
+            await _subscribe(ws, room)
+            await hws.publish(room, {"type": "open"})
+            media.kill()
+            for w in (hws, ws):
+                ended = await w.wait(lambda f: f.get("event") == "stage_ended", timeout=15)
+                assert ended["data"]["reason"] == "media_restarted"
+            refused = await hws.publish(room, {"type": "open"})
+            assert refused["code"] == "media_unavailable"
+            await media.start(engines.redis_url)
+            again = await hws.publish(room, {"type": "open"})
+            assert again["type"] == "ack", again
