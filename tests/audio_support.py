@@ -40,10 +40,7 @@ class MediaProcess:
         redis = Redis.from_url(redis_url)
         try:
             before = await redis.get(ALIVE_KEY)
-            with open(self.log_path, "ab") as log:
-                self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "media"],
-                                             cwd=ROOT, env=self.env, stdout=log,
-                                             stderr=subprocess.STDOUT)
+            self.proc = self._spawn()
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 now = await redis.get(ALIVE_KEY)
@@ -56,6 +53,11 @@ class MediaProcess:
             raise RuntimeError("the media process did not start")
         finally:
             await redis.aclose()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with open(self.log_path, "ab") as log:
+            return subprocess.Popen([sys.executable, "-m", "server.cli", "media"], cwd=ROOT,
+                                    env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def stop(self) -> None:
         if self.proc is not None:
