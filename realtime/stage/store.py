@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from domain.audio.stage import Stage
 from domain.errors import DomainError
+from realtime.keys import room_key
 
 INDEX_KEY = "ra:stages"  # every open stage's room name (not a room key: one per deployment)
 ALIVE_KEY = "ra:media:alive"  # the media process's heartbeat: its epoch, with a short TTL
@@ -42,9 +43,8 @@ return s
 
 
 def stage_key(room: str) -> str:
-    """The stage's hash, tagged with its room (the one place stage keys are named; becomes
-    `realtime.keys.room_key(room, "stage")`)."""
-    return f"ra:{{{room}}}:stage"
+    """The stage's hash, on its room's slot (`ra:{stage:session:42}:stage`)."""
+    return room_key(room, "stage")
 
 
 class StageStore:
