@@ -5,7 +5,6 @@ stage's signalling over a hub socket (`tests.test_sessions_helpers.WS`)."""
 from __future__ import annotations
 
 import asyncio
-import fractions
 import subprocess
 import sys
 import time
@@ -15,7 +14,6 @@ from typing import Any
 import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
-from av import AudioFrame
 from redis.asyncio import Redis
 
 from domain.settings import load_settings
@@ -68,34 +66,6 @@ class MediaProcess:
         if self.proc is not None:
             kill_process(self.proc)
             self.proc = None
-
-
-class Tone(MediaStreamTrack):
-    """A microphone that plays a sine of `hz` Hz (48 kHz mono, 20 ms frames, paced in time)."""
-
-    kind = "audio"
-
-    def __init__(self, hz: float, amplitude: int = 8000) -> None:
-        super().__init__()
-        self.hz = hz
-        self.amplitude = amplitude
-        self._n = 0
-        self._start: float | None = None
-
-    async def recv(self) -> AudioFrame:  # type: ignore[override]
-        if self._start is None:
-            self._start = time.monotonic()
-        wait = self._start + self._n / RATE - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        t = (np.arange(960) + self._n) / RATE
-        pcm = (np.sin(2 * np.pi * self.hz * t) * self.amplitude).astype(np.int16)
-        frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = RATE
-        frame.pts = self._n
-        frame.time_base = fractions.Fraction(1, RATE)
-        self._n += 960
-        return frame
 
 
 def spectrum(samples: np.ndarray) -> tuple[float, float]:

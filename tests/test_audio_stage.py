@@ -11,7 +11,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.audio_support import LOOPBACK, MediaProcess, Peer, Tone
+from realtime.media.tone import Tone
+from tests.audio_support import LOOPBACK, MediaProcess, Peer
 from tests.conftest import Engines
 from tests.hub_support import start_nodes
 from tests.support import ServerProcess
