@@ -135,6 +135,9 @@ async def test_tone_mute_promotion_and_blocks(nodes: list[ServerProcess], media:
             await hws.publish(room, {"type": "close"})
             ended = await ws2.wait(lambda f: f.get("event") == "stage_ended")
             assert ended["data"]["reason"] == "closed"
+        doc = (await http.get("/asyncapi.json")).json()
+        assert "stage_publish_offer" in doc["channels"]["roomCommands"]["messages"]
+        assert "stage_stage_ended" in doc["channels"]["rooms"]["messages"]
         r = await http.get(f"/api/v1/sessions/{s['id']}/record", headers=host.headers)
         spoke = {p["user_id"]: p["seconds_speaking"] for p in r.json()["attendance"]}
         assert spoke[host.id] >= 1 and spoke[two.id] == 0, spoke
@@ -143,8 +146,8 @@ async def test_tone_mute_promotion_and_blocks(nodes: list[ServerProcess], media:
 @pytest.mark.asyncio(loop_scope="module")
 async def test_non_members_and_blocks(nodes: list[ServerProcess], media: MediaProcess,
                                       engines: Engines, unique: str) -> None:
-    """A non-member and a user blocked by the host are refused; a listener who blocked a
-    speaker does not hear them while another listener does."""
+    """A non-member and a user blocked by the host are refused; a bad offer or command is an
+    error frame; a listener who blocked a speaker does not hear them while another does."""
     a, b = nodes
     async with httpx.AsyncClient(base_url=a.base_url, timeout=15) as http:
         s, (host, fan, grump, talker, banned) = await _session(http, engines, unique, 5)
@@ -164,6 +167,10 @@ async def test_non_members_and_blocks(nodes: list[ServerProcess], media: MediaPr
             for ws in (hws, fws, gws, tws):
                 await _subscribe(ws, room)
             await hws.publish(room, {"type": "open"})
+            bad = await fws.publish(room, {"type": "offer", "sdp": "v=0 not an offer"})
+            assert bad["type"] == "error" and bad["code"] == "invalid_sdp", bad
+            odd = await fws.publish(room, {"type": "sing"})
+            assert odd["code"] == "invalid_payload", odd
             await hws.publish(room, {"type": "mute", "muted": True})
             await hws.publish(room, {"type": "invite", "user_id": talker.id})
             assert (await tws.publish(room, {"type": "accept"}))["type"] == "ack"
