@@ -75,7 +75,7 @@ class _Socket:
         import websockets
 
         ws = await websockets.connect(url, subprotocols=["readalong.v1", f"bearer.{token}"],
-                                      max_size=2**20, open_timeout=30)
+                                      max_size=2**20, open_timeout=30, ping_interval=None)
         sock = cls(ws)
         while json.loads(await ws.recv())["type"] != "welcome":
             pass
@@ -86,7 +86,7 @@ class _Socket:
         cid = f"b{self.n}"
         await self.ws.send(json.dumps({**frame, "id": cid}))
         while True:
-            got = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
+            got = json.loads(await asyncio.wait_for(self.ws.recv(), 90))
             if got.get("id") == cid:
                 return got  # type: ignore[no-any-return]
 
@@ -149,13 +149,15 @@ async def _drive(stack: Stack, base_url: str, ws_url: str, media: Child, book: i
     host, rest = users[0], users[1:]
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         hdr = {"Authorization": f"Bearer {stack.token(host)}"}
-        r = await http.post("/api/v1/sessions", json={"book_id": book, "title": "Bench stage"},
+        r = await http.post("/api/v1/sessions", json={"book_id": book, "title": "Bench stage", "capacity": 1000},
                             headers=hdr)
         sid = r.json()["id"]
         await http.post(f"/api/v1/sessions/{sid}/start", headers=hdr)
         for u in rest[:max(steps) + 1]:
-            await http.post(f"/api/v1/sessions/{sid}/join", json={},
-                            headers={"Authorization": f"Bearer {stack.token(u)}"})
+            r = await http.post(f"/api/v1/sessions/{sid}/join", json={},
+                                headers={"Authorization": f"Bearer {stack.token(u)}"})
+            if r.status_code >= 300:
+                raise RuntimeError(f"join: {r.status_code} {r.text[:300]}")
     room = f"stage:session:{sid}"
     peers: list[Any] = []
     socks: list[_Socket] = []
@@ -176,19 +178,28 @@ async def _drive(stack: Stack, base_url: str, ws_url: str, media: Child, book: i
             for u in rest[have:n]:
                 s = await _Socket.open(ws_url, stack.token(u))
                 socks.append(s)
-                await s.command({"type": "subscribe", "room": room})
+                sub = await s.command({"type": "subscribe", "room": room})
+                if sub["type"] != "ack":
+                    raise RuntimeError(f"subscribe: {sub}")
                 pc, first = await _peer(s, room)
                 peers.append(pc)
                 firsts.append(first)
             have = n
-            got = await asyncio.wait_for(asyncio.gather(*firsts), 60)
+            await asyncio.wait(firsts, timeout=120)
+            got = [f.result() for f in firsts if f.done()]
+            fig[f"l{n}_no_audio"] = len(firsts) - len(got)
             joins += got
             fig[f"l{n}_join_p50_ms"] = latency_summary(got)["p50_ms"]
             fig[f"l{n}_join_max_ms"] = latency_summary(got)["max_ms"]
+            client0 = time.process_time()
             c = await cores(window)
+            fig[f"l{n}_client_cores"] = round((time.process_time() - client0) / window, 3)
             fig[f"l{n}_cores"] = round(c, 4)
             fig[f"l{n}_per_listener_ms_per_s"] = round(
                 (c - fig["speaker_only_cores"]) / n * 1000, 2)
+            print(f"   {n} listeners: media {c:.3f} cores, join p50 "
+                  f"{fig[f'l{n}_join_p50_ms']} ms, client {fig[f'l{n}_client_cores']} cores, "
+                  f"{fig[f'l{n}_no_audio']} without audio", flush=True)
         # a second speaker at the largest step (a listener invited, accepting, renegotiating)
         second = rest[0]
         await hs.publish(room, {"type": "invite", "user_id": second})
@@ -252,7 +263,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     for n in steps:
         headline += [(f"l{n}_cores", f"1 speaker + {n} listeners (cores)"),
                      (f"l{n}_per_listener_ms_per_s", "  per listener (CPU ms per s)"),
-                     (f"l{n}_join_p50_ms", "  join -> first audio p50 ms")]
+                     (f"l{n}_join_p50_ms", "  join -> first audio p50 ms"),
+                     (f"l{n}_client_cores", "  load client (cores; 1.0 = saturated)")]
     headline += [(f"l{steps[-1]}_two_speakers_cores", f"2 speakers + {steps[-1]} listeners"),
                  ("join_p99_ms", "join -> first audio p99 ms (all)"),
                  ("reencode_ms_per_s_per_listener",

@@ -17,6 +17,15 @@ from realtime.media.mix import Inbox, Mixer, PacketTrack
 log = logging.getLogger("readalong.media")
 
 
+def ice_ufrag(sdp: str) -> str | None:
+    """The offer's ICE username fragment: a new one means a new client connection (a page
+    reload, another tab, an ICE restart) rather than a renegotiation of the same one."""
+    for line in sdp.splitlines():
+        if line.startswith("a=ice-ufrag:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 class Peer:
     def __init__(self, stage: MediaStage, user_id: int, hidden: frozenset[int],
                  config: RTCConfiguration) -> None:
@@ -27,6 +36,7 @@ class Peer:
         self.out = PacketTrack()
         self.inbox = Inbox()
         self.lock = asyncio.Lock()
+        self.ufrag: str | None = None
         self._sending = False
         self._readers: list[asyncio.Task[None]] = []
         self.pc.on("track", self._on_track)
@@ -41,6 +51,7 @@ class Peer:
                 raise DomainError(f"bad offer: {exc}", code="invalid_sdp", field="sdp") from None
             if not any(t.kind == "audio" for t in self.pc.getTransceivers()):
                 raise DomainError("the offer has no audio", code="invalid_sdp", field="sdp")
+            self.ufrag = ice_ufrag(sdp)
             if not self._sending:
                 self.pc.addTrack(self.out)
                 self._sending = True

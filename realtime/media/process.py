@@ -19,7 +19,7 @@ from domain.errors import DomainError
 from domain.settings import Settings
 from realtime.media.ice import restrict_host_addresses, rtc_configuration
 from realtime.media.mix import CHUNK, RATE
-from realtime.media.peers import MediaStage, Peer
+from realtime.media.peers import MediaStage, Peer, ice_ufrag
 from realtime.stage.store import ALIVE_KEY, REPLY_PREFIX, REQUESTS_KEY
 from realtime.stage.wire import (
     MediaClose,
@@ -94,6 +94,9 @@ class MediaServer:
         stage = self._stage(req.stage)
         stage.audible = set(req.audible)
         peer = stage.peers.get(req.user_id)
+        if peer is not None and peer.ufrag != ice_ufrag(req.sdp):
+            await stage.drop(req.user_id)  # another connection (a reload, another tab)
+            peer = None
         if peer is None:
             if len(stage.peers) >= self.settings.stage_max_listeners:
                 raise DomainError("the stage has as many listeners as it may", code="stage_full")
