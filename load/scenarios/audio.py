@@ -149,8 +149,8 @@ async def _drive(stack: Stack, base_url: str, ws_url: str, media: Child, book: i
     host, rest = users[0], users[1:]
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         hdr = {"Authorization": f"Bearer {stack.token(host)}"}
-        r = await http.post("/api/v1/sessions", json={"book_id": book, "title": "Bench stage", "capacity": 1000},
-                            headers=hdr)
+        r = await http.post("/api/v1/sessions", headers=hdr, json={
+            "book_id": book, "title": "Bench stage", "capacity": 1000})
         sid = r.json()["id"]
         await http.post(f"/api/v1/sessions/{sid}/start", headers=hdr)
         for u in rest[:max(steps) + 1]:
