@@ -197,7 +197,8 @@ async def _drive(stack: Stack, base_url: str, ws_url: str, media: Child, book: i
             fig[f"l{n}_cores"] = round(c, 4)
             fig[f"l{n}_per_listener_ms_per_s"] = round(
                 (c - fig["speaker_only_cores"]) / n * 1000, 2)
-            print(f"   {n} listeners: media {c:.3f} cores, join p50 "
+            fig[f"l{n}_speaker_state"] = hp.connectionState
+            print(f"   {n} listeners: speaker {hp.connectionState}, media {c:.3f} cores, join p50 "
                   f"{fig[f'l{n}_join_p50_ms']} ms, client {fig[f'l{n}_client_cores']} cores, "
                   f"{fig[f'l{n}_no_audio']} without audio", flush=True)
         # a second speaker at the largest step (a listener invited, accepting, renegotiating)

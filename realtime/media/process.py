@@ -1,6 +1,6 @@
 """`readalong media`: the Redis request loop (offers, updates, drops, closes from any web
 node), the 20 ms mixing tick over every stage, and the heartbeat (`ra:media:alive` = this
-process's epoch, expiring after 3 beats: the web nodes end the stages of a dead or restarted
+process's epoch, expiring after 5 beats: the web nodes end the stages of a dead or restarted
 media process with `stage_ended` `media_restarted`)."""
 
 from __future__ import annotations
@@ -34,6 +34,12 @@ log = logging.getLogger("readalong.media")
 _decode = msgspec.json.Decoder(MediaRequest).decode
 _encode = msgspec.json.Encoder().encode
 TICK = CHUNK / RATE
+
+
+def alive_ttl_ms(settings: Settings) -> int:
+    """The heartbeat key lives 5 beats: a process starved of CPU for a few seconds (many DTLS
+    handshakes on a busy host) must not look dead."""
+    return max(1, int(settings.media_heartbeat * 5000))
 
 
 class MediaServer:
@@ -96,6 +102,8 @@ class MediaServer:
         peer = stage.peers.get(req.user_id)
         if peer is not None and peer.ufrag != ice_ufrag(req.sdp):
             await stage.drop(req.user_id)  # another connection (a reload, another tab)
+            stage = self._stage(req.stage)  # (the tick forgets a stage left without peers)
+            stage.audible = set(req.audible)
             peer = None
         if peer is None:
             if len(stage.peers) >= self.settings.stage_max_listeners:
@@ -136,14 +144,17 @@ class MediaServer:
                 due = loop.time()
             elif delay > 0:
                 await asyncio.sleep(delay)
-            for stage in list(self.stages.values()):
+            for room, stage in list(self.stages.items()):
+                if not stage.peers:  # nobody connected: the next offer brings `audible` back
+                    del self.stages[room]
+                    continue
                 try:
                     stage.tick()
                 except Exception:
                     log.exception("media: a mixing tick failed for %s", stage.room)
 
     async def heartbeat(self) -> None:
-        ttl = max(1, int(self.settings.media_heartbeat * 3000))
+        ttl = alive_ttl_ms(self.settings)
         while not self.stopping.is_set():
             await self.redis.set(ALIVE_KEY, self.epoch, px=ttl)
             with contextlib.suppress(asyncio.TimeoutError):
@@ -152,7 +163,7 @@ class MediaServer:
     async def run(self) -> None:
         await self.redis.delete(REQUESTS_KEY)  # nothing queued before now is for this epoch
         await self.redis.set(ALIVE_KEY, self.epoch,
-                             px=max(1, int(self.settings.media_heartbeat * 3000)))
+                             px=alive_ttl_ms(self.settings))
         log.warning("media: serving, epoch %s", self.epoch)
         parts = [asyncio.create_task(p) for p in (self.requests(), self.ticks(),
                                                   self.heartbeat())]

@@ -78,6 +78,7 @@ class StageRoom(RoomKind):
         self.store = StageStore(redis)
         self.media = MediaClient(media_redis or redis, settings.media_timeout)
         self._watcher: asyncio.Task[None] | None = None
+        self._missing = False  # the heartbeat was missing at the last sweep
 
     async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
         place = place_of(room_id)
@@ -111,6 +112,9 @@ class StageRoom(RoomKind):
             case wire.OfferCmd(sdp=sdp):
                 if current is None:
                     raise DomainError("no stage is open here", code="no_stage", field="room")
+                if current.media_epoch != await self.store.media_epoch():
+                    raise DomainError("the media server restarted: the stage is over",
+                                      code="media_restarted")
                 hidden = sorted(await blocked_ids(self.db, uid))
                 answer = await self.media.offer(room, current.media_epoch, uid, sdp, hidden,
                                                 sorted(rules.audible(current)))
@@ -201,8 +205,12 @@ class StageRoom(RoomKind):
                 log.warning("audio: stage sweep failed", exc_info=True)
 
     async def sweep(self, hub: HubContext) -> int:
-        """End every open stage whose media epoch is not the live one (one pass)."""
+        """End every open stage whose media epoch is not the live one (one pass): at once when
+        another media process beats, after two sweeps in a row when none does."""
         alive = await self.store.media_epoch()
+        was_missing, self._missing = self._missing, alive is None
+        if alive is None and not was_missing:
+            return 0  # one sweep without a heartbeat is not a death yet
         ended = 0
         for room in await self.store.rooms():
             stage = await self.store.get(room)
