@@ -138,6 +138,10 @@ class MediaServer:
         loop = asyncio.get_running_loop()
         due = loop.time()
         while not self.stopping.is_set():
+            if not self.stages:  # idle: no tick to keep, look again in 100 ms
+                await asyncio.sleep(0.1)
+                due = loop.time()
+                continue
             due += TICK
             delay = due - loop.time()
             if delay < -0.2:  # far behind (a stall): start over rather than burst
