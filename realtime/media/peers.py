@@ -68,9 +68,9 @@ class Peer:
                 self.inbox.add(await track.recv())  # type: ignore[arg-type]
 
     def _on_state(self) -> None:
-        if self.pc.connectionState in ("failed", "closed"):
-            log.warning("media: the connection of user %s on %s %s", self.user_id,
-                        self.stage.room, self.pc.connectionState)
+        if self.pc.connectionState == "failed":
+            log.warning("media: the connection of user %s on %s failed", self.user_id,
+                        self.stage.room)
         if self.pc.connectionState in ("failed", "closed"):
             self.stage.forget(self)
 
