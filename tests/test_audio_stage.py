@@ -3,6 +3,7 @@ no STUN/TURN), two real web processes, the real media process (`readalong media`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,41 @@ async def test_non_members_and_blocks(nodes: list[ServerProcess], media: MediaPr
                 for p in (tp, fp, gp):
                     await p.close()
             await hws.publish(room, {"type": "close"})
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_stage_survives_a_web_node_restart(nodes: list[ServerProcess],
+                                                 media: MediaProcess, engines: Engines,
+                                                 unique: str) -> None:
+    """Restarting the web node the host signalled through keeps the stage: the listener on the
+    other node goes on hearing the host, and the restarted node shows the same state."""
+    a, b = nodes
+    async with httpx.AsyncClient(base_url=b.base_url, timeout=15) as http:
+        s, (host, one) = await _session(http, engines, unique, 2)
+    room = f"stage:session:{s['id']}"
+    async with WS(b.ws_url, one.access_token) as ws:
+        await _subscribe(ws, room)
+        hws = WS(a.ws_url, host.access_token)
+        await hws.__aenter__()
+        await _subscribe(hws, room)
+        await hws.publish(room, {"type": "open"})
+        hp, lp = Peer(hws, room), Peer(ws, room)
+        try:
+            await hp.connect(Tone(HZ))
+            await lp.connect()
+            assert loud(HZ)(*await lp.heard(loud(HZ)))
+            await hws.close()
+            await asyncio.to_thread(a.stop)  # (the peers keep running on this loop)
+            await asyncio.to_thread(a.start)
+            assert loud(HZ)(*await lp.heard(loud(HZ))), "the audio never went through node A"
+            async with WS(a.ws_url, host.access_token) as again:
+                await _subscribe(again, room)
+                state = (await again.publish(room, {"type": "state"}))["result"]
+                assert state["stage"]["speakers"] == [host.id] and state["manager"]
+                assert (await again.publish(room, {"type": "close"}))["type"] == "ack"
+        finally:
+            await hp.close()
+            await lp.close()
 
 
 @pytest.mark.asyncio(loop_scope="module")
