@@ -148,7 +148,8 @@ async def test_tone_mute_promotion_and_blocks(nodes: list[ServerProcess], media:
 async def test_non_members_and_blocks(nodes: list[ServerProcess], media: MediaProcess,
                                       engines: Engines, unique: str) -> None:
     """A non-member and a user blocked by the host are refused; a bad offer or command is an
-    error frame; a listener who blocked a speaker does not hear them while another does."""
+    error frame; a listener who blocked a speaker does not hear them while another does; the
+    session's end ends its stage."""
     a, b = nodes
     async with httpx.AsyncClient(base_url=a.base_url, timeout=15) as http:
         s, (host, fan, grump, talker, banned) = await _session(http, engines, unique, 5)
@@ -186,7 +187,10 @@ async def test_non_members_and_blocks(nodes: list[ServerProcess], media: MediaPr
             finally:
                 for p in (tp, fp, gp):
                     await p.close()
-            await hws.publish(room, {"type": "close"})
+            r = await http.post(f"/api/v1/sessions/{s['id']}/end", headers=host.headers)
+            assert r.status_code == 200, r.text
+            ended = await fws.wait(lambda f: f.get("event") == "stage_ended", timeout=15)
+            assert ended["data"]["reason"] == "place_ended", "the session's end ends its stage"
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -71,3 +71,22 @@ async def standing(db: Database, place: str, who: Principal,
         if await blocked_either_way(db, uid, other):
             raise Forbidden("you cannot join this stage", code="blocked")
     return Standing(place=place, host_id=host, manager=manager)
+
+
+_LIVE_SESSIONS_SQL = ("SELECT id FROM reading_sessions WHERE id = ANY($1::bigint[])"
+                      " AND status = 'live'")
+_LIVE_EVENTS_SQL = ("SELECT id FROM club_events WHERE id = ANY($1::bigint[])"
+                    " AND status = 'confirmed'")
+
+
+async def still_open(db: Database, places: list[str]) -> set[str]:
+    """Those of `places` that may still hold a stage (a live session, a confirmed event)."""
+    ids: dict[str, list[int]] = {kind: [] for kind in KINDS}
+    for place in places:
+        kind, pid = parse(place)
+        ids[kind].append(pid)
+    out: set[str] = set()
+    for kind, sql in (("session", _LIVE_SESSIONS_SQL), ("club_event", _LIVE_EVENTS_SQL)):
+        if ids[kind]:
+            out |= {f"{kind}:{r['id']}" for r in await db.pool.fetch(sql, ids[kind])}
+    return out

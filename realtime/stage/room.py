@@ -36,6 +36,7 @@ from realtime.stage.media_client import MediaClient
 from realtime.stage.store import StageStore, now
 
 log = logging.getLogger("readalong.audio")
+PLACE_CHECK_EVERY = 3  # sweeps between checks that the stages' sessions/events still run
 
 
 def place_of(room_id: str) -> str:
@@ -79,6 +80,7 @@ class StageRoom(RoomKind):
         self.media = MediaClient(media_redis or redis, settings.media_timeout)
         self._watcher: asyncio.Task[None] | None = None
         self._missing = False  # the heartbeat was missing at the last sweep
+        self._sweeps = 0
 
     async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
         place = place_of(room_id)
@@ -212,7 +214,14 @@ class StageRoom(RoomKind):
         if alive is None and not was_missing:
             return 0  # one sweep without a heartbeat is not a death yet
         ended = 0
-        for room in await self.store.rooms():
+        rooms = await self.store.rooms()
+        self._sweeps += 1
+        if rooms and self._sweeps % PLACE_CHECK_EVERY == 0:  # sessions ended, events cancelled
+            live = await places.still_open(self.db, [place_of(r) for r in rooms])
+            for room in rooms:
+                if place_of(room) not in live:
+                    ended += await self.end(hub, room, "place_ended")
+        for room in rooms:
             stage = await self.store.get(room)
             if stage is None:
                 await self.store.end(room)

@@ -101,11 +101,12 @@ class StageChanged(msgspec.Struct, tag="stage"):
 
 
 class StageEnded(msgspec.Struct, tag="stage_ended"):
-    """The stage is over: `closed` by a manager, or `media_restarted` (the media process
-    stopped or restarted: every peer connection is gone; a manager may open a new stage)."""
+    """The stage is over: `closed` by a manager, `place_ended` (its session ended, its event
+    was cancelled), or `media_restarted` (the media process stopped or restarted: every peer
+    connection is gone; a manager may open a new stage)."""
 
     place: str
-    reason: Literal["closed", "media_restarted"]
+    reason: Literal["closed", "place_ended", "media_restarted"]
 
 
 StageEvent = StageChanged | StageEnded
