@@ -168,7 +168,7 @@ class MediaServer:
         await self.redis.delete(REQUESTS_KEY)  # nothing queued before now is for this epoch
         await self.redis.set(ALIVE_KEY, self.epoch,
                              px=alive_ttl_ms(self.settings))
-        log.warning("media: serving, epoch %s", self.epoch)
+        log.info("media: serving, epoch %s", self.epoch)
         parts = [asyncio.create_task(p) for p in (self.requests(), self.ticks(),
                                                   self.heartbeat())]
         try:
