@@ -46,6 +46,7 @@ SKIPPED = {
     "ra:cat:": "catalog search cache: keyed by catalog version, refilled on demand",
     "arq:": "job queue and results: sweeps re-enqueue due work from PostgreSQL",
     "ra:worker:hb": "the worker's heartbeat: live state",
+    "ra:cover:bad:": "cover fetch failures: a 10-minute negative cache",
     "ra:ai:": "AI caches, scan cursors and embedding progress: the AI jobs recompute them"
               " (trending counts restart: they decay within days anyway)",
 }

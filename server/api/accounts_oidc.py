@@ -59,8 +59,9 @@ class OidcController(Controller):
 
     @get("/start", summary="Start signing in with an identity provider (its URL to open)",
          responses=PROVIDER_ERRORS)
-    async def start(self, redis: Redis, settings: Settings,
+    async def start(self, request: Request[Any, Any, Any], redis: Redis, settings: Settings,
                     provider: ProviderName = None) -> oidc.Started:
+        await limits.check_login(redis, settings, client_address(request), "oidc-start")
         return await oidc.start(redis, settings, provider)
 
     @post("/callback", status_code=200, responses=PROVIDER_ERRORS,
