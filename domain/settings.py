@@ -165,6 +165,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cover_max_bytes: int = 2 * 1024 * 1024  # a remote cover larger than this is refused
     cover_max_pixels: int = 25_000_000  # width x height limit of a remote cover
     cover_fetch_timeout: float = 10.0  # seconds to fetch one remote cover
+    account_mail_retry: int = 1  # 1: an account email SMTP refused goes to the worker to retry
+    #                              (0 by default when READALONG_ENV=test: test servers have no
+    #                              SMTP, and their burst workers would wait on the retries)
     # --- audio ---
     stage_max_speakers: int = 4  # default speakers per stage (a host may ask for up to 16)
     stage_max_listeners: int = 50  # peers per stage (listeners + speakers), media-enforced
@@ -312,6 +315,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"{name} must be a {kind.__name__} (got {raw!r})") from exc
     if "log_format" not in values and values.get("env") == "production":
         values["log_format"] = "json"
+    if "account_mail_retry" not in values and values.get("env") == "test":
+        values["account_mail_retry"] = 0
     values["oidc_blocks"] = _oidc_blocks(environ, values.get("oidc_providers"))
     settings = Settings(**values)  # type: ignore[arg-type]
     if not settings.node_id:

@@ -17,7 +17,7 @@ from domain.failed_jobs import record_failure
 from jobs.retry import backoff, is_transient
 
 log = logging.getLogger("readalong.worker")
-TRIES = 10  # 2 s doubling, capped at 300 s: about ten minutes in all
+TRIES = 10  # READALONG_JOB_RETRY_DELAY (2 s) doubling, capped at 300 s: about ten minutes
 
 
 async def send_account_email(ctx: dict[str, Any], sealed: str) -> str:

@@ -26,7 +26,8 @@ def smtp_port() -> int:
 @pytest.fixture(scope="module")
 def node(engines: Any, smtp_port: int, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[ServerProcess]:
-    env = engines.env(READALONG_SMTP_PORT=str(smtp_port), READALONG_REGISTER_RATE="100000")
+    env = engines.env(READALONG_SMTP_PORT=str(smtp_port), READALONG_REGISTER_RATE="100000",
+                      READALONG_ACCOUNT_MAIL_RETRY="1")  # the test environment's default is 0
     proc = ServerProcess(env, log_dir=tmp_path_factory.mktemp("mail-retry-logs")).start()
     try:
         yield proc

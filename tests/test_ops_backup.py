@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from PIL import Image
 from redis.asyncio import Redis
 
@@ -97,6 +98,7 @@ async def feed_and_revocation(redis_url: str, fan_id: int) -> tuple[list[bytes],
         await redis.aclose()
 
 
+@pytest.mark.timeout(300)  # two installations and five CLI runs: slow on a loaded machine
 def test_backup_destroy_restore_round_trip(tmp_path: Path) -> None:
     """Everything made before the backup (to a folder and to an S3 bucket) is found again
     after the data folder is destroyed and a fresh installation is restored from the bucket,

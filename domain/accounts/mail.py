@@ -8,6 +8,7 @@ is handed to the worker (`send_account_email`, jobs/accounts.py), which retries 
 backoff for about ten minutes through the worker's resilient path; the queued message is
 sealed (Fernet, a key derived from READALONG_SECRET_KEY), so the one-time link in it is not
 readable from Redis. Only if Redis is down too is it lost (logged), and the user asks again.
+READALONG_ACCOUNT_MAIL_RETRY=0 turns the hand-over off (the default in the test environment).
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ async def send_one(settings: Settings, mail: Mail) -> None:
 
 
 async def _to_worker(settings: Settings, mail: Mail) -> None:
+    if not settings.account_mail_retry:
+        log.error("account email %r not sent (READALONG_ACCOUNT_MAIL_RETRY=0)", mail.subject)
+        return
     if not settings.redis_url:
         log.error("account email %r lost: no Redis to queue its retry", mail.subject)
         return
