@@ -64,9 +64,9 @@ def _first(name: str, vector: str, ts: str, key: str, rest: str, n: int,
     and `rest`. A probe of the first PROBE books says whether the match is dense (at least
     DENSE of them): then the books are walked in id order until n + 1 match (~n / density
     rows); else, or when the walk ends short of them after WALK x n books (matches not spread
-    evenly), the GIN index finds the books with the query's longest word `key` (the rarest,
-    most likely: a common word's prefix would make the index merge most of the catalog) and
-    each is checked against the whole query (ts_match_vq, which the index does not take).
+    evenly), the GIN index finds the books matching `key` (the query without its short words:
+    a common short word's prefix would make the index merge most of the catalog) and each is
+    checked against the whole query (ts_match_vq, which the index does not take).
     Not `ordered`: the index's books come in table order and stop at n + 1 (cheaper; still
     deterministic for one state of the table)."""
     cond = f"ts_match_vq({vector}, to_tsquery('simple', {ts})) AND {rest}"
@@ -90,7 +90,10 @@ def matches_sql(f: Any, ts: str, n: int, terms: list[str]) -> str:
 
 
 def _key(terms: list[str]) -> str:
-    return max(terms, key=len) + ":*"
+    """The tsquery the GIN index is asked: the words of 4 letters or more (a short word's prefix
+    - "the", "a" - can expand to most of the catalog), or all of them when none is that long."""
+    long = [t for t in terms if len(t) >= 4]
+    return " & ".join(f"{t}:*" for t in long or terms)
 
 
 def candidates_sql(f: Any, ts: str, phrase: str, n: int, terms: list[str]) -> str:
