@@ -118,7 +118,11 @@ async def bench(args: argparse.Namespace) -> None:
             print(f"seeded {args.books - have} books in {time.perf_counter() - t:.0f} s")
         books = int(await db.pool.fetchval("SELECT count(*) FROM books"))
         per_leg = int(args.rate * args.duration)
-        qs = await queries(db, per_leg * 2)
+        # one mix for all four runs: query i goes to run i % 4 (each run gets its share of
+        # every kind: 3- and 4-letter prefixes, words, phrases), none repeated
+        mix = await queries(db, max(per_leg, args.sequential) * 4)
+        qs = [q for i, q in enumerate(mix) if i % 4 < 2]
+        alone = [q for i, q in enumerate(mix) if i % 4 >= 2]
         conns = [await db.pool.acquire() for _ in range(POOL)]
         pids = [int(await c.fetchval("SELECT pg_backend_pid()")) for c in conns]
         for c in conns:
@@ -132,9 +136,8 @@ async def bench(args: argparse.Namespace) -> None:
         print("server time per search (one at a time; CPU of this process + its backend):\n")
         print("| run | searches | p50 ms | p90 ms | p99 ms | max ms | mean ms |")
         print("|---|---|---|---|---|---|---|")
-        alone = (await queries(db, per_leg * 2 + args.sequential * 2))[per_leg * 2:]
         for k, n in enumerate((0, args.candidates)):
-            t = await server_time(one, pid, alone[k::2], n)
+            t = await server_time(one, pid, alone[k::2][:args.sequential], n)
             print(f"| {names[n]} | {len(t)} | {pct(t, 0.5):.1f} | {pct(t, 0.9):.1f} | "
                   f"{pct(t, 0.99):.1f} | {max(t):.1f} | {sum(t) / len(t):.1f} |")
         await one.close()
