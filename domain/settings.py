@@ -151,7 +151,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kosync_auth_fail_window: int = 300  # ... per this many seconds (then 429 code 2006)
     kosync_auth_fail_address_rate: int = 100  # failed kosync sign-ins per address per window
     # --- ai2 ---
-    search_candidates: int = 500  # keyword search ranks at most this many matches per tier
+    search_candidates: int = 300  # keyword search ranks at most this many matches per tier
     # --- accops ---
     s3_endpoint: str = ""  # an S3-compatible store's base URL (path-style); "" = none
     s3_bucket: str = ""  # its bucket for avatars (backups name theirs: s3://bucket/prefix)

@@ -146,8 +146,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["recs-eval"], ["ai-bench"]):  # AI scenarios with their own options
-        name = {"recs-eval": "ai_eval", "ai-bench": "ai_bench"}[argv[0]]
+    own = {"recs-eval": "ai_eval", "ai-bench": "ai_bench", "search-100k": "ai_search100k"}
+    if argv[:1] and argv[0] in own:  # AI and search scenarios with their own options
+        name = own[argv[0]]
         return int(_module(name).main(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -9,6 +10,7 @@ import httpx
 from domain.ai.moderation import THRESHOLD, score
 from domain.jobqueue import enqueue
 from tests.catalog_helpers import auth
+from tests.clubs_helpers import make_club
 from tests.test_sessions_helpers import db_exec, live_session, make_book, users
 from tests.worker_helpers import db_and_redis, run_worker, worker_settings
 
@@ -57,3 +59,29 @@ async def test_the_worker_flags_for_the_queue_and_deletes_nothing(
     assert left[0]["n"] == 2
     assert (await http.get("/api/v1/moderation/ai-flags",
                            headers=host.headers)).status_code == 403
+
+
+async def test_club_chat_and_thread_posts_are_scored_too(
+        http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """Spam in a club's chat and in a section thread reaches the flag list with its kind."""
+    owner, _ = await users(http, unique, 2)
+    book = await make_book(engines.database_url, f"Mod club {unique}")
+    club = await make_club(http, owner, f"mod-{unique}", book_id=book)
+    opens = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    r = await http.post(f"/api/v1/clubs/{club['id']}/schedule", headers=owner.headers, json={
+        "sections": [{"title": "One", "start": 0.0, "end": 0.5, "opens_at": opens}]})
+    section = r.json()["items"][0]["id"]
+    spam = f"BUY NOW {unique} http://spam.test http://spam2.test"
+    chat = await db_exec(engines.database_url, "INSERT INTO club_messages (club_id, author_id, "
+                         "body, gate) VALUES ($1, $2, $3, 0) RETURNING id", club["id"],
+                         owner.id, spam)
+    post = await db_exec(engines.database_url, "INSERT INTO club_thread_messages (section_id, "
+                         "author_id, body, gate) VALUES ($1, $2, $3, 0) RETURNING id", section,
+                         owner.id, spam)
+    async with db_and_redis(engines) as (_, redis):
+        await enqueue(redis, "ai_moderation")
+        await run_worker(worker_settings(engines))
+    got = {(f["kind"], f["target_id"]) for f in (await http.get(
+        "/api/v1/moderation/ai-flags", params={"limit": 100},
+        headers=auth("moderator"))).json()}
+    assert ("club_message", chat[0]["id"]) in got and ("club_post", post[0]["id"]) in got

@@ -70,8 +70,12 @@ def score(text: str) -> tuple[float, list[str]]:
     return round(1.0 - keep, 3), [reason for _, reason in signals]
 
 
-# kind -> (table, text column): chat messages and reviews are scored
-SOURCES = {"message": ("session_messages", "body"), "review": ("reviews", "body")}
+# kind -> (table, text column): session and club chat, club thread posts, reviews and their
+# comments are scored
+SOURCES = {"message": ("session_messages", "body"), "review": ("reviews", "body"),
+           "club_message": ("club_messages", "body"),
+           "club_post": ("club_thread_messages", "body"),
+           "review_comment": ("review_comments", "body")}
 
 
 async def sweep(db: Database, redis: Redis, batch: int = 500) -> int:

@@ -22,9 +22,10 @@ STATUS_WEIGHT = {"read": 1.0, "reading": 0.7, "want_to_read": 0.4, "did_not_fini
 # hybrid blend of the strategies' scores, each scaled to [0, 1] first; tuned on the synthetic
 # population of `python -m load recs-eval` with another seed (11) than the reported one (7)
 BLEND = {"cf": 0.6, "content": 0.1, "popularity": 0.3}
-# "for me" adds the sources the evaluation has no data for (people I follow, cold start)
+# "for me" adds the sources the evaluation has no data for (people I follow, my clubs, cold
+# start); a cold start's own genres (0.7) outrank a book both trending and popular (0.3 + 0.3)
 FOR_ME = {**BLEND, "trending": BLEND["popularity"], "social": 0.25, "club": 0.25,
-          "subjects": 0.4}
+          "subjects": 0.7}
 
 
 def interaction_weight(status: str, rating_quarters: int | None = None) -> float:

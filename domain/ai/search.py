@@ -34,6 +34,7 @@ from domain.catalog.search import (
     _validate,
     prefix_tsquery,
     search_books,
+    terms_of,
 )
 from domain.catalog.search_ranked import FACET_LIMIT, candidates_sql, rank_expr
 from domain.db import Database
@@ -88,7 +89,7 @@ async def _keyword_leg(conn: Any, q: str, query: SearchQuery, subjects: list[str
     p_phrase = f.param(" ".join(words(q)[:MAX_TERMS]))
     assert ts_param is not None
     # the catalog's bounded candidate set (domain/catalog/search_ranked.py), ranked the same way
-    ctes = candidates_sql(f, ts_param, p_phrase, CANDIDATES, len(words(q)))
+    ctes = candidates_sql(f, ts_param, p_phrase, CANDIDATES, terms_of(q))
     rows = await conn.fetch(f"WITH {ctes} SELECT b.id FROM c JOIN books b ON b.id = c.id "
                             f"ORDER BY {rank_expr(ts_param, p_phrase)} DESC, b.id "
                             f"LIMIT {f.param(limit)}", *f.params)

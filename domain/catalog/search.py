@@ -26,7 +26,7 @@ from domain.ops import covers
 
 MAX_TERMS = 12
 MAX_TERM_LENGTH = 64
-CANDIDATES = 500  # READALONG_SEARCH_CANDIDATES: matches ranked per tier (0 = every match)
+CANDIDATES = 300  # READALONG_SEARCH_CANDIDATES: matches ranked per tier (0 = every match)
 
 
 def prefix_tsquery(q: str) -> str | None:
@@ -35,10 +35,15 @@ def prefix_tsquery(q: str) -> str | None:
     Only letter/digit runs survive, so no tsquery operator or quote from the user gets through;
     the text still travels as a bound parameter, never spliced into SQL.
     """
-    terms = [t[:MAX_TERM_LENGTH] for t in words(q)][:MAX_TERMS]
+    terms = terms_of(q)
     if not terms:
         return None
     return " & ".join(f"{t}:*" for t in terms)
+
+
+def terms_of(q: str) -> list[str]:
+    """The words of a query that become its prefix terms."""
+    return [t[:MAX_TERM_LENGTH] for t in words(q)][:MAX_TERMS]
 
 
 class _Filters:
@@ -95,8 +100,10 @@ SELECT p.id, p.rank, b.title, b.subtitle, b.language, b.isbn13, b.published_year
              WHERE ba.book_id = b.id ORDER BY ba.position) AS authors,
        ARRAY(SELECT s.name FROM book_subjects bs JOIN subjects s ON s.id = bs.subject_id
              WHERE bs.book_id = b.id ORDER BY lower(s.name)) AS subjects
+FROM page p JOIN books b ON b.id = p.id
 """
-_FROM_PAGE = " FROM page p JOIN books b ON b.id = p.id"
+_FROM_PAGE = "\nFROM page p"
+_DETAILS_TOTALS = _DETAILS.replace(_FROM_PAGE, "{totals}" + _FROM_PAGE)  # totals columns slot
 
 
 async def search_books(db: Database, query: SearchQuery, redis: Redis | None = None,
@@ -119,14 +126,13 @@ async def search_books(db: Database, query: SearchQuery, redis: Redis | None = N
 
     f = _Filters()
     ts_param = _base_filters(f, tsquery, subjects, languages, query)
-    totals_sql = _totals_sql(f, query.facets, n)
-    base_params = list(f.params)
+    totals_sql, base_params = _totals_sql(f, query.facets, n, terms_of(query.q or ""))
     with_totals = ""  # the page statement also answers the totals (bounded relevance search)
 
     if mode == "rank":
         assert ts_param is not None
         p_phrase = f.param(phrase)
-        ctes = candidates_sql(f, ts_param, p_phrase, n, len(words(phrase)))
+        ctes = candidates_sql(f, ts_param, p_phrase, n, terms_of(phrase))
         inner = (f"SELECT b.id, {rank_expr(ts_param, p_phrase)} AS rank FROM c "
                  "JOIN books b ON b.id = c.id")
         outer_where = "TRUE"
@@ -142,14 +148,14 @@ async def search_books(db: Database, query: SearchQuery, redis: Redis | None = N
             with_totals = ", " + totals_columns(n, query.facets)
         page_sql = (f"WITH {ctes}, page AS (SELECT * FROM ({inner}) r WHERE {outer_where} "
                     f"ORDER BY rank DESC, id LIMIT {f.param(query.limit + 1)}) "
-                    f"{_DETAILS}{{totals}}{_FROM_PAGE} ORDER BY p.rank DESC, p.id")
+                    f"{_DETAILS_TOTALS} ORDER BY p.rank DESC, p.id")
     else:
         if query.cursor:
             last_title, last_id = decode_cursor(query.cursor, mode, fp)
             f.add(f"(b.title, b.id) > ({f.param(last_title)}, {f.param(last_id)})")
         page_sql = (f"WITH page AS (SELECT b.id, NULL::numeric AS rank, b.title FROM books b "
                     f"WHERE {f.where} ORDER BY b.title, b.id LIMIT {f.param(query.limit + 1)}) "
-                    f"{_DETAILS}{_FROM_PAGE} ORDER BY p.title, p.id")
+                    f"{_DETAILS} ORDER BY p.title, p.id")
 
     async with db.pool.acquire() as conn:
         cached_page = cached_totals = None
@@ -198,11 +204,18 @@ async def search_books(db: Database, query: SearchQuery, redis: Redis | None = N
                     total=cached_totals.total, facets=facets, estimated=cached_totals.estimated)
 
 
-def _totals_sql(f: _Filters, facets: bool, n: int) -> str:
-    """Total and facets in one statement (the filtered set computed once for both); bounded by
-    `n` matches for a relevance search (domain/catalog/search_ranked.py)."""
+def _totals_sql(f: _Filters, facets: bool, n: int, terms: list[str]) -> tuple[str, list[Any]]:
+    """Total and facets in one statement and its parameters (the filtered set computed once for
+    both); bounded by `n` matches for a relevance search (domain/catalog/search_ranked.py)."""
     if n:
-        return f"WITH {matches_sql(f.where, n)} SELECT {totals_columns(n, facets)}"
+        g = _Filters()
+        g.clauses, g.params = list(f.clauses), list(f.params)
+        sql = f"WITH {matches_sql(g, '$1', n, terms)} SELECT {totals_columns(n, facets)}"
+        return sql, g.params
+    return _exact_totals_sql(f, facets), list(f.params)
+
+
+def _exact_totals_sql(f: _Filters, facets: bool) -> str:
     if not f.clauses and facets:  # the whole catalog: count the link table directly
         return ("WITH f AS (SELECT s.name, count(*) AS n FROM book_subjects bs "
                 "JOIN subjects s ON s.id = bs.subject_id GROUP BY s.name "

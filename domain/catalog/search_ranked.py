@@ -7,13 +7,14 @@ phrase in the title 1) + 0.5 when a word matches the title or an author (`books.
 A and B lexemes of `books.search`, m0028). So the boost tiers come first, then title/author
 matches, then description-only (or subject-only) ones, each by ts_rank.
 
-Which books are ranked (`n` = READALONG_SEARCH_CANDIDATES, 500):
+Which books are ranked (`n` = READALONG_SEARCH_CANDIDATES, 300):
 - `m`: the first n + 1 matches in id order. A dense query (a common prefix matching many
   books; a probe of the first 1,000 books says) walks the books in id order until it has them
   (~n / density rows); a sparse one asks the GIN index (its matches are few, under 4 % of the
   catalog, so the bitmap and its sort are cheap). When m has at most n books it is every
   match, and the ranking, `total` and the facets are exact.
-- otherwise also up to n title/author matches (`t`, found the same way over `search_ta`) and up
+- otherwise also up to n title/author matches (`t`, found the same way over `search_ta`, the
+  index's ones in table order, not sorted) and up
   to n books of each boost tier from their own indexes (exact and starts-with: the title_key
   btree; phrase, for two words or more: the trigram index; a one-word phrase tier is a subset
   of the title matches). Every source is deterministic, so the set - and the cursors - are
@@ -57,17 +58,18 @@ def rank_expr(ts: str, phrase: str) -> str:
     return rank_of(tier_expr(ts, phrase), ts)
 
 
-def matches_sql(where: str, n: int) -> str:
-    """CTE `m`: the first n + 1 matches of `where` in id order."""
-    return _first("m", where, n)
-
-
-def _first(name: str, cond: str, n: int) -> str:
-    """CTE `name`: the first n + 1 books (id order) meeting `cond`. A probe of the first PROBE
-    books says whether `cond` is dense (at least DENSE of them): then the books are walked in id
-    order until n + 1 match (~n / density rows); else, or when the walk ends short of them
-    after WALK x n books (matches not spread evenly), the GIN index finds every match and they
-    are sorted (cheap while they are few, under DENSE of the catalog)."""
+def _first(name: str, vector: str, ts: str, key: str, rest: str, n: int,
+           ordered: bool = True) -> str:
+    """CTE `name`: the first n + 1 books (id order) whose `vector` matches the tsquery `ts`
+    and `rest`. A probe of the first PROBE books says whether the match is dense (at least
+    DENSE of them): then the books are walked in id order until n + 1 match (~n / density
+    rows); else, or when the walk ends short of them after WALK x n books (matches not spread
+    evenly), the GIN index finds the books matching `key` (the query without its short words:
+    a common short word's prefix would make the index merge most of the catalog) and each is
+    checked against the whole query (ts_match_vq, which the index does not take).
+    Not `ordered`: the index's books come in table order and stop at n + 1 (cheaper; still
+    deterministic for one state of the table)."""
+    cond = f"ts_match_vq({vector}, to_tsquery('simple', {ts})) AND {rest}"
     probe, walk = f"{name}_p", f"{name}_w"
     walked = f"(SELECT {_WALKED} FROM books ORDER BY id LIMIT {{}}) b"
     return (f"{probe} AS MATERIALIZED (SELECT count(*) >= {int(PROBE * DENSE)} AS dense FROM "
@@ -76,23 +78,40 @@ def _first(name: str, cond: str, n: int) -> str:
             f"(SELECT dense FROM {probe}) AND {cond} LIMIT {n + 1}), "
             f"{name} AS MATERIALIZED (SELECT id FROM {walk} WHERE (SELECT count(*) FROM {walk})"
             f" > {n} UNION ALL (SELECT b.id FROM books b WHERE (SELECT count(*) FROM {walk}) "
-            f"<= {n} AND {cond} ORDER BY b.id + 0 LIMIT {n + 1}))")
+            f"<= {n} AND {vector} @@ to_tsquery('simple', {key}) AND {cond} "
+            f"{'ORDER BY b.id + 0 ' if ordered else ''}LIMIT {n + 1}))")
 
 
-def candidates_sql(f: Any, ts: str, phrase: str, n: int, words: int) -> str:
+def matches_sql(f: Any, ts: str, n: int, terms: list[str]) -> str:
+    """CTE `m`: the first n + 1 books in id order matching the filters `f`
+    (domain.catalog.search._Filters, whose first clause is the full-text match of `ts`)."""
+    rest = " AND ".join(f.clauses[1:]) or "TRUE"
+    return _first("m", "b.search", ts, f.param(_key(terms)), rest, n)
+
+
+def _key(terms: list[str]) -> str:
+    """The tsquery the GIN index is asked: the words of 4 letters or more (a short word's prefix
+    - "the", "a" - can expand to most of the catalog), or all of them when none is that long."""
+    long = [t for t in terms if len(t) >= 4]
+    return " & ".join(f"{t}:*" for t in long or terms)
+
+
+def candidates_sql(f: Any, ts: str, phrase: str, n: int, terms: list[str]) -> str:
     """CTEs `m` (the first n + 1 matches by id) and `c` (the ids to rank), for the filters `f`
-    (domain.catalog.search._Filters) whose first clause is the full-text match."""
+    (domain.catalog.search._Filters) whose first clause is the full-text match of `ts`;
+    `terms` are the query's words."""
     where = f.where
     if n <= 0:
         return f"m AS (SELECT b.id FROM books b WHERE {where}), c AS (SELECT id FROM m)"
     rest = " AND ".join(f.clauses[1:]) or "TRUE"
+    key = f.param(_key(terms))
     big = f"(SELECT count(*) > {n} FROM m)"
     phrase_tier = (
         f"UNION (SELECT b.id FROM books b WHERE {big} AND ' ' || b.title_key || ' ' LIKE "
-        f"'% ' || {phrase} || ' %' AND {where} LIMIT {n}) ") if words > 1 else ""
-    title_author = f"b.search_ta @@ to_tsquery('simple', {ts}) AND {rest}"
+        f"'% ' || {phrase} || ' %' AND {where} LIMIT {n}) ") if len(terms) > 1 else ""
     return (
-        f"{_first('m', where, n)}, {_first('t', title_author, n)}, "
+        f"{_first('m', 'b.search', ts, key, rest, n)}, "
+        f"{_first('t', 'b.search_ta', ts, key, rest, n, ordered=False)}, "
         "c AS (SELECT id FROM m "
         f"UNION (SELECT id FROM t WHERE {big} LIMIT {n}) "
         f"UNION (SELECT b.id FROM books b WHERE {big} AND b.title_key = {phrase} AND {where} "

@@ -56,7 +56,9 @@ class BooksController(Controller):
     async def search(
         self, db: Database, redis: Redis, settings: Settings,
         q: Annotated[str | None, Parameter(max_length=200, description=(
-            "words to find; each is a prefix (type-ahead). Without q, books list by title"))]
+            "words to find; each is a prefix (type-ahead). Without q, books list by title. "
+            "Relevance ranks at most READALONG_SEARCH_CANDIDATES matches per tier: beyond "
+            "that, total and facets are estimates and the page says estimated=true"))]
         = None,
         subject: Annotated[list[str] | None, Parameter(
             description="only books with this subject (repeat: all of them)")] = None,
