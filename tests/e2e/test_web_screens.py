@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from arq import create_pool
 
 from jobs.worker import redis_settings
+from tests.catalog_helpers import create_book
 from tests.e2e.browser import PASSWORD, assert_accessible, missing, person, register, tag
 from tests.interop_helpers import goodreads_csv
 from tests.support import ServerProcess
@@ -393,3 +395,75 @@ def tmp_csv(body: bytes, t: str) -> Path:
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"goodreads-{t}.csv"
     path.write_bytes(body)
     return path
+
+
+async def test_leaderboard_live_recommendations_and_catch_up(
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any], engines: Any) -> None:
+    """A reader watching the weekly pages board sees another reader (on the other server) climb
+    to the top as he finishes a long book; he gets recommendations with their reasons; and
+    after stepping out of a session he asks for a catch-up summary of what he missed."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    ben = await person(browser, servers[1], "Ben", t)
+    found: list[dict[str, Any]] = []
+    for p in (ana, ben):
+        await register(p)
+    async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
+        tome = await create_book(http, title=f"The Very Long Winter {t}", authors=["Ola Brant"],
+                                 subjects=["Fiction", "Lighthouses"], page_count=9000 + int(t[-3:]))
+    await ana.page.goto("/app/#/discover")
+    await ana.page.get_by_role("link", name="Leaderboards").click()
+    board = ana.page.locator("#board")
+    await expect(ana.page.get_by_role("button", name="Pages this week")).to_have_attribute(
+        "aria-pressed", "true")
+    await expect(board.locator(".loading")).to_have_count(0)
+    await ben.page.goto(f"/app/#/book/{tome['id']}")
+    await ben.page.get_by_label("My shelf").select_option("read")
+    await expect(ben.page.get_by_text("Saved: Read")).to_be_visible()
+    top = board.locator('#board-rows li').first
+    await expect(top).to_contain_text("Ben")
+    await expect(top.locator(".rank")).to_have_text("1")
+    await assert_accessible(ana, "40-leaderboard-live", found)
+    await ana.page.get_by_role("button", name="People I follow").click()
+    await expect(board).to_contain_text("Nobody you follow is on this board yet.")
+    await ana.page.get_by_role("button", name="Everyone").click()
+    await top.get_by_role("link", name="Ben").click()
+    await ana.page.get_by_role("button", name="Follow").click()
+    await expect(ana.page.get_by_role("button", name="Unfollow")).to_be_visible()
+    await ana.page.go_back()
+    await ana.page.get_by_role("button", name="People I follow").click()
+    await expect(board.locator("#board-rows")).to_contain_text("Ben")
+
+    await run_worker(worker_settings(engines))  # the books' embeddings, for "close in content"
+    await ben.page.get_by_role("link", name="Discover").click()
+    await expect(ben.page.locator("#for-you .reason").first).to_contain_text("Why: ")
+    await assert_accessible(ben, "41-discover", found)
+    await dark(ben, "41-discover", found)
+
+    await ana.page.goto(f"/app/#/book/{book['id']}")
+    await ana.page.get_by_label("Session title").fill(f"Catch-up {t}")
+    await ana.page.get_by_role("button", name="Start reading together").click()
+    await expect(ana.page.get_by_role("heading", name=f"Catch-up {t}")).to_be_visible()
+    session_id = int(ana.page.url.rsplit("/", 1)[1])
+    say = ana.page.get_by_label("Message", exact=True)
+    await say.fill("The storm starts on the first page")
+    await ana.page.get_by_role("button", name="Send").click()
+    await ben.page.goto(f"/app/#/session/{session_id}")
+    await expect(ben.page.locator("#timeline")).to_contain_text("The storm starts")
+    await ben.page.get_by_role("link", name="Home").click()
+    for line in ("The keeper lights the lamp at dusk", "A ship is seen far out at sea"):
+        await say.fill(line)
+        await ana.page.get_by_role("button", name="Send").click()
+        await expect(ana.page.locator("#timeline")).to_contain_text(line)
+    await ben.page.goto(f"/app/#/session/{session_id}")
+    await ben.page.get_by_text("Catch me up on what I missed").click()
+    await ben.page.get_by_role("button", name="Catch me up").click()
+    await expect(ben.page.locator("#catchup")).to_contain_text("Summarising")
+    await run_worker(worker_settings(engines))
+    summary = ben.page.locator("#catchup")
+    await expect(summary).to_contain_text("2 messages summarised")
+    await expect(summary).to_contain_text("While you were away")
+    await assert_accessible(ben, "42-catch-up", found)
+    for p in (ana, ben):
+        await p.context.close()
+    assert not found, found

@@ -426,7 +426,8 @@ export const api = {
   /** @returns {Promise<{items: BookSummary[]}>} */
   trending: () => get("/api/v1/recommendations/trending", { query: { window: "week", limit: 10 } }),
   recClick: (/** @type {number} */ book_id) => post("/api/v1/recommendations/clicks", { body: { book_id } }),
-  askCatchUp: (/** @type {number} */ session_id) => post("/api/v1/sessions/{session_id}/catch-up", { params: { session_id }, body: {} }),
+  askCatchUp: (/** @type {number} */ session_id, /** @type {number} */ since) =>
+    post("/api/v1/sessions/{session_id}/catch-up", { params: { session_id }, body: { since } }),
   /** @returns {Promise<CatchUp>} */
   catchUp: (/** @type {number} */ session_id) => get("/api/v1/sessions/{session_id}/catch-up", { params: { session_id } }),
   /** @returns {Promise<{key: string, title: string, operator: string, reset: string, sort: string, period: number}[]>} */
