@@ -42,14 +42,20 @@ async def dark(p: Any, screen: str, found: list[dict[str, Any]]) -> None:
     await p.page.get_by_role("button", name="Dark theme").click()
 
 
-async def open_due_sections(engines: Any) -> None:
-    """What the worker's cron does on time: open the club sections that are due, now."""
+async def cron_now(engines: Any, *jobs: tuple[str, ...]) -> None:
+    """What the worker's crons do on time, now: queue these jobs and run the worker."""
     pool = await create_pool(redis_settings(engines.redis_url))
     try:
-        await pool.enqueue_job("open_due_sections", datetime.now(UTC).isoformat())
+        for name, *args in jobs:
+            await pool.enqueue_job(name, *args)
     finally:
         await pool.aclose()
     await run_worker(worker_settings(engines))
+
+
+async def open_due_sections(engines: Any) -> None:
+    """Open the club sections that are due (the worker's cron, run now)."""
+    await cron_now(engines, ("open_due_sections", datetime.now(UTC).isoformat()))
 
 
 async def test_shelves_progress_goal_streak_and_stats(servers: list[ServerProcess], browser: Any,
@@ -434,7 +440,7 @@ async def test_leaderboard_live_recommendations_and_catch_up(
     await ana.page.get_by_role("button", name="People I follow").click()
     await expect(board.locator("#board-rows")).to_contain_text("Ben")
 
-    await run_worker(worker_settings(engines))  # the books' embeddings, for "close in content"
+    await cron_now(engines, ("ai_embed_sweep",), ("ai_neighbours",))  # embeddings, neighbours
     await ben.page.get_by_role("link", name="Discover").click()
     await expect(ben.page.locator("#for-you .reason").first).to_contain_text("Why: ")
     await assert_accessible(ben, "41-discover", found)
