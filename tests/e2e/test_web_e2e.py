@@ -15,7 +15,6 @@ import pytest
 from tests.e2e.browser import (
     FIGURES,
     PASSWORD,
-    TIMEOUT,
     Person,
     assert_accessible,
     missing,

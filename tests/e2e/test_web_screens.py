@@ -3,6 +3,7 @@ Chromium, two or three readers against the shared pair of real server processes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -101,7 +102,8 @@ async def test_shelves_progress_goal_streak_and_stats(servers: list[ServerProces
     await expect(page.locator("#chart-books rect.bar")).to_have_count(12)
     await page.get_by_role("button", name=re.compile(r"^Read \(1\)")).click()
     await expect(page.locator("#shelf-list")).to_contain_text(book["title"])
-    await page.locator("#shelf-list").get_by_label(f"Add {book['title']} to a shelf").fill("Favourites")
+    shelf_list = page.locator("#shelf-list")
+    await shelf_list.get_by_label(f"Add {book['title']} to a shelf").fill("Favourites")
     await page.locator("#shelf-list").get_by_role("button", name="Add", exact=True).click()
     await expect(page.get_by_role("button", name="Favourites (1)")).to_be_visible()
     await assert_accessible(ana, "31-reading", found)
@@ -251,9 +253,11 @@ async def test_club_schedule_gate_threads_chat_events_and_polls(
     event = b.locator("#events li[data-event]")
     await event.get_by_role("button", name="Going").click()
     await expect(event.locator("[data-counts]")).to_contain_text("1 going")
-    ics = await event.get_by_role("link", name=re.compile("to my calendar")).get_attribute("href")
+    calendar = event.get_by_role("link", name=re.compile("to my calendar"))
+    ics = await calendar.get_attribute("href")
     r = await b.request.get(str(ics))
-    assert r.ok and "BEGIN:VCALENDAR" in await r.text() and f"Storm night talk {t}" in await r.text()
+    body = await r.text()
+    assert r.ok and "BEGIN:VCALENDAR" in body and f"Storm night talk {t}" in body
     pollbox = b.locator("#polls li[data-poll]")
     await pollbox.get_by_label("North Light").check()
     await pollbox.get_by_role("button", name="Vote").click()
@@ -315,8 +319,8 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     await enrol.get_by_role("button", name="Set up two-factor sign-in").click()
     secret = await page.locator("#totp-secret").inner_text()
     confirm = page.get_by_role("form", name="Confirm two-factor sign-in")
-    await confirm.get_by_label("The 6-digit code it shows").fill("000000" if totp(secret) != "000000"
-                                                                 else "111111")
+    wrong = "000000" if totp(secret) != "000000" else "111111"
+    await confirm.get_by_label("The 6-digit code it shows").fill(wrong)
     await confirm.get_by_role("button", name="Turn on").click()
     await expect(confirm.locator('.field-error[data-for="code"], .form-error')
                  .filter(has_text=re.compile(r"\w")).first).to_be_visible()
@@ -335,7 +339,8 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     await run_worker(worker_settings(engines))
     async with page.expect_download() as dl:
         await page.get_by_role("button", name="Download my export").click()
-    exported = json.loads(Path(await (await dl.value).path()).read_text())
+    saved = await (await dl.value).path()
+    exported = json.loads(await asyncio.to_thread(Path(saved).read_text))
     assert ana.handle in json.dumps(exported)
 
     gone = page.get_by_role("form", name="Delete my account")
