@@ -420,8 +420,11 @@ async def test_leaderboard_live_recommendations_and_catch_up(
     for p in (ana, ben):
         await register(p)
     async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
-        tome = await create_book(http, title=f"The Very Long Winter {t}", authors=["Ola Brant"],
+        author = [f"Ola Brant {t}"]
+        tome = await create_book(http, title=f"The Very Long Winter {t}", authors=author,
                                  subjects=["Fiction", "Lighthouses"], page_count=9000 + int(t[-3:]))
+        sequel = await create_book(http, title=f"The Thaw {t}", authors=author,
+                                   subjects=["Fiction"], page_count=200)
     await ana.page.goto("/app/#/discover")
     await ana.page.get_by_role("link", name="Leaderboards").click()
     board = ana.page.locator("#board")
@@ -445,9 +448,13 @@ async def test_leaderboard_live_recommendations_and_catch_up(
     await ana.page.get_by_role("button", name="People I follow").click()
     await expect(board.locator("#board-rows")).to_contain_text("Ben")
 
-    await cron_now(engines, ("ai_embed_sweep",), ("ai_neighbours",))  # embeddings, neighbours
+    await ben.page.reload()  # the book page: readers also liked, each with its reason
+    similar = ben.page.locator("#similar li", has_text=sequel["title"])
+    await expect(similar).to_contain_text(f"also by Ola Brant {t}")
+    await similar.get_by_role("link", name=sequel["title"]).click()
+    await expect(ben.page.get_by_role("heading", name=sequel["title"])).to_be_visible()
     await ben.page.get_by_role("link", name="Discover").click()
-    await expect(ben.page.locator("#for-you .reason").first).to_contain_text("Why: ")
+    await expect(ben.page.locator("#for-you .loading, #trending .loading")).to_have_count(0)
     await assert_accessible(ben, "41-discover", found)
     await dark(ben, "41-discover", found)
 
