@@ -22,7 +22,15 @@ from arq import create_pool
 
 from jobs.worker import redis_settings
 from tests.catalog_helpers import create_book
-from tests.e2e.browser import PASSWORD, assert_accessible, missing, person, register, tag
+from tests.e2e.browser import (
+    PASSWORD,
+    Person,
+    assert_accessible,
+    missing,
+    person,
+    register,
+    tag,
+)
 from tests.interop_helpers import goodreads_csv
 from tests.support import ServerProcess
 from tests.worker_helpers import run_worker, worker_settings
@@ -57,6 +65,17 @@ async def cron_now(engines: Any, *jobs: tuple[str, ...]) -> None:
 async def open_due_sections(engines: Any) -> None:
     """Open the club sections that are due (the worker's cron, run now)."""
     await cron_now(engines, ("open_due_sections", datetime.now(UTC).isoformat()))
+
+
+async def two_readers(browser: Any, servers: list[ServerProcess],
+                      phone: bool = False) -> tuple[str, Person, Person]:
+    """Ana on the first server and Ben (on a phone when `phone`) on the second, registered."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    ben = await person(browser, servers[1], "Ben", t, phone=phone)
+    for p in (ana, ben):
+        await register(p)
+    return t, ana, ben
 
 
 async def test_shelves_progress_goal_streak_and_stats(servers: list[ServerProcess], browser: Any,
@@ -116,12 +135,8 @@ async def test_reviews_shielded_liked_commented_and_reported(
         servers: list[ServerProcess], browser: Any, book: dict[str, Any]) -> None:
     """A finished reader's spoiler review is shielded for a reader at the start (who can still
     like, comment on and report it) and opens for him once he has read the book."""
-    t = tag()
-    ana = await person(browser, servers[0], "Ana", t)
-    ben = await person(browser, servers[1], "Ben", t, phone=True)
+    t, ana, ben = await two_readers(browser, servers, phone=True)
     found: list[dict[str, Any]] = []
-    for p in (ana, ben):
-        await register(p)
     secret = f"The keeper wrote the letter herself {t}"
     await ana.page.goto(f"/app/#/book/{book['id']}")
     await ana.page.get_by_label("My shelf").select_option("read")
@@ -182,12 +197,8 @@ async def test_club_schedule_gate_threads_chat_events_and_polls(
     """An organiser starts a club on her book and sets its schedule; a reader on the other server
     joins from the directory, meets the progress gate, opens a thread where a post from further
     on is hidden, chats live, answers an event (with its .ics) and votes in a poll."""
-    t = tag()
-    ana = await person(browser, servers[0], "Ana", t)
-    ben = await person(browser, servers[1], "Ben", t)
+    t, ana, ben = await two_readers(browser, servers)
     found: list[dict[str, Any]] = []
-    for p in (ana, ben):
-        await register(p)
     a, b = ana.page, ben.page
     await a.goto(f"/app/#/book/{book['id']}")
     await a.get_by_label("My shelf").select_option("reading")
@@ -413,12 +424,8 @@ async def test_leaderboard_live_recommendations_and_catch_up(
     """A reader watching the weekly pages board sees another reader (on the other server) climb
     to the top as he finishes a long book; he gets recommendations with their reasons; and
     after stepping out of a session he asks for a catch-up summary of what he missed."""
-    t = tag()
-    ana = await person(browser, servers[0], "Ana", t)
-    ben = await person(browser, servers[1], "Ben", t)
+    t, ana, ben = await two_readers(browser, servers)
     found: list[dict[str, Any]] = []
-    for p in (ana, ben):
-        await register(p)
     async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
         author = [f"Ola Brant {t}"]
         tome = await create_book(http, title=f"The Very Long Winter {t}", authors=author,
