@@ -294,8 +294,8 @@ def totp(secret: str, at: float | None = None) -> str:
 async def test_account_settings(servers: list[ServerProcess], browser: Any,
                                 engines: Any) -> None:
     """A reader changes her password (a wrong one is explained under its field), signs a second
-    device out, turns on two-factor sign-in, makes an e-reader sync login, downloads her data
-    and schedules then cancels her account's deletion."""
+    device out, changes a notification channel, turns on two-factor sign-in, makes an e-reader
+    sync login, downloads her data and schedules then cancels her account's deletion."""
     t = tag()
     ana = await person(browser, servers[0], "Ana", t)
     found: list[dict[str, Any]] = []
@@ -324,6 +324,14 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     await devices.get_by_role("button", name=re.compile("^Sign out")).click()
     await expect(devices).to_have_count(1)
     await expect(other.page.locator("#conn")).to_have_attribute("data-state", "signed-out")
+
+    email = page.locator("#prefs-types tbody tr").first.get_by_role(
+        "checkbox", name=re.compile("^Email: "))
+    was = await email.is_checked()
+    await email.set_checked(not was)
+    await expect(page.locator("#prefs-status")).to_contain_text("Saved: email for")
+    await page.reload()
+    await expect(email).to_be_checked(checked=not was)
 
     enrol = page.get_by_role("form", name="Turn on two-factor sign-in")
     await enrol.get_by_label("Your password").fill("a much longer new passphrase")

@@ -81,6 +81,8 @@ import { randomKey } from "./dom.js";
  * @typedef {{session_id: number, method: string, sentences: {message_id: number, author_name: string, text: string}[],
  *            text: string, messages: number, withheld: number}} CatchUp
  * @typedef {{board: string, period: number, items: {rank: number, owner: Actor | null, score: number}[]}} BoardPage
+ * @typedef {{timezone: string, quiet_start: string | null, quiet_end: string | null, digest: boolean, digest_hour: number,
+ *            email_opt_out: boolean, types: Record<string, Record<string, boolean>>}} NotificationPrefs
  */
 
 /** A failed request, carrying the problem details the server answered. */
@@ -377,6 +379,13 @@ export const api = {
   /** @returns {Promise<Poll>} */
   vote: (/** @type {number} */ club_id, /** @type {number} */ poll_id, /** @type {number[]} */ option_ids) =>
     request("PUT", "/api/v1/clubs/{club_id}/polls/{poll_id}/vote", { params: { club_id, poll_id }, body: { option_ids } }),
+  // notification preferences
+  /** @returns {Promise<NotificationPrefs>} */
+  notificationPrefs: () => get("/api/v1/notifications/preferences"),
+  /** @returns {Promise<NotificationPrefs>} */
+  setNotificationPrefs: (/** @type {Record<string, unknown>} */ body) => request("PUT", "/api/v1/notifications/preferences", { body }),
+  /** @returns {Promise<{name: string, text: string, description?: string}[]>} */
+  notificationTypes: () => get("/api/v1/notifications/types"),
   // account settings
   /** @returns {Promise<TokenPair>} */
   changePassword: (/** @type {Record<string, string>} */ body) => post("/api/v1/me/password", { body }),
