@@ -33,7 +33,6 @@ from tests.e2e.browser import (
 )
 from tests.interop_helpers import goodreads_csv
 from tests.support import ServerProcess
-from tests.worker_helpers import run_worker, worker_settings
 
 REASON = missing()
 pytestmark = pytest.mark.skipif(REASON is not None and not os.environ.get("CI"),
@@ -51,7 +50,7 @@ async def dark(p: Any, screen: str, found: list[dict[str, Any]]) -> None:
     await p.page.get_by_role("button", name="Dark theme").click()
 
 
-async def cron_now(engines: Any, *jobs: tuple[str, ...]) -> None:
+async def cron_now(engines: Any, worker: Any, *jobs: tuple[str, ...]) -> None:
     """What the worker's crons do on time, now: queue these jobs and run the worker."""
     pool = await create_pool(redis_settings(engines.redis_url))
     try:
@@ -59,12 +58,12 @@ async def cron_now(engines: Any, *jobs: tuple[str, ...]) -> None:
             await pool.enqueue_job(name, *args)
     finally:
         await pool.aclose()
-    await run_worker(worker_settings(engines))
+    await worker()
 
 
-async def open_due_sections(engines: Any) -> None:
+async def open_due_sections(engines: Any, worker: Any) -> None:
     """Open the club sections that are due (the worker's cron, run now)."""
-    await cron_now(engines, ("open_due_sections", datetime.now(UTC).isoformat()))
+    await cron_now(engines, worker, ("open_due_sections", datetime.now(UTC).isoformat()))
 
 
 async def two_readers(browser: Any, servers: list[ServerProcess],
@@ -193,7 +192,8 @@ async def test_reviews_shielded_liked_commented_and_reported(
 
 
 async def test_club_schedule_gate_threads_chat_events_and_polls(
-        servers: list[ServerProcess], browser: Any, book: dict[str, Any], engines: Any) -> None:
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any], engines: Any,
+        worker: Any) -> None:
     """An organiser starts a club on her book and sets its schedule; a reader on the other server
     joins from the directory, meets the progress gate, opens a thread where a post from further
     on is hidden, chats live, answers an event (with its .ics) and votes in a poll."""
@@ -219,7 +219,7 @@ async def test_club_schedule_gate_threads_chat_events_and_polls(
     await sched.get_by_label("Then one every (days)").fill("1")
     await sched.get_by_role("button", name="Set the schedule").click()
     await expect(a.locator("#schedule li[data-section]")).to_have_count(8)
-    await open_due_sections(engines)
+    await open_due_sections(engines, worker)
     await expect(a.get_by_role("button", name="Open the thread of Chapter 1")).to_be_visible()
     events = a.get_by_role("form", name="Plan an event")
     await a.get_by_text("Plan an event").click()
@@ -270,7 +270,7 @@ async def test_club_schedule_gate_threads_chat_events_and_polls(
     body = await r.text()
     assert r.ok and "BEGIN:VCALENDAR" in body and f"Storm night talk {t}" in body
     pollbox = b.locator("#polls li[data-poll]")
-    await pollbox.get_by_label("North Light").check()
+    await pollbox.get_by_role("radio", name="North Light").check()
     await pollbox.get_by_role("button", name="Vote").click()
     await expect(pollbox).to_contain_text("1 voter")
     await expect(a.locator("#polls")).to_contain_text("1 voter")
@@ -292,7 +292,7 @@ def totp(secret: str, at: float | None = None) -> str:
 
 
 async def test_account_settings(servers: list[ServerProcess], browser: Any,
-                                engines: Any) -> None:
+                                worker: Any) -> None:
     """A reader changes her password (a wrong one is explained under its field), signs a second
     device out, changes a notification channel, turns on two-factor sign-in, makes an e-reader
     sync login, downloads her data and schedules then cancels her account's deletion."""
@@ -355,7 +355,7 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
 
     await page.get_by_role("button", name="Prepare a full export").click()
     await expect(page.locator("#export-status")).to_contain_text("being prepared")
-    await run_worker(worker_settings(engines))
+    await worker()
     async with page.expect_download() as dl:
         await page.get_by_role("button", name="Download my export").click()
     saved = await (await dl.value).path()
@@ -379,7 +379,7 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
 
 
 async def test_import_preview_then_for_real_with_a_live_progress_bar(
-        servers: list[ServerProcess], browser: Any, book: dict[str, Any], engines: Any) -> None:
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any], worker: Any) -> None:
     """A reader uploads her Goodreads export: a missing file is explained under its field, the
     preview's bar fills as the worker pushes progress, then the real import lands on her
     shelves."""
@@ -404,13 +404,13 @@ async def test_import_preview_then_for_real_with_a_live_progress_bar(
     bar = page.locator("#import-bar")
     await expect(bar).to_have_attribute("aria-valuenow", "0")
     await assert_accessible(ana, "38-import-queued", found)
-    await run_worker(worker_settings(engines))
+    await worker()
     await expect(bar).to_have_attribute("aria-valuenow", "100")
     await expect(page.locator("#import-status")).to_have_text("Preview ready: 13 rows")
     await expect(page.locator("#import-counts")).to_contain_text("matched to a book")
     await page.get_by_role("button", name="Import for real").click()
     await expect(page.locator("#import-status")).to_contain_text("Waiting to start")
-    await run_worker(worker_settings(engines))
+    await worker()
     await expect(page.locator("#import-status")).to_have_text("Done: 13 rows")
     await page.get_by_text("Row by row (13)").click()
     await assert_accessible(ana, "39-import-done", found)
@@ -428,7 +428,7 @@ def tmp_csv(body: bytes, t: str) -> Path:
 
 
 async def test_leaderboard_live_recommendations_and_catch_up(
-        servers: list[ServerProcess], browser: Any, book: dict[str, Any], engines: Any) -> None:
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any], worker: Any) -> None:
     """A reader watching the weekly pages board sees another reader (on the other server) climb
     to the top as he finishes a long book; he gets recommendations with their reasons; and
     after stepping out of a session he asks for a catch-up summary of what he missed."""
@@ -492,7 +492,7 @@ async def test_leaderboard_live_recommendations_and_catch_up(
     await ben.page.get_by_text("Catch me up on what I missed").click()
     await ben.page.get_by_role("button", name="Catch me up").click()
     await expect(ben.page.locator("#catchup")).to_contain_text("Summarising")
-    await run_worker(worker_settings(engines))
+    await worker()
     summary = ben.page.locator("#catchup")
     await expect(summary).to_contain_text("2 messages summarised")
     await expect(summary).to_contain_text("While you were away")
