@@ -124,6 +124,7 @@ async def test_shelves_progress_goal_streak_and_stats(servers: list[ServerProces
     await shelf_list.get_by_label(f"Add {book['title']} to a shelf").fill("Favourites")
     await page.locator("#shelf-list").get_by_role("button", name="Add", exact=True).click()
     await expect(page.get_by_role("button", name="Favourites (1)")).to_be_visible()
+    await expect(page.locator('#badges li').first).to_be_visible()
     await assert_accessible(ana, "31-reading", found)
     await dark(ana, "31-reading", found)
     await ana.context.close()
