@@ -458,6 +458,7 @@ async def test_leaderboard_live_recommendations_and_catch_up(
     await expect(board).to_contain_text("Nobody you follow is on this board yet.")
     await ana.page.get_by_role("button", name="Everyone").click()
     await top.get_by_role("link", name="Ben").click()
+    await expect(ana.page.locator("#their-reading")).to_contain_text("Ben has read 1 book and")
     await ana.page.get_by_role("button", name="Follow").click()
     await expect(ana.page.get_by_role("button", name="Unfollow")).to_be_visible()
     await ana.page.go_back()

@@ -306,6 +306,10 @@ export const api = {
   statYears: () => get("/api/v1/me/reading/stats/years"),
   /** @returns {Promise<{key: string, name: string, description: string, rarity: string, awarded_at: string | null, holders_share: number}[]>} */
   badges: () => get("/api/v1/me/reading/badges"),
+  /** @returns {Promise<Stats>} */
+  userStats: (/** @type {string} */ handle) => get("/api/v1/users/{handle}/reading/stats", { params: { handle } }),
+  /** @returns {Promise<{current: number, longest: number}>} */
+  userStreak: (/** @type {string} */ handle) => get("/api/v1/users/{handle}/reading/streak", { params: { handle } }),
   /** @returns {Promise<{xp: number, level: number, level_xp: number, next_level_xp: number}>} */
   xp: () => get("/api/v1/me/reading/xp"),
   // reviews
