@@ -502,3 +502,28 @@ async def test_leaderboard_live_recommendations_and_catch_up(
     for p in (ana, ben):
         await p.context.close()
     assert not found, found
+
+
+async def test_a_club_that_asks_first(servers: list[ServerProcess], browser: Any) -> None:
+    """In a club that asks first, a reader's request waits for the organiser, who approves it
+    from the club page; the reader is then a member."""
+    t, ana, ben = await two_readers(browser, servers)
+    name = f"Quiet readers {t}"
+    await ana.page.goto("/app/#/clubs")
+    create = ana.page.get_by_role("form", name="Start a club")
+    await create.get_by_label("Club name").fill(name)
+    await create.get_by_label("Who can join").select_option("approval")
+    await create.get_by_role("button", name="Create club").click()
+    await expect(ana.page.get_by_role("heading", name=name)).to_be_visible()
+    await expect(ana.page.locator("#requests")).to_contain_text("Nobody is waiting.")
+    club_url = ana.page.url.split("/app/", 1)[1]
+    await ben.page.goto(f"/app/{club_url}")
+    await ben.page.get_by_role("button", name="Ask to join").click()
+    await expect(ben.page.get_by_role("button", name="Request sent")).to_be_disabled()
+    await ana.page.reload()
+    await ana.page.get_by_role("button", name="Approve Ben").click()
+    await expect(ana.page.locator("#requests")).to_contain_text("Nobody is waiting.")
+    await ben.page.reload()
+    await expect(ben.page.get_by_role("button", name="Leave club")).to_be_visible()
+    for p in (ana, ben):
+        await p.context.close()

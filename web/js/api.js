@@ -343,6 +343,11 @@ export const api = {
     request("PATCH", "/api/v1/clubs/{club_id}", { params: { club_id }, body }),
   /** @returns {Promise<{status: string}>} */
   joinClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/join", { params: { club_id }, body: {} }),
+  /** @returns {Promise<{items: {id: number, user_id: number, handle: string, display_name: string, message: string}[]}>} */
+  joinRequests: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/requests", { params: { club_id } }),
+  /** @param {number} club_id @param {number} request_id @param {boolean} yes */
+  answerRequest: (club_id, request_id, yes) => post(yes ? "/api/v1/clubs/{club_id}/requests/{request_id}/approve"
+    : "/api/v1/clubs/{club_id}/requests/{request_id}/decline", { params: { club_id, request_id } }),
   leaveClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/leave", { params: { club_id } }),
   clubMembers: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/members", { params: { club_id }, query: { limit: 50 } }),
   /** @returns {Promise<{members: {user_id: number, display_name: string, role: string, furthest: number, standing: string}[]}>} */

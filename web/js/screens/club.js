@@ -39,7 +39,7 @@ export function clubScreen(view, [id]) {
   /** @type {(() => void) | null} */
   let threadSub = null;
   const boxes = { schedule: h("div", { id: "schedule" }), thread: h("div", { id: "thread" }), chat: h("div"),
-    events: h("div", { id: "events" }), polls: h("div", { id: "polls" }), board: h("div") };
+    events: h("div", { id: "events" }), polls: h("div", { id: "polls" }), board: h("div"), requests: h("div", { id: "requests" }) };
   mount(view, loading("Opening the club"));
   load();
 
@@ -85,7 +85,9 @@ export function clubScreen(view, [id]) {
       h("div", { class: "grid" },
         h("section", { class: "card", "aria-labelledby": "h-events" }, h("h2", { id: "h-events" }, "Events"), boxes.events),
         h("section", { class: "card", "aria-labelledby": "h-polls" }, h("h2", { id: "h-polls" }, "Polls"), boxes.polls),
-        book ? h("section", { class: "card", "aria-labelledby": "h-board" }, h("h2", { id: "h-board" }, "Who is where"), boxes.board) : null));
+        book ? h("section", { class: "card", "aria-labelledby": "h-board" }, h("h2", { id: "h-board" }, "Who is where"), boxes.board) : null,
+        organiser() ? h("section", { class: "card", "aria-labelledby": "h-req" }, h("h2", { id: "h-req" }, "Asking to join"), boxes.requests) : null));
+    if (organiser()) drawRequests();
     drawSchedule(book);
     mount(boxes.thread, empty("Pick an open section of the schedule to read its thread."));
     if (member()) { chat(); drawEvents(); drawPolls(); if (book) drawBoard(); }
@@ -304,6 +306,18 @@ export function clubScreen(view, [id]) {
         h("label", { class: "row small" }, h("input", { type: "checkbox", name: "multiple" }), "Several choices allowed"),
         h("p", { class: "form-error", role: "alert" }),
         h("button", { type: "submit", class: "primary" }, "Open poll")));
+  }
+
+  function drawRequests() {
+    section(boxes.requests, () => api.joinRequests(cid), (page) => page.items.length ? h("ul", { class: "plain" }, page.items.map((r) =>
+      h("li", { class: "row" }, h("div", { class: "grow" }, h("a", { href: `#/u/${r.handle}` }, r.display_name),
+        r.message ? h("div", { class: "small" }, `“${r.message}”`) : null),
+      [true, false].map((yes) => h("button", { type: "button", class: yes ? "primary" : "", "aria-label": `${yes ? "Approve" : "Decline"} ${r.display_name}`,
+        onclick: async () => {
+          try { await api.answerRequest(cid, r.id, yes); announce(yes ? `${r.display_name} is in` : "Declined"); drawRequests(); }
+          catch (e) { announce(e instanceof Error ? e.message : "Could not answer", "error"); }
+        } }, yes ? "Approve" : "Decline")))))
+      : empty("Nobody is waiting."));
   }
 
   function drawBoard() {
