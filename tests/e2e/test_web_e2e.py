@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import os
 import re
 from typing import Any
 
@@ -15,19 +14,17 @@ import pytest
 from tests.e2e.browser import (
     FIGURES,
     PASSWORD,
+    REASON,
     Person,
     assert_accessible,
-    missing,
+    needs_browser,
     person,
     register,
     tag,
 )
 from tests.support import ServerProcess, free_port
 
-REASON = missing()
-IN_CI = bool(os.environ.get("CI"))
-pytestmark = pytest.mark.skipif(REASON is not None and not IN_CI,
-                                reason=f"browser e2e skipped: {REASON}")
+pytestmark = needs_browser
 
 if REASON is None:
     from playwright.async_api import expect

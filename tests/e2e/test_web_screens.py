@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from arq import create_pool
 
 from jobs.worker import redis_settings
 from tests.catalog_helpers import create_book
 from tests.e2e.browser import (
     PASSWORD,
+    REASON,
     Person,
     assert_accessible,
-    missing,
+    needs_browser,
     person,
     register,
     tag,
@@ -34,9 +34,7 @@ from tests.e2e.browser import (
 from tests.interop_helpers import goodreads_csv
 from tests.support import ServerProcess
 
-REASON = missing()
-pytestmark = pytest.mark.skipif(REASON is not None and not os.environ.get("CI"),
-                                reason=f"browser e2e skipped: {REASON}")
+pytestmark = needs_browser
 
 if REASON is None:
     from playwright.async_api import expect
