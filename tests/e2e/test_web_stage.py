@@ -15,6 +15,7 @@ from tests.e2e.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     REASON,
+    Person,
     assert_accessible,
     needs_browser,
     person,
@@ -67,16 +68,23 @@ async def rising(page: Any, above: int = 0) -> int:
     return int(await page.evaluate(INBOUND))
 
 
-async def test_the_audio_stage(servers: list[ServerProcess], av_browser: Any, media: Any,
-                               book: dict[str, Any]) -> None:
-    """A listener's inbound audio bytes rise while the host speaks; invited after raising his
-    hand, he speaks and the host's inbound audio rises too."""
+async def with_microphones(av_browser: Any, servers: list[ServerProcess]
+                           ) -> tuple[str, Person, Person]:
+    """Ana (first server) and Ben (second), registered, each allowed the fake microphone."""
     t = tag()
     ana = await person(av_browser, servers[0], "Ana", t)
     ben = await person(av_browser, servers[1], "Ben", t)
     for p in (ana, ben):
         await p.context.grant_permissions(["microphone"])
         await register(p)
+    return t, ana, ben
+
+
+async def test_the_audio_stage(servers: list[ServerProcess], av_browser: Any, media: Any,
+                               book: dict[str, Any]) -> None:
+    """A listener's inbound audio bytes rise while the host speaks; invited after raising his
+    hand, he speaks and the host's inbound audio rises too."""
+    t, ana, ben = await with_microphones(av_browser, servers)
     found: list[dict[str, Any]] = []
     a, b = ana.page, ben.page
     await a.goto(f"/app/#/book/{book['id']}")
@@ -110,3 +118,36 @@ async def test_the_audio_stage(servers: list[ServerProcess], av_browser: Any, me
     for p in (ana, ben):
         await p.context.close()
     assert not found, found
+
+
+async def test_a_club_events_audio_stage(servers: list[ServerProcess], av_browser: Any,
+                                         media: Any) -> None:
+    """A club organiser opens the audio stage of an event from the club page; a member on the
+    other server listens there, and his inbound audio bytes rise."""
+    t, ana, ben = await with_microphones(av_browser, servers)
+    a, b = ana.page, ben.page
+    await a.goto("/app/#/clubs")
+    create = a.get_by_role("form", name="Start a club")
+    await create.get_by_label("Club name").fill(f"Aloud {t}")
+    await create.get_by_role("button", name="Create club").click()
+    await expect(a.get_by_role("heading", name=f"Aloud {t}")).to_be_visible()
+    await a.get_by_text("Plan an event").click()
+    plan = a.get_by_role("form", name="Plan an event")
+    await plan.get_by_label("Event title").fill(f"Reading night {t}")
+    await plan.get_by_role("button", name="Create event").click()
+    event = a.locator("#events li[data-event]")
+    await event.get_by_text("Audio stage").click()
+    await event.get_by_role("button", name="Open the audio stage").click()
+    await event.get_by_role("button", name="Join the stage").click()
+    await expect(event.locator("#stage-speakers")).to_contain_text("You (host)")
+
+    await b.goto(a.url.replace(servers[0].base_url, servers[1].base_url))
+    await b.get_by_role("button", name="Join club").click()
+    theirs = b.locator("#events li[data-event]")
+    await theirs.get_by_text("Audio stage").click()
+    await expect(theirs.locator("#stage-speakers")).to_contain_text("Ana (host)")
+    await theirs.get_by_role("button", name="Listen").click()
+    await rising(b)
+    await ben.shot("45-club-event-stage")
+    for p in (ana, ben):
+        await p.context.close()

@@ -38,6 +38,8 @@ export function clubScreen(view, [id]) {
   const subs = [];
   /** @type {(() => void) | null} */
   let threadSub = null;
+  /** @type {(() => void)[]} the audio stages of events, open in this view */
+  const eventPanels = [];
   const boxes = { schedule: h("div", { id: "schedule" }), thread: h("div", { id: "thread" }), chat: h("div"),
     events: h("div", { id: "events" }), polls: h("div", { id: "polls" }), board: h("div"), requests: h("div", { id: "requests" }) };
   mount(view, loading("Opening the club"));
@@ -205,6 +207,7 @@ export function clubScreen(view, [id]) {
   }
 
   function drawEvents() {
+    for (const close of eventPanels.splice(0)) close();
     section(boxes.events, () => api.events(cid), (items) => h("div", null,
       items.length ? h("ul", { class: "plain" }, items.map(eventView)) : empty("No events planned."),
       organiser() ? eventForm() : null));
@@ -219,6 +222,7 @@ export function clubScreen(view, [id]) {
       h("div", { class: "muted small" }, `${when(ev.starts_at)} – ${when(ev.ends_at)}`, ev.location ? ` · ${ev.location}` : "",
         ` · ${KINDS.find(([k]) => k === ev.kind)?.[1] || ev.kind}`),
       ev.description ? h("p", { class: "small" }, ev.description) : null,
+      cancelled ? null : eventStage(ev),
       h("div", { class: "row small" },
         h("div", { class: "seg", role: "group", "aria-label": `Will you come to ${ev.title}?` }, ANSWERS.map(([a, label]) =>
           h("button", { type: "button", "aria-pressed": String(ev.my_answer === a), disabled: cancelled, onclick: async () => {
@@ -227,6 +231,21 @@ export function clubScreen(view, [id]) {
           } }, label))),
         h("span", { class: "muted", "data-counts": "" }, `${ev.going} going · ${ev.maybe} maybe`),
         ev.session_id ? h("a", { href: `#/session/${ev.session_id}` }, "Open the session") : null));
+  }
+
+  /** The event's audio stage, loaded and entered when opened. @param {import("../api.js").ClubEvent} ev */
+  function eventStage(ev) {
+    const det = /** @type {HTMLDetailsElement} */ (h("details", { class: "small" }, h("summary", null, "🎙 Audio stage")));
+    det.addEventListener("toggle", () => {
+      if (!det.open || det.dataset.loaded) return;
+      det.dataset.loaded = "1";
+      import("./stage.js").then((m) => {
+        const panel = m.stagePanel(`club_event:${ev.id}`, () => "A member");
+        eventPanels.push(panel.close);
+        det.append(panel.el);
+      }, (e) => det.append(failure(e)));
+    });
+    return det;
   }
 
   function eventForm() {
@@ -329,6 +348,7 @@ export function clubScreen(view, [id]) {
 
   function cleanup() {
     threadSub?.(); threadSub = null;
+    for (const close of eventPanels.splice(0)) close();
     for (const u of subs.splice(0)) u();
   }
   return cleanup;

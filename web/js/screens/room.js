@@ -201,7 +201,7 @@ export function roomScreen(view, [id]) {
         h("section", { class: "card chat-col", "aria-labelledby": "chat-h" }, h("h2", { id: "chat-h" }, "Discussion"),
           els.timeline, els.live, els.typing, chat, els.chatError, reactbar, note, catchUpPanel(sid)),
         h("section", { class: "card", "aria-labelledby": "who-h" }, h("h2", { id: "who-h" }, "Reading now"), els.presence,
-          ended ? null : h("h2", { id: "stage-h" }, "Audio stage"), ended ? null : (stage = stagePanel(sid, (uid) => members.get(uid)?.name || "A reader")).el)));
+          ended ? null : h("h2", { id: "stage-h" }, "Audio stage"), ended ? null : (stage = stagePanel(`session:${sid}`, (uid) => members.get(uid)?.name || "A reader")).el)));
     els.book = h("a", { href: `#/book/${book.id}` }, book.title);
     mount(els.timeline, h("li", { class: "state loading", role: "status" }, "Loading the discussion…"));
     drawHeader();

@@ -1,4 +1,4 @@
-// The live audio stage of a session (`stage:session:<id>`, see /asyncapi.json): the host opens
+// The live audio stage of a session or a club event (`stage:<place>`, see /asyncapi.json): the host opens
 // it; readers listen (one mixed stream), raise a hand, speak when invited; managers invite, mute
 // and move speakers back; the host closes it. WebRTC is non-trickle: the offer is sent once ICE
 // gathering is complete, the answer comes back in the ack.
@@ -27,15 +27,15 @@ function gathered(pc) {
 }
 
 /**
- * The stage panel of a session's room.
- * @param {number} sid @param {(uid: number) => string} nameOf
+ * The stage panel of a place: `session:<id>` (a session's room) or `club_event:<id>`.
+ * @param {string} place @param {(uid: number) => string} nameOf
  * @returns {{el: HTMLElement, close: () => void}}
  */
-export function stagePanel(sid, nameOf) {
+export function stagePanel(place, nameOf) {
   const rt = /** @type {import("../socket.js").Realtime} */ (app.rt);
   const me = /** @type {import("../api.js").User} */ (app.me);
-  const room = `stage:session:${sid}`;
-  const box = h("div", { id: "stage" });
+  const room = `stage:${place}`;
+  const box = h("div", { id: "stage", "data-place": place });
   const status = h("p", { class: "small", role: "status", id: "stage-status" });
   const audio = /** @type {HTMLAudioElement} */ (h("audio", { autoplay: true }));
   /** @type {any} */
@@ -121,7 +121,11 @@ export function stagePanel(sid, nameOf) {
   }
 
   /** @param {number} uid */
-  const who = (uid) => (uid === me.id ? "You" : nameOf(uid));
+  const who = (uid) => (uid === me.id ? "You" : names.get(uid) || nameOf(uid));
+  /** The audience's names, from the stage room's presence. @type {Map<number, string>} */
+  const names = new Map();
+  /** @param {any[]} list */
+  const learn = (list) => { for (const m of list || []) if (m?.user_id && m.name) names.set(m.user_id, m.name); };
 
   function draw() {
     if (!stage) {
@@ -159,7 +163,8 @@ export function stagePanel(sid, nameOf) {
   }
 
   const leave = rt.subscribe(room, {
-    onSubscribed: () => { refresh(); },
+    onSubscribed: (r) => { learn(r?.presence); refresh(); },
+    onPresence: (f) => { learn([...(f.joined || []), ...(f.updated || [])]); if (stage) draw(); },
     onEvent: (f) => {
       if (f.event === "stage") { stage = f.data.stage; draw(); sync(); }
       else if (f.event === "stage_ended") {
