@@ -18,8 +18,10 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
+# The web client (/app/) may ask for the microphone of its own origin: the audio stage.
+PERMISSIONS = b"camera=(), microphone=(), geolocation=()"
+PERMISSIONS_APP = b"camera=(), microphone=(self), geolocation=()"
 # Pages (the web client, the docs viewer) load everything from this origin; the docs viewer
 # starts itself with an inline script.
 CSP_API = b"default-src 'none'; frame-ancestors 'none'"
@@ -56,6 +58,8 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
                 headers.extend(SECURITY_HEADERS)
+                headers.append((b"permissions-policy",
+                                PERMISSIONS_APP if path.startswith("/app") else PERMISSIONS))
                 headers.append((b"content-security-policy", CSP_API if is_api else CSP_PAGES))
                 if scope.get("scheme") == "https":
                     headers.append((b"strict-transport-security", b"max-age=63072000"))

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +39,13 @@ def missing() -> str | None:
     if not AXE.exists():
         return "web/node_modules is missing: run `make web` (npm ci) first"
     return None
+
+
+REASON = missing()
+#: The mark of every browser test module: skipped (with the reason) without Chromium, Playwright
+#: or axe-core; with `CI` set they run, and fail, instead.
+needs_browser = pytest.mark.skipif(REASON is not None and not os.environ.get("CI"),
+                                   reason=f"browser e2e skipped: {REASON}")
 
 
 @dataclass

@@ -4,7 +4,7 @@ book), and the figures (first-load size, time to interactive) printed at the end
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -14,6 +14,7 @@ import pytest_asyncio
 from tests.catalog_helpers import create_book
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, FIGURES
 from tests.support import ServerProcess, free_port
+from tests.worker_helpers import run_worker, smtp_server, worker_settings
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -63,3 +64,16 @@ async def book(servers: list[ServerProcess]) -> dict[str, Any]:
             subjects=["Fiction", "Lighthouses"], language="en", published="1911", page_count=320,
             description="A keeper, a storm and a letter that arrives too late.",
             toc=[{"title": f"Chapter {i + 1}", "start": i / 8} for i in range(8)])
+
+
+@pytest_asyncio.fixture(scope="session")
+async def worker(engines: Any) -> AsyncIterator[Callable[[], Awaitable[Any]]]:
+    """Run the real arq worker until its queue is empty, mailing through a local SMTP server (the
+    sign-up emails of every reader the tests register are delivered, not retried)."""
+    async with smtp_server() as (_box, port):
+        settings = worker_settings(engines, READALONG_SMTP_PORT=str(port))
+
+        async def run() -> Any:
+            return await run_worker(settings)
+
+        yield run

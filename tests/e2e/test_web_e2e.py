@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import os
 import re
 from typing import Any
 
@@ -15,21 +14,17 @@ import pytest
 from tests.e2e.browser import (
     FIGURES,
     PASSWORD,
-    TIMEOUT,
+    REASON,
     Person,
     assert_accessible,
-    missing,
+    needs_browser,
     person,
     register,
     tag,
 )
 from tests.support import ServerProcess, free_port
-from tests.worker_helpers import run_worker, worker_settings
 
-REASON = missing()
-IN_CI = bool(os.environ.get("CI"))
-pytestmark = pytest.mark.skipif(REASON is not None and not IN_CI,
-                                reason=f"browser e2e skipped: {REASON}")
+pytestmark = needs_browser
 
 if REASON is None:
     from playwright.async_api import expect
@@ -123,7 +118,7 @@ async def room_of(p: Person, session_id: int) -> None:
 
 
 async def test_reading_together(servers: list[ServerProcess], browser: Any, book: dict[str, Any],
-                                engines: Any) -> None:
+                                worker: Any) -> None:
     """Three readers on two servers: a session started from the book page, moves by chapter,
     chat and reactions, a note, a spoiler hidden then unlocked, the place kept on reload, a message
     typed offline delivered once, a live notification, and the host ending the session."""
@@ -217,7 +212,7 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     await cy.page.get_by_role("button", name="Follow").click()
     await expect(cy.page.get_by_role("button", name="Unfollow")).to_be_visible()
     await assert_accessible(cy, "12-profile", violations)
-    await run_worker(worker_settings(engines))
+    await worker()
     badge = ana.page.locator("#badge")
     await expect(badge).to_have_text("2")  # the follow, and Ben's reaction to her note
     await ana.shot("13-notification-badge")

@@ -3,6 +3,7 @@ Chromium, two or three readers against the shared pair of real server processes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -15,18 +16,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
+import httpx
 from arq import create_pool
 
 from jobs.worker import redis_settings
-from tests.e2e.browser import PASSWORD, assert_accessible, missing, person, register, tag
+from tests.catalog_helpers import create_book
+from tests.e2e.browser import (
+    PASSWORD,
+    REASON,
+    Person,
+    assert_accessible,
+    needs_browser,
+    person,
+    register,
+    tag,
+)
 from tests.interop_helpers import goodreads_csv
 from tests.support import ServerProcess
-from tests.worker_helpers import run_worker, worker_settings
 
-REASON = missing()
-pytestmark = pytest.mark.skipif(REASON is not None and not os.environ.get("CI"),
-                                reason=f"browser e2e skipped: {REASON}")
+pytestmark = needs_browser
 
 if REASON is None:
     from playwright.async_api import expect
@@ -40,14 +48,31 @@ async def dark(p: Any, screen: str, found: list[dict[str, Any]]) -> None:
     await p.page.get_by_role("button", name="Dark theme").click()
 
 
-async def open_due_sections(engines: Any) -> None:
-    """What the worker's cron does on time: open the club sections that are due, now."""
+async def cron_now(engines: Any, worker: Any, *jobs: tuple[str, ...]) -> None:
+    """What the worker's crons do on time, now: queue these jobs and run the worker."""
     pool = await create_pool(redis_settings(engines.redis_url))
     try:
-        await pool.enqueue_job("open_due_sections", datetime.now(UTC).isoformat())
+        for name, *args in jobs:
+            await pool.enqueue_job(name, *args)
     finally:
         await pool.aclose()
-    await run_worker(worker_settings(engines))
+    await worker()
+
+
+async def open_due_sections(engines: Any, worker: Any) -> None:
+    """Open the club sections that are due (the worker's cron, run now)."""
+    await cron_now(engines, worker, ("open_due_sections", datetime.now(UTC).isoformat()))
+
+
+async def two_readers(browser: Any, servers: list[ServerProcess],
+                      phone: bool = False) -> tuple[str, Person, Person]:
+    """Ana on the first server and Ben (on a phone when `phone`) on the second, registered."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    ben = await person(browser, servers[1], "Ben", t, phone=phone)
+    for p in (ana, ben):
+        await register(p)
+    return t, ana, ben
 
 
 async def test_shelves_progress_goal_streak_and_stats(servers: list[ServerProcess], browser: Any,
@@ -93,9 +118,11 @@ async def test_shelves_progress_goal_streak_and_stats(servers: list[ServerProces
     await expect(page.locator("#chart-books rect.bar")).to_have_count(12)
     await page.get_by_role("button", name=re.compile(r"^Read \(1\)")).click()
     await expect(page.locator("#shelf-list")).to_contain_text(book["title"])
-    await page.locator("#shelf-list").get_by_label(f"Add {book['title']} to a shelf").fill("Favourites")
+    shelf_list = page.locator("#shelf-list")
+    await shelf_list.get_by_label(f"Add {book['title']} to a shelf").fill("Favourites")
     await page.locator("#shelf-list").get_by_role("button", name="Add", exact=True).click()
     await expect(page.get_by_role("button", name="Favourites (1)")).to_be_visible()
+    await expect(page.locator('#badges li').first).to_be_visible()
     await assert_accessible(ana, "31-reading", found)
     await dark(ana, "31-reading", found)
     await ana.context.close()
@@ -106,12 +133,8 @@ async def test_reviews_shielded_liked_commented_and_reported(
         servers: list[ServerProcess], browser: Any, book: dict[str, Any]) -> None:
     """A finished reader's spoiler review is shielded for a reader at the start (who can still
     like, comment on and report it) and opens for him once he has read the book."""
-    t = tag()
-    ana = await person(browser, servers[0], "Ana", t)
-    ben = await person(browser, servers[1], "Ben", t, phone=True)
+    t, ana, ben = await two_readers(browser, servers, phone=True)
     found: list[dict[str, Any]] = []
-    for p in (ana, ben):
-        await register(p)
     secret = f"The keeper wrote the letter herself {t}"
     await ana.page.goto(f"/app/#/book/{book['id']}")
     await ana.page.get_by_label("My shelf").select_option("read")
@@ -168,16 +191,13 @@ async def test_reviews_shielded_liked_commented_and_reported(
 
 
 async def test_club_schedule_gate_threads_chat_events_and_polls(
-        servers: list[ServerProcess], browser: Any, book: dict[str, Any], engines: Any) -> None:
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any], engines: Any,
+        worker: Any) -> None:
     """An organiser starts a club on her book and sets its schedule; a reader on the other server
     joins from the directory, meets the progress gate, opens a thread where a post from further
     on is hidden, chats live, answers an event (with its .ics) and votes in a poll."""
-    t = tag()
-    ana = await person(browser, servers[0], "Ana", t)
-    ben = await person(browser, servers[1], "Ben", t)
+    t, ana, ben = await two_readers(browser, servers)
     found: list[dict[str, Any]] = []
-    for p in (ana, ben):
-        await register(p)
     a, b = ana.page, ben.page
     await a.goto(f"/app/#/book/{book['id']}")
     await a.get_by_label("My shelf").select_option("reading")
@@ -198,7 +218,7 @@ async def test_club_schedule_gate_threads_chat_events_and_polls(
     await sched.get_by_label("Then one every (days)").fill("1")
     await sched.get_by_role("button", name="Set the schedule").click()
     await expect(a.locator("#schedule li[data-section]")).to_have_count(8)
-    await open_due_sections(engines)
+    await open_due_sections(engines, worker)
     await expect(a.get_by_role("button", name="Open the thread of Chapter 1")).to_be_visible()
     events = a.get_by_role("form", name="Plan an event")
     await a.get_by_text("Plan an event").click()
@@ -243,11 +263,13 @@ async def test_club_schedule_gate_threads_chat_events_and_polls(
     event = b.locator("#events li[data-event]")
     await event.get_by_role("button", name="Going").click()
     await expect(event.locator("[data-counts]")).to_contain_text("1 going")
-    ics = await event.get_by_role("link", name=re.compile("to my calendar")).get_attribute("href")
+    calendar = event.get_by_role("link", name=re.compile("to my calendar"))
+    ics = await calendar.get_attribute("href")
     r = await b.request.get(str(ics))
-    assert r.ok and "BEGIN:VCALENDAR" in await r.text() and f"Storm night talk {t}" in await r.text()
+    body = await r.text()
+    assert r.ok and "BEGIN:VCALENDAR" in body and f"Storm night talk {t}" in body
     pollbox = b.locator("#polls li[data-poll]")
-    await pollbox.get_by_label("North Light").check()
+    await pollbox.get_by_role("radio", name="North Light").check()
     await pollbox.get_by_role("button", name="Vote").click()
     await expect(pollbox).to_contain_text("1 voter")
     await expect(a.locator("#polls")).to_contain_text("1 voter")
@@ -269,10 +291,10 @@ def totp(secret: str, at: float | None = None) -> str:
 
 
 async def test_account_settings(servers: list[ServerProcess], browser: Any,
-                                engines: Any) -> None:
+                                worker: Any) -> None:
     """A reader changes her password (a wrong one is explained under its field), signs a second
-    device out, turns on two-factor sign-in, makes an e-reader sync login, downloads her data
-    and schedules then cancels her account's deletion."""
+    device out, changes a notification channel, turns on two-factor sign-in, makes an e-reader
+    sync login, downloads her data and schedules then cancels her account's deletion."""
     t = tag()
     ana = await person(browser, servers[0], "Ana", t)
     found: list[dict[str, Any]] = []
@@ -302,13 +324,21 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     await expect(devices).to_have_count(1)
     await expect(other.page.locator("#conn")).to_have_attribute("data-state", "signed-out")
 
+    email = page.locator("#prefs-types tbody tr").first.get_by_role(
+        "checkbox", name=re.compile("^Email: "))
+    was = await email.is_checked()
+    await email.set_checked(not was)
+    await expect(page.locator("#prefs-status")).to_contain_text("Saved: email for")
+    await page.reload()
+    await expect(email).to_be_checked(checked=not was)
+
     enrol = page.get_by_role("form", name="Turn on two-factor sign-in")
     await enrol.get_by_label("Your password").fill("a much longer new passphrase")
     await enrol.get_by_role("button", name="Set up two-factor sign-in").click()
     secret = await page.locator("#totp-secret").inner_text()
     confirm = page.get_by_role("form", name="Confirm two-factor sign-in")
-    await confirm.get_by_label("The 6-digit code it shows").fill("000000" if totp(secret) != "000000"
-                                                                 else "111111")
+    wrong = "000000" if totp(secret) != "000000" else "111111"
+    await confirm.get_by_label("The 6-digit code it shows").fill(wrong)
     await confirm.get_by_role("button", name="Turn on").click()
     await expect(confirm.locator('.field-error[data-for="code"], .form-error')
                  .filter(has_text=re.compile(r"\w")).first).to_be_visible()
@@ -324,10 +354,11 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
 
     await page.get_by_role("button", name="Prepare a full export").click()
     await expect(page.locator("#export-status")).to_contain_text("being prepared")
-    await run_worker(worker_settings(engines))
+    await worker()
     async with page.expect_download() as dl:
         await page.get_by_role("button", name="Download my export").click()
-    exported = json.loads(Path(await (await dl.value).path()).read_text())
+    saved = await (await dl.value).path()
+    exported = json.loads(await asyncio.to_thread(Path(saved).read_text))
     assert ana.handle in json.dumps(exported)
 
     gone = page.get_by_role("form", name="Delete my account")
@@ -347,7 +378,7 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
 
 
 async def test_import_preview_then_for_real_with_a_live_progress_bar(
-        servers: list[ServerProcess], browser: Any, book: dict[str, Any], engines: Any) -> None:
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any], worker: Any) -> None:
     """A reader uploads her Goodreads export: a missing file is explained under its field, the
     preview's bar fills as the worker pushes progress, then the real import lands on her
     shelves."""
@@ -372,13 +403,13 @@ async def test_import_preview_then_for_real_with_a_live_progress_bar(
     bar = page.locator("#import-bar")
     await expect(bar).to_have_attribute("aria-valuenow", "0")
     await assert_accessible(ana, "38-import-queued", found)
-    await run_worker(worker_settings(engines))
+    await worker()
     await expect(bar).to_have_attribute("aria-valuenow", "100")
     await expect(page.locator("#import-status")).to_have_text("Preview ready: 13 rows")
     await expect(page.locator("#import-counts")).to_contain_text("matched to a book")
     await page.get_by_role("button", name="Import for real").click()
     await expect(page.locator("#import-status")).to_contain_text("Waiting to start")
-    await run_worker(worker_settings(engines))
+    await worker()
     await expect(page.locator("#import-status")).to_have_text("Done: 13 rows")
     await page.get_by_text("Row by row (13)").click()
     await assert_accessible(ana, "39-import-done", found)
@@ -393,3 +424,104 @@ def tmp_csv(body: bytes, t: str) -> Path:
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"goodreads-{t}.csv"
     path.write_bytes(body)
     return path
+
+
+async def test_leaderboard_live_recommendations_and_catch_up(
+        servers: list[ServerProcess], browser: Any, book: dict[str, Any], worker: Any) -> None:
+    """A reader watching the weekly pages board sees another reader (on the other server) climb
+    to the top as he finishes a long book; he gets recommendations with their reasons; and
+    after stepping out of a session he asks for a catch-up summary of what he missed."""
+    t, ana, ben = await two_readers(browser, servers)
+    found: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
+        author = [f"Ola Brant {t}"]
+        tome = await create_book(http, title=f"The Very Long Winter {t}", authors=author,
+                                 subjects=["Fiction", "Lighthouses"], page_count=9000 + int(t[-3:]))
+        sequel = await create_book(http, title=f"The Thaw {t}", authors=author,
+                                   subjects=["Fiction"], page_count=200)
+    await ana.page.goto("/app/#/discover")
+    await ana.page.get_by_role("link", name="Leaderboards").click()
+    board = ana.page.locator("#board")
+    await expect(ana.page.get_by_role("button", name="Pages this week")).to_have_attribute(
+        "aria-pressed", "true")
+    await expect(board.locator(".loading")).to_have_count(0)
+    await ben.page.goto(f"/app/#/book/{tome['id']}")
+    await ben.page.get_by_label("My shelf").select_option("read")
+    await expect(ben.page.get_by_text("Saved: Read")).to_be_visible()
+    top = board.locator('#board-rows li').first
+    await expect(top).to_contain_text("Ben")
+    await expect(top.locator(".rank")).to_have_text("1")
+    await assert_accessible(ana, "40-leaderboard-live", found)
+    await ana.page.get_by_role("button", name="People I follow").click()
+    await expect(board).to_contain_text("Nobody you follow is on this board yet.")
+    await ana.page.get_by_role("button", name="Everyone").click()
+    await top.get_by_role("link", name="Ben").click()
+    await expect(ana.page.locator("#their-reading")).to_contain_text("Ben has read 1 book and")
+    await ana.page.get_by_role("button", name="Follow").click()
+    await expect(ana.page.get_by_role("button", name="Unfollow")).to_be_visible()
+    await ana.page.go_back()
+    await ana.page.get_by_role("button", name="People I follow").click()
+    await expect(board.locator("#board-rows")).to_contain_text("Ben")
+
+    await ben.page.reload()  # the book page: readers also liked, each with its reason
+    similar = ben.page.locator("#similar li", has_text=sequel["title"])
+    await expect(similar).to_contain_text(f"also by Ola Brant {t}")
+    await similar.get_by_role("link", name=sequel["title"]).click()
+    await expect(ben.page.get_by_role("heading", name=sequel["title"])).to_be_visible()
+    await ben.page.get_by_role("link", name="Discover").click()
+    await expect(ben.page.locator("#for-you .loading, #trending .loading")).to_have_count(0)
+    await assert_accessible(ben, "41-discover", found)
+    await dark(ben, "41-discover", found)
+
+    await ana.page.goto(f"/app/#/book/{book['id']}")
+    await ana.page.get_by_label("Session title").fill(f"Catch-up {t}")
+    await ana.page.get_by_role("button", name="Start reading together").click()
+    await expect(ana.page.get_by_role("heading", name=f"Catch-up {t}")).to_be_visible()
+    session_id = int(ana.page.url.rsplit("/", 1)[1])
+    say = ana.page.get_by_label("Message", exact=True)
+    await say.fill("The storm starts on the first page")
+    await ana.page.get_by_role("button", name="Send").click()
+    await ben.page.goto(f"/app/#/session/{session_id}")
+    await expect(ben.page.locator("#timeline")).to_contain_text("The storm starts")
+    await ben.page.get_by_role("link", name="Home").click()
+    for line in ("The keeper lights the lamp at dusk", "A ship is seen far out at sea"):
+        await say.fill(line)
+        await ana.page.get_by_role("button", name="Send").click()
+        await expect(ana.page.locator("#timeline")).to_contain_text(line)
+    await ben.page.goto(f"/app/#/session/{session_id}")
+    await ben.page.get_by_text("Catch me up on what I missed").click()
+    await ben.page.get_by_role("button", name="Catch me up").click()
+    await expect(ben.page.locator("#catchup")).to_contain_text("Summarising")
+    await worker()
+    summary = ben.page.locator("#catchup")
+    await expect(summary).to_contain_text("2 messages summarised")
+    await expect(summary).to_contain_text("While you were away")
+    await assert_accessible(ben, "42-catch-up", found)
+    for p in (ana, ben):
+        await p.context.close()
+    assert not found, found
+
+
+async def test_a_club_that_asks_first(servers: list[ServerProcess], browser: Any) -> None:
+    """In a club that asks first, a reader's request waits for the organiser, who approves it
+    from the club page; the reader is then a member."""
+    t, ana, ben = await two_readers(browser, servers)
+    name = f"Quiet readers {t}"
+    await ana.page.goto("/app/#/clubs")
+    create = ana.page.get_by_role("form", name="Start a club")
+    await create.get_by_label("Club name").fill(name)
+    await create.get_by_label("Who can join").select_option("approval")
+    await create.get_by_role("button", name="Create club").click()
+    await expect(ana.page.get_by_role("heading", name=name)).to_be_visible()
+    await expect(ana.page.locator("#requests")).to_contain_text("Nobody is waiting.")
+    club_url = ana.page.url.split("/app/", 1)[1]
+    await ben.page.goto(f"/app/{club_url}")
+    await ben.page.get_by_role("button", name="Ask to join").click()
+    await expect(ben.page.get_by_role("button", name="Request sent")).to_be_disabled()
+    await ana.page.reload()
+    await ana.page.get_by_role("button", name="Approve Ben").click()
+    await expect(ana.page.locator("#requests")).to_contain_text("Nobody is waiting.")
+    await ben.page.reload()
+    await expect(ben.page.get_by_role("button", name="Leave club")).to_be_visible()
+    for p in (ana, ben):
+        await p.context.close()

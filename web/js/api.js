@@ -81,6 +81,8 @@ import { randomKey } from "./dom.js";
  * @typedef {{session_id: number, method: string, sentences: {message_id: number, author_name: string, text: string}[],
  *            text: string, messages: number, withheld: number}} CatchUp
  * @typedef {{board: string, period: number, items: {rank: number, owner: Actor | null, score: number}[]}} BoardPage
+ * @typedef {{timezone: string, quiet_start: string | null, quiet_end: string | null, digest: boolean, digest_hour: number,
+ *            email_opt_out: boolean, types: Record<string, Record<string, boolean>>}} NotificationPrefs
  */
 
 /** A failed request, carrying the problem details the server answered. */
@@ -304,6 +306,10 @@ export const api = {
   statYears: () => get("/api/v1/me/reading/stats/years"),
   /** @returns {Promise<{key: string, name: string, description: string, rarity: string, awarded_at: string | null, holders_share: number}[]>} */
   badges: () => get("/api/v1/me/reading/badges"),
+  /** @returns {Promise<Stats>} */
+  userStats: (/** @type {string} */ handle) => get("/api/v1/users/{handle}/reading/stats", { params: { handle } }),
+  /** @returns {Promise<{current: number, longest: number}>} */
+  userStreak: (/** @type {string} */ handle) => get("/api/v1/users/{handle}/reading/streak", { params: { handle } }),
   /** @returns {Promise<{xp: number, level: number, level_xp: number, next_level_xp: number}>} */
   xp: () => get("/api/v1/me/reading/xp"),
   // reviews
@@ -337,6 +343,11 @@ export const api = {
     request("PATCH", "/api/v1/clubs/{club_id}", { params: { club_id }, body }),
   /** @returns {Promise<{status: string}>} */
   joinClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/join", { params: { club_id }, body: {} }),
+  /** @returns {Promise<{items: {id: number, user_id: number, handle: string, display_name: string, message: string}[]}>} */
+  joinRequests: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/requests", { params: { club_id } }),
+  /** @param {number} club_id @param {number} request_id @param {boolean} yes */
+  answerRequest: (club_id, request_id, yes) => post(yes ? "/api/v1/clubs/{club_id}/requests/{request_id}/approve"
+    : "/api/v1/clubs/{club_id}/requests/{request_id}/decline", { params: { club_id, request_id } }),
   leaveClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/leave", { params: { club_id } }),
   clubMembers: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/members", { params: { club_id }, query: { limit: 50 } }),
   /** @returns {Promise<{members: {user_id: number, display_name: string, role: string, furthest: number, standing: string}[]}>} */
@@ -377,6 +388,13 @@ export const api = {
   /** @returns {Promise<Poll>} */
   vote: (/** @type {number} */ club_id, /** @type {number} */ poll_id, /** @type {number[]} */ option_ids) =>
     request("PUT", "/api/v1/clubs/{club_id}/polls/{poll_id}/vote", { params: { club_id, poll_id }, body: { option_ids } }),
+  // notification preferences
+  /** @returns {Promise<NotificationPrefs>} */
+  notificationPrefs: () => get("/api/v1/notifications/preferences"),
+  /** @returns {Promise<NotificationPrefs>} */
+  setNotificationPrefs: (/** @type {Record<string, unknown>} */ body) => request("PUT", "/api/v1/notifications/preferences", { body }),
+  /** @returns {Promise<{name: string, text: string, description?: string}[]>} */
+  notificationTypes: () => get("/api/v1/notifications/types"),
   // account settings
   /** @returns {Promise<TokenPair>} */
   changePassword: (/** @type {Record<string, string>} */ body) => post("/api/v1/me/password", { body }),
@@ -426,7 +444,8 @@ export const api = {
   /** @returns {Promise<{items: BookSummary[]}>} */
   trending: () => get("/api/v1/recommendations/trending", { query: { window: "week", limit: 10 } }),
   recClick: (/** @type {number} */ book_id) => post("/api/v1/recommendations/clicks", { body: { book_id } }),
-  askCatchUp: (/** @type {number} */ session_id) => post("/api/v1/sessions/{session_id}/catch-up", { params: { session_id }, body: {} }),
+  askCatchUp: (/** @type {number} */ session_id, /** @type {number} */ since) =>
+    post("/api/v1/sessions/{session_id}/catch-up", { params: { session_id }, body: { since } }),
   /** @returns {Promise<CatchUp>} */
   catchUp: (/** @type {number} */ session_id) => get("/api/v1/sessions/{session_id}/catch-up", { params: { session_id } }),
   /** @returns {Promise<{key: string, title: string, operator: string, reset: string, sort: string, period: number}[]>} */

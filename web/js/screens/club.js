@@ -38,8 +38,10 @@ export function clubScreen(view, [id]) {
   const subs = [];
   /** @type {(() => void) | null} */
   let threadSub = null;
+  /** @type {(() => void)[]} the audio stages of events, open in this view */
+  const eventPanels = [];
   const boxes = { schedule: h("div", { id: "schedule" }), thread: h("div", { id: "thread" }), chat: h("div"),
-    events: h("div", { id: "events" }), polls: h("div", { id: "polls" }), board: h("div") };
+    events: h("div", { id: "events" }), polls: h("div", { id: "polls" }), board: h("div"), requests: h("div", { id: "requests" }) };
   mount(view, loading("Opening the club"));
   load();
 
@@ -85,7 +87,9 @@ export function clubScreen(view, [id]) {
       h("div", { class: "grid" },
         h("section", { class: "card", "aria-labelledby": "h-events" }, h("h2", { id: "h-events" }, "Events"), boxes.events),
         h("section", { class: "card", "aria-labelledby": "h-polls" }, h("h2", { id: "h-polls" }, "Polls"), boxes.polls),
-        book ? h("section", { class: "card", "aria-labelledby": "h-board" }, h("h2", { id: "h-board" }, "Who is where"), boxes.board) : null));
+        book ? h("section", { class: "card", "aria-labelledby": "h-board" }, h("h2", { id: "h-board" }, "Who is where"), boxes.board) : null,
+        organiser() ? h("section", { class: "card", "aria-labelledby": "h-req" }, h("h2", { id: "h-req" }, "Asking to join"), boxes.requests) : null));
+    if (organiser()) drawRequests();
     drawSchedule(book);
     mount(boxes.thread, empty("Pick an open section of the schedule to read its thread."));
     if (member()) { chat(); drawEvents(); drawPolls(); if (book) drawBoard(); }
@@ -203,6 +207,7 @@ export function clubScreen(view, [id]) {
   }
 
   function drawEvents() {
+    for (const close of eventPanels.splice(0)) close();
     section(boxes.events, () => api.events(cid), (items) => h("div", null,
       items.length ? h("ul", { class: "plain" }, items.map(eventView)) : empty("No events planned."),
       organiser() ? eventForm() : null));
@@ -217,6 +222,7 @@ export function clubScreen(view, [id]) {
       h("div", { class: "muted small" }, `${when(ev.starts_at)} – ${when(ev.ends_at)}`, ev.location ? ` · ${ev.location}` : "",
         ` · ${KINDS.find(([k]) => k === ev.kind)?.[1] || ev.kind}`),
       ev.description ? h("p", { class: "small" }, ev.description) : null,
+      cancelled ? null : eventStage(ev),
       h("div", { class: "row small" },
         h("div", { class: "seg", role: "group", "aria-label": `Will you come to ${ev.title}?` }, ANSWERS.map(([a, label]) =>
           h("button", { type: "button", "aria-pressed": String(ev.my_answer === a), disabled: cancelled, onclick: async () => {
@@ -225,6 +231,21 @@ export function clubScreen(view, [id]) {
           } }, label))),
         h("span", { class: "muted", "data-counts": "" }, `${ev.going} going · ${ev.maybe} maybe`),
         ev.session_id ? h("a", { href: `#/session/${ev.session_id}` }, "Open the session") : null));
+  }
+
+  /** The event's audio stage, loaded and entered when opened. @param {import("../api.js").ClubEvent} ev */
+  function eventStage(ev) {
+    const det = /** @type {HTMLDetailsElement} */ (h("details", { class: "small" }, h("summary", null, "🎙 Audio stage")));
+    det.addEventListener("toggle", () => {
+      if (!det.open || det.dataset.loaded) return;
+      det.dataset.loaded = "1";
+      import("./stage.js").then((m) => {
+        const panel = m.stagePanel(`club_event:${ev.id}`, () => "A member");
+        eventPanels.push(panel.close);
+        det.append(panel.el);
+      }, (e) => det.append(failure(e)));
+    });
+    return det;
   }
 
   function eventForm() {
@@ -275,9 +296,9 @@ export function clubScreen(view, [id]) {
     return h("li", { "data-poll": String(p.id) },
       h("form", { onsubmit: submit },
         h("fieldset", null, h("legend", null, p.question),
-          p.options.map((o) => h("label", { class: "poll-opt small" },
-            h("input", { type: p.multiple ? "checkbox" : "radio", name, value: String(o.id), checked: p.my_votes.includes(o.id), disabled: p.closed }),
-            h("span", null, o.label),
+          p.options.map((o) => h("div", { class: "poll-opt small" },
+            h("label", { class: "row" }, h("input", { type: p.multiple ? "checkbox" : "radio", name, value: String(o.id), checked: p.my_votes.includes(o.id), disabled: p.closed }),
+              h("span", null, o.label)),
             p.results_visible && o.votes !== null ? [progressBar((o.votes || 0) / total, `${o.label}: ${o.votes} votes`), h("span", null, `${o.votes}`)] : null))),
         h("p", { class: "muted small" }, `${p.voters} voter${p.voters === 1 ? "" : "s"}${p.closed ? " · closed" : ""}${p.results_visible ? "" : " · results show once you vote"}`),
         h("p", { class: "field-error", "data-for": "option_ids" }), h("p", { class: "form-error", role: "alert" }),
@@ -306,6 +327,18 @@ export function clubScreen(view, [id]) {
         h("button", { type: "submit", class: "primary" }, "Open poll")));
   }
 
+  function drawRequests() {
+    section(boxes.requests, () => api.joinRequests(cid), (page) => page.items.length ? h("ul", { class: "plain" }, page.items.map((r) =>
+      h("li", { class: "row" }, h("div", { class: "grow" }, h("a", { href: `#/u/${r.handle}` }, r.display_name),
+        r.message ? h("div", { class: "small" }, `“${r.message}”`) : null),
+      [true, false].map((yes) => h("button", { type: "button", class: yes ? "primary" : "", "aria-label": `${yes ? "Approve" : "Decline"} ${r.display_name}`,
+        onclick: async () => {
+          try { await api.answerRequest(cid, r.id, yes); announce(yes ? `${r.display_name} is in` : "Declined"); drawRequests(); }
+          catch (e) { announce(e instanceof Error ? e.message : "Could not answer", "error"); }
+        } }, yes ? "Approve" : "Decline")))))
+      : empty("Nobody is waiting."));
+  }
+
   function drawBoard() {
     section(boxes.board, () => api.clubBoard(cid), (b) => b.members.length ? h("ul", { class: "plain", id: "board" }, b.members.map((m) =>
       h("li", { class: "row" }, h("span", { class: "grow" }, m.display_name), progressBar(m.furthest, `${m.display_name}: progress`),
@@ -315,6 +348,7 @@ export function clubScreen(view, [id]) {
 
   function cleanup() {
     threadSub?.(); threadSub = null;
+    for (const close of eventPanels.splice(0)) close();
     for (const u of subs.splice(0)) u();
   }
   return cleanup;

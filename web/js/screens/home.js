@@ -22,10 +22,17 @@ export function homeScreen(view) {
   const reading = h("div");
   const live = h("div");
   const feed = h("div");
+  const clubs = h("div");
   mount(view, h("h1", null, "Home"), h("div", { class: "grid" },
     h("section", { class: "card", "aria-labelledby": "h-reading" }, h("h2", { id: "h-reading" }, "Currently reading"), reading),
     h("section", { class: "card", "aria-labelledby": "h-live" }, h("h2", { id: "h-live" }, "Live now"), live),
-    h("section", { class: "card", "aria-labelledby": "h-feed" }, h("h2", { id: "h-feed" }, "From people you follow"), feed)));
+    h("section", { class: "card", "aria-labelledby": "h-feed" }, h("h2", { id: "h-feed" }, "From people you follow"), feed),
+    h("section", { class: "card", "aria-labelledby": "h-clubs" }, h("h2", { id: "h-clubs" }, "My clubs"), clubs)));
+
+  section(clubs, api.myClubs, (page) => page.items.length
+    ? h("ul", { class: "plain" }, page.items.map((c) => h("li", null, h("a", { href: `#/club/${c.id}` }, c.name),
+      h("div", { class: "muted small" }, `${c.member_count} member${c.member_count === 1 ? "" : "s"}`))))
+    : empty("No clubs yet.", h("a", { class: "button", href: "#/clubs" }, "Find a club")));
 
   section(reading, () => api.myBooks({ status: "reading", limit: 10 }), (page) => page.items.length
     ? h("ul", { class: "plain" }, page.items.map((s) => h("li", { class: "row" },

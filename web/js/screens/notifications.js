@@ -38,6 +38,10 @@ const listeners = new Set();
 function link(n) {
   const p = n.payload || {};
   if (p.session_id) return `#/session/${p.session_id}`;
+  if (p.club_id) return `#/club/${p.club_id}`;
+  if (p.book_id) return `#/book/${p.book_id}`;
+  if (n.type.startsWith("import")) return "#/import";
+  if (n.type.startsWith("goal") || n.type.startsWith("badge") || n.type.startsWith("streak")) return "#/reading";
   const actor = n.actors?.[0];
   if (actor && (n.type.startsWith("follow") || n.type === "new_follower")) return `#/u/${actor.handle}`;
   return null;

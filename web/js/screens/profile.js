@@ -1,7 +1,7 @@
 // A reader's profile: follow / unfollow, block, mute; my own: visibility.
 
 import { h, mount, announce } from "../dom.js";
-import { api } from "../api.js";
+import { api, ApiError } from "../api.js";
 import { app } from "../state.js";
 import { loading, failure, empty, progressBar } from "../ui.js";
 import { section } from "./home.js";
@@ -32,6 +32,7 @@ export function profileScreen(view, [handle]) {
       } catch (e) { announce(e instanceof Error ? e.message : "Could not do that", "error"); }
     };
     const books = h("div");
+    const life = h("div");
     mount(view, h("section", { class: "card", "aria-labelledby": "p-name" },
       h("h1", { id: "p-name" }, p.display_name), h("p", { class: "muted" }, `@${p.handle}`),
       p.bio ? h("p", null, p.bio) : null,
@@ -43,7 +44,17 @@ export function profileScreen(view, [handle]) {
         h("button", { type: "button", id: "mute", "aria-pressed": String(!!rel?.muting), onclick: act("mute", !rel?.muting, rel?.muting ? "Unmuted" : "Muted") }, rel?.muting ? "Unmute" : "Mute"),
         h("button", { type: "button", id: "block", class: "danger", "aria-pressed": String(!!rel?.blocking), onclick: act("block", !rel?.blocking, rel?.blocking ? "Unblocked" : "Blocked") }, rel?.blocking ? "Unblock" : "Block"),
         rel?.followed_by ? h("span", { class: "chip" }, "Follows you") : null)),
-    h("section", { class: "card", "aria-labelledby": "p-books" }, h("h2", { id: "p-books" }, "Reading"), books));
+    h("section", { class: "card", "aria-labelledby": "p-books" }, h("h2", { id: "p-books" }, "Reading"), books),
+    h("section", { class: "card", "aria-labelledby": "p-life" }, h("h2", { id: "p-life" }, "This year"), life));
+    section(life, () => Promise.all([api.userStats(p.handle), api.userStreak(p.handle)]).catch((e) => {
+      if (e instanceof ApiError && (e.status === 403 || e.status === 404)) return null;
+      throw e;
+    }), (both) => {
+      if (!both) return empty(`${p.display_name} keeps their reading life private.`);
+      const [st, sk] = both;
+      return h("p", { id: "their-reading" }, `${self ? "You have" : `${p.display_name} has`} read ${st.books} book${st.books === 1 ? "" : "s"}`,
+        ` and ${st.pages} pages in ${st.year} · a ${sk.current}-day streak (longest ${sk.longest})`);
+    });
     section(books, () => self ? api.myBooks({ limit: 20 }) : api.userBooks(p.handle), (page) => page.items.length
       ? h("ul", { class: "plain" }, page.items.map((s) => h("li", { class: "row" },
         h("a", { class: "grow", href: `#/book/${s.book.id}` }, s.book.title),

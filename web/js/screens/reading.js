@@ -21,7 +21,7 @@ export function readingScreen(view) {
   const year = new Date().getFullYear();
   /** @type {{status: string, shelf: string}} */
   const pick = { status: "reading", shelf: "" };
-  const streakBox = h("div"), goalBox = h("div"), levelBox = h("div");
+  const streakBox = h("div"), goalBox = h("div"), levelBox = h("div"), badgeBox = h("div", { id: "badges" });
   const tabs = h("div", { class: "row shelf-tabs", role: "group", "aria-label": "Shelves" });
   const list = h("div", { id: "shelf-list" });
   const statsBox = h("div", { id: "stats" });
@@ -37,7 +37,8 @@ export function readingScreen(view) {
     h("section", { class: "card", "aria-labelledby": "h-stats" },
       h("div", { class: "row" }, h("h2", { id: "h-stats", class: "grow" }, "The year in charts"),
         h("label", { for: "stats-year", class: "lbl" }, "Year"), yearSel),
-      statsBox));
+      statsBox),
+    h("section", { class: "card", "aria-labelledby": "h-badges" }, h("h2", { id: "h-badges" }, "Badges"), badgeBox));
 
   function refreshSide() {
     section(streakBox, api.streak, (s) => h("div", null,
@@ -49,6 +50,12 @@ export function readingScreen(view) {
       if (e instanceof ApiError && e.status === 404) return null;
       throw e;
     }), goalView);
+    section(badgeBox, api.badges, (all) => all.length ? h("ul", { class: "plain badges" }, [...all]
+      .sort((a, b) => Number(!a.awarded_at) - Number(!b.awarded_at)).map((b) => h("li", { class: `row${b.awarded_at ? "" : " muted"}`, "data-earned": String(!!b.awarded_at) },
+        h("span", { "aria-hidden": "true", class: "emoji" }, b.awarded_at ? "🏅" : "○"),
+        h("div", { class: "grow" }, h("strong", null, b.name), ` · ${b.description}`,
+          h("div", { class: "small muted" }, `${b.awarded_at ? `earned ${new Date(b.awarded_at).toLocaleDateString()} · ` : "not yet · "}${b.rarity}, held by ${Math.round(b.holders_share * 100)}% of readers`)))))
+      : empty("No badges to earn yet."));
     section(levelBox, api.xp, (x) => h("div", null,
       h("p", { class: "big" }, h("strong", null, `Level ${x.level}`), ` · ${x.xp} XP`),
       progressBar((x.xp - x.level_xp) / Math.max(1, x.next_level_xp - x.level_xp), "Progress to the next level"),

@@ -7,6 +7,8 @@ import { app } from "../state.js";
 import { SocketError } from "../socket.js";
 import { loading, failure } from "../ui.js";
 import { EMOJI, entryView, pendingView, where, chapterAt } from "./room-view.js";
+import { catchUpPanel, markSeen } from "./catchup.js";
+import { stagePanel } from "./stage.js";
 
 /** @typedef {import("./room-view.js").Entry} Entry */
 /** @typedef {{user_id: number, name: string, connections: number, meta: {position?: import("../api.js").Position | null, state?: string}}} Member */
@@ -48,6 +50,8 @@ export function roomScreen(view, [id]) {
   let moveTimer;
   const els = /** @type {Record<string, HTMLElement>} */ ({});
   let closed = false;
+  /** @type {{el: HTMLElement, close: () => void} | null} */
+  let stage = null;
 
   mount(view, loading("Opening the room"));
   open();
@@ -195,8 +199,9 @@ export function roomScreen(view, [id]) {
       h("div", { class: "room" },
         h("section", { class: "card", "aria-labelledby": "pos-h" }, h("h2", { id: "pos-h" }, "Where I am"), els.position),
         h("section", { class: "card chat-col", "aria-labelledby": "chat-h" }, h("h2", { id: "chat-h" }, "Discussion"),
-          els.timeline, els.live, els.typing, chat, els.chatError, reactbar, note),
-        h("section", { class: "card", "aria-labelledby": "who-h" }, h("h2", { id: "who-h" }, "Reading now"), els.presence)));
+          els.timeline, els.live, els.typing, chat, els.chatError, reactbar, note, catchUpPanel(sid)),
+        h("section", { class: "card", "aria-labelledby": "who-h" }, h("h2", { id: "who-h" }, "Reading now"), els.presence,
+          ended ? null : h("h2", { id: "stage-h" }, "Audio stage"), ended ? null : (stage = stagePanel(`session:${sid}`, (uid) => members.get(uid)?.name || "A reader")).el)));
     els.book = h("a", { href: `#/book/${book.id}` }, book.title);
     mount(els.timeline, h("li", { class: "state loading", role: "status" }, "Loading the discussion…"));
     drawHeader();
@@ -259,6 +264,7 @@ export function roomScreen(view, [id]) {
   function drawTimeline(unlockedKey = null) {
     if (!els.timeline) return;
     const sorted = [...entries.values()].sort((x, y) => x.item.created_at.localeCompare(y.item.created_at) || x.item.id - y.item.id);
+    for (const e of sorted) if (e.kind === "chat" && !e.item.redacted) markSeen(sid, e.item.id);
     const ctx = { toc, me: me.id, furthest, react, remove };
     const rows = sorted.map((e) => {
       const li = entryView(e, ctx);
@@ -369,5 +375,5 @@ export function roomScreen(view, [id]) {
   const offOutbox = () => drawTimeline();
   rt.outboxListeners.add(offOutbox);
   const offState = rt.onState(() => { drawTimeline(); drawPresence(); });
-  return () => { closed = true; leave?.(); rt.outboxListeners.delete(offOutbox); offState(); clearTimeout(moveTimer); };
+  return () => { closed = true; leave?.(); stage?.close(); rt.outboxListeners.delete(offOutbox); offState(); clearTimeout(moveTimer); };
 }

@@ -6,6 +6,7 @@ import { api, tokens, fieldErrors } from "../api.js";
 import { app } from "../state.js";
 import { empty, field, showErrors } from "../ui.js";
 import { section } from "./home.js";
+import { notificationPrefs } from "./notify-prefs.js";
 
 /** @param {string} id @param {string} title @param {HTMLElement} body */
 const card = (id, title, body) => h("section", { class: "card", id, "aria-labelledby": `${id}-h` }, h("h2", { id: `${id}-h` }, title), body);
@@ -39,6 +40,7 @@ export function settingsScreen(view) {
   mount(view, h("h1", null, "Settings"),
     h("div", { class: "grid" }, card("profile", "Profile", profileForm()), card("password", "Password", passwordForm())),
     card("devices", "Signed-in devices", boxes.devices),
+    card("notify", "Notifications", notificationPrefs(h("div"))),
     h("div", { class: "grid" }, card("twofa", "Two-factor sign-in", boxes.twofa), card("kosync", "E-reader sync (KOReader)", boxes.kosync)),
     h("div", { class: "grid" }, card("data", "Your data", boxes.exports), card("delete", "Delete my account", boxes.deletion)));
 
