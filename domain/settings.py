@@ -179,6 +179,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     media_turn_credential: str = ""
     media_heartbeat: float = 1.0  # seconds between media heartbeats (it lives 5 beats)
     media_timeout: float = 10.0  # seconds a web node waits for the media process's answer
+    # --- hotpath ---
+    positions_flush_interval: float = 0.1  # seconds between write-behinds of session moves
+    positions_reclaim_after: float = 10.0  # seconds before another node re-drains a stuck flush
 
     @property
     def is_development(self) -> bool:

@@ -14,6 +14,7 @@ from domain.sessions import due, social
 from domain.sessions.rows import room_of
 from jobs.retry import task
 from realtime.rooms.base import RoomEvent
+from realtime.rooms.session.live import LivePositions
 
 log = logging.getLogger("readalong.worker")
 
@@ -95,8 +96,10 @@ async def end_idle_sessions(ctx: dict[str, Any], now_iso: str | None = None) -> 
         return 0
     now = datetime.fromisoformat(now_iso) if now_iso else None
     ids = await due.end_idle_sessions(ctx["db"], ctx["redis"], timedelta(minutes=minutes), now)
+    live = LivePositions(ctx["redis"])
     for sid in ids:
         log.info("session %s ended: nobody there for %s minutes", sid, minutes)
+        await live.mark_ended(room_of(sid))  # moves refused from now on (none pending: idle)
         await _announce(ctx, sid, "ended")
         try:  # attendance the end closed: co-reading minutes (XP, board; no live push here)
             await leaderboards.sync(ctx["redis"], await coreading.credit(ctx["db"], sid))

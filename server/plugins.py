@@ -33,14 +33,23 @@ def _session_rooms(services: Services) -> None:
     async def register_session_rooms(app: Any, services: Services) -> None:
         assert services.db is not None and services.redis is not None
         assert services.hub is not None
-        rooms = services.session_rooms = SessionRoom(services.db, services.redis)
+        settings = services.settings
+        rooms = services.session_rooms = SessionRoom(
+            services.db, services.redis, flush_interval=settings.positions_flush_interval,
+            reclaim_after=settings.positions_reclaim_after)
         # session moves credit leaderboards too: their live top-N push is this process's
         rooms.scores_push = reading_boards.push_for(app.state, services.db, services.redis,
                                                     services.settings)
         services.hub.register(rooms)  # its control messages ride the hub's channel
         services.hub.register(LeaderboardRoom(services.db))  # club boards: members only
+        rooms.start(services.hub)  # moves are written behind from now on
+
+    async def stop_session_rooms(app: Any, services: Services) -> None:
+        if services.session_rooms is not None:  # before the hub and the pools close
+            await services.session_rooms.stop()
 
     services.on_startup.append(register_session_rooms)
+    services.on_shutdown.append(stop_session_rooms)
 
 
 def _club_rooms(services: Services) -> None:

@@ -170,7 +170,11 @@ async def test_session_move_advances_reading_state(http: httpx.AsyncClient, engi
         assert (await ws.subscribe(s["room"]))["type"] == "ack"
         assert (await ws.move(s["room"], 0.3))["type"] == "ack"
         assert (await ws.move(s["room"], 0.2))["type"] == "ack"
-    state = (await http.get(f"/api/v1/me/books/{book}", headers=reader.headers)).json()
+
+    async def written() -> dict[str, Any] | None:  # moves are written behind the ack
+        r = await http.get(f"/api/v1/me/books/{book}", headers=reader.headers)
+        return r.json() if r.status_code == 200 else None  # type: ignore[no-any-return]
+    state = await eventually(written)
     assert state["status"] == "reading" and state["furthest"] == 0.3
     log = (await http.get(f"/api/v1/me/books/{book}/log", headers=reader.headers)).json()
     assert [(e["source"], e["progression"]) for e in log["items"]] == [("session", 0.3)]

@@ -130,6 +130,15 @@ async def move(db: Database, session_id: int, user_id: int, position: Position,
                  seen_before=seen_before, seen=seen, reading=reading)
 
 
+async def host_moved(db: Database, session_id: int, user_id: int, pos: Position) -> bool:
+    """Follow mode: record the host's move as the room's position; False for anyone else."""
+    row = await db.pool.fetchval(
+        "UPDATE reading_sessions SET host_progression = $3, host_locator = $4,"
+        " host_chapter = $5 WHERE id = $1 AND host_id = $2 AND mode = 'follow' RETURNING id",
+        session_id, user_id, pos.progression, pos.locator, pos.chapter)
+    return row is not None
+
+
 async def set_shield(db: Database, session_id: int, user_id: int, enabled: bool | None) -> bool:
     """A reader turns their own shield on/off (None: back to the room default); effective value."""
     row = await db.pool.fetchrow(

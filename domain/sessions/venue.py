@@ -4,6 +4,7 @@ who may read, who may write and where each reader is, from the session's own tab
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
@@ -12,9 +13,13 @@ from domain.discussion.spoilers import ViewerState
 from domain.errors import Forbidden, NotFound
 from domain.sessions.books import BookInfo
 from domain.sessions.lifecycle import fetch_session, may_see, room_of
+from domain.sessions.schemas import Position
 from domain.social.rules import hidden_user_ids
 
 BOOK_TTL = 60.0  # seconds a book's title and chapter starts are reused by this process
+# the live source of a reader's gate progress and position in a session (Redis, set by the
+# process's session room kind): (furthest, last position) or None when it has none
+LiveOf = Callable[[int, int], Awaitable["tuple[float, Position | None] | None"]]
 _CLOSED = {"ended": ("session_ended", "the session has ended and is read-only"),
            "scheduled": ("session_not_live", "the session has not started yet")}
 
@@ -27,6 +32,13 @@ class SessionVenue:
 
     def __init__(self) -> None:
         self._books: dict[int, tuple[float, BookInfo]] = {}
+        # moves are acked in Redis and written behind: gates at writing time and the viewer's
+        # progress take the live furthest too (PostgreSQL may lag by a flush)
+        self.live: LiveOf | None = None
+
+    async def _live(self, session_id: int, user_id: int) -> tuple[float, Position | None]:
+        got = await self.live(session_id, user_id) if self.live is not None else None
+        return got if got is not None else (0.0, None)
 
     async def _book(self, db: Database, book_id: int) -> BookInfo:
         """The session's book and its chapter starts (cached for BOOK_TTL seconds)."""
@@ -95,8 +107,12 @@ class SessionVenue:
             raise Forbidden("the host locked the chat", code="chat_locked")
         # the gate at writing time: the author's furthest in their reading state of the book
         # (every source moves it), never below where they are in this session
+        live, at = await self._live(place.id, who.user_id)
         furthest = max(part["furthest"] or 0.0, part["progression"] or 0.0,
-                       part["state_furthest"] or 0.0)
+                       part["state_furthest"] or 0.0, live)
+        if at is not None:  # where they are now (the stored row may lag a flush)
+            return Poster(user_id=who.user_id, progression=at.progression, furthest=furthest,
+                          locator=at.locator, chapter=at.chapter)
         return Poster(user_id=who.user_id, progression=part["progression"], furthest=furthest,
                       locator=part["locator"], chapter=part["chapter"])
 
@@ -116,7 +132,11 @@ class SessionVenue:
         if row is None:
             return ViewerState(user_id=user_id, progress=None, shield=True,
                                hidden_authors=hidden)
-        return ViewerState(user_id=user_id, progress=row["furthest"],
+        progress = row["furthest"]
+        live, _ = await self._live(place_id, user_id)
+        if live > (progress or 0.0):
+            progress = live
+        return ViewerState(user_id=user_id, progress=progress,
                            shield=True if row["shield"] is None else bool(row["shield"]),
                            hidden_authors=hidden)
 

@@ -132,6 +132,9 @@ class SessionController(Controller):
     async def end(self, session_id: int, db: Database, user: Principal, state: State,
                   redis: Redis, settings: Settings) -> SessionOut:
         out = await sessions.end_session(db, user, session_id)
+        rooms = services_of(state).session_rooms
+        if rooms is not None:  # its pending moves are written, later ones refused
+            await rooms.ended(session_id)
         await _publish(state, redis, settings, out.room, RoomEvent("status", {"status": "ended"}))
         await credit_coreading(state, db, redis, settings, out.id, out.book_id)
         return out

@@ -19,10 +19,12 @@ from domain.errors import Invalid
 from domain.reading import coreading, events, finish, progress
 from domain.reading.events import ReadingEvent
 from domain.sessions import admission, content, positions, social
+from domain.sessions.behind import Behind, Written, write_behind
 from domain.sessions.books import BookInfo, get_book
 from domain.sessions.onconn import OnConnection
-from domain.sessions.positions import HiddenReader, MoveWriter, stored_position
+from domain.sessions.positions import HiddenReader, stored_position
 from domain.sessions.rows import fetch_session
+from domain.sessions.schemas import Position
 from domain.sessions.venue import VENUE
 from realtime import control
 from realtime.rooms import discussion_commands
@@ -30,6 +32,8 @@ from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind,
 from realtime.rooms.session.commands import PresenceMeta, SessionCommand, Shield
 from realtime.rooms.session.commands import decode as _decode
 from realtime.rooms.session.events import unlocked_event
+from realtime.rooms.session.live import LivePositions
+from realtime.rooms.session.writebehind import Pending, WriteBehind
 
 log = logging.getLogger("readalong.sessions")
 HIDDEN_TTL = 5.0  # seconds a reader's blocked/muted set is reused between position updates
@@ -55,13 +59,18 @@ class SessionRoom(RoomKind):
     presence = True
     events = SessionWireEvent  # the discussion events it publishes (listed by /asyncapi.json)
 
-    def __init__(self, db: Database, redis: Redis) -> None:
+    def __init__(self, db: Database, redis: Redis, *, flush_interval: float = 0.1,
+                 reclaim_after: float = 10.0) -> None:
         self.db = db
         self.redis = redis
         self._books: dict[int, BookInfo] = {}  # by session id
+        self._modes: dict[int, str] = {}  # by session id: free / follow (never changes)
         self._hidden_cache: dict[int, tuple[float, frozenset[int]]] = {}
-        # moves arriving together are written in one statement (group commit, before the acks)
-        self._moves = MoveWriter(db, positions.MOVE_SQL)
+        # moves are acked in Redis (the live source) and written behind to PostgreSQL
+        self.live = LivePositions(redis)
+        self.behind = WriteBehind(redis, self._write_behind, flush_interval, reclaim_after)
+        self._hub: HubContext | None = None
+        VENUE.live = self._live_of  # REST listings and gates at writing time read it too
         self._hidden_reader = HiddenReader(db)  # expired hidden sets: one query per burst
         self._effects = effects.runner(VENUE)  # discussion side effects (after publishing)
         # started/finished-book milestones run after the ack, one chain per reader; the
@@ -71,6 +80,29 @@ class SessionRoom(RoomKind):
         self.scores_push: events.Push | None = None
         # (room, connection) -> presence meta to start from, between authorize and the join
         self._rejoin: dict[tuple[str, str], dict[str, Any]] = {}
+        # readers with moves acked here and maybe not written yet -> their rooms: written
+        # before their next command, subscribe or leave (their feed keeps their order)
+        self._unwritten: dict[int, set[str]] = {}
+
+    def start(self, hub: HubContext) -> None:
+        """Start writing moves behind (the server calls it once the hub runs)."""
+        self._hub = hub
+        self.behind.start()
+
+    async def stop(self) -> None:
+        """Write every pending move (any node's) before the process stops."""
+        await self.behind.stop()
+
+    async def ended(self, session_id: int) -> None:
+        """The session ended (after its commit): write its pending moves, refuse new ones."""
+        room = self._room(str(session_id))
+        await self.behind.flush_room(room)
+        await self.live.mark_ended(room)
+
+    async def _live_of(self, session_id: int, user_id: int,
+                       ) -> tuple[float, Position | None] | None:
+        got = await self.live.get(self._room(str(session_id)), user_id)
+        return (got.furthest, got.position) if got is not None else None
 
     async def _session_book(self, session_id: int) -> BookInfo:
         """The session's book with its TOC (a session never changes book: cached per node)."""
@@ -80,40 +112,47 @@ class SessionRoom(RoomKind):
             book = await get_book(self.db, row["book_id"])
             if len(self._books) > 10_000:
                 self._books.clear()
+                self._modes.clear()
             self._books[session_id] = book
+            self._modes[session_id] = str(row["mode"])
         return book
 
-    async def _hidden(self, user_id: int) -> frozenset[int]:
+    async def _hidden(self, user_id: int) -> tuple[frozenset[int], bool]:
         """Authors hidden from a reader (blocks either way, mutes), re-read at most every
-        HIDDEN_TTL seconds per reader on this node."""
+        HIDDEN_TTL seconds per reader on this node; and whether they changed (or are new here)."""
         now = time.monotonic()
         hit = self._hidden_cache.get(user_id)
         if hit is not None and now - hit[0] < HIDDEN_TTL:
-            return hit[1]
+            return hit[1], False
         hidden = await self._hidden_reader.read(user_id)
         if len(self._hidden_cache) > 50_000:
             self._hidden_cache.clear()
         self._hidden_cache[user_id] = (now, hidden)
-        return hidden
+        return hidden, hit is None or hit[1] != hidden
 
     def _room(self, room_id: str) -> str:
         return room_id if room_id.startswith("session:") else f"session:{room_id}"
 
     async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
         sid = session_id_of(room_id)
+        await self._settle(conn.user_id)
         row, part, new = await admission.connect(self.db, _principal(conn), sid)
         if new:  # first admission: the `joined_session` activity (never fails the subscribe)
             await social.after_join(self.db, self.redis, row, conn.user_id)
         state = await content.viewer_state(self.db, sid, conn.user_id)
+        # the live source starts from the stored furthest and position (never lowered)
+        live = await self.live.seed(self._room(room_id), conn.user_id, state.progress or 0.0,
+                                    stored_position(part))
         # a returning reader shows up where they were (not at 0): see `initial_meta`
-        stored = stored_position(part)
+        stored = live.position
         if stored is not None:
             if len(self._rejoin) > 10_000:
                 self._rejoin.clear()
             self._rejoin[(self._room(room_id), conn.conn_id)] = {
                 "position": msgspec.to_builtins(stored)}
-        return Viewer(progress=state.progress, shield=state.shield,
-                      hidden_authors=state.hidden_authors)
+        progress = max(state.progress or 0.0, live.furthest)
+        return Viewer(progress=progress if progress or state.progress is not None else None,
+                      shield=state.shield, hidden_authors=state.hidden_authors)
 
     def initial_meta(self, conn: ConnectionInfo, room_id: str) -> dict[str, Any] | None:
         """The stored position of the reader `authorize` just admitted: their presence member
@@ -124,6 +163,7 @@ class SessionRoom(RoomKind):
     async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
         self._rejoin.pop((self._room(room_id), conn.conn_id), None)
         sid = session_id_of(room_id)
+        await self._settle(conn.user_id)
         await admission.disconnect(self.db, sid, conn.user_id)
         try:  # co-reading minutes of the attendance just closed (XP, the minutes board)
             scores = await coreading.credit(self.db, sid, [conn.user_id])
@@ -160,44 +200,82 @@ class SessionRoom(RoomKind):
         sid = session_id_of(room_id)
         parsed: PresenceMeta = _decode(meta, PresenceMeta, "presence meta")
         out: dict[str, Any] = {"state": parsed.state}
+        room = self._room(room_id)
         if parsed.position is None:  # active/idle only: keep showing the last position
-            last = await positions.last_position(self.db, sid, conn.user_id)
+            got = await self.live.get(room, conn.user_id)
+            last = got.position if got is not None else None
+            if last is None:
+                last = await positions.last_position(self.db, sid, conn.user_id)
             if last is not None:
                 out["position"] = msgspec.to_builtins(last)
             return out
         book = await self._session_book(sid)
-        room = self._room(room_id)
-        moved = await positions.move(self.db, sid, conn.user_id, parsed.position,
-                                     book.chapter_at if book.chapter_starts else None,
-                                     writer=self._moves)
-        out["position"] = msgspec.to_builtins(moved.position)
-        # the gate progress is the reader's reading-state furthest in the book (the move wrote
-        # through to it), never below their furthest in this session
-        forward = moved.seen > moved.seen_before
+        pos = positions.check_position(parsed.position,
+                                       book.chapter_at if book.chapter_starts else None)
+        # one Redis round trip; PostgreSQL gets it from the write-behind (unlocks then)
+        before, after = await self.live.move(room, conn.user_id, pos)
+        self._unwritten.setdefault(conn.user_id, set()).add(room)
+        out["position"] = msgspec.to_builtins(pos)
         # blocks and mutes made since subscribing take effect from the next move on
-        hidden = await self._hidden(conn.user_id)
-        await hub.update_reader(room, conn.user_id, progress=moved.seen,
-                                hidden_authors=hidden)
-        if forward and moved.shield and moved.gated:
-            state = ViewerState(user_id=conn.user_id, progress=moved.seen,
-                                shield=True, hidden_authors=hidden)
-            async with self.db.pool.acquire() as raw:  # one checkout for the 3 statements
-                items = await content.unlocked_between(OnConnection(raw), sid,  # type: ignore[arg-type]
-                                                       state, moved.seen_before, moved.seen,
-                                                       known_gated=True, kinds=moved.kinds)
-            if items:
-                await hub.send_to_reader(room, conn.user_id,
-                                         [unlocked_event(i) for i in items])
-        started, done = social.milestones(book, moved.old_furthest, moved.new_furthest)
-        happened = progress.passive_events([moved.reading] if moved.reading else [])
-        ends = moved.reading is not None and moved.reading.status == "reading" and (
-            done or (moved.reading.gain > 0 and finish.finishes(moved.reading.furthest)))
-        if started or done or happened or ends:  # feed activities (once per book), unlocks
-            self._milestone(hub, conn.user_id, book, happened, started, done, sid, ends)
-        if moved.follow:
+        hidden, fresh = await self._hidden(conn.user_id)
+        if after > before or fresh:  # the live shield on every node: only when it changed
+            await hub.update_reader(room, conn.user_id, progress=after, hidden_authors=hidden)
+        if self._modes.get(sid) == "follow" and await positions.host_moved(self.db, sid,
+                                                                           conn.user_id, pos):
             await hub.publish(room, RoomEvent("follow", {
                 "user_id": conn.user_id, "position": out["position"]}))
         return out
+
+    async def _write_behind(self, pending: list[Pending]) -> None:
+        """(From the write-behind) store the moves, then per reader: the unlocks of this room
+        (full variants of what the write passed), milestones, other rooms' unlocks."""
+        moves = [Behind(session_id=session_id_of(p.room), user_id=p.user_id,
+                        progression=p.position.progression, locator=p.position.locator,
+                        chapter=p.position.chapter, furthest=p.furthest, start=p.start)
+                 for p in pending]
+        for attempt in (1, 2):
+            try:
+                async with self.db.pool.acquire() as conn, conn.transaction():
+                    written = await write_behind(conn, moves)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+                log.warning("writing session moves behind failed; once more", exc_info=True)
+        hub = self._hub
+        if hub is None:
+            return
+        for w in written:
+            rooms = self._unwritten.get(w.move.user_id)
+            if rooms is not None:
+                rooms.discard(self._room(str(w.move.session_id)))
+                if not rooms:
+                    del self._unwritten[w.move.user_id]
+            try:
+                await self._after_write(hub, w)
+            except Exception:
+                log.exception("after writing a session move of reader %s", w.move.user_id)
+
+    async def _after_write(self, hub: HubContext, w: Written) -> None:
+        sid, uid = w.move.session_id, w.move.user_id
+        room = self._room(str(sid))
+        seen = max(w.seen_before, w.move.furthest)
+        if w.kinds and w.shield and seen > w.seen_before:
+            hidden, _ = await self._hidden(uid)
+            state = ViewerState(user_id=uid, progress=seen, shield=True, hidden_authors=hidden)
+            async with self.db.pool.acquire() as raw:  # one checkout for the 3 statements
+                items = await content.unlocked_between(OnConnection(raw), sid,  # type: ignore[arg-type]
+                                                       state, w.seen_before, seen,
+                                                       known_gated=True, kinds=w.kinds)
+            if items:
+                await hub.send_to_reader(room, uid, [unlocked_event(i) for i in items])
+        book = await self._session_book(sid)
+        started, done = social.milestones(book, w.old_furthest, w.new_furthest)
+        happened = progress.passive_events([w.reading] if w.reading else [])
+        ends = w.reading is not None and w.reading.status == "reading" and (
+            done or (w.reading.gain > 0 and finish.finishes(w.reading.furthest)))
+        if started or done or happened or ends:  # feed activities (once per book), unlocks
+            self._milestone(hub, uid, book, happened, started, done, sid, ends)
 
     def _milestone(self, hub: HubContext, user_id: int, book: BookInfo,
                    happened: list[ReadingEvent], started: bool, done: bool, sid: int,
@@ -238,7 +316,10 @@ class SessionRoom(RoomKind):
         task.add_done_callback(forget)
 
     async def _settle(self, user_id: int) -> None:
-        """Wait for the reader's pending milestone activities (if any)."""
+        """Write the reader's moves acked on this node, then wait for their pending milestone
+        activities (if any)."""
+        for room in list(self._unwritten.pop(user_id, ())):
+            await self.behind.flush_room(room)
         task = self._milestones.get(user_id)
         if task is not None:
             await asyncio.shield(task)
@@ -272,6 +353,7 @@ class SessionRoom(RoomKind):
             if sid == exclude or new <= old:
                 continue
             room = self._room(str(sid))
+            await self.live.raise_furthest(room, user_id, new)
             await hub.update_reader(room, user_id, progress=new)
             if row["shield"]:
                 state = await content.viewer_state(self.db, sid, user_id)

@@ -1,0 +1,154 @@
+"""Readers' live positions in a session room, in Redis on the room's slot (the live source).
+
+Per room (every key through `room_key`, so one room's keys share a hash slot):
+- `pos`: hash, field `<user id>` -> `furthest|progression|chapter|locator` — the reader's gate
+  progress (the furthest the live shield uses: max of their session furthest, their reading
+  state's furthest when they subscribed, and every move since) and their last position; field
+  `_end` once the session has ended (moves are refused from then on).
+- `wb`: hash, the moves not yet written to PostgreSQL, field `<user id>` ->
+  `furthest|start|progression|chapter|locator` (see `writebehind.py`).
+A move is one script call (check, raise furthest, record the pending write) plus an `SADD` of
+the room to the global dirty set, pipelined: one round trip, no PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from domain.errors import Conflict, Forbidden
+from domain.sessions.schemas import Position
+
+DIRTY = "ra:wb:dirty"  # rooms with pending moves (a non-room key: a plain set, no multi-key op)
+POS_TTL = 7 * 24 * 3600  # seconds a room's live positions outlive its last move
+ENDED = "_end"
+
+_MOVE = """
+if redis.call('HEXISTS', KEYS[1], '_end') == 1 then return {'e'} end
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return {'n'} end
+local f = string.match(cur, '^([^|]*)')
+local nf = f
+if tonumber(ARGV[2]) > tonumber(f) then nf = ARGV[2] end
+local tail = ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4]
+redis.call('HSET', KEYS[1], ARGV[1], nf .. '|' .. tail)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+local pend = redis.call('HGET', KEYS[2], ARGV[1])
+local start = ARGV[2]
+if pend then
+  local pf, ps = string.match(pend, '^([^|]*)|([^|]*)')
+  start = ps
+  if tonumber(pf) > tonumber(nf) then nf = pf end
+end
+redis.call('HSET', KEYS[2], ARGV[1], nf .. '|' .. start .. '|' .. tail)
+return {'ok', f, nf}
+"""
+
+# seed (subscribe) or raise (another source moved the reading state): the furthest becomes
+# max(stored, given); a reader not yet stored gets the given position (when `ARGV[4]` is 1)
+_SEED = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then
+  if ARGV[4] ~= '1' then return false end
+  local v = ARGV[2] .. '|' .. ARGV[3]
+  redis.call('HSET', KEYS[1], ARGV[1], v)
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  return v
+end
+local f, rest = string.match(cur, '^([^|]*)|(.*)$')
+if tonumber(ARGV[2]) > tonumber(f) then
+  cur = ARGV[2] .. '|' .. rest
+  redis.call('HSET', KEYS[1], ARGV[1], cur)
+end
+return cur
+"""
+
+
+def room_key(room: str, part: str) -> str:
+    """Until `realtime/keys.py` lands: the one place these keys are spelled (hash tag = room)."""
+    return f"ra:{{{room}}}:{part}"
+
+
+def pos_key(room: str) -> str:
+    return room_key(room, "pos")
+
+
+def pending_key(room: str) -> str:
+    return room_key(room, "wb")
+
+
+class Live(msgspec.Struct, frozen=True):
+    """A reader's live gate progress and last position (None: not reported yet)."""
+
+    furthest: float
+    position: Position | None
+
+
+def _tail(position: Position | None) -> str:
+    if position is None:
+        return "||"
+    chapter = "" if position.chapter is None else str(position.chapter)
+    return f"{position.progression!r}|{chapter}|{position.locator or ''}"
+
+
+def parse(raw: Any) -> Live:
+    """`furthest|progression|chapter|locator` -> Live (the locator may hold `|`)."""
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    furthest, progression, chapter, locator = text.split("|", 3)
+    position = None
+    if progression:
+        position = Position(progression=float(progression), locator=locator or None,
+                            chapter=int(chapter) if chapter else None)
+    return Live(furthest=float(furthest), position=position)
+
+
+class LivePositions:
+    """The Redis side of the live move path (one per process)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._move = redis.register_script(_MOVE)
+        self._seed = redis.register_script(_SEED)
+
+    async def seed(self, room: str, user_id: int, furthest: float,
+                   position: Position | None) -> Live:
+        """At subscribe: store the reader (their gate progress from PostgreSQL and their stored
+        position) unless Redis has them already; never lowers the live furthest."""
+        raw = await self._seed(keys=[pos_key(room)], args=[
+            str(user_id), repr(float(furthest)), _tail(position), "1", POS_TTL])
+        return parse(raw)
+
+    async def raise_furthest(self, room: str, user_id: int, furthest: float) -> None:
+        """Another source moved the reader's furthest: the live one follows (never lowers)."""
+        await self._seed(keys=[pos_key(room)], args=[
+            str(user_id), repr(float(furthest)), "||", "0", POS_TTL])
+
+    async def move(self, room: str, user_id: int, position: Position) -> tuple[float, float]:
+        """Record a move: (furthest before, furthest after). `session_ended` once the session
+        ended, `not_participant` for a reader the room has not admitted."""
+        pipe = self.redis.pipeline(transaction=False)
+        await self._move(keys=[pos_key(room), pending_key(room)], args=[
+            str(user_id), repr(position.progression),
+            "" if position.chapter is None else str(position.chapter),
+            position.locator or "", POS_TTL], client=pipe)
+        pipe.sadd(DIRTY, room)
+        got, _ = await pipe.execute()
+        tag = got[0].decode() if isinstance(got[0], bytes) else got[0]
+        if tag == "e":
+            raise Conflict("the session has ended", code="session_ended")
+        if tag == "n":
+            raise Forbidden("you are not in this session", code="not_participant")
+        return float(got[1]), float(got[2])
+
+    async def get(self, room: str, user_id: int) -> Live | None:
+        raw = await self.redis.hget(pos_key(room), str(user_id))  # type: ignore[misc]
+        return parse(raw) if raw is not None else None
+
+    async def mark_ended(self, room: str) -> None:
+        """The session ended: refuse further moves (the pending ones are still written)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(pos_key(room), ENDED, "1")
+        pipe.expire(pos_key(room), POS_TTL)
+        await pipe.execute()

@@ -1,0 +1,201 @@
+"""Writing session moves behind to PostgreSQL, in batches, from Redis (any node drains any room).
+
+A move is acked once it is in Redis (`live.py`: the room's `wb` hash plus the room in the
+global `ra:wb:dirty` set). Every node runs a `WriteBehind` loop: every
+`READALONG_POSITIONS_FLUSH_INTERVAL` seconds it pops dirty rooms (`SPOP`, so two nodes never
+take the same room at once), renames each room's `wb` hash to `wbx` (in flight; a room whose
+`wbx` still exists is busy and goes back to the dirty set), writes them all in one transaction
+(the `write` callback: participants' rows, `advance_many`, then the unlock pushes), and only
+then drops `wbx`. Crash safety: a room taken is first noted in the `ra:wb:inflight` sorted set
+with the time; a node that dies between the take and the commit leaves `wbx` and that entry
+behind, and after `READALONG_POSITIONS_RECLAIM_AFTER` seconds any node reclaims it (the
+`ZREM` that succeeds wins) and writes it again (the write is idempotent: last position,
+furthest = max). Shutdown stops the loop and drains every dirty room before the app closes
+its pools. What is lost only if Redis itself loses data (no AOF): see the README.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from domain.sessions.schemas import Position
+from realtime.rooms.session.live import DIRTY, pending_key, room_key
+
+log = logging.getLogger("readalong.sessions")
+INFLIGHT = "ra:wb:inflight"  # room -> when a node took it (a non-room key)
+ROOMS_PER_TAKE = 256
+SHUTDOWN_DRAIN_S = 15.0
+
+_TAKE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  if ARGV[1] ~= '1' then return false end
+elseif redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('RENAME', KEYS[1], KEYS[2])
+else
+  return {}
+end
+return redis.call('HGETALL', KEYS[2])
+"""
+
+
+class Pending(msgspec.Struct, frozen=True):
+    """One reader's moves in one room since the last write: the last position, the furthest
+    and the first progression (the session's starting point when it is their first)."""
+
+    room: str
+    user_id: int
+    furthest: float
+    start: float
+    position: Position
+
+
+def inflight_key(room: str) -> str:
+    return room_key(room, "wbx")
+
+
+def _parse(room: str, field: Any, raw: Any) -> Pending:
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    furthest, start, progression, chapter, locator = text.split("|", 4)
+    return Pending(room=room, user_id=int(field), furthest=float(furthest), start=float(start),
+                   position=Position(progression=float(progression), locator=locator or None,
+                                     chapter=int(chapter) if chapter else None))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+Write = Callable[[list[Pending]], Awaitable[None]]
+
+
+class WriteBehind:
+    """One per process: the drain loop, a room's flush on demand, the shutdown drain."""
+
+    def __init__(self, redis: Redis, write: Write, interval: float = 0.1,
+                 reclaim_after: float = 10.0) -> None:
+        self.redis = redis
+        self.write = write
+        self.interval = interval
+        self.reclaim_after = reclaim_after
+        self._take = redis.register_script(_TAKE)
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one drain at a time in this process
+        self.batches = 0
+        self.moves = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the loop, then write every pending move (any room's) before returning."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        deadline = time.monotonic() + SHUTDOWN_DRAIN_S
+        try:
+            while time.monotonic() < deadline and await self.drain_once():
+                pass
+        except Exception:
+            log.exception("draining pending session moves at shutdown failed")
+
+    async def _run(self) -> None:
+        last_reclaim = 0.0
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                while await self.drain_once() >= ROOMS_PER_TAKE:
+                    pass  # a backlog: keep going without waiting
+                now = time.monotonic()
+                if now - last_reclaim > max(self.reclaim_after / 4, self.interval):
+                    last_reclaim = now
+                    await self.reclaim()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("writing session moves behind failed (retried)")
+                await asyncio.sleep(min(1.0, self.reclaim_after))
+
+    async def _takes(self, rooms: list[str], reclaim: bool) -> list[tuple[str, Any]]:
+        pipe = self.redis.pipeline(transaction=False)
+        now = time.time()
+        for room in rooms:
+            pipe.zadd(INFLIGHT, {room: now}, nx=True)
+            await self._take(keys=[pending_key(room), inflight_key(room)],
+                             args=["1" if reclaim else "0"], client=pipe)
+        got = await pipe.execute()
+        return list(zip(rooms, got[1::2], strict=True))
+
+    async def _flush(self, rooms: list[str], reclaim: bool = False) -> int:
+        """Take, write and release `rooms`; busy ones go back to the dirty set."""
+        taken = await self._takes(rooms, reclaim)
+        busy = [room for room, got in taken if got is None]
+        if busy:
+            await self.redis.sadd(DIRTY, *busy)  # type: ignore[misc]
+        return await self._write_release([(room, got) for room, got in taken
+                                          if got is not None])
+
+    async def _write_release(self, taken: list[tuple[str, Any]]) -> int:
+        entries = [_parse(room, got[i], got[i + 1])
+                   for room, got in taken for i in range(0, len(got), 2)]
+        if entries:
+            await self.write(entries)  # raises: wbx and the inflight note stay (reclaimed)
+            self.batches += 1
+            self.moves += len(entries)
+        if taken:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zrem(INFLIGHT, *[room for room, _ in taken])  # first: a take in between
+            for room, _ in taken:                                # sees the room busy
+                pipe.delete(inflight_key(room))
+            await pipe.execute()
+        return len(entries)
+
+    async def drain_once(self) -> int:
+        """Write up to ROOMS_PER_TAKE dirty rooms; how many rooms were popped."""
+        async with self._lock:
+            raw = await self.redis.spop(DIRTY, ROOMS_PER_TAKE)  # type: ignore[misc]
+            rooms = [_text(r) for r in raw or []]
+            if rooms:
+                await self._flush(rooms)
+            return len(rooms)
+
+    async def flush_room(self, room: str, wait: float = 5.0) -> None:
+        """Write a room's pending moves now (e.g. before the session ends); waits for another
+        node's flush of the room in flight."""
+        deadline = time.monotonic() + wait
+        while True:
+            async with self._lock:
+                (_, got), = await self._takes([room], False)
+                if got is not None:
+                    await self._write_release([(room, got)])
+                    return
+            if time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.02)
+
+    async def reclaim(self) -> int:
+        """Re-write rooms whose flush has been in flight longer than `reclaim_after` (their
+        node died mid-write); how many were reclaimed."""
+        stale = await self.redis.zrangebyscore(INFLIGHT, "-inf", time.time() - self.reclaim_after,
+                                               start=0, num=64)
+        won = []
+        for raw in stale:
+            room = _text(raw)
+            if await self.redis.zrem(INFLIGHT, room):  # only one node wins each room
+                won.append(room)
+        if not won:
+            return 0
+        async with self._lock:
+            log.warning("reclaiming %d stuck session move write(s)", len(won))
+            await self._flush(won, reclaim=True)
+        return len(won)
