@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from domain.errors import Conflict, Forbidden
 from domain.sessions.schemas import Position
+from realtime.keys import room_key
 
 DIRTY = "ra:wb:dirty"  # rooms with pending moves (a non-room key: a plain set, no multi-key op)
 POS_TTL = 7 * 24 * 3600  # seconds a room's live positions outlive its last move
@@ -64,11 +65,6 @@ if tonumber(ARGV[2]) > tonumber(f) then
 end
 return cur
 """
-
-
-def room_key(room: str, part: str) -> str:
-    """Until `realtime/keys.py` lands: the one place these keys are spelled (hash tag = room)."""
-    return f"ra:{{{room}}}:{part}"
 
 
 def pos_key(room: str) -> str:

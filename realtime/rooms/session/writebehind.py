@@ -27,7 +27,8 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.sessions.schemas import Position
-from realtime.rooms.session.live import DIRTY, pending_key, room_key
+from realtime.keys import room_key
+from realtime.rooms.session.live import DIRTY, pending_key
 
 log = logging.getLogger("readalong.sessions")
 INFLIGHT = "ra:wb:inflight"  # room -> when a node took it (a non-room key)
