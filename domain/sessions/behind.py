@@ -52,7 +52,11 @@ SELECT m.ord, s.book_id, COALESCE(old.shield, s.shield_default) AS shield,
                  AND x.gate > GREATEST(COALESCE(old.furthest, 0),
                  COALESCE(st.state_furthest, 0)) AND x.gate <= m.furthest
                  AND x.deleted_at IS NULL AND x.author_id <> m.user_id
-                 AND x.visibility <> 'private') AS gated_a
+                 AND x.visibility <> 'private') AS gated_a,
+       EXISTS (SELECT 1 FROM session_participants o JOIN reading_sessions os
+               ON os.id = o.session_id WHERE o.user_id = m.user_id
+               AND os.book_id = s.book_id AND os.id <> m.session_id AND os.status = 'live'
+               AND NOT o.kicked) AS elsewhere
 FROM m JOIN s USING (ord) JOIN upd USING (ord) LEFT JOIN old USING (ord)
      LEFT JOIN st USING (ord)
 """
@@ -83,6 +87,7 @@ class Written(msgspec.Struct, frozen=True):
     kinds: str
     shield: bool
     reading: Advance | None
+    elsewhere: bool = False  # the reader is in another live session of the book too
 
 
 async def write_behind(conn: Any, moves: list[Behind]) -> list[Written]:
@@ -108,5 +113,5 @@ async def write_behind(conn: Any, moves: list[Behind]) -> list[Written]:
             move=m, book_id=book_id, old_furthest=row["old_furthest"],
             new_furthest=float(row["new_furthest"]), seen_before=float(row["seen"]),
             kinds="".join(k for k in "mra" if row[f"gated_{k}"]), shield=bool(row["shield"]),
-            reading=advances.get((m.user_id, book_id))))
+            reading=advances.get((m.user_id, book_id)), elsewhere=bool(row["elsewhere"])))
     return out

@@ -8,19 +8,27 @@ Per room (every key through `room_key`, so one room's keys share a hash slot):
 - `wb`: hash, the moves not yet written to PostgreSQL, field `<user id>` ->
   `furthest|start|progression|chapter|locator` (see `writebehind.py`).
 A move is one script call (check, raise furthest, record the pending write) plus an `SADD` of
-the room to the global dirty set, pipelined: one round trip, no PostgreSQL.
+the room to the global dirty set, pipelined: one round trip, no PostgreSQL. The script also
+reads the reader's presence member (same slot once presence keys are built by `room_key`) to
+say whether they have sockets on other nodes: only then does the live shield change cross the
+control channel.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from domain.errors import Conflict, Forbidden
 from domain.sessions.schemas import Position
 from realtime.keys import room_key
+from realtime.presence import room_key as presence_key
 
 DIRTY = "ra:wb:dirty"  # rooms with pending moves (a non-room key: a plain set, no multi-key op)
 POS_TTL = 7 * 24 * 3600  # seconds a room's live positions outlive its last move
@@ -44,7 +52,15 @@ if pend then
   if tonumber(pf) > tonumber(nf) then nf = pf end
 end
 redis.call('HSET', KEYS[2], ARGV[1], nf .. '|' .. start .. '|' .. tail)
-return {'ok', f, nf}
+local others = 1
+local pm = redis.call('HGET', KEYS[3], ARGV[1])
+if pm then
+  others = 0
+  for n, _ in pairs(cjson.decode(pm).nodes or {}) do
+    if n ~= ARGV[6] then others = 1 end
+  end
+end
+return {'ok', f, nf, others}
 """
 
 # seed (subscribe) or raise (another source moved the reading state): the furthest becomes
@@ -73,6 +89,23 @@ def pos_key(room: str) -> str:
 
 def pending_key(room: str) -> str:
     return room_key(room, "wb")
+
+
+async def pipelined(redis: Redis, build: Callable[[Pipeline], None],
+                    scripts: tuple[AsyncScript, ...]) -> list[Any]:
+    """Run a pipeline whose scripts go as plain EVALSHA (redis-py would ask SCRIPT EXISTS on
+    every execute: a round trip per move); after a NOSCRIPT (a Redis restart) load and redo."""
+    for attempt in (0, 1):
+        pipe = redis.pipeline(transaction=False)
+        build(pipe)
+        try:
+            return list(await pipe.execute())
+        except NoScriptError:
+            if attempt:
+                raise
+            for script in scripts:
+                await redis.script_load(script.script)
+    raise AssertionError("unreachable")
 
 
 class Live(msgspec.Struct, frozen=True):
@@ -121,22 +154,26 @@ class LivePositions:
         await self._seed(keys=[pos_key(room)], args=[
             str(user_id), repr(float(furthest)), "||", "0", POS_TTL])
 
-    async def move(self, room: str, user_id: int, position: Position) -> tuple[float, float]:
-        """Record a move: (furthest before, furthest after). `session_ended` once the session
-        ended, `not_participant` for a reader the room has not admitted."""
-        pipe = self.redis.pipeline(transaction=False)
-        await self._move(keys=[pos_key(room), pending_key(room)], args=[
-            str(user_id), repr(position.progression),
-            "" if position.chapter is None else str(position.chapter),
-            position.locator or "", POS_TTL], client=pipe)
-        pipe.sadd(DIRTY, room)
-        got, _ = await pipe.execute()
+    async def move(self, room: str, user_id: int, position: Position, node_id: str,
+                   ) -> tuple[float, float, bool]:
+        """Record a move: (furthest before, furthest after, whether the reader has sockets on
+        nodes other than `node_id`). `session_ended` once the session ended,
+        `not_participant` for a reader the room has not admitted."""
+        keys = [pos_key(room), pending_key(room), presence_key(room)]
+        args = [str(user_id), repr(position.progression),
+                "" if position.chapter is None else str(position.chapter),
+                position.locator or "", str(POS_TTL), node_id]
+
+        def build(pipe: Pipeline) -> None:
+            pipe.evalsha(self._move.sha, len(keys), *keys, *args)
+            pipe.sadd(DIRTY, room)
+        got, _ = await pipelined(self.redis, build, (self._move,))
         tag = got[0].decode() if isinstance(got[0], bytes) else got[0]
         if tag == "e":
             raise Conflict("the session has ended", code="session_ended")
         if tag == "n":
             raise Forbidden("you are not in this session", code="not_participant")
-        return float(got[1]), float(got[2])
+        return float(got[1]), float(got[2]), bool(int(got[3]))
 
     async def get(self, room: str, user_id: int) -> Live | None:
         raw = await self.redis.hget(pos_key(room), str(user_id))  # type: ignore[misc]

@@ -213,13 +213,16 @@ class SessionRoom(RoomKind):
         pos = positions.check_position(parsed.position,
                                        book.chapter_at if book.chapter_starts else None)
         # one Redis round trip; PostgreSQL gets it from the write-behind (unlocks then)
-        before, after = await self.live.move(room, conn.user_id, pos)
+        before, after, elsewhere = await self.live.move(room, conn.user_id, pos, conn.node_id)
         self._unwritten.setdefault(conn.user_id, set()).add(room)
         out["position"] = msgspec.to_builtins(pos)
         # blocks and mutes made since subscribing take effect from the next move on
         hidden, fresh = await self._hidden(conn.user_id)
-        if after > before or fresh:  # the live shield on every node: only when it changed
+        if elsewhere and (after > before or fresh):  # the live shield on every node
             await hub.update_reader(room, conn.user_id, progress=after, hidden_authors=hidden)
+        elif after > before or fresh:  # all their sockets are here: no control message
+            for tab in hub.local_readers(room).get(conn.user_id, ()):
+                hub.update_viewer(tab, room, progress=after, hidden_authors=hidden)
         if self._modes.get(sid) == "follow" and await positions.host_moved(self.db, sid,
                                                                            conn.user_id, pos):
             await hub.publish(room, RoomEvent("follow", {
@@ -272,6 +275,8 @@ class SessionRoom(RoomKind):
         book = await self._session_book(sid)
         started, done = social.milestones(book, w.old_furthest, w.new_furthest)
         happened = progress.passive_events([w.reading] if w.reading else [])
+        if not w.elsewhere:  # no other live room of the book to unlock in: no lookup
+            happened = [e for e in happened if e.kind != "advanced"]
         ends = w.reading is not None and w.reading.status == "reading" and (
             done or (w.reading.gain > 0 and finish.finishes(w.reading.furthest)))
         if started or done or happened or ends:  # feed activities (once per book), unlocks

@@ -25,10 +25,11 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from domain.sessions.schemas import Position
 from realtime.keys import room_key
-from realtime.rooms.session.live import DIRTY, pending_key
+from realtime.rooms.session.live import DIRTY, pending_key, pipelined
 
 log = logging.getLogger("readalong.sessions")
 INFLIGHT = "ra:wb:inflight"  # room -> when a node took it (a non-room key)
@@ -128,13 +129,14 @@ class WriteBehind:
                 await asyncio.sleep(min(1.0, self.reclaim_after))
 
     async def _takes(self, rooms: list[str], reclaim: bool) -> list[tuple[str, Any]]:
-        pipe = self.redis.pipeline(transaction=False)
         now = time.time()
-        for room in rooms:
-            pipe.zadd(INFLIGHT, {room: now}, nx=True)
-            await self._take(keys=[pending_key(room), inflight_key(room)],
-                             args=["1" if reclaim else "0"], client=pipe)
-        got = await pipe.execute()
+
+        def build(pipe: Pipeline) -> None:
+            for room in rooms:
+                pipe.zadd(INFLIGHT, {room: now}, nx=True)
+                keys = [pending_key(room), inflight_key(room)]
+                pipe.evalsha(self._take.sha, 2, *keys, "1" if reclaim else "0")
+        got = await pipelined(self.redis, build, (self._take,))
         return list(zip(rooms, got[1::2], strict=True))
 
     async def _flush(self, rooms: list[str], reclaim: bool = False) -> int:
