@@ -43,6 +43,8 @@ def add_arguments(g: Any) -> None:
                    help="seconds held at rest while CPU is measured")
     g.add_argument("--idle-concurrency", type=int, default=500,
                    help="connections opening at once, per client process")
+    g.add_argument("--idle-no-baseline", action="store_true",
+                   help="skip the bare `websockets` server's connect rate and memory")
 
 
 def quick(args: Namespace) -> None:
@@ -196,6 +198,41 @@ def _one(stack: Stack, args: Namespace, c: int, users: list[int], toks: list[str
         stack.stop_servers()
 
 
+def _baseline(stack: Stack, args: Namespace, c: int, users: list[int], toks: list[str]
+              ) -> dict[str, Any]:
+    """The same clients (same procs, same two subscribes) against the bare `websockets`
+    server, in the same run: its connect rate and memory per connection."""
+    nofile = raise_nofile()
+    procs = max(args.client_procs, math.ceil(c / max(1000, nofile - 1000)))
+    base = stack.start_baseline()
+    pool = stack.pool("load.scenarios.idle:IdleAgent", procs)
+    try:
+        pool.call("connect", {"urls": [base.ws_url], "users": users[:2], "toks": toks[:2],
+                              "shared": SHARED_ROOM, "concurrency": 2, "offset": 0},
+                  timeout=60, only=[0])
+        time.sleep(1.0)
+        rss0 = rss(base.pid) if base.pid else 0
+        targets, at = [], 2
+        t0 = time.monotonic()
+        for i, k in enumerate(split(c, procs)):
+            targets += pool.send("connect", {
+                "urls": [base.ws_url], "users": users[at:at + k], "toks": toks[at:at + k],
+                "shared": SHARED_ROOM, "concurrency": args.idle_concurrency, "offset": at},
+                only=[i])
+            at += k
+        replies = pool.gather(targets, 900)
+        connect_s = time.monotonic() - t0
+        connected = sum(r["connected"] for r in replies)
+        time.sleep(1.0)
+        rss1 = rss(base.pid) if base.pid else 0
+        return {"baseline_connect_rate_per_s": round(connected / max(connect_s, 1e-9), 1),
+                "baseline_kb_per_connection": round((rss1 - rss0) / 1024 / max(connected, 1),
+                                                    2)}
+    finally:
+        stack.close_pool(pool)
+        stack.stop_child(base)
+
+
 def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     nofile = raise_nofile()
     sizes = _sizes(args.idle_connections, nofile)
@@ -208,6 +245,12 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
         for r in range(repeats):
             stack.flush_redis()
             fig = _one(stack, args, c, users, toks)
+            if not args.idle_no_baseline:
+                fig.update(_baseline(stack, args, c, users, toks))
+                fig["connect_rate_ratio"] = round(
+                    fig["connect_rate_per_s"] / max(fig["baseline_connect_rate_per_s"], 1e-9), 2)
+                fig["kb_per_connection_over_baseline"] = round(
+                    fig["kb_per_connection"] - fig["baseline_kb_per_connection"], 2)
             print(f"   idle C={c} run {r + 1}: held {fig['held']}/{c}, "
                   f"{fig['connect_rate_per_s']:.0f} conn/s, {fig['kb_per_connection']} KB/conn, "
                   f"rest CPU {fig['rest_servers_cpu_util']}", flush=True)
@@ -230,6 +273,10 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                          ("connect_p50_ms", "connect+subscribe p50 ms"),
                          ("connect_p99_ms", "connect+subscribe p99 ms"),
                          ("kb_per_connection", "server memory per connection (KB)"),
+                         ("baseline_connect_rate_per_s", "bare websockets: connect rate"),
+                         ("connect_rate_ratio", "  Readalong / bare websockets"),
+                         ("baseline_kb_per_connection", "bare websockets: KB per connection"),
+                         ("kb_per_connection_over_baseline", "  Readalong − bare (KB)"),
                          ("server_rss_mb_after", "servers' RSS with all connected (MB)"),
                          ("rest_servers_cpu_util", "server CPU at rest (cores)"),
                          ("rest_redis_cpu_util", "Redis CPU at rest (cores)"),
