@@ -14,7 +14,7 @@ from realtime.metrics import HubMetrics
 from realtime.outgoing import Outgoing
 from realtime.registry import LocalRoom, Registry
 from realtime.rooms.base import FULL, RoomEvent
-from realtime.subscriptions import Sub, covered
+from realtime.subscriptions import Sub
 from realtime.wire import WireEvent, decode_body, split_message
 
 log = logging.getLogger("readalong.hub")
@@ -53,8 +53,6 @@ class Fanout:
     def fanout(self, lr: LocalRoom, out: Outgoing) -> int:
         if out.offset is not None and type(out.wire) is WireEvent:
             lr.epoch, lr.offset = out.epoch, out.offset
-        if lr.floors:
-            return self._fanout_floored(lr, out, lr.floors)
         n = 0
         if out.simple or (not lr.special and type(out.wire) is WireEvent
                           and out.wire.targets is None):
@@ -77,28 +75,6 @@ class Fanout:
             data = out.frame_for(sub.viewer, info.user_id if info else 0, conn.fmt)
             if data is not None:
                 conn.write(data)
-                n += 1
-        return n
-
-    def _fanout_floored(self, lr: LocalRoom, out: Outgoing,
-                        floors: dict[str, tuple[str | None, int]]) -> int:
-        """`fanout` while some new subscriptions may still get live events their replay had
-        (the history read and the pub/sub connection are not ordered with each other)."""
-        n = 0
-        for conn_id, sub in lr.subs.items():
-            if sub.pending is not None:
-                sub.pending.append(out)
-                continue
-            floor = floors.get(conn_id)
-            if floor is not None:
-                if covered(out, floor[0], floor[1]):
-                    continue
-                if out.offset is not None:  # past the replay: pub/sub is ordered from here
-                    lr.drop_floor(conn_id)
-            info = sub.conn.info
-            data = out.frame_for(sub.viewer, info.user_id if info else 0, sub.conn.fmt)
-            if data is not None:
-                sub.conn.write(data)
                 n += 1
         return n
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from redis.asyncio import Redis
 
 from realtime.publisher import history_key, meta_key, new_epoch
@@ -25,18 +23,8 @@ return {e, redis.call('HGET', KEYS[1], 'offset')}
 
 async def read_position(redis: Redis, room: str, ttl: int) -> tuple[str, int]:
     """The room's (epoch, offset), starting its epoch if it has none yet."""
-    got = await redis.eval(ENSURE_LUA, 2, meta_key(room), history_key(room),
-                           new_epoch(), str(ttl))  # type: ignore[misc]
-    return parse_position(got)
-
-
-def queue_position(pipe: Any, sha: str, room: str, ttl: int) -> None:
-    """Queue `read_position` on a pipeline (`sha`: ENSURE_LUA's, registered by the caller)."""
-    pipe.evalsha(sha, 2, meta_key(room), history_key(room), new_epoch(), str(ttl))
-
-
-def parse_position(got: Any) -> tuple[str, int]:
-    epoch, offset = got
+    epoch, offset = await redis.eval(ENSURE_LUA, 2, meta_key(room), history_key(room),
+                                     new_epoch(), str(ttl))  # type: ignore[misc]
     return (epoch.decode() if isinstance(epoch, bytes) else str(epoch)), int(offset or 0)
 
 
@@ -50,24 +38,9 @@ async def read_since(redis: Redis, room: str, epoch: str, offset: int
     skipped: they are holes on purpose, not lost history.
     """
     async with redis.pipeline(transaction=True) as pipe:
-        queue_since(pipe, room, offset)
-        got = await pipe.execute()
-    return parse_since(epoch, offset, got[0], got[1])
-
-
-def queue_since(pipe: Any, room: str, offset: int) -> None:
-    """Queue `read_since`'s two reads on a pipeline (to share a round trip with other commands;
-    `parse_since` takes their two results)."""
-    pipe.hmget(meta_key(room), ["epoch", "offset", "x"])
-    pipe.xrange(history_key(room), min=f"{offset + 1}-0", max="+")
-
-
-def parse_since(epoch: str, offset: int, meta: Any, entries: Any,
-                ) -> tuple[str | None, int, bool, list[tuple[int, WireEvent]]]:
-    """`read_since`'s answer from its two reads. Entries past the meta's offset (published
-    between the two reads of a pipeline that is not a transaction) are left out: they reach
-    the subscriber live."""
-    cur_epoch, cur_offset, tombs = meta
+        pipe.hmget(meta_key(room), ["epoch", "offset", "x"])
+        pipe.xrange(history_key(room), min=f"{offset + 1}-0", max="+")
+        (cur_epoch, cur_offset, tombs), entries = await pipe.execute()
     cur_e = cur_epoch.decode() if cur_epoch else None
     cur_o = int(cur_offset or 0)
     if cur_e is None or cur_e != epoch or offset > cur_o:
@@ -79,8 +52,6 @@ def parse_since(epoch: str, offset: int, meta: Any, entries: Any,
     expected = offset + 1
     for entry_id, fields in entries:
         off = int(entry_id.split(b"-", 1)[0])
-        if off > cur_o:
-            break
         while expected < off and expected in gone:
             expected += 1
         if off != expected:

@@ -9,7 +9,6 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from domain.errors import Forbidden, Invalid
 from realtime.broker import Broker
@@ -17,16 +16,8 @@ from realtime.commands import PresenceUpdate, Publish, Subscribe
 from realtime.connection import Connection
 from realtime.events import Ack
 from realtime.fanout import Fanout
-from realtime.history import (
-    ENSURE_LUA,
-    parse_position,
-    parse_since,
-    queue_position,
-    queue_since,
-    read_position,
-)
+from realtime.history import read_position, read_since
 from realtime.outgoing import Outgoing
-from realtime.pipelines import pipelined
 from realtime.presence import Presence
 from realtime.presence_batch import PresenceBatcher
 from realtime.publisher import channel_of
@@ -38,7 +29,6 @@ from realtime.wire import Member, WireEvent
 log = logging.getLogger("readalong.hub")
 
 MAX_META_BYTES = 2048
-FLOOR_S = 2.0  # how long a new subscription drops live events its replay already had
 
 
 class Membership:
@@ -58,7 +48,6 @@ class Membership:
         self.history_ttl = history_ttl
         self.snapshot_max = snapshot_max
         self.stopping = False
-        self._ensure = redis.register_script(ENSURE_LUA)
 
     async def subscribe(self, conn: Connection, cmd: Subscribe) -> None:
         """Authorise, join the local room (one Redis subscription per room), read history, ack,
@@ -81,10 +70,27 @@ class Membership:
         try:
             assert lr.ready is not None
             await asyncio.shield(lr.ready)
-            epoch, offset, recovered, replay, members, total = await self._read_and_join(
-                conn, sub, kind, room, room_id, cmd)
-            if kind.keeps_history and lr.offset is None:
-                lr.epoch, lr.offset = epoch, offset
+            epoch: str | None = None
+            offset: int | None = None
+            recovered = False
+            replay: list[tuple[int, WireEvent]] = []
+            if kind.keeps_history:
+                if cmd.since is not None:
+                    epoch, offset, recovered, replay = await read_since(
+                        self.redis, room, cmd.since.epoch, cmd.since.offset)
+                if epoch is None:  # no since, or the room has no epoch (yet / any more)
+                    epoch, offset = await read_position(self.redis, room, self.history_ttl)
+                if lr.offset is None:
+                    lr.epoch, lr.offset = epoch, offset
+            members: list[Member] = []
+            total = 0
+            if kind.presence:
+                joined, member, members, total = await self.presence.join_with_snapshot(
+                    room, conn.info.user_id, conn.info.display_name, self.snapshot_max,
+                    kind.initial_meta(conn.info, room_id))
+                sub.joined = True
+                self.batcher.queue(room, "joined" if joined else "updated",
+                                   conn.info.user_id, member)
         except BaseException:
             await self.leave(conn, room)
             raise
@@ -96,58 +102,6 @@ class Membership:
         for out in sub.activate(epoch, offset, (Outgoing(room, off, epoch, wire)
                                                 for off, wire in replay)):
             self.fanout.deliver(sub, out)
-        if offset is not None and kind.keeps_history:
-            # the history read and the room's pub/sub are two connections: an event the read
-            # saw may still arrive live after this point; the fan-out drops it (not twice)
-            if lr.floors is None:
-                lr.floors = {}
-            lr.floors[conn.conn_id] = (epoch, offset)
-            asyncio.get_running_loop().call_later(FLOOR_S, lr.drop_floor, conn.conn_id)
-
-    async def _read_and_join(self, conn: Connection, sub: Sub, kind: RoomKind, room: str,
-                             room_id: str, cmd: Subscribe) -> tuple[
-            str | None, int | None, bool, list[tuple[int, WireEvent]], list[Member], int]:
-        """The history read (since, or the current position) and the presence join with its
-        snapshot, pipelined: one Redis round trip (a second only when a `since` names a room
-        with no epoch any more)."""
-        assert conn.info is not None
-        info = conn.info
-        since = cmd.since if kind.keeps_history else None
-        meta = kind.initial_meta(info, room_id) if kind.presence else None
-        cap = self.snapshot_max
-
-        def build(pipe: Pipeline) -> None:
-            if since is not None:
-                queue_since(pipe, room, since.offset)
-            elif kind.keeps_history:
-                queue_position(pipe, self._ensure.sha, room, self.history_ttl)
-            if kind.presence:
-                self.presence.queue_join(pipe, room, info.user_id, info.display_name, cap, meta)
-
-        got: list[Any] = []
-        if kind.keeps_history or kind.presence:
-            got = await pipelined(self.redis, build,
-                                  (self._ensure, self.presence.join_script))
-        epoch: str | None = None
-        offset: int | None = None
-        recovered = False
-        replay: list[tuple[int, WireEvent]] = []
-        if since is not None:
-            epoch, offset, recovered, replay = parse_since(since.epoch, since.offset,
-                                                           got[0], got[1])
-            got = got[2:]
-            if epoch is None:  # the room has no epoch (any more): start one
-                epoch, offset = await read_position(self.redis, room, self.history_ttl)
-        elif kind.keeps_history:
-            epoch, offset = parse_position(got[0])
-            got = got[1:]
-        members: list[Member] = []
-        total = 0
-        if kind.presence:
-            joined, member, members, total = self.presence.parse_join(info.user_id, cap, got[0])
-            sub.joined = True
-            self.batcher.queue(room, "joined" if joined else "updated", info.user_id, member)
-        return epoch, offset, recovered, replay, members, total
 
     async def unsubscribe(self, conn: Connection, room: str) -> None:
         check_leave(conn.subs, room)

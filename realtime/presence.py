@@ -154,28 +154,10 @@ class Presence:
         """Add one connection and read the member list, in one round trip: (joined, own
         member, at most `cap` members sorted by user id (always including the caller),
         the room's member count). A new member starts with `meta` (an existing one keeps its)."""
-        got = await self._join(keys=[room_key(room), self.node_set],
-                               args=self._join_args(user_id, name, cap, meta))
-        return self.parse_join(user_id, cap, got)
-
-    @property
-    def join_script(self) -> Any:
-        return self._join
-
-    def queue_join(self, pipe: Any, room: str, user_id: int, name: str, cap: int,
-                   meta: dict[str, Any] | None) -> None:
-        """`join_with_snapshot` queued on a pipeline (its result goes to `parse_join`)."""
-        pipe.evalsha(self._join.sha, 2, room_key(room), self.node_set,
-                     *self._join_args(user_id, name, cap, meta))
-
-    def _join_args(self, user_id: int, name: str, cap: int,
-                   meta: dict[str, Any] | None) -> list[Any]:
-        return [user_id, self.node_id, name, 1, "add", "1", cap,
-                orjson.dumps(meta) if meta else ""]
-
-    @staticmethod
-    def parse_join(user_id: int, cap: int, got: Any) -> tuple[bool, Member, list[Member], int]:
-        joined, raw, flat, total = got
+        joined, raw, flat, total = await self._join(
+            keys=[room_key(room), self.node_set],
+            args=[user_id, self.node_id, name, 1, "add", "1", cap,
+                  orjson.dumps(meta) if meta else ""])
         me = to_member(user_id, raw)
         members = [to_member(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
         if int(total) > cap:

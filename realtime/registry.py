@@ -16,8 +16,8 @@ from realtime.subscriptions import Sub, covered, is_special
 class LocalRoom:
     """A room with at least one local subscriber (the node holds one Redis subscription for it)."""
 
-    __slots__ = ("epoch", "filling", "floors", "kind", "name", "offset", "ready", "room_id",
-                 "special", "subs")
+    __slots__ = ("epoch", "filling", "kind", "name", "offset", "ready", "room_id", "special",
+                 "subs")
 
     def __init__(self, name: str, kind: RoomKind, room_id: str) -> None:
         self.name = name
@@ -29,15 +29,6 @@ class LocalRoom:
         self.offset: int | None = None
         self.filling: list[Outgoing] | None = None  # live events held during a gap repair
         self.special = 0  # subscriptions whose viewer hides authors or shields spoilers
-        # conn id -> (epoch, offset) a new subscription's replay reached: live events at or
-        # below it that arrive after the ack are dropped (rare, short-lived; see Membership)
-        self.floors: dict[str, tuple[str | None, int]] | None = None
-
-    def drop_floor(self, conn_id: str) -> None:
-        if self.floors is not None:
-            self.floors.pop(conn_id, None)
-            if not self.floors:
-                self.floors = None
 
     def begin_repair(self) -> None:
         """Hold live events while the missed ones are read from history."""

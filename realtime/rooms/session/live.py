@@ -16,16 +16,18 @@ control channel.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from domain.errors import Conflict, Forbidden
 from domain.sessions.schemas import Position
 from realtime.keys import room_key
-from realtime.pipelines import pipelined
 from realtime.presence import room_key as presence_key
 
 DIRTY = "ra:wb:dirty"  # rooms with pending moves (a non-room key: a plain set, no multi-key op)
@@ -87,6 +89,23 @@ def pos_key(room: str) -> str:
 
 def pending_key(room: str) -> str:
     return room_key(room, "wb")
+
+
+async def pipelined(redis: Redis, build: Callable[[Pipeline], None],
+                    scripts: tuple[AsyncScript, ...]) -> list[Any]:
+    """Run a pipeline whose scripts go as plain EVALSHA (redis-py would ask SCRIPT EXISTS on
+    every execute: a round trip per move); after a NOSCRIPT (a Redis restart) load and redo."""
+    for attempt in (0, 1):
+        pipe = redis.pipeline(transaction=False)
+        build(pipe)
+        try:
+            return list(await pipe.execute())
+        except NoScriptError:
+            if attempt:
+                raise
+            for script in scripts:
+                await redis.script_load(script.script)
+    raise AssertionError("unreachable")
 
 
 class Live(msgspec.Struct, frozen=True):

@@ -29,8 +29,7 @@ from redis.asyncio.client import Pipeline
 
 from domain.sessions.schemas import Position
 from realtime.keys import room_key
-from realtime.pipelines import pipelined
-from realtime.rooms.session.live import DIRTY, pending_key
+from realtime.rooms.session.live import DIRTY, pending_key, pipelined
 
 log = logging.getLogger("readalong.sessions")
 INFLIGHT = "ra:wb:inflight"  # room -> when a node took it (a non-room key)
