@@ -10,12 +10,15 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
 from domain.ops.metrics import ops_metrics
+from domain.redisconn import queue_of
 
 log = logging.getLogger("readalong.jobs")
 
 
 def arq_redis(redis: Redis) -> ArqRedis:
-    """An arq client sharing `redis`'s connection pool (no new connections)."""
+    """An arq client sharing `redis`'s connection pool (no new connections); in cluster mode
+    the pool of the job queue's own instance (`READALONG_QUEUE_URL`, domain/redisconn.py)."""
+    redis = queue_of(redis)
     if isinstance(redis, ArqRedis):
         return redis
     return ArqRedis(pool_or_conn=redis.connection_pool)

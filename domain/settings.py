@@ -182,6 +182,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # --- hotpath ---
     positions_flush_interval: float = 0.1  # seconds between write-behinds of session moves
     positions_reclaim_after: float = 10.0  # seconds before another node re-drains a stuck flush
+    # --- cluster ---
+    queue_url: str | None = None  # the arq job queue's single Redis/Valkey (REDIS_URL if unset;
+    #                              required when REDIS_URL is redis+cluster://)
 
     @property
     def is_development(self) -> bool:
@@ -242,6 +245,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("READALONG_PRESENCE_SNAPSHOT_MAX must be at least 1")
         if not self.session_idle_end_minutes >= 0:
             raise SettingsError("READALONG_SESSION_IDLE_END_MINUTES must be 0 (never) or more")
+        if (self.redis_url or "").split(":", 1)[0].endswith("+cluster") and not self.queue_url:
+            raise SettingsError("REDIS_URL is a cluster (redis+cluster://): set READALONG_QUEUE_URL"
+                                " to a single Redis/Valkey instance for the job queue (arq)")
+        if self.queue_url and self.queue_url.split(":", 1)[0].endswith("+cluster"):
+            raise SettingsError("READALONG_QUEUE_URL must be a single instance, not a cluster")
         if not 1 <= self.ai_candidates <= 1000:
             raise SettingsError("READALONG_AI_CANDIDATES must be from 1 to 1000")
         if not (self.search_candidates == 0 or 100 <= self.search_candidates <= 100_000):

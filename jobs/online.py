@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from realtime.publisher import channel_of
+from realtime.publisher import subscriber_counts
 
 
 async def online_users(redis: Any, user_ids: list[int], chunk: int = 1000) -> list[int]:
@@ -16,6 +16,6 @@ async def online_users(redis: Any, user_ids: list[int], chunk: int = 1000) -> li
     online: list[int] = []
     for i in range(0, len(user_ids), chunk):
         part = user_ids[i:i + chunk]
-        counts = await redis.pubsub_numsub(*[channel_of(f"user:{u}") for u in part])
-        online += [u for u, (_, n) in zip(part, counts, strict=True) if int(n) > 0]
+        counts = await subscriber_counts(redis, [f"user:{u}" for u in part])
+        online += [u for u, n in zip(part, counts, strict=True) if n > 0]
     return online

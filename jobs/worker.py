@@ -114,7 +114,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     return {
         "functions": instrument_all(FUNCTIONS),  # counted and timed (jobs/ops.py)
         "cron_jobs": instrument_crons(CRON_JOBS),
-        "redis_settings": redis_settings(settings.redis_url),
+        "redis_settings": redis_settings(settings.queue_url or settings.redis_url),
         "queue_name": ARQ_QUEUE,
         "on_startup": startup,
         "on_shutdown": shutdown,

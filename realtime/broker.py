@@ -20,6 +20,9 @@ log = logging.getLogger("readalong.hub")
 
 SUBSCRIBE_TIMEOUT = 5.0
 CHUNK = 500
+# A room channel message starting with this byte is a control message about that room (sent on
+# the room's channel so it keeps its order with the room's events, in cluster mode too).
+CONTROL_MARK = b"!"
 
 
 class BrokerUnavailable(RuntimeError):
@@ -175,14 +178,15 @@ class Broker:
             kind = msg["type"]
             if kind == "message":
                 channel = msg["channel"]
-                if channel == control:
+                data = msg["data"]
+                if channel == control or data[:1] == CONTROL_MARK:
                     try:
-                        self.on_control(msg["data"])
+                        self.on_control(data[1:] if data[:1] == CONTROL_MARK else data)
                     except Exception:
                         log.exception("hub: bad control message")
                     continue
                 try:
-                    on_message(channel, msg["data"])
+                    on_message(channel, data)
                 except Exception:
                     log.exception("hub: fan-out failed")
             elif kind == "subscribe":

@@ -8,6 +8,7 @@ import time
 
 from redis.asyncio import Redis
 
+from domain.keys import ROOM_PREFIX
 from domain.ops.metrics import room_counters
 from realtime.history import read_position, read_since
 from realtime.metrics import HubMetrics
@@ -19,20 +20,21 @@ from realtime.wire import WireEvent, decode_body, split_message
 
 log = logging.getLogger("readalong.hub")
 
+_TAG = len(ROOM_PREFIX)
+
 
 class Fanout:
     """Delivers room messages to the local subscriptions of a node."""
 
-    def __init__(self, registry: Registry, metrics: HubMetrics, channel_prefix: str,
-                 history_ttl: int) -> None:
+    def __init__(self, registry: Registry, metrics: HubMetrics, history_ttl: int) -> None:
         self.registry = registry
         self.metrics = metrics
-        self._chan_len = len(channel_prefix.encode())
         self.history_ttl = history_ttl
 
     def on_message(self, channel: bytes, data: bytes) -> None:
         """A room message from Redis: build its bytes once, write them to every local member."""
-        lr = self.registry.rooms.get(channel[self._chan_len:].decode())
+        # the channel is `ra:{<room>}:ch` (realtime/keys.py)
+        lr = self.registry.rooms.get(channel[_TAG:channel.rfind(b"}")].decode())
         if lr is None:
             return
         offset, epoch, body = split_message(data)

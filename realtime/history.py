@@ -2,29 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 
-from realtime.publisher import history_key, meta_key, new_epoch
+from domain.redisconn import is_cluster
+from realtime.publisher import EPOCH_FN, history_key, meta_key, new_epoch, script_for
 from realtime.wire import WireEvent, WirePresence, decode_body
 
 # KEYS: meta hash, history stream. ARGV: candidate epoch, ttl. Starts an epoch (offset 0) if the
 # room has none, so that every subscriber gets a real epoch and can later say "since offset 0".
-ENSURE_LUA = """
-local e = redis.call('HGET', KEYS[1], 'epoch')
+ENSURE_LUA = EPOCH_FN + """
+local e = current_epoch(KEYS[1], KEYS[2])
 if not e then
-  e = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', e, 'offset', 0)
+  e = start_epoch(KEYS[1], KEYS[2], ARGV[1])
   redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
 return {e, redis.call('HGET', KEYS[1], 'offset')}
 """
 
+# KEYS: meta hash, history stream. ARGV: first stream id wanted. One atomic read of the meta
+# (epoch, offset, tombstones) and the stream after it (a script, not MULTI: the cluster client
+# runs no transactions, and a script is one round trip either way).
+READ_LUA = EPOCH_FN + """
+local e = current_epoch(KEYS[1], KEYS[2])
+if not e then return {false, false, false, {}} end
+local m = redis.call('HMGET', KEYS[1], 'offset', 'x')
+return {e, m[1], m[2], redis.call('XRANGE', KEYS[2], ARGV[1], '+')}
+"""
+
+_SCRIPTS = {(lua, sharded): script_for(lua, sharded)
+            for lua in (ENSURE_LUA, READ_LUA) for sharded in (False, True)}
+
+
+async def _run(redis: Redis, lua: str, room: str, *args: str) -> list[Any]:
+    script = _SCRIPTS[lua, is_cluster(redis)]
+    out = await redis.eval(script, 2, meta_key(room), history_key(room),  # type: ignore[misc]
+                           *args)
+    return list(out)
+
 
 async def read_position(redis: Redis, room: str, ttl: int) -> tuple[str, int]:
     """The room's (epoch, offset), starting its epoch if it has none yet."""
-    epoch, offset = await redis.eval(ENSURE_LUA, 2, meta_key(room), history_key(room),
-                                     new_epoch(), str(ttl))  # type: ignore[misc]
+    epoch, offset = await _run(redis, ENSURE_LUA, room, new_epoch(), str(ttl))
     return (epoch.decode() if isinstance(epoch, bytes) else str(epoch)), int(offset or 0)
 
 
@@ -37,10 +57,8 @@ async def read_since(redis: Redis, room: str, epoch: str, offset: int
     Retracted offsets (tombstones: field `x` of the meta hash, see `Publisher.retract`) are
     skipped: they are holes on purpose, not lost history.
     """
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hmget(meta_key(room), ["epoch", "offset", "x"])
-        pipe.xrange(history_key(room), min=f"{offset + 1}-0", max="+")
-        (cur_epoch, cur_offset, tombs), entries = await pipe.execute()
+    cur_epoch, cur_offset, tombs, raw = await _run(redis, READ_LUA, room, f"{offset + 1}-0")
+    entries = [(eid, dict(zip(kv[::2], kv[1::2], strict=True))) for eid, kv in raw]
     cur_e = cur_epoch.decode() if cur_epoch else None
     cur_o = int(cur_offset or 0)
     if cur_e is None or cur_e != epoch or offset > cur_o:

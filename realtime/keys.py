@@ -8,30 +8,13 @@ shard that holds the room's history. Room names never contain braces (`ROOM_RE`)
 exactly the room name.
 
 Build every per-room key through `room_key` (other areas too: hotpath's positions, audio).
+The functions live in `domain.keys` (with every other key name) so domain code can use them.
 """
 
 from __future__ import annotations
 
-PREFIX = "ra:{"
-CHANNEL_PART = "ch"
+from domain.keys import CHANNEL_PART, ROOM_PREFIX, room_channel, room_key, room_of, room_pattern
 
+PREFIX = ROOM_PREFIX
 
-def room_key(room: str, part: str) -> str:
-    """The key `part` of `room`, on the room's slot: `room_key("session:42", "stream")` is
-    `ra:{session:42}:stream`."""
-    return f"{PREFIX}{room}}}:{part}"
-
-
-def room_channel(room: str) -> str:
-    """The room's pub/sub channel (sharded in cluster mode), on the room's slot."""
-    return room_key(room, CHANNEL_PART)
-
-
-def room_of(name: bytes | str) -> str | None:
-    """The room a key or channel built by `room_key`/`room_channel` belongs to (None if the
-    name is not one of those)."""
-    text = name.decode() if isinstance(name, bytes) else name
-    if not text.startswith(PREFIX):
-        return None
-    end = text.find("}", len(PREFIX))
-    return text[len(PREFIX):end] if end > 0 else None
+__all__ = ["CHANNEL_PART", "PREFIX", "room_channel", "room_key", "room_of", "room_pattern"]

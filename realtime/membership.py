@@ -23,6 +23,7 @@ from realtime.presence_batch import PresenceBatcher
 from realtime.publisher import channel_of
 from realtime.registry import Registry
 from realtime.rooms.base import DEFAULT_VIEWER, HubContext, RoomKind, Viewer
+from realtime.sharded_broker import ShardedBroker
 from realtime.subscriptions import LIVE, Sub, admit, check_leave, resolve
 from realtime.wire import Member, WireEvent
 
@@ -35,7 +36,7 @@ class Membership:
     """Who is in which room on this node, and the commands that change it."""
 
     def __init__(self, ctx: HubContext, kinds: dict[str, RoomKind], registry: Registry,
-                 fanout: Fanout, redis: Redis, broker: Broker, presence: Presence,
+                 fanout: Fanout, redis: Redis, broker: Broker | ShardedBroker, presence: Presence,
                  batcher: PresenceBatcher, history_ttl: int, snapshot_max: int) -> None:
         self.ctx = ctx
         self.kinds = kinds

@@ -14,12 +14,13 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
-from domain.keys import HUB_CHANNEL, HUB_CONTROL, PRESENCE_NODES
+from domain.keys import HUB_CONTROL, PRESENCE_NODES
 from domain.ops.metrics import count_reconnect
+from domain.redisconn import is_cluster
 from domain.settings import Settings
 from realtime import control
 from realtime.auth import SocketAuth
-from realtime.broker import Broker, BrokerUnavailable
+from realtime.broker import CONTROL_MARK, Broker, BrokerUnavailable
 from realtime.commands import PresenceUpdate, Publish, Subscribe
 from realtime.connection import Connection
 from realtime.fanout import Fanout
@@ -29,10 +30,11 @@ from realtime.node_control import ControlHandler
 from realtime.presence import Presence
 from realtime.presence_batch import PresenceBatcher
 from realtime.protocol import CLOSE_RESTARTING, CLOSE_SLOW_CONSUMER
-from realtime.publisher import Publisher
+from realtime.publisher import Publisher, publish_plain
 from realtime.ratelimit import limits_from
 from realtime.registry import Registry
 from realtime.rooms.base import HubContext, RoomEvent, RoomKind
+from realtime.sharded_broker import ShardedBroker
 from realtime.signals import hook_stop_signals, restore_signals
 from realtime.subscriptions import PREFIX_RE, viewer_changes
 from realtime.wire import encode_event, plain_message
@@ -49,7 +51,7 @@ class Hub(HubContext):
         self.metrics = metrics or HubMetrics()
         self.kinds: dict[str, RoomKind] = {}
         self.registry = Registry(self.metrics)
-        self.fanout = Fanout(self.registry, self.metrics, HUB_CHANNEL, settings.history_ttl)
+        self.fanout = Fanout(self.registry, self.metrics, settings.history_ttl)
         self.auth = SocketAuth(settings.secret_key, settings.node_id, self.registry,
                                self._close)
         self.control = ControlHandler(self)
@@ -57,7 +59,7 @@ class Hub(HubContext):
         self.publisher: Publisher | None = None
         self.presence: Presence | None = None
         self.batcher: PresenceBatcher | None = None
-        self.broker: Broker | None = None
+        self.broker: Broker | ShardedBroker | None = None
         self.membership: Membership | None = None
         self.accepting = False
         self.shutting_down = False
@@ -104,7 +106,8 @@ class Hub(HubContext):
         self._sync_publisher()
         self.presence = Presence(redis, self.node_id, self.settings.presence_ttl)
         self.batcher = PresenceBatcher(redis, self.presence)
-        self.broker = Broker(redis_url, HUB_CONTROL, self.fanout.on_message,
+        broker = ShardedBroker if is_cluster(redis) else Broker
+        self.broker = broker(redis_url, HUB_CONTROL, self.fanout.on_message,
                              self.control.on_control, self.on_reconnect,
                              self._reconnected,
                              name=f"readalong-hub-{self.node_id}")
@@ -255,7 +258,7 @@ class Hub(HubContext):
         """Fan an ephemeral event out to the room on every node, never stored (e.g. typing)."""
         if self.redis is None:
             raise BrokerUnavailable("hub not started")
-        await self.redis.publish(f"{HUB_CHANNEL}{room}", plain_message(encode_event(event)))
+        await publish_plain(self.redis, room, plain_message(encode_event(event)))
 
     def local_readers(self, room: str) -> dict[int, list[str]]:
         return self.registry.readers(room)
@@ -288,7 +291,14 @@ class Hub(HubContext):
             room=room, user_id=user_id, event=control.KickEvent(ev.event, ev.data)))
 
     async def _publish_control(self, msg: control.Control) -> None:
+        """Room-scoped messages go on the room's channel (only the nodes with members there
+        need them, and they keep their order with the room's events: cluster mode has no
+        order between channels); the rest on the control channel."""
         if self.redis is None:
             raise BrokerUnavailable("hub not started")
-        await control.publish(self.redis, msg)
+        room = getattr(msg, "room", None)
+        if room is None:
+            await control.publish(self.redis, msg)
+        else:
+            await publish_plain(self.redis, room, CONTROL_MARK + control.encode(msg))
 

@@ -7,6 +7,7 @@ so that two tabs (or two nodes) of one user are one member whose `connections` i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -14,14 +15,16 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from domain.keys import PRESENCE, PRESENCE_NODES
+from domain.keys import NODE_ROOMS, PRESENCE_NODES, PRESENCE_PART, room_key, room_of
+from domain.redisconn import is_cluster
 from realtime.wire import Member
 
 log = logging.getLogger("readalong.hub")
 
-NODE_ROOMS = PRESENCE + "node:"  # ra:pres:node:<node> -> set of room hash keys it has members in
+DROP_CONCURRENCY = 64  # rooms swept at once when a node's members are removed
 
-# KEYS: room hash, node set. ARGV: user, node, name, delta, mode ('add' | 'set'), snapshot ('1'),
+# KEYS: room hash[, node set (one instance only: in a cluster it is on another slot, and the
+# caller SADDs it apart)]. ARGV: user, node, name, delta, mode ('add' | 'set'), snapshot ('1'),
 # snapshot cap, a new member's meta json (optional). Returns {joined (1/0), member json[, members
 # as a flat list, member count]}:
 # the whole hash when it has at most `cap` members, else about `cap` of them (HSCAN), so a
@@ -38,7 +41,7 @@ if ARGV[5] == 'add' then n = (m.nodes[ARGV[2]] or 0) + n end
 m.nodes[ARGV[2]] = n
 local out = cjson.encode(m)
 redis.call('HSET', KEYS[1], ARGV[1], out)
-redis.call('SADD', KEYS[2], KEYS[1])
+if KEYS[2] then redis.call('SADD', KEYS[2], KEYS[1]) end
 if ARGV[6] == '1' then
   local total = redis.call('HLEN', KEYS[1])
   local cap = tonumber(ARGV[7])
@@ -88,36 +91,32 @@ redis.call('HSET', KEYS[1], ARGV[1], out)
 return out
 """
 
-# KEYS: node set. ARGV: node. Removes the node's connections everywhere.
-# Returns a flat list: room key, 'L' or 'U', user, member json ('' for L), ...
-DROP_NODE_LUA = """
+# KEYS: room hash. ARGV: node. Removes the node's connections from one room (one slot).
+# Returns a flat list: 'L' or 'U', user, member json ('' for L), ...
+DROP_ROOM_LUA = """
 local out = {}
-for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local all = redis.call('HGETALL', room)
-  for i = 1, #all, 2 do
-    local m = cjson.decode(all[i + 1])
-    if m.nodes[ARGV[1]] then
-      m.nodes[ARGV[1]] = nil
-      if next(m.nodes) == nil then
-        redis.call('HDEL', room, all[i])
-        table.insert(out, room); table.insert(out, 'L')
-        table.insert(out, all[i]); table.insert(out, '')
-      else
-        local enc = cjson.encode(m)
-        redis.call('HSET', room, all[i], enc)
-        table.insert(out, room); table.insert(out, 'U')
-        table.insert(out, all[i]); table.insert(out, enc)
-      end
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local m = cjson.decode(all[i + 1])
+  if m.nodes[ARGV[1]] then
+    m.nodes[ARGV[1]] = nil
+    if next(m.nodes) == nil then
+      redis.call('HDEL', KEYS[1], all[i])
+      table.insert(out, 'L'); table.insert(out, all[i]); table.insert(out, '')
+    else
+      local enc = cjson.encode(m)
+      redis.call('HSET', KEYS[1], all[i], enc)
+      table.insert(out, 'U'); table.insert(out, all[i]); table.insert(out, enc)
     end
   end
 end
-redis.call('DEL', KEYS[1])
 return out
 """
 
 
-def room_key(room: str) -> str:
-    return f"{PRESENCE}{room}"
+def presence_key(room: str) -> str:
+    """The room's presence hash (on the room's slot)."""
+    return room_key(room, PRESENCE_PART)
 
 
 def to_member(user: bytes | str | int, raw: bytes | str) -> Member:
@@ -140,11 +139,19 @@ class Presence:
         self._join = redis.register_script(JOIN_LUA)
         self._leave = redis.register_script(LEAVE_LUA)
         self._meta = redis.register_script(META_LUA)
-        self._drop = redis.register_script(DROP_NODE_LUA)
+        self._drop = redis.register_script(DROP_ROOM_LUA)
+        self.sharded = is_cluster(redis)
+
+    async def _join_keys(self, room: str) -> list[str]:
+        key = presence_key(room)
+        if not self.sharded:
+            return [key, self.node_set]
+        await self.redis.sadd(self.node_set, key)  # type: ignore[misc]
+        return [key]
 
     async def join(self, room: str, user_id: int, name: str, count: int = 1,
                    mode: str = "add") -> tuple[bool, Member]:
-        joined, raw = await self._join(keys=[room_key(room), self.node_set],
+        joined, raw = await self._join(keys=await self._join_keys(room),
                                        args=[user_id, self.node_id, name, count, mode, "0"])
         return bool(int(joined)), to_member(user_id, raw)
 
@@ -155,7 +162,7 @@ class Presence:
         member, at most `cap` members sorted by user id (always including the caller),
         the room's member count). A new member starts with `meta` (an existing one keeps its)."""
         joined, raw, flat, total = await self._join(
-            keys=[room_key(room), self.node_set],
+            keys=await self._join_keys(room),
             args=[user_id, self.node_id, name, 1, "add", "1", cap,
                   orjson.dumps(meta) if meta else ""])
         me = to_member(user_id, raw)
@@ -166,15 +173,15 @@ class Presence:
         return bool(int(joined)), me, members, int(total)
 
     async def leave(self, room: str, user_id: int) -> tuple[bool, Member | None]:
-        left, raw = await self._leave(keys=[room_key(room)], args=[user_id, self.node_id])
+        left, raw = await self._leave(keys=[presence_key(room)], args=[user_id, self.node_id])
         return bool(int(left)), (to_member(user_id, raw) if raw else None)
 
     async def set_meta(self, room: str, user_id: int, meta: dict[str, Any]) -> Member | None:
-        raw = await self._meta(keys=[room_key(room)], args=[user_id, orjson.dumps(meta)])
+        raw = await self._meta(keys=[presence_key(room)], args=[user_id, orjson.dumps(meta)])
         return to_member(user_id, raw) if raw else None
 
     async def snapshot(self, room: str) -> list[Member]:
-        raw = await self.redis.hgetall(room_key(room))  # type: ignore[misc]
+        raw = await self.redis.hgetall(presence_key(room))  # type: ignore[misc]
         members = [to_member(u, v) for u, v in raw.items()]
         members.sort(key=lambda m: m.user_id)
         return members
@@ -197,16 +204,24 @@ class Presence:
         """
         if claim and not await self.redis.zrem(PRESENCE_NODES, node_id):
             return {}
-        flat = await self._drop(keys=[f"{NODE_ROOMS}{node_id}"], args=[node_id])
+        node_set = f"{NODE_ROOMS}{node_id}"
+        keys = list(await self.redis.smembers(node_set))  # type: ignore[misc]
         diffs: dict[str, tuple[list[int], list[Member]]] = {}
-        for i in range(0, len(flat), 4):
-            key, what, user, raw = flat[i:i + 4]
-            room = (key.decode() if isinstance(key, bytes) else key)[len(PRESENCE):]
-            left, updated = diffs.setdefault(room, ([], []))
-            if what in (b"L", "L"):
-                left.append(int(user))
-            else:
-                updated.append(to_member(user, raw))
+        for i in range(0, len(keys), DROP_CONCURRENCY):
+            chunk = keys[i:i + DROP_CONCURRENCY]
+            flats = await asyncio.gather(*[self._drop(keys=[k], args=[node_id]) for k in chunk])
+            for key, flat in zip(chunk, flats, strict=True):
+                room = room_of(key)
+                if room is None or not flat:
+                    continue
+                left, updated = diffs.setdefault(room, ([], []))
+                for j in range(0, len(flat), 3):
+                    what, user, raw = flat[j:j + 3]
+                    if what in (b"L", "L"):
+                        left.append(int(user))
+                    else:
+                        updated.append(to_member(user, raw))
+        await self.redis.delete(node_set)
         if not claim:
             await self.redis.zrem(PRESENCE_NODES, node_id)
         return diffs

@@ -8,8 +8,10 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
+from domain.keys import room_channel
+from domain.redisconn import is_cluster
 from realtime.presence import Presence
-from realtime.publisher import channel_of
+from realtime.publisher import publish_plain
 from realtime.registry import LocalRoom
 from realtime.wire import Member, WirePresence, encode_wire, plain_message
 
@@ -48,16 +50,22 @@ class PresenceBatcher:
         if not diffs:
             return
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for room, users in diffs.items():
-                    diff = WirePresence()
-                    for user_id, (what, member) in users.items():
-                        if what == "left":
-                            diff.left.append(user_id)
-                        elif member is not None:
-                            (diff.joined if what == "joined" else diff.updated).append(member)
-                    pipe.publish(channel_of(room), plain_message(encode_wire(diff)))
-                await pipe.execute()
+            messages: list[tuple[str, bytes]] = []
+            for room, users in diffs.items():
+                diff = WirePresence()
+                for user_id, (what, member) in users.items():
+                    if what == "left":
+                        diff.left.append(user_id)
+                    elif member is not None:
+                        (diff.joined if what == "joined" else diff.updated).append(member)
+                messages.append((room, plain_message(encode_wire(diff))))
+            if is_cluster(self.redis):  # (a cluster pipeline cannot carry SPUBLISH)
+                await asyncio.gather(*[publish_plain(self.redis, r, m) for r, m in messages])
+            else:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for room, message in messages:
+                        pipe.publish(room_channel(room), message)
+                    await pipe.execute()
         except Exception:
             log.debug("hub: presence diffs not published", exc_info=True)
 
@@ -69,7 +77,7 @@ class PresenceBatcher:
         """Publish the diffs of a node's members leaving at once (a dead node, our own stop)."""
         for room, (left, updated) in diffs.items():
             diff = WirePresence(left=left, updated=updated)
-            await self.redis.publish(channel_of(room), plain_message(encode_wire(diff)))
+            await publish_plain(self.redis, room, plain_message(encode_wire(diff)))
 
     async def leave_node(self, node_id: str, *, claim: bool) -> int:
         """Remove a node's members from every room and tell the rooms; rooms touched."""

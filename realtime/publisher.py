@@ -11,21 +11,39 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
-from domain.keys import HISTORY, HISTORY_META, HUB_CHANNEL
+from domain.keys import HISTORY_META_PART, HISTORY_PART, room_channel, room_key
+from domain.redisconn import is_cluster
 from domain.settings import Settings
 from realtime.rooms.base import RoomEvent
 from realtime.wire import encode_event, plain_message
 
-# KEYS: meta hash, history stream, channel. ARGV: body, candidate epoch, max length, ttl seconds.
-# A missing meta hash means history was lost (first event, TTL, flush, restart without data):
-# a new epoch starts and the old stream (if any) is dropped, so old offsets never mix with new.
-PUBLISH_LUA = """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[2]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+# The epoch of a room's history (shared by every script that reads or writes it; KEYS[1] is the
+# meta hash, KEYS[2] the stream). A missing meta hash means history was lost (first event, TTL,
+# flush, restart without data): a new epoch starts and the old stream (if any) is dropped, so
+# old offsets never mix with new. In cluster mode (`SHARDED`) the meta also records the node
+# that wrote it (`w`, CLUSTER MYID): after a failover the promoted replica may lack the last
+# writes it had not replicated yet, so history written by another node counts as lost too
+# (clients holding the old epoch get `recovered: false` and refetch from PostgreSQL).
+EPOCH_FN = """
+local function current_epoch(meta, stream)
+  local e = redis.call('HGET', meta, 'epoch')
+  if e and SHARDED and redis.call('HGET', meta, 'w') ~= redis.call('CLUSTER', 'MYID') then
+    redis.call('DEL', meta, stream)
+    e = false
+  end
+  return e
 end
+local function start_epoch(meta, stream, candidate)
+  redis.call('DEL', stream, meta)
+  redis.call('HSET', meta, 'epoch', candidate, 'offset', 0)
+  if SHARDED then redis.call('HSET', meta, 'w', redis.call('CLUSTER', 'MYID')) end
+  return candidate
+end
+"""
+
+# KEYS: meta hash, history stream, channel. ARGV: body, candidate epoch, max length, ttl seconds.
+PUBLISH_LUA = EPOCH_FN + """
+local epoch = current_epoch(KEYS[1], KEYS[2]) or start_epoch(KEYS[1], KEYS[2], ARGV[2])
 local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-1', 'd', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -86,13 +104,8 @@ end
 
 # Like PUBLISH_LUA, for events with a history key and/or a retraction.
 # ARGV: body, candidate epoch, max length, ttl, key ('' none), retracts ('' none).
-PUBLISH_KEYED_LUA = RETRACT_FN + """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[2]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
-end
+PUBLISH_KEYED_LUA = EPOCH_FN + RETRACT_FN + """
+local epoch = current_epoch(KEYS[1], KEYS[2]) or start_epoch(KEYS[1], KEYS[2], ARGV[2])
 if ARGV[6] ~= '' then retract(KEYS[1], KEYS[2], ARGV[6], '') end
 local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-1', 'd', ARGV[1])
@@ -105,8 +118,8 @@ return {epoch, offset}
 
 # KEYS: meta hash, history stream. ARGV: key or '', offset or '', epoch or '' (when given and
 # not the room's current epoch, nothing happens: that history is gone already).
-RETRACT_LUA = RETRACT_FN + """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
+RETRACT_LUA = EPOCH_FN + RETRACT_FN + """
+local epoch = current_epoch(KEYS[1], KEYS[2])
 if not epoch or (ARGV[3] ~= '' and ARGV[3] ~= epoch) then return {} end
 return retract(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 """
@@ -115,15 +128,50 @@ DEFAULT_EPHEMERAL = ("leaderboard",)
 
 
 def channel_of(room: str) -> str:
-    return f"{HUB_CHANNEL}{room}"
+    return room_channel(room)
 
 
 def history_key(room: str) -> str:
-    return f"{HISTORY}{room}"
+    return room_key(room, HISTORY_PART)
 
 
 def meta_key(room: str) -> str:
-    return f"{HISTORY_META}{room}"
+    return room_key(room, HISTORY_META_PART)
+
+
+def script_for(lua: str, sharded: bool) -> str:
+    """A room script for the mode: in cluster mode it SPUBLISHes (sharded pub/sub: the
+    message goes to the room's shard only, where its subscribers listen) and checks the
+    history's writer; on one instance it PUBLISHes."""
+    head = f"local SHARDED = {'true' if sharded else 'false'}\n"
+    return head + (lua.replace("redis.call('PUBLISH'", "redis.call('SPUBLISH'") if sharded
+                   else lua)
+
+
+async def publish_plain(redis: Redis, room: str, message: bytes) -> None:
+    """PUBLISH (SPUBLISH in cluster mode) a ready channel message to the room."""
+    if is_cluster(redis):
+        await redis.spublish(room_channel(room), message)
+    else:
+        await redis.publish(room_channel(room), message)
+
+
+async def subscriber_counts(redis: Redis, rooms: list[str]) -> list[int]:
+    """How many node subscriptions each room's channel has (PUBSUB NUMSUB, or SHARDNUMSUB on
+    each room's shard in cluster mode)."""
+    if not rooms:
+        return []
+    if not is_cluster(redis):
+        counts = await redis.pubsub_numsub(*[room_channel(r) for r in rooms])
+        return [int(n) for _, n in counts]
+    out: list[int] = []
+    for room in rooms:  # (each channel may live on another shard)
+        channel = room_channel(room)
+        node = redis.get_node_from_key(channel)  # type: ignore[attr-defined]
+        raw = await redis.execute_command(  # type: ignore[no-untyped-call]
+            "PUBSUB", "SHARDNUMSUB", channel, target_nodes=node)
+        out.append(int(raw[1]) if isinstance(raw, list) and len(raw) > 1 else 0)
+    return out
 
 
 def new_epoch() -> str:
@@ -139,9 +187,10 @@ class Publisher:
         self.history_size = settings.history_size
         self.history_ttl = settings.history_ttl
         self.ephemeral = set(ephemeral_prefixes)
-        self._script = redis.register_script(PUBLISH_LUA)
-        self._keyed = redis.register_script(PUBLISH_KEYED_LUA)
-        self._retract = redis.register_script(RETRACT_LUA)
+        self.sharded = is_cluster(redis)
+        self._script = redis.register_script(script_for(PUBLISH_LUA, self.sharded))
+        self._keyed = redis.register_script(script_for(PUBLISH_KEYED_LUA, self.sharded))
+        self._retract = redis.register_script(script_for(RETRACT_LUA, self.sharded))
 
     def keeps_history(self, room: str) -> bool:
         return room.partition(":")[0] not in self.ephemeral
@@ -150,7 +199,7 @@ class Publisher:
         """Store (if the room keeps history), number and PUBLISH; (epoch, offset) or None."""
         body = encode_event(event)
         if not self.keeps_history(room):
-            await self.redis.publish(channel_of(room), plain_message(body))
+            await publish_plain(self.redis, room, plain_message(body))
             return None
         if event.key is None and event.retracts is None:
             epoch, offset = await self._script(

@@ -11,8 +11,6 @@ import json
 import tempfile
 from pathlib import Path
 
-from redis.asyncio import Redis
-
 from domain.db import Database
 from domain.jobqueue import enqueue
 from domain.migrate import migrate
@@ -20,6 +18,7 @@ from domain.ops import backup as bk
 from domain.ops import backup_store
 from domain.ops.ol_import import start_run
 from domain.ops.rebuild import rebuild_derived
+from domain.redisconn import connect
 from domain.settings import Settings
 
 #: the tables whose row counts a manifest records (and the restore test checks)
@@ -43,7 +42,7 @@ async def _backup(settings: Settings, folder: Path) -> dict[str, int]:
     assert settings.database_url and settings.redis_url
     db = Database(settings.database_url, pool_size=2)
     await db.connect()
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url, queue_url=settings.queue_url)
     try:
         counts = await _counts(db)
         migrations = [r["name"] for r in await db.pool.fetch(
@@ -74,7 +73,7 @@ async def _after_restore(settings: Settings, folder: Path) -> dict[str, int]:
     await migrate(settings.database_url)  # a backup from an older version: bring it up to date
     db = Database(settings.database_url, pool_size=2)
     await db.connect()
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url, queue_url=settings.queue_url)
     try:
         kept = await bk.load_redis(redis, json.loads((folder / bk.REDIS_FILE).read_text()))
         avatars = backup_store.copy_avatars_out(settings, folder)
@@ -162,7 +161,7 @@ async def _enqueue_import(settings: Settings, path: str, kind: str = "openlibrar
     await migrate(settings.database_url)
     db = Database(settings.database_url, pool_size=1)
     await db.connect()
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url, queue_url=settings.queue_url)
     try:
         run_id = await start_run(db, path, kind)
         await enqueue(redis, "import_catalog_csv" if kind == "csv" else "import_openlibrary",

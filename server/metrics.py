@@ -24,6 +24,7 @@ from domain.db import Database
 from domain.keys import ARQ_QUEUE
 from domain.ops.metrics import USE_CASE, ops_metrics
 from domain.ops.store import collect_registry, mark_dead
+from domain.redisconn import queue_of
 from server.state import Services
 
 log = logging.getLogger("readalong.metrics")
@@ -46,6 +47,7 @@ def sample_pool(db: Database | None) -> None:
 async def sample_queue(redis: Redis) -> None:
     """Queue depth and the age of the oldest due job (arq scores are due times in ms)."""
     m = ops_metrics()
+    redis = queue_of(redis)  # (in cluster mode the queue has its own instance)
     depth = await redis.zcard(ARQ_QUEUE)
     oldest = await redis.zrange(ARQ_QUEUE, 0, 0, withscores=True)
     m.queue_depth.set(depth)

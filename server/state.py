@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from domain.db import Database
 from domain.migrate import migrate
+from domain.redisconn import close, connect
 from domain.settings import Settings
 from realtime.hub import Hub
 from realtime.publisher import Publisher
@@ -60,13 +61,13 @@ class Services:
         assert settings.database_url and settings.redis_url
         self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         await self.db.connect()
-        self.redis = Redis.from_url(settings.redis_url, decode_responses=False,
-                                    health_check_interval=10, socket_connect_timeout=2,
-                                    socket_timeout=5, retry_on_timeout=True)
+        self.redis = connect(settings.redis_url, queue_url=settings.queue_url,
+                             decode_responses=False, health_check_interval=10,
+                             socket_connect_timeout=2, socket_timeout=5, retry_on_timeout=True)
 
     async def stop(self) -> None:
         if self.redis is not None:
-            await self.redis.aclose()
+            await close(self.redis)
         if self.db is not None:
             await self.db.close()
         if self.engines is not None:

@@ -159,7 +159,8 @@ async def _keys_naming(redis: Redis, user_id: int, needles: list[str]) -> list[s
         if kind == b"hash":
             fields = await redis.hgetall(key)
             # presence hashes and leaderboard rank caches are keyed by user id
-            if name.startswith(("ra:pres:", "ra:lb:")) and str(user_id).encode() in fields:
+            if (name.endswith("}:pres") or name.startswith("ra:lb:")) and str(
+                    user_id).encode() in fields:
                 found.append(f"{name} field")
             blob = b" ".join(k + b"=" + v for k, v in fields.items())
         elif kind == b"zset":

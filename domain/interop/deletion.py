@@ -40,12 +40,14 @@ from domain.interop.export import user_tables
 from domain.keys import (
     FEED,
     FEED_LOCK,
-    HISTORY,
-    HISTORY_META,
+    HISTORY_META_PART,
+    HISTORY_PART,
     LEADERBOARD,
-    PRESENCE,
+    PRESENCE_PART,
     RATE_LIMIT,
     SESSION_REMINDED,
+    room_key,
+    room_pattern,
 )
 from domain.reading import boards
 from domain.reading.reviews import count_rating
@@ -129,11 +131,12 @@ async def _scan(redis: Redis, pattern: str) -> list[bytes]:
 async def _erase_redis(redis: Redis, user_id: int, names: list[str],
                        activities: list[int]) -> None:
     uid = str(user_id)
-    for key in await _scan(redis, f"{PRESENCE}*"):
+    for key in await _scan(redis, room_pattern(PRESENCE_PART)):
         if await redis.type(key) == b"hash":
             await cast("Awaitable[int]", redis.hdel(key.decode(), uid))
-    await redis.delete(f"{FEED}{uid}", f"{FEED_LOCK}{uid}", f"{HISTORY}user:{uid}",
-                       f"{HISTORY_META}user:{uid}")
+    await redis.delete(f"{FEED}{uid}", f"{FEED_LOCK}{uid}",
+                       room_key(f"user:{uid}", HISTORY_PART),
+                       room_key(f"user:{uid}", HISTORY_META_PART))
     if activities:
         for key in await _scan(redis, f"{FEED}*"):
             await redis.zrem(key, *[str(a) for a in activities])
@@ -156,7 +159,7 @@ async def _erase_redis(redis: Redis, user_id: int, names: list[str],
             await redis.delete(key)
     for key in await _scan(redis, f"{SESSION_REMINDED}*:{uid}"):
         await redis.delete(key)
-    for key in await _scan(redis, f"{HISTORY}*"):
+    for key in await _scan(redis, room_pattern(HISTORY_PART)):
         if await redis.type(key) != b"stream":
             continue
         for entry_id, fields in await redis.xrange(key):

@@ -37,9 +37,10 @@ MANIFEST = "manifest.json"
 KEPT = (REVOKED_FAMILY, REVOKED_USER, PUSH_DONE, SESSION_REMINDED)
 SKIPPED = {
     "ra:rl:": "rate-limit state: ephemeral by design",
-    "ra:pres:, ra:nodes": "presence and node heartbeats: live state of running processes",
-    "ra:ch:, ra:ctl, ra:sess:ctl": "pub/sub channels: nothing stored",
-    "ra:hist:, ra:hmeta:": "recent room events: a recovery buffer; the content is in PostgreSQL",
+    "ra:{<room>}:pres, ra:nodes": "presence and node heartbeats: live state of running processes",
+    "ra:{<room>}:ch, ra:ctl": "pub/sub channels: nothing stored",
+    "ra:{<room>}:hist, ra:{<room>}:hmeta": "recent room events: a recovery buffer; the content"
+    " is in PostgreSQL",
     "ra:feed:": "home feeds and big authors: rebuilt from PostgreSQL at restore",
     "ra:feedlock:": "short rebuild locks",
     "ra:lb:": "leaderboards: rebuilt from PostgreSQL at restore",

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.keys import PRESENCE
+from domain.keys import PRESENCE_PART, room_key
 from domain.sessions.admission import may_see
 from domain.sessions.books import get_book
 from domain.sessions.record import close_attendance
@@ -40,7 +40,7 @@ async def present_counts(redis: Redis | None, session_ids: list[int]) -> dict[in
         return {}
     async with redis.pipeline(transaction=False) as pipe:
         for sid in session_ids:
-            pipe.hlen(f"{PRESENCE}{room_of(sid)}")
+            pipe.hlen(room_key(room_of(sid), PRESENCE_PART))
         counts = await pipe.execute()
     return {sid: int(n) for sid, n in zip(session_ids, counts, strict=True)}
 

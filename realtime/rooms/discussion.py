@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 
 from domain.discussion.commit import Publish
 from domain.discussion.events import SessionEvent, delivery
-from realtime.publisher import Publisher, channel_of
+from realtime.publisher import Publisher, publish_plain
 from realtime.rooms.base import HubContext, RoomEvent
 from realtime.wire import encode_event, plain_message
 
@@ -21,7 +21,7 @@ def room_event(ev: SessionEvent) -> RoomEvent:
 
 async def _ephemeral(redis: Redis, room: str, ev: SessionEvent) -> None:
     """PUBLISHed without history (typing): never stored, never replayed."""
-    await redis.publish(channel_of(room), plain_message(encode_event(room_event(ev))))
+    await publish_plain(redis, room, plain_message(encode_event(room_event(ev))))
 
 
 def hub_publish(hub: HubContext, redis: Redis) -> Publish:

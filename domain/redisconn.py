@@ -1,0 +1,105 @@
+"""The one Redis/Valkey connection factory: a single instance, or a cluster.
+
+`REDIS_URL` selects the mode:
+- `redis://host:port/db`, `rediss://...`, `unix:///path.sock` — one instance (the default;
+  the embedded Valkey is one);
+- `redis+cluster://host:port[,host:port...]` (or `rediss+cluster://`) — Redis Cluster / Valkey
+  cluster: the given nodes are seeds, the client discovers the rest and follows slot moves
+  (MOVED/ASK) and failovers.
+
+In cluster mode the client is redis-py's `RedisCluster`, typed here as `Redis` (it offers the
+same command methods; every room's keys share one hash tag so the room scripts are single-slot,
+and the rest of the app uses single-key commands or non-transactional pipelines, which the
+cluster client splits per node). arq (jobs/) cannot run on a cluster (its job scripts touch
+several unrelated keys), so the job queue lives on the single instance `READALONG_QUEUE_URL`;
+`queue_of(client)` gives it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
+
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
+
+
+def is_cluster_url(url: str | None) -> bool:
+    return bool(url) and urlsplit(url or "").scheme in CLUSTER_SCHEMES
+
+
+def cluster_seeds(url: str) -> list[tuple[str, int]]:
+    """The (host, port) seeds of a `redis+cluster://h:p[,h:p]` URL."""
+    netloc = urlsplit(url).netloc.rpartition("@")[2]
+    seeds: list[tuple[str, int]] = []
+    for part in netloc.split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"bad cluster node {part!r} in REDIS_URL (want host:port)")
+        seeds.append((host.strip("[]"), int(port)))
+    if not seeds:
+        raise ValueError("REDIS_URL names no cluster node")
+    return seeds
+
+
+def cluster_auth(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    out: dict[str, Any] = {"ssl": CLUSTER_SCHEMES.get(parts.scheme, False)}
+    if parts.username:
+        out["username"] = unquote(parts.username)
+    if parts.password:
+        out["password"] = unquote(parts.password)
+    return out
+
+
+class ClusterClient(RedisCluster):
+    """A RedisCluster that also carries the job-queue client (`queue`); `enqueue_job` goes
+    there (the worker's jobs call `ctx["redis"].enqueue_job` as on arq's own pool)."""
+
+    queue: Redis | None = None
+
+    async def enqueue_job(self, function: str, *args: Any, **kwargs: Any) -> Any:
+        queue = queue_of(cast(Redis, self))
+        arq = queue if isinstance(queue, ArqRedis) else ArqRedis(
+            pool_or_conn=queue.connection_pool)
+        return await arq.enqueue_job(function, *args, **kwargs)
+
+
+def connect(url: str, *, queue_url: str | None = None, **kwargs: Any) -> Redis:
+    """A client for `url`: `Redis` for one instance, `ClusterClient` for `redis+cluster://`."""
+    if not is_cluster_url(url):
+        single: Redis = Redis.from_url(url, **kwargs)
+        return single
+    kwargs.pop("health_check_interval", None)  # per-connection checks: not in cluster mode
+    client = ClusterClient(
+        startup_nodes=[ClusterNode(h, p) for h, p in cluster_seeds(url)],
+        require_full_coverage=False,  # a shard in failover must not stop the others
+        cluster_error_retry_attempts=5, **cluster_auth(url), **kwargs)
+    if queue_url:
+        client.queue = Redis.from_url(queue_url, **kwargs)
+    return cast(Redis, client)
+
+
+def is_cluster(client: object) -> bool:
+    return isinstance(client, RedisCluster)
+
+
+def queue_of(client: Redis) -> Redis:
+    """The client that holds the arq job queue: the instance itself, or a cluster's queue."""
+    if isinstance(client, ClusterClient):
+        queue: Redis | None = client.queue
+        if queue is None:
+            raise RuntimeError("cluster mode needs READALONG_QUEUE_URL (a single Redis/Valkey"
+                               " instance for the job queue)")
+        return queue
+    return client
+
+
+async def close(client: Redis) -> None:
+    """Close `client` (and a cluster client's queue client)."""
+    if isinstance(client, ClusterClient) and client.queue is not None:
+        await client.queue.aclose()
+    await client.aclose()
