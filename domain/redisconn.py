@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
 
@@ -68,16 +69,25 @@ class ClusterClient(RedisCluster):
         return await arq.enqueue_job(function, *args, **kwargs)
 
 
+# Handlers and use-cases declare `redis: Redis` and Litestar checks injected values against it;
+# the cluster client offers the same command methods, so it is registered as a virtual
+# subclass (Redis is an ABC): `isinstance(client, Redis)` holds, nothing else changes.
+Redis.register(ClusterClient)
+
+
 def connect(url: str, *, queue_url: str | None = None, **kwargs: Any) -> Redis:
     """A client for `url`: `Redis` for one instance, `ClusterClient` for `redis+cluster://`."""
     if not is_cluster_url(url):
         single: Redis = Redis.from_url(url, **kwargs)
         return single
-    kwargs.pop("health_check_interval", None)  # per-connection checks: not in cluster mode
+    # (per-connection checks and retries: the cluster client retries by itself, re-reading
+    # the slot map after MOVED or a connection error)
+    ckw = {k: v for k, v in kwargs.items()
+           if k not in ("health_check_interval", "retry_on_timeout")}
     client = ClusterClient(
         startup_nodes=[ClusterNode(h, p) for h, p in cluster_seeds(url)],
         require_full_coverage=False,  # a shard in failover must not stop the others
-        cluster_error_retry_attempts=5, **cluster_auth(url), **kwargs)
+        cluster_error_retry_attempts=5, **cluster_auth(url), **ckw)
     if queue_url:
         client.queue = Redis.from_url(queue_url, **kwargs)
     return cast(Redis, client)
@@ -96,6 +106,35 @@ def queue_of(client: Redis) -> Redis:
                                " instance for the job queue)")
         return queue
     return client
+
+
+# --- multi-key commands that work in both modes (cluster: split per slot, not atomic) -------
+
+async def mget(client: Redis, keys: list[str]) -> list[Any]:
+    """MGET; in cluster mode keys of several slots are read per slot (in order)."""
+    if isinstance(client, RedisCluster):
+        return list(await client.mget_nonatomic(keys))
+    return list(await client.mget(keys))
+
+
+def pipeline(client: Redis, *, transaction: bool) -> Any:
+    """A pipeline: MULTI/EXEC on one instance when `transaction`; in cluster mode always a
+    plain pipeline (redis-py's cluster client runs no transactions): readers may see the
+    commands' effects one by one, so use it only where that is harmless (derived data)."""
+    if isinstance(client, RedisCluster):
+        return client.pipeline()
+    return client.pipeline(transaction=transaction)
+
+
+def slot_groups(client: Redis, keys: list[str]) -> list[list[str]]:
+    """`keys` as one group (one instance) or one group per hash slot (cluster), for scripts
+    that take many independent keys."""
+    if not isinstance(client, RedisCluster):
+        return [keys] if keys else []
+    groups: dict[int, list[str]] = {}
+    for key in keys:
+        groups.setdefault(key_slot(key.encode()), []).append(key)
+    return list(groups.values())
 
 
 async def close(client: Redis) -> None:

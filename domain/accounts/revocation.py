@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from domain.accounts.tokens import Principal
 from domain.errors import DomainError, Unauthorized
 from domain.keys import HUB_CONTROL, REVOKED_FAMILY, REVOKED_USER
+from domain.redisconn import mget
 
 log = logging.getLogger("readalong.accounts")
 
@@ -53,7 +54,7 @@ async def ensure_not_revoked(redis: Redis, principal: Principal) -> None:
     if principal.family:
         keys.append(family_key(principal.family))
     try:
-        values = await redis.mget(keys)
+        values = await mget(redis, keys)  # (two slots in cluster mode)
     except (RedisError, OSError) as exc:
         raise AuthUnavailable("cannot check the session right now; try again shortly") \
             from exc

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from domain.ai import recs
 from domain.db import Database
+from domain.redisconn import pipeline
 
 TREND_KEY = "ra:ai:trend:"   # ra:ai:trend:<day|week> -> zset book id -> decayed count
 POPULAR = 200               # ra:ai:trend:all keeps the all-time most shelved books (cold start)
@@ -61,7 +62,8 @@ async def flush_views(db: Database, redis: Redis, now: float) -> int:
     """Move the closed hours' view buckets (up to a week back) into `book_views`; views moved."""
     current = int(now // HOUR) * HOUR
     hours = [current - HOUR * k for k in range(1, int(WINDOWS["week"][0] // HOUR) + 2)]
-    async with redis.pipeline(transaction=True) as pipe:
+    # (cluster: a plain pipeline, per slot; closed hours take no more views, so nothing is lost)
+    async with pipeline(redis, transaction=True) as pipe:
         for hour in hours:
             pipe.hgetall(f"{VIEWS_KEY}{hour}")
             pipe.delete(f"{VIEWS_KEY}{hour}")
@@ -121,7 +123,7 @@ async def rebuild_trending(db: Database, redis: Redis, now: float | None = None)
         open_hour = await redis.hgetall(f"{VIEWS_KEY}{hour}")  # type: ignore[misc]
         events += [(int(b), min(hour + 1800.0, now), VIEW_WEIGHT * int(n))
                    for b, n in open_hour.items()]
-    async with redis.pipeline(transaction=True) as pipe:
+    async with pipeline(redis, transaction=True) as pipe:  # (cluster: not atomic)
         for window, (span, half_life) in WINDOWS.items():
             scores: dict[str, float] = {}
             for book_id, t, weight in events:

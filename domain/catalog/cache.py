@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from domain.catalog.cursor import fingerprint
 from domain.catalog.schemas import BookSummary
 from domain.keys import CATALOG_CACHE
+from domain.redisconn import mget
 
 # Entries of an old catalog version are never read again (the version is part of the key), so
 # the TTL only bounds memory; it also bounds staleness if the version row were ever bypassed.
@@ -45,7 +46,7 @@ def page_key(version: int, fp: str, cursor: str | None, limit: int) -> str:
 async def load(redis: Redis, keys: list[str]) -> list[bytes | None]:
     """The cached values of `keys` (None where missing, or all None if Redis is unavailable)."""
     try:
-        return list(await redis.mget(keys))
+        return await mget(redis, keys)  # (several slots in cluster mode)
     except RedisError:
         return [None] * len(keys)
 

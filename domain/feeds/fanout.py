@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from domain.db import Database
 from domain.feeds.service import BIG_AUTHORS, MARKER, feed_key
+from domain.redisconn import slot_groups
 from domain.settings import Settings
 
 # KEYS: feed keys. ARGV: member, score, cap. Every follower's feed gets the id (capped). A feed
@@ -65,8 +66,8 @@ async def fanout(db: Database, redis: Redis, settings: Settings,
     script = redis.register_script(FANOUT_LUA)
     member = str(activity_id).encode()
     for i in range(0, len(followers), CHUNK):
-        keys = [feed_key(f) for f in followers[i:i + CHUNK]]
-        await script(keys=keys, args=[member, activity_id, settings.feed_size])
+        for keys in slot_groups(redis, [feed_key(f) for f in followers[i:i + CHUNK]]):
+            await script(keys=keys, args=[member, activity_id, settings.feed_size])
     return FanoutResult(activity_id, actor_id, verb, followers, announcement=announcement)
 
 

@@ -23,6 +23,7 @@ from domain.errors import Invalid
 from domain.feeds import verbs
 from domain.jobqueue import enqueue_quietly
 from domain.keys import FEED, FEED_LOCK
+from domain.redisconn import pipeline
 from domain.settings import Settings
 from domain.social.rules import hidden_user_ids
 
@@ -122,7 +123,7 @@ async def rebuild_feed(db: Database, redis: Redis, settings: Settings, user_id: 
     try:
         hidden = await hidden_user_ids(db, user_id)
         ids = await ids_from_postgres(db, user_id, settings.feed_size, None, hidden)
-        async with redis.pipeline(transaction=True) as pipe:
+        async with pipeline(redis, transaction=True) as pipe:  # (cluster: not atomic)
             pipe.delete(key)
             pipe.zadd(key, {MARKER: 0, **{str(i).encode(): i for i in ids}})
             await pipe.execute()
