@@ -137,6 +137,7 @@ class ShardedBroker:
         self.shards: dict[Addr, _Shard] = {}
         self.ctl: _Shard | None = None
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._leaving: dict[str, int] = {}  # SUNSUBSCRIBEs we sent, not yet confirmed
         self._plan: asyncio.Task[None] | None = None
         self._replan = asyncio.Event()
         self._connected = asyncio.Event()
@@ -187,6 +188,7 @@ class ShardedBroker:
         self.channels.discard(channel)
         shard = self.where.pop(channel, None)
         if shard is not None and shard.conn is not None:
+            self._leaving[channel] = self._leaving.get(channel, 0) + 1
             with contextlib.suppress(Exception):
                 await shard.conn.send_command("SUNSUBSCRIBE", channel)
 
@@ -217,6 +219,13 @@ class ShardedBroker:
 
     def dropped(self, channel: bytes, shard: _Shard) -> None:
         name = channel.decode()
+        asked = self._leaving.get(name, 0)
+        if asked:  # our own unsubscribe (the room may be wanted again already)
+            if asked == 1:
+                del self._leaving[name]
+            else:
+                self._leaving[name] = asked - 1
+            return
         if self.where.get(name) is shard:
             del self.where[name]
         if name in self.channels:  # not asked for: the slot moved away
@@ -282,6 +291,7 @@ class ShardedBroker:
             if addr not in wanted or old.task is None or old.task.done():
                 await old.close()
                 del self.shards[addr]
+                self._leaving.clear()  # (a new connection starts with nothing subscribed)
                 for ch, where in list(self.where.items()):
                     if where is old:
                         del self.where[ch]

@@ -55,6 +55,9 @@ def add_arguments(g: Any) -> None:
                         "failing rate")
     g.add_argument("--fanout-room", default="lobby:bench-fanout")
     g.add_argument("--fanout-no-baseline", action="store_true")
+    g.add_argument("--fanout-cluster", type=int, default=0, metavar="SHARDS",
+                   help="also run the hub on a local Valkey cluster of SHARDS primaries "
+                        "(tests/cluster_support.py) and report it against single Redis")
 
 
 def quick(args: Namespace) -> None:
@@ -67,6 +70,7 @@ def quick(args: Namespace) -> None:
 
 def params(args: Namespace) -> dict[str, Any]:
     return {"subscribers": args.fanout_subscribers, "servers": args.fanout_servers,
+            "cluster_shards": args.fanout_cluster,
             "steps": args.fanout_steps, "step_s": args.fanout_duration,
             "p99_limit_ms": args.fanout_p99_ms, "room": args.fanout_room,
             "refine": args.fanout_refine, "reference": args.fanout_reference}
@@ -491,4 +495,45 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     sections.append({"title": f"fanout/readalong: {args.fanout_servers} processes + Redis, "
                               f"{args.fanout_subscribers} subscribers in {args.fanout_room}",
                      "runs": runs, "headline": headline, "notes": notes})
+    if args.fanout_cluster:
+        sections.append(_on_cluster(stack, args, repeats, runs))
     return sections
+
+
+def _on_cluster(stack: Stack, args: Namespace, repeats: int,
+                single: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same scenario with REDIS_URL=redis+cluster:// on a local cluster (no replicas: they
+    only copy writes), the job queue on the single embedded instance."""
+    from tests.cluster_support import LocalCluster
+
+    stack.flush_redis()
+    cluster = LocalCluster(stack.tmp / "cluster", primaries=args.fanout_cluster,
+                           replicas=0).start()
+    try:
+        servers = stack.start_servers(args.fanout_servers, REDIS_URL=cluster.url,
+                                      READALONG_QUEUE_URL=stack.redis_url)
+        try:
+            runs, steps, _ = _target(stack, "cluster", [s.ws_url for s in servers], args,
+                                     repeats, None, 9000)
+        finally:
+            stack.stop_servers()
+    finally:
+        cluster.stop()
+    for i, r in enumerate(runs):
+        s = single[min(i, len(single) - 1)]
+        smax = s.get("max_sustainable_deliveries_per_s") or 0
+        r["ratio_vs_single_redis"] = round(r["max_sustainable_deliveries_per_s"] / smax, 3) \
+            if smax else 0.0
+        if s.get("ref_p99_ms") and r.get("ref_p99_ms"):
+            r["ref_p99_ratio_vs_single_redis"] = round(r["ref_p99_ms"] / s["ref_p99_ms"], 2)
+    headline = _headline("")
+    headline.insert(1, ("ratio_vs_single_redis", "ratio of the single-Redis sustainable rate"))
+    headline.insert(7, ("ref_p99_ratio_vs_single_redis", "  reference p99 / single-Redis p99"))
+    notes = _step_notes("cluster", steps) + saturation_note(runs) + [
+        "one room lives on one shard (its hash tag): this compares the sharded path (SPUBLISH "
+        "in the publish script, one SSUBSCRIBE connection per shard per process) with single "
+        "Redis at equal load; the Redis CPU column is the single instance's (idle here)"]
+    return {"title": f"fanout/cluster: {args.fanout_servers} processes + a "
+                     f"{args.fanout_cluster}-shard Valkey cluster, {args.fanout_subscribers} "
+                     f"subscribers in {args.fanout_room}",
+            "runs": runs, "headline": headline, "notes": notes}
