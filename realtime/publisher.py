@@ -21,15 +21,36 @@ from realtime.wire import encode_event, plain_message
 # meta hash, KEYS[2] the stream). A missing meta hash means history was lost (first event, TTL,
 # flush, restart without data): a new epoch starts and the old stream (if any) is dropped, so
 # old offsets never mix with new. In cluster mode (`SHARDED`) the meta also records the node
-# that wrote it (`w`, CLUSTER MYID): after a failover the promoted replica may lack the last
-# writes it had not replicated yet, so history written by another node counts as lost too
-# (clients holding the old epoch get `recovered: false` and refetch from PostgreSQL).
+# that wrote it (`w`, CLUSTER MYID). History written by another node came here by a slot move
+# (complete: kept, and this node becomes its writer) when that node is still a healthy primary;
+# otherwise a replica took over from it (failover) and may lack its last, unreplicated writes,
+# so the history counts as lost (clients holding the old epoch get `recovered: false` and
+# refetch from PostgreSQL). CLUSTER NODES is read only then: once per room after a change.
 EPOCH_FN = """
+local function moved_here(w)
+  if not w then return false end
+  for line in string.gmatch(redis.call('CLUSTER', 'NODES'), '[^\\n]+') do
+    local id, flags = string.match(line, '^(%S+) %S+ (%S+)')
+    if id == w then
+      return string.find(flags, 'master', 1, true) ~= nil
+        and string.find(flags, 'fail', 1, true) == nil
+    end
+  end
+  return false
+end
 local function current_epoch(meta, stream)
   local e = redis.call('HGET', meta, 'epoch')
-  if e and SHARDED and redis.call('HGET', meta, 'w') ~= redis.call('CLUSTER', 'MYID') then
-    redis.call('DEL', meta, stream)
-    e = false
+  if e and SHARDED then
+    local me = redis.call('CLUSTER', 'MYID')
+    local w = redis.call('HGET', meta, 'w')
+    if w ~= me then
+      if moved_here(w) then
+        redis.call('HSET', meta, 'w', me)
+      else
+        redis.call('DEL', meta, stream)
+        e = false
+      end
+    end
   end
   return e
 end

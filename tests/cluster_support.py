@@ -161,6 +161,22 @@ class LocalCluster:
         return [(i * share, SLOTS - 1 if i == len(self.primaries) - 1 else (i + 1) * share - 1)
                 for i in range(len(self.primaries))]
 
+    def move_slot(self, slot: int, target: ClusterNode, timeout: float = 20.0) -> None:
+        """Move `slot` (its keys too) to the primary `target` (Valkey's atomic slot migration),
+        and wait until the cluster agrees."""
+        source = self.serving(slot)
+        source.call("CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", slot, slot,
+                    "NODE", str(target.call("CLUSTER", "MYID")))
+        wait_for(lambda: all(self._serves(n, slot, target) for n in self.nodes if n.alive),
+                 timeout, f"slot {slot} on {target.port}")
+
+    @staticmethod
+    def _serves(node: ClusterNode, slot: int, target: ClusterNode) -> bool:
+        for start, end, (_, port, *_r), *_ in node.client().execute_command("CLUSTER", "SLOTS"):
+            if int(start) <= slot <= int(end):
+                return int(port) == target.port
+        return False
+
     def wait_failover(self, dead: ClusterNode, timeout: float = 20.0) -> ClusterNode:
         """Wait until a replica serves the slots `dead` served; returns the new primary."""
         slot = next(s for (s, _), p in zip(self.slot_ranges(), self.primaries, strict=True)

@@ -94,6 +94,39 @@ async def test_delivery_and_recovery_across_every_shard(cluster: LocalCluster,
     await back.close()
 
 
+async def test_slot_move_keeps_delivery_and_history(cluster: LocalCluster,
+                                                    nodes: list[ServerProcess]) -> None:
+    """When a room's slot moves to another shard (resharding), both nodes follow it: live
+    events keep arriving, and a resume with `since` still recovers from the moved history."""
+    room = room_on(cluster, 0)
+    slot = key_slot(room_channel(room).encode())
+    writer = await Client.login(nodes[1].ws_url, new_user())
+    reader = await Client.login(nodes[0].ws_url, new_user())
+    await writer.ok("subscribe", room=room)
+    await reader.ok("subscribe", room=room)
+    await writer.ok("publish", room=room, data={"text": "before the move"})
+    (first,) = await reader.events(room, 1)
+    cluster.move_slot(slot, cluster.primaries[1])
+    for _ in range(50):  # until both brokers follow the slot (bounded)
+        await writer.ok("publish", room=room, data={"text": "after the move"})
+        try:
+            await reader.expect(lambda f: f["type"] == "event" and f["room"] == room
+                                and f["data"]["text"] == "after the move", timeout=0.5)
+            break
+        except TimeoutError:
+            continue
+    else:
+        raise AssertionError("no delivery after the slot moved")
+    back = await Client.login(nodes[1].ws_url, new_user())
+    ack = await back.ok("subscribe", room=room,
+                        since={"epoch": first["epoch"], "offset": first["offset"]})
+    assert ack["recovered"] is True and ack["epoch"] == first["epoch"], ack
+    replay = await back.events(room, ack["offset"] - first["offset"])
+    assert {e["data"]["text"] for e in replay} == {"after the move"}
+    for c in (writer, reader, back):
+        await c.close()
+
+
 async def test_primary_failover_while_publishing(cluster: LocalCluster,
                                                  nodes: list[ServerProcess],
                                                  http: httpx.AsyncClient, engines: Engines,
