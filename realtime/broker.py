@@ -139,11 +139,10 @@ class Broker:
         assert self._client is not None
         while not self._stopping:
             try:
-                ps = self._client.pubsub()
-                await ps.subscribe(self.control)
+                ps = self._pubsub = self._client.pubsub()  # (closed by the except below)
                 channels = sorted(self.channels)
-                for i in range(0, len(channels), CHUNK):
-                    await ps.subscribe(*channels[i:i + CHUNK])
+                # bounded: a connect that hangs is abandoned and retried
+                await asyncio.wait_for(self._resubscribe(ps, channels), SUBSCRIBE_TIMEOUT)
                 self._pubsub = ps
                 self._connected.set()
                 if not first:
@@ -167,6 +166,11 @@ class Broker:
                 await self._close_pubsub()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+
+    async def _resubscribe(self, ps: Any, channels: list[str]) -> None:
+        await ps.subscribe(self.control)
+        for i in range(0, len(channels), CHUNK):
+            await ps.subscribe(*channels[i:i + CHUNK])
 
     async def _read(self, ps: Any) -> None:
         on_message = self.on_message
