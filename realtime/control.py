@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 
 from domain.ids import Id
 from domain.keys import HUB_CONTROL
+from realtime.broker import CONTROL_MARK
+from realtime.publisher import publish_plain
 from realtime.rooms.base import RoomEvent
 
 log = logging.getLogger("readalong.hub")
@@ -101,5 +103,11 @@ def decode(data: bytes) -> Control | None:
 
 
 async def publish(redis: Redis, msg: Control) -> None:
-    """Tell every node (this one too, through the same channel)."""
-    await redis.publish(HUB_CONTROL, encode(msg))
+    """Tell every node (this one too). A message about one room goes on that room's channel
+    (to the nodes with members there, in order with the room's events: a cluster keeps no
+    order between channels); the rest on the control channel."""
+    room = getattr(msg, "room", None)
+    if room is None:
+        await redis.publish(HUB_CONTROL, encode(msg))
+    else:
+        await publish_plain(redis, room, CONTROL_MARK + encode(msg))

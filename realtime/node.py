@@ -20,7 +20,7 @@ from domain.redisconn import is_cluster
 from domain.settings import Settings
 from realtime import control
 from realtime.auth import SocketAuth
-from realtime.broker import CONTROL_MARK, Broker, BrokerUnavailable
+from realtime.broker import Broker, BrokerUnavailable
 from realtime.commands import PresenceUpdate, Publish, Subscribe
 from realtime.connection import Connection
 from realtime.fanout import Fanout
@@ -291,14 +291,7 @@ class Hub(HubContext):
             room=room, user_id=user_id, event=control.KickEvent(ev.event, ev.data)))
 
     async def _publish_control(self, msg: control.Control) -> None:
-        """Room-scoped messages go on the room's channel (only the nodes with members there
-        need them, and they keep their order with the room's events: cluster mode has no
-        order between channels); the rest on the control channel."""
         if self.redis is None:
             raise BrokerUnavailable("hub not started")
-        room = getattr(msg, "room", None)
-        if room is None:
-            await control.publish(self.redis, msg)
-        else:
-            await publish_plain(self.redis, room, CONTROL_MARK + control.encode(msg))
+        await control.publish(self.redis, msg)
 

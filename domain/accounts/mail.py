@@ -85,7 +85,8 @@ async def _to_worker(settings: Settings, mail: Mail) -> None:
     if not settings.redis_url:
         log.error("account email %r lost: no Redis to queue its retry", mail.subject)
         return
-    redis = Redis.from_url(settings.redis_url)
+    # (the job queue's own instance: READALONG_QUEUE_URL, or REDIS_URL)
+    redis = Redis.from_url(settings.queue_url or settings.redis_url)
     try:
         await enqueue(redis, JOB, seal(settings, mail))
         log.info("account email %r queued for the worker to retry", mail.subject)
