@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
-
 from domain.accounts.names import display_names
+from domain.redisconn import connect
 from realtime.names import NameCache
 from realtime.plugin import HubPlugin
 from realtime.rooms.club import ClubRoom, ClubThreadRoom
@@ -73,7 +72,7 @@ def _stage_rooms(services: Services) -> None:
         assert services.db is not None and services.redis is not None
         assert services.hub is not None and services.settings.redis_url
         # offers wait on a blocking pop: a connection of their own without a socket timeout
-        media_redis = Redis.from_url(services.settings.redis_url, socket_timeout=None)
+        media_redis = connect(services.settings.redis_url, socket_timeout=None)  # (or a cluster)
         room = StageRoom(services.db, services.redis, services.settings, media_redis)
         services.hub.register(room)
         room.start_watcher(services.hub)

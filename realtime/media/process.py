@@ -16,6 +16,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.errors import DomainError
+from domain.redisconn import connect
 from domain.settings import Settings
 from realtime.media.ice import restrict_host_addresses, rtc_configuration
 from realtime.media.mix import CHUNK, RATE
@@ -187,7 +188,7 @@ class MediaServer:
 async def serve(settings: Settings) -> None:
     assert settings.redis_url
     restrict_host_addresses(settings.media_host_addresses)
-    redis = Redis.from_url(settings.redis_url, decode_responses=False, socket_timeout=None)
+    redis = connect(settings.redis_url, decode_responses=False, socket_timeout=None)
     server = MediaServer(settings, redis)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
