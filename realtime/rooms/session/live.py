@@ -28,7 +28,7 @@ from redis.exceptions import NoScriptError
 from domain.errors import Conflict, Forbidden
 from domain.sessions.schemas import Position
 from realtime.keys import room_key
-from realtime.presence import room_key as presence_key
+from realtime.presence import presence_key
 
 DIRTY = "ra:wb:dirty"  # rooms with pending moves (a non-room key: a plain set, no multi-key op)
 POS_TTL = 7 * 24 * 3600  # seconds a room's live positions outlive its last move
