@@ -45,25 +45,27 @@ async def test_goodreads_quirks(http: httpx.AsyncClient, engines: Any, unique: s
     hobbit = await new_book(http, unique, title=f"The Hobbit Returns {unique}",
                             authors=[f"Tolkien {unique}"])
     fresh_isbn, _ = random_isbn()
+    gid = int(unique[:6], 16) * 10  # Goodreads ids are global: other tests' files use others
     rows = [
-        {"Book Id": "1", "Title": f"Known Tale {unique}", "Author": "Someone",
+        {"Book Id": str(gid + 1), "Title": f"Known Tale {unique}", "Author": "Someone",
          "ISBN13": isbn_cell(known["isbn13"]), "My Rating": "4", "Date Read": "2022/10/05",
          "Date Added": "2022/09/01", "Exclusive Shelf": "read",
          "Bookshelves": "favorites, read", "Bookshelves with positions": "favorites (#3)",
          "My Review": "Loved it.<br/><br/>The end: <spoiler>the dragon dies</spoiler><br/>"
                       "<b>Bold</b> &amp; true",
          "Private Notes": "lent to Sam\nmust get it back"},
-        {"Book Id": "2", "Title": f"The Hobit Returns {unique}", "Author": f"Tolkien {unique}",
+        {"Book Id": str(gid + 2), "Title": f"The Hobit Returns {unique}",
+         "Author": f"Tolkien {unique}",
          "Exclusive Shelf": "currently-reading", "Date Added": "2023/01/02"},
-        {"Book Id": "3", "Title": f"Brand New {unique}", "Author": "New Author",
+        {"Book Id": str(gid + 3), "Title": f"Brand New {unique}", "Author": "New Author",
          "ISBN13": isbn_cell(fresh_isbn), "Exclusive Shelf": "to-read", "My Rating": "0",
          "Date Added": "2024/03"},
-        {"Book Id": "4", "Title": f"Twice Read {unique}", "Author": "Re Reader",
+        {"Book Id": str(gid + 4), "Title": f"Twice Read {unique}", "Author": "Re Reader",
          "Exclusive Shelf": "read", "Read Count": "2", "Date Read": "2021/06/30",
          "My Rating": "5", "Spoiler": "true", "My Review": "Twist at the end"},
-        {"Book Id": "5", "Title": f"Shelved Away {unique}", "Author": "X",
+        {"Book Id": str(gid + 5), "Title": f"Shelved Away {unique}", "Author": "X",
          "Exclusive Shelf": "abandoned"},
-        {"Book Id": "6", "Title": "", "Author": "Nobody"},
+        {"Book Id": str(gid + 6), "Title": "", "Author": "Nobody"},
     ]
     done = await _run(http, engines, reader, goodreads_csv(rows))
     assert done["status"] == "done" and done["format"] == "goodreads"

@@ -61,16 +61,21 @@ async def db_and_redis(engines: Any) -> AsyncIterator[tuple[Database, Redis]]:
 
 
 class MailBox:
-    """aiosmtpd handler: keeps received messages; refuses the first `fail_first` with 451."""
+    """aiosmtpd handler: keeps received messages; refuses the first `fail_first` with 451 (with
+    `fail_to`, only those addressed to it: other tests' queued mail may reach a shared box)."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, fail_to: str | None = None) -> None:
         self.messages: list[EmailMessage] = []
         self.fail_first = fail_first
+        self.fail_to = fail_to
         self.attempts = 0
+        self.refused = 0
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.attempts += 1
-        if self.attempts <= self.fail_first:
+        aimed = self.fail_to is None or self.fail_to in envelope.rcpt_tos
+        if aimed and self.refused < self.fail_first:
+            self.refused += 1
             return "451 4.3.0 try again later"
         msg = email.message_from_bytes(envelope.content or b"", policy=email.policy.default)
         self.messages.append(msg)  # type: ignore[arg-type]

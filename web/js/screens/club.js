@@ -38,6 +38,8 @@ export function clubScreen(view, [id]) {
   const subs = [];
   /** @type {(() => void) | null} */
   let threadSub = null;
+  /** @type {import("../api.js").Section | null} the thread I have open: a redraw keeps it open */
+  let openSection = null;
   /** @type {(() => void)[]} the audio stages of events, open in this view */
   const eventPanels = [];
   const boxes = { schedule: h("div", { id: "schedule" }), thread: h("div", { id: "thread" }), chat: h("div"),
@@ -91,7 +93,8 @@ export function clubScreen(view, [id]) {
         organiser() ? h("section", { class: "card", "aria-labelledby": "h-req" }, h("h2", { id: "h-req" }, "Asking to join"), boxes.requests) : null));
     if (organiser()) drawRequests();
     drawSchedule(book);
-    mount(boxes.thread, empty("Pick an open section of the schedule to read its thread."));
+    if (openSection && member()) thread(openSection);
+    else mount(boxes.thread, empty("Pick an open section of the schedule to read its thread."));
     if (member()) { chat(); drawEvents(); drawPolls(); if (book) drawBoard(); }
     else for (const b of [boxes.chat, boxes.events, boxes.polls, boxes.board]) mount(b, empty("Join the club to take part."));
   }
@@ -140,6 +143,7 @@ export function clubScreen(view, [id]) {
 
   /** @param {import("../api.js").Section} s */
   function thread(s) {
+    openSection = s;
     threadSub?.();
     threadSub = null;
     const list = h("ol", { class: "timeline", "aria-live": "polite", id: "thread-posts" });
