@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.accounts.names import display_names
+from domain.reading.events import ReadingEvent
 from domain.redisconn import connect
 from realtime.names import NameCache
 from realtime.plugin import HubPlugin
@@ -12,7 +13,7 @@ from realtime.rooms.club import ClubRoom, ClubThreadRoom
 from realtime.rooms.leaderboard import LeaderboardRoom
 from realtime.rooms.session import SessionRoom
 from realtime.stage.room import StageRoom
-from server.api import reading_boards
+from server.api import reading, reading_boards
 from server.state import Services
 
 
@@ -57,8 +58,13 @@ def _club_rooms(services: Services) -> None:
     async def register_club_rooms(app: Any, services: Services) -> None:
         assert services.db is not None and services.redis is not None
         assert services.hub is not None
-        services.hub.register(ClubRoom(services.db, services.redis))
-        services.hub.register(ClubThreadRoom(services.db, services.redis))
+        db, redis, settings = services.db, services.redis, services.settings
+
+        async def after_move(user_id: int, happened: list[ReadingEvent]) -> None:
+            await reading.after_change(app.state, db, redis, settings, user_id, happened)
+
+        services.hub.register(ClubRoom(db, redis, after_move))
+        services.hub.register(ClubThreadRoom(db, redis, after_move))
 
     services.on_startup.append(register_club_rooms)
 

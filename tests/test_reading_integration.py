@@ -314,3 +314,56 @@ async def test_advance_many_applies_the_passive_rules(
         assert (state["status"], state["furthest"], len(state["reads"])) == (status, furthest, 1)
         log = (await http.get(f"/api/v1/me/books/{book}/log", headers=who.headers)).json()
         assert [e["progression"] for e in log["items"]] == logs
+
+
+async def test_a_move_in_the_club_room_unlocks_the_readers_live_session_on_another_node(
+        two_nodes: list[ServerProcess], engines: Engines, unique: str) -> None:
+    """A reader sees a session message redacted on node A; they report a place past it in
+    their club's room on node B (a club is a source like any other) and the full text arrives
+    on their session socket on node A."""
+    a_node, b_node = two_nodes
+    async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http_a:
+        host, low = await users(http_a, unique, 2)
+        book = await make_book(engines.database_url, f"ClubMove {unique}")
+        club = await make_club(http_a, host, f"cm-{unique}", book_id=book)
+        assert (await join(http_a, club["id"], low)).status_code == 200
+        s = await live_session(http_a, host, book)
+        async with WS(a_node.ws_url, low.access_token) as x, \
+                WS(a_node.ws_url, host.access_token) as h, \
+                WS(b_node.ws_url, low.access_token) as in_club:
+            mid = await _hidden_message(s["room"], x, h, 0.6)
+            assert (await in_club.subscribe(club["room"]))["type"] == "ack"
+            assert (await in_club.move(club["room"], 0.7))["type"] == "ack"
+            full = await x.wait(lambda f: _chat_of(mid)(f) and f["data"]["body"] == "the twist")
+            assert full["data"]["body"] == "the twist"
+
+
+async def test_ive_read_this_section_unlocks_the_club_room_live(
+        two_nodes: list[ServerProcess], engines: Engines, unique: str) -> None:
+    """A member behind a club chat message sees it redacted; "I've read up to here" on a
+    section past it (REST, the other node) pushes the full text to their open club socket."""
+    a_node, b_node = two_nodes
+    async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http_a, \
+            httpx.AsyncClient(base_url=b_node.base_url, timeout=15) as http_b:
+        owner, low = await users(http_a, unique, 2)
+        book = await make_book(engines.database_url, f"SecRead {unique}")
+        club = await make_club(http_a, owner, f"sr-{unique}", book_id=book)
+        assert (await join(http_a, club["id"], low)).status_code == 200
+        opens = "2026-01-01T09:00:00Z"
+        r = await http_a.post(f"/api/v1/clubs/{club['id']}/schedule", headers=owner.headers,
+                              json={"sections": [
+                                  {"title": "Part 1", "start": 0, "end": 0.5, "opens_at": opens},
+                                  {"title": "Part 2", "start": 0.5, "end": 0.9,
+                                   "opens_at": opens}]})
+        assert r.status_code in (200, 201), r.text
+        sections = (await http_a.get(f"/api/v1/clubs/{club['id']}/sections",
+                                     headers=low.headers)).json()["items"]
+        last = sections[-1]
+        async with WS(a_node.ws_url, low.access_token) as lo, \
+                WS(a_node.ws_url, owner.access_token) as ow:
+            mid = await _hidden_message(club["room"], lo, ow, 0.6)
+            r = await http_b.post(f"/api/v1/clubs/{club['id']}/sections/{last['id']}/read",
+                                  headers=low.headers)
+            assert r.status_code == 200, r.text
+            full = await lo.wait(lambda f: _chat_of(mid)(f) and f["data"]["body"] == "the twist")
+            assert full["data"]["body"] == "the twist"

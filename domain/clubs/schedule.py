@@ -25,7 +25,7 @@ from domain.clubs.schemas import (
 from domain.clubs.venue import check_club_readable
 from domain.db import Database
 from domain.errors import Conflict, Invalid, NotFound
-from domain.reading.progress import advance, furthest
+from domain.reading.progress import Advance, advance, furthest
 from domain.social.rules import hidden_user_ids
 
 _SECTIONS_SQL = (
@@ -153,9 +153,10 @@ async def open_due(db: Database, now: datetime) -> list[Any]:
         " s.range_start, s.range_end, s.opens_at, c.name AS club_name", now))
 
 
-async def mark_read(db: Database, club_id: int, section_id: int, who: Principal) -> float:
+async def mark_read(db: Database, club_id: int, section_id: int, who: Principal) -> Advance:
     """"I've read up to here": the member's furthest in the club's book moves to the section's
-    end (through the one entry point of the reading state; never backwards)."""
+    end (through the one entry point of the reading state; never backwards). The caller hands
+    `passive_events([it])` to the reading life's after-commit path (unlocks in every room)."""
     s = await db.pool.fetchrow("SELECT s.book_id, s.range_end FROM club_sections s JOIN"
                                " club_members m ON m.club_id = s.club_id AND m.user_id = $3"
                                " WHERE s.id = $1 AND s.club_id = $2", section_id, club_id,
@@ -164,9 +165,8 @@ async def mark_read(db: Database, club_id: int, section_id: int, who: Principal)
         raise NotFound(f"no section {section_id} of a club you are in",
                        code="section_not_found")
     async with db.pool.acquire() as conn, conn.transaction():
-        moved = await advance(conn, who.user_id, int(s["book_id"]), float(s["range_end"]),
-                              "club")
-    return moved.furthest
+        return await advance(conn, who.user_id, int(s["book_id"]), float(s["range_end"]),
+                             "club")
 
 
 async def moderate_thread(db: Database, club_id: int, section_id: int, who: Principal,

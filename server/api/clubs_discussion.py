@@ -37,8 +37,10 @@ from domain.discussion.schemas import (
     ReactionPage,
 )
 from domain.errors import NotFound
+from domain.reading.progress import passive_events
 from domain.settings import Settings
 from realtime.rooms.discussion import publisher_publish
+from server.api import reading
 from server.api.clubs import Done, evict_member, found
 from server.api.discussion import IdempotencyKey, _publisher
 
@@ -177,10 +179,14 @@ class ClubChatController(Controller):
 
     @post("/sections/{section_id:int}/read", status_code=200,
           summary="I've read up to here: my furthest moves to the section's end")
-    async def mark_read(self, club_id: int, section_id: int, db: Database,
-                        user: Principal) -> dict[str, float]:
+    async def mark_read(self, club_id: int, section_id: int, db: Database, redis: Redis,
+                        settings: Settings, state: State, user: Principal) -> dict[str, float]:
         await _section(db, club_id, section_id)
-        return {"furthest": await schedule.mark_read(db, club_id, section_id, user)}
+        moved = await schedule.mark_read(db, club_id, section_id, user)
+        # committed: the reader's live rooms (sessions and clubs, every node), boards, goals
+        await reading.after_change(state, db, redis, settings, user.user_id,
+                                   passive_events([moved]))
+        return {"furthest": moved.furthest}
 
     @get("/sections/{section_id:int}/posts", summary="A section thread through the shield")
     async def posts(self, club_id: int, section_id: int, db: Database,

@@ -3,6 +3,7 @@ venues, and presence positions that move the reader's one reading state of the c
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import msgspec
@@ -18,7 +19,8 @@ from domain.discussion.listings import unlocked_between
 from domain.discussion.place import Venue
 from domain.discussion.schemas import Position
 from domain.errors import Forbidden, Invalid
-from domain.reading.progress import advance
+from domain.reading.events import ReadingEvent
+from domain.reading.progress import advance, passive_events
 from realtime.rooms import discussion_commands
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
 from realtime.rooms.discussion import room_event
@@ -40,6 +42,11 @@ def place_id_of(room_id: str, prefix: str) -> int:
     return int(raw)
 
 
+# After a club move's commit: the reading life's after-commit path for (reader, events) -- the
+# reader's every live room on every node (this one too), boards, goals. Injected by the server.
+AfterMove = Callable[[int, list[ReadingEvent]], Awaitable[None]]
+
+
 def _principal(conn: ConnectionInfo) -> Principal:
     return Principal(user_id=conn.user_id, role=conn.role, jti="", exp=0)
 
@@ -53,9 +60,10 @@ class _PlaceRoom(RoomKind):
     presence = True
     events = SessionWireEvent | ClubEvent  # listed by /asyncapi.json
 
-    def __init__(self, db: Database, redis: Redis) -> None:
+    def __init__(self, db: Database, redis: Redis, after_move: AfterMove | None = None) -> None:
         self.db = db
         self.redis = redis
+        self.after_move = after_move
         self._effects = effects.runner(self.venue)
         self._local: dict[tuple[str, int], set[str]] = {}
 
@@ -108,6 +116,11 @@ class _PlaceRoom(RoomKind):
                                   parsed.position.progression, "club",
                                   locator=parsed.position.locator)
         out["position"] = msgspec.to_builtins(parsed.position)
+        happened = passive_events([moved])
+        if self.after_move is not None and happened:
+            # every room of the book the reader is in, on every node -- this one included
+            await self.after_move(conn.user_id, happened)
+            return out
         room = self._room(room_id)
         tabs = sorted(self._local.get((room, conn.user_id), ())) or [conn.conn_id]
         for tab in tabs:
