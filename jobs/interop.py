@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.interop import deletion, export, imports
+from domain.ops.metrics import record_transfer_rows
 from domain.reading import leaderboards
 from domain.reading.leaderboards import Score
 from jobs.retry import is_transient, task
@@ -23,8 +24,13 @@ async def run_import(ctx: dict[str, Any], import_id: int) -> str:
     """Run or continue one import, pushing `import_progress` on `user:<id>` at most every
     second (and at the start and the end)."""
     publisher, redis = ctx["publisher"], ctx["redis"]
+    seen = {"done": -1}
 
     async def progress(user_id: int, data: dict[str, Any]) -> None:
+        done = int(data.get("done") or 0)
+        if seen["done"] >= 0:  # the first report is where this run starts (a resumed file)
+            record_transfer_rows("import", done - seen["done"])
+        seen["done"] = max(seen["done"], done)
         try:
             await publisher.publish(f"user:{user_id}", RoomEvent(
                 "import_progress", data, target_user_ids=[user_id]))

@@ -18,7 +18,13 @@ from arq.worker import Function, Retry
 from prometheus_client import start_http_server
 
 from domain.ops.csv_import import import_csv
-from domain.ops.metrics import USE_CASE, ops_metrics, record_notification, record_transfer
+from domain.ops.metrics import (
+    USE_CASE,
+    ops_metrics,
+    record_notification,
+    record_transfer,
+    transfer_running,
+)
 from domain.ops.ol_import import import_dump
 from domain.ops.store import collect_registry
 from domain.settings import Settings
@@ -40,6 +46,7 @@ def instrument(fn: JobFn, name: str | None = None) -> JobFn:
         m.jobs_started.labels(label).inc()
         start = time.perf_counter()
         token = USE_CASE.set(label)  # its queries are timed under the job's name
+        transfer_running(label, 1)
         try:
             result = await fn(ctx, *args, **kwargs)
         except Retry:
@@ -51,6 +58,7 @@ def instrument(fn: JobFn, name: str | None = None) -> JobFn:
             record_transfer(label, "failed")
             raise
         finally:
+            transfer_running(label, -1)
             USE_CASE.reset(token)
             m.job_duration.labels(label).observe(time.perf_counter() - start)
         m.jobs_succeeded.labels(label).inc()

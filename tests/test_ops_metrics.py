@@ -11,11 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from domain.jobqueue import enqueue
-from domain.ops.metrics import ops_metrics
+from domain.ops.metrics import ops_metrics, record_transfer_rows, transfer_running
 from tests.conftest import Engines
 from tests.support import ROOT, ServerProcess
 
@@ -32,7 +33,8 @@ NEW_FAMILIES = {"readalong_jobs_enqueued", "readalong_jobs_started", "readalong_
                 "readalong_room_events", "readalong_room_deliveries",
                 "readalong_worker_heartbeat_timestamp_seconds", "readalong_import_lines",
                 "readalong_import_malformed_lines", "readalong_import_books",
-                "readalong_db_query_duration_seconds", "readalong_data_transfers"}
+                "readalong_db_query_duration_seconds", "readalong_data_transfers",
+                "readalong_data_transfers_running", "readalong_data_transfer_rows"}
 
 
 def scrape(server: ServerProcess) -> dict[str, list[tuple[str, dict[str, str], float]]]:
@@ -119,6 +121,23 @@ def test_worker_writes_to_the_same_store(engines: Engines,
             for key, value in labels.items():
                 if key not in ("le", "pid", "status_code", "code"):
                     assert not re.fullmatch(r"\d+", value), (name, labels)  # no ids
+
+
+def test_export_and_import_progress_show_on_their_families() -> None:
+    """An import or export job run shows as running until it ends, and an import's progress
+    reports add up to the rows it worked through; other jobs leave both alone."""
+    def value(name: str, kind: str) -> float:
+        return REGISTRY.get_sample_value(name, {"kind": kind}) or 0.0
+    running, rows = "readalong_data_transfers_running", "readalong_data_transfer_rows_total"
+    before = value(running, "export"), value(rows, "import")
+    transfer_running("build_export", 1)
+    transfer_running("deliver_notification", 1)
+    assert value(running, "export") == before[0] + 1
+    transfer_running("build_export", -1)
+    assert value(running, "export") == before[0]
+    record_transfer_rows("import", 250)
+    record_transfer_rows("import", 0)
+    assert value(rows, "import") == before[1] + 250
 
 
 def test_new_families_declared_with_bounded_labels() -> None:

@@ -96,6 +96,12 @@ class OpsMetrics:
         self.transfers = _make(Counter, "readalong_data_transfers_total",
                                "account data exports and imports finished, by outcome",
                                labelnames=["kind", "outcome"])
+        self.transfers_running = _make(Gauge, "readalong_data_transfers_running",
+                                       "account data exports and imports being worked on now",
+                                       labelnames=["kind"], multiprocess_mode="livesum")
+        self.transfer_rows = _make(Counter, "readalong_data_transfer_rows_total",
+                                   "rows of readers' import files worked through",
+                                   labelnames=["kind"])
         self.room_events = _make(Counter, "readalong_room_events_total",
                                  "room events received by this node", labelnames=["kind"])
         self.room_deliveries = _make(Counter, "readalong_room_deliveries_total",
@@ -138,6 +144,19 @@ def record_notification(function: str, outcome: object) -> None:
 def record_query(record: Any) -> None:
     """asyncpg query logger (domain/db.py): one query's time under the current use-case."""
     ops_metrics().query_duration.labels(USE_CASE.get()).observe(record.elapsed)
+
+
+def transfer_running(function: str, delta: int) -> None:
+    """An export or import job run started (+1) or ended (-1); other functions are ignored."""
+    kind = TRANSFER_JOBS.get(function)
+    if kind is not None:
+        ops_metrics().transfers_running.labels(kind).inc(delta)
+
+
+def record_transfer_rows(kind: str, rows: int) -> None:
+    """`rows` more rows of a reader's import file were worked through (progress)."""
+    if rows > 0:
+        ops_metrics().transfer_rows.labels(kind).inc(rows)
 
 
 def record_transfer(function: str, outcome: str) -> None:
