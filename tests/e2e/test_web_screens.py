@@ -33,6 +33,7 @@ from tests.e2e.browser import (
 )
 from tests.interop_helpers import goodreads_csv
 from tests.support import ServerProcess
+from tests.worker_helpers import PushEndpoint
 
 pytestmark = needs_browser
 
@@ -525,3 +526,35 @@ async def test_a_club_that_asks_first(servers: list[ServerProcess], browser: Any
     await expect(ben.page.get_by_role("button", name="Leave club")).to_be_visible()
     for p in (ana, ben):
         await p.context.close()
+
+
+async def test_push_on_this_device(servers: list[ServerProcess], browser: Any) -> None:
+    """A reader turns on push for her device: the browser answers (here, offline, it cannot
+    reach a push service, and the screen says so in words, never "asking" forever); a device
+    that receives push is listed and she removes it."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    found: list[dict[str, Any]] = []
+    await ana.page.context.grant_permissions(["notifications"])
+    await register(ana)
+    page = ana.page
+    await page.get_by_role("link", name="Settings").click()
+    card = page.locator("#push-devices")
+    await expect(card).to_contain_text("No device receives push notifications yet.")
+    await page.get_by_role("button", name="Turn on push for this device").click()
+    await expect(page.locator("#push-status")).to_have_text(
+        re.compile(r"Push is on for this device|could not reach its push service"))
+    # a device that does receive push (a subscription saved from elsewhere) is listed
+    async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
+        r = await http.post("/api/v1/auth/login", json={"email": ana.email, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        sub = PushEndpoint(port=9).subscription
+        r = await http.post("/api/v1/push/subscriptions", json=sub, headers=headers)
+        assert r.status_code in (200, 201), r.text
+    await page.reload()
+    await expect(card).to_contain_text("127.0.0.1")
+    await assert_accessible(ana, "settings-push", found)
+    await card.get_by_role("button", name="Stop push to 127.0.0.1:9").click()
+    await expect(card).to_contain_text("No device receives push notifications yet.")
+    assert not found, found

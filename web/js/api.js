@@ -275,6 +275,15 @@ export const api = {
     request(on ? "POST" : "DELETE", "/api/v1/sessions/{session_id}/participants/{user_id}/mute", { params: { session_id, user_id } }),
   kick: (/** @type {number} */ session_id, /** @type {number} */ user_id) =>
     post("/api/v1/sessions/{session_id}/participants/{user_id}/kick", { params: { session_id, user_id } }),
+  // web push on this device
+  /** @returns {Promise<{public_key: string}>} */
+  vapidKey: () => get("/api/v1/push/vapid-key"),
+  /** @returns {Promise<{id: number, endpoint: string, created_at: string}[]>} */
+  pushSubscriptions: () => get("/api/v1/push/subscriptions"),
+  /** @returns {Promise<{id: number, endpoint: string, created_at: string}>} */
+  addPushSubscription: (/** @type {Record<string, unknown>} */ body) => post("/api/v1/push/subscriptions", { body }),
+  removePushSubscription: (/** @type {number} */ subscription_id) =>
+    request("DELETE", "/api/v1/push/subscriptions/{subscription_id}", { params: { subscription_id } }),
   // notifications and the feed
   /** @returns {Promise<{items: Notification[], unread_count: number, next_cursor: string | null}>} */
   notifications: (/** @type {string | null} */ cursor) => get("/api/v1/notifications", { query: { cursor, limit: 30 } }),

@@ -7,6 +7,7 @@ import { app } from "../state.js";
 import { empty, field, showErrors } from "../ui.js";
 import { section } from "./home.js";
 import { notificationPrefs } from "./notify-prefs.js";
+import { pushOptIn } from "./push-optin.js";
 
 /** @param {string} id @param {string} title @param {HTMLElement} body */
 const card = (id, title, body) => h("section", { class: "card", id, "aria-labelledby": `${id}-h` }, h("h2", { id: `${id}-h` }, title), body);
@@ -40,7 +41,8 @@ export function settingsScreen(view) {
   mount(view, h("h1", null, "Settings"),
     h("div", { class: "grid" }, card("profile", "Profile", profileForm()), card("password", "Password", passwordForm())),
     card("devices", "Signed-in devices", boxes.devices),
-    card("notify", "Notifications", notificationPrefs(h("div"))),
+    h("div", { class: "grid" }, card("notify", "Notifications", notificationPrefs(h("div"))),
+      card("push", "Push on this device", pushOptIn(h("div")))),
     h("div", { class: "grid" }, card("twofa", "Two-factor sign-in", boxes.twofa), card("kosync", "E-reader sync (KOReader)", boxes.kosync)),
     h("div", { class: "grid" }, card("data", "Your data", boxes.exports), card("delete", "Delete my account", boxes.deletion)));
 
