@@ -13,6 +13,7 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.ratelimit import RateLimiter
 from domain.reading import events, review_social, reviews
+from domain.reading.book_readers import BookReaders, book_readers
 from domain.reading.review_schemas import (
     CommentIn,
     CommentOut,
@@ -60,6 +61,11 @@ class BookReviewsController(Controller):
     async def list_reviews(self, db: Database, maybe_user: Principal | None, book_id: int,
                            cursor: Cursor = None, limit: Limit = 20) -> ReviewPage:
         return await reviews.book_reviews(db, maybe_user, book_id, after=cursor, limit=limit)
+
+    @get("/readers", summary="Who's reading it: counts, and the people I follow who read it")
+    async def readers(self, db: Database, maybe_user: Principal | None,
+                      book_id: int) -> BookReaders:
+        return await book_readers(db, maybe_user, book_id)
 
     @get("/rating", summary="A book's rating: average, count and half-star histogram")
     async def rating(self, db: Database, book_id: int) -> RatingOut:

@@ -184,6 +184,8 @@ async def test_reviews_shielded_liked_commented_and_reported(
     await ana.page.reload()
     await expect(mine.get_by_role("button", name="Like Ana's review")).to_contain_text("1")
     await expect(ana.page.locator(".hist")).to_be_visible()
+    await expect(ana.page.locator("#book-readers")).to_contain_text(
+        re.compile(r"\d+ reading now · [1-9]\d* finished it"))  # Ana and Ben finished it
     await assert_accessible(ana, "34-book-reviews", found)
     await dark(ana, "34-book-reviews", found)
     for p in (ana, ben):

@@ -275,6 +275,8 @@ export const api = {
     request(on ? "POST" : "DELETE", "/api/v1/sessions/{session_id}/participants/{user_id}/mute", { params: { session_id, user_id } }),
   kick: (/** @type {number} */ session_id, /** @type {number} */ user_id) =>
     post("/api/v1/sessions/{session_id}/participants/{user_id}/kick", { params: { session_id, user_id } }),
+  /** @returns {Promise<{book_id: number, reading_now: number, read: number, following: {handle: string, display_name: string, status: string, furthest: number}[]}>} */
+  bookReaders: (/** @type {number} */ book_id) => get("/api/v1/books/{book_id}/readers", { params: { book_id } }),
   // web push on this device
   /** @returns {Promise<{public_key: string}>} */
   vapidKey: () => get("/api/v1/push/vapid-key"),

@@ -42,7 +42,7 @@ export function bookScreen(view, [id]) {
    * @param {{count: number, average: number | null, histogram?: number[]} | null} rating
    */
   function render(book, state, sessions, rating) {
-    const extras = { reviews: h("div", null, loading("Loading reviews")), clubs: h("div"), similar: h("div") };
+    const extras = { reviews: h("div", null, loading("Loading reviews")), clubs: h("div"), readers: h("div"), similar: h("div") };
     const shelf = h("select", { id: "shelf", onchange: (/** @type {Event} */ e) => setShelf(/** @type {HTMLSelectElement} */ (e.target).value) },
       STATUSES.map(([v, label]) => h("option", { value: v, selected: (state?.status || "") === v }, label)));
     const shelfStatus = h("p", { class: "muted small", role: "status" });
@@ -110,6 +110,7 @@ export function bookScreen(view, [id]) {
       h("section", { class: "card", "aria-labelledby": "rv-h" }, h("h2", { id: "rv-h" }, "Reviews"),
         rating && rating.count ? histogram(rating) : null, extras.reviews),
       h("div", { class: "grid" },
+        h("section", { class: "card", "aria-labelledby": "rd-h" }, h("h2", { id: "rd-h" }, "Who's reading it"), extras.readers),
         h("section", { class: "card", "aria-labelledby": "cl-h" }, h("h2", { id: "cl-h" }, "Clubs reading it"), extras.clubs),
         h("section", { class: "card", "aria-labelledby": "sim-h" }, h("h2", { id: "sim-h" }, "Readers also liked"), extras.similar)));
     import("./reviews.js").then((m) => m.bookExtras(extras, bookId, state),

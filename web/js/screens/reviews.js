@@ -28,7 +28,7 @@ function rendered(html) {
 
 /**
  * Fill the book page's review, clubs and "readers also liked" boxes.
- * @param {{reviews: HTMLElement, clubs: HTMLElement, similar: HTMLElement}} boxes
+ * @param {{reviews: HTMLElement, clubs: HTMLElement, readers?: HTMLElement, similar: HTMLElement}} boxes
  * @param {number} bookId @param {import("../api.js").ReadingState | null} state
  */
 export function bookExtras(boxes, bookId, state) {
@@ -38,6 +38,15 @@ export function bookExtras(boxes, bookId, state) {
       h("a", { class: "grow", href: `#/club/${c.id}` }, c.name),
       h("span", { class: "muted small" }, `${c.member_count} member${c.member_count === 1 ? "" : "s"}`))))
     : empty("No club is reading this book yet.", h("a", { class: "button", href: "#/clubs" }, "Start a club")));
+  if (boxes.readers) {
+    section(boxes.readers, () => api.bookReaders(bookId), (r) => h("div", { id: "book-readers" },
+      h("p", { class: "small" }, `${r.reading_now} reading now · ${r.read} finished it`),
+      r.following.length
+        ? h("ul", { class: "plain" }, r.following.map((p) => h("li", { class: "row small" },
+          h("a", { class: "grow", href: `#/u/${p.handle}` }, p.display_name),
+          h("span", { class: "muted" }, p.status === "read" ? "finished it" : `reading · ${Math.round(p.furthest * 100)}%`))))
+        : h("p", { class: "muted small" }, "Nobody you follow is reading it yet.")));
+  }
   section(boxes.similar, () => api.similar(bookId), (page) => page.items.length
     ? h("ul", { class: "plain", id: "similar" }, page.items.map((r) => h("li", null,
       h("a", { href: `#/book/${r.book_id}`, onclick: () => { api.recClick(r.book_id).catch(() => {}); } }, r.title),
