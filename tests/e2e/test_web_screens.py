@@ -271,6 +271,10 @@ async def test_club_schedule_gate_threads_chat_events_and_polls(
     r = await b.request.get(str(ics))
     body = await r.text()
     assert r.ok and "BEGIN:VCALENDAR" in body and f"Storm night talk {t}" in body
+    async with b.expect_download() as saving:  # the click downloads it with Ben's token
+        await calendar.click()
+    saved = await asyncio.to_thread(Path(await (await saving.value).path()).read_text)
+    assert "BEGIN:VCALENDAR" in saved and f"Storm night talk {t}" in saved
     pollbox = b.locator("#polls li[data-poll]")
     await pollbox.get_by_role("radio", name="North Light").check()
     await pollbox.get_by_role("button", name="Vote").click()

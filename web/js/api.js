@@ -213,6 +213,23 @@ const RELATE = {
 const get = (/** @type {string} */ t, /** @type {any} */ o) => request("GET", t, o);
 const post = (/** @type {string} */ t, /** @type {any} */ o) => request("POST", t, o);
 
+/**
+ * Download `url` with the access token (a plain link would go without it) and save it as
+ * `name` (the export, the CSV, a private club's calendar event).
+ * @param {string} url @param {string} name
+ */
+export async function download(url, name) {
+  const r = await fetch(url, { headers: tokens.access ? { Authorization: `Bearer ${tokens.access}` } : {} });
+  if (!r.ok) throw new Error(`The download failed (${r.status}).`);
+  const href = URL.createObjectURL(await r.blob());
+  const a = document.createElement("a");
+  a.href = href; a.download = name; a.hidden = true; a.textContent = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 60000);
+}
+
 /** The endpoints, by feature. */
 export const api = {
   // accounts

@@ -3,7 +3,7 @@
 // events and open polls.
 
 import { h, mount, ago, pct, announce } from "../dom.js";
-import { api, fieldErrors } from "../api.js";
+import { api, fieldErrors, download } from "../api.js";
 import { app } from "../state.js";
 import { loading, empty, failure, field, showErrors, progressBar } from "../ui.js";
 import { section } from "./home.js";
@@ -222,7 +222,11 @@ export function clubScreen(view, [id]) {
     const cancelled = ev.status === "cancelled";
     return h("li", { "data-event": String(ev.id) },
       h("div", { class: "row" }, h("strong", { class: "grow" }, ev.title, cancelled ? " (cancelled)" : ""),
-        h("a", { class: "button", href: api.eventIcs(cid, ev.id), download: `event-${ev.id}.ics`, "aria-label": `Add ${ev.title} to my calendar` }, "📅 Add to calendar")),
+        h("a", { class: "button", href: api.eventIcs(cid, ev.id), download: `event-${ev.id}.ics`, "aria-label": `Add ${ev.title} to my calendar`,
+          onclick: (/** @type {MouseEvent} */ e) => { // with my token: a private club's event is members-only
+            e.preventDefault();
+            download(api.eventIcs(cid, ev.id), `event-${ev.id}.ics`).catch((err) => announce(err instanceof Error ? err.message : "The download failed", "error"));
+          } }, "📅 Add to calendar")),
       h("div", { class: "muted small" }, `${when(ev.starts_at)} – ${when(ev.ends_at)}`, ev.location ? ` · ${ev.location}` : "",
         ` · ${KINDS.find(([k]) => k === ev.kind)?.[1] || ev.kind}`),
       ev.description ? h("p", { class: "small" }, ev.description) : null,

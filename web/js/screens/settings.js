@@ -2,7 +2,7 @@
 // sync credentials, data export, and account deletion.
 
 import { h, mount, ago, announce } from "../dom.js";
-import { api, tokens, fieldErrors } from "../api.js";
+import { api, tokens, fieldErrors, download } from "../api.js";
 import { app } from "../state.js";
 import { empty, field, showErrors } from "../ui.js";
 import { section } from "./home.js";
@@ -22,17 +22,6 @@ function errorsFor(e, fields, rename = {}) {
   return out;
 }
 
-/** Download what an authenticated GET answers, as a file. @param {string} url @param {string} name */
-async function download(url, name) {
-  const r = await fetch(url, { headers: tokens.access ? { Authorization: `Bearer ${tokens.access}` } : {} });
-  if (!r.ok) throw new Error(`The download failed (${r.status}).`);
-  const href = URL.createObjectURL(await r.blob());
-  const a = /** @type {HTMLAnchorElement} */ (h("a", { href, download: name, hidden: true }, name));
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(href), 60000);
-}
 
 /** @param {HTMLElement} view */
 export function settingsScreen(view) {
