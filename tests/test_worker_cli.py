@@ -39,8 +39,8 @@ def _workers_of(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
 
 def _engines_of(proc: subprocess.Popen[bytes]) -> dict[str, list[psutil.Process]]:
     """The embedded engines' processes under `proc`: the postmaster (and its backends) and
-    redis-server."""
-    found: dict[str, list[psutil.Process]] = {"postgres": [], "redis-server": []}
+    valkey-server."""
+    found: dict[str, list[psutil.Process]] = {"postgres": [], "valkey-server": []}
     for child in _descendants(proc):
         try:
             name = child.name()
@@ -96,7 +96,7 @@ async def test_serve_with_worker_delivers_and_stops_cleanly(tmp_path: Path) -> N
         await eventually(delivered, timeout=30)
         workers = _workers_of(proc)
         engines = _engines_of(proc)
-        assert engines["postgres"] and engines["redis-server"], engines
+        assert engines["postgres"] and engines["valkey-server"], engines
         assert (tmp_path / "pg" / "postmaster.pid").exists()
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(30) == 0
@@ -104,7 +104,7 @@ async def test_serve_with_worker_delivers_and_stops_cleanly(tmp_path: Path) -> N
         assert not alive, "the worker outlived the server"
         # the engines were stopped, not orphaned: no process is left and PostgreSQL shut down
         # cleanly (it removes its pid file only then)
-        _, alive = psutil.wait_procs(engines["postgres"] + engines["redis-server"], timeout=15)
+        _, alive = psutil.wait_procs(engines["postgres"] + engines["valkey-server"], timeout=15)
         assert not alive, f"engines outlived `readalong serve`: {alive}"
         assert not (tmp_path / "pg" / "postmaster.pid").exists()
     finally:
