@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -38,6 +40,7 @@ from server.state import Services
 
 log = logging.getLogger("readalong.app")
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+SHUTDOWN_HOOKS_S = 12.0  # every shutdown hook together (the write-behind drain takes <= 8 s)
 
 
 @get("/", include_in_schema=False)
@@ -62,12 +65,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            # bounded as a whole: a hook that hangs (a peer gone, a lock held elsewhere) is
+            # named in the log and the process still stops in time
+            deadline = time.monotonic() + SHUTDOWN_HOOKS_S
             for hook in reversed(services.on_shutdown):
                 try:
-                    await hook(app, services)
+                    await asyncio.wait_for(hook(app, services),
+                                           max(1.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    log.warning("shutdown hook %s overran the shutdown budget",
+                                getattr(hook, "__qualname__", hook))
                 except Exception:
                     log.exception("shutdown hook failed")
-            await services.stop()
+            try:
+                await asyncio.wait_for(services.stop(), 5.0)
+            except TimeoutError:
+                log.warning("closing the pools overran 5 s at shutdown")
 
     install_metrics(services)
     prometheus = PrometheusConfig(app_name="readalong", prefix="readalong", group_path=True,
