@@ -1,7 +1,7 @@
 """Who is reading a book, as the book page shows it: anonymous counts for everyone, and the
-people I follow who read it, each only when the privacy rule (`privacy.may_see_state`: their
-profile visible to me — public, or followers-only and I follow them — and the state not
-`private`) and blocks (either way) let me see them."""
+people I follow who read it, each only when the one privacy rule lets me see their state
+(`rules.profile_visible` for the profile, blocks either way included, then
+`privacy.may_see_state` for the per-book `private` flag). SQL only gathers the candidates."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import msgspec
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
+from domain.reading import privacy
 from domain.reading.progress import book_not_found
+from domain.social import rules
 
 FRIENDS_LIMIT = 20
 
@@ -42,16 +44,20 @@ SELECT (SELECT count(*) FROM reading_states WHERE book_id = b.id AND status = 'r
         AND NOT private) AS read
 FROM books b WHERE b.id = $1
 """
+# candidates: people I follow (accepted) reading or done with the book, newest first, with what
+# the rule needs (their profile visibility, the state's private flag, blocks either way)
 _FOLLOWING_SQL = """
-SELECT u.handle, u.display_name, rs.status, rs.furthest, rs.updated_at
+SELECT u.id, u.handle, u.display_name, u.visibility, rs.status, rs.furthest, rs.updated_at,
+       rs.private,
+       EXISTS (SELECT 1 FROM blocks bl WHERE bl.blocker_id = $1 AND bl.blocked_id = u.id)
+         AS blocking,
+       EXISTS (SELECT 1 FROM blocks bl WHERE bl.blocker_id = u.id AND bl.blocked_id = $1)
+         AS blocked_by
 FROM follows f
 JOIN users u ON u.id = f.followee_id
 JOIN reading_states rs ON rs.user_id = u.id AND rs.book_id = $2
 WHERE f.follower_id = $1 AND f.status = 'accepted'
-  AND rs.status IN ('reading', 'read') AND NOT rs.private
-  AND u.visibility IN ('public', 'followers') AND u.suspended_at IS NULL
-  AND NOT EXISTS (SELECT 1 FROM blocks bl WHERE (bl.blocker_id = $1 AND bl.blocked_id = u.id)
-                  OR (bl.blocker_id = u.id AND bl.blocked_id = $1))
+  AND rs.status IN ('reading', 'read') AND u.suspended_at IS NULL
 ORDER BY rs.updated_at DESC, u.id
 LIMIT $3
 """
@@ -64,9 +70,19 @@ async def book_readers(db: Database, viewer: Principal | None, book_id: int) -> 
         raise book_not_found()
     following: list[BookReader] = []
     if viewer is not None:
-        rows = await db.pool.fetch(_FOLLOWING_SQL, viewer.user_id, book_id, FRIENDS_LIMIT)
-        following = [BookReader(handle=str(r["handle"]), display_name=str(r["display_name"]),
-                                status=str(r["status"]), furthest=float(r["furthest"]),
-                                updated_at=r["updated_at"]) for r in rows]
+        # a few more candidates than shown: some are filtered out by the rule below
+        rows = await db.pool.fetch(_FOLLOWING_SQL, viewer.user_id, book_id, FRIENDS_LIMIT * 3)
+        for r in rows:
+            rel = rules.Relation(following=True, blocking=bool(r["blocking"]),
+                                 blocked_by=bool(r["blocked_by"]))
+            visible = rules.profile_visible(str(r["visibility"]), rel, viewer_role=viewer.role)
+            if not privacy.may_see_state(viewer.user_id, int(r["id"]), private=r["private"],
+                                         profile_visible=visible and not rel.blocked_either_way):
+                continue
+            following.append(BookReader(handle=str(r["handle"]),
+                                        display_name=str(r["display_name"]),
+                                        status=str(r["status"]), furthest=float(r["furthest"]),
+                                        updated_at=r["updated_at"]))
+        following = following[:FRIENDS_LIMIT]
     return BookReaders(book_id=book_id, reading_now=int(counts["reading_now"]),
                        read=int(counts["read"]), following=following)
