@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Controller, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.params import Parameter
@@ -33,22 +32,10 @@ from domain.clubs.schemas import (
 )
 from domain.db import Database
 from domain.discussion.listings import parse_cursor
-from domain.errors import NotFound
-from domain.ids import MAX_ID, in_range
+from domain.ids import MAX_ID
 from realtime.rooms.base import RoomEvent
+from server.api._requests import Done, found
 from server.deps import services_of
-
-
-def found(**ids: int) -> None:
-    """A path id outside the BIGINT range names nothing stored: 404."""
-    for name, value in ids.items():
-        if not in_range(value):
-            what = name.removesuffix("_id")
-            raise NotFound(f"no {what} {value}", code=f"{what}_not_found")
-
-
-class Done(msgspec.Struct):
-    ok: bool = True
 
 
 class ClubController(Controller):

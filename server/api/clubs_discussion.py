@@ -27,7 +27,7 @@ from domain.clubs.schemas import (
 from domain.clubs.venue import CLUB_VENUE, THREAD_VENUE
 from domain.db import Database
 from domain.discussion import actions, effects, listings
-from domain.discussion.commit import Outcome, deliver
+from domain.discussion.commit import Outcome
 from domain.discussion.place import Venue
 from domain.discussion.schemas import (
     MessageIn,
@@ -39,10 +39,9 @@ from domain.discussion.schemas import (
 from domain.errors import NotFound
 from domain.reading.progress import passive_events
 from domain.settings import Settings
-from realtime.rooms.discussion import publisher_publish
 from server.api import reading
-from server.api.clubs import Done, evict_member, found
-from server.api.discussion import IdempotencyKey, _publisher
+from server.api._requests import Done, IdempotencyKey, deliver_outcome, found
+from server.api.clubs import evict_member
 
 T = TypeVar("T")
 RUNNERS = {CLUB_VENUE.kind: effects.runner(CLUB_VENUE),
@@ -51,9 +50,7 @@ RUNNERS = {CLUB_VENUE.kind: effects.runner(CLUB_VENUE),
 
 async def _deliver(outcome: Outcome[T], venue: Venue, db: Database, state: State,
                    redis: Redis, settings: Settings) -> T:
-    await deliver(outcome, publisher_publish(_publisher(state, redis, settings)), db, redis,
-                  RUNNERS[venue.kind])
-    return outcome.result
+    return await deliver_outcome(outcome, RUNNERS[venue.kind], db, state, redis, settings)
 
 
 async def _section(db: Database, club_id: int, section_id: int) -> int:

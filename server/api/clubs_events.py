@@ -28,8 +28,7 @@ from domain.clubs.room_events import ClubEvent, PollClosed, PollOpened, PollVote
 from domain.db import Database
 from domain.settings import Settings
 from realtime.rooms.base import RoomEvent
-from server.api.clubs import found
-from server.api.discussion import _publisher
+from server.api._requests import found, publisher_of
 
 log = logging.getLogger("readalong.clubs")
 ICS = "text/calendar; charset=utf-8"
@@ -40,7 +39,7 @@ async def _announce(state: State, redis: Redis, settings: Settings, club_id: int
     """A poll event on `club:<id>` (best effort: the change is committed already)."""
     try:
         name, body = wire(ev)
-        await _publisher(state, redis, settings).publish(room_of(club_id), RoomEvent(name, body))
+        await publisher_of(state, redis, settings).publish(room_of(club_id), RoomEvent(name, body))
     except Exception:
         log.warning("publishing %s on club %s failed", type(ev).__name__, club_id, exc_info=True)
 

@@ -27,9 +27,9 @@ from domain.sessions.schemas import (
     SessionUpdate,
 )
 from domain.settings import Settings
-from realtime.publisher import Publisher
 from realtime.rooms.base import RoomEvent
 from server.api import discussion
+from server.api._requests import Done, publisher_of
 from server.api.reading import credit_coreading
 from server.deps import services_of
 
@@ -44,17 +44,10 @@ class HostIn(msgspec.Struct, forbid_unknown_fields=True):
     user_id: Id
 
 
-class Done(msgspec.Struct):
-    ok: bool = True
-
-
 async def _publish(state: State, redis: Redis, settings: Settings, room: str,
                    event: RoomEvent) -> None:
     """After the commit: tell the room (best effort — REST already holds the record)."""
-    services = services_of(state)
-    publisher = services.publisher
-    if publisher is None:
-        publisher = services.publisher = Publisher(redis, settings)
+    publisher = publisher_of(state, redis, settings)
     try:
         await publisher.publish(room, event)
     except Exception:
