@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from domain.catalog.rules import title_key
 from domain.catalog.store import REFRESH_SEARCH
 from domain.db import Database
 from domain.errors import Invalid
-from domain.ops.ol_import import Run, count_progress
+from domain.ops.ol_import import Run, count_progress, load_batches
 from domain.ops.ol_parse import Problem
 
 KIND = "csv"
@@ -128,34 +129,30 @@ async def _flush(db: Database, run: Run, batch: list[tuple[Any, ...]]) -> None:
     count_progress(run, KIND)
 
 
-async def import_csv(db: Database, path: Path, run_id: int, batch_size: int = 2000) -> Run:
-    """Read `path` to the end (see the module docstring); progress after every batch."""
-    run = Run(run_id)
-    batch: list[tuple[Any, ...]] = []
+def _records(run: Run, path: Path) -> Iterator[tuple[Any, ...]]:
     seen: set[str] = set()
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
         reader = csv.DictReader(fh)
         header = {(h or "").strip().lower() for h in reader.fieldnames or []}
         if not {"isbn", "title"} <= header:
             run.problem(Problem(1, "the header must name at least the columns isbn and title"))
-        else:
-            reader.fieldnames = [(h or "").strip().lower() for h in reader.fieldnames or []]
-            for row in reader:
-                number = reader.line_num
-                run.lines = number
-                record = parse_row(number, row)
-                if isinstance(record, Problem):
-                    run.problem(record)
-                    continue
-                if record[0] in seen:
-                    run.problem(Problem(number, f"ISBN {record[0]} is already in this file"))
-                    continue
-                seen.add(record[0])
-                batch.append(record)
-                if len(batch) >= batch_size:
-                    await _flush(db, run, batch)
-                    batch = []
-    await _flush(db, run, batch)
-    async with db.pool.acquire() as conn:
-        await run.save(conn, "done")
-    return run
+            return
+        reader.fieldnames = [(h or "").strip().lower() for h in reader.fieldnames or []]
+        for row in reader:
+            number = reader.line_num
+            run.lines = number
+            record = parse_row(number, row)
+            if isinstance(record, Problem):
+                run.problem(record)
+                continue
+            if record[0] in seen:
+                run.problem(Problem(number, f"ISBN {record[0]} is already in this file"))
+                continue
+            seen.add(record[0])
+            yield record
+
+
+async def import_csv(db: Database, path: Path, run_id: int, batch_size: int = 2000) -> Run:
+    """Read `path` to the end (see the module docstring); progress after every batch."""
+    run = Run(run_id)
+    return await load_batches(db, run, _records(run, path), _flush, batch_size)

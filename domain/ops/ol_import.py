@@ -7,8 +7,9 @@ contents when the edition has one. Progress and malformed lines go to `import_ru
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.catalog.rules import title_key
 from domain.catalog.store import REFRESH_SEARCH
@@ -16,6 +17,7 @@ from domain.db import Database
 from domain.ops.metrics import ops_metrics
 from domain.ops.ol_parse import Author, Edition, Problem, Work, parse_line
 
+R = TypeVar("R")
 KIND = "openlibrary"
 MAX_PROBLEMS = 100  # kept per run (the count goes on)
 STAGE = ("ol_key", "title", "title_key", "subtitle", "language", "isbn13", "isbn10",
@@ -178,10 +180,24 @@ def count_progress(run: Run, kind: str) -> None:
     run.counted = (run.lines, run.malformed, run.books)
 
 
-async def import_dump(db: Database, path: Path, run_id: int, batch_size: int = 2000) -> Run:
-    """Read `path` to the end; malformed lines are counted and listed on the run, not fatal."""
-    run = Run(run_id)
-    batch: list[Any] = []
+async def load_batches(db: Database, run: Run, records: Iterable[R],
+                       flush: Callable[[Database, Run, list[R]], Awaitable[None]],
+                       batch_size: int) -> Run:
+    """Hand `records` to `flush` in batches of `batch_size` (each one transaction, progress
+    saved with it), then the rest; the run is marked done. Both importers (OL, CSV) use it."""
+    batch: list[R] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= batch_size:
+            await flush(db, run, batch)
+            batch = []
+    await flush(db, run, batch)
+    async with db.pool.acquire() as conn:
+        await run.save(conn, "done")
+    return run
+
+
+def _records(run: Run, path: Path) -> Iterator[Author | Edition | Work]:
     with path.open(encoding="utf-8", errors="replace") as fh:
         for number, line in enumerate(fh, 1):
             run.lines = number
@@ -191,11 +207,10 @@ async def import_dump(db: Database, path: Path, run_id: int, batch_size: int = 2
             if isinstance(record, Problem):
                 run.problem(record)
             elif record is not None:
-                batch.append(record)
-            if len(batch) >= batch_size:
-                await _flush(db, run, batch)
-                batch = []
-    await _flush(db, run, batch)
-    async with db.pool.acquire() as conn:
-        await run.save(conn, "done")
-    return run
+                yield record
+
+
+async def import_dump(db: Database, path: Path, run_id: int, batch_size: int = 2000) -> Run:
+    """Read `path` to the end; malformed lines are counted and listed on the run, not fatal."""
+    run = Run(run_id)
+    return await load_batches(db, run, _records(run, path), _flush, batch_size)
