@@ -10,20 +10,17 @@ import httpx
 import pytest
 
 from tests.accounts_helpers import PASSWORD, UserSession, login, register
-from tests.hub_support import Client, node_env, start_nodes
+from tests.hub_support import Client, node_env
 from tests.support import ServerProcess
+from tests.twonode_helpers import running_nodes
 from tests.worker_helpers import db_and_redis
 
 
 @pytest.fixture(scope="module")
 def nodes(engines: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
     env = node_env(engines, READALONG_REGISTER_RATE="100000", READALONG_LOGIN_RATE="100000")
-    procs = start_nodes(env, tmp_path_factory.mktemp("admin-logs"), 2)
-    try:
+    with running_nodes(env, tmp_path_factory.mktemp("admin-logs")) as procs:
         yield procs
-    finally:
-        for proc in procs:
-            proc.stop()
 
 
 async def _admin(http: httpx.AsyncClient, engines: Any, unique: str) -> UserSession:

@@ -14,6 +14,7 @@ import pytest_asyncio
 from tests.accounts_helpers import register
 from tests.accounts_idp import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
 from tests.support import ServerProcess
+from tests.twonode_helpers import running_server
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +42,8 @@ def node(engines: Any, idp: Provider, idp2: Provider, tmp_path_factory: pytest.T
                       READALONG_OIDC_GOOGLE_CLIENT_ID=CLIENT_ID,
                       READALONG_OIDC_GOOGLE_CLIENT_SECRET=CLIENT_SECRET,
                       READALONG_REGISTER_RATE="100000", READALONG_LOGIN_RATE="100000")
-    proc = ServerProcess(env, log_dir=tmp_path_factory.mktemp("oidc-logs")).start()
-    try:
+    with running_server(env, tmp_path_factory.mktemp("oidc-logs")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest_asyncio.fixture

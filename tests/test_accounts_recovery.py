@@ -16,6 +16,7 @@ from tests.accounts_helpers import PASSWORD, register
 from tests.accounts_mail import mail_to, running_smtp, token_in
 from tests.hub_support import ORIGIN, Client
 from tests.support import ServerProcess
+from tests.twonode_helpers import running_server
 from tests.worker_helpers import MailBox, db_and_redis, run_worker, worker_settings
 
 NEW_PASSWORD = "a fresh and lengthy passphrase"
@@ -32,11 +33,8 @@ def node(engines: Any, smtp: tuple[MailBox, int], tmp_path_factory: pytest.TempP
     env = engines.env(READALONG_SMTP_PORT=str(smtp[1]), READALONG_EMAIL_VERIFICATION="required",
                       READALONG_REGISTER_RATE="100000", READALONG_LOGIN_RATE="100000",
                       READALONG_FORGOT_ADDRESS_RATE="40", READALONG_ALLOWED_ORIGINS=ORIGIN)
-    proc = ServerProcess(env, log_dir=tmp_path_factory.mktemp("acc-logs")).start()
-    try:
+    with running_server(env, tmp_path_factory.mktemp("acc-logs")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest_asyncio.fixture

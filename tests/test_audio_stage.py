@@ -15,9 +15,9 @@ import pytest_asyncio
 from realtime.media.tone import Tone
 from tests.audio_support import LOOPBACK, MediaProcess, Peer
 from tests.conftest import Engines
-from tests.hub_support import start_nodes
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, live_session, make_book, users
+from tests.twonode_helpers import running_nodes
 
 HZ, HZ2 = 440.0, 1320.0
 
@@ -34,13 +34,9 @@ def quiet(rms: float, peak: float) -> bool:
 def nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[list[ServerProcess]]:
     """Two web processes on one Redis (the hub's usual two-node fixture)."""
-    procs = start_nodes(engines.env(READALONG_REGISTER_RATE="100000", **LOOPBACK),
-                        Path(tmp_path_factory.mktemp("audio-nodes")), 2)
-    try:
+    with running_nodes(engines.env(READALONG_REGISTER_RATE="100000", **LOOPBACK),
+                       Path(tmp_path_factory.mktemp("audio-nodes"))) as procs:
         yield procs
-    finally:
-        for proc in procs:
-            proc.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -14,21 +14,17 @@ import pytest
 from tests.accounts_helpers import register
 from tests.clubs_helpers import join, make_club, read_to
 from tests.conftest import Engines
-from tests.hub_support import start_nodes
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, make_book
+from tests.twonode_helpers import running_nodes
 
 
 @pytest.fixture(scope="module")
 def two_nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[list[ServerProcess]]:
-    nodes = start_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
-                        Path(tmp_path_factory.mktemp("club-nodes")), 2)
-    try:
+    with running_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
+                       Path(tmp_path_factory.mktemp("club-nodes"))) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.stop()
 
 
 def _chat(mid: int) -> object:

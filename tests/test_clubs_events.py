@@ -18,9 +18,9 @@ from jobs.worker import redis_settings
 from tests.accounts_helpers import register
 from tests.clubs_helpers import join, make_club
 from tests.conftest import Engines
-from tests.hub_support import start_nodes
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, make_book
+from tests.twonode_helpers import running_nodes
 from tests.worker_helpers import run_worker, worker_settings
 
 START = datetime(2031, 3, 1, 18, 0, tzinfo=UTC)
@@ -29,13 +29,9 @@ START = datetime(2031, 3, 1, 18, 0, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def two_nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[list[ServerProcess]]:
-    nodes = start_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
-                        Path(tmp_path_factory.mktemp("club-event-nodes")), 2)
-    try:
+    with running_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
+                       Path(tmp_path_factory.mktemp("club-event-nodes"))) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.stop()
 
 
 def _vevents(body: bytes) -> list[object]:

@@ -17,9 +17,10 @@ from redis.crc import key_slot
 from realtime.keys import room_channel
 from tests.cluster_support import LocalCluster
 from tests.conftest import Engines
-from tests.hub_support import Client, new_user, node_env, start_nodes
+from tests.hub_support import Client, new_user, node_env
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import live_session, make_book, users
+from tests.twonode_helpers import running_nodes
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +37,8 @@ def nodes(engines: Engines, cluster: LocalCluster,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
     env = node_env(engines, REDIS_URL=cluster.url, READALONG_QUEUE_URL=engines.redis_url,
                    READALONG_REGISTER_RATE="100000", READALONG_LOGIN_RATE="100000")
-    procs = start_nodes(env, tmp_path_factory.mktemp("clusternodes"), 2)
-    try:
+    with running_nodes(env, tmp_path_factory.mktemp("clusternodes")) as procs:
         yield procs
-    finally:
-        for p in procs:
-            p.stop()
 
 
 @pytest.fixture

@@ -14,19 +14,16 @@ from redis.asyncio import Redis
 from domain.settings import Settings
 from realtime.publisher import Publisher
 from realtime.rooms.base import RoomEvent
-from tests.hub_support import Client, new_user, node_env, start_nodes
+from tests.hub_support import Client, new_user, node_env
 from tests.support import ServerProcess, eventually
+from tests.twonode_helpers import running_nodes
 
 
 @pytest.fixture(scope="module")
 def nodes(engines, tmp_path_factory) -> Iterator[list[ServerProcess]]:  # type: ignore[no-untyped-def]
-    procs = start_nodes(node_env(engines, READALONG_WS_QUEUE_BYTES="65536"),
-                        tmp_path_factory.mktemp("hubfan"), 2)
-    try:
+    with running_nodes(node_env(engines, READALONG_WS_QUEUE_BYTES="65536"),
+                       tmp_path_factory.mktemp("hubfan")) as procs:
         yield procs
-    finally:
-        for p in procs:
-            p.stop()
 
 
 async def test_cross_node_delivery_same_for_json_and_msgpack(nodes: list[ServerProcess]) -> None:

@@ -9,16 +9,13 @@ import pytest
 
 from tests.hub_support import HUB_ENV, Client, new_user, node_env, start_nodes
 from tests.support import ServerProcess
+from tests.twonode_helpers import running_nodes
 
 
 @pytest.fixture(scope="module")
 def nodes(engines, tmp_path_factory) -> Iterator[list[ServerProcess]]:  # type: ignore[no-untyped-def]
-    procs = start_nodes(node_env(engines), tmp_path_factory.mktemp("hubpres"), 2)
-    try:
+    with running_nodes(node_env(engines), tmp_path_factory.mktemp("hubpres")) as procs:
         yield procs
-    finally:
-        for p in procs:
-            p.stop()
 
 
 def ids(members: list[dict[str, Any]]) -> set[int]:

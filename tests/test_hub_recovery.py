@@ -10,18 +10,15 @@ import pytest
 
 from realtime.publisher import Publisher
 from realtime.rooms.base import RoomEvent
-from tests.hub_support import Client, new_user, node_env, start_nodes
+from tests.hub_support import Client, new_user, node_env
 from tests.support import ServerProcess
+from tests.twonode_helpers import running_nodes
 
 
 @pytest.fixture(scope="module")
 def nodes(engines, tmp_path_factory) -> Iterator[list[ServerProcess]]:  # type: ignore[no-untyped-def]
-    procs = start_nodes(node_env(engines), tmp_path_factory.mktemp("hubrec"), 2)
-    try:
+    with running_nodes(node_env(engines), tmp_path_factory.mktemp("hubrec")) as procs:
         yield procs
-    finally:
-        for p in procs:
-            p.stop()
 
 
 async def test_recover_missed_events_on_the_other_node(nodes: list[ServerProcess]) -> None:

@@ -19,6 +19,7 @@ from PIL import Image
 from domain.catalog.store import REFRESH_SEARCH
 from tests.support import ServerProcess, free_port
 from tests.test_sessions_helpers import db_exec
+from tests.twonode_helpers import running_server
 
 MAX_BYTES = 300_000
 
@@ -79,11 +80,8 @@ def node(engines: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
     env = engines.env(READALONG_COVERS_PROXY="1", READALONG_COVER_MAX_BYTES=str(MAX_BYTES),
                       READALONG_COVER_MAX_PIXELS="4000000",
                       READALONG_DATA_DIR=str(tmp_path_factory.mktemp("covers-data")))
-    proc = ServerProcess(env, log_dir=tmp_path_factory.mktemp("covers-logs")).start()
-    try:
+    with running_server(env, tmp_path_factory.mktemp("covers-logs")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest_asyncio.fixture

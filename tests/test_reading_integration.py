@@ -17,11 +17,11 @@ from domain.reading import progress
 from migrations.m0025_reading_backfill import BACKFILL_SQL
 from tests.clubs_helpers import join, make_club
 from tests.conftest import Engines
-from tests.hub_support import start_nodes
 from tests.reading_helpers import put_state
 from tests.support import ServerProcess, eventually
 from tests.test_kosync_protocol import device, update
 from tests.test_sessions_helpers import WS, db_exec, live_session, make_book, users
+from tests.twonode_helpers import running_nodes
 
 KOSYNC_ME = "/api/v1/me/kosync"
 
@@ -29,13 +29,9 @@ KOSYNC_ME = "/api/v1/me/kosync"
 @pytest.fixture(scope="module")
 def two_nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[list[ServerProcess]]:
-    nodes = start_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
-                        Path(tmp_path_factory.mktemp("reading-nodes")), 2)
-    try:
+    with running_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
+                       Path(tmp_path_factory.mktemp("reading-nodes"))) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.stop()
 
 
 def _chat_of(message_id: int) -> Any:

@@ -11,21 +11,17 @@ import httpx
 import pytest
 
 from tests.conftest import Engines
-from tests.hub_support import start_nodes
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, live_session, make_book, users
+from tests.twonode_helpers import running_nodes
 
 
 @pytest.fixture(scope="module")
 def two_nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[list[ServerProcess]]:
-    nodes = start_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
-                        Path(tmp_path_factory.mktemp("session-nodes")), 2)
-    try:
+    with running_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
+                       Path(tmp_path_factory.mktemp("session-nodes"))) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.stop()
 
 
 async def test_shield_and_follow_across_nodes(two_nodes: list[ServerProcess], engines: Engines,
