@@ -236,12 +236,8 @@ async def list_notifications(db: Database, user_id: int, *, cursor: str | None =
         limit + 1)
     hidden = await hidden_user_ids(db, user_id)
     items = await views(db, list(rows[:limit]), hidden)
-    nxt = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        nxt = cursors.encode(last["updated_at"], last["id"])
     return NotificationPage(items=items, unread_count=await unread_count(db, user_id, hidden),
-                            next_cursor=nxt)
+                            next_cursor=cursors.next_page(rows, limit, "updated_at"))
 
 
 UNREAD_JOB = "announce_unread"

@@ -93,22 +93,17 @@ async def comments(db: Database, viewer: Principal | None, review_id: int, *,
     limit = cursor.check_limit(limit)
     await load_visible(db.pool, viewer, review_id)
     hidden = list(await hidden_user_ids(db, viewer.user_id)) if viewer else []
-    position = cursor.decode(after)
     args: list[Any] = [review_id, hidden]
-    where = ""
-    if position is not None:
-        args += list(position)
-        where = " AND (c.created_at, c.id) > ($3, $4)"
+    keyset = cursor.after_clause(args, after, "c.created_at, c.id", ">")
+    where = f" AND {keyset}" if keyset else ""
     args.append(limit + 1)
     rows = await db.pool.fetch(
         "SELECT c.*, u.handle, u.display_name FROM review_comments c JOIN users u"
         " ON u.id = c.author_id WHERE c.review_id = $1 AND c.deleted_at IS NULL"
         " AND c.author_id <> ALL($2::bigint[])" + where
         + f" ORDER BY c.created_at, c.id LIMIT ${len(args)}", *args)
-    last = rows[limit - 1] if len(rows) > limit else None
     return CommentPage(items=[_comment(r) for r in rows[:limit]],
-                       next_cursor=cursor.encode(last["created_at"], last["id"])
-                       if last is not None else None)
+                       next_cursor=cursor.next_page(rows, limit))
 
 
 async def delete_comment(db: Database, user: Principal, review_id: int, comment_id: int) -> None:
@@ -150,12 +145,9 @@ async def report_queue(db: Database, user: Principal, *, after: str | None,
     """Open reports, oldest first (moderators)."""
     require_moderator(user)
     limit = cursor.check_limit(limit)
-    position = cursor.decode(after)
     args: list[Any] = []
-    where = ""
-    if position is not None:
-        args += list(position)
-        where = " AND (p.created_at, p.id) > ($1, $2)"
+    keyset = cursor.after_clause(args, after, "p.created_at, p.id", ">")
+    where = f" AND {keyset}" if keyset else ""
     args.append(limit + 1)
     rows = await db.pool.fetch(
         "SELECT p.*, u.handle, u.display_name, (r.hidden_at IS NOT NULL) AS review_hidden"
@@ -167,9 +159,7 @@ async def report_queue(db: Database, user: Principal, *, after: str | None,
                                      display_name=r["display_name"]),
                        reason=r["reason"], note=r["note"], created_at=r["created_at"],
                        review_hidden=r["review_hidden"]) for r in rows[:limit]]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return ReportPage(items=items, next_cursor=cursor.encode(last["created_at"], last["id"])
-                      if last is not None else None)
+    return ReportPage(items=items, next_cursor=cursor.next_page(rows, limit))
 
 
 async def set_hidden(db: Database, user: Principal, review_id: int, hidden: bool,

@@ -197,21 +197,16 @@ async def book_reviews(db: Database, viewer: Principal | None, book_id: int, *,
     if not in_range(book_id):
         raise book_not_found()
     viewer_id = viewer.user_id if viewer else None
-    position = cursor.decode(after)
     args: list[Any] = [viewer_id, book_id]
-    where = "r.book_id = $2"
-    if position is not None:
-        args += list(position)
-        where += " AND (r.created_at, r.id) < ($3, $4)"
+    keyset = cursor.after_clause(args, after, "r.created_at, r.id")
+    where = "r.book_id = $2" + (f" AND {keyset}" if keyset else "")
     args.append(limit + 1)
     rows = await db.pool.fetch(_REVIEW_SQL + f" WHERE {where} ORDER BY r.created_at DESC,"
                                f" r.id DESC LIMIT ${len(args)}", *args)
     furthest = (await viewer_furthest(db.pool, viewer_id, [book_id]))[book_id]
     items = [review_out(r, viewer_id, furthest) for r in rows[:limit]
              if (may_see(viewer, r) and r["hidden_at"] is None) or r["user_id"] == viewer_id]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return ReviewPage(items=items, next_cursor=cursor.encode(last["created_at"], last["id"])
-                      if last is not None else None)
+    return ReviewPage(items=items, next_cursor=cursor.next_page(rows, limit))
 
 
 async def rating_of(db: Database, book_id: int) -> RatingOut:

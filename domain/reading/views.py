@@ -68,18 +68,13 @@ async def list_states(conn: Any, user_id: int, *, status: str | None, shelf: str
         where.append(f"EXISTS (SELECT 1 FROM unnest(s.shelves) x WHERE lower(x) = ${len(args)})")
     if not include_private:
         where.append("NOT s.private")
-    position = cursor.decode(after)
-    if position is not None:
-        args += [position[0], position[1]]
-        where.append(f"(s.updated_at, s.id) < (${len(args) - 1}, ${len(args)})")
+    if keyset := cursor.after_clause(args, after, "s.updated_at, s.id"):
+        where.append(keyset)
     args.append(limit + 1)
     rows = await conn.fetch(_STATE_SQL + " WHERE " + " AND ".join(where)
                             + f" ORDER BY s.updated_at DESC, s.id DESC LIMIT ${len(args)}", *args)
     items = [state_from(r) for r in rows[:limit]]
-    more = len(rows) > limit
-    last = rows[limit - 1] if more else None
-    return StatePage(items=items, next_cursor=cursor.encode(last["updated_at"], last["id"])
-                     if last is not None else None)
+    return StatePage(items=items, next_cursor=cursor.next_page(rows, limit, "updated_at"))
 
 
 async def log_page(conn: Any, user_id: int, *, book_id: int | None, after: str | None,
@@ -93,10 +88,8 @@ async def log_page(conn: Any, user_id: int, *, book_id: int | None, after: str |
         where.append(f"l.book_id = ${len(args)}")
     if not include_private:
         where.append("NOT s.private")
-    position = cursor.decode(after)
-    if position is not None:
-        args += [position[0], position[1]]
-        where.append(f"(l.created_at, l.id) < (${len(args) - 1}, ${len(args)})")
+    if keyset := cursor.after_clause(args, after, "l.created_at, l.id"):
+        where.append(keyset)
     args.append(limit + 1)
     rows = await conn.fetch(
         "SELECT l.* FROM reading_log l JOIN reading_states s ON s.id = l.state_id WHERE "
@@ -106,6 +99,4 @@ async def log_page(conn: Any, user_id: int, *, book_id: int | None, after: str |
                       progression=r["progression"], page=r["page"], locator=r["locator"],
                       furthest=r["furthest_after"], pages=r["pages"], at=r["created_at"])
              for r in rows[:limit]]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return LogPage(items=items, next_cursor=cursor.encode(last["created_at"], last["id"])
-                   if last is not None else None)
+    return LogPage(items=items, next_cursor=cursor.next_page(rows, limit))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from domain.errors import Invalid
 
@@ -35,3 +37,23 @@ def check_limit(limit: int) -> int:
         raise Invalid(f"limit must be between 1 and {MAX_LIMIT}", code="invalid_limit",
                       field="limit")
     return limit
+
+
+def after_clause(args: list[Any], after: str | None, columns: str, op: str = "<") -> str | None:
+    """The keyset condition for the page after `after` (`(columns) op ($n, $n+1)`, its two
+    values appended to `args`), or None for the first page."""
+    position = decode(after)
+    if position is None:
+        return None
+    args += list(position)
+    return f"({columns}) {op} (${len(args) - 1}, ${len(args)})"
+
+
+def next_page(rows: Sequence[Any], limit: int, at: str = "created_at",
+              key: str = "id") -> str | None:
+    """The cursor after a page read with LIMIT `limit` + 1 (its last shown row's `at`, `key`),
+    or None when that extra row is absent: no page follows."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode(last[at], last[key])

@@ -185,11 +185,7 @@ async def _page(db: Database, kind: str, owner_id: int, viewer_id: int | None,
     rows = await db.pool.fetch(sql, *params)
     items = [UserCard(id=r["id"], handle=r["handle"], display_name=r["display_name"],
                       avatar_url=r["avatar_url"], since=r["since"]) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = cursors.encode(last["since"], last["rid"])
-    return UserPage(items=items, next_cursor=next_cursor)
+    return UserPage(items=items, next_cursor=cursors.next_page(rows, limit, "since", "rid"))
 
 
 async def list_of(db: Database, viewer: Principal | None, handle: str, kind: str,
