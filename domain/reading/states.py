@@ -19,6 +19,7 @@ import msgspec
 from domain.db import Database
 from domain.errors import Invalid, NotFound
 from domain.ids import in_range
+from domain.labels import distinct_labels
 from domain.reading import gamification, leaderboards, views
 from domain.reading.clock import local_day, time_zone_of, utcnow
 from domain.reading.events import ReadingEvent
@@ -40,14 +41,9 @@ def state_not_found() -> NotFound:
 
 def clean_shelves(shelves: list[str]) -> list[str]:
     """Trim and collapse spaces; drop case-insensitive duplicates (first spelling wins)."""
-    seen: dict[str, str] = {}
-    for shelf in shelves:
-        value = " ".join(shelf.split())
-        if not value or len(value) > SHELF_MAX_LEN:
-            raise Invalid(f"each shelf name must be 1 to {SHELF_MAX_LEN} characters",
-                          code="invalid_shelf", field="shelves")
-        seen.setdefault(value.casefold(), value)
-    return list(seen.values())
+    return distinct_labels(shelves, SHELF_MAX_LEN, str.casefold, lambda: Invalid(
+        f"each shelf name must be 1 to {SHELF_MAX_LEN} characters", code="invalid_shelf",
+        field="shelves"))
 
 
 async def _known_spellings(conn: Any, user_id: int, shelves: list[str]) -> list[str]:

@@ -11,6 +11,7 @@ import msgspec
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import Forbidden, Invalid, NotFound
+from domain.labels import distinct_labels
 from domain.social.rules import VISIBILITIES, Relation, profile_visible, relation
 
 BIO_MAX = 500
@@ -152,14 +153,9 @@ def _check_genres(genres: list[str]) -> list[str]:
     if len(genres) > GENRES_MAX:
         raise Invalid(f"at most {GENRES_MAX} favourite genres", code="genres_invalid",
                       field="favourite_genres")
-    seen: dict[str, str] = {}
-    for genre in genres:
-        value = " ".join(genre.split())
-        if not value or len(value) > GENRE_MAX_LEN:
-            raise Invalid(f"each genre must be 1 to {GENRE_MAX_LEN} characters",
-                          code="genres_invalid", field="favourite_genres")
-        seen.setdefault(value.lower(), value)
-    return list(seen.values())
+    return distinct_labels(genres, GENRE_MAX_LEN, str.lower, lambda: Invalid(
+        f"each genre must be 1 to {GENRE_MAX_LEN} characters", code="genres_invalid",
+        field="favourite_genres"))
 
 
 async def update_my_profile(db: Database, user_id: int, *,
