@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from tests.accounts_helpers import PASSWORD, UserSession, login, register
+from tests.fixture_helpers import running_nodes
 from tests.hub_support import Client, node_env
 from tests.support import ServerProcess
-from tests.twonode_helpers import running_nodes
 from tests.worker_helpers import db_and_redis
 
 

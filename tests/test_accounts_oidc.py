@@ -13,8 +13,8 @@ import pytest_asyncio
 
 from tests.accounts_helpers import register
 from tests.accounts_idp import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
+from tests.fixture_helpers import running_server
 from tests.support import ServerProcess
-from tests.twonode_helpers import running_server
 
 
 @pytest.fixture(scope="module")

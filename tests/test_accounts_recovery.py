@@ -14,9 +14,9 @@ import pytest_asyncio
 from domain.notifications.service import notify
 from tests.accounts_helpers import PASSWORD, register
 from tests.accounts_mail import mail_to, running_smtp, token_in
+from tests.fixture_helpers import running_server
 from tests.hub_support import ORIGIN, Client
 from tests.support import ServerProcess
-from tests.twonode_helpers import running_server
 from tests.worker_helpers import MailBox, db_and_redis, run_worker, worker_settings
 
 NEW_PASSWORD = "a fresh and lengthy passphrase"

@@ -15,9 +15,9 @@ import pytest_asyncio
 from realtime.media.tone import Tone
 from tests.audio_support import LOOPBACK, MediaProcess, Peer
 from tests.conftest import Engines
+from tests.fixture_helpers import running_nodes
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, live_session, make_book, users
-from tests.twonode_helpers import running_nodes
 
 HZ, HZ2 = 440.0, 1320.0
 

@@ -14,9 +14,9 @@ import pytest
 from tests.accounts_helpers import register
 from tests.clubs_helpers import join, make_club, read_to
 from tests.conftest import Engines
+from tests.fixture_helpers import running_nodes
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, make_book
-from tests.twonode_helpers import running_nodes
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from jobs.worker import redis_settings
 from tests.accounts_helpers import register
 from tests.clubs_helpers import join, make_club
 from tests.conftest import Engines
+from tests.fixture_helpers import running_nodes
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, make_book
-from tests.twonode_helpers import running_nodes
 from tests.worker_helpers import run_worker, worker_settings
 
 START = datetime(2031, 3, 1, 18, 0, tzinfo=UTC)

@@ -17,10 +17,10 @@ from redis.crc import key_slot
 from realtime.keys import room_channel
 from tests.cluster_support import LocalCluster
 from tests.conftest import Engines
+from tests.fixture_helpers import running_nodes
 from tests.hub_support import Client, new_user, node_env
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import live_session, make_book, users
-from tests.twonode_helpers import running_nodes
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ from redis.asyncio import Redis
 from domain.settings import Settings
 from realtime.publisher import Publisher
 from realtime.rooms.base import RoomEvent
+from tests.fixture_helpers import running_nodes
 from tests.hub_support import Client, new_user, node_env
 from tests.support import ServerProcess, eventually
-from tests.twonode_helpers import running_nodes
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from tests.fixture_helpers import running_nodes
 from tests.hub_support import HUB_ENV, Client, new_user, node_env, start_nodes
 from tests.support import ServerProcess
-from tests.twonode_helpers import running_nodes
 
 
 @pytest.fixture(scope="module")

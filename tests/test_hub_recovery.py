@@ -10,9 +10,9 @@ import pytest
 
 from realtime.publisher import Publisher
 from realtime.rooms.base import RoomEvent
+from tests.fixture_helpers import running_nodes
 from tests.hub_support import Client, new_user, node_env
 from tests.support import ServerProcess
-from tests.twonode_helpers import running_nodes
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest_asyncio
 
 from domain.db import Database
 from tests.accounts_helpers import register
+from tests.fixture_helpers import connected_db
 from tests.support import ServerProcess
 
 ACCEPT = {"Accept": "application/vnd.koreader.v1+json"}
@@ -40,12 +41,8 @@ def update(document: str, percentage: float = 0.25, **extra: Any) -> dict[str, A
 
 @pytest_asyncio.fixture(scope="module")
 async def db(engines) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
-    database = Database(engines.database_url, pool_size=2)
-    await database.connect()
-    try:
+    async with connected_db(engines.database_url) as database:
         yield database
-    finally:
-        await database.close()
 
 
 async def test_healthcheck(http: httpx.AsyncClient) -> None:

@@ -17,9 +17,9 @@ import pytest_asyncio
 from PIL import Image
 
 from domain.catalog.store import REFRESH_SEARCH
+from tests.fixture_helpers import running_server
 from tests.support import ServerProcess, free_port
 from tests.test_sessions_helpers import db_exec
-from tests.twonode_helpers import running_server
 
 MAX_BYTES = 300_000
 

@@ -23,6 +23,7 @@ from domain.db import Database
 from domain.migrate import migrate
 from server.engines import EmbeddedEngines
 from tests.accounts_helpers import PASSWORD, UserSession, login, register
+from tests.fixture_helpers import connected_db
 from tests.hub_support import Client, new_user, node_env, start_nodes
 from tests.support import ROOT, ServerProcess, eventually, free_port, server_env
 
@@ -173,12 +174,8 @@ def _token(user_id: int) -> str:
 
 @pytest_asyncio.fixture(scope="module")
 async def db(engines) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
-    database = Database(engines.database_url, pool_size=2)
-    await database.connect()
-    try:
+    async with connected_db(engines.database_url) as database:
         yield database
-    finally:
-        await database.close()
 
 
 async def _socket(server: ServerProcess, token: str, room: str) -> Client:

@@ -16,17 +16,14 @@ from domain.errors import Invalid, NotFound
 from domain.reading import progress, states
 from domain.reading.schemas import StateIn
 from tests.accounts_helpers import register
+from tests.fixture_helpers import connected_db
 from tests.reading_helpers import new_book, put_state
 
 
 @pytest_asyncio.fixture(scope="module")
 async def db(engines) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
-    database = Database(engines.database_url, pool_size=2)
-    await database.connect()
-    try:
+    async with connected_db(engines.database_url) as database:
         yield database
-    finally:
-        await database.close()
 
 
 async def test_session_source_creates_state_and_rolls_back_with_caller(

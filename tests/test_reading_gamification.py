@@ -16,6 +16,7 @@ from domain.db import Database
 from domain.reading import gamification
 from tests.accounts_helpers import register
 from tests.clubs_helpers import join, make_club
+from tests.fixture_helpers import connected_db
 from tests.reading_helpers import new_book, progress, put_state
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS
@@ -24,12 +25,8 @@ from tests.worker_helpers import run_worker, worker_settings
 
 @pytest_asyncio.fixture(scope="module")
 async def db(engines) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
-    database = Database(engines.database_url, pool_size=4)
-    await database.connect()
-    try:
+    async with connected_db(engines.database_url, 4) as database:
         yield database
-    finally:
-        await database.close()
 
 
 def test_level_curve() -> None:

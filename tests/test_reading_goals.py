@@ -15,17 +15,14 @@ from domain.db import Database
 from domain.reading import goals, progress, states, stats
 from domain.reading.schemas import StateIn
 from tests.accounts_helpers import UserSession, register
+from tests.fixture_helpers import connected_db
 from tests.reading_helpers import new_book, put_state
 
 
 @pytest_asyncio.fixture(scope="module")
 async def db(engines) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
-    database = Database(engines.database_url, pool_size=4)
-    await database.connect()
-    try:
+    async with connected_db(engines.database_url, 4) as database:
         yield database
-    finally:
-        await database.close()
 
 
 def utc(*parts: int) -> datetime:

@@ -17,11 +17,11 @@ from domain.reading import progress
 from migrations.m0025_reading_backfill import BACKFILL_SQL
 from tests.clubs_helpers import join, make_club
 from tests.conftest import Engines
+from tests.fixture_helpers import running_nodes
 from tests.reading_helpers import put_state
 from tests.support import ServerProcess, eventually
 from tests.test_kosync_protocol import device, update
 from tests.test_sessions_helpers import WS, db_exec, live_session, make_book, users
-from tests.twonode_helpers import running_nodes
 
 KOSYNC_ME = "/api/v1/me/kosync"
 

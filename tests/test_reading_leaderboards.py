@@ -17,6 +17,7 @@ from domain.reading import boards, leaderboards
 from domain.reading.boards import BOARDS
 from tests.accounts_helpers import UserSession, register
 from tests.clubs_helpers import join, make_club
+from tests.fixture_helpers import connected_db
 from tests.hub_support import Client
 from tests.reading_helpers import new_book, progress, put_state
 from tests.support import ServerProcess
@@ -24,12 +25,8 @@ from tests.support import ServerProcess
 
 @pytest_asyncio.fixture(scope="module")
 async def db(engines) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
-    database = Database(engines.database_url, pool_size=2)
-    await database.connect()
-    try:
+    async with connected_db(engines.database_url) as database:
         yield database
-    finally:
-        await database.close()
 
 
 @pytest_asyncio.fixture

@@ -16,18 +16,15 @@ from domain.accounts.service import create_admin
 from domain.db import Database
 from domain.reading.reviews import half_star_bucket, quarters
 from tests.accounts_helpers import PASSWORD, UserSession, login, register
+from tests.fixture_helpers import connected_db
 from tests.reading_helpers import mine, new_book, put_state
 from tests.support import ServerProcess
 
 
 @pytest_asyncio.fixture(scope="module")
 async def db(engines) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
-    database = Database(engines.database_url, pool_size=2)
-    await database.connect()
-    try:
+    async with connected_db(engines.database_url) as database:
         yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture(scope="module")

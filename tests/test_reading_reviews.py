@@ -15,17 +15,14 @@ from domain.errors import Invalid
 from domain.reading import markup
 from domain.reading.reviews import half_star_bucket, quarters
 from tests.accounts_helpers import UserSession, register
+from tests.fixture_helpers import connected_db
 from tests.reading_helpers import mine, new_book, progress, put_state
 
 
 @pytest_asyncio.fixture(scope="module")
 async def db(engines) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
-    database = Database(engines.database_url, pool_size=2)
-    await database.connect()
-    try:
+    async with connected_db(engines.database_url) as database:
         yield database
-    finally:
-        await database.close()
 
 
 async def review(http: httpx.AsyncClient, user: UserSession, book_id: int,

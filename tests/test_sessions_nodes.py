@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from tests.conftest import Engines
+from tests.fixture_helpers import running_nodes
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, live_session, make_book, users
-from tests.twonode_helpers import running_nodes
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,14 @@
-"""Server processes for a test module's fixtures: started, handed to the tests, always stopped
-(the preamble the one-node and two-node fixtures would otherwise each spell out)."""
+"""What a test module's fixtures set up and always tear down: server processes (one node or
+several on one database and Redis) and a connected Database (the preambles each module would
+otherwise spell out)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+from domain.db import Database
 from tests.hub_support import start_nodes
 from tests.support import ServerProcess
 
@@ -30,3 +32,14 @@ def running_server(env: dict[str, str], log_dir: Path) -> Iterator[ServerProcess
         yield proc
     finally:
         proc.stop()
+
+
+@contextlib.asynccontextmanager
+async def connected_db(database_url: str, pool_size: int = 2) -> AsyncIterator[Database]:
+    """A Database with its own pool, closed after."""
+    database = Database(database_url, pool_size=pool_size)
+    await database.connect()
+    try:
+        yield database
+    finally:
+        await database.close()
