@@ -1,16 +1,24 @@
 """What a test module's fixtures set up and always tear down: server processes (one node or
-several on one database and Redis) and a connected Database (the preambles each module would
-otherwise spell out)."""
+several on one database and Redis; `readalong serve` itself) and a connected Database (the
+preambles each module would otherwise spell out)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
+import pytest
+
 from domain.db import Database
 from tests.hub_support import start_nodes
-from tests.support import ServerProcess
+from tests.support import ROOT, ServerProcess
 
 
 @contextlib.contextmanager
@@ -43,3 +51,23 @@ async def connected_db(database_url: str, pool_size: int = 2) -> AsyncIterator[D
         yield database
     finally:
         await database.close()
+
+
+def serve_cli(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """`readalong serve` on `port` (uvicorn with the READALONG_WS_* settings applied), ready."""
+    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port",
+                                 str(port)], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"readalong serve exited early: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail("readalong serve did not become ready")

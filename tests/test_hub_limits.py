@@ -6,18 +6,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 import websockets
 
+from tests.fixture_helpers import serve_cli
 from tests.hub_support import ORIGIN, Client, new_user, node_env, start_nodes, token_for
-from tests.support import ROOT, ServerProcess, free_port
+from tests.support import ServerProcess, free_port
 
 
 @pytest.fixture(scope="module")
@@ -73,26 +71,6 @@ async def test_presence_snapshot_is_capped_with_a_total(tuned: ServerProcess) ->
         await c.close()
 
 
-def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port",
-                                 str(port)],
-                                cwd=ROOT, env={**env, "READALONG_LOG_LEVEL": "WARNING"},
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"readalong serve exited early: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    pytest.fail("readalong serve did not become ready")
-
-
 async def _extensions(url: str) -> str | None:
     """The Sec-WebSocket-Extensions the server agreed to for a client offering deflate."""
     async with websockets.connect(url, subprotocols=["readalong.v1"],  # type: ignore[list-item]
@@ -111,7 +89,8 @@ async def test_serve_runs_without_per_message_deflate(engines, tuned: ServerProc
     (plain uvicorn, as the tuned node runs, would)."""
     assert "permessage-deflate" in (await _extensions(tuned.ws_url) or "")
     port = free_port()
-    proc = _serve(node_env(engines), port, tmp_path / "serve.log")
+    proc = serve_cli({**node_env(engines), "READALONG_LOG_LEVEL": "WARNING"}, port,
+                     tmp_path / "serve.log")
     try:
         assert await _extensions(f"ws://127.0.0.1:{port}/ws") is None
     finally:

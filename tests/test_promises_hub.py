@@ -8,8 +8,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,9 +21,9 @@ from domain.db import Database
 from domain.migrate import migrate
 from server.engines import EmbeddedEngines
 from tests.accounts_helpers import PASSWORD, UserSession, login, register
-from tests.fixture_helpers import connected_db
+from tests.fixture_helpers import connected_db, serve_cli
 from tests.hub_support import Client, new_user, node_env, start_nodes
-from tests.support import ROOT, ServerProcess, eventually, free_port, server_env
+from tests.support import ServerProcess, eventually, free_port, server_env
 
 
 @pytest.fixture(scope="module")
@@ -58,34 +56,14 @@ async def test_a_socket_holds_at_most_200_subscriptions(roomy: ServerProcess) ->
         await c.close()
 
 
-def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    """`readalong serve` on `port` (uvicorn with the READALONG_WS_* settings applied)."""
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port",
-                                 str(port)], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"readalong serve exited early: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    pytest.fail("readalong serve did not become ready")
-
-
 async def test_a_peer_that_stops_answering_pings_is_dropped(engines, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A client that stops answering the server's pings is dropped after
     READALONG_WS_PING_INTERVAL + READALONG_WS_PING_TIMEOUT and cleaned up: it leaves presence
     and the node no longer counts it; a client that answers stays."""
     port = free_port()
-    proc = _serve({**node_env(engines), "READALONG_WS_PING_INTERVAL": "0.5",
-                   "READALONG_WS_PING_TIMEOUT": "1", "READALONG_LOG_LEVEL": "WARNING"},
-                  port, tmp_path / "serve.log")
+    proc = serve_cli({**node_env(engines), "READALONG_WS_PING_INTERVAL": "0.5",
+                      "READALONG_WS_PING_TIMEOUT": "1", "READALONG_LOG_LEVEL": "WARNING"},
+                     port, tmp_path / "serve.log")
     url = f"ws://127.0.0.1:{port}/ws"
     try:
         room = f"lobby:ping{new_user()}"
