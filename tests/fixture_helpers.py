@@ -1,9 +1,10 @@
-"""What a test module's fixtures set up and always tear down: server processes (one node or
-several on one database and Redis; `readalong serve` itself) and a connected Database (the
-preambles each module would otherwise spell out)."""
+"""What tests and their fixtures set up and always tear down: server processes (one node or
+several on one database and Redis; `readalong serve` itself), a connected Database, and a
+test's own engines to stop and start (the preambles each module would otherwise spell out)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -17,8 +18,10 @@ import httpx
 import pytest
 
 from domain.db import Database
+from domain.migrate import migrate
+from server.engines import EmbeddedEngines
 from tests.hub_support import start_nodes
-from tests.support import ROOT, ServerProcess
+from tests.support import ROOT, ServerProcess, server_env
 
 
 @contextlib.contextmanager
@@ -71,3 +74,17 @@ def serve_cli(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[byt
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     pytest.fail("readalong serve did not become ready")
+
+
+@contextlib.contextmanager
+def own_stack(tmp_path: Path) -> Iterator[tuple[EmbeddedEngines, str, ServerProcess]]:
+    """This test's own embedded PostgreSQL and Redis (free to stop and start), migrated, and a
+    server on them: (engines, database URL, server); the server, then the engines, stop after."""
+    engines = EmbeddedEngines(tmp_path, pg_options={"fsync": "off"}, persist_redis=False)
+    db_url, redis_url = engines.start()
+    try:
+        asyncio.run(migrate(db_url))
+        with running_server(server_env(db_url, redis_url), tmp_path) as proc:
+            yield engines, db_url, proc
+    finally:
+        engines.stop()

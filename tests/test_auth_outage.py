@@ -7,21 +7,15 @@ from pathlib import Path
 
 import httpx
 
-from domain.migrate import migrate
-from server.engines import EmbeddedEngines
 from tests.accounts_helpers import register
-from tests.support import ServerProcess, eventually, server_env
+from tests.fixture_helpers import own_stack
+from tests.support import eventually
 
 
 def test_auth_fails_closed_with_503_when_redis_is_down(tmp_path: Path) -> None:
     """With Redis stopped, authenticated requests, login and logout answer 503
     `auth_unavailable` (tokens cannot be checked for revocation); with Redis back, all work."""
-    engines = EmbeddedEngines(tmp_path, pg_options={"fsync": "off"}, persist_redis=False)
-    db_url, redis_url = engines.start()
-    proc = None
-    try:
-        asyncio.run(migrate(db_url))
-        proc = ServerProcess(server_env(db_url, redis_url), log_dir=tmp_path).start()
+    with own_stack(tmp_path) as (engines, _db_url, proc):
 
         async def scenario(base_url: str) -> None:
             async with httpx.AsyncClient(base_url=base_url, timeout=20) as http:
@@ -44,7 +38,3 @@ def test_auth_fails_closed_with_503_when_redis_is_down(tmp_path: Path) -> None:
                 await eventually(me_ok, timeout=15)
 
         asyncio.run(scenario(proc.base_url))
-    finally:
-        if proc is not None:
-            proc.stop()
-        engines.stop()

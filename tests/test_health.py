@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.support import ServerProcess
+from tests.fixture_helpers import own_stack
 
 
 async def test_live_and_ready_answer_ok(http: httpx.AsyncClient) -> None:
@@ -53,19 +53,7 @@ async def test_metrics_exposed(http: httpx.AsyncClient) -> None:
 
 def test_ready_is_503_naming_redis_when_redis_is_down(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """With Redis stopped, /health/ready answers 503 and names the failing check."""
-    import asyncio
-
-    from domain.migrate import migrate
-    from server.engines import EmbeddedEngines
-
-    engines = EmbeddedEngines(tmp_path, pg_options={"fsync": "off"}, persist_redis=False)
-    db_url, redis_url = engines.start()
-    proc = None
-    try:
-        asyncio.run(migrate(db_url))
-        from tests.support import server_env
-
-        proc = ServerProcess(server_env(db_url, redis_url), log_dir=tmp_path).start()
+    with own_stack(tmp_path) as (engines, _db_url, proc):
         engines.redis.stop()
         r = httpx.get(proc.base_url + "/health/ready", timeout=15)
         assert r.status_code == 503
@@ -80,7 +68,3 @@ def test_ready_is_503_naming_redis_when_redis_is_down(tmp_path) -> None:  # type
 
             time.sleep(0.1)
         assert httpx.get(proc.base_url + "/health/ready", timeout=15).status_code == 200
-    finally:
-        if proc is not None:
-            proc.stop()
-        engines.stop()

@@ -9,12 +9,11 @@ from typing import Any
 
 import httpx
 
-from domain.migrate import migrate
-from server.engines import EmbeddedEngines
 from tests.accounts_helpers import UserSession, register
 from tests.catalog_helpers import auth
+from tests.fixture_helpers import own_stack
 from tests.service_helpers import http_routes
-from tests.support import ServerProcess, eventually, server_env
+from tests.support import eventually
 from tests.test_sessions_helpers import live_session, make_book
 
 
@@ -41,12 +40,7 @@ def test_rest_answers_503_while_postgres_is_down(tmp_path: Path) -> None:
     """With this test's own PostgreSQL stopped, posting a chat message, creating a session,
     editing the profile, adding a book and registering answer 503 `unavailable` with
     Retry-After; no route of /api/v1 answers another 5xx; with PostgreSQL back, posting works."""
-    engines = EmbeddedEngines(tmp_path, pg_options={"fsync": "off"}, persist_redis=False)
-    db_url, redis_url = engines.start()
-    proc = None
-    try:
-        asyncio.run(migrate(db_url))
-        proc = ServerProcess(server_env(db_url, redis_url), log_dir=tmp_path).start()
+    with own_stack(tmp_path) as (engines, db_url, proc):
 
         async def scenario(base_url: str) -> None:
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
@@ -86,22 +80,13 @@ def test_rest_answers_503_while_postgres_is_down(tmp_path: Path) -> None:
                 await eventually(posted, timeout=30, interval=0.2)
 
         asyncio.run(scenario(proc.base_url))
-    finally:
-        if proc is not None:
-            proc.stop()
-        engines.stop()
 
 
 def test_rest_writes_answer_503_while_redis_is_down(tmp_path: Path) -> None:
     """With this test's own Redis stopped, an authenticated write answers 503 (tokens cannot
     be checked) and registering answers 503, each with Retry-After; anonymous reads of the
     catalog never answer a 500."""
-    engines = EmbeddedEngines(tmp_path, pg_options={"fsync": "off"}, persist_redis=False)
-    db_url, redis_url = engines.start()
-    proc = None
-    try:
-        asyncio.run(migrate(db_url))
-        proc = ServerProcess(server_env(db_url, redis_url), log_dir=tmp_path).start()
+    with own_stack(tmp_path) as (engines, db_url, proc):
 
         async def scenario(base_url: str) -> None:
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
@@ -122,7 +107,3 @@ def test_rest_writes_answer_503_while_redis_is_down(tmp_path: Path) -> None:
                         assert_unavailable(r)
 
         asyncio.run(scenario(proc.base_url))
-    finally:
-        if proc is not None:
-            proc.stop()
-        engines.stop()

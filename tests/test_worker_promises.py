@@ -12,23 +12,17 @@ from typing import Any
 import asyncpg
 import httpx
 
-from domain.migrate import migrate
 from domain.notifications.service import notify
-from server.engines import EmbeddedEngines
 from tests.accounts_helpers import PASSWORD, register
-from tests.support import ROOT, ServerProcess, eventually, free_port, server_env
+from tests.fixture_helpers import own_stack
+from tests.support import ROOT, eventually, free_port
 from tests.worker_helpers import db_and_redis
 
 
 def test_register_answers_503_when_redis_is_down(tmp_path: Path) -> None:
     """With Redis stopped, registering answers 503 `auth_unavailable` as problem details and
     creates no account; with Redis back, the same registration succeeds."""
-    engines = EmbeddedEngines(tmp_path, pg_options={"fsync": "off"}, persist_redis=False)
-    db_url, redis_url = engines.start()
-    proc = None
-    try:
-        asyncio.run(migrate(db_url))
-        proc = ServerProcess(server_env(db_url, redis_url), log_dir=tmp_path).start()
+    with own_stack(tmp_path) as (engines, db_url, proc):
         body = {"email": "nora@example.test", "handle": "nora", "display_name": "Nora",
                 "password": PASSWORD}
 
@@ -55,10 +49,6 @@ def test_register_answers_503_when_redis_is_down(tmp_path: Path) -> None:
                 await eventually(registered, timeout=20, interval=0.2)
 
         asyncio.run(scenario(proc.base_url))
-    finally:
-        if proc is not None:
-            proc.stop()
-        engines.stop()
 
 
 async def test_worker_job_lines_are_debug_and_failures_still_show(
