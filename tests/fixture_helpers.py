@@ -14,14 +14,16 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
 from domain.db import Database
 from domain.migrate import migrate
 from server.engines import EmbeddedEngines
+from tests.accounts_helpers import register
 from tests.hub_support import start_nodes
-from tests.support import ROOT, ServerProcess, server_env
+from tests.support import ROOT, ServerProcess, eventually, server_env
 
 
 @contextlib.contextmanager
@@ -88,3 +90,24 @@ def own_stack(tmp_path: Path) -> Iterator[tuple[EmbeddedEngines, str, ServerProc
             yield engines, db_url, proc
     finally:
         engines.stop()
+
+
+async def follow_is_delivered(http: httpx.AsyncClient, data_dir: Path, unique: str) -> None:
+    """Through `http`, a new reader follows another; the worker delivers that one's
+    notification (read from the PostgreSQL `readalong serve` keeps under `data_dir`)."""
+    ana = await register(http, unique, prefix="ana")
+    bea = await register(http, unique, prefix="bea")
+    r = await http.post(f"/api/v1/users/{bea.handle}/follow", headers=ana.headers)
+    assert r.status_code == 200
+    dsn = f"postgresql://postgres@/readalong?host={data_dir / 'pg'}"
+
+    async def delivered() -> bool:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return bool(await conn.fetchval(
+                "SELECT delivered_at IS NOT NULL FROM notifications WHERE recipient_id = $1",
+                bea.id))
+        finally:
+            await conn.close()
+
+    await eventually(delivered, timeout=30)

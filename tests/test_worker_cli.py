@@ -11,12 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 import psutil
 
-from tests.accounts_helpers import register
-from tests.support import ROOT, eventually, free_port
+from tests.fixture_helpers import follow_is_delivered
+from tests.support import ROOT, free_port
 
 
 def _descendants(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
@@ -78,22 +77,7 @@ async def test_serve_with_worker_delivers_and_stops_cleanly(tmp_path: Path) -> N
                 assert time.monotonic() < deadline, "not ready within 90 s"
                 await asyncio.sleep(0.2)
             assert _workers_of(proc), "no worker process beside the server"
-            ana = await register(http, "cli", prefix="ana")
-            bea = await register(http, "cli", prefix="bea")
-            r = await http.post(f"/api/v1/users/{bea.handle}/follow", headers=ana.headers)
-            assert r.status_code == 200
-        dsn = f"postgresql://postgres@/readalong?host={tmp_path / 'pg'}"
-
-        async def delivered() -> bool:
-            conn = await asyncpg.connect(dsn)
-            try:
-                return bool(await conn.fetchval(
-                    "SELECT delivered_at IS NOT NULL FROM notifications WHERE recipient_id = $1",
-                    bea.id))
-            finally:
-                await conn.close()
-
-        await eventually(delivered, timeout=30)
+            await follow_is_delivered(http, tmp_path, "cli")
         workers = _workers_of(proc)
         engines = _engines_of(proc)
         assert engines["postgres"] and engines["valkey-server"], engines

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import psutil
 import pytest
@@ -21,7 +20,7 @@ from redis.asyncio import Redis
 
 from domain.keys import WORKER_HEARTBEAT
 from jobs.supervisor import WorkerSupervisor
-from tests.accounts_helpers import register
+from tests.fixture_helpers import follow_is_delivered
 from tests.support import ROOT, ServerProcess, eventually, free_port
 from tests.worker_helpers import spawn_worker
 
@@ -86,22 +85,7 @@ async def test_serve_restarts_a_killed_worker(tmp_path: Path) -> None:
             text = log.read_text(errors="replace")
             assert f"worker (pid {first.pid}) died (signal SIGKILL)" in text, text[-3000:]
             assert f"worker restarted (pid {second.pid}" in text
-            ana = await register(http, "sup", prefix="ana")
-            bea = await register(http, "sup", prefix="bea")
-            r = await http.post(f"/api/v1/users/{bea.handle}/follow", headers=ana.headers)
-            assert r.status_code == 200
-        dsn = f"postgresql://postgres@/readalong?host={tmp_path / 'pg'}"
-
-        async def delivered() -> bool:
-            conn = await asyncpg.connect(dsn)
-            try:
-                return bool(await conn.fetchval(
-                    "SELECT delivered_at IS NOT NULL FROM notifications WHERE recipient_id = $1",
-                    bea.id))
-            finally:
-                await conn.close()
-
-        await eventually(delivered, timeout=30)
+            await follow_is_delivered(http, tmp_path, "sup")
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(30) == 0
         _, alive = psutil.wait_procs([second], timeout=15)
