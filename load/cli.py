@@ -20,7 +20,7 @@ from load.stats import aggregate
 
 SCENARIOS = ["rest", "fanout", "idle", "rooms", "recovery", "notifications", "feed",
              "leaderboards", "imports", "clubs", "catalog_import", "metrics_scrape",
-             "kosync", "audio"]
+             "kosync", "audio", "soak"]
 ALL = SCENARIOS  # `all` runs each with its modest defaults (pending ones report as pending)
 
 

@@ -18,23 +18,26 @@ class HTTPConn:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port,
                                                                  limit=1 << 22)
 
-    async def get(self, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
-        """GET `path`; returns (status, body). Reconnects once if the server closed the socket."""
+    async def get(self, path: str, timeout: float = 30.0, headers: str = ""
+                  ) -> tuple[int, bytes]:
+        """GET `path`; returns (status, body). Reconnects once if the server closed the socket.
+
+        `headers`: extra header lines, each ending in CRLF (e.g. an `Authorization` line)."""
         for attempt in (0, 1):
             if self.writer is None or self.writer.is_closing():
                 await self._open()
             try:
-                return await asyncio.wait_for(self._get(path), timeout)
+                return await asyncio.wait_for(self._get(path, headers), timeout)
             except (ConnectionError, asyncio.IncompleteReadError):
                 await self.close()
                 if attempt:
                     raise
         raise ConnectionError("unreachable")
 
-    async def _get(self, path: str) -> tuple[int, bytes]:
+    async def _get(self, path: str, headers: str = "") -> tuple[int, bytes]:
         assert self.reader is not None and self.writer is not None
         self.writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                          "Accept: application/json\r\n\r\n".encode())
+                          f"Accept: application/json\r\n{headers}\r\n".encode())
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])

@@ -69,3 +69,52 @@ def saturation_note(runs: list[dict[str, Any]]) -> list[str]:
 def split(total: int, parts: int) -> list[int]:
     base, extra = divmod(total, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def merge_counts(replies: list[dict[str, Any]], key: str) -> dict[str, int]:
+    """The per-process `{name: count}` dicts under `key`, summed over every reply."""
+    out: dict[str, int] = {}
+    for reply in replies:
+        for name, value in reply.get(key, {}).items():
+            out[name] = out.get(name, 0) + value
+    return out
+
+
+def error_counts(results: list[Any]) -> dict[str, int]:
+    """How many of `results` (bounded_gather's) are exceptions, by type and message start."""
+    out: dict[str, int] = {}
+    for x in results:
+        if isinstance(x, BaseException):
+            key = f"{type(x).__name__}: {str(x)[:100]}"
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def flatness(samples: list[tuple[float, float]], floor_share: float = 0.01
+             ) -> dict[str, float]:
+    """Is a memory series flat? `samples` are (seconds, MB); judged on the last half in time.
+
+    Least-squares slope over the last half; growth = slope × that half's span. The noise is
+    twice the standard deviation of the samples around the fitted line (the allocator's and
+    GC's wobble). Flat (1) when the growth is within max(noise, `floor_share` of the mean):
+    a rise smaller than the wobble, or than 1 % of the process, is not growth.
+    """
+    if len(samples) < 3:
+        return {"slope_mb_per_min": 0.0, "growth_mb": 0.0, "noise_mb": 0.0, "flat": 1,
+                "samples": len(samples)}
+    t_mid = (samples[0][0] + samples[-1][0]) / 2
+    half = [s for s in samples if s[0] >= t_mid]
+    if len(half) < 3:
+        half = samples[-3:]
+    n = len(half)
+    mt = sum(t for t, _ in half) / n
+    mv = sum(v for _, v in half) / n
+    stt = sum((t - mt) ** 2 for t, _ in half)
+    slope = sum((t - mt) * (v - mv) for t, v in half) / stt if stt > 0 else 0.0
+    resid = [v - (mv + slope * (t - mt)) for t, v in half]
+    sd = (sum(r * r for r in resid) / max(n - 2, 1)) ** 0.5
+    growth = slope * (half[-1][0] - half[0][0])
+    noise = 2 * sd
+    return {"slope_mb_per_min": round(slope * 60, 3), "growth_mb": round(growth, 2),
+            "noise_mb": round(noise, 2), "mean_mb": round(mv, 1),
+            "flat": int(growth <= max(noise, floor_share * mv)), "samples": n}
