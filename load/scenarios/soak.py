@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import math
 import random
 import re
@@ -374,9 +375,10 @@ class SoakAgent:
 class MemorySampler:
     """RSS (MB) of labelled processes every `every` seconds, in a thread, for the whole run."""
 
-    def __init__(self, groups: dict[str, tuple[Any, bool]], every: float) -> None:
+    def __init__(self, groups: dict[str, tuple[Any, bool]], every: float, until: float) -> None:
         self.groups = groups  # label -> (callable returning a pid or None, with children)
         self.every = every
+        self.until = until  # seconds: the measured window (the drain after it is not sampled)
         self.series: dict[str, list[tuple[float, float]]] = {k: [] for k in groups}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="soak-memory", daemon=True)
@@ -387,11 +389,12 @@ class MemorySampler:
         for label, (pid_fn, children) in self.groups.items():
             pid = pid_fn()
             if pid:
-                self.series[label].append((round(now, 2), round(rss(pid, children) / 2**20, 2)))
+                mb = (pss_tree(pid) if children else rss(pid)) / 2**20
+                self.series[label].append((round(now, 2), round(mb, 2)))
 
     def _run(self) -> None:
         self._sample()
-        while not self._stop.wait(self.every):
+        while not self._stop.wait(self.every) and time.monotonic() - self.t0 < self.until:
             self._sample()
 
     def start(self) -> MemorySampler:
@@ -402,8 +405,26 @@ class MemorySampler:
     def stop(self) -> dict[str, list[tuple[float, float]]]:
         self._stop.set()
         self._thread.join(10)
-        self._sample()
         return self.series
+
+
+def pss_tree(pid: int) -> int:
+    """Proportional set size of a process and its children (PostgreSQL's backends share their
+    buffers: summing RSS would count the shared memory once per backend)."""
+    import psutil
+
+    total = 0
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for p in procs:
+        try:
+            total += p.memory_full_info().pss
+        except (psutil.Error, AttributeError):
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+    return total
 
 
 async def _make_clubs(database_url: str, groups: list[list[int]], books: list[int]
@@ -565,7 +586,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 **{f"web{i}": (lambda s=s: s.pid, False) for i, s in enumerate(servers)},
                 "worker": (lambda: worker.pid, False),
                 "redis": (lambda: stack.redis_pid, False),
-                "postgres": (lambda: stack.postgres_pid, True)}, _sample_every(args)).start()
+                "postgres": (lambda: stack.postgres_pid, True)},
+                _sample_every(args), duration).start()
             meter = stack.meter(pool)
             meter.groups["worker"] = (lambda: [worker.pid] if worker.pid else [], False)
             meter.start()
@@ -589,7 +611,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
             out = pool.gather(targets, duration + 600)
             m = meter.stop()
             series = sampler.stop()
-            fig = _figures(out, m, joined, n, produced)
+            fig = _figures(out, m, joined, n, produced, duration)
             fig["connect_s"] = round(connect_s, 1)
             fig["setup_s"] = round(setup_s, 1)
             mem, mem_notes = _memory_figures(series)
@@ -609,8 +631,12 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
             if produced and produced["errors"]:
                 notes.append(f"run {r + 1} notify() errors: {produced['errors']}")
             notes.append(f"run {r + 1} REST answers: {merge_counts(out, 'rest_statuses')}")
-            notes.append(f"run {r + 1} memory series (s, MB): " + "; ".join(
-                f"{k} " + " ".join(f"{t:.0f}:{v:.0f}" for t, v in s) for k, s in series.items()))
+            fig["memory_series"] = series  # the whole series goes in the report's JSON
+            notes.append(f"run {r + 1} memory (s:MB, every {max(1, len(series['web0']) // 12)}"
+                         " th sample): " + "; ".join(
+                             f"{k} " + " ".join(f"{t:.0f}:{v:.0f}" for t, v in
+                                                s[::max(1, len(s) // 12)])
+                             for k, s in series.items()))
             print(f"   soak run {r + 1}: REST p95 {fig['rest_p95_ms']} ms, dropped "
                   f"{fig['sockets_dropped']}, chats lost {fig['chats_lost']}/"
                   f"{fig['chat_deliveries_expected']}, notifications lost "
@@ -658,8 +684,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
 
 
 def _figures(out: list[dict[str, Any]], m: dict[str, Any], joined: int, n: int,
-             produced: dict[str, Any] | None) -> dict[str, Any]:
-    wall = m["_window"]["wall_s"]
+             produced: dict[str, Any] | None, wall: float) -> dict[str, Any]:
     counts = merge_counts(out, "counts")
     statuses = merge_counts(out, "rest_statuses")
     rest_all: list[float] = []
