@@ -147,6 +147,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     own = {"recs-eval": "ai_eval", "ai-bench": "ai_bench", "search-100k": "ai_search100k"}
+    if argv[:1] == ["capacity"]:  # the capacity model: no servers, its own options
+        from load import capacity
+
+        return capacity.main(argv[1:])
     if argv[:1] and argv[0] in own:  # AI and search scenarios with their own options
         name = own[argv[0]]
         return int(_module(name).main(argv[1:]))

@@ -64,7 +64,10 @@ MARK = re.compile(r"~(\d+)~(\d+)~(\d+)~")
 NOTE_MARK = re.compile(rb"~(\d+)~(\d+)~(\d+)~")
 EMOJI = ("👍", "❤️", "😂", "😮", "🔥", "💡")
 _decode = msgspec.json.Decoder().decode
-LAT_KINDS = ("position", "chat", "ack_move", "ack_chat", "ack_react", "notification")
+ACKS = ("ack_move", "ack_chat", "ack_react")
+# every ack also by room kind (ack_move_session, ack_move_club, ...)
+LAT_KINDS = ("position", "chat", *ACKS, "notification",
+             *(f"{a}_{k}" for a in ACKS for k in ("session", "club")))
 REST_KINDS = ("book", "search", "feed", "profile")
 REST_P95_MS = 200.0
 
@@ -246,7 +249,9 @@ class SoakAgent:
                 key = f"{kind}:{getattr(exc, 'code', type(exc).__name__)}"
                 errors[key] = errors.get(key, 0) + 1
                 return None
-            self.lat[kind].append(time.monotonic() - t)
+            took = time.monotonic() - t
+            self.lat[kind].append(took)
+            self.lat[f"{kind}_{r.room.partition(':')[0]}"].append(took)
             return result
 
         async def chat(r: _Reader, body: str) -> None:
@@ -672,7 +677,13 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                  ("reactions_per_s", "reactions/s"), ("notifications_per_s", "notifications/s"),
                  ("position_p99_ms", "position seen by others p99 ms"),
                  ("chat_p99_ms", "chat seen by others p99 ms"),
-                 ("ack_move_p99_ms", "move ack p99 ms"), ("ack_chat_p99_ms", "chat ack p99 ms"),
+                 ("ack_move_p99_ms", "move ack p99 ms"),
+                 ("ack_move_session_p99_ms", "  in sessions p99 ms"),
+                 ("ack_move_club_p99_ms", "  in clubs p99 ms"),
+                 ("ack_chat_p99_ms", "chat ack p99 ms"),
+                 ("ack_chat_session_p99_ms", "  in sessions p99 ms"),
+                 ("ack_chat_club_p99_ms", "  in clubs p99 ms"),
+                 ("ack_react_p99_ms", "reaction ack p99 ms"),
                  ("notification_p99_ms", "notification created → socket p99 ms"),
                  ("command_errors", "command errors"),
                  ("servers_cpu_util", "web processes CPU (cores)"),

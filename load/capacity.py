@@ -1,0 +1,366 @@
+"""Capacity on paper: web processes, Redis shards and PostgreSQL for N readers, from measured costs.
+
+`python -m load capacity` starts nothing. It takes the per-operation costs measured by the
+scenarios (the newest report JSONs in load/results/, else the documented defaults below with
+their source, or what you pass as options), the activity you expect, and prints the model's
+arithmetic line by line (figure × rate = cores) and its answer. The model is linear in the
+rates: it is as good as the costs it is fed and says nothing about latency under saturation,
+hence the headroom factor (cores are provisioned at `--headroom` × the computed need).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MEASURED_NODES = 2  # the rooms scenario (Redis CPU per event) runs two web processes
+
+# name -> (default, unit, source). Measured on the 2-core build machine (AMD EPYC, servers,
+# Redis and PostgreSQL pinned to one core) unless the source says "estimate".
+DEFAULTS: dict[str, tuple[float, str, str]] = {
+    "cpu_per_delivery_us": (12.8, "µs web CPU per delivered frame",
+                            "fanout, BASELINE.md 2026-11-23: 0.384 cores at 30,001 deliveries/s"),
+    "cpu_per_connect_ms": (3.2, "ms server-core time per authenticated connect + 2 subscribes",
+                           "idle C=10,000, BASELINE.md 2026-11-23: 315 connects/s with the "
+                           "servers, Redis and PostgreSQL on one core (an upper bound)"),
+    "cpu_per_move_ms": (1.38, "ms web CPU per position move (incl. its diff to 7 others)",
+                        "rooms 200 × 8, BASELINE.md 2026-11-23: 0.601 cores / 434.8 moves/s"),
+    "pg_per_move_ms": (0.63, "ms PostgreSQL CPU per move",
+                       "rooms 200 × 8, BASELINE.md 2026-11-23: 0.274 cores / 434.8 moves/s "
+                       "(before the write-behind: an upper bound)"),
+    "redis_per_event_us": (67.0, "µs Redis CPU per room event (move, chat, reaction)",
+                           "rooms 200 × 8, BASELINE.md 2026-11-23: 0.029 cores / 434.8 moves/s"),
+    "redis_ops_per_event": (3.0, "Redis commands per room event",
+                            "the code: one publish or move script (EVALSHA) + one SADD of the "
+                            "write-behind dirty set + one pub/sub message per subscribed node"),
+    "cpu_per_chat_ms": (2.0, "ms web CPU per stored chat or reaction (insert + publish)",
+                        "estimate: 1.5 × a move's web CPU (a stored command: validation, "
+                        "PostgreSQL insert, gate, publish), not measured on its own"),
+    "pg_per_chat_ms": (1.0, "ms PostgreSQL CPU per chat or reaction insert",
+                       "estimate: a one-row insert with its indexes, 1.5 × a move's share"),
+    "cpu_per_rest_ms": (0.6, "ms web CPU per REST request",
+                        "rest/book, BASELINE.md 2026-11-23: 0.577 cores / 965 req/s"),
+    "pg_per_rest_ms": (0.44, "ms PostgreSQL CPU per REST request",
+                       "rest/book, BASELINE.md 2026-11-23: 0.426 cores / 965 req/s (searches "
+                       "mostly hit the cache)"),
+    "idle_cpu_per_socket_us": (10.8, "µs web CPU per second per idle socket (pings)",
+                               "idle C=10,000, BASELINE.md 2026-11-23: 0.108 cores at rest"),
+    "kb_per_socket": (24.6, "KB web-process RSS per authenticated socket",
+                      "idle C=10,000, BASELINE.md 2026-11-23"),
+    "worker_per_notification_ms": (2.3, "ms worker CPU per notification delivered",
+                                   "notifications at 100/s, BASELINE.md 2026-11-23: 0.233 cores"),
+    "pg_per_notification_ms": (1.7, "ms PostgreSQL CPU per notification",
+                               "notifications at 100/s, BASELINE.md 2026-11-23: 0.171 cores"),
+}
+
+
+@dataclass
+class Activity:
+    readers: int = 1_000_000
+    rooms: int = 100_000
+    moves_per_min: float = 3.0
+    chats_per_min: float = 0.2
+    reactions_per_min: float = 0.2
+    connects_per_hour: float = 2.0
+    rest_per_min: float = 0.5
+    notifications_per_min: float = 0.05
+    headroom: float = 2.0
+    core_per_process: float = 1.0  # one Python event loop uses one core at most
+    process_memory_gb: float = 2.0
+    process_base_mb: float = 150.0
+    sockets_per_process_max: int = 50_000  # file descriptors, kernel buffers: a deliberate cap
+    shard_ops_per_s: float = 100_000.0  # what one Valkey primary does comfortably
+    shard_core: float = 1.0  # Valkey executes commands on one thread
+    pg_pool_per_process: int = 20
+    worker_processes_pool: int = 10
+    flush_interval_s: float = 0.1
+    nodes_per_room: float | None = None  # None: readers spread at random over the processes
+    room_affinity: bool = False  # route a room's readers to one process (nodes_per_room = 1)
+
+
+@dataclass
+class Model:
+    costs: dict[str, float]
+    act: Activity
+    lines: list[str] = field(default_factory=list)
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+    def solve(self) -> dict[str, Any]:
+        c, a = self.costs, self.act
+        per_room = a.readers / a.rooms
+        others = max(0.0, per_room - 1)
+        moves = a.readers * a.moves_per_min / 60
+        chats = a.readers * a.chats_per_min / 60
+        reacts = a.readers * a.reactions_per_min / 60
+        connects = a.readers * a.connects_per_hour / 3600
+        rest = a.readers * a.rest_per_min / 60
+        notes = a.readers * a.notifications_per_min / 60
+        self.line(f"{a.readers:,} readers in {a.rooms:,} rooms = {per_room:g} readers per room")
+        self.line(f"rates: moves {moves:,.0f}/s, chats {chats:,.0f}/s, reactions {reacts:,.0f}/s,"
+                  f" connects {connects:,.0f}/s, REST {rest:,.0f}/s, notifications "
+                  f"{notes:,.0f}/s")
+        # --- web CPU -------------------------------------------------------------------------
+        self.line("web CPU:")
+        move_own = max(0.0, c["cpu_per_move_ms"] / 1000 - 7 * c["cpu_per_delivery_us"] / 1e6)
+        deliveries = (moves + chats + reacts) * others
+        terms = [
+            ("move (own work, its 7 measured deliveries taken out)", move_own, moves),
+            ("delivery of every room event to the others", c["cpu_per_delivery_us"] / 1e6,
+             deliveries),
+            ("chat", c["cpu_per_chat_ms"] / 1000, chats),
+            ("reaction", c["cpu_per_chat_ms"] / 1000, reacts),
+            ("connect", c["cpu_per_connect_ms"] / 1000, connects),
+            ("REST request", c["cpu_per_rest_ms"] / 1000, rest),
+            ("idle socket (pings, timers)", c["idle_cpu_per_socket_us"] / 1e6, a.readers),
+        ]
+        web_cores = self._sum(terms)
+        self.line(f"  web cores needed = {web_cores:,.1f}; × headroom {a.headroom:g} = "
+                  f"{web_cores * a.headroom:,.1f}")
+        by_cpu = math.ceil(web_cores * a.headroom / a.core_per_process)
+        per_proc_mem = (a.process_memory_gb * 1024 - a.process_base_mb) * 1024 / c["kb_per_socket"]
+        per_proc = min(per_proc_mem, a.sockets_per_process_max)
+        by_mem = math.ceil(a.readers / per_proc)
+        web = max(by_cpu, by_mem)
+        self.line(f"  memory: ({a.process_memory_gb:g} GB − {a.process_base_mb:g} MB base) / "
+                  f"{c['kb_per_socket']:g} KB = {per_proc_mem:,.0f} sockets per process; cap "
+                  f"{a.sockets_per_process_max:,} → {per_proc:,.0f}; {a.readers:,} / "
+                  f"{per_proc:,.0f} = {by_mem} processes")
+        self.line(f"  web processes = max(CPU {by_cpu}, memory {by_mem}) = {web} "
+                  f"({a.readers / web:,.0f} sockets each, "
+                  f"{a.readers * c['kb_per_socket'] / 2**20:,.1f} GB of socket state in all)")
+        # --- Redis ---------------------------------------------------------------------------
+        self.line("Redis / Valkey cluster:")
+        events = moves + chats + reacts
+        if a.room_affinity:
+            nodes = 1.0
+        elif a.nodes_per_room is not None:
+            nodes = a.nodes_per_room
+        else:  # expected distinct processes among per_room readers placed at random
+            nodes = web * (1 - (1 - 1 / web) ** per_room)
+        ops = events * (c["redis_ops_per_event"] - 1 + nodes) + connects * 4 + notes * 2
+        self.line(f"  a room's readers sit on {nodes:.2f} processes on average "
+                  f"({'room affinity' if a.room_affinity else 'random placement'}): each event "
+                  f"is one pub/sub message per such process")
+        self.line(f"  ops = events {events:,.0f}/s × ({c['redis_ops_per_event']:g} − 1 + "
+                  f"{nodes:.2f}) + connects {connects:,.0f}/s × 4 + notifications "
+                  f"{notes:,.0f}/s × 2 = {ops:,.0f} ops/s")
+        per_op = c["redis_per_event_us"] / (c["redis_ops_per_event"] - 1 + MEASURED_NODES)
+        redis_cores = ops * per_op / 1e6
+        self.line(f"  CPU per op = {c['redis_per_event_us']:g} µs per event / "
+                  f"({c['redis_ops_per_event']:g} − 1 + {MEASURED_NODES} processes measured) = "
+                  f"{per_op:.3g} µs; {ops:,.0f} ops/s × {per_op:.3g} µs = {redis_cores:,.1f} cores")
+        by_ops = math.ceil(ops * a.headroom / a.shard_ops_per_s)
+        by_rcpu = math.ceil(redis_cores * a.headroom / a.shard_core)
+        shards = max(1, by_ops, by_rcpu)
+        self.line(f"  shards = max(ops {ops:,.0f} × {a.headroom:g} / {a.shard_ops_per_s:,.0f} "
+                  f"= {by_ops}, CPU {redis_cores:,.1f} × {a.headroom:g} / {a.shard_core:g} = "
+                  f"{by_rcpu}) = {shards} primaries (+ one replica each for failover)")
+        # --- PostgreSQL ----------------------------------------------------------------------
+        self.line("PostgreSQL:")
+        flushes = web / a.flush_interval_s
+        writes = chats + reacts + min(moves, a.readers / a.flush_interval_s) + notes
+        self.line(f"  rows written/s = chats {chats:,.0f} + reactions {reacts:,.0f} + positions "
+                  f"{moves:,.0f} (written behind, one row per moving reader per flush) + "
+                  f"notifications {notes:,.0f} = {writes:,.0f}/s, in {chats + reacts + notes:,.0f}"
+                  f" single-row + {flushes:,.0f} batched write-behind transactions/s")
+        pg_terms = [
+            ("move (write-behind share)", c["pg_per_move_ms"] / 1000, moves),
+            ("chat insert", c["pg_per_chat_ms"] / 1000, chats),
+            ("reaction insert", c["pg_per_chat_ms"] / 1000, reacts),
+            ("REST request", c["pg_per_rest_ms"] / 1000, rest),
+            ("notification", c["pg_per_notification_ms"] / 1000, notes),
+        ]
+        pg_cores = self._sum(pg_terms, indent="  ")
+        self.line(f"  PostgreSQL cores = {pg_cores:,.1f}; × headroom {a.headroom:g} = "
+                  f"{pg_cores * a.headroom:,.1f}")
+        worker_cores = notes * c["worker_per_notification_ms"] / 1000
+        workers = max(1, math.ceil(worker_cores * a.headroom / a.core_per_process))
+        self.line(f"workers: notifications {notes:,.0f}/s × {c['worker_per_notification_ms']:g}"
+                  f" ms = {worker_cores:,.2f} cores → {workers} worker process(es)")
+        conns = web * a.pg_pool_per_process + workers * a.worker_processes_pool
+        self.line(f"  connections = web {web} × pool {a.pg_pool_per_process} + workers "
+                  f"{workers} × {a.worker_processes_pool} = {conns:,}"
+                  + (" (more than one PostgreSQL takes well: put PgBouncer in transaction mode "
+                     "in front, or shrink the pools)" if conns > 500 else ""))
+        return {"web_processes": web, "web_cores": round(web_cores, 2),
+                "web_processes_by_cpu": by_cpu, "web_processes_by_memory": by_mem,
+                "redis_shards": shards, "redis_ops_per_s": round(ops),
+                "redis_cores": round(redis_cores, 2), "pg_cores": round(pg_cores, 2),
+                "pg_rows_per_s": round(writes), "pg_transactions_per_s": round(
+                    chats + reacts + notes + flushes),
+                "pg_connections": conns, "workers": workers, "deliveries_per_s": round(
+                    deliveries), "events_per_s": round(events)}
+
+    def _sum(self, terms: list[tuple[str, float, float]], indent: str = "  ") -> float:
+        total = 0.0
+        for label, cost, rate in terms:
+            cores = cost * rate
+            total += cores
+            self.line(f"{indent}{label}: {_fmt_cost(cost)} × {rate:,.0f}/s = {cores:,.2f} cores")
+        return total
+
+
+def _fmt_cost(seconds: float) -> str:
+    if seconds >= 1e-3:
+        return f"{seconds * 1000:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"
+
+
+# --- measured figures from the reports ----------------------------------------------------------
+
+def _newest(results: Path, scenario: str) -> tuple[Path, dict[str, Any]] | None:
+    for path in sorted(results.glob(f"*-{scenario}.json"), reverse=True):
+        try:
+            return path, json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _summary(report: dict[str, Any], title_start: str) -> dict[str, float]:
+    for section in report.get("sections", []):
+        if section.get("status", "ok") == "ok" and section.get("title", "").startswith(
+                title_start):
+            return {k: v["median"] for k, v in section.get("summary", {}).items()}
+    return {}
+
+
+Extractor = Callable[[dict[str, Any]], dict[str, float]]
+
+
+def _from_fanout(rep: dict[str, Any]) -> dict[str, float]:
+    s = _summary(rep, "fanout/readalong")
+    if s.get("ref_delivered_per_s") and s.get("ref_servers_cpu_util"):
+        return {"cpu_per_delivery_us": s["ref_servers_cpu_util"] / s["ref_delivered_per_s"] * 1e6}
+    return {}
+
+
+def _from_idle(rep: dict[str, Any]) -> dict[str, float]:
+    sections = [x for x in rep.get("sections", []) if x.get("title", "").startswith("idle C=")
+                and x.get("status", "ok") == "ok"]
+    if not sections:
+        return {}
+    big = max(sections, key=lambda x: x["summary"].get("connections", {}).get("median", 0))
+    s = {k: v["median"] for k, v in big["summary"].items()}
+    out = {}
+    if s.get("kb_per_connection"):
+        out["kb_per_socket"] = s["kb_per_connection"]
+    if s.get("connect_rate_per_s"):
+        out["cpu_per_connect_ms"] = 1000 / s["connect_rate_per_s"]
+    if s.get("held") and "rest_servers_cpu_util" in s:
+        out["idle_cpu_per_socket_us"] = s["rest_servers_cpu_util"] / s["held"] * 1e6
+    return out
+
+
+def _from_rooms(rep: dict[str, Any]) -> dict[str, float]:
+    s = _summary(rep, "rooms:")
+    moves = s.get("moves_per_s")
+    if not moves:
+        return {}
+    out = {"cpu_per_move_ms": s.get("servers_cpu_util", 0) / moves * 1000}
+    if "postgres_cpu_util" in s:
+        out["pg_per_move_ms"] = s["postgres_cpu_util"] / moves * 1000
+    if "redis_cpu_util" in s:
+        out["redis_per_event_us"] = s["redis_cpu_util"] / moves * 1e6
+    return out
+
+
+EXTRACTORS: dict[str, Extractor] = {"fanout": _from_fanout, "idle": _from_idle,
+                                    "rooms": _from_rooms}
+
+
+def measured_costs(results: Path = RESULTS, use_reports: bool = True
+                   ) -> tuple[dict[str, float], dict[str, str]]:
+    """The costs and where each came from: the newest report of each scenario, else defaults."""
+    costs = {k: v[0] for k, v in DEFAULTS.items()}
+    sources = {k: v[2] for k, v in DEFAULTS.items()}
+    if not use_reports:
+        return costs, sources
+    for scenario, extract in EXTRACTORS.items():
+        found = _newest(results, scenario)
+        if found is None:
+            continue
+        path, rep = found
+        for k, v in extract(rep).items():
+            if v > 0:
+                costs[k] = round(v, 4)
+                sources[k] = f"{path.name} (started {rep.get('started')} UTC)"
+    return costs, sources
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    act = Activity()
+    p.add_argument("--readers", type=int, default=act.readers)
+    p.add_argument("--rooms", type=int, default=act.rooms)
+    p.add_argument("--moves", type=float, default=act.moves_per_min,
+                   help="moves per reader per minute")
+    p.add_argument("--chats", type=float, default=act.chats_per_min,
+                   help="chats per reader per minute")
+    p.add_argument("--reactions", type=float, default=act.reactions_per_min,
+                   help="reactions per reader per minute")
+    p.add_argument("--connects", type=float, default=act.connects_per_hour,
+                   help="connects (reconnects, new tabs) per reader per hour")
+    p.add_argument("--rest", type=float, default=act.rest_per_min,
+                   help="REST requests per reader per minute")
+    p.add_argument("--notifications", type=float, default=act.notifications_per_min,
+                   help="notifications per reader per minute")
+    p.add_argument("--headroom", type=float, default=act.headroom,
+                   help="provision this many times the computed cores")
+    p.add_argument("--process-memory-gb", type=float, default=act.process_memory_gb)
+    p.add_argument("--sockets-per-process-max", type=int, default=act.sockets_per_process_max)
+    p.add_argument("--shard-ops-per-s", type=float, default=act.shard_ops_per_s)
+    p.add_argument("--pg-pool", type=int, default=act.pg_pool_per_process,
+                   help="READALONG_DB_POOL_SIZE of each web process")
+    p.add_argument("--room-affinity", action="store_true",
+                   help="a room's readers are routed to one web process")
+    p.add_argument("--defaults-only", action="store_true",
+                   help="ignore load/results/ and use the documented defaults")
+    p.add_argument("--results", type=Path, default=RESULTS)
+    for name, (_, unit, _) in DEFAULTS.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=float, default=None, help=unit)
+    p.add_argument("--json", action="store_true", help="print the answer as JSON too")
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m load capacity", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_arguments(p)
+    args = p.parse_args(argv)
+    costs, sources = measured_costs(args.results, not args.defaults_only)
+    for name in DEFAULTS:
+        given = getattr(args, name)
+        if given is not None:
+            costs[name], sources[name] = given, "given on the command line"
+    act = Activity(readers=args.readers, rooms=args.rooms, moves_per_min=args.moves,
+                   chats_per_min=args.chats, reactions_per_min=args.reactions,
+                   connects_per_hour=args.connects, rest_per_min=args.rest,
+                   notifications_per_min=args.notifications, headroom=args.headroom,
+                   process_memory_gb=args.process_memory_gb,
+                   sockets_per_process_max=args.sockets_per_process_max,
+                   shard_ops_per_s=args.shard_ops_per_s, pg_pool_per_process=args.pg_pool,
+                   room_affinity=args.room_affinity)
+    model = Model(costs, act)
+    answer = model.solve()
+    print("inputs (per-operation costs):")
+    for name, (_, unit, _) in DEFAULTS.items():
+        print(f"  {name} = {costs[name]:g} {unit} — {sources[name]}")
+    print("\nthe model:")
+    print("\n".join(model.lines))
+    print(f"\nanswer for {act.readers:,} readers in {act.rooms:,} rooms (headroom "
+          f"{act.headroom:g}×): {answer['web_processes']} web processes, "
+          f"{answer['redis_shards']} Redis/Valkey primaries, PostgreSQL "
+          f"{answer['pg_cores'] * act.headroom:,.1f} cores for {answer['pg_rows_per_s']:,} rows/s "
+          f"({answer['pg_transactions_per_s']:,} transactions/s) and "
+          f"{answer['pg_connections']:,} connections, {answer['workers']} worker(s)")
+    if args.json:
+        print(json.dumps({"costs": costs, "sources": sources, "activity": vars(act),
+                          "answer": answer}, indent=2))
+    return 0
