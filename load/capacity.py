@@ -296,6 +296,31 @@ def measured_costs(results: Path = RESULTS, use_reports: bool = True
     return costs, sources
 
 
+def soak_check(results: Path, act: Activity) -> list[str]:
+    """The newest soak's measured cores, scaled linearly to `act.readers`: a cross-check of the
+    model at the soak's own activity (not at `act`'s unless they match)."""
+    found = _newest(results, "soak")
+    if found is None:
+        return ["soak cross-check: no soak report in load/results/ (python -m load soak)"]
+    path, rep = found
+    s = _summary(rep, "soak:")
+    soak = rep.get("params", {}).get("soak", {})
+    joined = s.get("joined", 0)
+    if not joined:
+        return [f"soak cross-check: {path.name} has no figures"]
+    scale = act.readers / joined
+    per = soak.get("per_reader_per_min", {})
+    out = [f"soak cross-check ({path.name}, started {rep.get('started')} UTC, load average "
+           f"{rep.get('machine', {}).get('load_average_at_start')}): {joined:,.0f} readers at "
+           + ", ".join(f"{k} {v:g}" for k, v in per.items()) + " per reader per minute:"]
+    for label, key in (("web", "servers_cpu_util"), ("worker", "worker_cpu_util"),
+                       ("Redis", "redis_cpu_util"), ("PostgreSQL", "postgres_cpu_util")):
+        if key in s:
+            out.append(f"  {label}: {s[key]:.3g} cores × {scale:,.0f} = {s[key] * scale:,.1f} "
+                       f"cores for {act.readers:,} readers")
+    return out
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     act = Activity()
     p.add_argument("--readers", type=int, default=act.readers)
@@ -360,6 +385,8 @@ def main(argv: list[str]) -> int:
           f"{answer['pg_cores'] * act.headroom:,.1f} cores for {answer['pg_rows_per_s']:,} rows/s "
           f"({answer['pg_transactions_per_s']:,} transactions/s) and "
           f"{answer['pg_connections']:,} connections, {answer['workers']} worker(s)")
+    if not args.defaults_only:
+        print("\n" + "\n".join(soak_check(args.results, act)))
     if args.json:
         print(json.dumps({"costs": costs, "sources": sources, "activity": vars(act),
                           "answer": answer}, indent=2))
