@@ -14,7 +14,7 @@ import argparse
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,34 +60,43 @@ DEFAULTS: dict[str, tuple[float, str, str]] = {
 }
 
 
-@dataclass
-class Activity:
-    readers: int = 1_000_000
-    rooms: int = 100_000
-    moves_per_min: float = 3.0
-    chats_per_min: float = 0.2
-    reactions_per_min: float = 0.2
-    connects_per_hour: float = 2.0
-    rest_per_min: float = 0.5
-    notifications_per_min: float = 0.05
-    headroom: float = 2.0
-    core_per_process: float = 1.0  # one Python event loop uses one core at most
-    process_memory_gb: float = 2.0
-    process_base_mb: float = 150.0
-    sockets_per_process_max: int = 50_000  # file descriptors, kernel buffers: a deliberate cap
-    shard_ops_per_s: float = 100_000.0  # what one Valkey primary does comfortably
-    shard_core: float = 1.0  # Valkey executes commands on one thread
-    pg_pool_per_process: int = 20
-    worker_processes_pool: int = 10
-    flush_interval_s: float = 0.1
-    nodes_per_room: float | None = None  # None: readers spread at random over the processes
-    room_affinity: bool = False  # route a room's readers to one process (nodes_per_room = 1)
+# The activity: name -> (default, help). Each is an option (`--moves-per-min 3`) and a field.
+ACTIVITY: dict[str, tuple[Any, str]] = {
+    "readers": (1_000_000, "concurrent readers"),
+    "rooms": (100_000, "rooms they are in (sessions and clubs)"),
+    "moves_per_min": (3.0, "position moves per reader per minute"),
+    "chats_per_min": (0.2, "chats per reader per minute"),
+    "reactions_per_min": (0.2, "reactions per reader per minute"),
+    "connects_per_hour": (2.0, "connects (reconnects, new tabs) per reader per hour"),
+    "rest_per_min": (0.5, "REST requests per reader per minute"),
+    "notifications_per_min": (0.05, "notifications per reader per minute"),
+    "headroom": (2.0, "provision this many times the computed cores"),
+    "core_per_process": (1.0, "cores one web process uses (one Python event loop: 1)"),
+    "process_memory_gb": (2.0, "memory given to each web process"),
+    "process_base_mb": (150.0, "a web process's RSS before any socket"),
+    "sockets_per_process_max": (50_000, "a deliberate cap (descriptors, kernel buffers)"),
+    "shard_ops_per_s": (100_000.0, "commands/s one Valkey primary takes comfortably"),
+    "shard_core": (1.0, "cores of one shard (Valkey executes commands on one thread)"),
+    "pg_pool_per_process": (20, "READALONG_DB_POOL_SIZE of each web process"),
+    "worker_processes_pool": (10, "PostgreSQL pool of each worker process"),
+    "flush_interval_s": (0.1, "READALONG_POSITIONS_FLUSH_INTERVAL (write-behind)"),
+    "nodes_per_room": (None, "processes a room's readers sit on (default: random placement)"),
+    "room_affinity": (False, "a room's readers are routed to one web process"),
+}
+
+
+def _field_type(default: Any) -> Any:
+    return float | None if default is None else type(default)
+
+
+Activity = make_dataclass("Activity", [(name, _field_type(d), field(default=d))
+                                       for name, (d, _) in ACTIVITY.items()])
 
 
 @dataclass
 class Model:
     costs: dict[str, float]
-    act: Activity
+    act: Any  # an Activity
     lines: list[str] = field(default_factory=list)
 
     def line(self, text: str) -> None:
@@ -296,7 +305,7 @@ def measured_costs(results: Path = RESULTS, use_reports: bool = True
     return costs, sources
 
 
-def soak_check(results: Path, act: Activity) -> list[str]:
+def soak_check(results: Path, act: Any) -> list[str]:
     """The newest soak's measured cores, scaled linearly to `act.readers`: a cross-check of the
     model at the soak's own activity (not at `act`'s unless they match)."""
     found = _newest(results, "soak")
@@ -309,7 +318,8 @@ def soak_check(results: Path, act: Activity) -> list[str]:
     if not joined:
         return [f"soak cross-check: {path.name} has no figures"]
     scale = act.readers / joined
-    per = soak.get("per_reader_per_min", {})
+    per = soak.get("per_reader_per_min") or {
+        k: soak[k] for k in ("moves", "chats", "reactions", "notifications", "rest") if k in soak}
     out = [f"soak cross-check ({path.name}, started {rep.get('started')} UTC, load average "
            f"{rep.get('machine', {}).get('load_average_at_start')}): {joined:,.0f} readers at "
            + ", ".join(f"{k} {v:g}" for k, v in per.items()) + " per reader per minute:"]
@@ -322,30 +332,13 @@ def soak_check(results: Path, act: Activity) -> list[str]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    act = Activity()
-    p.add_argument("--readers", type=int, default=act.readers)
-    p.add_argument("--rooms", type=int, default=act.rooms)
-    p.add_argument("--moves", type=float, default=act.moves_per_min,
-                   help="moves per reader per minute")
-    p.add_argument("--chats", type=float, default=act.chats_per_min,
-                   help="chats per reader per minute")
-    p.add_argument("--reactions", type=float, default=act.reactions_per_min,
-                   help="reactions per reader per minute")
-    p.add_argument("--connects", type=float, default=act.connects_per_hour,
-                   help="connects (reconnects, new tabs) per reader per hour")
-    p.add_argument("--rest", type=float, default=act.rest_per_min,
-                   help="REST requests per reader per minute")
-    p.add_argument("--notifications", type=float, default=act.notifications_per_min,
-                   help="notifications per reader per minute")
-    p.add_argument("--headroom", type=float, default=act.headroom,
-                   help="provision this many times the computed cores")
-    p.add_argument("--process-memory-gb", type=float, default=act.process_memory_gb)
-    p.add_argument("--sockets-per-process-max", type=int, default=act.sockets_per_process_max)
-    p.add_argument("--shard-ops-per-s", type=float, default=act.shard_ops_per_s)
-    p.add_argument("--pg-pool", type=int, default=act.pg_pool_per_process,
-                   help="READALONG_DB_POOL_SIZE of each web process")
-    p.add_argument("--room-affinity", action="store_true",
-                   help="a room's readers are routed to one web process")
+    for name, (default, text) in ACTIVITY.items():
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(default, bool):
+            p.add_argument(flag, action="store_true", help=text)
+        else:
+            p.add_argument(flag, type=type(default) if default is not None else float,
+                           default=default, help=text)
     p.add_argument("--defaults-only", action="store_true",
                    help="ignore load/results/ and use the documented defaults")
     p.add_argument("--results", type=Path, default=RESULTS)
@@ -364,14 +357,7 @@ def main(argv: list[str]) -> int:
         given = getattr(args, name)
         if given is not None:
             costs[name], sources[name] = given, "given on the command line"
-    act = Activity(readers=args.readers, rooms=args.rooms, moves_per_min=args.moves,
-                   chats_per_min=args.chats, reactions_per_min=args.reactions,
-                   connects_per_hour=args.connects, rest_per_min=args.rest,
-                   notifications_per_min=args.notifications, headroom=args.headroom,
-                   process_memory_gb=args.process_memory_gb,
-                   sockets_per_process_max=args.sockets_per_process_max,
-                   shard_ops_per_s=args.shard_ops_per_s, pg_pool_per_process=args.pg_pool,
-                   room_affinity=args.room_affinity)
+    act = Activity(**{name: getattr(args, name) for name in ACTIVITY})
     model = Model(costs, act)
     answer = model.solve()
     print("inputs (per-operation costs):")

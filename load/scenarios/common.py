@@ -118,3 +118,18 @@ def flatness(samples: list[tuple[float, float]], floor_share: float = 0.01
     return {"slope_mb_per_min": round(slope * 60, 3), "growth_mb": round(growth, 2),
             "noise_mb": round(noise, 2), "mean_mb": round(mv, 1),
             "flat": int(growth <= max(noise, floor_share * mv)), "samples": n}
+
+
+def position_lags(msg: dict[str, Any], own_id: int, run_id: int, mark: Any, now: float
+                  ) -> list[float]:
+    """Seconds since each *other* member's marked move (`~run~seq~ns~` in its position's
+    locator, `mark` the compiled pattern) in a presence diff's `updated` members."""
+    lags = []
+    for member in msg.get("updated") or ():
+        if member.get("user_id") == own_id:
+            continue
+        pos = (member.get("meta") or {}).get("position") or {}
+        found = mark.search(pos.get("locator") or "")
+        if found and int(found.group(1)) == run_id:
+            lags.append(now - int(found.group(3)) / 1e9)
+    return lags

@@ -39,16 +39,7 @@ from load.httpclient import HTTPConn
 from load.hubclient import CommandError, Hub, bounded_gather
 from load.measure import rss
 from load.procs import raise_nofile
-from load.scenarios.common import (
-    CpuWindow,
-    client_figures,
-    error_counts,
-    flatness,
-    merge_counts,
-    process_figures,
-    saturation_note,
-    unpack,
-)
+from load.scenarios import common
 from load.scenarios.rest import _catalog_sample, _discover, _seed
 from load.scenarios.rooms import _make_sessions
 from load.stack import Stack
@@ -72,50 +63,44 @@ REST_KINDS = ("book", "search", "feed", "profile")
 REST_P95_MS = 200.0
 
 
+# the options: --soak-<name> (dest soak_<name>) -> (type, default, help)
+OPTIONS: dict[str, tuple[type, Any, str]] = {
+    "readers": (int, 10_000, "connected readers"),
+    "per_room": (int, 8, "readers per session or club"),
+    "club_share": (float, 0.2, "share of the rooms that are clubs (the rest: co-reading sessions)"),
+    "minutes": (float, 10.0, "minutes measured"),
+    "servers": (int, 2, "web processes"),
+    "moves": (float, 3.0, "moves per reader per minute"),
+    "chats": (float, 0.2, "chats per reader per minute"),
+    "reactions": (float, 0.2, "reactions per reader per minute"),
+    "notifications": (float, 0.05, "notifications per reader per minute (notify() -> worker)"),
+    "rest": (float, 0.5, "REST requests per reader per minute"),
+    "rest_mix": (str, "book=40,search=25,feed=20,profile=15", "weights of the REST requests"),
+    "rest_conns": (int, 32, "keep-alive REST connections per client process"),
+    "books": (int, 10_000, "catalog size to seed"),
+    "sample_s": (float, 10.0, "seconds between memory samples (short runs take at least 20)"),
+    "drain_s": (float, 5.0, "seconds after the end for the last chats and notifications"),
+}
+# --quick: at most (readers, minutes, books), at least (chats, notifications) so something flows
+QUICK_AT_MOST = {"readers": 200, "minutes": 0.5, "books": 500}
+QUICK_AT_LEAST = {"chats": 1.0, "notifications": 0.5}
+
+
 def add_arguments(g: Any) -> None:
-    g.add_argument("--soak-readers", type=int, default=10_000, help="connected readers")
-    g.add_argument("--soak-per-room", type=int, default=8, help="readers per session or club")
-    g.add_argument("--soak-club-share", type=float, default=0.2,
-                   help="share of the rooms that are clubs (the rest are co-reading sessions)")
-    g.add_argument("--soak-minutes", type=float, default=10.0, help="minutes measured")
-    g.add_argument("--soak-servers", type=int, default=2, help="web processes")
-    g.add_argument("--soak-moves", type=float, default=3.0, help="moves per reader per minute")
-    g.add_argument("--soak-chats", type=float, default=0.2, help="chats per reader per minute")
-    g.add_argument("--soak-reactions", type=float, default=0.2,
-                   help="reactions per reader per minute")
-    g.add_argument("--soak-notifications", type=float, default=0.05,
-                   help="notifications per reader per minute (notify() -> worker -> socket)")
-    g.add_argument("--soak-rest", type=float, default=0.5,
-                   help="REST requests per reader per minute")
-    g.add_argument("--soak-rest-mix", default="book=40,search=25,feed=20,profile=15",
-                   help="weights of the REST requests")
-    g.add_argument("--soak-rest-conns", type=int, default=32,
-                   help="keep-alive REST connections per client process")
-    g.add_argument("--soak-books", type=int, default=10_000, help="catalog size to seed")
-    g.add_argument("--soak-sample-s", type=float, default=10.0,
-                   help="seconds between memory samples (short runs sample at least 20 times)")
-    g.add_argument("--soak-drain-s", type=float, default=5.0,
-                   help="seconds after the end for the last chats and notifications to arrive")
+    for name, (kind, default, text) in OPTIONS.items():
+        g.add_argument(f"--soak-{name.replace('_', '-')}", type=kind, default=default, help=text)
 
 
 def quick(args: Namespace) -> None:
-    args.soak_readers = min(args.soak_readers, 200)
-    args.soak_minutes = min(args.soak_minutes, 0.5)
-    args.soak_books = min(args.soak_books, 500)
-    args.soak_chats = max(args.soak_chats, 1.0)
-    args.soak_notifications = max(args.soak_notifications, 0.5)
+    for name, bound in QUICK_AT_MOST.items():
+        setattr(args, f"soak_{name}", min(getattr(args, f"soak_{name}"), bound))
+    for name, bound in QUICK_AT_LEAST.items():
+        setattr(args, f"soak_{name}", max(getattr(args, f"soak_{name}"), bound))
 
 
 def params(args: Namespace) -> dict[str, Any]:
-    return {"readers": args.soak_readers, "per_room": args.soak_per_room,
-            "club_share": args.soak_club_share, "minutes": args.soak_minutes,
-            "servers": args.soak_servers, "workers": 1,
-            "per_reader_per_min": {"moves": args.soak_moves, "chats": args.soak_chats,
-                                   "reactions": args.soak_reactions,
-                                   "notifications": args.soak_notifications,
-                                   "rest": args.soak_rest},
-            "rest_mix": args.soak_rest_mix, "books": args.soak_books,
-            "sample_s": _sample_every(args)}
+    chosen = {name: getattr(args, f"soak_{name}") for name in OPTIONS}
+    return {**chosen, "workers": 1, "sample_s": _sample_every(args)}
 
 
 def _sample_every(args: Namespace) -> float:
@@ -148,15 +133,19 @@ class SoakAgent:
     """The readers of whole rooms (so losses are counted here) plus this process's REST share."""
 
     def __init__(self, index: int, ports: list[int]) -> None:
-        self.index = index
-        self.ports = ports
-        self.hub = Hub()
+        self.index, self.ports, self.hub = index, ports, Hub()
         self.readers: list[_Reader] = []
-        self.run_id = -1
+        self._reset(-1)
+
+    def _reset(self, run_id: int) -> None:
+        """A fresh run: its id (in every mark), latencies, counters, acked chats, chats seen."""
+        self.run_id = run_id
         self.lat: dict[str, array.array] = {k: array.array("d") for k in LAT_KINDS}
         self.counts: dict[str, int] = {}
         self.notes_seen: set[int] = set()
         self.acked: dict[str, list[tuple[int, int]]] = {}  # room -> (message id, author)
+        for r in self.readers:
+            r.chats_seen = set()
 
     def _count(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
@@ -184,14 +173,8 @@ class SoakAgent:
                 if m and int(m.group(1)) == self.run_id:
                     self.lat["chat"].append(time.time() - int(m.group(3)) / 1e9)
             elif b'"presence"' in head:
-                now = time.time()
-                for member in _decode(payload).get("updated") or ():
-                    if member.get("user_id") == reader.uid:
-                        continue
-                    pos = (member.get("meta") or {}).get("position") or {}
-                    m = MARK.search(pos.get("locator") or "")
-                    if m and int(m.group(1)) == self.run_id:
-                        self.lat["position"].append(now - int(m.group(3)) / 1e9)
+                self.lat["position"].extend(common.position_lags(
+                    _decode(payload), reader.uid, self.run_id, MARK, time.time()))
             else:
                 self.hub.control(ws, payload)
         return on_message
@@ -220,22 +203,16 @@ class SoakAgent:
 
         t0 = time.monotonic()
         results = await bounded_gather([lambda i=i: one(i) for i in range(len(users))], 200)
-        return {"connected": len(self.readers), "errors": error_counts(results),
+        return {"connected": len(self.readers), "errors": common.error_counts(results),
                 "elapsed": time.monotonic() - t0}
 
     async def run(self, run_id: int, duration: float, moves: float, chats: float,
                   reactions: float, rest_rate: float, rest_mix: dict[str, float],
                   rest_paths: dict[str, list[str]], rest_conns: int, drain: float
                   ) -> dict[str, Any]:
-        self.run_id = run_id
-        self.lat = {k: array.array("d") for k in LAT_KINDS}
-        self.counts = {}
-        self.notes_seen = set()
-        self.acked = {}
-        for r in self.readers:
-            r.chats_seen = set()
+        self._reset(run_id)
         errors: dict[str, int] = {}
-        cpu = CpuWindow()
+        cpu = common.CpuWindow()
         stop_at = time.monotonic() + duration
         seq = 0
         tick = 60.0 / max(moves, 1e-9)  # a reader's cadence: one move per tick
@@ -527,7 +504,7 @@ def _memory_figures(series: dict[str, list[tuple[float, float]]]) -> tuple[dict[
     notes = []
     flat_all = 1
     for label, samples in series.items():
-        f = flatness(samples)
+        f = common.flatness(samples)
         flat_all &= f["flat"]
         fig[f"{label}_rss_mb_end"] = samples[-1][1] if samples else 0.0
         fig[f"{label}_rss_growth_mb_last_half"] = f["growth_mb"]
@@ -580,7 +557,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
             conn = pool.gather(targets, 1800)
             connect_s = time.monotonic() - t0
             joined = sum(x["connected"] for x in conn)
-            errs = merge_counts(conn, "errors")
+            errs = common.merge_counts(conn, "errors")
             if joined < n:
                 notes.append(f"run {r + 1}: {n - joined} readers failed to join: {errs}")
             if joined == 0:
@@ -627,15 +604,15 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 and fig["chats_lost"] == 0 and fig["notifications_lost"] == 0
                 and fig["memory_flat"] == 1)
             notes += mem_notes
-            errors = merge_counts(out, "errors")
-            closes = merge_counts(out, "closes")
+            errors = common.merge_counts(out, "errors")
+            closes = common.merge_counts(out, "closes")
             if errors:
                 notes.append(f"run {r + 1} command errors: {errors}")
             if closes:
                 notes.append(f"run {r + 1} sockets closed by the server: {closes}")
             if produced and produced["errors"]:
                 notes.append(f"run {r + 1} notify() errors: {produced['errors']}")
-            notes.append(f"run {r + 1} REST answers: {merge_counts(out, 'rest_statuses')}")
+            notes.append(f"run {r + 1} REST answers: {common.merge_counts(out, 'rest_statuses')}")
             fig["memory_series"] = series  # the whole series goes in the report's JSON
             notes.append(f"run {r + 1} memory (s:MB, every {max(1, len(series['web0']) // 12)}"
                          " th sample): " + "; ".join(
@@ -649,8 +626,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                   flush=True)
             runs.append(fig)
         finally:
-            stack.close_pool(prod)
-            stack.close_pool(pool)
+            for client_pool in (prod, pool):
+                stack.close_pool(client_pool)
             stack.stop_child(worker)
             stack.stop_servers()
     notes.append(
@@ -691,17 +668,17 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                  ("postgres_cpu_util", "PostgreSQL CPU"),
                  ("client_cpu_max_util", "busiest client process")]
     return [{"title": f"soak: {n} readers, {args.soak_minutes:g} min", "runs": runs,
-             "headline": headline, "notes": notes + saturation_note(runs)}]
+             "headline": headline, "notes": notes + common.saturation_note(runs)}]
 
 
 def _figures(out: list[dict[str, Any]], m: dict[str, Any], joined: int, n: int,
              produced: dict[str, Any] | None, wall: float) -> dict[str, Any]:
-    counts = merge_counts(out, "counts")
-    statuses = merge_counts(out, "rest_statuses")
+    counts = common.merge_counts(out, "counts")
+    statuses = common.merge_counts(out, "rest_statuses")
     rest_all: list[float] = []
     fig: dict[str, Any] = {"readers": n, "joined": joined}
     for kind in REST_KINDS:
-        lat = unpack([x[f"rest_{kind}"] for x in out])
+        lat = common.unpack([x[f"rest_{kind}"] for x in out])
         rest_all += lat
         fig.update(latency_summary(lat, f"rest_{kind}_"))
     fig.update(latency_summary(rest_all, "rest_"))
@@ -709,7 +686,7 @@ def _figures(out: list[dict[str, Any]], m: dict[str, Any], joined: int, n: int,
     fig["rest_non_2xx"] = sum(v for k, v in statuses.items() if not k.split()[-1].startswith("2"))
     fig["rest_failures"] = sum(x["rest_failures"] for x in out)
     for kind in LAT_KINDS:
-        fig.update(latency_summary(unpack([x[f"lat_{kind}"] for x in out]), f"{kind}_"))
+        fig.update(latency_summary(common.unpack([x[f"lat_{kind}"] for x in out]), f"{kind}_"))
     alive = sum(x["alive"] for x in out)
     fig["alive_at_end"] = alive
     fig["sockets_dropped"] = joined - alive
@@ -720,11 +697,11 @@ def _figures(out: list[dict[str, Any]], m: dict[str, Any], joined: int, n: int,
     seen = sum(x["notifications_seen"] for x in out)
     fig["notifications_stored"] = stored
     fig["notifications_lost"] = max(0, stored - seen)
-    fig["command_errors"] = sum(merge_counts(out, "errors").values())
+    fig["command_errors"] = sum(common.merge_counts(out, "errors").values())
     for key in ("moves", "chats", "reactions"):
         fig[f"{key}_per_s"] = round(counts.get(key, 0) / wall, 1)
     fig["notifications_per_s"] = round(stored / wall, 2)
     fig["worker_cpu_util"] = m.get("worker", {}).get("cpu_util", 0.0)
-    fig.update(process_figures(m))
-    fig.update(client_figures(out))
+    fig.update(common.process_figures(m))
+    fig.update(common.client_figures(out))
     return fig
