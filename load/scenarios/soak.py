@@ -434,6 +434,23 @@ async def _make_clubs(database_url: str, groups: list[list[int]], books: list[in
         await conn.close()
 
 
+def _redis_commands(stack: Stack) -> dict[str, int]:
+    """Redis's calls per command (`INFO commandstats`; every client: web processes, worker,
+    producer)."""
+    import redis
+
+    r = redis.Redis.from_url(stack.redis_url)
+    try:
+        stats = r.info("commandstats")
+    finally:
+        r.close()
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
+
+def _commands_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}
+
+
 def _handles(stack: Stack, n: int) -> list[str]:
     import asyncpg
 
@@ -573,6 +590,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
             meter = stack.meter(pool)
             meter.groups["worker"] = (lambda: [worker.pid] if worker.pid else [], False)
             meter.start()
+            commands0 = _redis_commands(stack)
             rest_rate = args.soak_rest * n / 60
             targets = []
             for i, (a, b) in enumerate(bounds):
@@ -592,10 +610,20 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 produced = p[0]
             out = pool.gather(targets, duration + 600)
             m = meter.stop()
+            by_command = _commands_delta(commands0, _redis_commands(stack))
+            commands = sum(by_command.values())
             series = sampler.stop()
             fig = _figures(out, m, joined, n, produced, duration)
             fig["connect_s"] = round(connect_s, 1)
             fig["setup_s"] = round(setup_s, 1)
+            events = (fig["moves_per_s"] + fig["chats_per_s"] + fig["reactions_per_s"]) * duration
+            fig["redis_commands_per_s"] = round(commands / duration, 1)
+            fig["redis_commands_per_event"] = round(commands / max(events, 1), 2)
+            # arq enqueues a job as WATCH/MULTI/EXEC: EXEC/s ≈ jobs enqueued/s (worker queue)
+            fig["redis_exec_per_s"] = round(by_command.get("exec", 0) / duration, 1)
+            top = sorted(by_command.items(), key=lambda kv: -kv[1])[:10]
+            notes.append(f"run {r + 1} Redis commands/s by command: " + ", ".join(
+                f"{k} {v / duration:.1f}" for k, v in top))
             mem, mem_notes = _memory_figures(series)
             fig.update(mem)
             fig["rooms"] = len(set(rooms))
@@ -663,6 +691,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                  ("ack_react_p99_ms", "reaction ack p99 ms"),
                  ("notification_p99_ms", "notification created → socket p99 ms"),
                  ("command_errors", "command errors"),
+                 ("redis_commands_per_event", "Redis commands per room event (all clients)"),
+                 ("redis_exec_per_s", "  MULTI/EXEC per second (≈ arq jobs enqueued/s)"),
                  ("servers_cpu_util", "web processes CPU (cores)"),
                  ("worker_cpu_util", "worker CPU (cores)"), ("redis_cpu_util", "Redis CPU"),
                  ("postgres_cpu_util", "PostgreSQL CPU"),
