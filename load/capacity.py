@@ -57,6 +57,15 @@ DEFAULTS: dict[str, tuple[float, str, str]] = {
                                    "notifications at 100/s, BASELINE.md 2026-11-23: 0.233 cores"),
     "pg_per_notification_ms": (1.7, "ms PostgreSQL CPU per notification",
                                "notifications at 100/s, BASELINE.md 2026-11-23: 0.171 cores"),
+    "jobs_per_event": (2.3, "arq jobs enqueued per room event (reading events, feeds, boards)",
+                       "soak 1,000 readers × 1 min, 2026-12-02 02:42 UTC (load average 16): "
+                       "133 MULTI/EXEC/s (arq enqueues) at 57 room events/s; a 1-minute run "
+                       "holds every reader's first-move milestones, so an upper bound"),
+    "worker_per_job_ms": (0.81, "ms worker CPU per job",
+                          "same soak: worker 0.108 cores / 133 jobs/s"),
+    "queue_ops_per_job": (12.0, "Redis commands per job on the queue instance",
+                          "arq's enqueue (WATCH, EXISTS ×2, MULTI, PSETEX, ZADD, EXEC) and "
+                          "its worker's poll, take, result and delete (≈ 5): the code"),
 }
 
 
@@ -190,10 +199,22 @@ class Model:
         pg_cores = self._sum(pg_terms, indent="  ")
         self.line(f"  PostgreSQL cores = {pg_cores:,.1f}; × headroom {a.headroom:g} = "
                   f"{pg_cores * a.headroom:,.1f}")
-        worker_cores = notes * c["worker_per_notification_ms"] / 1000
+        self.line("workers and the job queue (arq, on the one READALONG_QUEUE_URL instance):")
+        jobs = events * c["jobs_per_event"]
+        worker_terms = [("notification delivered", c["worker_per_notification_ms"] / 1000, notes),
+                        ("job from a room event", c["worker_per_job_ms"] / 1000, jobs)]
+        worker_cores = self._sum(worker_terms)
         workers = max(1, math.ceil(worker_cores * a.headroom / a.core_per_process))
-        self.line(f"workers: notifications {notes:,.0f}/s × {c['worker_per_notification_ms']:g}"
-                  f" ms = {worker_cores:,.2f} cores → {workers} worker process(es)")
+        self.line(f"  worker cores = {worker_cores:,.1f} × {a.headroom:g} → {workers} worker "
+                  "process(es)")
+        queue_ops = (jobs + notes) * c["queue_ops_per_job"]
+        queues = math.ceil(queue_ops * a.headroom / a.shard_ops_per_s)
+        self.line(f"  queue ops = (jobs {jobs:,.0f}/s + notifications {notes:,.0f}/s) × "
+                  f"{c['queue_ops_per_job']:g} = {queue_ops:,.0f}/s; × {a.headroom:g} / "
+                  f"{a.shard_ops_per_s:,.0f} = {queues} instance(s)"
+                  + (" — MORE THAN ONE: arq's queue cannot be sharded, so the jobs must be "
+                     "split over several queues (by kind or by room) or coalesced"
+                     if queues > 1 else ""))
         conns = web * a.pg_pool_per_process + workers * a.worker_processes_pool
         self.line(f"  connections = web {web} × pool {a.pg_pool_per_process} + workers "
                   f"{workers} × {a.worker_processes_pool} = {conns:,}"
@@ -205,7 +226,9 @@ class Model:
                 "redis_cores": round(redis_cores, 2), "pg_cores": round(pg_cores, 2),
                 "pg_rows_per_s": round(writes), "pg_transactions_per_s": round(
                     chats + reacts + notes + flushes),
-                "pg_connections": conns, "workers": workers, "deliveries_per_s": round(
+                "pg_connections": conns, "workers": workers, "jobs_per_s": round(jobs),
+                "queue_ops_per_s": round(queue_ops), "queue_instances": queues,
+                "deliveries_per_s": round(
                     deliveries), "events_per_s": round(events)}
 
     def _sum(self, terms: list[tuple[str, float, float]], indent: str = "  ") -> float:
@@ -370,7 +393,8 @@ def main(argv: list[str]) -> int:
           f"{answer['redis_shards']} Redis/Valkey primaries, PostgreSQL "
           f"{answer['pg_cores'] * act.headroom:,.1f} cores for {answer['pg_rows_per_s']:,} rows/s "
           f"({answer['pg_transactions_per_s']:,} transactions/s) and "
-          f"{answer['pg_connections']:,} connections, {answer['workers']} worker(s)")
+          f"{answer['pg_connections']:,} connections, {answer['workers']} worker(s), job queue "
+          f"{answer['queue_ops_per_s']:,} ops/s ({answer['queue_instances']} instance(s) worth)")
     if not args.defaults_only:
         print("\n" + "\n".join(soak_check(args.results, act)))
     if args.json:

@@ -143,3 +143,15 @@ def test_flatness_tells_growth_from_noise() -> None:
     assert judged["growth_mb"] == pytest.approx(0.5 * 29, abs=0.6)
     assert judged["slope_mb_per_min"] == pytest.approx(3.0, abs=0.01)
     assert flatness([(0.0, 1.0)])["flat"] == 1
+
+
+def test_job_queue_is_sized_and_flagged_when_one_instance_is_not_enough() -> None:
+    """Jobs are room events × jobs per event; past one instance's ops the model says so."""
+    act = Activity(readers=60_000, rooms=6_000, moves_per_min=1, chats_per_min=0,
+                   reactions_per_min=0, connects_per_hour=0, rest_per_min=0,
+                   notifications_per_min=0, headroom=1.0, shard_ops_per_s=10_000.0)
+    model = Model(_costs(jobs_per_event=2.0, queue_ops_per_job=10.0), act)
+    out = model.solve()
+    assert out["jobs_per_s"] == 2_000
+    assert out["queue_ops_per_s"] == 20_000 and out["queue_instances"] == 2
+    assert any("cannot be sharded" in line for line in model.lines)
