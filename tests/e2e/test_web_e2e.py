@@ -17,17 +17,12 @@ from tests.e2e.browser import (
     REASON,
     Person,
     assert_accessible,
-    needs_browser,
+    expect,
     person,
     register,
     tag,
 )
 from tests.support import ServerProcess, free_port
-
-pytestmark = needs_browser
-
-if REASON is None:
-    from playwright.async_api import expect
 
 
 def test_the_browser_is_there_in_ci() -> None:

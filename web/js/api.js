@@ -62,7 +62,10 @@ import { randomKey } from "./dom.js";
  * @typedef {{id: number, review_id: number, author: Actor, body_html: string, created_at: string}} Comment
  * @typedef {{id: number, slug: string, name: string, description: string, visibility: string, join_policy: string,
  *            rules: string, language: string | null, owner_id: number, book_id: number | null, member_count: number,
- *            room: string, my_role?: string | null, requested?: boolean}} Club
+ *            room: string, my_role?: string | null, requested?: boolean, time_zone?: string,
+ *            member_cap?: number | null}} Club
+ * @typedef {{id: number, club_id: number, token: string, expires_at: string | null, max_uses: number | null,
+ *            uses: number, revoked: boolean}} Invite
  * @typedef {{id: number, title: string, start: number, end: number, opens_at: string, open: boolean,
  *            locked: boolean, unlocks_at: number, post_count: number, room: string, thread_locked?: boolean}} Section
  * @typedef {{id: number, club_id: number, title: string, description: string, kind: string, starts_at: string,
@@ -231,6 +234,10 @@ export async function download(url, name) {
 }
 
 /** The endpoints, by feature. */
+/** Page sizes of the lists with "Load more": a book's reviews, a club's chat history. */
+export const REVIEW_PAGE = 10;
+export const CHAT_PAGE = 50;
+
 export const api = {
   // accounts
   /** @returns {Promise<TokenPair>} */
@@ -343,7 +350,7 @@ export const api = {
   // reviews
   /** @returns {Promise<{items: Review[], next_cursor: string | null}>} */
   reviews: (/** @type {number} */ book_id, /** @type {string | null} */ cursor) =>
-    get("/api/v1/books/{book_id}/reviews", { params: { book_id }, query: { cursor, limit: 20 } }),
+    get("/api/v1/books/{book_id}/reviews", { params: { book_id }, query: { cursor, limit: REVIEW_PAGE } }),
   /** @returns {Promise<Review>} */
   writeReview: (/** @type {number} */ book_id, /** @type {Record<string, unknown>} */ body) =>
     request("PUT", "/api/v1/me/books/{book_id}/review", { params: { book_id }, body }),
@@ -370,7 +377,15 @@ export const api = {
   updateClub: (/** @type {number} */ club_id, /** @type {Record<string, unknown>} */ body) =>
     request("PATCH", "/api/v1/clubs/{club_id}", { params: { club_id }, body }),
   /** @returns {Promise<{status: string}>} */
-  joinClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/join", { params: { club_id }, body: {} }),
+  joinClub: (/** @type {number} */ club_id, /** @type {{invite?: string, message?: string}} */ body = {}) =>
+    post("/api/v1/clubs/{club_id}/join", { params: { club_id }, body }),
+  /** @returns {Promise<Invite>} */
+  createInvite: (/** @type {number} */ club_id, /** @type {Record<string, unknown>} */ body) =>
+    post("/api/v1/clubs/{club_id}/invites", { params: { club_id }, body }),
+  /** @returns {Promise<Invite[]>} */
+  invites: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/invites", { params: { club_id } }),
+  revokeInvite: (/** @type {number} */ club_id, /** @type {number} */ invite_id) =>
+    request("DELETE", "/api/v1/clubs/{club_id}/invites/{invite_id}", { params: { club_id, invite_id } }),
   /** @returns {Promise<{items: {id: number, user_id: number, handle: string, display_name: string, message: string}[]}>} */
   joinRequests: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/requests", { params: { club_id } }),
   /** @param {number} club_id @param {number} request_id @param {boolean} yes */
@@ -393,8 +408,9 @@ export const api = {
     post("/api/v1/clubs/{club_id}/sections/{section_id}/posts", { params: { club_id, section_id }, body: { body } }),
   readSection: (/** @type {number} */ club_id, /** @type {number} */ section_id) =>
     post("/api/v1/clubs/{club_id}/sections/{section_id}/read", { params: { club_id, section_id } }),
-  /** @returns {Promise<{items: Message[]}>} */
-  clubMessages: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/messages", { params: { club_id }, query: { limit: 100 } }),
+  /** @returns {Promise<{items: Message[], next_cursor: string | null}>} */
+  clubMessages: (/** @type {number} */ club_id, /** @type {string | null} */ cursor = null) =>
+    get("/api/v1/clubs/{club_id}/messages", { params: { club_id }, query: { cursor, limit: CHAT_PAGE } }),
   /** @returns {Promise<Message>} */
   clubSay: (/** @type {number} */ club_id, /** @type {string} */ body) =>
     post("/api/v1/clubs/{club_id}/messages", { params: { club_id }, body: { body }, idempotent: true }),

@@ -31,6 +31,7 @@ export function authScreen(view, onSignedIn) {
     mount(view, h("section", { class: "auth card", "aria-labelledby": "auth-title" },
       h("h1", { id: "auth-title" }, register ? "Create your account" : "Welcome back"),
       h("p", { class: "muted" }, "Read together, live, without spoilers."),
+      /[?&]invite=/.test(location.hash) ? h("p", { class: "note", id: "invite-note" }, "You have an invitation to a club: sign in or register, then join it.") : null,
       h("div", { class: "tabs", role: "tablist", "aria-label": "Sign in or register" },
         tab("signin", "Sign in"), tab("register", "Register")),
       h("form", { onsubmit: submit, novalidate: true, "aria-label": register ? "Register" : "Sign in" },
