@@ -192,7 +192,7 @@ export function clubScreen(view, [id]) {
   function chat() {
     /** @type {Map<number, import("../api.js").Message>} */
     const msgs = new Map();
-    const list = h("ol", { class: "timeline", id: "club-chat", "aria-live": "polite" });
+    const list = h("ol", { class: "timeline", id: "club-chat", "aria-live": "polite", tabindex: "0", "aria-label": "Club chat messages" });
     /** @type {string | null} the history's next page (oldest first): its button sits after the last one loaded */
     let cursor = null;
     let loadedTo = 0;
