@@ -553,8 +553,8 @@ async def test_club_settings_invitation_links_and_paging(servers: list[ServerPro
                                                          browser: Any) -> None:
     """An organiser edits her club's settings (a bad time zone is explained under its field)
     and makes it secret, then shares an invitation link: a signed-in reader joins from it, and
-    a signed-out one after registering; the chat history and a book's reviews page with "Load
-    more"."""
+    a signed-out one after registering; she makes one a moderator, bans the other and invites
+    a reader by handle; the chat history and a book's reviews page with "Load more"."""
     t, ana, ben = await two_readers(browser, servers)
     cara = await person(browser, servers[1], "Cara", t)
     found: list[dict[str, Any]] = []
@@ -577,7 +577,8 @@ async def test_club_settings_invitation_links_and_paging(servers: list[ServerPro
     await settings.get_by_label("Description").fill("We read after midnight.")
     await settings.get_by_role("button", name="Save settings").click()
     await expect(a.locator("#club-meta")).to_contain_text("secret")
-    await expect(a.get_by_role("paragraph").filter(has_text="We read after midnight.")).to_be_visible()
+    described = a.get_by_role("paragraph").filter(has_text="We read after midnight.")
+    await expect(described).to_be_visible()
 
     # a chat history longer than one page (50), and a book with more reviews than one page (10)
     review_book = None
@@ -634,6 +635,25 @@ async def test_club_settings_invitation_links_and_paging(servers: list[ServerPro
     await expect(c.get_by_role("heading", name=name)).to_be_visible()
     await a.reload()
     await expect(a.locator("#invite-links")).to_contain_text("2 uses")
+    # the organiser's members list: Ben becomes a moderator, Cara is banned
+    await a.get_by_text(re.compile(r"^Members \(3\)$")).click()
+    ben_row = a.locator(f'#members [data-member="{ben.handle}"]')
+    await ben_row.get_by_role("button", name="Make moderator").click()
+    await expect(ben_row.get_by_role("button", name="Make member")).to_be_visible()
+    a.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+    await a.locator(f'#members [data-member="{cara.handle}"]').get_by_role(
+        "button", name="Ban").click()
+    await expect(a.locator(f'#members [data-member="{cara.handle}"]')).to_have_count(0)
+    # and invites a reader by handle (an unknown handle is explained under the field)
+    direct = a.get_by_role("form", name="Invite a reader")
+    await direct.get_by_label("Invite a reader by handle").fill(f"nobody_{t}")
+    await direct.get_by_role("button", name="Send invitation").click()
+    await expect(direct.locator('.field-error[data-for="handle"]')).to_contain_text(
+        "Nobody is called")
+    await direct.get_by_label("Invite a reader by handle").fill(f"rv0_{t}")
+    await direct.get_by_role("button", name="Send invitation").click()
+    await expect(a.locator("#toasts")).to_contain_text("Invitation sent to Reviewer 0")
+    await assert_accessible(ana, "37-club-members", found)
 
     assert review_book is not None
     await b.goto(f"/app/#/book/{review_book['id']}")

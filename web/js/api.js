@@ -66,6 +66,8 @@ import { randomKey } from "./dom.js";
  *            member_cap?: number | null}} Club
  * @typedef {{id: number, club_id: number, token: string, expires_at: string | null, max_uses: number | null,
  *            uses: number, revoked: boolean}} Invite
+ * @typedef {{user_id: number, handle: string, display_name: string, role: string, joined_at: string,
+ *            muted: boolean}} ClubMember
  * @typedef {{id: number, title: string, start: number, end: number, opens_at: string, open: boolean,
  *            locked: boolean, unlocks_at: number, post_count: number, room: string, thread_locked?: boolean}} Section
  * @typedef {{id: number, club_id: number, title: string, description: string, kind: string, starts_at: string,
@@ -392,7 +394,21 @@ export const api = {
   answerRequest: (club_id, request_id, yes) => post(yes ? "/api/v1/clubs/{club_id}/requests/{request_id}/approve"
     : "/api/v1/clubs/{club_id}/requests/{request_id}/decline", { params: { club_id, request_id } }),
   leaveClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/leave", { params: { club_id } }),
-  clubMembers: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/members", { params: { club_id }, query: { limit: 50 } }),
+  /** @returns {Promise<{items: ClubMember[], next_cursor: string | null}>} */
+  clubMembers: (/** @type {number} */ club_id, /** @type {string | null} */ cursor = null) =>
+    get("/api/v1/clubs/{club_id}/members", { params: { club_id }, query: { cursor, limit: 50 } }),
+  /** @param {number} club_id @param {number} user_id @param {"moderator" | "member"} role */
+  setClubRole: (club_id, user_id, role) =>
+    request("PUT", "/api/v1/clubs/{club_id}/members/{user_id}/role", { params: { club_id, user_id }, body: { role } }),
+  /** @param {number} club_id @param {number} user_id @param {boolean} muted */
+  muteInClub: (club_id, user_id, muted) =>
+    request("PUT", "/api/v1/clubs/{club_id}/members/{user_id}/mute", { params: { club_id, user_id }, body: { muted } }),
+  /** @param {number} club_id @param {number} user_id */
+  transferClub: (club_id, user_id) => post("/api/v1/clubs/{club_id}/transfer", { params: { club_id }, body: { user_id } }),
+  /** @param {number} club_id @param {number} user_id */
+  banFromClub: (club_id, user_id) => post("/api/v1/clubs/{club_id}/bans", { params: { club_id }, body: { user_id } }),
+  /** @returns {Promise<{invited: number}>} @param {number} club_id @param {number[]} user_ids */
+  inviteUsers: (club_id, user_ids) => post("/api/v1/clubs/{club_id}/invitations", { params: { club_id }, body: { user_ids } }),
   /** @returns {Promise<{members: {user_id: number, display_name: string, role: string, furthest: number, standing: string}[]}>} */
   clubBoard: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/board", { params: { club_id } }),
   /** @returns {Promise<{items: Section[]}>} */

@@ -1,9 +1,10 @@
 // A club's organiser tools: the settings form (name, description, rules, language, time zone,
-// member cap; visibility and join policy for the owner) and invitation links (make, copy,
-// revoke). Also the invitation card a reader sees when a link opens a club they cannot see yet.
+// member cap; visibility and join policy for the owner), invitation links (make, copy, revoke;
+// invite a reader by handle) and the members list (roles, chat mutes, bans, handing over). Also the invitation card a reader sees when a link opens a club they cannot see yet.
 
 import { h, mount, announce } from "../dom.js";
-import { api, fieldErrors } from "../api.js";
+import { api, fieldErrors, ApiError } from "../api.js";
+import { app } from "../state.js";
 import { field, showErrors, empty, failure, loading } from "../ui.js";
 
 const SETTINGS = ["name", "description", "rules", "language", "time_zone", "member_cap", "visibility", "join_policy"];
@@ -124,8 +125,26 @@ export function invitePanel(cid) {
           catch (e) { announce(e instanceof Error ? e.message : "Could not revoke", "error"); }
         } }, "Revoke")));
   }
+  /** @param {SubmitEvent} ev */
+  const direct = async (ev) => {
+    ev.preventDefault();
+    const form = /** @type {HTMLFormElement} */ (ev.currentTarget);
+    const handle = String(new FormData(form).get("handle") || "").trim().replace(/^@/, "");
+    if (!handle) { showErrors(form, { handle: "Type a reader's handle." }); return; }
+    try {
+      const who = await api.profile(handle);
+      const r = await api.inviteUsers(cid, [who.id]);
+      showErrors(form, r.invited ? {} : { handle: `${who.display_name} is already a member or cannot be invited.` });
+      if (r.invited) { announce(`Invitation sent to ${who.display_name}`); form.reset(); draw(); }
+    } catch (e) {
+      showErrors(form, e instanceof ApiError && e.status === 404 ? { handle: `Nobody is called @${handle}.` } : fieldErrors(e, ["handle"]));
+    }
+  };
   draw();
   return h("div", null, list,
+    h("form", { onsubmit: direct, novalidate: true, "aria-label": "Invite a reader", class: "row inline-form" },
+      field("handle", "Invite a reader by handle", { autocomplete: "off", placeholder: "@handle" }),
+      h("button", { type: "submit" }, "Send invitation"), h("p", { class: "form-error", role: "alert" })),
     h("form", { onsubmit: make, novalidate: true, "aria-label": "Make an invitation link" },
       h("div", { class: "row" },
         field("expires_in_hours", "Expires after (hours, empty: never)", { type: "number", inputmode: "numeric" }),
@@ -155,4 +174,56 @@ export async function acceptInvite(cid, token) {
   const r = await api.joinClub(cid, { invite: token });
   history.replaceState(null, "", `#/club/${cid}`);
   return r;
+}
+
+/**
+ * The members; organisers mute in chat and ban, the owner makes moderators and hands the club over.
+ * @param {import("../api.js").Club} club @param {() => void} changed
+ */
+export function membersPanel(club, changed) {
+  const box = h("div", { id: "members" });
+  const owner = club.my_role === "owner";
+  const organiser = owner || club.my_role === "moderator";
+  /** @param {() => Promise<unknown>} call @param {string} done @param {boolean} [all] */
+  const act = (call, done, all = false) => async () => {
+    try { await call(); announce(done); if (all) changed(); else draw(); }
+    catch (e) { announce(e instanceof Error ? e.message : "Could not do that", "error"); }
+  };
+  /** @param {import("../api.js").ClubMember} m */
+  const row = (m) => {
+    const other = m.user_id !== app.me?.id && m.role !== "owner";
+    const name = m.display_name;
+    return h("li", { class: "row", "data-member": m.handle },
+      h("a", { class: "grow", href: `#/u/${m.handle}` }, name),
+      h("span", { class: "chip" }, m.role), m.muted ? h("span", { class: "chip" }, "muted") : null,
+      organiser && other ? h("div", { class: "row small", role: "group", "aria-label": `Manage ${name}` },
+        owner ? h("button", { type: "button", onclick: act(() => api.setClubRole(club.id, m.user_id, m.role === "moderator" ? "member" : "moderator"),
+          m.role === "moderator" ? `${name} is a member again` : `${name} is a moderator`) },
+        m.role === "moderator" ? "Make member" : "Make moderator") : null,
+        h("button", { type: "button", "aria-pressed": String(m.muted), onclick: act(() => api.muteInClub(club.id, m.user_id, !m.muted),
+          m.muted ? `${name} can chat again` : `${name} is muted in the chat`) }, m.muted ? "Unmute" : "Mute in chat"),
+        owner ? h("button", { type: "button", onclick: () => {
+          if (confirm(`Hand ${club.name} over to ${name}? You will be a moderator.`)) act(() => api.transferClub(club.id, m.user_id), `${name} runs the club now`, true)();
+        } }, "Hand over") : null,
+        h("button", { type: "button", class: "danger", onclick: () => {
+          if (confirm(`Ban ${name} from ${club.name}?`)) act(() => api.banFromClub(club.id, m.user_id), `${name} is banned`)();
+        } }, "Ban")) : null);
+  };
+  async function draw() {
+    if (!box.firstChild) mount(box, loading("Loading the members"));
+    try {
+      /** @type {import("../api.js").ClubMember[]} */
+      const all = [];
+      let cursor = null;
+      do {  // a page of 50 at a time: clubs are small, and the list is on demand (a <details>)
+        const page = await api.clubMembers(club.id, cursor);
+        all.push(...page.items);
+        cursor = page.next_cursor;
+      } while (cursor && all.length < 1000);
+      mount(box, h("ul", { class: "plain" }, all.map(row)));
+    } catch (e) { mount(box, failure(e, draw)); }
+  }
+  const det = h("details", { class: "small" }, h("summary", null, `Members (${club.member_count})`), box);
+  det.addEventListener("toggle", () => { if (/** @type {HTMLDetailsElement} */ (det).open) draw(); });
+  return det;
 }

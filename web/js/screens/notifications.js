@@ -38,7 +38,7 @@ const listeners = new Set();
 function link(n) {
   const p = n.payload || {};
   if (p.session_id) return `#/session/${p.session_id}`;
-  if (p.club_id) return `#/club/${p.club_id}`;
+  if (p.club_id) return `#/club/${p.club_id}${p.invite ? `?invite=${encodeURIComponent(p.invite)}` : ""}`;  // club_invited: its own link
   if (p.book_id) return `#/book/${p.book_id}`;
   if (n.type.startsWith("import")) return "#/import";
   if (n.type.startsWith("goal") || n.type.startsWith("badge") || n.type.startsWith("streak")) return "#/reading";
