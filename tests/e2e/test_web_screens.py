@@ -20,6 +20,7 @@ import httpx
 from arq import create_pool
 
 from jobs.worker import redis_settings
+from tests.accounts_helpers import register as rest_register
 from tests.catalog_helpers import create_book
 from tests.e2e.browser import (
     PASSWORD,
@@ -283,7 +284,8 @@ def totp(secret: str, at: float | None = None) -> str:
 async def test_account_settings(servers: list[ServerProcess], browser: Any,
                                 worker: Any) -> None:
     """A reader changes her password (a wrong one is explained under its field), signs a second
-    device out, changes a notification channel, turns on two-factor sign-in, makes an e-reader
+    device out, unblocks a reader, asks to change her email (a wrong password is explained),
+    changes a notification channel, turns on two-factor sign-in, makes an e-reader
     sync login, downloads her data and schedules then cancels her account's deletion."""
     t = tag()
     ana = await person(browser, servers[0], "Ana", t)
@@ -313,6 +315,13 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     await devices.get_by_role("button", name=re.compile("^Sign out")).click()
     await expect(devices).to_have_count(1)
     await expect(other.page.locator("#conn")).to_have_attribute("data-state", "signed-out")
+    async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
+        dan = await rest_register(http, t, prefix="dan")  # Ana blocked Dan (shown below)
+        r = await http.post("/api/v1/auth/login", json={
+            "email": ana.email, "password": "a much longer new passphrase"})
+        r = await http.post(f"/api/v1/users/{dan.handle}/block",
+                            headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+        assert r.is_success, r.text
 
     email = page.locator("#prefs-types tbody tr").first.get_by_role(
         "checkbox", name=re.compile("^Email: "))
@@ -321,6 +330,20 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     await expect(page.locator("#prefs-status")).to_contain_text("Saved: email for")
     await page.reload()
     await expect(email).to_be_checked(checked=not was)
+    await page.locator(f'#blocked [data-handle="{dan.handle}"]').get_by_role(
+        "button", name=re.compile("^Unblock")).click()
+    await expect(page.locator("#blocked")).to_contain_text("You have blocked nobody.")
+    await expect(page.locator("#email-state")).to_contain_text(ana.email)
+    mail = page.get_by_role("form", name="Change email")
+    await mail.get_by_label("New email address").fill(f"new{ana.email}")
+    await mail.get_by_label("Your password").fill("wrong password, surely")
+    await mail.get_by_role("button", name="Change email").click()
+    await expect(mail.locator('.field-error[data-for="email_password"], .form-error')
+                 .filter(has_text=re.compile(r"\w")).first).to_be_visible()
+    await mail.get_by_label("Your password").fill("a much longer new passphrase")
+    await mail.get_by_role("button", name="Change email").click()
+    await expect(page.locator("#email-state")).to_contain_text(
+        f"Waiting for you to confirm new{ana.email}")
 
     enrol = page.get_by_role("form", name="Turn on two-factor sign-in")
     await enrol.get_by_label("Your password").fill("a much longer new passphrase")

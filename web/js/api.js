@@ -68,6 +68,8 @@ import { randomKey } from "./dom.js";
  *            uses: number, revoked: boolean}} Invite
  * @typedef {{user_id: number, handle: string, display_name: string, role: string, joined_at: string,
  *            muted: boolean}} ClubMember
+ * @typedef {{email: string, verified: boolean, pending_email?: string | null}} EmailState
+ * @typedef {{id: number, handle: string, display_name: string, avatar_url: string | null, since: string}} UserCard
  * @typedef {{id: number, title: string, start: number, end: number, opens_at: string, open: boolean,
  *            locked: boolean, unlocks_at: number, post_count: number, room: string, thread_locked?: boolean}} Section
  * @typedef {{id: number, club_id: number, title: string, description: string, kind: string, starts_at: string,
@@ -367,6 +369,26 @@ export const api = {
     post("/api/v1/reviews/{review_id}/comments", { params: { review_id }, body: { body } }),
   report: (/** @type {number} */ review_id, /** @type {Record<string, unknown>} */ body) =>
     post("/api/v1/reviews/{review_id}/reports", { params: { review_id }, body }),
+  // account recovery and email (the emails' links open web/js/screens/recovery.js)
+  forgotPassword: (/** @type {string} */ email) => post("/api/v1/auth/password/forgot", { body: { email } }),
+  resetPassword: (/** @type {string} */ token, /** @type {string} */ new_password) =>
+    post("/api/v1/auth/password/reset", { body: { token, new_password } }),
+  /** @returns {Promise<EmailState>} */
+  verifyEmail: (/** @type {string} */ token) => post("/api/v1/auth/email/verify", { body: { token } }),
+  /** @returns {Promise<EmailState>} */
+  emailState: () => get("/api/v1/me/email"),
+  changeEmail: (/** @type {string} */ new_email, /** @type {string} */ password) =>
+    post("/api/v1/me/email", { body: { new_email, password } }),
+  resendVerification: () => post("/api/v1/me/email/verification", {}),
+  // my social lists: follow requests to answer, blocks and mutes to lift
+  /** @returns {Promise<{items: UserCard[], next_cursor: string | null}>} */
+  followRequests: () => get("/api/v1/me/follow-requests"),
+  /** @param {string} handle @param {boolean} yes */
+  answerFollow: (handle, yes) => request(yes ? "POST" : "DELETE", "/api/v1/me/follow-requests/{handle}", { params: { handle } }),
+  /** @returns {Promise<{items: UserCard[], next_cursor: string | null}>} */
+  myBlocks: () => get("/api/v1/me/blocks"),
+  /** @returns {Promise<{items: UserCard[], next_cursor: string | null}>} */
+  myMutes: () => get("/api/v1/me/mutes"),
   // clubs
   /** @returns {Promise<{items: Club[], next_cursor: string | null}>} */
   clubs: (/** @type {Record<string, any>} */ query) => get("/api/v1/clubs", { query }),

@@ -40,7 +40,8 @@ export function authScreen(view, onSignedIn) {
         register ? field("display_name", "Display name", { autocomplete: "name", required: true }) : null,
         field("password", "Password", { type: "password", autocomplete: register ? "new-password" : "current-password", required: true }),
         h("p", { class: "form-error", role: "alert" }),
-        h("button", { type: "submit", class: "primary" }, register ? "Create account" : "Sign in"))));
+        h("button", { type: "submit", class: "primary" }, register ? "Create account" : "Sign in")),
+      register ? null : h("p", { class: "small" }, h("a", { href: "#/forgot-password" }, "Forgot your password?"))));
   }
 
   /** @param {string} which @param {string} label */

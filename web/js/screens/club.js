@@ -102,7 +102,7 @@ export function clubScreen(view, [id]) {
         h("section", { class: "card", "aria-labelledby": "h-polls" }, h("h2", { id: "h-polls" }, "Polls"), boxes.polls),
         book ? h("section", { class: "card", "aria-labelledby": "h-board" }, h("h2", { id: "h-board" }, "Who is where"), boxes.board) : null,
         organiser() ? h("section", { class: "card", "aria-labelledby": "h-req" }, h("h2", { id: "h-req" }, "Asking to join"), boxes.requests) : null,
-        organiser() ? h("section", { class: "card", "aria-labelledby": "h-inv" }, h("h2", { id: "h-inv" }, "Invitation links"), boxes.invites) : null));
+        organiser() ? h("section", { class: "card wide", "aria-labelledby": "h-inv" }, h("h2", { id: "h-inv" }, "Invitation links"), boxes.invites) : null));
     if (organiser()) { drawRequests(); if (!boxes.invites.firstChild) mount(boxes.invites, invitePanel(cid)); }
     drawSchedule(book);
     if (openSection && member()) thread(openSection);
