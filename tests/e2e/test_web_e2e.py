@@ -65,7 +65,7 @@ async def test_sign_in_errors_search_and_book_page(servers: list[ServerProcess],
     await expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
     await assert_accessible(ana, "03-forgot-password", violations)
     await page.goto("/app/#/reset-password?token=not-a-real-token")
-    await page.get_by_label("New password").fill("another long passphrase")
+    await page.get_by_label("New password", exact=True).fill("another long passphrase")
     await page.get_by_role("button", name="Set the password").click()
     await expect(page.locator(".form-error")).to_contain_text("This link is not valid any more")
     await page.get_by_role("link", name="Back to sign in").click()
