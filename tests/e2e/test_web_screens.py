@@ -284,9 +284,9 @@ def totp(secret: str, at: float | None = None) -> str:
 async def test_account_settings(servers: list[ServerProcess], browser: Any,
                                 worker: Any) -> None:
     """A reader changes her password (a wrong one is explained under its field), signs a second
-    device out, unblocks a reader, asks to change her email (a wrong password is explained),
-    changes a notification channel, turns on two-factor sign-in, makes an e-reader
-    sync login, downloads her data and schedules then cancels her account's deletion."""
+    device out, approves a follow request, unblocks a reader, asks to change her email (a wrong
+    password is explained), changes a notification channel, turns on two-factor sign-in, makes
+    an e-reader sync login, downloads her data and schedules then cancels her account's deletion."""
     t = tag()
     ana = await person(browser, servers[0], "Ana", t)
     found: list[dict[str, Any]] = []
@@ -316,11 +316,16 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     await expect(devices).to_have_count(1)
     await expect(other.page.locator("#conn")).to_have_attribute("data-state", "signed-out")
     async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
-        dan = await rest_register(http, t, prefix="dan")  # Ana blocked Dan (shown below)
+        dan = await rest_register(http, t, prefix="dan")
+        eve = await rest_register(http, t, prefix="eve")
         r = await http.post("/api/v1/auth/login", json={
             "email": ana.email, "password": "a much longer new passphrase"})
-        r = await http.post(f"/api/v1/users/{dan.handle}/block",
-                            headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+        mine = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        r = await http.patch("/api/v1/me", json={"visibility": "followers"}, headers=mine)
+        assert r.is_success, r.text
+        r = await http.post(f"/api/v1/users/{ana.handle}/follow", headers=dan.headers)
+        assert r.json()["state"] == "requested", r.text  # Dan asks to follow Ana
+        r = await http.post(f"/api/v1/users/{eve.handle}/block", headers=mine)
         assert r.is_success, r.text
 
     email = page.locator("#prefs-types tbody tr").first.get_by_role(
@@ -330,7 +335,10 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     await expect(page.locator("#prefs-status")).to_contain_text("Saved: email for")
     await page.reload()
     await expect(email).to_be_checked(checked=not was)
-    await page.locator(f'#blocked [data-handle="{dan.handle}"]').get_by_role(
+    await page.locator(f'#follow-requests [data-handle="{dan.handle}"]').get_by_role(
+        "button", name=re.compile("^Approve")).click()
+    await expect(page.locator("#follow-requests")).to_contain_text("Nobody is asking")
+    await page.locator(f'#blocked [data-handle="{eve.handle}"]').get_by_role(
         "button", name=re.compile("^Unblock")).click()
     await expect(page.locator("#blocked")).to_contain_text("You have blocked nobody.")
     await expect(page.locator("#email-state")).to_contain_text(ana.email)
