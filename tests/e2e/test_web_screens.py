@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import io
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 from arq import create_pool
+from PIL import Image
 
 from jobs.worker import redis_settings
 from tests.accounts_helpers import register as rest_register
@@ -284,9 +286,10 @@ def totp(secret: str, at: float | None = None) -> str:
 async def test_account_settings(servers: list[ServerProcess], browser: Any,
                                 worker: Any) -> None:
     """A reader changes her password (a wrong one is explained under its field), signs a second
-    device out, approves a follow request, unblocks a reader, asks to change her email (a wrong
-    password is explained), changes a notification channel, turns on two-factor sign-in, makes
-    an e-reader sync login, downloads her data and schedules then cancels her account's deletion."""
+    device out, uploads a profile picture, approves a follow request, unblocks a reader, asks
+    to change her email (a wrong password is explained), changes a notification channel, turns
+    on two-factor sign-in, makes an e-reader sync login, downloads her data and schedules then
+    cancels her account's deletion."""
     t = tag()
     ana = await person(browser, servers[0], "Ana", t)
     found: list[dict[str, Any]] = []
@@ -342,6 +345,17 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
         "button", name=re.compile("^Unblock")).click()
     await expect(page.locator("#blocked")).to_contain_text("You have blocked nobody.")
     await expect(page.locator("#email-state")).to_contain_text(ana.email)
+    picture = page.get_by_role("form", name="Profile picture")
+    await picture.get_by_role("button", name="Upload picture").click()
+    await expect(picture.locator('.field-error[data-for="file"]')).to_have_text(
+        "Choose an image first.")
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 120, 40)).save(png, "PNG")
+    await picture.get_by_label("Choose an image").set_input_files(
+        files=[{"name": "me.png", "mimeType": "image/png", "buffer": png.getvalue()}])
+    await picture.get_by_role("button", name="Upload picture").click()
+    await expect(page.locator("#avatar-now img")).to_have_attribute(
+        "src", re.compile(r"/api/v1/avatars/\d+/.+\.png$"))
     mail = page.get_by_role("form", name="Change email")
     await mail.get_by_label("New email address").fill(f"new{ana.email}")
     await mail.get_by_label("Your password").fill("wrong password, surely")

@@ -10,7 +10,8 @@ import { randomKey } from "./dom.js";
  * @typedef {{access_token: string, refresh_token: string, expires_in?: number}} TokenPair
  * @typedef {{id: number, handle: string, display_name: string, email?: string, role?: string,
  *            bio?: string, visibility?: string, followers?: number, following?: number,
- *            relation?: Relation | null, joined_at?: string, favourite_genres?: string[]}} User
+ *            relation?: Relation | null, joined_at?: string, favourite_genres?: string[],
+ *            avatar_url?: string | null}} User
  * @typedef {{following: boolean, requested: boolean, followed_by: boolean, blocking: boolean,
  *            muting: boolean}} Relation
  * @typedef {{index: number, title: string, start: number}} Chapter
@@ -252,6 +253,9 @@ export const api = {
   /** @returns {Promise<User>} */
   me: () => get("/api/v1/me"),
   updateMe: (/** @type {Record<string, unknown>} */ body) => request("PATCH", "/api/v1/me", { body }),
+  /** @returns {Promise<{avatar_url: string}>} the picture as the multipart field `file` */
+  uploadAvatar: (/** @type {FormData} */ form) => request("PUT", "/api/v1/me/avatar", { form }),
+  removeAvatar: () => request("DELETE", "/api/v1/me/avatar"),
   // profiles and the social graph
   /** @returns {Promise<User>} */
   profile: (/** @type {string} */ handle) => get("/api/v1/users/{handle}", { params: { handle } }),

@@ -34,6 +34,7 @@ export function profileScreen(view, [handle]) {
     const books = h("div");
     const life = h("div");
     mount(view, h("section", { class: "card", "aria-labelledby": "p-name" },
+      p.avatar_url ? h("img", { class: "avatar", src: p.avatar_url, alt: "", width: "96", height: "96" }) : null,
       h("h1", { id: "p-name" }, p.display_name), h("p", { class: "muted" }, `@${p.handle}`),
       p.bio ? h("p", null, p.bio) : null,
       h("p", { class: "small" }, `${p.followers ?? 0} follower${p.followers === 1 ? "" : "s"} · ${p.following ?? 0} following`),

@@ -1,10 +1,43 @@
-// Settings, continued: my email address (verified or not, a change confirmed by a link) and the
+// Settings, continued: my profile picture, my email address (verified or not, a change confirmed by a link) and the
 // people lists (follow requests to answer, blocked and muted readers to let back).
 
 import { h, mount, announce } from "../dom.js";
 import { api, fieldErrors } from "../api.js";
+import { app } from "../state.js";
 import { field, showErrors, empty } from "../ui.js";
 import { section } from "./home.js";
+
+/** The profile picture: upload (JPEG, PNG, WebP or GIF; the server resizes it) or remove. */
+export function avatarCard() {
+  const me = /** @type {import("../api.js").User} */ (app.me);
+  const pic = h("div", { id: "avatar-now" });
+  const draw = () => mount(pic, me.avatar_url
+    ? h("img", { class: "avatar", src: me.avatar_url, alt: "Your profile picture", width: "96", height: "96" })
+    : h("p", { class: "muted small" }, "No picture yet."));
+  /** @param {SubmitEvent} ev */
+  const upload = async (ev) => {
+    ev.preventDefault();
+    const form = /** @type {HTMLFormElement} */ (ev.currentTarget);
+    const file = /** @type {HTMLInputElement} */ (form.querySelector("input[type=file]")).files?.[0];
+    if (!file) { showErrors(form, { file: "Choose an image first." }); return; }
+    const body = new FormData();
+    body.set("file", file);
+    try {
+      me.avatar_url = (await api.uploadAvatar(body)).avatar_url;
+      showErrors(form, {}); form.reset(); draw(); announce("Picture saved");
+    } catch (e) { showErrors(form, fieldErrors(e, ["file"])); }
+  };
+  draw();
+  return h("div", null, pic,
+    h("form", { onsubmit: upload, novalidate: true, "aria-label": "Profile picture" },
+      field("file", "Choose an image", { type: "file", accept: "image/jpeg,image/png,image/webp,image/gif" }),
+      h("p", { class: "form-error", role: "alert" }),
+      h("div", { class: "row" }, h("button", { type: "submit" }, "Upload picture"),
+        h("button", { type: "button", class: "danger", onclick: async () => {
+          try { await api.removeAvatar(); me.avatar_url = null; draw(); announce("Picture removed"); }
+          catch (e) { announce(e instanceof Error ? e.message : "Could not remove it", "error"); }
+        } }, "Remove picture"))));
+}
 
 /** The email address: its state, "send the link again", and a change (password required). */
 export function emailCard() {
