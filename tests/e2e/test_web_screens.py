@@ -288,8 +288,9 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     """A reader changes her password (a wrong one is explained under its field), signs a second
     device out, uploads a profile picture, approves a follow request, unblocks a reader, asks
     to change her email (a wrong password is explained), changes a notification channel, turns
-    on two-factor sign-in, makes an e-reader sync login, downloads her data and schedules then
-    cancels her account's deletion."""
+    on two-factor sign-in (her other device then signs in with a recovery code), makes an
+    e-reader sync login, downloads her data and schedules then cancels her account's
+    deletion."""
     t = tag()
     ana = await person(browser, servers[0], "Ana", t)
     found: list[dict[str, Any]] = []
@@ -380,6 +381,22 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     await confirm.get_by_label("The 6-digit code it shows").fill(totp(secret))
     await confirm.get_by_role("button", name="Turn on").click()
     await expect(page.locator("#recovery-codes li")).to_have_count(10)
+    # her other device signs in again: the password, then a second step (a recovery code)
+    recovery = (await page.locator("#recovery-codes li").first.inner_text()).strip()
+    o = other.page
+    await o.goto("/app/")
+    await o.get_by_label("Email").fill(ana.email)
+    await o.get_by_label("Password").fill("a much longer new passphrase")
+    await o.get_by_role("button", name="Sign in").click()
+    second = o.get_by_role("form", name="Two-factor sign-in")
+    await second.get_by_label("Code").fill("not-a-code")
+    await second.get_by_role("button", name="Sign in").click()
+    await expect(second.locator('.field-error[data-for="code"], .form-error')
+                 .filter(has_text=re.compile(r"\w")).first).to_be_visible()
+    await assert_accessible(other, "37-two-factor-sign-in", found)
+    await second.get_by_label("Code").fill(recovery)
+    await second.get_by_role("button", name="Sign in").click()
+    await expect(o.get_by_role("heading", name="Home")).to_be_visible()
 
     sync = page.get_by_role("form", name="New sync login")
     await sync.get_by_label("Sync username").fill(f"ana-kobo-{t}")

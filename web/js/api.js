@@ -248,7 +248,10 @@ export const api = {
   /** @returns {Promise<TokenPair>} */
   register: (/** @type {Record<string,string>} */ body) => post("/api/v1/auth/register", { body }),
   /** @returns {Promise<TokenPair>} */
+  /** @returns {Promise<TokenPair | {challenge: string, two_factor_required: true, methods: string[]}>} */
   login: (/** @type {Record<string,string>} */ body) => post("/api/v1/auth/login", { body }),
+  /** The second sign-in step: an authenticator or a recovery code. @returns {Promise<TokenPair>} */
+  login2fa: (/** @type {string} */ challenge, /** @type {string} */ code) => post("/api/v1/auth/login/2fa", { body: { challenge, code } }),
   logout: () => post("/api/v1/auth/logout", { body: { refresh_token: tokens.refresh } }),
   /** @returns {Promise<User>} */
   me: () => get("/api/v1/me"),
