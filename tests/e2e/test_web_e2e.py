@@ -219,6 +219,8 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     await cy.page.goto(f"/app/#/u/{ana.handle}")
     await cy.page.get_by_role("button", name="Follow").click()
     await expect(cy.page.get_by_role("button", name="Unfollow")).to_be_visible()
+    await cy.page.get_by_text("Followers", exact=True).click()
+    await expect(cy.page.locator("#p-followers")).to_contain_text(f"@{cy.handle}")
     await assert_accessible(cy, "12-profile", violations)
     await worker()
     badge = ana.page.locator("#badge")

@@ -264,7 +264,12 @@ export const api = {
   profile: (/** @type {string} */ handle) => get("/api/v1/users/{handle}", { params: { handle } }),
   /** @param {string} handle @param {"follow" | "block" | "mute"} what @param {boolean} on */
   relate: (handle, what, on) => request(on ? "POST" : "DELETE", RELATE[what], { params: { handle } }),
-  followers: (/** @type {string} */ handle) => get("/api/v1/users/{handle}/followers", { params: { handle } }),
+  /** @returns {Promise<{items: UserCard[], next_cursor: string | null}>} */
+  followers: (/** @type {string} */ handle, /** @type {string | null} */ cursor = null) =>
+    get("/api/v1/users/{handle}/followers", { params: { handle }, query: { cursor } }),
+  /** @returns {Promise<{items: UserCard[], next_cursor: string | null}>} */
+  following: (/** @type {string} */ handle, /** @type {string | null} */ cursor = null) =>
+    get("/api/v1/users/{handle}/following", { params: { handle }, query: { cursor } }),
   /** @returns {Promise<{items: ReadingState[], next_cursor: string | null}>} */
   userBooks: (/** @type {string} */ handle) => get("/api/v1/users/{handle}/books", { params: { handle }, query: { limit: 20 } }),
   // catalog
