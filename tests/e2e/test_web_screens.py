@@ -268,6 +268,8 @@ async def test_club_schedule_gate_threads_chat_events_and_polls(
     await expect(a.locator("#polls")).to_contain_text("1 voter")
     await assert_accessible(ben, "35-club", found)
     await dark(ben, "35-club", found)
+    await a.get_by_text("Books so far").click()
+    await expect(a.locator("#club-books")).to_contain_text(book["title"])
     await assert_accessible(ana, "36-club-organiser", found)
     for p in (ana, ben):
         await p.context.close()
@@ -628,7 +630,7 @@ async def test_club_settings_invitation_links_and_paging(servers: list[ServerPro
     await create.get_by_role("button", name="Create club").click()
     await expect(a.get_by_role("heading", name=name)).to_be_visible()
     cid = int(a.url.rsplit("/", 1)[1])
-    await a.get_by_text("Club settings").click()
+    await a.get_by_text("Club settings", exact=True).click()
     settings = a.get_by_role("form", name="Club settings")
     await settings.get_by_label("Time zone").fill("Mars/Olympus")
     await settings.get_by_label("Who can see the club").select_option("secret")
@@ -668,7 +670,10 @@ async def test_club_settings_invitation_links_and_paging(servers: list[ServerPro
     link = a.locator("#invite-links input").first
     await expect(link).to_have_value(re.compile(r"/app/#/club/\d+\?invite="))
     url = str(await link.input_value())
+    await a.get_by_text("Club settings", exact=True).click()
+    await expect(a.get_by_label("The club's book (from your shelves)")).to_be_visible()
     await assert_accessible(ana, "37-club-settings-invites", found)
+    await dark(ana, "37-club-settings-invites", found)
 
     # Ben, signed in, opens the link: the secret club is hidden from him but for the invitation
     await b.goto(url.replace(servers[0].base_url, servers[1].base_url))

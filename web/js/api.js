@@ -428,6 +428,9 @@ export const api = {
   answerRequest: (club_id, request_id, yes) => post(yes ? "/api/v1/clubs/{club_id}/requests/{request_id}/approve"
     : "/api/v1/clubs/{club_id}/requests/{request_id}/decline", { params: { club_id, request_id } }),
   leaveClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/leave", { params: { club_id } }),
+  /** @returns {Promise<{book_id: number, title: string, started_at: string, finished_at: string | null, current: boolean,
+   *            average_rating: number | null, ratings: number}[]>} */
+  clubBooks: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/books", { params: { club_id } }),
   /** @returns {Promise<{items: ClubMember[], next_cursor: string | null}>} */
   clubMembers: (/** @type {number} */ club_id, /** @type {string | null} */ cursor = null) =>
     get("/api/v1/clubs/{club_id}/members", { params: { club_id }, query: { cursor, limit: 50 } }),

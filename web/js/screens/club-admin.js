@@ -7,7 +7,7 @@ import { api, fieldErrors, ApiError } from "../api.js";
 import { app } from "../state.js";
 import { field, showErrors, empty, failure, loading } from "../ui.js";
 
-const SETTINGS = ["name", "description", "rules", "language", "time_zone", "member_cap", "visibility", "join_policy"];
+const SETTINGS = ["name", "description", "rules", "language", "time_zone", "member_cap", "visibility", "join_policy", "book_id"];
 const VISIBILITY = [["public", "Public: anyone can find it"], ["private", "Private: listed, members see inside"],
   ["secret", "Secret: only members and invitees"]];
 const POLICY = [["open", "Anyone may join"], ["approval", "Organisers approve requests"], ["invitation", "By invitation only"]];
@@ -32,6 +32,39 @@ function choice(name, label, options, value, disabled) {
     h("p", { class: "field-error", id: `${id}-err`, "data-for": name }));
 }
 
+/** The club's book, picked from my shelves (the current one stays listed). @param {import("../api.js").Club} club */
+function bookChoice(club) {
+  const select = /** @type {HTMLSelectElement} */ (h("select", { id: "cs-book_id", name: "book_id", "aria-describedby": "cs-book_id-err" },
+    h("option", { value: "" }, "No book"),
+    club.book_id ? h("option", { value: String(club.book_id), selected: true }, "The current book") : null));
+  api.myBooks({ limit: 50 }).then((page) => {
+    for (const s of page.items) {
+      const same = /** @type {HTMLOptionElement | null} */ (select.querySelector(`option[value="${s.book.id}"]`));
+      if (same) same.textContent = s.book.title;
+      else select.append(h("option", { value: String(s.book.id) }, s.book.title));
+    }
+  }, () => {});
+  return h("div", { class: "field" }, h("label", { for: "cs-book_id" }, "The club's book (from your shelves)"), select,
+    h("p", { class: "muted small" }, "Switching books keeps the current one among the club's past books."),
+    h("p", { class: "field-error", id: "cs-book_id-err", "data-for": "book_id" }));
+}
+
+/** The club's current and past books, with the members' average rating. @param {number} cid */
+export function clubBooks(cid) {
+  const ul = h("ul", { class: "plain", id: "club-books" });
+  const det = /** @type {HTMLDetailsElement} */ (h("details", { class: "small" }, h("summary", null, "Books so far"), ul));
+  det.addEventListener("toggle", () => {
+    if (!det.open || ul.firstChild) return;
+    mount(ul, h("li", null, loading()));
+    api.clubBooks(cid).then((all) => mount(ul, all.length ? all.map((b) => h("li", { class: "row" },
+      h("a", { class: "grow", href: `#/book/${b.book_id}` }, b.title),
+      h("span", { class: "muted" }, b.current ? "reading now" : `${new Date(b.started_at).toLocaleDateString()} – ${b.finished_at ? new Date(b.finished_at).toLocaleDateString() : ""}`),
+      b.average_rating !== null ? h("span", null, `★ ${b.average_rating} (${b.ratings})`) : null))
+      : h("li", { class: "muted" }, "No book yet.")), (e) => mount(ul, h("li", null, failure(e))));
+  });
+  return det;
+}
+
 /**
  * The organisers' settings form; only changed fields are sent.
  * @param {import("../api.js").Club} club @param {() => void} saved
@@ -41,7 +74,7 @@ export function clubSettings(club, saved) {
   /** @type {Record<string, unknown>} */
   const was = { name: club.name, description: club.description, rules: club.rules, language: club.language || "",
     time_zone: club.time_zone || "UTC", member_cap: club.member_cap ? String(club.member_cap) : "",
-    visibility: club.visibility, join_policy: club.join_policy };
+    visibility: club.visibility, join_policy: club.join_policy, book_id: club.book_id ? String(club.book_id) : "" };
   /** @param {SubmitEvent} ev */
   const submit = async (ev) => {
     ev.preventDefault();
@@ -53,7 +86,7 @@ export function clubSettings(club, saved) {
       const v = d.get(k);
       if (v === null || String(v) === was[k]) continue;
       const s = String(v).trim();
-      body[k] = k === "member_cap" ? (s ? Number(s) : null) : k === "language" ? (s || null) : s;
+      body[k] = k === "member_cap" || k === "book_id" ? (s ? Number(s) : null) : k === "language" ? (s || null) : s;
     }
     if (!Object.keys(body).length) { showErrors(form, { "": "Nothing changed." }); return; }
     try {
@@ -76,6 +109,7 @@ export function clubSettings(club, saved) {
         field("language", "Language (e.g. en)", { value: club.language || "", maxlength: "16" }),
         field("time_zone", "Time zone (e.g. Europe/Paris)", { value: club.time_zone || "UTC", maxlength: "64" }),
         field("member_cap", "Member limit (empty: none)", { type: "number", inputmode: "numeric", value: was.member_cap })),
+      bookChoice(club),
       choice("visibility", "Who can see the club", VISIBILITY, club.visibility, !owner),
       choice("join_policy", "Who can join", POLICY, club.join_policy, !owner),
       owner ? null : h("p", { class: "muted small" }, "Only the owner can change who can see or join the club."),

@@ -7,7 +7,7 @@ import { api, fieldErrors, download, ApiError } from "../api.js";
 import { app } from "../state.js";
 import { loading, empty, failure, field, showErrors, progressBar } from "../ui.js";
 import { section } from "./home.js";
-import { clubSettings, invitePanel, inviteInAddress, invitationCard, acceptInvite, membersPanel } from "./club-admin.js";
+import { clubSettings, invitePanel, inviteInAddress, invitationCard, acceptInvite, membersPanel, clubBooks } from "./club-admin.js";
 
 const ANSWERS = [["going", "Going"], ["maybe", "Maybe"], ["no", "Can't go"]];
 const KINDS = [["discussion", "Discussion"], ["qa", "Q&A"], ["meetup", "Meet-up"], ["coreading", "Read together (live session)"]];
@@ -92,6 +92,7 @@ export function clubScreen(view, [id]) {
           book ? [" · reading ", h("a", { href: `#/book/${book.id}` }, book.title)] : " · no book chosen yet"),
         club.rules ? h("details", null, h("summary", null, "Club rules"), h("p", null, club.rules)) : null,
         member() ? membersPanel(club, reload) : null,
+        clubBooks(cid),
         organiser() ? clubSettings(club, reload) : null),
       h("div", { class: "room club" },
         h("section", { class: "card", "aria-labelledby": "h-sched" }, h("h2", { id: "h-sched" }, "Schedule"), boxes.schedule),
