@@ -82,6 +82,10 @@ def _expect() -> Any:
     return expect
 
 
+#: Playwright's `expect` (with the e2e timeout), for every module; None when it cannot run.
+expect: Any = _expect() if REASON is None else None
+
+
 async def person(browser: Any, server: ServerProcess, name: str, tag: str,
                  phone: bool = False) -> Person:
     """A reader in a new browser context (a phone-sized one when `phone`)."""
@@ -118,3 +122,22 @@ async def assert_accessible(p: Person, screen: str, found: list[dict[str, Any]])
 def tag() -> str:
     """A suffix that makes handles and titles unique to this run."""
     return f"{int(time.time() * 1000) % 10**7}"
+
+
+async def two_readers(browser: Any, servers: list[ServerProcess],
+                      phone: bool = False) -> tuple[str, Person, Person]:
+    """Ana on the first server and Ben (on a phone when `phone`) on the second, registered."""
+    t = tag()
+    ana = await person(browser, servers[0], "Ana", t)
+    ben = await person(browser, servers[1], "Ben", t, phone=phone)
+    for p in (ana, ben):
+        await register(p)
+    return t, ana, ben
+
+
+async def dark(p: Person, screen: str, found: list[dict[str, Any]]) -> None:
+    """The same screen in the dark theme: screenshot and axe, then back to light."""
+    await p.page.get_by_role("button", name="Dark theme").click()
+    await expect(p.page.locator("html")).to_have_attribute("data-theme", "dark")
+    await assert_accessible(p, f"{screen}-dark", found)
+    await p.page.get_by_role("button", name="Dark theme").click()

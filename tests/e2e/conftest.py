@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,9 +13,18 @@ import pytest
 import pytest_asyncio
 
 from tests.catalog_helpers import create_book
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, FIGURES
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, FIGURES, needs_browser
 from tests.support import ServerProcess, free_port
 from tests.worker_helpers import run_worker, smtp_server, worker_settings
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of this folder needs the browser (skipped with the reason without it)."""
+    for item in items:
+        if HERE in Path(item.path).parents:
+            item.add_marker(needs_browser)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

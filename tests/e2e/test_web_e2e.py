@@ -17,17 +17,12 @@ from tests.e2e.browser import (
     REASON,
     Person,
     assert_accessible,
-    needs_browser,
+    expect,
     person,
     register,
     tag,
 )
 from tests.support import ServerProcess, free_port
-
-pytestmark = needs_browser
-
-if REASON is None:
-    from playwright.async_api import expect
 
 
 def test_the_browser_is_there_in_ci() -> None:
@@ -37,8 +32,9 @@ def test_the_browser_is_there_in_ci() -> None:
 
 async def test_sign_in_errors_search_and_book_page(servers: list[ServerProcess], browser: Any,
                                                    book: dict[str, Any]) -> None:
-    """A newcomer sees registration errors next to their fields, searches with type-ahead and
-    filters, meets "no results", and opens a book page with its chapters."""
+    """A newcomer sees registration errors next to their fields, asks for a password reset (a
+    bad reset link is explained), searches with type-ahead and filters, meets "no results", and
+    opens a book page with its chapters."""
     ana = await person(browser, servers[0], "Ana", tag())
     violations: list[dict[str, Any]] = []
     page = ana.page
@@ -61,6 +57,18 @@ async def test_sign_in_errors_search_and_book_page(servers: list[ServerProcess],
     await assert_accessible(ana, "03-home", violations)
     # sign out, a wrong password is shown under the password field, then sign in
     await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", name="Welcome back")).to_be_visible()
+    # forgot password: the same answer for any address; a bad reset link says so
+    await page.get_by_role("link", name="Forgot your password?").click()
+    await page.get_by_label("Email").fill(ana.email)
+    await page.get_by_role("button", name="Send me a link").click()
+    await expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    await assert_accessible(ana, "03-forgot-password", violations)
+    await page.goto("/app/#/reset-password?token=not-a-real-token")
+    await page.get_by_label("New password", exact=True).fill("another long passphrase")
+    await page.get_by_role("button", name="Set the password").click()
+    await expect(page.locator(".form-error")).to_contain_text("This link is not valid any more")
+    await page.get_by_role("link", name="Back to sign in").click()
     await expect(page.get_by_role("heading", name="Welcome back")).to_be_visible()
     await page.get_by_label("Email").fill(ana.email)
     await page.get_by_label("Password").fill("not the password at all")
@@ -211,6 +219,8 @@ async def test_reading_together(servers: list[ServerProcess], browser: Any, book
     await cy.page.goto(f"/app/#/u/{ana.handle}")
     await cy.page.get_by_role("button", name="Follow").click()
     await expect(cy.page.get_by_role("button", name="Unfollow")).to_be_visible()
+    await cy.page.get_by_text("Followers", exact=True).click()
+    await expect(cy.page.locator("#p-followers")).to_contain_text(f"@{cy.handle}")
     await assert_accessible(cy, "12-profile", violations)
     await worker()
     badge = ana.page.locator("#badge")

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import io
 import json
 import os
 import re
@@ -18,35 +19,24 @@ from typing import Any
 
 import httpx
 from arq import create_pool
+from PIL import Image
 
 from jobs.worker import redis_settings
+from tests.accounts_helpers import register as rest_register
 from tests.catalog_helpers import create_book
 from tests.e2e.browser import (
     PASSWORD,
-    REASON,
-    Person,
     assert_accessible,
-    needs_browser,
+    dark,
+    expect,
     person,
     register,
     tag,
+    two_readers,
 )
 from tests.interop_helpers import goodreads_csv
 from tests.support import ServerProcess
 from tests.worker_helpers import PushEndpoint
-
-pytestmark = needs_browser
-
-if REASON is None:
-    from playwright.async_api import expect
-
-
-async def dark(p: Any, screen: str, found: list[dict[str, Any]]) -> None:
-    """The same screen in the dark theme: screenshot and axe, then back to light."""
-    await p.page.get_by_role("button", name="Dark theme").click()
-    await expect(p.page.locator("html")).to_have_attribute("data-theme", "dark")
-    await assert_accessible(p, f"{screen}-dark", found)
-    await p.page.get_by_role("button", name="Dark theme").click()
 
 
 async def cron_now(engines: Any, worker: Any, *jobs: tuple[str, ...]) -> None:
@@ -65,21 +55,11 @@ async def open_due_sections(engines: Any, worker: Any) -> None:
     await cron_now(engines, worker, ("open_due_sections", datetime.now(UTC).isoformat()))
 
 
-async def two_readers(browser: Any, servers: list[ServerProcess],
-                      phone: bool = False) -> tuple[str, Person, Person]:
-    """Ana on the first server and Ben (on a phone when `phone`) on the second, registered."""
-    t = tag()
-    ana = await person(browser, servers[0], "Ana", t)
-    ben = await person(browser, servers[1], "Ben", t, phone=phone)
-    for p in (ana, ben):
-        await register(p)
-    return t, ana, ben
-
-
 async def test_shelves_progress_goal_streak_and_stats(servers: list[ServerProcess], browser: Any,
-                                                      book: dict[str, Any]) -> None:
+                                                      book: dict[str, Any], worker: Any) -> None:
     """A reader shelves a book, updates her progress, sets a goal, finishes the book, and sees
-    her streak, goal ring and monthly charts change; a bad goal is explained under its field."""
+    her streak, goal ring and monthly charts change, then her first badge arrive live (a
+    notification, and the badge earned on the screen); a bad goal is explained under its field."""
     ana = await person(browser, servers[0], "Ana", tag())
     found: list[dict[str, Any]] = []
     page = ana.page
@@ -117,6 +97,12 @@ async def test_shelves_progress_goal_streak_and_stats(servers: list[ServerProces
     await expect(page.locator("#goal-text")).to_have_text("1 of 12 books")
     await expect(page.locator("#stats-summary")).to_contain_text("1 book")
     await expect(page.locator("#chart-books rect.bar")).to_have_count(12)
+    first = page.locator('#badges li[data-earned="true"]').filter(has_text="First finish")
+    await expect(first).to_have_count(0)
+    await worker()  # the worker checks badges off the request, and notifies live
+    await expect(page.locator("#toasts")).to_contain_text("You earned the First finish badge")
+    await expect(page.locator("#badge")).to_be_visible()  # the unread count in the header
+    await expect(first).to_contain_text("earned")
     await page.get_by_role("button", name=re.compile(r"^Read \(1\)")).click()
     await expect(page.locator("#shelf-list")).to_contain_text(book["title"])
     shelf_list = page.locator("#shelf-list")
@@ -282,6 +268,8 @@ async def test_club_schedule_gate_threads_chat_events_and_polls(
     await expect(a.locator("#polls")).to_contain_text("1 voter")
     await assert_accessible(ben, "35-club", found)
     await dark(ben, "35-club", found)
+    await a.get_by_text("Books so far").click()
+    await expect(a.locator("#club-books")).to_contain_text(book["title"])
     await assert_accessible(ana, "36-club-organiser", found)
     for p in (ana, ben):
         await p.context.close()
@@ -300,8 +288,11 @@ def totp(secret: str, at: float | None = None) -> str:
 async def test_account_settings(servers: list[ServerProcess], browser: Any,
                                 worker: Any) -> None:
     """A reader changes her password (a wrong one is explained under its field), signs a second
-    device out, changes a notification channel, turns on two-factor sign-in, makes an e-reader
-    sync login, downloads her data and schedules then cancels her account's deletion."""
+    device out, uploads a profile picture, approves a follow request, unblocks a reader, asks
+    to change her email (a wrong password is explained), changes a notification channel, turns
+    on two-factor sign-in (her other device then signs in with a recovery code), makes an
+    e-reader sync login, downloads her data and schedules then cancels her account's
+    deletion."""
     t = tag()
     ana = await person(browser, servers[0], "Ana", t)
     found: list[dict[str, Any]] = []
@@ -330,6 +321,18 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     await devices.get_by_role("button", name=re.compile("^Sign out")).click()
     await expect(devices).to_have_count(1)
     await expect(other.page.locator("#conn")).to_have_attribute("data-state", "signed-out")
+    async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
+        dan = await rest_register(http, t, prefix="dan")
+        eve = await rest_register(http, t, prefix="eve")
+        r = await http.post("/api/v1/auth/login", json={
+            "email": ana.email, "password": "a much longer new passphrase"})
+        mine = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        r = await http.patch("/api/v1/me", json={"visibility": "followers"}, headers=mine)
+        assert r.is_success, r.text
+        r = await http.post(f"/api/v1/users/{ana.handle}/follow", headers=dan.headers)
+        assert r.json()["state"] == "requested", r.text  # Dan asks to follow Ana
+        r = await http.post(f"/api/v1/users/{eve.handle}/block", headers=mine)
+        assert r.is_success, r.text
 
     email = page.locator("#prefs-types tbody tr").first.get_by_role(
         "checkbox", name=re.compile("^Email: "))
@@ -338,6 +341,34 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     await expect(page.locator("#prefs-status")).to_contain_text("Saved: email for")
     await page.reload()
     await expect(email).to_be_checked(checked=not was)
+    await page.locator(f'#follow-requests [data-handle="{dan.handle}"]').get_by_role(
+        "button", name=re.compile("^Approve")).click()
+    await expect(page.locator("#follow-requests")).to_contain_text("Nobody is asking")
+    await page.locator(f'#blocked [data-handle="{eve.handle}"]').get_by_role(
+        "button", name=re.compile("^Unblock")).click()
+    await expect(page.locator("#blocked")).to_contain_text("You have blocked nobody.")
+    await expect(page.locator("#email-state")).to_contain_text(ana.email)
+    picture = page.get_by_role("form", name="Profile picture")
+    await picture.get_by_role("button", name="Upload picture").click()
+    await expect(picture.locator('.field-error[data-for="file"]')).to_have_text(
+        "Choose an image first.")
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 120, 40)).save(png, "PNG")
+    await picture.get_by_label("Choose an image").set_input_files(
+        files=[{"name": "me.png", "mimeType": "image/png", "buffer": png.getvalue()}])
+    await picture.get_by_role("button", name="Upload picture").click()
+    await expect(page.locator("#avatar-now img")).to_have_attribute(
+        "src", re.compile(r"/api/v1/avatars/\d+/.+\.png$"))
+    mail = page.get_by_role("form", name="Change email")
+    await mail.get_by_label("New email address").fill(f"new{ana.email}")
+    await mail.get_by_label("Your password").fill("wrong password, surely")
+    await mail.get_by_role("button", name="Change email").click()
+    await expect(mail.locator('.field-error[data-for="email_password"], .form-error')
+                 .filter(has_text=re.compile(r"\w")).first).to_be_visible()
+    await mail.get_by_label("Your password").fill("a much longer new passphrase")
+    await mail.get_by_role("button", name="Change email").click()
+    await expect(page.locator("#email-state")).to_contain_text(
+        f"Waiting for you to confirm new{ana.email}")
 
     enrol = page.get_by_role("form", name="Turn on two-factor sign-in")
     await enrol.get_by_label("Your password").fill("a much longer new passphrase")
@@ -352,6 +383,22 @@ async def test_account_settings(servers: list[ServerProcess], browser: Any,
     await confirm.get_by_label("The 6-digit code it shows").fill(totp(secret))
     await confirm.get_by_role("button", name="Turn on").click()
     await expect(page.locator("#recovery-codes li")).to_have_count(10)
+    # her other device signs in again: the password, then a second step (a recovery code)
+    recovery = (await page.locator("#recovery-codes li").first.inner_text()).strip()
+    o = other.page
+    await o.goto("/app/")
+    await o.get_by_label("Email").fill(ana.email)
+    await o.get_by_label("Password").fill("a much longer new passphrase")
+    await o.get_by_role("button", name="Sign in").click()
+    second = o.get_by_role("form", name="Two-factor sign-in")
+    await second.get_by_label("Code").fill("not-a-code")
+    await second.get_by_role("button", name="Sign in").click()
+    await expect(second.locator('.field-error[data-for="code"], .form-error')
+                 .filter(has_text=re.compile(r"\w")).first).to_be_visible()
+    await assert_accessible(other, "37-two-factor-sign-in", found)
+    await second.get_by_label("Code").fill(recovery)
+    await second.get_by_role("button", name="Sign in").click()
+    await expect(o.get_by_role("heading", name="Home")).to_be_visible()
 
     sync = page.get_by_role("form", name="New sync login")
     await sync.get_by_label("Sync username").fill(f"ana-kobo-{t}")
@@ -563,4 +610,126 @@ async def test_push_on_this_device(servers: list[ServerProcess], browser: Any) -
     await assert_accessible(ana, "settings-push", found)
     await card.get_by_role("button", name="Stop push to 127.0.0.1:9").click()
     await expect(card).to_contain_text("No device receives push notifications yet.")
+    assert not found, found
+
+
+async def test_club_settings_invitation_links_and_paging(servers: list[ServerProcess],
+                                                         browser: Any) -> None:
+    """An organiser edits her club's settings (a bad time zone is explained under its field)
+    and makes it secret, then shares an invitation link: a signed-in reader joins from it, and
+    a signed-out one after registering; she makes one a moderator, bans the other and invites
+    a reader by handle; the chat history and a book's reviews page with "Load more"."""
+    t, ana, ben = await two_readers(browser, servers)
+    cara = await person(browser, servers[1], "Cara", t)
+    found: list[dict[str, Any]] = []
+    a, b, c = ana.page, ben.page, cara.page
+    name = f"Night owls {t}"
+    await a.goto("/app/#/clubs")
+    create = a.get_by_role("form", name="Start a club")
+    await create.get_by_label("Club name").fill(name)
+    await create.get_by_role("button", name="Create club").click()
+    await expect(a.get_by_role("heading", name=name)).to_be_visible()
+    cid = int(a.url.rsplit("/", 1)[1])
+    await a.get_by_text("Club settings", exact=True).click()
+    settings = a.get_by_role("form", name="Club settings")
+    await settings.get_by_label("Time zone").fill("Mars/Olympus")
+    await settings.get_by_label("Who can see the club").select_option("secret")
+    await settings.get_by_role("button", name="Save settings").click()
+    await expect(settings.locator('.field-error[data-for="time_zone"]')).to_contain_text(
+        "not a known time zone")
+    await settings.get_by_label("Time zone").fill("Europe/Paris")
+    await settings.get_by_label("Description").fill("We read after midnight.")
+    await settings.get_by_role("button", name="Save settings").click()
+    await expect(a.locator("#club-meta")).to_contain_text("secret")
+    described = a.get_by_role("paragraph").filter(has_text="We read after midnight.")
+    await expect(described).to_be_visible()
+
+    # a chat history longer than one page (50), and a book with more reviews than one page (10)
+    review_book = None
+    async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=30) as http:
+        r = await http.post("/api/v1/auth/login", json={"email": ana.email, "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        for i in range(51):
+            r = await http.post(f"/api/v1/clubs/{cid}/messages", json={"body": f"owl {i}"},
+                                headers=headers)
+            assert r.status_code == 201, r.text
+        review_book = await create_book(http, title=f"The Owl Tower {t}", authors=["I. Wren"])
+        for i in range(11):
+            r = await http.post("/api/v1/auth/register", json={
+                "email": f"rv{i}{t}@example.test", "handle": f"rv{i}_{t}",
+                "display_name": f"Reviewer {i}", "password": PASSWORD})
+            auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            r = await http.put(f"/api/v1/me/books/{review_book['id']}", json={"status": "read"},
+                               headers=auth)
+            assert r.status_code in (200, 201), r.text
+            r = await http.put(f"/api/v1/me/books/{review_book['id']}/review",
+                               json={"rating": 4, "body": f"Review number {i}"}, headers=auth)
+            assert r.status_code in (200, 201), r.text
+
+    await a.get_by_role("button", name="Make a link").click()
+    link = a.locator("#invite-links input").first
+    await expect(link).to_have_value(re.compile(r"/app/#/club/\d+\?invite="))
+    url = str(await link.input_value())
+    await a.get_by_text("Club settings", exact=True).click()
+    await expect(a.get_by_label("The club's book (from your shelves)")).to_be_visible()
+    await assert_accessible(ana, "37-club-settings-invites", found)
+    await dark(ana, "37-club-settings-invites", found)
+
+    # Ben, signed in, opens the link: the secret club is hidden from him but for the invitation
+    await b.goto(url.replace(servers[0].base_url, servers[1].base_url))
+    await expect(b.get_by_role("heading", name="You're invited to a club")).to_be_visible()
+    await assert_accessible(ben, "38-club-invitation", found)
+    await b.get_by_role("button", name="Join", exact=True).click()
+    await expect(b.get_by_role("heading", name=name)).to_be_visible()
+    await expect(b.get_by_role("button", name="Leave club")).to_be_visible()
+    chat = b.locator("#club-chat")
+    await expect(chat.locator('[data-kind="chat"]')).to_have_count(50)
+    await chat.get_by_role("button", name="Load more messages").click()
+    await expect(chat.locator('[data-kind="chat"]')).to_have_count(51)
+    await expect(chat.get_by_role("button", name="Load more messages")).to_have_count(0)
+    await expect(chat.locator('[data-kind="chat"]').last).to_have_text(re.compile("owl 50$"))
+
+    # Cara is signed out: the link asks her to sign in first, then she joins
+    await c.goto(url.replace(servers[0].base_url, servers[1].base_url))
+    await expect(c.locator("#invite-note")).to_be_visible()
+    await c.get_by_role("tab", name="Register").click()
+    await c.get_by_label("Email").fill(cara.email)
+    await c.get_by_label("Handle").fill(cara.handle)
+    await c.get_by_label("Display name").fill(cara.name)
+    await c.get_by_label("Password").fill(PASSWORD)
+    await c.get_by_role("button", name="Create account").click()
+    await c.get_by_role("button", name="Join", exact=True).click()
+    await expect(c.get_by_role("heading", name=name)).to_be_visible()
+    await a.reload()
+    await expect(a.locator("#invite-links")).to_contain_text("2 uses")
+    # the organiser's members list: Ben becomes a moderator, Cara is banned
+    await a.get_by_text(re.compile(r"^Members \(3\)$")).click()
+    ben_row = a.locator(f'#members [data-member="{ben.handle}"]')
+    await ben_row.get_by_role("button", name="Make moderator").click()
+    await expect(ben_row.get_by_role("button", name="Make member")).to_be_visible()
+    a.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+    await a.locator(f'#members [data-member="{cara.handle}"]').get_by_role(
+        "button", name="Ban").click()
+    await expect(a.locator(f'#members [data-member="{cara.handle}"]')).to_have_count(0)
+    # and invites a reader by handle (an unknown handle is explained under the field)
+    direct = a.get_by_role("form", name="Invite a reader")
+    await direct.get_by_label("Invite a reader by handle").fill(f"nobody_{t}")
+    await direct.get_by_role("button", name="Send invitation").click()
+    await expect(direct.locator('.field-error[data-for="handle"]')).to_contain_text(
+        "Nobody is called")
+    await direct.get_by_label("Invite a reader by handle").fill(f"rv0_{t}")
+    await direct.get_by_role("button", name="Send invitation").click()
+    await expect(a.locator("#toasts")).to_contain_text("Invitation sent to Reviewer 0")
+    await assert_accessible(ana, "37-club-members", found)
+
+    assert review_book is not None
+    await b.goto(f"/app/#/book/{review_book['id']}")
+    reviews = b.locator("#reviews li.review")
+    await expect(reviews).to_have_count(10)
+    await b.get_by_role("button", name="Load more reviews").click()
+    await expect(reviews).to_have_count(11)
+    await expect(b.get_by_role("button", name="Load more reviews")).to_have_count(0)
+    await assert_accessible(ben, "39-reviews-more", found)
+    for p in (ana, ben, cara):
+        await p.context.close()
     assert not found, found

@@ -17,17 +17,15 @@ from tests.e2e.browser import (
     REASON,
     Person,
     assert_accessible,
-    needs_browser,
+    expect,
     person,
     register,
     tag,
 )
 from tests.support import ServerProcess
 
-pytestmark = needs_browser
-
 if REASON is None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import async_playwright
 
     from tests.audio_support import MediaProcess
 
@@ -123,7 +121,8 @@ async def test_the_audio_stage(servers: list[ServerProcess], av_browser: Any, me
 async def test_a_club_events_audio_stage(servers: list[ServerProcess], av_browser: Any,
                                          media: Any) -> None:
     """A club organiser opens the audio stage of an event from the club page; a member on the
-    other server listens there, and his inbound audio bytes rise."""
+    other server listens there, and his inbound audio bytes rise, still after he answers the
+    event (its redraw keeps the stage open)."""
     t, ana, ben = await with_microphones(av_browser, servers)
     a, b = ana.page, ben.page
     await a.goto("/app/#/clubs")
@@ -147,7 +146,12 @@ async def test_a_club_events_audio_stage(servers: list[ServerProcess], av_browse
     await theirs.get_by_text("Audio stage").click()
     await expect(theirs.locator("#stage-speakers")).to_contain_text("Ana (host)")
     await theirs.get_by_role("button", name="Listen").click()
-    await rising(b)
+    heard = await rising(b)
     await ben.shot("45-club-event-stage")
+    # answering the event redraws the events: the stage stays open, and he keeps listening
+    await theirs.get_by_role("button", name="Going").click()
+    await expect(theirs.locator("[data-counts]")).to_contain_text("1 going")
+    await expect(theirs.locator("#stage-speakers")).to_contain_text("Ana (host)")
+    await rising(b, heard)
     for p in (ana, ben):
         await p.context.close()

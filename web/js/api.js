@@ -10,7 +10,8 @@ import { randomKey } from "./dom.js";
  * @typedef {{access_token: string, refresh_token: string, expires_in?: number}} TokenPair
  * @typedef {{id: number, handle: string, display_name: string, email?: string, role?: string,
  *            bio?: string, visibility?: string, followers?: number, following?: number,
- *            relation?: Relation | null, joined_at?: string, favourite_genres?: string[]}} User
+ *            relation?: Relation | null, joined_at?: string, favourite_genres?: string[],
+ *            avatar_url?: string | null}} User
  * @typedef {{following: boolean, requested: boolean, followed_by: boolean, blocking: boolean,
  *            muting: boolean}} Relation
  * @typedef {{index: number, title: string, start: number}} Chapter
@@ -62,7 +63,14 @@ import { randomKey } from "./dom.js";
  * @typedef {{id: number, review_id: number, author: Actor, body_html: string, created_at: string}} Comment
  * @typedef {{id: number, slug: string, name: string, description: string, visibility: string, join_policy: string,
  *            rules: string, language: string | null, owner_id: number, book_id: number | null, member_count: number,
- *            room: string, my_role?: string | null, requested?: boolean}} Club
+ *            room: string, my_role?: string | null, requested?: boolean, time_zone?: string,
+ *            member_cap?: number | null}} Club
+ * @typedef {{id: number, club_id: number, token: string, expires_at: string | null, max_uses: number | null,
+ *            uses: number, revoked: boolean}} Invite
+ * @typedef {{user_id: number, handle: string, display_name: string, role: string, joined_at: string,
+ *            muted: boolean}} ClubMember
+ * @typedef {{email: string, verified: boolean, pending_email?: string | null}} EmailState
+ * @typedef {{id: number, handle: string, display_name: string, avatar_url: string | null, since: string}} UserCard
  * @typedef {{id: number, title: string, start: number, end: number, opens_at: string, open: boolean,
  *            locked: boolean, unlocks_at: number, post_count: number, room: string, thread_locked?: boolean}} Section
  * @typedef {{id: number, club_id: number, title: string, description: string, kind: string, starts_at: string,
@@ -231,22 +239,37 @@ export async function download(url, name) {
 }
 
 /** The endpoints, by feature. */
+/** Page sizes of the lists with "Load more": a book's reviews, a club's chat history. */
+export const REVIEW_PAGE = 10;
+export const CHAT_PAGE = 50;
+
 export const api = {
   // accounts
   /** @returns {Promise<TokenPair>} */
   register: (/** @type {Record<string,string>} */ body) => post("/api/v1/auth/register", { body }),
   /** @returns {Promise<TokenPair>} */
+  /** @returns {Promise<TokenPair | {challenge: string, two_factor_required: true, methods: string[]}>} */
   login: (/** @type {Record<string,string>} */ body) => post("/api/v1/auth/login", { body }),
+  /** The second sign-in step: an authenticator or a recovery code. @returns {Promise<TokenPair>} */
+  login2fa: (/** @type {string} */ challenge, /** @type {string} */ code) => post("/api/v1/auth/login/2fa", { body: { challenge, code } }),
   logout: () => post("/api/v1/auth/logout", { body: { refresh_token: tokens.refresh } }),
   /** @returns {Promise<User>} */
   me: () => get("/api/v1/me"),
   updateMe: (/** @type {Record<string, unknown>} */ body) => request("PATCH", "/api/v1/me", { body }),
+  /** @returns {Promise<{avatar_url: string}>} the picture as the multipart field `file` */
+  uploadAvatar: (/** @type {FormData} */ form) => request("PUT", "/api/v1/me/avatar", { form }),
+  removeAvatar: () => request("DELETE", "/api/v1/me/avatar"),
   // profiles and the social graph
   /** @returns {Promise<User>} */
   profile: (/** @type {string} */ handle) => get("/api/v1/users/{handle}", { params: { handle } }),
   /** @param {string} handle @param {"follow" | "block" | "mute"} what @param {boolean} on */
   relate: (handle, what, on) => request(on ? "POST" : "DELETE", RELATE[what], { params: { handle } }),
-  followers: (/** @type {string} */ handle) => get("/api/v1/users/{handle}/followers", { params: { handle } }),
+  /** @returns {Promise<{items: UserCard[], next_cursor: string | null}>} */
+  followers: (/** @type {string} */ handle, /** @type {string | null} */ cursor = null) =>
+    get("/api/v1/users/{handle}/followers", { params: { handle }, query: { cursor } }),
+  /** @returns {Promise<{items: UserCard[], next_cursor: string | null}>} */
+  following: (/** @type {string} */ handle, /** @type {string | null} */ cursor = null) =>
+    get("/api/v1/users/{handle}/following", { params: { handle }, query: { cursor } }),
   /** @returns {Promise<{items: ReadingState[], next_cursor: string | null}>} */
   userBooks: (/** @type {string} */ handle) => get("/api/v1/users/{handle}/books", { params: { handle }, query: { limit: 20 } }),
   // catalog
@@ -343,7 +366,7 @@ export const api = {
   // reviews
   /** @returns {Promise<{items: Review[], next_cursor: string | null}>} */
   reviews: (/** @type {number} */ book_id, /** @type {string | null} */ cursor) =>
-    get("/api/v1/books/{book_id}/reviews", { params: { book_id }, query: { cursor, limit: 20 } }),
+    get("/api/v1/books/{book_id}/reviews", { params: { book_id }, query: { cursor, limit: REVIEW_PAGE } }),
   /** @returns {Promise<Review>} */
   writeReview: (/** @type {number} */ book_id, /** @type {Record<string, unknown>} */ body) =>
     request("PUT", "/api/v1/me/books/{book_id}/review", { params: { book_id }, body }),
@@ -358,6 +381,26 @@ export const api = {
     post("/api/v1/reviews/{review_id}/comments", { params: { review_id }, body: { body } }),
   report: (/** @type {number} */ review_id, /** @type {Record<string, unknown>} */ body) =>
     post("/api/v1/reviews/{review_id}/reports", { params: { review_id }, body }),
+  // account recovery and email (the emails' links open web/js/screens/recovery.js)
+  forgotPassword: (/** @type {string} */ email) => post("/api/v1/auth/password/forgot", { body: { email } }),
+  resetPassword: (/** @type {string} */ token, /** @type {string} */ new_password) =>
+    post("/api/v1/auth/password/reset", { body: { token, new_password } }),
+  /** @returns {Promise<EmailState>} */
+  verifyEmail: (/** @type {string} */ token) => post("/api/v1/auth/email/verify", { body: { token } }),
+  /** @returns {Promise<EmailState>} */
+  emailState: () => get("/api/v1/me/email"),
+  changeEmail: (/** @type {string} */ new_email, /** @type {string} */ password) =>
+    post("/api/v1/me/email", { body: { new_email, password } }),
+  resendVerification: () => post("/api/v1/me/email/verification", {}),
+  // my social lists: follow requests to answer, blocks and mutes to lift
+  /** @returns {Promise<{items: UserCard[], next_cursor: string | null}>} */
+  followRequests: () => get("/api/v1/me/follow-requests"),
+  /** @param {string} handle @param {boolean} yes */
+  answerFollow: (handle, yes) => request(yes ? "POST" : "DELETE", "/api/v1/me/follow-requests/{handle}", { params: { handle } }),
+  /** @returns {Promise<{items: UserCard[], next_cursor: string | null}>} */
+  myBlocks: () => get("/api/v1/me/blocks"),
+  /** @returns {Promise<{items: UserCard[], next_cursor: string | null}>} */
+  myMutes: () => get("/api/v1/me/mutes"),
   // clubs
   /** @returns {Promise<{items: Club[], next_cursor: string | null}>} */
   clubs: (/** @type {Record<string, any>} */ query) => get("/api/v1/clubs", { query }),
@@ -370,14 +413,39 @@ export const api = {
   updateClub: (/** @type {number} */ club_id, /** @type {Record<string, unknown>} */ body) =>
     request("PATCH", "/api/v1/clubs/{club_id}", { params: { club_id }, body }),
   /** @returns {Promise<{status: string}>} */
-  joinClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/join", { params: { club_id }, body: {} }),
+  joinClub: (/** @type {number} */ club_id, /** @type {{invite?: string, message?: string}} */ body = {}) =>
+    post("/api/v1/clubs/{club_id}/join", { params: { club_id }, body }),
+  /** @returns {Promise<Invite>} */
+  createInvite: (/** @type {number} */ club_id, /** @type {Record<string, unknown>} */ body) =>
+    post("/api/v1/clubs/{club_id}/invites", { params: { club_id }, body }),
+  /** @returns {Promise<Invite[]>} */
+  invites: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/invites", { params: { club_id } }),
+  revokeInvite: (/** @type {number} */ club_id, /** @type {number} */ invite_id) =>
+    request("DELETE", "/api/v1/clubs/{club_id}/invites/{invite_id}", { params: { club_id, invite_id } }),
   /** @returns {Promise<{items: {id: number, user_id: number, handle: string, display_name: string, message: string}[]}>} */
   joinRequests: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/requests", { params: { club_id } }),
   /** @param {number} club_id @param {number} request_id @param {boolean} yes */
   answerRequest: (club_id, request_id, yes) => post(yes ? "/api/v1/clubs/{club_id}/requests/{request_id}/approve"
     : "/api/v1/clubs/{club_id}/requests/{request_id}/decline", { params: { club_id, request_id } }),
   leaveClub: (/** @type {number} */ club_id) => post("/api/v1/clubs/{club_id}/leave", { params: { club_id } }),
-  clubMembers: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/members", { params: { club_id }, query: { limit: 50 } }),
+  /** @returns {Promise<{book_id: number, title: string, started_at: string, finished_at: string | null, current: boolean,
+   *            average_rating: number | null, ratings: number}[]>} */
+  clubBooks: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/books", { params: { club_id } }),
+  /** @returns {Promise<{items: ClubMember[], next_cursor: string | null}>} */
+  clubMembers: (/** @type {number} */ club_id, /** @type {string | null} */ cursor = null) =>
+    get("/api/v1/clubs/{club_id}/members", { params: { club_id }, query: { cursor, limit: 50 } }),
+  /** @param {number} club_id @param {number} user_id @param {"moderator" | "member"} role */
+  setClubRole: (club_id, user_id, role) =>
+    request("PUT", "/api/v1/clubs/{club_id}/members/{user_id}/role", { params: { club_id, user_id }, body: { role } }),
+  /** @param {number} club_id @param {number} user_id @param {boolean} muted */
+  muteInClub: (club_id, user_id, muted) =>
+    request("PUT", "/api/v1/clubs/{club_id}/members/{user_id}/mute", { params: { club_id, user_id }, body: { muted } }),
+  /** @param {number} club_id @param {number} user_id */
+  transferClub: (club_id, user_id) => post("/api/v1/clubs/{club_id}/transfer", { params: { club_id }, body: { user_id } }),
+  /** @param {number} club_id @param {number} user_id */
+  banFromClub: (club_id, user_id) => post("/api/v1/clubs/{club_id}/bans", { params: { club_id }, body: { user_id } }),
+  /** @returns {Promise<{invited: number}>} @param {number} club_id @param {number[]} user_ids */
+  inviteUsers: (club_id, user_ids) => post("/api/v1/clubs/{club_id}/invitations", { params: { club_id }, body: { user_ids } }),
   /** @returns {Promise<{members: {user_id: number, display_name: string, role: string, furthest: number, standing: string}[]}>} */
   clubBoard: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/board", { params: { club_id } }),
   /** @returns {Promise<{items: Section[]}>} */
@@ -393,8 +461,9 @@ export const api = {
     post("/api/v1/clubs/{club_id}/sections/{section_id}/posts", { params: { club_id, section_id }, body: { body } }),
   readSection: (/** @type {number} */ club_id, /** @type {number} */ section_id) =>
     post("/api/v1/clubs/{club_id}/sections/{section_id}/read", { params: { club_id, section_id } }),
-  /** @returns {Promise<{items: Message[]}>} */
-  clubMessages: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/messages", { params: { club_id }, query: { limit: 100 } }),
+  /** @returns {Promise<{items: Message[], next_cursor: string | null}>} */
+  clubMessages: (/** @type {number} */ club_id, /** @type {string | null} */ cursor = null) =>
+    get("/api/v1/clubs/{club_id}/messages", { params: { club_id }, query: { cursor, limit: CHAT_PAGE } }),
   /** @returns {Promise<Message>} */
   clubSay: (/** @type {number} */ club_id, /** @type {string} */ body) =>
     post("/api/v1/clubs/{club_id}/messages", { params: { club_id }, body: { body }, idempotent: true }),

@@ -48,6 +48,13 @@ const ROUTES = [
   [/^\/settings$/, lazy(() => import("./screens/settings.js").then((m) => m.settingsScreen)), "Settings"],
 ];
 
+/** Screens the emails' links open, signed in or not. @type {[RegExp, Screen, string][]} */
+const PUBLIC = [
+  [/^\/forgot-password$/, lazy(() => import("./screens/recovery.js").then((m) => m.forgotScreen)), "Forgot password"],
+  [/^\/reset-password$/, lazy(() => import("./screens/recovery.js").then((m) => m.resetScreen)), "New password"],
+  [/^\/verify-email$/, lazy(() => import("./screens/recovery.js").then((m) => m.verifyScreen)), "Confirm email"],
+];
+
 /** @type {(() => void) | void} */
 let cleanup;
 
@@ -56,6 +63,9 @@ function route() {
   if (typeof cleanup === "function") cleanup();
   cleanup = undefined;
   const [path] = (location.hash.slice(1) || "/").split("?");
+  for (const [re, screen, title] of PUBLIC) {
+    if (re.test(path)) { document.title = `${title} · Readalong`; cleanup = screen(view, []); return; }
+  }
   if (!app.me) {
     document.title = "Sign in · Readalong";
     cleanup = authScreen(view, onSignedIn);

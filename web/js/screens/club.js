@@ -3,10 +3,11 @@
 // events and open polls.
 
 import { h, mount, ago, pct, announce } from "../dom.js";
-import { api, fieldErrors, download } from "../api.js";
+import { api, fieldErrors, download, ApiError } from "../api.js";
 import { app } from "../state.js";
 import { loading, empty, failure, field, showErrors, progressBar } from "../ui.js";
 import { section } from "./home.js";
+import { clubSettings, invitePanel, inviteInAddress, invitationCard, acceptInvite, membersPanel, clubBooks } from "./club-admin.js";
 
 const ANSWERS = [["going", "Going"], ["maybe", "Maybe"], ["no", "Can't go"]];
 const KINDS = [["discussion", "Discussion"], ["qa", "Q&A"], ["meetup", "Meet-up"], ["coreading", "Read together (live session)"]];
@@ -40,16 +41,23 @@ export function clubScreen(view, [id]) {
   let threadSub = null;
   /** @type {import("../api.js").Section | null} the thread I have open: a redraw keeps it open */
   let openSection = null;
-  /** @type {(() => void)[]} the audio stages of events, open in this view */
-  const eventPanels = [];
+  /** @type {Map<number, {det: HTMLElement, close: () => void}>} the events' audio stages opened in this
+   * view, by event id: a redraw (an RSVP, a new event, a reload of the club) keeps them open */
+  const stages = new Map();
   const boxes = { schedule: h("div", { id: "schedule" }), thread: h("div", { id: "thread" }), chat: h("div"),
-    events: h("div", { id: "events" }), polls: h("div", { id: "polls" }), board: h("div"), requests: h("div", { id: "requests" }) };
+    events: h("div", { id: "events" }), polls: h("div", { id: "polls" }), board: h("div"), requests: h("div", { id: "requests" }),
+    invites: h("div", { id: "invites" }) };
   mount(view, loading("Opening the club"));
   load();
 
   async function load() {
+    const invite = inviteInAddress();
     try {
-      club = await api.club(cid);
+      try { club = await api.club(cid); }
+      catch (e) {  // a secret club is hidden from non-members: the invitation opens it
+        if (invite && e instanceof ApiError && e.status === 404) { invitationCard(view, cid, invite, load); return; }
+        throw e;
+      }
       const book = club.book_id ? await api.book(club.book_id).catch(() => null) : null;
       render(book);
     } catch (e) { mount(view, failure(e, load)); }
@@ -60,11 +68,12 @@ export function clubScreen(view, [id]) {
 
   /** @param {import("../api.js").Book | null} book */
   function render(book) {
+    const invite = inviteInAddress();
     const join = async () => {
       try {
-        const r = await api.joinClub(cid);
+        const r = invite ? await acceptInvite(cid, invite) : await api.joinClub(cid);
         announce(r.status === "requested" ? "Your request to join was sent" : `Welcome to ${club.name}`);
-        cleanup(); load();
+        reload();
       } catch (e) { announce(e instanceof Error ? e.message : "Could not join", "error"); }
     };
     const leave = async () => {
@@ -75,13 +84,16 @@ export function clubScreen(view, [id]) {
       h("section", { class: "card", "aria-labelledby": "club-name" },
         h("div", { class: "row" }, h("h1", { id: "club-name", class: "grow" }, club.name),
           club.my_role ? h("span", { class: "chip" }, club.my_role === "owner" ? "You run this club" : `You: ${club.my_role}`) : null,
-          !member() ? h("button", { type: "button", class: "primary", onclick: join, disabled: club.requested },
-            club.requested ? "Request sent" : club.join_policy === "approval" ? "Ask to join" : "Join club")
+          !member() ? h("button", { type: "button", class: "primary", onclick: join, disabled: club.requested && !invite },
+            club.requested && !invite ? "Request sent" : club.join_policy === "approval" && !invite ? "Ask to join" : "Join club")
             : club.my_role !== "owner" ? h("button", { type: "button", onclick: leave }, "Leave club") : null),
         club.description ? h("p", null, club.description) : null,
-        h("p", { class: "muted small" }, `${club.member_count} member${club.member_count === 1 ? "" : "s"} · ${club.visibility}`,
+        h("p", { class: "muted small", id: "club-meta" }, `${club.member_count} member${club.member_count === 1 ? "" : "s"} · ${club.visibility}`,
           book ? [" · reading ", h("a", { href: `#/book/${book.id}` }, book.title)] : " · no book chosen yet"),
-        club.rules ? h("details", null, h("summary", null, "Club rules"), h("p", null, club.rules)) : null),
+        club.rules ? h("details", null, h("summary", null, "Club rules"), h("p", null, club.rules)) : null,
+        member() ? membersPanel(club, reload) : null,
+        clubBooks(cid),
+        organiser() ? clubSettings(club, reload) : null),
       h("div", { class: "room club" },
         h("section", { class: "card", "aria-labelledby": "h-sched" }, h("h2", { id: "h-sched" }, "Schedule"), boxes.schedule),
         h("section", { class: "card", "aria-labelledby": "h-thread" }, h("h2", { id: "h-thread" }, "Section thread"), boxes.thread),
@@ -90,8 +102,9 @@ export function clubScreen(view, [id]) {
         h("section", { class: "card", "aria-labelledby": "h-events" }, h("h2", { id: "h-events" }, "Events"), boxes.events),
         h("section", { class: "card", "aria-labelledby": "h-polls" }, h("h2", { id: "h-polls" }, "Polls"), boxes.polls),
         book ? h("section", { class: "card", "aria-labelledby": "h-board" }, h("h2", { id: "h-board" }, "Who is where"), boxes.board) : null,
-        organiser() ? h("section", { class: "card", "aria-labelledby": "h-req" }, h("h2", { id: "h-req" }, "Asking to join"), boxes.requests) : null));
-    if (organiser()) drawRequests();
+        organiser() ? h("section", { class: "card", "aria-labelledby": "h-req" }, h("h2", { id: "h-req" }, "Asking to join"), boxes.requests) : null,
+        organiser() ? h("section", { class: "card wide", "aria-labelledby": "h-inv" }, h("h2", { id: "h-inv" }, "Invitation links"), boxes.invites) : null));
+    if (organiser()) { drawRequests(); if (!boxes.invites.firstChild) mount(boxes.invites, invitePanel(cid)); }
     drawSchedule(book);
     if (openSection && member()) thread(openSection);
     else mount(boxes.thread, empty("Pick an open section of the schedule to read its thread."));
@@ -115,7 +128,7 @@ export function clubScreen(view, [id]) {
           s.open && !s.locked ? h("button", { type: "button", onclick: () => thread(s), "aria-label": `Open the thread of ${s.title}` }, "Open thread") : null,
           member() ? h("button", { type: "button", "aria-label": `I've read ${s.title}`, onclick: async () => {
             // the club's rooms learn my new place on a fresh subscription: re-enter them
-            try { await api.readSection(cid, s.id); announce(`Marked ${s.title} as read`); cleanup(); load(); }
+            try { await api.readSection(cid, s.id); announce(`Marked ${s.title} as read`); reload(); }
             catch (e) { announce(e instanceof Error ? e.message : "Could not save", "error"); }
           } }, "I've read this") : null))));
     });
@@ -181,10 +194,26 @@ export function clubScreen(view, [id]) {
   function chat() {
     /** @type {Map<number, import("../api.js").Message>} */
     const msgs = new Map();
-    const list = h("ol", { class: "timeline", id: "club-chat", "aria-live": "polite" });
-    const draw = () => {
-      mount(list, msgs.size ? [...msgs.values()].sort((a, b) => a.id - b.id).map(postView) : h("li", { class: "muted small" }, "No messages yet: say hello."));
-      list.scrollTop = list.scrollHeight;
+    const list = h("ol", { class: "timeline", id: "club-chat", "aria-live": "polite", tabindex: "0", "aria-label": "Club chat messages" });
+    /** @type {string | null} the history's next page (oldest first): its button sits after the last one loaded */
+    let cursor = null;
+    let loadedTo = 0;
+    const draw = (bottom = true) => {
+      const all = [...msgs.values()].sort((a, b) => a.id - b.id);
+      const gap = cursor ? all.findIndex((m) => m.id > loadedTo) : -1;
+      const views = all.map(postView);
+      if (cursor) views.splice(gap < 0 ? views.length : gap, 0, h("li", { class: "row" }, h("button", { type: "button", id: "more-chat", onclick: more }, "Load more messages")));
+      mount(list, views.length ? views : h("li", { class: "muted small" }, "No messages yet: say hello."));
+      if (bottom) list.scrollTop = list.scrollHeight;
+    };
+    /** @param {{items: import("../api.js").Message[], next_cursor: string | null}} page */
+    const add = (page) => {
+      for (const m of page.items) { msgs.set(m.id, m); loadedTo = Math.max(loadedTo, m.id); }
+      cursor = page.next_cursor;
+    };
+    const more = async () => {
+      try { add(await api.clubMessages(cid, cursor)); draw(false); }
+      catch (e) { announce(e instanceof Error ? e.message : "Could not load more", "error"); }
     };
     /** @param {SubmitEvent} ev */
     const send = async (ev) => {
@@ -200,21 +229,27 @@ export function clubScreen(view, [id]) {
       field("body", "Message the club", { maxlength: "2000", autocomplete: "off", required: true }),
       h("button", { type: "submit", class: "primary" }, "Send"), h("p", { class: "form-error", role: "alert" })));
     list.append(loading());
-    api.clubMessages(cid).then((page) => { for (const m of page.items) msgs.set(m.id, m); draw(); }, (e) => mount(list, failure(e)));
+    api.clubMessages(cid).then((page) => { add(page); draw(); }, (e) => mount(list, failure(e)));
     subs.push(rt.subscribe(club.room, { onEvent: (f) => {
       if (f.event === "chat" || f.event === "chat_edited") { msgs.set(f.data.id, f.data); draw(); }
       else if (f.event === "chat_deleted") { msgs.delete(f.data.id ?? f.data.message_id); draw(); }
       else if (f.event === "poll_voted") drawPolls();
-      else if (f.event === "section_opened") load();
+      else if (f.event === "section_opened") reload();
       else if (f.event === "banned" || f.event === "left") { cleanup(); load(); }
     } }));
   }
 
-  function drawEvents() {
-    for (const close of eventPanels.splice(0)) close();
-    section(boxes.events, () => api.events(cid), (items) => h("div", null,
-      items.length ? h("ul", { class: "plain" }, items.map(eventView)) : empty("No events planned."),
-      organiser() ? eventForm() : null));
+  /** The events, redrawn without a loading state in between: an open stage moves to the new list in one step. */
+  async function drawEvents() {
+    if (!boxes.events.firstChild) mount(boxes.events, loading());
+    try {
+      const items = await api.events(cid);
+      const live = new Set(items.filter((e) => e.status !== "cancelled").map((e) => e.id));
+      for (const [id, s] of stages) if (!live.has(id)) { s.close(); stages.delete(id); }
+      mount(boxes.events, h("div", null,
+        items.length ? h("ul", { class: "plain" }, items.map(eventView)) : empty("No events planned."),
+        organiser() ? eventForm() : null));
+    } catch (e) { mount(boxes.events, failure(e, drawEvents)); }
   }
 
   /** @param {import("../api.js").ClubEvent} ev */
@@ -243,13 +278,15 @@ export function clubScreen(view, [id]) {
 
   /** The event's audio stage, loaded and entered when opened. @param {import("../api.js").ClubEvent} ev */
   function eventStage(ev) {
+    const kept = stages.get(ev.id);
+    if (kept) return kept.det;
     const det = /** @type {HTMLDetailsElement} */ (h("details", { class: "small" }, h("summary", null, "🎙 Audio stage")));
     det.addEventListener("toggle", () => {
       if (!det.open || det.dataset.loaded) return;
       det.dataset.loaded = "1";
       import("./stage.js").then((m) => {
         const panel = m.stagePanel(`club_event:${ev.id}`, () => "A member");
-        eventPanels.push(panel.close);
+        stages.set(ev.id, { det, close: panel.close });
         det.append(panel.el);
       }, (e) => det.append(failure(e)));
     });
@@ -354,9 +391,17 @@ export function clubScreen(view, [id]) {
       : empty("Nobody has started yet."));
   }
 
+  /** Redraw the club (a new role, a section read or opened): the open thread and stages stay open. */
+  function reload() {
+    threadSub?.(); threadSub = null;
+    for (const u of subs.splice(0)) u();
+    load();
+  }
+
   function cleanup() {
     threadSub?.(); threadSub = null;
-    for (const close of eventPanels.splice(0)) close();
+    for (const s of stages.values()) s.close();
+    stages.clear();
     for (const u of subs.splice(0)) u();
   }
   return cleanup;

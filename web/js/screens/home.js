@@ -1,6 +1,6 @@
 // Home: my currently-reading with progress, live sessions now, and my feed.
 
-import { h, mount, pct, ago } from "../dom.js";
+import { h, mount, pct, ago, announce } from "../dom.js";
 import { api } from "../api.js";
 import { loading, empty, failure, progressBar, cover } from "../ui.js";
 
@@ -50,9 +50,22 @@ export function homeScreen(view) {
       h("a", { class: "button", href: `#/session/${s.id}`, "aria-label": `Join ${s.title}` }, "Join"))))
     : empty("No live sessions right now. Start one from a book page."));
 
-  section(feed, () => api.feed(null), (page) => page.items.length
-    ? h("ul", { class: "plain" }, page.items.map((a) => h("li", null,
-      h("div", null, a.actor ? h("a", { href: `#/u/${a.actor.handle}` }, a.actor.display_name) : null, " ", a.text.replace(a.actor?.display_name || "\u0000", "").trim()),
-      h("div", { class: "muted small" }, ago(a.created_at)))))
-    : empty("Your feed is quiet. Follow readers to see what they read."));
+  /** @param {import("../api.js").Activity} a */
+  const activity = (a) => h("li", null,
+    h("div", null, a.actor ? h("a", { href: `#/u/${a.actor.handle}` }, a.actor.display_name) : null, " ", a.text.replace(a.actor?.display_name || "\u0000", "").trim()),
+    h("div", { class: "muted small" }, ago(a.created_at)));
+  /** "Load more" under the feed. @param {HTMLElement} ul @param {string | null} cursor @returns {HTMLElement | null} */
+  const more = (ul, cursor) => {
+    if (!cursor) return null;
+    const btn = h("button", { type: "button", id: "more-feed", onclick: async () => {
+      try { const page = await api.feed(cursor); ul.append(...page.items.map(activity)); btn.replaceWith(more(ul, page.next_cursor) || h("span")); }
+      catch (e) { announce(e instanceof Error ? e.message : "Could not load more", "error"); }
+    } }, "Load more");
+    return btn;
+  };
+  section(feed, () => api.feed(null), (page) => {
+    if (!page.items.length) return empty("Your feed is quiet. Follow readers to see what they read.");
+    const ul = h("ul", { class: "plain" }, page.items.map(activity));
+    return h("div", null, ul, more(ul, page.next_cursor));
+  });
 }

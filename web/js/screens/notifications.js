@@ -38,7 +38,7 @@ const listeners = new Set();
 function link(n) {
   const p = n.payload || {};
   if (p.session_id) return `#/session/${p.session_id}`;
-  if (p.club_id) return `#/club/${p.club_id}`;
+  if (p.club_id) return `#/club/${p.club_id}${p.invite ? `?invite=${encodeURIComponent(p.invite)}` : ""}`;  // club_invited: its own link
   if (p.book_id) return `#/book/${p.book_id}`;
   if (n.type.startsWith("import")) return "#/import";
   if (n.type.startsWith("goal") || n.type.startsWith("badge") || n.type.startsWith("streak")) return "#/reading";
@@ -55,12 +55,16 @@ export function notificationsScreen(view) {
   mount(view, h("div", { class: "row" }, h("h1", { class: "grow" }, "Notifications"),
     h("button", { type: "button", id: "read-all", onclick: readAll }, "Mark all read")), h("section", { class: "card" }, box));
 
+  /** @type {string | null} older notifications ("Load more") */
+  let cursor = null;
+
   async function load() {
     mount(box, loading());
     try {
       const page = await api.notifications(null);
       setUnread(page.unread_count);
       for (const n of page.items) items.set(n.id, n);
+      cursor = page.next_cursor;
       draw();
       api.markSeen().catch(() => {});
     } catch (e) {
@@ -76,7 +80,17 @@ export function notificationsScreen(view) {
         h("div", { class: "grow" }, href ? h("a", { href }, n.text) : h("span", null, n.text),
           h("div", { class: "muted small" }, ago(n.created_at), n.read ? "" : " · unread")),
         n.read ? null : h("button", { type: "button", "aria-label": `Mark read: ${n.text}`, onclick: () => markRead(n) }, "Mark read"));
-    })) : empty("No notifications yet."));
+    })) : empty("No notifications yet."),
+    cursor ? h("button", { type: "button", id: "more-notifications", onclick: more }, "Load more") : null);
+  }
+
+  async function more() {
+    try {
+      const page = await api.notifications(cursor);
+      for (const n of page.items) items.set(n.id, n);
+      cursor = page.next_cursor;
+      draw();
+    } catch (e) { announce(e instanceof Error ? e.message : "Could not load more", "error"); }
   }
 
   /** @param {import("../api.js").Notification} n */

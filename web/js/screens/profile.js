@@ -34,9 +34,11 @@ export function profileScreen(view, [handle]) {
     const books = h("div");
     const life = h("div");
     mount(view, h("section", { class: "card", "aria-labelledby": "p-name" },
+      p.avatar_url ? h("img", { class: "avatar", src: p.avatar_url, alt: "", width: "96", height: "96" }) : null,
       h("h1", { id: "p-name" }, p.display_name), h("p", { class: "muted" }, `@${p.handle}`),
       p.bio ? h("p", null, p.bio) : null,
       h("p", { class: "small" }, `${p.followers ?? 0} follower${p.followers === 1 ? "" : "s"} · ${p.following ?? 0} following`),
+      h("div", { class: "row small" }, people("followers", "Followers"), people("following", "Following")),
       self ? visibility(p) : h("div", { class: "row", role: "group", "aria-label": "Your relation" },
         rel?.following || rel?.requested
           ? h("button", { type: "button", id: "follow", onclick: act("follow", false, "Unfollowed") }, rel.requested ? "Cancel request" : "Unfollow")
@@ -61,6 +63,24 @@ export function profileScreen(view, [handle]) {
         h("span", { class: "muted small" }, s.status.replace(/_/g, " ")),
         progressBar(s.furthest, `${s.book.title}: progress`))))
       : empty(self ? "No books on your shelves yet." : `${p.display_name} has no books on a shelf they share.`));
+  }
+
+  /** Followers / following, loaded on opening, 50 at a time. @param {"followers" | "following"} which @param {string} label */
+  function people(which, label) {
+    const ul = h("ul", { class: "plain", id: `p-${which}` });
+    /** @param {string | null} cursor */
+    const page = async (cursor) => {
+      try {
+        const r = await api[which](handle, cursor);
+        ul.querySelector(".more")?.remove();
+        if (!cursor && !r.items.length) { mount(ul, h("li", { class: "muted" }, "Nobody yet.")); return; }
+        ul.append(...r.items.map((u) => h("li", null, h("a", { href: `#/u/${u.handle}` }, u.display_name), ` @${u.handle}`)));
+        if (r.next_cursor) ul.append(h("li", { class: "more" }, h("button", { type: "button", onclick: () => page(r.next_cursor) }, "Load more")));
+      } catch (e) { mount(ul, h("li", null, failure(e))); }
+    };
+    const det = /** @type {HTMLDetailsElement} */ (h("details", null, h("summary", null, label), ul));
+    det.addEventListener("toggle", () => { if (det.open && !ul.firstChild) page(null); });
+    return det;
   }
 
   /** @param {import("../api.js").User} p */

@@ -6,6 +6,7 @@ import { api, ApiError, fieldErrors } from "../api.js";
 import { loading, empty, failure, progressBar, cover, field, showErrors } from "../ui.js";
 import { barChart, ring } from "../chart.js";
 import { section } from "./home.js";
+import { app } from "../state.js";
 
 const STATUS = /** @type {Record<string, string>} */ ({ reading: "Reading", want_to_read: "Want to read",
   read: "Read", did_not_finish: "Did not finish" });
@@ -196,4 +197,11 @@ export function readingScreen(view) {
   drawTabs();
   drawList();
   loadStats();
+  /** A badge, goal or streak notification arriving live redraws the side boxes. @param {import("../socket.js").Frame} f */
+  const live = (f) => {
+    const type = f.event === "notification" ? String(f.data?.notification?.type || "") : "";
+    if (/^(badge|goal|streak)/.test(type)) refreshSide();
+  };
+  app.onUserEvent.add(live);
+  return () => { app.onUserEvent.delete(live); };
 }

@@ -68,9 +68,28 @@ function reviews(box, bookId, state) {
       const page = await api.reviews(bookId, null);
       mine = page.items.find((r) => r.author.id === app.me?.id) || null;
       drawMine();
-      mount(list, page.items.length ? h("ul", { class: "plain" }, page.items.map(reviewView))
-        : empty("No reviews yet. Be the first to say what you thought."));
+      if (!page.items.length) { mount(list, empty("No reviews yet. Be the first to say what you thought.")); return; }
+      const ul = h("ul", { class: "plain" }, page.items.map(reviewView));
+      mount(list, ul, more(ul, page.next_cursor));
     } catch (e) { mount(list, failure(e, load)); }
+  }
+
+  /** "Load more": the next page goes under the ones shown. @param {HTMLElement} ul @param {string | null} cursor */
+  function more(ul, cursor) {
+    if (!cursor) return null;
+    const err = h("p", { class: "form-error", role: "alert" });
+    const btn = /** @type {HTMLButtonElement} */ (h("button", { type: "button", id: "more-reviews", onclick: async () => {
+      btn.disabled = true;
+      try {
+        const page = await api.reviews(bookId, cursor);
+        const seen = new Set([...ul.querySelectorAll("[data-review]")].map((li) => li.getAttribute("data-review")));
+        ul.append(...page.items.filter((r) => !seen.has(String(r.id))).map(reviewView));
+        if (!mine) { mine = page.items.find((r) => r.author.id === app.me?.id) || null; if (mine) drawMine(); }
+        box.replaceWith(more(ul, page.next_cursor) || h("span"));
+      } catch (e) { err.textContent = e instanceof Error ? e.message : "Could not load more"; btn.disabled = false; }
+    } }, "Load more reviews"));
+    const box = h("div", { class: "row" }, btn, err);
+    return box;
   }
 
   function drawMine() {

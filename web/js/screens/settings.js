@@ -1,4 +1,5 @@
-// Account settings: profile, password, signed-in devices, two-factor sign-in, e-reader (KOReader)
+// Account settings: profile, password, signed-in devices, email address, follow requests, blocks
+// and mutes, two-factor sign-in, e-reader (KOReader)
 // sync credentials, data export, and account deletion.
 
 import { h, mount, ago, announce } from "../dom.js";
@@ -8,6 +9,7 @@ import { empty, field, showErrors } from "../ui.js";
 import { section } from "./home.js";
 import { notificationPrefs } from "./notify-prefs.js";
 import { pushOptIn } from "./push-optin.js";
+import { avatarCard, emailCard, peopleCard } from "./settings-people.js";
 
 /** @param {string} id @param {string} title @param {HTMLElement} body */
 const card = (id, title, body) => h("section", { class: "card", id, "aria-labelledby": `${id}-h` }, h("h2", { id: `${id}-h` }, title), body);
@@ -30,6 +32,8 @@ export function settingsScreen(view) {
   mount(view, h("h1", null, "Settings"),
     h("div", { class: "grid" }, card("profile", "Profile", profileForm()), card("password", "Password", passwordForm())),
     card("devices", "Signed-in devices", boxes.devices),
+    h("div", { class: "grid" }, card("avatar", "Profile picture", avatarCard()), card("email", "Email address", emailCard())),
+    card("people", "People", peopleCard()),
     h("div", { class: "grid" }, card("notify", "Notifications", notificationPrefs(h("div"))),
       card("push", "Push on this device", pushOptIn(h("div")))),
     h("div", { class: "grid" }, card("twofa", "Two-factor sign-in", boxes.twofa), card("kosync", "E-reader sync (KOReader)", boxes.kosync)),
