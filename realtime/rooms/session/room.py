@@ -29,6 +29,7 @@ from domain.sessions.venue import VENUE
 from realtime import control
 from realtime.rooms import discussion_commands
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
+from realtime.rooms.discussion_commands import Annotate
 from realtime.rooms.session.commands import PresenceMeta, SessionCommand, Shield
 from realtime.rooms.session.commands import decode as _decode
 from realtime.rooms.session.events import unlocked_event
@@ -68,20 +69,22 @@ class SessionRoom(RoomKind):
         self._hidden_cache: dict[int, tuple[float, frozenset[int]]] = {}
         # moves are acked in Redis (the live source) and written behind to PostgreSQL
         self.live = LivePositions(redis)
-        self.behind = WriteBehind(redis, self._write_behind, flush_interval, reclaim_after)
+        self.behind = WriteBehind(redis, self._write_behind, flush_interval, reclaim_after,
+                                  after=self._after_batch)
         self._hub: HubContext | None = None
         VENUE.live = self._live_of  # REST listings and gates at writing time read it too
         self._hidden_reader = HiddenReader(db)  # expired hidden sets: one query per burst
         self._effects = effects.runner(VENUE)  # discussion side effects (after publishing)
         # started/finished-book milestones run after the ack, one chain per reader; the
-        # reader's next command waits for it (so their feed keeps the order of their actions)
+        # reader's next subscribe, leave or note waits for it (their feed keeps their order)
         self._milestones: dict[int, asyncio.Task[None]] = {}
         # the live leaderboard push for the records session moves credit (set by the server)
         self.scores_push: events.Push | None = None
         # (room, connection) -> presence meta to start from, between authorize and the join
         self._rejoin: dict[tuple[str, str], dict[str, Any]] = {}
         # readers with moves acked here and maybe not written yet -> their rooms: written
-        # before their next command, subscribe or leave (their feed keeps their order)
+        # before their next subscribe, leave or note (the commands with feed activities: the
+        # feed keeps their order); chat, reactions and the rest never wait for PostgreSQL
         self._unwritten: dict[int, set[str]] = {}
 
     def start(self, hub: HubContext) -> None:
@@ -180,7 +183,8 @@ class SessionRoom(RoomKind):
         sid = session_id_of(room_id)
         who = _principal(conn)
         cmd = _decode(data, SessionCommand, "session command")
-        await self._settle(conn.user_id)
+        if isinstance(cmd, Annotate):  # a public note is a feed activity: after the moves'
+            await self._settle(conn.user_id)
         match cmd:
             case Shield(enabled=enabled):
                 effective = await positions.set_shield(self.db, sid, conn.user_id, enabled)
@@ -229,9 +233,8 @@ class SessionRoom(RoomKind):
                 "user_id": conn.user_id, "position": out["position"]}))
         return out
 
-    async def _write_behind(self, pending: list[Pending]) -> None:
-        """(From the write-behind) store the moves, then per reader: the unlocks of this room
-        (full variants of what the write passed), milestones, other rooms' unlocks."""
+    async def _write_behind(self, pending: list[Pending]) -> list[Written]:
+        """(From the write-behind) store the moves in one transaction."""
         moves = [Behind(session_id=session_id_of(p.room), user_id=p.user_id,
                         progression=p.position.progression, locator=p.position.locator,
                         chapter=p.position.chapter, furthest=p.furthest, start=p.start)
@@ -245,6 +248,11 @@ class SessionRoom(RoomKind):
                 if attempt == 2:
                     raise
                 log.warning("writing session moves behind failed; once more", exc_info=True)
+        return written
+
+    async def _after_batch(self, written: list[Written]) -> None:
+        """(From the write-behind, after the commit) per reader: the unlocks of this room
+        (full variants of what the write passed), milestones, other rooms' unlocks."""
         hub = self._hub
         if hub is None:
             return
