@@ -116,6 +116,7 @@ class SessionRoom(RoomKind):
         sid = session_id_of(room_id)
         await self._settle(conn.user_id)
         row, part, new = await admission.connect(self.db, _principal(conn), sid)
+        await self._session_book(sid)  # read once per node here, not on the first moves
         if new:  # first admission: the `joined_session` activity (never fails the subscribe)
             await social.after_join(self.db, self.redis, row, conn.user_id)
         state = await content.viewer_state(self.db, sid, conn.user_id)
