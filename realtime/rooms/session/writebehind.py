@@ -172,20 +172,24 @@ class WriteBehind:
             written = await self.write(entries)
             self.batches += 1
             self.moves += len(entries)
-        if taken:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.zrem(INFLIGHT, *[room for room, _ in taken])  # first: a take in between
-            for room, _ in taken:                                # sees the room busy
-                pipe.delete(inflight_key(room))
-            await pipe.execute()
-        if entries and self.after is not None:  # committed and released: pushes now
-            done = asyncio.Event()
-            self._afters.add(done)
-            try:
-                await self.after(written)
-            except Exception:
-                log.exception("after writing %d session move(s) behind", len(entries))
-            finally:
+        done: asyncio.Event | None = None
+        if entries and self.after is not None:  # noted before the release: a flush of one
+            done = asyncio.Event()               # of these rooms taken after it waits for
+            self._afters.add(done)               # these pushes
+        try:
+            if taken:
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.zrem(INFLIGHT, *[room for room, _ in taken])  # first: a take in between
+                for room, _ in taken:                                # sees the room busy
+                    pipe.delete(inflight_key(room))
+                await pipe.execute()
+            if done is not None and self.after is not None:  # committed, released: pushes
+                try:
+                    await self.after(written)
+                except Exception:
+                    log.exception("after writing %d session move(s) behind", len(entries))
+        finally:
+            if done is not None:
                 self._afters.discard(done)
                 done.set()
         return len(entries)
@@ -204,11 +208,13 @@ class WriteBehind:
     async def flush_room(self, room: str, wait: float = 5.0) -> None:
         """Write a room's pending moves now (e.g. before the session ends); when a batch of
         this node or another has the room in flight, waits for that write to commit (then
-        writes what came after it). Never waits for other rooms' writes."""
+        writes what came after it), and for the pushes of this node's batches released by
+        then (bounded by `wait`). Never queues behind other rooms' writes."""
         deadline = time.monotonic() + wait
-        earlier = set(self._afters)  # batches written before: their pushes come first
         while True:
             (_, got), = await self._takes([room], False)
+            # batches released before this take noted themselves first: their pushes go first
+            earlier = set(self._afters)
             if got is not None:
                 await self._write_release([(room, got)])
                 break
