@@ -98,6 +98,7 @@ class Child:
         self.log_path = log_dir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.cwd: Path = ROOT  # another source tree (an A/B against an older commit)
 
     @property
     def pid(self) -> int | None:
@@ -109,7 +110,7 @@ class Child:
             args = ["taskset", "-c", ",".join(map(str, self.cpus)), *args]
         out: Any = open(self.log_path, "ab")
         try:
-            self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out,
+            self.proc = subprocess.Popen(args, cwd=self.cwd, env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          preexec_fn=_child_preexec)
         finally:

@@ -159,13 +159,18 @@ class Stack:
         env.update(overrides)
         return env
 
-    def start_servers(self, n: int, **env: str) -> list[ServerProc]:
+    def start_servers(self, n: int, root: Path | None = None, **env: str) -> list[ServerProc]:
+        """`n` server processes (from `root`, another source tree, when given)."""
         self.stop_servers()
         self.start_engines()
         out: list[ServerProc] = []
         for i in range(n):
-            srv = ServerProc(f"server{i}", self.server_env(READALONG_NODE_ID=f"bench{i}", **env),
+            extra = {"PYTHONPATH": str(root)} if root is not None else {}
+            srv = ServerProc(f"server{i}", self.server_env(READALONG_NODE_ID=f"bench{i}",
+                                                           **extra, **env),
                              self.logs, cpus=self.pinning.servers)
+            if root is not None:
+                srv.cwd = root
             self.children.append(srv)
             srv.start()
             out.append(srv)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from redis.asyncio import Redis
@@ -109,6 +110,47 @@ async def test_the_shield_and_rest_never_show_more_than_the_furthest_on_any_node
                 assert all(c["data"]["body"] is None
                            for mid in (late["message_id"], ending["id"])
                            for c in _chat(ws.frames, mid))
+
+
+async def test_chat_is_acked_while_the_write_behind_is_stuck_in_postgresql(
+        two_nodes: list[ServerProcess], engines: Engines, unique: str) -> None:
+    """While the database holds up the writing of a room's moves (its row is locked), readers
+    who moved are still acked at once when they chat, in that room and in rooms on both nodes
+    (a chat never waits for the write-behind); the moves are stored once the lock goes."""
+    a_node, b_node = two_nodes
+    async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http:
+        host, stuck, y_reader, z_reader = await users(http, unique, 4)
+        book = await make_book(engines.database_url, f"Stuck {unique}")
+        s1 = await live_session(http, host, book)
+        s2 = await live_session(http, host, book)
+    lock = await asyncpg.connect(engines.database_url)
+    try:
+        async with WS(a_node.ws_url, stuck.access_token) as x, \
+                WS(a_node.ws_url, y_reader.access_token) as y, \
+                WS(b_node.ws_url, z_reader.access_token) as z:
+            assert (await x.subscribe(s1["room"]))["type"] == "ack"
+            for ws in (y, z):
+                assert (await ws.subscribe(s2["room"]))["type"] == "ack"
+            tx = lock.transaction()
+            await tx.start()
+            await lock.execute("SELECT 1 FROM session_participants WHERE session_id = $1"
+                               " AND user_id = $2 FOR NO KEY UPDATE", s1["id"], stuck.id)
+            assert (await x.move(s1["room"], 0.3))["type"] == "ack"
+            redis = Redis.from_url(engines.redis_url)
+            try:  # a node took the room's moves and waits on the row lock
+                assert await eventually(lambda: redis.zscore(INFLIGHT, s1["room"]))
+            finally:
+                await redis.aclose()
+            for ws, room in ((x, s1["room"]), (y, s2["room"]), (z, s2["room"])):
+                assert (await ws.move(room, 0.4))["type"] == "ack"
+                acked = await ws.publish(room, {"type": "chat", "body": f"still here {room}"})
+                assert acked["type"] == "ack", acked
+            assert await _stored(engines, s1["id"], stuck.id) == (None, None)  # still behind
+            await tx.rollback()
+            assert await eventually(lambda: _furthest_is(engines, s1["id"], stuck.id, 0.4))
+            assert await eventually(lambda: _furthest_is(engines, s2["id"], z_reader.id, 0.4))
+    finally:
+        await lock.close()
 
 
 async def _furthest_is(engines: Engines, sid: int, uid: int, want: float) -> bool:

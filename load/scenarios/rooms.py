@@ -14,9 +14,12 @@ import array
 import asyncio
 import random
 import re
+import statistics
+import subprocess
 import time
 from argparse import Namespace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -53,6 +56,10 @@ def add_arguments(g: Any) -> None:
                    help="mean seconds between a reader's chat messages")
     g.add_argument("--rooms-duration", type=float, default=30.0, help="seconds measured")
     g.add_argument("--rooms-servers", type=int, default=2)
+    g.add_argument("--rooms-against", default="",
+                   help="also run the same load on the servers of this git commit (a `git "
+                        "archive` copy, same engines and schema), e.g. 270855f (before the "
+                        "reshape), and print this tree's ratios to it")
 
 
 def quick(args: Namespace) -> None:
@@ -65,7 +72,8 @@ def params(args: Namespace) -> dict[str, Any]:
     return {"rooms": args.rooms_rooms, "readers": args.rooms_readers,
             "move_every_s": args.rooms_move_every, "chat_every_s": args.rooms_chat_every,
             "duration_s": args.rooms_duration, "servers": args.rooms_servers,
-            "room_kind": "session", "shield": "on (room default)", "mode": "free"}
+            "room_kind": "session", "shield": "on (room default)", "mode": "free",
+            "against": args.rooms_against or None}
 
 
 class _Reader:
@@ -241,6 +249,22 @@ def _make_sessions(stack: Stack, hosts: list[int]) -> list[int]:
     return asyncio.run(go())
 
 
+def _archive(ref: str, into: Path) -> Path:
+    """A copy of the source tree at `ref` (`git archive`), for servers of that commit."""
+    root = Path(__file__).resolve().parents[2]
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", ref], cwd=root, capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+RATIOS = (("position_p50_ms", "position seen p50"), ("position_p99_ms", "position seen p99"),
+          ("ack_chat_p50_ms", "chat ack p50"), ("ack_chat_p99_ms", "chat ack p99"),
+          ("server_cpu_ms_per_move", "server CPU per move"),
+          ("stack_cpu_ms_per_move", "servers+Redis+PostgreSQL CPU per move"))
+
+
 def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     try:
         import domain.sessions.sessions  # noqa: F401
@@ -249,91 +273,29 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
         return [{"title": TITLE, "status": "pending",
                  "reason": "the session: room kind is not in the tree yet"}]
     n_rooms, per = args.rooms_rooms, args.rooms_readers
-    total = n_rooms * per
     stack.start_engines()
-    runs = []
+    variants: list[tuple[str, Path | None]] = [("this tree", None)]
+    if args.rooms_against:
+        ref = args.rooms_against
+        variants.insert(0, (ref, _archive(ref, stack.tmp / f"against-{ref}")))
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in variants}
     notes: list[str] = []
     for r in range(repeats):
-        stack.flush_redis()
-        users = ensure_users(stack, total)
-        toks = tokens(stack, users)
-        sids = _make_sessions(stack, users[::per][:n_rooms])
-        rooms = [f"session:{sids[i // per]}" for i in range(total)]
-        servers = stack.start_servers(args.rooms_servers)
-        urls = [s.ws_url for s in servers]
-        procs = args.client_procs
-        pool = stack.pool("load.scenarios.rooms:RoomsAgent", procs)
-        try:
-            at, targets = 0, []
-            for i, k in enumerate(split(total, procs)):
-                targets += pool.send("connect", {"urls": urls, "users": users[at:at + k],
-                                                 "toks": toks[at:at + k],
-                                                 "rooms": rooms[at:at + k], "offset": at},
-                                     only=[i])
-                at += k
-            conn = pool.gather(targets, 900)
-            connected = sum(x["connected"] for x in conn)
-            errs: dict[str, int] = {}
-            for x in conn:
-                for k2, v in x["errors"].items():
-                    errs[k2] = errs.get(k2, 0) + v
-            if connected < total:
-                notes.append(f"run {r + 1}: {total - connected} readers failed to join: {errs}")
-            if connected == 0:
-                raise RuntimeError(f"no reader could join: {errs}")
-            meter = stack.meter(pool)
-            profiler = None
-            if args.profile and r == 0:
-                from load.profile import Profiler
-
-                profiler = Profiler([s.pid for s in servers if s.pid], args.rooms_duration,
-                                    "rooms", stack.pinning.clients).start()
-            meter.start()
-            out = pool.call("run", {"run_id": r + 1, "duration": args.rooms_duration,
-                                    "move_every": args.rooms_move_every,
-                                    "chat_every": args.rooms_chat_every},
-                            timeout=args.rooms_duration + 120)
-            m = meter.stop()
-            if profiler is not None:
-                notes.append("\n    ".join(profiler.finish()))
-            counts: dict[str, int] = {}
-            errors: dict[str, int] = {}
-            for x in out:
-                for k2, v in x["counts"].items():
-                    counts[k2] = counts.get(k2, 0) + v
-                for k2, v in x["errors"].items():
-                    errors[k2] = errors.get(k2, 0) + v
-            closes: dict[str, int] = {}
-            for x in out:
-                for k2, v in x["closes"].items():
-                    closes[k2] = closes.get(k2, 0) + v
-            if closes:
-                notes.append(f"run {r + 1} sockets closed by the server: {closes}")
-            fig: dict[str, Any] = {"readers": total, "joined": connected,
-                                   "alive_at_end": sum(x["alive"] for x in out),
-                                   "moves": counts.get("moves", 0),
-                                   "chats": counts.get("chats", 0),
-                                   "command_errors": sum(errors.values())}
-            for kind in KINDS:
-                lat = unpack([x[f"lat_{kind}"] for x in out])
-                fig.update(latency_summary(lat, f"{kind}_"))
-            wall = m["_window"]["wall_s"]
-            fig["moves_per_s"] = round(fig["moves"] / wall, 1)
-            fig["position_deliveries_per_s"] = round(fig["position_samples"] / wall, 1)
-            fig.update(process_figures(m))
-            fig.update(client_figures(out))
-            if errors:
-                notes.append(f"run {r + 1} command errors: {errors}")
-            print(f"   rooms run {r + 1}: {fig['moves_per_s']} moves/s, position p99 "
-                  f"{fig['position_p99_ms']} ms, chat p99 {fig['chat_p99_ms']} ms, errors "
-                  f"{fig['command_errors']}", flush=True)
-            runs.append(fig)
-        finally:
-            stack.close_pool(pool)
-            stack.stop_servers()
+        for label, root in variants:  # alternated: both see the same machine
+            runs[label].append(_one(stack, args, r, label, root, notes))
     notes.append(f"{n_rooms} session rooms x {per} readers on {args.rooms_servers} processes; a "
                  f"move every {args.rooms_move_every:g}s, a chat every ~{args.rooms_chat_every:g}s"
                  " per reader; latencies are as seen by the other readers of the room")
+    if args.rooms_against:
+        base, mine = runs[variants[0][0]], runs["this tree"]
+        for key, label in RATIOS:
+            a = statistics.median(x[key] for x in base if x.get(key) is not None) \
+                if any(x.get(key) is not None for x in base) else None
+            b = statistics.median(x[key] for x in mine if x.get(key) is not None) \
+                if any(x.get(key) is not None for x in mine) else None
+            if a and b is not None:
+                notes.append(f"{label}: this tree {b:,.1f} vs {args.rooms_against} {a:,.1f}"
+                             f" (x{b / a:.2f}, same run)")
     headline = [("joined", "readers joined"), ("moves_per_s", "position moves/s sent"),
                 ("position_deliveries_per_s", "position updates delivered/s")]
     for kind, label in (("position", "position (presence) seen by others"),
@@ -346,6 +308,103 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     headline += [("command_errors", "command errors"), ("alive_at_end", "readers still connected"),
                  ("servers_cpu_util", "server CPU (cores)"), ("redis_cpu_util", "Redis CPU"),
                  ("postgres_cpu_util", "PostgreSQL CPU"),
+                 ("server_cpu_ms_per_move", "server CPU ms per move"),
+                 ("stack_cpu_ms_per_move", "servers+Redis+PG CPU ms per move"),
                  ("client_cpu_max_util", "busiest client process")]
-    return [{"title": f"rooms: {n_rooms} x {per} readers", "runs": runs, "headline": headline,
-             "notes": notes + saturation_note(runs)}]
+    sections = []
+    for label, _ in variants:
+        title = f"rooms: {n_rooms} x {per} readers" + ("" if label == "this tree"
+                                                      else f" (servers of {label})")
+        sections.append({"title": title, "runs": runs[label], "headline": headline,
+                         "notes": (notes if label == "this tree" else [])
+                         + saturation_note(runs[label])})
+    return sections
+
+
+def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
+         notes: list[str]) -> dict[str, Any]:
+    """One measured run of the rooms load on servers of this tree (or of `root`)."""
+    n_rooms, per = args.rooms_rooms, args.rooms_readers
+    total = n_rooms * per
+    tag = f"run {r + 1}" + ("" if root is None else f" ({label})")
+    stack.flush_redis()
+    users = ensure_users(stack, total)
+    toks = tokens(stack, users)
+    sids = _make_sessions(stack, users[::per][:n_rooms])
+    rooms = [f"session:{sids[i // per]}" for i in range(total)]
+    servers = stack.start_servers(args.rooms_servers, root=root)
+    urls = [s.ws_url for s in servers]
+    procs = args.client_procs
+    pool = stack.pool("load.scenarios.rooms:RoomsAgent", procs)
+    try:
+        at, targets = 0, []
+        for i, k in enumerate(split(total, procs)):
+            targets += pool.send("connect", {"urls": urls, "users": users[at:at + k],
+                                             "toks": toks[at:at + k],
+                                             "rooms": rooms[at:at + k], "offset": at},
+                                 only=[i])
+            at += k
+        conn = pool.gather(targets, 900)
+        connected = sum(x["connected"] for x in conn)
+        errs: dict[str, int] = {}
+        for x in conn:
+            for k2, v in x["errors"].items():
+                errs[k2] = errs.get(k2, 0) + v
+        if connected < total:
+            notes.append(f"{tag}: {total - connected} readers failed to join: {errs}")
+        if connected == 0:
+            raise RuntimeError(f"no reader could join: {errs}")
+        meter = stack.meter(pool)
+        profiler = None
+        if args.profile and r == 0:
+            from load.profile import Profiler
+
+            profiler = Profiler([s.pid for s in servers if s.pid], args.rooms_duration,
+                                "rooms", stack.pinning.clients).start()
+        meter.start()
+        out = pool.call("run", {"run_id": r + 1, "duration": args.rooms_duration,
+                                "move_every": args.rooms_move_every,
+                                "chat_every": args.rooms_chat_every},
+                        timeout=args.rooms_duration + 120)
+        m = meter.stop()
+        if profiler is not None:
+            notes.append("\n    ".join(profiler.finish()))
+        counts: dict[str, int] = {}
+        errors: dict[str, int] = {}
+        for x in out:
+            for k2, v in x["counts"].items():
+                counts[k2] = counts.get(k2, 0) + v
+            for k2, v in x["errors"].items():
+                errors[k2] = errors.get(k2, 0) + v
+        closes: dict[str, int] = {}
+        for x in out:
+            for k2, v in x["closes"].items():
+                closes[k2] = closes.get(k2, 0) + v
+        if closes:
+            notes.append(f"{tag} sockets closed by the server: {closes}")
+        fig: dict[str, Any] = {"readers": total, "joined": connected,
+                               "alive_at_end": sum(x["alive"] for x in out),
+                               "moves": counts.get("moves", 0),
+                               "chats": counts.get("chats", 0),
+                               "command_errors": sum(errors.values())}
+        for kind in KINDS:
+            lat = unpack([x[f"lat_{kind}"] for x in out])
+            fig.update(latency_summary(lat, f"{kind}_"))
+        wall = m["_window"]["wall_s"]
+        fig["moves_per_s"] = round(fig["moves"] / wall, 1)
+        fig["position_deliveries_per_s"] = round(fig["position_samples"] / wall, 1)
+        fig.update(process_figures(m))
+        moves = max(fig["moves"], 1)
+        fig["server_cpu_ms_per_move"] = round(fig.get("servers_cpu_s", 0) * 1000 / moves, 3)
+        fig["stack_cpu_ms_per_move"] = round(sum(fig.get(f"{g}_cpu_s", 0) for g in (
+            "servers", "redis", "postgres")) * 1000 / moves, 3)
+        fig.update(client_figures(out))
+        if errors:
+            notes.append(f"{tag} command errors: {errors}")
+        print(f"   rooms {tag}: {fig['moves_per_s']} moves/s, position p99 "
+              f"{fig['position_p99_ms']} ms, chat p99 {fig['chat_p99_ms']} ms, errors "
+              f"{fig['command_errors']}", flush=True)
+        return fig
+    finally:
+        stack.close_pool(pool)
+        stack.stop_servers()

@@ -8,7 +8,10 @@ Per room (every key through `room_key`, so one room's keys share a hash slot):
 - `wb`: hash, the moves not yet written to PostgreSQL, field `<user id>` ->
   `furthest|start|progression|chapter|locator` (see `writebehind.py`).
 A move is one script call (check, raise furthest, record the pending write) plus an `SADD` of
-the room to the global dirty set, pipelined: one round trip, no PostgreSQL. The script also
+the room to the global dirty set, pipelined: one round trip, no PostgreSQL. Moves arriving
+together share that round trip: while one batch is in flight the next ones queue and go as one
+pipeline (one `SADD` for all their rooms) on one connection, so a burst of moves costs one pool
+checkout, not one each (the client's pool lock is what queued them before). The script also
 reads the reader's presence member (same slot once presence keys are built by `room_key`) to
 say whether they have sockets on other nodes: only then does the live shield change cross the
 control channel.
@@ -16,6 +19,7 @@ control channel.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -140,6 +144,10 @@ class LivePositions:
         self.redis = redis
         self._move = redis.register_script(_MOVE)
         self._seed = redis.register_script(_SEED)
+        # moves waiting for the next batch: (room, script args, the mover's future)
+        self._queued: list[tuple[str, list[str], asyncio.Future[Any]]] = []
+        self._sending = False
+        self._sender: asyncio.Future[None] | None = None
 
     async def seed(self, room: str, user_id: int, furthest: float,
                    position: Position | None) -> Live:
@@ -159,21 +167,51 @@ class LivePositions:
         """Record a move: (furthest before, furthest after, whether the reader has sockets on
         nodes other than `node_id`). `session_ended` once the session ended,
         `not_participant` for a reader the room has not admitted."""
-        keys = [pos_key(room), pending_key(room), presence_key(room)]
         args = [str(user_id), repr(position.progression),
                 "" if position.chapter is None else str(position.chapter),
                 position.locator or "", str(POS_TTL), node_id]
-
-        def build(pipe: Pipeline) -> None:
-            pipe.evalsha(self._move.sha, len(keys), *keys, *args)
-            pipe.sadd(DIRTY, room)
-        got, _ = await pipelined(self.redis, build, (self._move,))
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queued.append((room, args, fut))
+        if not self._sending:
+            self._sending = True
+            self._sender = asyncio.ensure_future(self._send())
+        got = await fut
         tag = got[0].decode() if isinstance(got[0], bytes) else got[0]
         if tag == "e":
             raise Conflict("the session has ended", code="session_ended")
         if tag == "n":
             raise Forbidden("you are not in this session", code="not_participant")
         return float(got[1]), float(got[2]), bool(int(got[3]))
+
+    async def _send(self) -> None:
+        """Send the queued moves as one pipeline, then the ones queued meanwhile, until none
+        are left (one batch in flight at a time per process)."""
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                rooms = list(dict.fromkeys(room for room, _, _ in batch))
+
+                def build(pipe: Pipeline, batch: list[Any] = batch,
+                          rooms: list[str] = rooms) -> None:
+                    for room, args, _ in batch:
+                        keys = [pos_key(room), pending_key(room), presence_key(room)]
+                        pipe.evalsha(self._move.sha, len(keys), *keys, *args)
+                    pipe.sadd(DIRTY, *rooms)
+                try:
+                    got = await pipelined(self.redis, build, (self._move,))
+                except BaseException as exc:
+                    for _, _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc if isinstance(exc, Exception)
+                                              else ConnectionError("move batch cancelled"))
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, _, fut), one in zip(batch, got, strict=False):
+                    if not fut.done():
+                        fut.set_result(one)
+        finally:
+            self._sending = False
 
     async def get(self, room: str, user_id: int) -> Live | None:
         raw = await self.redis.hget(pos_key(room), str(user_id))  # type: ignore[misc]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import msgspec
@@ -20,15 +19,16 @@ from domain.reading import coreading, events, finish, progress
 from domain.reading.events import ReadingEvent
 from domain.sessions import admission, content, positions, social
 from domain.sessions.behind import Behind, Written, write_behind
-from domain.sessions.books import BookInfo, get_book
+from domain.sessions.books import BookInfo
 from domain.sessions.onconn import OnConnection
-from domain.sessions.positions import HiddenReader, stored_position
-from domain.sessions.rows import fetch_session
+from domain.sessions.positions import stored_position
 from domain.sessions.schemas import Position
 from domain.sessions.venue import VENUE
 from realtime import control
 from realtime.rooms import discussion_commands
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
+from realtime.rooms.discussion_commands import Annotate
+from realtime.rooms.session.caches import HiddenAuthors, SessionBooks
 from realtime.rooms.session.commands import PresenceMeta, SessionCommand, Shield
 from realtime.rooms.session.commands import decode as _decode
 from realtime.rooms.session.events import unlocked_event
@@ -36,7 +36,6 @@ from realtime.rooms.session.live import LivePositions
 from realtime.rooms.session.writebehind import Pending, WriteBehind
 
 log = logging.getLogger("readalong.sessions")
-HIDDEN_TTL = 5.0  # seconds a reader's blocked/muted set is reused between position updates
 
 
 def session_id_of(room_id: str) -> int:
@@ -63,25 +62,25 @@ class SessionRoom(RoomKind):
                  reclaim_after: float = 10.0) -> None:
         self.db = db
         self.redis = redis
-        self._books: dict[int, BookInfo] = {}  # by session id
-        self._modes: dict[int, str] = {}  # by session id: free / follow (never changes)
-        self._hidden_cache: dict[int, tuple[float, frozenset[int]]] = {}
+        self.books = SessionBooks(db)  # each session's book and mode
+        self.hidden = HiddenAuthors(db)  # each reader's hidden authors, for a few seconds
         # moves are acked in Redis (the live source) and written behind to PostgreSQL
         self.live = LivePositions(redis)
-        self.behind = WriteBehind(redis, self._write_behind, flush_interval, reclaim_after)
+        self.behind = WriteBehind(redis, self._write_behind, flush_interval, reclaim_after,
+                                  after=self._after_batch)
         self._hub: HubContext | None = None
         VENUE.live = self._live_of  # REST listings and gates at writing time read it too
-        self._hidden_reader = HiddenReader(db)  # expired hidden sets: one query per burst
         self._effects = effects.runner(VENUE)  # discussion side effects (after publishing)
         # started/finished-book milestones run after the ack, one chain per reader; the
-        # reader's next command waits for it (so their feed keeps the order of their actions)
+        # reader's next subscribe, leave or note waits for it (their feed keeps their order)
         self._milestones: dict[int, asyncio.Task[None]] = {}
         # the live leaderboard push for the records session moves credit (set by the server)
         self.scores_push: events.Push | None = None
         # (room, connection) -> presence meta to start from, between authorize and the join
         self._rejoin: dict[tuple[str, str], dict[str, Any]] = {}
         # readers with moves acked here and maybe not written yet -> their rooms: written
-        # before their next command, subscribe or leave (their feed keeps their order)
+        # before their next subscribe, leave or note (the commands with feed activities: the
+        # feed keeps their order); chat, reactions and the rest never wait for PostgreSQL
         self._unwritten: dict[int, set[str]] = {}
 
     def start(self, hub: HubContext) -> None:
@@ -105,30 +104,10 @@ class SessionRoom(RoomKind):
         return (got.furthest, got.position) if got is not None else None
 
     async def _session_book(self, session_id: int) -> BookInfo:
-        """The session's book with its TOC (a session never changes book: cached per node)."""
-        book = self._books.get(session_id)
-        if book is None:
-            row = await fetch_session(self.db, session_id)
-            book = await get_book(self.db, row["book_id"])
-            if len(self._books) > 10_000:
-                self._books.clear()
-                self._modes.clear()
-            self._books[session_id] = book
-            self._modes[session_id] = str(row["mode"])
-        return book
+        return await self.books.get(session_id)
 
     async def _hidden(self, user_id: int) -> tuple[frozenset[int], bool]:
-        """Authors hidden from a reader (blocks either way, mutes), re-read at most every
-        HIDDEN_TTL seconds per reader on this node; and whether they changed (or are new here)."""
-        now = time.monotonic()
-        hit = self._hidden_cache.get(user_id)
-        if hit is not None and now - hit[0] < HIDDEN_TTL:
-            return hit[1], False
-        hidden = await self._hidden_reader.read(user_id)
-        if len(self._hidden_cache) > 50_000:
-            self._hidden_cache.clear()
-        self._hidden_cache[user_id] = (now, hidden)
-        return hidden, hit is None or hit[1] != hidden
+        return await self.hidden.get(user_id)
 
     def _room(self, room_id: str) -> str:
         return room_id if room_id.startswith("session:") else f"session:{room_id}"
@@ -137,6 +116,7 @@ class SessionRoom(RoomKind):
         sid = session_id_of(room_id)
         await self._settle(conn.user_id)
         row, part, new = await admission.connect(self.db, _principal(conn), sid)
+        await self._session_book(sid)  # read once per node here, not on the first moves
         if new:  # first admission: the `joined_session` activity (never fails the subscribe)
             await social.after_join(self.db, self.redis, row, conn.user_id)
         state = await content.viewer_state(self.db, sid, conn.user_id)
@@ -180,7 +160,8 @@ class SessionRoom(RoomKind):
         sid = session_id_of(room_id)
         who = _principal(conn)
         cmd = _decode(data, SessionCommand, "session command")
-        await self._settle(conn.user_id)
+        if isinstance(cmd, Annotate):  # a public note is a feed activity: after the moves'
+            await self._settle(conn.user_id)
         match cmd:
             case Shield(enabled=enabled):
                 effective = await positions.set_shield(self.db, sid, conn.user_id, enabled)
@@ -223,15 +204,14 @@ class SessionRoom(RoomKind):
         elif after > before or fresh:  # all their sockets are here: no control message
             for tab in hub.local_readers(room).get(conn.user_id, ()):
                 hub.update_viewer(tab, room, progress=after, hidden_authors=hidden)
-        if self._modes.get(sid) == "follow" and await positions.host_moved(self.db, sid,
+        if self.books.mode(sid) == "follow" and await positions.host_moved(self.db, sid,
                                                                            conn.user_id, pos):
             await hub.publish(room, RoomEvent("follow", {
                 "user_id": conn.user_id, "position": out["position"]}))
         return out
 
-    async def _write_behind(self, pending: list[Pending]) -> None:
-        """(From the write-behind) store the moves, then per reader: the unlocks of this room
-        (full variants of what the write passed), milestones, other rooms' unlocks."""
+    async def _write_behind(self, pending: list[Pending]) -> list[Written]:
+        """(From the write-behind) store the moves in one transaction."""
         moves = [Behind(session_id=session_id_of(p.room), user_id=p.user_id,
                         progression=p.position.progression, locator=p.position.locator,
                         chapter=p.position.chapter, furthest=p.furthest, start=p.start)
@@ -245,6 +225,11 @@ class SessionRoom(RoomKind):
                 if attempt == 2:
                     raise
                 log.warning("writing session moves behind failed; once more", exc_info=True)
+        return written
+
+    async def _after_batch(self, written: list[Written]) -> None:
+        """(From the write-behind, after the commit) per reader: the unlocks of this room
+        (full variants of what the write passed), milestones, other rooms' unlocks."""
         hub = self._hub
         if hub is None:
             return

@@ -5,9 +5,12 @@ global `ra:wb:dirty` set). Every node runs a `WriteBehind` loop: every
 `READALONG_POSITIONS_FLUSH_INTERVAL` seconds it pops dirty rooms (`SPOP`, so two nodes never
 take the same room at once), renames each room's `wb` hash to `wbx` (in flight; a room whose
 `wbx` still exists is busy and goes back to the dirty set), writes them all in one transaction
-(the `write` callback: participants' rows, `advance_many`, then the unlock pushes), and only
-then drops `wbx`. Crash safety: a room taken is first noted in the `ra:wb:inflight` sorted set
-with the time; a node that dies between the take and the commit leaves `wbx` and that entry
+(the `write` callback: participants' rows, `advance_many`), drops `wbx` once that committed,
+and only then runs the `after` callback (unlock pushes, milestones: best effort, off the take).
+No process-wide lock: the take script is what keeps two writers off one room, so a room's
+flush on demand (`flush_room`) never queues behind another room's batch.
+Crash safety: a room taken is first noted in the `ra:wb:inflight` sorted set with the time; a
+node that dies between the take and the commit leaves `wbx` and that entry
 behind, and after `READALONG_POSITIONS_RECLAIM_AFTER` seconds any node reclaims it (the
 `ZREM` that succeeds wins) and writes it again (the write is idempotent: last position,
 furthest = max). Shutdown stops the loop and drains every dirty room before the app closes
@@ -75,21 +78,23 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-Write = Callable[[list[Pending]], Awaitable[None]]
+Write = Callable[[list[Pending]], Awaitable[Any]]  # commits; its result goes to `After`
+After = Callable[[Any], Awaitable[None]]
 
 
 class WriteBehind:
     """One per process: the drain loop, a room's flush on demand, the shutdown drain."""
 
     def __init__(self, redis: Redis, write: Write, interval: float = 0.1,
-                 reclaim_after: float = 10.0) -> None:
+                 reclaim_after: float = 10.0, after: After | None = None) -> None:
         self.redis = redis
         self.write = write
+        self.after = after
         self.interval = interval
         self.reclaim_after = reclaim_after
         self._take = redis.register_script(_TAKE)
         self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()  # one drain at a time in this process
+        self._afters: set[asyncio.Event] = set()  # `after` phases running now (set: done)
         self.batches = 0
         self.moves = 0
 
@@ -161,16 +166,32 @@ class WriteBehind:
     async def _write_release(self, taken: list[tuple[str, Any]]) -> int:
         entries = [_parse(room, got[i], got[i + 1])
                    for room, got in taken for i in range(0, len(got), 2)]
+        written: Any = None
         if entries:
-            await self.write(entries)  # raises: wbx and the inflight note stay (reclaimed)
+            # raises: wbx and the inflight note stay (reclaimed)
+            written = await self.write(entries)
             self.batches += 1
             self.moves += len(entries)
-        if taken:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.zrem(INFLIGHT, *[room for room, _ in taken])  # first: a take in between
-            for room, _ in taken:                                # sees the room busy
-                pipe.delete(inflight_key(room))
-            await pipe.execute()
+        done: asyncio.Event | None = None
+        if entries and self.after is not None:  # noted before the release: a flush of one
+            done = asyncio.Event()               # of these rooms taken after it waits for
+            self._afters.add(done)               # these pushes
+        try:
+            if taken:
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.zrem(INFLIGHT, *[room for room, _ in taken])  # first: a take in between
+                for room, _ in taken:                                # sees the room busy
+                    pipe.delete(inflight_key(room))
+                await pipe.execute()
+            if done is not None and self.after is not None:  # committed, released: pushes
+                try:
+                    await self.after(written)
+                except Exception:
+                    log.exception("after writing %d session move(s) behind", len(entries))
+        finally:
+            if done is not None:
+                self._afters.discard(done)
+                done.set()
         return len(entries)
 
     async def drain_once(self) -> int:
@@ -179,25 +200,33 @@ class WriteBehind:
 
     async def _drain(self) -> tuple[int, int]:
         """One pass: (rooms popped from the dirty set, rooms of those taken and written)."""
-        async with self._lock:
-            raw = await self.redis.spop(DIRTY, ROOMS_PER_TAKE)  # type: ignore[misc]
-            rooms = [_text(r) for r in raw or []]
-            taken = await self._flush(rooms) if rooms else 0
-            return len(rooms), taken
+        raw = await self.redis.spop(DIRTY, ROOMS_PER_TAKE)  # type: ignore[misc]
+        rooms = [_text(r) for r in raw or []]
+        taken = await self._flush(rooms) if rooms else 0
+        return len(rooms), taken
 
     async def flush_room(self, room: str, wait: float = 5.0) -> None:
-        """Write a room's pending moves now (e.g. before the session ends); waits for another
-        node's flush of the room in flight."""
+        """Write a room's pending moves now (e.g. before the session ends); when a batch of
+        this node or another has the room in flight, waits for that write to commit (then
+        writes what came after it), and for the pushes of this node's batches released by
+        then (bounded by `wait`). Never queues behind other rooms' writes."""
         deadline = time.monotonic() + wait
         while True:
-            async with self._lock:
-                (_, got), = await self._takes([room], False)
-                if got is not None:
-                    await self._write_release([(room, got)])
-                    return
+            (_, got), = await self._takes([room], False)
+            # batches released before this take noted themselves first: their pushes go first
+            earlier = set(self._afters)
+            if got is not None:
+                await self._write_release([(room, got)])
+                break
             if time.monotonic() > deadline:
                 return
             await asyncio.sleep(0.02)
+        left = [e for e in earlier if not e.is_set()]
+        if left:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    for event in left:
+                        await event.wait()
 
     async def reclaim(self) -> int:
         """Re-write rooms whose flush has been in flight longer than `reclaim_after` (their
@@ -211,7 +240,6 @@ class WriteBehind:
                 won.append(room)
         if not won:
             return 0
-        async with self._lock:
-            log.warning("reclaiming %d stuck session move write(s)", len(won))
-            await self._flush(won, reclaim=True)
+        log.warning("reclaiming %d stuck session move write(s)", len(won))
+        await self._flush(won, reclaim=True)
         return len(won)
