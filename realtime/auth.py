@@ -1,9 +1,15 @@
-"""Socket authentication: verify (and renew) tokens, arm the reauth notice and the expiry close."""
+"""Socket authentication: verify (and renew) tokens, arm the reauth notice and the expiry close.
+
+The notices and closes of every socket share one timer (`ExpiryWheel`: sockets grouped by the
+second they are due), so an idle socket holds no timer handle of its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +27,52 @@ from realtime.rooms.base import ConnectionInfo
 NameResolver = Callable[[int], Awaitable[str | None]]
 
 
+class ExpiryWheel:
+    """Sockets by the wall-clock second they are next due (`on_due(conn)` then); one loop
+    timer armed for the earliest second. A socket is in at most one bucket (`conn.timer_set`)."""
+
+    def __init__(self, on_due: Callable[[Connection], None]) -> None:
+        self.on_due = on_due
+        self.buckets: dict[int, set[Connection]] = {}
+        self.heap: list[int] = []
+        self.handle: asyncio.TimerHandle | None = None
+        self.armed: int | None = None
+
+    def add(self, conn: Connection, at: int) -> None:
+        conn.cancel_timers()
+        bucket = self.buckets.get(at)
+        if bucket is None:
+            bucket = self.buckets[at] = set()
+            heapq.heappush(self.heap, at)
+            if self.armed is None or at < self.armed:
+                self._arm(at)
+        bucket.add(conn)
+        conn.timer_set = bucket
+
+    def _arm(self, at: int) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        loop = asyncio.get_running_loop()
+        self.armed = at
+        self.handle = loop.call_at(loop.time() + max(0.0, at - time.time()), self._tick)
+
+    def _tick(self) -> None:
+        self.handle = self.armed = None
+        now = time.time()  # (a timer fired early by the loop's clock is simply re-armed)
+        while self.heap and self.heap[0] <= now:
+            at = heapq.heappop(self.heap)
+            for conn in list(self.buckets.pop(at, ())):
+                conn.timer_set = None
+                self.on_due(conn)
+        if self.heap and self.handle is None:
+            self._arm(self.heap[0])
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.handle = self.armed = None
+
+
 class SocketAuth:
     """Who a socket is, for how long; renewals must name the same user."""
 
@@ -32,6 +84,7 @@ class SocketAuth:
         self.close = close
         self.redis: Redis | None = None
         self.name_resolver: NameResolver | None = None
+        self.wheel = ExpiryWheel(self._due)
 
     async def authenticate(self, conn: Connection, token: str) -> Principal:
         """Verify a token (first auth or renewal); arm the reauth notice and the expiry close."""
@@ -57,19 +110,20 @@ class SocketAuth:
         return principal
 
     def _arm_expiry(self, conn: Connection, principal: Principal) -> None:
-        conn.cancel_timers()
-        loop = asyncio.get_running_loop()
         remaining = principal.exp - time.time()
         lead = min(60.0, max(1.0, remaining / 5))
-        now = loop.time()
         if remaining - lead > 0:
-            conn.call_at(now + remaining - lead, self._reauth_notice, conn, principal)
-        conn.call_at(now + remaining, self._expire, conn, principal)
+            self.wheel.add(conn, math.ceil(principal.exp - lead))
+        else:
+            self.wheel.add(conn, math.ceil(principal.exp))
 
-    def _reauth_notice(self, conn: Connection, principal: Principal) -> None:
-        if not conn.closed and conn.principal is principal:
-            conn.send(Reauth(expires_at=principal.exp))
-
-    def _expire(self, conn: Connection, principal: Principal) -> None:
-        if not conn.closed and conn.principal is principal:
+    def _due(self, conn: Connection) -> None:
+        """The reauth notice (then wait for the expiry) or, once the token expired, 4002."""
+        principal = conn.principal
+        if conn.closed or principal is None:
+            return
+        if time.time() >= principal.exp:
             self.close(conn, CLOSE_AUTH_EXPIRED)
+            return
+        conn.send(Reauth(expires_at=principal.exp))
+        self.wheel.add(conn, math.ceil(principal.exp))

@@ -7,7 +7,6 @@ socket's outbound buffer passes its bound, the node's overflow policy decides (R
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,8 +32,8 @@ class Owner(Protocol):
 class Connection:
     """A live socket after the handshake. `write(frame_bytes)` never blocks."""
 
-    __slots__ = ("__weakref__", "_timers", "closed", "codec", "conn_id", "fmt", "info",
-                 "limits", "opcode", "owner", "principal", "subs", "transport", "write")
+    __slots__ = ("__weakref__", "closed", "codec", "conn_id", "fmt", "info", "limits", "opcode",
+                 "owner", "principal", "subs", "timer_set", "transport", "write")
 
     def __init__(self, hub: Owner | Any, conn_id: str, fmt: int, send: Callable[..., Any],
                  queue_bytes: int, queue_frames: int, grace: float) -> None:
@@ -48,7 +47,9 @@ class Connection:
         self.subs: dict[str, Sub] = {}
         self.closed = False
         self.limits = Limits(getattr(hub, "command_limits", COMMAND_LIMITS))
-        self._timers: list[asyncio.TimerHandle] = []
+        # the node's expiry-wheel bucket this socket waits in (reauth notice or expiry close):
+        # one shared timer for every socket, none per socket (`realtime.auth.ExpiryWheel`)
+        self.timer_set: set[Connection] | None = None
         self.transport: Transport = attach(
             send, binary=self.codec.binary, queue_bytes=queue_bytes, queue_frames=queue_frames,
             grace=grace, on_overflow=self._overflow,
@@ -71,13 +72,11 @@ class Connection:
         return self.transport.buffered
 
     # -- timers ------------------------------------------------------------------------------
-    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> None:
-        self._timers.append(asyncio.get_running_loop().call_at(when, fn, *args))
-
     def cancel_timers(self) -> None:
-        for handle in self._timers:
-            handle.cancel()
-        self._timers.clear()
+        """Leave the expiry wheel (no reauth notice, no expiry close)."""
+        bucket, self.timer_set = self.timer_set, None
+        if bucket is not None:
+            bucket.discard(self)
 
     # -- closing -----------------------------------------------------------------------------
     def close(self, code: int, reason: str | None = None) -> None:

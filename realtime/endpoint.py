@@ -107,6 +107,7 @@ class Endpoint:
         # are not needed past this point (uvicorn's logging uses client and path only).
         del message
         scope["headers"] = []
+        scope["subprotocols"] = []  # (one of them may be the bearer token)
         # The query string is never read: a token in the URL is ignored (URLs end up in logs).
         await send({"type": "websocket.accept", "subprotocol": chosen})
         settings = self.hub.settings

@@ -24,7 +24,7 @@ class LocalRoom:
         self.kind = kind
         self.room_id = room_id
         self.subs: dict[str, Sub] = {}
-        self.ready: asyncio.Task[None] | None = None
+        self.ready: asyncio.Future[None] | None = None  # the node's Redis subscription
         self.epoch: str | None = None  # of the last event fanned out (for gap repair)
         self.offset: int | None = None
         self.filling: list[Outgoing] | None = None  # live events held during a gap repair

@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from realtime.transport.slim import slim
+
 PROTOCOL: Any
 OPEN: Any
 try:  # uvicorn's default WebSocket protocol (websockets' sans-I/O core)
@@ -58,6 +60,7 @@ class DirectTransport:
         # biggest memory cost): let them go.
         if proto.handshake_complete:
             proto.request = proto.response = None
+            slim(proto)
 
     def write(self, data: bytes) -> None:
         transport = self.transport
