@@ -18,7 +18,7 @@ from load.procs import raise_nofile
 from load.stack import Pinning, Stack
 from load.stats import aggregate
 
-SCENARIOS = ["rest", "fanout", "idle", "rooms", "recovery", "notifications", "feed",
+SCENARIOS = ["rest", "fanout", "idle", "connect", "rooms", "recovery", "notifications", "feed",
              "leaderboards", "imports", "clubs", "catalog_import", "metrics_scrape",
              "kosync", "audio", "soak"]
 ALL = SCENARIOS  # `all` runs each with its modest defaults (pending ones report as pending)

@@ -18,7 +18,9 @@ from redis.asyncio import Redis
 from domain.accounts.revocation import ensure_not_revoked
 from domain.accounts.tokens import Principal, verify_access_token
 from domain.errors import Forbidden, Unauthorized
+from domain.redisconn import is_cluster
 from realtime.connection import Connection
+from realtime.connection_redis import TurnRedis
 from realtime.events import Reauth
 from realtime.protocol import CLOSE_AUTH_EXPIRED
 from realtime.registry import Registry
@@ -85,12 +87,19 @@ class SocketAuth:
         self.redis: Redis | None = None
         self.name_resolver: NameResolver | None = None
         self.wheel = ExpiryWheel(self._due)
+        self._turn: tuple[Redis, Redis | TurnRedis] | None = None
+
+    def _checker(self, redis: Redis) -> Redis | TurnRedis:
+        """Where the revocation check reads: this turn's shared pipeline (one instance)."""
+        if self._turn is None or self._turn[0] is not redis:
+            self._turn = (redis, redis if is_cluster(redis) else TurnRedis(redis))
+        return self._turn[1]
 
     async def authenticate(self, conn: Connection, token: str) -> Principal:
         """Verify a token (first auth or renewal); arm the reauth notice and the expiry close."""
         principal = verify_access_token(self.secret_key, token)
         if self.redis is not None:
-            await ensure_not_revoked(self.redis, principal)
+            await ensure_not_revoked(self._checker(self.redis), principal)  # type: ignore[arg-type]
         previous = conn.principal
         if previous is not None and previous.user_id != principal.user_id:
             raise Forbidden("the new token is for another user", code="user_mismatch")

@@ -12,9 +12,11 @@ import msgspec
 from redis.asyncio import Redis
 
 from domain.errors import Forbidden, Invalid
+from domain.redisconn import is_cluster
 from realtime.broker import Broker
 from realtime.commands import PresenceUpdate, Publish, Subscribe
 from realtime.connection import Connection
+from realtime.connection_redis import TurnRedis
 from realtime.events import Ack
 from realtime.fanout import Fanout
 from realtime.history import read_position, read_since
@@ -51,6 +53,7 @@ class Membership:
         self.snapshot_max = snapshot_max
         self.stopping = False
         self._done: asyncio.Future[None] | None = None  # lr.ready of every subscribed room
+        self.turn = None if is_cluster(redis) else TurnRedis(redis)
 
     async def subscribe(self, conn: Connection, cmd: Subscribe) -> None:
         """Authorise, join the local room (one Redis subscription per room), read history, ack,
@@ -74,27 +77,40 @@ class Membership:
         try:
             assert lr.ready is not None
             await asyncio.shield(lr.ready)
+            # the history read and the presence join go out together (one round trip, shared
+            # with every other socket setting up in this loop turn: `TurnRedis`)
+            steps: list[Any] = []
+            if kind.keeps_history:
+                steps.append(self._position(room, cmd))
+            if kind.presence:
+                steps.append(self.presence.join_with_snapshot(
+                    room, conn.info.user_id, conn.info.display_name, self.snapshot_max,
+                    kind.initial_meta(conn.info, room_id), client=self.turn))
+            done: list[Any] = []
+            if len(steps) > 1:
+                done = await asyncio.gather(*steps, return_exceptions=True)
+            elif steps:
+                done = [await steps[0]]
             epoch: str | None = None
             offset: int | None = None
             recovered = False
             replay: list[tuple[int, WireEvent]] = []
-            if kind.keeps_history:
-                if cmd.since is not None:
-                    epoch, offset, recovered, replay = await read_since(
-                        self.redis, room, cmd.since.epoch, cmd.since.offset)
-                if epoch is None:  # no since, or the room has no epoch (yet / any more)
-                    epoch, offset = await read_position(self.redis, room, self.history_ttl)
-                if lr.offset is None:
-                    lr.epoch, lr.offset = epoch, offset
             members: list[Member] = []
             total = 0
             if kind.presence:
-                joined, member, members, total = await self.presence.join_with_snapshot(
-                    room, conn.info.user_id, conn.info.display_name, self.snapshot_max,
-                    kind.initial_meta(conn.info, room_id))
-                sub.joined = True
-                self.batcher.queue(room, "joined" if joined else "updated",
-                                   conn.info.user_id, member)
+                joining = done[-1]
+                if not isinstance(joining, BaseException):
+                    joined, member, members, total = joining
+                    sub.joined = True
+                    self.batcher.queue(room, "joined" if joined else "updated",
+                                       conn.info.user_id, member)
+            for result in done:
+                if isinstance(result, BaseException):
+                    raise result
+            if kind.keeps_history:
+                epoch, offset, recovered, replay = done[0]
+                if lr.offset is None:
+                    lr.epoch, lr.offset = epoch, offset
         except BaseException:
             await self.leave(conn, room)
             raise
@@ -106,6 +122,19 @@ class Membership:
         for out in sub.activate(epoch, offset, (Outgoing(room, off, epoch, wire)
                                                 for off, wire in replay)):
             self.fanout.deliver(sub, out)
+
+    async def _position(self, room: str, cmd: Subscribe
+                        ) -> tuple[str | None, int | None, bool, list[tuple[int, WireEvent]]]:
+        """(epoch, offset, recovered, replay) of a subscribe: what was missed since `since`,
+        else the room's current position (its epoch is started if it has none)."""
+        client: Any = self.turn or self.redis
+        if cmd.since is not None:
+            epoch, offset, recovered, replay = await read_since(
+                client, room, cmd.since.epoch, cmd.since.offset)
+            if epoch is not None:
+                return epoch, offset, recovered, replay
+        epoch, offset = await read_position(client, room, self.history_ttl)
+        return epoch, offset, False, []
 
     def _subscribed(self, lr: LocalRoom, task: asyncio.Future[None]) -> None:
         """Once the room's Redis subscription is confirmed, let its task go (a done task keeps

@@ -156,15 +156,16 @@ class Presence:
         return bool(int(joined)), to_member(user_id, raw)
 
     async def join_with_snapshot(self, room: str, user_id: int, name: str, cap: int = 200,
-                                 meta: dict[str, Any] | None = None
+                                 meta: dict[str, Any] | None = None, client: Any = None
                                  ) -> tuple[bool, Member, list[Member], int]:
         """Add one connection and read the member list, in one round trip: (joined, own
         member, at most `cap` members sorted by user id (always including the caller),
-        the room's member count). A new member starts with `meta` (an existing one keeps its)."""
+        the room's member count). A new member starts with `meta` (an existing one keeps its).
+        `client`: where the script runs (e.g. the set-up path's shared pipeline)."""
         joined, raw, flat, total = await self._join(
             keys=await self._join_keys(room),
             args=[user_id, self.node_id, name, 1, "add", "1", cap,
-                  orjson.dumps(meta) if meta else ""])
+                  orjson.dumps(meta) if meta else ""], client=client)
         me = to_member(user_id, raw)
         members = [to_member(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
         if int(total) > cap:
