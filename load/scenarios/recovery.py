@@ -50,6 +50,8 @@ def add_arguments(g: Any) -> None:
                         "either (round-robin from a random start)")
     g.add_argument("--recovery-timeout", type=float, default=60.0,
                    help="give up waiting for the clients after this many seconds")
+    g.add_argument("--recovery-no-baseline", action="store_true",
+                   help="skip the same storm against two bare `websockets` processes")
 
 
 def quick(args: Namespace) -> None:
@@ -78,6 +80,7 @@ class _Client:
         "targets",
         "token",
         "uid",
+        "welcomed_at",
         "ws",
     )
 
@@ -96,6 +99,7 @@ class _Client:
         self.not_recovered = 0
         self.targets: dict[str, int] = {}  # room -> offset to reach after resubscribing
         self.attempts = 0
+        self.welcomed_at = 0.0
 
 
 class RecAgent:
@@ -155,6 +159,8 @@ class RecAgent:
     async def _open(self, cl: _Client, url: str, since: bool) -> None:
         ws = await self.hub.open(url, cl.token, on_message=self._handler(cl), timeout=30)
         cl.ws = ws
+        if since:
+            cl.welcomed_at = time.time()
         ws.on_close = self._on_close(cl)
         targets: dict[str, int] = {}
         for room, state in cl.rooms.items():
@@ -241,10 +247,13 @@ class RecAgent:
         down = [c for c in self.clients if c.down_at >= since]
         back = array.array("d", [c.back_at - since for c in down if c.back_at])
         caught = array.array("d", [c.caught_up_at - since for c in down if c.caught_up_at])
+        closed = array.array("d", [c.down_at - since for c in down])
+        welcomed = array.array("d", [c.welcomed_at - since for c in down if c.welcomed_at])
         return {"lost": lost, "dups": sum(c.dups for c in self.clients),
                 "order": sum(c.order for c in self.clients),
                 "not_recovered": sum(c.not_recovered for c in self.clients),
                 "down": len(down), "back": back.tobytes(), "caught": caught.tobytes(),
+                "closed": closed.tobytes(), "welcomed": welcomed.tobytes(),
                 "attempts": sum(c.attempts for c in down),
                 "reconnect_errors": dict(self.reconnect_errors),
                 "cpu": self.cpu.result() if self.cpu else {"cpu_s": 0, "wall_s": 1, "util": 0}}
@@ -298,6 +307,54 @@ class RecPublisher:
         finally:
             await redis.aclose()
         return {"published": published, "count": seq - errors, "errors": errors}
+
+
+def _start_baselines(stack: Stack) -> list[Any]:
+    return [stack.start_baseline(), stack.start_baseline()]
+
+
+def _bare_storm(stack: Stack, args: Namespace, users: list[int], toks: list[str],
+                group: int) -> dict[str, Any]:
+    """The same clients, rooms and reconnect policy against two bare `websockets` processes,
+    one of them restarted: how long the same client takes to reconnect + resubscribe when the
+    server does nothing but accept and ack (no auth check, no history, no presence)."""
+    c = len(toks)
+    bases = _start_baselines(stack)
+    pool = stack.pool("load.scenarios.recovery:RecAgent", args.client_procs)
+    try:
+        urls = [b.ws_url for b in bases]
+        at, targets = 0, []
+        for i, k in enumerate(split(c, args.client_procs)):
+            targets += pool.send("connect", {
+                "urls": urls, "primary": 1, "users": users[at:at + k], "toks": toks[at:at + k],
+                "first_index": at, "group": group, "policy": args.recovery_reconnect,
+                "deadline_s": args.recovery_timeout + 600}, only=[i])
+            at += k
+        pool.gather(targets, 600)
+        pool.call("mark", {"deadline_s": args.recovery_timeout}, timeout=30)
+        meter = stack.meter(pool, baseline=bases[0])
+        meter.start()
+        t_restart = time.time()
+        t_mono = time.monotonic()
+        bases[1].stop()
+        bases[1].start()
+        deadline = t_mono + args.recovery_timeout
+        while time.monotonic() < deadline:
+            st = pool.call("status", {"since": t_restart}, timeout=30)
+            if sum(x["down"] for x in st) >= c and sum(x["back"] for x in st) >= c:
+                break
+            time.sleep(0.2)
+        m = meter.stop()
+        fin = pool.call("final", {"published": {}, "since": t_restart}, timeout=120)
+        back = unpack([x["back"] for x in fin])
+        return {"baseline_reconnected": len(back),
+                "baseline_all_back_s": round(max(back), 2) if len(back) >= c else -1,
+                **latency_summary(back, "baseline_back_"),
+                "baseline_cpu_s": m.get("baseline", {}).get("cpu_s", 0.0)}
+    finally:
+        stack.close_pool(pool)
+        for b in bases:
+            stack.stop_child(b)
 
 
 def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
@@ -369,6 +426,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 "all_recovered_s": round(max(caught), 2)
                 if all_caught_s is not None and caught else -1,
                 **latency_summary(back, "back_"), **latency_summary(caught, "recovered_"),
+                **latency_summary(unpack([x["closed"] for x in fin]), "closed_"),
+                **latency_summary(unpack([x["welcomed"] for x in fin]), "welcome_"),
                 "restart_s": round(restart_s, 2),
                 "published": p["count"], "publish_errors": p["errors"],
                 "lost": sum(x["lost"] for x in fin), "duplicates": sum(x["dups"] for x in fin),
@@ -377,6 +436,14 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 "reconnect_attempts": sum(x["attempts"] for x in fin),
                 **process_figures(m), **client_figures(fin),
             }
+            if not args.recovery_no_baseline:
+                fig.update(_bare_storm(stack, args, users, toks, group))
+                fig["all_back_ratio"] = round(fig["all_back_s"] / fig["baseline_all_back_s"], 2) \
+                    if fig["all_back_s"] > 0 and fig["baseline_all_back_s"] > 0 else -1
+                fig["server_cpu_ms_per_reconnect"] = round(
+                    1000 * fig.get("servers_cpu_s", 0.0) / max(fig["reconnected"], 1), 3)
+                fig["baseline_cpu_ms_per_reconnect"] = round(
+                    1000 * fig["baseline_cpu_s"] / max(fig["baseline_reconnected"], 1), 3)
             errs: dict[str, int] = {}
             for x in fin:
                 for k2, v in x["reconnect_errors"].items():
@@ -385,7 +452,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 notes.append(f"run {r + 1} failed reconnect attempts: {errs}")
             print(f"   recovery run {r + 1}: {fig['reconnected']}/{c} back, all back in "
                   f"{fig['all_back_s']} s, all recovered in {fig['all_recovered_s']} s, "
-                  f"lost {fig['lost']}, recovered:false {fig['recovered_false']}", flush=True)
+                  f"lost {fig['lost']}, recovered:false {fig['recovered_false']}; bare websockets "
+                  f"all back in {fig.get('baseline_all_back_s')} s", flush=True)
             runs.append(fig)
         finally:
             stack.close_pool(pub)
@@ -399,6 +467,14 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     return [{"title": f"recovery C={c}", "runs": runs, "notes": notes + saturation_note(runs),
              "headline": [("all_back_s", "all reconnected + resubscribed (s)"),
                           ("all_recovered_s", "all recovered, missed events received (s)"),
+                          ("baseline_all_back_s",
+                           "bare websockets: all reconnected + resubscribed (s)"),
+                          ("all_back_ratio", "  Readalong / bare websockets (all back)"),
+                          ("server_cpu_ms_per_reconnect",
+                           "server CPU per reconnect, storm window (ms)"),
+                          ("baseline_cpu_ms_per_reconnect", "bare websockets: CPU per reconnect"),
+                          ("closed_p50_ms", "per-client closed (4012) after SIGTERM p50 ms"),
+                          ("welcome_p50_ms", "per-client welcome (auth) again p50 ms"),
                           ("back_p50_ms", "per-client back p50 ms"),
                           ("back_p99_ms", "per-client back p99 ms"),
                           ("recovered_p99_ms", "per-client recovered p99 ms"),
