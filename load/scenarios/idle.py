@@ -251,6 +251,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                     fig["connect_rate_per_s"] / max(fig["baseline_connect_rate_per_s"], 1e-9), 2)
                 fig["kb_per_connection_over_baseline"] = round(
                     fig["kb_per_connection"] - fig["baseline_kb_per_connection"], 2)
+                fig["kb_per_connection_ratio"] = round(
+                    fig["kb_per_connection"] / max(fig["baseline_kb_per_connection"], 1e-9), 2)
             print(f"   idle C={c} run {r + 1}: held {fig['held']}/{c}, "
                   f"{fig['connect_rate_per_s']:.0f} conn/s, {fig['kb_per_connection']} KB/conn, "
                   f"rest CPU {fig['rest_servers_cpu_util']}", flush=True)
@@ -272,11 +274,13 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                          ("connect_rate_per_s", "connect rate (conn/s, auth + 2 subscribes)"),
                          ("connect_p50_ms", "connect+subscribe p50 ms"),
                          ("connect_p99_ms", "connect+subscribe p99 ms"),
-                         ("kb_per_connection", "server memory per connection (KB)"),
+                         ("kb_per_connection", "server memory per socket (KiB, RSS delta / C)"),
                          ("baseline_connect_rate_per_s", "bare websockets: connect rate"),
                          ("connect_rate_ratio", "  Readalong / bare websockets"),
-                         ("baseline_kb_per_connection", "bare websockets: KB per connection"),
-                         ("kb_per_connection_over_baseline", "  Readalong − bare (KB)"),
+                         ("baseline_kb_per_connection", "bare websockets: KiB per socket"),
+                         ("kb_per_connection_over_baseline",
+                          "  Readalong − bare (KiB; target <= 2)"),
+                         ("kb_per_connection_ratio", "  Readalong / bare websockets"),
                          ("server_rss_mb_after", "servers' RSS with all connected (MB)"),
                          ("rest_servers_cpu_util", "server CPU at rest (cores)"),
                          ("rest_redis_cpu_util", "Redis CPU at rest (cores)"),
