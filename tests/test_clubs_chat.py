@@ -137,3 +137,37 @@ async def test_members_only_mute_block_ban(two_nodes: list[ServerProcess], engin
             assert again["type"] == "error"
         page = (await http.get(f"/api/v1/clubs/{cid}/messages", headers=blocker.headers)).json()
         assert all(i["author_id"] != m.id for i in page["items"])
+
+
+async def test_history_opens_at_the_newest_page(two_nodes: list[ServerProcess],
+                                                unique: str) -> None:
+    """A member opening a long chat gets its newest messages first (`before=latest`), then the
+    earlier ones page by page to the very first; a bad `before` is a problem (422, like a bad
+    `cursor`), not a 500,
+    and the OpenAPI document describes the parameter."""
+    async with httpx.AsyncClient(base_url=two_nodes[0].base_url, timeout=15) as http:
+        owner = await register(http, unique, prefix="nw")
+        club = await make_club(http, owner, f"newest-{unique}", visibility="private")
+        url = f"/api/v1/clubs/{club['id']}/messages"
+        for i in range(5):
+            r = await http.post(url, json={"body": f"m{i}"}, headers=owner.headers)
+            assert r.status_code == 201, r.text
+        page = (await http.get(url, params={"before": "latest", "limit": 2},
+                               headers=owner.headers)).json()
+        assert [m["body"] for m in page["items"]] == ["m4", "m3"]
+        seen = [m["body"] for m in page["items"]]
+        while page["next_cursor"]:
+            page = (await http.get(url, params={"before": page["next_cursor"], "limit": 2},
+                                   headers=owner.headers)).json()
+            seen += [m["body"] for m in page["items"]]
+        assert seen == ["m4", "m3", "m2", "m1", "m0"]
+        for bad in ({"before": "yesterday"}, {"before": ""}, {"before": "-3"},
+                    {"before": "latest", "cursor": "2"}):
+            r = await http.get(url, params=bad, headers=owner.headers)
+            assert r.status_code == 422, (bad, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json"), r.text
+            assert r.json()["code"] == "invalid_cursor"
+        spec = (await http.get("/docs/openapi.json")).json()
+        params = {p["name"]: p for p in spec["paths"]["/api/v1/clubs/{club_id}/messages"]
+                  ["get"]["parameters"]}
+        assert "latest" in params["before"]["description"]

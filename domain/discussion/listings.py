@@ -44,14 +44,39 @@ async def _open(db: Database, venue: Venue, place_id: int,
     return place, await venue.viewer(db, place.id, viewer.user_id if viewer else None)
 
 
+def parse_before(value: str) -> int:
+    """The `before` cursor: `latest` (the newest page) or the id the page ends before."""
+    if value == "latest":
+        return 2**63 - 1
+    try:
+        if value:
+            return parse_cursor(value)
+    except Invalid:
+        pass
+    raise Invalid("before is not a cursor this API gave out (or `latest`)",
+                  code="invalid_cursor", field="before")
+
+
 async def list_messages(db: Database, venue: Venue, place_id: int, viewer: Principal | None,
-                        cursor: str | None = None, limit: int = 50) -> MessagePage:
-    """Chat in order (oldest first, `cursor` = last id seen), through the shield."""
+                        cursor: str | None = None, limit: int = 50,
+                        before: str | None = None) -> MessagePage:
+    """Chat in order (oldest first, `cursor` = last id seen), through the shield; with
+    `before` the page is newest first and ends before that id (`latest`: the newest page),
+    its `next_cursor` the `before` of the next, earlier page."""
+    if before is not None and cursor:
+        raise Invalid("give either cursor or before, not both", code="invalid_cursor",
+                      field="before")
+    upper = parse_before(before) if before is not None else None
     place, state = await _open(db, venue, place_id, viewer)
     limit, t = _limit(limit), store.tables(place)
-    rows = await db.pool.fetch(
-        store.msg_sql(t) + f" WHERE m.{t.place} = $1 AND m.deleted_at IS NULL AND m.id > $2"
-        f" ORDER BY m.id LIMIT {limit + 1}", place.id, parse_cursor(cursor))
+    where = f" WHERE m.{t.place} = $1 AND m.deleted_at IS NULL"
+    if upper is None:
+        rows = await db.pool.fetch(store.msg_sql(t) + where + " AND m.id > $2"
+                                   f" ORDER BY m.id LIMIT {limit + 1}", place.id,
+                                   parse_cursor(cursor))
+    else:
+        rows = await db.pool.fetch(store.msg_sql(t) + where + " AND m.id < $2"
+                                   f" ORDER BY m.id DESC LIMIT {limit + 1}", place.id, upper)
     items = [v for r in rows[:limit]
              if (v := for_viewer(state, store.message_out(r))) is not None]
     return MessagePage(*_page(items, rows, limit))

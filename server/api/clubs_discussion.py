@@ -68,9 +68,15 @@ class ClubChatController(Controller):
     @get("/messages", summary="Club chat history through the spoiler shield")
     async def messages(self, club_id: int, db: Database, maybe_user: Principal | None,
                        cursor: str | None = None,
-                       limit: int = Parameter(default=50, ge=1, le=200)) -> MessagePage:
+                       limit: int = Parameter(default=50, ge=1, le=200),
+                       before: str | None = Parameter(
+                           default=None, description=(
+                               "Page newest first, ending before this message (a `next_cursor`"
+                               " of such a page), or `latest` for the newest page; not with"
+                               " `cursor`"))) -> MessagePage:
         found(club_id=club_id)
-        return await listings.list_messages(db, CLUB_VENUE, club_id, maybe_user, cursor, limit)
+        return await listings.list_messages(db, CLUB_VENUE, club_id, maybe_user, cursor, limit,
+                                            before)
 
     @post("/messages", summary="Send a club chat message (members)")
     async def send(self, club_id: int, data: MessageIn, db: Database, user: Principal,
