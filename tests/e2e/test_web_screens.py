@@ -618,7 +618,8 @@ async def test_club_settings_invitation_links_and_paging(servers: list[ServerPro
     """An organiser edits her club's settings (a bad time zone is explained under its field)
     and makes it secret, then shares an invitation link: a signed-in reader joins from it, and
     a signed-out one after registering; she makes one a moderator, bans the other and invites
-    a reader by handle; the chat history and a book's reviews page with "Load more"."""
+    a reader by handle; the chat opens at its newest messages with "Load earlier" above, and a
+    book's reviews page with "Load more"."""
     t, ana, ben = await two_readers(browser, servers)
     cara = await person(browser, servers[1], "Cara", t)
     found: list[dict[str, Any]] = []
@@ -683,11 +684,18 @@ async def test_club_settings_invitation_links_and_paging(servers: list[ServerPro
     await expect(b.get_by_role("heading", name=name)).to_be_visible()
     await expect(b.get_by_role("button", name="Leave club")).to_be_visible()
     chat = b.locator("#club-chat")
+    # the chat opens at its newest messages, "Load earlier messages" above them
     await expect(chat.locator('[data-kind="chat"]')).to_have_count(50)
-    await chat.get_by_role("button", name="Load more messages").click()
-    await expect(chat.locator('[data-kind="chat"]')).to_have_count(51)
-    await expect(chat.get_by_role("button", name="Load more messages")).to_have_count(0)
     await expect(chat.locator('[data-kind="chat"]').last).to_have_text(re.compile("owl 50$"))
+    await expect(chat.locator('[data-kind="chat"]').first).to_have_text(re.compile("owl 1$"))
+    assert await chat.evaluate("el => el.scrollTop + el.clientHeight >= el.scrollHeight - 2")
+    earlier = chat.get_by_role("button", name="Load earlier messages")
+    await expect(chat.locator("li").first).to_contain_text("Load earlier messages")
+    await earlier.click()
+    await expect(chat.locator('[data-kind="chat"]')).to_have_count(51)
+    await expect(earlier).to_have_count(0)
+    await expect(chat.locator('[data-kind="chat"]').first).to_have_text(re.compile("owl 0$"))
+    await ben.shot("38-club-chat-earlier")
 
     # Cara is signed out: the link asks her to sign in first, then she joins
     await c.goto(url.replace(servers[0].base_url, servers[1].base_url))

@@ -462,8 +462,9 @@ export const api = {
   readSection: (/** @type {number} */ club_id, /** @type {number} */ section_id) =>
     post("/api/v1/clubs/{club_id}/sections/{section_id}/read", { params: { club_id, section_id } }),
   /** @returns {Promise<{items: Message[], next_cursor: string | null}>} */
-  clubMessages: (/** @type {number} */ club_id, /** @type {string | null} */ cursor = null) =>
-    get("/api/v1/clubs/{club_id}/messages", { params: { club_id }, query: { cursor, limit: CHAT_PAGE } }),
+  /** The chat newest first: the newest page, or the one ending before `before` (a page's `next_cursor`). */
+  clubMessages: (/** @type {number} */ club_id, /** @type {string | null} */ before = null) =>
+    get("/api/v1/clubs/{club_id}/messages", { params: { club_id }, query: { before: before ?? "latest", limit: CHAT_PAGE } }),
   /** @returns {Promise<Message>} */
   clubSay: (/** @type {number} */ club_id, /** @type {string} */ body) =>
     post("/api/v1/clubs/{club_id}/messages", { params: { club_id }, body: { body }, idempotent: true }),

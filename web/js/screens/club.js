@@ -195,25 +195,26 @@ export function clubScreen(view, [id]) {
     /** @type {Map<number, import("../api.js").Message>} */
     const msgs = new Map();
     const list = h("ol", { class: "timeline", id: "club-chat", "aria-live": "polite", tabindex: "0", "aria-label": "Club chat messages" });
-    /** @type {string | null} the history's next page (oldest first): its button sits after the last one loaded */
+    /** @type {string | null} the earlier page (newest first, ending before the oldest loaded): its button sits above the history */
     let cursor = null;
-    let loadedTo = 0;
     const draw = (bottom = true) => {
       const all = [...msgs.values()].sort((a, b) => a.id - b.id);
-      const gap = cursor ? all.findIndex((m) => m.id > loadedTo) : -1;
       const views = all.map(postView);
-      if (cursor) views.splice(gap < 0 ? views.length : gap, 0, h("li", { class: "row" }, h("button", { type: "button", id: "more-chat", onclick: more }, "Load more messages")));
+      if (cursor) views.unshift(h("li", { class: "row" }, h("button", { type: "button", id: "more-chat", onclick: more }, "Load earlier messages")));
+      const top = list.scrollHeight - list.scrollTop;
       mount(list, views.length ? views : h("li", { class: "muted small" }, "No messages yet: say hello."));
-      if (bottom) list.scrollTop = list.scrollHeight;
+      list.scrollTop = bottom ? list.scrollHeight : list.scrollHeight - top;
     };
     /** @param {{items: import("../api.js").Message[], next_cursor: string | null}} page */
     const add = (page) => {
-      for (const m of page.items) { msgs.set(m.id, m); loadedTo = Math.max(loadedTo, m.id); }
+      for (const m of page.items) msgs.set(m.id, m);
       cursor = page.next_cursor;
     };
     const more = async () => {
-      try { add(await api.clubMessages(cid, cursor)); draw(false); }
-      catch (e) { announce(e instanceof Error ? e.message : "Could not load more", "error"); }
+      try {
+        add(await api.clubMessages(cid, cursor)); draw(false);
+        /** @type {HTMLElement} */ (list.querySelector("#more-chat") ?? list).focus();
+      } catch (e) { announce(e instanceof Error ? e.message : "Could not load earlier messages", "error"); }
     };
     /** @param {SubmitEvent} ev */
     const send = async (ev) => {
