@@ -13,7 +13,7 @@ from litestar import Litestar, get
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.plugins.prometheus import PrometheusConfig
-from litestar.response import Redirect
+from litestar.response import File, Redirect
 from litestar.static_files import create_static_files_router
 
 from domain.ops import covers
@@ -46,6 +46,12 @@ SHUTDOWN_HOOKS_S = 12.0  # every shutdown hook together (the write-behind drain 
 @get("/", include_in_schema=False)
 async def index() -> Redirect:
     return Redirect(path="/app/")
+
+
+@get("/app/oidc-callback", include_in_schema=False)
+async def oidc_callback_page() -> File:
+    """The app at the identity provider's redirect URI: its callback screen finishes sign-in."""
+    return File(WEB_DIR / "index.html", media_type="text/html", content_disposition_type="inline")
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -95,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if WEB_DIR.exists():
         handlers.append(create_static_files_router(path="/app", directories=[WEB_DIR],
                                                    html_mode=True, include_in_schema=False))
+        handlers.append(oidc_callback_page)
     app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],

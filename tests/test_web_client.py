@@ -64,10 +64,14 @@ def test_the_app_loads_nothing_from_another_origin() -> None:
 
 
 async def test_the_app_shell_and_its_modules_are_served(server: ServerProcess) -> None:
-    """`/app/` serves the shell, and every module it imports answers 200 as JavaScript."""
+    """`/app/` serves the shell (so does the identity providers' redirect URI,
+    `/app/oidc-callback`), and every module it imports answers 200 as JavaScript."""
     async with httpx.AsyncClient(base_url=server.base_url) as http:
         shell = await http.get("/app/")
         assert shell.status_code == 200 and 'src="/app/js/main.js"' in shell.text
+        back = await http.get("/app/oidc-callback", params={"code": "c", "state": "s"})
+        assert back.status_code == 200 and back.text == shell.text
+        assert back.headers["content-type"].startswith("text/html")
         for module in sorted((WEB / "js").rglob("*.js")):
             rel = module.relative_to(WEB).as_posix()
             r = await http.get(f"/app/{rel}")
