@@ -12,6 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from tests.accounts_idp import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
 from tests.catalog_helpers import create_book
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, FIGURES, needs_browser
 from tests.support import ServerProcess, free_port
@@ -35,15 +36,29 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def servers(engines: Any,
+def idp() -> Iterator[Provider]:
+    """The local OpenID provider stand-in the servers offer as "Sign in with Lantern ID"."""
+    with running_provider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def servers(engines: Any, idp: Provider,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
-    """Two server processes on one PostgreSQL and Redis; each allows both pages' origins."""
+    """Two server processes on one PostgreSQL and Redis; each allows both pages' origins and
+    signs in with the local identity provider (which sends the browser back to that server)."""
     ports = [free_port(), free_port()]
     origins = ",".join(f"http://127.0.0.1:{p}" for p in ports)
     logs = tmp_path_factory.mktemp("e2e-logs")
     env = engines.env(READALONG_REGISTER_RATE="100000", READALONG_LOGIN_RATE="100000",
-                      READALONG_ALLOWED_ORIGINS=origins)
-    procs = [ServerProcess(env, port=p, log_dir=logs) for p in ports]
+                      READALONG_ALLOWED_ORIGINS=origins, READALONG_OIDC_PROVIDERS="lantern",
+                      READALONG_OIDC_LANTERN_ISSUER=idp.issuer,
+                      READALONG_OIDC_LANTERN_CLIENT_ID=CLIENT_ID,
+                      READALONG_OIDC_LANTERN_CLIENT_SECRET=CLIENT_SECRET,
+                      READALONG_OIDC_LANTERN_LABEL="Lantern ID")
+    procs = [ServerProcess({**env, "READALONG_OIDC_LANTERN_REDIRECT_URI":
+                            f"http://127.0.0.1:{p}/app/oidc-callback"}, port=p, log_dir=logs)
+             for p in ports]
     try:
         for p in procs:
             p.start()

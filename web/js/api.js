@@ -253,6 +253,12 @@ export const api = {
   /** The second sign-in step: an authenticator or a recovery code. @returns {Promise<TokenPair>} */
   login2fa: (/** @type {string} */ challenge, /** @type {string} */ code) => post("/api/v1/auth/login/2fa", { body: { challenge, code } }),
   logout: () => post("/api/v1/auth/logout", { body: { refresh_token: tokens.refresh } }),
+  /** The identity providers this server signs in with (maybe none). @returns {Promise<{name: string, label: string, issuer: string}[]>} */
+  oidcProviders: () => get("/api/v1/auth/oidc/providers", {}),
+  /** @returns {Promise<{authorization_url: string, state: string, provider: string}>} */
+  oidcStart: (/** @type {string} */ provider) => get("/api/v1/auth/oidc/start", { query: { provider } }),
+  /** Finish a provider sign-in with what it sent back. @returns {Promise<TokenPair | {challenge: string, two_factor_required: true, methods: string[]}>} */
+  oidcCallback: (/** @type {string} */ code, /** @type {string} */ state) => post("/api/v1/auth/oidc/callback", { body: { code, state } }),
   /** @returns {Promise<User>} */
   me: () => get("/api/v1/me"),
   updateMe: (/** @type {Record<string, unknown>} */ body) => request("PATCH", "/api/v1/me", { body }),

@@ -5,7 +5,7 @@ import { loading, failure } from "./ui.js";
 import { api, tokens, refreshTokens } from "./api.js";
 import { Realtime } from "./socket.js";
 import { app } from "./state.js";
-import { authScreen } from "./screens/auth.js";
+import { authScreen, oidcCallbackScreen } from "./screens/auth.js";
 import { homeScreen } from "./screens/home.js";
 import { searchScreen } from "./screens/search.js";
 import { bookScreen } from "./screens/book.js";
@@ -151,6 +151,12 @@ async function boot() {
   $("#signout").addEventListener("click", signOut);
   tokens.onSignedOut = () => { if (app.me) { app.me = null; app.rt?.stop(); renderChrome(); route(); announce("Your session ended. Please sign in again.", "error"); } };
   window.addEventListener("hashchange", route);
+  if (location.pathname.endsWith("/oidc-callback")) {
+    document.title = "Signing in · Readalong";
+    renderChrome();
+    await oidcCallbackScreen($("#view"), onSignedIn);
+    return;
+  }
   if (tokens.refresh && await refreshTokens()) {
     try { await onSignedIn(); return; } catch { tokens.clear(); }
   }

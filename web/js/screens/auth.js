@@ -6,8 +6,11 @@ import { field, showErrors } from "../ui.js";
 
 const FIELDS = ["email", "handle", "display_name", "password"];
 
-/** @param {HTMLElement} view @param {() => Promise<void>} onSignedIn */
-export function authScreen(view, onSignedIn) {
+/** The identity providers, asked once per page load. @type {Promise<{name: string, label: string}[]> | null} */
+let providers = null;
+
+/** @param {HTMLElement} view @param {() => Promise<void>} onSignedIn @param {string} [challenge] a second step to ask first */
+export function authScreen(view, onSignedIn, challenge) {
   let mode = "signin";
 
   function render() {
@@ -43,7 +46,31 @@ export function authScreen(view, onSignedIn) {
         field("password", "Password", { type: "password", autocomplete: register ? "new-password" : "current-password", required: true }),
         h("p", { class: "form-error", role: "alert" }),
         h("button", { type: "submit", class: "primary" }, register ? "Create account" : "Sign in")),
-      register ? null : h("p", { class: "small" }, h("a", { href: "#/forgot-password" }, "Forgot your password?"))));
+      register ? null : h("p", { class: "small" }, h("a", { href: "#/forgot-password" }, "Forgot your password?")),
+      h("div", { id: "providers" })));
+    showProviders();
+  }
+
+  /** "Sign in with <provider>" buttons under the form, when the server has providers. */
+  async function showProviders() {
+    const box = view.querySelector("#providers");
+    /** @type {{name: string, label: string}[]} */
+    let list = [];
+    try { list = await (providers ??= api.oidcProviders()); } catch { providers = null; return; }
+    if (!list.length || !box?.isConnected) return;
+    /** @param {string} name @param {HTMLButtonElement} button */
+    const go = async (name, button) => {
+      button.disabled = true;
+      try { location.assign((await api.oidcStart(name)).authorization_url); }
+      catch (e) {
+        mount(/** @type {HTMLElement} */ (box?.querySelector(".form-error")), Object.values(fieldErrors(e, [])).join(" "));
+        button.disabled = false;
+      }
+    };
+    mount(/** @type {HTMLElement} */ (box), h("p", { class: "muted small" }, "Or"),
+      h("div", { class: "row" }, list.map((p) => h("button", { type: "button", "data-provider": p.name,
+        onclick: (/** @type {Event} */ e) => go(p.name, /** @type {HTMLButtonElement} */ (e.currentTarget)) }, `Sign in with ${p.label}`))),
+      h("p", { class: "form-error", role: "alert" }));
   }
 
   /** Two-factor sign-in: the password was right, now the code. @param {string} challenge */
@@ -81,5 +108,32 @@ export function authScreen(view, onSignedIn) {
       onclick: () => { mode = which; render(); } }, label);
   }
 
-  render();
+  if (challenge) secondStep(challenge); else render();
+}
+
+/** The identity provider sent the browser back to `/app/oidc-callback?code=&state=`: finish
+ * the sign-in (maybe with its second step), then go home.
+ * @param {HTMLElement} view @param {() => Promise<void>} onSignedIn */
+export async function oidcCallbackScreen(view, onSignedIn) {
+  const q = new URLSearchParams(location.search);
+  const code = q.get("code"), state = q.get("state");
+  history.replaceState(null, "", "/app/#/");
+  const title = h("h1", { id: "auth-title" }, "Signing you in…");
+  const body = h("div", null, h("p", { class: "muted", role: "status" }, "Finishing the sign-in with your provider."));
+  mount(view, h("section", { class: "auth card", "aria-labelledby": "auth-title" }, title, body));
+  /** @param {string} why */
+  const fail = (why) => {
+    mount(title, "Sign-in did not finish");
+    mount(body, h("p", { class: "form-error", role: "alert" }, why),
+      h("p", null, h("a", { href: "#/", onclick: (/** @type {Event} */ e) => { e.preventDefault(); authScreen(view, onSignedIn); } }, "Back to sign in")));
+  };
+  if (!code || !state) { fail(q.get("error_description") || q.get("error") || "The provider sent no sign-in code back."); return; }
+  try {
+    const answer = await api.oidcCallback(code, state);
+    if ("challenge" in answer) { authScreen(view, onSignedIn, answer.challenge); return; }
+    tokens.keep(answer);
+    await onSignedIn();
+  } catch (e) {
+    fail(Object.values(fieldErrors(e, [])).join(" ") || "The sign-in failed.");
+  }
 }
