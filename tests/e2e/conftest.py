@@ -45,10 +45,11 @@ def idp() -> Iterator[Provider]:
 @pytest.fixture(scope="session")
 def servers(engines: Any, idp: Provider,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
-    """Two server processes on one PostgreSQL and Redis; each allows both pages' origins and
-    signs in with the local identity provider (which sends the browser back to that server)."""
+    """Two server processes on one PostgreSQL and Redis; each allows both pages' origins (by
+    IP and as localhost), signs in with the local identity provider (which sends the browser
+    back to that server) and takes passkeys made on its localhost origin."""
     ports = [free_port(), free_port()]
-    origins = ",".join(f"http://127.0.0.1:{p}" for p in ports)
+    origins = ",".join(f"http://{host}:{p}" for p in ports for host in ("127.0.0.1", "localhost"))
     logs = tmp_path_factory.mktemp("e2e-logs")
     env = engines.env(READALONG_REGISTER_RATE="100000", READALONG_LOGIN_RATE="100000",
                       READALONG_ALLOWED_ORIGINS=origins, READALONG_OIDC_PROVIDERS="lantern",
@@ -56,8 +57,12 @@ def servers(engines: Any, idp: Provider,
                       READALONG_OIDC_LANTERN_CLIENT_ID=CLIENT_ID,
                       READALONG_OIDC_LANTERN_CLIENT_SECRET=CLIENT_SECRET,
                       READALONG_OIDC_LANTERN_LABEL="Lantern ID")
+    # passkeys need a domain as relying-party id (not an IP): they are used from localhost
     procs = [ServerProcess({**env, "READALONG_OIDC_LANTERN_REDIRECT_URI":
-                            f"http://127.0.0.1:{p}/app/oidc-callback"}, port=p, log_dir=logs)
+                            f"http://127.0.0.1:{p}/app/oidc-callback",
+                            "READALONG_WEBAUTHN_RP_ID": "localhost",
+                            "READALONG_WEBAUTHN_ORIGIN": f"http://localhost:{p}"},
+                           port=p, log_dir=logs)
              for p in ports]
     try:
         for p in procs:

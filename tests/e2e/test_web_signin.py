@@ -1,12 +1,22 @@
-"""Signing in from the browser with an identity provider (the local OpenID provider stand-in),
-in real Chromium against the shared pair of real server processes."""
+"""Signing in from the browser with an identity provider (the local OpenID provider stand-in)
+and with a passkey as the second step (a CDP virtual authenticator), in real Chromium against
+the shared pair of real server processes."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tests.accounts_idp import Provider
-from tests.e2e.browser import assert_accessible, expect, person, tag
+from tests.e2e.browser import (
+    PASSWORD,
+    TIMEOUT,
+    Person,
+    assert_accessible,
+    expect,
+    person,
+    register,
+    tag,
+)
 from tests.support import ServerProcess
 
 
@@ -45,4 +55,50 @@ async def test_sign_in_with_an_identity_provider(servers: list[ServerProcess], b
     await page.get_by_role("link", name="Back to sign in").click()
     await expect(page.get_by_role("button", name="Sign in with Lantern ID")).to_be_visible()
     await olga.context.close()
+    assert not found, found
+
+
+async def test_a_passkey_as_the_second_sign_in_step(servers: list[ServerProcess],
+                                                    browser: Any) -> None:
+    """A reader adds a passkey in settings (a virtual authenticator in Chromium), makes it her
+    second sign-in step, and her next sign-in asks for it after the password and lets her in."""
+    t = tag()
+    base = servers[0].base_url.replace("127.0.0.1", "localhost")
+    context = await browser.new_context(base_url=base, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(TIMEOUT)
+    page = await context.new_page()
+    page.on("pageerror", lambda e: print(f"[Pia pageerror] {e}"))
+    pia = Person("Pia", f"pia{t}", f"pia{t}@example.test", context, page, base)
+    found: list[dict[str, Any]] = []
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("WebAuthn.enable")
+    device = (await cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True,
+        "automaticPresenceSimulation": True}}))["authenticatorId"]
+    await register(pia)
+    await page.goto("/app/#/settings")
+    card = page.locator("#passkeys")
+    # turning it on before there is a passkey is explained
+    await card.get_by_label("Your password").fill(PASSWORD)
+    await card.get_by_role("button", name="Ask for my passkey at sign-in").click()
+    await expect(card.get_by_role("alert").last).to_contain_text("Add a passkey first")
+    await card.get_by_role("button", name="Add a passkey").click()
+    await expect(card.locator("#passkey-status")).to_have_text("Passkey added to your account.")
+    await card.get_by_label("Your password").fill(PASSWORD)
+    await card.get_by_role("button", name="Ask for my passkey at sign-in").click()
+    await expect(card.locator("#passkey-status")).to_contain_text("now asked for")
+    await assert_accessible(pia, "53-settings-passkeys", found)
+    creds = await cdp.send("WebAuthn.getCredentials", {"authenticatorId": device})
+    assert len(creds["credentials"]) == 1  # the passkey lives on the (virtual) device
+    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_label("Email").fill(pia.email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await expect(page.get_by_role("heading", name="Two-factor sign-in")).to_be_visible()
+    await assert_accessible(pia, "54-sign-in-passkey-step", found)
+    await page.get_by_role("button", name="Use my passkey").click()
+    await expect(page.get_by_role("heading", name="Home")).to_be_visible()
+    await expect(page.locator("#me-link")).to_have_text("Pia")
+    await context.close()
     assert not found, found

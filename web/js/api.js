@@ -506,6 +506,18 @@ export const api = {
   devices: () => get("/api/v1/me/devices"),
   signOutDevice: (/** @type {string} */ device_id) => request("DELETE", "/api/v1/me/devices/{device_id}", { params: { device_id } }),
   /** @returns {Promise<{secret: string, otpauth_uri: string, qr_svg: string}>} */
+  /** WebAuthn creation options for a new passkey (JSON, base64url). @returns {Promise<Record<string, any>>} */
+  passkeyOptions: () => post("/api/v1/me/passkeys/options", {}),
+  /** @returns {Promise<{id: number, created_at: string}>} */
+  addPasskey: (/** @type {unknown} */ credential) => post("/api/v1/me/passkeys", { body: { credential } }),
+  /** @returns {Promise<{enabled: boolean}>} */
+  passkeySecondFactor: (/** @type {string} */ password, /** @type {boolean} */ enabled) =>
+    request("PUT", "/api/v1/me/passkeys/second-factor", { body: { password, enabled } }),
+  /** Request options naming the account's passkeys, for a sign-in's second step. @returns {Promise<Record<string, any>>} */
+  passkeyStepOptions: (/** @type {string} */ challenge) => post("/api/v1/auth/login/2fa/passkey/options", { body: { challenge } }),
+  /** @returns {Promise<TokenPair>} */
+  passkeyStep: (/** @type {string} */ challenge, /** @type {unknown} */ credential) =>
+    post("/api/v1/auth/login/2fa/passkey", { body: { challenge, credential } }),
   enrol2fa: (/** @type {string} */ password) => post("/api/v1/me/2fa/enrol", { body: { password } }),
   /** @returns {Promise<{recovery_codes: string[]}>} */
   confirm2fa: (/** @type {string} */ code) => post("/api/v1/me/2fa/confirm", { body: { code } }),

@@ -9,8 +9,9 @@ const FIELDS = ["email", "handle", "display_name", "password"];
 /** The identity providers, asked once per page load. @type {Promise<{name: string, label: string}[]> | null} */
 let providers = null;
 
-/** @param {HTMLElement} view @param {() => Promise<void>} onSignedIn @param {string} [challenge] a second step to ask first */
-export function authScreen(view, onSignedIn, challenge) {
+/** @param {HTMLElement} view @param {() => Promise<void>} onSignedIn
+ * @param {string} [challenge] a second step to ask first @param {string[]} [methods] its methods */
+export function authScreen(view, onSignedIn, challenge, methods) {
   let mode = "signin";
 
   function render() {
@@ -25,7 +26,7 @@ export function authScreen(view, onSignedIn, challenge) {
       showErrors(form, {});
       try {
         const answer = register ? await api.register(body) : await api.login(body);
-        if ("challenge" in answer) { secondStep(answer.challenge); return; }
+        if ("challenge" in answer) { secondStep(answer.challenge, answer.methods); return; }
         tokens.keep(answer);
         await onSignedIn();
       } catch (e) {
@@ -73,8 +74,22 @@ export function authScreen(view, onSignedIn, challenge) {
       h("p", { class: "form-error", role: "alert" }));
   }
 
-  /** Two-factor sign-in: the password was right, now the code. @param {string} challenge */
-  function secondStep(challenge) {
+  /** Two-factor sign-in: the password was right, now the code or the passkey.
+   * @param {string} challenge @param {string[]} [methods] what the account accepts (`totp`, `passkey`) */
+  function secondStep(challenge, methods = ["totp"]) {
+    const usePasskey = async (/** @type {Event} */ ev) => {
+      const button = /** @type {HTMLButtonElement} */ (ev.currentTarget);
+      const error = /** @type {HTMLElement} */ (view.querySelector("#passkey-error"));
+      button.disabled = true;
+      mount(error);
+      const pk = await import("./passkeys.js");
+      try {
+        tokens.keep(await api.passkeyStep(challenge, await pk.assert(await api.passkeyStepOptions(challenge))));
+        await onSignedIn();
+      } catch (e) { mount(error, pk.refusal(e)); button.disabled = false; }
+    };
+    const passkey = methods.includes("passkey");
+    const code = methods.includes("totp") || !passkey;
     /** @param {SubmitEvent} ev */
     const submit = async (ev) => {
       ev.preventDefault();
@@ -93,13 +108,16 @@ export function authScreen(view, onSignedIn, challenge) {
     };
     mount(view, h("section", { class: "auth card", "aria-labelledby": "auth-title" },
       h("h1", { id: "auth-title" }, "Two-factor sign-in"),
-      h("p", { class: "muted" }, "Type the 6-digit code your authenticator app shows, or one of your recovery codes."),
-      h("form", { onsubmit: submit, novalidate: true, "aria-label": "Two-factor sign-in" },
+      passkey ? h("div", null, h("p", { class: "muted" }, "Confirm it's you with your passkey."),
+        h("button", { type: "button", class: "primary", id: "use-passkey", onclick: usePasskey }, "Use my passkey"),
+        h("p", { class: "form-error", role: "alert", id: "passkey-error" })) : null,
+      code ? h("p", { class: "muted" }, passkey ? "Or type the 6-digit code your authenticator app shows." : "Type the 6-digit code your authenticator app shows, or one of your recovery codes.") : null,
+      code ? h("form", { onsubmit: submit, novalidate: true, "aria-label": "Two-factor sign-in" },
         field("code", "Code", { autocomplete: "one-time-code", inputmode: "numeric", required: true }),
         h("p", { class: "form-error", role: "alert" }),
-        h("button", { type: "submit", class: "primary" }, "Sign in")),
+        h("button", { type: "submit", class: "primary" }, "Sign in")) : null,
       h("p", { class: "small" }, h("a", { href: "#/", onclick: (/** @type {Event} */ e) => { e.preventDefault(); render(); } }, "Back"))));
-    /** @type {HTMLElement} */ (view.querySelector("input[name=code]")).focus();
+    /** @type {HTMLElement} */ (view.querySelector(passkey ? "#use-passkey" : "input[name=code]")).focus();
   }
 
   /** @param {string} which @param {string} label */
@@ -108,7 +126,7 @@ export function authScreen(view, onSignedIn, challenge) {
       onclick: () => { mode = which; render(); } }, label);
   }
 
-  if (challenge) secondStep(challenge); else render();
+  if (challenge) secondStep(challenge, methods); else render();
 }
 
 /** The identity provider sent the browser back to `/app/oidc-callback?code=&state=`: finish
@@ -130,7 +148,7 @@ export async function oidcCallbackScreen(view, onSignedIn) {
   if (!code || !state) { fail(q.get("error_description") || q.get("error") || "The provider sent no sign-in code back."); return; }
   try {
     const answer = await api.oidcCallback(code, state);
-    if ("challenge" in answer) { authScreen(view, onSignedIn, answer.challenge); return; }
+    if ("challenge" in answer) { authScreen(view, onSignedIn, answer.challenge, answer.methods); return; }
     tokens.keep(answer);
     await onSignedIn();
   } catch (e) {

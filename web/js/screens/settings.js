@@ -1,5 +1,5 @@
 // Account settings: profile, password, signed-in devices, email address, follow requests, blocks
-// and mutes, two-factor sign-in, e-reader (KOReader)
+// and mutes, two-factor sign-in, passkeys, e-reader (KOReader)
 // sync credentials, data export, and account deletion.
 
 import { h, mount, ago, announce } from "../dom.js";
@@ -10,6 +10,7 @@ import { section } from "./home.js";
 import { notificationPrefs } from "./notify-prefs.js";
 import { pushOptIn } from "./push-optin.js";
 import { avatarCard, emailCard, peopleCard } from "./settings-people.js";
+import { passkeyCard } from "./passkeys.js";
 
 /** @param {string} id @param {string} title @param {HTMLElement} body */
 const card = (id, title, body) => h("section", { class: "card", id, "aria-labelledby": `${id}-h` }, h("h2", { id: `${id}-h` }, title), body);
@@ -36,7 +37,8 @@ export function settingsScreen(view) {
     card("people", "People", peopleCard()),
     h("div", { class: "grid" }, card("notify", "Notifications", notificationPrefs(h("div"))),
       card("push", "Push on this device", pushOptIn(h("div")))),
-    h("div", { class: "grid" }, card("twofa", "Two-factor sign-in", boxes.twofa), card("kosync", "E-reader sync (KOReader)", boxes.kosync)),
+    h("div", { class: "grid" }, card("twofa", "Two-factor sign-in", boxes.twofa), card("passkeys", "Passkeys", passkeyCard())),
+    card("kosync", "E-reader sync (KOReader)", boxes.kosync),
     h("div", { class: "grid" }, card("data", "Your data", boxes.exports), card("delete", "Delete my account", boxes.deletion)));
 
   function profileForm() {
