@@ -48,6 +48,7 @@ async def test_sign_in_with_an_identity_provider(servers: list[ServerProcess], b
     await expect(page.locator("#me-link")).to_have_text(f"Olga Provider {t}")
     # a callback the server does not recognise (a stale or forged state)
     await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", name="Welcome back")).to_be_visible()
     await page.goto("/app/oidc-callback?code=nope&state=not-a-state")
     await expect(page.get_by_role("heading", name="Sign-in did not finish")).to_be_visible()
     await expect(page.get_by_role("alert")).not_to_be_empty()
@@ -92,6 +93,7 @@ async def test_a_passkey_as_the_second_sign_in_step(servers: list[ServerProcess]
     creds = await cdp.send("WebAuthn.getCredentials", {"authenticatorId": device})
     assert len(creds["credentials"]) == 1  # the passkey lives on the (virtual) device
     await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", name="Welcome back")).to_be_visible()
     await page.get_by_label("Email").fill(pia.email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in", exact=True).click()
