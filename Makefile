@@ -30,9 +30,11 @@ $(WEB_STAMP): web/package.json web/package-lock.json $(STAMP)
 web: $(WEB_STAMP)
 	cd web && $(NODE_PATH_ENV) npx --no-install tsc -p tsconfig.json
 
+# The 25 slowest tests are listed at the end of every run; any non-zero pytest exit fails the
+# target (5 included: no test collected is a failure too).
 test: $(STAMP) web promtool
 	@test -x "$${READALONG_CHROMIUM:-/usr/bin/chromium}" || echo "*** No Chromium found: the browser e2e tests (tests/e2e) will be SKIPPED. Install it with: apt-get install -y chromium"
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 # promtool checks the alert rules (tests/test_ops_alerts.py): Debian's `prometheus` package.
 promtool:

@@ -96,8 +96,14 @@ class Hub(HubContext):
                 self.publisher.ephemeral.add(prefix)
 
     def _reconnected(self) -> None:
+        """Pub/sub is back (called before it delivers anything): hold the live events of every
+        room `on_reconnect` repairs, so none fans out (and moves the room's offset past the
+        gap) before the missed ones are read from history."""
         self.metrics.redis_reconnects.inc()
         count_reconnect("hub")
+        for lr in self.registry.rooms.values():
+            if lr.kind.keeps_history and lr.offset is not None:
+                lr.begin_repair()
 
     async def start(self, redis: Redis, redis_url: str, *, hook_signals: bool = True) -> None:
         self.redis = redis

@@ -31,8 +31,10 @@ class LocalRoom:
         self.special = 0  # subscriptions whose viewer hides authors or shields spoilers
 
     def begin_repair(self) -> None:
-        """Hold live events while the missed ones are read from history."""
-        self.filling = []
+        """Hold live events while the missed ones are read from history (already holding:
+        keep what is held)."""
+        if self.filling is None:
+            self.filling = []
 
     def end_repair(self, epoch: str | None, offset: int | None) -> list[Outgoing]:
         """Stop holding: the held events the repair (up to epoch/offset) did not deliver."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ HUB_ENV = {
     "READALONG_SHUTDOWN_GRACE": "3",
 }
 _users = itertools.count(700_000)
+_nodes = itertools.count(1)
 
 
 def new_user() -> int:
@@ -42,7 +44,10 @@ def start_nodes(env: dict[str, str], log_dir: Path, n: int) -> list[ServerProces
     nodes: list[ServerProcess] = []
     try:
         for i in range(n):
-            nodes.append(ServerProcess({**env, "READALONG_NODE_ID": f"node{i}-{id(nodes):x}"},
+            # unique in the session (an object id may come back after it is freed): tests
+            # find a node's Redis connections and presence entries by its id
+            node_id = f"node{i}-{os.getpid()}-{next(_nodes)}"
+            nodes.append(ServerProcess({**env, "READALONG_NODE_ID": node_id},
                                        log_dir=log_dir).start())
     except BaseException:
         for node in nodes:

@@ -103,6 +103,9 @@ class ServerProcess:
 
 def server_env(database_url: str, redis_url: str, **overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("READALONG_")}
+    # every server and worker process the suite starts imports the same ~300 project modules:
+    # let them keep their bytecode (__pycache__, git-ignored) instead of compiling each time
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update({
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
