@@ -80,10 +80,18 @@ class ServerProcess:
         return ""
 
     def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM (graceful shutdown), then SIGKILL if it lingers."""
+        """SIGTERM (graceful shutdown); if it lingers, SIGABRT (faulthandler writes every
+        thread's stack to the log: where it hung), then SIGKILL."""
         if self.proc is None:
             return None
-        code = stop_process(self.proc, signal.SIGTERM, timeout)
+        proc = self.proc
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGABRT)
+        code = stop_process(proc, signal.SIGABRT, 5.0)
         self.proc = None
         self._close_log()
         return code
@@ -106,6 +114,7 @@ def server_env(database_url: str, redis_url: str, **overrides: str) -> dict[str,
     # every server and worker process the suite starts imports the same ~300 project modules:
     # let them keep their bytecode (__pycache__, git-ignored) instead of compiling each time
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONFAULTHANDLER"] = "1"  # a stop that hangs shows its stacks (ServerProcess.stop)
     env.update({
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,

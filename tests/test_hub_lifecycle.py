@@ -6,17 +6,11 @@ import asyncio
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.hub_support import HUB_ENV, Client, new_user, node_env, start_nodes
 from tests.support import ServerProcess, eventually, server_env
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "in the full suite only (two fresh-clone runs; never alone or in smaller sets) the stopping "
-    "node outlived its 20 s stop and was SIGKILLed: shutdown is now bounded (hooks 12 s, pools "
-    "5 s, the moves drain 8 s, each overrun logged by name); until a full run shows which part "
-    "hung, this must not block the suite"))
 async def test_graceful_shutdown_closes_4012_and_leaves_presence(engines, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """SIGTERM closes every client with 4012 (reconnect elsewhere) and removes its members from
     presence at once, so the other node's clients see them leave and no ghost remains."""
