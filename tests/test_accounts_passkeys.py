@@ -157,3 +157,41 @@ async def test_passkey_as_the_second_step_after_a_password(http: httpx.AsyncClie
     events = (await http.get("/api/v1/me/security-events", headers=bo.headers)).json()
     kinds = [e["kind"] for e in (events["items"] if isinstance(events, dict) else events)]
     assert "passkey_second_factor_on" in kinds and "second_factor_failed" in kinds
+
+
+async def test_my_passkeys_listed_and_removed(http: httpx.AsyncClient, unique: str) -> None:
+    """A reader sees their passkeys and whether one is asked at sign-in; removing one needs the
+    password, someone else's or an unknown one is 404, and removing the last one turns the
+    passkey step off so the password alone signs in again."""
+    cy = await register(http, unique, prefix="p3")
+    other = await register(http, unique, prefix="p4")
+    r = await http.get("/api/v1/me/passkeys", headers=cy.headers)
+    assert r.status_code == 200 and r.json() == {"passkeys": [], "second_factor": False}
+    key = SoftAuthenticator()
+    options = (await http.post("/api/v1/me/passkeys/options", headers=cy.headers)).json()
+    made = await http.post("/api/v1/me/passkeys", headers=cy.headers,
+                           json={"credential": key.create(options)})
+    assert made.status_code == 201, made.text
+    await http.put("/api/v1/me/passkeys/second-factor", headers=cy.headers,
+                   json={"password": PASSWORD, "enabled": True})
+    listed = (await http.get("/api/v1/me/passkeys", headers=cy.headers)).json()
+    assert [k["id"] for k in listed["passkeys"]] == [made.json()["id"]]
+    assert listed["second_factor"] is True
+    pid = made.json()["id"]
+    wrong = await http.post(f"/api/v1/me/passkeys/{pid}/remove", headers=cy.headers,
+                            json={"password": "not the password at all"})
+    assert wrong.status_code == 422
+    theirs = await http.post(f"/api/v1/me/passkeys/{pid}/remove", headers=other.headers,
+                             json={"password": PASSWORD})
+    assert theirs.status_code == 404 and theirs.json()["code"] == "passkey_not_found"
+    huge = await http.post("/api/v1/me/passkeys/99999999999999999999/remove",
+                           headers=cy.headers, json={"password": PASSWORD})
+    assert huge.status_code == 404
+    gone = await http.post(f"/api/v1/me/passkeys/{pid}/remove", headers=cy.headers,
+                           json={"password": PASSWORD})
+    assert gone.status_code == 204, gone.text
+    assert (await http.get("/api/v1/me/passkeys", headers=cy.headers)).json() == {
+        "passkeys": [], "second_factor": False}
+    login = await http.post("/api/v1/auth/login", json={"email": cy.email,
+                                                        "password": PASSWORD})
+    assert login.status_code == 200 and "access_token" in login.json()

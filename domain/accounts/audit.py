@@ -25,7 +25,7 @@ KINDS = ("sign_in", "sign_in_failed", "second_factor_failed", "recovery_code_use
          "totp_enabled", "totp_disabled", "recovery_codes_regenerated", "password_changed",
          "password_reset", "email_changed", "role_changed", "suspended", "unsuspended",
          "provider_linked", "provider_unlinked", "passkey_added",
-         "passkey_second_factor_on", "passkey_second_factor_off")
+         "passkey_second_factor_on", "passkey_second_factor_off", "passkey_removed")
 
 
 class Client(msgspec.Struct, frozen=True):

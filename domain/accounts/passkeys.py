@@ -26,7 +26,7 @@ from webauthn.helpers.exceptions import (
 from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
 
 from domain.db import Database
-from domain.errors import Conflict, Invalid, Unauthorized
+from domain.errors import Conflict, Invalid, NotFound, Unauthorized
 from domain.keys import WEBAUTHN_CHALLENGE
 from domain.settings import Settings
 
@@ -198,3 +198,27 @@ async def set_second_factor(db: Database, user_id: int, enabled: bool) -> None:
         raise Conflict("register a passkey first", code="no_passkey")
     await db.pool.execute("UPDATE users SET passkey_second_factor = $2 WHERE id = $1",
                           user_id, enabled)
+
+
+async def mine(db: Database, user_id: int) -> tuple[list[Passkey], bool]:
+    """The account's passkeys (oldest first) and whether one is asked for at sign-in."""
+    rows = await db.pool.fetch(
+        "SELECT id, created_at, last_used_at FROM user_passkeys WHERE user_id = $1 "
+        "ORDER BY id", user_id)
+    on = await db.pool.fetchval(
+        "SELECT passkey_second_factor FROM users WHERE id = $1", user_id)
+    return [Passkey(**dict(r)) for r in rows], bool(on) and bool(rows)
+
+
+async def remove(db: Database, user_id: int, passkey_id: int) -> None:
+    """Remove one of the account's passkeys; removing the last one also stops asking for a
+    passkey at sign-in (the password alone, or the authenticator code, is then the way in)."""
+    async with db.pool.acquire() as conn, conn.transaction():
+        gone = await conn.fetchval(
+            "DELETE FROM user_passkeys WHERE id = $1 AND user_id = $2 RETURNING id",
+            passkey_id, user_id)
+        if gone is None:
+            raise NotFound(f"no passkey {passkey_id}", code="passkey_not_found")
+        await conn.execute(
+            "UPDATE users SET passkey_second_factor = false WHERE id = $1 AND NOT EXISTS "
+            "(SELECT 1 FROM user_passkeys WHERE user_id = $1)", user_id)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, post, put
+from litestar import Controller, Request, get, post, put
 from redis.asyncio import Redis
 
 from domain.accounts import audit, limits, passkeys, service, totp, twostep
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.settings import Settings
+from server.api._requests import found
 from server.api.accounts import TokensOut, client_address, client_of, tokens_out
 
 
@@ -30,6 +31,16 @@ class SecondFactorOut(msgspec.Struct):
     enabled: bool
 
 
+class PasskeysOut(msgspec.Struct):
+    passkeys: list[passkeys.Passkey]
+    #: whether a passkey is asked for as the second sign-in step
+    second_factor: bool
+
+
+class PasswordIn(msgspec.Struct, forbid_unknown_fields=True):
+    password: str
+
+
 class ChallengeIn(msgspec.Struct, forbid_unknown_fields=True):
     challenge: str
 
@@ -42,6 +53,21 @@ class PasskeyStepIn(msgspec.Struct, forbid_unknown_fields=True):
 class MyPasskeysController(Controller):
     path = "/api/v1/me/passkeys"
     tags = ["accounts"]
+
+    @get("", summary="My passkeys, and whether one is asked for at sign-in")
+    async def mine(self, db: Database, user: Principal) -> PasskeysOut:
+        keys, on = await passkeys.mine(db, user.user_id)
+        return PasskeysOut(passkeys=keys, second_factor=on)
+
+    @post("/{passkey_id:int}/remove", status_code=204,
+          summary="Remove one of my passkeys (password required; the last one also turns the "
+                  "passkey sign-in step off)")
+    async def remove(self, request: Request[Any, Any, Any], data: PasswordIn, db: Database,
+                     settings: Settings, user: Principal, passkey_id: int) -> None:
+        found(passkey_id=passkey_id)
+        await totp.confirm_password(db, settings, user.user_id, data.password)
+        await passkeys.remove(db, user.user_id, passkey_id)
+        await audit.record(db, user.user_id, "passkey_removed", client_of(request))
 
     @post("/options", status_code=200, summary="Options to create a passkey (WebAuthn)")
     async def options(self, db: Database, redis: Redis, settings: Settings,

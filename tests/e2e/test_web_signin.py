@@ -62,7 +62,8 @@ async def test_sign_in_with_an_identity_provider(servers: list[ServerProcess], b
 async def test_a_passkey_as_the_second_sign_in_step(servers: list[ServerProcess],
                                                     browser: Any) -> None:
     """A reader adds a passkey in settings (a virtual authenticator in Chromium), makes it her
-    second sign-in step, and her next sign-in asks for it after the password and lets her in."""
+    second sign-in step, and her next sign-in asks for it after the password and lets her in;
+    then she sees it listed and removes it, which turns the step off."""
     t = tag()
     base = servers[0].base_url.replace("127.0.0.1", "localhost")
     context = await browser.new_context(base_url=base, viewport={"width": 1280, "height": 860})
@@ -102,5 +103,16 @@ async def test_a_passkey_as_the_second_sign_in_step(servers: list[ServerProcess]
     await page.get_by_role("button", name="Use my passkey").click()
     await expect(page.get_by_role("heading", name="Home")).to_be_visible()
     await expect(page.locator("#me-link")).to_have_text("Pia")
+    # her passkey is listed in settings; removing it (password asked) turns the step off
+    await page.goto("/app/#/settings")
+    await expect(card.locator("#passkey-step-state")).to_contain_text("is asked for")
+    await card.get_by_role("button", name="Remove passkey 1").click()
+    await expect(card.locator('.field-error[data-for="password"]')).to_have_text(
+        "Type your password to remove a passkey.")
+    await card.get_by_label("Your password").fill(PASSWORD)
+    await card.get_by_role("button", name="Remove passkey 1").click()
+    await expect(card.locator("#passkey-status")).to_have_text("Passkey removed.")
+    await expect(card.locator("#passkey-list")).to_contain_text("No passkey yet.")
+    await expect(card.locator("#passkey-step-state")).to_contain_text("does not ask")
     await context.close()
     assert not found, found

@@ -506,6 +506,10 @@ export const api = {
   devices: () => get("/api/v1/me/devices"),
   signOutDevice: (/** @type {string} */ device_id) => request("DELETE", "/api/v1/me/devices/{device_id}", { params: { device_id } }),
   /** @returns {Promise<{secret: string, otpauth_uri: string, qr_svg: string}>} */
+  /** @returns {Promise<{passkeys: {id: number, created_at: string, last_used_at: string | null}[], second_factor: boolean}>} */
+  myPasskeys: () => get("/api/v1/me/passkeys"),
+  removePasskey: (/** @type {number} */ passkey_id, /** @type {string} */ password) =>
+    post("/api/v1/me/passkeys/{passkey_id}/remove", { params: { passkey_id }, body: { password } }),
   /** WebAuthn creation options for a new passkey (JSON, base64url). @returns {Promise<Record<string, any>>} */
   passkeyOptions: () => post("/api/v1/me/passkeys/options", {}),
   /** @returns {Promise<{id: number, created_at: string}>} */
