@@ -5,8 +5,9 @@ global `ra:wb:dirty` set). Every node runs a `WriteBehind` loop: every
 `READALONG_POSITIONS_FLUSH_INTERVAL` seconds it pops dirty rooms (`SPOP`, so two nodes never
 take the same room at once), renames each room's `wb` hash to `wbx` (in flight; a room whose
 `wbx` still exists is busy and goes back to the dirty set), writes them all in one transaction
-(the `write` callback: participants' rows, `advance_many`), drops `wbx` once that committed,
-and only then runs the `after` callback (unlock pushes, milestones: best effort, off the take).
+(the `write` callback: participants' rows, `advance_many`), runs the `after` callback once
+that committed (unlock pushes, milestones: best effort), and then drops `wbx` (so a flush of the
+room on any node finds the milestones' feed activities written).
 No process-wide lock: the take script is what keeps two writers off one room, so a room's
 flush on demand (`flush_room`) never queues behind another room's batch.
 Crash safety: a room taken is first noted in the `ra:wb:inflight` sorted set with the time; a
@@ -177,17 +178,21 @@ class WriteBehind:
             done = asyncio.Event()               # of these rooms taken after it waits for
             self._afters.add(done)               # these pushes
         try:
+            # committed: the pushes and milestones run BEFORE the release, so a flush of one of
+            # these rooms on any node (a subscribe, leave or note waits for the room) sees the
+            # milestones' feed activities already written (a reader's feed keeps their order
+            # across nodes); chat and the rest never flush, so nothing else waits for this
+            if done is not None and self.after is not None:
+                try:
+                    await self.after(written)
+                except Exception:
+                    log.exception("after writing %d session move(s) behind", len(entries))
             if taken:
                 pipe = self.redis.pipeline(transaction=False)
                 pipe.zrem(INFLIGHT, *[room for room, _ in taken])  # first: a take in between
                 for room, _ in taken:                                # sees the room busy
                     pipe.delete(inflight_key(room))
                 await pipe.execute()
-            if done is not None and self.after is not None:  # committed, released: pushes
-                try:
-                    await self.after(written)
-                except Exception:
-                    log.exception("after writing %d session move(s) behind", len(entries))
         finally:
             if done is not None:
                 self._afters.discard(done)
