@@ -22,6 +22,7 @@ from load.hubclient import CommandError, Hub, bounded_gather
 from load.scenarios.common import (
     CpuWindow,
     client_figures,
+    merge_counts,
     process_figures,
     saturation_note,
     split,
@@ -444,10 +445,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                     1000 * fig.get("servers_cpu_s", 0.0) / max(fig["reconnected"], 1), 3)
                 fig["baseline_cpu_ms_per_reconnect"] = round(
                     1000 * fig["baseline_cpu_s"] / max(fig["baseline_reconnected"], 1), 3)
-            errs: dict[str, int] = {}
-            for x in fin:
-                for k2, v in x["reconnect_errors"].items():
-                    errs[k2] = errs.get(k2, 0) + v
+            errs = merge_counts(fin, "reconnect_errors")
             if errs:
                 notes.append(f"run {r + 1} failed reconnect attempts: {errs}")
             print(f"   recovery run {r + 1}: {fig['reconnected']}/{c} back, all back in "

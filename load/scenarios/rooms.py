@@ -28,6 +28,7 @@ from load.hubclient import CommandError, Hub, bounded_gather
 from load.scenarios.common import (
     CpuWindow,
     client_figures,
+    merge_counts,
     process_figures,
     saturation_note,
     split,
@@ -346,10 +347,7 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
             at += k
         conn = pool.gather(targets, 900)
         connected = sum(x["connected"] for x in conn)
-        errs: dict[str, int] = {}
-        for x in conn:
-            for k2, v in x["errors"].items():
-                errs[k2] = errs.get(k2, 0) + v
+        errs = merge_counts(conn, "errors")
         if connected < total:
             notes.append(f"{tag}: {total - connected} readers failed to join: {errs}")
         if connected == 0:
@@ -369,17 +367,9 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
         m = meter.stop()
         if profiler is not None:
             notes.append("\n    ".join(profiler.finish()))
-        counts: dict[str, int] = {}
-        errors: dict[str, int] = {}
-        for x in out:
-            for k2, v in x["counts"].items():
-                counts[k2] = counts.get(k2, 0) + v
-            for k2, v in x["errors"].items():
-                errors[k2] = errors.get(k2, 0) + v
-        closes: dict[str, int] = {}
-        for x in out:
-            for k2, v in x["closes"].items():
-                closes[k2] = closes.get(k2, 0) + v
+        counts = merge_counts(out, "counts")
+        errors = merge_counts(out, "errors")
+        closes = merge_counts(out, "closes")
         if closes:
             notes.append(f"{tag} sockets closed by the server: {closes}")
         fig: dict[str, Any] = {"readers": total, "joined": connected,
