@@ -481,13 +481,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
         "publishes/s per socket and only members may publish), so those sockets are members of "
         "the room too; their copies are not counted as deliveries"]
     if base_runs:
-        for i, r in enumerate(runs):
-            b = base_runs[min(i, len(base_runs) - 1)]
-            bmax = b.get("max_sustainable_deliveries_per_s") or 0
-            r["ratio_vs_baseline"] = round(r["max_sustainable_deliveries_per_s"] / bmax, 3) \
-                if bmax else 0.0
-            if b.get("ref_p99_ms") and r.get("ref_p99_ms"):
-                r["ref_p99_ratio_vs_baseline"] = round(r["ref_p99_ms"] / b["ref_p99_ms"], 2)
+        _compare(runs, base_runs, "baseline")
     headline = _headline("")
     if base_runs:
         headline.insert(1, ("ratio_vs_baseline", "ratio of the baseline's sustainable rate"))
@@ -498,6 +492,18 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     if args.fanout_cluster:
         sections.append(_on_cluster(stack, args, repeats, runs))
     return sections
+
+
+def _compare(runs: list[dict[str, Any]], refs: list[dict[str, Any]], name: str) -> None:
+    """Each run's sustainable rate and reference p99 as ratios to the reference run of the same
+    index (the last one when there are fewer): `ratio_vs_<name>`, `ref_p99_ratio_vs_<name>`."""
+    for i, r in enumerate(runs):
+        ref = refs[min(i, len(refs) - 1)]
+        top = ref.get("max_sustainable_deliveries_per_s") or 0
+        r[f"ratio_vs_{name}"] = round(r["max_sustainable_deliveries_per_s"] / top, 3) \
+            if top else 0.0
+        if ref.get("ref_p99_ms") and r.get("ref_p99_ms"):
+            r[f"ref_p99_ratio_vs_{name}"] = round(r["ref_p99_ms"] / ref["ref_p99_ms"], 2)
 
 
 def _on_cluster(stack: Stack, args: Namespace, repeats: int,
@@ -519,13 +525,7 @@ def _on_cluster(stack: Stack, args: Namespace, repeats: int,
             stack.stop_servers()
     finally:
         cluster.stop()
-    for i, r in enumerate(runs):
-        s = single[min(i, len(single) - 1)]
-        smax = s.get("max_sustainable_deliveries_per_s") or 0
-        r["ratio_vs_single_redis"] = round(r["max_sustainable_deliveries_per_s"] / smax, 3) \
-            if smax else 0.0
-        if s.get("ref_p99_ms") and r.get("ref_p99_ms"):
-            r["ref_p99_ratio_vs_single_redis"] = round(r["ref_p99_ms"] / s["ref_p99_ms"], 2)
+    _compare(runs, single, "single_redis")
     headline = _headline("")
     headline.insert(1, ("ratio_vs_single_redis", "ratio of the single-Redis sustainable rate"))
     headline.insert(7, ("ref_p99_ratio_vs_single_redis", "  reference p99 / single-Redis p99"))
