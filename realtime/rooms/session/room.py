@@ -82,6 +82,7 @@ class SessionRoom(RoomKind):
         # before their next subscribe, leave or note (the commands with feed activities: the
         # feed keeps their order); chat, reactions and the rest never wait for PostgreSQL
         self._unwritten: dict[int, set[str]] = {}
+        self._settling: dict[int, asyncio.Future[None]] = {}  # readers' settles running now
 
     def start(self, hub: HubContext) -> None:
         """Start writing moves behind (the server calls it once the hub runs)."""
@@ -307,12 +308,26 @@ class SessionRoom(RoomKind):
 
     async def _settle(self, user_id: int) -> None:
         """Write the reader's moves acked on this node, then wait for their pending milestone
-        activities (if any)."""
-        for room in list(self._unwritten.pop(user_id, ())):
-            await self.behind.flush_room(room)
-        task = self._milestones.get(user_id)
-        if task is not None:
-            await asyncio.shield(task)
+        activities (if any); after any settle of theirs still running (a socket's leave on
+        close races the next socket's subscribe: the leave took the rooms to write)."""
+        prev = self._settling.get(user_id)
+
+        async def settle() -> None:
+            if prev is not None:
+                await asyncio.gather(prev, return_exceptions=True)
+            for room in list(self._unwritten.pop(user_id, ())):
+                await self.behind.flush_room(room)
+            task = self._milestones.get(user_id)
+            if task is not None:
+                await asyncio.shield(task)
+        mine = asyncio.ensure_future(settle())
+        self._settling[user_id] = mine
+
+        def forget(done: asyncio.Future[None]) -> None:
+            if self._settling.get(user_id) is done:
+                del self._settling[user_id]
+        mine.add_done_callback(forget)
+        await asyncio.shield(mine)
 
     async def _push_unlocked(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
                              sid: int, old: float, new: float,
