@@ -10,6 +10,7 @@ alive on the same folder, it is reused and left running.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
@@ -17,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -157,6 +159,24 @@ class EmbeddedPostgres(ChildServer):
                 f"PostgreSQL {binary}: dump it with the old version (pg_dump) and restore it "
                 f"into a fresh data folder, or move the folder away to start empty")
 
+    def _check_pgvector(self) -> None:
+        """Warn when this CPU lacks AVX-512 and vector.so was not checked or rebuilt for it by
+        `ops/portable_pgvector.sh` (run by `make install`): the wheel's build kills the backend
+        with SIGILL at the first vector distance there, and every connection with it."""
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return
+        lib = self.bin.parent / "lib" / "postgresql"
+        if " avx512f" in flags or not (lib / "vector.so").exists():
+            return
+        marker = lib / "vector.so.portable"
+        if not marker.exists() or marker.read_text().strip() != hashlib.sha256(
+                (lib / "vector.so").read_bytes()).hexdigest():
+            log.warning("this CPU has no AVX-512 and the embedded pgvector was not checked for it:"
+                        " run `ops/portable_pgvector.sh %s` (make install does), or vector search"
+                        " and the embedding jobs may crash PostgreSQL", sys.executable)
+
     def start(self) -> str:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self.pgdata.mkdir(exist_ok=True)
@@ -169,6 +189,7 @@ class EmbeddedPostgres(ChildServer):
                 log.info("initialising PostgreSQL data in %s", self.pgdata)
                 self._initdb(preexec)
             self._check_version()
+            self._check_pgvector()
             self.socket_dir = socket_dir_for(self.pgdata, "pg")
             stale = self.pgdata / "postmaster.pid"
             if stale.exists():
