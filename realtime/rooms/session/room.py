@@ -25,7 +25,7 @@ from domain.sessions.positions import stored_position
 from domain.sessions.schemas import Position
 from domain.sessions.venue import VENUE
 from realtime import control
-from realtime.rooms import discussion_commands
+from realtime.rooms import base, discussion_commands
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
 from realtime.rooms.discussion_commands import Annotate
 from realtime.rooms.session.caches import HiddenAuthors, SessionBooks
@@ -178,7 +178,7 @@ class SessionRoom(RoomKind):
         return [], result
 
     async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
-                          meta: dict[str, Any]) -> dict[str, Any]:
+                          meta: dict[str, Any]) -> dict[str, Any] | base.MetaStored:
         sid = session_id_of(room_id)
         parsed: PresenceMeta = _decode(meta, PresenceMeta, "presence meta")
         out: dict[str, Any] = {"state": parsed.state}
@@ -194,10 +194,12 @@ class SessionRoom(RoomKind):
         book = await self._session_book(sid)
         pos = positions.check_position(parsed.position,
                                        book.chapter_at if book.chapter_starts else None)
-        # one Redis round trip; PostgreSQL gets it from the write-behind (unlocks then)
-        before, after, elsewhere = await self.live.move(room, conn.user_id, pos, conn.node_id)
-        self._unwritten.setdefault(conn.user_id, set()).add(room)
         out["position"] = msgspec.to_builtins(pos)
+        # one Redis round trip (the presence meta too); PostgreSQL gets it from the
+        # write-behind (unlocks then)
+        before, after, elsewhere, member = await self.live.move(
+            room, conn.user_id, pos, conn.node_id, base.encode_meta(out))
+        self._unwritten.setdefault(conn.user_id, set()).add(room)
         # blocks and mutes made since subscribing take effect from the next move on
         hidden, fresh = await self._hidden(conn.user_id)
         if elsewhere and (after > before or fresh):  # the live shield on every node
@@ -209,7 +211,7 @@ class SessionRoom(RoomKind):
                                                                            conn.user_id, pos):
             await hub.publish(room, RoomEvent("follow", {
                 "user_id": conn.user_id, "position": out["position"]}))
-        return out
+        return base.MetaStored(out, member)
 
     async def _write_behind(self, pending: list[Pending]) -> list[Written]:
         """(From the write-behind) store the moves in one transaction."""
