@@ -121,6 +121,11 @@ class HubContext:
         """This node's connection ids subscribed to `room`, per user."""
         raise NotImplementedError
 
+    def update_local_reader(self, room: str, user_id: int, **changes: Any) -> None:
+        """`update_viewer` on every connection of `user_id` in `room` on this node only."""
+        for tab in self.local_readers(room).get(user_id, ()):
+            self.update_viewer(tab, room, **changes)
+
     async def evict(self, room: str, user_id: int, event: RoomEvent | None = None) -> None:
         """Send `event` (default `kicked`) to the user's sockets in `room` on every node, then
         unsubscribe them (the sockets stay open)."""
