@@ -8,7 +8,6 @@ import functools
 import logging
 from typing import Any
 
-import msgspec
 from redis.asyncio import Redis
 
 from domain.errors import Forbidden, Invalid
@@ -21,18 +20,23 @@ from realtime.events import Ack
 from realtime.fanout import Fanout
 from realtime.history import read_position, read_since
 from realtime.outgoing import Outgoing
-from realtime.presence import Presence
+from realtime.presence import Presence, to_member
 from realtime.presence_batch import PresenceBatcher
 from realtime.publisher import channel_of
 from realtime.registry import LocalRoom, Registry
-from realtime.rooms.base import DEFAULT_VIEWER, HubContext, RoomKind, Viewer
+from realtime.rooms.base import (
+    DEFAULT_VIEWER,
+    HubContext,
+    MetaStored,
+    RoomKind,
+    Viewer,
+    encode_meta,
+)
 from realtime.sharded_broker import ShardedBroker
 from realtime.subscriptions import LIVE, Sub, admit, check_leave, resolve
 from realtime.wire import Member, WireEvent
 
 log = logging.getLogger("readalong.hub")
-
-MAX_META_BYTES = 2048
 
 
 class Membership:
@@ -198,8 +202,11 @@ class Membership:
         if not kind.presence:
             raise Invalid("this room has no presence", code="no_presence", field="room")
         meta = await kind.on_presence(self.ctx, conn.info, room_id, cmd.meta)
-        if len(msgspec.json.encode(meta)) > MAX_META_BYTES:
-            raise Invalid(f"presence meta is limited to {MAX_META_BYTES} bytes", field="meta")
-        member = await self.presence.set_meta(cmd.room, conn.info.user_id, meta)
+        member: Member | None
+        if isinstance(meta, MetaStored):  # the kind stored it with its own write (a move)
+            member = to_member(conn.info.user_id, meta.member) if meta.member else None
+        else:
+            encode_meta(meta)  # (the size check)
+            member = await self.presence.set_meta(cmd.room, conn.info.user_id, meta)
         if member is not None:
             self.batcher.queue(cmd.room, "updated", conn.info.user_id, member)

@@ -269,6 +269,11 @@ class Hub(HubContext):
     def local_readers(self, room: str) -> dict[int, list[str]]:
         return self.registry.readers(room)
 
+    def update_local_reader(self, room: str, user_id: int, **changes: Any) -> None:
+        for conn in self.registry.by_user.get(user_id, ()):  # (not the room's every reader)
+            if room in conn.subs:
+                self.registry.update_viewer(conn.conn_id, room, changes)
+
     async def update_reader(self, room: str, user_id: int, **changes: Any) -> None:
         """Change a reader's viewer state on all their connections in `room` on every node:
         here at once, on the other nodes through the control channel (before any later event)."""

@@ -234,3 +234,26 @@ async def test_hidden_profiles_keep_their_rank_but_not_their_name(
     own = (await http.get(url + "/around-me", params={"period": period},
                           headers=shy.headers)).json()["items"]
     assert own[0]["owner"]["id"] == shy.id and own[0]["rank"] == 1
+
+
+async def test_a_batch_of_credits_scores_like_one_credit_after_another(
+        http: httpx.AsyncClient, db: Database, redis: Redis, unique: str) -> None:
+    """The write-behind credits a whole batch at once: a reader credited twice in it (two books)
+    gets both within the hourly cap, in the board they read, exactly as two credits in a row."""
+    batch = [await register(http, f"{unique}b{i}", prefix="l") for i in range(2)]
+    single = [await register(http, f"{unique}s{i}", prefix="l") for i in range(2)]
+    at = datetime(2031, 7, 7, 9, 0, tzinfo=UTC)  # a Monday
+    changes = [(batch[0].id, 120, 0), (batch[1].id, 40, 0), (batch[0].id, 900, 0)]
+    async with db.pool.acquire() as conn, conn.transaction():
+        scored = await leaderboards.credit_many(conn, changes, at)
+    for pages_scores in scored:
+        await leaderboards.sync(redis, pages_scores)
+    for user, pages in ((single[0], 120), (single[1], 40), (single[0], 900)):
+        await leaderboards.sync(redis, await _credit(db, user.id, pages, at))
+    period = boards.period_end("weekly", at)
+    page = (await http.get("/api/v1/leaderboards/pages-week/owners", params={
+        "period": period, "id": [u.id for u in batch + single]})).json()
+    score = {e["owner"]["id"]: e["score"] for e in page["items"]}
+    assert score[batch[0].id] == score[single[0].id] == boards.PAGES_PER_HOUR
+    assert score[batch[1].id] == score[single[1].id] == 40
+    assert [s.score for s in scored[0] if s.board == "pages-week"] == [120]

@@ -67,6 +67,17 @@ async def _advanced(event: ReadingEvent, unlock: Unlock | None) -> None:
         log.exception("unlock push of user %s in book %s failed", event.user_id, event.book_id)
 
 
+async def after_scores(redis: Redis | None, events: list[ReadingEvent],
+                       push: Push | None = None) -> None:
+    """`after_commit` of many readers' `scored` events at once (a batch of passive moves):
+    each reader's badge check queued, every record synced in one pipeline, one push."""
+    if redis is None or not events:
+        return
+    for user_id in dict.fromkeys(e.user_id for e in events):
+        await enqueue_quietly(redis, AWARD_JOB, user_id)
+    await _scored(redis, [s for e in events for s in e.scores or ()], push)
+
+
 async def after_commit(db: Database, redis: Redis | None, events: list[ReadingEvent],
                        push: Push | None = None, unlock: Unlock | None = None) -> None:
     """Post the feed activities of committed changes and sync their leaderboard records into

@@ -107,31 +107,103 @@ async def write(conn: Any, board: Board, owner_id: int, value: int, at: datetime
     return Score(name, period, owner_id, int(row["score"]), int(row["subscore"]))
 
 
-# The clubs a reader scores for (domain/clubs' membership table, read here with our own SQL).
-_CLUBS_SQL = ("SELECT club_id FROM club_members WHERE user_id = $1 ORDER BY club_id"
-              " LIMIT 50")
+# The clubs each reader scores for (domain/clubs' membership table, read here with our own SQL).
+_CLUBS_SQL = """
+SELECT u.id AS user_id, c.club_id FROM unnest($1::bigint[]) AS u(id),
+LATERAL (SELECT club_id FROM club_members WHERE user_id = u.id ORDER BY club_id LIMIT 50) c
+"""
+# The records a batch may write, locked in the order given (owner by owner, `credit`'s order).
+_LOCK_SQL = """
+SELECT k.ord, r.score, r.subscore
+FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[])
+     AS k(board, period_end, owner_id, ord)
+JOIN leaderboard_records r ON r.board = k.board AND r.period_end = k.period_end
+     AND r.owner_id = k.owner_id
+ORDER BY k.ord FOR UPDATE OF r
+"""
+_UPSERT_MANY_SQL = """
+INSERT INTO leaderboard_records (board, period_end, owner_id, score, subscore, updated_at)
+SELECT b, p, o, s, sub, $6
+FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+     AS m(b, p, o, s, sub)
+ON CONFLICT (board, period_end, owner_id) DO UPDATE SET
+  score = EXCLUDED.score, subscore = CASE WHEN EXCLUDED.score <> leaderboard_records.score
+                                     THEN EXCLUDED.subscore ELSE leaderboard_records.subscore END,
+  updated_at = EXCLUDED.updated_at
+"""
+Record = tuple[str, int, int]  # (record key, period end, owner id)
 
 
 async def credit(conn: Any, owner_id: int, *, pages: int, books: int,
                  at: datetime) -> list[Score]:
     """Score a reading-log change on every board of its metric (pages capped per hour)."""
-    out: list[Score] = []
+    return (await credit_many(conn, [(owner_id, pages, books)], at))[0]
+
+
+def _targets(owner_id: int, pages: int, books: int, clubs: dict[int, list[int]],
+             at: datetime) -> list[tuple[Board, Record, str]]:
+    """The records one change may write, in `credit`'s order: (board, record, metric); the
+    hourly plausibility bucket first ("hour": it caps the pages of the others)."""
+    out = []
     if pages > 0:
-        hour = await write(conn, BOARDS["pages-hour"], owner_id, pages, at)
-        pages = max(0, min(pages, PAGES_PER_HOUR - (hour.score - pages)))
-    clubs: list[int] | None = None
+        hour = BOARDS["pages-hour"]
+        out.append((hour, (hour.key, boards.period_end(hour.reset, at), owner_id), "hour"))
     for board in BOARDS.values():
-        value = {"pages": pages, "books": books}.get(board.metric, 0)  # minutes: coreading
-        if not board.public or value <= 0:
+        if not board.public or {"pages": pages, "books": books}.get(board.metric, 0) <= 0:
             continue
-        if board.scope != "club":
-            out.append(await write(conn, board, owner_id, value, at))
-            continue
-        if clubs is None:
-            clubs = [int(r["club_id"]) for r in await conn.fetch(_CLUBS_SQL, owner_id)]
-        for club_id in clubs:
-            out.append(await write(conn, board, owner_id, value, at,
-                                   key=boards.scoped(board, club_id)))
+        period = boards.period_end(board.reset, at)
+        keys = [board.key] if board.scope != "club" else [
+            boards.scoped(board, c) for c in clubs.get(owner_id, ())]
+        out += [(board, (k, period, owner_id), board.metric) for k in keys]
+    return out
+
+
+async def credit_many(conn: Any, changes: list[tuple[int, int, int]],
+                      at: datetime) -> list[list[Score]]:
+    """`credit` for many reading-log changes (owner id, pages, books) in the caller's
+    transaction, applied in order (an owner twice gets both): the records they may touch are
+    locked in one statement (owner by owner, in `credit`'s order) and written in one. One list
+    of scores per change."""
+    owners = sorted({c[0] for c in changes if c[1] > 0 or c[2] > 0})
+    if not owners:
+        return [[] for _ in changes]
+    clubs: dict[int, list[int]] = {}
+    if any(c[1] > 0 for c in changes) and any(b.scope == "club" and b.public
+                                              for b in BOARDS.values()):
+        for r in await conn.fetch(_CLUBS_SQL, [c[0] for c in changes if c[1] > 0]):
+            clubs.setdefault(int(r["user_id"]), []).append(int(r["club_id"]))
+    plans = [_targets(*c, clubs, at) for c in changes]
+    order: dict[Record, int] = {}
+    for plan in sorted(plans, key=lambda p: p[0][1][2] if p else 0):
+        for _, record, _ in plan:
+            order.setdefault(record, len(order))
+    keys = list(order)
+    current: dict[Record, tuple[int, int] | None] = dict.fromkeys(keys)
+    for r in await conn.fetch(_LOCK_SQL, [k[0] for k in keys], [k[1] for k in keys],
+                              [k[2] for k in keys], list(range(len(keys)))):
+        current[keys[int(r["ord"])]] = (int(r["score"]), int(r["subscore"]))
+    out: list[list[Score]] = []
+    dirty: set[Record] = set()
+    for (_, pages, books), plan in zip(changes, plans, strict=True):
+        scores: list[Score] = []
+        for board, record, metric in plan:
+            value = {"hour": pages, "pages": pages, "books": books}[metric]
+            if value <= 0:  # (pages capped to 0 by the hour's cap)
+                continue
+            old = current[record]
+            new = boards.apply(board.operator, old[0] if old else None, value)
+            sub = boards.subscore(board.reset, at) if old is None or new != old[0] else old[1]
+            current[record] = (new, sub)
+            dirty.add(record)
+            if metric == "hour":
+                pages = max(0, min(pages, PAGES_PER_HOUR - (new - pages)))
+            else:
+                scores.append(Score(record[0], record[1], record[2], new, sub))
+        out.append(scores)
+    written = [(k, v) for k, v in current.items() if v is not None and k in dirty]
+    if written:
+        await conn.execute(_UPSERT_MANY_SQL, *[[w[0][i] for w in written] for i in range(3)],
+                           [w[1][0] for w in written], [w[1][1] for w in written], at)
     return out
 
 

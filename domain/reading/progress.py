@@ -289,6 +289,7 @@ async def advance_many(conn: Any, moves: list[Passive], source: str = "session",
     out: dict[tuple[int, int], Advance] = {}
     logs: list[tuple[Any, ...]] = []
     reads: list[tuple[int, float]] = []
+    credits: list[tuple[tuple[int, int], int]] = []  # ((reader, book), pages)
     for row in rows:
         key = (int(row["user_id"]), int(row["book_id"]))
         old = before.get(key)
@@ -314,15 +315,18 @@ async def advance_many(conn: Any, moves: list[Passive], source: str = "session",
         if logged:
             logs.append((key[0], key[1], int(row["id"]), read_id, progression,
                          best[key].locator, previous, furthest, gain, pages))
-        scores: list[Score] = []
         if pages > 0 and not row["private"]:
-            scores = await leaderboards.credit(conn, key[0], pages=pages, books=0, at=at)
-            await gamification.earn(conn, key[0], "pages", pages, at)
+            credits.append((key, pages))
         out[key] = Advance(user_id=key[0], book_id=key[1], state_id=int(row["id"]),
                            previous=previous, furthest=furthest, moved=moved,
                            read_id=int(read_id) if read_id is not None else None, gain=gain,
                            pages=pages, status=str(row["status"]), created=bool(row["created"]),
-                           opened=opened, logged=logged, scores=scores)
+                           opened=opened, logged=logged)
+    if credits:  # every reader's leaderboard records and XP in a few statements
+        scored = await leaderboards.credit_many(conn, [(k[0], p, 0) for k, p in credits], at)
+        await gamification.earn_many(conn, "pages", [(k[0], p) for k, p in credits], at)
+        for (key, _), scores in zip(credits, scored, strict=True):
+            out[key] = msgspec.structs.replace(out[key], scores=scores)
     if reads:
         await conn.execute(
             "UPDATE reading_reads r SET progress = GREATEST(r.progress, m.p) FROM"

@@ -34,6 +34,8 @@ from load.scenarios.common import (
     split,
     unpack,
 )
+from load.scenarios.rooms_setup import end_sessions, make_sessions
+from load.scenarios.rooms_setup import make_sessions as _make_sessions  # noqa: F401 (soak)
 from load.stack import Stack
 from load.stats import latency_summary
 from load.users import ensure_users, tokens
@@ -220,36 +222,6 @@ class RoomsAgent:
         return {}
 
 
-def _make_sessions(stack: Stack, hosts: list[int]) -> list[int]:
-    """One live public `free` session per host, on some book of the catalog."""
-    from domain.accounts.tokens import Principal
-    from domain.catalog.demo import seed_demo_catalog
-    from domain.db import Database
-    from domain.sessions import sessions
-    from domain.sessions.schemas import SessionCreate
-
-    async def go() -> list[int]:
-        db = Database(stack.database_url, pool_size=4)
-        await db.connect()
-        try:
-            await seed_demo_catalog(db, books=200, only_if_empty=True)
-            book_ids = [r["id"] for r in await db.pool.fetch(
-                "SELECT id FROM books ORDER BY id LIMIT 50")]
-            out = []
-            for i, uid in enumerate(hosts):
-                host = Principal(user_id=uid, role="reader", jti="bench", exp=0)
-                s = await sessions.create_session(db, host, SessionCreate(
-                    book_id=book_ids[i % len(book_ids)], title=f"bench room {i}",
-                    capacity=100))
-                await sessions.start_session(db, host, s.id)
-                out.append(s.id)
-            return out
-        finally:
-            await db.close()
-
-    return asyncio.run(go())
-
-
 def _archive(ref: str, into: Path) -> Path:
     """A copy of the source tree at `ref` (`git archive`), for servers of that commit."""
     root = Path(__file__).resolve().parents[2]
@@ -331,7 +303,7 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
     stack.flush_redis()
     users = ensure_users(stack, total)
     toks = tokens(stack, users)
-    sids = _make_sessions(stack, users[::per][:n_rooms])
+    sids = make_sessions(stack, users[::per][:n_rooms])
     rooms = [f"session:{sids[i // per]}" for i in range(total)]
     servers = stack.start_servers(args.rooms_servers, root=root)
     urls = [s.ws_url for s in servers]
@@ -398,3 +370,4 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
     finally:
         stack.close_pool(pool)
         stack.stop_servers()
+        end_sessions(stack, users[::per][:n_rooms], sids)

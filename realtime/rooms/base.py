@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import orjson
 
 # Which variant of an event a viewer gets (see `variant_for`): the shield's own values.
 from domain.discussion.spoilers import FULL as FULL
 from domain.discussion.spoilers import REDACTED as REDACTED
 from domain.discussion.spoilers import SKIP as SKIP
 from domain.discussion.spoilers import variant
-from domain.errors import Forbidden
+from domain.errors import Forbidden, Invalid
 
 
 class RoomEvent(msgspec.Struct):
@@ -42,6 +43,25 @@ class Viewer(msgspec.Struct, frozen=True):
 
 
 DEFAULT_VIEWER = Viewer()
+
+MAX_META_BYTES = 2048  # a member's presence meta, encoded
+
+
+def encode_meta(meta: dict[str, Any]) -> bytes:
+    """Presence meta as a member stores it (JSON), or `Invalid` past MAX_META_BYTES."""
+    raw = orjson.dumps(meta)
+    if len(raw) > MAX_META_BYTES:
+        raise Invalid(f"presence meta is limited to {MAX_META_BYTES} bytes", field="meta")
+    return raw
+
+
+class MetaStored(msgspec.Struct, frozen=True):
+    """What `on_presence` returns when it stored the meta itself (in its own Redis round trip,
+    through `encode_meta`): the meta and the member as stored (JSON; None: the
+    connection has no member)."""
+
+    meta: dict[str, Any]
+    member: bytes | None
 
 
 class ConnectionInfo(msgspec.Struct, frozen=True):
@@ -101,6 +121,11 @@ class HubContext:
         """This node's connection ids subscribed to `room`, per user."""
         raise NotImplementedError
 
+    def update_local_reader(self, room: str, user_id: int, **changes: Any) -> None:
+        """`update_viewer` on every connection of `user_id` in `room` on this node only."""
+        for tab in self.local_readers(room).get(user_id, ()):
+            self.update_viewer(tab, room, **changes)
+
     async def evict(self, room: str, user_id: int, event: RoomEvent | None = None) -> None:
         """Send `event` (default `kicked`) to the user's sockets in `room` on every node, then
         unsubscribe them (the sockets stay open)."""
@@ -131,8 +156,9 @@ class RoomKind:
         raise Forbidden("clients cannot publish into this room", code="publish_forbidden")
 
     async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
-                          meta: dict[str, Any]) -> dict[str, Any]:
-        """Validate/normalise presence meta; may also publish events (e.g. follow-mode moves)."""
+                          meta: dict[str, Any]) -> dict[str, Any] | MetaStored:
+        """Validate/normalise presence meta; may also publish events (e.g. follow-mode moves).
+        The hub stores the returned meta in the member, unless it is `MetaStored`."""
         return meta
 
     def initial_meta(self, conn: ConnectionInfo, room_id: str) -> dict[str, Any] | None:

@@ -23,6 +23,10 @@ class SessionBooks:
         self._modes: dict[int, str] = {}  # by session id: free / follow
         self._reading: dict[int, asyncio.Future[BookInfo]] = {}  # books being read now
 
+    def cached(self, session_id: int) -> BookInfo | None:
+        """The book when this node has read it (no await: the move path's usual case)."""
+        return self._books.get(session_id)
+
     def mode(self, session_id: int) -> str | None:
         return self._modes.get(session_id)
 
@@ -56,6 +60,13 @@ class HiddenAuthors:
     def __init__(self, db: Database) -> None:
         self._reader = HiddenReader(db)
         self._cache: dict[int, tuple[float, frozenset[int]]] = {}
+
+    def cached(self, user_id: int) -> tuple[frozenset[int], bool] | None:
+        """`get` without a read (None: not here or expired)."""
+        hit = self._cache.get(user_id)
+        if hit is not None and time.monotonic() - hit[0] < HIDDEN_TTL:
+            return hit[1], False
+        return None
 
     async def get(self, user_id: int) -> tuple[frozenset[int], bool]:
         """The set, and whether it changed (or is new here)."""

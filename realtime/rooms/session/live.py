@@ -14,7 +14,8 @@ pipeline (one `SADD` for all their rooms) on one connection, so a burst of moves
 checkout, not one each (the client's pool lock is what queued them before). The script also
 reads the reader's presence member (same slot once presence keys are built by `room_key`) to
 say whether they have sockets on other nodes: only then does the live shield change cross the
-control channel.
+control channel; and it stores the reader's new presence meta in that member (what
+`presence.META_LUA` does, without its own round trip), returning the member as stored.
 """
 
 from __future__ import annotations
@@ -57,14 +58,21 @@ if pend then
 end
 redis.call('HSET', KEYS[2], ARGV[1], nf .. '|' .. start .. '|' .. tail)
 local others = 1
+local member = false
 local pm = redis.call('HGET', KEYS[3], ARGV[1])
 if pm then
   others = 0
-  for n, _ in pairs(cjson.decode(pm).nodes or {}) do
+  local m = cjson.decode(pm)
+  for n, _ in pairs(m.nodes or {}) do
     if n ~= ARGV[6] then others = 1 end
   end
+  if ARGV[7] and ARGV[7] ~= '' then
+    m.meta = ARGV[7]
+    member = cjson.encode(m)
+    redis.call('HSET', KEYS[3], ARGV[1], member)
+  end
 end
-return {'ok', f, nf, others}
+return {'ok', f, nf, others, member}
 """
 
 # seed (subscribe) or raise (another source moved the reading state): the furthest becomes
@@ -145,7 +153,7 @@ class LivePositions:
         self._move = redis.register_script(_MOVE)
         self._seed = redis.register_script(_SEED)
         # moves waiting for the next batch: (room, script args, the mover's future)
-        self._queued: list[tuple[str, list[str], asyncio.Future[Any]]] = []
+        self._queued: list[tuple[str, list[str | bytes], asyncio.Future[Any]]] = []
         self._sending = False
         self._sender: asyncio.Future[None] | None = None
 
@@ -163,13 +171,14 @@ class LivePositions:
             str(user_id), repr(float(furthest)), "||", "0", POS_TTL])
 
     async def move(self, room: str, user_id: int, position: Position, node_id: str,
-                   ) -> tuple[float, float, bool]:
+                   meta: bytes = b"") -> tuple[float, float, bool, bytes | None]:
         """Record a move: (furthest before, furthest after, whether the reader has sockets on
-        nodes other than `node_id`). `session_ended` once the session ended,
+        nodes other than `node_id`, their presence member as stored with `meta` (JSON; None:
+        not a member, or no `meta`)). `session_ended` once the session ended,
         `not_participant` for a reader the room has not admitted."""
-        args = [str(user_id), repr(position.progression),
-                "" if position.chapter is None else str(position.chapter),
-                position.locator or "", str(POS_TTL), node_id]
+        args: list[str | bytes] = [str(user_id), repr(position.progression),
+                                   "" if position.chapter is None else str(position.chapter),
+                                   position.locator or "", str(POS_TTL), node_id, meta]
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queued.append((room, args, fut))
         if not self._sending:
@@ -181,7 +190,7 @@ class LivePositions:
             raise Conflict("the session has ended", code="session_ended")
         if tag == "n":
             raise Forbidden("you are not in this session", code="not_participant")
-        return float(got[1]), float(got[2]), bool(int(got[3]))
+        return float(got[1]), float(got[2]), bool(int(got[3])), got[4] or None
 
     async def _send(self) -> None:
         """Send the queued moves as one pipeline, then the ones queued meanwhile, until none

@@ -25,7 +25,7 @@ from domain.sessions.positions import stored_position
 from domain.sessions.schemas import Position
 from domain.sessions.venue import VENUE
 from realtime import control
-from realtime.rooms import discussion_commands
+from realtime.rooms import base, discussion_commands
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
 from realtime.rooms.discussion_commands import Annotate
 from realtime.rooms.session.caches import HiddenAuthors, SessionBooks
@@ -178,7 +178,7 @@ class SessionRoom(RoomKind):
         return [], result
 
     async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
-                          meta: dict[str, Any]) -> dict[str, Any]:
+                          meta: dict[str, Any]) -> dict[str, Any] | base.MetaStored:
         sid = session_id_of(room_id)
         parsed: PresenceMeta = _decode(meta, PresenceMeta, "presence meta")
         out: dict[str, Any] = {"state": parsed.state}
@@ -191,25 +191,26 @@ class SessionRoom(RoomKind):
             if last is not None:
                 out["position"] = msgspec.to_builtins(last)
             return out
-        book = await self._session_book(sid)
+        book = self.books.cached(sid) or await self._session_book(sid)
         pos = positions.check_position(parsed.position,
                                        book.chapter_at if book.chapter_starts else None)
-        # one Redis round trip; PostgreSQL gets it from the write-behind (unlocks then)
-        before, after, elsewhere = await self.live.move(room, conn.user_id, pos, conn.node_id)
-        self._unwritten.setdefault(conn.user_id, set()).add(room)
         out["position"] = msgspec.to_builtins(pos)
+        # one Redis round trip (the presence meta too); PostgreSQL gets it from the
+        # write-behind (unlocks then)
+        before, after, elsewhere, member = await self.live.move(
+            room, conn.user_id, pos, conn.node_id, base.encode_meta(out))
+        self._unwritten.setdefault(conn.user_id, set()).add(room)
         # blocks and mutes made since subscribing take effect from the next move on
-        hidden, fresh = await self._hidden(conn.user_id)
+        hidden, fresh = self.hidden.cached(conn.user_id) or await self._hidden(conn.user_id)
         if elsewhere and (after > before or fresh):  # the live shield on every node
             await hub.update_reader(room, conn.user_id, progress=after, hidden_authors=hidden)
         elif after > before or fresh:  # all their sockets are here: no control message
-            for tab in hub.local_readers(room).get(conn.user_id, ()):
-                hub.update_viewer(tab, room, progress=after, hidden_authors=hidden)
+            hub.update_local_reader(room, conn.user_id, progress=after, hidden_authors=hidden)
         if self.books.mode(sid) == "follow" and await positions.host_moved(self.db, sid,
                                                                            conn.user_id, pos):
             await hub.publish(room, RoomEvent("follow", {
                 "user_id": conn.user_id, "position": out["position"]}))
-        return out
+        return base.MetaStored(out, member)
 
     async def _write_behind(self, pending: list[Pending]) -> list[Written]:
         """(From the write-behind) store the moves in one transaction."""
@@ -234,6 +235,7 @@ class SessionRoom(RoomKind):
         hub = self._hub
         if hub is None:
             return
+        scored: list[ReadingEvent] = []  # every reader's leaderboard records: synced at once
         for w in written:
             rooms = self._unwritten.get(w.move.user_id)
             if rooms is not None:
@@ -241,11 +243,13 @@ class SessionRoom(RoomKind):
                 if not rooms:
                     del self._unwritten[w.move.user_id]
             try:
-                await self._after_write(hub, w)
+                await self._after_write(hub, w, scored)
             except Exception:
                 log.exception("after writing a session move of reader %s", w.move.user_id)
+        await events.after_scores(self.redis, scored, self.scores_push)
 
-    async def _after_write(self, hub: HubContext, w: Written) -> None:
+    async def _after_write(self, hub: HubContext, w: Written, scored: list[ReadingEvent],
+                           ) -> None:
         sid, uid = w.move.session_id, w.move.user_id
         room = self._room(str(sid))
         seen = max(w.seen_before, w.move.furthest)
@@ -261,8 +265,10 @@ class SessionRoom(RoomKind):
         book = await self._session_book(sid)
         started, done = social.milestones(book, w.old_furthest, w.new_furthest)
         happened = progress.passive_events([w.reading] if w.reading else [])
-        if not w.elsewhere:  # no other live room of the book to unlock in: no lookup
-            happened = [e for e in happened if e.kind != "advanced"]
+        scored += [e for e in happened if e.kind == "scored"]
+        # (and no other live room of the book to unlock in: no lookup)
+        happened = [e for e in happened if e.kind != "scored" and (
+            w.elsewhere or e.kind != "advanced")]
         ends = w.reading is not None and w.reading.status == "reading" and (
             done or (w.reading.gain > 0 and finish.finishes(w.reading.furthest)))
         if started or done or happened or ends:  # feed activities (once per book), unlocks
