@@ -17,6 +17,7 @@ import websockets
 
 from realtime.transport import DirectTransport, attach
 from realtime.transport.upgrade import HubHttpProtocol, HubWebSocketProtocol
+from tests.hub_support import lifespan
 from tests.support import free_port
 
 KEY = base64.b64encode(b"0123456789abcdef").decode()
@@ -32,9 +33,7 @@ class _App:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await lifespan(receive, send)
             return
         if scope["type"] == "http":  # (not an upgrade uvicorn takes)
             await send({"type": "http.response.start", "status": 426, "headers": []})
