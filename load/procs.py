@@ -153,6 +153,10 @@ class Child:
         self.proc = None
 
 
+HUB_PROTOCOLS = ["--http", "realtime.transport.upgrade:HubHttpProtocol",
+                 "--ws", "realtime.transport.upgrade:HubWebSocketProtocol"]
+
+
 class ServerProc(Child):
     """One `uvicorn --factory server.app:create_app` process on 127.0.0.1:<port>."""
 
@@ -172,6 +176,17 @@ class ServerProc(Child):
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    def spawn(self) -> None:
+        """With uvicorn's protocols as `readalong serve` sets them (the upgrade parsed once),
+        unless the source tree predates them (an A/B against an older commit)."""
+        base = self.args
+        if (self.cwd / "realtime/transport/upgrade.py").exists():
+            self.args = [*base, *HUB_PROTOCOLS]
+        try:
+            super().spawn()
+        finally:
+            self.args = base
 
     def start(self, timeout: float = 60.0) -> ServerProc:
         self.spawn()

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 
+import msgspec
 from redis.asyncio import Redis
 
 from domain.accounts.revocation import ensure_not_revoked
@@ -107,16 +108,27 @@ class SocketAuth:
             raise Unauthorized("access token expired", code="token_expired")
         conn.principal = principal
         if previous is None:
-            name = None
-            if self.name_resolver is not None:
-                with contextlib.suppress(Exception):
-                    name = await self.name_resolver(principal.user_id)
+            # the display name is looked up later, by the first subscribe that shows it
+            # (`name`): most sockets' first rooms (`user:`, leaderboards) never do
             conn.info = ConnectionInfo(principal.user_id, principal.role,
-                                       name or f"user {principal.user_id}", conn.conn_id,
-                                       self.node_id)
+                                       f"user {principal.user_id}", conn.conn_id, self.node_id)
+            conn.unnamed = self.name_resolver is not None
             self.registry.add_connection(conn)
         self._arm_expiry(conn, principal)
         return principal
+
+    async def name(self, conn: Connection) -> None:
+        """Give the socket its display name (once; a failed or slow lookup, or an unknown user,
+        leaves "user <id>")."""
+        conn.unnamed = False
+        info = conn.info
+        if info is None or self.name_resolver is None:
+            return
+        name = None
+        with contextlib.suppress(Exception):
+            name = await self.name_resolver(info.user_id)
+        if name and conn.info is info:
+            conn.info = msgspec.structs.replace(info, display_name=name)
 
     def _arm_expiry(self, conn: Connection, principal: Principal) -> None:
         remaining = principal.exp - time.time()

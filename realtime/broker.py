@@ -16,6 +16,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from realtime.connection_redis import TURNS
+
 log = logging.getLogger("readalong.hub")
 
 SUBSCRIBE_TIMEOUT = 5.0
@@ -102,7 +104,8 @@ class Broker:
             raise BrokerUnavailable("realtime backend unavailable") from exc
 
     async def _send_batch(self) -> None:
-        await asyncio.sleep(0)  # let the rest of this loop turn add theirs
+        for _ in range(TURNS):  # this loop turn's sockets and the next few turns' add theirs
+            await asyncio.sleep(0)
         batch, self._batch = self._batch, []
         self._batch_task = None
         ps = self._pubsub

@@ -33,7 +33,7 @@ class Connection:
     """A live socket after the handshake. `write(frame_bytes)` never blocks."""
 
     __slots__ = ("__weakref__", "closed", "codec", "conn_id", "fmt", "info", "limits", "opcode",
-                 "owner", "principal", "subs", "timer_set", "transport", "write")
+                 "owner", "principal", "subs", "timer_set", "transport", "unnamed", "write")
 
     def __init__(self, hub: Owner | Any, conn_id: str, fmt: int, send: Callable[..., Any],
                  queue_bytes: int, queue_frames: int, grace: float) -> None:
@@ -44,6 +44,7 @@ class Connection:
         self.opcode = self.codec.opcode
         self.principal: Principal | None = None
         self.info: ConnectionInfo | None = None
+        self.unnamed = False  # `info` shows "user <id>" until a room that shows names needs it
         self.subs: dict[str, Sub] = {}
         self.closed = False
         self.limits = Limits(getattr(hub, "command_limits", COMMAND_LIMITS))

@@ -17,6 +17,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+# loop turns a batch stays open: a burst's sockets read their frames over successive turns
+TURNS = 4
+
 # (command name, positional args)
 Op = tuple[str, tuple[Any, ...]]
 
@@ -42,7 +45,8 @@ class TurnRedis:
         return fut
 
     async def _send(self) -> None:
-        await asyncio.sleep(0)  # the rest of this turn's sockets add theirs
+        for _ in range(TURNS):  # the sockets of this turn and the next few add theirs
+            await asyncio.sleep(0)
         calls, self._calls = self._calls, []
         self._flush = None
         for i in range(0, len(calls), self.max_batch):

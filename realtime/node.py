@@ -236,6 +236,10 @@ class Hub(HubContext):
         return self.membership
 
     async def subscribe(self, conn: Connection, cmd: Subscribe) -> None:
+        if conn.unnamed:
+            kind = self.kinds.get(cmd.room.partition(":")[0])
+            if kind is not None and (kind.presence or kind.uses_names):
+                await self.auth.name(conn)
         await self._rooms().subscribe(conn, cmd)
 
     async def unsubscribe(self, conn: Connection, room: str) -> None:

@@ -24,6 +24,7 @@ from domain.settings import Settings, SettingsError, load_settings
 from jobs.supervisor import WorkerSupervisor
 from jobs.worker import run_worker
 from realtime.media.process import serve as serve_media
+from realtime.transport import upgrade
 from server.cli_ops import add_commands
 from server.engines import EmbeddedEngines, EngineError
 from server.logs import configure_logging
@@ -149,6 +150,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 ws_ping_timeout=s.ws_ping_timeout,
                 # the hub writes pre-framed uncompressed bytes: deflate would only cost memory
                 ws_per_message_deflate=False,
+                # the WebSocket upgrade parsed once (realtime/transport/upgrade.py)
+                http=upgrade.HTTP, ws=upgrade.WS,
                 timeout_graceful_shutdown=int(s.shutdown_grace) + 5, lifespan="on",
                 proxy_headers=args.proxy_headers, log_config=None,
             )

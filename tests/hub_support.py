@@ -148,6 +148,13 @@ class Client:
         await self.ws.close()
 
 
+async def lifespan(receive: Any, send: Any) -> None:
+    """What a tiny in-process ASGI test app answers to uvicorn's lifespan scope."""
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 def chunks(it: list[Any], n: int) -> Iterator[list[Any]]:
     for i in range(0, len(it), n):
         yield it[i:i + n]

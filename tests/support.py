@@ -17,6 +17,10 @@ import httpx
 
 from server.engines import kill_process, stop_process
 
+# uvicorn's protocols as `readalong serve` sets them (realtime/transport/upgrade.py)
+HUB_HTTP = "realtime.transport.upgrade:HubHttpProtocol"
+HUB_WS = "realtime.transport.upgrade:HubWebSocketProtocol"
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,7 +54,7 @@ class ServerProcess:
     def start(self, wait: float = 60.0) -> ServerProcess:
         args = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app",
                 "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
-                "--log-level", "warning", *self.extra_args]
+                "--log-level", "warning", "--http", HUB_HTTP, "--ws", HUB_WS, *self.extra_args]
         if self.log_dir is not None:
             self.log_path = self.log_dir / f"server-{self.port}.log"
             self._close_log()

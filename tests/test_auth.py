@@ -348,6 +348,9 @@ async def test_logout_tells_the_hub_to_close_sockets(http: httpx.AsyncClient, un
     ({"role": "superuser"}, "invalid_token"),
     ({"sub": "not-a-number"}, "invalid_token"),
     ({"exp": 1}, "token_expired"),
+    ({"aud": "readalong-2fa"}, "invalid_token"),  # a sign-in challenge is no access token
+    ({"iat": 4_000_000_000}, "invalid_token"),  # issued in the future
+    ({"sub": 1}, "invalid_token"),  # the subject claim is a string
 ])
 def test_verify_access_token_rejects_bad_claims(change: dict[str, object], code: str) -> None:
     """Tokens signed with the right key but with a foreign issuer, a missing jti, an unknown

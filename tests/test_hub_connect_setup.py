@@ -19,7 +19,7 @@ from realtime.connection_redis import TurnRedis
 from realtime.protocol import frame
 from realtime.transport import DirectTransport, attach
 from realtime.transport.slim import InboundQueue, Writable
-from tests.hub_support import Client, new_user, node_env, start_nodes, token_for
+from tests.hub_support import Client, lifespan, new_user, node_env, start_nodes, token_for
 from tests.support import ServerProcess, free_port
 
 
@@ -128,9 +128,7 @@ class _App:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await lifespan(receive, send)
             return
         await receive()
         await send({"type": "websocket.accept"})

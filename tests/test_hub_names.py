@@ -1,5 +1,5 @@
-"""Presence shows users' display names (resolved once per socket at auth; renames show up on
-the next connection)."""
+"""Presence shows users' display names (looked up once per socket, by its first subscribe to a
+room that shows names; renames show up on the next connection)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,19 @@ async def test_lobby_presence_shows_display_names(http: httpx.AsyncClient, node:
     assert _names(listed["presence"])[ghost_id] == f"user {ghost_id}"
     for c in (a, b, ghost):
         await c.close()
+
+
+async def test_the_name_shows_after_rooms_without_names(http: httpx.AsyncClient,
+                                                       node: ServerProcess, unique: str) -> None:
+    """A socket that first joins rooms showing no names (its own `user:` room, a leaderboard)
+    still appears under its display name in the lobby it joins next."""
+    di = await register(http, unique, prefix="di", display_name="Di Moss")
+    room = f"lobby:later{unique}"
+    client = await _login(node.ws_url, di.access_token)
+    await client.ok("subscribe", room=f"user:{di.id}")
+    await client.ok("subscribe", room="leaderboard:weekly")
+    assert _names((await client.ok("subscribe", room=room))["presence"]) == {di.id: "Di Moss"}
+    await client.close()
 
 
 async def test_rename_shows_on_the_next_connection(http: httpx.AsyncClient, node: ServerProcess,

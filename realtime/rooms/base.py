@@ -139,6 +139,9 @@ class RoomKind:
     keeps_history: bool = True
     accepts_publish: bool = False
     presence: bool = True  # keep a member list (snapshot on subscribe, join/leave/update diffs)
+    # whether it shows `ConnectionInfo.display_name` (presence kinds always do): a socket's name
+    # is looked up on its first subscribe to such a room, not at auth (realtime/auth.py)
+    uses_names: bool = True
     # The closed union of the events this kind publishes (msgspec Structs with a tag), e.g.
     # `SessionEvent = ChatPosted | ChatEdited | ...`: /asyncapi.json lists each with its payload.
     events: Any = None

@@ -35,6 +35,7 @@ class LeaderboardRoom(RoomKind):
     keeps_history = False
     accepts_publish = False
     presence = False
+    uses_names = False
     events = LeaderboardTop  # `leaderboard_rank` goes to `user:<id>` (asyncapi lists it there)
 
     def __init__(self, db: Database | None = None) -> None:

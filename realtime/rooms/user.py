@@ -11,6 +11,7 @@ class UserRoom(RoomKind):
     keeps_history = True
     accepts_publish = False
     presence = False
+    uses_names = False
 
     async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
         authorize_user_room(conn.user_id, room_id)

@@ -25,6 +25,16 @@ except ImportError:  # pragma: no cover - then every socket takes the ASGI queue
     PROTOCOL = None
     OPEN = object()
 
+# uvicorn's class and ours (`realtime.transport.upgrade`: the same, entered with a parsed request)
+_PROTOCOLS: tuple[type, ...] = ()
+if PROTOCOL is not None:
+    try:
+        from realtime.transport.upgrade import HubWebSocketProtocol
+    except ImportError:  # pragma: no cover - no httptools: uvicorn's class only
+        _PROTOCOLS = (PROTOCOL,)
+    else:
+        _PROTOCOLS = (PROTOCOL, HubWebSocketProtocol)
+
 # What the fast path reads or sets on uvicorn's protocol object.
 REQUIRED = ("conn", "transport", "queue", "close_sent", "handshake_complete", "request",
             "response", "read_paused", "close_timeout", "close_timer")
@@ -33,7 +43,7 @@ REQUIRED = ("conn", "transport", "queue", "close_sent", "handshake_complete", "r
 def direct_protocol(send: Callable[..., Any]) -> Any:
     """uvicorn's WebSocketsSansIOProtocol behind an ASGI `send`, if that is what we got."""
     proto = getattr(send, "__self__", None)
-    if proto is None or PROTOCOL is None or type(proto) is not PROTOCOL:
+    if proto is None or PROTOCOL is None or type(proto) not in _PROTOCOLS:
         return None
     if not all(hasattr(proto, a) for a in REQUIRED):
         return None

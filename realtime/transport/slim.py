@@ -130,6 +130,7 @@ def slim(proto: Any) -> int:
     if (_WSProtocol is not None and parser is not None
             and getattr(getattr(conn, "state", None), "name", None) == "OPEN"
             and type(conn).parse is not _WSProtocol.parse
+            and getattr(parser, "gi_code", None) is not _WSProtocol.parse.__code__
             and isinstance(getattr(conn, "reader", None), _Reader)
             and not conn.reader.buffer and _at_frame_boundary(parser)):
         fresh = _WSProtocol.parse(conn)
