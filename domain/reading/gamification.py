@@ -128,27 +128,76 @@ async def counter(conn: Any, user_id: int, name: Counter, window_days: int | Non
     return runs(await reading_days(conn, user_id, tz), now.astimezone(tz).date())[1]
 
 
+# The set-based counters of many readers at once (`award_many`): one column per counter and
+# window of the catalog; $1 the readers, $2 the 7-day (or other window) start per window below.
+_SET_COUNTERS: dict[str, str] = {
+    "books_finished": "(SELECT count(*) FROM reading_reads r JOIN reading_states s"
+                      " ON s.id = r.state_id WHERE s.user_id = u.id AND r.outcome = 'read'"
+                      " AND ({since}::timestamptz IS NULL OR r.finished_on >= {since}::date))",
+    "pages_read": "(SELECT COALESCE(sum(pages), 0) FROM reading_log WHERE user_id = u.id"
+                  " AND ({since}::timestamptz IS NULL OR created_at >= {since}))",
+    "reviews_written": "(SELECT count(*) FROM reviews WHERE user_id = u.id"
+                       " AND ({since}::timestamptz IS NULL OR created_at >= {since}))",
+}
+
+
+def _column(badge: Badge) -> str:
+    return f"{badge.counter}_{badge.window_days or 0}"
+
+
+async def _counters(db: Database, user_ids: list[int], at: datetime
+                    ) -> dict[int, tuple[set[str], dict[str, int]]]:
+    """Per reader: the badges held, and every set-based counter of the catalog (one query)."""
+    windows = sorted({b.window_days or 0 for b in CATALOG if b.counter in _SET_COUNTERS})
+    params: list[Any] = [user_ids]
+    place = {}
+    for w in windows:
+        params.append(at - timedelta(days=w) if w else None)
+        place[w] = f"${len(params)}"
+    cols = {_column(b): _SET_COUNTERS[b.counter].format(since=place[b.window_days or 0])
+            for b in CATALOG if b.counter in _SET_COUNTERS}
+    rows = await db.pool.fetch(
+        "SELECT u.id, ARRAY(SELECT badge FROM user_badges WHERE user_id = u.id) AS held, "
+        + ", ".join(f"{sql} AS {name}" for name, sql in cols.items())
+        + " FROM unnest($1::bigint[]) AS u(id)", *params)
+    return {int(r["id"]): (set(r["held"]), {c: int(r[c]) for c in cols}) for r in rows}
+
+
 async def award(db: Database, redis: Redis | None, user_id: int, *,
                 now: datetime | None = None) -> list[str]:
     """Grant every badge the reader now qualifies for (never twice); returns the new ones."""
+    return (await award_many(db, redis, [user_id], now=now)).get(user_id, [])
+
+
+async def award_many(db: Database, redis: Redis | None, user_ids: list[int], *,
+                     now: datetime | None = None) -> dict[int, list[str]]:
+    """`award` for many readers: their counters in one query (the streak, per reader, only
+    for those still missing a streak badge); the badges each one won."""
     at = now or utcnow()
-    held = {r["badge"] for r in await db.pool.fetch(
-        "SELECT badge FROM user_badges WHERE user_id = $1", user_id)}
-    new: list[str] = []
-    for badge in CATALOG:
-        if badge.key in held:
-            continue
-        if await counter(db.pool, user_id, badge.counter, badge.window_days, at) < badge.threshold:
-            continue
-        won = await db.pool.fetchval("INSERT INTO user_badges (user_id, badge, awarded_at)"
-                                     " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
-                                     user_id, badge.key, at)
-        if won:
-            new.append(badge.key)
-            await notify(db, redis, recipient_id=user_id, type="badge_awarded",
-                         target_kind="badge", target_id=badge.key,
-                         payload={"badge": badge.name, "rarity": badge.rarity})
-    return new
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    counted = await _counters(db, ids, at)
+    out: dict[int, list[str]] = {}
+    for user_id in ids:
+        held, values = counted.get(user_id, (set(), {}))
+        for badge in CATALOG:
+            if badge.key in held:
+                continue
+            value = values.get(_column(badge))
+            if value is None:  # not set-based (the streak): the reader's own query
+                value = await counter(db.pool, user_id, badge.counter, badge.window_days, at)
+            if value < badge.threshold:
+                continue
+            won = await db.pool.fetchval("INSERT INTO user_badges (user_id, badge, awarded_at)"
+                                         " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+                                         " RETURNING 1", user_id, badge.key, at)
+            if won:
+                out.setdefault(user_id, []).append(badge.key)
+                await notify(db, redis, recipient_id=user_id, type="badge_awarded",
+                             target_kind="badge", target_id=badge.key,
+                             payload={"badge": badge.name, "rarity": badge.rarity})
+    return out
 
 
 async def badges_of(db: Database, user_id: int | None) -> list[BadgeOut]:
