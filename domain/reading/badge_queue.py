@@ -50,9 +50,14 @@ async def mark_due(redis: Redis, user_id: int, *, now: float | None = None) -> N
     try:
         await redis.sadd(DUE_KEY, user_id)  # type: ignore[misc]
         if _enqueued.get(id(redis)) != window:
-            job_id, at = job_for(window)
-            await enqueue(redis, DUE_JOB, job_id=job_id, defer_until=at)
+            # noted before the await: the other events of this window (concurrent tasks) skip
             _enqueued[id(redis)] = window
+            job_id, at = job_for(window)
+            try:
+                await enqueue(redis, DUE_JOB, job_id=job_id, defer_until=at)
+            except Exception:
+                _enqueued.pop(id(redis), None)  # the next event of the window tries again
+                raise
     except Exception:
         log.warning("could not mark the badges of user %s due", user_id, exc_info=True)
 

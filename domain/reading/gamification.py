@@ -16,14 +16,15 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from redis.asyncio import Redis
 
 from domain.db import Database
 from domain.notifications.service import notify
-from domain.reading.clock import time_zone_of, utcnow
-from domain.reading.stats import reading_days, runs
+from domain.reading.clock import DEFAULT_ZONE, local_day, time_zone_of, utcnow
+from domain.reading.stats import BUCKET_SECONDS, reading_days, runs
 
 XpKind = Literal["pages", "finish", "review", "coreading", "club"]
 XP_RULES: dict[str, tuple[int, int]] = {"pages": (1, 300), "finish": (50, 150),
@@ -141,6 +142,36 @@ _SET_COUNTERS: dict[str, str] = {
 }
 
 
+# Many readers' streak inputs in one query: their zone and their 15-minute reading buckets
+# (what `stats.reading_days` reads for one reader, private reads included).
+_STREAKS_SQL = f"""
+SELECT u.id, (SELECT time_zone FROM reading_prefs p WHERE p.user_id = u.id) AS tz,
+       ARRAY(SELECT DISTINCT to_timestamp(floor(extract(epoch FROM l.created_at)
+                                               / {BUCKET_SECONDS}) * {BUCKET_SECONDS})
+             FROM reading_log l WHERE l.user_id = u.id AND l.gain > 0) AS buckets
+FROM unnest($1::bigint[]) AS u(id)
+"""
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or DEFAULT_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):  # as clock.time_zone_of
+        return ZoneInfo(DEFAULT_ZONE)
+
+
+async def _streaks(db: Database, user_ids: list[int], at: datetime) -> dict[int, int]:
+    """The longest streak (days) of each of `user_ids`, as `counter(..., "streak_days")`."""
+    if not user_ids:
+        return {}
+    out = {}
+    for r in await db.pool.fetch(_STREAKS_SQL, user_ids):
+        tz = _zone(r["tz"])
+        days = sorted({local_day(b, tz) for b in r["buckets"]})
+        out[int(r["id"])] = runs(days, at.astimezone(tz).date())[1]
+    return out
+
+
 def _column(badge: Badge) -> str:
     return f"{badge.counter}_{badge.window_days or 0}"
 
@@ -171,13 +202,16 @@ async def award(db: Database, redis: Redis | None, user_id: int, *,
 
 async def award_many(db: Database, redis: Redis | None, user_ids: list[int], *,
                      now: datetime | None = None) -> dict[int, list[str]]:
-    """`award` for many readers: their counters in one query (the streak, per reader, only
+    """`award` for many readers: their counters in one query, their streaks in another (only
     for those still missing a streak badge); the badges each one won."""
     at = now or utcnow()
     ids = sorted(set(user_ids))
     if not ids:
         return {}
     counted = await _counters(db, ids, at)
+    streak_keys = {b.key for b in CATALOG if b.counter == "streak_days"}
+    streaks = await _streaks(db, [u for u in ids if not streak_keys <= counted.get(
+        u, (set(), {}))[0]], at)
     out: dict[int, list[str]] = {}
     for user_id in ids:
         held, values = counted.get(user_id, (set(), {}))
@@ -185,7 +219,9 @@ async def award_many(db: Database, redis: Redis | None, user_ids: list[int], *,
             if badge.key in held:
                 continue
             value = values.get(_column(badge))
-            if value is None:  # not set-based (the streak): the reader's own query
+            if value is None and badge.counter == "streak_days" and not badge.window_days:
+                value = streaks.get(user_id, 0)
+            if value is None:  # no set-based form: the reader's own query
                 value = await counter(db.pool, user_id, badge.counter, badge.window_days, at)
             if value < badge.threshold:
                 continue
