@@ -130,10 +130,9 @@ async def test_readers_marked_due_together_are_checked_by_one_job(
             assert len(await _badge_notes(http, r)) == 1
         await db.pool.execute("DELETE FROM user_badges WHERE user_id = ANY($1::bigint[])",
                               [r.id for r in readers])
-        window_start = badge_queue.window_of(datetime.now(UTC).timestamp()) * \
-            badge_queue.WINDOW_S
+        past = datetime.now(UTC).timestamp() - 30  # a window already over: its job is due
         for r in readers:
-            await badge_queue.mark_due(redis, r.id, now=window_start + 0.1)
+            await badge_queue.mark_due(redis, r.id, now=past)
         queued = [j for j in await redis.zrange(ARQ_QUEUE, 0, -1)
                   if j.startswith(b"award_badges_due:")]
         assert len(queued) == 1
@@ -142,5 +141,32 @@ async def test_readers_marked_due_together_are_checked_by_one_job(
                                    " AND user_id = ANY($1::bigint[])", [r.id for r in readers])
         assert sorted(int(h["user_id"]) for h in held) == sorted(r.id for r in readers)
         assert not await redis.exists(badge_queue.DUE_KEY, badge_queue.TAKING_KEY)
+    finally:
+        await redis.aclose()
+
+
+async def test_two_batch_jobs_at_once_check_each_due_reader_once(engines: Any) -> None:
+    """Jobs of two windows running together: one checks, the other leaves it to that one,
+    which also takes what was marked due while it ran."""
+    from redis.asyncio import Redis
+
+    from domain.reading import badge_queue
+
+    redis = Redis.from_url(engines.redis_url)
+    checked: list[int] = []
+
+    async def check(ids: list[int]) -> None:
+        await asyncio.sleep(0.05)
+        if not checked:  # marked due while the first slice is being checked
+            await redis.sadd(badge_queue.DUE_KEY, 9_000_001)  # type: ignore[misc]
+        checked.extend(ids)
+    try:
+        await redis.delete(badge_queue.DUE_KEY, badge_queue.TAKING_KEY, badge_queue.LOCK_KEY)
+        await redis.sadd(badge_queue.DUE_KEY, *range(9_000_100, 9_000_110))  # type: ignore[misc]
+        await asyncio.gather(badge_queue.take_due(redis, check),
+                             badge_queue.take_due(redis, check))
+        assert sorted(checked) == [9_000_001, *range(9_000_100, 9_000_110)]
+        assert not await redis.exists(badge_queue.DUE_KEY, badge_queue.TAKING_KEY,
+                                      badge_queue.LOCK_KEY)
     finally:
         await redis.aclose()

@@ -15,6 +15,7 @@ them due: at least once; a badge is granted once whatever runs twice).
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,10 @@ from domain.jobqueue import enqueue
 log = logging.getLogger("readalong.reading")
 DUE_KEY = "ra:badges:due"       # set: readers whose badges to check
 TAKING_KEY = "ra:badges:taking"  # set: the due readers a job is checking now
+LOCK_KEY = "ra:badges:lock"     # the job checking now (its token); expires with it
+LOCK_MS = 110_000               # under the worker's job timeout (120 s)
+_RELEASE = ("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1])"
+            " end return 0")
 DUE_JOB = "award_badges_due"    # jobs/reading.py
 WINDOW_S = 2.0                  # events of one window share one job
 SLACK_S = 0.5                   # the job runs this long after its window (clock skew)
@@ -62,23 +67,41 @@ async def mark_due(redis: Redis, user_id: int, *, now: float | None = None) -> N
         log.warning("could not mark the badges of user %s due", user_id, exc_info=True)
 
 
-async def take_due(redis: Redis, check: Any, *, max_slices: int = 200) -> int:
-    """Check every due reader, `SLICE` at a time (`check(user_ids)` awaits their awards);
-    how many were checked. The due set is first moved (atomically) into `TAKING_KEY`, so a
-    reader marked due while their check runs stays due for the next window's job; a slice
-    leaves `TAKING_KEY` once checked (a crash: the next job checks it again). Bounded: what
-    is left after `max_slices` waits for the next job."""
+async def _move_due(redis: Redis) -> None:
     pipe = redis.pipeline(transaction=True)
     pipe.sunionstore(TAKING_KEY, [TAKING_KEY, DUE_KEY])
     pipe.delete(DUE_KEY)
     await pipe.execute()
-    done = 0
-    for _ in range(max_slices):
-        raw = await redis.srandmember(TAKING_KEY, SLICE)  # type: ignore[misc]
-        if not raw:
+
+
+async def take_due(redis: Redis, check: Any, *, max_slices: int = 200) -> int:
+    """Check every due reader, `SLICE` at a time (`check(user_ids)` awaits their awards);
+    how many were checked. One job at a time (`LOCK_KEY`): a job that finds it taken returns,
+    the holder drains what that job's window marked too (it looks at the due set again after
+    its release). The due set is moved (atomically) into `TAKING_KEY`, so a reader marked due
+    while their check runs stays due for the next pass; a slice leaves `TAKING_KEY` once
+    checked (a crash: the next job checks it again). Bounded by `max_slices`."""
+    done = slices = 0
+    for _ in range(3):
+        token = secrets.token_hex(8)
+        if not await redis.set(LOCK_KEY, token, nx=True, px=LOCK_MS):
+            return done
+        try:
+            await _move_due(redis)
+            while slices < max_slices:
+                raw = await redis.srandmember(TAKING_KEY, SLICE)  # type: ignore[misc]
+                if not raw:
+                    if not await redis.exists(DUE_KEY):
+                        break
+                    await _move_due(redis)
+                    continue
+                ids = [int(x) for x in raw]
+                await check(ids)
+                await redis.srem(TAKING_KEY, *raw)  # type: ignore[misc]
+                done += len(ids)
+                slices += 1
+        finally:
+            await redis.eval(_RELEASE, 1, LOCK_KEY, token)  # type: ignore[misc]
+        if slices >= max_slices or not await redis.exists(DUE_KEY):
             break
-        ids = [int(x) for x in raw]
-        await check(ids)
-        await redis.srem(TAKING_KEY, *raw)  # type: ignore[misc]
-        done += len(ids)
     return done
