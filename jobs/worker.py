@@ -58,6 +58,7 @@ FUNCTIONS = [
     sessions.end_idle_sessions,
     housekeeping.housekeeping,
     reading.award_badges,
+    reading.award_badges_due,
     *ai.FUNCTIONS,
     func(interop.run_import, name=interop.IMPORT_JOB, timeout=interop.IMPORT_TIMEOUT),  # type: ignore[arg-type]
     interop.import_sweep,

@@ -108,3 +108,65 @@ async def test_reading_with_a_club_earns_club_xp(http: httpx.AsyncClient, server
             assert (await ws.move(club["room"], progression))["type"] == "ack"
     xp = (await http.get("/api/v1/me/reading/xp", headers=member.headers)).json()
     assert xp["today"]["club"] == 30 and xp["today"]["pages"] == 100
+
+
+async def test_readers_marked_due_together_are_checked_by_one_job(
+        http: httpx.AsyncClient, db: Database, engines: Any, unique: str) -> None:
+    """Many readers' events in one window enqueue one batch job, which grants each reader's
+    badge once; a reader marked due again later is checked again (nothing new: no notice)."""
+    from redis.asyncio import Redis
+
+    from domain.keys import ARQ_QUEUE
+    from domain.reading import badge_queue
+
+    readers = [await register(http, f"{unique}{i}", prefix="d") for i in range(3)]
+    book = await new_book(http, unique)
+    for r in readers:
+        await put_state(http, r, book["id"], status="read")
+    redis = Redis.from_url(engines.redis_url)
+    try:
+        await run_worker(worker_settings(engines))  # the events' own jobs first
+        for r in readers:  # the notices of those: whatever they granted stays granted once
+            assert len(await _badge_notes(http, r)) == 1
+        await db.pool.execute("DELETE FROM user_badges WHERE user_id = ANY($1::bigint[])",
+                              [r.id for r in readers])
+        past = datetime.now(UTC).timestamp() - 30  # a window already over: its job is due
+        for r in readers:
+            await badge_queue.mark_due(redis, r.id, now=past)
+        queued = [j for j in await redis.zrange(ARQ_QUEUE, 0, -1)
+                  if j.startswith(b"award_badges_due:")]
+        assert len(queued) == 1
+        await run_worker(worker_settings(engines))
+        held = await db.pool.fetch("SELECT user_id FROM user_badges WHERE badge = 'first-finish'"
+                                   " AND user_id = ANY($1::bigint[])", [r.id for r in readers])
+        assert sorted(int(h["user_id"]) for h in held) == sorted(r.id for r in readers)
+        assert not await redis.exists(badge_queue.DUE_KEY, badge_queue.TAKING_KEY)
+    finally:
+        await redis.aclose()
+
+
+async def test_two_batch_jobs_at_once_check_each_due_reader_once(engines: Any) -> None:
+    """Jobs of two windows running together: one checks, the other leaves it to that one,
+    which also takes what was marked due while it ran."""
+    from redis.asyncio import Redis
+
+    from domain.reading import badge_queue
+
+    redis = Redis.from_url(engines.redis_url)
+    checked: list[int] = []
+
+    async def check(ids: list[int]) -> None:
+        await asyncio.sleep(0.05)
+        if not checked:  # marked due while the first slice is being checked
+            await redis.sadd(badge_queue.DUE_KEY, 9_000_001)  # type: ignore[misc]
+        checked.extend(ids)
+    try:
+        await redis.delete(badge_queue.DUE_KEY, badge_queue.TAKING_KEY, badge_queue.LOCK_KEY)
+        await redis.sadd(badge_queue.DUE_KEY, *range(9_000_100, 9_000_110))  # type: ignore[misc]
+        await asyncio.gather(badge_queue.take_due(redis, check),
+                             badge_queue.take_due(redis, check))
+        assert sorted(checked) == [9_000_001, *range(9_000_100, 9_000_110)]
+        assert not await redis.exists(badge_queue.DUE_KEY, badge_queue.TAKING_KEY,
+                                      badge_queue.LOCK_KEY)
+    finally:
+        await redis.aclose()

@@ -178,3 +178,23 @@ async def test_year_stats_by_month_with_rereads_and_subjects(http: httpx.AsyncCl
     r = await http.get("/api/v1/me/reading/stats", params={"year": 99999},
                        headers=reader.headers)
     assert r.status_code == 400
+
+
+async def test_many_readers_streaks_at_once_match_each_readers_own(
+        http: httpx.AsyncClient, db: Database, unique: str) -> None:
+    """The badge batch's set-based streaks (gamification.award_many) are the per-reader ones:
+    two days in Auckland, one in UTC, for the same two updates."""
+    from domain.reading import gamification
+
+    kiwi = await register(http, unique, prefix="k")
+    brit = await register(http, unique, prefix="b")
+    await _zone(http, kiwi, "Pacific/Auckland")
+    book = await new_book(http, unique)
+    for user in (kiwi, brit):
+        await _read_at(db, user.id, book["id"], 0.1, utc(2026, 3, 1, 10, 0))
+        await _read_at(db, user.id, book["id"], 0.2, utc(2026, 3, 1, 11, 30))
+    now = utc(2026, 3, 2, 8, 0)
+    each = {u.id: await gamification.counter(db.pool, u.id, "streak_days", None, now)
+            for u in (kiwi, brit)}
+    assert each == {kiwi.id: 2, brit.id: 1}
+    assert await gamification._streaks(db, [kiwi.id, brit.id], now) == each

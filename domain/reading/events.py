@@ -19,8 +19,7 @@ from redis.asyncio import Redis
 from domain.db import Database
 from domain.feeds import verbs
 from domain.feeds.service import record_activity
-from domain.jobqueue import enqueue_quietly
-from domain.reading import leaderboards
+from domain.reading import badge_queue, leaderboards
 from domain.reading.leaderboards import Score
 
 log = logging.getLogger("readalong.reading")
@@ -92,8 +91,8 @@ async def after_commit(db: Database, redis: Redis | None, events: list[ReadingEv
         if event.kind == "advanced":
             await _advanced(event, unlock)
     events = [e for e in events if e.kind != "advanced"]
-    if events and redis is not None:  # badges are checked by the worker, off the request
-        await enqueue_quietly(redis, AWARD_JOB, events[0].user_id)
+    if events and redis is not None:  # badges are checked by the worker, batched, off the
+        await badge_queue.mark_due(redis, events[0].user_id)  # request (badge_queue.py)
     for event in events:
         if event.scores is not None:
             await _scored(redis, event.scores, push)

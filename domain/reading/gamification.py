@@ -16,14 +16,15 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from redis.asyncio import Redis
 
 from domain.db import Database
 from domain.notifications.service import notify
-from domain.reading.clock import time_zone_of, utcnow
-from domain.reading.stats import reading_days, runs
+from domain.reading.clock import DEFAULT_ZONE, local_day, time_zone_of, utcnow
+from domain.reading.stats import BUCKET_SECONDS, reading_days, runs
 
 XpKind = Literal["pages", "finish", "review", "coreading", "club"]
 XP_RULES: dict[str, tuple[int, int]] = {"pages": (1, 300), "finish": (50, 150),
@@ -159,27 +160,111 @@ async def counter(conn: Any, user_id: int, name: Counter, window_days: int | Non
     return runs(await reading_days(conn, user_id, tz), now.astimezone(tz).date())[1]
 
 
+# The set-based counters of many readers at once (`award_many`): one column per counter and
+# window of the catalog; $1 the readers, $2 the 7-day (or other window) start per window below.
+_SET_COUNTERS: dict[str, str] = {
+    "books_finished": "(SELECT count(*) FROM reading_reads r JOIN reading_states s"
+                      " ON s.id = r.state_id WHERE s.user_id = u.id AND r.outcome = 'read'"
+                      " AND ({since}::timestamptz IS NULL OR r.finished_on >= {since}::date))",
+    "pages_read": "(SELECT COALESCE(sum(pages), 0) FROM reading_log WHERE user_id = u.id"
+                  " AND ({since}::timestamptz IS NULL OR created_at >= {since}))",
+    "reviews_written": "(SELECT count(*) FROM reviews WHERE user_id = u.id"
+                       " AND ({since}::timestamptz IS NULL OR created_at >= {since}))",
+}
+
+
+# Many readers' streak inputs in one query: their zone and their 15-minute reading buckets
+# (what `stats.reading_days` reads for one reader, private reads included).
+_STREAKS_SQL = f"""
+SELECT u.id, (SELECT time_zone FROM reading_prefs p WHERE p.user_id = u.id) AS tz,
+       ARRAY(SELECT DISTINCT to_timestamp(floor(extract(epoch FROM l.created_at)
+                                               / {BUCKET_SECONDS}) * {BUCKET_SECONDS})
+             FROM reading_log l WHERE l.user_id = u.id AND l.gain > 0) AS buckets
+FROM unnest($1::bigint[]) AS u(id)
+"""
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or DEFAULT_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):  # as clock.time_zone_of
+        return ZoneInfo(DEFAULT_ZONE)
+
+
+async def _streaks(db: Database, user_ids: list[int], at: datetime) -> dict[int, int]:
+    """The longest streak (days) of each of `user_ids`, as `counter(..., "streak_days")`."""
+    if not user_ids:
+        return {}
+    out = {}
+    for r in await db.pool.fetch(_STREAKS_SQL, user_ids):
+        tz = _zone(r["tz"])
+        days = sorted({local_day(b, tz) for b in r["buckets"]})
+        out[int(r["id"])] = runs(days, at.astimezone(tz).date())[1]
+    return out
+
+
+def _column(badge: Badge) -> str:
+    return f"{badge.counter}_{badge.window_days or 0}"
+
+
+async def _counters(db: Database, user_ids: list[int], at: datetime
+                    ) -> dict[int, tuple[set[str], dict[str, int]]]:
+    """Per reader: the badges held, and every set-based counter of the catalog (one query)."""
+    windows = sorted({b.window_days or 0 for b in CATALOG if b.counter in _SET_COUNTERS})
+    params: list[Any] = [user_ids]
+    place = {}
+    for w in windows:
+        params.append(at - timedelta(days=w) if w else None)
+        place[w] = f"${len(params)}"
+    cols = {_column(b): _SET_COUNTERS[b.counter].format(since=place[b.window_days or 0])
+            for b in CATALOG if b.counter in _SET_COUNTERS}
+    rows = await db.pool.fetch(
+        "SELECT u.id, ARRAY(SELECT badge FROM user_badges WHERE user_id = u.id) AS held, "
+        + ", ".join(f"{sql} AS {name}" for name, sql in cols.items())
+        + " FROM unnest($1::bigint[]) AS u(id)", *params)
+    return {int(r["id"]): (set(r["held"]), {c: int(r[c]) for c in cols}) for r in rows}
+
+
 async def award(db: Database, redis: Redis | None, user_id: int, *,
                 now: datetime | None = None) -> list[str]:
     """Grant every badge the reader now qualifies for (never twice); returns the new ones."""
+    return (await award_many(db, redis, [user_id], now=now)).get(user_id, [])
+
+
+async def award_many(db: Database, redis: Redis | None, user_ids: list[int], *,
+                     now: datetime | None = None) -> dict[int, list[str]]:
+    """`award` for many readers: their counters in one query, their streaks in another (only
+    for those still missing a streak badge); the badges each one won."""
     at = now or utcnow()
-    held = {r["badge"] for r in await db.pool.fetch(
-        "SELECT badge FROM user_badges WHERE user_id = $1", user_id)}
-    new: list[str] = []
-    for badge in CATALOG:
-        if badge.key in held:
-            continue
-        if await counter(db.pool, user_id, badge.counter, badge.window_days, at) < badge.threshold:
-            continue
-        won = await db.pool.fetchval("INSERT INTO user_badges (user_id, badge, awarded_at)"
-                                     " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
-                                     user_id, badge.key, at)
-        if won:
-            new.append(badge.key)
-            await notify(db, redis, recipient_id=user_id, type="badge_awarded",
-                         target_kind="badge", target_id=badge.key,
-                         payload={"badge": badge.name, "rarity": badge.rarity})
-    return new
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    counted = await _counters(db, ids, at)
+    streak_keys = {b.key for b in CATALOG if b.counter == "streak_days"}
+    streaks = await _streaks(db, [u for u in ids if not streak_keys <= counted.get(
+        u, (set(), {}))[0]], at)
+    out: dict[int, list[str]] = {}
+    for user_id in ids:
+        held, values = counted.get(user_id, (set(), {}))
+        for badge in CATALOG:
+            if badge.key in held:
+                continue
+            value = values.get(_column(badge))
+            if value is None and badge.counter == "streak_days" and not badge.window_days:
+                value = streaks.get(user_id, 0)
+            if value is None:  # no set-based form: the reader's own query
+                value = await counter(db.pool, user_id, badge.counter, badge.window_days, at)
+            if value < badge.threshold:
+                continue
+            won = await db.pool.fetchval("INSERT INTO user_badges (user_id, badge, awarded_at)"
+                                         " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+                                         " RETURNING 1", user_id, badge.key, at)
+            if won:
+                out.setdefault(user_id, []).append(badge.key)
+                await notify(db, redis, recipient_id=user_id, type="badge_awarded",
+                             target_kind="badge", target_id=badge.key,
+                             payload={"badge": badge.name, "rarity": badge.rarity})
+    return out
 
 
 async def badges_of(db: Database, user_id: int | None) -> list[BadgeOut]:

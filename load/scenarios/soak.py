@@ -26,9 +26,9 @@ import array
 import asyncio
 import contextlib
 import math
+import os
 import random
 import re
-import threading
 import time
 from argparse import Namespace
 from typing import Any
@@ -39,7 +39,7 @@ from load.httpclient import HTTPConn
 from load.hubclient import CommandError, Hub, bounded_gather
 from load.measure import rss
 from load.procs import raise_nofile
-from load.scenarios import common
+from load.scenarios import common, soak_series, soak_verdict
 from load.scenarios.rest import _catalog_sample, _discover, _seed
 from load.scenarios.rooms import _make_sessions
 from load.stack import Stack
@@ -60,7 +60,7 @@ ACKS = ("ack_move", "ack_chat", "ack_react")
 LAT_KINDS = ("position", "chat", *ACKS, "notification",
              *(f"{a}_{k}" for a in ACKS for k in ("session", "club")))
 REST_KINDS = ("book", "search", "feed", "profile")
-REST_P95_MS = 200.0
+REST_P95_MS = soak_verdict.REST_P95_MS
 
 
 # the options: --soak-<name> (dest soak_<name>) -> (type, default, help)
@@ -79,6 +79,9 @@ OPTIONS: dict[str, tuple[type, Any, str]] = {
     "rest_conns": (int, 32, "keep-alive REST connections per client process"),
     "books": (int, 10_000, "catalog size to seed"),
     "sample_s": (float, 10.0, "seconds between memory samples (short runs take at least 20)"),
+    "cpu_sample_s": (float, 2.0, "seconds between CPU and job-queue samples"),
+    "profile_s": (float, 120.0, "with --profile: py-spy the web processes and the worker for "
+                                "the first this many seconds"),
     "drain_s": (float, 5.0, "seconds after the end for the last chats and notifications"),
 }
 # --quick: at most (readers, minutes, books), at least (chats, notifications) so something flows
@@ -143,6 +146,7 @@ class SoakAgent:
         self.lat: dict[str, array.array] = {k: array.array("d") for k in LAT_KINDS}
         self.counts: dict[str, int] = {}
         self.notes_seen: set[int] = set()
+        self.drops_at: dict[int, float] = {}
         self.acked: dict[str, list[tuple[int, int]]] = {}  # room -> (message id, author)
         for r in self.readers:
             r.chats_seen = set()
@@ -269,12 +273,25 @@ class SoakAgent:
 
         rest = asyncio.ensure_future(self._rest(stop_at, rest_rate, rest_mix, rest_paths,
                                                 rest_conns))
+        watch = asyncio.ensure_future(self._watch_drops(time.monotonic()))
         await asyncio.gather(*(reader_loop(r) for r in self.readers))
         rest_out = await rest
         await asyncio.sleep(drain)  # the last chats and notifications
+        watch.cancel()
         return {**self._losses(), **rest_out, "errors": errors, "counts": dict(self.counts),
+                "drops_at": sorted(self.drops_at.values()),
                 **{f"lat_{k}": v.tobytes() for k, v in self.lat.items()},
                 "notifications_seen": len(self.notes_seen), "cpu": cpu.result()}
+
+    async def _watch_drops(self, t0: float, every: float = 2.0) -> None:
+        """When each socket was first seen closed (seconds into the run, to `every`)."""
+        self.drops_at = {}
+        while True:
+            now = round(time.monotonic() - t0, 1)
+            for r in self.readers:
+                if r.uid not in self.drops_at and (r.ws is None or not r.ws.is_open):
+                    self.drops_at[r.uid] = now
+            await asyncio.sleep(every)
 
     def _losses(self) -> dict[str, Any]:
         """Every acked chat against every other reader of its room still connected."""
@@ -313,6 +330,8 @@ class SoakAgent:
         kinds, weights = list(mix), list(mix.values())
         tasks: set[asyncio.Future[Any]] = set()
 
+        issued = 0
+
         async def one(kind: str, due: float) -> None:
             nonlocal failures
             conn = await idle.get()
@@ -337,6 +356,7 @@ class SoakAgent:
             if due >= stop_at:
                 break
             await asyncio.sleep(max(0.0, due - time.monotonic()))
+            issued += 1
             fut = asyncio.ensure_future(one(random.choices(kinds, weights)[0], due))
             tasks.add(fut)
             fut.add_done_callback(tasks.discard)
@@ -345,49 +365,13 @@ class SoakAgent:
         for c in conns:
             await c.close()
         return {**{f"rest_{k}": v.tobytes() for k, v in lat.items()},
-                "rest_statuses": statuses, "rest_failures": failures}
+                "rest_statuses": statuses, "rest_failures": failures, "rest_issued": issued}
 
     async def close(self) -> dict[str, Any]:
         await asyncio.gather(*(r.ws.close(timeout=2) for r in self.readers if r.ws),
                              return_exceptions=True)
         self.readers = []
         return {}
-
-
-class MemorySampler:
-    """RSS (MB) of labelled processes every `every` seconds, in a thread, for the whole run."""
-
-    def __init__(self, groups: dict[str, tuple[Any, bool]], every: float, until: float) -> None:
-        self.groups = groups  # label -> (callable returning a pid or None, with children)
-        self.every = every
-        self.until = until  # seconds: the measured window (the drain after it is not sampled)
-        self.series: dict[str, list[tuple[float, float]]] = {k: [] for k in groups}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="soak-memory", daemon=True)
-        self.t0 = 0.0
-
-    def _sample(self) -> None:
-        now = time.monotonic() - self.t0
-        for label, (pid_fn, children) in self.groups.items():
-            pid = pid_fn()
-            if pid:
-                mb = (pss_tree(pid) if children else rss(pid)) / 2**20
-                self.series[label].append((round(now, 2), round(mb, 2)))
-
-    def _run(self) -> None:
-        self._sample()
-        while not self._stop.wait(self.every) and time.monotonic() - self.t0 < self.until:
-            self._sample()
-
-    def start(self) -> MemorySampler:
-        self.t0 = time.monotonic()
-        self._thread.start()
-        return self
-
-    def stop(self) -> dict[str, list[tuple[float, float]]]:
-        self._stop.set()
-        self._thread.join(10)
-        return self.series
 
 
 def pss_tree(pid: int) -> int:
@@ -445,6 +429,72 @@ def _redis_commands(stack: Stack) -> dict[str, int]:
     finally:
         r.close()
     return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
+
+_VECTOR_PROBE = "SELECT vector_norm(array_fill(1, ARRAY[256])::real[]::vector)"
+
+
+def _settle_catalog(stack: Stack) -> str:
+    """Embed the seeded catalog before the measured window (a day in the life has a steady
+    catalog: the worker's embedding sweep of 10,000 fresh books is setup, not load). When this
+    machine's pgvector cannot compute a norm (an AVX-512 build on a CPU without it: the backend
+    dies of SIGILL and PostgreSQL restarts every connection), the sweep is marked done instead,
+    or the worker's cron would crash PostgreSQL every 30 s of the run. Says which, for the
+    notes."""
+    import asyncpg
+    import redis as redis_sync
+
+    from domain.ai import vectors
+    from domain.ai.embed import WordLlamaEmbedder
+    from domain.db import Database
+
+    async def go() -> str:
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            await conn.fetchval(_VECTOR_PROBE)
+            works = True
+        except (asyncpg.PostgresConnectionError, ConnectionError, OSError):
+            works = False
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+        if not works:
+            for _ in range(100):  # PostgreSQL's crash recovery: back in well under a second
+                await asyncio.sleep(0.2)
+                with contextlib.suppress(Exception):
+                    c = await asyncpg.connect(stack.database_url)
+                    version = int(await c.fetchval("SELECT version FROM catalog_state"
+                                                   " WHERE id = 1"))
+                    await c.close()
+                    break
+            r = redis_sync.Redis.from_url(stack.redis_url)
+            r.set(vectors.SWEPT_KEY + WordLlamaEmbedder.model_id, version)
+            r.close()
+            return ("pgvector crashes this CPU's PostgreSQL (vector_norm: SIGILL, an AVX-512 "
+                    "build): the catalog was not embedded and its sweep marked done")
+        from redis.asyncio import Redis
+
+        db, redis = Database(stack.database_url, pool_size=2), Redis.from_url(stack.redis_url)
+        await db.connect()
+        try:
+            t0 = time.monotonic()
+            done = await vectors.embed_catalog(db, redis, WordLlamaEmbedder())
+            return f"catalog embedded before the run: {done} books in {time.monotonic() - t0:.0f} s"
+        finally:
+            await redis.aclose()
+            await db.close()
+
+    return asyncio.run(go())
+
+
+def _queue_depth(stack: Stack) -> Any:
+    """A callable for the sampler thread: the arq queue's length (jobs waiting or deferred)."""
+    import redis
+
+    from domain.keys import ARQ_QUEUE
+
+    client = redis.Redis.from_url(stack.redis_url, socket_timeout=2)
+    return lambda: int(client.zcard(ARQ_QUEUE))
 
 
 def _commands_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -533,6 +583,7 @@ def _memory_figures(series: dict[str, list[tuple[float, float]]]) -> tuple[dict[
                      f"noise {f['noise_mb']:.1f} MB ({f['samples']} samples): "
                      f"{'flat' if f['flat'] else 'GROWING'}")
     fig["memory_flat"] = flat_all
+    fig["memory_growing"] = ", ".join(k for k in series if not fig[f"{k}_rss_flat"])
     return fig, notes
 
 
@@ -551,6 +602,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     notes: list[str] = []
     for r in range(repeats):
         stack.flush_redis()
+        notes.append(f"run {r + 1} {_settle_catalog(stack)}")
         rooms = _rooms(stack, args, users)
         setup_s = time.monotonic() - t_seed
         servers = stack.start_servers(args.soak_servers)
@@ -581,12 +633,22 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 raise RuntimeError(f"no reader could join: {errs}")
             print(f"   soak run {r + 1}: {joined}/{n} readers in {len(set(rooms))} rooms joined "
                   f"in {connect_s:.0f} s; running {args.soak_minutes:g} min", flush=True)
-            sampler = MemorySampler({
+            sampler = soak_series.Sampler({
                 **{f"web{i}": (lambda s=s: s.pid, False) for i, s in enumerate(servers)},
                 "worker": (lambda: worker.pid, False),
                 "redis": (lambda: stack.redis_pid, False),
                 "postgres": (lambda: stack.postgres_pid, True)},
-                _sample_every(args), duration).start()
+                args.soak_cpu_sample_s, _sample_every(args), duration,
+                rss_of=lambda pid, tree: pss_tree(pid) if tree else rss(pid),
+                queue_depth=_queue_depth(stack),
+                cpus=stack.pinning.servers or sorted(os.sched_getaffinity(0))).start()
+            profiler = None
+            if args.profile:
+                from load.profile import Profiler
+
+                profiler = Profiler([p for p in [*(s.pid for s in servers), worker.pid] if p],
+                                    min(duration, args.soak_profile_s), "soak",
+                                    stack.pinning.clients).start()
             meter = stack.meter(pool)
             meter.groups["worker"] = (lambda: [worker.pid] if worker.pid else [], False)
             meter.start()
@@ -612,8 +674,17 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
             m = meter.stop()
             by_command = _commands_delta(commands0, _redis_commands(stack))
             commands = sum(by_command.values())
-            series = sampler.stop()
+            sampler.stop()
+            series = sampler.memory
             fig = _figures(out, m, joined, n, produced, duration)
+            if profiler is not None:
+                notes.append("\n    ".join(profiler.finish()))
+            drops = sorted(t for x in out for t in x.get("drops_at", []))
+            more, series_notes = soak_series.summary(
+                sampler, len(stack.pinning.servers or os.sched_getaffinity(0)), drops,
+                [f"web{i}" for i in range(len(servers))])
+            fig.update(more)
+            notes += [f"run {r + 1} {line}" for line in series_notes]
             fig["connect_s"] = round(connect_s, 1)
             fig["setup_s"] = round(setup_s, 1)
             events = (fig["moves_per_s"] + fig["chats_per_s"] + fig["reactions_per_s"]) * duration
@@ -627,10 +698,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
             mem, mem_notes = _memory_figures(series)
             fig.update(mem)
             fig["rooms"] = len(set(rooms))
-            fig["criteria_met"] = int(
-                fig["rest_p95_ms"] < REST_P95_MS and fig["sockets_dropped"] == 0
-                and fig["chats_lost"] == 0 and fig["notifications_lost"] == 0
-                and fig["memory_flat"] == 1)
+            fig["criteria_met"], verdict_lines = soak_verdict.verdict(fig)
+            notes[:0] = [f"run {r + 1} {line}" for line in verdict_lines]
             notes += mem_notes
             errors = common.merge_counts(out, "errors")
             closes = common.merge_counts(out, "closes")
@@ -647,11 +716,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                              f"{k} " + " ".join(f"{t:.0f}:{v:.0f}" for t, v in
                                                 s[::max(1, len(s) // 12)])
                              for k, s in series.items()))
-            print(f"   soak run {r + 1}: REST p95 {fig['rest_p95_ms']} ms, dropped "
-                  f"{fig['sockets_dropped']}, chats lost {fig['chats_lost']}/"
-                  f"{fig['chat_deliveries_expected']}, notifications lost "
-                  f"{fig['notifications_lost']}, memory flat {bool(fig['memory_flat'])}",
-                  flush=True)
+            print(f"   soak run {r + 1}: " + ("PASSED" if fig["criteria_met"] else "FAILED")
+                  + "\n     " + "\n     ".join(verdict_lines), flush=True)
             runs.append(fig)
         finally:
             for client_pool in (prod, pool):
@@ -668,7 +734,10 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
         "over the last half is within max(2 × the samples' residual SD, 1 % of the mean)")
     headline = [("joined", "readers connected"), ("rooms", "rooms (sessions + clubs)"),
                 ("criteria_met", "ALL CRITERIA MET (1 = yes)"),
-                ("rest_p95_ms", f"REST p95 ms (criterion < {REST_P95_MS:g})"),
+                ("rest_p95_all_ms", f"REST p95 ms, misses counted (criterion < {REST_P95_MS:g})"),
+                ("rest_p95_ms", "  REST p95 ms of the answers"),
+                ("rest_failures", "  REST requests failed (time-out, connection)"),
+                ("rest_unanswered", "  REST requests never answered by the end"),
                 ("rest_p99_ms", "  REST p99 ms"), ("rest_per_s", "  REST requests/s"),
                 ("rest_non_2xx", "  REST non-2xx answers"),
                 ("sockets_dropped", "sockets dropped (criterion 0)"),
@@ -691,6 +760,12 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                  ("ack_react_p99_ms", "reaction ack p99 ms"),
                  ("notification_p99_ms", "notification created → socket p99 ms"),
                  ("command_errors", "command errors"),
+                 ("saturated_at_s", "server side saturated from (s; -1 = never)"),
+                 ("first_drop_s", "first socket dropped at (s)"),
+                 ("server_cpus_busy", "server CPUs busy, anyone's (cores)"),
+                 ("server_cpus_ours", "  of which the soak's server side"),
+                 ("queue_depth_max", "arq queue depth, max"),
+                 ("queue_depth_end", "arq queue depth at the end"),
                  ("redis_commands_per_event", "Redis commands per room event (all clients)"),
                  ("redis_exec_per_s", "  MULTI/EXEC per second (≈ arq jobs enqueued/s)"),
                  ("servers_cpu_util", "web processes CPU (cores)"),
@@ -712,9 +787,15 @@ def _figures(out: list[dict[str, Any]], m: dict[str, Any], joined: int, n: int,
         rest_all += lat
         fig.update(latency_summary(lat, f"rest_{kind}_"))
     fig.update(latency_summary(rest_all, "rest_"))
+    issued = sum(x.get("rest_issued", 0) for x in out)
+    fig["rest_issued"] = issued
+    fig["rest_unanswered"] = max(0, issued - len(rest_all)
+                                 - sum(x["rest_failures"] for x in out))
     fig["rest_per_s"] = round(len(rest_all) / wall, 1)
     fig["rest_non_2xx"] = sum(v for k, v in statuses.items() if not k.split()[-1].startswith("2"))
     fig["rest_failures"] = sum(x["rest_failures"] for x in out)
+    fig["rest_p95_all_ms"] = round(soak_verdict.p95_with_misses(
+        rest_all, fig["rest_failures"] + fig["rest_unanswered"]), 2)
     for kind in LAT_KINDS:
         fig.update(latency_summary(common.unpack([x[f"lat_{kind}"] for x in out]), f"{kind}_"))
     alive = sum(x["alive"] for x in out)
@@ -727,6 +808,8 @@ def _figures(out: list[dict[str, Any]], m: dict[str, Any], joined: int, n: int,
     seen = sum(x["notifications_seen"] for x in out)
     fig["notifications_stored"] = stored
     fig["notifications_lost"] = max(0, stored - seen)
+    fig["notifications_not_stored"] = (produced["sent"] - stored) if produced else 0
+    fig["chats_sent"] = counts.get("chats", 0)
     fig["command_errors"] = sum(common.merge_counts(out, "errors").values())
     for key in ("moves", "chats", "reactions"):
         fig[f"{key}_per_s"] = round(counts.get(key, 0) / wall, 1)
