@@ -17,6 +17,7 @@ from domain.migrate import migrate
 from domain.settings import Settings
 from realtime.publisher import Publisher
 from server.engines import EmbeddedEngines
+from tests.hub_support import node_env, start_nodes
 from tests.support import ServerProcess, server_env
 
 TEST_PG_OPTIONS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
@@ -59,6 +60,19 @@ def server(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def hub_nodes(engines: Engines,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+    """Two hub nodes with the hub tests' settings (tests/hub_support.HUB_ENV) and no other,
+    shared by the hub modules that need nothing of their own (each started its own before)."""
+    procs = start_nodes(node_env(engines), tmp_path_factory.mktemp("hubnodes"), 2)
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()
 
 
 @pytest_asyncio.fixture
