@@ -75,6 +75,20 @@ def hub_nodes(engines: Engines,
             proc.stop()
 
 
+@pytest.fixture(scope="session")
+def two_nodes(engines: Engines,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+    """Two plain server nodes on the session engines (registration not rate-limited), shared by
+    the modules that check what crosses nodes (reading, clubs, sessions, readers' rooms)."""
+    procs = start_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
+                        tmp_path_factory.mktemp("two-nodes"), 2)
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
 @pytest_asyncio.fixture
 async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=15) as client:
