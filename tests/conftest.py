@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -13,10 +12,11 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from domain.migrate import migrate
 from domain.settings import Settings
 from realtime.publisher import Publisher
 from server.engines import EmbeddedEngines
+from tests.fixture_helpers import copy_pg_folder, make_pg_folder
+from tests.hub_support import node_env, start_nodes
 from tests.support import ServerProcess, server_env
 
 TEST_PG_OPTIONS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
@@ -35,12 +35,28 @@ class Engines:
 
 
 @pytest.fixture(scope="session")
-def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
-    """One embedded PostgreSQL and Redis for the whole session, migrated to head."""
+def pg_blank(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stopped PostgreSQL data folder (`<it>/pg`) with an empty readalong database, made once:
+    tests that need an empty one copy it (tests/fixture_helpers.copy_pg_folder)."""
+    return make_pg_folder(tmp_path_factory.mktemp("pg-blank"), migrated=False)
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_blank: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pg_blank migrated to head, made once: the session engines and every test with engines
+    of its own start on a copy (a copy takes a fraction of initdb plus the migrations)."""
+    return make_pg_folder(tmp_path_factory.mktemp("pg-template"), migrated=True,
+                          start_from=pg_blank)
+
+
+@pytest.fixture(scope="session")
+def engines(pg_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engines]:
+    """One embedded PostgreSQL (a copy of pg_template, migrated to head) and Redis for the
+    whole session."""
     data = tmp_path_factory.mktemp("var")
+    copy_pg_folder(pg_template, data)
     embedded = EmbeddedEngines(data, pg_options=TEST_PG_OPTIONS, persist_redis=False)
     db_url, redis_url = embedded.start()
-    asyncio.run(migrate(db_url))
     try:
         yield Engines(embedded, db_url, redis_url, data)
     finally:
@@ -59,6 +75,33 @@ def server(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def hub_nodes(engines: Engines,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+    """Two hub nodes with the hub tests' settings (tests/hub_support.HUB_ENV) and no other,
+    shared by the hub modules that need nothing of their own (each started its own before)."""
+    procs = start_nodes(node_env(engines), tmp_path_factory.mktemp("hubnodes"), 2)
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+@pytest.fixture(scope="session")
+def two_nodes(engines: Engines,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+    """Two plain server nodes on the session engines (registration not rate-limited), shared by
+    the modules that check what crosses nodes (reading, clubs, sessions, readers' rooms)."""
+    procs = start_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
+                        tmp_path_factory.mktemp("two-nodes"), 2)
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()
 
 
 @pytest_asyncio.fixture

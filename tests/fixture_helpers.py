@@ -1,6 +1,7 @@
 """What tests and their fixtures set up and always tear down: server processes (one node or
 several on one database and Redis; `readalong serve` itself), a connected Database, and a
-test's own engines to stop and start (the preambles each module would otherwise spell out)."""
+test's own engines to stop and start (the preambles each module would otherwise spell out), on
+a copy of a PostgreSQL data folder made once per session instead of initdb and migrations each."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import pytest
 
 from domain.db import Database
 from domain.migrate import migrate
-from server.engines import EmbeddedEngines
+from server.engines import EmbeddedEngines, EmbeddedPostgres
 from tests.accounts_helpers import register
 from tests.hub_support import start_nodes
 from tests.support import ROOT, ServerProcess, eventually, server_env
@@ -78,14 +79,42 @@ def serve_cli(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[byt
     pytest.fail("readalong serve did not become ready")
 
 
+def make_pg_folder(folder: Path, *, migrated: bool, start_from: Path | None = None) -> Path:
+    """A stopped PostgreSQL data folder at `folder/pg` with the readalong database: a copy of
+    `start_from`'s (or a new one, initdb), migrated to head if `migrated`; for copy_pg_folder."""
+    if start_from is not None:
+        copy_pg_folder(start_from, folder)
+    postgres = EmbeddedPostgres(folder, options={"fsync": "off"})
+    url = postgres.start()
+    try:
+        if migrated:
+            asyncio.run(migrate(url))
+    finally:
+        postgres.stop()
+    # a fast shutdown removes the pid file; a folder still holding one would need recovery
+    assert not (folder / "pg" / "postmaster.pid").exists(), "PostgreSQL did not stop cleanly"
+    return folder
+
+
+def copy_pg_folder(template: Path, data_dir: Path) -> None:
+    """Put a copy of the stopped data folder `template/pg` at `data_dir/pg`, where
+    EmbeddedPostgres (and `readalong serve`) start it without initdb (`cp -a` keeps the owner
+    and the modes PostgreSQL checks)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(template / "pg"), str(data_dir / "pg")], check=True,
+                   timeout=120)
+
+
 @contextlib.contextmanager
-def own_stack(tmp_path: Path) -> Iterator[tuple[EmbeddedEngines, str, ServerProcess]]:
-    """This test's own embedded PostgreSQL and Redis (free to stop and start), migrated, and a
-    server on them: (engines, database URL, server); the server, then the engines, stop after."""
+def own_stack(tmp_path: Path, template: Path
+              ) -> Iterator[tuple[EmbeddedEngines, str, ServerProcess]]:
+    """This test's own embedded PostgreSQL (a copy of the migrated `template`, the `pg_template`
+    fixture) and Redis, free to stop and start, and a server on them: (engines, database URL,
+    server); the server, then the engines, stop after."""
+    copy_pg_folder(template, tmp_path)
     engines = EmbeddedEngines(tmp_path, pg_options={"fsync": "off"}, persist_redis=False)
     db_url, redis_url = engines.start()
     try:
-        asyncio.run(migrate(db_url))
         with running_server(server_env(db_url, redis_url), tmp_path) as proc:
             yield engines, db_url, proc
     finally:

@@ -12,10 +12,10 @@ from tests.fixture_helpers import own_stack
 from tests.support import eventually
 
 
-def test_auth_fails_closed_with_503_when_redis_is_down(tmp_path: Path) -> None:
+def test_auth_fails_closed_with_503_when_redis_is_down(tmp_path: Path, pg_template: Path) -> None:
     """With Redis stopped, authenticated requests, login and logout answer 503
     `auth_unavailable` (tokens cannot be checked for revocation); with Redis back, all work."""
-    with own_stack(tmp_path) as (engines, _db_url, proc):
+    with own_stack(tmp_path, pg_template) as (engines, _db_url, proc):
 
         async def scenario(base_url: str) -> None:
             async with httpx.AsyncClient(base_url=base_url, timeout=20) as http:

@@ -5,26 +5,14 @@ mutes, blocks and bans (live and REST)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.accounts_helpers import register
 from tests.clubs_helpers import join, make_club, read_to
 from tests.conftest import Engines
-from tests.fixture_helpers import running_nodes
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, make_book
-
-
-@pytest.fixture(scope="module")
-def two_nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[list[ServerProcess]]:
-    with running_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
-                       Path(tmp_path_factory.mktemp("club-nodes"))) as nodes:
-        yield nodes
 
 
 def _chat(mid: int) -> object:

@@ -5,12 +5,9 @@ reminders from a burst worker, and polls voted concurrently on two processes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
-import pytest
 from arq.connections import create_pool
 from icalendar import Calendar
 
@@ -18,20 +15,11 @@ from jobs.worker import redis_settings
 from tests.accounts_helpers import register
 from tests.clubs_helpers import join, make_club
 from tests.conftest import Engines
-from tests.fixture_helpers import running_nodes
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, make_book
 from tests.worker_helpers import run_worker, worker_settings
 
 START = datetime(2031, 3, 1, 18, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def two_nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[list[ServerProcess]]:
-    with running_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
-                       Path(tmp_path_factory.mktemp("club-event-nodes"))) as nodes:
-        yield nodes
 
 
 def _vevents(body: bytes) -> list[object]:

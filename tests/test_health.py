@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from tests.fixture_helpers import own_stack
@@ -51,9 +53,9 @@ async def test_metrics_exposed(http: httpx.AsyncClient) -> None:
     assert "readalong_requests_total" in r.text
 
 
-def test_ready_is_503_naming_redis_when_redis_is_down(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_ready_is_503_naming_redis_when_redis_is_down(tmp_path: Path, pg_template: Path) -> None:
     """With Redis stopped, /health/ready answers 503 and names the failing check."""
-    with own_stack(tmp_path) as (engines, _db_url, proc):
+    with own_stack(tmp_path, pg_template) as (engines, _db_url, proc):
         engines.redis.stop()
         r = httpx.get(proc.base_url + "/health/ready", timeout=15)
         assert r.status_code == 503

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from domain.accounts.tokens import issue_access_token
 from domain.settings import DEFAULT_SECRET_KEY
-from tests.hub_support import Client, new_user, node_env, start_nodes, token_for
+from tests.hub_support import Client, new_user, token_for
 from tests.support import ServerProcess
 
 
 @pytest.fixture(scope="module")
-def node(engines, tmp_path_factory) -> Iterator[ServerProcess]:  # type: ignore[no-untyped-def]
-    (proc,) = start_nodes(node_env(engines), tmp_path_factory.mktemp("hubconn"), 1)
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def node(hub_nodes: list[ServerProcess]) -> ServerProcess:
+    """The first of the session's two hub nodes (tests/conftest.py)."""
+    return hub_nodes[0]
 
 
 async def test_auth_frame_gives_welcome(node: ServerProcess) -> None:

@@ -3,25 +3,20 @@ answers (an `error` frame, or nothing) and never cost the socket or the node."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import msgspec
 import orjson
 import pytest
 from redis.asyncio import Redis
 
 from domain.keys import HUB_CONTROL
-from tests.hub_support import Client, new_user, node_env, start_nodes
+from tests.hub_support import Client, new_user
 from tests.support import ServerProcess
 
 
 @pytest.fixture(scope="module")
-def node(engines, tmp_path_factory) -> Iterator[ServerProcess]:  # type: ignore[no-untyped-def]
-    (proc,) = start_nodes(node_env(engines), tmp_path_factory.mktemp("hubhard"), 1)
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def node(hub_nodes: list[ServerProcess]) -> ServerProcess:
+    """The first of the session's two hub nodes (tests/conftest.py)."""
+    return hub_nodes[0]
 
 
 def _nested_json(depth: int) -> str:

@@ -38,17 +38,17 @@ async def test_graceful_shutdown_closes_4012_and_leaves_presence(engines, tmp_pa
         going.kill()
 
 
-def test_redis_restart_delivery_resumes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_redis_restart_delivery_resumes(tmp_path, pg_template) -> None:  # type: ignore[no-untyped-def]
     """With Redis restarted under connected clients, both nodes reconnect by themselves and
     delivery resumes; a `since` from before the restart answers `recovered: false`."""
-    from domain.migrate import migrate
     from server.engines import EmbeddedEngines
+    from tests.fixture_helpers import copy_pg_folder
 
+    copy_pg_folder(pg_template, tmp_path)  # migrated to head
     engines = EmbeddedEngines(tmp_path, pg_options={"fsync": "off"}, persist_redis=False)
     db_url, redis_url = engines.start()
     nodes: list[ServerProcess] = []
     try:
-        asyncio.run(migrate(db_url))
         nodes = start_nodes(server_env(db_url, redis_url, **HUB_ENV), tmp_path, 2)
         asyncio.run(_restart_scenario(nodes, engines))
     finally:

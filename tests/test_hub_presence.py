@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.fixture_helpers import running_nodes
 from tests.hub_support import HUB_ENV, Client, new_user, node_env, start_nodes
 from tests.support import ServerProcess
 
 
 @pytest.fixture(scope="module")
-def nodes(engines, tmp_path_factory) -> Iterator[list[ServerProcess]]:  # type: ignore[no-untyped-def]
-    with running_nodes(node_env(engines), tmp_path_factory.mktemp("hubpres")) as procs:
-        yield procs
+def nodes(hub_nodes: list[ServerProcess]) -> list[ServerProcess]:
+    """The session's two hub nodes (tests/conftest.py)."""
+    return hub_nodes
 
 
 def ids(members: list[dict[str, Any]]) -> set[int]:

@@ -4,21 +4,19 @@ events in order, then live ones; too old or another epoch gets `recovered: false
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from realtime.publisher import Publisher
 from realtime.rooms.base import RoomEvent
-from tests.fixture_helpers import running_nodes
-from tests.hub_support import Client, new_user, node_env
+from tests.hub_support import Client, new_user
 from tests.support import ServerProcess
 
 
 @pytest.fixture(scope="module")
-def nodes(engines, tmp_path_factory) -> Iterator[list[ServerProcess]]:  # type: ignore[no-untyped-def]
-    with running_nodes(node_env(engines), tmp_path_factory.mktemp("hubrec")) as procs:
-        yield procs
+def nodes(hub_nodes: list[ServerProcess]) -> list[ServerProcess]:
+    """The session's two hub nodes (tests/conftest.py)."""
+    return hub_nodes
 
 
 async def test_recover_missed_events_on_the_other_node(nodes: list[ServerProcess]) -> None:

@@ -10,6 +10,7 @@ import asyncpg
 
 from domain.migrate import migrate
 from server.engines import EmbeddedEngines
+from tests.fixture_helpers import copy_pg_folder
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -20,9 +21,10 @@ def _declared_ids() -> list[str]:
                   for p in MIGRATIONS.glob("m[0-9]*.py"))
 
 
-async def test_empty_database_to_head_and_again(tmp_path: Path) -> None:
+async def test_empty_database_to_head_and_again(tmp_path: Path, pg_blank: Path) -> None:
     """Every migration applies to an empty database, a second run applies nothing, and the
     migration table records exactly the ones that ran."""
+    copy_pg_folder(pg_blank, tmp_path)  # initdb'd once per session, nothing migrated
     engines = EmbeddedEngines(tmp_path, pg_options={"fsync": "off"}, persist_redis=False)
     db_url, _ = engines.start()
     try:

@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from domain.accounts.tokens import issue_access_token
-from domain.migrate import migrate
 from domain.settings import DEFAULT_SECRET_KEY
 from server.engines import EmbeddedEngines
 from tests.accounts_helpers import register
+from tests.fixture_helpers import copy_pg_folder
 from tests.support import ROOT, ServerProcess, server_env
 from tests.test_sessions_helpers import db_exec, live_session, make_book
 
@@ -39,16 +39,17 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def fuzz_target(tmp_path_factory: pytest.TempPathFactory, pg_template: Path
+                ) -> Iterator[Target]:
     """A server on engines of its own (the fuzzer's books and sessions stay out of the shared
     database) and an admin's bearer token, with a book and a live session to find."""
     data = tmp_path_factory.mktemp("fuzz")
+    copy_pg_folder(pg_template, data)  # migrated to head
     engines = EmbeddedEngines(data, pg_options={"fsync": "off", "synchronous_commit": "off"},
                               persist_redis=False)
     db_url, redis_url = engines.start()
     proc = None
     try:
-        asyncio.run(migrate(db_url))
         proc = ServerProcess(server_env(db_url, redis_url, READALONG_REGISTER_RATE="100000",
                                         READALONG_LOGIN_RATE="100000",
                                         READALONG_REGISTER_FAILURE_RATE="100000"),

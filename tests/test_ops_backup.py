@@ -20,10 +20,10 @@ from redis.asyncio import Redis
 from domain.db import Database
 from domain.feeds.service import feed_key, record_activity
 from domain.keys import REVOKED_USER
-from domain.migrate import migrate
 from server.engines import EmbeddedEngines
 from tests.accounts_helpers import register
 from tests.conftest import TEST_PG_OPTIONS
+from tests.fixture_helpers import copy_pg_folder
 from tests.storage_s3 import running_s3
 from tests.support import ROOT, ServerProcess, server_env
 from tests.test_sessions_helpers import live_session, make_book
@@ -99,22 +99,23 @@ async def feed_and_revocation(redis_url: str, fan_id: int) -> tuple[list[bytes],
 
 
 @pytest.mark.timeout(300)  # two installations and five CLI runs: slow on a loaded machine
-def test_backup_destroy_restore_round_trip(tmp_path: Path) -> None:
+def test_backup_destroy_restore_round_trip(tmp_path: Path, pg_template: Path,
+                                           pg_blank: Path) -> None:
     """Everything made before the backup (to a folder and to an S3 bucket) is found again
     after the data folder is destroyed and a fresh installation is restored from the bucket,
     with the home feed rebuilt, revocations kept and avatars back."""
     with running_s3() as s3:
-        _round_trip(tmp_path, s3)
+        _round_trip(tmp_path, s3, pg_template, pg_blank)
 
 
-def _round_trip(tmp_path: Path, s3: Any) -> None:
+def _round_trip(tmp_path: Path, s3: Any, template: Path, blank: Path) -> None:
     bucket = s3.new_bucket()
     first = tmp_path / "first"
+    copy_pg_folder(template, first)  # migrated to head
     engines = EmbeddedEngines(first, pg_options=TEST_PG_OPTIONS)
     db_url, redis_url = engines.start()
     folder = tmp_path / "backup"
     try:
-        asyncio.run(migrate(db_url))
         env = server_env(db_url, redis_url, READALONG_DATA_DIR=str(first), **s3.env(bucket))
         server = ServerProcess(env, log_dir=tmp_path).start()
         try:
@@ -142,6 +143,7 @@ def _round_trip(tmp_path: Path, s3: Any) -> None:
                                                   [*manifest["files"], "manifest.json"]}
 
     second = tmp_path / "second"
+    copy_pg_folder(blank, second)  # a fresh installation: an empty database
     fresh = EmbeddedEngines(second, pg_options=TEST_PG_OPTIONS)
     db2, redis2 = fresh.start()
     try:

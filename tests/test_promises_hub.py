@@ -18,10 +18,9 @@ import pytest_asyncio
 
 from domain.accounts.service import create_admin
 from domain.db import Database
-from domain.migrate import migrate
 from server.engines import EmbeddedEngines
 from tests.accounts_helpers import PASSWORD, UserSession, login, register
-from tests.fixture_helpers import connected_db, serve_cli
+from tests.fixture_helpers import connected_db, copy_pg_folder, serve_cli
 from tests.hub_support import Client, new_user, node_env, start_nodes
 from tests.support import ServerProcess, eventually, free_port, server_env
 
@@ -96,15 +95,16 @@ async def test_a_peer_that_stops_answering_pings_is_dropped(engines, tmp_path) -
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_redis_down_answers_unavailable_and_4012_at_auth(tmp_path: Path) -> None:
+def test_redis_down_answers_unavailable_and_4012_at_auth(tmp_path: Path, pg_template: Path
+                                                          ) -> None:
     """While Redis is down, an open socket's commands answer `unavailable` (the socket stays
     open), a new socket's auth answers `unavailable` and is closed 4012; once Redis is back the
     same socket subscribes and publishes again."""
+    copy_pg_folder(pg_template, tmp_path)  # migrated to head
     engines = EmbeddedEngines(tmp_path, pg_options={"fsync": "off"}, persist_redis=False)
     db_url, redis_url = engines.start()
     nodes: list[ServerProcess] = []
     try:
-        asyncio.run(migrate(db_url))
         nodes = start_nodes(server_env(db_url, redis_url, READALONG_ALLOWED_ORIGINS="*"),
                             tmp_path, 1)
         asyncio.run(_redis_down_scenario(nodes[0], engines))

@@ -4,34 +4,22 @@ session moves write through to the reading state, and a finished book stays fini
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from domain.db import Database
 from domain.reading import progress
 from migrations.m0025_reading_backfill import BACKFILL_SQL
 from tests.clubs_helpers import join, make_club
 from tests.conftest import Engines
-from tests.fixture_helpers import running_nodes
 from tests.reading_helpers import put_state
 from tests.support import ServerProcess, eventually
 from tests.test_kosync_protocol import device, update
 from tests.test_sessions_helpers import WS, db_exec, live_session, make_book, users
 
 KOSYNC_ME = "/api/v1/me/kosync"
-
-
-@pytest.fixture(scope="module")
-def two_nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[list[ServerProcess]]:
-    with running_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
-                       Path(tmp_path_factory.mktemp("reading-nodes"))) as nodes:
-        yield nodes
 
 
 def _chat_of(message_id: int) -> Any:

@@ -36,11 +36,11 @@ async def _setup(http: httpx.AsyncClient, db_url: str) -> tuple[UserSession, dic
     return host, session
 
 
-def test_rest_answers_503_while_postgres_is_down(tmp_path: Path) -> None:
+def test_rest_answers_503_while_postgres_is_down(tmp_path: Path, pg_template: Path) -> None:
     """With this test's own PostgreSQL stopped, posting a chat message, creating a session,
     editing the profile, adding a book and registering answer 503 `unavailable` with
     Retry-After; no route of /api/v1 answers another 5xx; with PostgreSQL back, posting works."""
-    with own_stack(tmp_path) as (engines, db_url, proc):
+    with own_stack(tmp_path, pg_template) as (engines, db_url, proc):
 
         async def scenario(base_url: str) -> None:
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
@@ -82,11 +82,11 @@ def test_rest_answers_503_while_postgres_is_down(tmp_path: Path) -> None:
         asyncio.run(scenario(proc.base_url))
 
 
-def test_rest_writes_answer_503_while_redis_is_down(tmp_path: Path) -> None:
+def test_rest_writes_answer_503_while_redis_is_down(tmp_path: Path, pg_template: Path) -> None:
     """With this test's own Redis stopped, an authenticated write answers 503 (tokens cannot
     be checked) and registering answers 503, each with Retry-After; anonymous reads of the
     catalog never answer a 500."""
-    with own_stack(tmp_path) as (engines, db_url, proc):
+    with own_stack(tmp_path, pg_template) as (engines, db_url, proc):
 
         async def scenario(base_url: str) -> None:
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:

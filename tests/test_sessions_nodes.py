@@ -4,24 +4,12 @@ readers sit on different nodes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import Engines
-from tests.fixture_helpers import running_nodes
 from tests.support import ServerProcess
 from tests.test_sessions_helpers import WS, live_session, make_book, users
-
-
-@pytest.fixture(scope="module")
-def two_nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[list[ServerProcess]]:
-    with running_nodes(engines.env(READALONG_REGISTER_RATE="100000"),
-                       Path(tmp_path_factory.mktemp("session-nodes"))) as nodes:
-        yield nodes
 
 
 async def test_shield_and_follow_across_nodes(two_nodes: list[ServerProcess], engines: Engines,

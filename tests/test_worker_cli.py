@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.fixture_helpers import follow_is_delivered
+from tests.fixture_helpers import copy_pg_folder, follow_is_delivered
 from tests.support import ROOT, free_port
 
 
@@ -51,9 +51,12 @@ def _engines_of(proc: subprocess.Popen[bytes]) -> dict[str, list[psutil.Process]
     return found
 
 
-async def test_serve_with_worker_delivers_and_stops_cleanly(tmp_path: Path) -> None:
+async def test_serve_with_worker_delivers_and_stops_cleanly(tmp_path: Path, pg_template: Path
+                                                            ) -> None:
     """A follow made against `serve --with-worker` is delivered by its worker (no other worker
-    runs on these engines); Ctrl-C stops server, worker and engines."""
+    runs on these engines); Ctrl-C stops server, worker and engines (tests/test_cli.py starts
+    `serve` on an empty data folder; this one on a copy of the migrated one)."""
+    copy_pg_folder(pg_template, tmp_path)
     port = free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("READALONG_")}

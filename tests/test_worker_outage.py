@@ -17,10 +17,10 @@ from redis.asyncio import Redis
 
 from domain.db import Database
 from domain.jobqueue import enqueue
-from domain.migrate import migrate
 from domain.notifications.service import notify
 from server.engines import EmbeddedEngines, stop_process
 from tests.accounts_helpers import UserSession, register
+from tests.fixture_helpers import copy_pg_folder
 from tests.hub_support import Client
 from tests.support import ServerProcess, eventually, server_env
 from tests.worker_helpers import (
@@ -178,14 +178,14 @@ async def _scenario(tmp: Path, engines: EmbeddedEngines, env: dict[str, str]) ->
 
 
 @pytest.mark.timeout(240)
-def test_worker_rides_out_a_redis_restart_mid_burst(tmp_path: Path) -> None:
+def test_worker_rides_out_a_redis_restart_mid_burst(tmp_path: Path, pg_template: Path) -> None:
     """Redis restarts while the worker is delivering a burst: the same worker process carries
     on (it logs losing Redis and reconnecting), and every notification, cut or not, is on the
     reader's socket, in the `since` replay and in the mailbox exactly once."""
+    copy_pg_folder(pg_template, tmp_path)  # migrated to head
     engines = EmbeddedEngines(tmp_path, pg_options={"fsync": "off"}, persist_redis=True)
     db_url, redis_url = engines.start()
     try:
-        asyncio.run(migrate(db_url))
         env = server_env(db_url, redis_url, READALONG_HISTORY_SIZE="2000",
                          READALONG_JOB_RETRY_DELAY="0.05", READALONG_DATA_DIR=str(tmp_path),
                          READALONG_WORKER_RECONNECT_MAX="0.5")

@@ -19,10 +19,10 @@ from tests.support import ROOT, eventually, free_port
 from tests.worker_helpers import db_and_redis
 
 
-def test_register_answers_503_when_redis_is_down(tmp_path: Path) -> None:
+def test_register_answers_503_when_redis_is_down(tmp_path: Path, pg_template: Path) -> None:
     """With Redis stopped, registering answers 503 `auth_unavailable` as problem details and
     creates no account; with Redis back, the same registration succeeds."""
-    with own_stack(tmp_path) as (engines, db_url, proc):
+    with own_stack(tmp_path, pg_template) as (engines, db_url, proc):
         body = {"email": "nora@example.test", "handle": "nora", "display_name": "Nora",
                 "password": PASSWORD}
 

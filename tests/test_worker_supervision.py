@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from domain.keys import WORKER_HEARTBEAT
 from jobs.supervisor import WorkerSupervisor
-from tests.fixture_helpers import follow_is_delivered
+from tests.fixture_helpers import copy_pg_folder, follow_is_delivered
 from tests.support import ROOT, ServerProcess, eventually, free_port
 from tests.worker_helpers import spawn_worker
 
@@ -59,10 +59,11 @@ async def _worker_check(http: httpx.AsyncClient) -> dict[str, Any]:
     return {"status": r.json()["status"], **check}
 
 
-async def test_serve_restarts_a_killed_worker(tmp_path: Path) -> None:
+async def test_serve_restarts_a_killed_worker(tmp_path: Path, pg_template: Path) -> None:
     """SIGKILL the worker of `serve --with-worker`: the server logs it and starts a new one,
     which reports in `/health/ready` and delivers a follow made afterwards."""
     port = free_port()
+    copy_pg_folder(pg_template, tmp_path)  # the data folder's PostgreSQL, migrated to head
     proc = _serve(tmp_path, port)
     log = tmp_path / "serve.log"
     try:
