@@ -51,9 +51,17 @@ def job_for(window: int, width: float = WINDOW_S) -> tuple[str, datetime]:
 async def mark_due(redis: Redis, user_id: int, *, now: float | None = None) -> None:
     """The reader's badges are due a check (after the commit of what may have earned one).
     Never raises: the reader's next event marks them again."""
+    await mark_many_due(redis, [user_id], now=now)
+
+
+async def mark_many_due(redis: Redis, user_ids: list[int], *,
+                        now: float | None = None) -> None:
+    """`mark_due` for many readers at once (a write-behind batch): one SADD."""
+    if not user_ids:
+        return
     window = window_of(time.time() if now is None else now)
     try:
-        await redis.sadd(DUE_KEY, user_id)  # type: ignore[misc]
+        await redis.sadd(DUE_KEY, *user_ids)  # type: ignore[misc]
         if _enqueued.get(id(redis)) != window:
             # noted before the await: the other events of this window (concurrent tasks) skip
             _enqueued[id(redis)] = window
@@ -64,7 +72,7 @@ async def mark_due(redis: Redis, user_id: int, *, now: float | None = None) -> N
                 _enqueued.pop(id(redis), None)  # the next event of the window tries again
                 raise
     except Exception:
-        log.warning("could not mark the badges of user %s due", user_id, exc_info=True)
+        log.warning("could not mark the badges of users %s due", user_ids[:10], exc_info=True)
 
 
 async def _move_due(redis: Redis) -> None:

@@ -23,7 +23,6 @@ from domain.reading import badge_queue, leaderboards
 from domain.reading.leaderboards import Score
 
 log = logging.getLogger("readalong.reading")
-AWARD_JOB = "award_badges"  # jobs/reading.py
 Kind = Literal["started", "finished", "reviewed", "rated", "scored", "advanced"]
 #: Injected by the server: tell live leaderboard rooms that these buckets changed.
 Push = Callable[[list[Score]], Awaitable[None]]
@@ -69,11 +68,11 @@ async def _advanced(event: ReadingEvent, unlock: Unlock | None) -> None:
 async def after_scores(redis: Redis | None, events: list[ReadingEvent],
                        push: Push | None = None) -> None:
     """`after_commit` of many readers' `scored` events at once (a batch of passive moves):
-    each reader's badge check queued, every record synced in one pipeline, one push."""
+    every reader marked due a badge check (one SADD), every record synced in one pipeline,
+    one push."""
     if redis is None or not events:
         return
-    for user_id in dict.fromkeys(e.user_id for e in events):
-        await enqueue_quietly(redis, AWARD_JOB, user_id)
+    await badge_queue.mark_many_due(redis, list(dict.fromkeys(e.user_id for e in events)))
     await _scored(redis, [s for e in events for s in e.scores or ()], push)
 
 
