@@ -32,13 +32,27 @@ export function clubScreen(view, [id]) {
   /** @type {Map<number, {det: HTMLElement, close: () => void}>} the events' audio stages opened in this
    * view, by event id: a redraw (an RSVP, a new event, a reload of the club) keeps them open */
   const stages = new Map();
+  /** @type {{event?: HTMLElement, poll?: HTMLElement}} the organisers' forms, made once: a redraw
+   * moves them into the new lists open and with what was typed */
+  const forms = {};
   const boxes = { schedule: h("div", { id: "schedule" }), thread: h("div", { id: "thread" }), chat: h("div"),
     events: h("div", { id: "events" }), polls: h("div", { id: "polls" }), board: h("div"), requests: h("div", { id: "requests" }),
     invites: h("div", { id: "invites" }) };
+  /** A load on its way, and whether another was asked for meanwhile (a burst of section_opened
+   * events, one per section, makes one more redraw, not one each). */
+  let loadingNow = false, loadAgain = false;
+
   mount(view, loading("Opening the club"));
   load();
 
   async function load() {
+    if (loadingNow) { loadAgain = true; return; }
+    loadingNow = true;
+    try { await loadOnce(); } finally { loadingNow = false; }
+    if (loadAgain) { loadAgain = false; load(); }
+  }
+
+  async function loadOnce() {
     const invite = inviteInAddress();
     try {
       try { club = await api.club(cid); }
@@ -171,7 +185,7 @@ export function clubScreen(view, [id]) {
       for (const [id, s] of stages) if (!live.has(id)) { s.close(); stages.delete(id); }
       mount(boxes.events, h("div", null,
         items.length ? h("ul", { class: "plain" }, items.map(eventView)) : empty("No events planned."),
-        organiser() ? eventForm() : null));
+        organiser() ? (forms.event ??= eventForm()) : null));
     } catch (e) { mount(boxes.events, failure(e, drawEvents)); }
   }
 
@@ -226,7 +240,7 @@ export function clubScreen(view, [id]) {
         await api.createEvent(cid, { title: String(d.get("title") || ""), kind: String(d.get("kind")),
           starts_at: instant(d.get("starts_at")), ends_at: instant(d.get("ends_at")),
           location: String(d.get("location") || ""), time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC" });
-        announce("Event created"); drawEvents();
+        announce("Event created"); form.reset(); drawEvents();
       } catch (x) { showErrors(form, fieldErrors(x, ["title", "kind", "starts_at", "ends_at", "location"])); }
     };
     const start = new Date(Date.now() + 86400000);
@@ -246,7 +260,7 @@ export function clubScreen(view, [id]) {
   function drawPolls() {
     section(boxes.polls, () => api.polls(cid), (items) => h("div", null,
       items.length ? h("ul", { class: "plain" }, items.map(pollView)) : empty("No polls yet."),
-      organiser() ? pollForm() : null));
+      organiser() ? (forms.poll ??= pollForm()) : null));
   }
 
   /** @param {import("../api.js").Poll} p */
@@ -282,7 +296,7 @@ export function clubScreen(view, [id]) {
       const options = String(d.get("options") || "").split("\n").map((x) => x.trim()).filter(Boolean).map((label) => ({ label }));
       try {
         await api.createPoll(cid, { question: String(d.get("question") || ""), options, multiple: d.get("multiple") === "on" });
-        announce("Poll open"); drawPolls();
+        announce("Poll open"); form.reset(); drawPolls();
       } catch (x) { showErrors(form, fieldErrors(x, ["question", "options", "multiple"])); }
     };
     return h("details", null, h("summary", null, "Open a poll"),
