@@ -95,6 +95,9 @@ async def person(browser: Any, server: ServerProcess, name: str, tag: str,
     page = await context.new_page()
     page.on("console", lambda m: print(f"[{name} console] {m.type}: {m.text}"))
     page.on("pageerror", lambda e: print(f"[{name} pageerror] {e}"))
+    # the console names a failed answer's status only: say which request it was
+    page.on("response", lambda r: r.status >= 400 and print(
+        f"[{name} http] {r.status} {r.request.method} {r.url.removeprefix(server.base_url)}"))
     handle = f"{name.lower()}{tag}"[:30]
     return Person(name, handle, f"{handle}@example.test", context, page, server.base_url)
 

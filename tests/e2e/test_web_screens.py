@@ -232,19 +232,57 @@ async def test_club_schedule_gate_threads_chat_events_and_polls(
     await b.get_by_role("button", name="I've read Chapter 1").click()
     await expect(second).to_have_attribute("data-locked", "false")
 
-    # Ana is further on (chapter 3): her post in chapter 1's thread is hidden for Ben
+    # Ana is further on (chapter 3): her post in chapter 1's thread is hidden for Ben. She opens
+    # the thread and writes while the club screen redraws for her read (held until she has
+    # written): the redraw keeps the open thread and her text
     await a.reload()
-    await a.get_by_role("button", name="I've read Chapter 3").click()
-    await expect(a.locator('#schedule li[data-section]').nth(3)).to_have_attribute(
-        "data-locked", "false")
+    club_read = asyncio.Event()
+
+    async def held(route: Any) -> None:
+        await club_read.wait()
+        await route.continue_()
+
+    cid = a.url.rsplit("/", 1)[-1]
+    read3 = a.get_by_role("button", name="I've read Chapter 3")
+    await expect(read3).to_be_visible()
+    await a.route(re.compile(rf"/api/v1/clubs/{cid}$"), held)
+    await read3.click()
     await b.get_by_role("button", name="Open the thread of Chapter 1").click()
     await a.get_by_role("button", name="Open the thread of Chapter 1").click()
-    await a.get_by_label("Your post").fill("The letter in chapter 3 changes everything")
+    letter = "The letter in chapter 3 changes everything"
+    await a.get_by_label("Your post").fill(letter)
+    club_read.set()
+    await expect(a.get_by_role("progressbar", name="Ana: progress")).to_have_attribute(
+        "aria-valuenow", "38")  # redrawn with her new place
+    await a.unroute(re.compile(rf"/api/v1/clubs/{cid}$"))
+    await expect(a.get_by_label("Your post")).to_have_value(letter)
     await a.get_by_role("button", name="Post", exact=True).click()
     await expect(a.locator("#thread-posts")).to_contain_text("changes everything")
     hidden = b.locator('#thread-posts [data-hidden="true"]')
     await expect(hidden).to_contain_text("it unlocks when you reach 37.5%")
     assert "changes everything" not in await b.locator("#thread-posts").inner_text()
+
+    # the organisers lock the thread while Ben writes: the refusal is shown at his composer, his
+    # text stays, and Post works again once the thread is unlocked
+    sid = await b.locator("#schedule li[data-section]").first.get_attribute("data-section")
+    async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=15) as http:
+        r = await http.post("/api/v1/auth/login", json={"email": ana.email, "password": PASSWORD})
+        http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        lock = f"/api/v1/clubs/{cid}/sections/{sid}/thread"
+        assert (await http.patch(lock, json={"locked": True})).status_code == 200
+        question = "Did the keeper ever read it?"
+        await b.get_by_label("Your post").fill(question)
+        await b.get_by_role("button", name="Post", exact=True).click()
+        composer = b.get_by_role("form", name="Post in Chapter 1")
+        await expect(composer.get_by_role("alert")).to_have_text(
+            "the organisers locked this thread")
+        await expect(b.get_by_label("Your post")).to_have_value(question)
+        assert (await http.patch(lock, json={"locked": False})).status_code == 200
+    await b.get_by_role("button", name="Post", exact=True).click()
+    await expect(b.locator("#thread-posts")).to_contain_text(question)
+    await expect(a.locator("#thread-posts")).to_contain_text(question)  # live for Ana
+    await expect(b.get_by_label("Your post")).to_have_value("")
+    await expect(composer.locator(".form-error")).to_have_text("")
 
     await b.get_by_label("Message the club").fill(f"Hello lamplighters {t}")
     await b.get_by_role("button", name="Send").click()

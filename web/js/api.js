@@ -173,7 +173,8 @@ function qs(query) {
  * One request. Retries once after refreshing the tokens on a 401.
  * @param {string} method @param {string} template
  * @param {{params?: Record<string, string | number>, query?: Record<string, any>, body?: unknown,
- *          signal?: AbortSignal, idempotent?: boolean, form?: FormData}} [opts]
+ *          signal?: AbortSignal, idempotent?: boolean, key?: string, form?: FormData}} [opts]
+ *   idempotent: send a fresh Idempotency-Key; key: send this one (a retry of the same content)
  * @returns {Promise<any>}
  */
 export async function request(method, template, opts = {}) {
@@ -181,7 +182,7 @@ export async function request(method, template, opts = {}) {
   /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
   if (opts.body !== undefined) headers["Content-Type"] = "application/json";
-  if (opts.idempotent) headers["Idempotency-Key"] = randomKey();
+  if (opts.key || opts.idempotent) headers["Idempotency-Key"] = opts.key || randomKey();
   for (let attempt = 0; ; attempt++) {
     if (tokens.access) headers.Authorization = `Bearer ${tokens.access}`;
     else if (tokens.refresh && attempt === 0 && await refreshTokens()) continue;
@@ -463,8 +464,9 @@ export const api = {
   sectionPosts: (/** @type {number} */ club_id, /** @type {number} */ section_id) =>
     get("/api/v1/clubs/{club_id}/sections/{section_id}/posts", { params: { club_id, section_id }, query: { limit: 100 } }),
   /** @returns {Promise<Message>} */
-  postInSection: (/** @type {number} */ club_id, /** @type {number} */ section_id, /** @type {string} */ body) =>
-    post("/api/v1/clubs/{club_id}/sections/{section_id}/posts", { params: { club_id, section_id }, body: { body } }),
+  /** `key`: the same for every try of one post (a retry after a lost answer lands once). */
+  postInSection: (/** @type {number} */ club_id, /** @type {number} */ section_id, /** @type {string} */ body, /** @type {string} */ key = "") =>
+    post("/api/v1/clubs/{club_id}/sections/{section_id}/posts", { params: { club_id, section_id }, body: { body }, key, idempotent: true }),
   readSection: (/** @type {number} */ club_id, /** @type {number} */ section_id) =>
     post("/api/v1/clubs/{club_id}/sections/{section_id}/read", { params: { club_id, section_id } }),
   /** @returns {Promise<{items: Message[], next_cursor: string | null}>} */
@@ -472,8 +474,8 @@ export const api = {
   clubMessages: (/** @type {number} */ club_id, /** @type {string | null} */ before = null) =>
     get("/api/v1/clubs/{club_id}/messages", { params: { club_id }, query: { before: before ?? "latest", limit: CHAT_PAGE } }),
   /** @returns {Promise<Message>} */
-  clubSay: (/** @type {number} */ club_id, /** @type {string} */ body) =>
-    post("/api/v1/clubs/{club_id}/messages", { params: { club_id }, body: { body }, idempotent: true }),
+  clubSay: (/** @type {number} */ club_id, /** @type {string} */ body, /** @type {string} */ key = "") =>
+    post("/api/v1/clubs/{club_id}/messages", { params: { club_id }, body: { body }, key, idempotent: true }),
   /** @returns {Promise<ClubEvent[]>} */
   events: (/** @type {number} */ club_id) => get("/api/v1/clubs/{club_id}/events", { params: { club_id } }),
   /** @returns {Promise<ClubEvent>} */

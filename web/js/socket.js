@@ -15,7 +15,7 @@ import { randomKey } from "./dom.js";
  * @typedef {{onEvent: (frame: Frame) => void, onPresence?: (frame: Frame) => void,
  *            onSubscribed?: (result: any, resumed: boolean) => void,
  *            onError?: (err: SocketError) => void}} RoomHandlers
- * @typedef {{room: string, handlers: RoomHandlers, since: Since | null, active: boolean}} Sub
+ * @typedef {{room: string, handlers: RoomHandlers, since: Since | null, active: boolean, pending?: boolean}} Sub
  * @typedef {{key: string, room: string, data: Record<string, any>, resolve: (r: any) => void,
  *            reject: (e: any) => void, sentOn: number}} Queued
  */
@@ -202,14 +202,17 @@ export class Realtime {
     const sub = this.rooms.get(room);
     this.rooms.delete(room);
     this.outbox = this.outbox.filter((q) => q.room !== room || (q.reject(new SocketError("left", "left the room")), false));
-    if (sub?.active) this.command({ type: "unsubscribe", room }).catch(() => {});
+    // a subscribe still on its way is left too (the server takes commands in order): else the
+    // room stays entered there and the next subscribe to it is refused as already_subscribed
+    if (sub?.active || sub?.pending) this.command({ type: "unsubscribe", room }).catch(() => {});
   }
 
   /** @param {Sub} sub */
   async resubscribe(sub) {
     const resumed = sub.since !== null;
     try {
-      const result = await this.command({ type: "subscribe", room: sub.room, ...(sub.since ? { since: sub.since } : {}) });
+      sub.pending = true;
+      const result = await this.command({ type: "subscribe", room: sub.room, ...(sub.since ? { since: sub.since } : {}) }).finally(() => { sub.pending = false; });
       if (this.rooms.get(sub.room) !== sub) return;
       sub.active = true;
       if (!sub.since || !result.recovered) sub.since = { epoch: result.epoch, offset: result.offset };

@@ -2,11 +2,11 @@
 // events with RSVP and "add to calendar" (.ics), polls; organisers set the schedule, create
 // events and open polls.
 
-import { h, mount, ago, pct, announce } from "../dom.js";
+import { h, mount, pct, announce } from "../dom.js";
 import { api, fieldErrors, download, ApiError } from "../api.js";
-import { app } from "../state.js";
 import { loading, empty, failure, field, showErrors, progressBar } from "../ui.js";
 import { section } from "./home.js";
+import { threadView, clubChat } from "./club-talk.js";
 import { clubSettings, invitePanel, inviteInAddress, invitationCard, acceptInvite, membersPanel, clubBooks } from "./club-admin.js";
 
 const ANSWERS = [["going", "Going"], ["maybe", "Maybe"], ["no", "Can't go"]];
@@ -19,38 +19,40 @@ const instant = (v) => (v ? new Date(String(v)).toISOString() : "");
 /** `datetime-local` text for a Date. @param {Date} d */
 const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 
-/** A chat message or thread post, shown as hidden when the shield redacts it. @param {import("../api.js").Message} m */
-export function postView(m) {
-  const meta = h("div", { class: "meta" }, `${m.author_name} · ${ago(m.created_at)}`);
-  if (m.redacted) {
-    return h("li", { class: "item hidden-item", "data-hidden": "true", "data-id": String(m.id) }, meta,
-      `🔒 A post by ${m.author_name}, hidden by your spoiler shield: it unlocks when you reach ${pct(m.gate)}.`);
-  }
-  return h("li", { class: `item${m.author_id === app.me?.id ? " mine" : ""}`, "data-kind": "chat", "data-id": String(m.id) }, meta, m.body || "");
-}
-
 /** @param {HTMLElement} view @param {string[]} args */
 export function clubScreen(view, [id]) {
   const cid = Number(id);
-  const rt = /** @type {import("../socket.js").Realtime} */ (app.rt);
   /** @type {import("../api.js").Club} */
   let club;
-  /** @type {(() => void)[]} */
-  const subs = [];
-  /** @type {(() => void) | null} */
-  let threadSub = null;
-  /** @type {import("../api.js").Section | null} the thread I have open: a redraw keeps it open */
-  let openSection = null;
+  /** @type {import("./club-talk.js").TalkView | null} the thread I have open: a redraw keeps it
+   * (its composer, what I typed, a post on its way) and only refreshes it */
+  let openThread = null;
+  /** @type {import("./club-talk.js").TalkView | null} the club chat, kept the same way */
+  let chatView = null;
   /** @type {Map<number, {det: HTMLElement, close: () => void}>} the events' audio stages opened in this
    * view, by event id: a redraw (an RSVP, a new event, a reload of the club) keeps them open */
   const stages = new Map();
+  /** @type {{event?: HTMLElement, poll?: HTMLElement}} the organisers' forms, made once: a redraw
+   * moves them into the new lists open and with what was typed */
+  const forms = {};
   const boxes = { schedule: h("div", { id: "schedule" }), thread: h("div", { id: "thread" }), chat: h("div"),
     events: h("div", { id: "events" }), polls: h("div", { id: "polls" }), board: h("div"), requests: h("div", { id: "requests" }),
     invites: h("div", { id: "invites" }) };
+  /** A load on its way, and whether another was asked for meanwhile (a burst of section_opened
+   * events, one per section, makes one more redraw, not one each). */
+  let loadingNow = false, loadAgain = false;
+
   mount(view, loading("Opening the club"));
   load();
 
   async function load() {
+    if (loadingNow) { loadAgain = true; return; }
+    loadingNow = true;
+    try { await loadOnce(); } finally { loadingNow = false; }
+    if (loadAgain) { loadAgain = false; load(); }
+  }
+
+  async function loadOnce() {
     const invite = inviteInAddress();
     try {
       try { club = await api.club(cid); }
@@ -106,7 +108,8 @@ export function clubScreen(view, [id]) {
         organiser() ? h("section", { class: "card wide", "aria-labelledby": "h-inv" }, h("h2", { id: "h-inv" }, "Invitation links"), boxes.invites) : null));
     if (organiser()) { drawRequests(); if (!boxes.invites.firstChild) mount(boxes.invites, invitePanel(cid)); }
     drawSchedule(book);
-    if (openSection && member()) thread(openSection);
+    if (!member()) closeTalk();
+    if (openThread) openThread.refresh();
     else mount(boxes.thread, empty("Pick an open section of the schedule to read its thread."));
     if (member()) { chat(); drawEvents(); drawPolls(); if (book) drawBoard(); }
     else for (const b of [boxes.chat, boxes.events, boxes.polls, boxes.board]) mount(b, empty("Join the club to take part."));
@@ -154,90 +157,23 @@ export function clubScreen(view, [id]) {
       h("button", { type: "submit", class: "primary" }, "Set the schedule"));
   }
 
-  /** @param {import("../api.js").Section} s */
+  /** Open a section's thread (the one open already: refreshed, its composer kept). @param {import("../api.js").Section} s */
   function thread(s) {
-    openSection = s;
-    threadSub?.();
-    threadSub = null;
-    const list = h("ol", { class: "timeline", "aria-live": "polite", id: "thread-posts" });
-    /** @type {Map<number, import("../api.js").Message>} */
-    const posts = new Map();
-    const draw = () => mount(list, posts.size ? [...posts.values()].sort((a, b) => a.id - b.id).map(postView)
-      : h("li", { class: "muted small" }, "No posts yet: start the discussion."));
-    /** @param {SubmitEvent} ev */
-    const send = async (ev) => {
-      ev.preventDefault();
-      const form = /** @type {HTMLFormElement} */ (ev.currentTarget);
-      const input = /** @type {HTMLTextAreaElement} */ (form.querySelector("textarea"));
-      try {
-        const m = await api.postInSection(cid, s.id, input.value);
-        posts.set(m.id, m); draw(); input.value = "";
-        showErrors(form, {});
-      } catch (e) { showErrors(form, fieldErrors(e, ["body"])); }
-    };
-    mount(boxes.thread, h("h3", null, s.title), list,
-      h("form", { onsubmit: send, "aria-label": `Post in ${s.title}` },
-        h("div", { class: "field" }, h("label", { for: "post-body" }, "Your post"),
-          h("textarea", { id: "post-body", name: "body", maxlength: "4000", required: true }),
-          h("p", { class: "field-error", "data-for": "body" })),
-        h("p", { class: "form-error", role: "alert" }),
-        h("button", { type: "submit", class: "primary" }, "Post")));
-    list.append(loading());
-    api.sectionPosts(cid, s.id).then((page) => { for (const m of page.items) posts.set(m.id, m); draw(); },
-      (e) => mount(list, failure(e)));
-    threadSub = rt.subscribe(s.room, { onEvent: (f) => {
-      if (f.event === "chat" || f.event === "chat_edited") { posts.set(f.data.id, f.data); draw(); }
-      else if (f.event === "chat_deleted") { posts.delete(f.data.id ?? f.data.message_id); draw(); }
-    } });
+    if (openThread?.id === s.id) { openThread.refresh(); return; }
+    openThread?.close();
+    openThread = threadView(cid, s);
+    mount(boxes.thread, openThread.el);
   }
 
+  /** The club chat: made once, refreshed by a redraw (a message being typed stays). */
   function chat() {
-    /** @type {Map<number, import("../api.js").Message>} */
-    const msgs = new Map();
-    const list = h("ol", { class: "timeline", id: "club-chat", "aria-live": "polite", tabindex: "0", "aria-label": "Club chat messages" });
-    /** @type {string | null} the earlier page (newest first, ending before the oldest loaded): its button sits above the history */
-    let cursor = null;
-    const draw = (bottom = true) => {
-      const all = [...msgs.values()].sort((a, b) => a.id - b.id);
-      const views = all.map(postView);
-      if (cursor) views.unshift(h("li", { class: "row" }, h("button", { type: "button", id: "more-chat", onclick: more }, "Load earlier messages")));
-      const top = list.scrollHeight - list.scrollTop;
-      mount(list, views.length ? views : h("li", { class: "muted small" }, "No messages yet: say hello."));
-      list.scrollTop = bottom ? list.scrollHeight : list.scrollHeight - top;
-    };
-    /** @param {{items: import("../api.js").Message[], next_cursor: string | null}} page */
-    const add = (page) => {
-      for (const m of page.items) msgs.set(m.id, m);
-      cursor = page.next_cursor;
-    };
-    const more = async () => {
-      try {
-        add(await api.clubMessages(cid, cursor)); draw(false);
-        /** @type {HTMLElement} */ (list.querySelector("#more-chat") ?? list).focus();
-      } catch (e) { announce(e instanceof Error ? e.message : "Could not load earlier messages", "error"); }
-    };
-    /** @param {SubmitEvent} ev */
-    const send = async (ev) => {
-      ev.preventDefault();
-      const form = /** @type {HTMLFormElement} */ (ev.currentTarget);
-      const input = /** @type {HTMLInputElement} */ (form.querySelector("input"));
-      try {
-        const m = await api.clubSay(cid, input.value);
-        msgs.set(m.id, m); draw(); input.value = ""; showErrors(form, {});
-      } catch (e) { showErrors(form, fieldErrors(e, ["body"])); }
-    };
-    mount(boxes.chat, list, h("form", { onsubmit: send, class: "row inline-form", "aria-label": "Club chat" },
-      field("body", "Message the club", { maxlength: "2000", autocomplete: "off", required: true }),
-      h("button", { type: "submit", class: "primary" }, "Send"), h("p", { class: "form-error", role: "alert" })));
-    list.append(loading());
-    api.clubMessages(cid).then((page) => { add(page); draw(); }, (e) => mount(list, failure(e)));
-    subs.push(rt.subscribe(club.room, { onEvent: (f) => {
-      if (f.event === "chat" || f.event === "chat_edited") { msgs.set(f.data.id, f.data); draw(); }
-      else if (f.event === "chat_deleted") { msgs.delete(f.data.id ?? f.data.message_id); draw(); }
-      else if (f.event === "poll_voted") drawPolls();
+    if (chatView) { chatView.refresh(); return; }
+    chatView = clubChat(club, (f) => {
+      if (f.event === "poll_voted") drawPolls();
       else if (f.event === "section_opened") reload();
       else if (f.event === "banned" || f.event === "left") { cleanup(); load(); }
-    } }));
+    });
+    mount(boxes.chat, chatView.el);
   }
 
   /** The events, redrawn without a loading state in between: an open stage moves to the new list in one step. */
@@ -249,7 +185,7 @@ export function clubScreen(view, [id]) {
       for (const [id, s] of stages) if (!live.has(id)) { s.close(); stages.delete(id); }
       mount(boxes.events, h("div", null,
         items.length ? h("ul", { class: "plain" }, items.map(eventView)) : empty("No events planned."),
-        organiser() ? eventForm() : null));
+        organiser() ? (forms.event ??= eventForm()) : null));
     } catch (e) { mount(boxes.events, failure(e, drawEvents)); }
   }
 
@@ -304,7 +240,7 @@ export function clubScreen(view, [id]) {
         await api.createEvent(cid, { title: String(d.get("title") || ""), kind: String(d.get("kind")),
           starts_at: instant(d.get("starts_at")), ends_at: instant(d.get("ends_at")),
           location: String(d.get("location") || ""), time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC" });
-        announce("Event created"); drawEvents();
+        announce("Event created"); form.reset(); drawEvents();
       } catch (x) { showErrors(form, fieldErrors(x, ["title", "kind", "starts_at", "ends_at", "location"])); }
     };
     const start = new Date(Date.now() + 86400000);
@@ -324,7 +260,7 @@ export function clubScreen(view, [id]) {
   function drawPolls() {
     section(boxes.polls, () => api.polls(cid), (items) => h("div", null,
       items.length ? h("ul", { class: "plain" }, items.map(pollView)) : empty("No polls yet."),
-      organiser() ? pollForm() : null));
+      organiser() ? (forms.poll ??= pollForm()) : null));
   }
 
   /** @param {import("../api.js").Poll} p */
@@ -360,7 +296,7 @@ export function clubScreen(view, [id]) {
       const options = String(d.get("options") || "").split("\n").map((x) => x.trim()).filter(Boolean).map((label) => ({ label }));
       try {
         await api.createPoll(cid, { question: String(d.get("question") || ""), options, multiple: d.get("multiple") === "on" });
-        announce("Poll open"); drawPolls();
+        announce("Poll open"); form.reset(); drawPolls();
       } catch (x) { showErrors(form, fieldErrors(x, ["question", "options", "multiple"])); }
     };
     return h("details", null, h("summary", null, "Open a poll"),
@@ -392,18 +328,19 @@ export function clubScreen(view, [id]) {
       : empty("Nobody has started yet."));
   }
 
-  /** Redraw the club (a new role, a section read or opened): the open thread and stages stay open. */
-  function reload() {
-    threadSub?.(); threadSub = null;
-    for (const u of subs.splice(0)) u();
-    load();
+  /** Redraw the club (a new role, a section read or opened): the open thread, the chat and the
+   * stages stay open; the thread and the chat enter their rooms again (my new place). */
+  function reload() { load(); }
+
+  function closeTalk() {
+    openThread?.close(); openThread = null;
+    chatView?.close(); chatView = null;
   }
 
   function cleanup() {
-    threadSub?.(); threadSub = null;
+    closeTalk();
     for (const s of stages.values()) s.close();
     stages.clear();
-    for (const u of subs.splice(0)) u();
   }
   return cleanup;
 }
