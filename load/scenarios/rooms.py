@@ -35,7 +35,6 @@ from load.scenarios.common import (
     unpack,
 )
 from load.scenarios.rooms_setup import end_sessions, make_sessions
-from load.scenarios.rooms_setup import make_sessions as _make_sessions  # noqa: F401 (soak)
 from load.stack import Stack
 from load.stats import latency_summary
 from load.users import ensure_users, tokens

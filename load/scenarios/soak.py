@@ -41,7 +41,7 @@ from load.measure import rss
 from load.procs import raise_nofile
 from load.scenarios import common, soak_series, soak_verdict
 from load.scenarios.rest import _catalog_sample, _discover, _seed
-from load.scenarios.rooms import _make_sessions
+from load.scenarios.rooms_setup import make_sessions
 from load.stack import Stack
 from load.stats import latency_summary
 from load.users import ensure_users, tokens
@@ -542,7 +542,7 @@ def _rooms(stack: Stack, args: Namespace, users: list[int]) -> list[str]:
         clubs = asyncio.run(_make_clubs(stack.database_url, groups[:n_clubs], ids[:200]))
         names += [f"club:{c}" for c in clubs]
     if n_rooms > n_clubs:
-        sids = _make_sessions(stack, [g[0] for g in groups[n_clubs:]])
+        sids = make_sessions(stack, [g[0] for g in groups[n_clubs:]])
         names += [f"session:{s}" for s in sids]
     return [names[i] for i, g in enumerate(groups) for _ in g]
 

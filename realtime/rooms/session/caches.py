@@ -70,12 +70,13 @@ class HiddenAuthors:
 
     async def get(self, user_id: int) -> tuple[frozenset[int], bool]:
         """The set, and whether it changed (or is new here)."""
+        fresh = self.cached(user_id)
+        if fresh is not None:
+            return fresh
+        old = self._cache.get(user_id)
         now = time.monotonic()
-        hit = self._cache.get(user_id)
-        if hit is not None and now - hit[0] < HIDDEN_TTL:
-            return hit[1], False
         hidden = await self._reader.read(user_id)
         if len(self._cache) > 50_000:
             self._cache.clear()
         self._cache[user_id] = (now, hidden)
-        return hidden, hit is None or hit[1] != hidden
+        return hidden, old is None or old[1] != hidden

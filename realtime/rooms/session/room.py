@@ -73,7 +73,7 @@ class SessionRoom(RoomKind):
         self._effects = effects.runner(VENUE)  # discussion side effects (after publishing)
         # started/finished-book milestones run after the ack, one chain per reader; the
         # reader's next subscribe, leave or note waits for it (their feed keeps their order)
-        self._milestones: dict[int, asyncio.Task[None]] = {}
+        self._milestones: dict[int, asyncio.Future[None]] = {}
         # the live leaderboard push for the records session moves credit (set by the server)
         self.scores_push: events.Push | None = None
         # (room, connection) -> presence meta to start from, between authorize and the join
@@ -304,13 +304,7 @@ class SessionRoom(RoomKind):
                 await finish.check_goals(self.db, self.redis, user_id)
             await social.after_move(self.db, self.redis, user_id, book, started, done)
 
-        task = asyncio.create_task(run())
-        self._milestones[user_id] = task
-
-        def forget(t: asyncio.Task[None]) -> None:
-            if self._milestones.get(user_id) is t:
-                del self._milestones[user_id]
-        task.add_done_callback(forget)
+        _latest(self._milestones, user_id, asyncio.create_task(run()))
 
     async def _settle(self, user_id: int) -> None:
         """Write the reader's moves acked on this node, then wait for their pending milestone
@@ -326,14 +320,7 @@ class SessionRoom(RoomKind):
             task = self._milestones.get(user_id)
             if task is not None:
                 await asyncio.shield(task)
-        mine = asyncio.ensure_future(settle())
-        self._settling[user_id] = mine
-
-        def forget(done: asyncio.Future[None]) -> None:
-            if self._settling.get(user_id) is done:
-                del self._settling[user_id]
-        mine.add_done_callback(forget)
-        await asyncio.shield(mine)
+        await asyncio.shield(_latest(self._settling, user_id, asyncio.ensure_future(settle())))
 
     async def _push_unlocked(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
                              sid: int, old: float, new: float,
@@ -395,3 +382,16 @@ class SessionRoom(RoomKind):
                 for tab in tabs:
                     if events:
                         await hub.send_to(tab, room, events)
+
+
+def _latest(running: dict[int, asyncio.Future[None]], user_id: int, task: asyncio.Future[None],
+            ) -> asyncio.Future[None]:
+    """Note `task` as the reader's latest in `running` (the next one chains after it), until
+    it is done (unless a later one replaced it)."""
+    running[user_id] = task
+
+    def forget(done: asyncio.Future[None]) -> None:
+        if running.get(user_id) is done:
+            del running[user_id]
+    task.add_done_callback(forget)
+    return task
