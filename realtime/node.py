@@ -7,14 +7,13 @@ import asyncio
 import contextlib
 import gc
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
-from domain.keys import HUB_CONTROL, PRESENCE_NODES
+from domain.keys import HUB_CONTROL
 from domain.ops.metrics import count_reconnect
 from domain.redisconn import is_cluster
 from domain.settings import Settings
@@ -178,8 +177,8 @@ class Hub(HubContext):
     async def _tick(self) -> None:
         assert self.presence is not None and self.redis is not None
         assert self.batcher is not None
-        added = await self.redis.zadd(PRESENCE_NODES, {self.node_id: time.time()})
-        if added:  # we were swept (or Redis lost its data): put our members back
+        if await self.presence.heartbeat():  # we were swept, or Redis lost its data:
+            # put our members back
             await self.batcher.resync(self.registry.rooms.values())
         for node in await self.presence.dead_nodes():
             n = await self.batcher.leave_node(node, claim=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -131,10 +132,12 @@ def to_member(user: bytes | str | int, raw: bytes | str) -> Member:
 class Presence:
     """Presence operations for one node."""
 
-    def __init__(self, redis: Redis, node_id: str, ttl: int) -> None:
+    def __init__(self, redis: Redis, node_id: str, ttl: float,
+                 clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.node_id = node_id
         self.ttl = ttl
+        self.clock = clock
         self.node_set = f"{NODE_ROOMS}{node_id}"
         self._join = redis.register_script(JOIN_LUA)
         self._leave = redis.register_script(LEAVE_LUA)
@@ -187,12 +190,16 @@ class Presence:
         members.sort(key=lambda m: m.user_id)
         return members
 
-    async def heartbeat(self) -> None:
-        await self.redis.zadd(PRESENCE_NODES, {self.node_id: time.time()})
+    async def heartbeat(self) -> bool:
+        """This node is alive until now + its own TTL (the score is that deadline, so nodes
+        started with different `READALONG_PRESENCE_TTL`s judge each other by the promise each
+        made, not by the judge's TTL). True when the node was not in the set: it was swept, or
+        Redis lost its data, and its members must be put back."""
+        return bool(await self.redis.zadd(PRESENCE_NODES, {self.node_id: self.clock() + self.ttl}))
 
     async def dead_nodes(self) -> list[str]:
-        cutoff = time.time() - self.ttl
-        raw = await self.redis.zrangebyscore(PRESENCE_NODES, "-inf", cutoff)
+        """Nodes whose deadline has passed (other than this one)."""
+        raw = await self.redis.zrangebyscore(PRESENCE_NODES, "-inf", self.clock())
         return [n.decode() if isinstance(n, bytes) else str(n) for n in raw
                 if (n.decode() if isinstance(n, bytes) else str(n)) != self.node_id]
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
+from domain.keys import PRESENCE_NODES
+from realtime.presence import Presence
+from tests.conftest import Engines
 from tests.hub_support import HUB_ENV, Client, new_user, node_env, start_nodes
 from tests.support import ServerProcess
 
@@ -109,3 +114,27 @@ async def test_killed_node_members_leave_within_bounded_time(
         await watcher.close()
     finally:
         doomed_node.kill()
+
+
+async def test_nodes_with_different_ttls_judge_each_other_by_their_own(engines: Engines) -> None:
+    """A node started with a long `READALONG_PRESENCE_TTL` (heartbeating every 5 s) is not swept
+    by a node with a short one between its heartbeats (its readers would vanish from presence,
+    and an idle-session end would take their session for an empty one); it is swept once its
+    own deadline has passed, and its next heartbeat says it must put its members back."""
+    redis = Redis.from_url(engines.redis_url)
+    base = [time.time() + 3600.0]  # deadlines ahead of the session's live nodes: they leave them
+    clock = lambda: base[0]  # noqa: E731
+    slow = Presence(redis, f"slow-{new_user()}", 30, clock=clock)
+    quick = Presence(redis, f"quick-{new_user()}", 3, clock=clock)
+    try:
+        assert await slow.heartbeat()  # new in the set
+        assert not await slow.heartbeat()
+        base[0] += 10.0  # quick's TTL three times over, slow's not yet
+        assert slow.node_id not in await quick.dead_nodes()
+        base[0] += 21.0
+        assert slow.node_id in await quick.dead_nodes()
+        await quick.drop_node(slow.node_id)
+        assert await slow.heartbeat()  # swept: it knows to resync its members
+    finally:
+        await redis.zrem(PRESENCE_NODES, slow.node_id, quick.node_id)
+        await redis.aclose()

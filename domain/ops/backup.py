@@ -37,7 +37,7 @@ MANIFEST = "manifest.json"
 KEPT = (REVOKED_FAMILY, REVOKED_USER, PUSH_DONE, SESSION_REMINDED)
 SKIPPED = {
     "ra:rl:": "rate-limit state: ephemeral by design",
-    "ra:{<room>}:pres, ra:nodes": "presence and node heartbeats: live state of running processes",
+    "ra:{<room>}:pres, ra:alive": "presence and node heartbeats: live state of running processes",
     "ra:{<room>}:ch, ra:ctl": "pub/sub channels: nothing stored",
     "ra:{<room>}:hist, ra:{<room>}:hmeta": "recent room events: a recovery buffer; the content"
     " is in PostgreSQL",
