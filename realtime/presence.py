@@ -200,8 +200,8 @@ class Presence:
     async def dead_nodes(self) -> list[str]:
         """Nodes whose deadline has passed (other than this one)."""
         raw = await self.redis.zrangebyscore(PRESENCE_NODES, "-inf", self.clock())
-        return [n.decode() if isinstance(n, bytes) else str(n) for n in raw
-                if (n.decode() if isinstance(n, bytes) else str(n)) != self.node_id]
+        ids = (n.decode() if isinstance(n, bytes) else str(n) for n in raw)
+        return [n for n in ids if n != self.node_id]
 
     async def drop_node(self, node_id: str, claim: bool = True
                         ) -> dict[str, tuple[list[int], list[Member]]]:
