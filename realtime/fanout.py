@@ -15,7 +15,7 @@ from realtime.metrics import HubMetrics
 from realtime.outgoing import Outgoing
 from realtime.registry import LocalRoom, Registry
 from realtime.rooms.base import FULL, RoomEvent
-from realtime.subscriptions import Sub
+from realtime.subscriptions import LIVE, Sub
 from realtime.wire import WireEvent, decode_body, split_message
 
 log = logging.getLogger("readalong.hub")
@@ -60,17 +60,15 @@ class Fanout:
                           and out.wire.targets is None):
             frames = out.frames
             for sub in lr.subs.values():
-                if sub.pending is not None:
-                    sub.pending.append(out)
-                    continue
+                if sub.state is not LIVE and not sub.offer(out):
+                    continue  # buffered while pending, or a copy of what was replayed
                 conn = sub.conn
                 fmt = conn.fmt
                 conn.write(frames[fmt] or out.build(FULL, fmt))
                 n += 1
             return n
         for sub in lr.subs.values():
-            if sub.pending is not None:
-                sub.pending.append(out)
+            if sub.state is not LIVE and not sub.offer(out):
                 continue
             conn = sub.conn
             info = conn.info

@@ -33,7 +33,7 @@ from realtime.rooms.base import (
     encode_meta,
 )
 from realtime.sharded_broker import ShardedBroker
-from realtime.subscriptions import LIVE, Sub, admit, check_leave, resolve
+from realtime.subscriptions import Sub, admit, check_leave, resolve
 from realtime.wire import Member, WireEvent
 
 log = logging.getLogger("readalong.hub")
@@ -197,7 +197,7 @@ class Membership:
         assert conn.info is not None
         kind, room_id = resolve(self.kinds, cmd.room)
         sub = conn.subs.get(cmd.room)
-        if sub is None or sub.state != LIVE:
+        if sub is None or not sub.live:
             raise Forbidden("subscribe to the room first", code="not_subscribed", field="room")
         if not kind.presence:
             raise Invalid("this room has no presence", code="no_presence", field="room")

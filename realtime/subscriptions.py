@@ -18,8 +18,11 @@ MAX_SUBSCRIPTIONS = 200
 VIEWER_FIELDS = ("progress", "shield", "hidden_authors")
 
 # The states of one subscription.
-PENDING = "pending"  # authorised and buffering live events; ack and replay not sent yet
-LIVE = "live"        # every event goes straight to the connection
+PENDING = "pending"    # authorised and buffering live events; ack and replay not sent yet
+CATCHING = "catching"  # acked and replayed up to the ack's offset; pub/sub may still bring
+                       # late live copies of those events (the history read and the room's
+                       # channel are two sockets): they are dropped until one past it arrives
+LIVE = "live"          # every event goes straight to the connection
 CLOSED = "closed"    # left (unsubscribed, evicted, disconnected): events are dropped
 
 
@@ -42,6 +45,12 @@ def covered(out: Outgoing, epoch: str | None, offset: int | None) -> bool:
             and out.offset <= offset)
 
 
+def reached(out: Outgoing, epoch: str | None, offset: int) -> bool:
+    """True when the room's channel, bringing `out`, is at or past the position (epoch, offset):
+    no later live event can be a copy of one at or below it."""
+    return out.offset is not None and (out.epoch != epoch or out.offset >= offset)
+
+
 def viewer_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     """The viewer fields among `changes` (`...` means "leave as is"), normalised."""
     allowed = {k: v for k, v in changes.items() if k in VIEWER_FIELDS and v is not ...}
@@ -53,7 +62,7 @@ def viewer_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
 class Sub:
     """One connection's subscription to one room, from `pending` to `live` to `closed`."""
 
-    __slots__ = ("conn", "joined", "pending", "state", "viewer")
+    __slots__ = ("conn", "floor", "joined", "pending", "state", "viewer")
 
     def __init__(self, conn: Recipient, viewer: Viewer) -> None:
         self.conn = conn
@@ -61,13 +70,25 @@ class Sub:
         self.state = PENDING
         self.pending: list[Outgoing] | None = []  # live events buffered while PENDING
         self.joined = False  # counted in the room's presence
+        self.floor: tuple[str | None, int] | None = None  # the ack's position while CATCHING
+
+    @property
+    def live(self) -> bool:
+        """Acked: events are delivered (CATCHING only drops copies of what was replayed)."""
+        return self.state is LIVE or self.state is CATCHING
 
     def offer(self, out: Outgoing) -> bool:
         """A live event: True to deliver it now, False when buffered (pending) or dropped."""
         if self.pending is not None:
             self.pending.append(out)
             return False
-        return self.state == LIVE
+        if self.state is CATCHING:
+            assert self.floor is not None
+            copy = covered(out, *self.floor)  # a late copy of what the replay or ack covered
+            if reached(out, *self.floor):
+                self.state, self.floor = LIVE, None  # the channel is at the ack: plain live
+            return not copy
+        return self.state is LIVE
 
     def activate(self, epoch: str | None, offset: int | None,
                  replay: Iterable[Outgoing] = ()) -> list[Outgoing]:
@@ -76,7 +97,12 @@ class Sub:
         if self.state != PENDING:
             return []
         pending, self.pending = self.pending or [], None
-        self.state = LIVE
+        if offset is None:
+            self.state = LIVE
+        else:
+            self.state, self.floor = CATCHING, (epoch, offset)
+            if any(reached(o, epoch, offset) for o in pending):
+                self.state, self.floor = LIVE, None  # the channel got there before the ack
         out = list(replay)
         out.extend(o for o in pending if not covered(o, epoch, offset))
         return out
@@ -86,7 +112,7 @@ class Sub:
         if self.state == CLOSED:
             return False
         self.state = CLOSED
-        self.pending = None
+        self.pending = self.floor = None
         return True
 
     def change_viewer(self, changes: Mapping[str, Any]) -> int:

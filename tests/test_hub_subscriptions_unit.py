@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
 from domain.errors import DomainError
+from realtime.fanout import Fanout
+from realtime.metrics import HubMetrics
 from realtime.outgoing import Outgoing
-from realtime.registry import LocalRoom
+from realtime.registry import LocalRoom, Registry
 from realtime.rooms.base import ConnectionInfo, RoomKind, Viewer
 from realtime.subscriptions import (
+    CATCHING,
     CLOSED,
     LIVE,
     PENDING,
@@ -37,6 +42,12 @@ def ev(offset: int | None, epoch: str | None = "E", text: str = "") -> Outgoing:
     return Outgoing("lobby:x", offset, epoch, WireEvent("chat", {"t": text or str(offset)}))
 
 
+def payload(frame: bytes) -> Any:
+    """The JSON body of one server-to-client WebSocket frame (unmasked)."""
+    size = frame[1] & 0x7F
+    return orjson.loads(frame[2 if size < 126 else 4:])
+
+
 def offsets(outs: list[Outgoing]) -> list[int | None]:
     return [o.offset for o in outs]
 
@@ -59,6 +70,61 @@ def test_activation_delivers_replay_then_the_live_events_the_replay_did_not_cove
     assert offsets(out) == [4, 5, 6, 7]
     assert sub.state == LIVE and sub.pending is None
     assert sub.offer(ev(8)) is True  # live now: deliver directly
+
+
+def test_a_live_copy_arriving_after_the_ack_of_a_replayed_event_is_dropped() -> None:
+    """The history read (one socket) can answer before the room's channel (another socket)
+    brings events it already covered: replay 4..6 is acked at 6, then pub/sub brings the late
+    copies 5 and 6. They are dropped; 7 and everything after go straight through."""
+    sub = Sub(FakeConn(), Viewer())
+    assert offsets(sub.activate("E", 6, [ev(4), ev(5), ev(6)])) == [4, 5, 6]
+    assert sub.state == CATCHING and sub.live
+    assert sub.offer(ev(None, epoch=None)) is True  # unnumbered: delivered, still catching
+    assert sub.offer(ev(5)) is False and sub.offer(ev(6)) is False
+    assert sub.state == LIVE  # the channel reached the ack's offset
+    assert sub.offer(ev(7)) is True and sub.offer(ev(8)) is True
+
+
+def test_catching_ends_at_the_first_event_past_the_ack_or_of_another_epoch() -> None:
+    """No copy can follow an event past the ack (one channel keeps its order), nor an event of
+    a new epoch (history was lost: everything in it is new to the reader)."""
+    past = Sub(FakeConn(), Viewer())
+    past.activate("E", 6)
+    assert past.offer(ev(7)) is True and past.state == LIVE
+    other = Sub(FakeConn(), Viewer())
+    other.activate("E", 6)
+    assert other.offer(ev(2, epoch="NEW")) is True and other.state == LIVE
+    plain = Sub(FakeConn(), Viewer())  # a room without history: no position, nothing to catch
+    plain.activate(None, None)
+    assert plain.state == LIVE
+
+
+def test_a_buffered_event_at_the_ack_means_no_late_copies_can_come() -> None:
+    """When the channel already brought the ack's own offset before the ack, the subscription
+    is plainly live at once."""
+    sub = Sub(FakeConn(), Viewer())
+    sub.offer(ev(6))
+    assert offsets(sub.activate("E", 6, [ev(5), ev(6)])) == [5, 6]
+    assert sub.state == LIVE
+
+
+def test_fanout_never_writes_a_replayed_event_twice() -> None:
+    """The interleaving that gave a reader offset 31 twice: subscribe's history read returns
+    up to 31 and the subscription goes live; only then does pub/sub deliver 31 to the node.
+    The fan-out (both its paths: plain, and per-viewer variants) writes 31 once, then 32."""
+    for viewer in (Viewer(), Viewer(shield=True, progress=0.5)):
+        room = LocalRoom("lobby:x", RoomKind(), "x")
+        conn = FakeConn()
+        sub = Sub(conn, viewer)
+        room.subs["c1"] = sub
+        room.special = int(viewer.shield)
+        metrics = HubMetrics(CollectorRegistry())
+        fanout = Fanout(Registry(metrics), metrics, 60)
+        for out in sub.activate("E", 31, [ev(30), ev(31)]):
+            fanout.deliver(sub, out)
+        for off in (30, 31, 32, 33):  # the channel's late copies, then the live events
+            fanout.fanout(room, ev(off))
+        assert [payload(f)["offset"] for f in conn.frames] == [30, 31, 32, 33]
 
 
 def test_events_of_another_epoch_and_unnumbered_events_are_never_dropped() -> None:
