@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from tests.e2e.browser import expect, person, register, tag
+from tests.e2e.browser import expect, person, register, start_session, tag
 from tests.e2e.test_web_e2e import items
 from tests.support import ServerProcess
 
@@ -40,10 +40,7 @@ async def test_an_overloaded_chat_is_sent_again_and_lands_once(
 
     await ana.page.route_web_socket(re.compile(r".*/ws$"), through)
     await register(ana)
-    await ana.page.goto(f"/app/#/book/{book['id']}")
-    await ana.page.get_by_label("Session title").fill("Busy")
-    await ana.page.get_by_role("button", name="Start reading together").click()
-    await expect(ana.page.get_by_role("heading", name="Busy")).to_be_visible()
+    await start_session(ana, book["id"], "Busy")
     await expect(ana.page.locator("#presence")).to_contain_text("Ana")
     armed["on"] = True
     await ana.page.get_by_label("Message", exact=True).fill("After a busy moment")
