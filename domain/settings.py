@@ -75,6 +75,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_subscribe_burst: float = 40.0
     presence_snapshot_max: int = 200
     ws_name_cache_ttl: float = 15.0  # seconds a node reuses a display name resolved at auth
+    ws_max_pending: int = 32  # commands read and not answered on one socket before `overloaded`
     # email (used by the worker)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
@@ -232,6 +233,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                                     f"READALONG_WS_{klass.upper()}_BURST >= 1")
         if self.ws_overflow not in ("close", "drop"):
             raise SettingsError("READALONG_WS_OVERFLOW must be close or drop")
+        if self.ws_max_pending < 1:
+            raise SettingsError("READALONG_WS_MAX_PENDING must be at least 1")
         if self.avatar_store not in ("local", "s3"):
             raise SettingsError("READALONG_AVATAR_STORE must be local or s3")
         if self.avatar_store == "s3" and not (self.s3_endpoint and self.s3_bucket):

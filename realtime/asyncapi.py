@@ -126,6 +126,13 @@ def asyncapi_document(server_url: str = "ws://127.0.0.1:8000",
                 "MessagePack binary frames). Authenticate with an `auth` frame first or an "
                 "extra subprotocol entry `bearer.<access token>`; never in the URL. Every "
                 "command carries an `id` and is answered by `ack` or `error` with that id."
+                "\n\nOrdering: the commands of one socket run one at a time, in the order "
+                "sent, and are answered in that order; an `error` that needs no work (a frame "
+                "that does not decode, `rate_limited`, `overloaded`) is sent at once and may "
+                "arrive before the answers of earlier commands. Past `READALONG_WS_MAX_PENDING` "
+                "(default 32) commands not answered yet on one socket, the next is answered "
+                "`error` with code `overloaded` and `retry_after` (seconds): send it again "
+                "then; the socket stays open."
                 "\n\nClose codes:\n" + close_codes),
         },
         "defaultContentType": "application/json",

@@ -17,6 +17,7 @@ from realtime.transport import Transport, attach
 
 if TYPE_CHECKING:
     from domain.accounts.tokens import Principal
+    from realtime.command_queue import CommandQueue
     from realtime.subscriptions import Sub
 
 
@@ -32,8 +33,9 @@ class Owner(Protocol):
 class Connection:
     """A live socket after the handshake. `write(frame_bytes)` never blocks."""
 
-    __slots__ = ("__weakref__", "closed", "codec", "conn_id", "fmt", "info", "limits", "opcode",
-                 "owner", "principal", "subs", "timer_set", "transport", "unnamed", "write")
+    __slots__ = ("__weakref__", "closed", "codec", "commands", "conn_id", "fmt", "info", "limits",
+                 "opcode", "owner", "principal", "subs", "timer_set", "transport", "unnamed",
+                 "write")
 
     def __init__(self, hub: Owner | Any, conn_id: str, fmt: int, send: Callable[..., Any],
                  queue_bytes: int, queue_frames: int, grace: float) -> None:
@@ -51,6 +53,9 @@ class Connection:
         # the node's expiry-wheel bucket this socket waits in (reauth notice or expiry close):
         # one shared timer for every socket, none per socket (`realtime.auth.ExpiryWheel`)
         self.timer_set: set[Connection] | None = None
+        # the commands read and not answered yet, while there are any (`realtime.command_queue`;
+        # an idle socket holds none)
+        self.commands: CommandQueue | None = None
         self.transport: Transport = attach(
             send, binary=self.codec.binary, queue_bytes=queue_bytes, queue_frames=queue_frames,
             grace=grace, on_overflow=self._overflow,

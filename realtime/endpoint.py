@@ -1,8 +1,11 @@
 """The `/ws` ASGI endpoint: handshake (Origin, subprotocol, bearer entry), auth, the read loop.
 
-The read loop decodes each frame with the connection's one decoder, dispatches with `match`,
-and answers every command with `ack` or `error`; it never touches SQL (room kinds call
-use-cases). Bad frames get an `error` and the connection lives on; repeated abuse closes 4008.
+The read loop decodes each frame with the connection's one decoder, rate-limits it and queues
+it (`realtime.command_queue`: one task per busy socket runs its commands in order, dispatched
+with `match`), so it never stops reading while a command waits; every command is answered with
+`ack` or `error`. It never touches SQL (room kinds call use-cases). Bad frames get an `error`
+and the connection lives on; repeated abuse closes 4008; past READALONG_WS_MAX_PENDING commands
+not answered yet, the next one is answered `overloaded`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from redis.exceptions import RedisError
 
 from domain.errors import DomainError
 from realtime.broker import BrokerUnavailable
+from realtime.command_queue import submit
 from realtime.commands import Auth, Ping, PresenceUpdate, Publish, Subscribe, Unsubscribe
 from realtime.connection import Connection
 from realtime.events import Ack, Error, Welcome
@@ -90,6 +94,8 @@ class Endpoint:
         self.origins = OriginPolicy(settings)
         self.max_bytes = settings.ws_max_frame_bytes
         self.auth_timeout = settings.ws_auth_timeout
+        self.max_pending = max(1, settings.ws_max_pending)
+        self._run = self._execute  # (one bound method for every socket's command queue)
         self._ids = itertools.count(1)
         self._prefix = f"{hub.node_id}-{os.getpid():x}-"
 
@@ -125,7 +131,11 @@ class Endpoint:
                 bearer = None
                 await self._read_loop(conn, receive)
         finally:
-            await self.hub.disconnect(conn)
+            try:
+                if conn.commands is not None:  # what was read before the socket went still runs
+                    await conn.commands.finish()
+            finally:
+                await self.hub.disconnect(conn)
 
     # -- auth ------------------------------------------------------------------------------------
     async def _authenticate(self, conn: Connection, receive: Any, bearer: str | None,
@@ -233,20 +243,33 @@ class Endpoint:
                 self._reject(conn, cmd.id, "rate_limited",
                              f"too many {klass} commands; slow down", retry_after=wait)
                 continue
+            if conn.commands is None and type(cmd) is Ping:  # no work, nothing ahead of it
+                hub.metrics.commands.labels("ping").inc()
+                conn.send(Ack(cmd.id, {}))
+                continue
+            retry = submit(conn, cmd, self._run, self.max_pending)
+            if retry is not None:
+                self._reject(conn, cmd.id, "overloaded", f"{self.max_pending} commands of this "
+                             "socket are not answered yet; retry later", retry_after=retry,
+                             strike=False)
+                continue
             hub.metrics.commands.labels(cmd.__struct_config__.tag).inc()
-            try:
-                await self._dispatch(conn, cmd)
-            except DomainError as exc:
-                self._reject(conn, cmd.id, exc.code, exc.detail, field=exc.field,
-                             retry_after=exc.extra.get("retry_after"), strike=False)
-            except (BrokerUnavailable, RedisError, OSError) as exc:
-                log.warning("hub: %s of user %s failed: %s", type(cmd).__name__, conn.user_id,
-                            exc)
-                self._reject(conn, cmd.id, "unavailable",
-                             "the realtime backend is unavailable; retry shortly", strike=False)
-            except Exception:  # a bug (ours or a room kind's) must not kill the socket
-                log.exception("hub: %s of user %s failed", type(cmd).__name__, conn.user_id)
-                self._reject(conn, cmd.id, "internal", "internal error", strike=False)
+
+    async def _execute(self, conn: Connection, cmd: Any) -> None:
+        """Run one command (its socket's command queue calls this, one at a time, in order);
+        whatever fails is answered with an `error` and the socket lives on."""
+        try:
+            await self._dispatch(conn, cmd)
+        except DomainError as exc:
+            self._reject(conn, cmd.id, exc.code, exc.detail, field=exc.field,
+                         retry_after=exc.extra.get("retry_after"), strike=False)
+        except (BrokerUnavailable, RedisError, OSError) as exc:
+            log.warning("hub: %s of user %s failed: %s", type(cmd).__name__, conn.user_id, exc)
+            self._reject(conn, cmd.id, "unavailable",
+                         "the realtime backend is unavailable; retry shortly", strike=False)
+        except Exception:  # a bug (ours or a room kind's) must not kill the socket
+            log.exception("hub: %s of user %s failed", type(cmd).__name__, conn.user_id)
+            self._reject(conn, cmd.id, "internal", "internal error", strike=False)
 
     def _reject(self, conn: Connection, cmd_id: str | None, code: str, message: str,
                 field: str | None = None, retry_after: float | None = None,

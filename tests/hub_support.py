@@ -6,18 +6,20 @@ import asyncio
 import collections
 import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import orjson
+import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection
 
 from domain.accounts.tokens import issue_access_token
 from domain.settings import DEFAULT_SECRET_KEY
-from tests.support import ServerProcess
+from tests.support import ServerProcess, free_port
 
 ORIGIN = "http://good.example"
 HUB_ENV = {
@@ -153,6 +155,37 @@ async def lifespan(receive: Any, send: Any) -> None:
     while (await receive())["type"] != "lifespan.shutdown":
         await send({"type": "lifespan.startup.complete"})
     await send({"type": "lifespan.shutdown.complete"})
+
+
+async def accepted(scope: Any, receive: Any, send: Any) -> bool:
+    """For a tiny in-process ASGI test app: answer the lifespan scope (False), or accept the
+    socket (True)."""
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+        return False
+    await receive()
+    await send({"type": "websocket.accept"})
+    return True
+
+
+@asynccontextmanager
+async def in_process(app: Any, **config: Any) -> AsyncIterator[int]:
+    """A real uvicorn serving `app` in this event loop on a free loopback port (uvicorn.Config
+    options in `config`); yields the port, stops the server at the end."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+                                           log_level="warning", **config))
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.02)
+    assert server.started
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
 
 
 def chunks(it: list[Any], n: int) -> Iterator[list[Any]]:

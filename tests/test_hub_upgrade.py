@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 
 from realtime.transport import DirectTransport, attach
 from realtime.transport.upgrade import HubHttpProtocol, HubWebSocketProtocol
-from tests.hub_support import lifespan
-from tests.support import free_port
+from tests.hub_support import in_process, lifespan
 
 KEY = base64.b64encode(b"0123456789abcdef").decode()
 BASE = {"Host": "127.0.0.1", "Upgrade": "websocket", "Connection": "Upgrade",
@@ -57,25 +54,10 @@ class _App:
             transport.write(bytes([0x81, len(text)]) + text)
 
 
-@asynccontextmanager
-async def _server(app: _App, hub: bool, **kw: Any) -> AsyncIterator[int]:
-    port = free_port()
+def _server(app: _App, hub: bool, **kw: Any) -> AbstractAsyncContextManager[int]:
     protocols: dict[str, Any] = {"http": HubHttpProtocol, "ws": HubWebSocketProtocol} if hub \
         else {"http": "httptools", "ws": "websockets-sansio"}
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
-                                           log_level="warning", date_header=False, **protocols,
-                                           **kw))
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.02)
-    assert server.started
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    return in_process(app, date_header=False, **protocols, **kw)
 
 
 async def _raw(port: int, request: bytes) -> bytes:

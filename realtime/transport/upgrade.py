@@ -9,15 +9,23 @@ the server's CPU per connect). `HubHttpProtocol` and `HubWebSocketProtocol` (uvi
 the same checks websockets makes gets its scope built from it and its 101 written from a
 template; anything unusual (a bad key, duplicated headers, an extension offer when deflate is
 on, odd syntax) goes the ordinary way, so every error response stays websockets' own.
+
+`HubWebSocketProtocol` also judges uvicorn's keepalive deadline with the socket's unread bytes
+in mind: uvicorn stops reading after each message until the app takes it, so a pong may sit in
+the kernel's buffer, unread, when its deadline comes; while bytes are waiting the deadline is
+extended (by the ping timeout, at most `MAX_KEEPALIVE_EXTENSIONS` times per ping).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import hashlib
 import logging
 import re
+import sys
+import termios
 from typing import Any
 from urllib.parse import unquote
 
@@ -40,6 +48,18 @@ _VALUE = re.compile(rb"[\x21-\x7e\x80-\xff](?:[\x09\x20-\x7e\x80-\xff]*[\x21-\x7
 _ONE = (b"upgrade", b"connection", b"sec-websocket-key", b"sec-websocket-version")
 _AT_MOST_ONE = (b"origin",)
 _STATUS = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+# how many times one ping's pong deadline is pushed back while the socket holds unread bytes
+MAX_KEEPALIVE_EXTENSIONS = 3
+
+
+def unread_bytes(transport: Any) -> int:
+    """Bytes the kernel holds for this socket that the server has not read yet (0: unknown)."""
+    sock = transport.get_extra_info("socket")
+    try:
+        got = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except (AttributeError, OSError, ValueError, TypeError):  # no socket, or it is gone
+        return 0
+    return int.from_bytes(got, sys.byteorder, signed=True)
 
 
 def plain_request(method: str, url: bytes, headers: list[tuple[bytes, bytes]],
@@ -91,6 +111,26 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol, entered with an already parsed request."""
 
     accept_key: bytes | None = None  # set while a parsed-once handshake waits for the app
+    keepalive_extensions = 0  # (set on a socket only while its pong deadline is extended)
+
+    def keepalive_timeout(self) -> None:
+        """uvicorn's pong deadline, pushed back while the socket holds bytes not read yet (the
+        pong may be among them), at most MAX_KEEPALIVE_EXTENSIONS times per ping."""
+        n = self.keepalive_extensions
+        if n < MAX_KEEPALIVE_EXTENSIONS and self.ping_timeout is not None \
+                and self.pending_ping_payload is not None and not self.close_sent \
+                and not self.transport.is_closing() and unread_bytes(self.transport) > 0:
+            self.keepalive_extensions = n + 1
+            self.pong_timer = self.loop.call_later(self.ping_timeout, self.keepalive_timeout)
+            return
+        if n:
+            del self.keepalive_extensions
+        super().keepalive_timeout()
+
+    def handle_pong(self, event: Any) -> None:
+        super().handle_pong(event)
+        if self.keepalive_extensions and self.pending_ping_payload is None:
+            del self.keepalive_extensions  # (back to the class default)
 
     def upgrade(self, method: str, url: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         """What `handle_connect` does for the request uvicorn's HTTP protocol parsed."""

@@ -116,6 +116,16 @@ async def register(p: Person) -> None:
     await expect(p.page.locator("#conn")).to_have_attribute("data-state", "online")
 
 
+async def start_session(p: Person, book_id: int, title: str) -> int:
+    """Open the book, start a session titled `title` and wait for its room; its id."""
+    expect = _expect()
+    await p.page.goto(f"/app/#/book/{book_id}")
+    await p.page.get_by_label("Session title").fill(title)
+    await p.page.get_by_role("button", name="Start reading together").click()
+    await expect(p.page.get_by_role("heading", name=title)).to_be_visible()
+    return int(p.page.url.rsplit("/", 1)[1])
+
+
 async def assert_accessible(p: Person, screen: str, found: list[dict[str, Any]]) -> None:
     """Screenshot the screen and collect its serious/critical axe violations into `found`."""
     await p.shot(screen)

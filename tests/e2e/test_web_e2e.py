@@ -20,6 +20,7 @@ from tests.e2e.browser import (
     expect,
     person,
     register,
+    start_session,
     tag,
 )
 from tests.support import ServerProcess, free_port
@@ -394,11 +395,7 @@ async def test_a_lost_ack_is_resent_with_its_key_and_stored_once(
 
     await ana.page.route_web_socket(re.compile(r".*/ws$"), through)
     await register(ana)
-    await ana.page.goto(f"/app/#/book/{book['id']}")
-    await ana.page.get_by_label("Session title").fill("Once")
-    await ana.page.get_by_role("button", name="Start reading together").click()
-    await expect(ana.page.get_by_role("heading", name="Once")).to_be_visible()
-    session_id = int(ana.page.url.rsplit("/", 1)[1])
+    session_id = await start_session(ana, book["id"], "Once")
     await expect(ana.page.locator("#presence")).to_contain_text("Ana")
     armed["on"] = True
     await ana.page.get_by_label("Message", exact=True).fill("Only once, please")

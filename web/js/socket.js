@@ -2,6 +2,8 @@
 // Reconnects with backoff, resubscribes each room with `since`, answers `reauth` with a fresh
 // token, and keeps content commands (chat, react, annotate) in an outbox until they are acked:
 // after a reconnect they are sent again with the same idempotency key, so each lands once.
+// A command answered `overloaded` (too many of this socket's commands not answered yet) is sent
+// again after its `retry_after`, a few times.
 
 import { randomKey } from "./dom.js";
 
@@ -18,6 +20,8 @@ import { randomKey } from "./dom.js";
  * @typedef {{room: string, handlers: RoomHandlers, since: Since | null, active: boolean, pending?: boolean}} Sub
  * @typedef {{key: string, room: string, data: Record<string, any>, resolve: (r: any) => void,
  *            reject: (e: any) => void, sentOn: number}} Queued
+ * @typedef {{resolve: (r: any) => void, reject: (e: any) => void, body: string,
+ *            tries: number}} InFlight
  */
 
 /** A command the server refused (an `error` frame) or that could not be delivered. */
@@ -34,7 +38,9 @@ export class SocketError extends Error {
 /** Close codes after which reconnecting cannot help. */
 const FATAL = new Set([1008, 4003, 4008]);
 /** Codes of an `error` frame that mean "try again later": the command stays queued. */
-const TRANSIENT = new Set(["unavailable", "rate_limited", "internal", "disconnected"]);
+const TRANSIENT = new Set(["unavailable", "rate_limited", "overloaded", "internal", "disconnected"]);
+/** How many times one command answered `overloaded` is sent again (each after its retry_after). */
+const OVERLOAD_RETRIES = 5;
 
 export class Realtime {
   /**
@@ -50,7 +56,7 @@ export class Realtime {
     this.attempt = 0;
     this.seq = 0;
     this.generation = 0;  // bumps on every new socket: outbox items know where they were sent
-    /** @type {Map<string, {resolve: (r: any) => void, reject: (e: any) => void}>} */
+    /** @type {Map<string, InFlight>} */
     this.pending = new Map();
     /** @type {Map<string, Sub>} */
     this.rooms = new Map();
@@ -150,9 +156,14 @@ export class Realtime {
     }
     if (f.type === "reauth") { this.reauth(); return; }
     if (f.type === "ack" || f.type === "error") {
-      const p = f.id ? this.pending.get(f.id) : undefined;
-      if (!p) return;
-      this.pending.delete(/** @type {string} */ (f.id));
+      const id = f.id;
+      const p = id ? this.pending.get(id) : undefined;
+      if (!id || !p) return;
+      if (f.type === "error" && f.code === "overloaded" && p.tries < OVERLOAD_RETRIES) {
+        this.retry(id, p, f.retry_after || 1);
+        return;
+      }
+      this.pending.delete(id);
       if (f.type === "ack") p.resolve(f.result);
       else p.reject(new SocketError(f.code || "error", f.message || "refused", f.field, f.retry_after));
       return;
@@ -165,6 +176,19 @@ export class Realtime {
     } else if (f.type === "presence") {
       sub.handlers.onPresence?.(f);
     }
+  }
+
+  /**
+   * Send an `overloaded` command again after `seconds` on the same socket (the server did not
+   * run it); a socket lost meanwhile has rejected it already.
+   * @param {string} id @param {InFlight} p @param {number} seconds
+   */
+  retry(id, p, seconds) {
+    p.tries += 1;
+    const ws = this.ws;
+    setTimeout(() => {
+      if (this.pending.get(id) === p && this.ws === ws && ws?.readyState === WebSocket.OPEN) ws.send(p.body);
+    }, 1000 * seconds);
   }
 
   async reauth() {
@@ -181,8 +205,9 @@ export class Realtime {
     }
     const id = String(++this.seq);
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      ws.send(JSON.stringify({ ...cmd, id }));
+      const body = JSON.stringify({ ...cmd, id });
+      this.pending.set(id, { resolve, reject, body, tries: 0 });
+      ws.send(body);
     });
   }
 
@@ -270,7 +295,7 @@ export class Realtime {
             return;
           }
           if (e instanceof SocketError && TRANSIENT.has(e.code)) {
-            if (e.code === "rate_limited") setTimeout(() => { q.sentOn = 0; this.flush(room); }, 1000 * (e.retry_after || 1));
+            if (e.code === "rate_limited" || e.code === "overloaded") setTimeout(() => { q.sentOn = 0; this.flush(room); }, 1000 * (e.retry_after || 1));
             return;  // stays queued; resent after the reconnect
           }
           this.drop(q);
