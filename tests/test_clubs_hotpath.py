@@ -227,6 +227,10 @@ async def test_a_batch_left_in_flight_by_a_dead_node_is_written(
         await redis.zadd(INFLIGHT, {room: time.time() - 30})
         assert await eventually(lambda: _furthest_is(engines, reader.id, book, 0.7),
                                 timeout=15)
-        assert not await redis.exists(inflight_key(room))
+
+        async def released() -> bool:  # after the batch's after-phase (its pushes)
+            return not await redis.exists(inflight_key(room)) \
+                and await redis.zscore(INFLIGHT, room) is None
+        assert await eventually(released)
     finally:
         await redis.aclose()
