@@ -14,7 +14,7 @@ from domain.sessions import due, social
 from domain.sessions.rows import room_of
 from jobs.retry import task
 from realtime.rooms.base import RoomEvent
-from realtime.rooms.session.live import LivePositions
+from realtime.rooms.positions.live import LivePositions
 
 log = logging.getLogger("readalong.worker")
 

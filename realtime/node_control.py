@@ -71,6 +71,11 @@ class ControlHandler:
                     else RoomEvent("kicked", {"user_id": user_id})
                 self._spawn(self._evict(room, user_id, ev))
             case control.Reshield(room=room):
+                if room in node.registry.rooms:
+                    try:  # before the room's next event, which may follow on this channel
+                        resolve(node.kinds, room)[0].reshield_now(node, room)  # type: ignore[arg-type]
+                    except Exception:
+                        log.warning("hub: reshield of %s failed", room, exc_info=True)
                 self._spawn(self._reshield(room))
             case None:
                 return

@@ -10,6 +10,7 @@ from domain.redisconn import connect
 from realtime.names import NameCache
 from realtime.plugin import HubPlugin
 from realtime.rooms.club import ClubRoom, ClubThreadRoom
+from realtime.rooms.club.moves import ClubMoves
 from realtime.rooms.leaderboard import LeaderboardRoom
 from realtime.rooms.session import SessionRoom
 from realtime.stage.room import StageRoom
@@ -23,6 +24,7 @@ def plugins_for(services: Services) -> list[Any]:
     plugins.append(_hub_plugin(services))
     _session_rooms(services)
     _club_rooms(services)
+    _start_write_behind(services)
     _stage_rooms(services)
     return plugins
 
@@ -42,7 +44,6 @@ def _session_rooms(services: Services) -> None:
                                                     services.settings)
         services.hub.register(rooms)  # its control messages ride the hub's channel
         services.hub.register(LeaderboardRoom(services.db))  # club boards: members only
-        rooms.start(services.hub)  # moves are written behind from now on
 
     async def stop_session_rooms(app: Any, services: Services) -> None:
         if services.session_rooms is not None:  # before the hub and the pools close
@@ -63,10 +64,24 @@ def _club_rooms(services: Services) -> None:
         async def after_move(user_id: int, happened: list[ReadingEvent]) -> None:
             await reading.after_change(app.state, db, redis, settings, user_id, happened)
 
-        services.hub.register(ClubRoom(db, redis, after_move))
+        # club moves ride the session rooms' live positions and write-behind (its club route)
+        sessions = services.session_rooms
+        assert sessions is not None
+        moves = ClubMoves(db, sessions.live, sessions.behind, after_move)
+        services.hub.register(ClubRoom(db, redis, after_move, moves))
         services.hub.register(ClubThreadRoom(db, redis, after_move))
 
     services.on_startup.append(register_club_rooms)
+
+
+def _start_write_behind(services: Services) -> None:
+    """Once every room kind routed its moves: the write-behind loop starts."""
+
+    async def start_write_behind(app: Any, services: Services) -> None:
+        assert services.session_rooms is not None and services.hub is not None
+        services.session_rooms.start(services.hub)  # moves are written behind from now on
+
+    services.on_startup.append(start_write_behind)
 
 
 def _stage_rooms(services: Services) -> None:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from realtime.rooms.session.writebehind import INFLIGHT, inflight_key
+from realtime.rooms.positions.writebehind import INFLIGHT, inflight_key
 from tests.conftest import Engines
 from tests.hub_support import start_nodes
 from tests.support import ServerProcess, eventually

@@ -5,16 +5,22 @@ current book; who may read and write from the club's membership."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from domain.accounts.tokens import Principal
 from domain.clubs.clubs import ORGANISERS, fetch, readable, role_of, room_of
 from domain.db import Database
 from domain.discussion.place import Place, Poster
-from domain.discussion.spoilers import ViewerState
+from domain.discussion.spoilers import ViewerState, known_furthest
 from domain.errors import Forbidden, NotFound
 from domain.reading.progress import furthest
 from domain.social.rules import hidden_user_ids
+
+# the live source of a member's furthest in a club's book (Redis: club moves are acked there and
+# written behind; set by the process's club room kind): (club id, user id, book id) -> furthest
+# or None when it has none
+LiveOf = Callable[[int, int, int], Awaitable[float | None]]
 
 
 def _who(user_id: int, role: str) -> Principal:
@@ -47,16 +53,20 @@ async def check_club_readable(db: Database, club_id: int, viewer: Principal | No
 
 
 async def member_poster(db: Database, club_id: int, book_id: int | None, who: Principal,
-                        chat: bool) -> tuple[Any, float]:
-    """The member's row and furthest progression in the club's book, or why they may not write."""
+                        chat: bool, live: LiveOf | None = None) -> tuple[Any, float]:
+    """The member's row and furthest progression in the club's book (the stored one or the
+    live one of the club's room, whichever is larger), or why they may not write."""
     row = await db.pool.fetchrow("SELECT role, muted FROM club_members WHERE club_id = $1"
                                  " AND user_id = $2", club_id, who.user_id)
     if row is None:
         raise Forbidden("join the club first", code="not_member")
     if chat and row["muted"] and row["role"] not in ORGANISERS:
         raise Forbidden("the organisers muted you in this club", code="muted")
-    reached = await furthest(db.pool, who.user_id, book_id) if book_id else 0.0
-    return row, reached
+    if not book_id:
+        return row, 0.0
+    stored = await furthest(db.pool, who.user_id, book_id)
+    moved = await live(club_id, who.user_id, book_id) if live is not None else None
+    return row, known_furthest(stored, live=moved)
 
 
 async def club_viewer(db: Database, book_id: int | None, user_id: int | None) -> ViewerState:
@@ -80,6 +90,9 @@ class ClubVenue:
 
     kind = "club"
 
+    def __init__(self) -> None:
+        self.live: LiveOf | None = None  # a gate at writing time reads the live furthest too
+
     async def place(self, db: Database, place_id: int) -> Place:
         row = await fetch(db, place_id)
         title, starts = await _book(db, row["book_id"])
@@ -102,7 +115,8 @@ class ClubVenue:
 
     async def poster(self, db: Database, place: Place, who: Principal, *,
                      chat: bool) -> Poster:
-        _, reached = await member_poster(db, place.id, place.book_id or None, who, chat)
+        _, reached = await member_poster(db, place.id, place.book_id or None, who, chat,
+                                         CLUB_VENUE.live)
         return Poster(user_id=who.user_id, progression=reached, furthest=reached,
                       chapter=place.chapter_at(reached))
 
@@ -154,7 +168,8 @@ class ThreadVenue:
     async def poster(self, db: Database, place: Place, who: Principal, *,
                      chat: bool) -> Poster:
         s = await self._section(db, place.id)
-        row, reached = await member_poster(db, int(s["club_id"]), int(s["book_id"]), who, chat)
+        row, reached = await member_poster(db, int(s["club_id"]), int(s["book_id"]), who, chat,
+                                           CLUB_VENUE.live)
         if s["opened_at"] is None and row["role"] not in ORGANISERS:
             raise Forbidden("this section's discussion has not opened yet",
                             code="section_not_open")

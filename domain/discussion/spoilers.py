@@ -35,7 +35,8 @@ from domain.errors import Invalid
 __all__ = [  # the item structs are re-exported: the rule's tests build items from here
     "FULL", "REDACTED", "SKIP", "AnnotationOut", "Audience", "MessageOut", "ReactionOut",
     "ViewerState", "annotation_gate", "check_progression", "edit_gate", "for_viewer",
-    "is_hidden", "is_shielded", "message_gate", "reaches_beyond_place", "reaction_gate",
+    "is_hidden", "is_shielded", "known_furthest", "message_gate", "reaches_beyond_place",
+    "reaction_gate",
     "redact_annotation", "redact_message", "redact_reaction", "redacted", "sees_in_full",
     "variant",
 ]
@@ -68,6 +69,15 @@ def check_progression(value: Any, field: str = "progression") -> float:
         raise Invalid(f"{field} must be between 0 and 1 (got {value!r})",
                       code="invalid_position", field=field)
     return number
+
+
+def known_furthest(*stored: float | None, live: float | None = None) -> float:
+    """How far a reader has read, for an author's gate at writing time: the largest of every
+    stored furthest and the live one (moves acked in Redis, written to PostgreSQL behind the
+    ack). A gate never goes below it, on any node, whether the write-behind has caught up or
+    not. (A viewer's REST listing may read the stored furthest alone: while the write-behind
+    lags it hides more than the live shield, never less.)"""
+    return max([0.0, *(f for f in (*stored, live) if f is not None)])
 
 
 def variant(viewer_id: int, progress: float | None, shield: bool,

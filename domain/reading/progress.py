@@ -262,7 +262,8 @@ async def advance_many(conn: Any, moves: list[Passive], source: str = "session",
     `want_to_read` state starts being read (a read opened), a finished (`read` /
     `did_not_finish`) state keeps its status (never reopened); a reading_log row is written
     when the furthest or the open read moved forward; pages gained credit leaderboards and XP
-    (books not private). Several moves of one reader in one book: the furthest counts.
+    (books not private), and source `club` its participation XP (one unit per reader and book
+    that gained ground). Several moves of one reader in one book: the furthest counts.
     Returns an `Advance` per (user_id, book_id); `moved` says whose furthest grew."""
     if source not in SOURCES:
         raise ValueError(f"unknown progress source {source!r}")
@@ -290,6 +291,7 @@ async def advance_many(conn: Any, moves: list[Passive], source: str = "session",
     logs: list[tuple[Any, ...]] = []
     reads: list[tuple[int, float]] = []
     credits: list[tuple[tuple[int, int], int]] = []  # ((reader, book), pages)
+    clubbed: list[tuple[int, int]] = []  # (reader, 1): club participation XP
     for row in rows:
         key = (int(row["user_id"]), int(row["book_id"]))
         old = before.get(key)
@@ -317,6 +319,8 @@ async def advance_many(conn: Any, moves: list[Passive], source: str = "session",
                          best[key].locator, previous, furthest, gain, pages))
         if pages > 0 and not row["private"]:
             credits.append((key, pages))
+        if source == "club" and gain > 0 and not row["private"]:
+            clubbed.append((key[0], 1))  # club participation, as `advance`: once per batch
         out[key] = Advance(user_id=key[0], book_id=key[1], state_id=int(row["id"]),
                            previous=previous, furthest=furthest, moved=moved,
                            read_id=int(read_id) if read_id is not None else None, gain=gain,
@@ -327,6 +331,8 @@ async def advance_many(conn: Any, moves: list[Passive], source: str = "session",
         await gamification.earn_many(conn, "pages", [(k[0], p) for k, p in credits], at)
         for (key, _), scores in zip(credits, scored, strict=True):
             out[key] = msgspec.structs.replace(out[key], scores=scores)
+    if clubbed:
+        await gamification.earn_many(conn, "club", clubbed, at)
     if reads:
         await conn.execute(
             "UPDATE reading_reads r SET progress = GREATEST(r.progress, m.p) FROM"

@@ -1,8 +1,8 @@
 """The write-behind of session moves: many readers' pending moves in one transaction.
 
 The live move path keeps positions and the furthest progression in Redis (the live source,
-`realtime/rooms/session/live.py`) and acks there; this writes them to PostgreSQL afterwards
-(`realtime/rooms/session/writebehind.py` calls it): the participants' rows (last position,
+`realtime/rooms/positions/live.py`) and acks there; this writes them to PostgreSQL afterwards
+(`realtime/rooms/positions/writebehind.py` calls it): the participants' rows (last position,
 furthest = max, first progression), then the readers' reading states through
 `progress.advance_many` (THE entry point that moves a furthest), and says per move what the
 write passed the gate of, so the caller pushes unlocks and milestones after the commit.

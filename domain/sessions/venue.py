@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.discussion.place import Place, Poster
-from domain.discussion.spoilers import ViewerState
+from domain.discussion.spoilers import ViewerState, known_furthest
 from domain.errors import Forbidden, NotFound
 from domain.sessions.books import BookInfo
 from domain.sessions.lifecycle import fetch_session, may_see, room_of
@@ -108,8 +108,8 @@ class SessionVenue:
         # the gate at writing time: the author's furthest in their reading state of the book
         # (every source moves it), never below where they are in this session
         live, at = await self._live(place.id, who.user_id)
-        furthest = max(part["furthest"] or 0.0, part["progression"] or 0.0,
-                       part["state_furthest"] or 0.0, live)
+        furthest = known_furthest(part["furthest"], part["progression"], part["state_furthest"],
+                                  live=live)
         if at is not None:  # where they are now (the stored row may lag a flush)
             return Poster(user_id=who.user_id, progression=at.progression, furthest=furthest,
                           locator=at.locator, chapter=at.chapter)

@@ -177,3 +177,8 @@ class RoomKind:
         """The room's shield default changed (a `Reshield` control message, on every node that
         has local readers in `room`): re-read and apply their viewer state."""
         return
+
+    def reshield_now(self, hub: HubContext, room: str) -> None:
+        """(No await) what must hold before the room's next event is fanned out, while
+        `on_reshield` re-reads (e.g. hide more until then, never less)."""
+        return

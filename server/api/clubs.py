@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.params import Parameter
@@ -33,7 +34,9 @@ from domain.clubs.schemas import (
 from domain.db import Database
 from domain.discussion.listings import parse_cursor
 from domain.ids import MAX_ID
+from realtime import control
 from realtime.rooms.base import RoomEvent
+from realtime.rooms.positions.live import drop_member
 from server.api._requests import Done, found
 from server.deps import services_of
 
@@ -74,7 +77,10 @@ class ClubController(Controller):
     async def edit(self, club_id: int, data: ClubUpdate, db: Database, redis: Redis,
                    user: Principal) -> ClubOut:
         found(club_id=club_id)
-        return await clubs.update(db, club_id, user, data, redis)
+        out = await clubs.update(db, club_id, user, data, redis)
+        if data.book_id is not msgspec.UNSET:  # committed: every node re-reads the club's
+            await control.publish(redis, control.Reshield(room=clubs.room_of(club_id)))  # book
+        return out
 
     @post("/{club_id:int}/join", status_code=200,
           summary="Join (open, or with an invitation link) or ask to join (approval)")
@@ -180,10 +186,12 @@ class ClubController(Controller):
 
 
 async def evict_member(state: State, club_id: int, user_id: int, banned: bool = True) -> None:
-    """Drop a banned (or departed) user's sockets from `club:<id>` on every node (best
-    effort: their next subscription is refused or gated anyway)."""
+    """Drop a banned (or departed) user's sockets from `club:<id>` on every node, and their
+    right to move there (best effort: their next subscription is refused or gated anyway)."""
     hub = services_of(state).hub
     if hub is not None and hub.redis is not None:
+        # committed: their next move in the room is refused (`not_member`), on every node
+        await drop_member(hub.redis, clubs.room_of(club_id), user_id)
         who = BannedData(user_id=user_id, club_id=club_id)
         name, data = wire(Banned(who) if banned else Left(who))
         await hub.evict(clubs.room_of(club_id), user_id, RoomEvent(name, data))

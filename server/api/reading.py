@@ -60,8 +60,9 @@ def unlock_for(state: State) -> events.Unlock:
             await services.session_rooms.reader_advanced(services.hub, user_id, book_id,
                                                          previous, furthest)
         if services.hub is not None and services.db is not None:
+            live = services.session_rooms.live if services.session_rooms is not None else None
             await reading_rooms.club_rooms_advanced(services.hub, services.db, user_id,
-                                                    book_id, previous, furthest)
+                                                    book_id, previous, furthest, live)
     return unlock
 
 

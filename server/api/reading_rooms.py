@@ -13,7 +13,9 @@ from domain.discussion.events import Unlocked
 from domain.discussion.listings import unlocked_between
 from domain.discussion.place import Venue
 from realtime.rooms.base import HubContext
+from realtime.rooms.club.moves import member_field
 from realtime.rooms.discussion import room_event
+from realtime.rooms.positions.live import LivePositions
 
 # The member's clubs reading this book, and those clubs' section threads of it that have
 # opened (a thread not open yet has nothing to unlock), at most 50 places.
@@ -30,14 +32,18 @@ _VENUES: dict[str, Venue] = {"club": CLUB_VENUE, "club_thread": THREAD_VENUE}
 
 
 async def club_rooms_advanced(hub: HubContext, db: Database, user_id: int, book_id: int,
-                              previous: float, furthest: float) -> None:
-    """Push the reader's new progress and their unlocks into their club rooms of `book_id`."""
+                              previous: float, furthest: float,
+                              live: LivePositions | None = None) -> None:
+    """Push the reader's new progress and their unlocks into their club rooms of `book_id`
+    (and raise their live furthest in `club:<id>`, so a later move there never lowers it)."""
     if furthest <= previous:
         return
     for row in await db.pool.fetch(_PLACES_SQL, user_id, book_id):
         kind, place_id = str(row["kind"]), int(row["id"])
         venue = _VENUES[kind]
         room = f"{kind}:{place_id}"
+        if live is not None and kind == "club":
+            await live.raise_furthest(room, user_id, furthest, member_field(user_id, book_id))
         await hub.update_reader(room, user_id, progress=furthest)
         state = await venue.viewer(db, place_id, user_id)
         if not state.shield:

@@ -1,9 +1,9 @@
 """Club room kinds: admission through the club's rules, the discussion commands over the club
-venues, and presence positions that move the reader's one reading state of the club's book."""
+venues, and presence positions that move the reader's one reading state of the club's book
+(`club:<id>`: acked in Redis and written behind, `moves.py`; a section thread: at once)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import msgspec
@@ -16,13 +16,13 @@ from domain.db import Database
 from domain.discussion import effects
 from domain.discussion.events import SessionWireEvent, Unlocked
 from domain.discussion.listings import unlocked_between
-from domain.discussion.place import Venue
+from domain.discussion.place import Place, Venue
 from domain.discussion.schemas import Position
 from domain.errors import Forbidden, Invalid
-from domain.reading.events import ReadingEvent
 from domain.reading.progress import advance, passive_events
-from realtime.rooms import discussion_commands
+from realtime.rooms import base, discussion_commands
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
+from realtime.rooms.club.moves import AfterMove, ClubMoves
 from realtime.rooms.discussion import room_event
 from realtime.rooms.discussion_commands import DiscussionCommand
 
@@ -40,11 +40,6 @@ def place_id_of(room_id: str, prefix: str) -> int:
     if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
         raise Invalid(f"a {prefix} room is {prefix}:<id>", code="invalid_room", field="room")
     return int(raw)
-
-
-# After a club move's commit: the reading life's after-commit path for (reader, events) -- the
-# reader's every live room on every node (this one too), boards, goals. Injected by the server.
-AfterMove = Callable[[int, list[ReadingEvent]], Awaitable[None]]
 
 
 def _principal(conn: ConnectionInfo) -> Principal:
@@ -72,12 +67,20 @@ class _PlaceRoom(RoomKind):
 
     async def authorize(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> Viewer:
         pid = place_id_of(room_id, self.prefix)
-        place = await self.venue.place(self.db, pid)
+        place = await self._place(pid)
         await self.venue.check_readable(self.db, place, _principal(conn))
         state = await self.venue.viewer(self.db, pid, conn.user_id)
         self._local.setdefault((self._room(room_id), conn.user_id), set()).add(conn.conn_id)
-        return Viewer(progress=state.progress, shield=state.shield,
+        progress = await self._admit(place, conn.user_id, state.progress)
+        return Viewer(progress=progress, shield=state.shield,
                       hidden_authors=state.hidden_authors)
+
+    async def _place(self, place_id: int) -> Place:
+        return await self.venue.place(self.db, place_id)
+
+    async def _admit(self, place: Place, user_id: int, stored: float | None) -> float | None:
+        """The viewer's progress at subscribe (the stored furthest here)."""
+        return stored
 
     async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
         key = (self._room(room_id), conn.user_id)
@@ -97,7 +100,7 @@ class _PlaceRoom(RoomKind):
         return [], result
 
     async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
-                          meta: dict[str, Any]) -> dict[str, Any]:
+                          meta: dict[str, Any]) -> dict[str, Any] | base.MetaStored:
         """A position moves the member's reading state of the club's book (the one entry
         point, `progress.advance`), then their viewer here and what they just unlocked."""
         pid = place_id_of(room_id, self.prefix)
@@ -137,10 +140,57 @@ class _PlaceRoom(RoomKind):
 
 
 class ClubRoom(_PlaceRoom):
-    """`club:<id>`: club chat with history, presence and typing; schedule announcements."""
+    """`club:<id>`: club chat with history, presence and typing; schedule announcements.
+    With `moves` (the server's), positions take the hot path: acked in Redis, written behind."""
 
     prefix = "club"
     venue = CLUB_VENUE
+
+    def __init__(self, db: Database, redis: Redis, after_move: AfterMove | None = None,
+                 moves: ClubMoves | None = None) -> None:
+        super().__init__(db, redis, after_move)
+        self.moves = moves
+
+    async def _place(self, place_id: int) -> Place:
+        if self.moves is None:
+            return await super()._place(place_id)
+        return await self.moves.places.read(place_id)  # this node's copy, fresh
+
+    async def _admit(self, place: Place, user_id: int, stored: float | None) -> float | None:
+        if self.moves is None or user_id == 0:
+            return stored
+        return await self.moves.admit(place.id, user_id, place.book_id, stored or 0.0)
+
+    async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
+                          meta: dict[str, Any]) -> dict[str, Any] | base.MetaStored:
+        if self.moves is None:
+            return await super().on_presence(hub, conn, room_id, meta)
+        parsed: ClubPresence = discussion_commands.decode(meta, ClubPresence, "presence meta")
+        out: dict[str, Any] = {"state": parsed.state}
+        if parsed.position is None:
+            return out
+        return await self.moves.move(hub, conn, place_id_of(room_id, self.prefix),
+                                     parsed.position, out)
+
+    def reshield_now(self, hub: HubContext, room: str) -> None:
+        """The club switched books: until `on_reshield` has read each reader's progress in the
+        new one, this node's readers are shielded at 0 (more hidden for that instant, never
+        the old book's progress over the new book's content)."""
+        for tabs in hub.local_readers(room).values():
+            for tab in tabs:
+                hub.update_viewer(tab, room, progress=0.0)
+
+    async def on_reshield(self, hub: HubContext, room: str) -> None:
+        """(On every node, from the control channel: the club switched books, after the
+        commit, `server.api.clubs`) the club's place and each local reader's progress in its
+        current book, read again."""
+        pid = place_id_of(room, self.prefix)
+        place = await self._place(pid)
+        for user_id, tabs in hub.local_readers(room).items():
+            state = await self.venue.viewer(self.db, pid, user_id)
+            progress = await self._admit(place, user_id, state.progress)
+            for tab in tabs:
+                hub.update_viewer(tab, room, progress=progress)
 
 
 class ClubThreadRoom(_PlaceRoom):
@@ -150,7 +200,7 @@ class ClubThreadRoom(_PlaceRoom):
     venue = THREAD_VENUE
 
     async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
-                          meta: dict[str, Any]) -> dict[str, Any]:
+                          meta: dict[str, Any]) -> dict[str, Any] | base.MetaStored:
         try:
             return await super().on_presence(hub, conn, room_id, meta)
         except Forbidden as exc:

@@ -28,12 +28,12 @@ from realtime import control
 from realtime.rooms import base, discussion_commands
 from realtime.rooms.base import ConnectionInfo, HubContext, RoomEvent, RoomKind, Viewer
 from realtime.rooms.discussion_commands import Annotate
+from realtime.rooms.positions.live import LivePositions
+from realtime.rooms.positions.writebehind import Pending, WriteBehind
 from realtime.rooms.session.caches import HiddenAuthors, SessionBooks
 from realtime.rooms.session.commands import PresenceMeta, SessionCommand, Shield
 from realtime.rooms.session.commands import decode as _decode
 from realtime.rooms.session.events import unlocked_event
-from realtime.rooms.session.live import LivePositions
-from realtime.rooms.session.writebehind import Pending, WriteBehind
 
 log = logging.getLogger("readalong.sessions")
 

@@ -1,4 +1,8 @@
-"""Writing session moves behind to PostgreSQL, in batches, from Redis (any node drains any room).
+"""Writing moves behind to PostgreSQL, in batches, from Redis (any node drains any room).
+
+One route per room kind (the room name's prefix: `session`, `club`): `route(kind, write,
+after)`; a batch writes every kind's moves (each its own transaction) before any `after` runs,
+so nothing is published before everything taken is committed.
 
 A move is acked once it is in Redis (`live.py`: the room's `wb` hash plus the room in the
 global `ra:wb:dirty` set). Every node runs a `WriteBehind` loop: every
@@ -33,7 +37,7 @@ from redis.asyncio.client import Pipeline
 
 from domain.sessions.schemas import Position
 from realtime.keys import room_key
-from realtime.rooms.session.live import DIRTY, pending_key, pipelined
+from realtime.rooms.positions.live import DIRTY, pending_key, pipelined
 
 log = logging.getLogger("readalong.sessions")
 INFLIGHT = "ra:wb:inflight"  # room -> when a node took it (a non-room key)
@@ -61,6 +65,11 @@ class Pending(msgspec.Struct, frozen=True):
     furthest: float
     start: float
     position: Position
+    book_id: int | None = None  # a club's move (field `<user id>:<book id>`)
+
+    @property
+    def kind(self) -> str:
+        return self.room.partition(":")[0]
 
 
 def inflight_key(room: str) -> str:
@@ -70,9 +79,11 @@ def inflight_key(room: str) -> str:
 def _parse(room: str, field: Any, raw: Any) -> Pending:
     text = raw.decode() if isinstance(raw, bytes) else str(raw)
     furthest, start, progression, chapter, locator = text.split("|", 4)
-    return Pending(room=room, user_id=int(field), furthest=float(furthest), start=float(start),
+    user, _, book = _text(field).partition(":")
+    return Pending(room=room, user_id=int(user), furthest=float(furthest), start=float(start),
                    position=Position(progression=float(progression), locator=locator or None,
-                                     chapter=int(chapter) if chapter else None))
+                                     chapter=int(chapter) if chapter else None),
+                   book_id=int(book) if book else None)
 
 
 def _text(value: Any) -> str:
@@ -87,10 +98,10 @@ class WriteBehind:
     """One per process: the drain loop, a room's flush on demand, the shutdown drain."""
 
     def __init__(self, redis: Redis, write: Write, interval: float = 0.1,
-                 reclaim_after: float = 10.0, after: After | None = None) -> None:
+                 reclaim_after: float = 10.0, after: After | None = None,
+                 kind: str = "session") -> None:
         self.redis = redis
-        self.write = write
-        self.after = after
+        self.routes: dict[str, tuple[Write, After | None]] = {kind: (write, after)}
         self.interval = interval
         self.reclaim_after = reclaim_after
         self._take = redis.register_script(_TAKE)
@@ -98,6 +109,11 @@ class WriteBehind:
         self._afters: set[asyncio.Event] = set()  # `after` phases running now (set: done)
         self.batches = 0
         self.moves = 0
+
+    def route(self, kind: str, write: Write, after: After | None = None) -> None:
+        """Write the moves of rooms `<kind>:…` with `write` (commits), then `after` (before
+        the server starts the loop: a room of an unknown kind is left in flight, reclaimed)."""
+        self.routes[kind] = (write, after)
 
     def start(self) -> None:
         if self._task is None:
@@ -167,26 +183,34 @@ class WriteBehind:
     async def _write_release(self, taken: list[tuple[str, Any]]) -> int:
         entries = [_parse(room, got[i], got[i + 1])
                    for room, got in taken for i in range(0, len(got), 2)]
-        written: Any = None
+        by_kind: dict[str, list[Pending]] = {}
+        for entry in entries:
+            by_kind.setdefault(entry.kind, []).append(entry)
+        written: list[tuple[After | None, Any]] = []
+        for kind, some in by_kind.items():
+            # raises (or an unknown kind): wbx and the inflight note stay (reclaimed); what
+            # another kind committed first is written again then (idempotent)
+            write, after = self.routes[kind]
+            written.append((after, await write(some)))
         if entries:
-            # raises: wbx and the inflight note stay (reclaimed)
-            written = await self.write(entries)
             self.batches += 1
             self.moves += len(entries)
         done: asyncio.Event | None = None
-        if entries and self.after is not None:  # noted before the release: a flush of one
-            done = asyncio.Event()               # of these rooms taken after it waits for
-            self._afters.add(done)               # these pushes
+        if any(after is not None for after, _ in written):  # noted before the release: a
+            done = asyncio.Event()              # flush of one of these rooms taken after it
+            self._afters.add(done)              # waits for these pushes
         try:
             # committed: the pushes and milestones run BEFORE the release, so a flush of one of
             # these rooms on any node (a subscribe, leave or note waits for the room) sees the
             # milestones' feed activities already written (a reader's feed keeps their order
             # across nodes); chat and the rest never flush, so nothing else waits for this
-            if done is not None and self.after is not None:
+            for after, result in written:
+                if after is None:
+                    continue
                 try:
-                    await self.after(written)
+                    await after(result)
                 except Exception:
-                    log.exception("after writing %d session move(s) behind", len(entries))
+                    log.exception("after writing %d move(s) behind", len(entries))
             if taken:
                 pipe = self.redis.pipeline(transaction=False)
                 pipe.zrem(INFLIGHT, *[room for room, _ in taken])  # first: a take in between

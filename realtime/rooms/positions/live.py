@@ -1,12 +1,15 @@
-"""Readers' live positions in a session room, in Redis on the room's slot (the live source).
+"""Readers' live positions in a room (a co-reading session, a club), in Redis on the room's
+slot (the live source).
 
 Per room (every key through `room_key`, so one room's keys share a hash slot):
-- `pos`: hash, field `<user id>` -> `furthest|progression|chapter|locator` — the reader's gate
-  progress (the furthest the live shield uses: max of their session furthest, their reading
-  state's furthest when they subscribed, and every move since) and their last position; field
-  `_end` once the session has ended (moves are refused from then on).
-- `wb`: hash, the moves not yet written to PostgreSQL, field `<user id>` ->
+- `pos`: hash, field `<user id>` (a club: `<user id>:<book id>`, positions are per book) ->
+  `furthest|progression|chapter|locator` — the reader's gate progress (the furthest the live
+  shield uses: max of their stored furthest when they subscribed and every move since) and
+  their last position; field `_end` once a session has ended (moves are refused from then on).
+- `wb`: hash, the moves not yet written to PostgreSQL, the same fields ->
   `furthest|start|progression|chapter|locator` (see `writebehind.py`).
+- `members` (clubs): set of the user ids who may move (kept in step by subscribe, join, leave
+  and bans); a move of anyone else is refused (`not_member`) in the same script.
 A move is one script call (check, raise furthest, record the pending write) plus an `SADD` of
 the room to the global dirty set, pipelined: one round trip, no PostgreSQL. Moves arriving
 together share that round trip: while one batch is in flight the next ones queue and go as one
@@ -41,22 +44,28 @@ ENDED = "_end"
 
 _MOVE = """
 if redis.call('HEXISTS', KEYS[1], '_end') == 1 then return {'e'} end
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if KEYS[4] then
+  if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then return {'m'} end
+  redis.call('EXPIRE', KEYS[4], ARGV[5])
+end
+local fld = ARGV[8]
+if not fld or fld == '' then fld = ARGV[1] end
+local cur = redis.call('HGET', KEYS[1], fld)
 if not cur then return {'n'} end
 local f = string.match(cur, '^([^|]*)')
 local nf = f
 if tonumber(ARGV[2]) > tonumber(f) then nf = ARGV[2] end
 local tail = ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4]
-redis.call('HSET', KEYS[1], ARGV[1], nf .. '|' .. tail)
+redis.call('HSET', KEYS[1], fld, nf .. '|' .. tail)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-local pend = redis.call('HGET', KEYS[2], ARGV[1])
+local pend = redis.call('HGET', KEYS[2], fld)
 local start = ARGV[2]
 if pend then
   local pf, ps = string.match(pend, '^([^|]*)|([^|]*)')
   start = ps
   if tonumber(pf) > tonumber(nf) then nf = pf end
 end
-redis.call('HSET', KEYS[2], ARGV[1], nf .. '|' .. start .. '|' .. tail)
+redis.call('HSET', KEYS[2], fld, nf .. '|' .. start .. '|' .. tail)
 local others = 1
 local member = false
 local pm = redis.call('HGET', KEYS[3], ARGV[1])
@@ -101,6 +110,15 @@ def pos_key(room: str) -> str:
 
 def pending_key(room: str) -> str:
     return room_key(room, "wb")
+
+
+def members_key(room: str) -> str:
+    """The room's set of readers allowed to move (club rooms: the members who subscribed)."""
+    return room_key(room, "members")
+
+
+class NotSeeded(Forbidden):
+    """A move of a reader the room has not stored (not admitted, or not on this book yet)."""
 
 
 async def pipelined(redis: Redis, build: Callable[[Pipeline], None],
@@ -153,34 +171,42 @@ class LivePositions:
         self._move = redis.register_script(_MOVE)
         self._seed = redis.register_script(_SEED)
         # moves waiting for the next batch: (room, script args, the mover's future)
-        self._queued: list[tuple[str, list[str | bytes], asyncio.Future[Any]]] = []
+        self._queued: list[tuple[str, list[str | bytes], asyncio.Future[Any], int]] = []
         self._sending = False
         self._sender: asyncio.Future[None] | None = None
 
     async def seed(self, room: str, user_id: int, furthest: float,
-                   position: Position | None) -> Live:
+                   position: Position | None, field: str = "") -> Live:
         """At subscribe: store the reader (their gate progress from PostgreSQL and their stored
-        position) unless Redis has them already; never lowers the live furthest."""
+        position) unless Redis has them already; never lowers the live furthest. `field`: the
+        hash field when it is not the user id (a club's `<user id>:<book id>`)."""
         raw = await self._seed(keys=[pos_key(room)], args=[
-            str(user_id), repr(float(furthest)), _tail(position), "1", POS_TTL])
+            field or str(user_id), repr(float(furthest)), _tail(position), "1", POS_TTL])
         return parse(raw)
 
-    async def raise_furthest(self, room: str, user_id: int, furthest: float) -> None:
+    async def raise_furthest(self, room: str, user_id: int, furthest: float,
+                             field: str = "") -> None:
         """Another source moved the reader's furthest: the live one follows (never lowers)."""
         await self._seed(keys=[pos_key(room)], args=[
-            str(user_id), repr(float(furthest)), "||", "0", POS_TTL])
+            field or str(user_id), repr(float(furthest)), "||", "0", POS_TTL])
 
     async def move(self, room: str, user_id: int, position: Position, node_id: str,
-                   meta: bytes = b"") -> tuple[float, float, bool, bytes | None]:
+                   meta: bytes = b"", *, field: str = "", members: bool = False,
+                   ) -> tuple[float, float, bool, bytes | None]:
         """Record a move: (furthest before, furthest after, whether the reader has sockets on
         nodes other than `node_id`, their presence member as stored with `meta` (JSON; None:
         not a member, or no `meta`)). `session_ended` once the session ended,
-        `not_participant` for a reader the room has not admitted."""
+        `not_participant` (`NotSeeded`) for a reader the room has not stored under `field`
+        (default: the user id), `not_member` with `members` for a reader not in the room's
+        members set (`members_key`)."""
         args: list[str | bytes] = [str(user_id), repr(position.progression),
                                    "" if position.chapter is None else str(position.chapter),
-                                   position.locator or "", str(POS_TTL), node_id, meta]
+                                   position.locator or "", str(POS_TTL), node_id, meta, field]
+        keys = [pos_key(room), pending_key(room), presence_key(room)]
+        if members:
+            keys.append(members_key(room))
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queued.append((room, args, fut))
+        self._queued.append((room, [*keys, *args], fut, len(keys)))
         if not self._sending:
             self._sending = True
             self._sender = asyncio.ensure_future(self._send())
@@ -189,7 +215,9 @@ class LivePositions:
         if tag == "e":
             raise Conflict("the session has ended", code="session_ended")
         if tag == "n":
-            raise Forbidden("you are not in this session", code="not_participant")
+            raise NotSeeded("you are not in this session", code="not_participant")
+        if tag == "m":
+            raise Forbidden("join the club first", code="not_member")
         return float(got[1]), float(got[2]), bool(int(got[3])), got[4] or None
 
     async def _send(self) -> None:
@@ -198,33 +226,42 @@ class LivePositions:
         try:
             while self._queued:
                 batch, self._queued = self._queued, []
-                rooms = list(dict.fromkeys(room for room, _, _ in batch))
+                rooms = list(dict.fromkeys(room for room, _, _, _ in batch))
 
                 def build(pipe: Pipeline, batch: list[Any] = batch,
                           rooms: list[str] = rooms) -> None:
-                    for room, args, _ in batch:
-                        keys = [pos_key(room), pending_key(room), presence_key(room)]
-                        pipe.evalsha(self._move.sha, len(keys), *keys, *args)
+                    for _, keys_args, _, numkeys in batch:
+                        pipe.evalsha(self._move.sha, numkeys, *keys_args)
                     pipe.sadd(DIRTY, *rooms)
                 try:
                     got = await pipelined(self.redis, build, (self._move,))
                 except BaseException as exc:
-                    for _, _, fut in batch:
+                    for _, _, fut, _ in batch:
                         if not fut.done():
                             fut.set_exception(exc if isinstance(exc, Exception)
                                               else ConnectionError("move batch cancelled"))
                     if not isinstance(exc, Exception):
                         raise
                     continue
-                for (_, _, fut), one in zip(batch, got, strict=False):
+                for (_, _, fut, _), one in zip(batch, got, strict=False):
                     if not fut.done():
                         fut.set_result(one)
         finally:
             self._sending = False
 
-    async def get(self, room: str, user_id: int) -> Live | None:
-        raw = await self.redis.hget(pos_key(room), str(user_id))  # type: ignore[misc]
+    async def get(self, room: str, user_id: int, field: str = "") -> Live | None:
+        raw = await self.redis.hget(pos_key(room), field or str(user_id))  # type: ignore[misc]
         return parse(raw) if raw is not None else None
+
+    async def add_member(self, room: str, user_id: int) -> None:
+        """The reader may move in the room (`move(members=True)`) from now on."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(members_key(room), str(user_id))
+        pipe.expire(members_key(room), POS_TTL)
+        await pipe.execute()
+
+    async def drop_member(self, room: str, user_id: int) -> None:
+        await drop_member(self.redis, room, user_id)
 
     async def mark_ended(self, room: str) -> None:
         """The session ended: refuse further moves (the pending ones are still written)."""
@@ -232,3 +269,9 @@ class LivePositions:
         pipe.hset(pos_key(room), ENDED, "1")
         pipe.expire(pos_key(room), POS_TTL)
         await pipe.execute()
+
+
+async def drop_member(redis: Redis, room: str, user_id: int) -> None:
+    """The reader's next move in the room gets `not_member` (call it after the commit that
+    removed them: a leave, a ban)."""
+    await redis.srem(members_key(room), str(user_id))  # type: ignore[misc]
