@@ -22,7 +22,7 @@ class Database:
 
     async def connect(self) -> None:
         await self.engine.start_connection_pool(min_size=1, max_size=self.pool_size,
-                                                reset=_keep_session, init=_observe)
+                                                reset=_keep_session, init=_init)
 
     async def close(self) -> None:
         await self.engine.close_connection_pool()
@@ -37,8 +37,21 @@ class Database:
             await conn.fetchval("SELECT 1")
 
 
-async def _observe(conn: Any) -> None:
-    """Every query of a pooled connection is timed by use-case (domain/ops/metrics.py)."""
+# The array types the hot queries pass or return that asyncpg has no built-in codec for (it has
+# one for text[]): `$n::bigint[]`, `= ANY($n::bigint[])`, `$n::int[]`, `$n::float8[]` and
+# `$n::timestamptz[]` in domain/ and server/, and int8[]/int4[]/float8[] columns and array_agg
+# results. Without this, the first statement on a connection that uses one of them pays
+# asyncpg's type introspection (a recursive pg_type query bracketed by two JIT settings): one
+# such round per type per connection. tests/test_db_pool.py keeps this list complete.
+ARRAY_TYPES = ("int8[]", "int4[]", "float8[]", "timestamptz[]")
+_WARM_SQL = "SELECT " + ", ".join(f"NULL::{t}" for t in ARRAY_TYPES)
+
+
+async def _init(conn: Any) -> None:
+    """A new pooled connection: its array codecs introspected once, in one round, before any
+    request uses it (a statement returning all of them does that; asyncpg keeps the codecs for
+    the connection's life); then every query is timed by use-case (domain/ops/metrics.py)."""
+    await conn.fetchrow(_WARM_SQL)
     conn.add_query_logger(record_query)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from load import report as reports
 from load.measure import machine, versions
 from load.procs import raise_nofile
-from load.stack import Pinning, Stack
+from load.stack import Pinning, Stack, pg_options
 from load.stats import aggregate
 
 SCENARIOS = ["rest", "fanout", "idle", "connect", "rooms", "recovery", "notifications", "feed",
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     t0 = time.monotonic()
     sections: list[dict[str, Any]] = []
     params: dict[str, Any] = {"client_procs": args.client_procs, "nofile": nofile,
-                              "quick": args.quick}
+                              "quick": args.quick, "pg_options": pg_options()}
     with Stack(pinning, keep=args.keep) as stack:
         for name in names:
             mod = _module(name)
@@ -157,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.explicit = explicit_options(parser, argv)
+    try:
+        pg_options()  # a malformed LOAD_PG_OPTIONS stops here, before anything starts
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, _raise_exit)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,23 @@ log = logging.getLogger("load.stack")
 # durability off: this is a benchmark of the server, not of the disk
 FAST_PG = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
            "max_connections": "400"}
+PG_OPTIONS_ENV = "LOAD_PG_OPTIONS"
+_PG_NAME = re.compile(r"[a-z_][a-z0-9_.]*")
+
+
+def pg_options(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The benchmark PostgreSQL's settings: FAST_PG, then those of LOAD_PG_OPTIONS
+    (`name=value` pairs separated by spaces, e.g. `shared_buffers=512MB work_mem=16MB`; they
+    win over FAST_PG). A malformed pair is a ValueError that names it."""
+    raw = (os.environ if environ is None else environ).get(PG_OPTIONS_ENV, "")
+    out = dict(FAST_PG)
+    for pair in raw.split():
+        name, eq, value = pair.partition("=")
+        if not eq or not value or not _PG_NAME.fullmatch(name.lower()):
+            raise ValueError(f"{PG_OPTIONS_ENV}: {pair!r} is not name=value (pairs separated "
+                             "by spaces, e.g. 'shared_buffers=512MB work_mem=16MB')")
+        out[name.lower()] = value
+    return out
 
 
 class Pinning:
@@ -117,7 +136,8 @@ class Stack:
         from server.engines import EmbeddedEngines
 
         t0 = time.monotonic()
-        self.engines = EmbeddedEngines(self.tmp / "var", pg_options=FAST_PG, persist_redis=False)
+        self.engines = EmbeddedEngines(self.tmp / "var", pg_options=pg_options(),
+                                       persist_redis=False)
         self.database_url, self.redis_url = self.engines.start()
         for proc in (self.engines.postgres.proc, self.engines.redis.proc):
             if proc is not None:

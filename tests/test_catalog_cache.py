@@ -94,3 +94,37 @@ async def test_cursor_pages_from_cache_stay_bound_to_their_query(
     assert second == again and len(second["items"]) == 1 and second["next_cursor"] is None
     r = await http.get("/api/v1/books", params={"q": "other", "cursor": first["next_cursor"]})
     assert r.status_code == 400 and r.json()["code"] == "invalid_cursor"
+
+
+async def test_entries_live_ten_minutes_yet_a_new_book_shows_at_once(
+        http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """Cached searches live 600 s (not 60 s), yet a book added, or an author changed, after a
+    search was cached is in the very next search: the write moved the catalog version."""
+    first_book = await create_book(http, title=f"Longlived {unique}", authors=["Ann Early"])
+    first = await search(http, q=unique)
+    assert first["total"] == 1 and [b["authors"] for b in first["items"]] == [["Ann Early"]]
+    conn = await asyncpg.connect(engines.database_url)
+    try:
+        version = int(await conn.fetchval("SELECT version FROM catalog_state WHERE id = 1"))
+    finally:
+        await conn.close()
+    redis = Redis.from_url(engines.redis_url)
+    try:
+        ttls = [await redis.ttl(k) async for k in redis.scan_iter(
+            match=f"{CATALOG_CACHE}{version}:*")]
+    finally:
+        await redis.aclose()
+    assert ttls and all(60 < t <= 600 for t in ttls), ttls
+    assert await search(http, q=unique) == first  # served again from the cache
+
+    await create_book(http, title=f"Longlived later {unique}")
+    added = await search(http, q=unique)
+    assert added["total"] == 2
+    assert {b["title"] for b in added["items"]} == {f"Longlived {unique}",
+                                                    f"Longlived later {unique}"}
+    r = await http.patch(f"/api/v1/books/{first_book['id']}",
+                         json={"authors": ["Bo Later"], "version": 1}, headers=auth("moderator"))
+    assert r.status_code == 200, r.text
+    edited = await search(http, q=unique)
+    assert {b["title"]: b["authors"] for b in edited["items"]}[f"Longlived {unique}"] == [
+        "Bo Later"]

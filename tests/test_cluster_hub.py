@@ -91,6 +91,37 @@ async def test_delivery_and_recovery_across_every_shard(cluster: LocalCluster,
     await back.close()
 
 
+async def test_a_home_feed_page_reads_across_shards(cluster: LocalCluster, engines: Engines,
+                                                   http: httpx.AsyncClient) -> None:
+    """A feed page's one pipelined Redis read spans slots (the reader's feed, the big-author
+    set): the page is rebuilt from PostgreSQL and merges a big author's activity in order."""
+    from domain.db import Database
+    from domain.feeds.service import BIG_AUTHORS, record_activity
+    from domain.redisconn import close, connect
+    from tests.accounts_helpers import register
+
+    unique = f"cl{new_user()}"
+    fan, bo, star = [await register(http, unique, prefix=p) for p in ("fan", "bo", "st")]
+    for whom in (bo, star):
+        r = await http.post(f"/api/v1/users/{whom.handle}/follow", headers=fan.headers)
+        assert r.status_code == 200, r.text
+    db = Database(engines.database_url, pool_size=2)
+    await db.connect()
+    redis = connect(cluster.url)
+    try:
+        await redis.sadd(BIG_AUTHORS, str(star.id))
+        ids = [await record_activity(db, None, actor_id=who.id, verb="started_book",
+                                     object_kind="book", object_id=t, payload={"title": t})
+               for who, t in ((bo, "Dune"), (star, "Emma"), (bo, "Kim"))]
+        r = await http.get("/api/v1/feed", headers=fan.headers)
+        assert r.status_code == 200, r.text
+        assert [i["id"] for i in r.json()["items"]] == ids[::-1]
+    finally:
+        await redis.srem(BIG_AUTHORS, str(star.id))
+        await close(redis)
+        await db.close()
+
+
 async def test_slot_move_keeps_delivery_and_history(cluster: LocalCluster,
                                                     nodes: list[ServerProcess]) -> None:
     """When a room's slot moves to another shard (resharding), both nodes follow it: live

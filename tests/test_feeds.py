@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import msgspec
 
-from domain.feeds.service import BIG_AUTHORS, feed_key, record_activity
+from domain.feeds.service import BIG_AUTHORS, feed_key, home_feed, record_activity
 from tests.accounts_helpers import register
 from tests.hub_support import Client
 from tests.support import ServerProcess
@@ -190,6 +191,50 @@ async def test_big_authors_are_merged_at_read_time(http: httpx.AsyncClient, engi
     assert await _all(http, fans[1]) == [s2, s1]
     async with db_and_redis(engines) as (_, redis):
         await redis.srem(BIG_AUTHORS, str(star.id))
+
+
+async def test_pages_past_the_capped_feed_and_past_hidden_authors(
+        http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """Walking a feed page by page lists every followed activity once, newest first, also past
+    the end of the capped Redis feed (older pages come from Postgres) and when a muted author's
+    items, still in Redis, fill several windows of candidates before a visible one."""
+    fan = await register(http, unique, prefix="fan")
+    bo = await register(http, unique, prefix="bo")
+    cy = await register(http, unique, prefix="cy")
+    await _follow(http, fan, bo)
+    await _follow(http, fan, cy)
+    mine = [await _act(engines, cy, "started_book", f"Old {i}") for i in range(2)]
+    theirs = [await _act(engines, bo, "started_book", f"Loud {i}") for i in range(12)]
+    settings = msgspec.structs.replace(worker_settings(engines), feed_size=3)
+    async with db_and_redis(engines) as (db, redis):
+        await redis.delete(feed_key(fan.id))
+
+        async def walk(limit: int) -> list[int]:
+            ids: list[int] = []
+            cursor = None
+            for _ in range(50):
+                page = await home_feed(db, redis, settings, fan.id, cursor=cursor, limit=limit)
+                ids += [i.id for i in page.items]
+                cursor = page.next_cursor
+                if cursor is None:
+                    return ids
+            raise AssertionError("the walk did not end")
+
+        everything = sorted(mine + theirs, reverse=True)
+        assert await walk(2) == everything
+        assert await redis.zcard(feed_key(fan.id)) == 4  # capped: 3 ids and the marker
+        assert await walk(5) == everything
+        # a feed of the whole size, then bo muted: bo's 12 newest fill the first windows
+        await redis.delete(feed_key(fan.id))
+        full = msgspec.structs.replace(settings, feed_size=500)
+        assert len((await home_feed(db, redis, full, fan.id, limit=20)).items) == 14
+        r = await http.post(f"/api/v1/users/{bo.handle}/mute", headers=fan.headers)
+        assert r.status_code == 204  # (its clean-up job is not run: bo's ids stay in Redis)
+        assert {int(m) for m in await redis.zrange(feed_key(fan.id), 0, -1)} >= set(theirs)
+        page = await home_feed(db, redis, full, fan.id, limit=2)
+        assert [i.id for i in page.items] == mine[::-1] and page.next_cursor is None
+        assert [i.text for i in page.items] == [f"User {cy.handle} started reading Old {i}"
+                                                for i in (1, 0)]
 
 
 async def test_bad_feed_requests_are_refused(http: httpx.AsyncClient, unique: str) -> None:

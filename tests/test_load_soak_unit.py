@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 
+import pytest
+
 from load.scenarios import soak_series, soak_verdict
 
 
@@ -78,3 +80,26 @@ def test_a_stalled_server_cannot_pass_rest_by_answering_few() -> None:
     # 90 fast answers and 10 that never came: the p95 is a miss, not a fast answer
     assert soak_verdict.p95_with_misses([0.05] * 90, 10) == math.inf
     assert soak_verdict.p95_with_misses([0.05] * 99, 1) == 50.0
+
+
+def test_lost_notifications_split_by_whether_the_reader_was_connected() -> None:
+    # seqs 1-5 stored for readers 10 (still connected) and 20 (its socket closed); 1 and 4 seen
+    stored = [(1, 10), (2, 10), (3, 20), (4, 20), (5, 20)]
+    assert soak_verdict.notification_losses(stored, {1, 4}, {20}) == (1, 2)
+    assert soak_verdict.notification_losses(stored, {1, 2, 3, 4, 5}, {20}) == (0, 0)
+    met, lines = soak_verdict.verdict({**_passing(), "notifications_lost": 3,
+                                       "notifications_lost_connected": 1,
+                                       "notifications_lost_closed": 2})
+    assert met == 0
+    assert "1 to connected readers, 2 to closed sockets" in lines[2]
+
+
+def test_load_pg_options_add_to_and_override_the_benchmark_settings() -> None:
+    from load.stack import FAST_PG, pg_options
+
+    assert pg_options({}) == FAST_PG
+    got = pg_options({"LOAD_PG_OPTIONS": " shared_buffers=512MB  max_connections=600 "})
+    assert got == {**FAST_PG, "shared_buffers": "512MB", "max_connections": "600"}
+    for bad in ("shared_buffers", "work_mem=", "=1", "bad-name=1"):
+        with pytest.raises(ValueError, match="LOAD_PG_OPTIONS"):
+            pg_options({"LOAD_PG_OPTIONS": bad})

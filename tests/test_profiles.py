@@ -72,6 +72,58 @@ async def test_public_profile_fields_counts_and_relation(http: httpx.AsyncClient
     assert (await http.get(users(alice.handle))).json()["followers"] == 0
 
 
+async def test_profile_relation_flags_for_every_kind_of_viewer(http: httpx.AsyncClient,
+                                                              db: Database, unique: str) -> None:
+    """One profile seen by an anonymous caller, its owner, a mutual follower, a muter, a blocked
+    reader and staff (who asked to follow a followers-only profile, or blocked the owner): the
+    same fields and counts for all who may see it, and each viewer's own relation flags."""
+    owner = await register(http, unique, prefix="o", display_name="Owner")
+    fan = await register(http, unique, prefix="f")
+    muter = await register(http, unique, prefix="m")
+    shut = await register(http, unique, prefix="b")
+    admin = await admin_session(http, db, unique)
+    await follow(http, fan, owner)
+    await follow(http, owner, fan)
+    assert (await http.post(users(owner.handle) + "/mute", headers=muter.headers)).status_code \
+        == 204
+    assert (await http.post(users(shut.handle) + "/block", headers=owner.headers)).status_code \
+        == 204
+    assert (await http.post(users(owner.handle) + "/block", headers=admin.headers)).status_code \
+        == 204
+
+    def flags(**on: bool) -> dict[str, bool]:
+        return {k: on.get(k, False)
+                for k in ("following", "requested", "followed_by", "blocking", "muting")}
+
+    seen = {}
+    for name, viewer in (("anon", None), ("self", owner), ("fan", fan), ("muter", muter),
+                         ("admin", admin)):
+        r = await http.get(users("@" + owner.handle.upper()),
+                           headers=viewer.headers if viewer else {})
+        assert r.status_code == 200, (name, r.text)
+        seen[name] = r.json()
+    assert seen["anon"]["relation"] is None and seen["self"]["relation"] is None
+    assert seen["fan"]["relation"] == flags(following=True, followed_by=True)
+    assert seen["muter"]["relation"] == flags(muting=True)
+    assert seen["admin"]["relation"] == flags(blocking=True)  # staff see past a block
+    fields = {k: v for k, v in seen["anon"].items() if k != "relation"}
+    assert fields["handle"] == owner.handle and fields["display_name"] == "Owner"
+    assert fields["followers"] == 1 and fields["following"] == 1
+    for body in seen.values():
+        assert {k: v for k, v in body.items() if k != "relation"} == fields
+    for viewer, target in ((shut, owner), (owner, shut)):
+        r = await http.get(users(target.handle), headers=viewer.headers)
+        assert r.status_code == 404 and r.json()["code"] == "user_not_found"
+    await set_visibility(http, fan, "followers")
+    assert await follow(http, admin, fan) == "requested"
+    staff_view = (await http.get(users(fan.handle), headers=admin.headers)).json()
+    assert staff_view["relation"] == flags(requested=True)
+    r = await http.get(users(fan.handle), headers=muter.headers)
+    assert r.status_code == 403 and r.json()["code"] == "profile_followers_only"
+    assert (await http.get(users(fan.handle), headers=owner.headers)).json()["relation"] == \
+        flags(following=True, followed_by=True)
+
+
 async def test_profile_edit_validation_stores_nothing(http: httpx.AsyncClient,
                                                       unique: str) -> None:
     """An invalid field in a profile edit is refused naming the field, and no field changes."""

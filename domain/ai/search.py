@@ -43,6 +43,9 @@ from domain.keys import CATALOG_CACHE
 from domain.ops import covers
 
 RRF_K = 60
+# Embeddings are written by the worker's sweep without bumping the catalog version, so a ranked
+# list may miss a book embedded after it was cached: it lives 60 s, not the keyword cache's 600 s.
+RANKED_TTL_S = 60
 MODES = ("keyword", "semantic", "hybrid")
 
 
@@ -171,7 +174,7 @@ async def search(db: Database, embedder: Embedder, query: SearchQuery, mode: str
             ranked = Ranked(ids=ids, scores=[s for _, s in fused], facet_names=names,
                             facet_counts=counts)
             if redis is not None:
-                await cache.store(redis, {key: ranked})
+                await cache.store(redis, {key: ranked}, ttl=RANKED_TTL_S)
         start = _start(ranked, query.cursor, mode, fp)
         end = start + query.limit
         page = list(zip(ranked.ids[start:end], ranked.scores[start:end], strict=True))

@@ -13,9 +13,11 @@ from domain.catalog.schemas import BookSummary
 from domain.keys import CATALOG_CACHE
 from domain.redisconn import mget
 
-# Entries of an old catalog version are never read again (the version is part of the key), so
-# the TTL only bounds memory; it also bounds staleness if the version row were ever bypassed.
-CACHE_TTL_S = 60
+# Entries of an old catalog version are never read again (the version is part of the key, and
+# every write to `books` bumps it in the writing transaction), so the TTL only bounds memory; it
+# also bounds staleness if the version row were ever bypassed. 600 s: an uncached ranked search
+# is the catalog's costliest statement, and a steady catalog keeps serving the same queries.
+CACHE_TTL_S = 600
 
 
 class CachedTotals(msgspec.Struct, array_like=True):
@@ -51,14 +53,15 @@ async def load(redis: Redis, keys: list[str]) -> list[bytes | None]:
         return [None] * len(keys)
 
 
-async def store(redis: Redis, entries: dict[str, msgspec.Struct]) -> None:
-    """Cache `entries` for CACHE_TTL_S; a Redis failure only costs the next request a recompute."""
+async def store(redis: Redis, entries: dict[str, msgspec.Struct],
+                ttl: int = CACHE_TTL_S) -> None:
+    """Cache `entries` for `ttl` s; a Redis failure only costs the next request a recompute."""
     if not entries:
         return
     try:
         async with redis.pipeline(transaction=False) as pipe:
             for key, value in entries.items():
-                pipe.set(key, msgspec.msgpack.encode(value), ex=CACHE_TTL_S)
+                pipe.set(key, msgspec.msgpack.encode(value), ex=ttl)
             await pipe.execute()
     except RedisError:
         pass

@@ -138,8 +138,31 @@ async def rebuild_feed(db: Database, redis: Redis, settings: Settings, user_id: 
         await redis.delete(f"{FEED_LOCK}{user_id}")
 
 
-async def _big_author_ids(db: Database, redis: Redis, user_id: int) -> list[int]:
-    big = [int(m) for m in await redis.smembers(BIG_AUTHORS)]  # type: ignore[misc]
+class _Read(msgspec.Struct, frozen=True):
+    """What one pipelined read of a home feed tells (domain/feeds/service.py)."""
+
+    built: bool        # the marker is there (else the feed must be rebuilt)
+    ids: list[int]     # up to `want` ids below the cursor, newest first
+    size: int          # the feed's members, marker included
+    big: list[int]     # the big authors (merged at read time), whoever follows them
+
+
+async def _read(redis: Redis, user_id: int, before: int | None, want: int) -> _Read:
+    """One round trip for the page's Redis reads: marker, window, size and the big authors."""
+    key = feed_key(user_id)
+    top = f"({before}" if before is not None else "+inf"
+    async with pipeline(redis, transaction=False) as pipe:  # (cluster: split per slot)
+        pipe.zscore(key, MARKER)
+        pipe.zrevrangebyscore(key, top, "(0", start=0, num=want)
+        pipe.zcard(key)
+        pipe.smembers(BIG_AUTHORS)
+        marker, raw, size, big = await pipe.execute()
+    return _Read(built=marker is not None, ids=[int(m) for m in raw], size=int(size),
+                 big=[int(m) for m in big])
+
+
+async def _big_author_ids(db: Database, user_id: int, big: list[int]) -> list[int]:
+    """The big authors among `big` whom `user_id` follows (no query when there are none)."""
     if not big:
         return []
     rows = await db.pool.fetch(
@@ -148,20 +171,17 @@ async def _big_author_ids(db: Database, redis: Redis, user_id: int) -> list[int]
     return [int(r["followee_id"]) for r in rows]
 
 
-async def _candidates(db: Database, redis: Redis, settings: Settings, user_id: int,
-                      before: int | None, want: int, hidden: set[int]) -> tuple[list[int], bool]:
+async def _candidates(db: Database, settings: Settings, user_id: int, read: _Read,
+                      before: int | None, want: int, hidden: set[int],
+                      big: list[int]) -> tuple[list[int], bool]:
     """Up to `want` candidate ids below `before`, newest first; and whether more may exist."""
-    key = feed_key(user_id)
-    top = f"({before}" if before is not None else "+inf"
-    raw = await redis.zrevrangebyscore(key, top, "(0", start=0, num=want)
-    ids = [int(m) for m in raw]
+    ids = list(read.ids)
     more = len(ids) == want
-    if not more and await redis.zcard(key) > settings.feed_size:
+    if not more and read.size > settings.feed_size:
         # past the end of the capped Redis feed: older pages come from Postgres
         floor = ids[-1] if ids else before
         ids += await ids_from_postgres(db, user_id, want - len(ids), floor, hidden)
         more = len(ids) == want
-    big = await _big_author_ids(db, redis, user_id)
     if big:
         rows = await db.pool.fetch(
             "SELECT id FROM activities WHERE actor_id = ANY($1::bigint[])"
@@ -174,7 +194,9 @@ async def _candidates(db: Database, redis: Redis, settings: Settings, user_id: i
 
 async def home_feed(db: Database, redis: Redis, settings: Settings, user_id: int, *,
                     cursor: str | None = None, limit: int = 20) -> FeedPage:
-    """The newest activities of the people `user_id` follows, below `cursor` (an activity id)."""
+    """The newest activities of the people `user_id` follows, below `cursor` (an activity id).
+
+    Redis is read in one pipelined round trip per pass (usually one pass a page)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise Invalid(f"limit must be between 1 and {MAX_LIMIT}", code="invalid_limit",
                       field="limit")
@@ -183,13 +205,19 @@ async def home_feed(db: Database, redis: Redis, settings: Settings, user_id: int
     except ValueError as exc:
         raise Invalid("cursor is not one this server handed out", code="invalid_cursor",
                       field="cursor") from exc
-    if await redis.zscore(feed_key(user_id), MARKER) is None:
+    want = 2 * limit + 1
+    read = await _read(redis, user_id, before, want)
+    if not read.built:
         await rebuild_feed(db, redis, settings, user_id)
+        read = await _read(redis, user_id, before, want)
     hidden = await hidden_user_ids(db, user_id)
+    big = await _big_author_ids(db, user_id, read.big)
     items: list[ActivityView] = []
     more = True
-    for _ in range(5):  # visibility filtering may drop candidates: fetch again a few times
-        ids, more = await _candidates(db, redis, settings, user_id, before, 2 * limit + 1, hidden)
+    for attempt in range(5):  # visibility filtering may drop candidates: fetch again a few times
+        if attempt:
+            read = await _read(redis, user_id, before, want)
+        ids, more = await _candidates(db, settings, user_id, read, before, want, hidden, big)
         if not ids:
             more = False
             break

@@ -12,7 +12,13 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.errors import Forbidden, Invalid, NotFound
 from domain.labels import distinct_labels
-from domain.social.rules import VISIBILITIES, Relation, profile_visible, relation
+from domain.social.rules import (
+    VISIBILITIES,
+    Relation,
+    profile_visible,
+    relation_columns,
+    relation_from,
+)
 
 BIO_MAX = 500
 AVATAR_URL_MAX = 500
@@ -72,6 +78,13 @@ SELECT u.id, u.email, u.handle, u.display_name, u.role, u.bio, u.avatar_url, u.f
          AS pending_requests
 FROM users u
 """
+_FROM_USERS = "\nFROM users u\n"
+
+# A profile by handle and the viewer's ($2, NULL when anonymous) relation to it: one statement
+# (the handle lookup, the row and the relation were three round trips).
+_PROFILE_BY_HANDLE_SQL = _PROFILE_SQL.replace(
+    _FROM_USERS, ",\n       " + relation_columns("$2::bigint", "u.id") + _FROM_USERS
+) + "WHERE lower(u.handle) = lower($1)"
 
 
 def _profile(row: Any, rel: Relation | None) -> Profile:
@@ -97,11 +110,17 @@ def not_found() -> NotFound:
     return NotFound("no such user", code="user_not_found")
 
 
-async def user_id_by_handle(db: Database, handle: str) -> int:
-    """Resolve a handle (case-insensitive) without any visibility check; 404 if unknown."""
+def _handle_of(handle: str) -> str:
+    """The handle as looked up (no @, trimmed); 404 for one no account can have."""
     value = (handle or "").strip().lstrip("@")
     if not value or len(value) > 30:
         raise not_found()
+    return value
+
+
+async def user_id_by_handle(db: Database, handle: str) -> int:
+    """Resolve a handle (case-insensitive) without any visibility check; 404 if unknown."""
+    value = _handle_of(handle)
     user_id = await db.pool.fetchval("SELECT id FROM users WHERE lower(handle) = lower($1)",
                                      value)
     if user_id is None:
@@ -123,11 +142,11 @@ def ensure_visible(viewer: Principal | None, visibility: str, rel: Relation) -> 
 
 async def get_profile(db: Database, viewer: Principal | None, handle: str) -> Profile:
     """The public profile of `handle` as `viewer` may see it."""
-    owner_id = await user_id_by_handle(db, handle)
-    row = await db.pool.fetchrow(_PROFILE_SQL + " WHERE u.id = $1", owner_id)
+    viewer_id = viewer.user_id if viewer is not None else None
+    row = await db.pool.fetchrow(_PROFILE_BY_HANDLE_SQL, _handle_of(handle), viewer_id)
     if row is None:
         raise not_found()
-    rel = await relation(db, viewer.user_id if viewer else None, owner_id)
+    rel = relation_from(row, viewer_id, int(row["id"]))
     ensure_visible(viewer, row["visibility"], rel)
     return _profile(row, rel if viewer is not None else None)
 

@@ -53,32 +53,47 @@ def profile_visible(visibility: str, relation: Relation, *, viewer_role: str | N
     return False
 
 
-_RELATION_SQL = """
-SELECT
-  (SELECT status FROM follows WHERE follower_id = $1 AND followee_id = $2) AS out_status,
-  (SELECT status FROM follows WHERE follower_id = $2 AND followee_id = $1) AS in_status,
-  EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2) AS blocking,
-  EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = $1) AS blocked_by,
-  EXISTS (SELECT 1 FROM mutes WHERE muter_id = $1 AND muted_id = $2) AS muting
-"""
+def relation_columns(viewer: str, owner: str) -> str:
+    """The SELECT-list columns of how `viewer` stands towards `owner` (SQL expressions such as
+    a parameter "$2" and a column "u.id"), so a statement that reads the owner's row can read
+    the relation with it; `relation_from` turns them into a Relation. Each is an indexed lookup
+    (primary keys of follows, blocks and mutes); with a NULL viewer all come back empty."""
+    return (
+        f"(SELECT status FROM follows WHERE follower_id = {viewer} AND followee_id = {owner})"
+        " AS rel_out_status,"
+        f" (SELECT status FROM follows WHERE follower_id = {owner} AND followee_id = {viewer})"
+        " AS rel_in_status,"
+        f" EXISTS (SELECT 1 FROM blocks WHERE blocker_id = {viewer} AND blocked_id = {owner})"
+        " AS rel_blocking,"
+        f" EXISTS (SELECT 1 FROM blocks WHERE blocker_id = {owner} AND blocked_id = {viewer})"
+        " AS rel_blocked_by,"
+        f" EXISTS (SELECT 1 FROM mutes WHERE muter_id = {viewer} AND muted_id = {owner})"
+        " AS rel_muting")
 
 
-def _relation_from(row: Any) -> Relation:
-    return Relation(following=row["out_status"] == "accepted",
-                    requested=row["out_status"] == "pending",
-                    followed_by=row["in_status"] == "accepted",
-                    blocking=bool(row["blocking"]), blocked_by=bool(row["blocked_by"]),
-                    muting=bool(row["muting"]))
-
-
-async def relation(db: Database, viewer_id: int | None, owner_id: int) -> Relation:
-    """How `viewer_id` stands towards `owner_id` (one query; none for anonymous or self)."""
+def relation_from(row: Any, viewer_id: int | None, owner_id: int) -> Relation:
+    """The Relation of `viewer_id` (None = anonymous) to `owner_id` from a row that selected
+    `relation_columns` (the row is not read for an anonymous viewer or oneself)."""
     if viewer_id is None:
         return Relation()
     if viewer_id == owner_id:
         return Relation(is_self=True)
+    return Relation(following=row["rel_out_status"] == "accepted",
+                    requested=row["rel_out_status"] == "pending",
+                    followed_by=row["rel_in_status"] == "accepted",
+                    blocking=bool(row["rel_blocking"]), blocked_by=bool(row["rel_blocked_by"]),
+                    muting=bool(row["rel_muting"]))
+
+
+_RELATION_SQL = "SELECT " + relation_columns("$1", "$2")
+
+
+async def relation(db: Database, viewer_id: int | None, owner_id: int) -> Relation:
+    """How `viewer_id` stands towards `owner_id` (one query; none for anonymous or self)."""
+    if viewer_id is None or viewer_id == owner_id:
+        return relation_from(None, viewer_id, owner_id)
     row = await db.pool.fetchrow(_RELATION_SQL, viewer_id, owner_id)
-    return _relation_from(row)
+    return relation_from(row, viewer_id, owner_id)
 
 
 async def may_view_profile(db: Database, viewer_id: int | None, owner_id: int, *,

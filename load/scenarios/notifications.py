@@ -144,6 +144,7 @@ class NotifyProducer:
         # each client process gets the notifications of its own recipients
         flat = [(proc, uid) for proc, uids in enumerate(recipients) for uid in uids]
         per_proc = [0] * len(recipients)
+        stored: list[tuple[int, int]] = []  # (seq, recipient) of each stored notification
         errors: dict[str, int] = {}
         tasks: list[asyncio.Task[Any]] = []
         sem = asyncio.Semaphore(16)
@@ -159,6 +160,7 @@ class NotifyProducer:
                         errors["not_stored"] = errors.get("not_stored", 0) + 1
                     else:
                         per_proc[proc] += 1
+                        stored.append((seq, uid))
                 except Exception as exc:
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
 
@@ -172,7 +174,7 @@ class NotifyProducer:
         finally:
             await redis.aclose()
             await db.close()
-        return {"sent": n, "stored_per_proc": per_proc, "errors": errors,
+        return {"sent": n, "stored_per_proc": per_proc, "stored": stored, "errors": errors,
                 "send_s": time.monotonic() - start, "cpu": cpu.result()}
 
 

@@ -281,7 +281,10 @@ class SoakAgent:
         return {**self._losses(), **rest_out, "errors": errors, "counts": dict(self.counts),
                 "drops_at": sorted(self.drops_at.values()),
                 **{f"lat_{k}": v.tobytes() for k, v in self.lat.items()},
-                "notifications_seen": len(self.notes_seen), "cpu": cpu.result()}
+                "notifications_seen": len(self.notes_seen),
+                "notification_seqs": sorted(self.notes_seen),
+                "closed_uids": [r.uid for r in self.readers if r.ws is None or not r.ws.is_open],
+                "cpu": cpu.result()}
 
     async def _watch_drops(self, t0: float, every: float = 2.0) -> None:
         """When each socket was first seen closed (seconds into the run, to `every`)."""
@@ -744,6 +747,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 ("chats_lost", "chat deliveries lost (criterion 0)"),
                 ("chat_deliveries_expected", "  chat deliveries expected"),
                 ("notifications_lost", "notifications lost (criterion 0)"),
+                ("notifications_lost_connected", "  to readers still connected"),
+                ("notifications_lost_closed", "  to closed sockets (dropped or never joined)"),
                 ("memory_flat", "memory flat over the last half (1 = yes)")]
     for kind in REST_KINDS:
         headline.append((f"rest_{kind}_p95_ms", f"  REST {kind} p95 ms"))
@@ -808,6 +813,13 @@ def _figures(out: list[dict[str, Any]], m: dict[str, Any], joined: int, n: int,
     seen = sum(x["notifications_seen"] for x in out)
     fig["notifications_stored"] = stored
     fig["notifications_lost"] = max(0, stored - seen)
+    if produced and "stored" in produced:  # split by whether the reader was still connected
+        connected, closed = soak_verdict.notification_losses(
+            [(int(q), int(u)) for q, u in produced["stored"]],
+            {q for x in out for q in x.get("notification_seqs", [])},
+            {u for x in out for u in x.get("closed_uids", [])})
+        fig["notifications_lost"] = connected + closed
+        fig["notifications_lost_connected"], fig["notifications_lost_closed"] = connected, closed
     fig["notifications_not_stored"] = (produced["sent"] - stored) if produced else 0
     fig["chats_sent"] = counts.get("chats", 0)
     fig["command_errors"] = sum(common.merge_counts(out, "errors").values())

@@ -29,6 +29,16 @@ def p95_with_misses(latencies_s: list[float], misses: int) -> float:
     return percentile(values, 95) * 1000.0
 
 
+def notification_losses(stored: list[tuple[int, int]], seen: set[int],
+                        closed: set[int]) -> tuple[int, int]:
+    """Stored notifications (seq, recipient) never seen: (to a reader still connected at the
+    end, to a reader whose socket was closed or never opened). A loss to a connected reader is
+    the server's; one to a closed socket follows from a drop (counted by criterion 2)."""
+    missing = [uid for seq, uid in stored if seq not in seen]
+    to_closed = sum(1 for uid in missing if uid in closed)
+    return len(missing) - to_closed, to_closed
+
+
 def criteria(fig: dict[str, Any]) -> list[tuple[str, bool, str]]:
     """(criterion, met, the figures behind it) for each of the four criteria."""
     p95 = fig.get("rest_p95_all_ms", math.inf)
@@ -47,7 +57,12 @@ def criteria(fig: dict[str, Any]) -> list[tuple[str, bool, str]]:
             "commands never acked": fig.get("command_errors", 0),
             "chats sent, not acked": max(0, fig.get("chats_sent", 0) - fig.get("chats_acked", 0))}
     lost_ok = not any(lost.values())
-    lost_text = ", ".join(f"{v:,} {k}" for k, v in lost.items()) + (
+    lost_text = ", ".join(f"{v:,} {k}" for k, v in lost.items())
+    if lost["notifications"] and "notifications_lost_closed" in fig:
+        lost_text += (f" (notifications: {fig.get('notifications_lost_connected', 0):,} to"
+                      f" connected readers, {fig['notifications_lost_closed']:,} to closed"
+                      " sockets)")
+    lost_text += (
         f" (of {fig.get('chat_deliveries_expected', 0):,} chat deliveries and "
         f"{fig.get('notifications_stored', 0):,} notifications checked)")
     flat = fig.get("memory_flat", 0) == 1
