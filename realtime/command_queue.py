@@ -13,12 +13,18 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from realtime.connection import Connection
 
-Execute = Callable[["Connection", Any], Awaitable[None]]
+class Connection(Protocol):
+    """What a command queue needs of its socket (`realtime.connection.Connection`; a protocol
+    here, since the connection holds its queue)."""
+
+    closed: bool
+    commands: CommandQueue | None
+
+
+Execute = Callable[[Any, Any], Awaitable[None]]
 
 # `retry_after` of an `overloaded` answer: how long the command at the head has been running,
 # within these bounds (seconds)

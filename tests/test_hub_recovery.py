@@ -72,11 +72,12 @@ async def test_too_old_or_other_epoch_is_not_recovered(nodes: list[ServerProcess
     await client.close()
 
 
-async def _resubscribe_while_publishing(node: ServerProcess, publisher: Publisher
-                                       ) -> tuple[int, int, list[int], list[int]]:
-    """Publish 10 events, then resubscribe with `since` while publishing more until the ack is
-    in (at most 30: history keeps 50), then 10 live ones. Returns (since offset, ack offset,
-    offsets published while the subscribe was in flight, offsets the client got)."""
+async def _resubscribe_while_publishing(node: ServerProcess, publisher: Publisher,
+                                       pause: float) -> tuple[int, int, list[int], list[int]]:
+    """Publish 10 events, then resubscribe with `since` while publishing more, `pause` seconds
+    apart, until the ack is in (at most 30: history keeps 50), then 10 live ones. Returns
+    (since offset, ack offset, offsets published while the subscribe was in flight, offsets
+    the client got)."""
     room = f"lobby:race{new_user()}"
     epoch, base = await publisher.publish(room, RoomEvent("chat", {"i": 0})) or ("", 0)
     for i in range(10):
@@ -91,7 +92,7 @@ async def _resubscribe_while_publishing(node: ServerProcess, publisher: Publishe
             assert pos is not None
             if not acked.is_set():
                 in_flight.append(pos[1])
-            await asyncio.sleep(0)  # let the client's reader see the ack
+            await asyncio.sleep(pause)  # (and let the client's reader see the ack)
 
     await client.send({"type": "subscribe", "id": "race", "room": room,
                        "since": {"epoch": epoch, "offset": base}})
@@ -117,15 +118,19 @@ async def test_no_gap_no_duplicate_between_replay_and_live(nodes: list[ServerPro
     were published while the subscribe was in flight, replayed ones before the ack's offset
     and live ones after it)."""
     straddled = 0
-    for _ in range(5):
+    runs: list[tuple[float, list[int], int]] = []  # (pause, first/last in flight, ack offset)
+    # publishes paced from back to back to 20 ms apart: however long the subscribe takes on
+    # this machine (0.1 ms to 0.6 s), some run has publishes on both sides of its ack
+    for pause in (0, 0.001, 0.004, 0.02, 0):
         base, at_ack, in_flight, offsets = await _resubscribe_while_publishing(nodes[1],
-                                                                               publisher)
+                                                                               publisher, pause)
         assert offsets == list(range(base + 1, base + len(offsets) + 1))
         assert base + 10 <= at_ack < offsets[-1]  # both a replayed and a live part
         # the race really happened: the ack's position fell among events published while the
         # subscribe was in flight (some of them replayed, some live)
         straddled += bool(in_flight) and in_flight[0] <= at_ack < in_flight[-1]
-    assert straddled, "the subscribe never overlapped the stream of publishes"
+        runs.append((pause, in_flight[:1] + in_flight[-1:], at_ack))
+    assert straddled, f"the subscribe never overlapped the stream of publishes: {runs}"
 
 
 async def test_ack_of_plain_subscribe_gives_the_position(nodes: list[ServerProcess],

@@ -3,10 +3,12 @@ book, once per book) and the worker's schedule that starts due sessions live."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 
 from domain.jobqueue import enqueue
@@ -26,6 +28,20 @@ async def _feed(http: httpx.AsyncClient, user: Any) -> list[dict[str, Any]]:
 async def _follow(http: httpx.AsyncClient, who: Any, whom: Any) -> None:
     r = await http.post(f"/api/v1/users/{whom.handle}/follow", headers=who.headers)
     assert r.status_code == 200, r.text
+
+
+async def _until_recorded(engines: Engines, actor_id: int, verb: str) -> None:
+    """Wait (at most 10 s) until the actor's `verb` activity is stored."""
+    conn = await asyncpg.connect(engines.database_url)
+    try:
+        for _ in range(100):
+            if await conn.fetchval("SELECT count(*) FROM activities WHERE actor_id = $1"
+                                   " AND verb = $2", actor_id, verb):
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    raise AssertionError(f"no {verb} activity of user {actor_id} within 10 s")
 
 
 def _range(start: float, end: float) -> list[dict[str, Any]]:
@@ -65,6 +81,9 @@ async def test_follower_feed_shows_session_activities_in_order(
         assert (await a.move(room, 0.85))["type"] == "ack"  # the last chapter: finished
         assert (await a.move(room, 0.5))["type"] == "ack"
         assert (await a.move(room, 0.99))["type"] == "ack"
+    # leaving writes her pending moves (the finish among them) behind; that runs on the server
+    # after the socket closed, so it could still be under way while the next socket joins
+    await _until_recorded(engines, ana.id, "finished_book")
     # another session on the same book: joined again, but not started/finished again
     s2 = await live_session(http, other, book)
     async with WS(server.ws_url, ana.access_token) as a:
