@@ -21,7 +21,7 @@ from realtime.rooms.positions.writebehind import INFLIGHT, inflight_key
 from tests.accounts_helpers import register
 from tests.clubs_helpers import join, make_club, read_to
 from tests.conftest import Engines
-from tests.hub_support import start_nodes
+from tests.fixture_helpers import running_nodes
 from tests.support import ServerProcess, eventually
 from tests.test_sessions_helpers import WS, db_exec, make_book
 
@@ -29,14 +29,10 @@ from tests.test_sessions_helpers import WS, db_exec, make_book
 @pytest.fixture(scope="module")
 def nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[list[ServerProcess]]:
-    procs = start_nodes(engines.env(READALONG_REGISTER_RATE="100000",
-                                    READALONG_POSITIONS_RECLAIM_AFTER="1"),
-                        Path(tmp_path_factory.mktemp("club-hotpath")), 2)
-    try:
+    with running_nodes(engines.env(READALONG_REGISTER_RATE="100000",
+                                   READALONG_POSITIONS_RECLAIM_AFTER="1"),
+                       Path(tmp_path_factory.mktemp("club-hotpath"))) as procs:
         yield procs
-    finally:
-        for proc in procs:
-            proc.stop()
 
 
 def _chat(mid: int) -> Any:

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from realtime.rooms.positions.writebehind import INFLIGHT, inflight_key
 from tests.conftest import Engines
+from tests.fixture_helpers import running_nodes
 from tests.hub_support import start_nodes
 from tests.support import ServerProcess, eventually
 from tests.test_sessions_helpers import WS, db_exec, live_session, make_book, users
@@ -24,14 +25,10 @@ from tests.test_sessions_helpers import WS, db_exec, live_session, make_book, us
 @pytest.fixture(scope="module")
 def two_nodes(engines: Engines, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[list[ServerProcess]]:
-    nodes = start_nodes(engines.env(READALONG_REGISTER_RATE="100000",
-                                    READALONG_POSITIONS_RECLAIM_AFTER="1"),
-                        Path(tmp_path_factory.mktemp("hotpath-nodes")), 2)
-    try:
+    with running_nodes(engines.env(READALONG_REGISTER_RATE="100000",
+                                   READALONG_POSITIONS_RECLAIM_AFTER="1"),
+                       Path(tmp_path_factory.mktemp("hotpath-nodes"))) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.stop()
 
 
 def _chat(frames: list[dict[str, Any]], mid: int) -> list[dict[str, Any]]:
