@@ -16,6 +16,7 @@ def make_hooks(settings: Settings) -> tuple[Any, Any]:
 
     async def startup(ctx: dict[str, Any]) -> None:
         assert settings.database_url
+        settings.apply_gc_threshold()
         db = Database(settings.database_url, pool_size=max(2, min(settings.db_pool_size, 8)))
         await db.connect()
         ctx["settings"] = settings

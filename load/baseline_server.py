@@ -82,6 +82,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    from load.procs import same_gc_as_servers
+
+    same_gc_as_servers()  # the servers' GC thresholds: the comparison is of code, not settings
     try:
         import uvloop  # the Readalong servers run on uvloop under uvicorn, so this one does too
     except ImportError:

@@ -23,6 +23,16 @@ ROOT = Path(__file__).resolve().parent.parent
 _PR_SET_PDEATHSIG = 1
 
 
+def same_gc_as_servers() -> None:
+    """Collect garbage with the servers' default thresholds (READALONG_GC_THRESHOLD) in the
+    load clients and the bare websockets baseline too, so a comparison measures the code, not
+    a GC setting, and the clients are not slowed by collections of their own thousands of
+    sockets."""
+    from domain.settings import Settings
+
+    Settings().apply_gc_threshold()
+
+
 def raise_nofile() -> int:
     """Raise this process's open-file soft limit to its hard limit; returns the new limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -18,7 +18,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-from load.procs import die_with_parent, pin, raise_nofile
+from load.procs import die_with_parent, pin, raise_nofile, same_gc_as_servers
 
 
 class WorkerFailed(RuntimeError):
@@ -29,6 +29,7 @@ def _entry(conn: Connection, agent_path: str, index: int, init: dict[str, Any],
            cpus: list[int] | None) -> None:
     die_with_parent()
     raise_nofile()
+    same_gc_as_servers()
     if cpus:
         pin(os.getpid(), cpus)
     module, _, name = agent_path.partition(":")

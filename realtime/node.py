@@ -126,7 +126,9 @@ class Hub(HubContext):
         if hook_signals:
             self._signals = hook_stop_signals(self.begin_shutdown)
             # Everything allocated so far (imports, app, routes) lives as long as the process:
-            # keep it out of the cyclic GC's scans, which otherwise grow with every socket.
+            # keep it out of the cyclic GC's scans, which otherwise grow with every socket;
+            # and collect the young far less often than per 700 allocations (the setting).
+            self.settings.apply_gc_threshold()
             gc.collect()
             gc.freeze()
         self.accepting = True

@@ -174,3 +174,30 @@ def test_strikes_close_after_the_abuse_burst() -> None:
     clock.now += 1.0 / rate
     assert limits.strike() is False
     assert limits.strike() is True
+
+
+@pytest.mark.parametrize("value", ["700,10", "a,b,c", "0,10,10", "700,-1,10", "1,2,3,4"])
+def test_bad_gc_threshold_refuses_to_start(value: str) -> None:
+    """A malformed READALONG_GC_THRESHOLD is refused at start with the variable's name."""
+    from domain.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="READALONG_GC_THRESHOLD"):
+        load_settings({"READALONG_GC_THRESHOLD": value})
+
+
+def test_gc_threshold_setting() -> None:
+    """The default collects the young generation per 50,000 allocations; `python` keeps the
+    interpreter's thresholds; three integers are taken as given."""
+    import gc
+
+    from domain.settings import load_settings
+
+    assert load_settings({}).gc_thresholds() == (50_000, 20, 10)
+    assert load_settings({"READALONG_GC_THRESHOLD": " Python "}).gc_thresholds() is None
+    custom = load_settings({"READALONG_GC_THRESHOLD": "2000, 15, 5"})
+    before = gc.get_threshold()
+    try:
+        custom.apply_gc_threshold()
+        assert gc.get_threshold() == (2000, 15, 5)
+    finally:
+        gc.set_threshold(*before)
