@@ -17,13 +17,18 @@ several unrelated keys), so the job queue lives on the single instance `READALON
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
 
@@ -75,11 +80,66 @@ class ClusterClient(RedisCluster):
 Redis.register(ClusterClient)
 
 
+class _SendInPlace:
+    """A connection's command send without a task of its own (mixed into the class the URL
+    selects: TCP, TLS or a Unix socket).
+
+    redis-py sends under `socket_timeout` through `asyncio.wait_for`, which on Python 3.11
+    wraps the write in a new task per command or pipeline: a task created, scheduled and
+    finished for a write that almost always completes at once (and the profiler loses who
+    sent it). Here the bytes are written in place; only when the socket did not take them
+    all does the wait for the buffer to drain run under the timeout. A failure closes the
+    connection and raises what redis-py raises (`ConnectionError`, `TimeoutError`)."""
+
+    async def send_packed_command(self, command: bytes | str | Iterable[bytes],
+                                  check_health: bool = True) -> None:
+        this = cast(AbstractConnection, self)
+        if not this.is_connected:
+            await this.connect()  # type: ignore[no-untyped-call]
+        elif check_health:
+            await this.check_health()  # type: ignore[no-untyped-call]
+        if isinstance(command, str):
+            command = command.encode()
+        if isinstance(command, bytes):
+            command = [command]
+        writer = this._writer
+        assert writer is not None
+        try:
+            writer.writelines(command)
+            if writer.transport.get_write_buffer_size() and this.socket_timeout:
+                async with asyncio.timeout(this.socket_timeout):
+                    await writer.drain()
+            else:
+                await writer.drain()
+        except TimeoutError:
+            await this.disconnect(nowait=True)
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        except OSError as exc:
+            await this.disconnect(nowait=True)
+            raise RedisConnectionError(f"Error while writing to socket: {exc}") from exc
+        except BaseException:  # (a cancelled send may have left half a command in the socket)
+            await this.disconnect(nowait=True)
+            raise
+
+
+_IN_PLACE: dict[type, type] = {}
+
+
+def _send_in_place(client: Redis) -> Redis:
+    """Give the client's pool the in-place send (`_SendInPlace`) over its connection class."""
+    pool = client.connection_pool
+    base = pool.connection_class
+    if not issubclass(base, _SendInPlace):
+        if base not in _IN_PLACE:
+            _IN_PLACE[base] = type(f"InPlace{base.__name__}", (_SendInPlace, base), {})
+        pool.connection_class = _IN_PLACE[base]
+    return client
+
+
 def connect(url: str, *, queue_url: str | None = None, **kwargs: Any) -> Redis:
     """A client for `url`: `Redis` for one instance, `ClusterClient` for `redis+cluster://`."""
     if not is_cluster_url(url):
-        single: Redis = Redis.from_url(url, **kwargs)
-        return single
+        return _send_in_place(Redis.from_url(url, **kwargs))
     # (per-connection checks and retries: the cluster client retries by itself, re-reading
     # the slot map after MOVED or a connection error)
     ckw = {k: v for k, v in kwargs.items()
