@@ -219,9 +219,10 @@ class Publisher:
         return room.partition(":")[0] not in self.ephemeral
 
     async def publish(self, room: str, event: RoomEvent) -> tuple[str, int] | None:
-        """Store (if the room keeps history), number and PUBLISH; (epoch, offset) or None."""
+        """Store (if the room keeps history and the event is not `live_only`), number and
+        PUBLISH; (epoch, offset) or None."""
         body = encode_event(event)
-        if not self.keeps_history(room):
+        if event.live_only or not self.keeps_history(room):
             await publish_plain(self.redis, room, plain_message(body))
             return None
         if event.key is None and event.retracts is None:

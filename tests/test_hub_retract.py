@@ -1,5 +1,7 @@
 """Retracted history: deleted content disappears from `since` replay (and from Redis) while
-recovery stays gap-free."""
+recovery stays gap-free; and what history costs in Redis: the embedded Valkey keeps a short
+history small (most `user:` rooms hold a few notifications), long histories stay within
+READALONG_HISTORY_SIZE, and `live_only` events are not stored at all."""
 
 from __future__ import annotations
 
@@ -114,3 +116,32 @@ async def test_deleted_session_content_is_gone_from_replay(http: httpx.AsyncClie
     stored = b"".join(f[b"d"] for _, f in await redis.xrange(history_key(room)))
     assert secret.encode() not in stored and note.encode() not in stored
     assert other.encode() not in stored
+
+
+async def test_a_short_history_costs_about_a_kilobyte(redis: Redis) -> None:
+    """A `user:` room with one notification-sized event costs under 2 KB of Redis (Valkey's
+    default stream-node-max-bytes, 4096, preallocates 4.3 KB for every such room: 43 MB per
+    10,000 readers with a notification); a long history is capped at READALONG_HISTORY_SIZE."""
+    publisher = Publisher(redis, Settings(history_size=50))
+    room = f"user:{new_user()}"
+    await publisher.publish(room, RoomEvent("notification", {"text": "x" * 300}))
+    assert (await redis.memory_usage(history_key(room), samples=0) or 0) < 2048
+    busy = f"session:{new_user()}"
+    for i in range(120):
+        await publisher.publish(busy, RoomEvent("chat", {"text": f"message {i} " + "y" * 100}))
+    assert await redis.xlen(history_key(busy)) == 50
+    assert (await redis.memory_usage(history_key(busy), samples=0) or 0) < 50 * 400
+
+
+async def test_live_only_events_are_not_stored(redis: Redis) -> None:
+    """A `live_only` event in a room that keeps history leaves the history and the room's
+    offset as they were (nothing to replay, nothing kept in Redis)."""
+    publisher = Publisher(redis, Settings())
+    room = f"user:{new_user()}"
+    assert await publisher.publish(room, RoomEvent("leaderboard_rank", {"rank": 3},
+                                                   live_only=True)) is None
+    assert not await redis.exists(history_key(room))
+    stored = await publisher.publish(room, RoomEvent("notification", {"text": "hi"}))
+    assert stored is not None and stored[1] == 1
+    await publisher.publish(room, RoomEvent("leaderboard_rank", {"rank": 2}, live_only=True))
+    assert await redis.xlen(history_key(room)) == 1

@@ -13,6 +13,7 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from domain.db import Database
+from domain.keys import HISTORY_PART, room_key
 from domain.reading import boards, leaderboards
 from domain.reading.boards import BOARDS
 from tests.accounts_helpers import UserSession, register
@@ -134,10 +135,11 @@ async def _top_with(client: Client, room: str, user: UserSession, score: int) ->
 
 
 async def test_progress_update_pushes_live_top_and_own_rank(
-        http: httpx.AsyncClient, server: ServerProcess, unique: str) -> None:
+        http: httpx.AsyncClient, server: ServerProcess, redis: Redis, unique: str) -> None:
     """A progress update scores the club board of the reader's club (a fresh board: only
     members since joining) through the real path; watchers of `leaderboard:club-pages-month:<id>`
-    get the new top-N and the reader gets their rank on their user room; a private book scores
+    get the new top-N and the reader gets their rank on their user room, live only (never
+    replayed nor stored in Redis: the rank is state REST serves); a private book scores
     nothing; friends scope lists me and whom I follow."""
     reader = await register(http, unique, prefix="p")
     friend = await register(http, unique, prefix="f")
@@ -149,7 +151,7 @@ async def test_progress_update_pushes_live_top_and_own_rank(
     mine = await Client.login(server.ws_url, reader.id, origin=None)
     try:
         await watcher.ok("subscribe", room=f"leaderboard:{board}")
-        await mine.ok("subscribe", room=f"user:{reader.id}")
+        before = await mine.ok("subscribe", room=f"user:{reader.id}")
         await progress(http, reader, book["id"], page=400)  # the whole book
         frame = await _top_with(watcher, f"leaderboard:{board}", reader, 400)
         assert frame["data"]["board"] == board
@@ -158,6 +160,14 @@ async def test_progress_update_pushes_live_top_and_own_rank(
                                  and f.get("event") == "leaderboard_rank"
                                  and f["data"]["board"] == board, timeout=10)
         assert rank["data"]["rank"] == 1
+        # live only: not numbered, not stored (a reconnect's replay has no rank events, and
+        # a reader's user room keeps no history in Redis for them)
+        assert "offset" not in rank and "epoch" not in rank
+        await mine.ok("unsubscribe", room=f"user:{reader.id}")
+        again = await mine.ok("subscribe", room=f"user:{reader.id}",
+                              since={"epoch": before["epoch"], "offset": before["offset"]})
+        assert again["recovered"] and again["offset"] == before["offset"]
+        assert not await redis.exists(room_key(f"user:{reader.id}", HISTORY_PART))
     finally:
         await watcher.close()
         await mine.close()

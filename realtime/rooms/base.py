@@ -22,7 +22,12 @@ class RoomEvent(msgspec.Struct):
     History only (never sent to clients): `key` names the stored event (e.g. "chat:12"; several
     events may share one, e.g. a message and its edits) and `retracts` removes every stored
     event with that key from the room's history, atomically with storing this one (e.g. a
-    `chat_deleted` event with `retracts="chat:12"`): replay then skips their offsets."""
+    `chat_deleted` event with `retracts="chat:12"`): replay then skips their offsets.
+
+    `live_only` events go to whoever is subscribed now and are never stored, even in a room
+    that keeps history (no offset, not replayed): for state that REST serves and of which only
+    the latest matters (a reader's leaderboard rank), so it neither fills the room's history
+    in Redis nor pushes replayable events out of it."""
 
     event: str
     data: dict[str, Any]
@@ -32,6 +37,7 @@ class RoomEvent(msgspec.Struct):
     target_user_ids: list[int] | None = None
     key: str | None = None
     retracts: str | None = None
+    live_only: bool = False
 
 
 class Viewer(msgspec.Struct, frozen=True):

@@ -55,7 +55,8 @@ class LeaderboardPusher:
     Writers call `changed(scores)` after their commit. Changes are coalesced: at most one push
     per board every `interval` seconds per process, and a top-N identical to the last one pushed
     (by any node: the last body is kept in Redis and swapped atomically) is not pushed again.
-    A reader gets `leaderboard_rank` on their user room when their rank in a bucket changed.
+    A reader gets `leaderboard_rank` on their user room when their rank in a bucket changed,
+    live only (not stored in the user room's history, not replayed).
     """
 
     def __init__(self, db: Database, redis: Redis, publisher: Publisher, *,
@@ -112,6 +113,9 @@ class LeaderboardPusher:
             await cast("Awaitable[int]", self.redis.hset(key + ":ranks", str(owner_id),
                                                          str(rank + 1)))
             await self.redis.expire(key + ":ranks", leaderboards.RETENTION)
+            # live only: the rank is state (REST serves it); stored, one per change, it would
+            # fill every reader's user-room history in Redis and crowd notifications out of it
             await self.publisher.publish(f"user:{owner_id}", RoomEvent(
                 event="leaderboard_rank", data=msgspec.to_builtins(RankData(board, period,
-                                                                           rank + 1))))
+                                                                           rank + 1)),
+                live_only=True))
