@@ -4,6 +4,7 @@ session moves write through to the reading state, and a finished book stays fini
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -277,13 +278,18 @@ async def test_advance_many_applies_the_passive_rules(
     book = await make_book(engines.database_url, f"Many {unique}", pages=100)
     await put_state(http, want, book, status="want_to_read")
     await put_state(http, done, book, status="read")
+    # the first reader's day is already tomorrow: their new read starts on their own date
+    assert (await http.put("/api/v1/me/reading/settings", headers=new.headers,
+                           json={"time_zone": "Pacific/Kiritimati"})).status_code == 200
+    noon = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
     db = Database(engines.database_url, pool_size=1)
     await db.connect()
     try:
         async with db.pool.acquire() as conn, conn.transaction():
             got = await progress.advance_many(conn, [
                 progress.Passive(new.id, book, 0.2), progress.Passive(new.id, book, 0.4),
-                progress.Passive(want.id, book, 0.1), progress.Passive(done.id, book, 0.5)])
+                progress.Passive(want.id, book, 0.1), progress.Passive(done.id, book, 0.5)],
+                now=noon)
     finally:
         await db.close()
     a, w, d = got[(new.id, book)], got[(want.id, book)], got[(done.id, book)]
@@ -296,6 +302,9 @@ async def test_advance_many_applies_the_passive_rules(
                                         (done, "read", 1.0, [1.0])):
         state = (await http.get(f"/api/v1/me/books/{book}", headers=who.headers)).json()
         assert (state["status"], state["furthest"], len(state["reads"])) == (status, furthest, 1)
+        if who is not done:  # (the finished read was dated by its own PUT)
+            assert state["reads"][0]["started_on"] == ("2026-12-04" if who is new
+                                                       else "2026-12-03")
         log = (await http.get(f"/api/v1/me/books/{book}/log", headers=who.headers)).json()
         assert [e["progression"] for e in log["items"]] == logs
 

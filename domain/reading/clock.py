@@ -52,13 +52,26 @@ def local_day(instant: datetime, tz: ZoneInfo) -> date:
     return instant.astimezone(tz).date()
 
 
-async def time_zone_of(conn: Any, user_id: int) -> ZoneInfo:
-    """The reader's zone (UTC until they set one). `conn` is a connection or the pool."""
-    name = await conn.fetchval("SELECT time_zone FROM reading_prefs WHERE user_id = $1", user_id)
+def stored_zone(name: str | None) -> ZoneInfo:
+    """A stored zone name as a zone: UTC when unset, or when tzdata dropped it since."""
     try:
         return ZoneInfo(name or DEFAULT_ZONE)
-    except (ZoneInfoNotFoundError, ValueError):  # a zone dropped from tzdata since it was set
+    except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo(DEFAULT_ZONE)
+
+
+async def time_zone_of(conn: Any, user_id: int) -> ZoneInfo:
+    """The reader's zone (UTC until they set one). `conn` is a connection or the pool."""
+    return stored_zone(await conn.fetchval(
+        "SELECT time_zone FROM reading_prefs WHERE user_id = $1", user_id))
+
+
+async def time_zones_of(conn: Any, user_ids: list[int]) -> dict[int, ZoneInfo]:
+    """`time_zone_of` for many readers in one statement (every id gets a zone)."""
+    names = {int(r["user_id"]): r["time_zone"] for r in await conn.fetch(
+        "SELECT user_id, time_zone FROM reading_prefs WHERE user_id = ANY($1::bigint[])",
+        user_ids)}
+    return {uid: stored_zone(names.get(uid)) for uid in user_ids}
 
 
 async def get_prefs(db: Database, user_id: int) -> PrefsOut:

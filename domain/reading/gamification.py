@@ -16,14 +16,13 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from redis.asyncio import Redis
 
 from domain.db import Database
 from domain.notifications.service import notify
-from domain.reading.clock import DEFAULT_ZONE, local_day, time_zone_of, utcnow
+from domain.reading.clock import local_day, stored_zone, time_zone_of, utcnow
 from domain.reading.stats import BUCKET_SECONDS, reading_days, runs
 
 XpKind = Literal["pages", "finish", "review", "coreading", "club"]
@@ -184,20 +183,13 @@ FROM unnest($1::bigint[]) AS u(id)
 """
 
 
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or DEFAULT_ZONE)
-    except (ZoneInfoNotFoundError, ValueError):  # as clock.time_zone_of
-        return ZoneInfo(DEFAULT_ZONE)
-
-
 async def _streaks(db: Database, user_ids: list[int], at: datetime) -> dict[int, int]:
     """The longest streak (days) of each of `user_ids`, as `counter(..., "streak_days")`."""
     if not user_ids:
         return {}
     out = {}
     for r in await db.pool.fetch(_STREAKS_SQL, user_ids):
-        tz = _zone(r["tz"])
+        tz = stored_zone(r["tz"])
         days = sorted({local_day(b, tz) for b in r["buckets"]})
         out[int(r["id"])] = runs(days, at.astimezone(tz).date())[1]
     return out

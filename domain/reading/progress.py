@@ -20,7 +20,7 @@ from domain.db import Database
 from domain.errors import Invalid, NotFound
 from domain.ids import in_range
 from domain.reading import gamification, leaderboards, views
-from domain.reading.clock import local_day, time_zone_of, utcnow
+from domain.reading.clock import local_day, time_zone_of, time_zones_of, utcnow
 from domain.reading.events import ReadingEvent
 from domain.reading.leaderboards import Score
 from domain.reading.schemas import AdvanceOut, ProgressIn, ProgressOut
@@ -69,6 +69,15 @@ _OPEN_READ_SQL = """
 INSERT INTO reading_reads (state_id, number, started_on)
 SELECT $1, COALESCE(max(number), 0) + 1, $2 FROM reading_reads WHERE state_id = $1
 RETURNING id, progress
+"""
+# many readers' first reads at once (one per state: `advance_many` moves each state once)
+_OPEN_READS_SQL = """
+INSERT INTO reading_reads (state_id, number, started_on)
+SELECT m.state_id,
+       COALESCE((SELECT max(r.number) FROM reading_reads r WHERE r.state_id = m.state_id), 0) + 1,
+       m.day
+FROM unnest($1::bigint[], $2::date[]) AS m(state_id, day)
+RETURNING id, state_id
 """
 _LOG_SQL = """
 INSERT INTO reading_log (user_id, book_id, state_id, read_id, source, progression, page, locator,
@@ -254,6 +263,10 @@ FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::float8[]
 """
 
 
+def _key(row: Any) -> tuple[int, int]:
+    return int(row["user_id"]), int(row["book_id"])
+
+
 async def advance_many(conn: Any, moves: list[Passive], source: str = "session", *,
                        now: datetime | None = None) -> dict[tuple[int, int], Advance]:
     """`advance()` for many readers at once from a passive source, in the caller's transaction:
@@ -292,20 +305,33 @@ async def advance_many(conn: Any, moves: list[Passive], source: str = "session",
     reads: list[tuple[int, float]] = []
     credits: list[tuple[tuple[int, int], int]] = []  # ((reader, book), pages)
     clubbed: list[tuple[int, int]] = []  # (reader, 1): club participation XP
+    # the states that open a read (created, or want_to_read starting): all in two statements,
+    # each dated by its reader's own calendar day
+    def opens(row: Any) -> bool:
+        old = before.get(_key(row))
+        if old is None:
+            return bool(row["created"])
+        return old["read_id"] is None and (bool(row["created"])
+                                           or old["status"] == "want_to_read")
+
+    opening = [row for row in rows if opens(row)]
+    opened_reads: dict[int, int] = {}  # state id -> its new read
+    if opening:
+        zones = await time_zones_of(conn, sorted({int(r["user_id"]) for r in opening}))
+        opened_reads = {int(r["state_id"]): int(r["id"]) for r in await conn.fetch(
+            _OPEN_READS_SQL, [int(r["id"]) for r in opening],
+            [local_day(at, zones[int(r["user_id"])]) for r in opening])}
     for row in rows:
-        key = (int(row["user_id"]), int(row["book_id"]))
+        key = _key(row)
         old = before.get(key)
         progression = best[key].progression
         previous = float(old["furthest"]) if old is not None else 0.0
         read_id = old["read_id"] if old is not None else None
         base = float(old["read_progress"]) if old is not None and read_id is not None \
             else previous
-        opened = read_id is None and (bool(row["created"]) or (
-            old is not None and old["status"] == "want_to_read"))
+        opened = int(row["id"]) in opened_reads
         if opened:
-            today = local_day(at, await time_zone_of(conn, key[0]))
-            read = await conn.fetchrow(_OPEN_READ_SQL, row["id"], today)
-            read_id, base = read["id"], 0.0
+            read_id, base = opened_reads[int(row["id"])], 0.0
         gain = max(0.0, progression - base) if read_id is not None else 0.0
         total = (old["total_pages"] if old is not None else None) or page_counts.get(key[1])
         pages = round(gain * total) if total else 0
