@@ -26,6 +26,7 @@ from server.deps import (
     provide_redis,
     provide_settings,
     provide_user,
+    provide_views,
 )
 from server.docs import docs_asset
 from server.health import HealthController
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "redis": Provide(provide_redis),
             "user": Provide(provide_user),
             "maybe_user": Provide(provide_optional_user),
+            "view_tally": Provide(provide_views),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=note_use_case,  # queries are timed by route (server/metrics.py)
