@@ -28,6 +28,7 @@ from server.deps import (
     provide_user,
     provide_views,
 )
+from server.di import resolve_dependencies_in_order
 from server.docs import docs_asset
 from server.health import HealthController
 from server.ids import id_guard
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     activate_store()  # before any metric exists: values go to the host's shared folder
     configure_logging(settings.log_format, settings.log_level)
+    resolve_dependencies_in_order()  # no task group per request (server/di.py)
     covers.configure(settings)  # book payloads point at the cover proxy when it is on
     services = Services(settings=settings)
 
