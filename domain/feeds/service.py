@@ -117,12 +117,18 @@ async def ids_from_postgres(db: Database, user_id: int, limit: int,
 
 
 async def rebuild_feed(db: Database, redis: Redis, settings: Settings, user_id: int) -> bool:
-    """Rebuild a home feed from Postgres (one rebuild at a time per user). True if rebuilt.
+    """Rebuild a home feed from Postgres (one rebuild at a time per user). True if rebuilt."""
+    return await _rebuild(db, redis, settings, user_id) is not None
 
-    Three Redis round trips (lock; replace; top up, trim and unlock) and two statements."""
+
+async def _rebuild(db: Database, redis: Redis, settings: Settings,
+                   user_id: int) -> list[int] | None:
+    """`rebuild_feed`, returning the ids it left in the feed (newest first), None when another
+    rebuild of it is running. Three Redis round trips (lock; replace; top up, trim and unlock)
+    and two statements."""
     key, lock = feed_key(user_id), f"{FEED_LOCK}{user_id}"
     if not await redis.set(lock, b"1", nx=True, ex=30):
-        return False
+        return None
     unlocked = False
     try:
         ids = await ids_from_postgres(db, user_id, settings.feed_size, None)
@@ -140,7 +146,7 @@ async def rebuild_feed(db: Database, redis: Redis, settings: Settings, user_id: 
             pipe.delete(lock)
             await pipe.execute()
         unlocked = True
-        return True
+        return sorted(set(ids) | set(newer), reverse=True)[:settings.feed_size]
     finally:
         if not unlocked:
             await redis.delete(lock)
@@ -215,8 +221,12 @@ async def home_feed(db: Database, redis: Redis, settings: Settings, user_id: int
     want = 2 * limit + 1
     read = await _read(redis, user_id, before, want)
     if not read.built:
-        await rebuild_feed(db, redis, settings, user_id)
-        read = await _read(redis, user_id, before, want)
+        members = await _rebuild(db, redis, settings, user_id)
+        if members is None:  # another request is rebuilding it: read what is there
+            read = await _read(redis, user_id, before, want)
+        else:  # the feed as just written: no second read of it
+            window = [i for i in members if before is None or i < before][:want]
+            read = _Read(built=True, ids=window, size=len(members) + 1, big=read.big)
     big = await _big_author_ids(db, user_id, read.big)
     items: list[ActivityView] = []
     more = True
