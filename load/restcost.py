@@ -5,7 +5,8 @@ One uvicorn process on embedded engines, seeded as the soak seeds them (the demo
 users, no follows unless --follows). For each kind it issues --n requests over --concurrency
 keep-alive connections, exactly the URLs and tokens the soak uses (load/scenarios/soak.py), and
 reports the web process's CPU ms per request, PostgreSQL's CPU ms per request (every backend
-process), and statements per request (the server's own query counter, /metrics). Run it
+process), statements per request (the server's own query counter, /metrics) and Redis
+commands per request (INFO commandstats; background work adds a little). Run it
 twice (this tree, and `--root` another checkout) for an A/B: CPU time per request depends far
 less on how busy the machine is than latency does.
 """
@@ -32,6 +33,18 @@ from load.stack import Pinning, Stack
 
 KINDS = ("book", "search", "feed", "profile")
 _COUNT = re.compile(r'^readalong_db_query_duration_seconds_count\{.*\} (\S+)$', re.M)
+
+
+def _redis_calls(url: str) -> int:
+    """Commands Redis has run (INFO commandstats; pipelined ones count one each)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
 
 
 def _query_count(base_url: str) -> float:
@@ -143,22 +156,25 @@ def main(argv: list[str] | None = None) -> int:
 
             asyncio.run(_issue(srv.port, reqs(args.warmup), args.concurrency))
             batch = reqs(args.n)
-            s0 = _query_count(srv.base_url)
+            s0, r0 = _query_count(srv.base_url), _redis_calls(stack.redis_url)
             w0, p0, t0 = cpu_seconds(srv.pid), cpu_seconds(pg_pid, True), time.monotonic()
             statuses = asyncio.run(_issue(srv.port, batch, args.concurrency))
             w1, p1, t1 = cpu_seconds(srv.pid), cpu_seconds(pg_pid, True), time.monotonic()
-            s1 = _query_count(srv.base_url)
+            s1, r1 = _query_count(srv.base_url), _redis_calls(stack.redis_url)
             stmts = (s1 - s0) / args.n
             fig = {"web_ms": round((w1 - w0) * 1000 / args.n, 3),
                    "pg_ms": round((p1 - p0) * 1000 / args.n, 3),
-                   "statements": round(stmts, 3), "req_per_s": round(args.n / (t1 - t0), 1),
+                   "statements": round(stmts, 3),
+                   "redis_commands": round((r1 - r0) / args.n, 3),
+                   "req_per_s": round(args.n / (t1 - t0), 1),
                    "statuses": statuses}
             out[kind] = fig
             if args.profile:
                 _profile(srv.pid, Path(args.profile) / f"{kind}.txt",
                          lambda: asyncio.run(_issue(srv.port, reqs(args.n), args.concurrency)))
             print(f"{kind:8s} web {fig['web_ms']:7.3f} ms  pg {fig['pg_ms']:7.3f} ms  "
-                  f"statements {fig['statements']:5.2f}  ({fig['req_per_s']} req/s, "
+                  f"statements {fig['statements']:5.2f}  "
+                  f"redis {fig['redis_commands']:5.2f}  ({fig['req_per_s']} req/s, "
                   f"{statuses})", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
