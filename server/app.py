@@ -26,7 +26,9 @@ from server.deps import (
     provide_redis,
     provide_settings,
     provide_user,
+    provide_views,
 )
+from server.di import resolve_dependencies_in_order
 from server.docs import docs_asset
 from server.health import HealthController
 from server.ids import id_guard
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     activate_store()  # before any metric exists: values go to the host's shared folder
     configure_logging(settings.log_format, settings.log_level)
+    resolve_dependencies_in_order()  # no task group per request (server/di.py)
     covers.configure(settings)  # book payloads point at the cover proxy when it is on
     services = Services(settings=settings)
 
@@ -111,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "redis": Provide(provide_redis),
             "user": Provide(provide_user),
             "maybe_user": Provide(provide_optional_user),
+            "view_tally": Provide(provide_views),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=note_use_case,  # queries are timed by route (server/metrics.py)

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from domain.accounts.revocation import ensure_not_revoked
 from domain.accounts.tokens import Principal, verify_access_token
+from domain.ai.trending import ViewTally
 from domain.db import Database
 from domain.errors import Unauthorized
 from domain.settings import Settings
@@ -35,6 +36,12 @@ async def provide_redis(state: State) -> Redis:
     redis = services_of(state).redis
     assert redis is not None
     return redis
+
+
+async def provide_views(state: State) -> ViewTally:
+    views = services_of(state).views
+    assert views is not None
+    return views
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 from litestar.types import ASGIApp
 from redis.asyncio import Redis
 
+from domain.ai.trending import ViewTally
 from domain.db import Database
 from domain.migrate import migrate
 from domain.redisconn import close, connect
@@ -45,6 +46,7 @@ class Services:
     session_rooms: SessionRoom | None = None
     session_control: asyncio.Task[None] | None = None
     leaderboard_pusher: LeaderboardPusher | None = None  # made on first use (reading)
+    views: ViewTally | None = None  # book page views, written to Redis once a second
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     asgi_wrappers: list[Callable[[ASGIApp], ASGIApp]] = field(default_factory=list)
@@ -64,8 +66,11 @@ class Services:
         self.redis = connect(settings.redis_url, queue_url=settings.queue_url,
                              decode_responses=False, health_check_interval=10,
                              socket_connect_timeout=2, socket_timeout=5, retry_on_timeout=True)
+        self.views = ViewTally(self.redis)
 
     async def stop(self) -> None:
+        if self.views is not None:
+            await self.views.close()
         if self.redis is not None:
             await close(self.redis)
         if self.db is not None:

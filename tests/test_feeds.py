@@ -197,7 +197,8 @@ async def test_pages_past_the_capped_feed_and_past_hidden_authors(
         http: httpx.AsyncClient, engines: Any, unique: str) -> None:
     """Walking a feed page by page lists every followed activity once, newest first, also past
     the end of the capped Redis feed (older pages come from Postgres) and when a muted author's
-    items, still in Redis, fill several windows of candidates before a visible one."""
+    items, still in Redis, fill several windows of candidates before a visible one; a feed
+    rebuilt while the author is muted leaves their items out."""
     fan = await register(http, unique, prefix="fan")
     bo = await register(http, unique, prefix="bo")
     cy = await register(http, unique, prefix="cy")
@@ -235,6 +236,11 @@ async def test_pages_past_the_capped_feed_and_past_hidden_authors(
         assert [i.id for i in page.items] == mine[::-1] and page.next_cursor is None
         assert [i.text for i in page.items] == [f"User {cy.handle} started reading Old {i}"
                                                 for i in (1, 0)]
+        # rebuilt from Postgres while bo is muted: bo's ids do not even enter the Redis feed
+        await redis.delete(feed_key(fan.id))
+        page = await home_feed(db, redis, settings, fan.id, limit=5)
+        assert [i.id for i in page.items] == mine[::-1] and page.next_cursor is None
+        assert not {int(m) for m in await redis.zrange(feed_key(fan.id), 0, -1)} & set(theirs)
 
 
 async def test_bad_feed_requests_are_refused(http: httpx.AsyncClient, unique: str) -> None:

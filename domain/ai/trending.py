@@ -7,8 +7,9 @@ every 5 minutes) recomputes both sets from the database (the source of truth), s
 heals at the next run, and with them `all`: the all-time most shelved books, which the cold
 start reads. Private reading states are left out.
 
-Views: `GET /api/v1/books/{id}` counts one view in an hourly Redis hash (`count_view`, one
-pipelined round trip, never failing the request); the same job first moves every closed hour
+Views: `GET /api/v1/books/{id}` counts one view in an hourly Redis hash (`ViewTally`: counted
+in memory, written in one pipelined round trip a second at most, never failing the request;
+`count_view` writes one at once); the same job first moves every closed hour
 into `book_views` (PostgreSQL, m0028) - read and deleted in one Redis transaction, so a view is
 counted at most once (a crash between the two loses that hour rather than doubling it) - and
 reads the open hour straight from Redis.
@@ -16,6 +17,7 @@ reads the open hour straight from Redis.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from datetime import UTC, datetime
@@ -47,6 +49,57 @@ async def count_view(redis: Redis, book_id: int, now: float | None = None) -> No
             pipe.hincrby(key, str(book_id), 1)
             pipe.expire(key, VIEW_TTL_S)
             await pipe.execute()
+
+
+class ViewTally:
+    """Book page views counted in memory and written to the hourly hashes in one pipelined round
+    trip at most every `interval` seconds (what `count_view` does once per view): a page read
+    costs no Redis round trip of its own. Trending is rebuilt every few minutes, so the delay is
+    never seen; views still in memory when the process dies unflushed are lost (at most
+    `interval` seconds of them; a clean stop flushes)."""
+
+    def __init__(self, redis: Redis, interval: float = 1.0) -> None:
+        self.redis = redis
+        self.interval = interval
+        self.pending: dict[int, dict[int, int]] = {}  # hour -> book id -> views
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def add(self, book_id: int, now: float | None = None) -> None:
+        hour = int((time.time() if now is None else now) // HOUR) * HOUR
+        books = self.pending.setdefault(hour, {})
+        books[book_id] = books.get(book_id, 0) + 1
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._due)
+
+    def _due(self) -> None:
+        self._timer = None
+        task = asyncio.get_running_loop().create_task(self.flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def flush(self) -> None:
+        """Write the pending views (errors swallowed, as `count_view` does: they are lost)."""
+        pending, self.pending = self.pending, {}
+        if not pending:
+            return
+        with contextlib.suppress(RedisError, OSError):
+            async with pipeline(self.redis, transaction=False) as pipe:
+                for hour, books in pending.items():
+                    key = f"{VIEWS_KEY}{hour}"
+                    for book_id, n in books.items():
+                        pipe.hincrby(key, str(book_id), n)
+                    pipe.expire(key, VIEW_TTL_S)
+                await pipe.execute()
+
+    async def close(self) -> None:
+        """Flush what is pending now (the app's shutdown)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.flush()
 
 
 _FLUSH_SQL = """

@@ -25,7 +25,7 @@ from domain.jobqueue import enqueue_quietly
 from domain.keys import FEED, FEED_LOCK
 from domain.redisconn import pipeline
 from domain.settings import Settings
-from domain.social.rules import hidden_user_ids
+from domain.social.rules import hidden_users_sql
 
 FANOUT_JOB = "fanout_activity"
 BIG_AUTHORS = FEED + "big"     # set of author ids merged at read time
@@ -86,7 +86,8 @@ async def retract_activity(db: Database, *, actor_id: int, verb: str, object_kin
 
 
 # Activities a viewer may see among `ids`: the viewer follows the actor (accepted), the actor's
-# profile is not private, and neither blocks nor mutes hide the actor.
+# profile is not private, and neither blocks nor mutes hide the actor (the hidden set is a
+# sub-select here, not a round trip of its own before it).
 _VISIBLE_SQL = """
 SELECT a.id, a.verb, a.object_kind, a.object_id, a.payload, a.created_at,
        u.id AS actor_id, u.handle, u.display_name
@@ -94,9 +95,9 @@ FROM activities a JOIN users u ON u.id = a.actor_id
 WHERE a.id = ANY($1::bigint[]) AND u.visibility <> 'private'
   AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $2 AND f.followee_id = a.actor_id
               AND f.status = 'accepted')
-  AND a.actor_id <> ALL($3::bigint[])
+  AND a.actor_id NOT IN ({hidden})
 ORDER BY a.id DESC
-"""
+""".format(hidden=hidden_users_sql("$2"))
 
 # The newest activities of everyone the viewer follows (the rebuild and the deep-page path).
 _FROM_PG_SQL = """
@@ -104,38 +105,51 @@ SELECT a.id FROM follows f
 JOIN users u ON u.id = f.followee_id AND u.visibility <> 'private'
 JOIN LATERAL (SELECT id FROM activities WHERE actor_id = f.followee_id
               AND ($3::bigint IS NULL OR id < $3) ORDER BY id DESC LIMIT $2) a ON true
-WHERE f.follower_id = $1 AND f.status = 'accepted' AND f.followee_id <> ALL($4::bigint[])
+WHERE f.follower_id = $1 AND f.status = 'accepted' AND f.followee_id NOT IN ({hidden})
 ORDER BY a.id DESC LIMIT $2
-"""
+""".format(hidden=hidden_users_sql("$1"))
 
 
-async def ids_from_postgres(db: Database, user_id: int, limit: int, before: int | None,
-                            hidden: set[int]) -> list[int]:
-    rows = await db.pool.fetch(_FROM_PG_SQL, user_id, limit, before, list(hidden))
+async def ids_from_postgres(db: Database, user_id: int, limit: int,
+                            before: int | None) -> list[int]:
+    rows = await db.pool.fetch(_FROM_PG_SQL, user_id, limit, before)
     return [int(r["id"]) for r in rows]
 
 
 async def rebuild_feed(db: Database, redis: Redis, settings: Settings, user_id: int) -> bool:
     """Rebuild a home feed from Postgres (one rebuild at a time per user). True if rebuilt."""
-    key = feed_key(user_id)
-    if not await redis.set(f"{FEED_LOCK}{user_id}", b"1", nx=True, ex=30):
-        return False
+    return await _rebuild(db, redis, settings, user_id) is not None
+
+
+async def _rebuild(db: Database, redis: Redis, settings: Settings,
+                   user_id: int) -> list[int] | None:
+    """`rebuild_feed`, returning the ids it left in the feed (newest first), None when another
+    rebuild of it is running. Three Redis round trips (lock; replace; top up, trim and unlock)
+    and two statements."""
+    key, lock = feed_key(user_id), f"{FEED_LOCK}{user_id}"
+    if not await redis.set(lock, b"1", nx=True, ex=30):
+        return None
+    unlocked = False
     try:
-        hidden = await hidden_user_ids(db, user_id)
-        ids = await ids_from_postgres(db, user_id, settings.feed_size, None, hidden)
+        ids = await ids_from_postgres(db, user_id, settings.feed_size, None)
         async with pipeline(redis, transaction=True) as pipe:  # (cluster: not atomic)
             pipe.delete(key)
             pipe.zadd(key, {MARKER: 0, **{str(i).encode(): i for i in ids}})
             await pipe.execute()
         # activities committed while we read were skipped by the fan-out (no feed yet): add them
-        newer = [i for i in await ids_from_postgres(db, user_id, settings.feed_size, None, hidden)
+        newer = [i for i in await ids_from_postgres(db, user_id, settings.feed_size, None)
                  if not ids or i > ids[0]]
-        if newer:
-            await redis.zadd(key, {str(i).encode(): i for i in newer})
-        await redis.zremrangebyrank(key, 1, -(settings.feed_size + 1))
-        return True
+        async with pipeline(redis, transaction=False) as pipe:
+            if newer:  # (ids alone are at most feed_size: nothing to trim without newer ones)
+                pipe.zadd(key, {str(i).encode(): i for i in newer})
+                pipe.zremrangebyrank(key, 1, -(settings.feed_size + 1))
+            pipe.delete(lock)
+            await pipe.execute()
+        unlocked = True
+        return sorted(set(ids) | set(newer), reverse=True)[:settings.feed_size]
     finally:
-        await redis.delete(f"{FEED_LOCK}{user_id}")
+        if not unlocked:
+            await redis.delete(lock)
 
 
 class _Read(msgspec.Struct, frozen=True):
@@ -172,15 +186,14 @@ async def _big_author_ids(db: Database, user_id: int, big: list[int]) -> list[in
 
 
 async def _candidates(db: Database, settings: Settings, user_id: int, read: _Read,
-                      before: int | None, want: int, hidden: set[int],
-                      big: list[int]) -> tuple[list[int], bool]:
+                      before: int | None, want: int, big: list[int]) -> tuple[list[int], bool]:
     """Up to `want` candidate ids below `before`, newest first; and whether more may exist."""
     ids = list(read.ids)
     more = len(ids) == want
     if not more and read.size > settings.feed_size:
         # past the end of the capped Redis feed: older pages come from Postgres
         floor = ids[-1] if ids else before
-        ids += await ids_from_postgres(db, user_id, want - len(ids), floor, hidden)
+        ids += await ids_from_postgres(db, user_id, want - len(ids), floor)
         more = len(ids) == want
     if big:
         rows = await db.pool.fetch(
@@ -208,20 +221,23 @@ async def home_feed(db: Database, redis: Redis, settings: Settings, user_id: int
     want = 2 * limit + 1
     read = await _read(redis, user_id, before, want)
     if not read.built:
-        await rebuild_feed(db, redis, settings, user_id)
-        read = await _read(redis, user_id, before, want)
-    hidden = await hidden_user_ids(db, user_id)
+        members = await _rebuild(db, redis, settings, user_id)
+        if members is None:  # another request is rebuilding it: read what is there
+            read = await _read(redis, user_id, before, want)
+        else:  # the feed as just written: no second read of it
+            window = [i for i in members if before is None or i < before][:want]
+            read = _Read(built=True, ids=window, size=len(members) + 1, big=read.big)
     big = await _big_author_ids(db, user_id, read.big)
     items: list[ActivityView] = []
     more = True
     for attempt in range(5):  # visibility filtering may drop candidates: fetch again a few times
         if attempt:
             read = await _read(redis, user_id, before, want)
-        ids, more = await _candidates(db, settings, user_id, read, before, want, hidden, big)
+        ids, more = await _candidates(db, settings, user_id, read, before, want, big)
         if not ids:
             more = False
             break
-        rows = await db.pool.fetch(_VISIBLE_SQL, ids, user_id, list(hidden))
+        rows = await db.pool.fetch(_VISIBLE_SQL, ids, user_id)
         items += [_view(r) for r in rows]
         before = ids[-1]
         if len(items) > limit or not more:

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from domain.accounts.tokens import Principal
 from domain.ai import search as ai_search
 from domain.ai.embed import embedder_for
-from domain.ai.trending import count_view
+from domain.ai.trending import ViewTally
 from domain.catalog import store
 from domain.catalog.schemas import Book, BookCreate, BookPage, BookUpdate, SearchQuery
 from domain.catalog.search import search_books
@@ -84,10 +84,10 @@ class BooksController(Controller):
         return await search_books(db, query, redis, settings.search_candidates)
 
     @get("/{book_id:int}", summary="A book with its table of contents", response_headers=None)
-    async def get_book(self, request: Request[Any, Any, Any], db: Database, redis: Redis,
-                       book_id: int) -> Response[Book]:
+    async def get_book(self, request: Request[Any, Any, Any], db: Database,
+                       view_tally: ViewTally, book_id: int) -> Response[Book]:
         book = await store.get_book(db, book_id)
-        await count_view(redis, book.id)  # trending (domain/ai/trending.py)
+        view_tally.add(book.id)  # trending (domain/ai/trending.py), written to Redis once a second
         return _with_etag(request, book)
 
     @get("/isbn/{isbn:str}", summary="A book by ISBN-10 or ISBN-13")
