@@ -98,7 +98,7 @@ async def post_message(db: Database, venue: Venue, place_id: int, who: Principal
     replies), one level deep (a reply to a reply hangs under the same post) and never gated
     below the message it answers."""
     text = clean_body(body)
-    place = await venue.place(db, place_id)
+    place = await venue.place(db, place_id, who)
     check_writable(place)
     poster = await venue.poster(db, place, who, chat=True)
     if spoiler_free and poster.floor is None:
@@ -128,7 +128,7 @@ async def edit_message(db: Database, venue: Venue, place_id: int, who: Principal
                        message_id: int, body: Any) -> Outcome[MessageOut]:
     """The author edits their message: new content, so its gate rises to what they have read."""
     text = clean_body(body)
-    place = await venue.place(db, place_id)
+    place = await venue.place(db, place_id, who)
     check_writable(place)
     t = store.tables(place)
     msg = await db.pool.fetchrow(f"SELECT author_id, deleted_at FROM {t.messages} WHERE id = $1"
@@ -209,7 +209,7 @@ async def react(db: Database, venue: Venue, place_id: int, who: Principal, emoji
     if emoji not in EMOJI:
         raise Invalid("emoji must be one of " + " ".join(EMOJI), code="invalid_emoji",
                       field="emoji")
-    place = await venue.place(db, place_id)
+    place = await venue.place(db, place_id, who)
     if message_id is not None:
         msg = await visible_message(db, place, who, message_id, "message_id")
         position = Position(progression=float(msg["gate"]), locator=f"message:{msg['id']}")
@@ -251,7 +251,7 @@ async def annotate(db: Database, venue: Venue, place_id: int, who: Principal,
     if len(data.note) > MAX_NOTE_CHARS:
         raise Invalid(f"a note holds at most {MAX_NOTE_CHARS} characters", code="note_too_long",
                       field="note")
-    place = await venue.place(db, place_id)
+    place = await venue.place(db, place_id, who)
     check_writable(place)
     poster = await venue.poster(db, place, who, chat=False)
     parent_id, parent_gate = None, None
@@ -295,7 +295,7 @@ async def delete_annotation(db: Database, venue: Venue, place_id: int, who: Prin
 async def typing(db: Database, venue: Venue, place_id: int, who: Principal, name: str,
                  is_typing: bool) -> Outcome[None]:
     """Someone is typing: checked like chat, never stored."""
-    place = await venue.place(db, place_id)
+    place = await venue.place(db, place_id, who)
     check_writable(place)
     await venue.poster(db, place, who, chat=True)
     return Outcome(None, place.room, [Typing(TypingOut(who.user_id, name, is_typing))])
