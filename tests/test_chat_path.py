@@ -113,3 +113,43 @@ async def test_chat_follows_every_rule_over_the_socket(
         assert (await http.post(f"{url}/end", headers=host.headers)).status_code == 200
         err = await w.publish(room, {"type": "chat", "body": "after"})
         assert err["type"] == "error" and err["code"] == "session_ended", err
+
+
+async def test_reactions_and_notes_come_back_whole_from_their_one_statement(
+        http: httpx.AsyncClient, engines: Engines, server: ServerProcess, unique: str) -> None:
+    """A reaction's ack counts itself and the ones before it (and a resend counts nothing
+    twice); the room's event carries the same count; a note comes back with its selectors and
+    a resent note key answers the first note."""
+    host, a, b = await users(http, unique, 3)
+    book = await make_book(engines.database_url, f"React path {unique}")
+    room = (await live_session(http, host, book))["room"]
+    spot = {"progression": 0.1, "locator": "epubcfi(/6/2)"}
+    async with WS(server.ws_url, a.access_token) as wa, WS(server.ws_url, b.access_token) as wb:
+        await wa.subscribe(room)
+        await wb.subscribe(room)
+        await wa.move(room, 0.5)
+        await wb.move(room, 0.5)
+        one = await wa.publish(room, {"type": "react", "emoji": "🔥", "position": spot,
+                                      "idempotency_key": "r1"})
+        assert one["type"] == "ack" and one["result"]["count"] == 1, one
+        two = await wb.publish(room, {"type": "react", "emoji": "🔥", "position": spot})
+        assert two["result"]["count"] == 2, two
+        seen = await wa.wait(lambda f: f.get("event") == "reaction"
+                             and f["data"]["id"] == two["result"]["reaction_id"])
+        assert seen["data"]["count"] == 2 and seen["data"]["emoji"] == "🔥"
+        again = await wa.publish(room, {"type": "react", "emoji": "🔥", "position": spot,
+                                        "idempotency_key": "r1"})
+        assert again["result"] == {**again["result"], "reaction_id":
+                                   one["result"]["reaction_id"], "count": 2, "replayed": True}
+        note = {"type": "annotate", "note": "look", "idempotency_key": "n1", "selectors": [
+            {"type": "ProgressionSelector", "start": 0.2, "end": 0.25},
+            {"type": "TextQuoteSelector", "exact": "the quote"}]}
+        first = await wa.publish(room, note)
+        assert first["type"] == "ack" and first["result"]["gate"] == pytest.approx(0.5), first
+        ev = await wb.wait(lambda f: f.get("event") == "annotation"
+                           and f["data"]["id"] == first["result"]["annotation_id"])
+        assert ev["data"]["quote"] == "the quote" and ev["data"]["note"] == "look"
+        assert ev["data"]["selectors"][0]["type"] == "ProgressionSelector"
+        resent = await wa.publish(room, note)
+        assert resent["result"]["annotation_id"] == first["result"]["annotation_id"]
+        assert resent["result"]["replayed"] is True

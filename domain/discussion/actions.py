@@ -229,13 +229,11 @@ async def react(db: Database, venue: Venue, place_id: int, who: Principal, emoji
                       field="position.locator")
     check_writable(place)
     poster = await venue.poster(db, place, who, chat=False)
-    rid, created = await store.insert_reaction(
+    state = await venue.viewer(db, place.id, who.user_id)
+    row, created = await store.insert_reaction(
         db.pool, place, who.user_id, emoji, reaction_gate(anchor, poster.furthest),
         position.locator, place.chapter_at(anchor),
-        target["id"] if target is not None else None, key)
-    state = await venue.viewer(db, place.id, who.user_id)
-    row = await db.pool.fetchrow(store.react_both_sql(store.tables(place), 2)
-                                 + " WHERE r.id = $1", rid, *store.viewer_args(state))
+        target["id"] if target is not None else None, key, state)
     shared = store.reaction_out(row)
     mine = msgspec.structs.replace(shared, count=int(row["viewer_count"]))
     if not created:
@@ -259,13 +257,12 @@ async def annotate(db: Database, venue: Venue, place_id: int, who: Principal,
         parent = await visible_annotation(db, place, who, data.parent_id, "parent_id")
         parent_id, parent_gate = int(parent["id"]), float(parent["gate"])
     gate = annotation_gate(end, poster.furthest, data.gate_at, parent_gate)
-    aid, created = await store.insert_annotation(db.pool, place, who.user_id, {
+    row, created = await store.insert_annotation(db.pool, place, who.user_id, {
         "visibility": data.visibility, "selectors": msgspec.json.encode(data.selectors).decode(),
         "quote": quote, "note": data.note.strip(), "start": start, "end": end, "gate": gate,
         "locator": locator, "chapter": place.chapter_at(start), "parent_id": parent_id,
         "gate_at": data.gate_at}, key)
-    ann = store.annotation_out(await db.pool.fetchrow(
-        store.ann_sql(store.tables(place)) + " WHERE a.id = $1", aid))
+    ann = store.annotation_out(row)
     if not created:
         return Outcome(ann, place.room, replayed=True)
     return Outcome(ann, place.room, [Annotated(ann)], [Effect("annotated", ann, place)])

@@ -17,7 +17,7 @@ from domain.errors import Forbidden, NotFound
 from domain.sessions.books import BookInfo
 from domain.sessions.lifecycle import fetch_session, may_see, room_of
 from domain.sessions.schemas import Position
-from domain.social.rules import hidden_user_ids
+from domain.social.rules import hidden_ids_sql, hidden_user_ids
 
 BOOK_TTL = 60.0  # seconds a book's title and chapter starts are reused by this process
 # the live source of a reader's gate progress and position in a session (Redis, set by the
@@ -35,6 +35,14 @@ _PLACE_AND_WRITER_SQL = (
     + _WRITER_COLS + " FROM reading_sessions s LEFT JOIN session_participants p"
     " ON p.session_id = s.id AND p.user_id = $2 LEFT JOIN reading_states r"
     " ON r.user_id = p.user_id AND r.book_id = s.book_id WHERE s.id = $1")
+
+# a viewer's furthest and shield in a session, and (in the same statement) whom they hide
+_VIEWER_SQL = (
+    "SELECT GREATEST(p.furthest, r.furthest) AS furthest,"
+    " COALESCE(p.shield, s.shield_default) AS shield, ARRAY(" + hidden_ids_sql("$2")
+    + ") AS hidden FROM reading_sessions s LEFT JOIN session_participants p"
+    " ON p.session_id = s.id AND p.user_id = $2 LEFT JOIN reading_states r ON r.user_id = $2"
+    " AND r.book_id = s.book_id WHERE s.id = $1")
 
 
 class _Writer(msgspec.Struct, frozen=True):
@@ -156,16 +164,11 @@ class SessionVenue:
             return ViewerState(user_id=0, progress=None, shield=True)
         # the reader's furthest in their reading state of the session's book (THE value every
         # gate reads), never below their own furthest in this session
-        row = await db.pool.fetchrow(
-            "SELECT GREATEST(p.furthest, r.furthest) AS furthest,"
-            " COALESCE(p.shield, s.shield_default) AS shield FROM"
-            " reading_sessions s LEFT JOIN session_participants p ON p.session_id = s.id"
-            " AND p.user_id = $2 LEFT JOIN reading_states r ON r.user_id = $2"
-            " AND r.book_id = s.book_id WHERE s.id = $1", place_id, user_id)
-        hidden = frozenset(await hidden_user_ids(db, user_id))
+        row = await db.pool.fetchrow(_VIEWER_SQL, place_id, user_id)
         if row is None:
             return ViewerState(user_id=user_id, progress=None, shield=True,
-                               hidden_authors=hidden)
+                               hidden_authors=frozenset(await hidden_user_ids(db, user_id)))
+        hidden = frozenset(int(i) for i in row["hidden"])
         progress = row["furthest"]
         live, _ = await self._live(place_id, user_id)
         if live > (progress or 0.0):

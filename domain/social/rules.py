@@ -137,16 +137,24 @@ async def blocked_ids(db: Database, user_id: int) -> set[int]:
     return {int(r["id"]) for r in rows}
 
 
+def hidden_ids_sql(user: str) -> str:
+    """The query of `hidden_user_ids` for the user id in parameter `user` (e.g. "$2"), for a
+    statement that reads the set along with other things (an `ARRAY(...)` column)."""
+    return (f"SELECT blocked_id AS id FROM blocks WHERE blocker_id = {user} "
+            f"UNION SELECT blocker_id FROM blocks WHERE blocked_id = {user} "
+            f"UNION SELECT muted_id FROM mutes WHERE muter_id = {user}")
+
+
+_HIDDEN_SQL = hidden_ids_sql("$1")
+
+
 async def hidden_user_ids(db: Database, user_id: int) -> set[int]:
     """Users whose activity `user_id` must not be shown: blocked either way ∪ muted by them.
 
     One query; feed, notification and room code filter authors by this set (the hub's
     `Viewer.hidden_authors`).
     """
-    rows = await db.pool.fetch(
-        "SELECT blocked_id AS id FROM blocks WHERE blocker_id = $1 "
-        "UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1 "
-        "UNION SELECT muted_id FROM mutes WHERE muter_id = $1", user_id)
+    rows = await db.pool.fetch(_HIDDEN_SQL, user_id)
     return {int(r["id"]) for r in rows}
 
 
