@@ -93,7 +93,8 @@ class ClubVenue:
     def __init__(self) -> None:
         self.live: LiveOf | None = None  # a gate at writing time reads the live furthest too
 
-    async def place(self, db: Database, place_id: int) -> Place:
+    async def place(self, db: Database, place_id: int,
+                    writer: Principal | None = None) -> Place:
         row = await fetch(db, place_id)
         title, starts = await _book(db, row["book_id"])
         return Place(kind=self.kind, id=int(row["id"]), room=room_of(int(row["id"])),
@@ -143,7 +144,8 @@ class ThreadVenue:
             raise NotFound(f"no section {section_id}", code="section_not_found")
         return row
 
-    async def place(self, db: Database, place_id: int) -> Place:
+    async def place(self, db: Database, place_id: int,
+                    writer: Principal | None = None) -> Place:
         s = await self._section(db, place_id)
         title, starts = await _book(db, int(s["book_id"]))
         return Place(kind=self.kind, id=int(s["id"]), room=f"club_thread:{s['id']}",

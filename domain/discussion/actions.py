@@ -98,7 +98,7 @@ async def post_message(db: Database, venue: Venue, place_id: int, who: Principal
     replies), one level deep (a reply to a reply hangs under the same post) and never gated
     below the message it answers."""
     text = clean_body(body)
-    place = await venue.place(db, place_id)
+    place = await venue.place(db, place_id, who)
     check_writable(place)
     poster = await venue.poster(db, place, who, chat=True)
     if spoiler_free and poster.floor is None:
@@ -128,7 +128,7 @@ async def edit_message(db: Database, venue: Venue, place_id: int, who: Principal
                        message_id: int, body: Any) -> Outcome[MessageOut]:
     """The author edits their message: new content, so its gate rises to what they have read."""
     text = clean_body(body)
-    place = await venue.place(db, place_id)
+    place = await venue.place(db, place_id, who)
     check_writable(place)
     t = store.tables(place)
     msg = await db.pool.fetchrow(f"SELECT author_id, deleted_at FROM {t.messages} WHERE id = $1"
@@ -209,7 +209,7 @@ async def react(db: Database, venue: Venue, place_id: int, who: Principal, emoji
     if emoji not in EMOJI:
         raise Invalid("emoji must be one of " + " ".join(EMOJI), code="invalid_emoji",
                       field="emoji")
-    place = await venue.place(db, place_id)
+    place = await venue.place(db, place_id, who)
     if message_id is not None:
         msg = await visible_message(db, place, who, message_id, "message_id")
         position = Position(progression=float(msg["gate"]), locator=f"message:{msg['id']}")
@@ -229,13 +229,11 @@ async def react(db: Database, venue: Venue, place_id: int, who: Principal, emoji
                       field="position.locator")
     check_writable(place)
     poster = await venue.poster(db, place, who, chat=False)
-    rid, created = await store.insert_reaction(
+    state = await venue.viewer(db, place.id, who.user_id)
+    row, created = await store.insert_reaction(
         db.pool, place, who.user_id, emoji, reaction_gate(anchor, poster.furthest),
         position.locator, place.chapter_at(anchor),
-        target["id"] if target is not None else None, key)
-    state = await venue.viewer(db, place.id, who.user_id)
-    row = await db.pool.fetchrow(store.react_both_sql(store.tables(place), 2)
-                                 + " WHERE r.id = $1", rid, *store.viewer_args(state))
+        target["id"] if target is not None else None, key, state)
     shared = store.reaction_out(row)
     mine = msgspec.structs.replace(shared, count=int(row["viewer_count"]))
     if not created:
@@ -251,7 +249,7 @@ async def annotate(db: Database, venue: Venue, place_id: int, who: Principal,
     if len(data.note) > MAX_NOTE_CHARS:
         raise Invalid(f"a note holds at most {MAX_NOTE_CHARS} characters", code="note_too_long",
                       field="note")
-    place = await venue.place(db, place_id)
+    place = await venue.place(db, place_id, who)
     check_writable(place)
     poster = await venue.poster(db, place, who, chat=False)
     parent_id, parent_gate = None, None
@@ -259,13 +257,12 @@ async def annotate(db: Database, venue: Venue, place_id: int, who: Principal,
         parent = await visible_annotation(db, place, who, data.parent_id, "parent_id")
         parent_id, parent_gate = int(parent["id"]), float(parent["gate"])
     gate = annotation_gate(end, poster.furthest, data.gate_at, parent_gate)
-    aid, created = await store.insert_annotation(db.pool, place, who.user_id, {
+    row, created = await store.insert_annotation(db.pool, place, who.user_id, {
         "visibility": data.visibility, "selectors": msgspec.json.encode(data.selectors).decode(),
         "quote": quote, "note": data.note.strip(), "start": start, "end": end, "gate": gate,
         "locator": locator, "chapter": place.chapter_at(start), "parent_id": parent_id,
         "gate_at": data.gate_at}, key)
-    ann = store.annotation_out(await db.pool.fetchrow(
-        store.ann_sql(store.tables(place)) + " WHERE a.id = $1", aid))
+    ann = store.annotation_out(row)
     if not created:
         return Outcome(ann, place.room, replayed=True)
     return Outcome(ann, place.room, [Annotated(ann)], [Effect("annotated", ann, place)])
@@ -295,7 +292,7 @@ async def delete_annotation(db: Database, venue: Venue, place_id: int, who: Prin
 async def typing(db: Database, venue: Venue, place_id: int, who: Principal, name: str,
                  is_typing: bool) -> Outcome[None]:
     """Someone is typing: checked like chat, never stored."""
-    place = await venue.place(db, place_id)
+    place = await venue.place(db, place_id, who)
     check_writable(place)
     await venue.poster(db, place, who, chat=True)
     return Outcome(None, place.room, [Typing(TypingOut(who.user_id, name, is_typing))])

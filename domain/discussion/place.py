@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -33,6 +33,9 @@ class Place(msgspec.Struct, frozen=True):
     writable: bool = True
     closed_code: str = ""
     closed_reason: str = ""
+    #: what the venue's `poster` needs about the writer the place was read for (`place(...,
+    #: writer=)`), read in the same statement; None: `poster` reads it itself
+    prefetched: Any = None
 
     def chapter_at(self, progression: float) -> int | None:
         """Index of the TOC chapter holding `progression` (None when the book has no TOC)."""
@@ -63,8 +66,10 @@ class Venue(Protocol):
 
     kind: str
 
-    async def place(self, db: Database, place_id: int) -> Place:
-        """The place, or NotFound."""
+    async def place(self, db: Database, place_id: int,
+                    writer: Principal | None = None) -> Place:
+        """The place, or NotFound. `writer`: someone about to write there (a venue may read
+        what its `poster` needs about them in the same statement)."""
         ...
 
     async def check_readable(self, db: Database, place: Place,

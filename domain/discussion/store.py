@@ -48,19 +48,20 @@ VIEWER_COUNT = ("(c.author_id = {v} OR NOT {s} OR c.gate <= {p})"
                 " AND NOT (c.author_id = ANY({h}::bigint[]))")
 
 
-def react_sql(t: Tables, count_rule: str = GATE_COUNT) -> str:
+def react_sql(t: Tables, count_rule: str = GATE_COUNT, counted: str | None = None) -> str:
+    """Reactions with their count; `counted`: the rows counted (default the table)."""
     return (f"SELECT r.id, r.{t.place} AS place_id, r.author_id, u.display_name AS author_name,"
             " r.gate, r.chapter, r.locator, r.created_at, r.emoji, (SELECT count(*) FROM"
-            f" {t.reactions} c WHERE c.{t.place} = r.{t.place} AND c.locator = r.locator"
+            f" {counted or t.reactions} c WHERE c.{t.place} = r.{t.place} AND c.locator = r.locator"
             f" AND c.emoji = r.emoji AND {count_rule}) AS count, r.annotation_id"
             f" FROM {t.reactions} r JOIN users u ON u.id = r.author_id")
 
 
-def react_both_sql(t: Tables, first: int) -> str:
+def react_both_sql(t: Tables, first: int, counted: str | None = None) -> str:
     """`react_sql` with both counts: `count` (as of its gate) and `viewer_count` (over what the
     viewer in parameters `first`.. sees in full), for a new reaction's event and its ack."""
-    return react_sql(t).replace(" AS count,", " AS count, (SELECT count(*) FROM"
-                                f" {t.reactions} c WHERE c.{t.place} = r.{t.place}"
+    return react_sql(t, counted=counted).replace(" AS count,", " AS count, (SELECT count(*) FROM"
+                                f" {counted or t.reactions} c WHERE c.{t.place} = r.{t.place}"
                                 " AND c.locator = r.locator AND c.emoji = r.emoji AND"
                                 f" {viewer_count(first)}) AS viewer_count,")
 
@@ -133,35 +134,44 @@ async def insert_message(conn: Any, place: Place, author_id: int, body: str, gat
 
 async def insert_reaction(conn: Any, place: Place, author_id: int, emoji: str, gate: float,
                           locator: str, chapter: int | None, annotation_id: int | None,
-                          key: str | None) -> tuple[int, bool]:
+                          key: str | None, viewer: ViewerState) -> tuple[Any, bool]:
+    """(row as `react_both_sql` reads it for `viewer`, created) in one statement (the counts
+    take in the new row); with an idempotency key already used by this author, the stored
+    reaction and False."""
     t = tables(place)
-    new = await conn.fetchval(
-        f"INSERT INTO {t.reactions} ({t.place}, author_id, emoji, gate, locator, chapter,"
-        " annotation_id, client_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    both = react_both_sql(t, 9, counted=f"(SELECT * FROM {t.reactions} UNION ALL"
+                                        " SELECT * FROM r)")
+    row = await conn.fetchrow(
+        f"WITH r AS (INSERT INTO {t.reactions} ({t.place}, author_id, emoji, gate, locator,"
+        " chapter, annotation_id, client_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT (author_id, client_key) WHERE client_key IS NOT NULL DO NOTHING"
-        " RETURNING id", place.id, author_id, emoji, gate, locator, chapter, annotation_id, key)
-    return await _or_existing(conn, t.reactions, new, author_id, key)
+        " RETURNING *)" + both.replace(f" FROM {t.reactions} r JOIN", " FROM r JOIN"),
+        place.id, author_id, emoji, gate, locator, chapter, annotation_id, key,
+        *viewer_args(viewer))
+    if row is not None:
+        return row, True
+    old = await conn.fetchval(f"SELECT id FROM {t.reactions} WHERE author_id = $1"
+                              " AND client_key = $2", author_id, key)
+    return await conn.fetchrow(react_both_sql(t, 2) + " WHERE r.id = $1", old,
+                               *viewer_args(viewer)), False
 
 
 async def insert_annotation(conn: Any, place: Place, author_id: int, values: dict[str, Any],
-                            key: str | None) -> tuple[int, bool]:
+                            key: str | None) -> tuple[Any, bool]:
+    """(row as `ann_sql` reads it, created) in one statement; with an idempotency key already
+    used by this author, the stored annotation and False."""
     t = tables(place)
-    new = await conn.fetchval(
-        f"INSERT INTO {t.annotations} ({t.place}, book_id, author_id, visibility, selectors,"
-        " quote, note, range_start, range_end, gate, locator, chapter, parent_id, gate_at,"
-        " client_key) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13,"
-        " $14, $15) ON CONFLICT (author_id, client_key) WHERE client_key IS NOT NULL"
-        " DO NOTHING RETURNING id", place.id, place.book_id, author_id, values["visibility"],
+    row = await conn.fetchrow(
+        f"WITH a AS (INSERT INTO {t.annotations} ({t.place}, book_id, author_id, visibility,"
+        " selectors, quote, note, range_start, range_end, gate, locator, chapter, parent_id,"
+        " gate_at, client_key) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11,"
+        " $12, $13, $14, $15) ON CONFLICT (author_id, client_key) WHERE client_key IS NOT NULL"
+        " DO NOTHING RETURNING *)" + ann_sql(t).replace(f" FROM {t.annotations} a", " FROM a"),
+        place.id, place.book_id, author_id, values["visibility"],
         values["selectors"], values["quote"], values["note"], values["start"], values["end"],
         values["gate"], values["locator"], values["chapter"], values["parent_id"],
         values["gate_at"], key)
-    return await _or_existing(conn, t.annotations, new, author_id, key)
-
-
-async def _or_existing(conn: Any, table: str, new: Any, author_id: int,
-                       key: str | None) -> tuple[int, bool]:
-    if new is not None:
-        return int(new), True
-    old = await conn.fetchval(f"SELECT id FROM {table} WHERE author_id = $1"
-                              " AND client_key = $2", author_id, key)
-    return int(old), False
+    if row is not None:
+        return row, True
+    return await conn.fetchrow(ann_sql(t) + " WHERE a.author_id = $1 AND a.client_key = $2",
+                               author_id, key), False

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
@@ -14,7 +17,7 @@ from domain.errors import Forbidden, NotFound
 from domain.sessions.books import BookInfo
 from domain.sessions.lifecycle import fetch_session, may_see, room_of
 from domain.sessions.schemas import Position
-from domain.social.rules import hidden_user_ids
+from domain.social.rules import hidden_user_ids, hidden_users_sql
 
 BOOK_TTL = 60.0  # seconds a book's title and chapter starts are reused by this process
 # the live source of a reader's gate progress and position in a session (Redis, set by the
@@ -22,6 +25,31 @@ BOOK_TTL = 60.0  # seconds a book's title and chapter starts are reused by this 
 LiveOf = Callable[[int, int], Awaitable["tuple[float, Position | None] | None"]]
 _CLOSED = {"ended": ("session_ended", "the session has ended and is read-only"),
            "scheduled": ("session_not_live", "the session has not started yet")}
+# what `poster` reads about a writer: their participant row and their reading state's furthest
+_WRITER_COLS = ("p.progression, p.furthest, p.locator, p.chapter, p.muted, p.kicked,"
+                " r.furthest AS state_furthest")
+# the session row `place` needs and, in the same statement, the writer's (p.kicked NULL: they
+# have not joined)
+_PLACE_AND_WRITER_SQL = (
+    "SELECT s.id, s.book_id, s.title, s.host_id, s.visibility, s.status, s.chat_locked, "
+    + _WRITER_COLS + " FROM reading_sessions s LEFT JOIN session_participants p"
+    " ON p.session_id = s.id AND p.user_id = $2 LEFT JOIN reading_states r"
+    " ON r.user_id = p.user_id AND r.book_id = s.book_id WHERE s.id = $1")
+
+# a viewer's furthest and shield in a session, and (in the same statement) whom they hide
+_VIEWER_SQL = (
+    "SELECT GREATEST(p.furthest, r.furthest) AS furthest,"
+    " COALESCE(p.shield, s.shield_default) AS shield, ARRAY(" + hidden_users_sql("$2")
+    + ") AS hidden FROM reading_sessions s LEFT JOIN session_participants p"
+    " ON p.session_id = s.id AND p.user_id = $2 LEFT JOIN reading_states r ON r.user_id = $2"
+    " AND r.book_id = s.book_id WHERE s.id = $1")
+
+
+class _Writer(msgspec.Struct, frozen=True):
+    """The writer's row read with the place (`part` None: not a participant)."""
+
+    user_id: int
+    part: Any
 
 
 class SessionVenue:
@@ -57,15 +85,26 @@ class SessionVenue:
         self._books[book_id] = (now, book)
         return book
 
-    async def place(self, db: Database, place_id: int) -> Place:
-        row = await fetch_session(db, place_id)
+    async def place(self, db: Database, place_id: int,
+                    writer: Principal | None = None) -> Place:
+        """The session as a place; with `writer`, their participant row comes in the same
+        statement (`poster` then reads nothing more from PostgreSQL)."""
+        prefetched = None
+        if writer is None:
+            row = await fetch_session(db, place_id)
+        else:
+            row = await db.pool.fetchrow(_PLACE_AND_WRITER_SQL, place_id, writer.user_id)
+            if row is None:
+                raise NotFound(f"no session {place_id}", code="session_not_found")
+            prefetched = _Writer(writer.user_id, row if row["kicked"] is not None else None)
         book = await self._book(db, int(row["book_id"]))
         code, reason = _CLOSED.get(row["status"], ("", ""))
         return Place(kind=self.kind, id=int(row["id"]), room=room_of(int(row["id"])),
                      title=str(row["title"]), book_id=book.id, book_title=book.title,
                      audience=row["visibility"], moderators=frozenset({int(row["host_id"])}),
                      chat_locked=bool(row["chat_locked"]), chapter_starts=book.chapter_starts,
-                     writable=row["status"] == "live", closed_code=code, closed_reason=reason)
+                     writable=row["status"] == "live", closed_code=code, closed_reason=reason,
+                     prefetched=prefetched)
 
     async def check_readable(self, db: Database, place: Place,
                              viewer: Principal | None) -> None:
@@ -90,12 +129,15 @@ class SessionVenue:
 
     async def poster(self, db: Database, place: Place, who: Principal, *,
                      chat: bool) -> Poster:
-        part = await db.pool.fetchrow(
-            "SELECT p.progression, p.furthest, p.locator, p.chapter, p.muted, p.kicked,"
-            " r.furthest AS state_furthest FROM session_participants p"
-            " JOIN reading_sessions s ON s.id = p.session_id LEFT JOIN reading_states r"
-            " ON r.user_id = p.user_id AND r.book_id = s.book_id"
-            " WHERE p.session_id = $1 AND p.user_id = $2", place.id, who.user_id)
+        got = place.prefetched
+        if isinstance(got, _Writer) and got.user_id == who.user_id:
+            part = got.part
+        else:
+            part = await db.pool.fetchrow(
+                f"SELECT {_WRITER_COLS} FROM session_participants p"
+                " JOIN reading_sessions s ON s.id = p.session_id LEFT JOIN reading_states r"
+                " ON r.user_id = p.user_id AND r.book_id = s.book_id"
+                " WHERE p.session_id = $1 AND p.user_id = $2", place.id, who.user_id)
         if part is None:
             raise Forbidden("join the session first", code="not_participant")
         if part["kicked"]:
@@ -122,16 +164,11 @@ class SessionVenue:
             return ViewerState(user_id=0, progress=None, shield=True)
         # the reader's furthest in their reading state of the session's book (THE value every
         # gate reads), never below their own furthest in this session
-        row = await db.pool.fetchrow(
-            "SELECT GREATEST(p.furthest, r.furthest) AS furthest,"
-            " COALESCE(p.shield, s.shield_default) AS shield FROM"
-            " reading_sessions s LEFT JOIN session_participants p ON p.session_id = s.id"
-            " AND p.user_id = $2 LEFT JOIN reading_states r ON r.user_id = $2"
-            " AND r.book_id = s.book_id WHERE s.id = $1", place_id, user_id)
-        hidden = frozenset(await hidden_user_ids(db, user_id))
+        row = await db.pool.fetchrow(_VIEWER_SQL, place_id, user_id)
         if row is None:
             return ViewerState(user_id=user_id, progress=None, shield=True,
-                               hidden_authors=hidden)
+                               hidden_authors=frozenset(await hidden_user_ids(db, user_id)))
+        hidden = frozenset(int(i) for i in row["hidden"])
         progress = row["furthest"]
         live, _ = await self._live(place_id, user_id)
         if live > (progress or 0.0):

@@ -141,7 +141,8 @@ def hidden_users_sql(viewer: str) -> str:
     """A sub-select of the users `viewer` (an SQL expression such as "$2") must not be shown:
     blocked either way ∪ muted by them — `hidden_user_ids` as SQL, so a statement that lists
     what a viewer sees can leave them out itself (`x NOT IN (...)`) instead of first fetching
-    the set in a round trip of its own. Each branch is an index lookup."""
+    the set in a round trip of its own, or read it with other things (`ARRAY(...)`). Each
+    branch is an index lookup."""
     return (f"SELECT blocked_id AS id FROM blocks WHERE blocker_id = {viewer} "
             f"UNION SELECT blocker_id FROM blocks WHERE blocked_id = {viewer} "
             f"UNION SELECT muted_id FROM mutes WHERE muter_id = {viewer}")

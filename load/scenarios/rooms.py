@@ -34,7 +34,7 @@ from load.scenarios.common import (
     split,
     unpack,
 )
-from load.scenarios.rooms_setup import end_sessions, make_sessions
+from load.scenarios.rooms_setup import end_sessions, make_sessions, pg_transactions
 from load.stack import Stack
 from load.stats import latency_summary
 from load.users import ensure_users, tokens
@@ -58,6 +58,10 @@ def add_arguments(g: Any) -> None:
                    help="mean seconds between a reader's chat messages")
     g.add_argument("--rooms-duration", type=float, default=30.0, help="seconds measured")
     g.add_argument("--rooms-servers", type=int, default=2)
+    g.add_argument("--rooms-chats-only", action="store_true",
+                   help="no moves during the window, only chats (each reader makes one move "
+                        "before it, so some chat arrives redacted): figures per chat (server, "
+                        "PostgreSQL CPU, PostgreSQL transactions)")
     g.add_argument("--rooms-against", default="",
                    help="also run the same load on the servers of this git commit (a `git "
                         "archive` copy, same engines and schema), e.g. 270855f (before the "
@@ -75,6 +79,7 @@ def params(args: Namespace) -> dict[str, Any]:
             "move_every_s": args.rooms_move_every, "chat_every_s": args.rooms_chat_every,
             "duration_s": args.rooms_duration, "servers": args.rooms_servers,
             "room_kind": "session", "shield": "on (room default)", "mode": "free",
+            "chats_only": args.rooms_chats_only,
             "against": args.rooms_against or None}
 
 
@@ -142,12 +147,17 @@ class RoomsAgent:
         return on_message
 
     async def connect(self, urls: list[str], users: list[int], toks: list[str],
-                      rooms: list[str], offset: int) -> dict[str, Any]:
+                      rooms: list[str], offset: int, move_once: bool = False) -> dict[str, Any]:
         async def one(i: int) -> None:
             r = _Reader(users[i], rooms[i])
             r.ws = await self.hub.open(urls[(offset + i) % len(urls)], toks[i],
                                        on_message=self._handler(r), timeout=60)
             await self.hub.subscribe(r.ws, r.room, timeout=60)
+            if move_once:  # readers at different places: some chat arrives redacted
+                await self.hub.command(r.ws, {
+                    "type": "presence", "room": r.room,
+                    "meta": {"position": {"progression": round(r.progress, 5),
+                                          "locator": "start"}, "state": "active"}}, timeout=60)
             self.readers.append(r)
 
         t0 = time.monotonic()
@@ -160,8 +170,8 @@ class RoomsAgent:
         return {"connected": len(self.readers), "errors": errors,
                 "elapsed": time.monotonic() - t0}
 
-    async def run(self, run_id: int, duration: float, move_every: float, chat_every: float
-                  ) -> dict[str, Any]:
+    async def run(self, run_id: int, duration: float, move_every: float, chat_every: float,
+                  chats_only: bool = False) -> dict[str, Any]:
         self.run_id = run_id
         self.lat = {k: array.array("d") for k in KINDS}
         self.counts = {}
@@ -179,10 +189,27 @@ class RoomsAgent:
                 key = getattr(exc, "code", type(exc).__name__)
                 errors[key] = errors.get(key, 0) + 1
 
+        def chat(r: _Reader, ws: WSClient) -> asyncio.Future[None]:
+            nonlocal seq
+            seq += 1
+            self._count("chats")
+            return asyncio.ensure_future(timed("ack_chat", ws, {
+                "type": "publish", "room": r.room,
+                "data": {"type": "chat", "body": f"bench ~{run_id}~{seq}~{time.time_ns()}~"}}))
+
+        async def chat_loop(r: _Reader) -> None:
+            await asyncio.sleep(random.uniform(0, chat_every))
+            pending: list[asyncio.Future[None]] = []
+            while time.monotonic() < stop_at and r.ws is not None and r.ws.is_open:
+                pending.append(chat(r, r.ws))
+                await asyncio.sleep(chat_every * random.uniform(0.8, 1.2))
+            if pending:
+                await asyncio.wait(pending, timeout=30)
+
         async def reader_loop(r: _Reader) -> None:
             nonlocal seq
             await asyncio.sleep(random.uniform(0, move_every))
-            pending: list[asyncio.Task[None]] = []
+            pending: list[asyncio.Future[None]] = []
             while time.monotonic() < stop_at and r.ws is not None and r.ws.is_open:
                 seq += 1
                 r.progress = min(1.0, r.progress + random.uniform(0.0005, 0.003))
@@ -193,17 +220,13 @@ class RoomsAgent:
                                           "locator": mark}, "state": "active"}})))
                 self._count("moves")
                 if random.random() < move_every / chat_every:
-                    seq += 1
-                    pending.append(asyncio.ensure_future(timed("ack_chat", r.ws, {
-                        "type": "publish", "room": r.room,
-                        "data": {"type": "chat",
-                                 "body": f"bench ~{run_id}~{seq}~{time.time_ns()}~"}})))
-                    self._count("chats")
+                    pending.append(chat(r, r.ws))
                 await asyncio.sleep(move_every * random.uniform(0.8, 1.2))
             if pending:
                 await asyncio.wait(pending, timeout=30)
 
-        await asyncio.gather(*(reader_loop(r) for r in self.readers))
+        await asyncio.gather(*((chat_loop if chats_only else reader_loop)(r)
+                               for r in self.readers))
         await asyncio.sleep(1.0)  # the last deliveries
         alive = sum(1 for r in self.readers if r.ws is not None and r.ws.is_open)
         closes: dict[str, int] = {}
@@ -234,7 +257,10 @@ def _archive(ref: str, into: Path) -> Path:
 RATIOS = (("position_p50_ms", "position seen p50"), ("position_p99_ms", "position seen p99"),
           ("ack_chat_p50_ms", "chat ack p50"), ("ack_chat_p99_ms", "chat ack p99"),
           ("server_cpu_ms_per_move", "server CPU per move"),
-          ("stack_cpu_ms_per_move", "servers+Redis+PostgreSQL CPU per move"))
+          ("stack_cpu_ms_per_move", "servers+Redis+PostgreSQL CPU per move"),
+          ("servers_cpu_ms_per_chat", "server CPU per chat (chats only)"),
+          ("postgres_cpu_ms_per_chat", "PostgreSQL CPU per chat (chats only)"),
+          ("pg_transactions_per_chat", "PostgreSQL transactions per chat (chats only)"))
 
 
 def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
@@ -270,6 +296,12 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                              f" (x{b / a:.2f}, same run)")
     headline = [("joined", "readers joined"), ("moves_per_s", "position moves/s sent"),
                 ("position_deliveries_per_s", "position updates delivered/s")]
+    if args.rooms_chats_only:
+        headline += [("chats", "chats sent"), ("ack_chat_samples", "chats acked"),
+                     ("servers_cpu_ms_per_chat", "server CPU ms per chat"),
+                     ("postgres_cpu_ms_per_chat", "PostgreSQL CPU ms per chat"),
+                     ("redis_cpu_ms_per_chat", "Redis CPU ms per chat"),
+                     ("pg_transactions_per_chat", "PostgreSQL transactions per chat")]
     for kind, label in (("position", "position (presence) seen by others"),
                         ("chat", "chat (full) seen by others"),
                         ("chat_redacted", "chat (redacted, from created_at)"),
@@ -313,7 +345,8 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
         for i, k in enumerate(split(total, procs)):
             targets += pool.send("connect", {"urls": urls, "users": users[at:at + k],
                                              "toks": toks[at:at + k],
-                                             "rooms": rooms[at:at + k], "offset": at},
+                                             "rooms": rooms[at:at + k], "offset": at,
+                                             "move_once": args.rooms_chats_only},
                                  only=[i])
             at += k
         conn = pool.gather(targets, 900)
@@ -323,6 +356,8 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
             notes.append(f"{tag}: {total - connected} readers failed to join: {errs}")
         if connected == 0:
             raise RuntimeError(f"no reader could join: {errs}")
+        # (chats only: the moves before the window are written behind by then)
+        xacts = pg_transactions(stack) if args.rooms_chats_only else 0
         meter = stack.meter(pool)
         profiler = None
         if args.profile and r == 0:
@@ -333,9 +368,12 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
         meter.start()
         out = pool.call("run", {"run_id": r + 1, "duration": args.rooms_duration,
                                 "move_every": args.rooms_move_every,
-                                "chat_every": args.rooms_chat_every},
+                                "chat_every": args.rooms_chat_every,
+                                "chats_only": args.rooms_chats_only},
                         timeout=args.rooms_duration + 120)
         m = meter.stop()
+        if args.rooms_chats_only:  # (its own connection's one statement left out)
+            xacts = pg_transactions(stack) - xacts - 1
         if profiler is not None:
             notes.append("\n    ".join(profiler.finish()))
         counts = merge_counts(out, "counts")
@@ -356,9 +394,15 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
         fig["position_deliveries_per_s"] = round(fig["position_samples"] / wall, 1)
         fig.update(process_figures(m))
         moves = max(fig["moves"], 1)
-        fig["server_cpu_ms_per_move"] = round(fig.get("servers_cpu_s", 0) * 1000 / moves, 3)
-        fig["stack_cpu_ms_per_move"] = round(sum(fig.get(f"{g}_cpu_s", 0) for g in (
-            "servers", "redis", "postgres")) * 1000 / moves, 3)
+        if not args.rooms_chats_only:
+            fig["server_cpu_ms_per_move"] = round(fig.get("servers_cpu_s", 0) * 1000 / moves, 3)
+            fig["stack_cpu_ms_per_move"] = round(sum(fig.get(f"{g}_cpu_s", 0) for g in (
+                "servers", "redis", "postgres")) * 1000 / moves, 3)
+        else:  # everything the servers did was for the chats
+            chats = max(fig.get("ack_chat_samples", 0), 1)
+            for g in ("servers", "redis", "postgres"):
+                fig[f"{g}_cpu_ms_per_chat"] = round(fig.get(f"{g}_cpu_s", 0) * 1000 / chats, 3)
+            fig["pg_transactions_per_chat"] = round(xacts / chats, 2)
         fig.update(client_figures(out))
         if errors:
             notes.append(f"{tag} command errors: {errors}")

@@ -56,3 +56,22 @@ def end_sessions(stack: Stack, hosts: list[int], sids: list[int]) -> None:
             await db.close()
 
     asyncio.run(go())
+
+
+def pg_transactions(stack: Stack) -> int:
+    """Transactions committed or rolled back in the benchmark database so far (each statement
+    outside a transaction is one), once every backend has reported its counts (an idle backend
+    reports what it has pending within 10 seconds)."""
+    import asyncpg
+
+    async def go() -> int:
+        await asyncio.sleep(11.0)
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            return int(await conn.fetchval(
+                "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+                " WHERE datname = current_database()"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
