@@ -165,6 +165,18 @@ class Stack:
         finally:
             r.close()
 
+    def redis_calls(self) -> dict[str, int]:
+        """Redis's calls so far per command (`INFO commandstats`, every client's; a script's
+        own `redis.call`s count too)."""
+        import redis
+
+        r = redis.Redis.from_url(self.redis_url)
+        try:
+            stats = r.info("commandstats")
+        finally:
+            r.close()
+        return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
     # servers -----------------------------------------------------------------------------------
     def server_env(self, **overrides: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("READALONG_")}
@@ -197,9 +209,13 @@ class Stack:
         self.servers = out
         return out
 
-    def restart_server(self, srv: ServerProc, timeout: float = 60.0) -> None:
+    def restart_server(self, srv: ServerProc, timeout: float = 60.0) -> tuple[float, float]:
+        """Stop (graceful) and start `srv` again: (stop seconds, start-until-ready seconds)."""
+        t0 = time.monotonic()
         srv.stop()
+        t1 = time.monotonic()
         srv.start(timeout)
+        return t1 - t0, time.monotonic() - t1
 
     def stop_servers(self) -> None:
         for srv in self.servers:
