@@ -212,7 +212,7 @@ class Hub(HubContext):
 
     def _close(self, conn: Connection, code: int, reason: str | None = None) -> None:
         if not conn.closed:
-            self.metrics.closes.labels(str(code)).inc()
+            self.metrics.closes.inc(str(code))
         conn.close(code, reason)
 
     async def authenticate(self, conn: Connection, token: str) -> Principal:
