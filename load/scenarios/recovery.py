@@ -463,6 +463,13 @@ def _storm(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
                                           "duration": duration})
         meter = stack.meter(pool)
         calls0 = stack.redis_calls()
+        profiler = None
+        if args.profile and r == 0:  # the process the clients reconnect to, over the storm
+            from load.profile import Profiler
+
+            profiler = Profiler([servers[0].pid] if servers[0].pid else [], None,
+                                f"recovery-{c}" + ("" if root is None else f"-{label}"),
+                                stack.pinning.clients).start()
         meter.start()
         time.sleep(2.0)
         t_restart = time.time()
@@ -483,6 +490,9 @@ def _storm(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
         time.sleep(1.0)  # the last live events
         m = meter.stop()
         calls1 = stack.redis_calls()
+        if profiler is not None:
+            notes.append(f"{tag} storm on the surviving process "
+                         + "\n    ".join(profiler.finish()))
         fin = pool.call("final", {"published": p["published"], "since": t_restart},
                         timeout=120)
         back = unpack([x["back"] for x in fin])
