@@ -76,6 +76,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     presence_snapshot_max: int = 200
     ws_name_cache_ttl: float = 15.0  # seconds a node reuses a display name resolved at auth
     ws_max_pending: int = 32  # commands read and not answered on one socket before `overloaded`
+    # container allocations between the server's young-generation GC runs (Python: 700; then
+    # gen1 every 20 of those, gen2 as Python does); 0 keeps Python's thresholds
+    gc_young: int = 20_000
     # email (used by the worker)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
@@ -244,6 +247,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if not (block.issuer and block.client_id):
                 raise SettingsError(f"READALONG_OIDC_{block.name.upper()}_ISSUER and "
                                     f"READALONG_OIDC_{block.name.upper()}_CLIENT_ID are needed")
+        if self.gc_young < 0:
+            raise SettingsError("READALONG_GC_YOUNG must be 0 (Python's default) or more")
         if self.presence_snapshot_max < 1:
             raise SettingsError("READALONG_PRESENCE_SNAPSHOT_MAX must be at least 1")
         if not self.session_idle_end_minutes >= 0:

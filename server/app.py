@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -57,6 +58,11 @@ async def oidc_callback_page() -> File:
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the app from `settings` (or the environment); engines start in the lifespan."""
     settings = settings or load_settings()
+    if settings.gc_young:
+        # Collect less often than Python's every 700 allocations: the app build (~0.15 s of
+        # GC less per start) and a reconnect storm of 2,000 sockets onto one process (715
+        # young, 65 middle and 5 full collections, ~1.2 s of its CPU; 16 young ones, 0.39 s)
+        gc.set_threshold(settings.gc_young, 20, 10)
     activate_store()  # before any metric exists: values go to the host's shared folder
     configure_logging(settings.log_format, settings.log_level)
     covers.configure(settings)  # book payloads point at the cover proxy when it is on
