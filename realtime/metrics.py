@@ -17,7 +17,8 @@ def _metric(registry: CollectorRegistry, cls: Any, name: str, doc: str, **kw: An
 
 class Labelled:
     """A counter with one label, its children looked up once per label value (`labels()`
-    takes a lock and builds a key on every call; the read loop counts every command)."""
+    takes a lock and builds a key on every call; the read loop counts every command); it
+    stands for the counter otherwise."""
 
     __slots__ = ("children", "metric")
 
@@ -30,6 +31,10 @@ class Labelled:
         if child is None:
             child = self.children[value] = self.metric.labels(value)
         child.inc()
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else is the counter's own (`labels()`, its name and type)."""
+        return getattr(self.metric, name)
 
 
 class HubMetrics:
