@@ -48,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hard bound on the whole run; everything is stopped past it")
     p.add_argument("--keep", action="store_true", help="keep the temp folder (logs, data)")
     p.add_argument("--profile", action="store_true",
-                   help="py-spy the server processes during the fanout reference step and the "
-                        "rooms run; top frames go in the notes, raw stacks in load/results/")
+                   help="py-spy the server processes during the fanout reference step, the "
+                        "rooms run, the connect burst and the recovery storm (the surviving "
+                        "process); top frames go in the notes, raw stacks in load/results/")
     p.add_argument("--no-write", action="store_true", help="print only, write no report")
     p.add_argument("--write-baseline", action="store_true",
                    help="also write the Markdown summary to load/results/BASELINE.md (commit it)")

@@ -176,7 +176,11 @@ class ServerProc(Child):
         args = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app",
                 "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
                 "--log-level", "warning", "--backlog", "8192",
-                "--timeout-graceful-shutdown", "20"]
+                "--timeout-graceful-shutdown", "20",
+                # as `readalong serve` runs it (and the Procfile: no deflate): without these,
+                # each socket built a deflate factory and went through uvicorn's proxy-headers
+                # middleware (~3% of a reconnect storm's samples together)
+                "--ws-per-message-deflate", "false", "--no-proxy-headers"]
         super().__init__(name, args, env, log_dir, cpus)
 
     @property

@@ -194,7 +194,7 @@ class Endpoint:
                 origin: str | None) -> None:
         log.info("hub: refused a socket from origin %r: %s (%s)", origin, code, message)
         conn.send(Error(cmd_id, code, message))
-        self.hub.metrics.errors.labels(code).inc()
+        self.hub.metrics.errors.inc(code)
         self.hub._close(conn, CLOSE_AUTH_FAILED)
 
     def _too_big(self, data: bytes | str) -> bool:
@@ -244,7 +244,7 @@ class Endpoint:
                              f"too many {klass} commands; slow down", retry_after=wait)
                 continue
             if conn.commands is None and type(cmd) is Ping:  # no work, nothing ahead of it
-                hub.metrics.commands.labels("ping").inc()
+                hub.metrics.commands.inc("ping")
                 conn.send(Ack(cmd.id, {}))
                 continue
             retry = submit(conn, cmd, self._run, self.max_pending)
@@ -253,7 +253,7 @@ class Endpoint:
                              "socket are not answered yet; retry later", retry_after=retry,
                              strike=False)
                 continue
-            hub.metrics.commands.labels(cmd.__struct_config__.tag).inc()
+            hub.metrics.commands.inc(cmd.__struct_config__.tag)
 
     async def _execute(self, conn: Connection, cmd: Any) -> None:
         """Run one command (its socket's command queue calls this, one at a time, in order);
@@ -276,7 +276,7 @@ class Endpoint:
                 strike: bool = True) -> None:
         conn.send(Error(cmd_id, code, message[:300], field,
                         round(retry_after, 3) if retry_after is not None else None))
-        self.hub.metrics.errors.labels(code).inc()
+        self.hub.metrics.errors.inc(code)
         if strike and conn.limits.strike():
             self.hub._close(conn, CLOSE_POLICY)
 

@@ -15,6 +15,28 @@ def _metric(registry: CollectorRegistry, cls: Any, name: str, doc: str, **kw: An
         return registry._names_to_collectors[name]
 
 
+class Labelled:
+    """A counter with one label, its children looked up once per label value (`labels()`
+    takes a lock and builds a key on every call; the read loop counts every command); it
+    stands for the counter otherwise."""
+
+    __slots__ = ("children", "metric")
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self.children: dict[str, Any] = {}
+
+    def inc(self, value: str) -> None:
+        child = self.children.get(value)
+        if child is None:
+            child = self.children[value] = self.metric.labels(value)
+        child.inc()
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else is the counter's own (`labels()`, its name and type)."""
+        return getattr(self.metric, name)
+
+
 class HubMetrics:
     """The hub's counters, gauges and the fan-out latency histogram."""
 
@@ -33,10 +55,13 @@ class HubMetrics:
                            "room messages received from Redis pub/sub")
         self.events_out = m(Counter, "readalong_hub_events_out",
                             "frames written to clients by the fan-out")
-        self.commands = m(Counter, "readalong_hub_commands", "client commands", labelnames=["type"])
-        self.errors = m(Counter, "readalong_hub_errors", "error frames sent", labelnames=["code"])
-        self.closes = m(Counter, "readalong_hub_closes", "connections closed by the server",
-                        labelnames=["code"])
+        # by command type, error code, close code
+        self.commands = Labelled(m(Counter, "readalong_hub_commands", "client commands",
+                                   labelnames=["type"]))
+        self.errors = Labelled(m(Counter, "readalong_hub_errors", "error frames sent",
+                                 labelnames=["code"]))
+        self.closes = Labelled(m(Counter, "readalong_hub_closes",
+                                 "connections closed by the server", labelnames=["code"]))
         self.slow_consumers = m(Counter, "readalong_hub_slow_consumer_disconnects",
                                 "connections cut off because they fell behind")
         self.redis_reconnects = m(Counter, "readalong_hub_redis_reconnects",

@@ -126,9 +126,8 @@ class Hub(HubContext):
         if hook_signals:
             self._signals = hook_stop_signals(self.begin_shutdown)
             # Everything allocated so far (imports, app, routes) lives as long as the process:
-            # keep it out of the cyclic GC's scans, which otherwise grow with every socket;
-            # and collect the young far less often than per 700 allocations (the setting).
-            self.settings.apply_gc_threshold()
+            # keep it out of the cyclic GC's scans, which otherwise grow with every socket
+            # (the thresholds were raised at the app's build: READALONG_GC_THRESHOLD).
             gc.collect()
             gc.freeze()
         self.accepting = True
@@ -214,7 +213,7 @@ class Hub(HubContext):
 
     def _close(self, conn: Connection, code: int, reason: str | None = None) -> None:
         if not conn.closed:
-            self.metrics.closes.labels(str(code)).inc()
+            self.metrics.closes.inc(str(code))
         conn.close(code, reason)
 
     async def authenticate(self, conn: Connection, token: str) -> Principal:

@@ -16,14 +16,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 import orjson
-import webauthn
 from redis.asyncio import Redis
-from webauthn.helpers.exceptions import (
-    InvalidAuthenticationResponse,
-    InvalidRegistrationResponse,
-    WebAuthnException,
-)
-from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
 
 from domain.db import Database
 from domain.errors import Conflict, Invalid, NotFound, Unauthorized
@@ -83,6 +76,8 @@ async def registration_options(redis: Redis, settings: Settings, db: Database,
     row = await db.pool.fetchrow("SELECT handle, display_name FROM users WHERE id = $1", user_id)
     if row is None:
         raise Unauthorized("this account no longer exists", code="account_gone")
+    import webauthn  # (py_webauthn on the first ceremony: ~120 ms off every process start)
+
     options = webauthn.generate_registration_options(
         rp_id=rp_id(settings), rp_name="Readalong", user_name=row["handle"],
         user_id=str(user_id).encode(), user_display_name=row["display_name"])
@@ -97,6 +92,9 @@ async def register(redis: Redis, settings: Settings, db: Database, user_id: int,
     if issued_for != user_id:
         raise Invalid("this passkey response is not for a ceremony we started",
                       code="passkey_challenge_invalid", field="credential")
+    import webauthn
+    from webauthn.helpers.exceptions import InvalidRegistrationResponse, WebAuthnException
+
     try:
         verified = webauthn.verify_registration_response(
             credential=credential, expected_challenge=challenge,
@@ -117,6 +115,9 @@ async def register(redis: Redis, settings: Settings, db: Database, user_id: int,
 
 
 async def authentication_options(redis: Redis, settings: Settings) -> dict[str, Any]:
+    import webauthn
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     options = webauthn.generate_authentication_options(
         rp_id=rp_id(settings), user_verification=UserVerificationRequirement.REQUIRED)
     await _remember(redis, options.challenge, "authenticate", None)
@@ -127,6 +128,9 @@ async def authentication_options(redis: Redis, settings: Settings) -> dict[str, 
 async def _verified(settings: Settings, db: Database, row: Any, credential: dict[str, Any],
                     challenge: bytes, require_uv: bool) -> None:
     """Check an assertion against a stored passkey row and move its sign counter."""
+    import webauthn
+    from webauthn.helpers.exceptions import InvalidAuthenticationResponse, WebAuthnException
+
     try:
         verified = webauthn.verify_authentication_response(
             credential=credential, expected_challenge=challenge,
@@ -167,6 +171,9 @@ async def second_factor_options(redis: Redis, settings: Settings, db: Database,
     """Request options naming the account's own passkeys (the second step of a sign-in)."""
     ids = [bytes(r["credential_id"]) for r in await db.pool.fetch(
         "SELECT credential_id FROM user_passkeys WHERE user_id = $1", user_id)]
+    import webauthn
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
+
     options = webauthn.generate_authentication_options(
         rp_id=rp_id(settings), user_verification=UserVerificationRequirement.PREFERRED,
         allow_credentials=[PublicKeyCredentialDescriptor(id=i) for i in ids])

@@ -16,16 +16,18 @@ import asyncio
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
-import numpy as np
-import numpy.typing as npt
 
 from domain.errors import DomainError
 from domain.settings import Settings
 
-Vectors = npt.NDArray[np.float32]
+if TYPE_CHECKING:  # numpy is imported where vectors are made: ~120 ms off every process start
+    import numpy as np
+    import numpy.typing as npt
+
+    Vectors = npt.NDArray[np.float32]
 WORDLLAMA_CONFIG, WORDLLAMA_DIM = "l2_supercat", 256
 WORDLLAMA_ID = f"wordllama:{WORDLLAMA_CONFIG}:{WORDLLAMA_DIM}"
 MAX_BATCH = 256           # texts per remote request
@@ -50,6 +52,8 @@ class Embedder(Protocol):
 
 def normalise(vectors: npt.ArrayLike) -> Vectors:
     """Rows scaled to unit length (a zero row stays zero), as float32."""
+    import numpy as np
+
     arr = np.asarray(vectors, dtype=np.float32)
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
@@ -83,6 +87,8 @@ class WordLlamaEmbedder:
     model_id = WORDLLAMA_ID
 
     def embed_sync(self, texts: Sequence[str]) -> Vectors:
+        import numpy as np
+
         if not texts:
             return np.zeros((0, WORDLLAMA_DIM), dtype=np.float32)
         return normalise(load_wordllama().embed(list(texts), norm=False, return_np=True))
@@ -105,6 +111,8 @@ class OpenAIEmbedder:
         self.model_id = f"openai:{model}"
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
+        import numpy as np
+
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
@@ -151,4 +159,6 @@ def to_pgvector(vector: npt.NDArray[np.float32]) -> str:
 
 def from_pgvector(text: str) -> Vectors:
     """One vector from pgvector's text form."""
+    import numpy as np
+
     return np.asarray([float(x) for x in text.strip("[]").split(",") if x], dtype=np.float32)

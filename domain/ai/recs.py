@@ -13,11 +13,14 @@ import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is imported where it computes: ~120 ms off every process start
+    import numpy as np
+    import numpy.typing as npt
 
-Matrix = npt.NDArray[np.float32]
+    Matrix = npt.NDArray[np.float32]
+
 STATUS_WEIGHT = {"read": 1.0, "reading": 0.7, "want_to_read": 0.4, "did_not_finish": 0.1}
 # hybrid blend of the strategies' scores, each scaled to [0, 1] first; tuned on the synthetic
 # population of `python -m load recs-eval` with another seed (11) than the reported one (7)
@@ -112,6 +115,8 @@ def cf_from_neighbours(history: Mapping[int, float],
 
 def content_scores(history: Mapping[int, float], vectors: Matrix) -> npt.NDArray[np.float64]:
     """Content: similarity of each book's (unit) vector to my weighted taste vector."""
+    import numpy as np
+
     if not history:
         return np.zeros(vectors.shape[0], dtype=np.float64)
     taste = np.zeros(vectors.shape[1], dtype=np.float64)
@@ -142,6 +147,8 @@ def blend(parts: Mapping[str, npt.NDArray[np.float64]],
 def top_k(scores: npt.NDArray[np.float64], k: int, exclude: Sequence[int] = ()
           ) -> list[int]:
     """The k best item indices by score (ties by index), never an excluded one."""
+    import numpy as np
+
     masked = scores.astype(np.float64, copy=True)
     if len(exclude):
         masked[list(exclude)] = -np.inf

@@ -15,15 +15,17 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from domain.ai.embed import Embedder, Vectors, to_pgvector
+from domain.ai.embed import Embedder, from_pgvector, to_pgvector
 from domain.db import Database
+
+if TYPE_CHECKING:
+    from domain.ai.embed import Vectors
 
 BATCH = 256
 ANALYZE_AFTER = 500          # rows written by one sweep before the table's statistics are renewed
@@ -198,7 +200,7 @@ async def book_vector(conn: Any, model: str, book_id: int) -> Vectors | None:
                               "WHERE book_id = $1 AND model = $2", book_id, model)
     if raw is None:
         return None
-    return np.asarray([float(x) for x in raw.strip("[]").split(",")], dtype=np.float32)
+    return from_pgvector(str(raw))
 
 
 async def nearest_many(conn: Any, model: str, book_ids: Sequence[int],

@@ -13,6 +13,7 @@ import time
 from argparse import Namespace
 from typing import Any
 
+from load import against
 from load.procs import raise_nofile
 from load.scenarios.common import saturation_note, split, unpack
 from load.scenarios.idle import SHARED_ROOM
@@ -33,6 +34,7 @@ def add_arguments(g: Any) -> None:
                    help="Readalong server processes (the baseline is one process)")
     g.add_argument("--connect-concurrency", type=int, default=500,
                    help="connections opening at once, per client process")
+    against.add_argument(g, "connect")
 
 
 def quick(args: Namespace) -> None:
@@ -41,7 +43,8 @@ def quick(args: Namespace) -> None:
 
 def params(args: Namespace) -> dict[str, Any]:
     return {"clients": args.connect_clients, "servers": args.connect_servers,
-            "concurrency": args.connect_concurrency, "shared_room": SHARED_ROOM}
+            "concurrency": args.connect_concurrency, "shared_room": SHARED_ROOM,
+            "against": args.connect_against or None}
 
 
 def _procs(args: Namespace, c: int) -> int:
@@ -99,48 +102,70 @@ def _connect(stack: Stack, args: Namespace, urls: list[str], users: list[int],
         stack.close_pool(pool)
 
 
+RATIOS = (("connect_rate_per_s", "connect rate (conn/s)"),
+          ("server_cpu_ms_per_connect", "server CPU per connect (ms)"),
+          ("redis_cpu_ms_per_connect", "Redis CPU per connect (ms)"),
+          ("connect_p99_ms", "connect+subscribe p99 ms"))
+
+
 def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     c = args.connect_clients
     stack.start_engines()
     users = ensure_users(stack, c + 2)
     toks = tokens(stack, users)
-    runs = []
+    variants = against.variants(stack, args.connect_against)
+    by_label: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in variants}
     for r in range(repeats):
-        stack.flush_redis()
-        servers = stack.start_servers(args.connect_servers)
-        profiler = None
-        if args.profile:
-            from load.profile import Profiler
+        figs = []
+        for label, root in variants:  # alternated: both see the same machine
+            stack.flush_redis()
+            servers = stack.start_servers(args.connect_servers, root=root)
+            profiler = None
+            if args.profile and root is None:
+                from load.profile import Profiler
 
-            profiler = Profiler([s.pid for s in servers if s.pid], None, f"connect-{c}",
-                                stack.pinning.clients).start()
-        try:
-            fig = _connect(stack, args, [s.ws_url for s in servers], users, toks, "")
-        finally:
-            fig_profile = profiler.finish() if profiler is not None else []
-            stack.stop_servers()
+                profiler = Profiler([s.pid for s in servers if s.pid], None, f"connect-{c}",
+                                    stack.pinning.clients).start()
+            try:
+                fig = _connect(stack, args, [s.ws_url for s in servers], users, toks, "")
+            finally:
+                fig_profile = profiler.finish() if profiler is not None else []
+                stack.stop_servers()
+            fig["profile"] = fig_profile
+            fig["variant"] = label
+            figs.append(fig)
+            by_label[label].append(fig)
         base = stack.start_baseline()
         try:
-            fig.update(_connect(stack, args, [base.ws_url], users, toks, "baseline_",
-                                baseline=base))
+            bare = _connect(stack, args, [base.ws_url], users, toks, "baseline_", baseline=base)
         finally:
             stack.stop_child(base)
-        fig["connect_rate_ratio"] = round(
-            fig["connect_rate_per_s"] / max(fig["baseline_connect_rate_per_s"], 1e-9), 2)
-        fig["cpu_per_connect_ratio"] = round(
-            fig["server_cpu_ms_per_connect"]
-            / max(fig["baseline_server_cpu_ms_per_connect"], 1e-9), 2)
-        fig["failed"] = c - fig["connected"]
-        fig["profile"] = fig_profile
-        fig["client_saturated"] = int(max(fig["clients_cpu_util"],
-                                          fig["baseline_clients_cpu_util"]) > 0.9)
-        fig["client_cpu_max_util"] = max(fig["clients_cpu_util"],
-                                         fig["baseline_clients_cpu_util"])
-        print(f"   connect C={c} run {r + 1}: {fig['connect_rate_per_s']:.0f} conn/s vs bare "
-              f"{fig['baseline_connect_rate_per_s']:.0f} (ratio {fig['connect_rate_ratio']}), "
-              f"{fig['server_cpu_ms_per_connect']} ms server CPU per connect vs "
-              f"{fig['baseline_server_cpu_ms_per_connect']}", flush=True)
-        runs.append(fig)
+        for fig in figs:
+            fig.update(bare)
+            fig["connect_rate_ratio"] = round(
+                fig["connect_rate_per_s"] / max(fig["baseline_connect_rate_per_s"], 1e-9), 2)
+            fig["cpu_per_connect_ratio"] = round(
+                fig["server_cpu_ms_per_connect"]
+                / max(fig["baseline_server_cpu_ms_per_connect"], 1e-9), 2)
+            fig["failed"] = c - fig["connected"]
+            fig["client_saturated"] = int(max(fig["clients_cpu_util"],
+                                              fig["baseline_clients_cpu_util"]) > 0.9)
+            fig["client_cpu_max_util"] = max(fig["clients_cpu_util"],
+                                             fig["baseline_clients_cpu_util"])
+            which = "" if fig["variant"] == against.THIS_TREE else f" ({fig['variant']})"
+            print(f"   connect C={c} run {r + 1}{which}: {fig['connect_rate_per_s']:.0f} conn/s "
+                  f"vs bare {fig['baseline_connect_rate_per_s']:.0f} (ratio "
+                  f"{fig['connect_rate_ratio']}), {fig['server_cpu_ms_per_connect']} ms server "
+                  f"CPU per connect vs {fig['baseline_server_cpu_ms_per_connect']}", flush=True)
+    return [_section(args, label, by_label[label],
+                     against.ratio_notes(by_label, args.connect_against, RATIOS)
+                     if label == against.THIS_TREE else [])
+            for label, _ in variants]
+
+
+def _section(args: Namespace, label: str, runs: list[dict[str, Any]],
+             extra: list[str]) -> dict[str, Any]:
+    c = args.connect_clients
     notes = [f"{c} clients, each: open + bearer auth + subscribe `user:<id>` + subscribe "
              f"`{SHARED_ROOM}`, {args.connect_concurrency} at once per client process; "
              f"{args.connect_servers} Readalong process(es) vs 1 bare websockets process, "
@@ -151,18 +176,19 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
             notes.append(f"connect errors: {fig['errors']} baseline: {fig['baseline_errors']}")
         if fig["profile"]:
             notes.append("connect phase " + "\n    ".join(fig["profile"]))
-    return [{"title": f"connect C={c}", "runs": runs, "notes": notes + saturation_note(runs),
-             "headline": [
-                 ("connected", "connected"), ("failed", "failed to connect"),
-                 ("connect_rate_per_s", "connect rate (conn/s)"),
-                 ("baseline_connect_rate_per_s", "bare websockets: connect rate (conn/s)"),
-                 ("connect_rate_ratio", "  Readalong / bare websockets (target >= 0.67)"),
-                 ("server_cpu_ms_per_connect", "server CPU per connect (ms)"),
-                 ("baseline_server_cpu_ms_per_connect", "bare websockets: CPU per connect (ms)"),
-                 ("cpu_per_connect_ratio", "  Readalong / bare websockets"),
-                 ("redis_cpu_ms_per_connect", "Redis CPU per connect (ms)"),
-                 ("postgres_cpu_ms_per_connect", "PostgreSQL CPU per connect (ms)"),
-                 ("connect_p50_ms", "connect+subscribe p50 ms"),
-                 ("connect_p99_ms", "connect+subscribe p99 ms"),
-                 ("baseline_connect_p99_ms", "bare websockets: p99 ms"),
-                 ("client_cpu_max_util", "busiest client process")]}]
+    return {"title": against.title(f"connect C={c}", label), "runs": runs,
+            "notes": notes + extra + saturation_note(runs),
+            "headline": [
+                ("connected", "connected"), ("failed", "failed to connect"),
+                ("connect_rate_per_s", "connect rate (conn/s)"),
+                ("baseline_connect_rate_per_s", "bare websockets: connect rate (conn/s)"),
+                ("connect_rate_ratio", "  Readalong / bare websockets (target >= 0.67)"),
+                ("server_cpu_ms_per_connect", "server CPU per connect (ms)"),
+                ("baseline_server_cpu_ms_per_connect", "bare websockets: CPU per connect (ms)"),
+                ("cpu_per_connect_ratio", "  Readalong / bare websockets"),
+                ("redis_cpu_ms_per_connect", "Redis CPU per connect (ms)"),
+                ("postgres_cpu_ms_per_connect", "PostgreSQL CPU per connect (ms)"),
+                ("connect_p50_ms", "connect+subscribe p50 ms"),
+                ("connect_p99_ms", "connect+subscribe p99 ms"),
+                ("baseline_connect_p99_ms", "bare websockets: p99 ms"),
+                ("client_cpu_max_util", "busiest client process")]}

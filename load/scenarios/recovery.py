@@ -14,10 +14,12 @@ import asyncio
 import random
 import time
 from argparse import Namespace
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from load import against
 from load.hubclient import CommandError, Hub, bounded_gather
 from load.scenarios.common import (
     CpuWindow,
@@ -53,6 +55,7 @@ def add_arguments(g: Any) -> None:
                    help="give up waiting for the clients after this many seconds")
     g.add_argument("--recovery-no-baseline", action="store_true",
                    help="skip the same storm against two bare `websockets` processes")
+    against.add_argument(g, "recovery")
 
 
 def quick(args: Namespace) -> None:
@@ -63,7 +66,7 @@ def quick(args: Namespace) -> None:
 def params(args: Namespace) -> dict[str, Any]:
     return {"clients": args.recovery_clients, "group": args.recovery_group,
             "rate": args.recovery_rate, "reconnect": args.recovery_reconnect,
-            "servers": 2}
+            "servers": 2, "against": args.recovery_against or None}
 
 
 class _Client:
@@ -358,128 +361,179 @@ def _bare_storm(stack: Stack, args: Namespace, users: list[int], toks: list[str]
             stack.stop_child(b)
 
 
+RATIOS = (("all_back_s", "all reconnected + resubscribed (s)"),
+          ("all_recovered_s", "all recovered (s)"),
+          ("server_cpu_ms_per_reconnect", "server CPU per reconnect (ms)"),
+          ("redis_calls_per_reconnect", "Redis calls per reconnect"),
+          ("stop_s", "stop of the restarted process (s)"),
+          ("start_s", "start of the restarted process (s)"))
+
+
 def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     c, group = args.recovery_clients, args.recovery_group
     stack.start_engines()
     users = ensure_users(stack, c)
     toks = tokens(stack, users)
-    rooms = [f"lobby:bench-rec-{g}" for g in range((c + group - 1) // group)]
-    runs = []
+    variants = against.variants(stack, args.recovery_against)
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in variants}
     notes: list[str] = []
     for r in range(repeats):
-        stack.flush_redis()
-        servers = stack.start_servers(2, READALONG_SHUTDOWN_GRACE="5")
-        urls = [s.ws_url for s in servers]
-        procs = args.client_procs
-        pool = stack.pool("load.scenarios.recovery:RecAgent", procs)
-        pub = stack.pool("load.scenarios.recovery:RecPublisher", 1,
-                         init={"redis_url": stack.redis_url})
-        try:
-            at = 0
-            targets = []
-            for i, k in enumerate(split(c, procs)):
-                # everyone starts on server 1 (index 1), the one that gets restarted
-                targets += pool.send("connect", {
-                    "urls": urls, "primary": 1, "users": users[at:at + k],
-                    "toks": toks[at:at + k], "first_index": at, "group": group,
-                    "policy": args.recovery_reconnect,
-                    "deadline_s": args.recovery_timeout + 600}, only=[i])
-                at += k
-            replies = pool.gather(targets, 600)
-            connected = sum(x["connected"] for x in replies)
-            if connected < c:
-                raise RuntimeError(f"only {connected}/{c} connected: "
-                                   f"{[e for x in replies for e in x['errors']][:3]}")
-            pool.call("mark", {"deadline_s": args.recovery_timeout}, timeout=30)
-            duration = min(args.recovery_timeout / 2 + 6, 15.0)  # the storm comes at 2 s
-            pub_target = pub.send("publish", {"rooms": rooms, "rate": args.recovery_rate,
-                                              "duration": duration})
-            meter = stack.meter(pool)
-            meter.start()
-            time.sleep(2.0)
-            t_restart = time.time()
-            t_mono = time.monotonic()
-            stack.restart_server(servers[1])
-            restart_s = time.monotonic() - t_mono
-            all_back_s = all_caught_s = None
-            deadline = t_mono + args.recovery_timeout
-            while time.monotonic() < deadline:
-                st = pool.call("status", {"since": t_restart}, timeout=30)
-                down = sum(x["down"] for x in st)
-                if down >= c and sum(x["back"] for x in st) >= c and all_back_s is None:
-                    all_back_s = time.time() - t_restart
-                if down >= c and sum(x["caught_up"] for x in st) >= c:
-                    all_caught_s = time.time() - t_restart
-                    break
-                time.sleep(0.2)
-            p = pub.gather(pub_target, duration + 60)[0]
-            time.sleep(1.0)  # the last live events
-            m = meter.stop()
-            fin = pool.call("final", {"published": p["published"], "since": t_restart},
-                            timeout=120)
-            back = unpack([x["back"] for x in fin])
-            caught = unpack([x["caught"] for x in fin])
-            fig: dict[str, Any] = {
-                "clients": c, "disconnected": sum(x["down"] for x in fin),
-                "reconnected": len(back), "caught_up": len(caught),
-                # from the clients' own clocks: the last one back / caught up
-                "all_back_s": round(max(back), 2) if all_back_s is not None and back else -1,
-                "all_recovered_s": round(max(caught), 2)
-                if all_caught_s is not None and caught else -1,
-                **latency_summary(back, "back_"), **latency_summary(caught, "recovered_"),
-                **latency_summary(unpack([x["closed"] for x in fin]), "closed_"),
-                **latency_summary(unpack([x["welcomed"] for x in fin]), "welcome_"),
-                "restart_s": round(restart_s, 2),
-                "published": p["count"], "publish_errors": p["errors"],
-                "lost": sum(x["lost"] for x in fin), "duplicates": sum(x["dups"] for x in fin),
-                "order_violations": sum(x["order"] for x in fin),
-                "recovered_false": sum(x["not_recovered"] for x in fin),
-                "reconnect_attempts": sum(x["attempts"] for x in fin),
-                **process_figures(m), **client_figures(fin),
-            }
-            if not args.recovery_no_baseline:
-                fig.update(_bare_storm(stack, args, users, toks, group))
+        figs = []
+        for label, root in variants:  # alternated: both see the same machine
+            fig = _storm(stack, args, r, label, root, users, toks, notes)
+            runs[label].append(fig)
+            figs.append(fig)
+        if not args.recovery_no_baseline:
+            bare = _bare_storm(stack, args, users, toks, group)
+            for fig in figs:
+                fig.update(bare)
                 fig["all_back_ratio"] = round(fig["all_back_s"] / fig["baseline_all_back_s"], 2) \
                     if fig["all_back_s"] > 0 and fig["baseline_all_back_s"] > 0 else -1
-                fig["server_cpu_ms_per_reconnect"] = round(
-                    1000 * fig.get("servers_cpu_s", 0.0) / max(fig["reconnected"], 1), 3)
                 fig["baseline_cpu_ms_per_reconnect"] = round(
                     1000 * fig["baseline_cpu_s"] / max(fig["baseline_reconnected"], 1), 3)
-            errs = merge_counts(fin, "reconnect_errors")
-            if errs:
-                notes.append(f"run {r + 1} failed reconnect attempts: {errs}")
-            print(f"   recovery run {r + 1}: {fig['reconnected']}/{c} back, all back in "
-                  f"{fig['all_back_s']} s, all recovered in {fig['all_recovered_s']} s, "
-                  f"lost {fig['lost']}, recovered:false {fig['recovered_false']}; bare websockets "
-                  f"all back in {fig.get('baseline_all_back_s')} s", flush=True)
-            runs.append(fig)
-        finally:
-            stack.close_pool(pub)
-            stack.close_pool(pool)
-            stack.stop_servers()
-    notes.append(f"{c} clients in {len(rooms)} lobby rooms of {group} + their user: rooms, all "
+            print(f"   recovery run {r + 1}: bare websockets all back in "
+                  f"{bare['baseline_all_back_s']} s", flush=True)
+    n_rooms = (c + group - 1) // group
+    notes.append(f"{c} clients in {n_rooms} lobby rooms of {group} + their user: rooms, all "
                  f"on the restarted process; reconnect policy `{args.recovery_reconnect}`; "
                  f"{args.recovery_rate:g} events/s published throughout; times are from the "
                  "SIGTERM (graceful restart) to the client's resubscribe ack (back) and to having "
-                 "every missed event (recovered); -1 = not all within the timeout")
-    return [{"title": f"recovery C={c}", "runs": runs, "notes": notes + saturation_note(runs),
-             "headline": [("all_back_s", "all reconnected + resubscribed (s)"),
-                          ("all_recovered_s", "all recovered, missed events received (s)"),
-                          ("baseline_all_back_s",
-                           "bare websockets: all reconnected + resubscribed (s)"),
-                          ("all_back_ratio", "  Readalong / bare websockets (all back)"),
-                          ("server_cpu_ms_per_reconnect",
-                           "server CPU per reconnect, storm window (ms)"),
-                          ("baseline_cpu_ms_per_reconnect", "bare websockets: CPU per reconnect"),
-                          ("closed_p50_ms", "per-client closed (4012) after SIGTERM p50 ms"),
-                          ("welcome_p50_ms", "per-client welcome (auth) again p50 ms"),
-                          ("back_p50_ms", "per-client back p50 ms"),
-                          ("back_p99_ms", "per-client back p99 ms"),
-                          ("recovered_p99_ms", "per-client recovered p99 ms"),
-                          ("lost", "events lost (must be 0)"),
-                          ("duplicates", "duplicates"), ("order_violations", "order violations"),
-                          ("recovered_false", "answers recovered:false"),
-                          ("restart_s", "restart of the process (stop + ready) s"),
-                          ("published", "events published during the run"),
-                          ("servers_cpu_s", "server CPU seconds (window)"),
-                          ("client_cpu_max_util", "busiest client process")]}]
+                 "every missed event (recovered); -1 = not all within the timeout; Redis calls "
+                 "are INFO commandstats over the storm window (every client's, the publisher's "
+                 "and the commands scripts run included) per reconnect")
+    notes += against.ratio_notes(runs, args.recovery_against, RATIOS)
+    headline = [("all_back_s", "all reconnected + resubscribed (s)"),
+                ("all_recovered_s", "all recovered, missed events received (s)"),
+                ("baseline_all_back_s", "bare websockets: all reconnected + resubscribed (s)"),
+                ("all_back_ratio", "  Readalong / bare websockets (all back)"),
+                ("server_cpu_ms_per_reconnect", "server CPU per reconnect, storm window (ms)"),
+                ("baseline_cpu_ms_per_reconnect", "bare websockets: CPU per reconnect"),
+                ("redis_calls_per_reconnect", "Redis calls per reconnect (storm window)"),
+                ("closed_p50_ms", "per-client closed (4012) after SIGTERM p50 ms"),
+                ("welcome_p50_ms", "per-client welcome (auth) again p50 ms"),
+                ("back_p50_ms", "per-client back p50 ms"),
+                ("back_p99_ms", "per-client back p99 ms"),
+                ("recovered_p99_ms", "per-client recovered p99 ms"),
+                ("lost", "events lost (must be 0)"),
+                ("duplicates", "duplicates"), ("order_violations", "order violations"),
+                ("recovered_false", "answers recovered:false"),
+                ("restart_s", "restart of the process (stop + ready) s"),
+                ("stop_s", "  stop s"), ("start_s", "  start until ready s"),
+                ("published", "events published during the run"),
+                ("servers_cpu_s", "server CPU seconds (window)"),
+                ("client_cpu_max_util", "busiest client process")]
+    return [{"title": against.title(f"recovery C={c}", label), "runs": runs[label],
+             "headline": headline,
+             "notes": (notes if label == against.THIS_TREE else []) + saturation_note(runs[label])}
+            for label, _ in variants]
+
+
+def _storm(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
+           users: list[int], toks: list[str], notes: list[str]) -> dict[str, Any]:
+    """One restart under the clients, on servers of this tree (or of `root`)."""
+    c, group = args.recovery_clients, args.recovery_group
+    rooms = [f"lobby:bench-rec-{g}" for g in range((c + group - 1) // group)]
+    tag = f"run {r + 1}" + ("" if root is None else f" ({label})")
+    stack.flush_redis()
+    servers = stack.start_servers(2, root=root, READALONG_SHUTDOWN_GRACE="5")
+    urls = [s.ws_url for s in servers]
+    procs = args.client_procs
+    pool = stack.pool("load.scenarios.recovery:RecAgent", procs)
+    pub = stack.pool("load.scenarios.recovery:RecPublisher", 1,
+                     init={"redis_url": stack.redis_url})
+    try:
+        at = 0
+        targets = []
+        for i, k in enumerate(split(c, procs)):
+            # everyone starts on server 1 (index 1), the one that gets restarted
+            targets += pool.send("connect", {
+                "urls": urls, "primary": 1, "users": users[at:at + k],
+                "toks": toks[at:at + k], "first_index": at, "group": group,
+                "policy": args.recovery_reconnect,
+                "deadline_s": args.recovery_timeout + 600}, only=[i])
+            at += k
+        replies = pool.gather(targets, 600)
+        connected = sum(x["connected"] for x in replies)
+        if connected < c:
+            raise RuntimeError(f"only {connected}/{c} connected: "
+                               f"{[e for x in replies for e in x['errors']][:3]}")
+        pool.call("mark", {"deadline_s": args.recovery_timeout}, timeout=30)
+        duration = min(args.recovery_timeout / 2 + 6, 15.0)  # the storm comes at 2 s
+        pub_target = pub.send("publish", {"rooms": rooms, "rate": args.recovery_rate,
+                                          "duration": duration})
+        meter = stack.meter(pool)
+        calls0 = stack.redis_calls()
+        profiler = None
+        if args.profile and r == 0:  # the process the clients reconnect to, over the storm
+            from load.profile import Profiler
+
+            profiler = Profiler([servers[0].pid] if servers[0].pid else [], None,
+                                f"recovery-{c}" + ("" if root is None else f"-{label}"),
+                                stack.pinning.clients).start()
+        meter.start()
+        time.sleep(2.0)
+        t_restart = time.time()
+        t_mono = time.monotonic()
+        stop_s, start_s = stack.restart_server(servers[1])
+        all_back_s = all_caught_s = None
+        deadline = t_mono + args.recovery_timeout
+        while time.monotonic() < deadline:
+            st = pool.call("status", {"since": t_restart}, timeout=30)
+            down = sum(x["down"] for x in st)
+            if down >= c and sum(x["back"] for x in st) >= c and all_back_s is None:
+                all_back_s = time.time() - t_restart
+            if down >= c and sum(x["caught_up"] for x in st) >= c:
+                all_caught_s = time.time() - t_restart
+                break
+            time.sleep(0.2)
+        p = pub.gather(pub_target, duration + 60)[0]
+        time.sleep(1.0)  # the last live events
+        m = meter.stop()
+        calls1 = stack.redis_calls()
+        if profiler is not None:
+            notes.append(f"{tag} storm on the surviving process "
+                         + "\n    ".join(profiler.finish()))
+        fin = pool.call("final", {"published": p["published"], "since": t_restart},
+                        timeout=120)
+        back = unpack([x["back"] for x in fin])
+        caught = unpack([x["caught"] for x in fin])
+        by_command = {k: v - calls0.get(k, 0) for k, v in calls1.items()
+                      if v > calls0.get(k, 0) and k != "info"}
+        fig: dict[str, Any] = {
+            "clients": c, "disconnected": sum(x["down"] for x in fin),
+            "reconnected": len(back), "caught_up": len(caught),
+            # from the clients' own clocks: the last one back / caught up
+            "all_back_s": round(max(back), 2) if all_back_s is not None and back else -1,
+            "all_recovered_s": round(max(caught), 2)
+            if all_caught_s is not None and caught else -1,
+            **latency_summary(back, "back_"), **latency_summary(caught, "recovered_"),
+            **latency_summary(unpack([x["closed"] for x in fin]), "closed_"),
+            **latency_summary(unpack([x["welcomed"] for x in fin]), "welcome_"),
+            "restart_s": round(stop_s + start_s, 2), "stop_s": round(stop_s, 2),
+            "start_s": round(start_s, 2),
+            "published": p["count"], "publish_errors": p["errors"],
+            "lost": sum(x["lost"] for x in fin), "duplicates": sum(x["dups"] for x in fin),
+            "order_violations": sum(x["order"] for x in fin),
+            "recovered_false": sum(x["not_recovered"] for x in fin),
+            "reconnect_attempts": sum(x["attempts"] for x in fin),
+            **process_figures(m), **client_figures(fin),
+        }
+        n = max(fig["reconnected"], 1)
+        fig["server_cpu_ms_per_reconnect"] = round(1000 * fig.get("servers_cpu_s", 0.0) / n, 3)
+        fig["redis_calls_per_reconnect"] = round(sum(by_command.values()) / n, 2)
+        top = sorted(by_command.items(), key=lambda kv: -kv[1])[:8]
+        notes.append(f"{tag} Redis calls per reconnect: "
+                     + ", ".join(f"{k} {v / n:.2f}" for k, v in top))
+        errs = merge_counts(fin, "reconnect_errors")
+        if errs:
+            notes.append(f"{tag} failed reconnect attempts: {errs}")
+        print(f"   recovery {tag}: {fig['reconnected']}/{c} back, all back in "
+              f"{fig['all_back_s']} s, all recovered in {fig['all_recovered_s']} s, "
+              f"lost {fig['lost']}, recovered:false {fig['recovered_false']}, stop {stop_s:.2f} s"
+              f" + start {start_s:.2f} s, {fig['server_cpu_ms_per_reconnect']} ms server CPU "
+              f"and {fig['redis_calls_per_reconnect']} Redis calls per reconnect", flush=True)
+        return fig
+    finally:
+        stack.close_pool(pub)
+        stack.close_pool(pool)
+        stack.stop_servers()

@@ -14,8 +14,6 @@ import array
 import asyncio
 import random
 import re
-import statistics
-import subprocess
 import time
 from argparse import Namespace
 from datetime import datetime
@@ -24,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from load import against
 from load.hubclient import CommandError, Hub, bounded_gather
 from load.scenarios.common import (
     CpuWindow,
@@ -62,10 +61,7 @@ def add_arguments(g: Any) -> None:
                    help="no moves during the window, only chats (each reader makes one move "
                         "before it, so some chat arrives redacted): figures per chat (server, "
                         "PostgreSQL CPU, PostgreSQL transactions)")
-    g.add_argument("--rooms-against", default="",
-                   help="also run the same load on the servers of this git commit (a `git "
-                        "archive` copy, same engines and schema), e.g. 270855f (before the "
-                        "reshape), and print this tree's ratios to it")
+    against.add_argument(g, "rooms", "270855f (before the reshape)")
 
 
 def quick(args: Namespace) -> None:
@@ -244,16 +240,6 @@ class RoomsAgent:
         return {}
 
 
-def _archive(ref: str, into: Path) -> Path:
-    """A copy of the source tree at `ref` (`git archive`), for servers of that commit."""
-    root = Path(__file__).resolve().parents[2]
-    into.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "archive", ref], cwd=root, capture_output=True,
-                             check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
-
-
 RATIOS = (("position_p50_ms", "position seen p50"), ("position_p99_ms", "position seen p99"),
           ("ack_chat_p50_ms", "chat ack p50"), ("ack_chat_p99_ms", "chat ack p99"),
           ("server_cpu_ms_per_move", "server CPU per move"),
@@ -272,10 +258,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                  "reason": "the session: room kind is not in the tree yet"}]
     n_rooms, per = args.rooms_rooms, args.rooms_readers
     stack.start_engines()
-    variants: list[tuple[str, Path | None]] = [("this tree", None)]
-    if args.rooms_against:
-        ref = args.rooms_against
-        variants.insert(0, (ref, _archive(ref, stack.tmp / f"against-{ref}")))
+    variants = against.variants(stack, args.rooms_against)
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in variants}
     notes: list[str] = []
     for r in range(repeats):
@@ -284,16 +267,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     notes.append(f"{n_rooms} session rooms x {per} readers on {args.rooms_servers} processes; a "
                  f"move every {args.rooms_move_every:g}s, a chat every ~{args.rooms_chat_every:g}s"
                  " per reader; latencies are as seen by the other readers of the room")
-    if args.rooms_against:
-        base, mine = runs[variants[0][0]], runs["this tree"]
-        for key, label in RATIOS:
-            a = statistics.median(x[key] for x in base if x.get(key) is not None) \
-                if any(x.get(key) is not None for x in base) else None
-            b = statistics.median(x[key] for x in mine if x.get(key) is not None) \
-                if any(x.get(key) is not None for x in mine) else None
-            if a and b is not None:
-                notes.append(f"{label}: this tree {b:,.1f} vs {args.rooms_against} {a:,.1f}"
-                             f" (x{b / a:.2f}, same run)")
+    notes += against.ratio_notes(runs, args.rooms_against, RATIOS)
     headline = [("joined", "readers joined"), ("moves_per_s", "position moves/s sent"),
                 ("position_deliveries_per_s", "position updates delivered/s")]
     if args.rooms_chats_only:
@@ -317,10 +291,9 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                  ("client_cpu_max_util", "busiest client process")]
     sections = []
     for label, _ in variants:
-        title = f"rooms: {n_rooms} x {per} readers" + ("" if label == "this tree"
-                                                      else f" (servers of {label})")
-        sections.append({"title": title, "runs": runs[label], "headline": headline,
-                         "notes": (notes if label == "this tree" else [])
+        sections.append({"title": against.title(f"rooms: {n_rooms} x {per} readers", label),
+                         "runs": runs[label], "headline": headline,
+                         "notes": (notes if label == against.THIS_TREE else [])
                          + saturation_note(runs[label])})
     return sections
 

@@ -421,19 +421,6 @@ async def _make_clubs(database_url: str, groups: list[list[int]], books: list[in
         await conn.close()
 
 
-def _redis_commands(stack: Stack) -> dict[str, int]:
-    """Redis's calls per command (`INFO commandstats`; every client: web processes, worker,
-    producer)."""
-    import redis
-
-    r = redis.Redis.from_url(stack.redis_url)
-    try:
-        stats = r.info("commandstats")
-    finally:
-        r.close()
-    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
-
-
 _VECTOR_PROBE = "SELECT vector_norm(array_fill(1, ARRAY[256])::real[]::vector)"
 
 
@@ -655,7 +642,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
             meter = stack.meter(pool)
             meter.groups["worker"] = (lambda: [worker.pid] if worker.pid else [], False)
             meter.start()
-            commands0 = _redis_commands(stack)
+            commands0 = stack.redis_calls()
             rest_rate = args.soak_rest * n / 60
             targets = []
             for i, (a, b) in enumerate(bounds):
@@ -675,7 +662,7 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 produced = p[0]
             out = pool.gather(targets, duration + 600)
             m = meter.stop()
-            by_command = _commands_delta(commands0, _redis_commands(stack))
+            by_command = _commands_delta(commands0, stack.redis_calls())
             commands = sum(by_command.values())
             sampler.stop()
             series = sampler.memory
