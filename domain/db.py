@@ -43,7 +43,7 @@ class Database:
 # results. Without this, the first statement on a connection that uses one of them pays
 # asyncpg's type introspection (a recursive pg_type query bracketed by two JIT settings): one
 # such round per type per connection. tests/test_db_pool.py keeps this list complete.
-ARRAY_TYPES = ("int8[]", "int4[]", "float8[]", "timestamptz[]")
+ARRAY_TYPES = ("int8[]", "int4[]", "float8[]", "timestamptz[]", "date[]")
 _WARM_SQL = "SELECT " + ", ".join(f"NULL::{t}" for t in ARRAY_TYPES)
 
 
