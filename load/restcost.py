@@ -35,16 +35,10 @@ KINDS = ("book", "search", "feed", "profile")
 _COUNT = re.compile(r'^readalong_db_query_duration_seconds_count\{.*\} (\S+)$', re.M)
 
 
-def _redis_calls(url: str) -> int:
-    """Commands Redis has run (INFO commandstats; pipelined ones count one each)."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        stats = client.info("commandstats")
-    finally:
-        client.close()
-    return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+def _redis_calls(stack: Stack) -> int:
+    """Commands Redis has run (INFO commandstats; pipelined ones count one each), without the
+    INFO calls that read them."""
+    return sum(n for name, n in stack.redis_calls().items() if name != "info")
 
 
 def _query_count(base_url: str) -> float:
@@ -156,11 +150,11 @@ def main(argv: list[str] | None = None) -> int:
 
             asyncio.run(_issue(srv.port, reqs(args.warmup), args.concurrency))
             batch = reqs(args.n)
-            s0, r0 = _query_count(srv.base_url), _redis_calls(stack.redis_url)
+            s0, r0 = _query_count(srv.base_url), _redis_calls(stack)
             w0, p0, t0 = cpu_seconds(srv.pid), cpu_seconds(pg_pid, True), time.monotonic()
             statuses = asyncio.run(_issue(srv.port, batch, args.concurrency))
             w1, p1, t1 = cpu_seconds(srv.pid), cpu_seconds(pg_pid, True), time.monotonic()
-            s1, r1 = _query_count(srv.base_url), _redis_calls(stack.redis_url)
+            s1, r1 = _query_count(srv.base_url), _redis_calls(stack)
             stmts = (s1 - s0) / args.n
             fig = {"web_ms": round((w1 - w0) * 1000 / args.n, 3),
                    "pg_ms": round((p1 - p0) * 1000 / args.n, 3),

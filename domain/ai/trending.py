@@ -8,8 +8,8 @@ heals at the next run, and with them `all`: the all-time most shelved books, whi
 start reads. Private reading states are left out.
 
 Views: `GET /api/v1/books/{id}` counts one view in an hourly Redis hash (`ViewTally`: counted
-in memory, written in one pipelined round trip a second at most, never failing the request;
-`count_view` writes one at once); the same job first moves every closed hour
+in memory, written in one pipelined round trip a second at most, never failing the request);
+the same job first moves every closed hour
 into `book_views` (PostgreSQL, m0028) - read and deleted in one Redis transaction, so a view is
 counted at most once (a crash between the two loses that hour rather than doubling it) - and
 reads the open hour straight from Redis.
@@ -41,19 +41,9 @@ VIEW_TTL_S = 8 * 86400
 HOUR = 3600
 
 
-async def count_view(redis: Redis, book_id: int, now: float | None = None) -> None:
-    """Count one view of a book's page in the current hour's bucket (errors swallowed)."""
-    key = f"{VIEWS_KEY}{int((time.time() if now is None else now) // HOUR) * HOUR}"
-    with contextlib.suppress(RedisError):
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(key, str(book_id), 1)
-            pipe.expire(key, VIEW_TTL_S)
-            await pipe.execute()
-
-
 class ViewTally:
     """Book page views counted in memory and written to the hourly hashes in one pipelined round
-    trip at most every `interval` seconds (what `count_view` does once per view): a page read
+    trip at most every `interval` seconds (HINCRBY per book, EXPIRE per hour): a page read
     costs no Redis round trip of its own. Trending is rebuilt every few minutes, so the delay is
     never seen; views still in memory when the process dies unflushed are lost (at most
     `interval` seconds of them; a clean stop flushes)."""
@@ -79,7 +69,7 @@ class ViewTally:
         task.add_done_callback(self._tasks.discard)
 
     async def flush(self) -> None:
-        """Write the pending views (errors swallowed, as `count_view` does: they are lost)."""
+        """Write the pending views (errors swallowed: those views are lost)."""
         pending, self.pending = self.pending, {}
         if not pending:
             return
