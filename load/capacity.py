@@ -248,19 +248,28 @@ def _fmt_cost(seconds: float) -> str:
 
 # --- measured figures from the reports ----------------------------------------------------------
 
-def _newest(results: Path, scenario: str) -> tuple[Path, dict[str, Any]] | None:
+def _reports(results: Path, scenario: str) -> list[tuple[Path, dict[str, Any]]]:
+    """The scenario's readable report JSONs, newest first."""
+    out = []
     for path in sorted(results.glob(f"*-{scenario}.json"), reverse=True):
         try:
-            return path, json.loads(path.read_text())
+            out.append((path, json.loads(path.read_text())))
         except (OSError, ValueError):
             continue
-    return None
+    return out
+
+
+def _newest(results: Path, scenario: str) -> tuple[Path, dict[str, Any]] | None:
+    found = _reports(results, scenario)
+    return found[0] if found else None
 
 
 def _summary(report: dict[str, Any], title_start: str) -> dict[str, float]:
+    """The medians of the first ok section whose title starts so: this tree's own (a run with
+    `--<scenario>-against` adds a "(servers of …)" section after it)."""
     for section in report.get("sections", []):
         if section.get("status", "ok") == "ok" and section.get("title", "").startswith(
-                title_start):
+                title_start) and "(servers of " not in section.get("title", ""):
             return {k: v["median"] for k, v in section.get("summary", {}).items()}
     return {}
 
@@ -275,6 +284,15 @@ def _from_fanout(rep: dict[str, Any]) -> dict[str, float]:
     return {}
 
 
+def _from_connect(rep: dict[str, Any]) -> dict[str, float]:
+    """The web processes' own CPU per connect (auth, subscribes, presence, history), measured
+    with the clients on the other core: what the model's line means."""
+    s = _summary(rep, "connect C=")
+    if s.get("server_cpu_ms_per_connect"):
+        return {"cpu_per_connect_ms": s["server_cpu_ms_per_connect"]}
+    return {}
+
+
 def _from_idle(rep: dict[str, Any]) -> dict[str, float]:
     sections = [x for x in rep.get("sections", []) if x.get("title", "").startswith("idle C=")
                 and x.get("status", "ok") == "ok"]
@@ -285,7 +303,7 @@ def _from_idle(rep: dict[str, Any]) -> dict[str, float]:
     out = {}
     if s.get("kb_per_connection"):
         out["kb_per_socket"] = s["kb_per_connection"]
-    if s.get("connect_rate_per_s"):
+    if s.get("connect_rate_per_s"):  # the whole core's time: taken only without a connect report
         out["cpu_per_connect_ms"] = 1000 / s["connect_rate_per_s"]
     if s.get("held") and "rest_servers_cpu_util" in s:
         out["idle_cpu_per_socket_us"] = s["rest_servers_cpu_util"] / s["held"] * 1e6
@@ -294,6 +312,14 @@ def _from_idle(rep: dict[str, Any]) -> dict[str, float]:
 
 def _from_rooms(rep: dict[str, Any]) -> dict[str, float]:
     s = _summary(rep, "rooms:")
+    if rep.get("params", {}).get("rooms", {}).get("chats_only"):
+        # `--rooms-chats-only`: everything the servers did was for the stored chats
+        out = {}
+        for cost, key in (("cpu_per_chat_ms", "servers_cpu_ms_per_chat"),
+                          ("pg_per_chat_ms", "postgres_cpu_ms_per_chat")):
+            if s.get(key):
+                out[cost] = s[key]
+        return out
     moves = s.get("moves_per_s")
     if not moves:
         return {}
@@ -305,26 +331,44 @@ def _from_rooms(rep: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-EXTRACTORS: dict[str, Extractor] = {"fanout": _from_fanout, "idle": _from_idle,
-                                    "rooms": _from_rooms}
+def _from_soak(rep: dict[str, Any]) -> dict[str, float]:
+    """Jobs per room event and worker CPU per job, from the mixed workload that makes them."""
+    s = _summary(rep, "soak:")
+    events = sum(s.get(k, 0) for k in ("moves_per_s", "chats_per_s", "reactions_per_s"))
+    jobs = s.get("redis_exec_per_s", 0)
+    if not (events and jobs):
+        return {}
+    out = {"jobs_per_event": jobs / events}
+    if s.get("worker_cpu_util"):
+        out["worker_per_job_ms"] = s["worker_cpu_util"] / jobs * 1000
+    return out
+
+
+# In this order: a cost the first scenario measures is not taken from a later one (the connect
+# scenario's CPU per connect before the idle scenario's core time per connect).
+EXTRACTORS: dict[str, Extractor] = {"fanout": _from_fanout, "connect": _from_connect,
+                                    "idle": _from_idle, "rooms": _from_rooms,
+                                    "soak": _from_soak}
 
 
 def measured_costs(results: Path = RESULTS, use_reports: bool = True
                    ) -> tuple[dict[str, float], dict[str, str]]:
-    """The costs and where each came from: the newest report of each scenario, else defaults."""
+    """The costs and where each came from: each from the newest report of the first scenario
+    that measures it, else its default."""
     costs = {k: v[0] for k, v in DEFAULTS.items()}
     sources = {k: v[2] for k, v in DEFAULTS.items()}
     if not use_reports:
         return costs, sources
+    taken: set[str] = set()
     for scenario, extract in EXTRACTORS.items():
-        found = _newest(results, scenario)
-        if found is None:
-            continue
-        path, rep = found
-        for k, v in extract(rep).items():
-            if v > 0:
-                costs[k] = round(v, 4)
-                sources[k] = f"{path.name} (started {rep.get('started')} UTC)"
+        found_here: set[str] = set()
+        for path, rep in _reports(results, scenario):  # newest first
+            for k, v in extract(rep).items():
+                if v > 0 and k not in taken and k not in found_here:
+                    costs[k] = round(v, 4)
+                    sources[k] = f"{path.name} (started {rep.get('started')} UTC)"
+                    found_here.add(k)
+        taken |= found_here
     return costs, sources
 
 

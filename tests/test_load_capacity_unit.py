@@ -155,3 +155,48 @@ def test_job_queue_is_sized_and_flagged_when_one_instance_is_not_enough() -> Non
     assert out["jobs_per_s"] == 2_000
     assert out["queue_ops_per_s"] == 20_000 and out["queue_instances"] == 2
     assert any("cannot be sharded" in line for line in model.lines)
+
+
+def _report(started: str, title: str, summary: dict[str, float],
+            params: dict[str, object] | None = None) -> str:
+    return json.dumps({"started": started, "params": params or {}, "sections": [
+        {"title": title, "status": "ok",
+         "summary": {k: {"median": v} for k, v in summary.items()}}]})
+
+
+def test_each_cost_comes_from_the_newest_report_that_measures_it(tmp_path: Path) -> None:
+    """A chats-only rooms run gives the chat costs and leaves the moves to the newest moving run;
+    the connect scenario's CPU per connect wins over the idle scenario's core time; the soak
+    gives the jobs per room event."""
+    (tmp_path / "20261203-100000-rooms.json").write_text(_report(
+        "2026-12-03 10:00:00", "rooms: 1000 x 8 readers",
+        {"moves_per_s": 2000.0, "servers_cpu_util": 0.8, "postgres_cpu_util": 0.1,
+         "redis_cpu_util": 0.05}, {"rooms": {"chats_only": False}}))
+    (tmp_path / "20261203-110000-rooms.json").write_text(_report(
+        "2026-12-03 11:00:00", "rooms: 100 x 8 readers",
+        {"moves_per_s": 27.0, "servers_cpu_util": 0.3, "servers_cpu_ms_per_chat": 1.25,
+         "postgres_cpu_ms_per_chat": 0.5}, {"rooms": {"chats_only": True}}))
+    (tmp_path / "20261203-120000-connect.json").write_text(json.dumps({
+        "started": "2026-12-03 12:00:00", "sections": [
+            {"title": "connect C=5000", "status": "ok",
+             "summary": {"server_cpu_ms_per_connect": {"median": 0.7}}},
+            {"title": "connect C=5000 (servers of abc123)", "status": "ok",
+             "summary": {"server_cpu_ms_per_connect": {"median": 9.0}}}]}))
+    (tmp_path / "20261203-130000-idle.json").write_text(_report(
+        "2026-12-03 13:00:00", "idle C=19000",
+        {"connections": 19000.0, "kb_per_connection": 13.5, "connect_rate_per_s": 400.0}))
+    (tmp_path / "20261203-140000-soak.json").write_text(_report(
+        "2026-12-03 14:00:00", "soak: 10000 readers, 10 min",
+        {"moves_per_s": 500.0, "chats_per_s": 30.0, "reactions_per_s": 70.0,
+         "redis_exec_per_s": 300.0, "worker_cpu_util": 0.15}))
+    costs, sources = measured_costs(tmp_path)
+    assert costs["cpu_per_move_ms"] == pytest.approx(0.4)
+    assert "20261203-100000-rooms.json" in sources["cpu_per_move_ms"]
+    assert costs["cpu_per_chat_ms"] == pytest.approx(1.25)
+    assert costs["pg_per_chat_ms"] == pytest.approx(0.5)
+    assert "20261203-110000-rooms.json" in sources["cpu_per_chat_ms"]
+    assert costs["cpu_per_connect_ms"] == pytest.approx(0.7)
+    assert "connect" in sources["cpu_per_connect_ms"]
+    assert costs["kb_per_socket"] == pytest.approx(13.5)
+    assert costs["jobs_per_event"] == pytest.approx(0.5)
+    assert costs["worker_per_job_ms"] == pytest.approx(0.5)
