@@ -132,6 +132,19 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.keepalive_extensions and self.pending_ping_payload is None:
             del self.keepalive_extensions  # (back to the class default)
 
+    def adopt(self, transport: Any, server: tuple[str, int | None] | None,
+              client: tuple[str, int] | None, tls: bool) -> None:
+        """`connection_made` with the addresses the HTTP protocol already read from the socket
+        (uvicorn's own looks them up again: two `getsockname`/`getpeername` calls per socket)."""
+        self.connections.add(self)
+        self.transport = transport
+        self.server = server
+        self.client = client
+        self.scheme = "wss" if tls else "ws"
+        if self.logger.level <= TRACE_LOG_LEVEL:
+            prefix = f"{client[0]}:{client[1]} - " if client else ""
+            self.logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection made", prefix)
+
     def upgrade(self, method: str, url: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         """What `handle_connect` does for the request uvicorn's HTTP protocol parsed."""
         plain = plain_request(method, url, headers, bool(self.config.ws_per_message_deflate))
@@ -225,7 +238,7 @@ class HubHttpProtocol(HttpToolsProtocol):
         self.connections.discard(self)
         protocol = ws_class(config=self.config, server_state=self.server_state,
                             app_state=self.app_state)
-        protocol.connection_made(self.transport)
+        protocol.adopt(self.transport, self.server, self.client, self.scheme == "https")
         protocol.upgrade(self.scope["method"], self.url, self.headers)
         self.transport.set_protocol(protocol)
 
