@@ -153,8 +153,17 @@ def connect(url: str, *, queue_url: str | None = None, **kwargs: Any) -> Redis:
     return cast(Redis, client)
 
 
+# by the client's class: `isinstance` against RedisCluster (a typing.Protocol subclass) walks
+# its protocol members on every miss (about 6 us; the set-up path asks several times per socket)
+_CLUSTER_BY_TYPE: dict[type, bool] = {}
+
+
 def is_cluster(client: object) -> bool:
-    return isinstance(client, RedisCluster)
+    kind = type(client)
+    known = _CLUSTER_BY_TYPE.get(kind)
+    if known is None:
+        known = _CLUSTER_BY_TYPE[kind] = isinstance(client, RedisCluster)
+    return known
 
 
 def queue_of(client: Redis) -> Redis:
@@ -172,8 +181,8 @@ def queue_of(client: Redis) -> Redis:
 
 async def mget(client: Redis, keys: list[str]) -> list[Any]:
     """MGET; in cluster mode keys of several slots are read per slot (in order)."""
-    if isinstance(client, RedisCluster):
-        return list(await client.mget_nonatomic(keys))
+    if is_cluster(client):
+        return list(await cast(RedisCluster, client).mget_nonatomic(keys))
     return list(await client.mget(keys))
 
 
@@ -181,7 +190,7 @@ def pipeline(client: Redis, *, transaction: bool) -> Any:
     """A pipeline: MULTI/EXEC on one instance when `transaction`; in cluster mode always a
     plain pipeline (redis-py's cluster client runs no transactions): readers may see the
     commands' effects one by one, so use it only where that is harmless (derived data)."""
-    if isinstance(client, RedisCluster):
+    if is_cluster(client):
         return client.pipeline()
     return client.pipeline(transaction=transaction)
 
@@ -189,7 +198,7 @@ def pipeline(client: Redis, *, transaction: bool) -> Any:
 def slot_groups(client: Redis, keys: list[str]) -> list[list[str]]:
     """`keys` as one group (one instance) or one group per hash slot (cluster), for scripts
     that take many independent keys."""
-    if not isinstance(client, RedisCluster):
+    if not is_cluster(client):
         return [keys] if keys else []
     groups: dict[int, list[str]] = {}
     for key in keys:

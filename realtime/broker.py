@@ -55,6 +55,7 @@ class Broker:
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._batch: list[str] = []
+        self._batch_futs: list[asyncio.Future[None]] = []
         self._batch_task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -92,22 +93,37 @@ class Broker:
 
         Channels asked for in the same event-loop turn go out as one SUBSCRIBE (reconnect
         storms subscribe thousands of `user:` rooms at once)."""
+        await self.subscribing(channel)
+
+    def subscribing(self, channel: str) -> asyncio.Future[None]:
+        """`subscribe` as a future (no task of its own per room: a connecting socket's `user:`
+        room is a new room every time): done once Redis confirmed, or failed with
+        BrokerUnavailable after SUBSCRIBE_TIMEOUT; cancelling it only drops this waiter."""
         self.channels.add(channel)
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
         self._waiters.setdefault(channel.encode(), []).append(fut)
         self._batch.append(channel)
+        self._batch_futs.append(fut)
         if self._batch_task is None:
-            self._batch_task = asyncio.get_running_loop().create_task(self._send_batch())
-        try:
-            await asyncio.wait_for(asyncio.shield(fut), SUBSCRIBE_TIMEOUT)
-        except TimeoutError as exc:
-            raise BrokerUnavailable("realtime backend unavailable") from exc
+            self._batch_task = loop.create_task(self._send_batch())
+        # (no `wait_for` per call: the batch's one timer fails what still waits after
+        # SUBSCRIBE_TIMEOUT)
+        return fut
+
+    @staticmethod
+    def _expire(futs: list[asyncio.Future[None]]) -> None:
+        for fut in futs:
+            if not fut.done():
+                fut.set_exception(BrokerUnavailable("realtime backend unavailable"))
 
     async def _send_batch(self) -> None:
         for _ in range(TURNS):  # this loop turn's sockets and the next few turns' add theirs
             await asyncio.sleep(0)
         batch, self._batch = self._batch, []
+        futs, self._batch_futs = self._batch_futs, []
         self._batch_task = None
+        asyncio.get_running_loop().call_later(SUBSCRIBE_TIMEOUT, self._expire, futs)
         ps = self._pubsub
         wanted = [c for c in dict.fromkeys(batch) if c in self.channels]
         if ps is None or not self._connected.is_set() or not wanted:

@@ -54,12 +54,11 @@ _RATE_CLASS: dict[type, str] = {Subscribe: "subscribe", Unsubscribe: "subscribe"
 def _handshake(scope: Any) -> tuple[str | None, int, str | None, str | None]:
     """(Origin, wire format, selected subprotocol, bearer token) from the upgrade request."""
     origin: str | None = None
-    offered: list[str] = []
     for name, value in scope.get("headers", ()):
         if name == b"origin":
             origin = value.decode("latin-1")
-        elif name == b"sec-websocket-protocol":
-            offered.extend(p.strip() for p in value.decode("latin-1").split(","))
+    # (the server split Sec-WebSocket-Protocol into the scope's `subprotocols` already)
+    offered: list[str] = scope.get("subprotocols") or []
     fmt, chosen = JSON, None
     for p in offered:
         if p in (SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK):

@@ -72,10 +72,9 @@ class Membership:
         if not isinstance(viewer, Viewer):
             viewer = DEFAULT_VIEWER
         lr, created = self.registry.open_room(room, kind, room_id)
-        if created:
-            task = lr.ready = asyncio.get_running_loop().create_task(
-                self.broker.subscribe(channel_of(room)))
-            task.add_done_callback(functools.partial(self._subscribed, lr))
+        if created:  # (a future, not a task: the broker resolves it when Redis confirms)
+            ready = lr.ready = self.broker.subscribing(channel_of(room))
+            ready.add_done_callback(functools.partial(self._subscribed, lr))
         sub = Sub(conn, viewer)
         self.registry.attach(lr, conn, sub)
         try:
@@ -141,8 +140,9 @@ class Membership:
         return epoch, offset, False, []
 
     def _subscribed(self, lr: LocalRoom, task: asyncio.Future[None]) -> None:
-        """Once the room's Redis subscription is confirmed, let its task go (a done task keeps
-        its coroutine, context and future: about 0.6 KiB for every `user:` room)."""
+        """Once the room's Redis subscription is confirmed, let its future go for the one shared
+        done future (on a cluster it is a task, which keeps its coroutine, context and future:
+        about 0.6 KiB for every `user:` room)."""
         if lr.ready is task and not task.cancelled() and task.exception() is None:
             if self._done is None:
                 self._done = asyncio.get_running_loop().create_future()

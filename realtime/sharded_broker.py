@@ -184,6 +184,10 @@ class ShardedBroker:
         except TimeoutError as exc:
             raise BrokerUnavailable("realtime backend unavailable") from exc
 
+    def subscribing(self, channel: str) -> asyncio.Future[None]:
+        """`subscribe` as a future (the single-instance broker's API)."""
+        return asyncio.get_running_loop().create_task(self.subscribe(channel))
+
     async def unsubscribe(self, channel: str) -> None:
         self.channels.discard(channel)
         shard = self.where.pop(channel, None)

@@ -105,6 +105,10 @@ CASES = {
     "deflate offer": _request({**BASE, "Sec-WebSocket-Extensions": "permessage-deflate"}),
     "a body": _request({**BASE, "Content-Length": "3"}) + b"abc",
     "upgrade list": _request({**BASE, "Upgrade": "websocket, h2c"}),
+    "spaced lists": _request({**BASE, "Connection": "keep-alive ,\tUpgrade",
+                              "Sec-WebSocket-Protocol": "readalong.v1 ,\tbearer.abc"}),
+    "inner tab": _request({**BASE, "User-Agent": "reader\t1.0"}),
+    "leading tab": _request({**BASE, "User-Agent": "\treader"}),
 }
 
 

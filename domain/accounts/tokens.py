@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
 import hmac
 import time
 import uuid
@@ -54,10 +53,16 @@ def issue_access_token(secret: str, user_id: int, role: str, ttl: int,
     return jwt.encode(claims, secret, algorithm=ALGORITHM), exp
 
 
+_TO_STD = bytes.maketrans(b"-_", b"+/")
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+
+
 def _segment(text: str) -> bytes:
-    """A canonical unpadded base64url segment decoded (else ValueError)."""
-    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if base64.urlsafe_b64encode(raw).rstrip(b"=") != text.encode():
+    """A canonical unpadded base64url segment decoded (else ValueError): binascii directly,
+    as `base64.urlsafe_b64decode` does under a few layers of Python."""
+    data = text.encode("ascii")  # (UnicodeEncodeError is a ValueError)
+    raw = binascii.a2b_base64(data.translate(_TO_STD) + b"=" * (-len(data) % 4))
+    if binascii.b2a_base64(raw, newline=False).translate(_TO_URL).rstrip(b"=") != data:
         raise ValueError("not canonical base64url")
     return raw
 
@@ -86,8 +91,8 @@ def _plain_claims(secret: str, token: str) -> dict[str, Any] | None:
         claims = _decode_claims(_segment(payload))
     except (ValueError, binascii.Error, msgspec.DecodeError):
         return None
-    expected = hmac.new(_mac_key(secret), f"{header}.{payload}".encode(), hashlib.sha256)
-    if not hmac.compare_digest(mac, expected.digest()):
+    expected = hmac.digest(_mac_key(secret), f"{header}.{payload}".encode(), "sha256")
+    if not hmac.compare_digest(mac, expected):
         return None
     now = time.time()
     iat, exp = claims.get("iat"), claims.get("exp")
