@@ -51,9 +51,10 @@ class Path:
 async def test_club_chat_and_thread_posts_read_place_and_writer_at_once(
         http: httpx.AsyncClient, engines: Engines, unique: str) -> None:
     """A member's club chat is gated at their furthest and costs two statements once the book's
-    chapters are cached (place with writer, insert); an outsider gets `not_member`, a muted member `muted`. A thread refuses
-    members before it opens (not its organisers), then gates a post at least at the section's
-    end, a spoiler-free one at its start, in two statements; the lock stops members only."""
+    chapters are cached (place with writer, insert); an outsider gets `not_member`, a muted
+    member `muted`. A thread refuses members before it opens (not its organisers), then gates
+    a post at least at the section's end, a spoiler-free one at its start, in two statements;
+    the lock stops members only."""
     owner, member, muted, outsider = [await register(http, unique, prefix=p)
                                       for p in ("ow", "me", "mu", "ou")]
     book = await make_book(engines.database_url, f"Club path {unique}")
@@ -94,5 +95,45 @@ async def test_club_chat_and_thread_posts_read_place_and_writer_at_once(
                       "UPDATE club_sections SET thread_locked = true WHERE id = $1", sid)
         assert await path.refused(THREAD_VENUE, sid, member.id, chat) == "thread_locked"
         assert (await path.run(THREAD_VENUE, sid, owner.id, chat))[0].author_id == owner.id
+    finally:
+        await conn.close()
+
+
+async def test_a_reaction_on_a_message_reads_whom_the_reactor_hides_once(
+        http: httpx.AsyncClient, engines: Engines, unique: str) -> None:
+    """A reaction on a club message is four statements (the club with the reactor, the message,
+    the reactor's view with whom they hide, the insert with its counts); the ack counts what the
+    reactor may see, and a message by someone they muted or who blocked them is
+    `message_not_found` for them (in a thread too)."""
+    owner, a, b, c = [await register(http, unique, prefix=p) for p in ("ro", "ra", "rb", "rc")]
+    book = await make_book(engines.database_url, f"React path {unique}")
+    club = await make_club(http, owner, f"react-{unique}", book_id=book)
+    cid = club["id"]
+    for u in (a, b, c):
+        assert (await join(http, cid, u)).status_code == 200
+        await read_to(http, u, book, 0.6)
+    (section,) = await db_exec(
+        engines.database_url, "INSERT INTO club_sections (club_id, book_id, position, title,"
+        " range_start, range_end, opens_at, opened_at) VALUES ($1, $2, 0, 'One', 0, 0.5,"
+        " now(), now()) RETURNING id", cid, book)
+    sid = int(section["id"])
+    await db_exec(engines.database_url, "INSERT INTO mutes (muter_id, muted_id) VALUES ($1, $2)",
+                  b.id, a.id)
+    await db_exec(engines.database_url, "INSERT INTO blocks (blocker_id, blocked_id) VALUES"
+                  " ($1, $2)", a.id, c.id)
+    conn = await asyncpg.connect(engines.database_url)
+    try:
+        path = Path(conn)
+        msg, _ = await path.run(CLUB_VENUE, cid, a.id, {"type": "chat", "body": "at 60"})
+        fire = {"type": "react", "emoji": "🔥", "message_id": msg.id}
+        await path.run(CLUB_VENUE, cid, owner.id, fire)
+        mine, statements = await path.run(CLUB_VENUE, cid, a.id, fire)
+        assert mine.count == 2 and statements == 4
+        assert await path.refused(CLUB_VENUE, cid, b.id, fire) == "message_not_found"
+        assert await path.refused(CLUB_VENUE, cid, c.id, fire) == "message_not_found"
+        post, _ = await path.run(THREAD_VENUE, sid, a.id, {"type": "chat", "body": "here"})
+        on_post = {**fire, "message_id": post.id}
+        assert (await path.run(THREAD_VENUE, sid, owner.id, on_post))[0].count == 1
+        assert await path.refused(THREAD_VENUE, sid, b.id, on_post) == "message_not_found"
     finally:
         await conn.close()

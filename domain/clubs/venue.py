@@ -17,7 +17,7 @@ from domain.discussion.place import BOOKS, Place, Poster
 from domain.discussion.spoilers import ViewerState, known_furthest
 from domain.errors import Forbidden, NotFound
 from domain.reading.progress import furthest
-from domain.social.rules import hidden_user_ids
+from domain.social.rules import hidden_user_ids, hidden_users_sql
 
 # the live source of a member's furthest in a club's book (Redis: club moves are acked there and
 # written behind; set by the process's club room kind): (club id, user id, book id) -> furthest
@@ -95,12 +95,29 @@ async def member_poster(db: Database, club_id: int, book_id: int | None, who: Pr
     return known.role, known_furthest(known.furthest, live=moved)
 
 
-async def club_viewer(db: Database, book_id: int | None, user_id: int | None) -> ViewerState:
+def _viewer_sql(places: str) -> str:
+    """A member's furthest in the book of the place `$1` of `places` (a table with `id` and
+    `book_id`) and, in the same statement, whom they hide (`$2`)."""
+    return ("SELECT r.furthest, ARRAY(" + hidden_users_sql("$2") + f") AS hidden FROM {places}"
+            " p LEFT JOIN reading_states r ON r.user_id = $2 AND r.book_id = p.book_id"
+            " WHERE p.id = $1")
+
+
+_CLUB_VIEWER_SQL = _viewer_sql("clubs")
+_SECTION_VIEWER_SQL = _viewer_sql("club_sections")
+
+
+async def club_viewer(db: Database, sql: str, place_id: int,
+                      user_id: int | None) -> ViewerState:
+    """The viewer's furthest in the place's book (0 without one) and whom they hide: one
+    statement."""
     if user_id is None:
         return ViewerState(user_id=0, progress=None, shield=True)
-    reached = await furthest(db.pool, user_id, book_id) if book_id else 0.0
-    return ViewerState(user_id=user_id, progress=reached, shield=True,
-                       hidden_authors=frozenset(await hidden_user_ids(db, user_id)))
+    row = await db.pool.fetchrow(sql, place_id, user_id)
+    hidden = row["hidden"] if row is not None else await hidden_user_ids(db, user_id)
+    reached = row["furthest"] if row is not None else None
+    return ViewerState(user_id=user_id, progress=float(reached or 0.0), shield=True,
+                       hidden_authors=frozenset(int(u) for u in hidden))
 
 
 def club_readable_sql(club: str, v: str) -> str:
@@ -152,8 +169,7 @@ class ClubVenue:
                       chapter=place.chapter_at(reached))
 
     async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
-        book = await db.pool.fetchval("SELECT book_id FROM clubs WHERE id = $1", place_id)
-        return await club_viewer(db, book, user_id)
+        return await club_viewer(db, _CLUB_VIEWER_SQL, place_id, user_id)
 
     def readable_sql(self, alias: str, viewer_param: str) -> str:
         return club_readable_sql(alias, viewer_param)
@@ -217,9 +233,7 @@ class ThreadVenue:
                       chapter=place.chapter_at(reached), floor=float(s["range_start"]))
 
     async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
-        book = await db.pool.fetchval("SELECT book_id FROM club_sections WHERE id = $1",
-                                      place_id)
-        return await club_viewer(db, book, user_id)
+        return await club_viewer(db, _SECTION_VIEWER_SQL, place_id, user_id)
 
     def readable_sql(self, alias: str, viewer_param: str) -> str:
         return club_readable_sql(f"(SELECT club_id FROM club_sections WHERE id = {alias})",
