@@ -182,6 +182,15 @@ class ThreadVenue:
 
     kind = "club_thread"
 
+    def __init__(self) -> None:
+        # the live source of a member's furthest in a thread room (section id, user id, book
+        # id): thread moves are acked in Redis and written behind too (set by the room kind)
+        self.live: LiveOf | None = None
+
+    async def section(self, db: Database, section_id: int) -> Any:
+        """The section's row (its club, book, range and dates), or `section_not_found`."""
+        return await self._section(db, section_id)
+
     async def _section(self, db: Database, section_id: int, writer_id: int | None = None) -> Any:
         row = await db.pool.fetchrow(_SECTION_SQL, section_id, writer_id)
         if row is None:
@@ -222,7 +231,7 @@ class ThreadVenue:
         else:
             s, known = await self._section(db, place.id), None
         role, reached = await member_poster(db, int(s["club_id"]), int(s["book_id"]), who, chat,
-                                            CLUB_VENUE.live, known)
+                                            self._live_of(place.id), known)
         if s["opened_at"] is None and role not in ORGANISERS:
             raise Forbidden("this section's discussion has not opened yet",
                             code="section_not_open")
@@ -231,6 +240,16 @@ class ThreadVenue:
         gate = max(reached, float(s["range_end"]))  # never below the section's end
         return Poster(user_id=who.user_id, progression=reached, furthest=gate,
                       chapter=place.chapter_at(reached), floor=float(s["range_start"]))
+
+    def _live_of(self, section_id: int) -> LiveOf:
+        """A member's live furthest in the book: from the club's room or this thread's room
+        (moves in either are written behind), whichever is larger."""
+
+        async def live(club_id: int, user_id: int, book_id: int) -> float | None:
+            got = [await of(pid, user_id, book_id) for of, pid in
+                   ((CLUB_VENUE.live, club_id), (self.live, section_id)) if of is not None]
+            return max((g for g in got if g is not None), default=None)
+        return live
 
     async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
         return await club_viewer(db, _SECTION_VIEWER_SQL, place_id, user_id)
@@ -242,6 +261,12 @@ class ThreadVenue:
 
 CLUB_VENUE = ClubVenue()
 THREAD_VENUE = ThreadVenue()
+
+
+async def thread_rooms(db: Database, club_id: int) -> list[str]:
+    """The rooms of the club's section threads (`club_thread:<section id>`)."""
+    rows = await db.pool.fetch("SELECT id FROM club_sections WHERE club_id = $1", club_id)
+    return [f"club_thread:{r['id']}" for r in rows]
 
 
 async def club_role(db: Database, club_id: int, user_id: int) -> str | None:

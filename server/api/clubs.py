@@ -31,6 +31,7 @@ from domain.clubs.schemas import (
     RoleChange,
     Transfer,
 )
+from domain.clubs.venue import thread_rooms
 from domain.db import Database
 from domain.discussion.listings import parse_cursor
 from domain.ids import MAX_ID
@@ -187,11 +188,16 @@ class ClubController(Controller):
 
 async def evict_member(state: State, club_id: int, user_id: int, banned: bool = True) -> None:
     """Drop a banned (or departed) user's sockets from `club:<id>` on every node, and their
-    right to move there (best effort: their next subscription is refused or gated anyway)."""
+    right to move there and in the club's section threads (best effort: their next
+    subscription is refused or gated anyway)."""
     hub = services_of(state).hub
     if hub is not None and hub.redis is not None:
-        # committed: their next move in the room is refused (`not_member`), on every node
-        await drop_member(hub.redis, clubs.room_of(club_id), user_id)
+        # committed: their next move in the room (or a section's thread) is refused
+        # (`not_member`), on every node
+        db = services_of(state).db
+        threads = await thread_rooms(db, club_id) if db is not None else []
+        for room in (clubs.room_of(club_id), *threads):
+            await drop_member(hub.redis, room, user_id)
         who = BannedData(user_id=user_id, club_id=club_id)
         name, data = wire(Banned(who) if banned else Left(who))
         await hub.evict(clubs.room_of(club_id), user_id, RoomEvent(name, data))
