@@ -201,7 +201,8 @@ async def test_a_thread_takes_no_move_before_it_opens_nor_of_a_member_who_left(
         nodes: list[ServerProcess], engines: Engines, unique: str) -> None:
     """In a public club's thread room on node B: before the section opens a member's move is
     answered but not taken; once open their move is stored; after they leave over REST on
-    node A their next move there gets `not_member` and nothing moves."""
+    node A the thread's room drops them (`left`), and back in it (a public club's thread is
+    readable) their next move gets `not_member` and nothing moves."""
     a_node, b_node = nodes
     async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http:
         owner, member = [await register(http, unique, prefix=p) for p in ("ow", "mm")]
@@ -223,7 +224,9 @@ async def test_a_thread_takes_no_move_before_it_opens_nor_of_a_member_who_left(
             assert await eventually(lambda: _furthest_is(engines, member.id, book, 0.2))
             r = await http.post(f"/api/v1/clubs/{cid}/leave", headers=member.headers)
             assert r.status_code == 200, r.text
-            gone = await m.move(room, 0.4)  # still in the (public) thread's room
+            await m.wait(lambda f: f.get("room") == room and f.get("event") == "left")
+            assert (await m.subscribe(room))["type"] == "ack"  # public: still readable
+            gone = await m.move(room, 0.4)
             assert gone["type"] == "error" and gone["code"] == "not_member", gone
         assert await _furthest(engines, member.id, book) == 0.2
 
