@@ -6,6 +6,7 @@ on how busy the machine is: process CPU time of this process, of the PostgreSQL 
 the connection (/proc), and statements counted on the connection.
 
     python -m load.chat_cost --chats 2000
+    python -m load.chat_cost --place club          # club chat (`club:<id>`); club_thread: posts
     PYTHONPATH=/tmp/tree-of-58fdd46 python load/chat_cost.py   # the same on another tree
 """
 
@@ -42,17 +43,32 @@ class Counting:
         return target
 
 
+def _venue(place: str) -> tuple[Any, Any]:
+    """The venue of a place kind and the command union its room decodes."""
+    from realtime.rooms.discussion_commands import DiscussionCommand
+
+    if place == "club":
+        from domain.clubs.venue import CLUB_VENUE
+        return CLUB_VENUE, DiscussionCommand
+    if place == "club_thread":
+        from domain.clubs.venue import THREAD_VENUE
+        return THREAD_VENUE, DiscussionCommand
+    from domain.sessions.venue import VENUE
+    from realtime.rooms.session.commands import SessionCommand
+    return VENUE, SessionCommand
+
+
 async def measure(database_url: str, sid: int, readers: list[int], chats: int,
-                  kind: str) -> dict[str, float]:
+                  kind: str, place: str = "session") -> dict[str, float]:
     from domain.accounts.tokens import Principal
     from domain.db import Database
     from domain.discussion.commit import Outcome
     from domain.sessions.onconn import OnConnection
-    from domain.sessions.venue import VENUE
     from realtime.rooms import discussion_commands
     from realtime.rooms.discussion import room_event
-    from realtime.rooms.session.commands import SessionCommand
     from realtime.wire import encode_event
+
+    venue, commands = _venue(place)
 
     db = Database(database_url, pool_size=2)
     await db.connect()
@@ -69,8 +85,8 @@ async def measure(database_url: str, sid: int, readers: list[int], chats: int,
                 return {"type": "chat", "body": f"chat {i} about the book"}
 
             async def one(i: int) -> Outcome[Any]:
-                cmd = discussion_commands.decode(data(i), SessionCommand, "session command")
-                out = await discussion_commands.run(OnConnection(conn), VENUE, sid,  # type: ignore[arg-type]
+                cmd = discussion_commands.decode(data(i), commands, f"{place} command")
+                out = await discussion_commands.run(OnConnection(conn), venue, sid,  # type: ignore[arg-type]
                                                     who[i % len(who)], "bench", cmd)
                 for ev in out.events:
                     encode_event(room_event(ev))
@@ -98,6 +114,8 @@ def main() -> None:
     p.add_argument("--readers", type=int, default=8)
     p.add_argument("--kind", choices=("chat", "react"), default="chat")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--place", choices=("session", "club", "club_thread"), default="session",
+                   help="a co-reading session, a club's chat or an open section's thread")
     args = p.parse_args()
     from load.procs import ROOT  # noqa: F401  (the repository root is importable)
     from load.scenarios.rooms_setup import make_sessions
@@ -107,13 +125,38 @@ def main() -> None:
     with Stack(Pinning("off")) as stack:
         stack.start_engines()
         users = ensure_users(stack, args.readers)
-        sid = make_sessions(stack, users[:1])[0]
-        asyncio.run(_join(stack.database_url, sid, users))
+        if args.place == "session":
+            sid = make_sessions(stack, users[:1])[0]
+            asyncio.run(_join(stack.database_url, sid, users))
+        else:
+            sid = asyncio.run(_club(stack.database_url, users, args.place))
         for r in range(args.runs):
-            got = asyncio.run(measure(stack.database_url, sid, users, args.chats, args.kind))
-            print(f"run {r + 1}: {args.kind} x {args.chats}: web {got['web_ms']:.3f} ms,"
+            got = asyncio.run(measure(stack.database_url, sid, users, args.chats, args.kind,
+                                      args.place))
+            print(f"run {r + 1}: {args.place} {args.kind} x {args.chats}:"
+                  f" web {got['web_ms']:.3f} ms,"
                   f" PostgreSQL {got['pg_ms']:.3f} ms, {got['statements']:.2f} statements,"
                   f" wall {got['wall_ms']:.3f} ms per {args.kind}", flush=True)
+
+
+async def _club(database_url: str, users: list[int], place: str) -> int:
+    """A club every user is a member of (the bench club of `load.scenarios.clubs`), each at
+    0.3 in its book: the club's id, or (`club_thread`) its section's, opened now."""
+    import asyncpg
+
+    from load.scenarios.clubs import _setup
+
+    club, section = await _setup(database_url, users)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("UPDATE club_sections SET opened_at = now() WHERE id = $1", section)
+        await conn.execute(
+            "INSERT INTO reading_states (user_id, book_id, status, position, furthest)"
+            " SELECT u, c.book_id, 'reading', 0.3, 0.3 FROM unnest($1::bigint[]) AS u, clubs c"
+            " WHERE c.id = $2 ON CONFLICT DO NOTHING", users, club)
+    finally:
+        await conn.close()
+    return club if place == "club" else section
 
 
 async def _join(database_url: str, sid: int, users: list[int]) -> None:

@@ -69,7 +69,9 @@ class ControlHandler:
             case control.Evict(room=room, user_id=user_id, event=event):
                 ev = RoomEvent(event.event, dict(event.data)) if event is not None \
                     else RoomEvent("kicked", {"user_id": user_id})
-                self._spawn(self._evict(room, user_id, ev))
+                # now, before the room's next message on this channel: the event, then
+                # nothing more (the subscriptions are closed); leaving the room is a task
+                self._spawn(self._evict(room, self._close_subs(room, user_id, ev)))
             case control.Reshield(room=room):
                 if room in node.registry.rooms:
                     try:  # before the room's next event, which may follow on this channel
@@ -85,16 +87,31 @@ class ControlHandler:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _evict(self, room: str, user_id: int, event: RoomEvent) -> None:
+    def _close_subs(self, room: str, user_id: int, event: RoomEvent) -> list[Any]:
+        """Send `event` to the user's local sockets in `room` and close those subscriptions
+        (no later event of the room reaches them); the sockets to take out of the room."""
         node = self.node
-        for conn in node.registry.of_user(user_id, room):
+        conns = node.registry.of_user(user_id, room)
+        for conn in conns:
             try:
                 node.fanout.send_to(conn.conn_id, room, [event])
-                if node.membership is not None:
-                    await node.membership.leave(conn, room)
             except Exception:
                 log.debug("hub: evicting %s (user %s) from %s failed", conn.conn_id, user_id,
                           room, exc_info=True)
+            sub = conn.subs.get(room)
+            if sub is not None:
+                sub.close()
+        return conns
+
+    async def _evict(self, room: str, conns: list[Any]) -> None:
+        """Take the evicted sockets out of `room` (presence, the room's channel, its kind)."""
+        node = self.node
+        for conn in conns:
+            try:
+                if node.membership is not None:
+                    await node.membership.leave(conn, room)
+            except Exception:
+                log.debug("hub: evicting %s from %s failed", conn.conn_id, room, exc_info=True)
 
     async def _reshield(self, room: str) -> None:
         node = self.node

@@ -10,7 +10,7 @@ from domain.redisconn import connect
 from realtime.names import NameCache
 from realtime.plugin import HubPlugin
 from realtime.rooms.club import ClubRoom, ClubThreadRoom
-from realtime.rooms.club.moves import ClubMoves
+from realtime.rooms.club.moves import ClubMoves, ThreadMoves
 from realtime.rooms.leaderboard import LeaderboardRoom
 from realtime.rooms.session import SessionRoom
 from realtime.stage.room import StageRoom
@@ -64,12 +64,14 @@ def _club_rooms(services: Services) -> None:
         async def after_move(user_id: int, happened: list[ReadingEvent]) -> None:
             await reading.after_change(app.state, db, redis, settings, user_id, happened)
 
-        # club moves ride the session rooms' live positions and write-behind (its club route)
+        # club and thread moves ride the session rooms' live positions and write-behind (its
+        # club and club_thread routes)
         sessions = services.session_rooms
         assert sessions is not None
         moves = ClubMoves(db, sessions.live, sessions.behind, after_move)
         services.hub.register(ClubRoom(db, redis, after_move, moves))
-        services.hub.register(ClubThreadRoom(db, redis, after_move))
+        threads = ThreadMoves(db, sessions.live, sessions.behind, after_move)
+        services.hub.register(ClubThreadRoom(db, redis, after_move, threads))
 
     services.on_startup.append(register_club_rooms)
 

@@ -4,6 +4,7 @@ no STUN/TURN), two real web processes, the real media process (`readalong media`
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,55 @@ async def test_stage_survives_a_web_node_restart(nodes: list[ServerProcess],
         finally:
             await hp.close()
             await lp.close()
+
+
+# `readalong serve --with-media` stops its media process with this deadline, then kills it
+MEDIA_STOP_DEADLINE_S = 10.0
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_media_stop_with_live_peers_exits_by_itself_and_ends_the_stages(
+        nodes: list[ServerProcess], media: MediaProcess, engines: Engines, unique: str) -> None:
+    """Stopping the media process (SIGTERM) while two stages have connected peers (a speaker
+    and a listener on each, on both web nodes): it exits by itself, cleanly, before the
+    deadline at which its supervisor would kill it, and every socket of both stages gets
+    `stage_ended` (`media_restarted`); a new media process serves again."""
+    a, b = nodes
+    sockets: list[WS] = []
+    peers: list[Peer] = []
+    try:
+        for k in range(2):
+            async with httpx.AsyncClient(base_url=a.base_url, timeout=15) as http:
+                s, (host, one) = await _session(http, engines, f"{unique}s{k}", 2)
+            room = f"stage:session:{s['id']}"
+            hws, lws = WS(a.ws_url, host.access_token), WS(b.ws_url, one.access_token)
+            for ws in (hws, lws):
+                await ws.__aenter__()
+                sockets.append(ws)
+                await _subscribe(ws, room)
+            assert (await hws.publish(room, {"type": "open"}))["type"] == "ack"
+            speaker, listener = Peer(hws, room), Peer(lws, room)
+            peers += [speaker, listener]
+            await speaker.connect(Tone(HZ))
+            await listener.connect()
+            assert loud(HZ)(*await listener.heard(loud(HZ)))
+        proc = media.proc
+        assert proc is not None
+        proc.send_signal(signal.SIGTERM)
+        # past the deadline this raises TimeoutExpired (and the fixture kills the process)
+        code = await asyncio.to_thread(proc.wait, MEDIA_STOP_DEADLINE_S)
+        media.proc = None
+        assert code == 0, media.log_path.read_text()[-2000:]
+        for ws in sockets:
+            ended = await ws.wait(lambda f: f.get("event") == "stage_ended", timeout=15)
+            assert ended["data"]["reason"] == "media_restarted"
+    finally:
+        for peer in peers:
+            await peer.close()
+        for ws in sockets:
+            await ws.__aexit__(None, None, None)
+        if media.proc is None:
+            await media.start(engines.redis_url)
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -5,8 +5,11 @@ mutes, blocks and bans (live and REST)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
+import pytest
 
 from tests.accounts_helpers import register
 from tests.clubs_helpers import join, make_club, read_to
@@ -159,3 +162,76 @@ async def test_history_opens_at_the_newest_page(two_nodes: list[ServerProcess],
         params = {p["name"]: p for p in spec["paths"]["/api/v1/clubs/{club_id}/messages"]
                   ["get"]["parameters"]}
         assert "latest" in params["before"]["description"]
+
+
+async def _two_sections(http: httpx.AsyncClient, cid: int, owner: Any) -> list[str]:
+    """The club's schedule: two sections (open tomorrow; organisers post before): their
+    thread rooms."""
+    at = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    r = await http.post(f"/api/v1/clubs/{cid}/schedule", headers=owner.headers, json={
+        "sections": [{"title": "One", "start": 0.0, "end": 0.3, "opens_at": at},
+                     {"title": "Two", "start": 0.3, "end": 0.6, "opens_at": at}]})
+    assert r.status_code in (200, 201), r.text
+    return [str(s["room"]) for s in r.json()["items"]]
+
+
+@pytest.mark.parametrize(("visibility", "how", "again"), [
+    ("private", "ban", "club_not_found"), ("private", "leave", "members_only"),
+    ("public", "leave", None)])
+async def test_a_departed_member_leaves_every_thread_room(
+        two_nodes: list[ServerProcess], engines: Engines, unique: str, visibility: str,
+        how: str, again: str | None) -> None:
+    """A member with a socket on node B in both section threads of a club (not in its chat
+    room) is banned, or leaves, over REST on node A: that socket gets `banned` / `left` in
+    each thread room (what the club room sends), then no later thread post, presence or
+    reaction of that thread, while a member still there gets them. Subscribing again is
+    refused in a private club (`members_only` after leaving, `club_not_found` once banned);
+    a public club's thread stays readable to whoever may see the club (README "Clubs")."""
+    a_node, b_node = two_nodes
+    async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http:
+        owner, gone, stays = [await register(http, unique, prefix=p)
+                              for p in ("ow", "go", "st")]
+        book = await make_book(engines.database_url, f"ThreadEvict {unique}")
+        club = await make_club(http, owner, f"tev-{how[0]}{visibility[1]}{unique}",
+                               book_id=book, visibility=visibility)
+        cid = club["id"]
+        for u in (gone, stays):
+            assert (await join(http, cid, u)).status_code == 200
+        rooms = await _two_sections(http, cid, owner)
+        posts = f"/api/v1/clubs/{cid}/sections/{rooms[0].partition(':')[2]}/posts"
+        async with WS(b_node.ws_url, gone.access_token) as g, \
+                WS(b_node.ws_url, stays.access_token) as s:
+            for ws in (g, s):
+                for room in rooms:
+                    assert (await ws.subscribe(room))["type"] == "ack"
+            if how == "ban":
+                r = await http.post(f"/api/v1/clubs/{cid}/bans", json={"user_id": gone.id},
+                                    headers=owner.headers)
+            else:
+                r = await http.post(f"/api/v1/clubs/{cid}/leave", headers=gone.headers)
+            assert r.status_code == 200, r.text
+            event = "banned" if how == "ban" else "left"
+            for room in rooms:
+                got = await g.wait(lambda f, room=room: f.get("room") == room
+                                   and f.get("event") == event)
+                assert got["data"] == {"user_id": gone.id, "club_id": cid}
+            seen = len(g.frames)
+            r = await http.post(posts, json={"body": "after you went"}, headers=owner.headers)
+            assert r.status_code == 201, r.text
+            mid = r.json()["id"]
+            await s.wait(_chat(mid))
+            r = await http.post(f"{posts}/{mid}/reactions", json={"emoji": "👍"},
+                                headers=owner.headers)
+            assert r.status_code in (200, 201), r.text
+            await s.wait(lambda f: f.get("event") == "reaction")
+            async with WS(a_node.ws_url, owner.access_token) as o:  # presence, across nodes
+                assert (await o.subscribe(rooms[0]))["type"] == "ack"
+                await s.wait(lambda f: f["type"] == "presence" and f["room"] == rooms[0]
+                             and owner.id in [m["user_id"] for m in f.get("joined", [])])
+            assert [f for f in g.frames[seen:] if f.get("room") in rooms] == []
+            for room in rooms:
+                back = await g.subscribe(room)
+                if again is None:
+                    assert back["type"] == "ack", back
+                else:
+                    assert back["type"] == "error" and back["code"] == again, back

@@ -8,14 +8,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from domain.accounts.tokens import Principal
-from domain.clubs.clubs import ORGANISERS, fetch, readable, role_of, room_of
+from domain.clubs.clubs import ORGANISERS, not_found, readable, role_of, room_of
 from domain.db import Database
-from domain.discussion.place import Place, Poster
+from domain.discussion.place import BOOKS, Place, Poster
 from domain.discussion.spoilers import ViewerState, known_furthest
 from domain.errors import Forbidden, NotFound
 from domain.reading.progress import furthest
-from domain.social.rules import hidden_user_ids
+from domain.social.rules import hidden_user_ids, hidden_users_sql
 
 # the live source of a member's furthest in a club's book (Redis: club moves are acked there and
 # written behind; set by the process's club room kind): (club id, user id, book id) -> furthest
@@ -27,20 +29,39 @@ def _who(user_id: int, role: str) -> Principal:
     return Principal(user_id=user_id, role=role, jti="", exp=0)
 
 
-async def _book(db: Database, book_id: int | None) -> tuple[str, tuple[float, ...]]:
-    if book_id is None:
-        return "", ()
-    rows = await db.pool.fetch(
-        "SELECT b.title, c.start FROM books b LEFT JOIN book_chapters c ON c.book_id = b.id"
-        " WHERE b.id = $1 ORDER BY c.position", book_id)
-    starts = tuple(float(r["start"]) for r in rows if r["start"] is not None)
-    return (str(rows[0]["title"]) if rows else ""), starts
+# a place's moderators (its club's organisers) and, in the same statement, what `poster` needs
+# about the writer in `$2` (NULL: nobody): their membership and their furthest in `book`
+def _with_writer(club: str, book: str) -> str:
+    return (f"ARRAY(SELECT o.user_id FROM club_members o WHERE o.club_id = {club} AND"
+            " o.role IN ('owner', 'moderator')) AS moderators, w.role AS w_role,"
+            " w.muted AS w_muted, r.furthest AS w_furthest FROM"
+            f" {{}} LEFT JOIN club_members w ON w.club_id = {club} AND w.user_id = $2"
+            f" LEFT JOIN reading_states r ON r.user_id = $2 AND r.book_id = {book}")
 
 
-async def _moderators(db: Database, club_id: int) -> frozenset[int]:
-    rows = await db.pool.fetch("SELECT user_id FROM club_members WHERE club_id = $1 AND"
-                               " role IN ('owner', 'moderator')", club_id)
-    return frozenset(int(r["user_id"]) for r in rows)
+_CLUB_SQL = ("SELECT c.id, c.name, c.visibility, c.book_id, "
+             + _with_writer("c.id", "c.book_id").format("clubs c") + " WHERE c.id = $1")
+_SECTION_SQL = ("SELECT s.*, c.name AS club_name, c.visibility, "
+                + _with_writer("s.club_id", "s.book_id").format(
+                    "club_sections s JOIN clubs c ON c.id = s.club_id") + " WHERE s.id = $1")
+
+
+class _Writer(msgspec.Struct, frozen=True):
+    """The writer's membership read with the place (`role` None: not a member), the place's
+    row (a section's dates and range) and their stored furthest in its book."""
+
+    user_id: int
+    role: str | None
+    muted: bool
+    furthest: float
+    row: Any = None
+
+
+def _writer(row: Any, writer: Principal | None) -> _Writer | None:
+    if writer is None:
+        return None
+    return _Writer(writer.user_id, row["w_role"], bool(row["w_muted"]),
+                   float(row["w_furthest"] or 0.0), row)
 
 
 async def check_club_readable(db: Database, club_id: int, viewer: Principal | None) -> str | None:
@@ -53,28 +74,50 @@ async def check_club_readable(db: Database, club_id: int, viewer: Principal | No
 
 
 async def member_poster(db: Database, club_id: int, book_id: int | None, who: Principal,
-                        chat: bool, live: LiveOf | None = None) -> tuple[Any, float]:
-    """The member's row and furthest progression in the club's book (the stored one or the
-    live one of the club's room, whichever is larger), or why they may not write."""
-    row = await db.pool.fetchrow("SELECT role, muted FROM club_members WHERE club_id = $1"
-                                 " AND user_id = $2", club_id, who.user_id)
-    if row is None:
+                        chat: bool, live: LiveOf | None = None,
+                        known: _Writer | None = None) -> tuple[str, float]:
+    """The member's role and furthest progression in the club's book (the stored one or the
+    live one of the club's room, whichever is larger), or why they may not write. `known`:
+    their membership and stored furthest, read with the place (nothing more is read here)."""
+    if known is None or known.user_id != who.user_id:
+        row = await db.pool.fetchrow("SELECT role, muted FROM club_members WHERE club_id = $1"
+                                     " AND user_id = $2", club_id, who.user_id)
+        stored = await furthest(db.pool, who.user_id, book_id) if row and book_id else 0.0
+        known = _Writer(who.user_id, row["role"] if row else None,
+                        bool(row and row["muted"]), stored)
+    if known.role is None:
         raise Forbidden("join the club first", code="not_member")
-    if chat and row["muted"] and row["role"] not in ORGANISERS:
+    if chat and known.muted and known.role not in ORGANISERS:
         raise Forbidden("the organisers muted you in this club", code="muted")
     if not book_id:
-        return row, 0.0
-    stored = await furthest(db.pool, who.user_id, book_id)
+        return known.role, 0.0
     moved = await live(club_id, who.user_id, book_id) if live is not None else None
-    return row, known_furthest(stored, live=moved)
+    return known.role, known_furthest(known.furthest, live=moved)
 
 
-async def club_viewer(db: Database, book_id: int | None, user_id: int | None) -> ViewerState:
+def _viewer_sql(places: str) -> str:
+    """A member's furthest in the book of the place `$1` of `places` (a table with `id` and
+    `book_id`) and, in the same statement, whom they hide (`$2`)."""
+    return ("SELECT r.furthest, ARRAY(" + hidden_users_sql("$2") + f") AS hidden FROM {places}"
+            " p LEFT JOIN reading_states r ON r.user_id = $2 AND r.book_id = p.book_id"
+            " WHERE p.id = $1")
+
+
+_CLUB_VIEWER_SQL = _viewer_sql("clubs")
+_SECTION_VIEWER_SQL = _viewer_sql("club_sections")
+
+
+async def club_viewer(db: Database, sql: str, place_id: int,
+                      user_id: int | None) -> ViewerState:
+    """The viewer's furthest in the place's book (0 without one) and whom they hide: one
+    statement."""
     if user_id is None:
         return ViewerState(user_id=0, progress=None, shield=True)
-    reached = await furthest(db.pool, user_id, book_id) if book_id else 0.0
-    return ViewerState(user_id=user_id, progress=reached, shield=True,
-                       hidden_authors=frozenset(await hidden_user_ids(db, user_id)))
+    row = await db.pool.fetchrow(sql, place_id, user_id)
+    hidden = row["hidden"] if row is not None else await hidden_user_ids(db, user_id)
+    reached = row["furthest"] if row is not None else None
+    return ViewerState(user_id=user_id, progress=float(reached or 0.0), shield=True,
+                       hidden_authors=frozenset(int(u) for u in hidden))
 
 
 def club_readable_sql(club: str, v: str) -> str:
@@ -95,13 +138,17 @@ class ClubVenue:
 
     async def place(self, db: Database, place_id: int,
                     writer: Principal | None = None) -> Place:
-        row = await fetch(db, place_id)
-        title, starts = await _book(db, row["book_id"])
+        """The club as a place; with `writer`, their membership and furthest in the club's book
+        come in the same statement (`poster` then reads nothing more from PostgreSQL)."""
+        row = await db.pool.fetchrow(_CLUB_SQL, place_id, writer.user_id if writer else None)
+        if row is None:
+            raise not_found(place_id)
+        book = await BOOKS.get(db, row["book_id"])
         return Place(kind=self.kind, id=int(row["id"]), room=room_of(int(row["id"])),
-                     title=str(row["name"]), book_id=int(row["book_id"] or 0),
-                     book_title=title,
+                     title=str(row["name"]), book_id=book.id, book_title=book.title,
                      audience="public" if row["visibility"] == "public" else "invite",
-                     moderators=await _moderators(db, place_id), chapter_starts=starts)
+                     moderators=frozenset(int(u) for u in row["moderators"]),
+                     chapter_starts=book.chapter_starts, prefetched=_writer(row, writer))
 
     async def check_readable(self, db: Database, place: Place,
                              viewer: Principal | None) -> None:
@@ -117,13 +164,12 @@ class ClubVenue:
     async def poster(self, db: Database, place: Place, who: Principal, *,
                      chat: bool) -> Poster:
         _, reached = await member_poster(db, place.id, place.book_id or None, who, chat,
-                                         CLUB_VENUE.live)
+                                         CLUB_VENUE.live, place.prefetched)
         return Poster(user_id=who.user_id, progression=reached, furthest=reached,
                       chapter=place.chapter_at(reached))
 
     async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
-        book = await db.pool.fetchval("SELECT book_id FROM clubs WHERE id = $1", place_id)
-        return await club_viewer(db, book, user_id)
+        return await club_viewer(db, _CLUB_VIEWER_SQL, place_id, user_id)
 
     def readable_sql(self, alias: str, viewer_param: str) -> str:
         return club_readable_sql(alias, viewer_param)
@@ -136,24 +182,34 @@ class ThreadVenue:
 
     kind = "club_thread"
 
-    async def _section(self, db: Database, section_id: int) -> Any:
-        row = await db.pool.fetchrow(
-            "SELECT s.*, c.name AS club_name, c.visibility FROM club_sections s JOIN clubs c"
-            " ON c.id = s.club_id WHERE s.id = $1", section_id)
+    def __init__(self) -> None:
+        # the live source of a member's furthest in a thread room (section id, user id, book
+        # id): thread moves are acked in Redis and written behind too (set by the room kind)
+        self.live: LiveOf | None = None
+
+    async def section(self, db: Database, section_id: int) -> Any:
+        """The section's row (its club, book, range and dates), or `section_not_found`."""
+        return await self._section(db, section_id)
+
+    async def _section(self, db: Database, section_id: int, writer_id: int | None = None) -> Any:
+        row = await db.pool.fetchrow(_SECTION_SQL, section_id, writer_id)
         if row is None:
             raise NotFound(f"no section {section_id}", code="section_not_found")
         return row
 
     async def place(self, db: Database, place_id: int,
                     writer: Principal | None = None) -> Place:
-        s = await self._section(db, place_id)
-        title, starts = await _book(db, int(s["book_id"]))
+        """The section's thread as a place; with `writer`, the section's row, their membership
+        and furthest come in the same statement (`poster` then reads nothing more)."""
+        s = await self._section(db, place_id, writer.user_id if writer else None)
+        book = await BOOKS.get(db, int(s["book_id"]))
         return Place(kind=self.kind, id=int(s["id"]), room=f"club_thread:{s['id']}",
-                     title=f"{s['club_name']}: {s['title']}", book_id=int(s["book_id"]),
-                     book_title=title,
+                     title=f"{s['club_name']}: {s['title']}", book_id=book.id,
+                     book_title=book.title,
                      audience="public" if s["visibility"] == "public" else "invite",
-                     moderators=await _moderators(db, int(s["club_id"])),
-                     chat_locked=bool(s["thread_locked"]), chapter_starts=starts)
+                     moderators=frozenset(int(u) for u in s["moderators"]),
+                     chat_locked=bool(s["thread_locked"]), chapter_starts=book.chapter_starts,
+                     prefetched=_writer(s, writer))
 
     async def check_readable(self, db: Database, place: Place,
                              viewer: Principal | None) -> None:
@@ -169,22 +225,34 @@ class ThreadVenue:
 
     async def poster(self, db: Database, place: Place, who: Principal, *,
                      chat: bool) -> Poster:
-        s = await self._section(db, place.id)
-        row, reached = await member_poster(db, int(s["club_id"]), int(s["book_id"]), who, chat,
-                                           CLUB_VENUE.live)
-        if s["opened_at"] is None and row["role"] not in ORGANISERS:
+        known = place.prefetched
+        if isinstance(known, _Writer) and known.user_id == who.user_id:
+            s = known.row
+        else:
+            s, known = await self._section(db, place.id), None
+        role, reached = await member_poster(db, int(s["club_id"]), int(s["book_id"]), who, chat,
+                                            self._live_of(place.id), known)
+        if s["opened_at"] is None and role not in ORGANISERS:
             raise Forbidden("this section's discussion has not opened yet",
                             code="section_not_open")
-        if chat and place.chat_locked and row["role"] not in ORGANISERS:
+        if chat and place.chat_locked and role not in ORGANISERS:
             raise Forbidden("the organisers locked this thread", code="thread_locked")
         gate = max(reached, float(s["range_end"]))  # never below the section's end
         return Poster(user_id=who.user_id, progression=reached, furthest=gate,
                       chapter=place.chapter_at(reached), floor=float(s["range_start"]))
 
+    def _live_of(self, section_id: int) -> LiveOf:
+        """A member's live furthest in the book: from the club's room or this thread's room
+        (moves in either are written behind), whichever is larger."""
+
+        async def live(club_id: int, user_id: int, book_id: int) -> float | None:
+            got = [await of(pid, user_id, book_id) for of, pid in
+                   ((CLUB_VENUE.live, club_id), (self.live, section_id)) if of is not None]
+            return max((g for g in got if g is not None), default=None)
+        return live
+
     async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
-        book = await db.pool.fetchval("SELECT book_id FROM club_sections WHERE id = $1",
-                                      place_id)
-        return await club_viewer(db, book, user_id)
+        return await club_viewer(db, _SECTION_VIEWER_SQL, place_id, user_id)
 
     def readable_sql(self, alias: str, viewer_param: str) -> str:
         return club_readable_sql(f"(SELECT club_id FROM club_sections WHERE id = {alias})",
@@ -193,6 +261,12 @@ class ThreadVenue:
 
 CLUB_VENUE = ClubVenue()
 THREAD_VENUE = ThreadVenue()
+
+
+async def thread_rooms(db: Database, club_id: int) -> list[str]:
+    """The rooms of the club's section threads (`club_thread:<section id>`)."""
+    rows = await db.pool.fetch("SELECT id FROM club_sections WHERE club_id = $1", club_id)
+    return [f"club_thread:{r['id']}" for r in rows]
 
 
 async def club_role(db: Database, club_id: int, user_id: int) -> str | None:

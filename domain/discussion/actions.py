@@ -36,9 +36,11 @@ from domain.discussion.schemas import (
 )
 from domain.discussion.selectors import check_selectors
 from domain.discussion.spoilers import (
+    ViewerState,
     annotation_gate,
     check_progression,
     edit_gate,
+    is_hidden,
     message_gate,
     reaction_gate,
 )
@@ -77,14 +79,23 @@ async def _message(db: Database, place: Place, mid: int) -> MessageOut:
     return store.message_out(row)
 
 
+async def _viewer_of(db: Database, who: Principal, state: ViewerState | None) -> ViewerState:
+    """`who`'s hidden authors: from `state` (their viewer state, read already) or read now."""
+    if state is not None and state.user_id == who.user_id:
+        return state
+    return ViewerState(user_id=who.user_id, progress=None, shield=True,
+                       hidden_authors=frozenset(await hidden_user_ids(db, who.user_id)))
+
+
 async def visible_message(db: Database, place: Place, who: Principal, message_id: int,
-                          field: str) -> Any:
+                          field: str, state: ViewerState | None = None) -> Any:
     """A message of this place (not deleted, its author not hidden from `who`), or
-    `message_not_found`."""
+    `message_not_found`. `state`: `who`'s viewer state when the caller has it (whom they hide
+    is not read again)."""
     t = store.tables(place)
     row = await db.pool.fetchrow(store.msg_sql(t) + f" WHERE m.id = $1 AND m.{t.place} = $2"
                                  " AND m.deleted_at IS NULL", message_id, place.id)
-    if row is None or row["author_id"] in await hidden_user_ids(db, who.user_id):
+    if row is None or is_hidden(await _viewer_of(db, who, state), row["author_id"]):
         raise NotFound(f"no message {message_id} in this {place.kind}",
                        code="message_not_found", field=field)
     return row
@@ -185,15 +196,16 @@ async def restore_message(db: Database, venue: Venue, place_id: int, who: Princi
 
 
 async def visible_annotation(db: Database, place: Place, who: Principal, annotation_id: int,
-                             field: str) -> Any:
+                             field: str, state: ViewerState | None = None) -> Any:
     """An annotation of this place that `who` may see (not deleted, not someone else's private
-    one, its author not hidden from them), or `annotation_not_found`."""
+    one, its author not hidden from them), or `annotation_not_found` (`state`: as for
+    `visible_message`)."""
     t = store.tables(place)
     row = await db.pool.fetchrow(
         f"SELECT id, author_id, visibility, gate, locator FROM {t.annotations} WHERE id = $1"
         f" AND {t.place} = $2 AND deleted_at IS NULL", annotation_id, place.id)
     if row is None or (row["visibility"] == "private" and row["author_id"] != who.user_id) or \
-            row["author_id"] in await hidden_user_ids(db, who.user_id):
+            is_hidden(await _viewer_of(db, who, state), row["author_id"]):
         raise NotFound(f"no annotation {annotation_id} in this {place.kind}",
                        code="annotation_not_found", field=field)
     return row
@@ -210,12 +222,14 @@ async def react(db: Database, venue: Venue, place_id: int, who: Principal, emoji
         raise Invalid("emoji must be one of " + " ".join(EMOJI), code="invalid_emoji",
                       field="emoji")
     place = await venue.place(db, place_id, who)
+    # the reactor's view (whom they hide, for the target's lookup and the ack's count): once
+    state = await venue.viewer(db, place.id, who.user_id)
     if message_id is not None:
-        msg = await visible_message(db, place, who, message_id, "message_id")
+        msg = await visible_message(db, place, who, message_id, "message_id", state)
         position = Position(progression=float(msg["gate"]), locator=f"message:{msg['id']}")
     target = None
     if annotation_id is not None:
-        target = await visible_annotation(db, place, who, annotation_id, "annotation_id")
+        target = await visible_annotation(db, place, who, annotation_id, "annotation_id", state)
         if position is None:
             position = Position(progression=target["gate"],
                                 locator=target["locator"] or f"annotation:{target['id']}")
@@ -229,7 +243,6 @@ async def react(db: Database, venue: Venue, place_id: int, who: Principal, emoji
                       field="position.locator")
     check_writable(place)
     poster = await venue.poster(db, place, who, chat=False)
-    state = await venue.viewer(db, place.id, who.user_id)
     row, created = await store.insert_reaction(
         db.pool, place, who.user_id, emoji, reaction_gate(anchor, poster.furthest),
         position.locator, place.chapter_at(anchor),

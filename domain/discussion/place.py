@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_right
 from typing import Any, Protocol
 
@@ -58,6 +59,47 @@ class Poster(msgspec.Struct, frozen=True):
     #: the lowest gate an author may lower a message to here ("spoiler-free": a club section's
     #: start); None: the place offers no such choice
     floor: float | None = None
+
+
+BOOK_TTL = 60.0  # seconds a book's title and chapter starts are reused by this process
+
+
+class PlaceBook(msgspec.Struct, frozen=True):
+    """The book a place reads: its title and its TOC's chapter starts."""
+
+    id: int
+    title: str
+    chapter_starts: tuple[float, ...] = ()
+
+
+class Books:
+    """Each book's title and chapter starts, per process, reused for BOOK_TTL seconds: what
+    every venue's `place` puts in its Place (the place's own row is read every time, so a
+    place that switches books reads the new one's at once)."""
+
+    def __init__(self) -> None:
+        self._books: dict[int, tuple[float, PlaceBook]] = {}
+
+    async def get(self, db: Database, book_id: int | None) -> PlaceBook:
+        if not book_id:
+            return PlaceBook(id=0, title="")
+        now = time.monotonic()
+        hit = self._books.get(book_id)
+        if hit is not None and now - hit[0] < BOOK_TTL:
+            return hit[1]
+        rows = await db.pool.fetch(
+            "SELECT b.title, c.start FROM books b LEFT JOIN book_chapters c ON c.book_id = b.id"
+            " WHERE b.id = $1 ORDER BY c.position", book_id)
+        book = PlaceBook(id=book_id, title=str(rows[0]["title"]) if rows else "",
+                         chapter_starts=tuple(float(r["start"]) for r in rows
+                                              if r["start"] is not None))
+        if len(self._books) > 10_000:
+            self._books.clear()
+        self._books[book_id] = (now, book)
+        return book
+
+
+BOOKS = Books()
 
 
 class Venue(Protocol):

@@ -3,7 +3,6 @@ who may read, who may write and where each reader is, from the session's own tab
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,15 +10,13 @@ import msgspec
 
 from domain.accounts.tokens import Principal
 from domain.db import Database
-from domain.discussion.place import Place, Poster
+from domain.discussion.place import BOOKS, Place, Poster
 from domain.discussion.spoilers import ViewerState, known_furthest
 from domain.errors import Forbidden, NotFound
-from domain.sessions.books import BookInfo
 from domain.sessions.lifecycle import fetch_session, may_see, room_of
 from domain.sessions.schemas import Position
 from domain.social.rules import hidden_user_ids, hidden_users_sql
 
-BOOK_TTL = 60.0  # seconds a book's title and chapter starts are reused by this process
 # the live source of a reader's gate progress and position in a session (Redis, set by the
 # process's session room kind): (furthest, last position) or None when it has none
 LiveOf = Callable[[int, int], Awaitable["tuple[float, Position | None] | None"]]
@@ -59,7 +56,6 @@ class SessionVenue:
     kind = "session"
 
     def __init__(self) -> None:
-        self._books: dict[int, tuple[float, BookInfo]] = {}
         # moves are acked in Redis and written behind: gates at writing time and the viewer's
         # progress take the live furthest too (PostgreSQL may lag by a flush)
         self.live: LiveOf | None = None
@@ -67,23 +63,6 @@ class SessionVenue:
     async def _live(self, session_id: int, user_id: int) -> tuple[float, Position | None]:
         got = await self.live(session_id, user_id) if self.live is not None else None
         return got if got is not None else (0.0, None)
-
-    async def _book(self, db: Database, book_id: int) -> BookInfo:
-        """The session's book and its chapter starts (cached for BOOK_TTL seconds)."""
-        now = time.monotonic()
-        hit = self._books.get(book_id)
-        if hit is not None and now - hit[0] < BOOK_TTL:
-            return hit[1]
-        rows = await db.pool.fetch(
-            "SELECT b.title, c.start FROM books b LEFT JOIN book_chapters c ON c.book_id = b.id"
-            " WHERE b.id = $1 ORDER BY c.position", book_id)
-        starts = tuple(float(r["start"]) for r in rows if r["start"] is not None)
-        book = BookInfo(id=book_id, title=str(rows[0]["title"]) if rows else "",
-                        chapter_starts=starts)
-        if len(self._books) > 10_000:
-            self._books.clear()
-        self._books[book_id] = (now, book)
-        return book
 
     async def place(self, db: Database, place_id: int,
                     writer: Principal | None = None) -> Place:
@@ -97,7 +76,7 @@ class SessionVenue:
             if row is None:
                 raise NotFound(f"no session {place_id}", code="session_not_found")
             prefetched = _Writer(writer.user_id, row if row["kicked"] is not None else None)
-        book = await self._book(db, int(row["book_id"]))
+        book = await BOOKS.get(db, int(row["book_id"]))
         code, reason = _CLOSED.get(row["status"], ("", ""))
         return Place(kind=self.kind, id=int(row["id"]), room=room_of(int(row["id"])),
                      title=str(row["title"]), book_id=book.id, book_title=book.title,

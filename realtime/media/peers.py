@@ -116,5 +116,7 @@ class MediaStage:
             await peer.close()
 
     async def close(self) -> None:
+        """Every peer closed at once (those dropped before and still closing awaited too)."""
         peers, self.peers = list(self.peers.values()), {}
-        await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
+        await asyncio.gather(*(p.close() for p in peers), *self._closing,
+                             return_exceptions=True)

@@ -35,6 +35,9 @@ log = logging.getLogger("readalong.media")
 _decode = msgspec.json.Decoder(MediaRequest).decode
 _encode = msgspec.json.Encoder().encode
 TICK = CHUNK / RATE
+# closing every peer at shutdown, all at once: well inside the supervisor's stop deadline (10 s
+# for `serve --with-media`, then SIGKILL)
+STOP_PEERS_S = 4.0
 
 
 def alive_ttl_ms(settings: Settings) -> int:
@@ -178,11 +181,28 @@ class MediaServer:
             for task in parts:
                 task.cancel()
             await asyncio.gather(*parts, return_exceptions=True)
-            for stage in list(self.stages.values()):
-                await stage.close()
-            # a clean stop ends the stages at once (the web nodes see no live epoch)
+            # a clean stop ends the stages at once (the web nodes see no live epoch): first,
+            # so no peer's close below can hold it up
             if await self.redis.get(ALIVE_KEY) == self.epoch.encode():
                 await self.redis.delete(ALIVE_KEY)
+            await self.close_all()
+
+    async def close_all(self) -> None:
+        """Every stage's peers closed at once, offers in flight cancelled, all of it bounded
+        by STOP_PEERS_S (a peer whose DTLS/ICE close waits on a vanished client or TURN
+        server is left to the process exit): one stage after another, each close's waits
+        added up past the supervisor's kill deadline."""
+        offers = list(self._tasks)
+        for task in offers:
+            task.cancel()
+        stages, self.stages = list(self.stages.values()), {}
+        try:
+            async with asyncio.timeout(STOP_PEERS_S):
+                await asyncio.gather(*offers, *(s.close() for s in stages),
+                                     return_exceptions=True)
+        except TimeoutError:
+            log.warning("media: peers still closing after %.0f s of shutdown; exiting anyway",
+                        STOP_PEERS_S)
 
 
 async def serve(settings: Settings) -> None:

@@ -31,6 +31,7 @@ from domain.clubs.schemas import (
     RoleChange,
     Transfer,
 )
+from domain.clubs.venue import thread_rooms
 from domain.db import Database
 from domain.discussion.listings import parse_cursor
 from domain.ids import MAX_ID
@@ -186,15 +187,23 @@ class ClubController(Controller):
 
 
 async def evict_member(state: State, club_id: int, user_id: int, banned: bool = True) -> None:
-    """Drop a banned (or departed) user's sockets from `club:<id>` on every node, and their
-    right to move there (best effort: their next subscription is refused or gated anyway)."""
+    """After the commit of a leave or a ban: drop the user's sockets on every node from
+    `club:<id>` and from every section thread of the club (`club_thread:<section id>`), each
+    socket first getting `banned` / `left` in that room (one control message per room, on the
+    room's channel: in order with its events), and their right to move in any of them. A new
+    subscription is then refused where the club's rules say so (`check_club_readable`: a
+    private or secret club's rooms are for members)."""
     hub = services_of(state).hub
     if hub is not None and hub.redis is not None:
-        # committed: their next move in the room is refused (`not_member`), on every node
-        await drop_member(hub.redis, clubs.room_of(club_id), user_id)
+        db = services_of(state).db
+        threads = await thread_rooms(db, club_id) if db is not None else []
+        rooms = (clubs.room_of(club_id), *threads)
+        for room in rooms:  # their next move in any of them is refused (`not_member`)
+            await drop_member(hub.redis, room, user_id)
         who = BannedData(user_id=user_id, club_id=club_id)
         name, data = wire(Banned(who) if banned else Left(who))
-        await hub.evict(clubs.room_of(club_id), user_id, RoomEvent(name, data))
+        for room in rooms:
+            await hub.evict(room, user_id, RoomEvent(name, data))
 
 
 class BookClubsController(Controller):

@@ -35,14 +35,15 @@ async def club_rooms_advanced(hub: HubContext, db: Database, user_id: int, book_
                               previous: float, furthest: float,
                               live: LivePositions | None = None) -> None:
     """Push the reader's new progress and their unlocks into their club rooms of `book_id`
-    (and raise their live furthest in `club:<id>`, so a later move there never lowers it)."""
+    (and raise their live furthest in each of those rooms, so a later move there never lowers
+    it)."""
     if furthest <= previous:
         return
     for row in await db.pool.fetch(_PLACES_SQL, user_id, book_id):
         kind, place_id = str(row["kind"]), int(row["id"])
         venue = _VENUES[kind]
         room = f"{kind}:{place_id}"
-        if live is not None and kind == "club":
+        if live is not None:  # club and thread rooms keep live positions (per book)
             await live.raise_furthest(room, user_id, furthest, member_field(user_id, book_id))
         await hub.update_reader(room, user_id, progress=furthest)
         state = await venue.viewer(db, place_id, user_id)

@@ -1,6 +1,6 @@
 """Club room kinds: admission through the club's rules, the discussion commands over the club
 venues, and presence positions that move the reader's one reading state of the club's book
-(`club:<id>`: acked in Redis and written behind, `moves.py`; a section thread: at once)."""
+(`club:<id>` and a section thread alike: acked in Redis and written behind, `moves.py`)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def _principal(conn: ConnectionInfo) -> Principal:
 
 
 class _PlaceRoom(RoomKind):
-    """A room whose content is one discussion place of `venue`."""
+    """A room whose content is one discussion place of `venue`. With `moves` (the server's),
+    positions take the hot path: acked in Redis, written behind."""
 
     venue: Venue
     keeps_history = True
@@ -55,10 +56,12 @@ class _PlaceRoom(RoomKind):
     presence = True
     events = SessionWireEvent | ClubEvent  # listed by /asyncapi.json
 
-    def __init__(self, db: Database, redis: Redis, after_move: AfterMove | None = None) -> None:
+    def __init__(self, db: Database, redis: Redis, after_move: AfterMove | None = None,
+                 moves: ClubMoves | None = None) -> None:
         self.db = db
         self.redis = redis
         self.after_move = after_move
+        self.moves = moves
         self._effects = effects.runner(self.venue)
         self._local: dict[tuple[str, int], set[str]] = {}
 
@@ -76,11 +79,16 @@ class _PlaceRoom(RoomKind):
                       hidden_authors=state.hidden_authors)
 
     async def _place(self, place_id: int) -> Place:
-        return await self.venue.place(self.db, place_id)
+        if self.moves is None:
+            return await self.venue.place(self.db, place_id)
+        return await self.moves.places.read(place_id)  # this node's copy, fresh
 
     async def _admit(self, place: Place, user_id: int, stored: float | None) -> float | None:
-        """The viewer's progress at subscribe (the stored furthest here)."""
-        return stored
+        """The viewer's progress at subscribe: the stored furthest, or with `moves` the live
+        one (seeded from the stored one, never lowered)."""
+        if self.moves is None or user_id == 0:
+            return stored
+        return await self.moves.admit(place.id, user_id, place.book_id, stored or 0.0)
 
     async def on_leave(self, hub: HubContext, conn: ConnectionInfo, room_id: str) -> None:
         key = (self._room(room_id), conn.user_id)
@@ -101,13 +109,16 @@ class _PlaceRoom(RoomKind):
 
     async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
                           meta: dict[str, Any]) -> dict[str, Any] | base.MetaStored:
-        """A position moves the member's reading state of the club's book (the one entry
-        point, `progress.advance`), then their viewer here and what they just unlocked."""
+        """A position moves the member's reading state of the club's book: with `moves`
+        acked in Redis and written behind (`moves.py`), else at once (the one entry point,
+        `progress.advance`), then their viewer here and what they just unlocked."""
         pid = place_id_of(room_id, self.prefix)
         parsed: ClubPresence = discussion_commands.decode(meta, ClubPresence, "presence meta")
         out: dict[str, Any] = {"state": parsed.state}
         if parsed.position is None:
             return out
+        if self.moves is not None:
+            return await self.moves.move(hub, conn, pid, parsed.position, out)
         place = await self.venue.place(self.db, pid)
         if not place.book_id:
             raise Invalid("this club reads no book right now", code="no_book",
@@ -140,37 +151,10 @@ class _PlaceRoom(RoomKind):
 
 
 class ClubRoom(_PlaceRoom):
-    """`club:<id>`: club chat with history, presence and typing; schedule announcements.
-    With `moves` (the server's), positions take the hot path: acked in Redis, written behind."""
+    """`club:<id>`: club chat with history, presence and typing; schedule announcements."""
 
     prefix = "club"
     venue = CLUB_VENUE
-
-    def __init__(self, db: Database, redis: Redis, after_move: AfterMove | None = None,
-                 moves: ClubMoves | None = None) -> None:
-        super().__init__(db, redis, after_move)
-        self.moves = moves
-
-    async def _place(self, place_id: int) -> Place:
-        if self.moves is None:
-            return await super()._place(place_id)
-        return await self.moves.places.read(place_id)  # this node's copy, fresh
-
-    async def _admit(self, place: Place, user_id: int, stored: float | None) -> float | None:
-        if self.moves is None or user_id == 0:
-            return stored
-        return await self.moves.admit(place.id, user_id, place.book_id, stored or 0.0)
-
-    async def on_presence(self, hub: HubContext, conn: ConnectionInfo, room_id: str,
-                          meta: dict[str, Any]) -> dict[str, Any] | base.MetaStored:
-        if self.moves is None:
-            return await super().on_presence(hub, conn, room_id, meta)
-        parsed: ClubPresence = discussion_commands.decode(meta, ClubPresence, "presence meta")
-        out: dict[str, Any] = {"state": parsed.state}
-        if parsed.position is None:
-            return out
-        return await self.moves.move(hub, conn, place_id_of(room_id, self.prefix),
-                                     parsed.position, out)
 
     def reshield_now(self, hub: HubContext, room: str) -> None:
         """The club switched books: until `on_reshield` has read each reader's progress in the
