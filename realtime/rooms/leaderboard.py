@@ -16,7 +16,7 @@ from domain.reading.board_events import LeaderboardTop, RankData, TopData
 from domain.reading.leaderboards import Score
 from domain.redisconn import pipeline
 from domain.rooms import authorize_leaderboard
-from realtime.publisher import Publisher
+from realtime.publisher import Publisher, subscriber_counts
 from realtime.rooms.base import (
     DEFAULT_VIEWER,
     ConnectionInfo,
@@ -92,15 +92,21 @@ class LeaderboardPusher:
                     log.exception("leaderboard push of %s failed", board)
 
     async def _push(self, board: str, period: int, owner_ids: set[int]) -> None:
-        page = await leaderboards.top(self.db, self.redis, board, period, cursor=None,
-                                      limit=self.top_n)
-        body = msgspec.json.encode(page.items)
         key = leaderboards.zkey(board, period)
-        last = await self.redis.set(key + ":last", body, get=True, ex=leaderboards.RETENTION)
-        if last != body:
-            self.pushes += 1
-            await self.publisher.publish(f"leaderboard:{board}", RoomEvent(
-                event="top", data=msgspec.to_builtins(TopData(board, period, page.items))))
+        room = f"leaderboard:{board}"
+        # the top-N (a read of the board and of its owners' names in PostgreSQL) only when some
+        # node has a watcher: one PUBSUB NUMSUB instead (a watcher who subscribes later reads
+        # the top over REST, as one who subscribed just after a push always did)
+        if (await subscriber_counts(self.redis, [room]))[0] > 0:
+            page = await leaderboards.top(self.db, self.redis, board, period, cursor=None,
+                                          limit=self.top_n)
+            body = msgspec.json.encode(page.items)
+            last = await self.redis.set(key + ":last", body, get=True,
+                                        ex=leaderboards.RETENTION)
+            if last != body:
+                self.pushes += 1
+                await self.publisher.publish(room, RoomEvent(
+                    event="top", data=msgspec.to_builtins(TopData(board, period, page.items))))
         await self._push_ranks(key, period, board, sorted(owner_ids))
 
     async def _push_ranks(self, key: str, period: int, board: str, owners: list[int]) -> None:
