@@ -15,14 +15,19 @@ from realtime.rooms.base import RoomEvent
 
 @task
 async def fanout_activity(ctx: dict[str, Any], activity_id: int) -> int:
-    """Write one activity into its followers' feeds and announce it on their `user:` rooms."""
+    """Write one activity into its followers' feeds and announce it on their `user:` rooms.
+
+    The announcement is live only (not stored in the user room's history): the feed itself is
+    the record (Redis, rebuilt from PostgreSQL), so a reader who was away reads it over REST,
+    and a stored copy would only fill the user's stream toward `history_size` events."""
     result = await fanout(ctx["db"], ctx["redis"], ctx["settings"], activity_id)
     if result is None:
         return 0
     publisher = ctx["publisher"]
     online = await online_users(ctx["redis"], result.recipients)
     await gather_limited([publisher.publish(f"user:{uid}", RoomEvent(
-        "feed", result.announcement, author_id=result.actor_id, target_user_ids=[uid]))
+        "feed", result.announcement, author_id=result.actor_id, target_user_ids=[uid],
+        live_only=True))
         for uid in online])
     return len(result.recipients)
 

@@ -8,7 +8,8 @@ cron and health writes, when a running job finishes) and again in `close()`. Her
 - a job whose own Redis bookkeeping fails mid-run (arq's start or finish pipeline) is not
   lost: after the reconnect its in-progress mark is dropped so it runs again at once instead
   of in `job_timeout + 10` s (every job is safe to run twice, see README "The worker");
-- claiming a job releases the concurrency slot it took when Redis fails under it (arq's own
+- claiming a job is one Lua call (arq's claim is WATCH/EXISTS/ZSCORE/MULTI/PSETEX/EXEC, four
+  round trips), and releases the concurrency slot it took when Redis fails under it (arq's own
   `start_jobs` leaks the slot, so each outage would shrink the worker);
 - the first connection waits for Redis the same way instead of giving up after five tries;
 - `close()` still shuts the database pool when Redis is gone.
@@ -48,6 +49,16 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
     redis.exceptions.WatchError, ConnectionError, asyncio.TimeoutError)
 FIRST_DELAY = 0.05
 
+# KEYS: the job's in-progress key, the queue. ARGV: job id, now (ms), in-progress ttl (ms).
+# The job's score when it was due and not running elsewhere (now marked running), else nil.
+CLAIM_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score or tonumber(score) == 0 or tonumber(score) > tonumber(ARGV[2]) then return false end
+redis.call('PSETEX', KEYS[1], ARGV[3], '1')
+return score
+"""
+
 
 class ResilientWorker(Worker):
     """arq's Worker, plus reconnects, safe job claiming and a heartbeat (see the module doc)."""
@@ -61,6 +72,7 @@ class ResilientWorker(Worker):
         self.reconnects = 0
         self._next_beat = 0.0
         self._orphans: set[str] = set()
+        self._claim_script: Any = None
 
     # --- connecting -------------------------------------------------------------------------
 
@@ -153,25 +165,23 @@ class ResilientWorker(Worker):
             self.tasks[job_id] = task
 
     async def _claim(self, job_id: str) -> int | None:
-        """Mark the job in progress unless it runs elsewhere, is gone or is not due; its score."""
-        key = in_progress_key_prefix + job_id
-        async with self.pool.pipeline(transaction=True) as pipe:
-            await pipe.watch(key)
-            running = await pipe.exists(key)
-            score = await pipe.zscore(self.queue_name, job_id)
-            if running or not score or score > timestamp_ms():
-                return None
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.psetex(key, int(self.in_progress_timeout_s * 1000), b"1")
-            try:
-                await pipe.execute()
-            except (redis.exceptions.ResponseError, redis.exceptions.WatchError) as exc:
-                if isinstance(exc.__context__, REDIS_DOWN):
-                    # redis-py's WatchError for a connection lost under the WATCH: the claim
-                    # may have been written, so the job must count as interrupted
-                    raise
-                return None  # claimed by another worker meanwhile
-        return int(score)
+        """Mark the job in progress unless it runs elsewhere, is gone or is not due; its score.
+
+        One atomic script (one round trip) instead of arq's WATCH, EXISTS, ZSCORE, MULTI,
+        PSETEX, EXEC (four round trips): the queue is one instance (`queue_url`), never a
+        cluster. A connection lost under it may have left the mark: the caller counts the job
+        as interrupted (`_orphans`)."""
+        if self._claim_script is None or self._claim_script.registered_client is not self.pool:
+            self._claim_script = self.pool.register_script(CLAIM_LUA)
+        try:
+            score = await self._claim_script(
+                keys=[in_progress_key_prefix + job_id, self.queue_name],
+                args=[job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)])
+        except redis.exceptions.ResponseError as exc:
+            if isinstance(exc.__context__, REDIS_DOWN):
+                raise
+            return None
+        return None if score is None else int(float(score))
 
     async def run_job(self, job_id: str, score: int) -> None:
         try:

@@ -238,6 +238,19 @@ class Publisher:
             )
         return (epoch.decode() if isinstance(epoch, bytes) else str(epoch)), int(offset)
 
+    async def publish_live(self, items: list[tuple[str, RoomEvent]]) -> None:
+        """PUBLISH live-only events (never stored) to their rooms: one pipelined round trip on
+        one instance, one call per event in cluster mode (each routed to its room's shard)."""
+        messages = [(room, plain_message(encode_event(event))) for room, event in items]
+        if self.sharded:
+            for room, message in messages:
+                await publish_plain(self.redis, room, message)
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for room, message in messages:
+                pipe.publish(room_channel(room), message)
+            await pipe.execute()
+
     async def retract(self, room: str, *, key: str | None = None, offset: int | None = None,
                       epoch: str | None = None) -> list[int]:
         """Remove stored events from a room's history (on every node at once: history is in

@@ -47,8 +47,8 @@ async def _act(engines: Any, actor: Any, verb: str, title: str) -> int:
 async def test_feed_shows_followed_activity_in_order_live_and_rebuilt(
         http: httpx.AsyncClient, server: ServerProcess, engines: Any, unique: str) -> None:
     """A follower's feed lists followed readers' activities newest first (paged), each is
-    announced on their user room, a later follow backfills, and a lost Redis feed is rebuilt
-    from Postgres with the same items."""
+    announced live on their user room (not replayed on reconnect), a later follow backfills,
+    and a lost Redis feed is rebuilt from Postgres with the same items."""
     fan = await register(http, unique, prefix="fan", display_name="Fan")
     bo = await register(http, unique, prefix="bo", display_name="Bo")
     cy = await register(http, unique, prefix="cy", display_name="Cy")
@@ -59,7 +59,7 @@ async def test_feed_shows_followed_activity_in_order_live_and_rebuilt(
     await run_worker(settings)
     assert (await _feed(http, fan))["items"] == []  # builds the (empty) feed
     live = await Client.login(server.ws_url, fan.id, origin=None)
-    await live.ok("subscribe", room=f"user:{fan.id}")
+    first = await live.ok("subscribe", room=f"user:{fan.id}")
     ids = [await _act(engines, bo, "started_book", "Dune"),
            await _act(engines, cy, "finished_book", "Emma"),
            await _act(engines, bo, "finished_book", "Dune")]
@@ -69,6 +69,12 @@ async def test_feed_shows_followed_activity_in_order_live_and_rebuilt(
                  ["data"]["activity_id"] for _ in ids]
     assert sorted(announced) == sorted(ids)
     await live.close()
+    # announcements are live only: a reconnect replays none (the feed below has them)
+    back = await Client.login(server.ws_url, fan.id, origin=None)
+    again = await back.ok("subscribe", room=f"user:{fan.id}",
+                          since={"epoch": first["epoch"], "offset": first["offset"]})
+    assert again["recovered"] is True and again["offset"] == first["offset"]
+    await back.close()
     page = await _feed(http, fan, limit=2)
     assert [i["id"] for i in page["items"]] == ids[::-1][:2]
     assert page["items"][0]["text"] == "Bo finished Dune"

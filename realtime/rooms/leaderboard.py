@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
-from typing import cast
 
 import msgspec
 from redis.asyncio import Redis
@@ -16,8 +14,9 @@ from domain.db import Database
 from domain.reading import boards, club_boards, leaderboards
 from domain.reading.board_events import LeaderboardTop, RankData, TopData
 from domain.reading.leaderboards import Score
+from domain.redisconn import pipeline
 from domain.rooms import authorize_leaderboard
-from realtime.publisher import Publisher
+from realtime.publisher import Publisher, subscriber_counts
 from realtime.rooms.base import (
     DEFAULT_VIEWER,
     ConnectionInfo,
@@ -93,29 +92,45 @@ class LeaderboardPusher:
                     log.exception("leaderboard push of %s failed", board)
 
     async def _push(self, board: str, period: int, owner_ids: set[int]) -> None:
-        page = await leaderboards.top(self.db, self.redis, board, period, cursor=None,
-                                      limit=self.top_n)
-        body = msgspec.json.encode(page.items)
         key = leaderboards.zkey(board, period)
-        last = await self.redis.set(key + ":last", body, get=True, ex=leaderboards.RETENTION)
-        if last != body:
-            self.pushes += 1
-            await self.publisher.publish(f"leaderboard:{board}", RoomEvent(
-                event="top", data=msgspec.to_builtins(TopData(board, period, page.items))))
-        for owner_id in owner_ids:
-            rank = await self.redis.zrevrank(key, boards.member(owner_id))
-            if rank is None:
-                continue
-            seen = await cast("Awaitable[bytes | None]",
-                              self.redis.hget(key + ":ranks", str(owner_id)))
-            if seen is not None and int(seen) == rank + 1:
-                continue
-            await cast("Awaitable[int]", self.redis.hset(key + ":ranks", str(owner_id),
-                                                         str(rank + 1)))
-            await self.redis.expire(key + ":ranks", leaderboards.RETENTION)
-            # live only: the rank is state (REST serves it); stored, one per change, it would
-            # fill every reader's user-room history in Redis and crowd notifications out of it
-            await self.publisher.publish(f"user:{owner_id}", RoomEvent(
-                event="leaderboard_rank", data=msgspec.to_builtins(RankData(board, period,
-                                                                           rank + 1)),
-                live_only=True))
+        room = f"leaderboard:{board}"
+        # the top-N (a read of the board and of its owners' names in PostgreSQL) only when some
+        # node has a watcher: one PUBSUB NUMSUB instead (a watcher who subscribes later reads
+        # the top over REST, as one who subscribed just after a push always did)
+        if (await subscriber_counts(self.redis, [room]))[0] > 0:
+            page = await leaderboards.top(self.db, self.redis, board, period, cursor=None,
+                                          limit=self.top_n)
+            body = msgspec.json.encode(page.items)
+            last = await self.redis.set(key + ":last", body, get=True,
+                                        ex=leaderboards.RETENTION)
+            if last != body:
+                self.pushes += 1
+                await self.publisher.publish(room, RoomEvent(
+                    event="top", data=msgspec.to_builtins(TopData(board, period, page.items))))
+        await self._push_ranks(key, period, board, sorted(owner_ids))
+
+    async def _push_ranks(self, key: str, period: int, board: str, owners: list[int]) -> None:
+        """`leaderboard_rank` to each of `owners` whose rank changed since the last one pushed:
+        one pipelined read of their ranks and the last ones pushed, one write of the changes,
+        one pipelined PUBLISH (instead of up to five round trips per reader)."""
+        if not owners:
+            return
+        ranks_key = key + ":ranks"
+        async with pipeline(self.redis, transaction=False) as pipe:
+            for owner_id in owners:
+                pipe.zrevrank(key, boards.member(owner_id))
+            pipe.hmget(ranks_key, [str(o) for o in owners])
+            *ranks, seen = await pipe.execute()
+        changed = {o: int(r) + 1 for o, r, s in zip(owners, ranks, seen, strict=True)
+                   if r is not None and (s is None or int(s) != int(r) + 1)}
+        if not changed:
+            return
+        async with pipeline(self.redis, transaction=False) as pipe:
+            pipe.hset(ranks_key, mapping={str(o): str(n) for o, n in changed.items()})
+            pipe.expire(ranks_key, leaderboards.RETENTION)
+            await pipe.execute()
+        # live only: the rank is state (REST serves it); stored, one per change, it would
+        # fill every reader's user-room history in Redis and crowd notifications out of it
+        await self.publisher.publish_live([(f"user:{o}", RoomEvent(
+            event="leaderboard_rank", data=msgspec.to_builtins(RankData(board, period, n)),
+            live_only=True)) for o, n in changed.items()])
