@@ -116,15 +116,42 @@ class _Spy:
             self.proc.wait(30)
 
 
+async def _idle(stack: Stack, pid: int, quiet: float = 0.05, most: float = 60.0) -> float:
+    """Wait until the server and PostgreSQL are idle (together under `quiet` of a core over
+    half a second, at most `most` seconds: the after-commit work is done, including what waits
+    for PostgreSQL); the server's CPU seconds then."""
+    pg = stack.postgres_pid
+
+    def both() -> tuple[float, float]:
+        return cpu_seconds(pid), (cpu_seconds(pg, True) if pg else 0.0)
+
+    deadline = time.monotonic() + most
+    last = both()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now = both()
+        if (now[0] - last[0]) + (now[1] - last[1]) < quiet * 0.5:
+            return now[0]
+        last = now
+    return last[0]
+
+
 async def _measure(stack: Stack, srv: Any, readers: Readers, args: argparse.Namespace,
                    per: int) -> dict[str, Any]:
     n = int(args.rate * args.seconds)
-    # warm: every reader's first moves (the started-book milestone, caches), written behind
-    await readers.moves(len(readers.socks) * 2, args.rate)
-    await asyncio.sleep(3.0)
+    readers_n = len(readers.socks)
+    # every reader's first move (the started-book milestone, the caches), measured apart, until
+    # the server is idle again (its after-commit work included)
+    spy = _Spy(srv.pid, args.profile_first)
+    f0 = cpu_seconds(srv.pid)
+    await readers.moves(readers_n, args.rate)
+    f1 = await _idle(stack, srv.pid)
+    spy.finish()
+    first_ms = round((f1 - f0) * 1000 / readers_n, 4)
+    await readers.moves(readers_n, args.rate)  # one more each: the steady path from here on
+    w0 = await _idle(stack, srv.pid)
     redis_pid = stack.redis_pid
     seen0, r0 = readers.seen, _redis_calls(stack)
-    w0 = cpu_seconds(srv.pid)
     d0 = cpu_seconds(redis_pid) if redis_pid else 0.0
     spy = _Spy(srv.pid, args.profile)
     t0 = time.monotonic()
@@ -132,14 +159,13 @@ async def _measure(stack: Stack, srv: Any, readers: Readers, args: argparse.Name
     deadline = time.monotonic() + 10
     while readers.seen - seen0 < n * per and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.2)
-    w1 = cpu_seconds(srv.pid)
-    d1 = cpu_seconds(redis_pid) if redis_pid else 0.0
     wall = time.monotonic() - t0
+    w1 = await _idle(stack, srv.pid)
+    d1 = cpu_seconds(redis_pid) if redis_pid else 0.0
     r1 = _redis_calls(stack)
     spy.finish()
     by = {k: round((v - r0.get(k, 0)) / n, 3) for k, v in r1.items() if v - r0.get(k, 0)}
-    return {"web_ms": round((w1 - w0) * 1000 / n, 4),
+    return {"web_ms": round((w1 - w0) * 1000 / n, 4), "first_move_web_ms": first_ms,
             "redis_ms": round((d1 - d0) * 1000 / n, 4),
             "redis_commands": round(sum(by.values()), 3),
             "redis_by_command": dict(sorted(by.items(), key=lambda kv: -kv[1])),
@@ -167,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2, help="measurements per variant")
     ap.add_argument("--profile", default=None, metavar="FILE",
                     help="py-spy the server over the (last) measured window into FILE")
+    ap.add_argument("--profile-first", default=None, metavar="FILE",
+                    help="py-spy the server over the readers' first moves into FILE")
     ap.add_argument("--against", default="", help="also measure servers of this commit")
     args = ap.parse_args(argv)
     total = args.rooms * args.readers
@@ -190,13 +218,17 @@ def main(argv: list[str] | None = None) -> int:
                     end_sessions(stack, hosts, sids)
                 figures.setdefault(label, []).append(fig)
                 print(f"round {r + 1} {label:>10}: web {fig['web_ms']:.4f} ms/move  redis "
-                      f"{fig['redis_ms']:.4f} ms/move  {fig['redis_commands']} redis cmds/move  "
+                      f"{fig['redis_ms']:.4f} ms/move  first move web "
+                      f"{fig['first_move_web_ms']:.4f} ms  "
+                      f"{fig['redis_commands']} redis cmds/move  "
                       f"{fig['moves_per_s']} moves/s  acks {fig['acks']} errors "
                       f"{fig['errors']}  seen {fig['seen']:.3f}\n    redis per move: "
                       f"{fig['redis_by_command']}", flush=True)
     for label, figs in figures.items():
         med = statistics.median(f["web_ms"] for f in figs)
-        print(f"{label:>10}: web CPU per move, median of {len(figs)}: {med:.4f} ms")
+        first = statistics.median(f["first_move_web_ms"] for f in figs)
+        print(f"{label:>10}: web CPU per move, median of {len(figs)}: {med:.4f} ms (a "
+              f"reader's first move: {first:.4f} ms)")
     if args.against and len(figures) == 2:
         a = statistics.median(f["web_ms"] for f in figures[args.against])
         b = statistics.median(f["web_ms"] for f in figures[against.THIS_TREE])
