@@ -23,11 +23,13 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from arq.connections import ArqRedis
+from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
@@ -81,8 +83,9 @@ Redis.register(ClusterClient)
 
 
 class _SendInPlace:
-    """A connection's command send without a task of its own (mixed into the class the URL
-    selects: TCP, TLS or a Unix socket).
+    """A connection's command send without a task of its own, and its reads of replies already
+    received without a timeout (mixed into the class the URL selects: TCP, TLS or a Unix
+    socket).
 
     redis-py sends under `socket_timeout` through `asyncio.wait_for`, which on Python 3.11
     wraps the write in a new task per command or pipeline: a task created, scheduled and
@@ -120,6 +123,35 @@ class _SendInPlace:
         except BaseException:  # (a cancelled send may have left half a command in the socket)
             await this.disconnect(nowait=True)
             raise
+
+    async def read_response(self, disable_decoding: bool = False, timeout: float | None = None,
+                            *, disconnect_on_error: bool = True,
+                            push_request: bool | None = False) -> Any:
+        """A reply the hiredis reader already holds is returned as it is; only a read that
+        has to wait for the socket runs under `socket_timeout` (redis-py's own read). redis-py
+        enters an `asyncio.timeout` (a timer scheduled and cancelled) for every reply, so a
+        pipeline of N commands, whose replies arrive in one or two reads, paid N of them."""
+        this = cast(AbstractConnection, self)
+        parser = this._parser
+        if timeout is None and type(parser) is _AsyncHiredisParser and parser._connected:
+            reader = parser._reader
+            assert reader is not None
+            response = reader.gets(False) if disable_decoding else reader.gets()
+            if response is not NOT_ENOUGH_DATA:
+                if isinstance(response, RedisConnectionError):
+                    raise response
+                if isinstance(response, list) and response and isinstance(
+                        response[0], RedisConnectionError):
+                    raise response[0]
+                if this.health_check_interval:
+                    this.next_health_check = (asyncio.get_running_loop().time()
+                                              + this.health_check_interval)
+                if isinstance(response, ResponseError):
+                    raise response from None
+                return response
+        return await super().read_response(  # type: ignore[misc]
+            disable_decoding, timeout, disconnect_on_error=disconnect_on_error,
+            push_request=push_request)
 
 
 _IN_PLACE: dict[type, type] = {}

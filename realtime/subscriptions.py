@@ -83,6 +83,8 @@ class Sub:
             self.pending.append(out)
             return False
         if self.state is CATCHING:
+            if out.offset is None:  # (presence, live-only events: never a copy, never the
+                return True         # position a room without chat would wait for forever)
             assert self.floor is not None
             copy = covered(out, *self.floor)  # a late copy of what the replay or ack covered
             if reached(out, *self.floor):

@@ -165,9 +165,10 @@ def _isolated_redis(url: str) -> str:
 
 async def test_acked_moves_survive_a_node_stop_and_a_node_crash(
         engines: Engines, tmp_path_factory: pytest.TempPathFactory, unique: str) -> None:
-    """A move acked just before the node is stopped is in PostgreSQL when it has stopped; a
-    move acked just before the node is killed is written by the next node that starts; a flush
-    left half done by a dead node is written again by another node."""
+    """A move acked just before the node is stopped is in PostgreSQL when it has stopped (the
+    reader's first: with the book they started); a move acked just before the node is killed
+    is written by the next node that starts; a flush left half done by a dead node is written
+    again by another node."""
     logs = Path(tmp_path_factory.mktemp("hotpath-restart"))
     redis_url = _isolated_redis(engines.redis_url)
     slow = {"REDIS_URL": redis_url, "READALONG_REGISTER_RATE": "100000",
@@ -185,6 +186,10 @@ async def test_acked_moves_survive_a_node_stop_and_a_node_crash(
         assert await _stored(engines, sid, reader.id) == (None, None)  # not yet: behind
         node.stop()  # SIGTERM: drains before the pools close
         assert await _stored(engines, sid, reader.id) == (0.42, 0.42)
+        # the first stored position says the reader started the book (written with it)
+        started = await db_exec(engines.database_url, "SELECT finished_at FROM book_readings"
+                                " WHERE user_id = $1 AND book_id = $2", reader.id, book)
+        assert [r["finished_at"] for r in started] == [None]
         (node,) = start_nodes(engines.env(**slow), logs, 1)
         async with WS(node.ws_url, reader.access_token) as x:
             joined = await x.subscribe(room)

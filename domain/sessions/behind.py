@@ -5,7 +5,9 @@ The live move path keeps positions and the furthest progression in Redis (the li
 (`realtime/rooms/positions/writebehind.py` calls it): the participants' rows (last position,
 furthest = max, first progression), then the readers' reading states through
 `progress.advance_many` (THE entry point that moves a furthest), and says per move what the
-write passed the gate of, so the caller pushes unlocks and milestones after the commit.
+write passed the gate of, so the caller pushes unlocks and milestones after the commit. A
+reader's first stored position also records that they started the book (`book_readings`), in
+the same statement (not one statement per reader after the commit).
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ upd AS (UPDATE session_participants p SET progression = m.progression, locator =
                chapter = m.chapter, furthest = GREATEST(COALESCE(p.furthest, 0), m.furthest),
                start_progression = COALESCE(p.start_progression, m.start)
         FROM m WHERE p.session_id = m.session_id AND p.user_id = m.user_id AND NOT p.kicked
-        RETURNING m.ord, p.furthest)
+        RETURNING m.ord, p.furthest),
+-- a reader's first stored position in the session: they started the book (`book_readings`;
+-- its finish is recorded after the commit, `social.after_move`)
+br AS (INSERT INTO book_readings (user_id, book_id)
+       SELECT DISTINCT m.user_id, s.book_id FROM upd JOIN m USING (ord) JOIN s USING (ord)
+       LEFT JOIN old USING (ord) WHERE old.furthest IS NULL ORDER BY 1, 2
+       ON CONFLICT (user_id, book_id) DO NOTHING)
 SELECT m.ord, s.book_id, COALESCE(old.shield, s.shield_default) AS shield,
        old.furthest AS old_furthest, upd.furthest AS new_furthest,
        GREATEST(COALESCE(old.furthest, 0), COALESCE(st.state_furthest, 0)) AS seen,
@@ -91,8 +99,9 @@ class Written(msgspec.Struct, frozen=True):
 
 
 async def write_behind(conn: Any, moves: list[Behind]) -> list[Written]:
-    """Write the moves in the caller's transaction (participants, then `advance_many` with
-    source `session`); one `Written` per move that was stored (kicked readers' are not)."""
+    """Write the moves in the caller's transaction (participants and the started books, then
+    `advance_many` with source `session`); one `Written` per move that was stored (kicked
+    readers' are not)."""
     if not moves:
         return []
     cols = [[getattr(m, f) for m in moves] for f in

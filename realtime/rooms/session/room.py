@@ -263,7 +263,7 @@ class SessionRoom(RoomKind):
             if items:
                 await hub.send_to_reader(room, uid, [unlocked_event(i) for i in items])
         book = await self._session_book(sid)
-        started, done = social.milestones(book, w.old_furthest, w.new_furthest)
+        _, done = social.milestones(book, w.old_furthest, w.new_furthest)
         happened = progress.passive_events([w.reading] if w.reading else [])
         scored += [e for e in happened if e.kind == "scored"]
         # (and no other live room of the book to unlock in: no lookup)
@@ -271,11 +271,12 @@ class SessionRoom(RoomKind):
             w.elsewhere or e.kind != "advanced")]
         ends = w.reading is not None and w.reading.status == "reading" and (
             done or (w.reading.gain > 0 and finish.finishes(w.reading.furthest)))
-        if started or done or happened or ends:  # feed activities (once per book), unlocks
-            self._milestone(hub, uid, book, happened, started, done, sid, ends)
+        # (a start is recorded by the write itself: `behind.write_behind`; no task for it)
+        if done or happened or ends:  # feed activities (once per book), unlocks
+            self._milestone(hub, uid, book, happened, done, sid, ends)
 
     def _milestone(self, hub: HubContext, user_id: int, book: BookInfo,
-                   happened: list[ReadingEvent], started: bool, done: bool, sid: int,
+                   happened: list[ReadingEvent], done: bool, sid: int,
                    ends: bool = False) -> None:
         """Off the ack path (after the reader's previous milestone, if one is still running):
         the reading events of the move (a `started` read: the started-book activity; the
@@ -302,7 +303,7 @@ class SessionRoom(RoomKind):
             await events.after_commit(self.db, self.redis, done_events, self.scores_push, unlock)
             if len(done_events) > len(happened):  # finished here: goals may be reached now
                 await finish.check_goals(self.db, self.redis, user_id)
-            await social.after_move(self.db, self.redis, user_id, book, started, done)
+            await social.after_move(self.db, self.redis, user_id, book, False, done)
 
         _latest(self._milestones, user_id, asyncio.create_task(run()))
 
