@@ -335,7 +335,9 @@ def _from_soak(rep: dict[str, Any]) -> dict[str, float]:
     """Jobs per room event and worker CPU per job, from the mixed workload that makes them."""
     s = _summary(rep, "soak:")
     events = sum(s.get(k, 0) for k in ("moves_per_s", "chats_per_s", "reactions_per_s"))
-    jobs = s.get("redis_exec_per_s", 0)
+    # the worker's own count; older reports only had MULTI/EXEC/s, which also counts feed
+    # rebuilds and arq's own steps (an upper bound)
+    jobs = s.get("worker_jobs_per_s") or s.get("redis_exec_per_s", 0)
     if not (events and jobs):
         return {}
     out = {"jobs_per_event": jobs / events}

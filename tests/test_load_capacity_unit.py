@@ -200,3 +200,10 @@ def test_each_cost_comes_from_the_newest_report_that_measures_it(tmp_path: Path)
     assert costs["kb_per_socket"] == pytest.approx(13.5)
     assert costs["jobs_per_event"] == pytest.approx(0.5)
     assert costs["worker_per_job_ms"] == pytest.approx(0.5)
+    (tmp_path / "20261203-150000-soak.json").write_text(_report(
+        "2026-12-03 15:00:00", "soak: 10000 readers, 10 min",
+        {"moves_per_s": 500.0, "chats_per_s": 30.0, "reactions_per_s": 70.0,
+         "redis_exec_per_s": 300.0, "worker_jobs_per_s": 6.0, "worker_cpu_util": 0.15}))
+    costs, _ = measured_costs(tmp_path)  # the worker's own count wins over MULTI/EXEC
+    assert costs["jobs_per_event"] == pytest.approx(0.01)
+    assert costs["worker_per_job_ms"] == pytest.approx(25.0)
