@@ -64,6 +64,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
     history_size: int = 1000
+    # a reader's own `user:` room (notifications, imports, summaries): one per reader, so its
+    # cap is what bounds Redis per reader; a longer absence answers recovered: false (REST)
+    user_history_size: int = 200
     history_ttl: int = 24 * 3600
     presence_ttl: int = 30
     shutdown_grace: float = 5.0

@@ -208,6 +208,7 @@ class Publisher:
                  ephemeral_prefixes: Iterable[str] = DEFAULT_EPHEMERAL) -> None:
         self.redis = redis
         self.history_size = settings.history_size
+        self.user_history_size = settings.user_history_size
         self.history_ttl = settings.history_ttl
         self.ephemeral = set(ephemeral_prefixes)
         self.sharded = is_cluster(redis)
@@ -217,6 +218,11 @@ class Publisher:
 
     def keeps_history(self, room: str) -> bool:
         return room.partition(":")[0] not in self.ephemeral
+
+    def history_size_of(self, room: str) -> int:
+        """The events `room`'s stream keeps: `user_history_size` for a reader's own `user:`
+        room (there is one per reader), `history_size` for every other room."""
+        return self.user_history_size if room.startswith("user:") else self.history_size
 
     async def publish(self, room: str, event: RoomEvent) -> tuple[str, int] | None:
         """Store (if the room keeps history and the event is not `live_only`), number and
@@ -228,12 +234,12 @@ class Publisher:
         if event.key is None and event.retracts is None:
             epoch, offset = await self._script(
                 keys=[meta_key(room), history_key(room), channel_of(room)],
-                args=[body, new_epoch(), self.history_size, self.history_ttl],
+                args=[body, new_epoch(), self.history_size_of(room), self.history_ttl],
             )
         else:
             epoch, offset = await self._keyed(
                 keys=[meta_key(room), history_key(room), channel_of(room)],
-                args=[body, new_epoch(), self.history_size, self.history_ttl,
+                args=[body, new_epoch(), self.history_size_of(room), self.history_ttl,
                       event.key or "", event.retracts or ""],
             )
         return (epoch.decode() if isinstance(epoch, bytes) else str(epoch)), int(offset)

@@ -133,6 +133,22 @@ async def test_a_short_history_costs_about_a_kilobyte(redis: Redis) -> None:
     assert (await redis.memory_usage(history_key(busy), samples=0) or 0) < 50 * 400
 
 
+async def test_a_readers_own_room_keeps_a_shorter_history(redis: Redis) -> None:
+    """A `user:` room keeps READALONG_USER_HISTORY_SIZE events (one such room per reader, so
+    its cap bounds Redis per reader): past it, a reader who was away longer is told
+    `recovered: false` and reads their notifications over REST; other rooms keep
+    READALONG_HISTORY_SIZE."""
+    publisher = Publisher(redis, Settings(history_size=50, user_history_size=10))
+    mine, shared = f"user:{new_user()}", f"session:{new_user()}"
+    for i in range(30):
+        await publisher.publish(mine, RoomEvent("notification", {"text": f"note {i}"}))
+        await publisher.publish(shared, RoomEvent("chat", {"text": f"message {i}"}))
+    assert await redis.xlen(history_key(mine)) == 10
+    assert await redis.xlen(history_key(shared)) == 30
+    kept = [f[b"d"] for _, f in await redis.xrange(history_key(mine))]
+    assert b"note 29" in kept[-1] and b"note 20" in kept[0]
+
+
 async def test_live_only_events_are_not_stored(redis: Redis) -> None:
     """A `live_only` event in a room that keeps history leaves the history and the room's
     offset as they were (nothing to replay, nothing kept in Redis)."""

@@ -187,7 +187,8 @@ def test_worker_rides_out_a_redis_restart_mid_burst(tmp_path: Path, pg_template:
     db_url, redis_url = engines.start()
     try:
         env = server_env(db_url, redis_url, READALONG_HISTORY_SIZE="2000",
-                         READALONG_JOB_RETRY_DELAY="0.05", READALONG_DATA_DIR=str(tmp_path),
+                         READALONG_USER_HISTORY_SIZE="2000", READALONG_JOB_RETRY_DELAY="0.05",
+                         READALONG_DATA_DIR=str(tmp_path),
                          READALONG_WORKER_RECONNECT_MAX="0.5")
         asyncio.run(_scenario(tmp_path, engines, env))
     finally:
