@@ -235,3 +235,66 @@ async def test_a_departed_member_leaves_every_thread_room(
                     assert back["type"] == "ack", back
                 else:
                     assert back["type"] == "error" and back["code"] == again, back
+
+
+@pytest.mark.parametrize(("visibility", "again"), [("private", "members_only"),
+                                                   ("secret", "club_not_found")])
+async def test_a_club_made_private_evicts_its_non_member_readers(
+        two_nodes: list[ServerProcess], engines: Engines, unique: str, visibility: str,
+        again: str) -> None:
+    """A reader (not a member) with a socket on node B in a public club's room and a section
+    thread's room: the owner makes the club private (or secret) over REST on node A; that
+    socket gets `evicted` in both rooms, then no later post there, while a member on node B
+    keeps getting them; subscribing again is refused (`members_only`, `club_not_found`).
+    Making it public again evicts nobody (README "Clubs")."""
+    a_node, b_node = two_nodes
+    async with httpx.AsyncClient(base_url=a_node.base_url, timeout=15) as http:
+        owner, reader, member = [await register(http, unique, prefix=p)
+                                 for p in ("ow", "rd", "me")]
+        book = await make_book(engines.database_url, f"MadePrivate {unique}")
+        club = await make_club(http, owner, f"mpv-{visibility[0]}{unique}", book_id=book,
+                               visibility="public")
+        cid = club["id"]
+        assert (await join(http, cid, member)).status_code == 200
+        thread = (await _two_sections(http, cid, owner))[0]
+        rooms = [club["room"], thread]
+        posts = f"/api/v1/clubs/{cid}/sections/{thread.partition(':')[2]}/posts"
+        async with WS(b_node.ws_url, reader.access_token) as r, \
+                WS(b_node.ws_url, member.access_token) as m, \
+                WS(a_node.ws_url, owner.access_token) as o:
+            for ws in (r, m, o):
+                for room in rooms:
+                    assert (await ws.subscribe(room))["type"] == "ack"
+            res = await http.patch(f"/api/v1/clubs/{cid}", json={"visibility": visibility},
+                                   headers=owner.headers)
+            assert res.status_code == 200, res.text
+            for room in rooms:
+                got = await r.wait(lambda f, room=room: f.get("room") == room
+                                   and f.get("event") == "evicted")
+                assert got["data"] == {"user_id": reader.id, "club_id": cid,
+                                       "reason": "club_private"}
+            seen = len(r.frames)
+            chat = await o.publish(rooms[0], {"type": "chat", "body": "members now"})
+            assert chat["type"] == "ack", chat
+            await m.wait(_chat(chat["result"]["message_id"]))
+            res = await http.post(posts, json={"body": "thread, members now"},
+                                  headers=owner.headers)
+            assert res.status_code == 201, res.text
+            await m.wait(_chat(res.json()["id"]))
+            assert [f for f in r.frames[seen:] if f.get("room") in rooms] == []
+            assert not [f for f in m.frames if f.get("event") == "evicted"]
+            for room in rooms:
+                back = await r.subscribe(room)
+                assert back["type"] == "error" and back["code"] == again, back
+            # public again: nobody is evicted, the reader may come back
+            res = await http.patch(f"/api/v1/clubs/{cid}", json={"visibility": "public"},
+                                   headers=owner.headers)
+            assert res.status_code == 200, res.text
+            for room in rooms:
+                assert (await r.subscribe(room))["type"] == "ack"
+            chat = await o.publish(rooms[0], {"type": "chat", "body": "open again"})
+            assert chat["type"] == "ack", chat
+            for ws in (r, m):
+                await ws.wait(_chat(chat["result"]["message_id"]))
+            assert not [f for f in r.frames[seen:] if f.get("event") == "evicted"]
+            assert not [f for f in m.frames if f.get("event") == "evicted"]

@@ -75,7 +75,20 @@ class Left(msgspec.Struct, tag="left", frozen=True, tag_field="event"):
     data: BannedData
 
 
-ClubEvent = SectionOpened | PollOpened | PollVoted | PollClosed | Banned | Left
+class EvictedData(msgspec.Struct, frozen=True):
+    user_id: int
+    club_id: int
+    reason: str          # `club_private`: the club is no longer public
+
+
+class Evicted(msgspec.Struct, tag="evicted", frozen=True, tag_field="event"):
+    """The receiver, not a member, may no longer read the club (made private or secret):
+    their sockets leave its rooms (subscribing again is refused)."""
+
+    data: EvictedData
+
+
+ClubEvent = SectionOpened | PollOpened | PollVoted | PollClosed | Banned | Left | Evicted
 CLUB_EVENTS: tuple[type[msgspec.Struct], ...] = typing.get_args(ClubEvent)
 
 

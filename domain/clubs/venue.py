@@ -73,6 +73,27 @@ async def check_club_readable(db: Database, club_id: int, viewer: Principal | No
     return role
 
 
+async def may_not_read(db: Database, club_id: int, user_ids: list[int]) -> list[int]:
+    """Of these users (0: a guest), those `check_club_readable` now refuses (e.g. the
+    non-members of a club just made private or secret), in order."""
+    ids = sorted({u for u in user_ids if u > 0})
+    rows = await db.pool.fetch("SELECT u.id, u.role, m.user_id IS NOT NULL AS member"
+                               " FROM users u LEFT JOIN club_members m ON m.club_id = $1"
+                               " AND m.user_id = u.id WHERE u.id = ANY($2::bigint[])",
+                               club_id, ids)
+    roles = {int(r["id"]): (r["role"], r["member"]) for r in rows}
+    out: list[int] = []
+    for uid in sorted(set(user_ids)):
+        role, member = roles.get(uid, (None, False))
+        if member:
+            continue
+        try:
+            await check_club_readable(db, club_id, _who(uid, role) if role else None)
+        except (Forbidden, NotFound):
+            out.append(uid)
+    return out
+
+
 async def member_poster(db: Database, club_id: int, book_id: int | None, who: Principal,
                         chat: bool, live: LiveOf | None = None,
                         known: _Writer | None = None) -> tuple[str, float]:

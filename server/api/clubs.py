@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from domain.accounts.tokens import Principal
 from domain.clubs import clubs, invites, members
-from domain.clubs.room_events import Banned, BannedData, Left, wire
+from domain.clubs.room_events import Banned, BannedData, Evicted, EvictedData, Left, wire
 from domain.clubs.schemas import (
     BanIn,
     ClubCreate,
@@ -31,11 +31,12 @@ from domain.clubs.schemas import (
     RoleChange,
     Transfer,
 )
-from domain.clubs.venue import thread_rooms
+from domain.clubs.venue import may_not_read, thread_rooms
 from domain.db import Database
 from domain.discussion.listings import parse_cursor
 from domain.ids import MAX_ID
 from realtime import control
+from realtime.presence import presence_key
 from realtime.rooms.base import RoomEvent
 from realtime.rooms.positions.live import drop_member
 from server.api._requests import Done, found
@@ -76,11 +77,13 @@ class ClubController(Controller):
 
     @patch("/{club_id:int}", summary="Edit a club (organisers; visibility and policy: owner)")
     async def edit(self, club_id: int, data: ClubUpdate, db: Database, redis: Redis,
-                   user: Principal) -> ClubOut:
+                   user: Principal, state: State) -> ClubOut:
         found(club_id=club_id)
         out = await clubs.update(db, club_id, user, data, redis)
         if data.book_id is not msgspec.UNSET:  # committed: every node re-reads the club's
             await control.publish(redis, control.Reshield(room=clubs.room_of(club_id)))  # book
+        if data.visibility is not msgspec.UNSET and data.visibility != "public":
+            await evict_non_readers(state, club_id)  # committed: private or secret
         return out
 
     @post("/{club_id:int}/join", status_code=200,
@@ -203,6 +206,27 @@ async def evict_member(state: State, club_id: int, user_id: int, banned: bool = 
         who = BannedData(user_id=user_id, club_id=club_id)
         name, data = wire(Banned(who) if banned else Left(who))
         for room in rooms:
+            await hub.evict(room, user_id, RoomEvent(name, data))
+
+
+async def evict_non_readers(state: State, club_id: int) -> None:
+    """After the commit of a visibility change: the users present (presence, every node) in
+    `club:<id>` or a section thread of the club who may no longer read it (non-members of a
+    private or secret club) leave each of those rooms on every node, each socket first
+    getting `evicted` (reason `club_private`) there; subscribing again is refused
+    (`check_club_readable`)."""
+    hub = services_of(state).hub
+    db = services_of(state).db
+    if hub is None or hub.redis is None or db is None:
+        return
+    rooms = (clubs.room_of(club_id), *await thread_rooms(db, club_id))
+    present = {room: {int(u) for u in await hub.redis.hkeys(presence_key(room))}  # type: ignore[misc]
+               for room in rooms}
+    out = set(await may_not_read(db, club_id, sorted(set().union(*present.values()))))
+    for room in rooms:
+        for user_id in sorted(present[room] & out):
+            name, data = wire(Evicted(EvictedData(user_id=user_id, club_id=club_id,
+                                                  reason="club_private")))
             await hub.evict(room, user_id, RoomEvent(name, data))
 
 

@@ -171,7 +171,7 @@ export function clubScreen(view, [id]) {
     chatView = clubChat(club, (f) => {
       if (f.event === "poll_voted") drawPolls();
       else if (f.event === "section_opened") reload();
-      else if (f.event === "banned" || f.event === "left") { cleanup(); load(); }
+      else if (f.event === "banned" || f.event === "left" || f.event === "evicted") { cleanup(); load(); }
     });
     mount(boxes.chat, chatView.el);
   }
