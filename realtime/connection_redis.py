@@ -20,6 +20,8 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from domain.redisconn import is_cluster
+
 # loop turns a batch stays open: a burst's sockets read their frames over successive turns
 TURNS = 4
 
@@ -75,6 +77,16 @@ class TurnPipeline(Pipeline):
         return response
 
 
+def lean_pipeline(redis: Redis) -> Pipeline:
+    """A non-transactional pipeline: a `TurnPipeline` on one instance (lean packer, one
+    timeout for the batch), redis-py's cluster pipeline in cluster mode. For the hot batches
+    of many small commands (a turn's moves, the presence diffs of a flush)."""
+    if is_cluster(redis):
+        return redis.pipeline(transaction=False)
+    return TurnPipeline(redis.connection_pool, redis.response_callbacks, transaction=False,
+                        shard_hint=None)
+
+
 class TurnRedis:
     """Commands issued in one loop turn are sent together (non-transactional pipeline); each
     caller gets its own reply or its own error, as if it had sent the command alone."""
@@ -104,9 +116,7 @@ class TurnRedis:
             await self._send_batch(calls[i:i + self.max_batch])
 
     async def _send_batch(self, calls: list[tuple[Op, asyncio.Future[Any]]]) -> None:
-        redis = self.redis
-        pipe = TurnPipeline(redis.connection_pool, redis.response_callbacks,
-                            transaction=False, shard_hint=None)
+        pipe = lean_pipeline(self.redis)  # (TurnRedis is only made for one instance)
         for (name, args), _ in calls:
             getattr(pipe, name)(*args)
         self.batches += 1

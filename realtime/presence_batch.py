@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from domain.keys import room_channel
 from domain.redisconn import is_cluster
+from realtime.connection_redis import lean_pipeline
 from realtime.presence import Presence
 from realtime.publisher import publish_plain
 from realtime.registry import LocalRoom
@@ -62,7 +63,7 @@ class PresenceBatcher:
             if is_cluster(self.redis):  # (a cluster pipeline cannot carry SPUBLISH)
                 await asyncio.gather(*[publish_plain(self.redis, r, m) for r, m in messages])
             else:
-                async with self.redis.pipeline(transaction=False) as pipe:
+                async with lean_pipeline(self.redis) as pipe:
                     for room, message in messages:
                         pipe.publish(room_channel(room), message)
                     await pipe.execute()

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from domain.keys import HISTORY_META_PART, HISTORY_PART, room_channel, room_key
 from domain.redisconn import is_cluster
 from domain.settings import Settings
+from realtime.connection_redis import lean_pipeline
 from realtime.rooms.base import RoomEvent
 from realtime.wire import encode_event, plain_message
 
@@ -252,7 +253,7 @@ class Publisher:
             for room, message in messages:
                 await publish_plain(self.redis, room, message)
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with lean_pipeline(self.redis) as pipe:
             for room, message in messages:
                 pipe.publish(room_channel(room), message)
             await pipe.execute()

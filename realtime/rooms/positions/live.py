@@ -35,6 +35,7 @@ from redis.exceptions import NoScriptError
 
 from domain.errors import Conflict, Forbidden
 from domain.sessions.schemas import Position
+from realtime.connection_redis import lean_pipeline
 from realtime.keys import room_key
 from realtime.presence import presence_key
 
@@ -126,7 +127,7 @@ async def pipelined(redis: Redis, build: Callable[[Pipeline], None],
     """Run a pipeline whose scripts go as plain EVALSHA (redis-py would ask SCRIPT EXISTS on
     every execute: a round trip per move); after a NOSCRIPT (a Redis restart) load and redo."""
     for attempt in (0, 1):
-        pipe = redis.pipeline(transaction=False)
+        pipe = lean_pipeline(redis)
         build(pipe)
         try:
             return list(await pipe.execute())

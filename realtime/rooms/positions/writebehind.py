@@ -36,6 +36,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from domain.sessions.schemas import Position
+from realtime.connection_redis import lean_pipeline
 from realtime.keys import room_key
 from realtime.rooms.positions.live import DIRTY, pending_key, pipelined
 
@@ -212,7 +213,7 @@ class WriteBehind:
                 except Exception:
                     log.exception("after writing %d move(s) behind", len(entries))
             if taken:
-                pipe = self.redis.pipeline(transaction=False)
+                pipe = lean_pipeline(self.redis)
                 pipe.zrem(INFLIGHT, *[room for room, _ in taken])  # first: a take in between
                 for room, _ in taken:                                # sees the room busy
                     pipe.delete(inflight_key(room))
