@@ -12,6 +12,7 @@ import msgspec
 from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.discussion.spoilers import Audience, ViewerState
+from domain.sessions.books import BookInfo
 
 
 class Place(msgspec.Struct, frozen=True):
@@ -64,25 +65,17 @@ class Poster(msgspec.Struct, frozen=True):
 BOOK_TTL = 60.0  # seconds a book's title and chapter starts are reused by this process
 
 
-class PlaceBook(msgspec.Struct, frozen=True):
-    """The book a place reads: its title and its TOC's chapter starts."""
-
-    id: int
-    title: str
-    chapter_starts: tuple[float, ...] = ()
-
-
 class Books:
     """Each book's title and chapter starts, per process, reused for BOOK_TTL seconds: what
     every venue's `place` puts in its Place (the place's own row is read every time, so a
     place that switches books reads the new one's at once)."""
 
     def __init__(self) -> None:
-        self._books: dict[int, tuple[float, PlaceBook]] = {}
+        self._books: dict[int, tuple[float, BookInfo]] = {}
 
-    async def get(self, db: Database, book_id: int | None) -> PlaceBook:
+    async def get(self, db: Database, book_id: int | None) -> BookInfo:
         if not book_id:
-            return PlaceBook(id=0, title="")
+            return BookInfo(id=0, title="")
         now = time.monotonic()
         hit = self._books.get(book_id)
         if hit is not None and now - hit[0] < BOOK_TTL:
@@ -90,7 +83,7 @@ class Books:
         rows = await db.pool.fetch(
             "SELECT b.title, c.start FROM books b LEFT JOIN book_chapters c ON c.book_id = b.id"
             " WHERE b.id = $1 ORDER BY c.position", book_id)
-        book = PlaceBook(id=book_id, title=str(rows[0]["title"]) if rows else "",
+        book = BookInfo(id=book_id, title=str(rows[0]["title"]) if rows else "",
                          chapter_starts=tuple(float(r["start"]) for r in rows
                                               if r["start"] is not None))
         if len(self._books) > 10_000:
