@@ -8,11 +8,8 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
-from domain.keys import room_channel
-from domain.redisconn import is_cluster
-from realtime.connection_redis import lean_pipeline
 from realtime.presence import Presence
-from realtime.publisher import publish_plain
+from realtime.publisher import publish_plain, publish_plain_many
 from realtime.registry import LocalRoom
 from realtime.wire import Member, WirePresence, encode_wire, plain_message
 
@@ -60,13 +57,7 @@ class PresenceBatcher:
                     elif member is not None:
                         (diff.joined if what == "joined" else diff.updated).append(member)
                 messages.append((room, plain_message(encode_wire(diff))))
-            if is_cluster(self.redis):  # (a cluster pipeline cannot carry SPUBLISH)
-                await asyncio.gather(*[publish_plain(self.redis, r, m) for r, m in messages])
-            else:
-                async with lean_pipeline(self.redis) as pipe:
-                    for room, message in messages:
-                        pipe.publish(room_channel(room), message)
-                    await pipe.execute()
+            await publish_plain_many(self.redis, messages)
         except Exception:
             log.debug("hub: presence diffs not published", exc_info=True)
 

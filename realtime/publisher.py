@@ -6,6 +6,7 @@ This is the one way jobs and use-cases reach WebSocket clients:
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable
 
@@ -180,6 +181,19 @@ async def publish_plain(redis: Redis, room: str, message: bytes) -> None:
         await redis.publish(room_channel(room), message)
 
 
+async def publish_plain_many(redis: Redis, messages: list[tuple[str, bytes]]) -> None:
+    """`publish_plain` for several (room, message), the rooms distinct: one pipelined round trip
+    on one instance; in cluster mode one SPUBLISH per message at once, each routed to its
+    room's shard (a cluster pipeline cannot carry SPUBLISH)."""
+    if is_cluster(redis):
+        await asyncio.gather(*[publish_plain(redis, room, m) for room, m in messages])
+        return
+    async with lean_pipeline(redis) as pipe:
+        for room, message in messages:
+            pipe.publish(room_channel(room), message)
+        await pipe.execute()
+
+
 async def subscriber_counts(redis: Redis, rooms: list[str]) -> list[int]:
     """How many node subscriptions each room's channel has (PUBSUB NUMSUB, or SHARDNUMSUB on
     each room's shard in cluster mode)."""
@@ -246,17 +260,10 @@ class Publisher:
         return (epoch.decode() if isinstance(epoch, bytes) else str(epoch)), int(offset)
 
     async def publish_live(self, items: list[tuple[str, RoomEvent]]) -> None:
-        """PUBLISH live-only events (never stored) to their rooms: one pipelined round trip on
-        one instance, one call per event in cluster mode (each routed to its room's shard)."""
-        messages = [(room, plain_message(encode_event(event))) for room, event in items]
-        if self.sharded:
-            for room, message in messages:
-                await publish_plain(self.redis, room, message)
-            return
-        async with lean_pipeline(self.redis) as pipe:
-            for room, message in messages:
-                pipe.publish(room_channel(room), message)
-            await pipe.execute()
+        """PUBLISH live-only events (never stored) to their rooms, each room once
+        (`publish_plain_many`)."""
+        await publish_plain_many(self.redis, [(room, plain_message(encode_event(event)))
+                                              for room, event in items])
 
     async def retract(self, room: str, *, key: str | None = None, offset: int | None = None,
                       epoch: str | None = None) -> list[int]:
