@@ -14,6 +14,8 @@ CHANNEL_PART = "ch"              # ra:{<room>}:ch -> the room's pub/sub channel 
 HISTORY_PART = "hist"            # ra:{<room>}:hist -> stream of recent events
 HISTORY_META_PART = "hmeta"      # ra:{<room>}:hmeta -> hash {epoch, offset, x: tombstones, k:<key>}
 PRESENCE_PART = "pres"           # ra:{<room>}:pres -> hash of members
+# ra:{<room>}:access -> a token changed by every withdrawal of access to the room (1 day)
+ACCESS_PART = "access"
 PRESENCE_NODES = "ra:alive"      # zset of node ids scored by the deadline each last promised
 #                                  (heartbeat time + its own TTL; past it, a live node sweeps it)
 NODE_ROOMS = "ra:nodes:"         # ra:nodes:<node> -> set of the rooms it has members in

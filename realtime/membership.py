@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from domain.errors import Forbidden, Invalid
 from domain.redisconn import is_cluster
+from realtime import access
 from realtime.broker import Broker
 from realtime.commands import PresenceUpdate, Publish, Subscribe
 from realtime.connection import Connection
@@ -33,7 +34,7 @@ from realtime.rooms.base import (
     encode_meta,
 )
 from realtime.sharded_broker import ShardedBroker
-from realtime.subscriptions import Sub, admit, check_leave, resolve
+from realtime.subscriptions import CLOSED, Sub, admit, check_leave, resolve
 from realtime.wire import Member, WireEvent
 
 log = logging.getLogger("readalong.hub")
@@ -66,6 +67,7 @@ class Membership:
         room = cmd.room
         kind, room_id = resolve(self.kinds, room)
         admit(conn.subs, room)
+        before = await access.token(self.turn or self.redis, room) if kind.guarded else None
         viewer = await kind.authorize(self.ctx, conn.info, room_id)
         if conn.closed:
             return
@@ -114,10 +116,13 @@ class Membership:
                 epoch, offset, recovered, replay = done[0]
                 if lr.offset is None:
                     lr.epoch, lr.offset = epoch, offset
+            if not conn.closed:
+                await self._still_admitted(conn, kind, room, room_id, sub, before)
         except BaseException:
-            await self.leave(conn, room)
+            await self._abandon(conn, room, sub)
             raise
-        if conn.closed:
+        if conn.closed:  # (its leave may have come before the presence join was back)
+            await self._abandon(conn, room, sub)
             return
         conn.send(Ack(cmd.id, {"room": room, "epoch": epoch, "offset": offset,
                                "recovered": recovered, "presence": members,
@@ -125,6 +130,22 @@ class Membership:
         for out in sub.activate(epoch, offset, (Outgoing(room, off, epoch, wire)
                                                 for off, wire in replay)):
             self.fanout.deliver(sub, out)
+
+    async def _still_admitted(self, conn: Connection, kind: RoomKind, room: str, room_id: str,
+                              sub: Sub, before: bytes | None) -> None:
+        """Registered (the node's table, presence): an eviction from now on finds the socket.
+        One that ran while this subscribe set up may have closed it (it was in the table,
+        not acked yet): the subscribe fails (`evicted`). Or one ran before it was registered
+        and missed it: then the room's access token changed since before the check
+        (`realtime.access`), and the check is made again; refused, so is the subscribe (the
+        check's error). Either way the socket leaves the room."""
+        assert conn.info is not None
+        if sub.state is not CLOSED and kind.guarded \
+                and await access.token(self.turn or self.redis, room) != before:
+            await kind.authorize(self.ctx, conn.info, room_id)
+        if sub.state is CLOSED:
+            raise Forbidden("removed from the room while subscribing", code="evicted",
+                            field="room")
 
     async def _position(self, room: str, cmd: Subscribe
                         ) -> tuple[str | None, int | None, bool, list[tuple[int, WireEvent]]]:
@@ -164,16 +185,30 @@ class Membership:
         info = conn.info
         if info is None:
             return
-        if sub.joined and not self.stopping:
-            try:
-                left, member = await self.presence.leave(room, info.user_id)
-                if left:
-                    self.batcher.queue(room, "left", info.user_id, None)
-                elif member is not None:
-                    self.batcher.queue(room, "updated", info.user_id, member)
-            except Exception:
-                log.debug("hub: presence leave failed", exc_info=True)
+        await self._leave_presence(conn, room, sub)
         await lr.kind.on_leave(self.ctx, info, lr.room_id)
+
+    async def _abandon(self, conn: Connection, room: str, sub: Sub) -> None:
+        """A subscribe that failed: its socket leaves the room; if an eviction already took
+        it out (before the presence join had come back), its presence entry goes too."""
+        if conn.subs.get(room) is sub:
+            await self.leave(conn, room)
+        else:
+            await self._leave_presence(conn, room, sub)
+
+    async def _leave_presence(self, conn: Connection, room: str, sub: Sub) -> None:
+        info = conn.info
+        if not sub.joined or self.stopping or info is None:
+            return
+        sub.joined = False  # (once: a leave and a failed subscribe may both get here)
+        try:
+            left, member = await self.presence.leave(room, info.user_id)
+            if left:
+                self.batcher.queue(room, "left", info.user_id, None)
+            elif member is not None:
+                self.batcher.queue(room, "updated", info.user_id, member)
+        except Exception:
+            log.debug("hub: presence leave failed", exc_info=True)
 
     async def client_publish(self, conn: Connection, cmd: Publish) -> dict[str, Any]:
         assert conn.info is not None

@@ -31,10 +31,12 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """One `uvicorn --factory server.app:create_app` process on 127.0.0.1."""
+    """One `uvicorn --factory server.app:create_app` process on 127.0.0.1 (`app`: another
+    factory, e.g. one of the tests' own with a hook in it)."""
 
     def __init__(self, env: dict[str, str], port: int | None = None, log_dir: Path | None = None,
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None, app: str = "server.app:create_app") -> None:
+        self.app = app
         self.env = env
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -52,7 +54,7 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def start(self, wait: float = 60.0) -> ServerProcess:
-        args = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app",
+        args = [sys.executable, "-m", "uvicorn", "--factory", self.app,
                 "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
                 "--log-level", "warning", "--http", HUB_HTTP, "--ws", HUB_WS, *self.extra_args]
         if self.log_dir is not None:

@@ -145,6 +145,9 @@ class RoomKind:
     keeps_history: bool = True
     accepts_publish: bool = False
     presence: bool = True  # keep a member list (snapshot on subscribe, join/leave/update diffs)
+    # whether access to its rooms can be withdrawn from subscribed readers (`realtime.access`):
+    # a subscribe then checks again if a withdrawal happened while it was setting up
+    guarded: bool = False
     # whether it shows `ConnectionInfo.display_name` (presence kinds always do): a socket's name
     # is looked up on its first subscribe to such a room, not at auth (realtime/auth.py)
     uses_names: bool = True

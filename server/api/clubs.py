@@ -35,7 +35,7 @@ from domain.clubs.venue import may_not_read, thread_rooms
 from domain.db import Database
 from domain.discussion.listings import parse_cursor
 from domain.ids import MAX_ID
-from realtime import control
+from realtime import access, control
 from realtime.presence import presence_key
 from realtime.rooms.base import RoomEvent
 from realtime.rooms.positions.live import drop_member
@@ -195,12 +195,14 @@ async def evict_member(state: State, club_id: int, user_id: int, banned: bool = 
     socket first getting `banned` / `left` in that room (one control message per room, on the
     room's channel: in order with its events), and their right to move in any of them. A new
     subscription is then refused where the club's rules say so (`check_club_readable`: a
-    private or secret club's rooms are for members)."""
+    private or secret club's rooms are for members), and so is one in flight whose check came
+    before the commit (`realtime.access`)."""
     hub = services_of(state).hub
     if hub is not None and hub.redis is not None:
         db = services_of(state).db
         threads = await thread_rooms(db, club_id) if db is not None else []
         rooms = (clubs.room_of(club_id), *threads)
+        await access.withdraw(hub.redis, rooms)  # (a subscribe in flight checks again)
         for room in rooms:  # their next move in any of them is refused (`not_member`)
             await drop_member(hub.redis, room, user_id)
         who = BannedData(user_id=user_id, club_id=club_id)
@@ -214,12 +216,14 @@ async def evict_non_readers(state: State, club_id: int) -> None:
     `club:<id>` or a section thread of the club who may no longer read it (non-members of a
     private or secret club) leave each of those rooms on every node, each socket first
     getting `evicted` (reason `club_private`) there; subscribing again is refused
-    (`check_club_readable`)."""
+    (`check_club_readable`), and so is a subscribe in flight, not yet in presence, whose
+    check came before the commit (`realtime.access`)."""
     hub = services_of(state).hub
     db = services_of(state).db
     if hub is None or hub.redis is None or db is None:
         return
     rooms = (clubs.room_of(club_id), *await thread_rooms(db, club_id))
+    await access.withdraw(hub.redis, rooms)  # before presence is read: see realtime.access
     present = {room: {int(u) for u in await hub.redis.hkeys(presence_key(room))}  # type: ignore[misc]
                for room in rooms}
     out = set(await may_not_read(db, club_id, sorted(set().union(*present.values()))))

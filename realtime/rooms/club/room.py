@@ -54,6 +54,7 @@ class _PlaceRoom(RoomKind):
     keeps_history = True
     accepts_publish = True
     presence = True
+    guarded = True  # private clubs evict non-members, bans and leaves evict the member
     events = SessionWireEvent | ClubEvent  # listed by /asyncapi.json
 
     def __init__(self, db: Database, redis: Redis, after_move: AfterMove | None = None,
