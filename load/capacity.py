@@ -313,12 +313,13 @@ def _from_idle(rep: dict[str, Any]) -> dict[str, float]:
 def _from_rooms(rep: dict[str, Any]) -> dict[str, float]:
     s = _summary(rep, "rooms:")
     if rep.get("params", {}).get("rooms", {}).get("chats_only"):
-        # `--rooms-chats-only`: everything the servers did was for the stored chats
+        # `--rooms-chats-only`: its send window, less what the same sockets use at rest (their
+        # pings are the model's idle term); older reports metered the whole run (an upper bound)
         out = {}
-        for cost, key in (("cpu_per_chat_ms", "servers_cpu_ms_per_chat"),
-                          ("pg_per_chat_ms", "postgres_cpu_ms_per_chat")):
-            if s.get(key):
-                out[cost] = s[key]
+        for cost, group in (("cpu_per_chat_ms", "servers"), ("pg_per_chat_ms", "postgres")):
+            got = s.get(f"{group}_net_cpu_ms_per_chat") or s.get(f"{group}_cpu_ms_per_chat")
+            if got:
+                out[cost] = got
         return out
     moves = s.get("moves_per_s")
     if not moves:

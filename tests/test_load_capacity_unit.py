@@ -207,3 +207,17 @@ def test_each_cost_comes_from_the_newest_report_that_measures_it(tmp_path: Path)
     costs, _ = measured_costs(tmp_path)  # the worker's own count wins over MULTI/EXEC
     assert costs["jobs_per_event"] == pytest.approx(0.01)
     assert costs["worker_per_job_ms"] == pytest.approx(25.0)
+
+
+def test_a_chats_only_run_gives_its_chat_cost_net_of_the_sockets_at_rest(tmp_path: Path) -> None:
+    """The chats-only run's per-chat figure with the same sockets' rest taken out (their pings
+    are the model's idle term) is the chat cost, not the send window's gross one."""
+    (tmp_path / "20261204-100000-rooms.json").write_text(_report(
+        "2026-12-04 10:00:00", "rooms: 200 x 8 readers",
+        {"servers_cpu_ms_per_chat": 2.0, "servers_net_cpu_ms_per_chat": 0.9,
+         "postgres_cpu_ms_per_chat": 0.5, "postgres_net_cpu_ms_per_chat": 0.4},
+        {"rooms": {"chats_only": True}}))
+    costs, sources = measured_costs(tmp_path)
+    assert costs["cpu_per_chat_ms"] == pytest.approx(0.9)
+    assert costs["pg_per_chat_ms"] == pytest.approx(0.4)
+    assert "20261204-100000-rooms.json" in sources["cpu_per_chat_ms"]

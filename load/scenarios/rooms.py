@@ -61,6 +61,9 @@ def add_arguments(g: Any) -> None:
                    help="no moves during the window, only chats (each reader makes one move "
                         "before it, so some chat arrives redacted): figures per chat (server, "
                         "PostgreSQL CPU, PostgreSQL transactions)")
+    g.add_argument("--rooms-idle-window", type=float, default=10.0,
+                   help="chats only: seconds of the same sockets at rest, metered before the "
+                        "send window (their pings and timers, taken out of the per-chat figures)")
     against.add_argument(g, "rooms", "270855f (before the reshape)")
 
 
@@ -154,6 +157,11 @@ class RoomsAgent:
                     "type": "presence", "room": r.room,
                     "meta": {"position": {"progression": round(r.progress, 5),
                                           "locator": "start"}, "state": "active"}}, timeout=60)
+                # and one chat each: what a socket's or room's first chat sets up is not
+                # counted in the window's chats (no mark: not timed or counted by the readers)
+                await self.hub.command(r.ws, {"type": "publish", "room": r.room,
+                                              "data": {"type": "chat", "body": "warm-up"}},
+                                       timeout=60)
             self.readers.append(r)
 
         t0 = time.monotonic()
@@ -165,6 +173,12 @@ class RoomsAgent:
                 errors[k] = errors.get(k, 0) + 1
         return {"connected": len(self.readers), "errors": errors,
                 "elapsed": time.monotonic() - t0}
+
+    async def idle(self, seconds: float) -> dict[str, Any]:
+        """The sockets connected and quiet for `seconds` (pings, the servers' timers): the
+        chats-only baseline, metered by the caller."""
+        await asyncio.sleep(seconds)
+        return {"alive": sum(1 for r in self.readers if r.ws is not None and r.ws.is_open)}
 
     async def run(self, run_id: int, duration: float, move_every: float, chat_every: float,
                   chats_only: bool = False) -> dict[str, Any]:
@@ -194,11 +208,15 @@ class RoomsAgent:
                 "data": {"type": "chat", "body": f"bench ~{run_id}~{seq}~{time.time_ns()}~"}}))
 
         async def chat_loop(r: _Reader) -> None:
-            await asyncio.sleep(random.uniform(0, chat_every))
+            # (a reader whose first turn falls past the window's end sends nothing and does
+            # not wait for it: the run, and its meter, end with the window's sends)
+            await asyncio.sleep(min(random.uniform(0, chat_every),
+                                    max(0.0, stop_at - time.monotonic())))
             pending: list[asyncio.Future[None]] = []
             while time.monotonic() < stop_at and r.ws is not None and r.ws.is_open:
                 pending.append(chat(r, r.ws))
-                await asyncio.sleep(chat_every * random.uniform(0.8, 1.2))
+                await asyncio.sleep(min(chat_every * random.uniform(0.8, 1.2),
+                                        max(0.0, stop_at - time.monotonic())))
             if pending:
                 await asyncio.wait(pending, timeout=30)
 
@@ -245,6 +263,7 @@ RATIOS = (("position_p50_ms", "position seen p50"), ("position_p99_ms", "positio
           ("server_cpu_ms_per_move", "server CPU per move"),
           ("stack_cpu_ms_per_move", "servers+Redis+PostgreSQL CPU per move"),
           ("servers_cpu_ms_per_chat", "server CPU per chat (chats only)"),
+          ("servers_net_cpu_ms_per_chat", "server CPU per chat, rest taken out (chats only)"),
           ("postgres_cpu_ms_per_chat", "PostgreSQL CPU per chat (chats only)"),
           ("pg_transactions_per_chat", "PostgreSQL transactions per chat (chats only)"))
 
@@ -272,7 +291,11 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 ("position_deliveries_per_s", "position updates delivered/s")]
     if args.rooms_chats_only:
         headline += [("chats", "chats sent"), ("ack_chat_samples", "chats acked"),
-                     ("servers_cpu_ms_per_chat", "server CPU ms per chat"),
+                     ("servers_cpu_ms_per_chat", "server CPU ms per chat (send window)"),
+                     ("servers_net_cpu_ms_per_chat", "  the sockets' rest taken out"),
+                     ("servers_idle_cpu_util", "server CPU at rest (cores)"),
+                     ("send_window_s", "send window (s)"),
+                     ("deliveries_per_chat", "deliveries per chat"),
                      ("postgres_cpu_ms_per_chat", "PostgreSQL CPU ms per chat"),
                      ("redis_cpu_ms_per_chat", "Redis CPU ms per chat"),
                      ("pg_transactions_per_chat", "PostgreSQL transactions per chat")]
@@ -296,6 +319,16 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                          "notes": (notes if label == against.THIS_TREE else [])
                          + saturation_note(runs[label])})
     return sections
+
+
+def _settle(stack: Stack, pool: Any, below: float, limit: float) -> None:
+    """Wait until the servers use at most `below` cores over a second (at most `limit` s)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        meter = stack.meter(pool).start()
+        time.sleep(1.0)
+        if meter.stop().get("servers", {}).get("cpu_util", 0.0) <= below:
+            return
 
 
 def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
@@ -329,7 +362,13 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
             notes.append(f"{tag}: {total - connected} readers failed to join: {errs}")
         if connected == 0:
             raise RuntimeError(f"no reader could join: {errs}")
-        # (chats only: the moves before the window are written behind by then)
+        rest: dict[str, Any] = {}
+        if args.rooms_chats_only:  # the set-up's tail over (the moves and warm-up chats
+            _settle(stack, pool, 0.05, 30.0)  # written, their effects run), then the same
+            meter = stack.meter(pool).start()  # sockets at rest: what the window takes out
+            pool.call("idle", {"seconds": args.rooms_idle_window},
+                      timeout=args.rooms_idle_window + 60)
+            rest = meter.stop()
         xacts = pg_transactions(stack) if args.rooms_chats_only else 0
         meter = stack.meter(pool)
         profiler = None
@@ -344,6 +383,9 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
                                 "chat_every": args.rooms_chat_every,
                                 "chats_only": args.rooms_chats_only},
                         timeout=args.rooms_duration + 120)
+        if args.rooms_chats_only:  # the window ends once the chats' effects have run too
+            _settle(stack, pool, rest.get("servers", {}).get("cpu_util", 0.0) * 1.5 + 0.01,
+                    15.0)
         m = meter.stop()
         if args.rooms_chats_only:  # (its own connection's one statement left out)
             xacts = pg_transactions(stack) - xacts - 1
@@ -371,10 +413,18 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
             fig["server_cpu_ms_per_move"] = round(fig.get("servers_cpu_s", 0) * 1000 / moves, 3)
             fig["stack_cpu_ms_per_move"] = round(sum(fig.get(f"{g}_cpu_s", 0) for g in (
                 "servers", "redis", "postgres")) * 1000 / moves, 3)
-        else:  # everything the servers did was for the chats
+        else:  # the window holds the sends (and the sockets' pings: `net` takes them out)
             chats = max(fig.get("ack_chat_samples", 0), 1)
             for g in ("servers", "redis", "postgres"):
-                fig[f"{g}_cpu_ms_per_chat"] = round(fig.get(f"{g}_cpu_s", 0) * 1000 / chats, 3)
+                used = fig.get(f"{g}_cpu_s", 0)
+                fig[f"{g}_cpu_ms_per_chat"] = round(used * 1000 / chats, 3)
+                at_rest = rest.get(g, {}).get("cpu_util", 0.0)
+                fig[f"{g}_idle_cpu_util"] = at_rest
+                fig[f"{g}_net_cpu_ms_per_chat"] = round(
+                    max(0.0, used - at_rest * wall) * 1000 / chats, 3)
+            fig["send_window_s"] = wall
+            fig["deliveries_per_chat"] = round(
+                (fig.get("chat_samples", 0) + fig.get("chat_redacted_samples", 0)) / chats, 2)
             fig["pg_transactions_per_chat"] = round(xacts / chats, 2)
         fig.update(client_figures(out))
         if errors:
