@@ -30,11 +30,13 @@ def _who(user_id: int, role: str) -> Principal:
 
 
 # a place's moderators (its club's organisers) and, in the same statement, what `poster` needs
-# about the writer in `$2` (NULL: nobody): their membership and their furthest in `book`
+# about the writer in `$2` (NULL: nobody): their membership and their furthest in `book`, and
+# whom they hide (with that furthest, their viewer state: `viewer_of`)
 def _with_writer(club: str, book: str) -> str:
     return (f"ARRAY(SELECT o.user_id FROM club_members o WHERE o.club_id = {club} AND"
             " o.role IN ('owner', 'moderator')) AS moderators, w.role AS w_role,"
-            " w.muted AS w_muted, r.furthest AS w_furthest FROM"
+            " w.muted AS w_muted, r.furthest AS w_furthest, ARRAY(" + hidden_users_sql("$2")
+            + ") AS w_hidden FROM"
             f" {{}} LEFT JOIN club_members w ON w.club_id = {club} AND w.user_id = $2"
             f" LEFT JOIN reading_states r ON r.user_id = $2 AND r.book_id = {book}")
 
@@ -55,13 +57,25 @@ class _Writer(msgspec.Struct, frozen=True):
     muted: bool
     furthest: float
     row: Any = None
+    hidden: frozenset[int] | None = None  # whom they hide (None: not read)
 
 
 def _writer(row: Any, writer: Principal | None) -> _Writer | None:
     if writer is None:
         return None
     return _Writer(writer.user_id, row["w_role"], bool(row["w_muted"]),
-                   float(row["w_furthest"] or 0.0), row)
+                   float(row["w_furthest"] or 0.0), row,
+                   frozenset(int(u) for u in row["w_hidden"]))
+
+
+def prefetched_viewer(place: Place, user_id: int) -> ViewerState | None:
+    """The viewer state `club_viewer` would read for the user the place was read for (`place(...,
+    writer=)`: their furthest in its book and whom they hide came with it), else None."""
+    known = place.prefetched
+    if not isinstance(known, _Writer) or known.user_id != user_id or known.hidden is None:
+        return None
+    return ViewerState(user_id=user_id, progress=known.furthest, shield=True,
+                       hidden_authors=known.hidden)
 
 
 async def check_club_readable(db: Database, club_id: int, viewer: Principal | None) -> str | None:
@@ -192,6 +206,9 @@ class ClubVenue:
     async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
         return await club_viewer(db, _CLUB_VIEWER_SQL, place_id, user_id)
 
+    def viewer_of(self, place: Place, user_id: int) -> ViewerState | None:
+        return prefetched_viewer(place, user_id)
+
     def readable_sql(self, alias: str, viewer_param: str) -> str:
         return club_readable_sql(alias, viewer_param)
 
@@ -274,6 +291,9 @@ class ThreadVenue:
 
     async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
         return await club_viewer(db, _SECTION_VIEWER_SQL, place_id, user_id)
+
+    def viewer_of(self, place: Place, user_id: int) -> ViewerState | None:
+        return prefetched_viewer(place, user_id)
 
     def readable_sql(self, alias: str, viewer_param: str) -> str:
         return club_readable_sql(f"(SELECT club_id FROM club_sections WHERE id = {alias})",
