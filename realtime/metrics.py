@@ -36,17 +36,19 @@ class TurnBatch:
     def __init__(self) -> None:
         self.adds: dict[Any, float] = {}
         self.sets: dict[Any, float] = {}
-        self.armed = False
+        self.armed: asyncio.AbstractEventLoop | None = None  # the loop whose timer will flush
 
     def add(self, metric: Any, amount: float) -> None:
         adds = self.adds
         adds[metric] = adds.get(metric, 0.0) + amount
-        if not self.armed:
+        armed = self.armed
+        if armed is None or armed.is_closed():
             self._arm()
 
     def put(self, metric: Any, value: float) -> None:
         self.sets[metric] = value
-        if not self.armed:
+        armed = self.armed
+        if armed is None or armed.is_closed():
             self._arm()
 
     def _arm(self) -> None:
@@ -55,11 +57,11 @@ class TurnBatch:
         except RuntimeError:
             self.flush()
             return
-        self.armed = True
+        self.armed = loop
         loop.call_later(FLUSH_DELAY, self.flush)
 
     def flush(self) -> None:
-        self.armed = False
+        self.armed = None
         adds, self.adds = self.adds, {}
         sets, self.sets = self.sets, {}
         for metric, amount in adds.items():

@@ -4,6 +4,8 @@ update shows at once."""
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry
 
 from realtime.metrics import FLUSH_DELAY, HubMetrics
@@ -50,3 +52,16 @@ def test_outside_a_loop_an_update_shows_at_once() -> None:
     m.commands.inc("ping")
     assert _sample(registry, "readalong_hub_connections") == 1
     assert _sample(registry, "readalong_hub_commands_total", type="ping") == 1
+
+
+def test_updates_left_by_a_loop_that_closed_are_not_lost() -> None:
+    """A loop that ends before its batch is applied leaves the updates to the next one."""
+    registry = CollectorRegistry()
+    m = HubMetrics(registry)
+
+    async def connect() -> None:
+        m.connections.inc()
+
+    asyncio.run(connect())
+    m.connections.inc()  # outside a loop: applied at once, with what was left
+    assert _sample(registry, "readalong_hub_connections") == 2
