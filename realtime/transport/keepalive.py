@@ -5,9 +5,10 @@ a timer handle held by every idle socket, one made at every connect, and a burst
 that connected together pings together, interval after interval. Here the sockets of one event
 loop (and one ping interval and timeout) sit in slots of `tick` seconds; one loop timer per
 tick visits the slot that is due, pings the sockets whose ping is due and judges the pong
-deadlines that have come. A socket's first ping goes in the least recently filled slot of the
-second half of its first interval (round robin), so a burst's pings spread over half the
-interval and stay spread; after that it is pinged every interval, as uvicorn does.
+deadlines that have come. A socket's first ping comes one interval after it opened plus up to
+half an interval more (round robin over those slots: never sooner than uvicorn's), so a burst's
+pings spread over half the interval and stay spread; after that it is pinged every interval,
+as uvicorn does.
 
 A socket that has not answered by its deadline is failed with 1011 (uvicorn's own
 `keepalive_timeout`), unless it still holds bytes the server has not read (the pong may be
@@ -69,10 +70,11 @@ class KeepaliveWheel:
         return self.next - 1
 
     def start(self, sock: Pinged) -> None:
-        """A socket just opened: its first ping in the second half of its first interval."""
+        """A socket just opened: its first ping one interval on, plus `turn` slots (round
+        robin over half an interval)."""
         turn = self.turn
         self.turn = turn + 1 if turn + 1 < self.spread else 0
-        at = self.now() + self.ping_slots - turn
+        at = self.now() + self.ping_slots + turn
         sock.ka_ping_at = at
         sock.ka_deadline = None
         self.put(sock, at)
