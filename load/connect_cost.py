@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from load import against
+from load.profile import Profiler
 from load.scenarios.connect import AGENT
 from load.scenarios.idle import SHARED_ROOM
 from load.stack import Pinning, Stack
@@ -42,7 +43,7 @@ def _redis_commands(stack: Stack) -> int:
 
 
 def _round(stack: Stack, root: Any, users: list[int], toks: list[str],
-           concurrency: int) -> dict[str, float]:
+           concurrency: int, profile: bool = False) -> dict[str, float]:
     stack.flush_redis()
     srv = stack.start_servers(1, root=root)[0]
     pool = stack.pool(AGENT, 1)
@@ -54,12 +55,15 @@ def _round(stack: Stack, root: Any, users: list[int], toks: list[str],
         n = len(toks) - 2
         u0, s0 = _cpu(srv.pid)
         r0 = _redis_commands(stack)
+        spy = Profiler([srv.pid], None, "connect").start() if profile else None
         t0 = time.monotonic()
         got = pool.call("connect", {"urls": [srv.ws_url], "users": users[2:], "toks": toks[2:],
                                     "shared": SHARED_ROOM, "concurrency": concurrency,
                                     "offset": 2}, timeout=900)[0]
         wall = time.monotonic() - t0
         u1, s1 = _cpu(srv.pid)
+        if spy is not None:  # (after the CPU reading: py-spy's own stops cost the server)
+            print("\n".join(spy.finish(top=25)), flush=True)
         r1 = _redis_commands(stack)
         done = max(1, got["connected"])
         if done < n:
@@ -79,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--pin", default="auto")
+    ap.add_argument("--profile", action="store_true",
+                    help="py-spy on this tree's server over each burst (its top functions; "
+                         "raw stacks in load/results/); it costs the server CPU too")
     args = ap.parse_args(argv)
     with Stack(Pinning(args.pin)) as stack:
         stack.start_engines()
@@ -88,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[str, list[dict[str, float]]] = {label: [] for label, _ in variants}
         for r in range(args.rounds):
             for label, root in variants:
-                fig = _round(stack, root, users, toks, args.concurrency)
+                fig = _round(stack, root, users, toks, args.concurrency,
+                             args.profile and label == against.THIS_TREE)
                 runs[label].append(fig)
                 print(f"round {r + 1} {label}: {fig['cpu_ms']:.3f} ms CPU per connect (user "
                       f"{fig['user_ms']:.3f}, system {fig['sys_ms']:.3f}), "

@@ -8,7 +8,6 @@ server has not read yet does not get the socket closed."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -19,7 +18,6 @@ import httpx
 import pytest
 import pytest_asyncio
 import websockets
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from realtime.transport.upgrade import HubHttpProtocol, HubWebSocketProtocol
 from tests.conftest import Engines
@@ -242,18 +240,6 @@ class _Stalling:
             if message["text"] == "stall":
                 await asyncio.sleep(self.seconds)
             await send({"type": "websocket.send", "text": message["text"].upper()})
-
-
-def test_uvicorn_still_judges_keepalive_where_the_extension_hooks_in() -> None:
-    """HubWebSocketProtocol extends uvicorn's pong deadline by overriding `keepalive_timeout`
-    and `handle_pong` (this fails loudly when uvicorn changes how it judges the deadline: fix
-    realtime/transport/upgrade.py)."""
-    ping = inspect.getsource(WebSocketsSansIOProtocol.send_keepalive_ping)
-    assert "self.pong_timer = self.loop.call_later(self.ping_timeout, self.keepalive_timeout)" \
-        in ping
-    assert "self.pending_ping_payload = None" in \
-        inspect.getsource(WebSocketsSansIOProtocol.handle_pong)
-    assert "self.conn.fail(1011" in inspect.getsource(WebSocketsSansIOProtocol.keepalive_timeout)
 
 
 async def test_a_pong_waiting_unread_does_not_get_the_socket_closed() -> None:

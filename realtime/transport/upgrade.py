@@ -10,10 +10,12 @@ the same checks websockets makes gets its scope built from it and its 101 writte
 template; anything unusual (a bad key, duplicated headers, an extension offer when deflate is
 on, odd syntax) goes the ordinary way, so every error response stays websockets' own.
 
-`HubWebSocketProtocol` also judges uvicorn's keepalive deadline with the socket's unread bytes
-in mind: uvicorn stops reading after each message until the app takes it, so a pong may sit in
-the kernel's buffer, unread, when its deadline comes; while bytes are waiting the deadline is
-extended (by the ping timeout, at most `MAX_KEEPALIVE_EXTENSIONS` times per ping).
+`HubWebSocketProtocol` also keeps its keepalive on the process's one timer wheel
+(`realtime.transport.keepalive`: no timer per socket, a burst's pings spread over the interval)
+and judges the pong deadline with the socket's unread bytes in mind: uvicorn stops reading after
+each message until the app takes it, so a pong may sit in the kernel's buffer, unread, when its
+deadline comes; while bytes are waiting the deadline is extended (by the ping timeout, at most
+`MAX_KEEPALIVE_EXTENSIONS` times per ping).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import binascii
 import fcntl
 import hashlib
 import logging
+import random
 import re
 import sys
 import termios
@@ -36,6 +39,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS
 from websockets.protocol import OPEN, Protocol
 
+from realtime.transport.keepalive import MAX_EXTENSIONS, KeepaliveWheel, wheel_for
 from realtime.transport.slim import InboundQueue
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -49,7 +53,7 @@ _ONE = (b"upgrade", b"connection", b"sec-websocket-key", b"sec-websocket-version
 _AT_MOST_ONE = (b"origin",)
 _STATUS = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 # how many times one ping's pong deadline is pushed back while the socket holds unread bytes
-MAX_KEEPALIVE_EXTENSIONS = 3
+MAX_KEEPALIVE_EXTENSIONS = MAX_EXTENSIONS
 
 
 def unread_bytes(transport: Any) -> int:
@@ -124,23 +128,55 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
 
     accept_key: bytes | None = None  # set while a parsed-once handshake waits for the app
     keepalive_extensions = 0  # (set on a socket only while its pong deadline is extended)
+    # its place on the keepalive wheel: the slot set it waits in, its next ping's slot and its
+    # pong deadline's (uvicorn's `ping_timer` and `pong_timer` stay None)
+    ka_bucket: set[Any] | None = None
+    ka_ping_at = 0
+    ka_deadline: int | None = None
 
-    def keepalive_timeout(self) -> None:
-        """uvicorn's pong deadline, pushed back while the socket holds bytes not read yet (the
-        pong may be among them), at most MAX_KEEPALIVE_EXTENSIONS times per ping."""
-        n = self.keepalive_extensions
-        if n < MAX_KEEPALIVE_EXTENSIONS and self.ping_timeout is not None \
-                and self.pending_ping_payload is not None and not self.close_sent \
-                and not self.transport.is_closing() and unread_bytes(self.transport) > 0:
-            self.keepalive_extensions = n + 1
-            self.pong_timer = self.loop.call_later(self.ping_timeout, self.keepalive_timeout)
+    def start_keepalive(self) -> None:
+        interval = self.ping_interval
+        if interval is not None and interval > 0:
+            wheel_for(self.loop, interval, self.ping_timeout).start(self)
+
+    def stop_keepalive(self) -> None:
+        KeepaliveWheel.stop(self)
+        super().stop_keepalive()
+
+    def keepalive_due(self, wheel: KeepaliveWheel, slot: int) -> None:
+        """The wheel's visit: judge the pong deadline if it has come, else ping if due, and
+        wait in the slot of whichever comes next. A pong not in by the deadline is pushed back
+        while the socket holds bytes not read yet (the pong may be among them), at most
+        MAX_KEEPALIVE_EXTENSIONS times per ping; then uvicorn's 1011."""
+        if self.close_sent or self.transport.is_closing():
+            return  # (it leaves the wheel)
+        deadline = self.ka_deadline
+        if self.pending_ping_payload is not None and deadline is not None:
+            if slot < deadline:
+                wheel.put(self, deadline)
+                return
+            n = self.keepalive_extensions
+            if n < MAX_KEEPALIVE_EXTENSIONS and unread_bytes(self.transport) > 0:
+                self.keepalive_extensions = n + 1
+                self.ka_deadline = deadline = slot + (wheel.pong_slots or 1)
+                wheel.put(self, deadline)
+                return
+            if n:
+                del self.keepalive_extensions
+            self.keepalive_timeout()
             return
-        if n:
-            del self.keepalive_extensions
-        super().keepalive_timeout()
+        if slot < self.ka_ping_at:
+            wheel.put(self, self.ka_ping_at)
+            return
+        # the ping: a 4-byte payload of its own, so a stale or unsolicited pong is ignored
+        payload = self.pending_ping_payload = random.getrandbits(32).to_bytes(4, "big")
+        self.ping_sent_at = self.loop.time()
+        self.conn.send_ping(payload)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        wheel.after_ping(self, slot)
 
     def handle_pong(self, event: Any) -> None:
-        super().handle_pong(event)
+        super().handle_pong(event)  # (no pong timer: it only clears the pending payload)
         if self.keepalive_extensions and self.pending_ping_payload is None:
             del self.keepalive_extensions  # (back to the class default)
 
