@@ -24,7 +24,6 @@ FEED = "ra:feed:"
 # ra:pushdone:<notification> -> set of subscription ids already sent
 PUSH_DONE = "ra:pushdone:"
 SESSION_REMINDED = "ra:reminded:"  # ra:reminded:<session>:<user> -> 1 once "starting" was sent
-FEED_LOCK = "ra:feedlock:"       # ra:feedlock:<user> -> short lock while a home feed is rebuilt
 LEADERBOARD = "ra:lb:"           # ra:lb:<key> -> zset
 # ra:cat:<catalog version>:<t|p>:<query hash> -> cached search total+facets / page
 CATALOG_CACHE = "ra:cat:"

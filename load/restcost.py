@@ -6,9 +6,13 @@ users, no follows unless --follows). For each kind it issues --n requests over -
 keep-alive connections, exactly the URLs and tokens the soak uses (load/scenarios/soak.py), and
 reports the web process's CPU ms per request, PostgreSQL's CPU ms per request (every backend
 process), statements per request (the server's own query counter, /metrics) and Redis
-commands per request (INFO commandstats; background work adds a little). Run it
-twice (this tree, and `--root` another checkout) for an A/B: CPU time per request depends far
-less on how busy the machine is than latency does.
+commands per request (INFO commandstats; background work adds a little), and the closed-loop
+p50/p95 wait of a request (mostly its sequential round trips, each a wait for a busy machine's
+scheduler: compare it only between the variants of one run). `--against COMMIT` serves a `git
+archive` copy of that commit too, alternated with this tree's (`--rounds` times, Redis flushed
+before each, so feeds start cold as in the soak), and prints the medians side by side (or run it
+twice, with `--root` another checkout): CPU time per request depends far less on how busy the
+machine is than latency does.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import random
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -30,6 +35,7 @@ from typing import Any
 from load.httpclient import HTTPConn
 from load.measure import cpu_seconds
 from load.stack import Pinning, Stack
+from load.stats import latency_summary
 
 KINDS = ("book", "search", "feed", "profile")
 _COUNT = re.compile(r'^readalong_db_query_duration_seconds_count\{.*\} (\S+)$', re.M)
@@ -69,7 +75,8 @@ async def _follows(url: str, users: list[int], k: int) -> None:
         await conn.close()
 
 
-async def _issue(port: int, reqs: list[tuple[str, str]], concurrency: int) -> dict[str, int]:
+async def _issue(port: int, reqs: list[tuple[str, str]], concurrency: int,
+                 latencies: list[float] | None = None) -> dict[str, int]:
     statuses: dict[str, int] = {}
     queue = list(reqs)
 
@@ -78,7 +85,10 @@ async def _issue(port: int, reqs: list[tuple[str, str]], concurrency: int) -> di
         try:
             while queue:
                 path, headers = queue.pop()
+                t0 = time.monotonic()
                 status, _ = await conn.get(path, timeout=60, headers=headers)
+                if latencies is not None:
+                    latencies.append(time.monotonic() - t0)
                 statuses[str(status)] = statuses.get(str(status), 0) + 1
         finally:
             await conn.close()
@@ -107,6 +117,48 @@ def _profile(pid: int, path: Path, work: Callable[[], object]) -> None:
         spy.wait(30)
 
 
+def _measure(stack: Stack, srv: Any, args: argparse.Namespace, paths: dict[str, list[str]],
+             toks: list[str], rng: random.Random) -> dict[str, dict[str, Any]]:
+    """Each kind's figures on one running server (see the module's docstring)."""
+    pg_pid = stack.postgres_pid
+    assert srv.pid and pg_pid
+    out: dict[str, dict[str, Any]] = {}
+    for kind in args.kinds.split(","):
+        def reqs(n: int, kind: str = kind) -> list[tuple[str, str]]:
+            auth = kind in ("feed", "profile")
+            return [(rng.choice(paths[kind]),
+                     f"Authorization: Bearer {rng.choice(toks)}\r\n" if auth else "")
+                    for _ in range(n)]
+
+        asyncio.run(_issue(srv.port, reqs(args.warmup), args.concurrency))
+        batch = reqs(args.n)
+        s0, r0 = _query_count(srv.base_url), _redis_calls(stack)
+        w0, p0, t0 = cpu_seconds(srv.pid), cpu_seconds(pg_pid, True), time.monotonic()
+        lat: list[float] = []
+        statuses = asyncio.run(_issue(srv.port, batch, args.concurrency, lat))
+        w1, p1, t1 = cpu_seconds(srv.pid), cpu_seconds(pg_pid, True), time.monotonic()
+        s1, r1 = _query_count(srv.base_url), _redis_calls(stack)
+        fig = {"web_ms": round((w1 - w0) * 1000 / args.n, 3),
+               "pg_ms": round((p1 - p0) * 1000 / args.n, 3),
+               "statements": round((s1 - s0) / args.n, 3),
+               "redis_commands": round((r1 - r0) / args.n, 3),
+               "req_per_s": round(args.n / (t1 - t0), 1),
+               # closed loop: each request's wait, mostly its sequential round trips while
+               # the machine is busy (timings: compare variants of one run only)
+               **latency_summary(lat, ""),
+               "statuses": statuses}
+        out[kind] = fig
+        if args.profile:
+            _profile(srv.pid, Path(args.profile) / f"{kind}.txt",
+                     lambda: asyncio.run(_issue(srv.port, reqs(args.n), args.concurrency)))
+        print(f"{kind:8s} web {fig['web_ms']:7.3f} ms  pg {fig['pg_ms']:7.3f} ms  "
+              f"statements {fig['statements']:5.2f}  "
+              f"redis {fig['redis_commands']:5.2f}  p50 {fig['p50_ms']:6.2f} ms  "
+              f"p95 {fig['p95_ms']:6.2f} ms  ({fig['req_per_s']} req/s, "
+              f"{statuses})", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from load.scenarios.rest import _seed
     from load.scenarios.soak import _handles, _rest_paths
@@ -114,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m load.restcost", description=__doc__)
     ap.add_argument("--root", default=None, help="serve from this source tree (A/B)")
+    ap.add_argument("--against", default="", metavar="COMMIT",
+                    help="also serve a `git archive` copy of this commit, alternated with the "
+                         "tree's, and print the medians side by side")
+    ap.add_argument("--rounds", type=int, default=1, help="times each variant is measured")
     ap.add_argument("--n", type=int, default=2000, help="requests per kind measured")
     ap.add_argument("--warmup", type=int, default=300, help="requests per kind before measuring")
     ap.add_argument("--concurrency", type=int, default=8)
@@ -136,40 +192,30 @@ def main(argv: list[str] | None = None) -> int:
         handles = _handles(stack, args.users)
         if args.follows:
             asyncio.run(_follows(stack.database_url, users, args.follows))
-        srv = stack.start_servers(1, root=Path(args.root) if args.root else None)[0]
-        paths = _rest_paths(stack, srv.base_url, handles)
-        pg_pid = stack.postgres_pid
-        assert srv.pid and pg_pid
-        print(f"server from {args.root or 'this tree'}", flush=True)
-        for kind in args.kinds.split(","):
-            def reqs(n: int, kind: str = kind) -> list[tuple[str, str]]:
-                auth = kind in ("feed", "profile")
-                return [(rng.choice(paths[kind]),
-                         f"Authorization: Bearer {rng.choice(toks)}\r\n" if auth else "")
-                        for _ in range(n)]
+        roots: list[tuple[str, Path | None]] = [
+            (args.root or "this tree", Path(args.root) if args.root else None)]
+        if args.against:
+            from load.against import archive
 
-            asyncio.run(_issue(srv.port, reqs(args.warmup), args.concurrency))
-            batch = reqs(args.n)
-            s0, r0 = _query_count(srv.base_url), _redis_calls(stack)
-            w0, p0, t0 = cpu_seconds(srv.pid), cpu_seconds(pg_pid, True), time.monotonic()
-            statuses = asyncio.run(_issue(srv.port, batch, args.concurrency))
-            w1, p1, t1 = cpu_seconds(srv.pid), cpu_seconds(pg_pid, True), time.monotonic()
-            s1, r1 = _query_count(srv.base_url), _redis_calls(stack)
-            stmts = (s1 - s0) / args.n
-            fig = {"web_ms": round((w1 - w0) * 1000 / args.n, 3),
-                   "pg_ms": round((p1 - p0) * 1000 / args.n, 3),
-                   "statements": round(stmts, 3),
-                   "redis_commands": round((r1 - r0) / args.n, 3),
-                   "req_per_s": round(args.n / (t1 - t0), 1),
-                   "statuses": statuses}
-            out[kind] = fig
-            if args.profile:
-                _profile(srv.pid, Path(args.profile) / f"{kind}.txt",
-                         lambda: asyncio.run(_issue(srv.port, reqs(args.n), args.concurrency)))
-            print(f"{kind:8s} web {fig['web_ms']:7.3f} ms  pg {fig['pg_ms']:7.3f} ms  "
-                  f"statements {fig['statements']:5.2f}  "
-                  f"redis {fig['redis_commands']:5.2f}  ({fig['req_per_s']} req/s, "
-                  f"{statuses})", flush=True)
+            roots.insert(0, (args.against, archive(args.against, stack.tmp / "against")))
+        for r in range(args.rounds):
+            for label, root in roots:
+                stack.flush_redis()  # every variant starts from cold feeds and an empty cache
+                srv = stack.start_servers(1, root=root)[0]
+                print(f"round {r + 1}: server from {label}", flush=True)
+                figs = _measure(stack, srv, args, _rest_paths(stack, srv.base_url, handles),
+                                toks, rng)
+                for kind, fig in figs.items():
+                    out.setdefault(label, {}).setdefault(kind, []).append(fig)
+        stack.stop_servers()
+    if len(roots) > 1:
+        (a, _), (b, _) = roots
+        for kind in out[b]:
+            for key in ("web_ms", "pg_ms", "p50_ms", "p95_ms"):
+                va = statistics.median(f[key] for f in out[a][kind])
+                vb = statistics.median(f[key] for f in out[b][kind])
+                print(f"{kind:8s} {key:7s} {b} {vb:8.3f} vs {a} {va:8.3f}"
+                      f"{f'  (x{vb / va:.2f})' if va else ''}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     return 0

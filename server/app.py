@@ -22,7 +22,9 @@ from domain.settings import Settings, load_settings
 from server.api import route_handlers
 from server.deps import (
     provide_db,
+    provide_optional_reader,
     provide_optional_user,
+    provide_reader,
     provide_redis,
     provide_settings,
     provide_user,
@@ -120,6 +122,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "redis": Provide(provide_redis),
             "user": Provide(provide_user),
             "maybe_user": Provide(provide_optional_user),
+            "reader": Provide(provide_reader),
+            "maybe_reader": Provide(provide_optional_reader),
             "view_tally": Provide(provide_views),
         },
         exception_handlers=EXCEPTION_HANDLERS,

@@ -77,9 +77,9 @@ def error_statuses(method: str, path: str, handler: Any) -> list[int]:
     statuses = {400, 503}
     if "{" in path:
         statuses.add(404)
-    if "user" in params:
+    if "user" in params or "reader" in params:
         statuses |= {401, 403, 404}
-    elif "maybe_user" in params:
+    elif "maybe_user" in params or "maybe_reader" in params:
         statuses |= {401, 404}
     if "data" in params or any(name not in _NOT_QUERY for name in params):
         statuses.add(422)
@@ -96,8 +96,8 @@ def error_statuses(method: str, path: str, handler: Any) -> list[int]:
     return sorted(statuses)
 
 
-_NOT_QUERY = {"self", "db", "redis", "settings", "user", "maybe_user", "request", "state",
-              "data", "scope"}
+_NOT_QUERY = {"self", "db", "redis", "settings", "user", "maybe_user", "reader",
+              "maybe_reader", "request", "state", "data", "scope"}
 
 
 def document_api(app: Litestar) -> None:
@@ -119,7 +119,7 @@ def document_api(app: Litestar) -> None:
                     generate_examples=False))
             handler.responses = responses
             params = handler.parsed_fn_signature.parameters
-            if "user" in params:
+            if "user" in params or "reader" in params:
                 handler.security = [{BEARER: []}]
-            elif "maybe_user" in params:
+            elif "maybe_user" in params or "maybe_reader" in params:
                 handler.security = [{}, {BEARER: []}]  # works without; a token shows more

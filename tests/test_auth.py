@@ -121,6 +121,29 @@ async def test_logout_revokes_this_device_only(http: httpx.AsyncClient, unique: 
     assert (await http.get(ME, headers=bearer(other["access_token"]))).status_code == 200
 
 
+async def test_revoked_token_reads_nothing_on_the_read_only_routes(
+        http: httpx.AsyncClient, unique: str) -> None:
+    """The profile and feed routes check revocation while they read (server/deps.py Reader):
+    a logged-out token still gets 401 token_revoked there, also for a handle that does not
+    exist (never the 404 it would have read), while another device's token and an anonymous
+    caller are answered as before."""
+    user = await register(http, unique)
+    other = await login(http, user)
+    page = f"/api/v1/users/{user.handle}"
+    assert (await http.get(page, headers=user.headers)).status_code == 200
+    assert (await http.get("/api/v1/feed", headers=user.headers)).status_code == 200
+    assert (await http.post("/api/v1/auth/logout", headers=user.headers)).status_code == 204
+    for path in (page, "/api/v1/users/nobody-here-at-all", "/api/v1/feed",
+                 "/api/v1/feed?cursor=x1"):
+        assert_problem(await http.get(path, headers=user.headers), 401, "token_revoked")
+    mine = await http.get(page, headers=bearer(other["access_token"]))
+    assert mine.status_code == 200 and mine.json()["relation"] is None  # oneself
+    assert (await http.get(page)).json()["handle"] == user.handle
+    assert_problem(await http.get("/api/v1/feed"), 401, "auth_required")
+    assert_problem(await http.get("/api/v1/feed?limit=0", headers=bearer(other["access_token"])),
+                   422, "invalid_limit", "limit")
+
+
 async def test_logout_with_only_a_refresh_token(http: httpx.AsyncClient, unique: str) -> None:
     """A client whose access token expired logs out by sending its refresh token."""
     user = await register(http, unique)

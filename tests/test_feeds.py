@@ -3,6 +3,7 @@ removal, visibility of followers-only and private profiles, and read-time merge 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -256,3 +257,29 @@ async def test_bad_feed_requests_are_refused(http: httpx.AsyncClient, unique: st
         r = await http.get("/api/v1/feed", headers=fan.headers, params=params)
         assert r.status_code == 422, r.text
     assert (await http.get("/api/v1/feed")).status_code == 401
+
+
+async def test_first_reads_at_once_and_a_cold_feed_the_fanout_wrote(
+        http: httpx.AsyncClient, engines: Any, unique: str) -> None:
+    """Two first reads of a feed at once (two tabs) both answer the whole page, and a cold
+    feed the fan-out already wrote into (no marker yet) is completed from Postgres, not
+    replaced: every followed activity is listed once, newest first."""
+    fan = await register(http, unique, prefix="fan")
+    bo = await register(http, unique, prefix="bo")
+    await _follow(http, fan, bo)
+    older = [await _act(engines, bo, "started_book", f"Old {i}") for i in range(3)]
+    settings = worker_settings(engines)
+    await run_worker(settings)
+    async with db_and_redis(engines) as (db, redis):
+        await redis.delete(feed_key(fan.id))
+        newer = await _act(engines, bo, "finished_book", "Old 2")
+        await run_worker(settings)  # the fan-out writes into the cold feed: ids, no marker
+        assert await redis.zscore(feed_key(fan.id), "0") is None
+        assert await redis.zrange(feed_key(fan.id), 0, -1) == [str(newer).encode()]
+        pages = await asyncio.gather(*(home_feed(db, redis, settings, fan.id, limit=10)
+                                       for _ in range(2)))
+        expected = [newer, *older[::-1]]
+        assert [[i.id for i in p.items] for p in pages] == [expected, expected]
+        assert await redis.zscore(feed_key(fan.id), "0") == 0
+        assert await redis.zcard(feed_key(fan.id)) == 5  # four ids and the marker
+    assert await _all(http, fan) == expected

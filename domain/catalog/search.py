@@ -8,7 +8,6 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.catalog import cache
-from domain.catalog.cache import catalog_version
 from domain.catalog.cursor import bad_cursor, decode_cursor, encode_cursor, fingerprint
 from domain.catalog.rules import normalise_language, words
 from domain.catalog.schemas import BookPage, BookSummary, FacetCount, Facets, SearchQuery
@@ -161,12 +160,14 @@ async def search_books(db: Database, query: SearchQuery, redis: Redis | None = N
         cached_page = cached_totals = None
         pkey = tkey = ""
         if redis is not None:
-            version = await catalog_version(conn)
-            pkey = cache.page_key(version, fp, query.cursor, query.limit)
-            tkey = cache.totals_key(version, fp, query.facets)
-            # a with-facets entry also serves a facets=false request (same total)
-            keys = [pkey, tkey] + ([] if query.facets else [cache.totals_key(version, fp, True)])
-            raw = await cache.load(redis, keys)
+            def keys_of(version: int) -> list[str]:
+                # a with-facets entry also serves a facets=false request (same total)
+                return [cache.page_key(version, fp, query.cursor, query.limit),
+                        cache.totals_key(version, fp, query.facets),
+                        *([] if query.facets else [cache.totals_key(version, fp, True)])]
+
+            version, raw = await cache.lookup(conn, redis, keys_of)
+            pkey, tkey = keys_of(version)[:2]
             cached_page = cache.decode_page(raw[0])
             cached_totals = cache.decode_totals(raw[1] or (raw[2] if len(raw) > 2 else None))
         totals: Any = None

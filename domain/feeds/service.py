@@ -22,7 +22,7 @@ from domain.db import Database
 from domain.errors import Invalid
 from domain.feeds import verbs
 from domain.jobqueue import enqueue_quietly
-from domain.keys import FEED, FEED_LOCK
+from domain.keys import FEED
 from domain.redisconn import pipeline
 from domain.settings import Settings
 from domain.social.rules import hidden_users_sql
@@ -116,40 +116,44 @@ async def ids_from_postgres(db: Database, user_id: int, limit: int,
     return [int(r["id"]) for r in rows]
 
 
+# KEYS[1]: a home feed. ARGV: cap, the window's top ("+inf" or "(<id>"), its size, then the ids
+# read from Postgres. Adds them and the marker to whatever the feed holds (ids the fan-out wrote
+# while it was cold, also those of activities committed after the read from Postgres, which is
+# why nothing is deleted first), trims to the cap and answers the window and the feed's size:
+# a rebuild in one round trip (and no lock: two concurrent rebuilds write the same union).
+REBUILD_LUA = """
+local key = KEYS[1]
+redis.call('ZADD', key, 0, '0')
+for i = 4, #ARGV, 256 do
+  local args = {}
+  for j = i, math.min(i + 255, #ARGV) do
+    args[#args + 1] = ARGV[j]
+    args[#args + 1] = ARGV[j]
+  end
+  redis.call('ZADD', key, unpack(args))
+end
+redis.call('ZREMRANGEBYRANK', key, 1, -(tonumber(ARGV[1]) + 1))
+return {redis.call('ZREVRANGEBYSCORE', key, ARGV[2], '(0', 'LIMIT', 0, tonumber(ARGV[3])),
+        redis.call('ZCARD', key)}
+"""
+
+
 async def rebuild_feed(db: Database, redis: Redis, settings: Settings, user_id: int) -> bool:
-    """Rebuild a home feed from Postgres (one rebuild at a time per user). True if rebuilt."""
-    return await _rebuild(db, redis, settings, user_id) is not None
+    """Rebuild a home feed from Postgres (restore, ops). True once rebuilt."""
+    await _rebuild(db, redis, settings, user_id, None, 0)
+    return True
 
 
-async def _rebuild(db: Database, redis: Redis, settings: Settings,
-                   user_id: int) -> list[int] | None:
-    """`rebuild_feed`, returning the ids it left in the feed (newest first), None when another
-    rebuild of it is running. Three Redis round trips (lock; replace; top up, trim and unlock)
-    and two statements."""
-    key, lock = feed_key(user_id), f"{FEED_LOCK}{user_id}"
-    if not await redis.set(lock, b"1", nx=True, ex=30):
-        return None
-    unlocked = False
-    try:
-        ids = await ids_from_postgres(db, user_id, settings.feed_size, None)
-        async with pipeline(redis, transaction=True) as pipe:  # (cluster: not atomic)
-            pipe.delete(key)
-            pipe.zadd(key, {MARKER: 0, **{str(i).encode(): i for i in ids}})
-            await pipe.execute()
-        # activities committed while we read were skipped by the fan-out (no feed yet): add them
-        newer = [i for i in await ids_from_postgres(db, user_id, settings.feed_size, None)
-                 if not ids or i > ids[0]]
-        async with pipeline(redis, transaction=False) as pipe:
-            if newer:  # (ids alone are at most feed_size: nothing to trim without newer ones)
-                pipe.zadd(key, {str(i).encode(): i for i in newer})
-                pipe.zremrangebyrank(key, 1, -(settings.feed_size + 1))
-            pipe.delete(lock)
-            await pipe.execute()
-        unlocked = True
-        return sorted(set(ids) | set(newer), reverse=True)[:settings.feed_size]
-    finally:
-        if not unlocked:
-            await redis.delete(lock)
+async def _rebuild(db: Database, redis: Redis, settings: Settings, user_id: int,
+                   before: int | None, want: int) -> tuple[list[int], int]:
+    """`rebuild_feed`, answering the window of `want` ids below `before` (newest first) and the
+    feed's size, marker included: one statement and one Redis round trip (REBUILD_LUA)."""
+    ids = await ids_from_postgres(db, user_id, settings.feed_size, None)
+    top = f"({before}" if before is not None else "+inf"
+    script = redis.register_script(REBUILD_LUA)
+    window, size = await script(keys=[feed_key(user_id)],
+                                args=[settings.feed_size, top, want, *ids])
+    return [int(m) for m in window], int(size)
 
 
 class _Read(msgspec.Struct, frozen=True):
@@ -220,13 +224,9 @@ async def home_feed(db: Database, redis: Redis, settings: Settings, user_id: int
                       field="cursor") from exc
     want = 2 * limit + 1
     read = await _read(redis, user_id, before, want)
-    if not read.built:
-        members = await _rebuild(db, redis, settings, user_id)
-        if members is None:  # another request is rebuilding it: read what is there
-            read = await _read(redis, user_id, before, want)
-        else:  # the feed as just written: no second read of it
-            window = [i for i in members if before is None or i < before][:want]
-            read = _Read(built=True, ids=window, size=len(members) + 1, big=read.big)
+    if not read.built:  # the rebuild answers the window as just written: no second read
+        window, size = await _rebuild(db, redis, settings, user_id, before, want)
+        read = _Read(built=True, ids=window, size=size, big=read.big)
     big = await _big_author_ids(db, user_id, read.big)
     items: list[ActivityView] = []
     more = True

@@ -39,7 +39,6 @@ from domain.errors import Conflict, NotFound
 from domain.interop.export import user_tables
 from domain.keys import (
     FEED,
-    FEED_LOCK,
     HISTORY_META_PART,
     HISTORY_PART,
     LEADERBOARD,
@@ -134,7 +133,7 @@ async def _erase_redis(redis: Redis, user_id: int, names: list[str],
     for key in await _scan(redis, room_pattern(PRESENCE_PART)):
         if await redis.type(key) == b"hash":
             await cast("Awaitable[int]", redis.hdel(key.decode(), uid))
-    await redis.delete(f"{FEED}{uid}", f"{FEED_LOCK}{uid}",
+    await redis.delete(f"{FEED}{uid}",
                        room_key(f"user:{uid}", HISTORY_PART),
                        room_key(f"user:{uid}", HISTORY_META_PART))
     if activities:

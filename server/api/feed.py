@@ -6,10 +6,10 @@ from litestar import Controller, get
 from litestar.params import Parameter
 from redis.asyncio import Redis
 
-from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.feeds.service import FeedPage, home_feed
 from domain.settings import Settings
+from server.deps import Reader
 
 
 class FeedController(Controller):
@@ -17,9 +17,10 @@ class FeedController(Controller):
     tags = ["feed"]
 
     @get("", summary="Activities of the people the caller follows, newest first")
-    async def feed(self, db: Database, redis: Redis, settings: Settings, user: Principal,
+    async def feed(self, db: Database, redis: Redis, settings: Settings, reader: Reader,
                    cursor: str | None = None, limit: int = Parameter(default=20)) -> FeedPage:
-        return await home_feed(db, redis, settings, user.user_id, cursor=cursor, limit=limit)
+        return await reader.answer(home_feed(db, redis, settings, reader.user_id, cursor=cursor,
+                                             limit=limit))
 
 
 CONTROLLERS = [FeedController]

@@ -10,6 +10,7 @@ from domain.accounts.tokens import Principal
 from domain.db import Database
 from domain.notifications import social_hooks
 from domain.social import graph, profiles
+from server.deps import Reader
 
 
 class ProfilesController(Controller):
@@ -17,9 +18,11 @@ class ProfilesController(Controller):
     tags = ["profiles"]
 
     @get("", summary="A user's profile (visibility enforced)")
-    async def profile(self, db: Database, maybe_user: Principal | None,
+    async def profile(self, db: Database, maybe_reader: Reader | None,
                       handle: str) -> profiles.Profile:
-        return await profiles.get_profile(db, maybe_user, handle)
+        if maybe_reader is None:
+            return await profiles.get_profile(db, None, handle)
+        return await maybe_reader.answer(profiles.get_profile(db, maybe_reader.principal, handle))
 
     @get("/followers", summary="Who follows this user (cursor-paged)")
     async def followers(self, db: Database, maybe_user: Principal | None, handle: str,
