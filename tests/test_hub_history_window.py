@@ -76,21 +76,25 @@ async def test_every_kind_of_room_replays_within_the_window_only(redis: Redis) -
 
 async def test_a_busy_room_keeps_the_window_and_drops_what_is_older(redis: Redis) -> None:
     """Publishing on through the window (4 s here): the next publish trims the events older
-    than the window (a replay from before them says `recovered: false`), keeps the younger
-    ones (a replay from there recovers them in order), and the offsets carry on in the same
-    epoch."""
+    than the window with their history keys (a replay from before them says `recovered:
+    false`), keeps the younger ones (a replay from there recovers them in order), and the
+    offsets carry on in the same epoch."""
     publisher = Publisher(redis, Settings(room_history_ttl_s=4))
     room = f"club:{new_user()}"
-    old = await publisher.publish(room, RoomEvent("chat", {"i": "old"}))
+    old = await publisher.publish(room, RoomEvent("chat", {"i": "old"}, key="m1"))
     assert old is not None
     epoch, start = old
     await asyncio.sleep(2.5)
-    await publisher.publish(room, RoomEvent("chat", {"i": "mid"}))
+    await publisher.publish(room, RoomEvent("chat", {"i": "mid"}, key="m2"))
     await asyncio.sleep(3)  # "old" is now past the window, "mid" within it
     recent = [await publisher.publish(room, RoomEvent("chat", {"i": n})) for n in range(3)]
     assert [r[0] for r in recent if r] == [epoch] * 3
     kept = [f[b"d"] for _, f in await redis.xrange(history_key(room))]
     assert len(kept) == 4 and b"old" not in b"".join(kept)
+    # the trimmed event's history key went with it (a later delete finds nothing to retract)
+    assert not await redis.hexists(meta_key(room), "k:m1")
+    assert await redis.hexists(meta_key(room), "k:m2")
+    assert await publisher.retract(room, key="m1") == []
     assert (await read_since(redis, room, epoch, start - 1))[2] is False
     _, cur, recovered, events = await read_since(redis, room, epoch, start)
     assert recovered is True and cur == start + 4
