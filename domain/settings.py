@@ -68,6 +68,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # cap is what bounds Redis per reader; a longer absence answers recovered: false (REST)
     user_history_size: int = 200
     history_ttl: int = 24 * 3600
+    # the time bound of every room's history (a recovery cache: events are durable in
+    # PostgreSQL): replay serves the last this many seconds (at most 5 % more); a client away
+    # longer that missed events gets recovered: false and refetches over REST
+    room_history_ttl_s: int = 300
     presence_ttl: int = 30
     shutdown_grace: float = 5.0
     # per-connection command buckets (tokens per second, burst) and the subscribe-ack snapshot
@@ -278,6 +282,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if not (block.issuer and block.client_id):
                 raise SettingsError(f"READALONG_OIDC_{block.name.upper()}_ISSUER and "
                                     f"READALONG_OIDC_{block.name.upper()}_CLIENT_ID are needed")
+        if not 1 <= self.room_history_ttl_s <= self.history_ttl:
+            raise SettingsError("READALONG_ROOM_HISTORY_TTL_S must be from 1 to "
+                                f"READALONG_HISTORY_TTL ({self.history_ttl}) seconds "
+                                f"(got {self.room_history_ttl_s})")
         if self.presence_snapshot_max < 1:
             raise SettingsError("READALONG_PRESENCE_SNAPSHOT_MAX must be at least 1")
         if not self.session_idle_end_minutes >= 0:

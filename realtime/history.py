@@ -7,7 +7,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.redisconn import is_cluster
-from realtime.publisher import EPOCH_FN, history_key, meta_key, new_epoch, script_for
+from realtime.publisher import AGE_FN, EPOCH_FN, history_key, meta_key, new_epoch, script_for
 from realtime.wire import WireEvent, WirePresence, decode_body
 
 # KEYS: meta hash, history stream. ARGV: candidate epoch, ttl. Starts an epoch (offset 0) if the
@@ -23,10 +23,12 @@ return {e, redis.call('HGET', KEYS[1], 'offset')}
 
 # KEYS: meta hash, history stream. ARGV: first stream id wanted. One atomic read of the meta
 # (epoch, offset, tombstones) and the stream after it (a script, not MULTI: the cluster client
-# runs no transactions, and a script is one round trip either way).
-READ_LUA = EPOCH_FN + """
+# runs no transactions, and a script is one round trip either way). The time bound is applied
+# first (AGE_FN: buckets older than the room's window are trimmed), so they are never replayed.
+READ_LUA = EPOCH_FN + AGE_FN + """
 local e = current_epoch(KEYS[1], KEYS[2])
 if not e then return {false, false, false, {}} end
+age_trim(KEYS[1], KEYS[2], false, 0, 1)
 local m = redis.call('HMGET', KEYS[1], 'offset', 'x')
 return {e, m[1], m[2], redis.call('XRANGE', KEYS[2], ARGV[1], '+')}
 """

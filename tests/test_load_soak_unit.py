@@ -1,4 +1,4 @@
-"""The soak's pure parts: its CPU time series, saturation onset, drop counts and the verdict."""
+"""The soak's pure parts: CPU series, saturation onset, drop counts, memory and the verdict."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from load.scenarios import soak_series, soak_verdict
+from load.scenarios import soak_memory, soak_series, soak_verdict
 
 
 def test_cumulative_cpu_becomes_cores_per_interval() -> None:
@@ -103,3 +103,42 @@ def test_load_pg_options_add_to_and_override_the_benchmark_settings() -> None:
     for bad in ("shared_buffers", "work_mem=", "=1", "bad-name=1"):
         with pytest.raises(ValueError, match="LOAD_PG_OPTIONS"):
             pg_options({"LOAD_PG_OPTIONS": bad})
+
+
+def _ramp(start: float, per_min: float, minutes: int = 10) -> list[tuple[float, float]]:
+    return [(t * 10.0, start + per_min * t / 6) for t in range(minutes * 6 + 1)]
+
+
+def test_shared_buffers_filling_within_their_segment_is_not_growth() -> None:
+    """PostgreSQL's shared pages rising toward its segment while its private memory is flat:
+    flat, with the segment stated; the same rise past the segment, or private memory rising,
+    is growth and names the part."""
+    flat = _ramp(60.0, 0.0)
+    filling = _ramp(100.0, 3.0)  # 100 -> 130 MB, a 143-MB segment
+    parts = {"postgres": {"private": flat, "shared": filling, "file": flat}}
+    fig, notes = soak_memory.memory_figures({"postgres": _ramp(220.0, 3.0)}, parts, {}, 143.0)
+    assert fig["memory_flat"] == 1 and fig["postgres_rss_flat"] == 0
+    assert fig["postgres_shared_within_bound"] == 1 and "143-MB segment" in notes[0]
+    over, _ = soak_memory.memory_figures({"postgres": flat}, parts, {}, 120.0)
+    assert over["memory_flat"] == 0 and "shared over its segment" in over["memory_growing"]
+    leak = {"postgres": {"private": _ramp(60.0, 1.0), "shared": flat, "file": flat}}
+    grew, _ = soak_memory.memory_figures({"postgres": flat}, leak, {}, 143.0)
+    assert grew["memory_growing"] == "postgres (private)"
+
+
+def test_redis_dataset_growth_and_unsplit_totals_are_judged() -> None:
+    """Redis's used_memory rising fails the criterion even when its RSS does not; a process
+    sampled without the split is judged on its total, as before."""
+    fig, _ = soak_memory.memory_figures({"web0": _ramp(180.0, 0.0)}, {},
+                                        {"redis_used": _ramp(20.0, 2.9)})
+    assert fig["memory_growing"] == "redis_used"
+    fig, _ = soak_memory.memory_figures({"web0": _ramp(180.0, 0.5)})
+    assert fig["memory_growing"] == "web0"
+
+
+def test_this_process_memory_splits_into_private_and_file_backed() -> None:
+    """/proc/<pid>/smaps_rollup of this process: it has private (heap) and file-backed
+    (interpreter, libraries) pages, and none of a gone process."""
+    parts = soak_series.memory_parts(os.getpid())
+    assert parts["private"] > 1 and parts["file"] > 1 and parts["shared"] >= 0
+    assert soak_series.memory_parts(2**22 + 12345) == {}

@@ -16,8 +16,10 @@ of two web processes, subscribed to its own `user:` room and its room, and for
 Reported against the criteria: REST p95 (< 200 ms, measured from when each request was due, so
 a queue in the client counts), sockets dropped (0), chats lost (every acked chat must reach every
 other reader of its room still connected; each miss counts), notifications lost, and the RSS of
-each web process, the worker, Redis and PostgreSQL sampled every --soak-sample-s seconds: flat
-when the last half's least-squares growth is within its noise (`common.flatness`).
+each web process, the worker, Redis and PostgreSQL sampled every --soak-sample-s seconds, split
+into private, shared and file-backed pages: flat when the last half's least-squares growth of
+the private part (and of Redis's used_memory) is within its noise (`common.flatness`), with
+PostgreSQL's shared pages held to its shared segment (load/scenarios/soak_memory.py).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from load.httpclient import HTTPConn
 from load.hubclient import CommandError, Hub, bounded_gather
 from load.measure import rss
 from load.procs import raise_nofile
-from load.scenarios import common, soak_series, soak_verdict
+from load.scenarios import common, soak_memory, soak_series, soak_verdict
 from load.scenarios.rest import _catalog_sample, _discover, _seed
 from load.scenarios.rooms_setup import make_sessions
 from load.stack import Stack
@@ -83,6 +85,8 @@ OPTIONS: dict[str, tuple[type, Any, str]] = {
     "profile_s": (float, 120.0, "with --profile: py-spy the web processes and the worker for "
                                 "the first this many seconds"),
     "drain_s": (float, 5.0, "seconds after the end for the last chats and notifications"),
+    "history_window": (int, 0, "READALONG_ROOM_HISTORY_TTL_S for the servers and the worker "
+                               "(0: the default)"),
 }
 # --quick: at most (readers, minutes, books), at least (chats, notifications) so something flows
 QUICK_AT_MOST = {"readers": 200, "minutes": 0.5, "books": 500}
@@ -487,6 +491,34 @@ def _queue_depth(stack: Stack) -> Any:
     return lambda: int(client.zcard(ARQ_QUEUE))
 
 
+def _redis_used_mb(stack: Stack) -> Any:
+    """A callable for the sampler thread: Redis's dataset and overhead, `used_memory` (MB)."""
+    import redis
+
+    client = redis.Redis.from_url(stack.redis_url, socket_timeout=2)
+    return lambda: int(client.info("memory")["used_memory"]) / 2**20
+
+
+def _pg_shared_mb(stack: Stack) -> float | None:
+    """PostgreSQL's main shared memory segment (`shared_memory_size`, MB): what its backends'
+    shared pages are bounded by."""
+    import asyncpg
+
+    async def go() -> float | None:
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            raw = await conn.fetchval("SELECT setting FROM pg_settings"
+                                      " WHERE name = 'shared_memory_size'")
+            return float(raw) if raw else None  # (its unit is MB)
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(go())
+    except Exception:  # an older PostgreSQL: no bound stated, the shared part not judged
+        return None
+
+
 def _jobs_done(stack: Stack) -> tuple[float, int] | None:
     """(when, jobs the worker has finished: complete + failed + retried) from its heartbeat, which
     it writes every few seconds; None without one."""
@@ -577,28 +609,6 @@ def _split_rooms(rooms: list[str], procs: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _memory_figures(series: dict[str, list[tuple[float, float]]]) -> tuple[dict[str, Any],
-                                                                           list[str]]:
-    fig: dict[str, Any] = {}
-    notes = []
-    flat_all = 1
-    for label, samples in series.items():
-        f = common.flatness(samples)
-        flat_all &= f["flat"]
-        fig[f"{label}_rss_mb_end"] = samples[-1][1] if samples else 0.0
-        fig[f"{label}_rss_growth_mb_last_half"] = f["growth_mb"]
-        fig[f"{label}_rss_noise_mb"] = f["noise_mb"]
-        fig[f"{label}_rss_flat"] = f["flat"]
-        notes.append(f"{label}: RSS {samples[0][1] if samples else 0:.0f} → "
-                     f"{fig[f'{label}_rss_mb_end']:.0f} MB; last half slope "
-                     f"{f['slope_mb_per_min']:+.2f} MB/min, growth {f['growth_mb']:+.1f} MB vs "
-                     f"noise {f['noise_mb']:.1f} MB ({f['samples']} samples): "
-                     f"{'flat' if f['flat'] else 'GROWING'}")
-    fig["memory_flat"] = flat_all
-    fig["memory_growing"] = ", ".join(k for k in series if not fig[f"{k}_rss_flat"])
-    return fig, notes
-
-
 def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     n = args.soak_readers
     duration = args.soak_minutes * 60
@@ -617,8 +627,10 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
         notes.append(f"run {r + 1} {_settle_catalog(stack)}")
         rooms = _rooms(stack, args, users)
         setup_s = time.monotonic() - t_seed
-        servers = stack.start_servers(args.soak_servers)
-        worker = stack.start_worker()
+        window = ({"READALONG_ROOM_HISTORY_TTL_S": str(args.soak_history_window)}
+                  if args.soak_history_window else {})
+        servers = stack.start_servers(args.soak_servers, **window)
+        worker = stack.start_worker(**window)
         urls = [s.ws_url for s in servers]
         paths = _rest_paths(stack, servers[0].base_url, handles)
         procs = _procs(args, n)
@@ -653,7 +665,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
                 args.soak_cpu_sample_s, _sample_every(args), duration,
                 rss_of=lambda pid, tree: pss_tree(pid) if tree else rss(pid),
                 queue_depth=_queue_depth(stack),
-                cpus=stack.pinning.servers or sorted(os.sched_getaffinity(0))).start()
+                cpus=stack.pinning.servers or sorted(os.sched_getaffinity(0)),
+                gauges={"redis_used": _redis_used_mb(stack)}).start()
             profiler = None
             if args.profile:
                 from load.profile import Profiler
@@ -711,7 +724,8 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
             top = sorted(by_command.items(), key=lambda kv: -kv[1])[:10]
             notes.append(f"run {r + 1} Redis commands/s by command: " + ", ".join(
                 f"{k} {v / duration:.1f}" for k, v in top))
-            mem, mem_notes = _memory_figures(series)
+            mem, mem_notes = soak_memory.memory_figures(series, sampler.parts, sampler.gauges,
+                                                        _pg_shared_mb(stack))
             fig.update(mem)
             fig["rooms"] = len(set(rooms))
             fig["criteria_met"], verdict_lines = soak_verdict.verdict(fig)
@@ -726,7 +740,10 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
             if produced and produced["errors"]:
                 notes.append(f"run {r + 1} notify() errors: {produced['errors']}")
             notes.append(f"run {r + 1} REST answers: {common.merge_counts(out, 'rest_statuses')}")
-            fig["memory_series"] = series  # the whole series goes in the report's JSON
+            # the whole series go in the report's JSON
+            fig["memory_series"] = series
+            fig["memory_parts_series"] = sampler.parts
+            fig["memory_gauge_series"] = sampler.gauges
             notes.append(f"run {r + 1} memory (s:MB, every {max(1, len(series['web0']) // 12)}"
                          " th sample): " + "; ".join(
                              f"{k} " + " ".join(f"{t:.0f}:{v:.0f}" for t, v in
@@ -747,7 +764,9 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
         f"{args.soak_reactions:g} reactions, {args.soak_notifications:g} notifications, "
         f"{args.soak_rest:g} REST requests ({args.soak_rest_mix}); REST latency is from when "
         "each request was due (open loop); memory is judged flat when the least-squares growth "
-        "over the last half is within max(2 × the samples' residual SD, 1 % of the mean)")
+        "over the last half is within max(2 × the samples' residual SD, 1 % of the mean), on "
+        "each process's private (anonymous) memory and Redis's used_memory, PostgreSQL's shared "
+        "memory against its segment (soak_memory)")
     headline = [("joined", "readers connected"), ("rooms", "rooms (sessions + clubs)"),
                 ("criteria_met", "ALL CRITERIA MET (1 = yes)"),
                 ("rest_p95_all_ms", f"REST p95 ms, misses counted (criterion < {REST_P95_MS:g})"),

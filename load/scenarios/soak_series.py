@@ -36,6 +36,29 @@ def proc_cpu_seconds(pid: int, reaped: bool = False) -> float:
     return ticks / _TICK
 
 
+# smaps_rollup's proportional parts: private (anonymous: heap, stacks), System V / POSIX shared
+# memory (PostgreSQL's shared buffers) and file-backed pages (binaries, libraries)
+MEM_PARTS = {"private": "Pss_Anon", "shared": "Pss_Shmem", "file": "Pss_File"}
+
+
+def memory_parts(pid: int, tree: bool = False) -> dict[str, float]:
+    """MB of each of MEM_PARTS for `pid` (and its descendants when `tree`: proportional, so a
+    page the backends share counts once over the tree), from /proc/<pid>/smaps_rollup; {} when
+    the process is gone. A tree's shared part is bounded by the segment it maps (PostgreSQL's
+    `shared_memory_size`) however many backends touch it."""
+    want = {v: k for k, v in MEM_PARTS.items()}
+    out = dict.fromkeys(MEM_PARTS, 0.0)
+    seen = False
+    for p in [pid, *(_children(pid) if tree else [])]:
+        with contextlib.suppress(OSError), open(f"/proc/{p}/smaps_rollup") as f:
+            for line in f:
+                name, _, rest = line.partition(":")
+                if name in want:
+                    out[want[name]] += int(rest.split()[0]) / 1024  # kB
+            seen = True
+    return {k: round(v, 2) for k, v in out.items()} if seen else {}
+
+
 def cores_busy_seconds(cpus: list[int]) -> float:
     """Busy seconds (every process's, not only ours) of `cpus` since boot, from /proc/stat:
     user, nice, system, irq and softirq (not idle, iowait or the hypervisor's steal)."""
@@ -136,11 +159,18 @@ class Sampler:
                  every: float, mem_every: float, until: float,
                  rss_of: Callable[[int, bool], int],
                  queue_depth: Callable[[], int | None] | None = None,
-                 cpus: list[int] | None = None) -> None:
+                 cpus: list[int] | None = None,
+                 gauges: dict[str, Callable[[], float | None]] | None = None) -> None:
         self.groups, self.every, self.mem_every, self.until = groups, every, mem_every, until
         self.cpus = cpus  # the server side's CPUs: their busy time (anyone's) is sampled too
         self.rss_of, self.queue_depth = rss_of, queue_depth
         self.memory: dict[str, list[tuple[float, float]]] = {k: [] for k in groups}
+        # label -> part (MEM_PARTS) -> (s, MB), at the memory cadence
+        self.parts: dict[str, dict[str, list[tuple[float, float]]]] = {
+            k: {p: [] for p in MEM_PARTS} for k in groups}
+        # other memory figures in MB (e.g. Redis's used_memory), at the memory cadence
+        self.gauge_fns = gauges or {}
+        self.gauges: dict[str, list[tuple[float, float]]] = {k: [] for k in self.gauge_fns}
         self.cpu: dict[str, list[tuple[float, float]]] = {k: [] for k in groups}
         self.busy: list[tuple[float, float]] = []  # the server CPUs' busy seconds (anyone's)
         self.queue: list[tuple[float, int]] = []
@@ -166,6 +196,13 @@ class Sampler:
             if mem:
                 self.memory[label].append((round(now, 2), round(self.rss_of(pid, tree) / 2**20,
                                                                 2)))
+                for part, mb in memory_parts(pid, tree).items():
+                    self.parts[label][part].append((round(now, 2), mb))
+        for name, fn in self.gauge_fns.items() if mem else ():
+            with contextlib.suppress(Exception):  # a sample missed is not a failed run
+                value = fn()
+                if value is not None:
+                    self.gauges[name].append((round(now, 2), round(value, 2)))
         if self.queue_depth is not None:
             with contextlib.suppress(Exception):  # a sample missed is not a failed run
                 depth = self.queue_depth()
