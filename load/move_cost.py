@@ -196,8 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-first", default=None, metavar="FILE",
                     help="py-spy the server over the readers' first moves into FILE")
     ap.add_argument("--against", default="", help="also measure servers of this commit")
+    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting for the servers of both variants (repeatable), e.g. "
+                         "READALONG_POSITIONS_FLUSH_INTERVAL=0.5")
     args = ap.parse_args(argv)
     total = args.rooms * args.readers
+    env = dict(kv.split("=", 1) for kv in args.server_env)
     figures: dict[str, list[dict[str, Any]]] = {}
     with Stack(Pinning("off")) as stack:
         stack.start_engines()
@@ -210,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                 hosts = users[::args.readers][:args.rooms]
                 sids = make_sessions(stack, hosts)
                 rooms = [f"session:{sids[i // args.readers]}" for i in range(total)]
-                srv = stack.start_servers(1, root=root)[0]
+                srv = stack.start_servers(1, root=root, **env)[0]
                 try:
                     fig = asyncio.run(_one(stack, srv, args, toks, rooms))
                 finally:
