@@ -31,13 +31,14 @@ DEFAULTS: dict[str, tuple[float, str, str]] = {
                            "servers, Redis and PostgreSQL on one core (an upper bound)"),
     "cpu_per_move_ms": (1.38, "ms web CPU per position move (incl. its diff to 7 others)",
                         "rooms 200 × 8, BASELINE.md 2026-11-23: 0.601 cores / 434.8 moves/s"),
-    "cpu_per_receive_us": (20.0, "µs web CPU for one process to take one room event off "
-                           "pub/sub (read, decode, frame once; its deliveries apart)",
-                           "estimate: 2026-12-04 py-spy of move_cost (one process, 500 rooms "
-                           "× 8 at 1,010 moves/s): Broker._read less the socket writes is "
-                           "~1.5 % of 0.35 ms, plus the pub/sub read in the event loop; "
-                           "`python -m load.move_cost --servers 2 --placement both` measures "
-                           "it as the CPU per move of spread minus affinity"),
+    "cpu_per_receive_us": (119.0, "µs web CPU for one more process to take one room event "
+                           "off pub/sub (read, decode, frame once; its deliveries apart)",
+                           "move_cost --servers 2 --placement both --rooms 200 --rate 533 "
+                           "--rounds 2, 2026-12-04 19:24-19:32 UTC (load average ~10, 250-490 "
+                           "moves/s): 0.808 ms per move spread, 0.689 with affinity (x0.85). "
+                           "Below saturation each message wakes its process; a saturated "
+                           "process amortises that (the 500 x 8 profile puts the pub/sub read "
+                           "and decode near 16-20 µs): at full load an upper bound"),
     "pg_per_move_ms": (0.63, "ms PostgreSQL CPU per move",
                        "rooms 200 × 8, BASELINE.md 2026-11-23: 0.274 cores / 434.8 moves/s "
                        "(before the write-behind: an upper bound)"),
