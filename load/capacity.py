@@ -31,6 +31,14 @@ DEFAULTS: dict[str, tuple[float, str, str]] = {
                            "servers, Redis and PostgreSQL on one core (an upper bound)"),
     "cpu_per_move_ms": (1.38, "ms web CPU per position move (incl. its diff to 7 others)",
                         "rooms 200 × 8, BASELINE.md 2026-11-23: 0.601 cores / 434.8 moves/s"),
+    "cpu_per_receive_us": (119.0, "µs web CPU for one more process to take one room event "
+                           "off pub/sub (read, decode, frame once; its deliveries apart)",
+                           "move_cost --servers 2 --placement both --rooms 200 --rate 533 "
+                           "--rounds 2, 2026-12-04 19:24-19:32 UTC (load average ~10, 250-490 "
+                           "moves/s): 0.808 ms per move spread, 0.689 with affinity (x0.85). "
+                           "Below saturation each message wakes its process; a saturated "
+                           "process amortises that (the 500 x 8 profile puts the pub/sub read "
+                           "and decode near 16-20 µs): at full load an upper bound"),
     "pg_per_move_ms": (0.63, "ms PostgreSQL CPU per move",
                        "rooms 200 × 8, BASELINE.md 2026-11-23: 0.274 cores / 434.8 moves/s "
                        "(before the write-behind: an upper bound)"),
@@ -127,10 +135,23 @@ class Model:
                   f"{notes:,.0f}/s")
         # --- web CPU -------------------------------------------------------------------------
         self.line("web CPU:")
-        move_own = max(0.0, c["cpu_per_move_ms"] / 1000 - 7 * c["cpu_per_delivery_us"] / 1e6)
+        receive = c["cpu_per_receive_us"] / 1e6
+        # the rooms scenario's move ran on MEASURED_NODES processes, each taking the event
+        move_own = max(0.0, c["cpu_per_move_ms"] / 1000 - 7 * c["cpu_per_delivery_us"] / 1e6
+                       - MEASURED_NODES * receive)
         deliveries = (moves + chats + reacts) * others
+        events = moves + chats + reacts
+        # processes holding a room's readers: one with room affinity, else (placed at random)
+        # the expected distinct ones among per_room over the processes a first pass needs
+        # without this term and without headroom (fewer than deployed: a lower bound on the
+        # spread, and the processes stay proportional to the headroom)
+        first = self._first_pass(move_own, deliveries, chats + reacts, connects, rest)
+        nodes = self._nodes(first, per_room)
         terms = [
-            ("move (own work, its 7 measured deliveries taken out)", move_own, moves),
+            ("move (own work, its 7 measured deliveries and 2 receives taken out)", move_own,
+             moves),
+            (f"receive of every room event by each of the {nodes:.2f} processes holding its "
+             "readers", receive, events * nodes),
             ("delivery of every room event to the others", c["cpu_per_delivery_us"] / 1e6,
              deliveries),
             ("chat", c["cpu_per_chat_ms"] / 1000, chats),
@@ -156,13 +177,7 @@ class Model:
                   f"{a.readers * c['kb_per_socket'] / 2**20:,.1f} GB of socket state in all)")
         # --- Redis ---------------------------------------------------------------------------
         self.line("Redis / Valkey cluster:")
-        events = moves + chats + reacts
-        if a.room_affinity:
-            nodes = 1.0
-        elif a.nodes_per_room is not None:
-            nodes = a.nodes_per_room
-        else:  # expected distinct processes among per_room readers placed at random
-            nodes = web * (1 - (1 - 1 / web) ** per_room)
+        nodes = self._nodes(web, per_room)
         ops = events * (c["redis_ops_per_event"] - 1 + nodes) + connects * 4 + notes * 2
         self.line(f"  a room's readers sit on {nodes:.2f} processes on average "
                   f"({'room affinity' if a.room_affinity else 'random placement'}): each event "
@@ -230,6 +245,28 @@ class Model:
                 "queue_ops_per_s": round(queue_ops), "queue_instances": queues,
                 "deliveries_per_s": round(
                     deliveries), "events_per_s": round(events)}
+
+    def _nodes(self, web: int, per_room: float) -> float:
+        """Processes one room's readers sit on: 1 with room affinity, else the expected
+        distinct ones among `per_room` readers placed at random over `web` processes."""
+        a = self.act
+        if a.room_affinity:
+            return 1.0
+        if a.nodes_per_room is not None:
+            return float(a.nodes_per_room)
+        return web * (1 - (1 - 1 / web) ** per_room) if web > 1 else 1.0
+
+    def _first_pass(self, move_own: float, deliveries: float, stored: float, connects: float,
+                    rest: float) -> int:
+        """The web processes without the receive term and the headroom (to place the rooms'
+        readers on)."""
+        c, a = self.costs, self.act
+        moves = a.readers * a.moves_per_min / 60
+        cores = (move_own * moves + c["cpu_per_delivery_us"] / 1e6 * deliveries
+                 + c["cpu_per_chat_ms"] / 1000 * stored
+                 + c["cpu_per_connect_ms"] / 1000 * connects + c["cpu_per_rest_ms"] / 1000 * rest
+                 + c["idle_cpu_per_socket_us"] / 1e6 * a.readers)
+        return max(1, math.ceil(cores / a.core_per_process))
 
     def _sum(self, terms: list[tuple[str, float, float]], indent: str = "  ") -> float:
         total = 0.0

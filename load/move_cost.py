@@ -1,9 +1,14 @@
-"""Server CPU per co-reading move (its ack and its fan-out to the room included), one process:
-`python -m load.move_cost [--against COMMIT] [--rooms 150] [--rate 400] [--seconds 10]`.
+"""Server CPU per co-reading move (its ack and its fan-out to the room included):
+`python -m load.move_cost [--against COMMIT] [--rooms 150] [--rate 400] [--seconds 10]
+[--servers 1] [--placement spread|affinity|both]`.
 
-One uvicorn process on embedded engines; --rooms live `free` sessions of 8 readers each, all
-connected from this process. Moves are sent at a steady --rate (default 2.67 moves/s per room,
-as issue 17's 1,000 rooms x 8 readers moving every 3 s), readers in a random order, so the
+One uvicorn process on embedded engines (or --servers of them, their CPU summed: with
+--placement spread a room's readers round-robin over them, with affinity they all sit on server
+room % n, `both` alternates the two; the difference is what one more process per room event
+costs, `--cpu-per-receive-us` of `load/capacity.py`); --rooms live `free` sessions of 8
+readers each, all connected from this process. Moves are sent at a steady --rate (default
+2.67 moves/s per room, as issue 17's 1,000 rooms x 8 readers moving every 3 s), readers in a
+random order, so the
 presence batcher coalesces as much as it would at the real rate. Figures, over the measured
 window after a warm-up (the first moves' milestones and caches are left out): the web process's
 CPU ms per move (/proc, so it depends far less on how busy the machine is than latency does),
@@ -53,9 +58,9 @@ class Readers:
         else:
             self.hub.control(ws, payload)
 
-    async def connect(self, url: str, toks: list[str], rooms: list[str]) -> None:
+    async def connect(self, urls: list[str], toks: list[str], rooms: list[str]) -> None:
         async def one(i: int) -> None:
-            ws = await self.hub.open(url, toks[i], on_message=self._on_message, timeout=60)
+            ws = await self.hub.open(urls[i], toks[i], on_message=self._on_message, timeout=60)
             await self.hub.subscribe(ws, rooms[i], timeout=60)
             self.socks.append((ws, rooms[i], [random.uniform(0.05, 0.4)]))
 
@@ -116,14 +121,19 @@ class _Spy:
             self.proc.wait(30)
 
 
-async def _idle(stack: Stack, pid: int, quiet: float = 0.05, most: float = 60.0) -> float:
-    """Wait until the server and PostgreSQL are idle (together under `quiet` of a core over
+def _web_cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+async def _idle(stack: Stack, pids: list[int], quiet: float = 0.05, most: float = 60.0,
+                ) -> float:
+    """Wait until the servers and PostgreSQL are idle (together under `quiet` of a core over
     half a second, at most `most` seconds: the after-commit work is done, including what waits
-    for PostgreSQL); the server's CPU seconds then."""
+    for PostgreSQL); the servers' CPU seconds then."""
     pg = stack.postgres_pid
 
     def both() -> tuple[float, float]:
-        return cpu_seconds(pid), (cpu_seconds(pg, True) if pg else 0.0)
+        return _web_cpu(pids), (cpu_seconds(pg, True) if pg else 0.0)
 
     deadline = time.monotonic() + most
     last = both()
@@ -136,31 +146,31 @@ async def _idle(stack: Stack, pid: int, quiet: float = 0.05, most: float = 60.0)
     return last[0]
 
 
-async def _measure(stack: Stack, srv: Any, readers: Readers, args: argparse.Namespace,
+async def _measure(stack: Stack, pids: list[int], readers: Readers, args: argparse.Namespace,
                    per: int) -> dict[str, Any]:
     n = int(args.rate * args.seconds)
     readers_n = len(readers.socks)
     # every reader's first move (the started-book milestone, the caches), measured apart, until
     # the server is idle again (its after-commit work included)
-    spy = _Spy(srv.pid, args.profile_first)
-    f0 = cpu_seconds(srv.pid)
+    spy = _Spy(pids[0], args.profile_first)
+    f0 = _web_cpu(pids)
     await readers.moves(readers_n, args.rate)
-    f1 = await _idle(stack, srv.pid)
+    f1 = await _idle(stack, pids)
     spy.finish()
     first_ms = round((f1 - f0) * 1000 / readers_n, 4)
     await readers.moves(readers_n, args.rate)  # one more each: the steady path from here on
-    w0 = await _idle(stack, srv.pid)
+    w0 = await _idle(stack, pids)
     redis_pid = stack.redis_pid
     seen0, r0 = readers.seen, _redis_calls(stack)
     d0 = cpu_seconds(redis_pid) if redis_pid else 0.0
-    spy = _Spy(srv.pid, args.profile)
+    spy = _Spy(pids[0], args.profile)
     t0 = time.monotonic()
     acks, errors = await readers.moves(n, args.rate)
     deadline = time.monotonic() + 10
     while readers.seen - seen0 < n * per and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     wall = time.monotonic() - t0
-    w1 = await _idle(stack, srv.pid)
+    w1 = await _idle(stack, pids)
     d1 = cpu_seconds(redis_pid) if redis_pid else 0.0
     r1 = _redis_calls(stack)
     spy.finish()
@@ -173,12 +183,17 @@ async def _measure(stack: Stack, srv: Any, readers: Readers, args: argparse.Name
             "seen": round((readers.seen - seen0) / (n * per), 4)}
 
 
-async def _one(stack: Stack, srv: Any, args: argparse.Namespace, toks: list[str],
-               rooms: list[str]) -> dict[str, Any]:
+async def _one(stack: Stack, servers: list[Any], args: argparse.Namespace, toks: list[str],
+               rooms: list[str], affinity: bool) -> dict[str, Any]:
     readers = Readers()
+    n = len(servers)
+    # reader i is in room i // readers: with affinity all of a room's readers are on server
+    # (room % n), else they go round-robin (8 readers on 2 servers: 4 and 4)
+    urls = [servers[(i // args.readers if affinity else i) % n].ws_url
+            for i in range(len(toks))]
     try:
-        await readers.connect(srv.ws_url, toks, rooms)
-        return await _measure(stack, srv, readers, args, args.readers)
+        await readers.connect(urls, toks, rooms)
+        return await _measure(stack, [s.pid for s in servers], readers, args, args.readers)
     finally:
         await readers.close()
 
@@ -196,23 +211,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-first", default=None, metavar="FILE",
                     help="py-spy the server over the readers' first moves into FILE")
     ap.add_argument("--against", default="", help="also measure servers of this commit")
+    ap.add_argument("--servers", type=int, default=1, help="web processes (their CPU summed)")
+    ap.add_argument("--placement", choices=("spread", "affinity", "both"), default="spread",
+                    help="with --servers > 1: a room's readers round-robin over the servers "
+                         "(spread), all on server room %% n (affinity, as a load balancer "
+                         "hashing on the room hint routes them), or both alternated")
+    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting for the servers of both variants (repeatable), e.g. "
+                         "READALONG_POSITIONS_FLUSH_INTERVAL=0.5")
     args = ap.parse_args(argv)
     total = args.rooms * args.readers
+    env = dict(kv.split("=", 1) for kv in args.server_env)
     figures: dict[str, list[dict[str, Any]]] = {}
+    placements = ["spread", "affinity"] if args.placement == "both" else [args.placement]
     with Stack(Pinning("off")) as stack:
         stack.start_engines()
         users = ensure_users(stack, total)
         toks = tokens(stack, users, ttl=7200)
-        variants = against.variants(stack, args.against)
+        variants = [(f"{label}/{p}" if len(placements) > 1 else label, root, p)
+                    for label, root in against.variants(stack, args.against)
+                    for p in placements]
         for r in range(args.rounds):
-            for label, root in variants:
+            for label, root, placement in variants:
                 stack.flush_redis()
                 hosts = users[::args.readers][:args.rooms]
                 sids = make_sessions(stack, hosts)
                 rooms = [f"session:{sids[i // args.readers]}" for i in range(total)]
-                srv = stack.start_servers(1, root=root)[0]
+                servers = stack.start_servers(args.servers, root=root, **env)
                 try:
-                    fig = asyncio.run(_one(stack, srv, args, toks, rooms))
+                    fig = asyncio.run(_one(stack, servers, args, toks, rooms,
+                                           placement == "affinity"))
                 finally:
                     stack.stop_servers()
                     end_sessions(stack, hosts, sids)
@@ -229,10 +257,19 @@ def main(argv: list[str] | None = None) -> int:
         first = statistics.median(f["first_move_web_ms"] for f in figs)
         print(f"{label:>10}: web CPU per move, median of {len(figs)}: {med:.4f} ms (a "
               f"reader's first move: {first:.4f} ms)")
-    if args.against and len(figures) == 2:
-        a = statistics.median(f["web_ms"] for f in figures[args.against])
-        b = statistics.median(f["web_ms"] for f in figures[against.THIS_TREE])
-        print(f"this tree vs {args.against}: x{b / a:.3f}")
+    def ratio(a_label: str, b_label: str) -> None:
+        if a_label in figures and b_label in figures:
+            a = statistics.median(f["web_ms"] for f in figures[a_label])
+            b = statistics.median(f["web_ms"] for f in figures[b_label])
+            print(f"{b_label} vs {a_label}: x{b / a:.3f}")
+
+    for p in placements:
+        suffix = f"/{p}" if len(placements) > 1 else ""
+        if args.against:
+            ratio(args.against + suffix, against.THIS_TREE + suffix)
+    if len(placements) > 1:
+        for label in ([args.against] if args.against else []) + [against.THIS_TREE]:
+            ratio(f"{label}/spread", f"{label}/affinity")
     return 0
 
 

@@ -31,7 +31,7 @@ def test_web_cores_are_cost_times_rate_summed() -> None:
                    reactions_per_min=0, connects_per_hour=0, rest_per_min=6,
                    notifications_per_min=0, headroom=1.0)
     costs = _costs(cpu_per_move_ms=1.0, cpu_per_delivery_us=10.0, cpu_per_rest_ms=0.5,
-                   idle_cpu_per_socket_us=0.0)
+                   idle_cpu_per_socket_us=0.0, cpu_per_receive_us=0.0)
     out = Model(costs, act).solve()
     moves, rest = 1_000.0, 6_000.0  # per second
     own = 1.0e-3 - 7 * 10e-6
@@ -221,3 +221,18 @@ def test_a_chats_only_run_gives_its_chat_cost_net_of_the_sockets_at_rest(tmp_pat
     assert costs["cpu_per_chat_ms"] == pytest.approx(0.9)
     assert costs["pg_per_chat_ms"] == pytest.approx(0.4)
     assert "20261204-100000-rooms.json" in sources["cpu_per_chat_ms"]
+
+
+def test_room_affinity_saves_each_further_process_its_receive() -> None:
+    """With a room's readers on one process, each room event is taken off pub/sub once, not
+    once per process holding its readers: the web cores differ by that many receives."""
+    act = Activity(readers=100_000, rooms=10_000, moves_per_min=3, chats_per_min=0,
+                   reactions_per_min=0, connects_per_hour=0, rest_per_min=0,
+                   notifications_per_min=0, headroom=1.0, nodes_per_room=4.0)
+    costs = _costs(cpu_per_receive_us=50.0)
+    spread = Model(costs, act).solve()
+    act.room_affinity = True
+    pinned = Model(costs, act).solve()
+    events = 100_000 * 3 / 60
+    assert spread["web_cores"] - pinned["web_cores"] == pytest.approx(events * 3 * 50e-6,
+                                                                      abs=1e-6)

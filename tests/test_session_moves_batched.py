@@ -118,3 +118,36 @@ async def test_batched_hidden_sets_follow_the_block_and_mute_rules(
         assert got[0] == {b.id} and got[1] == {a.id} and got[2] == {a.id} and got[3] == set()
     finally:
         await db.close()
+
+
+async def test_the_write_behind_reads_each_readers_row_before_it_changes_it(
+        http: httpx.AsyncClient, engines: Engines, unique: str) -> None:
+    """A reader who turned the spoiler shield on in a session whose default is off, and who
+    had read to 0.3: their written move knows it (their shield decides whether what the move
+    unlocks is pushed to them, their old furthest whether it is their first position)."""
+    import asyncpg
+
+    from domain.sessions.behind import Behind, write_behind
+
+    host, reader = await users(http, unique, 2)
+    book = await make_book(engines.database_url, f"Behind {unique}")
+    s = await live_session(http, host, book, mode="free")
+    sid = s["id"]
+    assert (await http.post(f"/api/v1/sessions/{sid}/join", json={},
+                            headers=reader.headers)).status_code in (200, 201)
+    conn = await asyncpg.connect(engines.database_url)
+    try:
+        await conn.execute("UPDATE reading_sessions SET shield_default = false WHERE id = $1",
+                           sid)
+        await conn.execute("UPDATE session_participants SET shield = true, furthest = 0.3"
+                           " WHERE session_id = $1 AND user_id = $2", sid, reader.id)
+        async with conn.transaction():
+            (written,) = await write_behind(conn, [Behind(
+                session_id=sid, user_id=reader.id, progression=0.5, locator="c3",
+                chapter=None, furthest=0.5, start=0.5)])
+        assert written.shield is True
+        assert written.old_furthest == 0.3
+        assert written.new_furthest == 0.5
+        assert written.seen_before >= 0.3
+    finally:
+        await conn.close()

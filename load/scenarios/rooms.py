@@ -57,6 +57,11 @@ def add_arguments(g: Any) -> None:
                    help="mean seconds between a reader's chat messages")
     g.add_argument("--rooms-duration", type=float, default=30.0, help="seconds measured")
     g.add_argument("--rooms-servers", type=int, default=2)
+    g.add_argument("--rooms-affinity", action="store_true",
+                   help="room affinity: every reader of room r connects to server r %% n (as a "
+                        "load balancer hashing on the room hint would route them), so each "
+                        "room event crosses one web process; default: readers round-robin "
+                        "over the servers, a room's 8 readers split 4/4")
     g.add_argument("--rooms-chats-only", action="store_true",
                    help="no moves during the window, only chats (each reader makes one move "
                         "before it, so some chat arrives redacted): figures per chat (server, "
@@ -78,7 +83,7 @@ def params(args: Namespace) -> dict[str, Any]:
             "move_every_s": args.rooms_move_every, "chat_every_s": args.rooms_chat_every,
             "duration_s": args.rooms_duration, "servers": args.rooms_servers,
             "room_kind": "session", "shield": "on (room default)", "mode": "free",
-            "chats_only": args.rooms_chats_only,
+            "chats_only": args.rooms_chats_only, "affinity": args.rooms_affinity,
             "against": args.rooms_against or None}
 
 
@@ -146,11 +151,12 @@ class RoomsAgent:
         return on_message
 
     async def connect(self, urls: list[str], users: list[int], toks: list[str],
-                      rooms: list[str], offset: int, move_once: bool = False) -> dict[str, Any]:
+                      rooms: list[str], offset: int, move_once: bool = False,
+                      servers: list[int] | None = None) -> dict[str, Any]:
         async def one(i: int) -> None:
             r = _Reader(users[i], rooms[i])
-            r.ws = await self.hub.open(urls[(offset + i) % len(urls)], toks[i],
-                                       on_message=self._handler(r), timeout=60)
+            url = urls[servers[i] if servers is not None else (offset + i) % len(urls)]
+            r.ws = await self.hub.open(url, toks[i], on_message=self._handler(r), timeout=60)
             await self.hub.subscribe(r.ws, r.room, timeout=60)
             if move_once:  # readers at different places: some chat arrives redacted
                 await self.hub.command(r.ws, {
@@ -283,7 +289,10 @@ def run(stack: Stack, args: Namespace, repeats: int) -> list[dict[str, Any]]:
     for r in range(repeats):
         for label, root in variants:  # alternated: both see the same machine
             runs[label].append(_one(stack, args, r, label, root, notes))
-    notes.append(f"{n_rooms} session rooms x {per} readers on {args.rooms_servers} processes; a "
+    placement = ("room affinity: each room's readers on one process" if args.rooms_affinity
+                 else "readers round-robin over the processes")
+    notes.append(f"{n_rooms} session rooms x {per} readers on {args.rooms_servers} processes "
+                 f"({placement}); a "
                  f"move every {args.rooms_move_every:g}s, a chat every ~{args.rooms_chat_every:g}s"
                  " per reader; latencies are as seen by the other readers of the room")
     notes += against.ratio_notes(runs, args.rooms_against, RATIOS)
@@ -344,6 +353,8 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
     rooms = [f"session:{sids[i // per]}" for i in range(total)]
     servers = stack.start_servers(args.rooms_servers, root=root)
     urls = [s.ws_url for s in servers]
+    # with affinity, reader i (of room i // per) goes to server (i // per) % n
+    placed = [(i // per) % len(urls) for i in range(total)] if args.rooms_affinity else None
     procs = args.client_procs
     pool = stack.pool("load.scenarios.rooms:RoomsAgent", procs)
     try:
@@ -352,7 +363,8 @@ def _one(stack: Stack, args: Namespace, r: int, label: str, root: Path | None,
             targets += pool.send("connect", {"urls": urls, "users": users[at:at + k],
                                              "toks": toks[at:at + k],
                                              "rooms": rooms[at:at + k], "offset": at,
-                                             "move_once": args.rooms_chats_only},
+                                             "move_once": args.rooms_chats_only,
+                                             "servers": placed[at:at + k] if placed else None},
                                  only=[i])
             at += k
         conn = pool.gather(targets, 900)

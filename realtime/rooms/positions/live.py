@@ -42,6 +42,7 @@ from realtime.presence import presence_key
 DIRTY = "ra:wb:dirty"  # rooms with pending moves (a non-room key: a plain set, no multi-key op)
 POS_TTL = 7 * 24 * 3600  # seconds a room's live positions outlive its last move
 ENDED = "_end"
+_TTL = str(POS_TTL).encode()
 
 _MOVE = """
 if redis.call('HEXISTS', KEYS[1], '_end') == 1 then return {'e'} end
@@ -172,7 +173,9 @@ class LivePositions:
         self._move = redis.register_script(_MOVE)
         self._seed = redis.register_script(_SEED)
         # moves waiting for the next batch: (room, script args, the mover's future)
-        self._queued: list[tuple[str, list[str | bytes], asyncio.Future[Any], int]] = []
+        self._queued: list[tuple[str, list[bytes], asyncio.Future[Any], int]] = []
+        # each room's keys (pos, wb, presence, members), encoded once per process
+        self._keys: dict[str, tuple[bytes, bytes, bytes, bytes]] = {}
         self._sending = False
         self._sender: asyncio.Future[None] | None = None
 
@@ -200,14 +203,21 @@ class LivePositions:
         `not_participant` (`NotSeeded`) for a reader the room has not stored under `field`
         (default: the user id), `not_member` with `members` for a reader not in the room's
         members set (`members_key`)."""
-        args: list[str | bytes] = [str(user_id), repr(position.progression),
-                                   "" if position.chapter is None else str(position.chapter),
-                                   position.locator or "", str(POS_TTL), node_id, meta, field]
-        keys = [pos_key(room), pending_key(room), presence_key(room)]
-        if members:
-            keys.append(members_key(room))
+        # (bytes throughout: the pipeline's packer writes bytes as they are, where each str
+        # would go through redis-py's encoder)
+        keys = self._keys.get(room)
+        if keys is None:
+            if len(self._keys) > 20_000:
+                self._keys.clear()
+            keys = self._keys[room] = (pos_key(room).encode(), pending_key(room).encode(),
+                                       presence_key(room).encode(), members_key(room).encode())
+        chapter = position.chapter
+        call: list[bytes] = [
+            keys[0], keys[1], keys[2], *((keys[3],) if members else ()), b"%d" % user_id,
+            repr(position.progression).encode(), b"" if chapter is None else b"%d" % chapter,
+            (position.locator or "").encode(), _TTL, node_id.encode(), meta, field.encode()]
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queued.append((room, [*keys, *args], fut, len(keys)))
+        self._queued.append((room, call, fut, 4 if members else 3))
         if not self._sending:
             self._sending = True
             self._sender = asyncio.ensure_future(self._send())
