@@ -53,6 +53,9 @@ export function searchScreen(view) {
       h("section", { "aria-label": "Results" }, summary, results)));
 
   async function run(cursor = /** @type {string | null} */ (null)) {
+    // (a new search takes the filters as they are, the typed query included: one still waiting
+    // for the typing to pause would only repeat it, dimming the results it just showed)
+    if (!cursor) clearTimeout(debounce);
     inflight?.abort();
     const ctl = new AbortController();
     inflight = ctl;
