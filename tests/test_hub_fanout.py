@@ -173,6 +173,7 @@ class _ShieldRoom:
     keeps_history = True
     accepts_publish = False
     presence = False
+    guarded = False
 
     def __init__(self, viewers: dict[int, Any]) -> None:
         self.viewers = viewers
