@@ -224,9 +224,7 @@ async def react(db: Database, venue: Venue, place_id: int, who: Principal, emoji
     place = await venue.place(db, place_id, who)
     # the reactor's view (whom they hide, for the target's lookup and the ack's count): once,
     # or none where the venue read it with the place (`viewer_of`: the club venues)
-    view_of = getattr(venue, "viewer_of", None)
-    state = (view_of(place, who.user_id) if view_of is not None else None) \
-        or await venue.viewer(db, place.id, who.user_id)
+    state = venue.viewer_of(place, who.user_id) or await venue.viewer(db, place.id, who.user_id)
     if message_id is not None:
         msg = await visible_message(db, place, who, message_id, "message_id", state)
         position = Position(progression=float(msg["gate"]), locator=f"message:{msg['id']}")

@@ -126,6 +126,11 @@ class Venue(Protocol):
         """The viewer's progression, shield and hidden authors in this place."""
         ...
 
+    def viewer_of(self, place: Place, user_id: int) -> ViewerState | None:
+        """`viewer` for the user `place` was read for, when the place's statement brought it
+        (`Place.prefetched`), else None (then `viewer` reads it)."""
+        ...
+
     def readable_sql(self, alias: str, viewer_param: str) -> str:
         """A SQL predicate on the place id column `alias` true when the viewer (user id in
         `viewer_param`, 0 when anonymous) may read that place (book-wide listings)."""

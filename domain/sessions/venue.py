@@ -137,6 +137,9 @@ class SessionVenue:
         return Poster(user_id=who.user_id, progression=part["progression"], furthest=furthest,
                       locator=part["locator"], chapter=part["chapter"])
 
+    def viewer_of(self, place: Place, user_id: int) -> ViewerState | None:
+        return None  # (the session's place statement does not read the viewer's state)
+
     async def viewer(self, db: Database, place_id: int, user_id: int | None) -> ViewerState:
         """Outsiders and anonymous viewers see everything gated as not yet read."""
         if user_id is None:
