@@ -7,7 +7,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from domain.redisconn import is_cluster
-from realtime.publisher import AGE_FN, EPOCH_FN, history_key, meta_key, new_epoch, script_for
+from realtime.history_bound import AGE_FN
+from realtime.publisher import EPOCH_FN, history_key, meta_key, new_epoch, script_for
 from realtime.wire import WireEvent, WirePresence, decode_body
 
 # KEYS: meta hash, history stream. ARGV: candidate epoch, ttl. Starts an epoch (offset 0) if the
